@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set-up for a fresh Debian 12 machine, as root: system packages (apt-get), npm dependencies,
+# build. Idempotent and quiet when everything is already there; every other script calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "vswitch needs root (network namespaces, TAP, AF_PACKET): run as root" >&2
+  exit 1
+fi
+
+# Debian packages the switch, its lab, its tests and its benchmark use.
+PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# TAP needs /dev/net/tun.
+if [ ! -c /dev/net/tun ]; then
+  mkdir -p /dev/net
+  mknod /dev/net/tun c 10 200
+  chmod 0666 /dev/net/tun
+fi
+
+# npm dependencies, exactly as locked; reinstalled only when the lock file changed.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# Build (TypeScript to dist/).
+npx tsc -p tsconfig.json

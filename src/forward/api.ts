@@ -1,0 +1,120 @@
+/**
+ * The forwarding core's contract with the data plane.
+ *
+ * A Forwarder is one switch's decision logic. It is pure and synchronous: no I/O, no clock
+ * (time arrives as `now`, in milliseconds), no `node:` imports, and no allocation per frame.
+ * The data plane hands it each received frame; the forwarder rewrites Ethernet headers in
+ * place and calls `Egress.send` zero or more times before `input` returns, or counts a drop.
+ *
+ * Frame layout in every buffer handed across this contract:
+ *   buf[hdr .. eth)  the 10-byte virtio-net header (offload metadata; zero for plain frames)
+ *                    hdr === eth when the receiving port carries no such header
+ *   buf[eth .. end)  the Ethernet frame, starting with the destination MAC
+ * The forwarder never moves `eth`: it only rewrites bytes at or after it (MACs, ARP fields).
+ * Frames the forwarder makes itself (ARP replies, gratuitous ARP) always carry a 10-byte zero
+ * virtio-net header, so every port kind can send them.
+ *
+ * Ports are small integers chosen by the data plane, unique across all switches.
+ * MACs are 48-bit unsigned numbers; IPv4 addresses are uint32 numbers (network order read
+ * as big-endian: 10.0.0.1 === 0x0a000001).
+ */
+
+/** What a port is to its switch. */
+export const enum PortRole {
+  /** A guest's virtual NIC. */
+  Nic = 0,
+  /** The switch's uplink (the OSA adapter's role). */
+  Uplink = 1,
+}
+
+/** Length of the virtio-net header (struct virtio_net_hdr, no num_buffers). */
+export const VNET_HDR_LEN = 10;
+
+/** Why a frame was dropped. Counted per switch; the index is stable (it is a counter slot). */
+export const enum DropReason {
+  /** Truncated header, bad length, bad IHL, bad ARP sizes. */
+  Malformed = 0,
+  /** IP mode, inbound: destination IP not in the LAN IP table (seed Fig. 6, step 522). */
+  UnknownDestination = 1,
+  /** IP mode: neither IPv4 nor ARP (IPv6 included; the LAN IP table is IPv4). */
+  NotIp = 2,
+  /** IP mode, inbound: destination registered but still local only (the adapter does not know it). */
+  LocalOnly = 3,
+  /** A frame whose only destination is the port it came from. */
+  Hairpin = 4,
+  /** IP mode: source IP registered to another NIC. */
+  SpoofedSource = 5,
+  /** ARP the switch neither answers nor relays. */
+  ArpIgnored = 6,
+  /** A frame bound for the uplink while the switch has none (or it is down). */
+  NoUplink = 7,
+  /** A port's send queue was full or the kernel refused the write (counted by the egress). */
+  QueueFull = 8,
+  /** ETHERNET mode: the learning table was full and the source could not be learned (frame still forwarded). */
+  LearnTableFull = 9,
+  /** An address claim refused because another NIC holds the address (counted by the control plane). */
+  AddressConflict = 10,
+  /** A frame whose source MAC is multicast/broadcast or zero. */
+  BadSource = 11,
+  /** Offload metadata the egress cannot honour (e.g. GSO type it cannot segment). */
+  BadOffload = 12,
+}
+
+/** Human names for DropReason, by index (used by QUERY output and JSON). */
+export const DROP_REASON_NAMES: readonly string[] = [
+  'malformed',
+  'unknown-destination',
+  'not-ip',
+  'local-only',
+  'hairpin',
+  'spoofed-source',
+  'arp-ignored',
+  'no-uplink',
+  'queue-full',
+  'learn-table-full',
+  'address-conflict',
+  'bad-source',
+  'bad-offload',
+];
+
+/** The data plane's side: where forwarded frames go. */
+export interface Egress {
+  /**
+   * Send buf[eth..end) to `port`, with its virtio-net header at buf[hdr..eth) (hdr === eth when
+   * the frame has none: the egress then treats it as a plain, fully checksummed frame).
+   * Synchronous: the forwarder may rewrite or reuse buf as soon as this returns. Never throws;
+   * a full queue or refused write is counted by the egress (DropReason.QueueFull), and tx
+   * counters are the egress's job too.
+   */
+  send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void;
+}
+
+/** Events the forwarder reports to the control plane (through the data plane). Called synchronously. */
+export interface ForwarderEvents {
+  /** IP mode: an IPv4 source address was seen on a NIC port that holds no address yet (ARP or IP source). */
+  sawAddress?(port: number, ip: number): void;
+}
+
+/** One switch's forwarding logic. */
+export interface Forwarder {
+  readonly mode: 'IP' | 'ETHERNET';
+  /** Attach a port. `mac` is the NIC's assigned MAC, or the uplink interface's MAC. */
+  addPort(port: number, role: PortRole, mac: number): void;
+  /** Detach a port; forget everything learned about it. */
+  removePort(port: number): void;
+  /** Handle one received frame (layout in the file comment). */
+  input(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void;
+  /** Periodic housekeeping (aging). Called at least once a second by the data plane. */
+  tick(now: number): void;
+}
+
+/** The IP-mode forwarder's extra surface: the LAN IP table as the control plane sets it. */
+export interface IpForwarder extends Forwarder {
+  readonly mode: 'IP';
+  /** Map `ip` to NIC `port`. localOnly: the uplink has not registered it (LAN traffic to it is dropped). */
+  setAddress(ip: number, port: number, localOnly: boolean): void;
+  /** Remove `ip` from the LAN IP table. */
+  clearAddress(ip: number): void;
+  /** Send a gratuitous ARP for `ip` out the uplink (sender MAC = uplink MAC). No-op without uplink. */
+  announce(ip: number): void;
+}

@@ -1,0 +1,40 @@
+/**
+ * Counter layout in the SharedArrayBuffer the data plane writes and the control plane reads.
+ *
+ * The worker increments plain Float64Array slots (exact to 2^53); the main thread reads them
+ * without stopping the loop, so a read may be a frame behind: fine for counters.
+ * Port p owns PORT_SLOTS slots at p * PORT_SLOTS; switch s owns SWITCH_SLOTS slots at
+ * SWITCH_BASE + s * SWITCH_SLOTS, indexed by DropReason.
+ */
+
+export const MAX_PORTS = 8192;
+export const MAX_SWITCHES = 256;
+
+/** Per-port slot offsets. */
+export const enum PortCounter {
+  RxFrames = 0,
+  RxBytes = 1,
+  TxFrames = 2,
+  TxBytes = 3,
+  /** Frames dropped at this port's egress (queue full, write refused). */
+  TxDrops = 4,
+  /** Receive errors (read failed other than EAGAIN, malformed framing on a stream). */
+  RxErrors = 5,
+}
+export const PORT_SLOTS = 8;
+
+export const SWITCH_SLOTS = 32;
+export const SWITCH_BASE = MAX_PORTS * PORT_SLOTS;
+export const COUNTER_SLOTS = SWITCH_BASE + MAX_SWITCHES * SWITCH_SLOTS;
+
+export function newCounterBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(COUNTER_SLOTS * 8);
+}
+
+export function portSlot(port: number, c: PortCounter): number {
+  return port * PORT_SLOTS + c;
+}
+
+export function dropSlot(sw: number, reason: number): number {
+  return SWITCH_BASE + sw * SWITCH_SLOTS + reason;
+}

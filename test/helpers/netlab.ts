@@ -1,0 +1,108 @@
+/**
+ * Test-only network lab: uniquely named network namespaces and veth links on the real kernel,
+ * all removed by `cleanup()` (call it from `after`, it never throws). Traffic made through a
+ * NetLab stays inside its namespaces. Nothing here touches the host's own interfaces or routes.
+ */
+import { execFileSync, spawnSync, spawn, type ChildProcess } from 'node:child_process';
+
+let serial = 0;
+
+export interface RunResult { code: number; stdout: string; stderr: string }
+
+/** Run a command, capturing output; never throws. */
+export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
+  const r = spawnSync(cmd, args, { input: opts.input, encoding: 'utf8', timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 << 20 });
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+}
+
+/** Run a command that must succeed; throws with its stderr otherwise. */
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export class NetLab {
+  /** Short unique tag: interface names must stay under 16 bytes. */
+  readonly tag: string;
+  private readonly namespaces: string[] = [];
+  private readonly children: ChildProcess[] = [];
+
+  constructor(prefix: string) {
+    this.tag = `${prefix}${(process.pid % 10000).toString(36)}${(serial++).toString(36)}`;
+  }
+
+  /** Name unique to this lab (for namespaces and interfaces; keep `part` short). */
+  name(part: string): string {
+    const n = `${this.tag}${part}`;
+    if (n.length > 15) throw new Error(`name ${n} too long for an interface`);
+    return n;
+  }
+
+  /** Create a namespace (loopback up) and remember it for cleanup. */
+  netns(part: string): string {
+    const ns = this.name(part);
+    sh('ip', ['netns', 'add', ns]);
+    this.namespaces.push(ns);
+    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    return ns;
+  }
+
+  /** Remember a namespace something else created (e.g. the daemon's DEFINE GUEST ... NETNS). */
+  adopt(ns: string): string {
+    if (!this.namespaces.includes(ns)) this.namespaces.push(ns);
+    return ns;
+  }
+
+  /** A veth pair with ends `a` in namespace nsA and `b` in nsB, both up. */
+  veth(nsA: string, a: string, nsB: string, b: string): void {
+    sh('ip', ['-n', nsA, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', nsB]);
+    sh('ip', ['-n', nsA, 'link', 'set', a, 'up']);
+    sh('ip', ['-n', nsB, 'link', 'set', b, 'up']);
+  }
+
+  /** `ip netns exec ns cmd args...`, captured. */
+  exec(ns: string, cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
+    return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
+  }
+
+  /** `ip -n ns args...`, must succeed. */
+  ip(ns: string, ...args: string[]): string {
+    return sh('ip', ['-n', ns, ...args]);
+  }
+
+  /** A long-running process inside ns; killed at cleanup. */
+  spawn(ns: string, cmd: string, args: string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.push(child);
+    return child;
+  }
+
+  cleanup(): void {
+    for (const c of this.children) {
+      try { c.kill('SIGKILL'); } catch { /* already gone */ }
+    }
+    for (const ns of this.namespaces.reverse()) {
+      // Kill anything still running in the namespace, then delete it.
+      run('ip', ['netns', 'pids', ns]).stdout.split('\n').filter(Boolean).forEach((pid) => {
+        try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+      });
+      run('ip', ['netns', 'del', ns]);
+    }
+    this.namespaces.length = 0;
+  }
+}
+
+/** Resolve after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll `check` until it returns a truthy value or `timeoutMs` passes; returns the last value. */
+export async function waitFor<T>(check: () => T, timeoutMs = 5000, stepMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let v = check();
+  while (!v && Date.now() < end) {
+    await sleep(stepMs);
+    v = check();
+  }
+  return v;
+}
