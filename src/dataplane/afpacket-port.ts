@@ -1,0 +1,22 @@
+/**
+ * The uplink's AF_PACKET socket (opened by devices.openUplink with PACKET_VNET_HDR).
+ * When the interface goes down the socket reports ENETDOWN once and resumes by itself when it
+ * comes back up, so ENETDOWN is transient on both read and write (counted, not fatal); the
+ * control plane follows the link state through rtnetlink. EBADF is fatal.
+ */
+import { errnoValues } from '../sys/libc.js';
+import { FdFramePort } from './fd-port.js';
+
+const ENETDOWN = errnoValues.ENETDOWN ?? 100;
+const ENXIO = errnoValues.ENXIO ?? 6;
+const EBADF = errnoValues.EBADF ?? 9;
+
+export class AfPacketPort extends FdFramePort {
+  readonly kind = 'afpacket' as const;
+  protected transientReadError(e: number): boolean {
+    return e === ENETDOWN || e === ENXIO;
+  }
+  protected fatalWriteError(e: number): boolean {
+    return e === EBADF;
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Kernel device plumbing for the daemon's main thread: network namespaces, TAP devices (a guest
+ * NIC's data path) and AF_PACKET uplink sockets.
+ *
+ * Everything here is synchronous and short (a few syscalls, at most one `ip` command); it runs
+ * on the main thread at configuration time, never per frame. Namespace switching is per thread
+ * and always undone before returning (src/sys/netns.ts).
+ *
+ * Returned file descriptors are non-blocking and close-on-exec, and belong to the caller (the
+ * control plane hands them to the data-plane worker in `port-add`).
+ * Errors are thrown as Error objects with `code` set ('ENODEV', 'EBUSY', 'EINVAL', ...).
+ */
+import { execFileSync } from 'node:child_process';
+import { withNetns, netnsExists, netnsPath } from '../sys/netns.js';
+import {
+  AF_INET, AF_PACKET, ARPHRD_ETHER, ENODEV, ETH_P_ALL, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, O_NONBLOCK, O_RDWR,
+  PACKET_ADD_MEMBERSHIP, PACKET_IGNORE_OUTGOING, PACKET_MR_PROMISC, PACKET_VNET_HDR, SIOCGIFHWADDR, SIOCGIFINDEX,
+  SIOCGIFMTU, SIOCSIFHWADDR, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOL_PACKET, SOL_SOCKET, SO_RCVBUFFORCE,
+  SO_SNDBUFFORCE, SysError, TUNSETIFF, TUNSETOFFLOAD, TUNSETPERSIST, TUNSETVNETHDRSZ, TUN_F_CSUM, TUN_F_TSO4,
+  TUN_F_TSO6, TUN_F_TSO_ECN, bind, close, errnoValues, ifNameToIndex, ifreq, ioctlPtr, ioctlVal, open,
+  setsockoptBuf, setsockoptInt, socket,
+} from '../sys/libc.js';
+import { readMac, writeMac } from '../wire/addr.js';
+import { VNET_HDR_LEN } from '../forward/api.js';
+
+/** Create the named network namespace if it does not exist (so /var/run/netns/NAME exists). */
+export function ensureNetns(name: string): void {
+  if (netnsExists(name)) return;
+  try {
+    execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    if (netnsExists(name)) return; // created concurrently
+    const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
+    throw Object.assign(new Error(`ip netns add ${name}: ${msg}`), { code: 'EIO' });
+  }
+}
+
+/** Remove a named network namespace (tests, guest removal). Missing is fine. */
+export function deleteNetns(name: string): void {
+  netnsPath(name); // validates the name
+  if (!netnsExists(name)) return;
+  execFileSync('ip', ['netns', 'del', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+export interface TapOptions {
+  /** Namespace the TAP lives in (null: the calling thread's own). */
+  netns: string | null;
+  /** Interface name, e.g. 'enc600'. */
+  name: string;
+  /** MAC the interface gets (48-bit number). */
+  mac: number;
+  /** Keep the interface (and the guest's addresses) when the fd closes. */
+  persist: boolean;
+}
+
+/**
+ * Create, or re-attach to, a TAP inside the guest's namespace. The fd carries a 10-byte
+ * virtio-net header on each frame (IFF_VNET_HDR) and accepts checksum/TSO offloads.
+ * Re-attaching to a persistent TAP keeps its addresses and up state; the MAC is set only if it
+ * differs. Throws EBUSY if another process holds the TAP.
+ */
+export function openTap(opts: TapOptions): { fd: number; ifindex: number } {
+  return withNetns(opts.netns, () => {
+    const fd = open('/dev/net/tun', O_RDWR | O_NONBLOCK);
+    try {
+      const ifr = ifreq(opts.name);
+      ifr.writeUInt16LE(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, 16);
+      ioctlPtr(fd, TUNSETIFF, ifr, `TUNSETIFF ${opts.name}`);
+      const sz = Buffer.alloc(4);
+      sz.writeInt32LE(VNET_HDR_LEN, 0);
+      ioctlPtr(fd, TUNSETVNETHDRSZ, sz, 'TUNSETVNETHDRSZ');
+      ioctlVal(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN, 'TUNSETOFFLOAD');
+      ioctlVal(fd, TUNSETPERSIST, opts.persist ? 1 : 0, 'TUNSETPERSIST');
+      const s = socket(AF_INET, SOCK_DGRAM, 0);
+      try {
+        const q = ifreq(opts.name);
+        ioctlPtr(s, SIOCGIFHWADDR, q, `SIOCGIFHWADDR ${opts.name}`);
+        if (readMac(q, 18) !== opts.mac) {
+          const w = ifreq(opts.name);
+          w.writeUInt16LE(ARPHRD_ETHER, 16);
+          writeMac(w, 18, opts.mac);
+          ioctlPtr(s, SIOCSIFHWADDR, w, `SIOCSIFHWADDR ${opts.name}`);
+        }
+        const x = ifreq(opts.name);
+        ioctlPtr(s, SIOCGIFINDEX, x, `SIOCGIFINDEX ${opts.name}`);
+        return { fd, ifindex: x.readInt32LE(16) };
+      } finally {
+        close(s);
+      }
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+  });
+}
+
+/** Remove a TAP (persistent or not). A missing interface or namespace is not an error. */
+export function destroyTap(netns: string | null, name: string): void {
+  if (netns !== null && !netnsExists(netns)) return;
+  if (!interfaceExists(name, netns)) return;
+  try {
+    execFileSync('ip', [...(netns !== null ? ['-n', netns] : []), 'link', 'del', 'dev', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    if (!interfaceExists(name, netns)) return;
+    const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
+    throw Object.assign(new Error(`ip link del ${name}: ${msg}`), { code: 'EIO' });
+  }
+}
+
+export interface UplinkOptions {
+  /** Namespace the interface lives in (null/absent: the calling thread's own). Tests use this. */
+  netns?: string | null;
+  /** Put the interface in promiscuous mode for as long as the socket lives (ETHERNET mode). */
+  promisc?: boolean;
+  /**
+   * Carry a virtio-net header (PACKET_VNET_HDR), default true. With false the port is plain:
+   * the data plane segments and checksums offloaded frames in software before sending, and
+   * GRO must be off on the interface (a GRO'd frame read without its header is unusable).
+   */
+  vnet?: boolean;
+}
+
+/**
+ * Open an AF_PACKET socket on an interface for the uplink's data path. The socket carries a
+ * virtio-net header on each frame (PACKET_VNET_HDR), so GRO'd frames come in and TSO frames go
+ * out whole; it does not see its own transmissions (PACKET_IGNORE_OUTGOING).
+ * Throws code 'ENODEV' when the interface does not exist, 'EINVAL' when it is not Ethernet.
+ */
+export function openUplink(ifname: string, opts: UplinkOptions = {}): { fd: number; ifindex: number; mac: number; mtu: number } {
+  return withNetns(opts.netns ?? null, () => {
+    ifreq(ifname); // validates the name
+    const ifindex = ifNameToIndex(ifname);
+    if (ifindex === 0) throw new SysError('openUplink', ENODEV, ifname);
+    // Protocol 0 at creation: no frames queue until bind() selects ETH_P_ALL on this ifindex.
+    const fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, 0);
+    try {
+      if (opts.vnet !== false) setsockoptInt(fd, SOL_PACKET, PACKET_VNET_HDR, 1);
+      setsockoptInt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+      try {
+        setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20);
+        setsockoptInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20);
+      } catch {
+        // Not privileged for FORCE: keep the defaults.
+      }
+      const q = ifreq(ifname);
+      ioctlPtr(fd, SIOCGIFHWADDR, q, `SIOCGIFHWADDR ${ifname}`);
+      if (q.readUInt16LE(16) !== ARPHRD_ETHER) {
+        throw Object.assign(new Error(`${ifname} is not an Ethernet interface (type ${q.readUInt16LE(16)})`), { code: 'EINVAL', errno: errnoValues.EINVAL });
+      }
+      const mac = readMac(q, 18);
+      const m = ifreq(ifname);
+      ioctlPtr(fd, SIOCGIFMTU, m, `SIOCGIFMTU ${ifname}`);
+      const mtu = m.readInt32LE(16);
+      const x = ifreq(ifname);
+      ioctlPtr(fd, SIOCGIFINDEX, x, `SIOCGIFINDEX ${ifname}`);
+      const idx = x.readInt32LE(16);
+      // struct sockaddr_ll: family u16, protocol be16, ifindex i32, hatype u16, pkttype u8, halen u8, addr[8]
+      const sll = Buffer.alloc(20);
+      sll.writeUInt16LE(AF_PACKET, 0);
+      sll.writeUInt16BE(ETH_P_ALL, 2);
+      sll.writeInt32LE(idx, 4);
+      bind(fd, sll);
+      if (opts.promisc) {
+        // struct packet_mreq: ifindex i32, type u16, alen u16, address[8]
+        const mr = Buffer.alloc(16);
+        mr.writeInt32LE(idx, 0);
+        mr.writeUInt16LE(PACKET_MR_PROMISC, 4);
+        setsockoptBuf(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, mr);
+      }
+      return { fd, ifindex: idx, mac, mtu };
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+  });
+}
+
+/** Does the interface exist (in `netns`, or the calling thread's namespace)? */
+export function interfaceExists(ifname: string, netns: string | null = null): boolean {
+  if (netns !== null && !netnsExists(netns)) return false;
+  return withNetns(netns, () => {
+    const n = Buffer.byteLength(ifname);
+    if (n === 0 || n >= 16) return false;
+    return ifNameToIndex(ifname) !== 0;
+  });
+}

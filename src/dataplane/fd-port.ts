@@ -1,0 +1,83 @@
+/**
+ * A port over a file descriptor that carries one Ethernet frame per read() and write(): a TAP
+ * opened with IFF_VNET_HDR, or an AF_PACKET socket with PACKET_VNET_HDR. The subclasses differ
+ * only in which errors are fatal (see Port in port.ts for the contract).
+ *
+ * Receive layout: a port with a virtio-net header reads into slot+HEADROOM (header, then frame
+ * at +10); one without reads the frame into slot+HEADROOM+10 and reports hdr === eth, so ten
+ * free bytes always sit before eth (the egress puts a zero header there when it needs one).
+ * Frames shorter than an Ethernet header are dropped and counted in rxErrors.
+ */
+import { EAGAIN, EINTR, close, errno, raw } from '../sys/libc.js';
+import { VNET_HDR_LEN } from '../forward/api.js';
+import type { PortKind } from './protocol.js';
+import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
+
+const ETH_HLEN = 14;
+
+export abstract class FdFramePort implements Port {
+  failed = 0;
+  wantsWrite = false;
+  rxErrors = 0;
+  abstract readonly kind: PortKind;
+
+  constructor(
+    readonly id: number,
+    readonly sw: number,
+    readonly name: string,
+    readonly fd: number,
+    readonly vnet: boolean,
+  ) {}
+
+  /** Is this read errno transient (count it and go on) rather than fatal? */
+  protected abstract transientReadError(e: number): boolean;
+  /** Does this write errno mean the fd is dead? */
+  protected abstract fatalWriteError(e: number): boolean;
+
+  receive(mem: FrameMemory, max: number): number {
+    const lead = this.vnet ? 0 : VNET_HDR_LEN;
+    const hl = this.vnet ? VNET_HDR_LEN : 0;
+    const cap = MAX_FRAME + hl;
+    let n = 0;
+    while (n < max) {
+      const off = mem.slot(n) + HEADROOM + lead;
+      const r = raw.readAt(this.fd, mem.addr + off, cap);
+      if (r < 0) {
+        const e = errno();
+        if (e === EAGAIN) break;
+        if (e === EINTR) continue;
+        if (this.transientReadError(e)) { this.rxErrors++; break; }
+        return n > 0 ? n : -e; // deliver what we have; the error repeats on the next call
+      }
+      if (r === 0) return n > 0 ? n : -EPIPE_LIKE;
+      if (r < hl + ETH_HLEN) { this.rxErrors++; continue; }
+      mem.rxHdr[n] = off;
+      mem.rxEth[n] = off + hl;
+      mem.rxEnd[n] = off + r;
+      n++;
+    }
+    return n;
+  }
+
+  send(_bytes: Uint8Array, addr: number, start: number, end: number): number {
+    for (;;) {
+      const r = raw.writeAt(this.fd, addr + start, end - start);
+      if (r >= 0) return 0;
+      const e = errno();
+      if (e === EINTR) continue;
+      if (this.fatalWriteError(e)) this.failed = e;
+      return e;
+    }
+  }
+
+  flush(): number {
+    return 0;
+  }
+
+  close(): void {
+    close(this.fd);
+  }
+}
+
+/** read() returning 0 (end of file) on a frame fd: treat as a hang-up (EPIPE). */
+const EPIPE_LIKE = 32;

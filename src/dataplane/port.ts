@@ -1,0 +1,96 @@
+/**
+ * The data-plane port interface, and the frame memory every port reads into and sends from.
+ *
+ * A Port wraps one file descriptor the worker owns (a TAP, an AF_PACKET socket, later a QEMU
+ * stream or datagram socket). The loop (loop.ts) owns the epoll set, the counters and the
+ * forwarders; a port only moves bytes between its fd and FrameMemory:
+ *
+ *  - receive(): called when epoll reports the fd readable. Reads frames into the receive slots
+ *    (at most `max`, starting at slot 0) and records each frame's offsets in `rx`. Stops at
+ *    EAGAIN. A stream port keeps its own reassembly state and may return fewer frames than it
+ *    read bytes for. Returns the number of frames, or -errno on a fatal error (the loop then
+ *    removes the port). Malformed input (a runt, a bad length prefix) is dropped by the port,
+ *    which counts it in `rxErrors` and carries on (a stream port whose framing is lost returns
+ *    -EPROTO).
+ *  - send(bytes, addr, start, end): transmit bytes[start..end), where `addr` is the address of
+ *    bytes[0] (foreign memory: the frame memory or the segmentation scratch). The bytes are is exactly what the port's
+ *    framing wants: the 10-byte virtio-net header then the Ethernet frame when `vnet`, the
+ *    Ethernet frame alone otherwise (the egress in loop.ts adds, strips, completes checksums and
+ *    segments as needed). Must not modify those bytes (a broadcast sends the same bytes to
+ *    several ports). Returns 0 when the frame was sent or queued, else a positive errno: EAGAIN
+ *    or ENOBUFS for "queue full" (counted as QueueFull), anything else a refused frame. A port
+ *    that learns its fd is dead sets `failed` (an errno) and the loop removes it after the batch.
+ *  - wantsWrite / flush(): a port with an output queue (a stream socket) sets `wantsWrite` while
+ *    it holds queued bytes; the loop then adds EPOLLOUT to its interest and calls flush() when
+ *    the fd is writable. flush returns 0 or -errno (fatal). Ports without a queue never set it.
+ *  - close(): close the fd. Called exactly once, by the loop.
+ *
+ * Ports never allocate per frame and never throw from receive/send/flush.
+ */
+import { allocBytes, type ForeignBytes } from '../sys/libc.js';
+import type { PortKind } from './protocol.js';
+import { VNET_HDR_LEN } from '../forward/api.js';
+
+/** Largest frame payload a port reads: a 64 KiB GSO super-frame. */
+export const MAX_FRAME = 65536;
+/** Bytes kept free in front of every slot's virtio-net header. */
+export const HEADROOM = 16;
+/** Bytes per slot: headroom, virtio-net header, frame, rounded up to 64. */
+export const SLOT_SIZE = (HEADROOM + VNET_HDR_LEN + MAX_FRAME + 63) & ~63;
+/** Receive slots: the most frames read from one port per batch. */
+export const RX_SLOTS = 64;
+
+/**
+ * One contiguous block of koffi memory: RX_SLOTS receive slots, then a transmit slot (frames the
+ * forwarder built in its own buffers are copied there), then a segmentation scratch slot.
+ * `bytes` is the JS view handed to forwarders; `addr` its address for the raw *At calls.
+ */
+export class FrameMemory {
+  readonly mem: ForeignBytes;
+  readonly bytes: Uint8Array;
+  readonly addr: number;
+  /** Receive offsets, per slot index: header start (=== eth when the port has no header), frame start, frame end. */
+  readonly rxHdr = new Int32Array(RX_SLOTS);
+  readonly rxEth = new Int32Array(RX_SLOTS);
+  readonly rxEnd = new Int32Array(RX_SLOTS);
+  /** Offset of the transmit slot and of the segmentation scratch slot. */
+  readonly txSlot: number;
+  readonly segSlot: number;
+
+  constructor() {
+    this.mem = allocBytes(SLOT_SIZE * (RX_SLOTS + 2));
+    this.bytes = this.mem.bytes;
+    this.addr = this.mem.addr;
+    this.txSlot = SLOT_SIZE * RX_SLOTS;
+    this.segSlot = SLOT_SIZE * (RX_SLOTS + 1);
+  }
+
+  /** Offset where slot i begins. Its header goes at +HEADROOM, its frame at +HEADROOM+10. */
+  slot(i: number): number {
+    return i * SLOT_SIZE;
+  }
+}
+
+export interface Port {
+  readonly id: number;
+  readonly sw: number;
+  readonly kind: PortKind;
+  readonly name: string;
+  readonly fd: number;
+  /** Frames on the fd carry a 10-byte virtio-net header (both directions). */
+  readonly vnet: boolean;
+  /** Set (to an errno) when the port found its fd dead; the loop removes it. 0 while healthy. */
+  failed: number;
+  /** True while the port holds queued output and wants EPOLLOUT. */
+  wantsWrite: boolean;
+  /**
+   * Receive errors since the loop last looked: malformed frames dropped, transient read errors
+   * (an uplink's ENETDOWN). The loop adds it to the port's RxErrors counter after each receive
+   * and resets it to 0.
+   */
+  rxErrors: number;
+  receive(mem: FrameMemory, max: number): number;
+  send(bytes: Uint8Array, addr: number, start: number, end: number): number;
+  flush(): number;
+  close(): void;
+}

@@ -1,0 +1,48 @@
+/**
+ * The data-plane worker thread's entry (worker_threads). Started by DataPlane (host.ts) with
+ * workerData { counters: SharedArrayBuffer, wakeFd: number, control: MessagePort,
+ * forwarders?: string }. It builds the DataPlaneLoop, posts { ev: 'ready' }, and runs the loop
+ * on this thread until a 'stop' message; then it posts { ev: 'stopped' } and ends.
+ * `forwarders` is an optional module URL exporting `createForwarder: ForwarderFactory` (tests
+ * use a hub); without it the production IpSwitch / EthernetSwitch are used.
+ * Log lines go straight to fd 2 (the thread never returns to its event loop while running).
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { writeSync } from 'node:fs';
+import { DataPlaneLoop, type ForwarderFactory } from './loop.js';
+import { createForwarder } from './forwarders.js';
+import type { FromWorker } from './protocol.js';
+
+interface WorkerInput {
+  counters: SharedArrayBuffer;
+  wakeFd: number;
+  control: MessagePort;
+  forwarders?: string;
+}
+
+const input = workerData as WorkerInput;
+const parent = parentPort!;
+const post = (msg: FromWorker): void => parent.postMessage(msg);
+const log = (msg: string): void => {
+  try { writeSync(2, `vswitch data plane: ${msg}\n`); } catch { /* nowhere to report */ }
+};
+
+let factory: ForwarderFactory = createForwarder;
+if (input.forwarders !== undefined) {
+  const mod = (await import(input.forwarders)) as { createForwarder?: ForwarderFactory };
+  if (typeof mod.createForwarder !== 'function') throw new Error(`${input.forwarders} exports no createForwarder`);
+  factory = mod.createForwarder;
+}
+
+const loop = new DataPlaneLoop({
+  counters: new Float64Array(input.counters),
+  wakeFd: input.wakeFd,
+  control: input.control,
+  post,
+  makeForwarder: factory,
+  log,
+});
+post({ ev: 'ready' });
+loop.run();
+post({ ev: 'stopped' });
+input.control.close();

@@ -1,0 +1,358 @@
+/**
+ * IP-mode forwarder: the switch in the OSA's layer-3 role (seed design, Figs. 5 and 6).
+ * Guests' frames are switched by IPv4 address through the LAN IP table; the switch answers
+ * ARP for guests and relays guests' ARP to the LAN under the uplink's MAC, so the LAN sees one
+ * MAC (the uplink's) for every guest address. Pure: no I/O, no clock, no allocation per frame.
+ *
+ * From a NIC port:
+ * - Frame shorter than 14 bytes: Malformed. Source MAC group or zero: BadSource.
+ * - ARP (must pass checkArp, else Malformed). Sender IP (spa) registered to another NIC:
+ *   SpoofedSource. spa unregistered and not 0.0.0.0: events.sawAddress(port, spa).
+ *   Request with tpa === spa (gratuitous) or tpa registered to this same NIC (DAD probe of
+ *   its own address): ArpIgnored. Request for an address registered to another NIC (local only
+ *   or not): answered in place (op reply, sha = that NIC's MAC, spa = target, tha/tpa = the
+ *   requester; Ethernet dst = requester's MAC, src = that NIC's MAC) and sent back to the
+ *   ingress port. Request for anything else: relayed to the uplink with Ethernet src and ARP
+ *   sha = uplink MAC (spa kept); no uplink: NoUplink. Replies and other ops: ArpIgnored.
+ * - IPv4: version 4, ihl >= 5, header within the frame, ihl*4 <= total length <= bytes
+ *   present, else Malformed, except that a frame whose virtio-net header has gso_type != 0
+ *   may carry any total length (super-frames). Source registered to another NIC:
+ *   SpoofedSource; unregistered and not 0.0.0.0: events.sawAddress(port, src), reported at
+ *   most once per (port, address) per tick. Destination 255.255.255.255, 224.0.0.0/4 or
+ *   Ethernet broadcast: to every other NIC unchanged, then to the uplink with Ethernet src =
+ *   uplink MAC (nowhere to go at all: NoUplink). Registered to another NIC: Ethernet dst =
+ *   its MAC, src = the sender NIC's MAC, sent to it. Registered to the same NIC: Hairpin.
+ *   Otherwise to the uplink with Ethernet src = uplink MAC (dst kept); no uplink: NoUplink.
+ * - Anything else (VLAN-tagged, IPv6, ...): NotIp.
+ * From the uplink:
+ * - Same Malformed/BadSource checks. ARP request for a registered, not-local-only address:
+ *   answered in place with sha = uplink MAC, back out the uplink. ARP reply whose tpa is
+ *   registered: tha and Ethernet dst = that NIC's MAC, delivered to it. Other ARP: ArpIgnored.
+ * - IPv4 (validated as above): broadcast/multicast to every NIC unchanged (no NIC:
+ *   UnknownDestination); registered and local only: LocalOnly; registered: Ethernet dst =
+ *   the NIC's MAC, delivered; unknown: UnknownDestination.
+ * - Anything else: NotIp.
+ * Frames from a port not attached to this switch count as Malformed. Every frame is either
+ * sent at least once or counted as exactly one drop. Frames the switch makes itself
+ * (announce) carry a 10-byte zero virtio-net header.
+ * removePort of a NIC also removes its LAN IP table entries.
+ */
+
+import { Egress, ForwarderEvents, IpForwarder, PortRole, DropReason } from './api.js';
+import { dropSlot, MAX_PORTS } from './counters.js';
+import { LanIpTable } from './lan-ip-table.js';
+import { readMac, writeIpv4, writeMac, BROADCAST_MAC } from '../wire/addr.js';
+import { emitArpFrame, ARP_OP_REQUEST } from '../wire/arp.js';
+
+const ROLE_NONE = -1;
+const ROLE_NIC = 0;
+const ROLE_UPLINK = 1;
+
+const ETH_HLEN = 14;
+const ARP_LEN = 28;
+const VNET = 10;
+
+export class IpSwitch implements IpForwarder {
+  readonly mode = 'IP' as const;
+  readonly table = new LanIpTable();
+  private readonly role = new Int8Array(MAX_PORTS).fill(ROLE_NONE);
+  private readonly portMac = new Float64Array(MAX_PORTS);
+  /** Last address (int32 form) reported by sawAddress per port (NaN: none); reset by tick. */
+  private readonly lastSaw = new Float64Array(MAX_PORTS).fill(NaN);
+  private readonly nics: number[] = [];
+  private uplink = -1;
+  private uplinkMac = 0;
+  private readonly dropBase: number;
+  private readonly scratch = new Uint8Array(VNET + 60);
+
+  constructor(readonly sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
+    private readonly events: ForwarderEvents) {
+    this.dropBase = dropSlot(sw, 0);
+  }
+
+  addPort(port: number, role: PortRole, mac: number): void {
+    if (!Number.isInteger(port) || port < 0 || port >= MAX_PORTS) throw new RangeError(`port ${port} out of range`);
+    if (this.role[port] !== ROLE_NONE) this.removePort(port);
+    this.portMac[port] = mac;
+    if (role === PortRole.Uplink) {
+      if (this.uplink >= 0) this.role[this.uplink] = ROLE_NONE;
+      this.role[port] = ROLE_UPLINK;
+      this.uplink = port;
+      this.uplinkMac = mac;
+    } else {
+      this.role[port] = ROLE_NIC;
+      this.nics.push(port);
+    }
+  }
+
+  removePort(port: number): void {
+    const r = this.role[port];
+    if (r === ROLE_NONE || r === undefined) return;
+    this.role[port] = ROLE_NONE;
+    this.lastSaw[port] = NaN;
+    if (r === ROLE_UPLINK) {
+      this.uplink = -1;
+      this.uplinkMac = 0;
+    } else {
+      this.nics.splice(this.nics.indexOf(port), 1);
+      this.table.clearPort(port);
+    }
+  }
+
+  setAddress(ip: number, port: number, localOnly: boolean): void {
+    this.table.set(ip, port, localOnly);
+  }
+
+  clearAddress(ip: number): void {
+    this.table.clear(ip);
+  }
+
+  announce(ip: number): void {
+    if (this.uplink < 0) return;
+    const s = this.scratch;
+    for (let i = 0; i < VNET; i++) s[i] = 0;
+    const end = emitArpFrame(s, VNET, BROADCAST_MAC, this.uplinkMac, ARP_OP_REQUEST, this.uplinkMac, ip, 0, ip);
+    for (let i = end; i < s.length; i++) s[i] = 0;
+    this.egress.send(this.uplink, s, 0, VNET, s.length);
+  }
+
+  tick(_now: number): void {
+    const nics = this.nics;
+    for (let i = 0; i < nics.length; i++) this.lastSaw[nics[i]] = NaN;
+  }
+
+  private drop(reason: number): void {
+    this.counters[this.dropBase + reason]++;
+  }
+
+  input(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, _now: number): void {
+    const r = this.role[port];
+    if (r === undefined || r === ROLE_NONE || !(eth >= 0) || end > buf.length || end - eth < ETH_HLEN) {
+      this.drop(DropReason.Malformed);
+      return;
+    }
+    const s0 = buf[eth + 6];
+    if ((s0 & 1) === 1 || (s0 | buf[eth + 7] | buf[eth + 8] | buf[eth + 9] | buf[eth + 10] | buf[eth + 11]) === 0) {
+      this.drop(DropReason.BadSource);
+      return;
+    }
+    const type = buf[eth + 12] << 8 | buf[eth + 13];
+    if (r === ROLE_NIC) {
+      if (type === 0x0800) this.nicIpv4(port, buf, hdr, eth, end);
+      else if (type === 0x0806) this.nicArp(port, buf, hdr, eth, end);
+      else this.drop(DropReason.NotIp);
+    } else {
+      if (type === 0x0800) this.uplinkIpv4(buf, hdr, eth, end);
+      else if (type === 0x0806) this.uplinkArp(buf, hdr, eth, end);
+      else this.drop(DropReason.NotIp);
+    }
+  }
+
+  /** IPv4 header check shared by both directions; true when the packet may be forwarded. */
+  private ipv4Ok(buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
+    const ip = eth + ETH_HLEN;
+    const avail = end - ip;
+    if (avail < 20) return false;
+    const v = buf[ip];
+    if (v >>> 4 !== 4) return false;
+    const hl = (v & 15) << 2;
+    if (hl < 20 || hl > avail) return false;
+    const tl = buf[ip + 2] << 8 | buf[ip + 3];
+    if (tl >= hl && tl <= avail) return true;
+    return hdr >= 0 && eth - hdr >= VNET && buf[hdr + 1] !== 0;
+  }
+
+  private nicIpv4(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    if (!this.ipv4Ok(buf, hdr, eth, end)) {
+      this.drop(DropReason.Malformed);
+      return;
+    }
+    const ip = eth + ETH_HLEN;
+    const src = rd32(buf, ip + 12);
+    const se = this.table.lookup(src);
+    if (se !== undefined) {
+      if (se.port !== port) {
+        this.drop(DropReason.SpoofedSource);
+        return;
+      }
+    } else if (src !== 0) {
+      this.saw(port, src);
+    }
+    const dst = rd32(buf, ip + 16);
+    if (dst === -1 || dst >>> 28 === 0xe ||
+      (buf[eth] & buf[eth + 1] & buf[eth + 2] & buf[eth + 3] & buf[eth + 4] & buf[eth + 5]) === 0xff) {
+      this.floodFromNic(port, buf, hdr, eth, end);
+      return;
+    }
+    const de = this.table.lookup(dst);
+    if (de !== undefined) {
+      const out = de.port;
+      if (out === port) {
+        this.drop(DropReason.Hairpin);
+        return;
+      }
+      writeMac(buf, eth, this.portMac[out]);
+      writeMac(buf, eth + 6, this.portMac[port]);
+      this.egress.send(out, buf, hdr, eth, end);
+      return;
+    }
+    if (this.uplink < 0) {
+      this.drop(DropReason.NoUplink);
+      return;
+    }
+    writeMac(buf, eth + 6, this.uplinkMac);
+    this.egress.send(this.uplink, buf, hdr, eth, end);
+  }
+
+  private floodFromNic(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    const nics = this.nics;
+    let sent = 0;
+    for (let i = 0; i < nics.length; i++) {
+      const q = nics[i];
+      if (q !== port) {
+        this.egress.send(q, buf, hdr, eth, end);
+        sent++;
+      }
+    }
+    if (this.uplink >= 0) {
+      writeMac(buf, eth + 6, this.uplinkMac);
+      this.egress.send(this.uplink, buf, hdr, eth, end);
+      sent++;
+    }
+    if (sent === 0) this.drop(DropReason.NoUplink);
+  }
+
+  /** `ip` in int32 form; reported as uint32. */
+  private saw(port: number, ip: number): void {
+    if (this.lastSaw[port] === ip) return;
+    this.lastSaw[port] = ip;
+    this.events.sawAddress?.(port, ip >>> 0);
+  }
+
+  private nicArp(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    const a = eth + ETH_HLEN;
+    if (!arpOk(buf, a, end)) {
+      this.drop(DropReason.Malformed);
+      return;
+    }
+    const spa = rd32(buf, a + 14);
+    const se = this.table.lookup(spa);
+    if (se !== undefined) {
+      if (se.port !== port) {
+        this.drop(DropReason.SpoofedSource);
+        return;
+      }
+    } else if (spa !== 0) {
+      this.saw(port, spa);
+    }
+    if ((buf[a + 6] << 8 | buf[a + 7]) !== 1) {
+      this.drop(DropReason.ArpIgnored);
+      return;
+    }
+    const tpa = rd32(buf, a + 24);
+    if (tpa === spa) {
+      this.drop(DropReason.ArpIgnored);
+      return;
+    }
+    const te = this.table.lookup(tpa);
+    if (te !== undefined) {
+      if (te.port === port) {
+        this.drop(DropReason.ArpIgnored);
+        return;
+      }
+      const mac = this.portMac[te.port];
+      const requesterMac = readMac(buf, eth + 6);
+      const sha = readMac(buf, a + 8);
+      buf[a + 6] = 0; buf[a + 7] = 2;
+      writeMac(buf, a + 18, sha);
+      writeIpv4(buf, a + 24, spa);
+      writeMac(buf, a + 8, mac);
+      writeIpv4(buf, a + 14, tpa);
+      writeMac(buf, eth, requesterMac);
+      writeMac(buf, eth + 6, mac);
+      this.egress.send(port, buf, hdr, eth, end);
+      return;
+    }
+    if (this.uplink < 0) {
+      this.drop(DropReason.NoUplink);
+      return;
+    }
+    writeMac(buf, eth + 6, this.uplinkMac);
+    writeMac(buf, a + 8, this.uplinkMac);
+    this.egress.send(this.uplink, buf, hdr, eth, end);
+  }
+
+  private uplinkIpv4(buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    if (!this.ipv4Ok(buf, hdr, eth, end)) {
+      this.drop(DropReason.Malformed);
+      return;
+    }
+    const dst = rd32(buf, eth + ETH_HLEN + 16);
+    if (dst === -1 || dst >>> 28 === 0xe ||
+      (buf[eth] & buf[eth + 1] & buf[eth + 2] & buf[eth + 3] & buf[eth + 4] & buf[eth + 5]) === 0xff) {
+      const nics = this.nics;
+      for (let i = 0; i < nics.length; i++) this.egress.send(nics[i], buf, hdr, eth, end);
+      if (nics.length === 0) this.drop(DropReason.UnknownDestination);
+      return;
+    }
+    const de = this.table.lookup(dst);
+    if (de === undefined) {
+      this.drop(DropReason.UnknownDestination);
+      return;
+    }
+    if (de.localOnly) {
+      this.drop(DropReason.LocalOnly);
+      return;
+    }
+    writeMac(buf, eth, this.portMac[de.port]);
+    this.egress.send(de.port, buf, hdr, eth, end);
+  }
+
+  private uplinkArp(buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    const a = eth + ETH_HLEN;
+    if (!arpOk(buf, a, end)) {
+      this.drop(DropReason.Malformed);
+      return;
+    }
+    const op = buf[a + 6] << 8 | buf[a + 7];
+    const tpa = rd32(buf, a + 24);
+    const te = this.table.lookup(tpa);
+    if (op === 1 && te !== undefined && !te.localOnly) {
+      const requesterMac = readMac(buf, eth + 6);
+      const sha = readMac(buf, a + 8);
+      const spa = rd32(buf, a + 14);
+      buf[a + 6] = 0; buf[a + 7] = 2;
+      writeMac(buf, a + 18, sha);
+      writeIpv4(buf, a + 24, spa);
+      writeMac(buf, a + 8, this.uplinkMac);
+      writeIpv4(buf, a + 14, tpa);
+      writeMac(buf, eth, requesterMac);
+      writeMac(buf, eth + 6, this.uplinkMac);
+      this.egress.send(this.uplink, buf, hdr, eth, end);
+      return;
+    }
+    if (op === 2 && te !== undefined) {
+      const mac = this.portMac[te.port];
+      writeMac(buf, a + 18, mac);
+      writeMac(buf, eth, mac);
+      this.egress.send(te.port, buf, hdr, eth, end);
+      return;
+    }
+    this.drop(DropReason.ArpIgnored);
+  }
+}
+
+/**
+ * An IPv4 address read as a signed int32 (not uint32): always a small integer in V8 on 64-bit
+ * builds without pointer compression, so it is never boxed across a call on the hot path.
+ * The LAN IP table keys by the same int32 form; 255.255.255.255 reads as -1.
+ */
+function rd32(b: Uint8Array, o: number): number {
+  return b[o] << 24 | b[o + 1] << 16 | b[o + 2] << 8 | b[o + 3];
+}
+
+/** checkArp for the untagged ARP payload at `a` (the frame length was checked by input). */
+function arpOk(buf: Uint8Array, a: number, end: number): boolean {
+  return end - a >= ARP_LEN && buf[a] === 0 && buf[a + 1] === 1 && buf[a + 2] === 8 && buf[a + 3] === 0 &&
+    buf[a + 4] === 6 && buf[a + 5] === 4;
+}

@@ -1,0 +1,290 @@
+/**
+ * koffi bindings to the libc calls the data plane and the device plumbing need.
+ *
+ * Two layers:
+ *  - `raw`: the bare functions. They return -1 on failure and leave the cause in `errno()`.
+ *    The hot path (read/write of frames, epoll_wait) uses these; the `*At` variants take a
+ *    memory address as a plain number (base address of koffi-allocated memory plus an offset),
+ *    so a call allocates nothing: no Buffer, no subarray, no BigInt.
+ *  - typed wrappers (`socket`, `ioctl`, `setns`, ...): throw a SysError (code like 'EAGAIN',
+ *    errno number, syscall name) on failure. For the control path.
+ *
+ * Memory rules (koffi): a Buffer / Uint8Array passed to a call is valid only during that call.
+ * Memory the kernel keeps across calls must come from `koffi.alloc` (see `allocBytes`).
+ * Every binding here is synchronous and runs on the calling thread, which matters for `setns`
+ * (per thread) and for sockets (they take the network namespace of the creating thread).
+ * Each worker thread that imports this module loads its own copy of the bindings.
+ * x86-64 Linux only (struct layouts, ioctl numbers).
+ */
+import koffi from 'koffi';
+
+const lib = koffi.load('libc.so.6');
+
+// ---- constants -------------------------------------------------------------------------------
+
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_PACKET = 17;
+export const AF_NETLINK = 16;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+
+export const SOL_SOCKET = 1;
+export const SO_RCVBUF = 8;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUFFORCE = 33;
+export const SO_SNDBUFFORCE = 32;
+export const SOL_PACKET = 263;
+export const PACKET_ADD_MEMBERSHIP = 1;
+export const PACKET_MR_PROMISC = 1;
+export const PACKET_VNET_HDR = 15;
+export const PACKET_IGNORE_OUTGOING = 23;
+export const ETH_P_ALL = 0x0003;
+export const SOL_NETLINK = 270;
+export const NETLINK_ROUTE = 0;
+export const NETLINK_NO_ENOBUFS = 5;
+
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLLRDHUP = 0x2000;
+/** sizeof(struct epoll_event) on x86-64: u32 events + u64 data, packed. */
+export const EPOLL_EVENT_SIZE = 12;
+
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+
+export const CLONE_NEWNET = 0x40000000;
+
+export const TUNSETIFF = 0x400454ca;
+export const TUNSETPERSIST = 0x400454cb;
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUNSETVNETHDRSZ = 0x400454d8;
+export const TUNGETIFF = 0x800454d2;
+export const IFF_TUN = 0x1;
+export const IFF_TAP = 0x2;
+export const IFF_NO_PI = 0x1000;
+export const IFF_VNET_HDR = 0x4000;
+export const IFF_MULTI_QUEUE = 0x100;
+export const TUN_F_CSUM = 1;
+export const TUN_F_TSO4 = 2;
+export const TUN_F_TSO6 = 4;
+export const TUN_F_TSO_ECN = 8;
+
+export const SIOCGIFMTU = 0x8921;
+export const SIOCGIFHWADDR = 0x8927;
+export const SIOCSIFHWADDR = 0x8924;
+export const SIOCGIFINDEX = 0x8933;
+export const SIOCGIFFLAGS = 0x8913;
+export const ARPHRD_ETHER = 1;
+/** sizeof(struct ifreq) on x86-64. */
+export const IFREQ_SIZE = 40;
+export const IFNAMSIZ = 16;
+
+// ---- errno -----------------------------------------------------------------------------------
+
+export const errnoValues: Readonly<Record<string, number>> = koffi.os.errno;
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(koffi.os.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+export const EAGAIN = koffi.os.errno.EAGAIN;
+export const EINTR = koffi.os.errno.EINTR;
+export const ENOBUFS = koffi.os.errno.ENOBUFS;
+export const ENODEV = koffi.os.errno.ENODEV;
+export const ENOENT = koffi.os.errno.ENOENT;
+export const EBUSY = koffi.os.errno.EBUSY;
+export const EEXIST = koffi.os.errno.EEXIST;
+
+/** errno of the last failed call on this thread. */
+export function errno(): number {
+  return koffi.errno();
+}
+
+/** 'EAGAIN' for 11, 'E123' for an unknown number. */
+export function errnoName(e: number): string {
+  return errnoNames.get(e) ?? `E${e}`;
+}
+
+/** An Error carrying the failed call's errno: `code` is the symbolic name ('ENODEV'). */
+export class SysError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  constructor(syscall: string, e: number, detail?: string) {
+    const code = errnoName(e);
+    super(`${syscall}${detail ? ` ${detail}` : ''}: ${code} (${strerror(e)})`);
+    this.name = 'SysError';
+    this.code = code;
+    this.errno = e;
+    this.syscall = syscall;
+  }
+}
+
+// ---- raw bindings ----------------------------------------------------------------------------
+
+const _strerror = lib.func('const char *strerror(int errnum)');
+export function strerror(e: number): string {
+  return String(_strerror(e));
+}
+
+export const raw = {
+  open: lib.func('int open(const char *path, int flags, int mode)'),
+  close: lib.func('int close(int fd)'),
+  /** read into a Buffer (control path). */
+  read: lib.func('read', 'intptr_t', ['int', 'void *', 'size_t']),
+  /** write a Buffer (control path). */
+  write: lib.func('write', 'intptr_t', ['int', 'void *', 'size_t']),
+  /** read into foreign memory at an address given as a number (hot path). */
+  readAt: lib.func('read', 'intptr_t', ['int', 'uintptr_t', 'size_t']),
+  /** write from foreign memory at an address given as a number (hot path). */
+  writeAt: lib.func('write', 'intptr_t', ['int', 'uintptr_t', 'size_t']),
+  recvAt: lib.func('recv', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int']),
+  sendAt: lib.func('send', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int']),
+  send: lib.func('send', 'intptr_t', ['int', 'void *', 'size_t', 'int']),
+  recv: lib.func('recv', 'intptr_t', ['int', 'void *', 'size_t', 'int']),
+  /** ioctl whose argument is a pointer to a buffer (struct ifreq, int). */
+  ioctlPtr: lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']),
+  /** ioctl whose argument is a plain integer (TUNSETPERSIST, TUNSETOFFLOAD). */
+  ioctlVal: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']),
+  socket: lib.func('int socket(int domain, int type, int protocol)'),
+  bind: lib.func('bind', 'int', ['int', 'void *', 'uint32_t']),
+  setsockopt: lib.func('setsockopt', 'int', ['int', 'int', 'int', 'void *', 'uint32_t']),
+  getsockopt: lib.func('getsockopt', 'int', ['int', 'int', 'int', 'void *', 'void *']),
+  epoll_create1: lib.func('int epoll_create1(int flags)'),
+  epoll_ctl: lib.func('epoll_ctl', 'int', ['int', 'int', 'int', 'void *']),
+  /** events: address (number) of EPOLL_EVENT_SIZE * maxevents bytes of koffi memory. */
+  epoll_wait: lib.func('epoll_wait', 'int', ['int', 'uintptr_t', 'int', 'int']),
+  eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
+  setns: lib.func('int setns(int fd, int nstype)'),
+  if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
+  getpid: lib.func('int getpid()'),
+  gettid: lib.func('int gettid()'),
+};
+
+// ---- foreign memory --------------------------------------------------------------------------
+
+/** Memory from koffi.alloc that the kernel may keep across calls, with a JS view and its address. */
+export interface ForeignBytes {
+  /** The pointer koffi returned (keep it to free). */
+  readonly ptr: bigint;
+  /** Its address as a number, for the `*At` calls. */
+  readonly addr: number;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+}
+
+export function allocBytes(len: number): ForeignBytes {
+  const ptr = koffi.alloc('uint8_t', len) as bigint;
+  const ab = koffi.view(ptr, len);
+  const bytes = new Uint8Array(ab);
+  bytes.fill(0);
+  return { ptr, addr: Number(ptr), bytes, view: new DataView(ab) };
+}
+
+export function freeBytes(m: ForeignBytes): void {
+  koffi.free(m.ptr);
+}
+
+// ---- typed wrappers (throw SysError) ----------------------------------------------------------
+
+function check(ret: number, syscall: string, detail?: string): number {
+  if (ret < 0) throw new SysError(syscall, koffi.errno(), detail);
+  return ret;
+}
+
+export function open(path: string, flags: number, mode = 0): number {
+  return check(raw.open(path, flags | O_CLOEXEC, mode), 'open', path);
+}
+
+/** Close; errors are ignored (the fd is gone either way on Linux). */
+export function close(fd: number): void {
+  if (fd >= 0) raw.close(fd);
+}
+
+export function socket(domain: number, type: number, protocol: number): number {
+  return check(raw.socket(domain, type | SOCK_CLOEXEC, protocol), 'socket');
+}
+
+export function bind(fd: number, addr: Uint8Array): void {
+  check(raw.bind(fd, addr, addr.length), 'bind');
+}
+
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value, 0);
+  check(raw.setsockopt(fd, level, name, b, 4), 'setsockopt', `${level}/${name}`);
+}
+
+export function setsockoptBuf(fd: number, level: number, name: number, value: Uint8Array): void {
+  check(raw.setsockopt(fd, level, name, value, value.length), 'setsockopt', `${level}/${name}`);
+}
+
+export function ioctlPtr(fd: number, req: number, arg: Uint8Array, detail?: string): number {
+  return check(raw.ioctlPtr(fd, req, arg), 'ioctl', detail ?? `0x${req.toString(16)}`);
+}
+
+export function ioctlVal(fd: number, req: number, arg: number, detail?: string): number {
+  return check(raw.ioctlVal(fd, req, arg), 'ioctl', detail ?? `0x${req.toString(16)}`);
+}
+
+export function epollCreate(): number {
+  return check(raw.epoll_create1(EPOLL_CLOEXEC), 'epoll_create1');
+}
+
+const epollCtlBuf = Buffer.alloc(EPOLL_EVENT_SIZE);
+/** epoll_ctl with `data` = a 32-bit token (the low half of epoll_data; high half zero). */
+export function epollCtl(epfd: number, op: number, fd: number, events: number, token: number): void {
+  epollCtlBuf.writeUInt32LE(events >>> 0, 0);
+  epollCtlBuf.writeUInt32LE(token >>> 0, 4);
+  epollCtlBuf.writeUInt32LE(0, 8);
+  check(raw.epoll_ctl(epfd, op, fd, epollCtlBuf), 'epoll_ctl');
+}
+
+export function eventfd(flags = EFD_NONBLOCK): number {
+  return check(raw.eventfd(0, flags | EFD_CLOEXEC), 'eventfd');
+}
+
+const eventfdOne = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+/** Add 1 to an eventfd (wakes its epoll waiter). Never throws; returns false on failure. */
+export function eventfdSignal(fd: number): boolean {
+  return raw.write(fd, eventfdOne, 8) === 8;
+}
+
+const eventfdScratch = Buffer.alloc(8);
+/** Reset a non-blocking eventfd to zero. */
+export function eventfdDrain(fd: number): void {
+  raw.read(fd, eventfdScratch, 8);
+}
+
+export function setns(fd: number, nstype: number): void {
+  check(raw.setns(fd, nstype), 'setns');
+}
+
+/** Interface index in the calling thread's namespace, 0 if there is no such interface. */
+export function ifNameToIndex(name: string): number {
+  return raw.if_nametoindex(name) >>> 0;
+}
+
+/** A zeroed struct ifreq with ifr_name set. Throws EINVAL for a name that does not fit. */
+export function ifreq(name: string): Buffer {
+  const b = Buffer.alloc(IFREQ_SIZE);
+  const n = Buffer.from(name, 'utf8');
+  if (n.length === 0 || n.length >= IFNAMSIZ) throw new SysError('ifreq', koffi.os.errno.EINVAL, `bad interface name ${JSON.stringify(name)}`);
+  n.copy(b, 0);
+  return b;
+}

@@ -1,0 +1,51 @@
+/**
+ * Running a piece of synchronous code with the calling thread inside a named network namespace.
+ *
+ * setns(CLONE_NEWNET) changes the namespace of the calling OS thread only. Sockets, TAP files
+ * and if_nametoindex lookups made meanwhile belong to the target namespace and keep it for life.
+ * `withNetns` always switches back to the thread's original namespace (an fd of
+ * /proc/thread-self/ns/net opened when this module loads, i.e. once per thread that imports it),
+ * also when `fn` throws. If switching back fails the thread is in an unknown namespace and
+ * nothing it does next can be trusted: that is fatal and the process aborts.
+ * `name` null means "the thread's own namespace" and runs `fn` directly.
+ */
+import { existsSync } from 'node:fs';
+import { CLONE_NEWNET, O_RDONLY, close, open, setns } from './libc.js';
+
+const NETNS_DIR = '/var/run/netns';
+
+/** The thread's own namespace, kept open for the thread's life. */
+const homeFd = open('/proc/thread-self/ns/net', O_RDONLY);
+
+export function netnsPath(name: string): string {
+  if (!/^[A-Za-z0-9_.@+-]{1,64}$/.test(name) || name === '.' || name === '..') {
+    throw Object.assign(new Error(`bad network namespace name ${JSON.stringify(name)}`), { code: 'EINVAL' });
+  }
+  return `${NETNS_DIR}/${name}`;
+}
+
+export function netnsExists(name: string): boolean {
+  return existsSync(netnsPath(name));
+}
+
+export function withNetns<T>(name: string | null, fn: () => T): T {
+  if (name === null) return fn();
+  const nsFd = open(netnsPath(name), O_RDONLY);
+  try {
+    setns(nsFd, CLONE_NEWNET);
+  } catch (e) {
+    close(nsFd);
+    throw e;
+  }
+  close(nsFd);
+  try {
+    return fn();
+  } finally {
+    try {
+      setns(homeFd, CLONE_NEWNET);
+    } catch (e) {
+      process.stderr.write(`vswitch: FATAL: cannot return to the original network namespace: ${String(e)}\n`);
+      process.abort();
+    }
+  }
+}

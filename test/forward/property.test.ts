@@ -1,0 +1,93 @@
+/**
+ * Property tests: no input makes a forwarder throw, and every frame ends in exactly one of
+ * "sent at least once" or "exactly one drop counted" (LearnTableFull is a note beside a
+ * forwarded frame, not a drop outcome, so it is left out of the sum).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { IpSwitch } from '../../src/forward/ip-switch.js';
+import { EthernetSwitch } from '../../src/forward/ethernet-switch.js';
+import { PortRole, DropReason, Forwarder } from '../../src/forward/api.js';
+import { RecordingEgress, counters, totalDrops, udpFrame, arpFrame, ip } from './helpers.js';
+
+const SW = 1;
+const A = 0x020000000001, B = 0x020000000002, U = 0x0200000000ff, BC = 0xffffffffffff;
+
+function ipSwitch(eg: RecordingEgress, c: Float64Array, withUplink: boolean): IpSwitch {
+  const sw = new IpSwitch(SW, c, eg, { sawAddress: () => {} });
+  sw.addPort(1, PortRole.Nic, A);
+  sw.addPort(2, PortRole.Nic, B);
+  if (withUplink) sw.addPort(9, PortRole.Uplink, U);
+  sw.setAddress(ip('10.0.0.1'), 1, false);
+  sw.setAddress(ip('10.0.0.2'), 2, true);
+  return sw;
+}
+
+function ethSwitch(eg: RecordingEgress, c: Float64Array): EthernetSwitch {
+  const sw = new EthernetSwitch(SW, c, eg, { maxEntries: 4, agingMs: 10 });
+  sw.addPort(1, PortRole.Nic, A);
+  sw.addPort(2, PortRole.Nic, B);
+  sw.addPort(9, PortRole.Uplink, U);
+  return sw;
+}
+
+function seeds(): Uint8Array[] {
+  return [
+    udpFrame(B, A, ip('10.0.0.1'), ip('10.0.0.2')).buf,
+    udpFrame(U, A, ip('10.0.0.1'), ip('8.8.8.8')).buf,
+    udpFrame(BC, A, ip('10.0.0.1'), 0xffffffff).buf,
+    udpFrame(U, 0x00aa00000001, ip('10.0.0.100'), ip('10.0.0.1')).buf,
+    arpFrame(BC, A, 1, A, ip('10.0.0.1'), 0, ip('10.0.0.2')).buf,
+    arpFrame(BC, A, 1, A, ip('10.0.0.1'), 0, ip('10.0.0.9')).buf,
+    arpFrame(U, 0x00aa00000001, 2, 0x00aa00000001, ip('10.0.0.100'), U, ip('10.0.0.1')).buf,
+  ];
+}
+
+/** One input with the exactly-one-outcome check. */
+function once(sw: Forwarder, eg: RecordingEgress, c: Float64Array, port: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void {
+  const before = totalDrops(c, SW, [DropReason.LearnTableFull]);
+  eg.clear();
+  sw.input(port, buf, hdr, eth, end, now);
+  const dropped = totalDrops(c, SW, [DropReason.LearnTableFull]) - before;
+  const sent = eg.sent.length;
+  assert.ok((sent > 0 && dropped === 0) || (sent === 0 && dropped === 1), `sent ${sent}, drops ${dropped}`);
+}
+
+const portArb = fc.constantFrom(1, 2, 9, 5);
+
+const mutated = fc.tuple(fc.nat(6), fc.array(fc.tuple(fc.nat(80), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.integer({ min: -4, max: 80 }), fc.nat(10))
+  .map(([k, muts, cut, vnet]) => {
+    const src = seeds()[k];
+    const b = src.slice();
+    for (const [i, v] of muts) if (i < b.length) b[i] = v;
+    const end = Math.max(0, Math.min(b.length, cut < 0 ? b.length : 10 + cut));
+    return { buf: b, hdr: Math.min(vnet, 10), eth: 10, end: Math.max(10, end) };
+  });
+
+const random = fc.uint8Array({ maxLength: 120 }).chain((b) =>
+  fc.record({ buf: fc.constant(b), hdr: fc.integer({ min: 0, max: b.length }), eth: fc.integer({ min: 0, max: b.length }), end: fc.integer({ min: 0, max: b.length }) }));
+
+for (const uplink of [true, false]) {
+  test(`property: IpSwitch (uplink ${uplink}) never throws and accounts for every frame`, () => {
+    const eg = new RecordingEgress();
+    const c = counters();
+    const sw = ipSwitch(eg, c, uplink);
+    fc.assert(fc.property(fc.oneof(mutated, random), portArb, (f, port) => {
+      const hdr = Math.min(f.hdr, f.eth);
+      once(sw, eg, c, port, f.buf, hdr, f.eth, f.end, 0);
+    }), { numRuns: 3000 });
+  });
+}
+
+test('property: EthernetSwitch never throws and accounts for every frame (tiny table, aging)', () => {
+  const eg = new RecordingEgress();
+  const c = counters();
+  const sw = ethSwitch(eg, c);
+  let now = 0;
+  fc.assert(fc.property(fc.oneof(mutated, random), portArb, (f, port) => {
+    now += 3;
+    if (now % 7 === 0) sw.tick(now);
+    once(sw, eg, c, port, f.buf, Math.min(f.hdr, f.eth), f.eth, f.end, now);
+  }), { numRuns: 3000 });
+});
