@@ -46,7 +46,9 @@ export class Daemon {
   /** Start and wait until the command socket answers. */
   async start(timeoutMs = 15_000): Promise<void> {
     this.stderr = '';
-    const child = spawn('ip', ['netns', 'exec', this.opts.netns, VSWITCHD,
+    // nsenter --net, not `ip netns exec`: the latter also gives the daemon a private mount
+    // namespace, so namespaces it creates (DEFINE GUEST ... NETNS) would be invisible outside.
+    const child = spawn('nsenter', [`--net=/run/netns/${this.opts.netns}`, VSWITCHD,
       '--config', this.configPath, '--socket', this.socket, '--state-dir', this.stateDir],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.setEncoding('utf8');
@@ -77,7 +79,7 @@ export class Daemon {
   async kill9(): Promise<void> {
     const c = this.child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    // `ip netns exec` execs the daemon, so the child pid is the daemon's.
+    // nsenter execs the daemon, so the child pid is the daemon's.
     const gone = new Promise<void>((r) => c.once('exit', () => r()));
     c.kill('SIGKILL');
     await gone;

@@ -1,0 +1,85 @@
+/**
+ * vswitch: the CLI. `vswitch [--socket PATH] [--json] <CP command words>`
+ *
+ * Sends the words as one command to vswitchd's control socket and prints the reply lines on
+ * stdout (or, with --json, the QUERY's JSON document; for other commands the whole response).
+ * Exit status: 0 success; 1 the command was refused (the reason, one line, on stderr);
+ * 2 usage error; 3 the daemon is not running or did not answer.
+ */
+import { createConnection } from 'node:net';
+
+const DEFAULT_SOCKET = process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock';
+const USAGE = 'usage: vswitch [--socket PATH] [--json] <command words>   e.g. vswitch q vswitch sw1 details';
+const TIMEOUT_MS = 30_000;
+
+interface Response { id?: unknown; ok: boolean; lines: string[]; data?: unknown }
+
+function fail(msg: string, code: number): never {
+  process.stderr.write(`vswitch: ${msg}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv: string[]): { socket: string; json: boolean; words: string[] } {
+  let socket = DEFAULT_SOCKET;
+  let json = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') json = true;
+    else if (a === '--socket') {
+      socket = argv[++i];
+      if (socket === undefined || socket === '') fail(`--socket needs a path\n${USAGE}`, 2);
+    } else if (a.startsWith('--socket=')) socket = a.slice('--socket='.length);
+    else if (a === '--help' || a === '-h') { process.stdout.write(`${USAGE}\n`); process.exit(0); }
+    else if (a === '--') { i++; break; }
+    else break;
+  }
+  const words = argv.slice(i);
+  if (words.length === 0) fail(`no command given\n${USAGE}`, 2);
+  return { socket, json, words };
+}
+
+function request(socket: string, command: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const c = createConnection(socket);
+    let buf = '';
+    const timer = setTimeout(() => { c.destroy(); reject(Object.assign(new Error(`no answer from the daemon at ${socket} within ${TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })); }, TIMEOUT_MS);
+    c.setEncoding('utf8');
+    c.on('connect', () => c.write(`${JSON.stringify({ id: 1, command })}\n`));
+    c.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      c.end();
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as Response);
+      } catch (e) {
+        reject(new Error(`bad answer from the daemon: ${(e as Error).message}`));
+      }
+    });
+    c.on('error', (e) => { clearTimeout(timer); reject(e); });
+    c.on('end', () => { clearTimeout(timer); if (buf.indexOf('\n') < 0) reject(new Error(`the daemon at ${socket} closed the connection without answering`)); });
+  });
+}
+
+async function main(): Promise<void> {
+  const { socket, json, words } = parseArgs(process.argv.slice(2));
+  let r: Response;
+  try {
+    r = await request(socket, words.join(' '));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') fail(`daemon not running at ${socket}`, 3);
+    if (code === 'EACCES') fail(`permission denied on ${socket}`, 3);
+    fail((e as Error).message, 3);
+  }
+  if (!r.ok) {
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, lines: r.lines }, null, 2)}\n`);
+    fail((r.lines ?? []).join(' ') || 'command refused', 1);
+  }
+  if (json) process.stdout.write(`${JSON.stringify(r.data !== undefined ? r.data : { ok: true, lines: r.lines }, null, 2)}\n`);
+  else for (const l of r.lines) process.stdout.write(`${l}\n`);
+}
+
+void main();

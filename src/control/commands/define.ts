@@ -1,0 +1,76 @@
+/**
+ * DEFINE VSWITCH / DEFINE GUEST / DEFINE NIC: checks against the state and the Changes they make.
+ *
+ * DEFINE VSWITCH (seed Fig. 2): a name already in the System LAN Table is refused; RDEVs that do
+ * not exist give a warning line and the switch is still created (its uplink waits for them).
+ * DEFINE GUEST: a user id is defined once; a namespace belongs to one guest (the NICs' TAP names
+ * would clash otherwise). DEFINE NIC: the triplet vdev..vdev+2 must not overlap another NIC's
+ * triplet of the guest; allocates a MAC serial (never one an existing NIC holds), three
+ * subchannel ids and a CHPID from the guest's own spaces. A journaled allocation is reused when
+ * it is still free, so a replay gives the same MAC.
+ */
+import { hex4, type Command } from '../grammar.js';
+import { MSG } from '../messages.js';
+import { MAC_SERIALS, tapName, type NicAlloc, type State } from '../state.js';
+import { MAX_SWITCHES } from '../../forward/counters.js';
+import { fail, type Env, type Outcome } from './types.js';
+
+type Define = Extract<Command, { kind: 'define-vswitch' | 'define-guest' | 'define-nic' }>;
+
+export function checkDefine(state: State, cmd: Define, env: Env, journaled?: NicAlloc): Outcome {
+  switch (cmd.kind) {
+    case 'define-vswitch': {
+      if (state.switches.has(cmd.name)) return fail(MSG.SWITCH_EXISTS, `VSWITCH SYSTEM ${cmd.name} already exists`);
+      if (state.switches.size >= MAX_SWITCHES) return fail(MSG.SWITCH_LIMIT, `no more than ${MAX_SWITCHES} switches can be defined`);
+      const lines: string[] = [];
+      for (const r of cmd.rdevs) {
+        if (!env.interfaceExists(r)) lines.push(`${MSG.RDEV_MISSING} RDEV ${r} does not exist; the uplink of VSWITCH SYSTEM ${cmd.name} waits for it`);
+      }
+      lines.push(`VSWITCH SYSTEM ${cmd.name} is created`);
+      const { kind: _k, ...sw } = cmd;
+      return { ok: true, changes: [{ t: 'switch-add', sw }], lines };
+    }
+    case 'define-guest': {
+      if (state.guests.has(cmd.userid)) return fail(MSG.GUEST_EXISTS, `GUEST ${cmd.userid} already exists`);
+      if (cmd.netns !== null) {
+        for (const g of state.guests.values()) {
+          if (g.netns === cmd.netns) return fail(MSG.NETNS_TAKEN, `namespace ${cmd.netns} already belongs to GUEST ${g.userid}`);
+        }
+      }
+      const what = cmd.netns === null ? 'QEMU' : `NETNS ${cmd.netns}`;
+      return { ok: true, changes: [{ t: 'guest-add', userid: cmd.userid, netns: cmd.netns }], lines: [`GUEST ${cmd.userid} is defined (${what})`] };
+    }
+    case 'define-nic': {
+      const g = state.guests.get(cmd.userid);
+      if (!g) return fail(MSG.GUEST_MISSING, `GUEST ${cmd.userid} does not exist`);
+      if (g.netns === null) return fail(MSG.NIC_UNSUPPORTED, `GUEST ${cmd.userid} is a QEMU guest: its NICs are not supported yet`);
+      for (const n of g.nics.values()) {
+        if (Math.abs(n.vdev - cmd.vdev) <= 2) {
+          return fail(MSG.NIC_CLASH, `devices ${range(cmd.vdev)} overlap NIC ${hex4(n.vdev)} (devices ${range(n.vdev)}) of GUEST ${cmd.userid}`);
+        }
+      }
+      let alloc: NicAlloc;
+      if (journaled && state.allocFree(g, journaled)) {
+        alloc = { ...journaled, subchannels: [...journaled.subchannels] };
+      } else {
+        const serial = state.allocMacSerial();
+        const subchannels = state.allocSubchannels(g);
+        const chpid = state.allocChpid(g);
+        if (serial < 0 || serial >= MAC_SERIALS) return fail(MSG.NIC_EXHAUSTED, 'no MAC address is left to assign');
+        if (subchannels === null) return fail(MSG.NIC_EXHAUSTED, `GUEST ${cmd.userid} has no subchannel ids left`);
+        if (chpid < 0) return fail(MSG.NIC_EXHAUSTED, `GUEST ${cmd.userid} has no CHPID left`);
+        alloc = { macSerial: serial, mac: state.macFor(serial), subchannels, chpid };
+      }
+      return {
+        ok: true,
+        changes: [{ t: 'nic-add', userid: cmd.userid, vdev: cmd.vdev, alloc, tap: tapName(cmd.vdev) }],
+        lines: [`NIC ${hex4(cmd.vdev)} is created; devices ${range(cmd.vdev)} defined`],
+        alloc,
+      };
+    }
+  }
+}
+
+export function range(vdev: number): string {
+  return `${hex4(vdev)}-${hex4(vdev + 2)}`;
+}

@@ -1,0 +1,228 @@
+/**
+ * QUERY VSWITCH / QUERY NIC / QUERY GUEST / QUERY VMLAN: z/VM-like report lines (one fact per
+ * line) and a JSON document with everything (the CLI prints it with --json).
+ *
+ * JSON shapes (MACs as "02:00:00:00:00:01", IPs dotted, vdevs "0600"):
+ *  QUERY VSWITCH -> { switches: [{ name, mode, queueStorage, controller, connected,
+ *     uplink: { rdevs, active, state, mac, mtu, port, counters }, nics: [{ guest, vdev, mac, port,
+ *     counters }], ipTable: [{ ip, guest, vdev, localOnly }], drops: { <reason>: n } }] }
+ *  QUERY NIC -> { guest, nics: [{ guest, vdev, type, devices: { read, write, data },
+ *     subchannels: { read, write, data }, chpid, mac, switch, tap: { name, netns } | null,
+ *     port, counters, addresses: [{ ip, state }] }] }
+ *  QUERY GUEST -> { guests: [{ userid, type, netns, nics: [vdev] }] }
+ *  QUERY VMLAN -> { macPrefix }
+ * counters: { rxFrames, rxBytes, txFrames, txBytes, txDrops, rxErrors } or null (no port).
+ */
+import { formatIpv4, formatMac } from '../../wire/addr.js';
+import { DROP_REASON_NAMES } from '../../forward/api.js';
+import { PortCounter, dropSlot, portSlot } from '../../forward/counters.js';
+import { hex4, type Command } from '../grammar.js';
+import { MSG } from '../messages.js';
+import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js';
+import { fail, type Outcome, type RuntimeView } from './types.js';
+
+export interface Counters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number; rxErrors: number }
+
+/** A view for a state without a data plane (tests, config checking). */
+export const NO_RUNTIME: RuntimeView = {
+  uplink: () => ({ state: 'NOT STARTED', active: null, mac: null, mtu: null, port: null }),
+  nicPort: () => null,
+  switchNumber: () => null,
+  counters: () => null,
+};
+
+function portCounters(rt: RuntimeView, port: number | null): Counters | null {
+  const c = rt.counters();
+  if (c === null || port === null) return null;
+  return {
+    rxFrames: c[portSlot(port, PortCounter.RxFrames)],
+    rxBytes: c[portSlot(port, PortCounter.RxBytes)],
+    txFrames: c[portSlot(port, PortCounter.TxFrames)],
+    txBytes: c[portSlot(port, PortCounter.TxBytes)],
+    txDrops: c[portSlot(port, PortCounter.TxDrops)],
+    rxErrors: c[portSlot(port, PortCounter.RxErrors)],
+  };
+}
+
+function countersLine(c: Counters | null): string {
+  if (c === null) return 'no port';
+  return `RX Frames: ${c.rxFrames}  RX Bytes: ${c.rxBytes}  TX Frames: ${c.txFrames}  TX Bytes: ${c.txBytes}  TX Drops: ${c.txDrops}  RX Errors: ${c.rxErrors}`;
+}
+
+/** JSON form: lower case with colons (as `ip -j link` prints it). */
+function mac(m: number): string {
+  return formatMac(m, ':');
+}
+
+/** Report form: z/VM's upper case with dashes. */
+function zmac(m: string): string {
+  return m.toUpperCase().replace(/:/g, '-');
+}
+
+function storage(bytes: number): string {
+  const mb = 1024 * 1024;
+  return bytes % mb === 0 ? `${bytes / mb}M` : `${bytes / 1024}K`;
+}
+
+function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
+  const up = rt.uplink(sw.name);
+  const swNum = rt.switchNumber(sw.name);
+  const c = rt.counters();
+  const drops: Record<string, number> = {};
+  DROP_REASON_NAMES.forEach((r, i) => { drops[r] = c !== null && swNum !== null ? c[dropSlot(swNum, i)] : 0; });
+  const nics = state.coupledTo(sw.name).map((n) => {
+    const port = rt.nicPort(n.userid, n.vdev);
+    return { guest: n.userid, vdev: hex4(n.vdev), mac: mac(n.mac), port, counters: portCounters(rt, port) };
+  });
+  return {
+    name: sw.name,
+    mode: sw.mode,
+    queueStorage: sw.queueBytes,
+    controller: sw.controller,
+    connected: nics.length,
+    uplink: {
+      rdevs: [...sw.rdevs],
+      active: up.active,
+      state: up.state,
+      mac: up.mac === null ? null : mac(up.mac),
+      mtu: up.mtu,
+      port: up.port,
+      counters: portCounters(rt, up.port),
+    },
+    nics,
+    ipTable: [...sw.lanIp.values()].map((e) => ({ ip: formatIpv4(e.ip), guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly })),
+    drops,
+  };
+}
+
+function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): string[] {
+  const lines = [
+    `VSWITCH SYSTEM ${doc.name.padEnd(8)}  Type: QDIO    Connected: ${doc.connected}    Mode: ${doc.mode}`,
+    `  QueueStorage: ${storage(doc.queueStorage)}    Controller: ${doc.controller === '*' ? '* (none connected; the daemon registers addresses)' : `${doc.controller} (not connected)`}`,
+  ];
+  const u = doc.uplink;
+  if (u.rdevs.length === 0) {
+    lines.push(`  RDEV: NONE    State: ${u.state}`);
+  } else {
+    lines.push(`  RDEV: ${u.rdevs.join(' ')}    Active: ${u.active ?? 'NONE'}    State: ${u.state}${u.mac !== null ? `    MAC: ${zmac(u.mac)}` : ''}`);
+  }
+  if (!details) return lines;
+  if (u.rdevs.length > 0) lines.push(`  Uplink Port ${u.active ?? '(none)'}: ${countersLine(u.counters)}`);
+  if (doc.nics.length === 0) lines.push('  No NICs are coupled');
+  for (const n of doc.nics) {
+    lines.push(`  NIC ${n.guest} ${n.vdev}  MAC: ${zmac(n.mac)}  ${countersLine(n.counters)}`);
+  }
+  if (doc.mode === 'ETHERNET') {
+    lines.push('  LAN IP table: not used in ETHERNET mode');
+  } else if (doc.ipTable.length === 0) {
+    lines.push('  LAN IP table: empty');
+  } else {
+    lines.push('  LAN IP table:');
+    for (const e of doc.ipTable) lines.push(`    ${e.ip.padEnd(15)}  ${e.guest.padEnd(8)}  ${e.vdev}  ${e.localOnly ? 'LOCAL ONLY' : 'REGISTERED'}`);
+  }
+  const dropped = Object.entries(doc.drops).filter(([, n]) => n > 0);
+  lines.push(`  Discarded: ${dropped.length === 0 ? 'none' : dropped.map(([r, n]) => `${r} ${n}`).join('  ')}`);
+  return lines;
+}
+
+function addressState(state: State, n: Nic, ip: number): string {
+  if (n.coupled === null) return 'NOT COUPLED';
+  const sw = state.switches.get(n.coupled);
+  if (sw?.mode === 'ETHERNET') return 'ETHERNET MODE';
+  const e = sw?.lanIp.get(ip);
+  if (!e) return 'NOT REGISTERED';
+  if (e.userid !== n.userid || e.vdev !== n.vdev) return `CONFLICT (held by ${e.userid} ${hex4(e.vdev)})`;
+  return e.localOnly ? 'LOCAL ONLY' : 'REGISTERED';
+}
+
+function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
+  const port = rt.nicPort(n.userid, n.vdev);
+  return {
+    guest: g.userid,
+    vdev: hex4(n.vdev),
+    type: 'QDIO',
+    devices: { read: hex4(n.vdev), write: hex4(n.vdev + 1), data: hex4(n.vdev + 2) },
+    subchannels: { read: hex4(n.subchannels[0]), write: hex4(n.subchannels[1]), data: hex4(n.subchannels[2]) },
+    chpid: n.chpid.toString(16).toUpperCase().padStart(2, '0'),
+    mac: mac(n.mac),
+    switch: n.coupled,
+    tap: n.tap === null ? null : { name: n.tap, netns: g.netns },
+    port,
+    counters: portCounters(rt, port),
+    addresses: [...n.addresses].map((ip) => ({ ip: formatIpv4(ip), state: addressState(state, n, ip) })),
+  };
+}
+
+function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
+  const lines = [
+    `Adapter ${d.vdev}.P00 Type: ${d.type}      Name: UNASSIGNED  Devices: 3`,
+    `  MAC: ${zmac(d.mac)}         VSWITCH: ${d.switch === null ? '(not coupled)' : `SYSTEM ${d.switch}`}`,
+  ];
+  if (!details) return lines;
+  lines.push(`  RDR: ${d.devices.read}  Subchannel: ${d.subchannels.read}`);
+  lines.push(`  WRT: ${d.devices.write}  Subchannel: ${d.subchannels.write}`);
+  lines.push(`  DATA: ${d.devices.data}  Subchannel: ${d.subchannels.data}`);
+  lines.push(`  CHPID: ${d.chpid}`);
+  if (d.tap !== null) lines.push(`  TAP: ${d.tap.name}  Namespace: ${d.tap.netns}`);
+  if (d.switch !== null) lines.push(`  Port: ${countersLine(d.counters)}`);
+  if (d.addresses.length === 0) lines.push('  Addresses: none');
+  for (const a of d.addresses) lines.push(`  Address: ${a.ip}  ${a.state}`);
+  return lines;
+}
+
+export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${string}` }>, rt: RuntimeView): Outcome {
+  switch (cmd.kind) {
+    case 'query-vswitch': {
+      let sws: Vswitch[];
+      if (cmd.name !== null) {
+        const sw = state.switches.get(cmd.name);
+        if (!sw) return fail(MSG.SWITCH_MISSING, `VSWITCH SYSTEM ${cmd.name} does not exist`);
+        sws = [sw];
+      } else {
+        sws = [...state.switches.values()].sort((a, b) => cmp(a.name, b.name));
+      }
+      const docs = sws.map((s) => switchDoc(state, s, rt));
+      const lines = docs.length === 0 ? ['No VSWITCHes are defined'] : docs.flatMap((d) => switchLines(d, cmd.details));
+      return { ok: true, changes: [], lines, data: { switches: docs } };
+    }
+    case 'query-nic': {
+      const g = state.guests.get(cmd.userid);
+      if (!g) return fail(MSG.GUEST_MISSING, `GUEST ${cmd.userid} does not exist`);
+      let nics: Nic[];
+      if (cmd.vdev !== null) {
+        const n = g.nics.get(cmd.vdev);
+        if (!n) return fail(MSG.NIC_MISSING, `NIC ${hex4(cmd.vdev)} does not exist for GUEST ${cmd.userid}`);
+        nics = [n];
+      } else {
+        nics = [...g.nics.values()].sort((a, b) => a.vdev - b.vdev);
+      }
+      const docs = nics.map((n) => nicDoc(state, g, n, rt));
+      const lines = docs.length === 0 ? [`GUEST ${g.userid} has no NICs`] : docs.flatMap((d) => nicLines(d, cmd.details));
+      return { ok: true, changes: [], lines, data: { guest: g.userid, nics: docs } };
+    }
+    case 'query-guest': {
+      let gs: Guest[];
+      if (cmd.userid !== null) {
+        const g = state.guests.get(cmd.userid);
+        if (!g) return fail(MSG.GUEST_MISSING, `GUEST ${cmd.userid} does not exist`);
+        gs = [g];
+      } else {
+        gs = [...state.guests.values()].sort((a, b) => cmp(a.userid, b.userid));
+      }
+      const docs = gs.map((g) => ({
+        userid: g.userid,
+        type: g.netns === null ? 'QEMU' : 'NETNS',
+        netns: g.netns,
+        nics: [...g.nics.keys()].sort((a, b) => a - b).map(hex4),
+      }));
+      const lines = docs.length === 0
+        ? ['No GUESTs are defined']
+        : docs.map((d) => `GUEST ${d.userid.padEnd(8)}  ${d.type === 'QEMU' ? 'QEMU' : `NETNS ${d.netns}`}  NICs: ${d.nics.length === 0 ? 'none' : d.nics.join(' ')}`);
+      return { ok: true, changes: [], lines, data: { guests: docs } };
+    }
+    default: {
+      const p = state.macPrefix.toString(16).toUpperCase().padStart(6, '0');
+      return { ok: true, changes: [], lines: [`VMLAN MACPREFIX: ${p}`], data: { macPrefix: p } };
+    }
+  }
+}

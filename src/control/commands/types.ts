@@ -1,0 +1,35 @@
+/**
+ * What every verb module (one per file in this directory) gives back, and what it may consult.
+ *
+ * A verb module checks a parsed Command against the State and answers either an error (one
+ * line, message id first; nothing changes) or, for a definition, the typed Changes to apply and
+ * the reply lines, or, for a QUERY, the reply lines and a JSON document. Verb modules never
+ * change the state and do no I/O beyond the read-only probes in Env.
+ */
+import type { Change, NicAlloc } from '../state.js';
+
+/** Read-only probes of the host the checks may use. */
+export interface Env {
+  /** Does a network interface of this name exist in the daemon's namespace? (RDEV warnings) */
+  interfaceExists(ifname: string): boolean;
+}
+
+/** Run-time facts the queries show (the reconciler implements this; tests may pass a fake). */
+export interface RuntimeView {
+  /** Uplink of switch `name`: state text (NOT DEFINED, WAITING FOR DEVICE x, READY, ...). */
+  uplink(name: string): { state: string; active: string | null; mac: number | null; mtu: number | null; port: number | null };
+  /** Data-plane port of a coupled NIC, or null while it has none. */
+  nicPort(userid: string, vdev: number): number | null;
+  /** Data-plane switch number, or null. */
+  switchNumber(name: string): number | null;
+  /** The shared counters (src/forward/counters.ts layout), or null without a data plane. */
+  counters(): Float64Array | null;
+}
+
+export type Outcome =
+  | { ok: true; changes: Change[]; lines: string[]; alloc?: NicAlloc; data?: unknown }
+  | { ok: false; error: string };
+
+export function fail(id: string, text: string): Outcome {
+  return { ok: false, error: `${id} ${text}` };
+}

@@ -1,0 +1,114 @@
+/**
+ * The command engine: text in, reply out, for the control socket, SYSTEM CONFIG and the journal
+ * replay.
+ *
+ * For a command from the socket: parse -> check against the state (src/control/commands) ->
+ * prepare the host side that can fail (namespace, TAP: Effects.prepare) -> journal + fsync ->
+ * apply to the state -> reconcile the data plane (Effects.sync) -> reply. An error at any step
+ * before the journal leaves the state as it was (a prepared TAP is undone); the reply is then
+ * one line with a message id. Effects.sync never fails a command: the data plane converges
+ * (retries) and its state shows in QUERY.
+ * SYSTEM CONFIG statements and replayed records skip prepare and the journal (the reconciler
+ * creates what they need when the data plane starts). A replayed record that no longer applies
+ * is skipped and logged.
+ * Commands run one at a time, synchronously, so replies follow the order of arrival.
+ */
+import type { Logger } from 'pino';
+import { check } from './commands/index.js';
+import type { Env, RuntimeView } from './commands/types.js';
+import { NO_RUNTIME } from './commands/query.js';
+import { format, isDynamic, parse, type Command } from './grammar.js';
+import type { Journal, JournalRecord } from './journal.js';
+import { MSG } from './messages.js';
+import type { Change, NicAlloc, State } from './state.js';
+
+export interface Reply {
+  ok: boolean;
+  /** Reply lines (warnings first), or the single error line. */
+  lines: string[];
+  /** QUERY's JSON document. */
+  data?: unknown;
+}
+
+export interface Effects {
+  /** Host work a change needs before it is acknowledged. Throws with a reason; returns an undo. */
+  prepare(changes: Change[]): () => void;
+  /** Bring the data plane to the state. Never throws. */
+  sync(): void;
+}
+
+export class ControlPlane {
+  journal: Journal | null = null;
+  effects: Effects | null = null;
+  runtime: RuntimeView = NO_RUNTIME;
+
+  constructor(readonly state: State, private readonly env: Env, private readonly log: Logger) {}
+
+  /** A command from the control socket (or the CLI). */
+  execute(text: string): Reply {
+    const p = parse(text);
+    if (!p.ok) return { ok: false, lines: [`${MSG.SYNTAX} ${p.error.message}`] };
+    const cmd = p.cmd;
+    if (cmd.kind === 'vmlan-macprefix') {
+      return { ok: false, lines: [`${MSG.NOT_HERE} VMLAN MACPREFIX is a SYSTEM CONFIG statement; it cannot be changed while the daemon runs`] };
+    }
+    const o = check(this.state, cmd, this.env, this.runtime);
+    if (!o.ok) return { ok: false, lines: [o.error] };
+    if (!isDynamic(cmd)) return { ok: true, lines: o.lines, data: o.data };
+    let undo: () => void = () => {};
+    try {
+      if (this.effects) undo = this.effects.prepare(o.changes);
+    } catch (e) {
+      this.log.warn({ cmd: format(cmd), err: String(e) }, 'command refused: host side failed');
+      return { ok: false, lines: [`${MSG.NIC_DEVICE} ${errText(e)}`] };
+    }
+    let rec: JournalRecord | null = null;
+    try {
+      if (this.journal) rec = this.journal.append(format(cmd), o.alloc);
+    } catch (e) {
+      this.log.error({ cmd: format(cmd), err: String(e) }, 'journal write failed; command refused');
+      try { undo(); } catch (u) { this.log.warn({ err: String(u) }, 'undo after journal failure failed'); }
+      return { ok: false, lines: [`${MSG.JOURNAL} the command could not be made durable: ${errText(e)}`] };
+    }
+    for (const c of o.changes) this.state.applyChange(c);
+    this.log.info({ cmd: format(cmd), seq: rec?.seq, alloc: o.alloc }, 'command applied');
+    this.effects?.sync();
+    return { ok: true, lines: o.lines };
+  }
+
+  /** A SYSTEM CONFIG statement (already parsed). Returns the error line, or null. */
+  configure(cmd: Command): string | null {
+    const o = check(this.state, cmd, this.env, this.runtime);
+    if (!o.ok) return o.error;
+    for (const c of o.changes) this.state.applyChange(c);
+    return null;
+  }
+
+  /** Replay one journal record. Returns false (and logs) when it no longer applies. */
+  replay(rec: JournalRecord): boolean {
+    const p = parse(rec.cmd);
+    if (!p.ok || !isDynamic(p.cmd)) {
+      this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: p.ok ? 'not a dynamic command' : p.error.message }, 'journal record skipped');
+      return false;
+    }
+    const o = check(this.state, p.cmd, this.env, this.runtime, rec.alloc);
+    if (!o.ok) {
+      this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: o.error }, 'journal record no longer applies; skipped');
+      return false;
+    }
+    if (rec.alloc && o.alloc && !sameAlloc(rec.alloc, o.alloc)) {
+      this.log.warn({ seq: rec.seq, cmd: rec.cmd, journaled: rec.alloc, now: o.alloc }, 'journaled allocation is taken; the NIC got a new one');
+    }
+    for (const c of o.changes) this.state.applyChange(c);
+    return true;
+  }
+}
+
+function sameAlloc(a: NicAlloc, b: NicAlloc): boolean {
+  return a.macSerial === b.macSerial && a.mac === b.mac && a.chpid === b.chpid && a.subchannels.every((s, i) => s === b.subchannels[i]);
+}
+
+function errText(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.split('\n')[0];
+}

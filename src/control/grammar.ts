@@ -1,0 +1,463 @@
+/**
+ * The CP command language: one grammar for the CLI, the control socket and SYSTEM CONFIG.
+ *
+ * Contract:
+ * - `parse(text)` never throws. It returns a typed Command (a discriminated union on `kind`)
+ *   or a ParseError naming the offending word and what was expected there.
+ * - Keywords are case blind and take z/VM's minimum abbreviations: a word matches a keyword
+ *   when it is a prefix of the keyword at least `min` letters long (Q for QUERY, DEF for
+ *   DEFINE, DET for DETACH as a verb and for DETAILS as an option, VSW for VSWITCH, ...).
+ * - Switch names, user ids and controller names are 1-8 characters of A-Z 0-9 @ # $ _,
+ *   folded to upper case. Interface and namespace names keep their case (Linux names).
+ *   Virtual device numbers are 1-4 hex digits, kept as numbers.
+ * - `format(cmd)` writes the canonical words (full keywords, every default spelled out), and
+ *   `parse(format(cmd))` gives back an equal Command.
+ * Checking a command against the state (does the switch exist, ...) is not done here.
+ */
+
+export type Mode = 'IP' | 'ETHERNET';
+
+export type Command =
+  | { kind: 'define-vswitch'; name: string; rdevs: string[]; mode: Mode; controller: string; queueBytes: number }
+  | { kind: 'detach-vswitch'; name: string }
+  | { kind: 'define-guest'; userid: string; netns: string | null }
+  | { kind: 'detach-guest'; userid: string }
+  | { kind: 'define-nic'; vdev: number; userid: string }
+  | { kind: 'detach-nic'; vdev: number; userid: string }
+  | { kind: 'couple'; vdev: number; sw: string; userid: string }
+  | { kind: 'uncouple'; vdev: number; userid: string }
+  | { kind: 'query-vswitch'; name: string | null; details: boolean }
+  | { kind: 'query-nic'; vdev: number | null; details: boolean; userid: string }
+  | { kind: 'query-guest'; userid: string | null }
+  | { kind: 'query-vmlan' }
+  | { kind: 'vmlan-macprefix'; prefix: number };
+
+export type CommandKind = Command['kind'];
+
+export interface ParseError {
+  /** One line: what was wrong, naming the word and what was expected. */
+  message: string;
+  /** The offending word, or null at the end of the command. */
+  word: string | null;
+}
+
+export type ParseResult = { ok: true; cmd: Command } | { ok: false; error: ParseError };
+
+/** QUEUESTORAGE default and limits, in bytes (z/VM's default is 8M). */
+export const DEFAULT_QUEUE_BYTES = 8 * 1024 * 1024;
+export const MIN_QUEUE_BYTES = 64 * 1024;
+export const MAX_QUEUE_BYTES = 1024 * 1024 * 1024;
+/** Highest vdev whose triplet (vdev, vdev+1, vdev+2) fits below 0x10000. */
+export const MAX_VDEV = 0xfffd;
+
+interface Keyword { word: string; min: number }
+
+function kw(word: string, min: number): Keyword {
+  return { word, min };
+}
+
+/** Keywords and their minimum abbreviations (z/VM's capitalised part). */
+export const K = {
+  QUERY: kw('QUERY', 1),
+  DEFINE: kw('DEFINE', 3),
+  DETACH: kw('DETACH', 3),
+  COUPLE: kw('COUPLE', 4),
+  UNCOUPLE: kw('UNCOUPLE', 6),
+  VMLAN: kw('VMLAN', 5),
+  VSWITCH: kw('VSWITCH', 3),
+  GUEST: kw('GUEST', 3),
+  NIC: kw('NIC', 3),
+  RDEV: kw('RDEV', 4),
+  NONE: kw('NONE', 4),
+  IP: kw('IP', 2),
+  ETHERNET: kw('ETHERNET', 3),
+  CONTROLLER: kw('CONTROLLER', 5),
+  QUEUESTORAGE: kw('QUEUESTORAGE', 9),
+  DETAILS: kw('DETAILS', 3),
+  ALL: kw('ALL', 3),
+  TYPE: kw('TYPE', 4),
+  QDIO: kw('QDIO', 4),
+  FOR: kw('FOR', 3),
+  TO: kw('TO', 2),
+  SYSTEM: kw('SYSTEM', 3),
+  NETNS: kw('NETNS', 5),
+  QEMU: kw('QEMU', 4),
+  MACPREFIX: kw('MACPREFIX', 7),
+} as const;
+
+/** Does `word` stand for keyword `k` (case blind, at least k.min letters, a prefix of it)? */
+export function matches(word: string, k: Keyword): boolean {
+  const w = word.toUpperCase();
+  return w.length >= k.min && w.length <= k.word.length && k.word.startsWith(w);
+}
+
+function show(k: Keyword): string {
+  return k.min < k.word.length ? `${k.word} (${k.word.slice(0, k.min)})` : k.word;
+}
+
+export const NAME_RE = /^[A-Za-z0-9@#$_]{1,8}$/;
+export const IFNAME_RE = /^[A-Za-z0-9_.@+-]{1,15}$/;
+export const NETNS_RE = /^[A-Za-z0-9_.@+-]{1,64}$/;
+const VDEV_RE = /^[0-9A-Fa-f]{1,4}$/;
+
+/** Split a command into words. Any run of white space separates words. */
+export function tokenize(text: string): string[] {
+  return text.split(/\s+/).filter((w) => w.length > 0);
+}
+
+class Fail {
+  constructor(readonly error: ParseError) {}
+}
+
+class Cursor {
+  private i = 0;
+  constructor(private readonly words: readonly string[]) {}
+
+  peek(): string | null {
+    return this.i < this.words.length ? this.words[this.i] : null;
+  }
+
+  atEnd(): boolean {
+    return this.i >= this.words.length;
+  }
+
+  next(): string | null {
+    const w = this.peek();
+    if (w !== null) this.i++;
+    return w;
+  }
+
+  fail(expected: string): never {
+    const w = this.peek();
+    const message = w === null ? `missing word: expected ${expected}` : `unexpected word '${clip(w)}': expected ${expected}`;
+    throw new Fail({ message, word: w });
+  }
+
+  failWord(word: string, message: string): never {
+    throw new Fail({ message, word });
+  }
+
+  /** Consume the next word if it is keyword k. */
+  accept(k: Keyword): boolean {
+    const w = this.peek();
+    if (w !== null && matches(w, k)) {
+      this.i++;
+      return true;
+    }
+    return false;
+  }
+
+  expect(k: Keyword): void {
+    if (!this.accept(k)) this.fail(show(k));
+  }
+
+  /** The next word must be one of the keywords; returns which. */
+  oneOf<T extends Keyword>(ks: readonly T[]): T {
+    const w = this.peek();
+    if (w !== null) {
+      for (const k of ks) {
+        if (matches(w, k)) {
+          this.i++;
+          return k;
+        }
+      }
+    }
+    return this.fail(ks.map(show).join(', '));
+  }
+
+  end(): void {
+    if (!this.atEnd()) this.fail('end of command');
+  }
+}
+
+function clip(w: string): string {
+  return w.length > 40 ? `${w.slice(0, 40)}...` : w;
+}
+
+function name(c: Cursor, what: string): string {
+  const w = c.peek();
+  if (w === null) return c.fail(what);
+  if (!NAME_RE.test(w)) return c.failWord(w, `bad ${what} '${clip(w)}': 1-8 characters of A-Z 0-9 @ # $ _`);
+  c.next();
+  return w.toUpperCase();
+}
+
+function vdev(c: Cursor): number {
+  const w = c.peek();
+  if (w === null) return c.fail('a virtual device number (1-4 hex digits)');
+  if (!VDEV_RE.test(w)) return c.failWord(w, `bad virtual device number '${clip(w)}': expected 1-4 hex digits`);
+  const v = parseInt(w, 16);
+  if (v > MAX_VDEV) return c.failWord(w, `virtual device number ${w.toUpperCase()} leaves no room for its triplet (highest is ${hex4(MAX_VDEV)})`);
+  c.next();
+  return v;
+}
+
+function ifname(c: Cursor): string {
+  const w = c.peek();
+  if (w === null) return c.fail('an interface name');
+  if (!IFNAME_RE.test(w) || w === '.' || w === '..') return c.failWord(w, `bad interface name '${clip(w)}': 1-15 characters of A-Z a-z 0-9 _ . @ + -`);
+  c.next();
+  return w;
+}
+
+function forUser(c: Cursor): string {
+  c.expect(K.FOR);
+  return name(c, 'user id');
+}
+
+/** QUEUESTORAGE amount: n (megabytes, as in z/VM), nK or nM. Returns bytes. */
+function queueStorage(c: Cursor): number {
+  const w = c.peek();
+  if (w === null) return c.fail('a storage amount such as 8M or 512K');
+  const m = /^(\d{1,7})([KkMm]?)$/.exec(w);
+  if (!m) return c.failWord(w, `bad QUEUESTORAGE amount '${clip(w)}': expected n, nK or nM (plain n is megabytes)`);
+  const unit = m[2].toUpperCase() === 'K' ? 1024 : 1024 * 1024;
+  const bytes = Number(m[1]) * unit;
+  if (bytes < MIN_QUEUE_BYTES || bytes > MAX_QUEUE_BYTES) {
+    return c.failWord(w, `QUEUESTORAGE ${w.toUpperCase()} is out of range (64K to 1024M)`);
+  }
+  c.next();
+  return bytes;
+}
+
+const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN];
+const SWITCH_OPTIONS = [K.RDEV, K.IP, K.ETHERNET, K.CONTROLLER, K.QUEUESTORAGE];
+
+function isSwitchOption(w: string): boolean {
+  return SWITCH_OPTIONS.some((k) => matches(w, k));
+}
+
+function defineVswitch(c: Cursor): Command {
+  const sw = name(c, 'switch name');
+  if (matches(sw, K.ALL)) c.failWord(sw, `switch name '${sw}' is reserved (QUERY VSWITCH ALL)`);
+  let rdevs: string[] | null = null;
+  let mode: Mode | null = null;
+  let controller: string | null = null;
+  let queueBytes: number | null = null;
+  while (!c.atEnd()) {
+    const w = c.peek()!;
+    const k = c.oneOf(SWITCH_OPTIONS);
+    const dup = (): never => c.failWord(w, `option ${k.word} given twice`);
+    if (k === K.RDEV) {
+      if (rdevs !== null) dup();
+      if (c.accept(K.NONE)) {
+        rdevs = [];
+      } else {
+        rdevs = [ifname(c)];
+        while (rdevs.length < 3 && c.peek() !== null && !isSwitchOption(c.peek()!)) rdevs.push(ifname(c));
+        if (rdevs.length === 3 && c.peek() !== null && !isSwitchOption(c.peek()!)) {
+          c.failWord(c.peek()!, `too many RDEVs: at most 3 interfaces, found '${clip(c.peek()!)}'`);
+        }
+        if (new Set(rdevs).size !== rdevs.length) c.failWord(w, `RDEV names the same interface twice`);
+      }
+    } else if (k === K.IP || k === K.ETHERNET) {
+      if (mode !== null) c.failWord(w, `IP and ETHERNET are exclusive and may be given once`);
+      mode = k === K.IP ? 'IP' : 'ETHERNET';
+    } else if (k === K.CONTROLLER) {
+      if (controller !== null) dup();
+      if (c.peek() === '*') {
+        c.next();
+        controller = '*';
+      } else {
+        controller = name(c, "controller name or '*'");
+      }
+    } else {
+      if (queueBytes !== null) dup();
+      queueBytes = queueStorage(c);
+    }
+  }
+  return {
+    kind: 'define-vswitch',
+    name: sw,
+    rdevs: rdevs ?? [],
+    mode: mode ?? 'IP',
+    controller: controller ?? '*',
+    queueBytes: queueBytes ?? DEFAULT_QUEUE_BYTES,
+  };
+}
+
+function define(c: Cursor): Command {
+  const what = c.oneOf([K.VSWITCH, K.GUEST, K.NIC]);
+  if (what === K.VSWITCH) return defineVswitch(c);
+  if (what === K.GUEST) {
+    const userid = name(c, 'user id');
+    const t = c.oneOf([K.NETNS, K.QEMU]);
+    let netns: string | null = null;
+    if (t === K.NETNS) {
+      const w = c.peek();
+      if (w === null) c.fail('a network namespace name');
+      if (!NETNS_RE.test(w!) || w === '.' || w === '..') c.failWord(w!, `bad namespace name '${clip(w!)}': 1-64 characters of A-Z a-z 0-9 _ . @ + -`);
+      c.next();
+      netns = w;
+    }
+    c.end();
+    return { kind: 'define-guest', userid, netns };
+  }
+  const v = vdev(c);
+  if (c.accept(K.TYPE)) c.expect(K.QDIO);
+  else c.accept(K.QDIO);
+  const userid = forUser(c);
+  c.end();
+  return { kind: 'define-nic', vdev: v, userid };
+}
+
+function detach(c: Cursor): Command {
+  const what = c.oneOf([K.VSWITCH, K.GUEST, K.NIC]);
+  if (what === K.VSWITCH) {
+    const n = name(c, 'switch name');
+    c.end();
+    return { kind: 'detach-vswitch', name: n };
+  }
+  if (what === K.GUEST) {
+    const u = name(c, 'user id');
+    c.end();
+    return { kind: 'detach-guest', userid: u };
+  }
+  const v = vdev(c);
+  const userid = forUser(c);
+  c.end();
+  return { kind: 'detach-nic', vdev: v, userid };
+}
+
+function query(c: Cursor): Command {
+  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN]);
+  if (what === K.VSWITCH) {
+    let n: string | null = null;
+    if (c.accept(K.ALL)) n = null;
+    else if (c.peek() !== null && !matches(c.peek()!, K.DETAILS)) n = name(c, 'switch name, ALL or DETAILS');
+    const details = c.accept(K.DETAILS);
+    c.end();
+    return { kind: 'query-vswitch', name: n, details };
+  }
+  if (what === K.NIC) {
+    let v: number | null = null;
+    if (c.accept(K.ALL)) v = null;
+    else if (c.peek() !== null && !matches(c.peek()!, K.DETAILS) && !matches(c.peek()!, K.FOR)) v = vdev(c);
+    const details = c.accept(K.DETAILS);
+    const userid = forUser(c);
+    c.end();
+    return { kind: 'query-nic', vdev: v, details, userid };
+  }
+  if (what === K.GUEST) {
+    let u: string | null = null;
+    if (c.accept(K.ALL)) u = null;
+    else if (!c.atEnd()) u = name(c, 'user id or ALL');
+    c.end();
+    return { kind: 'query-guest', userid: u };
+  }
+  c.end();
+  return { kind: 'query-vmlan' };
+}
+
+function parseCommandAt(c: Cursor): Command {
+  const verb = c.oneOf(VERBS);
+  switch (verb) {
+    case K.QUERY:
+      return query(c);
+    case K.DEFINE:
+      return define(c);
+    case K.DETACH:
+      return detach(c);
+    case K.COUPLE: {
+      const v = vdev(c);
+      c.expect(K.TO);
+      c.expect(K.SYSTEM);
+      const sw = name(c, 'switch name');
+      const userid = forUser(c);
+      c.end();
+      return { kind: 'couple', vdev: v, sw, userid };
+    }
+    case K.UNCOUPLE: {
+      const v = vdev(c);
+      const userid = forUser(c);
+      c.end();
+      return { kind: 'uncouple', vdev: v, userid };
+    }
+    default: {
+      c.expect(K.MACPREFIX);
+      const w = c.peek();
+      if (w === null) return c.fail('a 6-hex-digit MAC prefix such as 020000');
+      if (!/^[0-9A-Fa-f]{6}$/.test(w)) return c.failWord(w, `bad MACPREFIX '${clip(w)}': expected 6 hex digits such as 020000`);
+      const prefix = parseInt(w, 16);
+      if ((prefix >> 16) & 1) return c.failWord(w, `MACPREFIX ${w.toUpperCase()} is a multicast prefix (low bit of the first byte set)`);
+      c.next();
+      c.end();
+      return { kind: 'vmlan-macprefix', prefix };
+    }
+  }
+}
+
+/** Parse one command from its words. Never throws. */
+export function parseWords(words: readonly string[]): ParseResult {
+  if (words.length === 0) return { ok: false, error: { message: 'empty command: expected QUERY, DEFINE, DETACH, COUPLE, UNCOUPLE or VMLAN', word: null } };
+  try {
+    return { ok: true, cmd: parseCommandAt(new Cursor(words)) };
+  } catch (e) {
+    if (e instanceof Fail) return { ok: false, error: e.error };
+    return { ok: false, error: { message: `cannot parse command: ${String(e)}`, word: null } };
+  }
+}
+
+
+/** Parse one command from its text. Never throws. */
+export function parse(text: string): ParseResult {
+  return parseWords(tokenize(text));
+}
+
+/** A vdev as z/VM prints it: 4 upper-case hex digits. */
+export function hex4(v: number): string {
+  return v.toString(16).toUpperCase().padStart(4, '0');
+}
+
+function storage(bytes: number): string {
+  const mb = 1024 * 1024;
+  return bytes % mb === 0 ? `${bytes / mb}M` : `${bytes / 1024}K`;
+}
+
+/** Canonical words for a command: full keywords, every default spelled out. */
+export function format(cmd: Command): string {
+  switch (cmd.kind) {
+    case 'define-vswitch':
+      return [
+        'DEFINE VSWITCH', cmd.name,
+        'RDEV', cmd.rdevs.length === 0 ? 'NONE' : cmd.rdevs.join(' '),
+        cmd.mode,
+        'CONTROLLER', cmd.controller,
+        'QUEUESTORAGE', storage(cmd.queueBytes),
+      ].join(' ');
+    case 'detach-vswitch':
+      return `DETACH VSWITCH ${cmd.name}`;
+    case 'define-guest':
+      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? 'QEMU' : `NETNS ${cmd.netns}`}`;
+    case 'detach-guest':
+      return `DETACH GUEST ${cmd.userid}`;
+    case 'define-nic':
+      return `DEFINE NIC ${hex4(cmd.vdev)} TYPE QDIO FOR ${cmd.userid}`;
+    case 'detach-nic':
+      return `DETACH NIC ${hex4(cmd.vdev)} FOR ${cmd.userid}`;
+    case 'couple':
+      return `COUPLE ${hex4(cmd.vdev)} TO SYSTEM ${cmd.sw} FOR ${cmd.userid}`;
+    case 'uncouple':
+      return `UNCOUPLE ${hex4(cmd.vdev)} FOR ${cmd.userid}`;
+    case 'query-vswitch':
+      return `QUERY VSWITCH ${cmd.name ?? 'ALL'}${cmd.details ? ' DETAILS' : ''}`;
+    case 'query-nic':
+      return `QUERY NIC ${cmd.vdev === null ? 'ALL' : hex4(cmd.vdev)}${cmd.details ? ' DETAILS' : ''} FOR ${cmd.userid}`;
+    case 'query-guest':
+      return `QUERY GUEST ${cmd.userid ?? 'ALL'}`;
+    case 'query-vmlan':
+      return 'QUERY VMLAN';
+    case 'vmlan-macprefix':
+      return `VMLAN MACPREFIX ${cmd.prefix.toString(16).toUpperCase().padStart(6, '0')}`;
+  }
+}
+
+/** Commands that change the state (and so are journaled when they come from the socket). */
+export function isDynamic(cmd: Command): boolean {
+  return cmd.kind !== 'query-vswitch' && cmd.kind !== 'query-nic' && cmd.kind !== 'query-guest' && cmd.kind !== 'query-vmlan' && cmd.kind !== 'vmlan-macprefix';
+}
+
+/** Statements SYSTEM CONFIG accepts: the definitions, COUPLE and VMLAN (no queries, no DETACH). */
+export function isConfigStatement(cmd: Command): boolean {
+  return cmd.kind === 'define-vswitch' || cmd.kind === 'define-guest' || cmd.kind === 'define-nic' || cmd.kind === 'couple' || cmd.kind === 'vmlan-macprefix';
+}

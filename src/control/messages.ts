@@ -1,0 +1,26 @@
+/**
+ * Message ids of the replies, after z/VM's HCPnnnnx style: VSW + 4 digits + severity
+ * (I information, W warning, E error). One table, so the ids stay unique and documented.
+ */
+export const MSG = {
+  SYNTAX: 'VSW0001E',
+  NOT_HERE: 'VSW0002E',
+  SWITCH_EXISTS: 'VSW0010E',
+  SWITCH_MISSING: 'VSW0011E',
+  SWITCH_BUSY: 'VSW0012E',
+  RDEV_MISSING: 'VSW0013W',
+  SWITCH_LIMIT: 'VSW0014E',
+  GUEST_EXISTS: 'VSW0020E',
+  GUEST_MISSING: 'VSW0021E',
+  GUEST_BUSY: 'VSW0022E',
+  NETNS_TAKEN: 'VSW0023E',
+  NIC_CLASH: 'VSW0030E',
+  NIC_MISSING: 'VSW0031E',
+  NIC_UNSUPPORTED: 'VSW0032E',
+  NIC_EXHAUSTED: 'VSW0033E',
+  NIC_DEVICE: 'VSW0034E',
+  NIC_COUPLED: 'VSW0040E',
+  NIC_NOT_COUPLED: 'VSW0041E',
+  JOURNAL: 'VSW0090E',
+  INTERNAL: 'VSW0099E',
+} as const;

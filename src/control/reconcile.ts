@@ -1,0 +1,433 @@
+/**
+ * The reconciler: brings the data plane and the host's devices to the control plane's state,
+ * after every change, on data-plane events and on a retry timer.
+ *
+ * Contract:
+ * - `sync()` is idempotent and never throws: it diffs the state against what it has set up and
+ *   does only the difference, so unchanged ports keep running. Whatever fails (a missing RDEV, a
+ *   TAP that cannot be opened) is logged, shown in QUERY, and retried every `retryMs`.
+ * - Switches get a data-plane number (its counter slots zeroed first) and a `switch-add`.
+ * - Uplinks: the first RDEV that exists is opened (openUplink) and added as the uplink port;
+ *   while none exists the state is `WAITING FOR DEVICE x`; on 'port-down' it is marked down, the
+ *   addresses go back to local only and it is retried.
+ * - NICs of namespace guests: a persistent TAP (created or re-attached) in the guest's namespace
+ *   for every NIC; a coupled NIC's TAP fd goes to the worker as a port; an uncoupled NIC's fd is
+ *   closed (the guest sees NO-CARRIER) but the TAP stays; a detached NIC's TAP is destroyed.
+ * - Addresses: every NIC's interface is watched (AddressWatcher); the state recomputes each IP
+ *   switch's LAN IP table (one address, one NIC; conflicts are logged and counted at
+ *   DropReason.AddressConflict); entries are local only until the uplink is READY, when the daemon
+ *   registers them itself (ip-set localOnly false and a gratuitous ARP `announce`), as long as
+ *   no controller does it. Removed entries get `ip-clear`.
+ * - Port numbers are handed out round-robin (so a late 'port-down' for a removed port cannot
+ *   be taken for its successor), and a port's counter slots are zeroed before the number is used.
+ * Also the RuntimeView the queries read, and the Effects (prepare) of the command engine.
+ */
+import { closeSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { DropReason } from '../forward/api.js';
+import { MAX_PORTS, MAX_SWITCHES, PORT_SLOTS, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
+import type { FromWorker, ToWorker } from '../dataplane/protocol.js';
+import { formatIpv4 } from '../wire/addr.js';
+import type { RuntimeView } from './commands/types.js';
+import type { Effects } from './controlplane.js';
+import { hex4 } from './grammar.js';
+import type { Change, Nic, State } from './state.js';
+
+/** What the reconciler needs of the data plane (src/dataplane/host.ts DataPlane). */
+export interface DataPlaneLike {
+  readonly counters: Float64Array;
+  post(msg: ToWorker): void;
+  on(ev: 'port-down', fn: (m: Extract<FromWorker, { ev: 'port-down' }>) => void): unknown;
+  on(ev: 'saw-address', fn: (m: Extract<FromWorker, { ev: 'saw-address' }>) => void): unknown;
+}
+
+/** What it needs of the host's devices (src/dataplane/devices.ts). */
+export interface DevicesLike {
+  ensureNetns(name: string): void;
+  openTap(o: { netns: string | null; name: string; mac: number; persist: boolean }): { fd: number; ifindex: number };
+  destroyTap(netns: string | null, name: string): void;
+  openUplink(ifname: string, opts?: { promisc?: boolean }): { fd: number; ifindex: number; mac: number; mtu: number };
+  interfaceExists(ifname: string): boolean;
+}
+
+/** What it needs of the address watcher (src/dataplane/address-watcher.ts). */
+export interface WatcherLike {
+  watch(key: string, netns: string, ifname: string): void;
+  unwatch(key: string): void;
+  on(ev: 'address', fn: (key: string, ip: number, prefixLen: number, added: boolean) => void): unknown;
+}
+
+interface UplinkRt {
+  active: string | null;
+  port: number | null;
+  mac: number | null;
+  mtu: number | null;
+  /** Why it is not READY (shown in QUERY), null when READY. */
+  down: string | null;
+  nextTry: number;
+}
+
+interface SwitchRt {
+  sw: number;
+  uplink: UplinkRt;
+  /** What the data plane's LAN IP table holds: ip -> port and flag. */
+  posted: Map<number, { port: number; localOnly: boolean }>;
+}
+
+interface NicRt {
+  userid: string;
+  vdev: number;
+  netns: string;
+  tap: string;
+  mac: number;
+  tapReady: boolean;
+  watched: boolean;
+  port: number | null;
+  sw: string | null;
+  nextTry: number;
+}
+
+export function nicKey(userid: string, vdev: number): string {
+  return `${userid}/${hex4(vdev)}`;
+}
+
+export class Reconciler implements RuntimeView, Effects {
+  private readonly switches = new Map<string, SwitchRt>();
+  private readonly nics = new Map<string, NicRt>();
+  private readonly netnsReady = new Set<string>();
+  private readonly usedSwitches = new Set<number>();
+  private readonly usedPorts = new Set<number>();
+  private readonly portOwner = new Map<number, { kind: 'uplink'; name: string } | { kind: 'nic'; key: string }>();
+  private nextPort = 0;
+  private readonly conflicts = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly state: State,
+    private readonly dp: DataPlaneLike,
+    private readonly dev: DevicesLike,
+    private readonly watcher: WatcherLike,
+    private readonly log: Logger,
+    private readonly retryMs = 1000,
+  ) {
+    dp.on('port-down', (m) => this.portDown(m.port, m.errno, m.reason));
+    dp.on('saw-address', (m) => this.log.debug({ sw: m.sw, port: m.port, ip: formatIpv4(m.ip) }, 'NIC used an address it does not hold'));
+    watcher.on('address', (key, ip, prefixLen, added) => this.addressEvent(key, ip, prefixLen, added));
+  }
+
+  // ---- RuntimeView ----
+
+  uplink(name: string): { state: string; active: string | null; mac: number | null; mtu: number | null; port: number | null } {
+    const sw = this.state.switches.get(name);
+    const rt = this.switches.get(name);
+    if (!sw || sw.rdevs.length === 0) return { state: 'NOT DEFINED', active: null, mac: null, mtu: null, port: null };
+    if (!rt) return { state: 'NOT STARTED', active: null, mac: null, mtu: null, port: null };
+    const u = rt.uplink;
+    return { state: u.port !== null ? 'READY' : (u.down ?? 'NOT STARTED'), active: u.active, mac: u.mac, mtu: u.mtu, port: u.port };
+  }
+
+  nicPort(userid: string, vdev: number): number | null {
+    return this.nics.get(nicKey(userid, vdev))?.port ?? null;
+  }
+
+  switchNumber(name: string): number | null {
+    return this.switches.get(name)?.sw ?? null;
+  }
+
+  counters(): Float64Array {
+    return this.dp.counters;
+  }
+
+  // ---- Effects ----
+
+  prepare(changes: Change[]): () => void {
+    const undo: (() => void)[] = [];
+    try {
+      for (const c of changes) {
+        if (c.t === 'guest-add' && c.netns !== null) {
+          this.dev.ensureNetns(c.netns);
+          this.netnsReady.add(c.netns);
+        } else if (c.t === 'nic-add' && c.tap !== null) {
+          const netns = this.state.guests.get(c.userid)?.netns ?? null;
+          if (netns === null) continue;
+          if (!this.netnsReady.has(netns)) {
+            this.dev.ensureNetns(netns);
+            this.netnsReady.add(netns);
+          }
+          const { fd } = this.dev.openTap({ netns, name: c.tap, mac: c.alloc.mac, persist: true });
+          closeSync(fd);
+          const tap = c.tap;
+          undo.push(() => this.dev.destroyTap(netns, tap));
+        }
+      }
+    } catch (e) {
+      for (const u of undo.reverse()) u();
+      throw e;
+    }
+    return () => { for (const u of undo.reverse()) u(); };
+  }
+
+  sync(): void {
+    if (this.stopped) return;
+    let retry = false;
+    try {
+      this.syncSwitches();
+      retry = this.syncNics() || retry;
+      retry = this.syncUplinks() || retry;
+      this.syncAddresses();
+    } catch (e) {
+      this.log.error({ err: String(e), stack: (e as Error).stack }, 'reconcile failed; retrying');
+      retry = true;
+    }
+    if (retry && this.timer === null && !this.stopped) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.sync();
+      }, this.retryMs);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Stop timers and watches (the daemon stops the data plane itself; persistent TAPs stay). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  // ---- internals ----
+
+  private allocPort(): number {
+    for (let i = 0; i < MAX_PORTS; i++) {
+      const p = (this.nextPort + i) % MAX_PORTS;
+      if (!this.usedPorts.has(p)) {
+        this.usedPorts.add(p);
+        this.nextPort = (p + 1) % MAX_PORTS;
+        this.dp.counters.fill(0, portSlot(p, 0), portSlot(p, 0) + PORT_SLOTS);
+        return p;
+      }
+    }
+    throw new Error(`no free data-plane port (limit ${MAX_PORTS})`);
+  }
+
+  private freePort(p: number): void {
+    this.usedPorts.delete(p);
+    this.portOwner.delete(p);
+  }
+
+  private removePort(p: number): void {
+    this.dp.post({ op: 'port-remove', port: p });
+    this.freePort(p);
+  }
+
+  private syncSwitches(): void {
+    for (const [name, sw] of this.state.switches) {
+      if (this.switches.has(name)) continue;
+      let n = 0;
+      while (n < MAX_SWITCHES && this.usedSwitches.has(n)) n++;
+      if (n >= MAX_SWITCHES) throw new Error('no free switch number');
+      this.usedSwitches.add(n);
+      this.dp.counters.fill(0, dropSlot(n, 0), dropSlot(n, 0) + SWITCH_SLOTS);
+      this.dp.post({ op: 'switch-add', sw: n, mode: sw.mode, queueBytes: sw.queueBytes });
+      this.switches.set(name, {
+        sw: n,
+        uplink: { active: null, port: null, mac: null, mtu: null, down: null, nextTry: 0 },
+        posted: new Map(),
+      });
+      this.log.info({ vswitch: name, sw: n, mode: sw.mode }, 'switch added to the data plane');
+    }
+    for (const [name, rt] of this.switches) {
+      if (this.state.switches.has(name)) continue;
+      // NIC ports were moved off it before (DETACH VSWITCH needs no NIC coupled).
+      if (rt.uplink.port !== null) this.removePort(rt.uplink.port);
+      this.dp.post({ op: 'switch-remove', sw: rt.sw });
+      this.usedSwitches.delete(rt.sw);
+      this.switches.delete(name);
+      this.log.info({ vswitch: name, sw: rt.sw }, 'switch removed from the data plane');
+    }
+  }
+
+  /** Returns true if something must be retried. */
+  private syncNics(): boolean {
+    let retry = false;
+    const now = Date.now();
+    const desired = new Map<string, { nic: Nic; netns: string }>();
+    for (const g of this.state.guests.values()) {
+      if (g.netns === null) continue;
+      for (const n of g.nics.values()) if (n.tap !== null) desired.set(nicKey(n.userid, n.vdev), { nic: n, netns: g.netns });
+    }
+    // Gone NICs: port off, watch off, TAP destroyed (DETACH NIC).
+    for (const [key, rt] of this.nics) {
+      if (desired.has(key)) continue;
+      if (rt.port !== null) this.removePort(rt.port);
+      if (rt.watched) this.watcher.unwatch(key);
+      try {
+        this.dev.destroyTap(rt.netns, rt.tap);
+      } catch (e) {
+        this.log.warn({ nic: key, tap: rt.tap, netns: rt.netns, err: String(e) }, 'could not destroy the TAP');
+      }
+      this.nics.delete(key);
+      this.log.info({ nic: key, tap: rt.tap, netns: rt.netns }, 'NIC removed; TAP destroyed');
+    }
+    for (const [key, { nic, netns }] of desired) {
+      let rt = this.nics.get(key);
+      if (!rt) {
+        rt = { userid: nic.userid, vdev: nic.vdev, netns, tap: nic.tap!, mac: nic.mac, tapReady: false, watched: false, port: null, sw: null, nextTry: 0 };
+        this.nics.set(key, rt);
+      }
+      const want = nic.coupled;
+      if (rt.port !== null && rt.sw !== want) {
+        this.removePort(rt.port);
+        this.log.info({ nic: key, vswitch: rt.sw }, 'NIC port removed (uncoupled)');
+        rt.port = null;
+        rt.sw = null;
+      }
+      const needFd = !rt.tapReady || (want !== null && rt.port === null);
+      if (!needFd) continue;
+      if (now < rt.nextTry) {
+        retry = true;
+        continue;
+      }
+      let fd = -1;
+      try {
+        if (!this.netnsReady.has(netns)) {
+          this.dev.ensureNetns(netns);
+          this.netnsReady.add(netns);
+        }
+        fd = this.dev.openTap({ netns, name: rt.tap, mac: rt.mac, persist: true }).fd;
+        rt.tapReady = true;
+        if (!rt.watched) {
+          this.watcher.watch(key, netns, rt.tap);
+          rt.watched = true;
+        }
+        if (want !== null) {
+          const swRt = this.switches.get(want)!;
+          const port = this.allocPort();
+          this.portOwner.set(port, { kind: 'nic', key });
+          this.dp.post({ op: 'port-add', port, sw: swRt.sw, role: 'nic', kind: 'tap', fd, mac: rt.mac, vnet: true, name: `${rt.tap}@${netns}` });
+          fd = -1; // the worker owns it now
+          rt.port = port;
+          rt.sw = want;
+          this.log.info({ nic: key, vswitch: want, port, tap: rt.tap, netns }, 'NIC port added');
+        }
+      } catch (e) {
+        rt.nextTry = now + this.retryMs;
+        retry = true;
+        this.log.warn({ nic: key, tap: rt.tap, netns, err: String(e) }, 'NIC TAP not ready; retrying');
+      } finally {
+        if (fd >= 0) closeSync(fd);
+      }
+    }
+    return retry;
+  }
+
+  /** Returns true if an uplink is waiting (retry). */
+  private syncUplinks(): boolean {
+    let retry = false;
+    const now = Date.now();
+    for (const [name, sw] of this.state.switches) {
+      const rt = this.switches.get(name)!;
+      const u = rt.uplink;
+      if (u.port !== null || sw.rdevs.length === 0) continue;
+      if (now < u.nextTry) {
+        retry = true;
+        continue;
+      }
+      u.nextTry = now + this.retryMs;
+      const present = sw.rdevs.filter((r) => this.dev.interfaceExists(r));
+      for (const r of present) {
+        try {
+          const up = this.dev.openUplink(r, { promisc: sw.mode === 'ETHERNET' });
+          const port = this.allocPort();
+          this.portOwner.set(port, { kind: 'uplink', name });
+          this.dp.post({ op: 'port-add', port, sw: rt.sw, role: 'uplink', kind: 'afpacket', fd: up.fd, mac: up.mac, vnet: true, name: r });
+          Object.assign(u, { active: r, port, mac: up.mac, mtu: up.mtu, down: null });
+          this.log.info({ vswitch: name, rdev: r, port, mtu: up.mtu }, 'uplink READY');
+          break;
+        } catch (e) {
+          this.log.warn({ vswitch: name, rdev: r, err: String(e) }, 'uplink device could not be opened');
+          u.down = `ERROR ON DEVICE ${r}: ${String((e as Error).message ?? e).split('\n')[0]}; retrying`;
+        }
+      }
+      if (u.port !== null) continue;
+      retry = true;
+      if (present.length === 0) {
+        const wait = `WAITING FOR DEVICE ${sw.rdevs.join(' OR ')}`;
+        if (u.down !== wait) this.log.info({ vswitch: name, rdevs: sw.rdevs }, 'uplink waiting for its device');
+        u.down = wait;
+      }
+    }
+    return retry;
+  }
+
+  private syncAddresses(): void {
+    const c = this.dp.counters;
+    const seen = new Set<string>();
+    for (const [name, rt] of this.switches) {
+      const ready = rt.uplink.port !== null;
+      for (const k of this.state.recomputeLanIp(name, ready)) {
+        const id = `${name}/${k.ip}/${k.userid}/${k.vdev}`;
+        seen.add(id);
+        if (this.conflicts.has(id)) continue;
+        this.conflicts.add(id);
+        c[dropSlot(rt.sw, DropReason.AddressConflict)]++;
+        this.log.warn({ vswitch: name, ip: formatIpv4(k.ip), nic: nicKey(k.userid, k.vdev), holder: nicKey(k.holder.userid, k.holder.vdev) },
+          'address claim refused: another NIC holds it');
+      }
+      const table = this.state.switches.get(name)!.lanIp;
+      for (const [ip, p] of rt.posted) {
+        const e = table.get(ip);
+        const port = e ? this.nicPort(e.userid, e.vdev) : null;
+        if (!e || port !== p.port) {
+          this.dp.post({ op: 'ip-clear', sw: rt.sw, ip });
+          rt.posted.delete(ip);
+          this.log.info({ vswitch: name, ip: formatIpv4(ip) }, 'address deregistered');
+        }
+      }
+      for (const [ip, e] of table) {
+        const port = this.nicPort(e.userid, e.vdev);
+        if (port === null) continue;
+        const p = rt.posted.get(ip);
+        if (p && p.port === port && p.localOnly === e.localOnly) continue;
+        this.dp.post({ op: 'ip-set', sw: rt.sw, ip, port, localOnly: e.localOnly });
+        if (!e.localOnly) this.dp.post({ op: 'announce', sw: rt.sw, ip });
+        rt.posted.set(ip, { port, localOnly: e.localOnly });
+        this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
+          e.localOnly ? 'address registered (local only)' : 'address registered with the uplink');
+      }
+    }
+    for (const id of this.conflicts) if (!seen.has(id)) this.conflicts.delete(id);
+  }
+
+  private addressEvent(key: string, ip: number, prefixLen: number, added: boolean): void {
+    const rt = this.nics.get(key);
+    if (!rt) return;
+    if (!this.state.addressEvent(rt.userid, rt.vdev, ip, added)) return;
+    this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added }, added ? 'guest configured an address' : 'guest removed an address');
+    this.sync();
+  }
+
+  private portDown(port: number, errno: number, reason: string): void {
+    const owner = this.portOwner.get(port);
+    if (!owner) return;
+    this.freePort(port);
+    if (owner.kind === 'uplink') {
+      const rt = this.switches.get(owner.name);
+      if (rt && rt.uplink.port === port) {
+        this.log.warn({ vswitch: owner.name, rdev: rt.uplink.active, errno, reason }, 'uplink down; addresses back to local only; retrying');
+        Object.assign(rt.uplink, { port: null, active: null, down: `DOWN (${reason}); retrying`, nextTry: Date.now() + this.retryMs });
+      }
+    } else {
+      const rt = this.nics.get(owner.key);
+      if (rt && rt.port === port) {
+        this.log.warn({ nic: owner.key, tap: rt.tap, errno, reason }, 'NIC port down; retrying');
+        rt.port = null;
+        rt.sw = null;
+        rt.tapReady = false;
+        rt.nextTry = Date.now() + this.retryMs;
+      }
+    }
+    this.sync();
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * The control plane's state model: switches (the System LAN Table), guests (the user
+ * directory), NICs with their allocations, couplings, and each switch's LAN IP table.
+ *
+ * Contract:
+ * - A command is first checked against the state by its verb module (src/control/commands/),
+ *   which returns a typed Change or an error; nothing here changes until `applyChange`.
+ * - `applyChange` only takes Changes produced by a check against this same state, and keeps the
+ *   invariants: a NIC's coupled switch exists; a switch with coupled NICs is not removed; a guest
+ *   with NICs is not removed; MAC serials are unique among existing NICs; a guest's vdev
+ *   triplets, subchannels and CHPIDs do not overlap.
+ * - The LAN IP tables and the addresses seen on each NIC are run-time facts (from the guests'
+ *   namespaces), kept here for queries and reconciliation, never journaled.
+ * No I/O here.
+ */
+import type { Mode } from './grammar.js';
+
+export const DEFAULT_MAC_PREFIX = 0x020000;
+export const MAC_SERIALS = 0x1000000;
+/** Subchannel numbers and CHPIDs a guest can have. */
+export const MAX_SUBCHANNELS = 0x10000;
+export const MAX_CHPIDS = 0x100;
+
+export interface SwitchDef {
+  name: string;
+  mode: Mode;
+  rdevs: string[];
+  controller: string;
+  queueBytes: number;
+}
+
+export interface LanIpEntry {
+  ip: number;
+  userid: string;
+  vdev: number;
+  /** True until the uplink has registered the address. */
+  localOnly: boolean;
+}
+
+export interface Vswitch extends SwitchDef {
+  /** The LAN IP table: address -> NIC. */
+  lanIp: Map<number, LanIpEntry>;
+}
+
+/** What DEFINE NIC allocated: journaled with the command so a replay gives the same NIC. */
+export interface NicAlloc {
+  macSerial: number;
+  mac: number;
+  /** Subchannel ids of the read, write and data devices. */
+  subchannels: [number, number, number];
+  chpid: number;
+}
+
+export interface Nic extends NicAlloc {
+  userid: string;
+  vdev: number;
+  /** The TAP interface name in the guest's namespace (namespace guests), else null. */
+  tap: string | null;
+  /** Name of the switch it is coupled to, or null. */
+  coupled: string | null;
+  /** IPv4 addresses configured on the guest's interface, in the order they appeared. */
+  addresses: Set<number>;
+}
+
+export interface Guest {
+  userid: string;
+  /** Network namespace of a container guest; null for a QEMU guest. */
+  netns: string | null;
+  nics: Map<number, Nic>;
+}
+
+export type Change =
+  | { t: 'switch-add'; sw: SwitchDef }
+  | { t: 'switch-remove'; name: string }
+  | { t: 'guest-add'; userid: string; netns: string | null }
+  | { t: 'guest-remove'; userid: string }
+  | { t: 'nic-add'; userid: string; vdev: number; alloc: NicAlloc; tap: string | null }
+  | { t: 'nic-remove'; userid: string; vdev: number }
+  | { t: 'couple'; userid: string; vdev: number; sw: string }
+  | { t: 'uncouple'; userid: string; vdev: number }
+  | { t: 'macprefix'; prefix: number };
+
+/** Linux on Z's interface name for a vdev: enc + lower-case hex without leading zeros. */
+export function tapName(vdev: number): string {
+  return `enc${vdev.toString(16)}`;
+}
+
+export class State {
+  macPrefix = DEFAULT_MAC_PREFIX;
+  readonly switches = new Map<string, Vswitch>();
+  readonly guests = new Map<string, Guest>();
+  /** Next MAC serial to try (serials are handed out in turn and skip those in use). */
+  nextMacSerial = 1;
+  private readonly serialsInUse = new Set<number>();
+
+  nic(userid: string, vdev: number): Nic | undefined {
+    return this.guests.get(userid)?.nics.get(vdev);
+  }
+
+  /** NICs coupled to switch `name`, ordered by guest then vdev. */
+  coupledTo(name: string): Nic[] {
+    const out: Nic[] = [];
+    for (const g of [...this.guests.values()].sort((a, b) => cmp(a.userid, b.userid))) {
+      for (const n of [...g.nics.values()].sort((a, b) => a.vdev - b.vdev)) {
+        if (n.coupled === name) out.push(n);
+      }
+    }
+    return out;
+  }
+
+  serialInUse(serial: number): boolean {
+    return this.serialsInUse.has(serial);
+  }
+
+  /** A fresh MAC serial (never one an existing NIC holds). -1 when all 2^24 are in use. */
+  allocMacSerial(): number {
+    if (this.serialsInUse.size >= MAC_SERIALS - 1) return -1;
+    let s = this.nextMacSerial;
+    for (;;) {
+      if (s <= 0 || s >= MAC_SERIALS) s = 1;
+      if (!this.serialsInUse.has(s)) return s;
+      s++;
+    }
+  }
+
+  macFor(serial: number): number {
+    return this.macPrefix * MAC_SERIALS + serial;
+  }
+
+  /** Lowest free subchannel ids of a guest (three of them). null if the guest has none left. */
+  allocSubchannels(g: Guest): [number, number, number] | null {
+    const used = new Set<number>();
+    for (const n of g.nics.values()) for (const s of n.subchannels) used.add(s);
+    const out: number[] = [];
+    for (let s = 0; s < MAX_SUBCHANNELS && out.length < 3; s++) if (!used.has(s)) out.push(s);
+    return out.length === 3 ? [out[0], out[1], out[2]] : null;
+  }
+
+  /** Lowest free CHPID of a guest; -1 if none is left. */
+  allocChpid(g: Guest): number {
+    const used = new Set<number>();
+    for (const n of g.nics.values()) used.add(n.chpid);
+    for (let c = 0; c < MAX_CHPIDS; c++) if (!used.has(c)) return c;
+    return -1;
+  }
+
+  /** Is an allocation (e.g. from the journal) free in this guest and this state? */
+  allocFree(g: Guest, a: NicAlloc): boolean {
+    if (this.serialsInUse.has(a.macSerial) || a.macSerial <= 0 || a.macSerial >= MAC_SERIALS) return false;
+    for (const n of g.nics.values()) {
+      if (n.chpid === a.chpid) return false;
+      if (n.subchannels.some((s) => a.subchannels.includes(s))) return false;
+      if (n.mac === a.mac) return false;
+    }
+    return true;
+  }
+
+  /** Apply a checked change. */
+  applyChange(c: Change): void {
+    switch (c.t) {
+      case 'switch-add':
+        this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map() });
+        return;
+      case 'switch-remove':
+        this.switches.delete(c.name);
+        return;
+      case 'guest-add':
+        this.guests.set(c.userid, { userid: c.userid, netns: c.netns, nics: new Map() });
+        return;
+      case 'guest-remove':
+        this.guests.delete(c.userid);
+        return;
+      case 'nic-add': {
+        const g = this.guests.get(c.userid)!;
+        g.nics.set(c.vdev, {
+          userid: c.userid,
+          vdev: c.vdev,
+          ...c.alloc,
+          subchannels: [...c.alloc.subchannels],
+          tap: c.tap,
+          coupled: null,
+          addresses: new Set(),
+        });
+        this.serialsInUse.add(c.alloc.macSerial);
+        this.nextMacSerial = c.alloc.macSerial + 1 >= MAC_SERIALS ? 1 : c.alloc.macSerial + 1;
+        return;
+      }
+      case 'nic-remove': {
+        const g = this.guests.get(c.userid)!;
+        const n = g.nics.get(c.vdev)!;
+        g.nics.delete(c.vdev);
+        this.serialsInUse.delete(n.macSerial);
+        return;
+      }
+      case 'couple':
+        this.nic(c.userid, c.vdev)!.coupled = c.sw;
+        return;
+      case 'uncouple':
+        this.nic(c.userid, c.vdev)!.coupled = null;
+        return;
+      case 'macprefix':
+        this.macPrefix = c.prefix;
+        return;
+    }
+  }
+
+  /** The guest's interface gained or lost an IPv4 address (seen in its namespace). */
+  addressEvent(userid: string, vdev: number, ip: number, added: boolean): boolean {
+    const n = this.nic(userid, vdev);
+    if (!n) return false;
+    if (added === n.addresses.has(ip)) return false;
+    if (added) n.addresses.add(ip);
+    else n.addresses.delete(ip);
+    return true;
+  }
+
+  /**
+   * Recompute switch `name`'s LAN IP table from the addresses of its coupled NICs. One address,
+   * one NIC: an entry whose NIC still holds the address keeps it; a new claim on an address
+   * another NIC holds is refused and returned as a conflict. Every entry is local only unless
+   * `uplinkReady`. ETHERNET switches keep no LAN IP table.
+   */
+  recomputeLanIp(name: string, uplinkReady: boolean): AddressConflict[] {
+    const sw = this.switches.get(name);
+    if (!sw) return [];
+    const conflicts: AddressConflict[] = [];
+    const claims = new Map<number, Nic[]>();
+    if (sw.mode === 'IP') {
+      for (const n of this.coupledTo(name)) {
+        for (const ip of n.addresses) {
+          const l = claims.get(ip);
+          if (l) l.push(n);
+          else claims.set(ip, [n]);
+        }
+      }
+    }
+    const next = new Map<number, LanIpEntry>();
+    for (const [ip, e] of sw.lanIp) {
+      const l = claims.get(ip);
+      if (l && l.some((n) => n.userid === e.userid && n.vdev === e.vdev)) {
+        next.set(ip, { ip, userid: e.userid, vdev: e.vdev, localOnly: !uplinkReady });
+      }
+    }
+    for (const [ip, l] of claims) {
+      for (const n of l) {
+        const held = next.get(ip);
+        if (!held) {
+          next.set(ip, { ip, userid: n.userid, vdev: n.vdev, localOnly: !uplinkReady });
+        } else if (held.userid !== n.userid || held.vdev !== n.vdev) {
+          conflicts.push({ ip, userid: n.userid, vdev: n.vdev, holder: { userid: held.userid, vdev: held.vdev } });
+        }
+      }
+    }
+    sw.lanIp.clear();
+    for (const [ip, e] of [...next].sort((a, b) => a[0] - b[0])) sw.lanIp.set(ip, e);
+    return conflicts;
+  }
+}
+
+/** A NIC's claim on an address another NIC of the switch holds. */
+export interface AddressConflict {
+  ip: number;
+  userid: string;
+  vdev: number;
+  holder: { userid: string; vdev: number };
+}
+
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

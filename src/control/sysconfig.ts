@@ -1,0 +1,75 @@
+/**
+ * SYSTEM CONFIG reading: the start-up file holds the same statements as the commands.
+ *
+ * Rules (as in z/VM's SYSTEM CONFIG): one statement per line; a line whose first non-blank
+ * character is `*` is a comment; `/* ... *\/` comments may appear anywhere (and span lines); a
+ * statement whose last non-blank character is a comma continues on the next line (the comma
+ * is dropped). Accepted statements: DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE and
+ * VMLAN MACPREFIX. `readConfig` parses the whole file first and returns the first bad
+ * statement with its line number, so nothing is applied from a file that does not parse.
+ */
+import { format, isConfigStatement, parse, type Command } from './grammar.js';
+
+export interface ConfigStatement {
+  /** Line number (1-based) where the statement starts. */
+  line: number;
+  cmd: Command;
+}
+
+export type ConfigResult = { ok: true; statements: ConfigStatement[] } | { ok: false; line: number; message: string };
+
+/** Blank out comments (keeping newlines so line numbers stay). */
+function stripComments(text: string): { text: string; unterminated: number } {
+  let out = '';
+  let i = 0;
+  let line = 1;
+  let openedAt = 0;
+  while (i < text.length) {
+    if (text.startsWith('/*', i)) {
+      openedAt = line;
+      const end = text.indexOf('*/', i + 2);
+      const body = end < 0 ? text.slice(i) : text.slice(i, end + 2);
+      const nls = body.split('\n').length - 1;
+      line += nls;
+      out += ' ' + '\n'.repeat(nls);
+      if (end < 0) return { text: out, unterminated: openedAt };
+      i = end + 2;
+      continue;
+    }
+    const ch = text[i];
+    if (ch === '\n') line++;
+    out += ch;
+    i++;
+  }
+  return { text: out, unterminated: 0 };
+}
+
+export function readConfig(text: string): ConfigResult {
+  const { text: stripped, unterminated } = stripComments(text.replace(/\r\n/g, '\n'));
+  if (unterminated) return { ok: false, line: unterminated, message: "comment '/*' is not closed" };
+  const lines = stripped.split('\n');
+  const statements: ConfigStatement[] = [];
+  let pending: { line: number; text: string } | null = null;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i];
+    const t = raw.trim();
+    if (t.startsWith('*')) continue;
+    if (t === '') continue;
+    const cur: { line: number; text: string } = pending ?? { line: i + 1, text: '' };
+    if (t.endsWith(',')) {
+      cur.text += ` ${t.slice(0, -1)}`;
+      pending = cur;
+      continue;
+    }
+    cur.text += ` ${t}`;
+    pending = null;
+    const r = parse(cur.text);
+    if (!r.ok) return { ok: false, line: cur.line, message: r.error.message };
+    if (!isConfigStatement(r.cmd)) {
+      return { ok: false, line: cur.line, message: `${format(r.cmd).split(' ').slice(0, 2).join(' ')} is not a SYSTEM CONFIG statement (use DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE or VMLAN)` };
+    }
+    statements.push({ line: cur.line, cmd: r.cmd });
+  }
+  if (pending !== null) return { ok: false, line: pending.line, message: 'the statement continues (trailing comma) past the end of the file' };
+  return { ok: true, statements };
+}

@@ -1,0 +1,145 @@
+/**
+ * vswitchd: the daemon. `vswitchd [--config FILE] [--socket PATH] [--state-dir DIR]`
+ * (defaults /etc/vswitch/system.config, which may be absent; /run/vswitch/vswitchd.sock;
+ * /var/lib/vswitch).
+ *
+ * Start-up, in order: read SYSTEM CONFIG (every statement parsed and checked first; a bad one
+ * stops start-up with its line number, nothing applied); replay the journal on top (records that
+ * no longer apply are logged and skipped); start the data-plane worker; reconcile; listen on the
+ * control socket. Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
+ * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
+ * A worker that dies unexpectedly is fatal (exit 1) so a supervisor restarts the daemon, which
+ * then finds everything in its journal.
+ */
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import type { Server } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { ControlPlane } from '../control/controlplane.js';
+import { format } from '../control/grammar.js';
+import { Journal } from '../control/journal.js';
+import { Reconciler } from '../control/reconcile.js';
+import { State } from '../control/state.js';
+import { readConfig } from '../control/sysconfig.js';
+import { DataPlane } from '../dataplane/host.js';
+import * as devices from '../dataplane/devices.js';
+import { AddressWatcher } from '../dataplane/address-watcher.js';
+import { listen } from './server.js';
+
+export const DEFAULTS = {
+  config: '/etc/vswitch/system.config',
+  socket: '/run/vswitch/vswitchd.sock',
+  stateDir: '/var/lib/vswitch',
+};
+
+const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR]';
+
+interface Options { config: string; configGiven: boolean; socket: string; stateDir: string }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { config: DEFAULTS.config, configGiven: false, socket: DEFAULTS.socket, stateDir: DEFAULTS.stateDir };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') die(`${flag} needs a value\n${USAGE}`, 2);
+      return v;
+    };
+    if (flag === '--config') { o.config = value(); o.configGiven = true; }
+    else if (flag === '--socket') o.socket = value();
+    else if (flag === '--state-dir') o.stateDir = value();
+    else if (flag === '--help' || flag === '-h') { process.stdout.write(`${USAGE}\n`); process.exit(0); }
+    else die(`unknown argument '${a}'\n${USAGE}`, 2);
+  }
+  return o;
+}
+
+function die(msg: string, code = 1): never {
+  process.stderr.write(`vswitchd: ${msg}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const log: Logger = pino({ name: 'vswitchd', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  const state = new State();
+  const cp = new ControlPlane(state, { interfaceExists: (n) => devices.interfaceExists(n) }, log);
+
+  // 1. SYSTEM CONFIG: parse everything, then check and apply to the (still private) state.
+  if (existsSync(opts.config)) {
+    let text: string;
+    try {
+      text = readFileSync(opts.config, 'utf8');
+    } catch (e) {
+      die(`cannot read SYSTEM CONFIG ${opts.config}: ${(e as Error).message}`);
+    }
+    const r = readConfig(text);
+    if (!r.ok) die(`SYSTEM CONFIG ${opts.config} line ${r.line}: ${r.message}; not started`);
+    for (const s of r.statements) {
+      const err = cp.configure(s.cmd);
+      if (err !== null) die(`SYSTEM CONFIG ${opts.config} line ${s.line}: ${format(s.cmd)}: ${err}; not started`);
+    }
+    log.info({ config: opts.config, statements: r.statements.length }, 'SYSTEM CONFIG read');
+  } else if (opts.configGiven) {
+    die(`SYSTEM CONFIG ${opts.config} does not exist`);
+  } else {
+    log.info({ config: opts.config }, 'no SYSTEM CONFIG; starting empty');
+  }
+
+  // 2. The journal of dynamic commands.
+  let journal: Journal;
+  try {
+    const j = Journal.open(opts.stateDir);
+    journal = j.journal;
+    for (const p of j.read.problems) log.warn({ journal: journal.path, line: p.line, reason: p.reason }, 'journal line ignored');
+    let applied = 0;
+    for (const rec of j.read.records) if (cp.replay(rec)) applied++;
+    log.info({ journal: journal.path, records: j.read.records.length, applied }, 'journal replayed');
+  } catch (e) {
+    die(`cannot open the journal in ${opts.stateDir}: ${(e as Error).message}`);
+  }
+  cp.journal = journal;
+
+  // 3. The data plane and the reconciler.
+  const dp = await DataPlane.start();
+  const watcher = new AddressWatcher();
+  const rec = new Reconciler(state, dp, devices, watcher, log);
+  watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
+  dp.on('error', (e: Error) => {
+    log.fatal({ err: String(e) }, 'data plane failed; exiting');
+    process.exit(1);
+  });
+  cp.effects = rec;
+  cp.runtime = rec;
+  rec.sync();
+
+  // 4. The control socket.
+  let server: Server;
+  try {
+    server = await listen(opts.socket, (command) => cp.execute(command), log);
+  } catch (e) {
+    log.fatal({ err: String(e) }, 'cannot listen');
+    await dp.stop();
+    die(`cannot listen on ${opts.socket}: ${(e as Error).message}`);
+  }
+  log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
+
+  let stopping = false;
+  const stop = async (sig: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: sig }, 'stopping');
+    server.close();
+    try { unlinkSync(opts.socket); } catch { /* already gone */ }
+    rec.stop();
+    await watcher.close();
+    await dp.stop();
+    journal.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e) => die(`start-up failed: ${(e as Error).stack ?? String(e)}`));

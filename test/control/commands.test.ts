@@ -1,0 +1,222 @@
+/**
+ * The state model and the verb modules through the command engine, without devices: replies,
+ * errors (nothing changes after one), allocations, the LAN IP table rules.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { ControlPlane } from '../../src/control/controlplane.js';
+import { State } from '../../src/control/state.js';
+
+const quiet = pino({ level: 'silent' });
+
+function setup(existing: string[] = ['eth1']): ControlPlane {
+  return new ControlPlane(new State(), { interfaceExists: (n) => existing.includes(n) }, quiet);
+}
+
+function run(cp: ControlPlane, text: string): string[] {
+  const r = cp.execute(text);
+  assert.ok(r.ok, `${text}: ${r.lines.join(' | ')}`);
+  return r.lines;
+}
+
+function refused(cp: ControlPlane, text: string, re: RegExp): void {
+  const before = snapshot(cp);
+  const r = cp.execute(text);
+  assert.ok(!r.ok, `${text} should be refused`);
+  assert.equal(r.lines.length, 1, 'one error line');
+  assert.match(r.lines[0], /^VSW\d{4}E /, 'message id first');
+  assert.match(r.lines[0], re);
+  assert.deepEqual(snapshot(cp), before, `${text}: nothing changed`);
+}
+
+function snapshot(cp: ControlPlane): unknown {
+  return ['Q VSWITCH ALL DETAILS', 'Q GUEST', ...[...cp.state.guests.keys()].map((g) => `Q NIC DETAILS FOR ${g}`)]
+    .map((q) => cp.execute(q));
+}
+
+test('the replies read like z/VM', () => {
+  const cp = setup();
+  assert.deepEqual(run(cp, 'DEFINE VSWITCH SW1 RDEV eth1'), ['VSWITCH SYSTEM SW1 is created']);
+  assert.deepEqual(run(cp, 'DEF VSW SW2 RDEV eth7 eth1'), [
+    'VSW0013W RDEV eth7 does not exist; the uplink of VSWITCH SYSTEM SW2 waits for it',
+    'VSWITCH SYSTEM SW2 is created',
+  ]);
+  assert.deepEqual(run(cp, 'DEFINE GUEST LINUX1 NETNS ns1'), ['GUEST LINUX1 is defined (NETNS ns1)']);
+  assert.deepEqual(run(cp, 'DEFINE GUEST VM1 QEMU'), ['GUEST VM1 is defined (QEMU)']);
+  assert.deepEqual(run(cp, 'DEFINE NIC 600 TYPE QDIO FOR LINUX1'), ['NIC 0600 is created; devices 0600-0602 defined']);
+  assert.deepEqual(run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
+  assert.deepEqual(run(cp, 'UNCOUPLE 600 FOR LINUX1'), ['NIC 0600 is disconnected from VSWITCH SYSTEM SW1']);
+  run(cp, 'COUPLE 600 TO SYSTEM SW2 FOR LINUX1');
+  assert.deepEqual(run(cp, 'DETACH NIC 600 FOR LINUX1'), [
+    'NIC 0600 is disconnected from VSWITCH SYSTEM SW2',
+    'NIC 0600 is destroyed; devices 0600-0602 detached',
+  ]);
+  assert.deepEqual(run(cp, 'DETACH GUEST LINUX1'), ['GUEST LINUX1 is removed']);
+  assert.deepEqual(run(cp, 'DETACH VSWITCH SW2'), ['VSWITCH SYSTEM SW2 is destroyed']);
+});
+
+test('errors change nothing', () => {
+  const cp = setup();
+  run(cp, 'DEFINE VSWITCH SW1');
+  run(cp, 'DEFINE GUEST LINUX1 NETNS ns1');
+  run(cp, 'DEFINE GUEST VM1 QEMU');
+  run(cp, 'DEFINE NIC 600 FOR LINUX1');
+  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
+  refused(cp, 'DEFINE VSWITCH SW1 RDEV eth1', /VSW0010E VSWITCH SYSTEM SW1 already exists/);
+  refused(cp, 'DEFINE GUEST LINUX1 QEMU', /GUEST LINUX1 already exists/);
+  refused(cp, 'DEFINE GUEST LINUX2 NETNS ns1', /namespace ns1 already belongs to GUEST LINUX1/);
+  refused(cp, 'DEFINE NIC 700 FOR NOBODY', /GUEST NOBODY does not exist/);
+  refused(cp, 'DEFINE NIC 601 FOR LINUX1', /devices 0601-0603 overlap NIC 0600 \(devices 0600-0602\) of GUEST LINUX1/);
+  refused(cp, 'DEFINE NIC 5FE FOR LINUX1', /overlap NIC 0600/);
+  refused(cp, 'DEFINE NIC 600 FOR LINUX1', /overlap NIC 0600/);
+  refused(cp, 'DEFINE NIC 600 FOR VM1', /QEMU guest: its NICs are not supported yet/);
+  refused(cp, 'COUPLE 600 TO SYSTEM NOSUCH FOR LINUX1', /VSWITCH SYSTEM NOSUCH does not exist/);
+  refused(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1', /already coupled to VSWITCH SYSTEM SW1/);
+  refused(cp, 'COUPLE 700 TO SYSTEM SW1 FOR LINUX1', /NIC 0700 does not exist for GUEST LINUX1/);
+  refused(cp, 'UNCOUPLE 700 FOR LINUX1', /NIC 0700 does not exist/);
+  refused(cp, 'DETACH VSWITCH SW1', /VSW0012E VSWITCH SYSTEM SW1 not detached: 1 NIC is coupled \(LINUX1 0600\); UNCOUPLE first/);
+  refused(cp, 'DETACH VSWITCH SW9', /does not exist/);
+  refused(cp, 'DETACH GUEST LINUX1', /has NICs \(0600\)/);
+  refused(cp, 'DETACH NIC 700 FOR LINUX1', /NIC 0700 does not exist/);
+  refused(cp, 'DEFINE VSWITCH', /VSW0001E missing word: expected switch name/);
+  refused(cp, 'FROB VSWITCH SW1', /VSW0001E unexpected word 'FROB'/);
+  refused(cp, 'VMLAN MACPREFIX 020001', /VSW0002E VMLAN MACPREFIX is a SYSTEM CONFIG statement/);
+  refused(cp, 'Q VSWITCH NOSUCH', /does not exist/);
+  refused(cp, 'Q NIC 700 FOR LINUX1', /does not exist/);
+  run(cp, 'UNCOUPLE 600 FOR LINUX1');
+  refused(cp, 'UNCOUPLE 600 FOR LINUX1', /VSW0041E NIC 0600 is not coupled/);
+});
+
+test('allocations: unique MACs never reused while the NIC exists, per-guest subchannels and CHPIDs', () => {
+  const cp = setup();
+  run(cp, 'DEFINE GUEST A NETNS na');
+  run(cp, 'DEFINE GUEST B NETNS nb');
+  run(cp, 'DEFINE NIC 600 FOR A');
+  run(cp, 'DEFINE NIC 700 FOR A');
+  run(cp, 'DEFINE NIC 600 FOR B');
+  const a600 = cp.state.nic('A', 0x600)!, a700 = cp.state.nic('A', 0x700)!, b600 = cp.state.nic('B', 0x600)!;
+  assert.equal(a600.mac, 0x020000000001);
+  assert.equal(a700.mac, 0x020000000002);
+  assert.equal(b600.mac, 0x020000000003);
+  assert.deepEqual([a600.subchannels, a600.chpid], [[0, 1, 2], 0]);
+  assert.deepEqual([a700.subchannels, a700.chpid], [[3, 4, 5], 1]);
+  assert.deepEqual([b600.subchannels, b600.chpid], [[0, 1, 2], 0], 'each guest has its own spaces');
+  assert.equal(a600.tap, 'enc600');
+  run(cp, 'DETACH NIC 600 FOR A');
+  run(cp, 'DEFINE NIC 800 FOR A');
+  const a800 = cp.state.nic('A', 0x800)!;
+  assert.equal(a800.mac, 0x020000000004, 'serials go on; no MAC of an existing NIC is reused');
+  assert.deepEqual([a800.subchannels, a800.chpid], [[0, 1, 2], 0], 'freed subchannels and CHPID are reused');
+  assert.equal(a800.tap, 'enc800');
+  run(cp, 'DEFINE NIC 0 FOR B');
+  assert.equal(cp.state.nic('B', 0)!.tap, 'enc0');
+  run(cp, 'DEFINE NIC ABC FOR B');
+  assert.equal(cp.state.nic('B', 0xabc)!.tap, 'encabc');
+  // Wrap-around skips serials in use.
+  cp.state.nextMacSerial = 0xffffff;
+  run(cp, 'DEFINE NIC 900 FOR A');
+  assert.equal(cp.state.nic('A', 0x900)!.macSerial, 0xffffff);
+  run(cp, 'DEFINE NIC A00 FOR A');
+  assert.equal(cp.state.nic('A', 0xa00)!.macSerial, 1, 'serial 1 was freed by DETACH NIC 600');
+  run(cp, 'DEFINE NIC B00 FOR A');
+  assert.equal(cp.state.nic('A', 0xb00)!.macSerial, 7, 'serials 2-6 are in use');
+});
+
+test('QUERY answers in lines and JSON', () => {
+  const cp = setup();
+  run(cp, 'DEFINE VSWITCH SW1 RDEV eth1 QUEUESTORAGE 2M');
+  run(cp, 'DEFINE GUEST LINUX1 NETNS ns1');
+  run(cp, 'DEFINE NIC 600 FOR LINUX1');
+  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
+  cp.state.addressEvent('LINUX1', 0x600, 0x0a01000b, true);
+  cp.state.recomputeLanIp('SW1', false);
+  const q = cp.execute('Q VSW SW1 DET');
+  assert.ok(q.ok);
+  assert.deepEqual(q.lines.slice(0, 3), [
+    'VSWITCH SYSTEM SW1       Type: QDIO    Connected: 1    Mode: IP',
+    '  QueueStorage: 2M    Controller: * (none connected; the daemon registers addresses)',
+    '  RDEV: eth1    Active: NONE    State: NOT STARTED',
+  ]);
+  assert.ok(q.lines.includes('    10.1.0.11        LINUX1    0600  LOCAL ONLY'), q.lines.join('\n'));
+  const doc = q.data as { switches: Array<Record<string, unknown>> };
+  assert.equal(doc.switches.length, 1);
+  const sw = doc.switches[0] as any;
+  assert.equal(sw.name, 'SW1');
+  assert.equal(sw.mode, 'IP');
+  assert.equal(sw.queueStorage, 2 << 20);
+  assert.deepEqual(sw.uplink.rdevs, ['eth1']);
+  assert.deepEqual(sw.nics, [{ guest: 'LINUX1', vdev: '0600', mac: '02:00:00:00:00:01', port: null, counters: null }]);
+  assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', guest: 'LINUX1', vdev: '0600', localOnly: true }]);
+  assert.equal(sw.drops['unknown-destination'], 0);
+  assert.equal(Object.keys(sw.drops).length, 13);
+  const n = cp.execute('Q NIC 600 DETAILS FOR LINUX1');
+  assert.ok(n.ok);
+  assert.deepEqual(n.lines, [
+    'Adapter 0600.P00 Type: QDIO      Name: UNASSIGNED  Devices: 3',
+    '  MAC: 02-00-00-00-00-01         VSWITCH: SYSTEM SW1',
+    '  RDR: 0600  Subchannel: 0000',
+    '  WRT: 0601  Subchannel: 0001',
+    '  DATA: 0602  Subchannel: 0002',
+    '  CHPID: 00',
+    '  TAP: enc600  Namespace: ns1',
+    '  Port: no port',
+    '  Address: 10.1.0.11  LOCAL ONLY',
+  ]);
+  const nd = (n.data as any).nics[0];
+  assert.deepEqual(nd.devices, { read: '0600', write: '0601', data: '0602' });
+  assert.deepEqual(nd.tap, { name: 'enc600', netns: 'ns1' });
+  assert.deepEqual(nd.addresses, [{ ip: '10.1.0.11', state: 'LOCAL ONLY' }]);
+  const g = cp.execute('Q GUEST');
+  assert.deepEqual(g.lines, ['GUEST LINUX1    NETNS ns1  NICs: 0600']);
+  assert.deepEqual(g.data, { guests: [{ userid: 'LINUX1', type: 'NETNS', netns: 'ns1', nics: ['0600'] }] });
+  assert.deepEqual(cp.execute('Q VSWITCH').data, cp.execute('Q VSW ALL').data);
+  assert.deepEqual(setup().execute('Q VSW').lines, ['No VSWITCHes are defined']);
+});
+
+test('LAN IP table: one address one NIC, claims survive in order, local only until the uplink is ready', () => {
+  const cp = setup();
+  run(cp, 'DEFINE VSWITCH SW1');
+  run(cp, 'DEFINE VSWITCH SW2');
+  for (const g of ['A', 'B', 'C']) {
+    run(cp, `DEFINE GUEST ${g} NETNS n${g}`);
+    run(cp, `DEFINE NIC 600 FOR ${g}`);
+  }
+  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR B');
+  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR A');
+  run(cp, 'COUPLE 600 TO SYSTEM SW2 FOR C');
+  const s = cp.state;
+  const ip = 0x0a000001;
+  s.addressEvent('B', 0x600, ip, true);
+  assert.deepEqual(s.recomputeLanIp('SW1', false), []);
+  s.addressEvent('A', 0x600, ip, true);
+  const c = s.recomputeLanIp('SW1', false);
+  assert.deepEqual(c, [{ ip, userid: 'A', vdev: 0x600, holder: { userid: 'B', vdev: 0x600 } }], 'the second claim is refused');
+  assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.userid, 'B', 'the first holder keeps it (even though A sorts first)');
+  s.addressEvent('C', 0x600, ip, true);
+  assert.deepEqual(s.recomputeLanIp('SW2', true), [], 'another switch has its own table');
+  assert.equal(s.switches.get('SW2')!.lanIp.get(ip)!.localOnly, false);
+  s.recomputeLanIp('SW1', true);
+  assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.localOnly, false, 'registered once the uplink is ready');
+  s.recomputeLanIp('SW1', false);
+  assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.localOnly, true, 'back to local only when it goes down');
+  run(cp, 'UNCOUPLE 600 FOR B');
+  assert.deepEqual(s.recomputeLanIp('SW1', false), []);
+  assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.userid, 'A', 'the holder left: the other claimant gets it');
+  s.addressEvent('A', 0x600, ip, false);
+  s.recomputeLanIp('SW1', false);
+  assert.equal(s.switches.get('SW1')!.lanIp.size, 0, 'removed address leaves the table');
+  assert.deepEqual([...s.nic('B', 0x600)!.addresses], [ip], 'an uncoupled NIC keeps what its guest configured');
+});
+
+test('ETHERNET switches keep no LAN IP table', () => {
+  const cp = setup();
+  run(cp, 'DEFINE VSWITCH E1 ETHERNET');
+  run(cp, 'DEFINE GUEST A NETNS na');
+  run(cp, 'DEFINE NIC 600 FOR A');
+  run(cp, 'COUPLE 600 TO SYSTEM E1 FOR A');
+  cp.state.addressEvent('A', 0x600, 0x0a000001, true);
+  cp.state.recomputeLanIp('E1', true);
+  assert.equal(cp.state.switches.get('E1')!.lanIp.size, 0);
+  assert.ok(cp.execute('Q VSW E1 DET').lines.includes('  LAN IP table: not used in ETHERNET mode'));
+});

@@ -1,0 +1,281 @@
+/**
+ * Command transcripts through the real daemon: bin/vswitchd in a fresh network namespace of
+ * its own (temp socket and state dir), driven by bin/vswitch. Replies, errors with nothing
+ * changed, SYSTEM CONFIG at start, kill -9 and restart on the same state, bad socket input.
+ * Guest namespaces are made by the test (unique names) and removed afterwards, even on failure.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
+import { NetLab, waitFor, run } from '../helpers/netlab.js';
+import { Daemon, VSWITCH } from '../helpers/daemon.js';
+
+const labs: NetLab[] = [];
+const daemons: Daemon[] = [];
+after(async () => {
+  for (const d of daemons) {
+    try { await d.stop(); } catch { /* already gone */ }
+    run('rm', ['-rf', d.dir]); // also for daemons that never started
+  }
+  for (const l of labs) l.cleanup();
+});
+
+function lab(): NetLab {
+  const l = new NetLab('vc');
+  labs.push(l);
+  return l;
+}
+
+async function daemon(netns: string, config?: string, stateDir?: string): Promise<Daemon> {
+  const d = new Daemon({ netns, config, stateDir });
+  daemons.push(d);
+  await d.start();
+  return d;
+}
+
+function ok(d: Daemon, cmd: string): string[] {
+  const r = d.cli(...cmd.split(/\s+/));
+  assert.equal(r.code, 0, `${cmd}: ${r.stdout}${r.stderr}`);
+  return r.stdout.trimEnd().split('\n');
+}
+
+/** Everything QUERY shows, minus the numbers traffic moves (counters). */
+function snapshot(d: Daemon): unknown {
+  const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'counters' || k === 'drops' ? undefined : v)));
+  const guests = d.json('QUERY', 'GUEST');
+  return strip({
+    sw: d.json('QUERY', 'VSWITCH', 'ALL', 'DETAILS'),
+    guests,
+    nics: guests.guests.map((g: { userid: string }) => d.json('QUERY', 'NIC', 'DETAILS', 'FOR', g.userid)),
+  });
+}
+
+function refused(d: Daemon, cmd: string, re: RegExp): void {
+  const before = snapshot(d);
+  const r = d.cli(...cmd.split(/\s+/));
+  assert.equal(r.code, 1, `${cmd} should be refused: ${r.stdout}${r.stderr}`);
+  assert.equal(r.stdout, '');
+  const line = r.stderr.trimEnd();
+  assert.ok(!line.includes('\n'), `one line: ${line}`);
+  assert.match(line, re);
+  assert.deepEqual(snapshot(d), before, `${cmd}: nothing changed`);
+}
+
+test('transcript: every command, its replies and its errors', async () => {
+  const l = lab();
+  const host = l.netns('h');
+  const lan = l.netns('l');
+  const g1 = l.netns('g1');
+  const g2 = l.netns('g2');
+  const up = l.name('u');
+  l.veth(host, up, lan, 'lan0');
+  const d = await daemon(host);
+
+  assert.deepEqual(ok(d, 'q vsw'), ['No VSWITCHes are defined']);
+  assert.deepEqual(ok(d, `DEFINE VSWITCH SW1 RDEV ${up} IP`), ['VSWITCH SYSTEM SW1 is created']);
+  const late = l.name('v');
+  assert.deepEqual(ok(d, `def vsw sw2 rdev ${late} queuestor 1m`), [
+    `VSW0013W RDEV ${late} does not exist; the uplink of VSWITCH SYSTEM SW2 waits for it`,
+    'VSWITCH SYSTEM SW2 is created',
+  ]);
+  assert.deepEqual(ok(d, `DEFINE GUEST LINUX1 NETNS ${g1}`), [`GUEST LINUX1 is defined (NETNS ${g1})`]);
+  assert.deepEqual(ok(d, `def guest linux2 netns ${g2}`), [`GUEST LINUX2 is defined (NETNS ${g2})`]);
+  assert.deepEqual(ok(d, 'DEFINE GUEST VM1 QEMU'), ['GUEST VM1 is defined (QEMU)']);
+  // A namespace that does not exist yet is created (and stays after DETACH GUEST).
+  const g3 = l.adopt(l.name('g3'));
+  assert.ok(!run('ip', ['netns', 'list']).stdout.includes(g3));
+  assert.deepEqual(ok(d, `DEFINE GUEST LINUX3 NETNS ${g3}`), [`GUEST LINUX3 is defined (NETNS ${g3})`]);
+  assert.equal(run('ip', ['-n', g3, 'link', 'show', 'lo']).code, 0, 'namespace created');
+  assert.deepEqual(ok(d, 'DEFINE NIC 0A00 FOR LINUX3'), ['NIC 0A00 is created; devices 0A00-0A02 defined']);
+  assert.equal(run('ip', ['-n', g3, 'link', 'show', 'enca00']).code, 0, 'TAP enca00 created in it');
+  assert.deepEqual(ok(d, 'DETACH NIC A00 FOR LINUX3'), ['NIC 0A00 is destroyed; devices 0A00-0A02 detached']);
+  assert.deepEqual(ok(d, 'DETACH GUEST LINUX3'), ['GUEST LINUX3 is removed']);
+  assert.equal(run('ip', ['-n', g3, 'link', 'show', 'lo']).code, 0, 'namespace kept');
+  assert.deepEqual(ok(d, 'DEFINE NIC 0600 TYPE QDIO FOR LINUX1'), ['NIC 0600 is created; devices 0600-0602 defined']);
+  assert.deepEqual(ok(d, 'def nic 600 for linux2'), ['NIC 0600 is created; devices 0600-0602 defined']);
+  assert.deepEqual(ok(d, 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
+  assert.deepEqual(ok(d, 'coup 600 to sys sw1 for linux2'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
+
+  // The TAP is in the guest's namespace, named like Linux on Z, with the NIC's MAC.
+  const nic = d.json('QUERY', 'NIC', '600', 'DETAILS', 'FOR', 'LINUX1').nics[0];
+  const link = JSON.parse(l.ip(g1, '-j', 'link', 'show', 'enc600'))[0];
+  assert.equal(link.address, nic.mac);
+  assert.equal(nic.mac, '02:00:00:00:00:02', 'serial 1 went to NIC 0A00 of LINUX3 and is not handed out again');
+  assert.equal(d.json('QUERY', 'NIC', 'FOR', 'LINUX2').nics[0].mac, '02:00:00:00:00:03');
+
+  // Errors, each leaving everything as it was.
+  refused(d, `DEFINE VSWITCH SW1 RDEV ${up}`, /^vswitch: VSW0010E VSWITCH SYSTEM SW1 already exists$/);
+  refused(d, 'DEFINE NIC 0700 FOR NOBODY', /VSW0021E GUEST NOBODY does not exist/);
+  refused(d, 'DEFINE NIC 0601 FOR LINUX1', /VSW0030E devices 0601-0603 overlap NIC 0600 \(devices 0600-0602\) of GUEST LINUX1/);
+  refused(d, 'DEFINE NIC 0600 FOR VM1', /not supported yet/);
+  refused(d, 'COUPLE 0600 TO SYSTEM NOSUCH FOR LINUX1', /VSW0011E VSWITCH SYSTEM NOSUCH does not exist/);
+  refused(d, 'DEFINE VSWITCH', /VSW0001E missing word: expected switch name/);
+  refused(d, 'DEFINE NIC 06X0 FOR LINUX1', /VSW0001E bad virtual device number '06X0'/);
+  refused(d, 'DE VSWITCH SW3', /VSW0001E unexpected word 'DE': expected QUERY \(Q\), DEFINE \(DEF\)/);
+  refused(d, 'DETACH VSWITCH SW1', /VSW0012E VSWITCH SYSTEM SW1 not detached: 2 NICs are coupled \(LINUX1 0600, LINUX2 0600\); UNCOUPLE first/);
+  refused(d, 'DETACH GUEST LINUX1', /VSW0022E GUEST LINUX1 not detached: it has NICs \(0600\)/);
+  refused(d, 'UNCOUPLE 0700 FOR LINUX1', /NIC 0700 does not exist/);
+
+  // Uplink: READY on an existing RDEV; WAITING until a missing one appears, then READY.
+  const sws = d.json('QUERY', 'VSWITCH', 'ALL').switches;
+  const mac = JSON.parse(l.ip(host, '-j', 'link', 'show', up))[0].address;
+  assert.deepEqual(sws[0].uplink, { ...sws[0].uplink, rdevs: [up], active: up, state: 'READY', mac });
+  assert.equal(sws[1].uplink.state, `WAITING FOR DEVICE ${late}`);
+  l.veth(host, late, lan, 'lan1');
+  const ready = await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW2').switches[0].uplink.state === 'READY', 5000);
+  assert.ok(ready, 'the uplink came up when its RDEV appeared');
+  const q = ok(d, 'q vsw sw2');
+  assert.deepEqual(q, [
+    'VSWITCH SYSTEM SW2       Type: QDIO    Connected: 0    Mode: IP',
+    '  QueueStorage: 1M    Controller: * (none connected; the daemon registers addresses)',
+    `  RDEV: ${late}    Active: ${late}    State: READY    MAC: ${JSON.parse(l.ip(host, '-j', 'link', 'show', late))[0].address.toUpperCase().replace(/:/g, '-')}`,
+  ]);
+
+  // Address registration: the guest configures its interface; the switch registers it.
+  l.ip(g1, 'addr', 'add', '10.66.0.11/24', 'dev', 'enc600');
+  l.ip(g1, 'link', 'set', 'enc600', 'up');
+  l.ip(g2, 'addr', 'add', '10.66.0.12/24', 'dev', 'enc600');
+  l.ip(g2, 'link', 'set', 'enc600', 'up');
+  const table = await waitFor(() => {
+    const t = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable;
+    return t.length === 2 ? t : null;
+  }, 5000);
+  assert.deepEqual(table, [
+    { ip: '10.66.0.11', guest: 'LINUX1', vdev: '0600', localOnly: false },
+    { ip: '10.66.0.12', guest: 'LINUX2', vdev: '0600', localOnly: false },
+  ]);
+  const det = ok(d, 'Q VSWITCH SW1 DETAILS');
+  assert.ok(det.includes('    10.66.0.11       LINUX1    0600  REGISTERED'), det.join('\n'));
+  assert.deepEqual(d.json('QUERY', 'NIC', '600', 'DETAILS', 'FOR', 'LINUX2').nics[0].addresses, [{ ip: '10.66.0.12', state: 'REGISTERED' }]);
+  // One address, one NIC: a second claim is refused and counted.
+  l.ip(g2, 'addr', 'add', '10.66.0.11/32', 'dev', 'enc600');
+  const conflict = await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].drops['address-conflict'] === 1, 5000);
+  assert.ok(conflict, 'address-conflict counted');
+  assert.equal(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable.find((e: { ip: string }) => e.ip === '10.66.0.11').guest, 'LINUX1');
+  assert.match(ok(d, 'Q NIC 600 DET FOR LINUX2').join('\n'), /Address: 10\.66\.0\.11  CONFLICT \(held by LINUX1 0600\)/);
+  l.ip(g2, 'addr', 'del', '10.66.0.11/32', 'dev', 'enc600');
+
+  // Guest to guest through the daemon.
+  assert.equal(l.exec(g1, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.66.0.12']).code, 0, 'LINUX1 pings LINUX2');
+
+  // UNCOUPLE: the address leaves the table, the TAP stays (NO-CARRIER).
+  assert.deepEqual(ok(d, 'UNCOUPLE 600 FOR LINUX2'), ['NIC 0600 is disconnected from VSWITCH SYSTEM SW1']);
+  const gone = await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable.length === 1, 3000);
+  assert.ok(gone);
+  const carrier = await waitFor(() => JSON.parse(l.ip(g2, '-j', 'link', 'show', 'enc600'))[0].flags.includes('NO-CARRIER'), 3000);
+  assert.ok(carrier, 'uncoupled NIC: TAP kept, no carrier');
+  refused(d, 'UNCOUPLE 600 FOR LINUX2', /VSW0041E NIC 0600 is not coupled/);
+  assert.deepEqual(ok(d, 'COUPLE 600 TO SYSTEM SW2 FOR LINUX2'), ['NIC 0600 is connected to VSWITCH SYSTEM SW2']);
+  assert.deepEqual(ok(d, 'DETACH NIC 600 FOR LINUX2'), [
+    'NIC 0600 is disconnected from VSWITCH SYSTEM SW2',
+    'NIC 0600 is destroyed; devices 0600-0602 detached',
+  ]);
+  assert.notEqual(run('ip', ['-n', g2, 'link', 'show', 'enc600']).code, 0, 'TAP destroyed');
+  assert.deepEqual(ok(d, 'DETACH GUEST LINUX2'), ['GUEST LINUX2 is removed']);
+  assert.equal(run('ip', ['netns', 'list']).stdout.includes(g2), true, 'the namespace stays');
+  assert.deepEqual(ok(d, 'DETACH VSWITCH SW2'), ['VSWITCH SYSTEM SW2 is destroyed']);
+  assert.deepEqual(ok(d, 'Q GUEST'), ['GUEST LINUX1    NETNS ' + g1 + '  NICs: 0600', 'GUEST VM1       QEMU  NICs: none']);
+  assert.equal(d.json('QUERY', 'VMLAN').macPrefix, '020000');
+});
+
+test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every acknowledged definition', async () => {
+  const l = lab();
+  const host = l.netns('h');
+  const lan = l.netns('l');
+  const g1 = l.netns('g1');
+  const g2 = l.netns('g2');
+  const up = l.name('u');
+  l.veth(host, up, lan, 'lan0');
+  const config = [
+    '* test topology',
+    'VMLAN MACPREFIX 02AA00',
+    `DEFINE VSWITCH SW1 RDEV ${up},`,
+    '   IP QUEUESTORAGE 4M   /* the LAN */',
+    `DEFINE GUEST LINUX1 NETNS ${g1}`,
+    'DEFINE NIC 600 FOR LINUX1',
+    'COUPLE 600 TO SYSTEM SW1 FOR LINUX1',
+  ].join('\n');
+  const d = await daemon(host, config);
+  const sw = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0];
+  assert.equal(sw.queueStorage, 4 << 20);
+  assert.equal(sw.uplink.state, 'READY');
+  assert.deepEqual(sw.nics.map((n: { guest: string; vdev: string; mac: string }) => [n.guest, n.vdev, n.mac]), [['LINUX1', '0600', '02:aa:00:00:00:01']]);
+  assert.equal(JSON.parse(l.ip(g1, '-j', 'link', 'show', 'enc600'))[0].address, '02:aa:00:00:00:01');
+
+  // Dynamic definitions on top, then a crash.
+  ok(d, `DEFINE GUEST LINUX2 NETNS ${g2}`);
+  ok(d, 'DEFINE NIC 0700 FOR LINUX2');
+  ok(d, 'DEFINE NIC 0800 FOR LINUX2');
+  ok(d, 'COUPLE 700 TO SYSTEM SW1 FOR LINUX2');
+  ok(d, 'DEFINE VSWITCH SW2 RDEV NONE');
+  ok(d, 'COUPLE 800 TO SYSTEM SW2 FOR LINUX2');
+  ok(d, 'UNCOUPLE 600 FOR LINUX1');
+  ok(d, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
+  l.ip(g1, 'addr', 'add', '10.67.0.11/24', 'dev', 'enc600');
+  l.ip(g1, 'link', 'set', 'enc600', 'up');
+  l.ip(g2, 'addr', 'add', '10.67.0.12/24', 'dev', 'enc700');
+  l.ip(g2, 'link', 'set', 'enc700', 'up');
+  assert.ok(await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable.length === 2, 5000));
+  assert.equal(l.exec(g1, 'ping', ['-c', '1', '-W', '2', '10.67.0.12']).code, 0);
+  const before = snapshot(d);
+  await d.kill9();
+  await d.start();
+  assert.ok(await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable.length === 2, 5000), 'addresses re-read');
+  const strip = (o: any): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'port' ? undefined : v)));
+  assert.deepEqual(strip(snapshot(d)), strip(before), 'switches, guests, NICs (same MACs), couplings, addresses all back');
+  assert.equal(d.json('QUERY', 'NIC', '700', 'FOR', 'LINUX2').nics[0].mac, '02:aa:00:00:00:02');
+  assert.match(l.ip(g2, 'addr', 'show', 'enc700'), /10\.67\.0\.12\/24/, 'the persistent TAP kept the guest address');
+  assert.equal(l.exec(g1, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.67.0.12']).code, 0, 'traffic resumes');
+  // A torn journal record after a crash is ignored, and the daemon still starts.
+  await d.kill9();
+  run('sh', ['-c', `printf '{"v":1,"seq":99,"cmd":"DEFINE VSW' >> ${d.stateDir}/journal.jsonl`]);
+  await d.start();
+  assert.match(d.stderr, /torn last record/);
+  assert.equal(d.json('QUERY', 'VSWITCH').switches.length, 2);
+  ok(d, 'DEFINE VSWITCH SW3');
+  await d.kill9();
+  await d.start();
+  assert.equal(d.json('QUERY', 'VSWITCH').switches.length, 3, 'records after a cut tail are read');
+});
+
+test('a bad SYSTEM CONFIG stops start-up with its line number', async () => {
+  const l = lab();
+  const host = l.netns('h');
+  const d = new Daemon({ netns: host, config: 'DEFINE VSWITCH SW1\n\nDEFINE VSWITCH SW1 RDEV NONE\n' });
+  daemons.push(d);
+  await assert.rejects(d.start(3000), /line 3: DEFINE VSWITCH SW1 .*VSW0010E VSWITCH SYSTEM SW1 already exists; not started/);
+  const e = new Daemon({ netns: host, config: '* ok\nDEFINE VSWITCH SW1 RDEV,\n' });
+  daemons.push(e);
+  await assert.rejects(e.start(3000), /line 2: /);
+});
+
+test('the daemon survives garbage on its socket; the CLI reports a missing daemon', async () => {
+  const l = lab();
+  const host = l.netns('h');
+  const d = await daemon(host);
+  const talk = (payload: string | Buffer, endAfter = true): Promise<string> => new Promise((resolve) => {
+    const c = createConnection(d.socket);
+    let out = '';
+    c.setEncoding('utf8');
+    c.on('data', (x: string) => { out += x; });
+    c.on('close', () => resolve(out));
+    c.on('error', () => resolve(out));
+    c.on('connect', () => { c.write(payload); if (endAfter) c.end(); });
+  });
+  const r1 = await talk('not json\n{"command": 5}\n[1,2]\n{"id":7,"command":"Q VSW"}\n{"words":["q","guest"]}\n');
+  const replies = r1.trim().split('\n').map((x) => JSON.parse(x));
+  assert.equal(replies.length, 5);
+  assert.deepEqual(replies.map((r) => r.ok), [false, false, false, true, true]);
+  assert.match(replies[0].lines[0], /VSW0001E request is not JSON/);
+  assert.deepEqual(replies[3], { id: 7, ok: true, lines: ['No VSWITCHes are defined'], data: { switches: [] } });
+  const huge = await talk(Buffer.alloc(200_000, 0x41), false);
+  assert.match(huge, /longer than 65536 bytes/);
+  await talk('{"command":"DEFINE VSW');
+  await talk(Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0xc3, 0x28, 0x0a]));
+  assert.deepEqual(ok(d, 'q vsw'), ['No VSWITCHes are defined'], 'still answering');
+  const nobody = run(VSWITCH, ['--socket', `${d.dir}/nothing.sock`, 'q', 'vsw']);
+  assert.equal(nobody.code, 3);
+  assert.equal(nobody.stderr, `vswitch: daemon not running at ${d.dir}/nothing.sock\n`);
+  const usage = run(VSWITCH, ['--socket', d.socket]);
+  assert.equal(usage.code, 2);
+});

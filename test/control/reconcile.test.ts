@@ -1,0 +1,128 @@
+/**
+ * The reconciler against fake devices, data plane and address watcher: what it posts to the
+ * worker for each change and event (uplink waiting/ready/down, NIC ports, LAN IP registration,
+ * conflicts counted once), and that unchanged ports are left alone.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { openSync } from 'node:fs';
+import { pino } from 'pino';
+import { ControlPlane } from '../../src/control/controlplane.js';
+import { Reconciler } from '../../src/control/reconcile.js';
+import { State } from '../../src/control/state.js';
+import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
+import type { ToWorker } from '../../src/dataplane/protocol.js';
+import { sleep } from '../helpers/netlab.js';
+
+const quiet = pino({ level: 'silent' });
+const ADDR_CONFLICT = 10;
+
+class FakeDp extends EventEmitter {
+  readonly counters = new Float64Array(COUNTER_SLOTS);
+  posts: ToWorker[] = [];
+  post(m: ToWorker): void { this.posts.push(m); }
+  take(): ToWorker[] { const p = this.posts; this.posts = []; return p.map((m) => ('fd' in m ? { ...m, fd: -1 } : m)); }
+}
+
+class FakeWatcher extends EventEmitter {
+  watched = new Map<string, string>();
+  watch(key: string, netns: string, ifname: string): void { this.watched.set(key, `${netns}/${ifname}`); }
+  unwatch(key: string): void { this.watched.delete(key); }
+}
+
+function setup() {
+  const ifaces = new Set<string>();
+  const taps = new Set<string>();
+  const dev = {
+    ensureNetns: () => {},
+    openTap: (o: { netns: string | null; name: string }) => { taps.add(`${o.netns}/${o.name}`); return { fd: openSync('/dev/null', 'r'), ifindex: 5 }; },
+    destroyTap: (netns: string | null, name: string) => { taps.delete(`${netns}/${name}`); },
+    openUplink: (name: string) => {
+      if (!ifaces.has(name)) throw Object.assign(new Error('no such device'), { code: 'ENODEV' });
+      return { fd: openSync('/dev/null', 'r'), ifindex: 2, mac: 0x0a0000000001, mtu: 1500 };
+    },
+    interfaceExists: (n: string) => ifaces.has(n),
+  };
+  const state = new State();
+  const dp = new FakeDp();
+  const w = new FakeWatcher();
+  const rec = new Reconciler(state, dp, dev, w, quiet, 20);
+  const cp = new ControlPlane(state, dev, quiet);
+  cp.effects = rec;
+  cp.runtime = rec;
+  const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
+  return { ifaces, taps, dp, w, rec, cp, run, state };
+}
+
+test('uplink waits for its device, comes up, goes down and comes back; addresses follow', async () => {
+  const { ifaces, taps, dp, w, rec, cp, run } = setup();
+  run('DEFINE VSWITCH SW1 RDEV up0 up1');
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20 }]);
+  assert.equal(rec.uplink('SW1').state, 'WAITING FOR DEVICE up0 OR up1');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  assert.ok(taps.has('na/enc600'), 'TAP made by DEFINE NIC');
+  assert.deepEqual(dp.take(), [], 'an uncoupled NIC has no port');
+  assert.equal(w.watched.get('A/0600'), 'na/enc600');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na' }]);
+  w.emit('address', 'A/0600', 0x0a000001, 24, true);
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without an uplink');
+  ifaces.add('up1');
+  await sleep(60);
+  assert.deepEqual(dp.take(), [
+    { op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' },
+    { op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: false },
+    { op: 'announce', sw: 0, ip: 0x0a000001 },
+  ]);
+  assert.deepEqual(rec.uplink('SW1'), { state: 'READY', active: 'up1', mac: 0x0a0000000001, mtu: 1500, port: 1 });
+  // The uplink fails: addresses back to local only, retried, registered again.
+  dp.emit('port-down', { ev: 'port-down', port: 1, errno: 100, reason: 'ENETDOWN' });
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }]);
+  assert.match(rec.uplink('SW1').state, /^DOWN \(ENETDOWN\); retrying$/);
+  await sleep(80);
+  const again = dp.take();
+  assert.deepEqual(again.map((m) => m.op), ['port-add', 'ip-set', 'announce']);
+  assert.equal((again[0] as { port: number }).port, 2, 'port numbers go round; the failed one is not reused at once');
+  // Unchanged ports are left alone by later commands.
+  run('DEFINE VSWITCH SW2');
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20 }]);
+  // Address removed, NIC uncoupled, NIC detached.
+  w.emit('address', 'A/0600', 0x0a000001, 24, false);
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000001 }]);
+  w.emit('address', 'A/0600', 0x0a000002, 24, true);
+  dp.take();
+  run('UNCOUPLE 600 FOR A');
+  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, ip: 0x0a000002 }]);
+  assert.ok(taps.has('na/enc600'), 'TAP stays when uncoupled');
+  run('DETACH NIC 600 FOR A');
+  assert.ok(!taps.has('na/enc600'), 'TAP destroyed by DETACH NIC');
+  assert.equal(w.watched.size, 0);
+  run('DETACH VSWITCH SW1');
+  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 2 }, { op: 'switch-remove', sw: 0 }]);
+  assert.equal(cp.execute('Q VSW SW2').ok, true);
+  rec.stop();
+});
+
+test('a second claim on an address is refused and counted once; the holder keeps it', () => {
+  const { dp, w, rec, run, state } = setup();
+  run('DEFINE VSWITCH SW1');
+  for (const g of ['A', 'B']) {
+    run(`DEFINE GUEST ${g} NETNS n${g}`);
+    run(`DEFINE NIC 600 FOR ${g}`);
+    run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
+  }
+  dp.take();
+  w.emit('address', 'B/0600', 0x0a000009, 24, true);
+  w.emit('address', 'A/0600', 0x0a000009, 24, true);
+  w.emit('address', 'A/0600', 0x0a00000a, 24, true);
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009)!.userid, 'B');
+  assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set').map((m) => (m as { ip: number }).ip), [0x0a000009, 0x0a00000a]);
+  // The holder drops it: the other claimant gets it.
+  w.emit('address', 'B/0600', 0x0a000009, 24, false);
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000009 }, { op: 'ip-set', sw: 0, ip: 0x0a000009, port: 0, localOnly: true }]);
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  rec.stop();
+});

@@ -1,0 +1,47 @@
+/**
+ * SYSTEM CONFIG reading: comments, continuations, line numbers of bad statements.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { format } from '../../src/control/grammar.js';
+import { readConfig } from '../../src/control/sysconfig.js';
+
+test('statements, comments and continuation lines', () => {
+  const r = readConfig([
+    '* vswitch SYSTEM CONFIG',
+    '/* a block comment',
+    '   over two lines */',
+    'VMLAN MACPREFIX 02AB00   /* trailing comment */',
+    'DEFINE VSWITCH SW1 RDEV eth1,',
+    '   IP,',
+    '   QUEUESTORAGE 2M',
+    '',
+    '   * indented comment line',
+    'define guest linux1 netns ns1',
+    'DEF NIC 600 FOR LINUX1',
+    'COUPLE 600 TO SYSTEM SW1 FOR LINUX1  ',
+  ].join('\n'));
+  assert.ok(r.ok, r.ok ? '' : `${r.line}: ${r.message}`);
+  assert.deepEqual(r.statements.map((s) => [s.line, format(s.cmd)]), [
+    [4, 'VMLAN MACPREFIX 02AB00'],
+    [5, 'DEFINE VSWITCH SW1 RDEV eth1 IP CONTROLLER * QUEUESTORAGE 2M'],
+    [10, 'DEFINE GUEST LINUX1 NETNS ns1'],
+    [11, 'DEFINE NIC 0600 TYPE QDIO FOR LINUX1'],
+    [12, 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1'],
+  ]);
+});
+
+test('bad statements report their line', () => {
+  assert.deepEqual(readConfig('* x\nDEFINE VSWITCH SW1\nDEFINE VSWITCH\n'), { ok: false, line: 3, message: 'missing word: expected switch name' });
+  const q = readConfig('\n\nQUERY VSWITCH\n');
+  assert.ok(!q.ok && q.line === 3 && /not a SYSTEM CONFIG statement/.test(q.message));
+  const d = readConfig('DETACH VSWITCH SW1');
+  assert.ok(!d.ok && d.line === 1);
+  const c = readConfig('DEFINE VSWITCH SW1 RDEV eth1,\n  IP,\n');
+  assert.ok(!c.ok && c.line === 1 && /past the end/.test(c.message));
+  const u = readConfig('DEFINE VSWITCH SW1\n/* not closed\nDEFINE VSWITCH SW2\n');
+  assert.ok(!u.ok && u.line === 2 && /not closed/.test(u.message));
+  const w = readConfig('DEFINE VSWITCH SW1,\n  BOGUS\n');
+  assert.ok(!w.ok && w.line === 1 && /'BOGUS'/.test(w.message));
+  assert.deepEqual(readConfig(''), { ok: true, statements: [] });
+});
