@@ -5,6 +5,8 @@
 #   bash scripts/lab.sh          set up, start, demonstrate, then keep running until Ctrl-C
 #   bash scripts/lab.sh --once   set up, start, demonstrate, tear down (exit status = result)
 #
+# The daemon runs in the vswlab-sw network namespace (nsenter --net: not `ip netns exec`, whose
+# private mount namespace would hide the guest namespaces the daemon creates).
 # Everything lives in network namespaces it makes (vswlab-sw: the switch's host side,
 # vswlab-lan: a LAN host, vswlab-g1/-g2: the guests); the host's own network is not touched.
 # While it runs, type commands in another shell:  bin/vswitch --socket /run/vswitch-lab.sock Q VSWITCH LABSW DETAILS
@@ -36,7 +38,7 @@ ip -n vswlab-lan addr add 10.60.0.1/24 dev lan0
 ip -n vswlab-lan link set lan0 up
 
 echo "== starting vswitchd on config/lab.config"
-ip netns exec vswlab-sw bin/vswitchd --config config/lab.config --socket "$SOCK" --state-dir "$STATE" 2> >(sed 's/^/vswitchd: /' >&2) &
+nsenter --net=/run/netns/vswlab-sw bin/vswitchd --config config/lab.config --socket "$SOCK" --state-dir "$STATE" 2> >(sed 's/^/vswitchd: /' >&2) &
 DPID=$!
 for _ in $(seq 100); do bin/vswitch --socket "$SOCK" Q VSWITCH ALL >/dev/null 2>&1 && break; sleep 0.1; done
 
