@@ -1,0 +1,264 @@
+/**
+ * The measured paths. Each `setup` builds its own namespaces and processes inside the scope
+ * it is given (so closing the scope removes all of it) and returns the two endpoints to
+ * measure between. A path that cannot run here throws an Error whose message is the reason;
+ * the runner prints that row as n/a with the reason.
+ *
+ *   bridge        kernel bridge in a namespace, a veth to each guest (the physical limit)
+ *   vde           vde_switch with two TAP ports moved into the guest namespaces
+ *   ovs           Open vSwitch, userspace datapath (datapath_type=netdev), TAP ports, private
+ *                 ovsdb-server/ovs-vswitchd with db, sockets, logs in a temp dir
+ *   vswitch-ip    vswitchd, IP mode, guest to guest
+ *   vswitch-eth   vswitchd, ETHERNET mode, guest to guest
+ *   vswitch-lan   vswitchd, IP mode, guest to LAN host through the uplink veth
+ *   router        guest -> router namespace (ip_forward=1) -> LAN host (the path the seed replaced)
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, sh, sleep, waitFor, type Scope, type Proc } from './lib.js';
+import { pingOnce, type Topology } from './measure.js';
+
+export type PathKind = 'kernel' | 'peer' | 'vswitch' | 'prior';
+
+export interface PathContext {
+  scope: Scope;
+  /** Unique name prefix for this path (run tag + path code); keep suffixes to 4 chars. */
+  prefix: string;
+  /** Third octet for this path's addresses, unique per path. */
+  net: number;
+  repoRoot: string;
+  log: (msg: string) => void;
+}
+
+export interface PathSetup {
+  topology: Topology;
+  /** Anything worth keeping in the JSON (e.g. the switch's DETAILS report). */
+  extra?: Record<string, unknown>;
+  /** Called after the measurements, before teardown; its answer goes into the JSON too. */
+  after?: () => Promise<unknown>;
+}
+
+export interface PathDef {
+  name: string;
+  code: string;
+  label: string;
+  kind: PathKind;
+  setup(ctx: PathContext): Promise<PathSetup>;
+}
+
+async function waitPing(t: Topology, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await pingOnce(t.src, t.dst.ip)) return;
+    await sleep(200);
+  }
+  throw new Error(`no ping from ${t.src.ns} (${t.src.ip}) to ${t.dst.ip} within ${timeoutMs} ms`);
+}
+
+async function veth(nsA: string, a: string, nsB: string, b: string): Promise<void> {
+  await sh('ip', ['-n', nsA, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', nsB]);
+  await sh('ip', ['-n', nsA, 'link', 'set', a, 'up']);
+  await sh('ip', ['-n', nsB, 'link', 'set', b, 'up']);
+}
+
+async function addr(ns: string, dev: string, cidr: string): Promise<void> {
+  await sh('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', dev]);
+  await sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+}
+
+/** Two guests with TAPs created in `swNs`, handed to `attach`, then moved into the guests. */
+async function tapGuests(ctx: PathContext, swNs: string, attach: (taps: [string, string]) => Promise<void>): Promise<Topology> {
+  const { scope, prefix, net } = ctx;
+  const a = await scope.netns(`${prefix}a`);
+  const b = await scope.netns(`${prefix}b`);
+  const taps: [string, string] = [`${prefix}ta`, `${prefix}tb`];
+  for (const t of taps) await sh('ip', ['-n', swNs, 'tuntap', 'add', 'mode', 'tap', 'name', t]);
+  await attach(taps);
+  await sh('ip', ['-n', swNs, 'link', 'set', taps[0], 'netns', a]);
+  await sh('ip', ['-n', swNs, 'link', 'set', taps[1], 'netns', b]);
+  await addr(a, taps[0], `10.77.${net}.1/24`);
+  await addr(b, taps[1], `10.77.${net}.2/24`);
+  const t = { src: { ns: a, dev: taps[0], ip: `10.77.${net}.1` }, dst: { ns: b, dev: taps[1], ip: `10.77.${net}.2` } };
+  await waitPing(t);
+  return t;
+}
+
+const bridge: PathDef = {
+  name: 'bridge', code: 'br', label: 'Linux bridge (kernel, veth)', kind: 'kernel',
+  async setup(ctx) {
+    const { scope, prefix, net } = ctx;
+    const sw = await scope.netns(`${prefix}s`);
+    const a = await scope.netns(`${prefix}a`);
+    const b = await scope.netns(`${prefix}b`);
+    await sh('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+    await sh('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
+    await veth(sw, 'pa', a, 'eth0');
+    await veth(sw, 'pb', b, 'eth0');
+    await sh('ip', ['-n', sw, 'link', 'set', 'pa', 'master', 'br0']);
+    await sh('ip', ['-n', sw, 'link', 'set', 'pb', 'master', 'br0']);
+    await addr(a, 'eth0', `10.77.${net}.1/24`);
+    await addr(b, 'eth0', `10.77.${net}.2/24`);
+    const t = { src: { ns: a, dev: 'eth0', ip: `10.77.${net}.1` }, dst: { ns: b, dev: 'eth0', ip: `10.77.${net}.2` } };
+    await waitPing(t);
+    return { topology: t };
+  },
+};
+
+const vde: PathDef = {
+  name: 'vde', code: 'vd', label: 'vde_switch (TAP ports)', kind: 'peer',
+  async setup(ctx) {
+    const { scope, prefix } = ctx;
+    if ((await run('which', ['vde_switch'])).code !== 0) throw new Error('vde_switch not installed (Debian package vde2)');
+    const sw = await scope.netns(`${prefix}s`);
+    const dir = scope.tempDir('vde');
+    let proc: Proc | undefined;
+    const topology = await tapGuests(ctx, sw, async (taps) => {
+      // stdin stays an open pipe: vde_switch reads its console there and would stop at EOF.
+      proc = scope.spawn(sw, 'vde_switch', ['-s', join(dir, 'ctl'), '-tap', taps[0], '-tap', taps[1]], { stdin: 'pipe' });
+      await waitFor('vde_switch socket', 5000, () => existsSync(join(dir, 'ctl')) || !proc!.running);
+      if (!proc.running) throw new Error(`vde_switch exited: ${proc.stderr.trim()}`);
+      await sleep(200);
+    });
+    return { topology };
+  },
+};
+
+const ovs: PathDef = {
+  name: 'ovs', code: 'ov', label: 'Open vSwitch, userspace datapath', kind: 'peer',
+  async setup(ctx) {
+    const { scope, prefix } = ctx;
+    for (const b of ['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl']) {
+      if ((await run('which', [b])).code !== 0) throw new Error(`${b} not installed (Debian package openvswitch-switch)`);
+    }
+    const schema = '/usr/share/openvswitch/vswitch.ovsschema';
+    if (!existsSync(schema)) throw new Error(`${schema} missing`);
+    const sw = await scope.netns(`${prefix}s`);
+    const dir = scope.tempDir('ovs');
+    const env = { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir, OVS_SYSCONFDIR: dir };
+    const db = join(dir, 'conf.db');
+    const sock = join(dir, 'db.sock');
+    await sh('ovsdb-tool', ['create', db, schema], { env });
+    const dbProc = scope.spawn(sw, 'ovsdb-server', [db, `--remote=punix:${sock}`, `--pidfile=${join(dir, 'ovsdb.pid')}`,
+      `--unixctl=${join(dir, 'ovsdb.ctl')}`, `--log-file=${join(dir, 'ovsdb.log')}`, '--no-chdir'], { env });
+    await waitFor('ovsdb-server socket', 10_000, () => existsSync(sock) || !dbProc.running);
+    if (!dbProc.running) throw new Error(`ovsdb-server exited: ${dbProc.stderr.trim()}`);
+    const vsctl = (...args: string[]): Promise<string> => sh('ip', ['netns', 'exec', sw, 'ovs-vsctl', `--db=unix:${sock}`, '--timeout=20', ...args], { env });
+    await vsctl('--no-wait', 'init');
+    const vsd = scope.spawn(sw, 'ovs-vswitchd', [`unix:${sock}`, `--pidfile=${join(dir, 'vswitchd.pid')}`,
+      `--unixctl=${join(dir, 'vswitchd.ctl')}`, `--log-file=${join(dir, 'vswitchd.log')}`, '--no-chdir'], { env });
+    await waitFor('ovs-vswitchd control socket', 10_000, () => existsSync(join(dir, 'vswitchd.ctl')) || !vsd.running);
+    if (!vsd.running) throw new Error(`ovs-vswitchd exited: ${vsd.stderr.trim()}`);
+    await vsctl('add-br', 'br0', '--', 'set', 'bridge', 'br0', 'datapath_type=netdev');
+    const topology = await tapGuests(ctx, sw, async (taps) => {
+      for (const t of taps) await vsctl('add-port', 'br0', t, '--', 'set', 'interface', t, 'type=tap');
+      await sleep(300);
+    });
+    if (!vsd.running) throw new Error(`ovs-vswitchd exited: ${vsd.stderr.trim()}`);
+    return { topology };
+  },
+};
+
+/** vswitchd in a namespace of its own, uplink veth to a LAN namespace, two namespace guests. */
+async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan'): Promise<PathSetup> {
+  const { scope, prefix, net, repoRoot } = ctx;
+  const vswitchd = join(repoRoot, 'bin/vswitchd');
+  const cli = join(repoRoot, 'bin/vswitch');
+  if (!existsSync(vswitchd) || !existsSync(cli)) throw new Error('bin/vswitchd or bin/vswitch does not exist yet');
+  const sw = await scope.netns(`${prefix}s`);
+  const lan = await scope.netns(`${prefix}l`);
+  const g1 = await scope.netns(`${prefix}a`);
+  const g2 = await scope.netns(`${prefix}b`);
+  const up = `${prefix}up`;
+  await veth(sw, up, lan, 'lan0');
+  await addr(lan, 'lan0', `10.77.${net}.1/24`);
+  const dir = scope.tempDir('vsw');
+  const config = join(dir, 'system.config');
+  const socket = join(dir, 'vswitchd.sock');
+  writeFileSync(config, [
+    '* vswitch benchmark: written by bench/paths.ts, removed after the run',
+    `DEFINE VSWITCH BSW RDEV ${up} ${mode}`,
+    `DEFINE GUEST G1 NETNS ${g1}`,
+    `DEFINE GUEST G2 NETNS ${g2}`,
+    'DEFINE NIC 0600 TYPE QDIO FOR G1',
+    'DEFINE NIC 0600 TYPE QDIO FOR G2',
+    'COUPLE 0600 TO SYSTEM BSW FOR G1',
+    'COUPLE 0600 TO SYSTEM BSW FOR G2',
+    '',
+  ].join('\n'));
+  const d = scope.spawn(sw, vswitchd, ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state')]);
+  const q = (...words: string[]) => run(cli, ['--socket', socket, ...words], { timeoutMs: 10_000 });
+  const tail = () => (d.stderr.trim().split('\n').slice(-5).join(' | ') || '(no output)');
+  try {
+    await waitFor('vswitchd command socket', 20_000, async () => !d.running || (existsSync(socket) && (await q('Q', 'VSWITCH', 'ALL')).code === 0));
+  } catch {
+    throw new Error(`vswitchd did not answer: ${tail()}`);
+  }
+  if (!d.running) throw new Error(`vswitchd exited (${d.child.exitCode}): ${tail()}`);
+  const hasNic = async (ns: string) => (await run('ip', ['-n', ns, 'link', 'show', 'dev', 'enc600'])).code === 0;
+  try {
+    await waitFor('enc600 in both guests', 10_000, async () => (await hasNic(g1)) && (await hasNic(g2)));
+  } catch {
+    const sw = await q('Q', 'VSWITCH', 'BSW');
+    throw new Error(`guest NICs did not appear: ${(sw.stdout + sw.stderr).trim().split('\n').slice(0, 3).join(' | ')}; daemon: ${tail()}`);
+  }
+  await addr(g1, 'enc600', `10.77.${net}.11/24`);
+  await addr(g2, 'enc600', `10.77.${net}.12/24`);
+  const src = { ns: g1, dev: 'enc600', ip: `10.77.${net}.11` };
+  const dst = target === 'guest' ? { ns: g2, dev: 'enc600', ip: `10.77.${net}.12` } : { ns: lan, dev: 'lan0', ip: `10.77.${net}.1` };
+  const topology = { src, dst };
+  try {
+    await waitPing(topology, 20_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; daemon: ${tail()}`);
+  }
+  let details: unknown;
+  const r = await q('--json', 'Q', 'VSWITCH', 'BSW', 'DETAILS');
+  if (r.code === 0) { try { details = JSON.parse(r.stdout); } catch { details = r.stdout; } }
+  return {
+    topology,
+    extra: { daemonPid: d.pid, detailsBefore: details },
+    after: async () => {
+      const r2 = await q('--json', 'Q', 'VSWITCH', 'BSW', 'DETAILS');
+      try { return { detailsAfter: JSON.parse(r2.stdout) }; } catch { return { detailsAfter: r2.stdout || r2.stderr }; }
+    },
+  };
+}
+
+const vswitchIp: PathDef = {
+  name: 'vswitch-ip', code: 'vi', label: 'vswitch, IP mode, guest to guest', kind: 'vswitch',
+  setup: (ctx) => vswitchTopology(ctx, 'IP', 'guest'),
+};
+
+const vswitchEth: PathDef = {
+  name: 'vswitch-eth', code: 've', label: 'vswitch, ETHERNET mode, guest to guest', kind: 'vswitch',
+  setup: (ctx) => vswitchTopology(ctx, 'ETHERNET', 'guest'),
+};
+
+const vswitchLan: PathDef = {
+  name: 'vswitch-lan', code: 'vl', label: 'vswitch, IP mode, guest to LAN (uplink)', kind: 'vswitch',
+  setup: (ctx) => vswitchTopology(ctx, 'IP', 'lan'),
+};
+
+const router: PathDef = {
+  name: 'router', code: 'rt', label: 'guest -> router namespace -> LAN', kind: 'prior',
+  async setup(ctx) {
+    const { scope, prefix, net } = ctx;
+    const g = await scope.netns(`${prefix}a`);
+    const r = await scope.netns(`${prefix}r`);
+    const lan = await scope.netns(`${prefix}l`);
+    await veth(g, 'eth0', r, 'r0');
+    await veth(r, 'r1', lan, 'lan0');
+    await addr(g, 'eth0', `10.78.${net}.2/24`);
+    await addr(r, 'r0', `10.78.${net}.1/24`);
+    await addr(r, 'r1', `10.77.${net}.254/24`);
+    await addr(lan, 'lan0', `10.77.${net}.1/24`);
+    await sh('ip', ['netns', 'exec', r, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await sh('ip', ['-n', g, 'route', 'add', 'default', 'via', `10.78.${net}.1`]);
+    await sh('ip', ['-n', lan, 'route', 'add', `10.78.${net}.0/24`, 'via', `10.77.${net}.254`]);
+    const t = { src: { ns: g, dev: 'eth0', ip: `10.78.${net}.2` }, dst: { ns: lan, dev: 'lan0', ip: `10.77.${net}.1` } };
+    await waitPing(t);
+    return { topology: t };
+  },
+};
+
+export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, router];
