@@ -10,7 +10,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Debian packages the switch, its lab, its tests and its benchmark use.
-PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates)
+PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
+          qemu-system-x86 busybox-static cpio xz-utils zstd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

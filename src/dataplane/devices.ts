@@ -9,8 +9,17 @@
  * Returned file descriptors are non-blocking and close-on-exec, and belong to the caller (the
  * control plane hands them to the data-plane worker in `port-add`).
  * Errors are thrown as Error objects with `code` set ('ENODEV', 'EBUSY', 'EINVAL', ...).
+ *
+ * QEMU NICs (connectQemuStream, bindQemuDgram, qemuArgs): QEMU is the server and the daemon
+ * connects, so a daemon restart needs nothing from the VM. Stream: QEMU listens on a unix
+ * stream socket (`-netdev stream,server=on`; 7.2 accepts one connection and listens again
+ * after it closes) and the daemon connects to it. Dgram: QEMU binds its own path and sends to
+ * the daemon's path; the daemon binds the daemon path and sends to QEMU's (the data-plane port
+ * addresses each datagram with sendto, so a restarted QEMU is reached again by path).
  */
 import { execFileSync } from 'node:child_process';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { withNetns, netnsExists, netnsPath } from '../sys/netns.js';
 import {
   AF_INET, AF_PACKET, ARPHRD_ETHER, ENODEV, ETH_P_ALL, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, O_NONBLOCK, O_RDWR,
@@ -18,9 +27,9 @@ import {
   SIOCGIFMTU, SIOCSIFHWADDR, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOL_PACKET, SOL_SOCKET, SO_RCVBUFFORCE,
   SO_SNDBUFFORCE, SysError, TUNSETIFF, TUNSETOFFLOAD, TUNSETPERSIST, TUNSETVNETHDRSZ, TUN_F_CSUM, TUN_F_TSO4,
   TUN_F_TSO6, TUN_F_TSO_ECN, bind, close, errnoValues, ifNameToIndex, ifreq, ioctlPtr, ioctlVal, open,
-  setsockoptBuf, setsockoptInt, socket,
+  setsockoptBuf, setsockoptInt, socket, AF_UNIX, SOCK_STREAM, SO_SNDBUF, SO_RCVBUF, connect, sockaddrUn,
 } from '../sys/libc.js';
-import { readMac, writeMac } from '../wire/addr.js';
+import { formatMac, readMac, writeMac } from '../wire/addr.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
 
 /** Create the named network namespace if it does not exist (so /var/run/netns/NAME exists). */
@@ -184,3 +193,125 @@ export function interfaceExists(ifname: string, netns: string | null = null): bo
     return ifNameToIndex(ifname) !== 0;
   });
 }
+
+// ---- QEMU NICs ---------------------------------------------------------------------------------
+
+function qemuPath(path: string, what: string): { addr: Buffer; len: number } {
+  if (!isAbsolute(path)) {
+    throw Object.assign(new Error(`${what} ${JSON.stringify(path)} must be an absolute path`), { code: 'EINVAL', errno: errnoValues.EINVAL });
+  }
+  return sockaddrUn(path);
+}
+
+function bestEffortBuffers(fd: number, bytes: number): void {
+  try {
+    setsockoptInt(fd, SOL_SOCKET, SO_SNDBUF, bytes);
+    setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+  } catch {
+    // Keep the defaults.
+  }
+}
+
+/**
+ * Connect to the unix stream socket a QEMU `-netdev stream,server=on,addr.type=unix,addr.path=PATH`
+ * listens on. Returns a non-blocking, close-on-exec fd for a 'qemu-stream' port.
+ * Throws a SysError with code 'ENOENT' (no socket file yet), 'ECONNREFUSED' (a file but no
+ * QEMU listening), or 'EAGAIN' (QEMU's backlog is full); the control plane retries later.
+ * Note: QEMU 7.2 serves one connection at a time; a connection made while QEMU still serves an
+ * older one waits in its backlog and is taken when the older one closes.
+ */
+export function connectQemuStream(path: string): number {
+  const sa = qemuPath(path, 'QEMU stream socket');
+  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  try {
+    bestEffortBuffers(fd, 1 << 20);
+    connect(fd, sa.addr, sa.len, path);
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/**
+ * Bind the daemon's end of a QEMU `-netdev dgram` NIC: an AF_UNIX SOCK_DGRAM socket bound to
+ * `localPath` (the path QEMU's `remote.path` names). A stale socket file at `localPath` is
+ * removed first; any other kind of file there is an error ('EEXIST'). `remotePath` (QEMU's
+ * `local.path`) is validated here and passed to the worker as the port's `peer`: the port
+ * sends each frame to it with sendto and accepts datagrams only from it. The socket is not
+ * connected, so QEMU need not be running yet and a restarted QEMU is reached again.
+ * Returns a non-blocking, close-on-exec fd for a 'qemu-dgram' port. The socket file gets the
+ * process umask's permissions; QEMU must be able to write to it (the caller may chmod/chown).
+ */
+export function bindQemuDgram(localPath: string, remotePath: string): number {
+  const local = qemuPath(localPath, 'daemon datagram socket');
+  qemuPath(remotePath, 'QEMU datagram socket');
+  if (localPath === remotePath) {
+    throw Object.assign(new Error('the daemon and QEMU datagram sockets must have different paths'), { code: 'EINVAL', errno: errnoValues.EINVAL });
+  }
+  try {
+    const st = lstatSync(localPath);
+    if (!st.isSocket()) {
+      throw Object.assign(new Error(`${localPath} exists and is not a socket`), { code: 'EEXIST', errno: errnoValues.EEXIST });
+    }
+    unlinkSync(localPath);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENOENT') throw e;
+  }
+  const fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  try {
+    bestEffortBuffers(fd, 1 << 20);
+    bind(fd, local.addr.subarray(0, local.len));
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/** Where a QEMU NIC's sockets are. */
+export interface QemuNicPaths {
+  /** stream: the socket QEMU listens on; dgram: the socket QEMU binds (its local.path). */
+  qemu: string;
+  /** dgram only: the daemon's socket QEMU sends to (its remote.path). */
+  daemon?: string;
+}
+
+/** QEMU option values escape a comma by doubling it. */
+function qemuOpt(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+/**
+ * The arguments a user adds to QEMU for this NIC, one array element per shell word:
+ *   stream: -netdev stream,id=ID,server=on,addr.type=unix,addr.path=PATH
+ *           -device virtio-net-pci,mac=02:..,netdev=ID
+ *   dgram:  -netdev dgram,id=ID,local.type=unix,local.path=QEMU,remote.type=unix,remote.path=DAEMON
+ *           -device virtio-net-pci,mac=02:..,netdev=ID
+ * (forms checked against QEMU 7.2). `id` must be a QEMU id: a letter, then letters, digits, '-', '.', '_'.
+ */
+export function qemuArgs(kind: 'qemu-stream' | 'qemu-dgram', paths: QemuNicPaths, mac: number, id: string): string[] {
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{0,127}$/.test(id)) {
+    throw Object.assign(new Error(`bad QEMU netdev id ${JSON.stringify(id)}`), { code: 'EINVAL', errno: errnoValues.EINVAL });
+  }
+  qemuPath(paths.qemu, 'QEMU socket');
+  let netdev: string;
+  if (kind === 'qemu-stream') {
+    netdev = `stream,id=${id},server=on,addr.type=unix,addr.path=${qemuOpt(paths.qemu)}`;
+  } else {
+    if (paths.daemon === undefined) {
+      throw Object.assign(new Error('a dgram NIC needs the daemon socket path'), { code: 'EINVAL', errno: errnoValues.EINVAL });
+    }
+    qemuPath(paths.daemon, 'daemon datagram socket');
+    netdev = `dgram,id=${id},local.type=unix,local.path=${qemuOpt(paths.qemu)},remote.type=unix,remote.path=${qemuOpt(paths.daemon)}`;
+  }
+  return ['-netdev', netdev, '-device', `virtio-net-pci,mac=${formatMac(mac)},netdev=${id}`];
+}
+
+/** qemuArgs as one line a user pastes into a shell (words quoted when they need it). */
+export function qemuArgsText(kind: 'qemu-stream' | 'qemu-dgram', paths: QemuNicPaths, mac: number, id: string): string {
+  return qemuArgs(kind, paths, mac, id)
+    .map((w) => (/^[A-Za-z0-9_.,:=\/+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
+}
+

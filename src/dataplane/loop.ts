@@ -17,6 +17,12 @@
  *   are dropped as BadOffload.
  * Frames the forwarder built in its own buffers are copied into the transmit slot first.
  *
+ * Port extras (all optional, see port.ts): a port that sets rxPending after receive() is read
+ * again before the loop moves on (a stream port holding more complete frames than one batch);
+ * a failed port's downReason becomes the 'port-down' reason; tick(now) runs with the switches'
+ * ticks. QEMU ports ('qemu-stream', 'qemu-dgram') are plain (vnet must be false) and get their
+ * switch's queueBytes as the bound of their output queue; 'qemu-dgram' needs `peer`.
+ *
  * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port; tx
  * frames/bytes at the sending port; a refused or full write counts TxDrops at the port and, for
  * EAGAIN/ENOBUFS, QueueFull at the port's switch. Counters of a port id survive its removal (the
@@ -45,6 +51,8 @@ import type { FromWorker, ToWorker } from './protocol.js';
 import { FrameMemory, HEADROOM, MAX_FRAME, RX_SLOTS, type Port } from './port.js';
 import { TapPort } from './tap-port.js';
 import { AfPacketPort } from './afpacket-port.js';
+import { QemuStreamPort } from './qemu-stream-port.js';
+import { QemuDgramPort } from './qemu-dgram-port.js';
 
 /** Creates one switch's forwarder. The worker supplies it (IpSwitch / EthernetSwitch, or a test's). */
 export type ForwarderFactory = (sw: number, mode: 'IP' | 'ETHERNET', counters: Float64Array, egress: Egress,
@@ -70,6 +78,8 @@ const TICK_MS = 1000;
 interface SwitchState {
   readonly mode: 'IP' | 'ETHERNET';
   readonly fwd: Forwarder;
+  /** QUEUESTORAGE: the output-queue bound of this switch's queueing ports (the QEMU ports). */
+  readonly queueBytes: number;
   /** Port id -> how it was attached (to re-attach on a mode change). */
   readonly ports: Map<number, { role: PortRole; mac: number }>;
 }
@@ -148,19 +158,30 @@ export class DataPlaneLoop {
           const st = this.switches[s];
           if (st !== undefined) st.fwd.tick(now);
         }
+        const ports = this.ports;
+        for (let id = 0; id < MAX_PORTS; id++) {
+          const p = ports[id];
+          if (p !== undefined && p.tick !== undefined) p.tick(now);
+        }
       }
     }
     this.shutdown();
   }
 
   private service(port: Port, mask: number, now: number): void {
-    const c = this.counters;
     if ((mask & EPOLLOUT) !== 0) {
       const r = port.flush();
       if (r < 0) { this.fail(port, -r, 'write failed'); return; }
       this.syncOut(port);
     }
     if ((mask & (EPOLLIN | EPOLLERR | EPOLLHUP)) === 0) return;
+    // A stream port may hold complete frames beyond one batch; it asks to be read again.
+    while (this.receiveBatch(port, mask, now) && port.rxPending === true) { /* next batch */ }
+  }
+
+  /** Read one batch from the port and forward it. False when the port is gone or had nothing. */
+  private receiveBatch(port: Port, mask: number, now: number): boolean {
+    const c = this.counters;
     const mem = this.mem;
     const n = port.receive(mem, RX_SLOTS);
     const errs = port.rxErrors;
@@ -168,12 +189,12 @@ export class DataPlaneLoop {
       c[portSlot(port.id, PortCounter.RxErrors)] += errs;
       port.rxErrors = 0;
     }
-    if (n < 0) { this.fail(port, -n, 'read failed'); return; }
+    if (n < 0) { this.fail(port, -n, 'read failed'); return false; }
     if (n === 0) {
-      if ((mask & (EPOLLERR | EPOLLHUP)) !== 0 && errs === 0) {
+      if ((mask & (EPOLLERR | EPOLLHUP)) !== 0 && errs === 0 && port.rxPending !== true) {
         this.fail(port, 0, (mask & EPOLLHUP) !== 0 ? 'EPOLLHUP' : 'EPOLLERR');
       }
-      return;
+      return port.rxPending === true && this.ports[port.id] === port;
     }
     const st = this.switches[port.sw];
     const id = port.id;
@@ -183,12 +204,14 @@ export class DataPlaneLoop {
     for (let j = 0; j < n; j++) rxBytes += rxz[j] - rxe[j];
     c[portSlot(id, PortCounter.RxFrames)] += n;
     c[portSlot(id, PortCounter.RxBytes)] += rxBytes;
-    if (st === undefined) return;
+    if (st === undefined) return true;
     const fwd = st.fwd;
     for (let j = 0; j < n; j++) {
       fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
-      if (this.ports[id] !== port) return; // removed by a control action inside input (not expected)
+      if (this.ports[id] !== port) return false; // removed by a control action inside input (not expected)
     }
+    if (this.dead.length > 0) this.reapDead();
+    return this.ports[id] === port;
   }
 
   // ---- egress -------------------------------------------------------------------------------
@@ -301,6 +324,7 @@ export class DataPlaneLoop {
 
   private fail(port: Port, e: number, reason: string): void {
     if (this.ports[port.id] !== port) return;
+    if (port.downReason !== undefined) reason = port.downReason;
     this.removePort(port.id);
     this.opts.post({ ev: 'port-down', port: port.id, errno: e, reason: e !== 0 ? `${reason}: ${errnoName(e)}` : reason });
   }
@@ -339,12 +363,28 @@ export class DataPlaneLoop {
     switch (m.kind) {
       case 'tap': p = new TapPort(m.port, m.sw, m.name, m.fd, m.vnet); break;
       case 'afpacket': p = new AfPacketPort(m.port, m.sw, m.name, m.fd, m.vnet); break;
-      default: refuse(`port kind ${m.kind} not supported by this data plane`); return;
+      case 'qemu-stream':
+      case 'qemu-dgram':
+        if (m.vnet) { refuse(`${m.kind} ports carry no virtio-net header (vnet must be false)`); return; }
+        if (m.kind === 'qemu-stream') {
+          p = new QemuStreamPort(m.port, m.sw, m.name, m.fd, st.queueBytes);
+        } else {
+          if (typeof m.peer !== 'string') { refuse('qemu-dgram port-add needs peer (QEMU\'s socket path)'); return; }
+          try {
+            p = new QemuDgramPort(m.port, m.sw, m.name, m.fd, m.peer, st.queueBytes);
+          } catch (e) {
+            refuse(`qemu-dgram: ${(e as Error).message}`);
+            return;
+          }
+        }
+        break;
+      default: refuse(`port kind ${m.kind as string} not supported by this data plane`); return;
     }
     try {
       epollCtl(this.epfd, EPOLL_CTL_ADD, m.fd, EPOLLIN, m.port);
     } catch (e) {
-      refuse(`epoll_ctl: ${(e as Error).message}`);
+      p.close(); // closes the fd and frees what the port allocated
+      this.opts.post({ ev: 'port-down', port: m.port, errno: 0, reason: `epoll_ctl: ${(e as Error).message}` });
       return;
     }
     this.ports[m.port] = p;
@@ -372,7 +412,7 @@ export class DataPlaneLoop {
       this.log(`switch-add ${sw}: ${(e as Error).message}`);
       return;
     }
-    const st: SwitchState = { mode: m.mode, fwd, ports: old?.ports ?? new Map() };
+    const st: SwitchState = { mode: m.mode, fwd, queueBytes: m.queueBytes, ports: old?.ports ?? new Map() };
     this.switches[sw] = st;
     if (old !== undefined) {
       // Mode change: the ports move to the new forwarder.

@@ -89,6 +89,16 @@ export interface Port {
    * and resets it to 0.
    */
   rxErrors: number;
+  /**
+   * Optional. A stream port sets it when receive() returned with complete frames (or an error)
+   * still buffered and nothing new may arrive on the fd to wake the loop; the loop then calls
+   * receive() again after forwarding the batch.
+   */
+  rxPending?: boolean;
+  /** Optional. Why the port failed, in words; the loop uses it in the 'port-down' reason. */
+  downReason?: string;
+  /** Optional. Called about once a second by the loop (e.g. a datagram port reconnecting). */
+  tick?(now: number): void;
   receive(mem: FrameMemory, max: number): number;
   send(bytes: Uint8Array, addr: number, start: number, end: number): number;
   flush(): number;

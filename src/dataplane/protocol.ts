@@ -16,8 +16,12 @@ export type PortKind = 'tap' | 'afpacket' | 'qemu-stream' | 'qemu-dgram';
 export type ToWorker =
   | { op: 'switch-add'; sw: number; mode: 'IP' | 'ETHERNET'; queueBytes: number }
   | { op: 'switch-remove'; sw: number }
-  /** role: 'nic' or 'uplink'. mac: 48-bit number. vnet: the fd carries a 10-byte virtio-net header. */
-  | { op: 'port-add'; port: number; sw: number; role: 'nic' | 'uplink'; kind: PortKind; fd: number; mac: number; vnet: boolean; name: string }
+  /**
+   * role: 'nic' or 'uplink'. mac: 48-bit number. vnet: the fd carries a 10-byte virtio-net header
+   * (must be false for the QEMU kinds). peer: for 'qemu-dgram', QEMU's socket path (the port's
+   * sendto destination and the only accepted source); unused by the other kinds.
+   */
+  | { op: 'port-add'; port: number; sw: number; role: 'nic' | 'uplink'; kind: PortKind; fd: number; mac: number; vnet: boolean; name: string; peer?: string }
   | { op: 'port-remove'; port: number }
   | { op: 'ip-set'; sw: number; ip: number; port: number; localOnly: boolean }
   | { op: 'ip-clear'; sw: number; ip: number }

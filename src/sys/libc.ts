@@ -53,6 +53,12 @@ export const SOL_NETLINK = 270;
 export const NETLINK_ROUTE = 0;
 export const NETLINK_NO_ENOBUFS = 5;
 
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+/** sizeof(struct sockaddr_un) on Linux; sun_path holds at most 107 bytes plus a NUL. */
+export const SOCKADDR_UN_SIZE = 110;
+
 export const EPOLL_CLOEXEC = 0o2000000;
 export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
@@ -174,6 +180,13 @@ export const raw = {
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
   getpid: lib.func('int getpid()'),
   gettid: lib.func('int gettid()'),
+  // Unix sockets for the QEMU ports (hot-path variants take addresses as numbers).
+  connect: lib.func('connect', 'int', ['int', 'void *', 'uint32_t']),
+  sendmsgAt: lib.func('sendmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
+  sendtoAt: lib.func('sendto', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uint32_t']),
+  recvfromAt: lib.func('recvfrom', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uintptr_t']),
+  /** memmove between two addresses of foreign memory (return value ignored). */
+  memmoveAt: lib.func('memmove', 'void', ['uintptr_t', 'uintptr_t', 'size_t']),
 };
 
 // ---- foreign memory --------------------------------------------------------------------------
@@ -288,3 +301,23 @@ export function ifreq(name: string): Buffer {
   n.copy(b, 0);
   return b;
 }
+
+/**
+ * struct sockaddr_un for a filesystem path (family u16 = AF_UNIX, NUL-terminated path) and the
+ * length to pass with it. Throws EINVAL for an empty path, one with a NUL, or one over 107 bytes.
+ */
+export function sockaddrUn(path: string): { addr: Buffer; len: number } {
+  const p = Buffer.from(path, 'utf8');
+  if (p.length === 0 || p.length > SOCKADDR_UN_SIZE - 3 || p.includes(0)) {
+    throw new SysError('sockaddr_un', koffi.os.errno.EINVAL, `bad unix socket path ${JSON.stringify(path)}`);
+  }
+  const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  p.copy(addr, 2);
+  return { addr, len: 2 + p.length + 1 };
+}
+
+export function connect(fd: number, addr: Uint8Array, len: number, detail?: string): void {
+  check(raw.connect(fd, addr, len), 'connect', detail);
+}
+
