@@ -19,8 +19,10 @@ SOCK=/run/vswitch-lab.sock
 STATE=/var/lib/vswitch-lab
 NSS=(vswlab-sw vswlab-lan vswlab-g1 vswlab-g2)
 DPID=
+CPID=
 
 cleanup() {
+  [ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null || true
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
   for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$STATE" "$SOCK"
@@ -42,6 +44,11 @@ nsenter --net=/run/netns/vswlab-sw bin/vswitchd --config config/lab.config --soc
 DPID=$!
 for _ in $(seq 100); do bin/vswitch --socket "$SOCK" Q VSWITCH ALL >/dev/null 2>&1 && break; sleep 0.1; done
 
+echo "== starting the controller DTCVSW1 (the uplink's control path; registers guest addresses)"
+nsenter --net=/run/netns/vswlab-sw bin/vswitch-controller --name DTCVSW1 --socket "$SOCK" 2> >(sed 's/^/controller: /' >&2) &
+CPID=$!
+for _ in $(seq 100); do bin/vswitch --socket "$SOCK" Q CONTROLLER DTCVSW1 >/dev/null 2>&1 && break; sleep 0.1; done
+
 echo "== guests configure their addresses, as on any Ethernet LAN"
 ip -n vswlab-g1 addr add 10.60.0.11/24 dev enc600; ip -n vswlab-g1 link set enc600 up
 ip -n vswlab-g2 addr add 10.60.0.12/24 dev enc600; ip -n vswlab-g2 link set enc600 up
@@ -55,6 +62,7 @@ demo ip netns exec vswlab-lan ping -c 3 -i 0.2 10.60.0.12
 echo "\$ ip -n vswlab-lan neigh   (both guests appear at the uplink's MAC)"
 ip -n vswlab-lan neigh show dev lan0
 demo bin/vswitch --socket "$SOCK" QUERY VSWITCH LABSW DETAILS
+demo bin/vswitch --socket "$SOCK" QUERY CONTROLLER
 if [ "$fail" = 0 ]; then echo "== lab OK"; else echo "== lab FAILED" >&2; fi
 
 if [ "$ONCE" = 1 ]; then exit "$fail"; fi

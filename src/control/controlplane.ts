@@ -15,7 +15,7 @@
  */
 import type { Logger } from 'pino';
 import { check } from './commands/index.js';
-import type { Env, RuntimeView } from './commands/types.js';
+import type { Env, Operation, RuntimeView } from './commands/types.js';
 import { NO_RUNTIME } from './commands/query.js';
 import { format, isDynamic, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
@@ -35,6 +35,8 @@ export interface Effects {
   prepare(changes: Change[]): () => void;
   /** Bring the data plane to the state. Never throws. */
   sync(): void;
+  /** Run an operation on the running uplink (SET VSWITCH SWITCHOVER / UPLINK). Returns an error text or null. */
+  operate?(op: Operation): string | null;
 }
 
 export class ControlPlane {
@@ -54,7 +56,10 @@ export class ControlPlane {
     }
     const o = check(this.state, cmd, this.env, this.runtime);
     if (!o.ok) return { ok: false, lines: [o.error] };
-    if (!isDynamic(cmd)) return { ok: true, lines: o.lines, data: o.data };
+    if (!isDynamic(cmd)) {
+      if (o.operation) return this.operate(o.operation);
+      return { ok: true, lines: o.lines, data: o.data };
+    }
     let undo: () => void = () => {};
     try {
       if (this.effects) undo = this.effects.prepare(o.changes);
@@ -74,6 +79,14 @@ export class ControlPlane {
     this.log.info({ cmd: format(cmd), seq: rec?.seq, alloc: o.alloc }, 'command applied');
     this.effects?.sync();
     return { ok: true, lines: o.lines };
+  }
+
+  private operate(op: Operation): Reply {
+    const err = this.effects?.operate ? this.effects.operate(op) : 'no uplink is running';
+    if (err !== null) return { ok: false, lines: [`${MSG.UPLINK_OP} VSWITCH SYSTEM ${op.sw}: ${err}`] };
+    this.log.info({ op }, 'uplink operation');
+    const what = op.t === 'switchover' ? 'switchover started' : op.connect ? 'uplink connected' : 'uplink disconnected';
+    return { ok: true, lines: [`VSWITCH SYSTEM ${op.sw} ${what}`] };
   }
 
   /** A SYSTEM CONFIG statement (already parsed). Returns the error line, or null. */

@@ -16,11 +16,14 @@
  */
 
 export type Mode = 'IP' | 'ETHERNET';
+/** How a QEMU guest's NICs reach the daemon: `-netdev stream` (default) or `-netdev dgram`. */
+export type QemuTransport = 'STREAM' | 'DGRAM';
 
 export type Command =
   | { kind: 'define-vswitch'; name: string; rdevs: string[]; mode: Mode; controller: string; queueBytes: number }
   | { kind: 'detach-vswitch'; name: string }
-  | { kind: 'define-guest'; userid: string; netns: string | null }
+  /** netns for a container guest (qemu null); qemu for a QEMU guest (netns null). */
+  | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null }
   | { kind: 'detach-guest'; userid: string }
   | { kind: 'define-nic'; vdev: number; userid: string }
   | { kind: 'detach-nic'; vdev: number; userid: string }
@@ -30,7 +33,15 @@ export type Command =
   | { kind: 'query-nic'; vdev: number | null; details: boolean; userid: string }
   | { kind: 'query-guest'; userid: string | null }
   | { kind: 'query-vmlan' }
-  | { kind: 'vmlan-macprefix'; prefix: number };
+  | { kind: 'vmlan-macprefix'; prefix: number }
+  | { kind: 'set-vswitch'; name: string; op: SetVswitchOp }
+  | { kind: 'query-controller'; name: string | null };
+
+/** SET VSWITCH name SWITCHOVER | UPLINK DISCONNECT | UPLINK CONNECT | CONTROLLER ctlname | * */
+export type SetVswitchOp =
+  | { t: 'switchover' }
+  | { t: 'uplink'; connect: boolean }
+  | { t: 'controller'; controller: string };
 
 export type CommandKind = Command['kind'];
 
@@ -82,7 +93,14 @@ export const K = {
   SYSTEM: kw('SYSTEM', 3),
   NETNS: kw('NETNS', 5),
   QEMU: kw('QEMU', 4),
+  STREAM: kw('STREAM', 3),
+  DGRAM: kw('DGRAM', 2),
   MACPREFIX: kw('MACPREFIX', 7),
+  SET: kw('SET', 3),
+  SWITCHOVER: kw('SWITCHOVER', 6),
+  UPLINK: kw('UPLINK', 6),
+  DISCONNECT: kw('DISCONNECT', 4),
+  CONNECT: kw('CONNECT', 4),
 } as const;
 
 /** Does `word` stand for keyword `k` (case blind, at least k.min letters, a prefix of it)? */
@@ -220,7 +238,7 @@ function queueStorage(c: Cursor): number {
   return bytes;
 }
 
-const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN];
+const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN, K.SET];
 const SWITCH_OPTIONS = [K.RDEV, K.IP, K.ETHERNET, K.CONTROLLER, K.QUEUESTORAGE];
 
 function isSwitchOption(w: string): boolean {
@@ -283,7 +301,10 @@ function define(c: Cursor): Command {
     const userid = name(c, 'user id');
     const t = c.oneOf([K.NETNS, K.QEMU]);
     let netns: string | null = null;
-    if (t === K.NETNS) {
+    let qemu: QemuTransport | null = null;
+    if (t === K.QEMU) {
+      qemu = c.atEnd() ? 'STREAM' : c.oneOf([K.STREAM, K.DGRAM]) === K.DGRAM ? 'DGRAM' : 'STREAM';
+    } else {
       const w = c.peek();
       if (w === null) c.fail('a network namespace name');
       if (!NETNS_RE.test(w!) || w === '.' || w === '..') c.failWord(w!, `bad namespace name '${clip(w!)}': 1-64 characters of A-Z a-z 0-9 _ . @ + -`);
@@ -291,7 +312,7 @@ function define(c: Cursor): Command {
       netns = w;
     }
     c.end();
-    return { kind: 'define-guest', userid, netns };
+    return { kind: 'define-guest', userid, netns, qemu };
   }
   const v = vdev(c);
   if (c.accept(K.TYPE)) c.expect(K.QDIO);
@@ -320,7 +341,15 @@ function detach(c: Cursor): Command {
 }
 
 function query(c: Cursor): Command {
-  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN]);
+  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER]);
+  if (what === K.CONTROLLER) {
+    let n: string | null = null;
+    if (c.accept(K.ALL)) n = null;
+    else if (c.peek() === '*') c.next();
+    else if (!c.atEnd()) n = name(c, 'controller name, * or ALL');
+    c.end();
+    return { kind: 'query-controller', name: n };
+  }
   if (what === K.VSWITCH) {
     let n: string | null = null;
     if (c.accept(K.ALL)) n = null;
@@ -372,6 +401,18 @@ function parseCommandAt(c: Cursor): Command {
       const userid = forUser(c);
       c.end();
       return { kind: 'uncouple', vdev: v, userid };
+    }
+    case K.SET: {
+      c.expect(K.VSWITCH);
+      const sw = name(c, 'switch name');
+      const k = c.oneOf([K.SWITCHOVER, K.UPLINK, K.CONTROLLER]);
+      let op: SetVswitchOp;
+      if (k === K.SWITCHOVER) op = { t: 'switchover' };
+      else if (k === K.UPLINK) op = { t: 'uplink', connect: c.oneOf([K.DISCONNECT, K.CONNECT]) === K.CONNECT };
+      else if (c.peek() === '*') { c.next(); op = { t: 'controller', controller: '*' }; }
+      else op = { t: 'controller', controller: name(c, "controller name or '*'") };
+      c.end();
+      return { kind: 'set-vswitch', name: sw, op };
     }
     default: {
       c.expect(K.MACPREFIX);
@@ -428,7 +469,7 @@ export function format(cmd: Command): string {
     case 'detach-vswitch':
       return `DETACH VSWITCH ${cmd.name}`;
     case 'define-guest':
-      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? 'QEMU' : `NETNS ${cmd.netns}`}`;
+      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? `QEMU ${cmd.qemu ?? 'STREAM'}` : `NETNS ${cmd.netns}`}`;
     case 'detach-guest':
       return `DETACH GUEST ${cmd.userid}`;
     case 'define-nic':
@@ -449,12 +490,19 @@ export function format(cmd: Command): string {
       return 'QUERY VMLAN';
     case 'vmlan-macprefix':
       return `VMLAN MACPREFIX ${cmd.prefix.toString(16).toUpperCase().padStart(6, '0')}`;
+    case 'set-vswitch':
+      return `SET VSWITCH ${cmd.name} ${cmd.op.t === 'switchover' ? 'SWITCHOVER' : cmd.op.t === 'uplink' ? `UPLINK ${cmd.op.connect ? 'CONNECT' : 'DISCONNECT'}` : `CONTROLLER ${cmd.op.controller}`}`;
+    case 'query-controller':
+      return `QUERY CONTROLLER ${cmd.name ?? 'ALL'}`;
   }
 }
 
 /** Commands that change the state (and so are journaled when they come from the socket). */
 export function isDynamic(cmd: Command): boolean {
-  return cmd.kind !== 'query-vswitch' && cmd.kind !== 'query-nic' && cmd.kind !== 'query-guest' && cmd.kind !== 'query-vmlan' && cmd.kind !== 'vmlan-macprefix';
+  // SET VSWITCH SWITCHOVER / UPLINK act on the running uplink (operations, not journaled);
+  // SET VSWITCH CONTROLLER changes the switch's definition.
+  if (cmd.kind === 'set-vswitch') return cmd.op.t === 'controller';
+  return cmd.kind !== 'query-controller' && cmd.kind !== 'query-vswitch' && cmd.kind !== 'query-nic' && cmd.kind !== 'query-guest' && cmd.kind !== 'query-vmlan' && cmd.kind !== 'vmlan-macprefix';
 }
 
 /** Statements SYSTEM CONFIG accepts: the definitions, COUPLE and VMLAN (no queries, no DETACH). */

@@ -7,17 +7,27 @@
  *   does only the difference, so unchanged ports keep running. Whatever fails (a missing RDEV, a
  *   TAP that cannot be opened) is logged, shown in QUERY, and retried every `retryMs`.
  * - Switches get a data-plane number (its counter slots zeroed first) and a `switch-add`.
- * - Uplinks: the first RDEV that exists is opened (openUplink) and added as the uplink port;
- *   while none exists the state is `WAITING FOR DEVICE x`; on 'port-down' it is marked down, the
- *   addresses go back to local only and it is retried.
+ * - Uplinks (seed Figs. 3 and 4): the ControllerManager (controllers.ts) decides which RDEV's
+ *   data device is held open (`wantedRdev`): none before a controller's InitializationComplete
+ *   (`WAITING FOR CONTROLLER`), the active one after, another one on failover or SWITCHOVER,
+ *   none on UPLINK DISCONNECT. The reconciler opens it (openUplink), adds it as the uplink port
+ *   and tells the manager (`uplinkOpened`); a changed choice removes the old port first. A lost
+ *   controller changes nothing here: the data device stays open. On 'port-down' of the uplink
+ *   the manager is told (`uplinkFailed`) and the open is retried every `retryMs`.
  * - NICs of namespace guests: a persistent TAP (created or re-attached) in the guest's namespace
  *   for every NIC; a coupled NIC's TAP fd goes to the worker as a port; an uncoupled NIC's fd is
  *   closed (the guest sees NO-CARRIER) but the TAP stays; a detached NIC's TAP is destroyed.
  * - Addresses: every NIC's interface is watched (AddressWatcher); the state recomputes each IP
  *   switch's LAN IP table (one address, one NIC; conflicts are logged and counted at
- *   DropReason.AddressConflict); entries are local only until the uplink is READY, when the daemon
- *   registers them itself (ip-set localOnly false and a gratuitous ARP `announce`), as long as
- *   no controller does it. Removed entries get `ip-clear`.
+ *   DropReason.AddressConflict); an entry is local only until the controller has registered it
+ *   with the adapter (the manager's `isRegistered`), then ip-set localOnly false; once it is
+ *   confirmed on the RDEV whose data device is open it is announced there (gratuitous ARP
+ *   `announce`, once per address and uplink port, so a failover re-announces every address).
+ *   Removed entries get `ip-clear`.
+ * - NICs of QEMU guests (src/control/qemu-nics.ts): a coupled NIC's port is a connection to
+ *   QEMU's stream socket or the daemon's datagram socket, retried every `retryMs` while QEMU is
+ *   not there and after 'port-down'. Their addresses come from the data plane's 'saw-address'
+ *   (the guest announced or first used it) and take the same path as a watched address.
  * - Port numbers are handed out round-robin (so a late 'port-down' for a removed port cannot
  *   be taken for its successor), and a port's counter slots are zeroed before the number is used.
  * Also the RuntimeView the queries read, and the Effects (prepare) of the command engine.
@@ -28,10 +38,12 @@ import { DropReason } from '../forward/api.js';
 import { MAX_PORTS, MAX_SWITCHES, PORT_SLOTS, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
 import type { FromWorker, ToWorker } from '../dataplane/protocol.js';
 import { formatIpv4 } from '../wire/addr.js';
-import type { RuntimeView } from './commands/types.js';
+import type { Operation, RuntimeView } from './commands/types.js';
 import type { Effects } from './controlplane.js';
 import { hex4 } from './grammar.js';
 import type { Change, Nic, State } from './state.js';
+import { ControllerManager } from './controllers.js';
+import { QemuNics, type QemuDevicesLike, type QemuNicView } from './qemu-nics.js';
 
 /** What the reconciler needs of the data plane (src/dataplane/host.ts DataPlane). */
 export interface DataPlaneLike {
@@ -41,8 +53,8 @@ export interface DataPlaneLike {
   on(ev: 'saw-address', fn: (m: Extract<FromWorker, { ev: 'saw-address' }>) => void): unknown;
 }
 
-/** What it needs of the host's devices (src/dataplane/devices.ts). */
-export interface DevicesLike {
+/** What it needs of the host's devices (src/dataplane/devices.ts). The QEMU calls are optional (fakes). */
+export interface DevicesLike extends Partial<QemuDevicesLike> {
   ensureNetns(name: string): void;
   openTap(o: { netns: string | null; name: string; mac: number; persist: boolean }): { fd: number; ifindex: number };
   destroyTap(netns: string | null, name: string): void;
@@ -70,8 +82,8 @@ interface UplinkRt {
 interface SwitchRt {
   sw: number;
   uplink: UplinkRt;
-  /** What the data plane's LAN IP table holds: ip -> port and flag. */
-  posted: Map<number, { port: number; localOnly: boolean }>;
+  /** What the data plane's LAN IP table holds: ip -> port and flag, and the uplink port it was announced on. */
+  posted: Map<number, { port: number; localOnly: boolean; announcedOn: number | null }>;
 }
 
 interface NicRt {
@@ -100,6 +112,8 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly portOwner = new Map<number, { kind: 'uplink'; name: string } | { kind: 'nic'; key: string }>();
   private nextPort = 0;
   private readonly conflicts = new Set<string>();
+  /** QEMU guests' NICs (src/control/qemu-nics.ts). */
+  readonly qemu: QemuNics;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -110,9 +124,17 @@ export class Reconciler implements RuntimeView, Effects {
     private readonly watcher: WatcherLike,
     private readonly log: Logger,
     private readonly retryMs = 1000,
+    readonly controllers: ControllerManager = new ControllerManager(state, log),
   ) {
+    controllers.onChange = () => this.sync();
+    this.qemu = new QemuNics(state, dev, {
+      allocPort: (key) => { const p = this.allocPort(); this.portOwner.set(p, { kind: 'nic', key }); return p; },
+      removePort: (p) => this.removePort(p),
+      post: (m) => this.dp.post(m),
+      switchNumber: (name) => this.switchNumber(name),
+    }, log, retryMs);
     dp.on('port-down', (m) => this.portDown(m.port, m.errno, m.reason));
-    dp.on('saw-address', (m) => this.log.debug({ sw: m.sw, port: m.port, ip: formatIpv4(m.ip) }, 'NIC used an address it does not hold'));
+    dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip));
     watcher.on('address', (key, ip, prefixLen, added) => this.addressEvent(key, ip, prefixLen, added));
   }
 
@@ -124,11 +146,18 @@ export class Reconciler implements RuntimeView, Effects {
     if (!sw || sw.rdevs.length === 0) return { state: 'NOT DEFINED', active: null, mac: null, mtu: null, port: null };
     if (!rt) return { state: 'NOT STARTED', active: null, mac: null, mtu: null, port: null };
     const u = rt.uplink;
-    return { state: u.port !== null ? 'READY' : (u.down ?? 'NOT STARTED'), active: u.active, mac: u.mac, mtu: u.mtu, port: u.port };
+    const note = this.controllers.readyNote(name);
+    const ready = note === null ? 'READY' : `READY, ${note}`;
+    return { state: u.port !== null ? ready : (u.down ?? 'NOT STARTED'), active: u.active, mac: u.mac, mtu: u.mtu, port: u.port };
   }
 
   nicPort(userid: string, vdev: number): number | null {
-    return this.nics.get(nicKey(userid, vdev))?.port ?? null;
+    const key = nicKey(userid, vdev);
+    return this.nics.get(key)?.port ?? this.qemu.get(key)?.port ?? null;
+  }
+
+  qemuNic(userid: string, vdev: number): QemuNicView | null {
+    return this.qemu.view(userid, vdev);
   }
 
   switchNumber(name: string): number | null {
@@ -137,6 +166,28 @@ export class Reconciler implements RuntimeView, Effects {
 
   counters(): Float64Array {
     return this.dp.counters;
+  }
+
+  hasController(name: string): boolean {
+    return this.controllers.hasController(name);
+  }
+
+  controllerList() {
+    return this.controllers.controllerList();
+  }
+
+  switchControl(name: string) {
+    return this.controllers.view(name);
+  }
+
+  addressReason(sw: string, ip: number): string | null {
+    return this.controllers.addressReason(sw, ip);
+  }
+
+  operate(op: Operation): string | null {
+    const err = op.t === 'switchover' ? this.controllers.switchover(op.sw) : this.controllers.setConnected(op.sw, op.connect);
+    if (err === null) this.sync();
+    return err;
   }
 
   // ---- Effects ----
@@ -173,9 +224,12 @@ export class Reconciler implements RuntimeView, Effects {
     let retry = false;
     try {
       this.syncSwitches();
+      this.controllers.reconcile();
       retry = this.syncNics() || retry;
+      retry = this.qemu.sync(Date.now()) || retry;
       retry = this.syncUplinks() || retry;
       this.syncAddresses();
+      this.controllers.reconcile();
     } catch (e) {
       this.log.error({ err: String(e), stack: (e as Error).stack }, 'reconcile failed; retrying');
       retry = true;
@@ -329,33 +383,38 @@ export class Reconciler implements RuntimeView, Effects {
     for (const [name, sw] of this.state.switches) {
       const rt = this.switches.get(name)!;
       const u = rt.uplink;
-      if (u.port !== null || sw.rdevs.length === 0) continue;
+      if (sw.rdevs.length === 0) continue;
+      const want = this.controllers.wantedRdev(name);
+      if (u.port !== null && u.active !== want) {
+        this.log.info({ vswitch: name, rdev: u.active, next: want }, 'uplink data device closed');
+        this.removePort(u.port);
+        Object.assign(u, { port: null, active: null, nextTry: 0 });
+        this.controllers.uplinkOpened(name, null);
+      }
+      if (want === null) {
+        const wait = this.controllers.waitingText(name);
+        if (u.down !== wait) this.log.info({ vswitch: name, state: wait }, 'uplink not open');
+        u.down = wait;
+        continue;
+      }
+      if (u.port !== null) continue;
       if (now < u.nextTry) {
         retry = true;
         continue;
       }
       u.nextTry = now + this.retryMs;
-      const present = sw.rdevs.filter((r) => this.dev.interfaceExists(r));
-      for (const r of present) {
-        try {
-          const up = this.dev.openUplink(r, { promisc: sw.mode === 'ETHERNET' });
-          const port = this.allocPort();
-          this.portOwner.set(port, { kind: 'uplink', name });
-          this.dp.post({ op: 'port-add', port, sw: rt.sw, role: 'uplink', kind: 'afpacket', fd: up.fd, mac: up.mac, vnet: true, name: r });
-          Object.assign(u, { active: r, port, mac: up.mac, mtu: up.mtu, down: null });
-          this.log.info({ vswitch: name, rdev: r, port, mtu: up.mtu }, 'uplink READY');
-          break;
-        } catch (e) {
-          this.log.warn({ vswitch: name, rdev: r, err: String(e) }, 'uplink device could not be opened');
-          u.down = `ERROR ON DEVICE ${r}: ${String((e as Error).message ?? e).split('\n')[0]}; retrying`;
-        }
-      }
-      if (u.port !== null) continue;
-      retry = true;
-      if (present.length === 0) {
-        const wait = `WAITING FOR DEVICE ${sw.rdevs.join(' OR ')}`;
-        if (u.down !== wait) this.log.info({ vswitch: name, rdevs: sw.rdevs }, 'uplink waiting for its device');
-        u.down = wait;
+      try {
+        const up = this.dev.openUplink(want, { promisc: sw.mode === 'ETHERNET' });
+        const port = this.allocPort();
+        this.portOwner.set(port, { kind: 'uplink', name });
+        this.dp.post({ op: 'port-add', port, sw: rt.sw, role: 'uplink', kind: 'afpacket', fd: up.fd, mac: up.mac, vnet: true, name: want });
+        Object.assign(u, { active: want, port, mac: up.mac, mtu: up.mtu, down: null });
+        this.log.info({ vswitch: name, rdev: want, port, mtu: up.mtu }, 'uplink READY: data device open');
+        this.controllers.uplinkOpened(name, want);
+      } catch (e) {
+        this.log.warn({ vswitch: name, rdev: want, err: String(e) }, 'uplink device could not be opened');
+        u.down = `ERROR ON DEVICE ${want}: ${String((e as Error).message ?? e).split('\n')[0]}; retrying`;
+        retry = true;
       }
     }
     return retry;
@@ -365,8 +424,7 @@ export class Reconciler implements RuntimeView, Effects {
     const c = this.dp.counters;
     const seen = new Set<string>();
     for (const [name, rt] of this.switches) {
-      const ready = rt.uplink.port !== null;
-      for (const k of this.state.recomputeLanIp(name, ready)) {
+      for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.isRegistered(name, ip))) {
         const id = `${name}/${k.ip}/${k.userid}/${k.vdev}`;
         seen.add(id);
         if (this.conflicts.has(id)) continue;
@@ -385,27 +443,48 @@ export class Reconciler implements RuntimeView, Effects {
           this.log.info({ vswitch: name, ip: formatIpv4(ip) }, 'address deregistered');
         }
       }
+      const up = rt.uplink;
       for (const [ip, e] of table) {
         const port = this.nicPort(e.userid, e.vdev);
         if (port === null) continue;
-        const p = rt.posted.get(ip);
-        if (p && p.port === port && p.localOnly === e.localOnly) continue;
-        this.dp.post({ op: 'ip-set', sw: rt.sw, ip, port, localOnly: e.localOnly });
-        if (!e.localOnly) this.dp.post({ op: 'announce', sw: rt.sw, ip });
-        rt.posted.set(ip, { port, localOnly: e.localOnly });
-        this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
-          e.localOnly ? 'address registered (local only)' : 'address registered with the uplink');
+        let p = rt.posted.get(ip);
+        if (!p || p.port !== port || p.localOnly !== e.localOnly) {
+          this.dp.post({ op: 'ip-set', sw: rt.sw, ip, port, localOnly: e.localOnly });
+          p = { port, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
+          rt.posted.set(ip, p);
+          this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
+            e.localOnly ? 'address in the LAN IP table (local only)' : 'address in the LAN IP table (registered with the adapter)');
+        }
+        if (!e.localOnly && up.port !== null && p.announcedOn !== up.port && this.controllers.confirmedOn(name, ip) === up.active) {
+          this.dp.post({ op: 'announce', sw: rt.sw, ip });
+          p.announcedOn = up.port;
+        }
       }
     }
     for (const id of this.conflicts) if (!seen.has(id)) this.conflicts.delete(id);
   }
 
-  private addressEvent(key: string, ip: number, prefixLen: number, added: boolean): void {
-    const rt = this.nics.get(key);
+  private addressEvent(key: string, ip: number, prefixLen: number, added: boolean, how = 'configured'): void {
+    const rt = this.nics.get(key) ?? this.qemu.get(key);
     if (!rt) return;
     if (!this.state.addressEvent(rt.userid, rt.vdev, ip, added)) return;
-    this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added }, added ? 'guest configured an address' : 'guest removed an address');
+    this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added }, added ? `guest ${how} an address` : 'guest removed an address');
     this.sync();
+  }
+
+  /**
+   * IP mode: a NIC used a source address it does not hold (ARP sender or IPv4 source). A QEMU
+   * guest's NIC registers it through the same path as a namespace guest's configured address
+   * (addressEvent: one address one NIC, conflicts refused and counted, local only until the
+   * controller registers it); namespace NICs take their addresses from the address watcher only.
+   */
+  private sawAddress(sw: number, port: number, ip: number): void {
+    const owner = this.portOwner.get(port);
+    if (owner?.kind === 'nic' && this.qemu.accepts(owner.key, port, ip)) {
+      this.addressEvent(owner.key, ip, 32, true, 'announced');
+      return;
+    }
+    this.log.debug({ sw, port, ip: formatIpv4(ip) }, 'NIC used an address it does not hold');
   }
 
   private portDown(port: number, errno: number, reason: string): void {
@@ -415,10 +494,12 @@ export class Reconciler implements RuntimeView, Effects {
     if (owner.kind === 'uplink') {
       const rt = this.switches.get(owner.name);
       if (rt && rt.uplink.port === port) {
-        this.log.warn({ vswitch: owner.name, rdev: rt.uplink.active, errno, reason }, 'uplink down; addresses back to local only; retrying');
+        const rdev = rt.uplink.active;
+        this.log.warn({ vswitch: owner.name, rdev, errno, reason }, 'uplink data device down; retrying');
         Object.assign(rt.uplink, { port: null, active: null, down: `DOWN (${reason}); retrying`, nextTry: Date.now() + this.retryMs });
+        if (rdev !== null) this.controllers.uplinkFailed(owner.name, rdev, reason);
       }
-    } else {
+    } else if (!this.qemu.portDown(owner.key, port, errno, reason)) {
       const rt = this.nics.get(owner.key);
       if (rt && rt.port === port) {
         this.log.warn({ nic: owner.key, tap: rt.tap, errno, reason }, 'NIC port down; retrying');

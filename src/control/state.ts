@@ -10,10 +10,11 @@
  *   with NICs is not removed; MAC serials are unique among existing NICs; a guest's vdev
  *   triplets, subchannels and CHPIDs do not overlap.
  * - The LAN IP tables and the addresses seen on each NIC are run-time facts (from the guests'
- *   namespaces), kept here for queries and reconciliation, never journaled.
+ *   namespaces, or what a QEMU guest announced on its NIC), kept here for queries and
+ *   reconciliation, never journaled.
  * No I/O here.
  */
-import type { Mode } from './grammar.js';
+import type { Mode, QemuTransport } from './grammar.js';
 
 export const DEFAULT_MAC_PREFIX = 0x020000;
 export const MAC_SERIALS = 0x1000000;
@@ -58,7 +59,11 @@ export interface Nic extends NicAlloc {
   tap: string | null;
   /** Name of the switch it is coupled to, or null. */
   coupled: string | null;
-  /** IPv4 addresses configured on the guest's interface, in the order they appeared. */
+  /**
+   * IPv4 addresses the guest holds, in the order they appeared: configured on its interface
+   * (namespace guests, seen by the address watcher) or announced / first used on the NIC (QEMU
+   * guests, the data plane's saw-address).
+   */
   addresses: Set<number>;
 }
 
@@ -66,19 +71,22 @@ export interface Guest {
   userid: string;
   /** Network namespace of a container guest; null for a QEMU guest. */
   netns: string | null;
+  /** A QEMU guest's NIC transport (its NICs' sockets, src/control/qemu-nics.ts); null for a container. */
+  qemu: QemuTransport | null;
   nics: Map<number, Nic>;
 }
 
 export type Change =
   | { t: 'switch-add'; sw: SwitchDef }
   | { t: 'switch-remove'; name: string }
-  | { t: 'guest-add'; userid: string; netns: string | null }
+  | { t: 'guest-add'; userid: string; netns: string | null; qemu: QemuTransport | null }
   | { t: 'guest-remove'; userid: string }
   | { t: 'nic-add'; userid: string; vdev: number; alloc: NicAlloc; tap: string | null }
   | { t: 'nic-remove'; userid: string; vdev: number }
   | { t: 'couple'; userid: string; vdev: number; sw: string }
   | { t: 'uncouple'; userid: string; vdev: number }
-  | { t: 'macprefix'; prefix: number };
+  | { t: 'macprefix'; prefix: number }
+  | { t: 'switch-controller'; name: string; controller: string };
 
 /** Linux on Z's interface name for a vdev: enc + lower-case hex without leading zeros. */
 export function tapName(vdev: number): string {
@@ -165,7 +173,7 @@ export class State {
         this.switches.delete(c.name);
         return;
       case 'guest-add':
-        this.guests.set(c.userid, { userid: c.userid, netns: c.netns, nics: new Map() });
+        this.guests.set(c.userid, { userid: c.userid, netns: c.netns, qemu: c.qemu, nics: new Map() });
         return;
       case 'guest-remove':
         this.guests.delete(c.userid);
@@ -201,6 +209,9 @@ export class State {
       case 'macprefix':
         this.macPrefix = c.prefix;
         return;
+      case 'switch-controller':
+        this.switches.get(c.name)!.controller = c.controller;
+        return;
     }
   }
 
@@ -217,10 +228,12 @@ export class State {
   /**
    * Recompute switch `name`'s LAN IP table from the addresses of its coupled NICs. One address,
    * one NIC: an entry whose NIC still holds the address keeps it; a new claim on an address
-   * another NIC holds is refused and returned as a conflict. Every entry is local only unless
-   * `uplinkReady`. ETHERNET switches keep no LAN IP table.
+   * another NIC holds is refused and returned as a conflict. An entry is local only unless
+   * `registered` (true: all, or per address: the controller registered it with the adapter).
+   * ETHERNET switches keep no LAN IP table.
    */
-  recomputeLanIp(name: string, uplinkReady: boolean): AddressConflict[] {
+  recomputeLanIp(name: string, registered: boolean | ((ip: number) => boolean)): AddressConflict[] {
+    const isReg = typeof registered === 'function' ? registered : () => registered;
     const sw = this.switches.get(name);
     if (!sw) return [];
     const conflicts: AddressConflict[] = [];
@@ -238,14 +251,14 @@ export class State {
     for (const [ip, e] of sw.lanIp) {
       const l = claims.get(ip);
       if (l && l.some((n) => n.userid === e.userid && n.vdev === e.vdev)) {
-        next.set(ip, { ip, userid: e.userid, vdev: e.vdev, localOnly: !uplinkReady });
+        next.set(ip, { ip, userid: e.userid, vdev: e.vdev, localOnly: !isReg(ip) });
       }
     }
     for (const [ip, l] of claims) {
       for (const n of l) {
         const held = next.get(ip);
         if (!held) {
-          next.set(ip, { ip, userid: n.userid, vdev: n.vdev, localOnly: !uplinkReady });
+          next.set(ip, { ip, userid: n.userid, vdev: n.vdev, localOnly: !isReg(ip) });
         } else if (held.userid !== n.userid || held.vdev !== n.vdev) {
           conflicts.push({ ip, userid: n.userid, vdev: n.vdev, holder: { userid: held.userid, vdev: held.vdev } });
         }

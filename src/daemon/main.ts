@@ -6,13 +6,16 @@
  * Start-up, in order: read SYSTEM CONFIG (every statement parsed and checked first; a bad one
  * stops start-up with its line number, nothing applied); replay the journal on top (records that
  * no longer apply are logged and skipped); start the data-plane worker; reconcile; listen on the
- * control socket. Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
+ * control socket (which also takes controller connections: vswitch-controller). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
+ * QEMU guests' NIC sockets are in the directory `qemu` next to the control socket (made mode
+ * 2770 if missing; see src/control/qemu-nics.ts).
  * A worker that dies unexpectedly is fatal (exit 1) so a supervisor restarts the daemon, which
  * then finds everything in its journal.
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
+import { dirname, join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ControlPlane } from '../control/controlplane.js';
 import { format } from '../control/grammar.js';
@@ -24,6 +27,8 @@ import { DataPlane } from '../dataplane/host.js';
 import * as devices from '../dataplane/devices.js';
 import { AddressWatcher } from '../dataplane/address-watcher.js';
 import { listen } from './server.js';
+import { ControllerManager } from '../control/controllers.js';
+import { serveController } from './controller-link.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -103,7 +108,10 @@ async function main(): Promise<void> {
   // 3. The data plane and the reconciler.
   const dp = await DataPlane.start();
   const watcher = new AddressWatcher();
-  const rec = new Reconciler(state, dp, devices, watcher, log);
+  const controllers = new ControllerManager(state, log);
+  const rec = new Reconciler(state, dp, devices, watcher, log, 1000, controllers);
+  // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
+  rec.qemu.dir = join(dirname(opts.socket), 'qemu');
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
     log.fatal({ err: String(e) }, 'data plane failed; exiting');
@@ -116,7 +124,8 @@ async function main(): Promise<void> {
   // 4. The control socket.
   let server: Server;
   try {
-    server = await listen(opts.socket, (command) => cp.execute(command), log);
+    server = await listen(opts.socket, (command) => cp.execute(command), log,
+      (sock, first, rest) => serveController(sock, first, rest, controllers, log));
   } catch (e) {
     log.fatal({ err: String(e) }, 'cannot listen');
     await dp.stop();

@@ -8,6 +8,7 @@
  * Bad input never takes the daemon down: a line that is not JSON or not a request gets an error
  * response; a line longer than MAX_LINE bytes gets an error response and the connection is
  * closed; a half request at EOF is dropped; socket errors are logged and the connection closed.
+ * A connection whose first line is a controller's Register is handed to `onController`.
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -15,10 +16,17 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Reply } from '../control/controlplane.js';
 import { MSG } from '../control/messages.js';
+import { looksLikeRegister } from '../controller/protocol.js';
 
 export const MAX_LINE = 64 * 1024;
 
 export type Handler = (command: string) => Reply;
+
+/**
+ * Takes over a connection whose first line is a controller's Register (src/controller/protocol.ts):
+ * gets the socket, that line and whatever followed it; the command server leaves it alone.
+ */
+export type ControllerHandler = (sock: Socket, firstLine: string, rest: string) => void;
 
 function decode(line: string): { id: unknown; command: string } | { id: unknown; error: string } {
   let r: unknown;
@@ -35,9 +43,10 @@ function decode(line: string): { id: unknown; command: string } | { id: unknown;
   return { id, error: 'request has no "command" string (or "words" array of strings)' };
 }
 
-function serveConnection(sock: Socket, handle: Handler, log: Logger): void {
+function serveConnection(sock: Socket, handle: Handler, log: Logger, onController?: ControllerHandler): void {
   let buf = '';
   let closed = false;
+  let first = true;
   sock.setEncoding('utf8');
   const send = (obj: object): void => {
     if (!closed && sock.writable) sock.write(`${JSON.stringify(obj)}\n`);
@@ -50,6 +59,15 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger): void {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (line.trim() === '') continue;
+      if (first && onController && looksLikeRegister(line)) {
+        closed = true;
+        sock.removeAllListeners('data');
+        sock.removeAllListeners('end');
+        sock.removeAllListeners('error');
+        onController(sock, line, buf);
+        return;
+      }
+      first = false;
       if (Buffer.byteLength(line) > MAX_LINE) {
         send({ id: null, ok: false, lines: [`${MSG.SYNTAX} request longer than ${MAX_LINE} bytes`] });
         continue;
@@ -98,13 +116,13 @@ export function socketAlive(path: string): Promise<boolean> {
 }
 
 /** Listen on `path` (a stale socket file is replaced; a live one is an error). */
-export async function listen(path: string, handle: Handler, log: Logger): Promise<Server> {
+export async function listen(path: string, handle: Handler, log: Logger, onController?: ControllerHandler): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) {
     if (await socketAlive(path)) throw new Error(`another vswitchd is listening at ${path}`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serveConnection(sock, handle, log));
+  const server = createServer((sock) => serveConnection(sock, handle, log, onController));
   server.on('error', (e) => log.error({ err: String(e) }, 'control socket error'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -43,7 +43,9 @@ test('the replies read like z/VM', () => {
     'VSWITCH SYSTEM SW2 is created',
   ]);
   assert.deepEqual(run(cp, 'DEFINE GUEST LINUX1 NETNS ns1'), ['GUEST LINUX1 is defined (NETNS ns1)']);
-  assert.deepEqual(run(cp, 'DEFINE GUEST VM1 QEMU'), ['GUEST VM1 is defined (QEMU)']);
+  assert.deepEqual(run(cp, 'DEFINE GUEST VM1 QEMU'), ['GUEST VM1 is defined (QEMU STREAM)']);
+  assert.deepEqual(run(cp, 'DEF GUEST VM2 QEMU DGRAM'), ['GUEST VM2 is defined (QEMU DGRAM)']);
+  assert.deepEqual(run(cp, 'DEFINE NIC 600 FOR VM1'), ['NIC 0600 is created; devices 0600-0602 defined']);
   assert.deepEqual(run(cp, 'DEFINE NIC 600 TYPE QDIO FOR LINUX1'), ['NIC 0600 is created; devices 0600-0602 defined']);
   assert.deepEqual(run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
   assert.deepEqual(run(cp, 'UNCOUPLE 600 FOR LINUX1'), ['NIC 0600 is disconnected from VSWITCH SYSTEM SW1']);
@@ -70,7 +72,9 @@ test('errors change nothing', () => {
   refused(cp, 'DEFINE NIC 601 FOR LINUX1', /devices 0601-0603 overlap NIC 0600 \(devices 0600-0602\) of GUEST LINUX1/);
   refused(cp, 'DEFINE NIC 5FE FOR LINUX1', /overlap NIC 0600/);
   refused(cp, 'DEFINE NIC 600 FOR LINUX1', /overlap NIC 0600/);
-  refused(cp, 'DEFINE NIC 600 FOR VM1', /QEMU guest: its NICs are not supported yet/);
+  run(cp, 'DEFINE NIC 600 FOR VM1');
+  refused(cp, 'DEFINE NIC 602 FOR VM1', /VSW0030E devices 0602-0604 overlap NIC 0600 \(devices 0600-0602\) of GUEST VM1/);
+  refused(cp, 'DEFINE GUEST VM2 QEMU TAP', /VSW0001E unexpected word 'TAP': expected STREAM \(STR\), DGRAM \(DG\)/);
   refused(cp, 'COUPLE 600 TO SYSTEM NOSUCH FOR LINUX1', /VSWITCH SYSTEM NOSUCH does not exist/);
   refused(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1', /already coupled to VSWITCH SYSTEM SW1/);
   refused(cp, 'COUPLE 700 TO SYSTEM SW1 FOR LINUX1', /NIC 0700 does not exist for GUEST LINUX1/);
@@ -135,10 +139,10 @@ test('QUERY answers in lines and JSON', () => {
   assert.ok(q.ok);
   assert.deepEqual(q.lines.slice(0, 3), [
     'VSWITCH SYSTEM SW1       Type: QDIO    Connected: 1    Mode: IP',
-    '  QueueStorage: 2M    Controller: * (none connected; the daemon registers addresses)',
+    '  QueueStorage: 2M    Controller: * (not started)',
     '  RDEV: eth1    Active: NONE    State: NOT STARTED',
   ]);
-  assert.ok(q.lines.includes('    10.1.0.11        LINUX1    0600  LOCAL ONLY'), q.lines.join('\n'));
+  assert.ok(q.lines.includes('    10.1.0.11        LINUX1    0600  LOCAL ONLY (uplink not ready)'), q.lines.join('\n'));
   const doc = q.data as { switches: Array<Record<string, unknown>> };
   assert.equal(doc.switches.length, 1);
   const sw = doc.switches[0] as any;
@@ -147,7 +151,7 @@ test('QUERY answers in lines and JSON', () => {
   assert.equal(sw.queueStorage, 2 << 20);
   assert.deepEqual(sw.uplink.rdevs, ['eth1']);
   assert.deepEqual(sw.nics, [{ guest: 'LINUX1', vdev: '0600', mac: '02:00:00:00:00:01', port: null, counters: null }]);
-  assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', guest: 'LINUX1', vdev: '0600', localOnly: true }]);
+  assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', guest: 'LINUX1', vdev: '0600', localOnly: true, reason: 'uplink not ready' }]);
   assert.equal(sw.drops['unknown-destination'], 0);
   assert.equal(Object.keys(sw.drops).length, 13);
   const n = cp.execute('Q NIC 600 DETAILS FOR LINUX1');
@@ -169,7 +173,7 @@ test('QUERY answers in lines and JSON', () => {
   assert.deepEqual(nd.addresses, [{ ip: '10.1.0.11', state: 'LOCAL ONLY' }]);
   const g = cp.execute('Q GUEST');
   assert.deepEqual(g.lines, ['GUEST LINUX1    NETNS ns1  NICs: 0600']);
-  assert.deepEqual(g.data, { guests: [{ userid: 'LINUX1', type: 'NETNS', netns: 'ns1', nics: ['0600'] }] });
+  assert.deepEqual(g.data, { guests: [{ userid: 'LINUX1', type: 'NETNS', netns: 'ns1', transport: null, nics: ['0600'] }] });
   assert.deepEqual(cp.execute('Q VSWITCH').data, cp.execute('Q VSW ALL').data);
   assert.deepEqual(setup().execute('Q VSW').lines, ['No VSWITCHes are defined']);
 });

@@ -9,10 +9,13 @@ import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import { NetLab, waitFor, run } from '../helpers/netlab.js';
 import { Daemon, VSWITCH } from '../helpers/daemon.js';
+import { Controller } from '../helpers/controller.js';
 
 const labs: NetLab[] = [];
 const daemons: Daemon[] = [];
+const controllers: Controller[] = [];
 after(async () => {
+  for (const c of controllers) await c.stop();
   for (const d of daemons) {
     try { await d.stop(); } catch { /* already gone */ }
     run('rm', ['-rf', d.dir]); // also for daemons that never started
@@ -41,7 +44,7 @@ function ok(d: Daemon, cmd: string): string[] {
 
 /** Everything QUERY shows, minus the numbers traffic moves (counters). */
 function snapshot(d: Daemon): unknown {
-  const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'counters' || k === 'drops' ? undefined : v)));
+  const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'counters' || k === 'drops' || k === 'control' ? undefined : v)));
   const guests = d.json('QUERY', 'GUEST');
   return strip({
     sw: d.json('QUERY', 'VSWITCH', 'ALL', 'DETAILS'),
@@ -70,6 +73,9 @@ test('transcript: every command, its replies and its errors', async () => {
   const up = l.name('u');
   l.veth(host, up, lan, 'lan0');
   const d = await daemon(host);
+  const ctl = new Controller('DTCVSW1', host, d);
+  controllers.push(ctl);
+  await ctl.start();
 
   assert.deepEqual(ok(d, 'q vsw'), ['No VSWITCHes are defined']);
   assert.deepEqual(ok(d, `DEFINE VSWITCH SW1 RDEV ${up} IP`), ['VSWITCH SYSTEM SW1 is created']);
@@ -80,7 +86,7 @@ test('transcript: every command, its replies and its errors', async () => {
   ]);
   assert.deepEqual(ok(d, `DEFINE GUEST LINUX1 NETNS ${g1}`), [`GUEST LINUX1 is defined (NETNS ${g1})`]);
   assert.deepEqual(ok(d, `def guest linux2 netns ${g2}`), [`GUEST LINUX2 is defined (NETNS ${g2})`]);
-  assert.deepEqual(ok(d, 'DEFINE GUEST VM1 QEMU'), ['GUEST VM1 is defined (QEMU)']);
+  assert.deepEqual(ok(d, 'DEFINE GUEST VM1 QEMU'), ['GUEST VM1 is defined (QEMU STREAM)']);
   // A namespace that does not exist yet is created (and stays after DETACH GUEST).
   const g3 = l.adopt(l.name('g3'));
   assert.ok(!run('ip', ['netns', 'list']).stdout.includes(g3));
@@ -107,7 +113,7 @@ test('transcript: every command, its replies and its errors', async () => {
   refused(d, `DEFINE VSWITCH SW1 RDEV ${up}`, /^vswitch: VSW0010E VSWITCH SYSTEM SW1 already exists$/);
   refused(d, 'DEFINE NIC 0700 FOR NOBODY', /VSW0021E GUEST NOBODY does not exist/);
   refused(d, 'DEFINE NIC 0601 FOR LINUX1', /VSW0030E devices 0601-0603 overlap NIC 0600 \(devices 0600-0602\) of GUEST LINUX1/);
-  refused(d, 'DEFINE NIC 0600 FOR VM1', /not supported yet/);
+  refused(d, 'DEFINE GUEST VM2 QEMU TAP', /VSW0001E unexpected word 'TAP': expected STREAM \(STR\), DGRAM \(DG\)/);
   refused(d, 'COUPLE 0600 TO SYSTEM NOSUCH FOR LINUX1', /VSW0011E VSWITCH SYSTEM NOSUCH does not exist/);
   refused(d, 'DEFINE VSWITCH', /VSW0001E missing word: expected switch name/);
   refused(d, 'DEFINE NIC 06X0 FOR LINUX1', /VSW0001E bad virtual device number '06X0'/);
@@ -117,6 +123,7 @@ test('transcript: every command, its replies and its errors', async () => {
   refused(d, 'UNCOUPLE 0700 FOR LINUX1', /NIC 0700 does not exist/);
 
   // Uplink: READY on an existing RDEV; WAITING until a missing one appears, then READY.
+  assert.ok(await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1').switches[0].uplink.state === 'READY', 5000));
   const sws = d.json('QUERY', 'VSWITCH', 'ALL').switches;
   const mac = JSON.parse(l.ip(host, '-j', 'link', 'show', up))[0].address;
   assert.deepEqual(sws[0].uplink, { ...sws[0].uplink, rdevs: [up], active: up, state: 'READY', mac });
@@ -127,7 +134,7 @@ test('transcript: every command, its replies and its errors', async () => {
   const q = ok(d, 'q vsw sw2');
   assert.deepEqual(q, [
     'VSWITCH SYSTEM SW2       Type: QDIO    Connected: 0    Mode: IP',
-    '  QueueStorage: 1M    Controller: * (none connected; the daemon registers addresses)',
+    '  QueueStorage: 1M    Controller: DTCVSW1 (READY) selected by *',
     `  RDEV: ${late}    Active: ${late}    State: READY    MAC: ${JSON.parse(l.ip(host, '-j', 'link', 'show', late))[0].address.toUpperCase().replace(/:/g, '-')}`,
   ]);
 
@@ -141,8 +148,8 @@ test('transcript: every command, its replies and its errors', async () => {
     return t.length === 2 ? t : null;
   }, 5000);
   assert.deepEqual(table, [
-    { ip: '10.66.0.11', guest: 'LINUX1', vdev: '0600', localOnly: false },
-    { ip: '10.66.0.12', guest: 'LINUX2', vdev: '0600', localOnly: false },
+    { ip: '10.66.0.11', guest: 'LINUX1', vdev: '0600', localOnly: false, reason: null },
+    { ip: '10.66.0.12', guest: 'LINUX2', vdev: '0600', localOnly: false, reason: null },
   ]);
   const det = ok(d, 'Q VSWITCH SW1 DETAILS');
   assert.ok(det.includes('    10.66.0.11       LINUX1    0600  REGISTERED'), det.join('\n'));
@@ -174,7 +181,7 @@ test('transcript: every command, its replies and its errors', async () => {
   assert.deepEqual(ok(d, 'DETACH GUEST LINUX2'), ['GUEST LINUX2 is removed']);
   assert.equal(run('ip', ['netns', 'list']).stdout.includes(g2), true, 'the namespace stays');
   assert.deepEqual(ok(d, 'DETACH VSWITCH SW2'), ['VSWITCH SYSTEM SW2 is destroyed']);
-  assert.deepEqual(ok(d, 'Q GUEST'), ['GUEST LINUX1    NETNS ' + g1 + '  NICs: 0600', 'GUEST VM1       QEMU  NICs: none']);
+  assert.deepEqual(ok(d, 'Q GUEST'), ['GUEST LINUX1    NETNS ' + g1 + '  NICs: 0600', 'GUEST VM1       QEMU STREAM  NICs: none']);
   assert.equal(d.json('QUERY', 'VMLAN').macPrefix, '020000');
 });
 
@@ -196,6 +203,10 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
     'COUPLE 600 TO SYSTEM SW1 FOR LINUX1',
   ].join('\n');
   const d = await daemon(host, config);
+  const ctl = new Controller('DTCVSW1', host, d);
+  controllers.push(ctl);
+  await ctl.start();
+  assert.ok(await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1').switches[0].uplink.state === 'READY', 5000));
   const sw = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0];
   assert.equal(sw.queueStorage, 4 << 20);
   assert.equal(sw.uplink.state, 'READY');
@@ -215,12 +226,18 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
   l.ip(g1, 'link', 'set', 'enc600', 'up');
   l.ip(g2, 'addr', 'add', '10.67.0.12/24', 'dev', 'enc700');
   l.ip(g2, 'link', 'set', 'enc700', 'up');
-  assert.ok(await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable.length === 2, 5000));
+  assert.ok(await waitFor(() => {
+    const t = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable;
+    return t.length === 2 && t.every((e: { localOnly: boolean }) => !e.localOnly);
+  }, 5000));
   assert.equal(l.exec(g1, 'ping', ['-c', '1', '-W', '2', '10.67.0.12']).code, 0);
   const before = snapshot(d);
   await d.kill9();
   await d.start();
-  assert.ok(await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable.length === 2, 5000), 'addresses re-read');
+  assert.ok(await waitFor(() => {
+    const t = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable;
+    return t.length === 2 && t.every((e: { localOnly: boolean }) => !e.localOnly);
+  }, 5000), 'addresses re-read and registered again (the controller reconnected)');
   const strip = (o: any): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'port' ? undefined : v)));
   assert.deepEqual(strip(snapshot(d)), strip(before), 'switches, guests, NICs (same MACs), couplings, addresses all back');
   assert.equal(d.json('QUERY', 'NIC', '700', 'FOR', 'LINUX2').nics[0].mac, '02:aa:00:00:00:02');

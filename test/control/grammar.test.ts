@@ -31,8 +31,11 @@ test('z/VM abbreviations and case blindness', () => {
   assert.deepEqual(ok('DEFINE VSWITCH SW3'), { kind: 'define-vswitch', name: 'SW3', rdevs: [], mode: 'IP', controller: '*', queueBytes: DEFAULT_QUEUE_BYTES });
   assert.equal((ok('DEF VSW SW4 QUEUESTOR 4') as { queueBytes: number }).queueBytes, 4 << 20, 'plain n is megabytes');
   assert.deepEqual(ok('det vsw sw1'), { kind: 'detach-vswitch', name: 'SW1' });
-  assert.deepEqual(ok('def guest linux1 netns Ns-1'), { kind: 'define-guest', userid: 'LINUX1', netns: 'Ns-1' });
-  assert.deepEqual(ok('def gue vm1 qemu'), { kind: 'define-guest', userid: 'VM1', netns: null });
+  assert.deepEqual(ok('def guest linux1 netns Ns-1'), { kind: 'define-guest', userid: 'LINUX1', netns: 'Ns-1', qemu: null });
+  assert.deepEqual(ok('def gue vm1 qemu'), { kind: 'define-guest', userid: 'VM1', netns: null, qemu: 'STREAM' }, 'STREAM is the default');
+  assert.deepEqual(ok('def gue vm1 qemu str'), { kind: 'define-guest', userid: 'VM1', netns: null, qemu: 'STREAM' });
+  assert.deepEqual(ok('DEFINE GUEST VM2 QEMU DGRAM'), { kind: 'define-guest', userid: 'VM2', netns: null, qemu: 'DGRAM' });
+  assert.deepEqual(ok('def guest vm2 qemu dg'), { kind: 'define-guest', userid: 'VM2', netns: null, qemu: 'DGRAM' });
   assert.deepEqual(ok('def nic 600 type qdio for linux1'), { kind: 'define-nic', vdev: 0x600, userid: 'LINUX1' });
   assert.deepEqual(ok('def nic 0600 qdio for linux1'), { kind: 'define-nic', vdev: 0x600, userid: 'LINUX1' });
   assert.deepEqual(ok('DEF NIC 600 FOR LINUX1'), { kind: 'define-nic', vdev: 0x600, userid: 'LINUX1' });
@@ -74,6 +77,10 @@ test('errors name the bad word and what was expected', () => {
   assert.match(err('DEFINE VSWITCH SW1 RDEV eth/0').message, /bad interface name 'eth\/0'/);
   assert.match(err('DEFINE GUEST X NETNS').message, /missing word: expected a network namespace name/);
   assert.match(err('DEFINE GUEST X NETNS a/b').message, /bad namespace name/);
+  assert.match(err('DEFINE GUEST X QEMU TAP').message, /unexpected word 'TAP': expected STREAM \(STR\), DGRAM \(DG\)/);
+  assert.match(err('DEFINE GUEST X QEMU S').message, /unexpected word 'S': expected STREAM \(STR\), DGRAM \(DG\)/);
+  assert.match(err('DEFINE GUEST X QEMU STREAM DGRAM').message, /unexpected word 'DGRAM': expected end of command/);
+  assert.match(err('DEFINE GUEST X NETNS ns1 STREAM').message, /unexpected word 'STREAM': expected end of command/);
   assert.match(err('COUPLE 600 TO SW1 FOR X').message, /unexpected word 'SW1': expected SYSTEM \(SYS\)/);
   assert.match(err('Q VSWITCH SW1 EXTRA').message, /unexpected word 'EXTRA': expected end of command/);
   assert.match(err('VMLAN MACPREFIX 030000').message, /multicast/);
@@ -99,7 +106,8 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     queueBytes: queueArb,
   }),
   fc.record({ kind: fc.constant('detach-vswitch' as const), name: nameArb }),
-  fc.record({ kind: fc.constant('define-guest' as const), userid: nameArb, netns: fc.option(nsArb, { nil: null }) }),
+  fc.record({ kind: fc.constant('define-guest' as const), userid: nameArb, netns: nsArb, qemu: fc.constant(null) }),
+  fc.record({ kind: fc.constant('define-guest' as const), userid: nameArb, netns: fc.constant(null), qemu: fc.constantFrom('STREAM' as const, 'DGRAM' as const) }),
   fc.record({ kind: fc.constant('detach-guest' as const), userid: nameArb }),
   fc.record({ kind: fc.constant('define-nic' as const), vdev: vdevArb, userid: nameArb }),
   fc.record({ kind: fc.constant('detach-nic' as const), vdev: vdevArb, userid: nameArb }),
@@ -137,7 +145,7 @@ test('property: lower-case, abbreviated and re-spaced words parse to the same co
 });
 
 const vocab = ['Q', 'QUERY', 'DEF', 'DEFINE', 'DET', 'DETACH', 'VSW', 'VSWITCH', 'GUEST', 'NIC', 'COUP', 'UNCOUP', 'TO', 'SYSTEM',
-  'FOR', 'RDEV', 'NONE', 'IP', 'ETH', 'CONTR', '*', 'QUEUESTOR', 'DETAILS', 'ALL', 'TYPE', 'QDIO', 'NETNS', 'QEMU', 'VMLAN',
+  'FOR', 'RDEV', 'NONE', 'IP', 'ETH', 'CONTR', '*', 'QUEUESTOR', 'DETAILS', 'ALL', 'TYPE', 'QDIO', 'NETNS', 'QEMU', 'STREAM', 'DGRAM', 'VMLAN',
   'MACPREFIX', '600', 'FFFF', 'SW1', 'LINUX1', 'eth0', '8M', '0K', '', '\u0000', '😀', 'x'.repeat(300)];
 
 test('property: random word lists never throw and errors are one line', () => {

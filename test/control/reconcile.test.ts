@@ -13,6 +13,7 @@ import { Reconciler } from '../../src/control/reconcile.js';
 import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import type { ToWorker } from '../../src/dataplane/protocol.js';
+import type { RdevStatus, ToController } from '../../src/controller/protocol.js';
 import { sleep } from '../helpers/netlab.js';
 
 const quiet = pino({ level: 'silent' });
@@ -55,11 +56,22 @@ function setup() {
   return { ifaces, taps, dp, w, rec, cp, run, state };
 }
 
-test('uplink waits for its device, comes up, goes down and comes back; addresses follow', async () => {
+class FakeLink {
+  sent: ToController[] = [];
+  send(m: ToController): void { this.sent.push(m); }
+  close(): void {}
+  take(): ToController[] { const s = this.sent; this.sent = []; return s; }
+}
+
+const st = (rdev: string, ok: boolean, reason?: string): RdevStatus => ({
+  rdev, ok, ...(reason ? { reason } : {}), exists: ok || reason !== 'no such interface', up: true, carrier: ok, mtu: 1500, mac: '0a:00:00:00:00:01',
+});
+
+test('uplink: waits for a controller, opens after InitializationComplete, registers addresses, fails over; a lost controller changes no port', async () => {
   const { ifaces, taps, dp, w, rec, cp, run } = setup();
   run('DEFINE VSWITCH SW1 RDEV up0 up1');
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20 }]);
-  assert.equal(rec.uplink('SW1').state, 'WAITING FOR DEVICE up0 OR up1');
+  assert.equal(rec.uplink('SW1').state, 'WAITING FOR CONTROLLER');
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
   assert.ok(taps.has('na/enc600'), 'TAP made by DEFINE NIC');
@@ -68,33 +80,60 @@ test('uplink waits for its device, comes up, goes down and comes back; addresses
   run('COUPLE 600 TO SYSTEM SW1 FOR A');
   assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na' }]);
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without an uplink');
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without a controller');
+  // A controller registers: ControlSwitch; nothing is opened before InitializationComplete.
+  const link = new FakeLink();
   ifaces.add('up1');
-  await sleep(60);
-  assert.deepEqual(dp.take(), [
-    { op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' },
-    { op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: false },
-    { op: 'announce', sw: 0, ip: 0x0a000001 },
-  ]);
+  assert.equal(rec.controllers.register(link, 'C1', 42), null);
+  await sleep(10);
+  assert.deepEqual(link.take(), [{ t: 'registered', name: 'C1' }, { t: 'control-switch', switch: 'SW1', rdevs: ['up0', 'up1'] }]);
+  assert.deepEqual(dp.take(), []);
+  assert.equal(rec.uplink('SW1').state, 'INITIALIZING (CONTROLLER C1)');
+  rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', false, 'no such interface'), st('up1', true)] });
+  await sleep(10);
+  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' }]);
+  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up1', ip: '10.0.0.1' }]);
+  assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, true, 'local only until the answer');
+  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up1', ip: '10.0.0.1', ok: true });
+  await sleep(10);
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000001 }]);
   assert.deepEqual(rec.uplink('SW1'), { state: 'READY', active: 'up1', mac: 0x0a0000000001, mtu: 1500, port: 1 });
-  // The uplink fails: addresses back to local only, retried, registered again.
-  dp.emit('port-down', { ev: 'port-down', port: 1, errno: 100, reason: 'ENETDOWN' });
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }]);
-  assert.match(rec.uplink('SW1').state, /^DOWN \(ENETDOWN\); retrying$/);
-  await sleep(80);
-  const again = dp.take();
-  assert.deepEqual(again.map((m) => m.op), ['port-add', 'ip-set', 'announce']);
-  assert.equal((again[0] as { port: number }).port, 2, 'port numbers go round; the failed one is not reused at once');
+  // Carrier loss on up1 with up0 ready: failover, re-registration on up0, announced there.
+  ifaces.add('up0');
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true) });
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up1', false, 'no carrier') });
+  await sleep(10);
+  assert.deepEqual(dp.take().map((m) => m.op), ['port-remove', 'port-add']);
+  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up0', ip: '10.0.0.1' }]);
+  assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, false, 'stays registered meanwhile');
+  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up0', ip: '10.0.0.1', ok: true });
+  await sleep(10);
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }]);
+  const ev = rec.controllers.view('SW1')!.events.find((e) => e.kind === 'failover')!;
+  assert.equal(ev.from, 'up1');
+  assert.equal(ev.to, 'up0');
+  assert.equal(typeof ev.durationMs, 'number');
+  // A refused registration leaves the address local only with the reason.
+  w.emit('address', 'A/0600', 0x0a000003, 24, true);
+  await sleep(10);
+  dp.take();
+  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up0', ip: '10.0.0.3' }]);
+  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up0', ip: '10.0.0.3', ok: false, reason: 'up0: no carrier' });
+  assert.equal(rec.controllers.addressReason('SW1', 0x0a000003), 'up0: no carrier');
+  // The controller dies: no port changes, addresses keep their flags.
+  rec.controllers.closed(link, 'closed its connection');
+  await sleep(10);
+  assert.deepEqual(dp.take(), []);
+  assert.equal(rec.uplink('SW1').state, 'READY');
+  assert.equal(rec.controllers.view('SW1')!.controller, null);
   // Unchanged ports are left alone by later commands.
   run('DEFINE VSWITCH SW2');
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20 }]);
   // Address removed, NIC uncoupled, NIC detached.
   w.emit('address', 'A/0600', 0x0a000001, 24, false);
   assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000001 }]);
-  w.emit('address', 'A/0600', 0x0a000002, 24, true);
-  dp.take();
   run('UNCOUPLE 600 FOR A');
-  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, ip: 0x0a000002 }]);
+  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, ip: 0x0a000003 }]);
   assert.ok(taps.has('na/enc600'), 'TAP stays when uncoupled');
   run('DETACH NIC 600 FOR A');
   assert.ok(!taps.has('na/enc600'), 'TAP destroyed by DETACH NIC');

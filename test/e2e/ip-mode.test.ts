@@ -9,11 +9,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetLab, waitFor } from '../helpers/netlab.js';
 import { Daemon } from '../helpers/daemon.js';
+import { Controller } from '../helpers/controller.js';
 import { tcpTransfer } from '../helpers/tcp.js';
 import { lanTable, dropCount, uplinkMac } from '../helpers/query.js';
 
 const lab = new NetLab('vi');
 let d: Daemon;
+let ctl: Controller;
 let hostNs: string, lanNs: string, g1: string, g2: string, up: string;
 const LAN = '10.77.0.1', A = '10.77.0.11', B = '10.77.0.12', GHOST = '10.77.0.99';
 
@@ -32,6 +34,9 @@ before(async () => {
   g2 = lab.adopt(lab.name('g2'));
   d = new Daemon({ netns: hostNs });
   await d.start();
+  // The controller registers the guests' addresses with the uplink (issue 3).
+  ctl = new Controller('DTCVSW1', hostNs, d);
+  await ctl.start();
   for (const cmd of [
     `DEFINE VSWITCH SW1 RDEV ${up} IP`,
     `DEFINE GUEST LINUX1 NETNS ${g1}`,
@@ -54,7 +59,7 @@ before(async () => {
 });
 
 after(async () => {
-  try { await d?.stop(); } finally { lab.cleanup(); }
+  try { await ctl?.stop(); await d?.stop(); } finally { lab.cleanup(); }
 });
 
 function ping(ns: string, ip: string, count = 3): boolean {

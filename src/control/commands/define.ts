@@ -4,7 +4,10 @@
  * DEFINE VSWITCH (seed Fig. 2): a name already in the System LAN Table is refused; RDEVs that do
  * not exist give a warning line and the switch is still created (its uplink waits for them).
  * DEFINE GUEST: a user id is defined once; a namespace belongs to one guest (the NICs' TAP names
- * would clash otherwise). DEFINE NIC: the triplet vdev..vdev+2 must not overlap another NIC's
+ * would clash otherwise); a QEMU guest names its NICs' transport (STREAM, the default, or DGRAM).
+ * DEFINE NIC: a container guest's NIC is a TAP in its namespace; a QEMU guest's NIC is a pair of
+ * unix sockets the daemon names (src/control/qemu-nics.ts; QUERY NIC DETAILS prints the QEMU
+ * arguments). The triplet vdev..vdev+2 must not overlap another NIC's
  * triplet of the guest; allocates a MAC serial (never one an existing NIC holds), three
  * subchannel ids and a CHPID from the guest's own spaces. A journaled allocation is reused when
  * it is still free, so a replay gives the same MAC.
@@ -37,13 +40,13 @@ export function checkDefine(state: State, cmd: Define, env: Env, journaled?: Nic
           if (g.netns === cmd.netns) return fail(MSG.NETNS_TAKEN, `namespace ${cmd.netns} already belongs to GUEST ${g.userid}`);
         }
       }
-      const what = cmd.netns === null ? 'QEMU' : `NETNS ${cmd.netns}`;
-      return { ok: true, changes: [{ t: 'guest-add', userid: cmd.userid, netns: cmd.netns }], lines: [`GUEST ${cmd.userid} is defined (${what})`] };
+      const qemu = cmd.netns === null ? (cmd.qemu ?? 'STREAM') : null;
+      const what = qemu !== null ? `QEMU ${qemu}` : `NETNS ${cmd.netns}`;
+      return { ok: true, changes: [{ t: 'guest-add', userid: cmd.userid, netns: cmd.netns, qemu }], lines: [`GUEST ${cmd.userid} is defined (${what})`] };
     }
     case 'define-nic': {
       const g = state.guests.get(cmd.userid);
       if (!g) return fail(MSG.GUEST_MISSING, `GUEST ${cmd.userid} does not exist`);
-      if (g.netns === null) return fail(MSG.NIC_UNSUPPORTED, `GUEST ${cmd.userid} is a QEMU guest: its NICs are not supported yet`);
       for (const n of g.nics.values()) {
         if (Math.abs(n.vdev - cmd.vdev) <= 2) {
           return fail(MSG.NIC_CLASH, `devices ${range(cmd.vdev)} overlap NIC ${hex4(n.vdev)} (devices ${range(n.vdev)}) of GUEST ${cmd.userid}`);
@@ -63,7 +66,7 @@ export function checkDefine(state: State, cmd: Define, env: Env, journaled?: Nic
       }
       return {
         ok: true,
-        changes: [{ t: 'nic-add', userid: cmd.userid, vdev: cmd.vdev, alloc, tap: tapName(cmd.vdev) }],
+        changes: [{ t: 'nic-add', userid: cmd.userid, vdev: cmd.vdev, alloc, tap: g.netns === null ? null : tapName(cmd.vdev) }],
         lines: [`NIC ${hex4(cmd.vdev)} is created; devices ${range(cmd.vdev)} defined`],
         alloc,
       };

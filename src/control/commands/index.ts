@@ -9,6 +9,8 @@ import { checkDetach } from './detach.js';
 import { checkQuery } from './query.js';
 import { checkUncouple } from './uncouple.js';
 import { checkVmlan } from './vmlan.js';
+import { checkSet } from './set.js';
+import { checkQueryController } from './query-controller.js';
 import type { Env, Outcome, RuntimeView } from './types.js';
 
 export function check(state: State, cmd: Command, env: Env, rt: RuntimeView, journaled?: NicAlloc): Outcome {
@@ -32,5 +34,9 @@ export function check(state: State, cmd: Command, env: Env, rt: RuntimeView, jou
     case 'query-guest':
     case 'query-vmlan':
       return checkQuery(state, cmd, rt);
+    case 'set-vswitch':
+      return checkSet(state, cmd, rt);
+    case 'query-controller':
+      return checkQueryController(cmd, rt);
   }
 }

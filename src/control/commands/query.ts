@@ -4,12 +4,19 @@
  *
  * JSON shapes (MACs as "02:00:00:00:00:01", IPs dotted, vdevs "0600"):
  *  QUERY VSWITCH -> { switches: [{ name, mode, queueStorage, controller, connected,
+ *     control: { controller, state, active, rdevs: [RdevStatus], events: [{ at (ISO), kind,
+ *       reason, durationMs, from?, to? }] } | null (no RDEV),
  *     uplink: { rdevs, active, state, mac, mtu, port, counters }, nics: [{ guest, vdev, mac, port,
- *     counters }], ipTable: [{ ip, guest, vdev, localOnly }], drops: { <reason>: n } }] }
+ *     counters }], ipTable: [{ ip, guest, vdev, localOnly, reason }], drops: { <reason>: n } }] }
+ *  (reason: why an entry is local only, null when registered.)
  *  QUERY NIC -> { guest, nics: [{ guest, vdev, type, devices: { read, write, data },
  *     subchannels: { read, write, data }, chpid, mac, switch, tap: { name, netns } | null,
+ *     transport: STREAM | DGRAM (QEMU guest) | null,
+ *     qemu: { transport, netdevId, paths: { qemu, daemon }, args: [word], argsText, state }
+ *       | null (not a QEMU guest's NIC, or no daemon),
  *     port, counters, addresses: [{ ip, state }] }] }
- *  QUERY GUEST -> { guests: [{ userid, type, netns, nics: [vdev] }] }
+ *  QUERY GUEST -> { guests: [{ userid, type, netns, transport, nics: [vdev] }] }
+ *  (transport: STREAM or DGRAM for a QEMU guest, null for a NETNS guest.)
  *  QUERY VMLAN -> { macPrefix }
  * counters: { rxFrames, rxBytes, txFrames, txBytes, txDrops, rxErrors } or null (no port).
  */
@@ -70,6 +77,14 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
   const c = rt.counters();
   const drops: Record<string, number> = {};
   DROP_REASON_NAMES.forEach((r, i) => { drops[r] = c !== null && swNum !== null ? c[dropSlot(swNum, i)] : 0; });
+  const ctl = rt.switchControl?.(sw.name) ?? null;
+  const control = ctl === null ? null : {
+    controller: ctl.controller,
+    state: ctl.controllerState,
+    active: ctl.active,
+    rdevs: ctl.rdevs,
+    events: ctl.events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+  };
   const nics = state.coupledTo(sw.name).map((n) => {
     const port = rt.nicPort(n.userid, n.vdev);
     return { guest: n.userid, vdev: hex4(n.vdev), mac: mac(n.mac), port, counters: portCounters(rt, port) };
@@ -79,6 +94,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
     mode: sw.mode,
     queueStorage: sw.queueBytes,
     controller: sw.controller,
+    control,
     connected: nics.length,
     uplink: {
       rdevs: [...sw.rdevs],
@@ -90,7 +106,10 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       counters: portCounters(rt, up.port),
     },
     nics,
-    ipTable: [...sw.lanIp.values()].map((e) => ({ ip: formatIpv4(e.ip), guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly })),
+    ipTable: [...sw.lanIp.values()].map((e) => ({
+      ip: formatIpv4(e.ip), guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
+      reason: e.localOnly ? (rt.addressReason?.(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
+    })),
     drops,
   };
 }
@@ -98,7 +117,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
 function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): string[] {
   const lines = [
     `VSWITCH SYSTEM ${doc.name.padEnd(8)}  Type: QDIO    Connected: ${doc.connected}    Mode: ${doc.mode}`,
-    `  QueueStorage: ${storage(doc.queueStorage)}    Controller: ${doc.controller === '*' ? '* (none connected; the daemon registers addresses)' : `${doc.controller} (not connected)`}`,
+    `  QueueStorage: ${storage(doc.queueStorage)}    Controller: ${controllerText(doc)}`,
   ];
   const u = doc.uplink;
   if (u.rdevs.length === 0) {
@@ -108,6 +127,17 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): strin
   }
   if (!details) return lines;
   if (u.rdevs.length > 0) lines.push(`  Uplink Port ${u.active ?? '(none)'}: ${countersLine(u.counters)}`);
+  if (doc.control !== null) {
+    for (const r of doc.control.rdevs) {
+      const role = r.rdev === doc.control.active ? 'ACTIVE' : 'BACKUP';
+      lines.push(`  RDEV ${r.rdev.padEnd(15)} ${role.padEnd(6)}  ${r.ok ? 'READY' : `NOT READY (${r.reason ?? 'unknown'})`}${r.exists ? `  MTU: ${r.mtu}  Carrier: ${r.carrier ? 'YES' : 'NO'}` : ''}`);
+    }
+    if (doc.control.events.length === 0) lines.push('  Events: none');
+    else lines.push('  Events:');
+    for (const e of doc.control.events) {
+      lines.push(`    ${e.at}  ${e.kind.toUpperCase()}${e.durationMs !== null ? ` in ${e.durationMs} ms` : ''}: ${e.reason}${e.from || e.to ? ` (${e.from ?? '-'} -> ${e.to ?? '-'})` : ''}`);
+    }
+  }
   if (doc.nics.length === 0) lines.push('  No NICs are coupled');
   for (const n of doc.nics) {
     lines.push(`  NIC ${n.guest} ${n.vdev}  MAC: ${zmac(n.mac)}  ${countersLine(n.counters)}`);
@@ -118,11 +148,23 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): strin
     lines.push('  LAN IP table: empty');
   } else {
     lines.push('  LAN IP table:');
-    for (const e of doc.ipTable) lines.push(`    ${e.ip.padEnd(15)}  ${e.guest.padEnd(8)}  ${e.vdev}  ${e.localOnly ? 'LOCAL ONLY' : 'REGISTERED'}`);
+    for (const e of doc.ipTable) lines.push(`    ${e.ip.padEnd(15)}  ${e.guest.padEnd(8)}  ${e.vdev}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
   }
   const dropped = Object.entries(doc.drops).filter(([, n]) => n > 0);
   lines.push(`  Discarded: ${dropped.length === 0 ? 'none' : dropped.map(([r, n]) => `${r} ${n}`).join('  ')}`);
   return lines;
+}
+
+function doneUplink(rt: RuntimeView, name: string): boolean {
+  return rt.uplink(name).port !== null;
+}
+
+function controllerText(doc: ReturnType<typeof switchDoc>): string {
+  const c = doc.control;
+  if (doc.uplink.rdevs.length === 0) return `${doc.controller} (no uplink)`;
+  if (c === null) return `${doc.controller} (not started)`;
+  if (c.controller !== null) return `${c.controller} (${c.state})${doc.controller === '*' ? ' selected by *' : ''}`;
+  return doc.controller === '*' ? `* ${c.state}` : `${doc.controller} (not connected) ${c.state}`;
 }
 
 function addressState(state: State, n: Nic, ip: number): string {
@@ -147,6 +189,8 @@ function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
     mac: mac(n.mac),
     switch: n.coupled,
     tap: n.tap === null ? null : { name: n.tap, netns: g.netns },
+    qemu: g.qemu === null ? null : (rt.qemuNic?.(n.userid, n.vdev) ?? null),
+    transport: g.qemu,
     port,
     counters: portCounters(rt, port),
     addresses: [...n.addresses].map((ip) => ({ ip: formatIpv4(ip), state: addressState(state, n, ip) })),
@@ -164,6 +208,11 @@ function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
   lines.push(`  DATA: ${d.devices.data}  Subchannel: ${d.subchannels.data}`);
   lines.push(`  CHPID: ${d.chpid}`);
   if (d.tap !== null) lines.push(`  TAP: ${d.tap.name}  Namespace: ${d.tap.netns}`);
+  if (d.transport !== null) {
+    const q = d.qemu;
+    lines.push(`  QEMU: ${d.transport}  State: ${q === null ? 'NOT STARTED (no daemon)' : q.state}`);
+    if (q !== null && q.argsText !== '') lines.push(`  QEMU arguments: ${q.argsText}`);
+  }
   if (d.switch !== null) lines.push(`  Port: ${countersLine(d.counters)}`);
   if (d.addresses.length === 0) lines.push('  Addresses: none');
   for (const a of d.addresses) lines.push(`  Address: ${a.ip}  ${a.state}`);
@@ -213,11 +262,12 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
         userid: g.userid,
         type: g.netns === null ? 'QEMU' : 'NETNS',
         netns: g.netns,
+        transport: g.qemu,
         nics: [...g.nics.keys()].sort((a, b) => a - b).map(hex4),
       }));
       const lines = docs.length === 0
         ? ['No GUESTs are defined']
-        : docs.map((d) => `GUEST ${d.userid.padEnd(8)}  ${d.type === 'QEMU' ? 'QEMU' : `NETNS ${d.netns}`}  NICs: ${d.nics.length === 0 ? 'none' : d.nics.join(' ')}`);
+        : docs.map((d) => `GUEST ${d.userid.padEnd(8)}  ${d.type === 'QEMU' ? `QEMU ${d.transport}` : `NETNS ${d.netns}`}  NICs: ${d.nics.length === 0 ? 'none' : d.nics.join(' ')}`);
       return { ok: true, changes: [], lines, data: { guests: docs } };
     }
     default: {

@@ -7,6 +7,8 @@
  * change the state and do no I/O beyond the read-only probes in Env.
  */
 import type { Change, NicAlloc } from '../state.js';
+import type { ControllerListEntry, SwitchControlView } from '../controllers.js';
+import type { QemuNicView } from '../qemu-nics.js';
 
 /** Read-only probes of the host the checks may use. */
 export interface Env {
@@ -24,10 +26,22 @@ export interface RuntimeView {
   switchNumber(name: string): number | null;
   /** The shared counters (src/forward/counters.ts layout), or null without a data plane. */
   counters(): Float64Array | null;
+  /** Controllers (src/control/controllers.ts); absent without a daemon. */
+  hasController?(name: string): boolean;
+  controllerList?(): ControllerListEntry[];
+  /** A switch's control side: controller, RDEV statuses, events; null if it has no uplink. */
+  switchControl?(name: string): SwitchControlView | null;
+  /** Why a LAN IP table entry is local only (null: registered or unknown). */
+  addressReason?(sw: string, ip: number): string | null;
+  /** A QEMU guest's NIC: its sockets, the exact QEMU arguments and its connection state. */
+  qemuNic?(userid: string, vdev: number): QemuNicView | null;
 }
 
+/** An operation on the running uplink (SET VSWITCH SWITCHOVER / UPLINK): not journaled. */
+export type Operation = { t: 'switchover'; sw: string } | { t: 'uplink'; sw: string; connect: boolean };
+
 export type Outcome =
-  | { ok: true; changes: Change[]; lines: string[]; alloc?: NicAlloc; data?: unknown }
+  | { ok: true; changes: Change[]; lines: string[]; alloc?: NicAlloc; data?: unknown; operation?: Operation }
   | { ok: false; error: string };
 
 export function fail(id: string, text: string): Outcome {

@@ -1,0 +1,350 @@
+/**
+ * QEMU guests' NICs in the reconciler: each NIC of a guest defined with `DEFINE GUEST u QEMU
+ * [STREAM | DGRAM]` is a unix socket pair in the daemon's QEMU socket directory (`dir`, the
+ * directory `qemu` next to the control socket), which QEMU's own `-netdev stream` / `-netdev
+ * dgram` backends use. QEMU is always the side that binds first, so the VM never depends on the
+ * daemon and a restarted daemon finds it again (ARCHITECTURE.md section 4, QEMU facts):
+ *   STREAM: QEMU listens on  DIR/<userid>-<vdev>.sock  (`server=on`); the daemon connects.
+ *   DGRAM:  QEMU binds       DIR/<userid>-<vdev>.qemu.sock     and sends to
+ *           the daemon's     DIR/<userid>-<vdev>.vswitch.sock  (bound by the daemon, mode 0660).
+ * (userid and vdev in lower case.) `view()` gives the exact QEMU arguments for a NIC
+ * (devices.qemuArgs with the NIC's MAC and netdev id `nic<vdev>`) and its connection state,
+ * for QUERY NIC DETAILS.
+ *
+ * Contract:
+ * - `sync(now)` is idempotent and never throws; it returns true while something waits for a
+ *   retry (the reconciler's timer calls it again after retryMs). The directory is made when the
+ *   first QEMU NIC exists: mode 2770 (owner and group only; set-group-id so the sockets in it
+ *   take the directory's group). An existing directory is left as it is, so an administrator
+ *   can chgrp it to the group the (non-root) QEMU users are in.
+ * - A coupled NIC gets a data-plane port (vnet false): STREAM connects to QEMU's socket; while
+ *   QEMU is not there (ENOENT, ECONNREFUSED, EAGAIN) its state is `WAITING FOR QEMU at PATH`
+ *   and the connect is retried every retryMs. DGRAM binds the daemon's socket (a stale file is
+ *   replaced) and adds the port with `peer` = QEMU's path (the port itself reconnects to a
+ *   restarted QEMU). On 'port-down' (QEMU closed the connection, bad input on it) the port is
+ *   made again the same way after retryMs.
+ * - Uncouple, DETACH NIC, or a changed switch: port-remove (DGRAM: the daemon's socket file is
+ *   unlinked). The addresses the guest announced on the NIC are forgotten (`forget`) when the
+ *   NIC is uncoupled and when a STREAM connection ends (QEMU gone: like a guest logging off);
+ *   the guest announces them again when it next sends. There is no IP timeout (z/VM's
+ *   IPTIMEOUT): an address a running guest stops using stays registered until then.
+ * - `accepts(key, port, ip)`: whether a 'saw-address' from the data plane is an address the NIC
+ *   may register: the port is this NIC's current port, the address is unicast-usable (not
+ *   0/8, 127/8, 224/4 and above) and the NIC holds fewer than MAX_QEMU_ADDRESSES addresses.
+ *   Registration itself is the reconciler's (the same path as a namespace guest's address).
+ */
+import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ToWorker } from '../dataplane/protocol.js';
+import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../dataplane/devices.js';
+import { formatIpv4 } from '../wire/addr.js';
+import { hex4, type QemuTransport } from './grammar.js';
+import type { Nic, State } from './state.js';
+
+/** Addresses one QEMU NIC may hold (a guest spraying source addresses cannot fill the table). */
+export const MAX_QEMU_ADDRESSES = 16;
+
+/** What it needs of the host's devices (src/dataplane/devices.ts). */
+export interface QemuDevicesLike {
+  connectQemuStream(path: string): number;
+  bindQemuDgram(localPath: string, remotePath: string): number;
+}
+
+/** What it needs of the reconciler. */
+export interface QemuNicHooks {
+  /** A fresh data-plane port owned by NIC `key` (counters zeroed). */
+  allocPort(key: string): number;
+  /** port-remove and free the number. */
+  removePort(port: number): void;
+  post(msg: ToWorker): void;
+  /** Data-plane number of a switch, or null. */
+  switchNumber(name: string): number | null;
+}
+
+export interface QemuNicView {
+  transport: QemuTransport;
+  netdevId: string;
+  /** qemu: QEMU's socket; daemon: the daemon's socket (DGRAM) or null. */
+  paths: { qemu: string; daemon: string | null };
+  /** The QEMU arguments, one element per word, and as one line for a shell. */
+  args: string[];
+  argsText: string;
+  state: string;
+}
+
+interface QemuNicRt {
+  key: string;
+  userid: string;
+  vdev: number;
+  transport: QemuTransport;
+  paths: QemuNicPaths;
+  mac: number;
+  port: number | null;
+  sw: string | null;
+  nextTry: number;
+  state: string;
+  /** Last problem logged (so a waiting NIC logs once, not every second). */
+  logged: string | null;
+}
+
+/** The netdev id of a NIC in the QEMU arguments. */
+export function qemuNetdevId(vdev: number): string {
+  return `nic${hex4(vdev).toLowerCase()}`;
+}
+
+/** Where a QEMU NIC's sockets are in the daemon's QEMU socket directory `dir`. */
+export function qemuNicPaths(dir: string, userid: string, vdev: number, transport: QemuTransport): QemuNicPaths {
+  const base = join(dir, `${userid.toLowerCase()}-${hex4(vdev).toLowerCase()}`);
+  return transport === 'STREAM' ? { qemu: `${base}.sock` } : { qemu: `${base}.qemu.sock`, daemon: `${base}.vswitch.sock` };
+}
+
+/** Could a guest use this address as its own (uint32)? Not 0/8, 127/8, multicast or above. */
+export function registrable(ip: number): boolean {
+  const a = ip >>> 24;
+  return a !== 0 && a !== 127 && a < 224;
+}
+
+const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
+
+export class QemuNics {
+  /** The QEMU socket directory; null: QEMU NICs cannot run (no daemon socket known). */
+  dir: string | null = null;
+  private readonly nics = new Map<string, QemuNicRt>();
+
+  constructor(
+    private readonly state: State,
+    private readonly dev: Partial<QemuDevicesLike>,
+    private readonly hooks: QemuNicHooks,
+    private readonly log: Logger,
+    private readonly retryMs: number,
+  ) {}
+
+  get(key: string): { userid: string; vdev: number; port: number | null } | undefined {
+    return this.nics.get(key);
+  }
+
+  view(userid: string, vdev: number): QemuNicView | null {
+    const g = this.state.guests.get(userid);
+    const n = g?.nics.get(vdev);
+    if (!g || !n || g.qemu === null) return null;
+    const rt = this.nics.get(keyOf(userid, vdev));
+    const id = qemuNetdevId(vdev);
+    if (this.dir === null) {
+      return { transport: g.qemu, netdevId: id, paths: { qemu: '', daemon: null }, args: [], argsText: '', state: 'NO QEMU SOCKET DIRECTORY' };
+    }
+    const paths = qemuNicPaths(this.dir, userid, vdev, g.qemu);
+    const kind = g.qemu === 'STREAM' ? 'qemu-stream' : 'qemu-dgram';
+    return {
+      transport: g.qemu,
+      netdevId: id,
+      paths: { qemu: paths.qemu, daemon: paths.daemon ?? null },
+      args: qemuArgs(kind, paths, n.mac, id),
+      argsText: qemuArgsText(kind, paths, n.mac, id),
+      state: rt?.state ?? (n.coupled === null ? 'NOT COUPLED' : 'NOT STARTED'),
+    };
+  }
+
+  accepts(key: string, port: number, ip: number): boolean {
+    const rt = this.nics.get(key);
+    if (!rt || rt.port !== port || !registrable(ip)) return false;
+    const n = this.state.nic(rt.userid, rt.vdev);
+    if (!n) return false;
+    if (n.addresses.has(ip)) return true;
+    if (n.addresses.size >= MAX_QEMU_ADDRESSES) {
+      const why = `limit ${formatIpv4(ip)}`;
+      if (rt.logged !== why) {
+        rt.logged = why;
+        this.log.warn({ nic: key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
+      }
+      return false;
+    }
+    return true;
+  }
+
+  /** Returns true if something must be retried. */
+  sync(now: number): boolean {
+    let retry = false;
+    const desired = new Map<string, { nic: Nic; transport: QemuTransport }>();
+    for (const g of this.state.guests.values()) {
+      if (g.qemu === null) continue;
+      for (const n of g.nics.values()) desired.set(keyOf(n.userid, n.vdev), { nic: n, transport: g.qemu });
+    }
+    for (const [key, rt] of this.nics) {
+      if (desired.has(key)) continue;
+      this.dropPort(rt, 'NIC detached');
+      this.nics.delete(key);
+      this.log.info({ nic: key }, 'QEMU NIC removed');
+    }
+    if (desired.size === 0) return false;
+    if (this.dir === null) {
+      for (const [key, { nic, transport }] of desired) {
+        const rt = this.ensure(key, nic, transport, null);
+        if (rt) rt.state = 'NO QEMU SOCKET DIRECTORY';
+      }
+      return false;
+    }
+    const dirErr = this.ensureDir();
+    for (const [key, { nic, transport }] of desired) {
+      const rt = this.ensure(key, nic, transport, this.dir)!;
+      const want = nic.coupled;
+      if (rt.port !== null && rt.sw !== want) {
+        this.dropPort(rt, want === null ? 'uncoupled' : `moved to VSWITCH ${want}`);
+        this.forget(rt);
+      }
+      if (want === null) {
+        if (nic.addresses.size > 0) this.forget(rt);
+        rt.state = 'NOT COUPLED';
+        continue;
+      }
+      if (rt.port !== null) continue;
+      if (now < rt.nextTry) {
+        retry = true;
+        continue;
+      }
+      if (dirErr !== null) {
+        this.problem(rt, `ERROR: ${dirErr}; retrying`);
+        retry = true;
+        continue;
+      }
+      const swNum = this.hooks.switchNumber(want);
+      if (swNum === null) {
+        retry = true;
+        continue;
+      }
+      retry = this.open(rt, want, swNum, now) || retry;
+    }
+    return retry;
+  }
+
+  /** A data-plane port went down. Returns false if it is not a QEMU NIC's. */
+  portDown(key: string, port: number, errno: number, reason: string): boolean {
+    const rt = this.nics.get(key);
+    if (!rt) return false;
+    if (rt.port !== port) return true;
+    rt.port = null;
+    rt.sw = null;
+    rt.nextTry = Date.now() + this.retryMs;
+    this.log.warn({ nic: key, errno, reason, transport: rt.transport }, 'QEMU NIC port down; reconnecting');
+    if (rt.transport === 'STREAM') {
+      rt.state = `WAITING FOR QEMU at ${rt.paths.qemu} (connection closed: ${reason})`;
+      this.forget(rt);
+    } else {
+      rt.state = `DOWN (${reason}); retrying`;
+      this.unlinkDaemonSocket(rt);
+    }
+    rt.logged = rt.state;
+    return true;
+  }
+
+  private ensure(key: string, nic: Nic, transport: QemuTransport, dir: string | null): QemuNicRt | null {
+    let rt = this.nics.get(key);
+    if (!rt) {
+      const paths = dir === null ? { qemu: '' } : qemuNicPaths(dir, nic.userid, nic.vdev, transport);
+      rt = { key, userid: nic.userid, vdev: nic.vdev, transport, paths, mac: nic.mac, port: null, sw: null, nextTry: 0, state: 'NOT COUPLED', logged: null };
+      this.nics.set(key, rt);
+    } else if (dir !== null && rt.paths.qemu === '') {
+      rt.paths = qemuNicPaths(dir, nic.userid, nic.vdev, transport);
+    }
+    return rt;
+  }
+
+  private ensureDir(): string | null {
+    const dir = this.dir!;
+    try {
+      const st = lstatSync(dir);
+      return st.isDirectory() ? null : `${dir} exists and is not a directory`;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') return String((e as Error).message ?? e);
+    }
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o2770 });
+      chmodSync(dir, 0o2770); // the umask may have taken bits away
+      this.log.info({ dir }, 'QEMU socket directory made');
+      return null;
+    } catch (e) {
+      return `cannot make ${dir}: ${(e as Error).message}`;
+    }
+  }
+
+  /** Make the port. Returns true if it must be retried. */
+  private open(rt: QemuNicRt, sw: string, swNum: number, now: number): boolean {
+    let fd = -1;
+    try {
+      if (rt.transport === 'STREAM') {
+        if (!this.dev.connectQemuStream) throw new Error('this host cannot connect QEMU stream sockets');
+        fd = this.dev.connectQemuStream(rt.paths.qemu);
+      } else {
+        if (!this.dev.bindQemuDgram) throw new Error('this host cannot bind QEMU datagram sockets');
+        fd = this.dev.bindQemuDgram(rt.paths.daemon!, rt.paths.qemu);
+        // QEMU (perhaps not root) must be able to send to it: owner and group.
+        chmodSync(rt.paths.daemon!, 0o660);
+      }
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      const code = (e as { code?: string }).code ?? '';
+      rt.nextTry = now + this.retryMs;
+      if (rt.transport === 'STREAM' && WAIT_CODES.has(code)) {
+        this.problem(rt, `WAITING FOR QEMU at ${rt.paths.qemu}`, code);
+      } else {
+        this.problem(rt, `ERROR: ${String((e as Error).message ?? e).split('\n')[0]}; retrying`);
+      }
+      return true;
+    }
+    const port = this.hooks.allocPort(rt.key);
+    const kind = rt.transport === 'STREAM' ? 'qemu-stream' : 'qemu-dgram';
+    const msg: ToWorker = { op: 'port-add', port, sw: swNum, role: 'nic', kind, fd, mac: rt.mac, vnet: false, name: `${rt.userid}/${hex4(rt.vdev)}@qemu` };
+    if (rt.transport === 'DGRAM') msg.peer = rt.paths.qemu;
+    this.hooks.post(msg); // the worker owns the fd now
+    rt.port = port;
+    rt.sw = sw;
+    rt.logged = null;
+    rt.state = rt.transport === 'STREAM'
+      ? `CONNECTED to QEMU at ${rt.paths.qemu}`
+      : `READY: datagrams from QEMU at ${rt.paths.qemu} to ${rt.paths.daemon}`;
+    this.log.info({ nic: rt.key, vswitch: sw, port, kind, qemu: rt.paths.qemu, daemon: rt.paths.daemon }, 'QEMU NIC port added');
+    return false;
+  }
+
+  private problem(rt: QemuNicRt, state: string, code?: string): void {
+    rt.state = state;
+    if (rt.logged === state) return;
+    rt.logged = state;
+    this.log.info({ nic: rt.key, state, code }, 'QEMU NIC not connected; retrying');
+  }
+
+  private dropPort(rt: QemuNicRt, why: string): void {
+    if (rt.port !== null) {
+      this.hooks.removePort(rt.port);
+      this.log.info({ nic: rt.key, vswitch: rt.sw, port: rt.port, why }, 'QEMU NIC port removed');
+    }
+    rt.port = null;
+    rt.sw = null;
+    rt.nextTry = 0;
+    if (rt.transport === 'DGRAM') this.unlinkDaemonSocket(rt);
+  }
+
+  private unlinkDaemonSocket(rt: QemuNicRt): void {
+    const p = rt.paths.daemon;
+    if (!p) return;
+    try {
+      if (lstatSync(p).isSocket()) unlinkSync(p);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Forget the addresses the guest announced on this NIC (their LAN IP entries go with them). */
+  private forget(rt: QemuNicRt): void {
+    const n = this.state.nic(rt.userid, rt.vdev);
+    if (!n || n.addresses.size === 0) return;
+    this.log.info({ nic: rt.key, addresses: [...n.addresses].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
+    for (const ip of [...n.addresses]) this.state.addressEvent(rt.userid, rt.vdev, ip, false);
+  }
+
+}
+
+/** The NIC's key: the same form as reconcile.ts nicKey. */
+function keyOf(userid: string, vdev: number): string {
+  return `${userid}/${hex4(vdev)}`;
+}

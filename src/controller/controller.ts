@@ -1,0 +1,144 @@
+/**
+ * The controller's logic (seed Fig. 4, the controller's side), independent of the socket:
+ * takes decoded daemon messages, answers through `send`, and reports RDEV changes it sees.
+ *
+ * - ControlSwitch: for each RDEV, if the interface exists and is Ethernet it is set up (IFF_UP)
+ *   through rtnetlink, then its MTU, MAC and carrier are read; the answer is one
+ *   InitializationComplete with a status per RDEV (ok = exists, Ethernet, up, carrier).
+ * - RegisterAddress: accepted when the RDEV is ok (the LAN then reaches the address through it:
+ *   the data plane answers ARP for registered addresses with the adapter's MAC); refused with
+ *   the reason otherwise. DeregisterAddress forgets it. No answer is sent for a deregistration.
+ * - Link changes (from the LinkMonitor): an RDEV of a controlled switch whose status changed
+ *   (carrier, up, MTU, appeared, removed) is reported as a LinkEvent; an RDEV that appears is
+ *   set up first.
+ * - ReleaseSwitch: the switch and its addresses are forgotten.
+ * The controller never touches frames.
+ */
+import type { Logger } from 'pino';
+import type { RdevStatus, ToController, ToDaemon } from './protocol.js';
+import { isEthernet, type LinkMessage, type LinkState } from './rtnl.js';
+
+/** What the logic needs of rtnetlink (Rtnl; tests pass a fake). */
+export interface LinkOps {
+  get(name: string): LinkState | null;
+  setUp(name: string): void;
+}
+
+interface Controlled {
+  rdevs: string[];
+  last: Map<string, RdevStatus>;
+  /** rdev -> registered addresses (dotted). */
+  addresses: Map<string, Set<string>>;
+}
+
+export class ControllerLogic {
+  private readonly switches = new Map<string, Controlled>();
+
+  constructor(private readonly links: LinkOps, private readonly send: (m: ToDaemon) => void, private readonly log: Logger) {}
+
+  /** Switches controlled now (for logs and tests). */
+  controlled(): string[] {
+    return [...this.switches.keys()];
+  }
+
+  /** Forget everything (the daemon connection was lost; a new one starts over). */
+  reset(): void {
+    this.switches.clear();
+  }
+
+  handle(m: ToController): void {
+    switch (m.t) {
+      case 'control-switch': {
+        const c: Controlled = { rdevs: [...m.rdevs], last: new Map(), addresses: new Map() };
+        this.switches.set(m.switch, c);
+        const statuses = m.rdevs.map((r) => this.initialise(r));
+        for (const s of statuses) c.last.set(s.rdev, s);
+        this.log.info({ vswitch: m.switch, rdevs: statuses }, 'ControlSwitch: adapters initialised');
+        this.send({ t: 'initialization-complete', switch: m.switch, rdevs: statuses });
+        return;
+      }
+      case 'release-switch':
+        this.switches.delete(m.switch);
+        this.log.info({ vswitch: m.switch }, 'switch released');
+        return;
+      case 'register-address': {
+        const c = this.switches.get(m.switch);
+        let reason: string | undefined;
+        if (!c) reason = `switch ${m.switch} is not controlled by this controller`;
+        else if (!c.rdevs.includes(m.rdev)) reason = `${m.rdev} is not an RDEV of switch ${m.switch}`;
+        else {
+          const s = this.status(m.rdev);
+          c.last.set(m.rdev, s);
+          if (!s.ok) reason = `${m.rdev}: ${s.reason ?? 'not ready'}`;
+        }
+        if (reason === undefined) {
+          let set = c!.addresses.get(m.rdev);
+          if (!set) c!.addresses.set(m.rdev, (set = new Set()));
+          set.add(m.ip);
+          this.log.info({ vswitch: m.switch, rdev: m.rdev, ip: m.ip }, 'address registered with the adapter');
+          this.send({ t: 'address-registered', switch: m.switch, rdev: m.rdev, ip: m.ip, ok: true });
+        } else {
+          this.log.warn({ vswitch: m.switch, rdev: m.rdev, ip: m.ip, reason }, 'address registration refused');
+          this.send({ t: 'address-registered', switch: m.switch, rdev: m.rdev, ip: m.ip, ok: false, reason });
+        }
+        return;
+      }
+      case 'deregister-address': {
+        this.switches.get(m.switch)?.addresses.get(m.rdev)?.delete(m.ip);
+        this.log.info({ vswitch: m.switch, rdev: m.rdev, ip: m.ip }, 'address deregistered');
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A link changed (or a resync): report every controlled RDEV whose status changed. */
+  linkChanged(m: LinkMessage | null): void {
+    const name = m === null ? null : m.added ? m.link.name : m.name;
+    for (const [sw, c] of this.switches) {
+      for (const r of c.rdevs) {
+        if (name !== null && r !== name && !(m && !m.added && m.name === null)) continue;
+        const before = c.last.get(r);
+        let s = this.status(r);
+        if (s.exists && !s.up && m?.added && before && !before.exists) s = this.initialise(r); // appeared: set it up
+        if (before && same(before, s)) continue;
+        c.last.set(r, s);
+        this.log.info({ vswitch: sw, status: s }, 'RDEV changed');
+        this.send({ t: 'link-event', switch: sw, status: s });
+      }
+    }
+  }
+
+  private initialise(rdev: string): RdevStatus {
+    try {
+      const l = this.links.get(rdev);
+      if (l && isEthernet(l) && !l.up) this.links.setUp(rdev);
+    } catch (e) {
+      this.log.warn({ rdev, err: String(e) }, 'could not set the RDEV up');
+      const s = this.status(rdev);
+      return s.ok ? s : { ...s, ok: false, reason: `cannot set it up: ${(e as Error).message}` };
+    }
+    return this.status(rdev);
+  }
+
+  private status(rdev: string): RdevStatus {
+    let l: LinkState | null;
+    try {
+      l = this.links.get(rdev);
+    } catch (e) {
+      return { rdev, ok: false, reason: `cannot read it: ${(e as Error).message}`, exists: false, up: false, carrier: false, mtu: 0, mac: '' };
+    }
+    if (!l) return { rdev, ok: false, reason: 'no such interface', exists: false, up: false, carrier: false, mtu: 0, mac: '' };
+    const s: RdevStatus = { rdev, ok: false, exists: true, up: l.up, carrier: l.carrier, mtu: l.mtu, mac: l.mac };
+    if (!isEthernet(l)) s.reason = `not an Ethernet interface (type ${l.type})`;
+    else if (!l.up) s.reason = 'interface is down';
+    else if (!l.carrier) s.reason = 'no carrier';
+    else s.ok = true;
+    return s;
+  }
+}
+
+function same(a: RdevStatus, b: RdevStatus): boolean {
+  return a.ok === b.ok && a.exists === b.exists && a.up === b.up && a.carrier === b.carrier && a.mtu === b.mtu && a.mac === b.mac && a.reason === b.reason;
+}

@@ -1,0 +1,127 @@
+/**
+ * vswitch-controller: `vswitch-controller --name NAME [--socket PATH]` (default socket
+ * $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock).
+ *
+ * Connects to vswitchd's socket, registers as an eligible controller under NAME, and serves the
+ * daemon's ControlSwitch / RegisterAddress / DeregisterAddress / ReleaseSwitch messages
+ * (controller.ts) through rtnetlink (rtnl.ts). It must run in the daemon's network namespace
+ * (it manages the same interfaces). When the connection is lost (the daemon stopped or
+ * restarted) it forgets its switches and reconnects every 500 ms; a refused registration (the
+ * name is taken) ends it with status 1. SIGTERM/SIGINT end it cleanly. Logs: pino JSON on
+ * stderr. The controller is never in the data path: killing it loses no frame.
+ */
+import { createConnection, type Socket } from 'node:net';
+import { pino } from 'pino';
+import { ControllerLogic } from './controller.js';
+import { LineSplitter, PROTOCOL_VERSION, decodeToController, encode, type ToDaemon } from './protocol.js';
+import { LinkMonitor, Rtnl } from './rtnl.js';
+
+const USAGE = 'usage: vswitch-controller --name NAME [--socket PATH]';
+
+function die(msg: string, code = 1): never {
+  process.stderr.write(`vswitch-controller: ${msg}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv: string[]): { name: string; socket: string } {
+  let name: string | null = null;
+  let socket = process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') die(`${flag} needs a value\n${USAGE}`, 2);
+      return v;
+    };
+    if (flag === '--name') name = value().toUpperCase();
+    else if (flag === '--socket') socket = value();
+    else if (flag === '--help' || flag === '-h') { process.stdout.write(`${USAGE}\n`); process.exit(0); }
+    else die(`unknown argument '${a}'\n${USAGE}`, 2);
+  }
+  if (name === null) die(`--name is required\n${USAGE}`, 2);
+  if (!/^[A-Z0-9@#$_]{1,8}$/.test(name)) die(`bad controller name '${name}': 1-8 characters of A-Z 0-9 @ # $ _`, 2);
+  return { name, socket };
+}
+
+function main(): void {
+  const { name, socket } = parseArgs(process.argv.slice(2));
+  const log = pino({ name: 'vswitch-controller', base: { pid: process.pid, controller: name } }, pino.destination({ fd: 2, sync: true }));
+  const rtnl = new Rtnl();
+  const monitor = new LinkMonitor();
+  let conn: Socket | null = null;
+  let registered = false;
+  const send = (m: ToDaemon): void => {
+    if (conn && registered && conn.writable) conn.write(encode(m));
+  };
+  const logic = new ControllerLogic(rtnl, send, log);
+  monitor.on('link', (m) => logic.linkChanged(m));
+  monitor.on('resync', (reason: string) => { log.warn({ reason }, 'link monitor resync'); logic.linkChanged(null); });
+
+  let announcedWait = false;
+  const connect = (): void => {
+    const c = createConnection(socket);
+    const lines = new LineSplitter();
+    conn = c;
+    registered = false;
+    c.setEncoding('utf8');
+    c.on('connect', () => {
+      announcedWait = false;
+      c.write(encode({ t: 'register', name, pid: process.pid, version: PROTOCOL_VERSION }));
+    });
+    c.on('data', (chunk: string) => {
+      for (const line of lines.push(chunk)) {
+        const d = decodeToController(line);
+        if (!d.ok) {
+          log.error({ err: d.error }, 'bad message from the daemon; reconnecting');
+          c.destroy();
+          return;
+        }
+        const m = d.msg;
+        if (m.t === 'refused') {
+          log.fatal({ reason: m.reason }, 'registration refused');
+          die(`registration refused: ${m.reason}`);
+        }
+        if (m.t === 'registered') {
+          registered = true;
+          log.info({ socket }, 'registered with vswitchd');
+          continue;
+        }
+        if (!registered) {
+          log.error({ t: m.t }, 'message before registration; reconnecting');
+          c.destroy();
+          return;
+        }
+        logic.handle(m);
+      }
+      if (lines.overflow) {
+        log.error('over-long message from the daemon; reconnecting');
+        c.destroy();
+      }
+    });
+    c.on('error', (e) => {
+      if (!announcedWait) log.warn({ socket, err: String(e) }, 'cannot reach vswitchd; retrying every 500 ms');
+      announcedWait = true;
+    });
+    c.on('close', () => {
+      if (conn !== c) return;
+      if (registered) log.warn('connection to vswitchd lost; reconnecting');
+      registered = false;
+      logic.reset();
+      setTimeout(connect, 500);
+    });
+  };
+  connect();
+
+  const stop = (sig: string): void => {
+    log.info({ signal: sig }, 'stopping');
+    monitor.close();
+    rtnl.close();
+    conn?.destroy();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main();

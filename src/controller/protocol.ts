@@ -1,0 +1,244 @@
+/**
+ * The controller protocol (seed Figs. 3 and 4): messages between vswitchd (the switch manager)
+ * and a vswitch-controller process, which owns the uplinks' control path (rtnetlink) and is
+ * never in the data path (it never sees a frame).
+ *
+ * Transport: the daemon's control socket (a unix stream socket). A connection whose first line
+ * is a Register message becomes a controller link; any other first line is a CP command
+ * connection (src/daemon/server.ts). Each message is one line of JSON, at most MAX_MESSAGE
+ * bytes, an object with a string `t`.
+ *
+ * Handshake: controller -> Register{name, pid, version}; daemon -> Registered{name} or
+ * Refused{reason} (then closes). Only Register is accepted before Registered; anything else,
+ * a line that is not a valid message, or a line over the limit: the daemon logs it, answers
+ * Refused when it can, and closes the connection.
+ *
+ * Daemon -> controller:
+ *   ControlSwitch{switch, rdevs}        take over the control side of these RDEVs for a switch
+ *   ReleaseSwitch{switch}               the switch no longer uses this controller
+ *   RegisterAddress{switch, rdev, ip}   make the LAN reach ip through rdev (IPv4 dotted)
+ *   DeregisterAddress{switch, rdev, ip}
+ * Controller -> daemon:
+ *   InitializationComplete{switch, rdevs: RdevStatus[]}   one status per RDEV of ControlSwitch
+ *   AddressRegistered{switch, rdev, ip, ok, reason?}
+ *   LinkEvent{switch, status: RdevStatus}   an RDEV changed (carrier, up, MTU, appeared, removed)
+ * The controller answers each ControlSwitch once and each RegisterAddress once, in order.
+ *
+ * `decode` validates untrusted text completely (types, ranges, name shapes) and never throws.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_MESSAGE = 16 * 1024;
+
+/** What the controller found on an RDEV. `ok`: the data device can be opened and used. */
+export interface RdevStatus {
+  rdev: string;
+  ok: boolean;
+  /** Why not ok (absent interface, not Ethernet, cannot set it up, no carrier, ...). */
+  reason?: string;
+  /** Interface exists. */
+  exists: boolean;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+  /** Carrier (IFF_LOWER_UP). */
+  carrier: boolean;
+  mtu: number;
+  /** MAC as "aa:bb:cc:dd:ee:ff" ("" when unknown). */
+  mac: string;
+}
+
+export type ToDaemon =
+  | { t: 'register'; name: string; pid: number; version: number }
+  | { t: 'initialization-complete'; switch: string; rdevs: RdevStatus[] }
+  | { t: 'address-registered'; switch: string; rdev: string; ip: string; ok: boolean; reason?: string }
+  | { t: 'link-event'; switch: string; status: RdevStatus };
+
+export type ToController =
+  | { t: 'registered'; name: string }
+  | { t: 'refused'; reason: string }
+  | { t: 'control-switch'; switch: string; rdevs: string[] }
+  | { t: 'release-switch'; switch: string }
+  | { t: 'register-address'; switch: string; rdev: string; ip: string }
+  | { t: 'deregister-address'; switch: string; rdev: string; ip: string };
+
+export type Decoded<T> = { ok: true; msg: T } | { ok: false; error: string };
+
+const NAME_RE = /^[A-Z0-9@#$_]{1,8}$/;
+const IFNAME_RE = /^[A-Za-z0-9_.@+-]{1,15}$/;
+const IP_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$|^$/;
+
+type Obj = Record<string, unknown>;
+
+class Bad extends Error {}
+
+function field(o: Obj, k: string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+}
+
+function str(o: Obj, k: string, re?: RegExp, what?: string): string {
+  const v = field(o, k);
+  if (typeof v !== 'string') throw new Bad(`"${k}" must be a string`);
+  if (re && !re.test(v)) throw new Bad(`"${k}" is not a valid ${what ?? k}: ${JSON.stringify(v.slice(0, 40))}`);
+  return v;
+}
+
+function bool(o: Obj, k: string): boolean {
+  const v = field(o, k);
+  if (typeof v !== 'boolean') throw new Bad(`"${k}" must be true or false`);
+  return v;
+}
+
+function int(o: Obj, k: string, min: number, max: number): number {
+  const v = field(o, k);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Bad(`"${k}" must be an integer ${min}..${max}`);
+  return v;
+}
+
+function optReason(o: Obj): string | undefined {
+  const v = field(o, 'reason');
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length > 300) throw new Bad('"reason" must be a string of at most 300 characters');
+  return v;
+}
+
+function obj(v: unknown, what: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Bad(`${what} must be a JSON object`);
+  return v as Obj;
+}
+
+function status(v: unknown): RdevStatus {
+  const o = obj(v, 'an RDEV status');
+  const s: RdevStatus = {
+    rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
+    ok: bool(o, 'ok'),
+    exists: bool(o, 'exists'),
+    up: bool(o, 'up'),
+    carrier: bool(o, 'carrier'),
+    mtu: int(o, 'mtu', 0, 1 << 20),
+    mac: str(o, 'mac', MAC_RE, 'MAC'),
+  };
+  const r = optReason(o);
+  if (r !== undefined) s.reason = r;
+  return s;
+}
+
+function parseLine(line: string): Obj {
+  if (line.length > MAX_MESSAGE) throw new Bad(`message longer than ${MAX_MESSAGE} bytes`);
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    throw new Bad(`not JSON: ${(e as Error).message}`);
+  }
+  const o = obj(v, 'a message');
+  if (typeof o.t !== 'string') throw new Bad('message has no "t" string');
+  return o;
+}
+
+/** Decode one line sent by a controller. Never throws. */
+export function decodeToDaemon(line: string): Decoded<ToDaemon> {
+  try {
+    const o = parseLine(line);
+    switch (o.t) {
+      case 'register':
+        return { ok: true, msg: { t: 'register', name: str(o, 'name', NAME_RE, 'controller name (1-8 of A-Z 0-9 @ # $ _)'), pid: int(o, 'pid', 1, 2 ** 31 - 1), version: int(o, 'version', 1, 1000) } };
+      case 'initialization-complete': {
+        const rd = field(o, 'rdevs');
+        if (!Array.isArray(rd) || rd.length > 3) throw new Bad('"rdevs" must be an array of at most 3 RDEV statuses');
+        return { ok: true, msg: { t: 'initialization-complete', switch: str(o, 'switch', NAME_RE, 'switch name'), rdevs: rd.map(status) } };
+      }
+      case 'address-registered': {
+        const m: ToDaemon = {
+          t: 'address-registered', switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
+          ip: str(o, 'ip', IP_RE, 'IPv4 address'), ok: bool(o, 'ok'),
+        };
+        const r = optReason(o);
+        if (r !== undefined) m.reason = r;
+        return { ok: true, msg: m };
+      }
+      case 'link-event':
+        return { ok: true, msg: { t: 'link-event', switch: str(o, 'switch', NAME_RE, 'switch name'), status: status(field(o, 'status')) } };
+      default:
+        throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);
+    }
+  } catch (e) {
+    return { ok: false, error: e instanceof Bad ? e.message : `bad message: ${String(e)}` };
+  }
+}
+
+/** Decode one line sent by the daemon. Never throws. */
+export function decodeToController(line: string): Decoded<ToController> {
+  try {
+    const o = parseLine(line);
+    switch (o.t) {
+      case 'registered':
+        return { ok: true, msg: { t: 'registered', name: str(o, 'name', NAME_RE, 'controller name') } };
+      case 'refused':
+        return { ok: true, msg: { t: 'refused', reason: str(o, 'reason') } };
+      case 'control-switch': {
+        const rd = field(o, 'rdevs');
+        if (!Array.isArray(rd) || rd.length > 3 || !rd.every((r) => typeof r === 'string' && IFNAME_RE.test(r))) {
+          throw new Bad('"rdevs" must be an array of at most 3 interface names');
+        }
+        return { ok: true, msg: { t: 'control-switch', switch: str(o, 'switch', NAME_RE, 'switch name'), rdevs: rd as string[] } };
+      }
+      case 'release-switch':
+        return { ok: true, msg: { t: 'release-switch', switch: str(o, 'switch', NAME_RE, 'switch name') } };
+      case 'register-address':
+      case 'deregister-address':
+        return {
+          ok: true,
+          msg: { t: o.t, switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), ip: str(o, 'ip', IP_RE, 'IPv4 address') },
+        };
+      default:
+        throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);
+    }
+  } catch (e) {
+    return { ok: false, error: e instanceof Bad ? e.message : `bad message: ${String(e)}` };
+  }
+}
+
+/** Is this first line of a connection a controller's Register (so the connection is a controller link)? */
+export function looksLikeRegister(line: string): boolean {
+  if (line.length > MAX_MESSAGE) return false;
+  try {
+    const v = JSON.parse(line) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && (v as Obj).t === 'register';
+  } catch {
+    return false;
+  }
+}
+
+export function encode(m: ToDaemon | ToController): string {
+  return `${JSON.stringify(m)}\n`;
+}
+
+/**
+ * Splits a byte stream into lines. push() returns the complete lines; an over-long pending
+ * line sets `overflow` (the caller closes the connection).
+ */
+export class LineSplitter {
+  private buf = '';
+  overflow = false;
+
+  push(chunk: string): string[] {
+    this.buf += chunk;
+    const out: string[] = [];
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      if (line.trim() !== '') out.push(line);
+    }
+    if (this.buf.length > MAX_MESSAGE) {
+      this.overflow = true;
+      this.buf = '';
+    }
+    return out;
+  }
+
+  get pending(): number {
+    return this.buf.length;
+  }
+}

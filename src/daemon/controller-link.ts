@@ -1,0 +1,73 @@
+/**
+ * A controller's connection on the daemon side: turns a socket whose first line was a Register
+ * (server.ts hands it over) into a ControllerLink of the ControllerManager.
+ *
+ * Every line is validated (src/controller/protocol.ts). A bad Register (bad name, bad pid,
+ * unknown version) or a refused one (name taken) gets Refused{reason} and the connection is
+ * closed. After registration, a line that is not a valid controller message, or an over-long
+ * line, is logged and the connection closed: the manager treats it as a lost controller. The
+ * socket closing (the controller ended or was killed) is reported to the manager at once.
+ * Nothing a controller sends can throw into the daemon.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ControllerLink, ControllerManager } from '../control/controllers.js';
+import { LineSplitter, PROTOCOL_VERSION, decodeToDaemon, encode, type ToController } from '../controller/protocol.js';
+
+export function serveController(sock: Socket, firstLine: string, rest: string, mgr: ControllerManager, log: Logger): void {
+  let registered = false;
+  let closing = false;
+  let why = 'closed its connection';
+  const link: ControllerLink = {
+    send(m: ToController): void {
+      if (!closing && sock.writable) sock.write(encode(m));
+    },
+    close(reason: string): void {
+      if (closing) return;
+      why = `disconnected: ${reason}`;
+      log.error({ reason }, 'controller connection closed by the daemon');
+      closing = true;
+      sock.end();
+      setTimeout(() => sock.destroy(), 1000).unref();
+    },
+  };
+  const refuse = (reason: string): void => {
+    log.warn({ reason }, 'controller refused');
+    if (sock.writable) sock.write(encode({ t: 'refused', reason }));
+    closing = true;
+    sock.end();
+    setTimeout(() => sock.destroy(), 1000).unref();
+  };
+  const onLine = (line: string): void => {
+    if (closing) return;
+    const d = decodeToDaemon(line);
+    if (!registered) {
+      if (!d.ok) return refuse(`bad Register: ${d.error}`);
+      if (d.msg.t !== 'register') return refuse(`expected Register, got ${d.msg.t}`);
+      if (d.msg.version !== PROTOCOL_VERSION) return refuse(`protocol version ${d.msg.version} is not supported (this daemon speaks ${PROTOCOL_VERSION})`);
+      const refusal = mgr.register(link, d.msg.name, d.msg.pid);
+      if (refusal !== null) return refuse(refusal);
+      registered = true;
+      return;
+    }
+    if (!d.ok) return link.close(`bad message: ${d.error}`);
+    try {
+      mgr.received(link, d.msg);
+    } catch (e) {
+      log.error({ err: String(e), stack: (e as Error).stack }, 'controller message failed');
+      link.close(`message could not be handled: ${String(e)}`);
+    }
+  };
+  const lines = new LineSplitter();
+  sock.on('data', (chunk: string | Buffer) => {
+    for (const l of lines.push(chunk.toString())) onLine(l);
+    if (lines.overflow) link.close('over-long message');
+  });
+  sock.on('error', (e) => { why = `connection error: ${String(e)}`; sock.destroy(); });
+  sock.on('close', () => {
+    closing = true;
+    if (registered) mgr.closed(link, why);
+  });
+  onLine(firstLine);
+  for (const l of lines.push(rest)) onLine(l);
+}
