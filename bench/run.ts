@@ -3,7 +3,8 @@
  * datapath and a router namespace, in one run on one harness (issue 5). For every path it builds
  * fresh namespaces, measures TCP (iperf3), 64-byte frames (trafgen, receiver counters) and ping
  * latency (p50, p99), each the median of --reps repetitions, tears the path down, and goes on.
- * Then the forwarding core's microbenchmark (dist/bench/forward.js, if present). It prints a
+ * Then 1,000 QEMU-socket NICs on one switch (bench/scale.ts: QUERY time, memory per NIC), and
+ * the forwarding core's microbenchmark (dist/bench/forward.js, if present). It prints a
  * table with ratios to the bridge and to the best userspace peer and the goals of issue 5, and
  * writes results/<timestamp>/{results.json,chart.svg,report.txt}.
  *
@@ -20,6 +21,7 @@ import { Scope, run, median, sweep } from './lib.js';
 import { startIperfServer, tcpOnce, framesOnce, pingRun, writeTrafgenConfig, type Durations } from './measure.js';
 import { PATHS, type PathDef } from './paths.js';
 import { table, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
+import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -28,7 +30,7 @@ interface Options { quick: boolean; only: string[] | null; reps: number; duratio
 function usage(): string {
   return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N]
   --quick      1 repetition, short runs (for development)
-  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward
+  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale
   --reps N     repetitions per figure (default 3; the figure is the median)
   --tx-cpus N  trafgen worker processes for the 64-byte test (default 1: the sending guest has
                one CPU and the switch the other; with 2 the kernel bridge uses both CPUs and a
@@ -44,7 +46,7 @@ function parseArgs(argv: string[]): Options {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       if (!v) throw new Error('--only needs a list of path names');
       only = v.split(',').map((s) => s.trim()).filter(Boolean);
-      const known = new Set([...PATHS.map((p) => p.name), 'forward']);
+      const known = new Set([...PATHS.map((p) => p.name), 'forward', 'scale']);
       for (const n of only) if (!known.has(n)) throw new Error(`unknown path ${n}; known: ${[...known].join(', ')}`);
     } else if (a === '--reps' || a.startsWith('--reps=')) {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
@@ -203,14 +205,19 @@ async function main(): Promise<number> {
   const selected = PATHS.filter((p) => !opt.only || opt.only.includes(p.name));
   log(`${selected.length} path(s), ${opt.reps} repetition(s) each; tag ${tag}`);
   const results: PathResult[] = [];
+  let scale: ScaleResult | null = null;
   try {
     for (const def of selected) results.push(await measurePath(root, def, PATHS.indexOf(def), tag, opt));
+    if (!opt.only || opt.only.includes('scale')) scale = await measureScale({ scope: root, prefix: `${tag}sc`, repoRoot: ROOT, reps: opt.reps, log });
   } finally {
     cleanup();
   }
   const fwd: ForwardResult = !opt.only || opt.only.includes('forward') ? await measureForward(opt) : { status: 'n/a', reason: 'not selected (--only)' };
-  const scaleReason = '1,000 coupled NICs, the QUERY VSWITCH DETAILS time and memory per NIC need namespace-free (QEMU-socket) NICs, which are another issue; no figures for them are claimed';
-  const gs = goals(results, fwd, scaleReason);
+  // The scale section's LAN IP table lookup cost is forward.js's; run it once if only scale was selected.
+  const lookFwd = fwd.status === 'ok' || !opt.only?.includes('scale') ? fwd : await measureForward({ ...opt, quick: true, reps: 1 });
+  const lookup: LookupFigures | null = lookFwd.other
+    ? { at10: lookFwd.other['lanIpLookupNs10'] ?? null, at100k: lookFwd.other['lanIpLookupNs100k'] ?? null } : null;
+  const gs = goals(results, fwd, scaleGoals(scale, lookup));
 
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const outDir = join(ROOT, 'results', stamp);
@@ -220,17 +227,12 @@ async function main(): Promise<number> {
     ? [...Object.entries(fwd.figures ?? {}).map(([k, v]) => `  ${k}: ${(v / 1e6).toFixed(2)} M frames/s`),
       ...Object.entries(fwd.other ?? {}).map(([k, v]) => `  ${k}: ${v}`)].join('\n')
     : `  n/a: ${fwd.reason}`;
-  const lookup = fwd.other && fwd.other['lanIpLookupNs10'] !== undefined && fwd.other['lanIpLookupNs100k'] !== undefined
-    ? `  measured part: LAN IP table lookup in the forwarding core (forward.js, in memory): ${fwd.other['lanIpLookupNs10']} ns at 10 addresses, ` +
-      `${fwd.other['lanIpLookupNs100k']} ns at 100,000 addresses`
-    : '';
   const text = [
     title, '',
     table(results), '',
     'forwarding core alone (dist/bench/forward.js, in memory, no I/O):', fwdText, '',
     'goals (issue 5):', goalsText(gs), '',
-    'scale (1,000 NICs, 100,000-address LAN IP table): not measured as a whole',
-    `  ${scaleReason}`, ...(lookup ? [lookup] : []), '',
+    scaleText(scale, lookup), '',
     `method: iperf3 ${opt.durations.tcpSeconds} s per run, server-side received rate; trafgen (${opt.durations.txCpus} worker(s)) 64-byte UDP frames for ${opt.durations.framesSeconds} s,` +
       ' delivered rate = receiver interface rx_packets per second; ping -i 0.01, ' + `${opt.durations.pings} pings per run; every figure the median of ${opt.reps}.`,
   ].join('\n');
@@ -245,7 +247,7 @@ async function main(): Promise<number> {
     },
     options: { quick: opt.quick, only: opt.only, reps: opt.reps, durations: opt.durations },
     paths: results, forward: fwd, goals: gs,
-    scale: { status: 'not measured', reason: scaleReason, lanIpLookupNs: fwd.other ? { at10: fwd.other['lanIpLookupNs10'] ?? null, at100k: fwd.other['lanIpLookupNs100k'] ?? null } : null },
+    scale: { ...(scale ?? { status: 'not selected' }), lanIpLookupNs: lookup },
   };
   writeFileSync(join(outDir, 'results.json'), JSON.stringify(json, null, 2) + '\n');
   writeFileSync(join(outDir, 'chart.svg'), svg(results, title));

@@ -25,6 +25,16 @@
  *   keeps the reason (`addressReason`). After a failover or a new controller the addresses are
  *   sent again; their flag stays as it was meanwhile, so the data path is not interrupted.
  *   Removed entries are deregistered. UPLINK DISCONNECT deregisters everything (local only).
+ * - Multicast groups (seed part 5: "registered the same way"): the groups the switch's guests
+ *   joined (`groupSource`, fed by the reconciler from the data plane's IGMP snooping) are sent
+ *   as RegisterGroup on the active RDEV under the same conditions as addresses; GroupRegistered
+ *   sets `groupState`. A group nobody is a member of any more is deregistered on the RDEV that
+ *   confirmed it; with no controller to tell, it is remembered and deregistered when one comes.
+ *   A failover or a new controller registers every group again (on a new RDEV the old one's
+ *   entry is deregistered first); UPLINK DISCONNECT deregisters them; a switch being removed
+ *   deregisters them before its ReleaseSwitch. Groups do not gate the data path (member NICs
+ *   receive group traffic from each other either way): registration makes the adapter accept
+ *   the group's frames from the LAN.
  * - Events (controller assigned / lost / recovered, failover, failover impossible, uplink
  *   recovered, disconnect, connect) are logged with reason and duration and kept per switch
  *   (last MAX_EVENTS) for QUERY VSWITCH DETAILS.
@@ -91,6 +101,10 @@ interface SwitchCtl {
   /** Set when the active RDEV is not ok and no other is. */
   noBackup: string | null;
   regs: Map<number, Reg>;
+  /** Multicast groups (uint32) and their registration, as regs. */
+  gregs: Map<number, Reg>;
+  /** Groups no longer wanted that an RDEV's filter still holds (group -> RDEV): deregistered when a controller can be told. */
+  gstale: Map<number, string>;
   events: SwitchEvent[];
   pending: Pending | null;
   lostController: { name: string; at: number } | null;
@@ -118,6 +132,8 @@ export class ControllerManager {
   private readonly switches = new Map<string, SwitchCtl>();
   private changeQueued = false;
   onChange: () => void = () => {};
+  /** The multicast groups (uint32) some NIC of switch `sw` is a member of (the reconciler sets it). */
+  groupSource: (sw: string) => Iterable<number> = () => [];
 
   constructor(private readonly state: State, private readonly log: Logger, private readonly now: () => number = Date.now) {}
 
@@ -150,6 +166,7 @@ export class ControllerManager {
       s.phase = 'waiting';
       s.lostController = { name: rec.name, at };
       for (const r of s.regs.values()) { r.sentTo = null; r.pending = false; }
+      for (const r of s.gregs.values()) { r.sentTo = null; r.pending = false; }
       this.event(s, { kind: 'controller-lost', reason: `controller ${rec.name} (pid ${rec.pid}) ${reason}; the data path is untouched`, durationMs: null });
     }
     this.changed();
@@ -200,6 +217,19 @@ export class ControllerManager {
       r.confirmedOn = m.ok ? m.rdev : null;
       this.log.info({ vswitch: s.name, rdev: m.rdev, ip: m.ip, ok: m.ok, reason: m.reason }, m.ok ? 'address registered with the adapter' : 'address registration refused; local only');
       this.maybeComplete(s);
+    } else if (m.t === 'group-registered') {
+      const g = parseIpv4(m.group);
+      const r = g < 0 ? undefined : s.gregs.get(g);
+      if (!r || r.sentRdev !== m.rdev || !r.pending) {
+        this.log.debug({ vswitch: s.name, msg: m }, 'stale GroupRegistered ignored');
+        return;
+      }
+      r.pending = false;
+      r.registered = m.ok;
+      r.reason = m.ok ? null : (m.reason ?? 'refused by the controller');
+      r.confirmedOn = m.ok ? m.rdev : null;
+      this.log.info({ vswitch: s.name, rdev: m.rdev, group: m.group, ok: m.ok, reason: m.reason },
+        m.ok ? 'multicast group registered with the adapter' : 'multicast group registration refused');
     }
     this.changed();
   }
@@ -261,6 +291,19 @@ export class ControllerManager {
   /** RDEV on which the adapter confirmed the address, or null. */
   confirmedOn(sw: string, ip: number): string | null {
     return this.switches.get(sw)?.regs.get(ip)?.confirmedOn ?? null;
+  }
+
+  /** A multicast group's registration on the adapter: registered, or why not. */
+  groupState(sw: string, group: number): { registered: boolean; reason: string | null } {
+    const s = this.switches.get(sw);
+    if (!s) return { registered: false, reason: 'no uplink' };
+    const r = s.gregs.get(group);
+    if (r?.registered) return { registered: true, reason: null };
+    if (r?.reason) return { registered: false, reason: r.reason };
+    if (s.disconnected) return { registered: false, reason: 'uplink disconnected' };
+    if (s.controller === null) return { registered: false, reason: 'no controller' };
+    if (r?.pending) return { registered: false, reason: 'registration pending' };
+    return { registered: false, reason: 'uplink not ready' };
   }
 
   /** Why an address is local only (null: registered, or no reason known). */
@@ -338,6 +381,10 @@ export class ControllerManager {
         if (ctl && r.confirmedOn) ctl.link.send({ t: 'deregister-address', switch: s.name, rdev: r.confirmedOn, ip: formatIpv4(ip) });
         Object.assign(r, { registered: false, reason: null, sentTo: null, sentRdev: null, pending: false, confirmedOn: null });
       }
+      for (const [g, r] of s.gregs) {
+        if (r.confirmedOn) this.dropGroup(s, g, r.confirmedOn);
+        Object.assign(r, { registered: false, reason: null, sentTo: null, sentRdev: null, pending: false, confirmedOn: null });
+      }
       s.pending = null;
       this.event(s, { kind: 'disconnect', reason: `SET VSWITCH UPLINK DISCONNECT (was ${s.active ?? 'none'})`, durationMs: null, from: s.active });
     } else {
@@ -358,6 +405,8 @@ export class ControllerManager {
     for (const [name, s] of this.switches) {
       const def = this.state.switches.get(name);
       if (def && def.rdevs.length > 0) continue;
+      for (const [g, r] of s.gregs) if (r.confirmedOn) this.dropGroup(s, g, r.confirmedOn);
+      for (const [g, rdev] of s.gstale) this.dropGroup(s, g, rdev);
       if (s.controller !== null) this.controllers.get(s.controller)?.link.send({ t: 'release-switch', switch: name });
       this.switches.delete(name);
     }
@@ -367,7 +416,7 @@ export class ControllerManager {
       if (!s) {
         s = {
           name, controller: null, phase: 'waiting', statuses: new Map(), active: null, openOn: null, disconnected: false,
-          noBackup: null, regs: new Map(), events: [], pending: null, lostController: null,
+          noBackup: null, regs: new Map(), gregs: new Map(), gstale: new Map(), events: [], pending: null, lostController: null,
         };
         this.switches.set(name, s);
       }
@@ -395,6 +444,7 @@ export class ControllerManager {
       this.controllers.get(s.controller)?.link.send({ t: 'release-switch', switch: s.name });
       this.event(s, { kind: 'controller-released', reason: `controller ${s.controller} released (CONTROLLER ${wanted})`, durationMs: null });
       for (const r of s.regs.values()) { r.sentTo = null; r.pending = false; }
+      for (const r of s.gregs.values()) { r.sentTo = null; r.pending = false; }
     }
     s.controller = want;
     if (want === null) {
@@ -414,6 +464,7 @@ export class ControllerManager {
   private syncRegistrations(s: SwitchCtl): void {
     const table = this.state.switches.get(s.name)?.lanIp ?? new Map();
     const ctl = s.controller !== null ? this.controllers.get(s.controller) : undefined;
+    this.syncGroups(s, ctl);
     for (const [ip, r] of s.regs) {
       if (table.has(ip)) continue;
       if (ctl && r.confirmedOn) ctl.link.send({ t: 'deregister-address', switch: s.name, rdev: r.confirmedOn, ip: formatIpv4(ip) });
@@ -431,6 +482,48 @@ export class ControllerManager {
       ctl.link.send({ t: 'register-address', switch: s.name, rdev: s.active, ip: formatIpv4(ip) });
     }
     this.maybeComplete(s);
+  }
+
+  /** Multicast groups: the same path as addresses (see the file comment). */
+  private syncGroups(s: SwitchCtl, ctl: ControllerRecord | undefined): void {
+    const wanted = new Set(this.groupSource(s.name));
+    for (const [g, r] of s.gregs) {
+      if (wanted.has(g)) continue;
+      if (r.confirmedOn) this.dropGroup(s, g, r.confirmedOn);
+      s.gregs.delete(g);
+    }
+    for (const g of wanted) {
+      if (s.gregs.has(g)) continue;
+      const held = s.gstale.get(g) ?? null;
+      s.gstale.delete(g);
+      s.gregs.set(g, { registered: false, reason: null, sentTo: null, sentRdev: null, pending: false, confirmedOn: held });
+    }
+    if (!ctl) return;
+    for (const [g, rdev] of [...s.gstale]) {
+      s.gstale.delete(g);
+      this.dropGroup(s, g, rdev);
+    }
+    if (s.phase !== 'ready' || s.disconnected || s.active === null || s.openOn !== s.active) return;
+    for (const [g, r] of s.gregs) {
+      if (r.sentTo === ctl.name && r.sentRdev === s.active) continue;
+      if (r.confirmedOn !== null && r.confirmedOn !== s.active) {
+        this.dropGroup(s, g, r.confirmedOn);
+        r.confirmedOn = null;
+        r.registered = false;
+      }
+      r.sentTo = ctl.name;
+      r.sentRdev = s.active;
+      r.pending = true;
+      r.reason = null;
+      ctl.link.send({ t: 'register-group', switch: s.name, rdev: s.active, group: formatIpv4(g) });
+    }
+  }
+
+  /** Take `group` out of `rdev`'s filter now, or when a controller can be told. */
+  private dropGroup(s: SwitchCtl, group: number, rdev: string): void {
+    const ctl = s.controller !== null ? this.controllers.get(s.controller) : undefined;
+    if (ctl) ctl.link.send({ t: 'deregister-group', switch: s.name, rdev, group: formatIpv4(group) });
+    else s.gstale.set(group, rdev);
   }
 
   // ---- internals ----

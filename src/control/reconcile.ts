@@ -28,6 +28,12 @@
  *   QEMU's stream socket or the daemon's datagram socket, retried every `retryMs` while QEMU is
  *   not there and after 'port-down'. Their addresses come from the data plane's 'saw-address'
  *   (the guest announced or first used it) and take the same path as a watched address.
+ * - Multicast groups (IP mode): the data plane's 'group-join' / 'group-leave' (the forwarder's
+ *   IGMP snooping) keep, per switch, which NIC ports are members of which group; the groups
+ *   with a member are the manager's `groupSource` (registered through the controller), and
+ *   `groups()` shows them with their members and registration in QUERY VSWITCH DETAILS.
+ *   Membership itself lives in the data plane (it forwards group traffic to members without
+ *   waiting for the controller); a removed switch forgets its groups.
  * - Port numbers are handed out round-robin (so a late 'port-down' for a removed port cannot
  *   be taken for its successor), and a port's counter slots are zeroed before the number is used.
  * Also the RuntimeView the queries read, and the Effects (prepare) of the command engine.
@@ -51,6 +57,7 @@ export interface DataPlaneLike {
   post(msg: ToWorker): void;
   on(ev: 'port-down', fn: (m: Extract<FromWorker, { ev: 'port-down' }>) => void): unknown;
   on(ev: 'saw-address', fn: (m: Extract<FromWorker, { ev: 'saw-address' }>) => void): unknown;
+  on(ev: 'group-join' | 'group-leave', fn: (m: Extract<FromWorker, { ev: 'group-join' | 'group-leave' }>) => void): unknown;
 }
 
 /** What it needs of the host's devices (src/dataplane/devices.ts). The QEMU calls are optional (fakes). */
@@ -112,6 +119,8 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly portOwner = new Map<number, { kind: 'uplink'; name: string } | { kind: 'nic'; key: string }>();
   private nextPort = 0;
   private readonly conflicts = new Set<string>();
+  /** Switch name -> multicast group (uint32) -> member NIC ports (from 'group-join' / 'group-leave'). */
+  private readonly groupMembers = new Map<string, Map<number, Set<number>>>();
   /** QEMU guests' NICs (src/control/qemu-nics.ts). */
   readonly qemu: QemuNics;
   private timer: NodeJS.Timeout | null = null;
@@ -135,6 +144,9 @@ export class Reconciler implements RuntimeView, Effects {
     }, log, retryMs);
     dp.on('port-down', (m) => this.portDown(m.port, m.errno, m.reason));
     dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip));
+    dp.on('group-join', (m) => this.groupEvent(m.sw, m.port, m.group, true));
+    dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
+    controllers.groupSource = (name) => this.groupMembers.get(name)?.keys() ?? [];
     watcher.on('address', (key, ip, prefixLen, added) => this.addressEvent(key, ip, prefixLen, added));
   }
 
@@ -178,6 +190,21 @@ export class Reconciler implements RuntimeView, Effects {
 
   switchControl(name: string) {
     return this.controllers.view(name);
+  }
+
+  groups(sw: string): Array<{ group: number; members: Array<{ userid: string; vdev: number }>; registered: boolean; reason: string | null }> {
+    const gm = this.groupMembers.get(sw);
+    if (!gm) return [];
+    return [...gm].sort((a, b) => (a[0] >>> 0) - (b[0] >>> 0)).map(([group, ports]) => {
+      const members: Array<{ userid: string; vdev: number }> = [];
+      for (const p of ports) {
+        const o = this.portOwner.get(p);
+        const rt = o?.kind === 'nic' ? (this.nics.get(o.key) ?? this.qemu.get(o.key)) : undefined;
+        if (rt) members.push({ userid: rt.userid, vdev: rt.vdev });
+      }
+      members.sort((a, b) => (a.userid < b.userid ? -1 : a.userid > b.userid ? 1 : a.vdev - b.vdev));
+      return { group, members, ...this.controllers.groupState(sw, group) };
+    });
   }
 
   addressReason(sw: string, ip: number): string | null {
@@ -298,6 +325,7 @@ export class Reconciler implements RuntimeView, Effects {
       this.dp.post({ op: 'switch-remove', sw: rt.sw });
       this.usedSwitches.delete(rt.sw);
       this.switches.delete(name);
+      this.groupMembers.delete(name);
       this.log.info({ vswitch: name, sw: rt.sw }, 'switch removed from the data plane');
     }
   }
@@ -485,6 +513,28 @@ export class Reconciler implements RuntimeView, Effects {
       return;
     }
     this.log.debug({ sw, port, ip: formatIpv4(ip) }, 'NIC used an address it does not hold');
+  }
+
+  /** IP mode: NIC `port` of data-plane switch `sw` joined or left `group` (IGMP snooping). */
+  private groupEvent(sw: number, port: number, group: number, joined: boolean): void {
+    const name = [...this.switches].find(([, rt]) => rt.sw === sw)?.[0];
+    if (name === undefined) return;
+    let gm = this.groupMembers.get(name);
+    if (!gm) this.groupMembers.set(name, (gm = new Map()));
+    let ports = gm.get(group);
+    const owner = this.portOwner.get(port);
+    const nic = owner?.kind === 'nic' ? owner.key : `port ${port}`;
+    if (joined) {
+      if (!ports) gm.set(group, (ports = new Set()));
+      if (ports.has(port)) return;
+      ports.add(port);
+      this.log.info({ vswitch: name, group: formatIpv4(group), nic, members: ports.size }, 'guest joined a multicast group');
+    } else {
+      if (!ports?.delete(port)) return;
+      if (ports.size === 0) gm.delete(group);
+      this.log.info({ vswitch: name, group: formatIpv4(group), nic, members: ports.size }, 'guest left a multicast group');
+    }
+    this.sync();
   }
 
   private portDown(port: number, errno: number, reason: string): void {

@@ -11,17 +11,30 @@
  * - Link changes (from the LinkMonitor): an RDEV of a controlled switch whose status changed
  *   (carrier, up, MTU, appeared, removed) is reported as a LinkEvent; an RDEV that appears is
  *   set up first.
- * - ReleaseSwitch: the switch and its addresses are forgotten.
+ * - RegisterGroup: when the RDEV is ok, the group's MAC (01:00:5e + its low 23 bits) is put
+ *   in the RDEV's multicast filter (SIOCADDMULTI, LinkOps.addMulticast) so the adapter accepts
+ *   the group's frames from the LAN; answered GroupRegistered ok, or refused with the reason
+ *   (RDEV not ok, the ioctl failed). DeregisterGroup takes the MAC out (SIOCDELMULTI) unless
+ *   another registered group of that RDEV maps to the same MAC; no answer.
+ * - ReleaseSwitch: the switch and its addresses are forgotten. Filter entries stay (the daemon
+ *   deregisters groups itself before it releases a switch it removes; a switch moving to
+ *   another controller keeps its entries, which that controller registers again), so no
+ *   release can race a new controller's registration.
  * The controller never touches frames.
  */
 import type { Logger } from 'pino';
 import type { RdevStatus, ToController, ToDaemon } from './protocol.js';
 import { isEthernet, type LinkMessage, type LinkState } from './rtnl.js';
+import { formatMac, parseIpv4 } from '../wire/addr.js';
+import { groupMac } from '../wire/igmp.js';
 
 /** What the logic needs of rtnetlink (Rtnl; tests pass a fake). */
 export interface LinkOps {
   get(name: string): LinkState | null;
   setUp(name: string): void;
+  /** Add / remove a MAC (48-bit number) in the link's multicast filter. Throw on failure. */
+  addMulticast(name: string, mac: number): void;
+  delMulticast(name: string, mac: number): void;
 }
 
 interface Controlled {
@@ -29,6 +42,8 @@ interface Controlled {
   last: Map<string, RdevStatus>;
   /** rdev -> registered addresses (dotted). */
   addresses: Map<string, Set<string>>;
+  /** rdev -> registered multicast groups (dotted). */
+  groups: Map<string, Set<string>>;
 }
 
 export class ControllerLogic {
@@ -49,7 +64,7 @@ export class ControllerLogic {
   handle(m: ToController): void {
     switch (m.t) {
       case 'control-switch': {
-        const c: Controlled = { rdevs: [...m.rdevs], last: new Map(), addresses: new Map() };
+        const c: Controlled = { rdevs: [...m.rdevs], last: new Map(), addresses: new Map(), groups: new Map() };
         this.switches.set(m.switch, c);
         const statuses = m.rdevs.map((r) => this.initialise(r));
         for (const s of statuses) c.last.set(s.rdev, s);
@@ -86,6 +101,57 @@ export class ControllerLogic {
       case 'deregister-address': {
         this.switches.get(m.switch)?.addresses.get(m.rdev)?.delete(m.ip);
         this.log.info({ vswitch: m.switch, rdev: m.rdev, ip: m.ip }, 'address deregistered');
+        return;
+      }
+      case 'register-group': {
+        const c = this.switches.get(m.switch);
+        const mac = groupMac(parseIpv4(m.group));
+        let reason: string | undefined;
+        if (!c) reason = `switch ${m.switch} is not controlled by this controller`;
+        else if (!c.rdevs.includes(m.rdev)) reason = `${m.rdev} is not an RDEV of switch ${m.switch}`;
+        else {
+          const s = this.status(m.rdev);
+          c.last.set(m.rdev, s);
+          if (!s.ok) reason = `${m.rdev}: ${s.reason ?? 'not ready'}`;
+        }
+        if (reason === undefined) {
+          try {
+            this.links.addMulticast(m.rdev, mac);
+          } catch (e) {
+            reason = `${m.rdev}: cannot add ${formatMac(mac)} to its multicast filter: ${(e as Error).message}`;
+          }
+        }
+        if (reason === undefined) {
+          let set = c!.groups.get(m.rdev);
+          if (!set) c!.groups.set(m.rdev, (set = new Set()));
+          set.add(m.group);
+          this.log.info({ vswitch: m.switch, rdev: m.rdev, group: m.group, mac: formatMac(mac) }, 'multicast group registered with the adapter');
+          this.send({ t: 'group-registered', switch: m.switch, rdev: m.rdev, group: m.group, ok: true });
+        } else {
+          this.log.warn({ vswitch: m.switch, rdev: m.rdev, group: m.group, reason }, 'multicast group registration refused');
+          this.send({ t: 'group-registered', switch: m.switch, rdev: m.rdev, group: m.group, ok: false, reason });
+        }
+        return;
+      }
+      case 'deregister-group': {
+        const c = this.switches.get(m.switch);
+        if (!c || !c.rdevs.includes(m.rdev)) {
+          this.log.warn({ vswitch: m.switch, rdev: m.rdev, group: m.group }, 'DeregisterGroup for an RDEV this controller does not control; ignored');
+          return;
+        }
+        const set = c.groups.get(m.rdev);
+        set?.delete(m.group);
+        const mac = groupMac(parseIpv4(m.group));
+        if ([...(set ?? [])].some((g) => groupMac(parseIpv4(g)) === mac)) {
+          this.log.info({ vswitch: m.switch, rdev: m.rdev, group: m.group }, 'multicast group deregistered; its MAC stays (another group maps to it)');
+          return;
+        }
+        try {
+          this.links.delMulticast(m.rdev, mac);
+          this.log.info({ vswitch: m.switch, rdev: m.rdev, group: m.group, mac: formatMac(mac) }, 'multicast group deregistered from the adapter');
+        } catch (e) {
+          this.log.warn({ vswitch: m.switch, rdev: m.rdev, group: m.group, err: String(e) }, 'could not take the group out of the multicast filter');
+        }
         return;
       }
       default:

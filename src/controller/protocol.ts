@@ -18,11 +18,17 @@
  *   ReleaseSwitch{switch}               the switch no longer uses this controller
  *   RegisterAddress{switch, rdev, ip}   make the LAN reach ip through rdev (IPv4 dotted)
  *   DeregisterAddress{switch, rdev, ip}
+ *   RegisterGroup{switch, rdev, group}  a guest joined this IPv4 multicast group (224.0.0.0/4,
+ *                                       dotted): make the adapter accept its frames (its
+ *                                       multicast filter gets the group's MAC)
+ *   DeregisterGroup{switch, rdev, group}  the last member left: take the group's MAC out again
  * Controller -> daemon:
  *   InitializationComplete{switch, rdevs: RdevStatus[]}   one status per RDEV of ControlSwitch
  *   AddressRegistered{switch, rdev, ip, ok, reason?}
+ *   GroupRegistered{switch, rdev, group, ok, reason?}
  *   LinkEvent{switch, status: RdevStatus}   an RDEV changed (carrier, up, MTU, appeared, removed)
- * The controller answers each ControlSwitch once and each RegisterAddress once, in order.
+ * The controller answers each ControlSwitch once and each RegisterAddress and RegisterGroup
+ * once, in order; deregistrations get no answer.
  *
  * `decode` validates untrusted text completely (types, ranges, name shapes) and never throws.
  */
@@ -51,6 +57,7 @@ export type ToDaemon =
   | { t: 'register'; name: string; pid: number; version: number }
   | { t: 'initialization-complete'; switch: string; rdevs: RdevStatus[] }
   | { t: 'address-registered'; switch: string; rdev: string; ip: string; ok: boolean; reason?: string }
+  | { t: 'group-registered'; switch: string; rdev: string; group: string; ok: boolean; reason?: string }
   | { t: 'link-event'; switch: string; status: RdevStatus };
 
 export type ToController =
@@ -59,7 +66,9 @@ export type ToController =
   | { t: 'control-switch'; switch: string; rdevs: string[] }
   | { t: 'release-switch'; switch: string }
   | { t: 'register-address'; switch: string; rdev: string; ip: string }
-  | { t: 'deregister-address'; switch: string; rdev: string; ip: string };
+  | { t: 'deregister-address'; switch: string; rdev: string; ip: string }
+  | { t: 'register-group'; switch: string; rdev: string; group: string }
+  | { t: 'deregister-group'; switch: string; rdev: string; group: string };
 
 export type Decoded<T> = { ok: true; msg: T } | { ok: false; error: string };
 
@@ -67,6 +76,8 @@ const NAME_RE = /^[A-Z0-9@#$_]{1,8}$/;
 const IFNAME_RE = /^[A-Za-z0-9_.@+-]{1,15}$/;
 const IP_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$|^$/;
+/** An IPv4 multicast group, 224.0.0.0 - 239.255.255.255. */
+const GROUP_RE = /^(22[4-9]|23\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 type Obj = Record<string, unknown>;
 
@@ -157,6 +168,15 @@ export function decodeToDaemon(line: string): Decoded<ToDaemon> {
         if (r !== undefined) m.reason = r;
         return { ok: true, msg: m };
       }
+      case 'group-registered': {
+        const m: ToDaemon = {
+          t: 'group-registered', switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
+          group: str(o, 'group', GROUP_RE, 'IPv4 multicast group'), ok: bool(o, 'ok'),
+        };
+        const r = optReason(o);
+        if (r !== undefined) m.reason = r;
+        return { ok: true, msg: m };
+      }
       case 'link-event':
         return { ok: true, msg: { t: 'link-event', switch: str(o, 'switch', NAME_RE, 'switch name'), status: status(field(o, 'status')) } };
       default:
@@ -190,6 +210,12 @@ export function decodeToController(line: string): Decoded<ToController> {
         return {
           ok: true,
           msg: { t: o.t, switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), ip: str(o, 'ip', IP_RE, 'IPv4 address') },
+        };
+      case 'register-group':
+      case 'deregister-group':
+        return {
+          ok: true,
+          msg: { t: o.t, switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), group: str(o, 'group', GROUP_RE, 'IPv4 multicast group') },
         };
       default:
         throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);

@@ -4,7 +4,13 @@
  *
  * - `Rtnl` holds one blocking request socket (1 s receive timeout) for RTM_GETLINK and
  *   RTM_NEWLINK(IFF_UP) with an acknowledgement; its calls are short and synchronous (the
- *   controller does nothing else meanwhile; it is never in the data path).
+ *   controller does nothing else meanwhile; it is never in the data path). It also programs a
+ *   link's multicast filter (addMulticast / delMulticast: SIOCADDMULTI / SIOCDELMULTI on a UDP
+ *   socket, struct ifreq with sa_family AF_UNSPEC and the MAC in sa_data). Those are the
+ *   kernel's "global" entries (dev_mc_add_global): not tied to the socket or the process, so
+ *   they survive a controller's death (the adapter keeps accepting the groups' frames: no
+ *   traffic lost), adding one twice is one entry, and deleting one removes only that entry
+ *   (memberships the host's own IP stack holds stay).
  * - `LinkMonitor` holds a second socket bound to RTMGRP_LINK; poll(2) (200 ms timeout) runs on
  *   libuv's thread pool (koffi async) and the non-blocking reads on the main thread, so link
  *   changes arrive as events at once. A receive error (ENOBUFS overrun included) is reported as
@@ -16,13 +22,13 @@
 import { EventEmitter } from 'node:events';
 import koffi from 'koffi';
 import {
-  AF_NETLINK, EAGAIN, EINTR, NETLINK_ROUTE, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, allocBytes, bind, close, errno, errnoName, ifNameToIndex, raw,
-  setsockoptBuf, socket, strerror, type ForeignBytes,
+  AF_INET, AF_NETLINK, EAGAIN, EINTR, ENOENT, NETLINK_ROUTE, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, allocBytes, bind, close, errno, errnoName,
+  ifNameToIndex, ifreq, ioctlPtr, raw, setsockoptBuf, socket, strerror, type ForeignBytes,
 } from '../sys/libc.js';
 import {
   NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_REQUEST, RTMGRP_LINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, sockaddrNl,
 } from '../dataplane/netlink.js';
-import { formatMac } from '../wire/addr.js';
+import { formatMac, writeMac } from '../wire/addr.js';
 
 const NLM_F_ACK = 0x4;
 const IFINFOMSG_LEN = 16;
@@ -33,6 +39,9 @@ const IFF_UP = 0x1;
 const IFF_LOWER_UP = 0x10000;
 const ARPHRD_ETHER = 1;
 const SO_RCVTIMEO = 20;
+const SIOCADDMULTI = 0x8931;
+const SIOCDELMULTI = 0x8932;
+const AF_UNSPEC = 0;
 const RECV_LEN = 65536;
 
 export interface LinkState {
@@ -131,10 +140,13 @@ export class RtnlError extends Error {
 /** Synchronous rtnetlink requests about links. */
 export class Rtnl {
   private readonly fd: number;
+  /** A UDP socket for the interface ioctls (SIOCADDMULTI / SIOCDELMULTI). */
+  private readonly ioFd: number;
   private seq = 1;
   private readonly buf = Buffer.alloc(RECV_LEN);
 
   constructor() {
+    this.ioFd = socket(AF_INET, SOCK_DGRAM, 0);
     this.fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
     const tv = Buffer.alloc(16);
     tv.writeBigInt64LE(1n, 0); // 1 s
@@ -144,6 +156,21 @@ export class Rtnl {
 
   close(): void {
     close(this.fd);
+    close(this.ioFd);
+  }
+
+  /** Put `mac` (48-bit number) in the link's multicast filter (SIOCADDMULTI); idempotent. Throws SysError. */
+  addMulticast(name: string, mac: number): void {
+    ioctlPtr(this.ioFd, SIOCADDMULTI, mcastIfreq(name, mac), `SIOCADDMULTI ${name} ${formatMac(mac)}`);
+  }
+
+  /** Take `mac` out of the link's multicast filter (SIOCDELMULTI); an entry already gone is fine. Throws SysError. */
+  delMulticast(name: string, mac: number): void {
+    try {
+      ioctlPtr(this.ioFd, SIOCDELMULTI, mcastIfreq(name, mac), `SIOCDELMULTI ${name} ${formatMac(mac)}`);
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== ENOENT) throw e;
+    }
   }
 
   /** Send one request and collect the answer for its sequence number. */
@@ -188,6 +215,14 @@ export class Rtnl {
     const r = this.request(ifinfomsg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, index, IFF_UP, IFF_UP), seq);
     if (r.error !== 0) throw new RtnlError(errnoName(r.error), `set ${name} up: ${strerror(r.error)}`);
   }
+}
+
+/** struct ifreq for SIOC{ADD,DEL}MULTI: name, then ifr_hwaddr (sa_family AF_UNSPEC, the MAC in sa_data). */
+function mcastIfreq(name: string, mac: number): Buffer {
+  const q = ifreq(name);
+  q.writeUInt16LE(AF_UNSPEC, 16);
+  writeMac(q, 18, mac);
+  return q;
 }
 
 /** Is this link usable as an uplink data device? */

@@ -404,6 +404,12 @@ export class DataPlaneLoop {
       sawAddress(port: number, ip: number): void {
         post({ ev: 'saw-address', sw, port, ip });
       },
+      joinedGroup(port: number, group: number): void {
+        post({ ev: 'group-join', sw, port, group });
+      },
+      leftGroup(port: number, group: number): void {
+        post({ ev: 'group-leave', sw, port, group });
+      },
     };
     let fwd: Forwarder;
     try {

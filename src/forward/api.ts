@@ -58,6 +58,10 @@ export const enum DropReason {
   BadSource = 11,
   /** Offload metadata the egress cannot honour (e.g. GSO type it cannot segment). */
   BadOffload = 12,
+  /** IP mode: multicast to a group (outside 224.0.0.0/24) that no NIC joined, with nowhere else to go. */
+  NoGroupMember = 13,
+  /** IP mode: a join refused because the group table (or the port's share of it) is full (frame still forwarded). */
+  GroupTableFull = 14,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -75,6 +79,8 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'address-conflict',
   'bad-source',
   'bad-offload',
+  'no-group-member',
+  'group-table-full',
 ];
 
 /** The data plane's side: where forwarded frames go. */
@@ -93,6 +99,10 @@ export interface Egress {
 export interface ForwarderEvents {
   /** IP mode: an IPv4 source address was seen on a NIC port that holds no address yet (ARP or IP source). */
   sawAddress?(port: number, ip: number): void;
+  /** IP mode: NIC `port` became a member of IPv4 `group` (uint32; its IGMP report). Once per new membership. */
+  joinedGroup?(port: number, group: number): void;
+  /** IP mode: NIC `port` is no longer a member of `group` (its leave, aging, or the port removed). */
+  leftGroup?(port: number, group: number): void;
 }
 
 /** One switch's forwarding logic. */

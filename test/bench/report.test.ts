@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { median, percentile } from '../../bench/lib.js';
 import { bestPeer, goals, table, svg, type PathResult, type Metric } from '../../bench/report.js';
+import { scaleGoals, scaleText, type ScaleResult } from '../../bench/scale.js';
 
 const m = (v: number | null): Metric => ({ values: v === null ? [] : [v], median: v });
 
@@ -44,7 +45,7 @@ test('best userspace peer: highest rate, lowest latency, only peers', () => {
 });
 
 test('goal verdicts follow the ratios; missing rows are not measured, never met', () => {
-  const gs = goals(paths, { status: 'ok', figures: { ipSwitchFps: 12e6, ethernetSwitchFps: 8e6 } }, 'later');
+  const gs = goals(paths, { status: 'ok', figures: { ipSwitchFps: 12e6, ethernetSwitchFps: 8e6 } }, scaleGoals(null, null));
   const find = (s: string) => gs.find((g) => g.goal.startsWith(s))!;
   assert.equal(find('TCP guest to guest (IP mode)').met, true);            // 17/18 = 0.94
   assert.equal(find('TCP guest to guest (ETHERNET mode)').met, null);
@@ -57,8 +58,29 @@ test('goal verdicts follow the ratios; missing rows are not measured, never met'
   assert.equal(find('forwarding core alone (ipSwitchFps)').met, true);
   assert.equal(find('forwarding core alone (ethernetSwitchFps)').met, false);
   assert.equal(find('scale').met, null);
-  const none = goals(paths, { status: 'n/a', reason: 'absent' }, 'later');
+  const none = goals(paths, { status: 'n/a', reason: 'absent' }, []);
   assert.equal(none.find((g) => g.goal.startsWith('forwarding core'))!.met, null);
+});
+
+test('scale goals: all connected, QUERY under 200 ms, memory reported, flat lookup', () => {
+  const s: ScaleResult = {
+    status: 'ok', nics: 1000, connected: 1000, accepted: 1000, defineSeconds: 3, connectSeconds: 4,
+    rssBeforeKB: 80_000, rssAfterKB: 100_000, memPerNicKB: 20,
+    queryCliMs: m(150), queryDaemonMs: m(30), cliBaselineMs: m(90), queryLines: 1006,
+    addresses: { perNic: 12, expected: 12000, registered: 12000, seconds: 2, queryCliMs: m(250), queryDaemonMs: m(120), rssKB: 110_000 },
+  };
+  const gs = scaleGoals(s, { at10: 10, at100k: 25 });
+  const find = (x: string) => gs.find((g) => g.goal.includes(x))!;
+  assert.equal(find('coupled to one switch').met, true);
+  assert.equal(find('with 1000 NICs < 200').met, true);
+  assert.equal(find('12000 LAN IP addresses').met, false);
+  assert.equal(find('memory per NIC').met, true);
+  assert.match(find('memory per NIC').measured, /^20\.0 kB per NIC/);
+  assert.equal(find('flat lookup').met, false); // 2.5x
+  assert.equal(scaleGoals({ ...s, connected: 999 }, { at10: 10, at100k: 12 }).find((g) => g.goal.includes('coupled'))!.met, false);
+  assert.equal(scaleGoals({ ...s, connected: 999 }, { at10: 10, at100k: 12 }).find((g) => g.goal.includes('flat'))!.met, true);
+  assert.ok(scaleGoals(null, null).every((g) => g.met === null));
+  assert.match(scaleText(s, { at10: 10, at100k: 25 }), /20\.0 kB per NIC/);
 });
 
 test('table shows n/a rows with their reason; svg escapes labels and draws one bar per figure', () => {

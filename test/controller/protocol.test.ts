@@ -71,6 +71,9 @@ function fakeLinks(init: Record<string, Partial<LinkState>>) {
     links, ups,
     get: (n: string) => (links.has(n) ? { ...links.get(n)! } : null),
     setUp: (n: string) => { ups.push(n); const l = links.get(n)!; l.up = true; },
+    mcast: [] as string[],
+    addMulticast(n: string, mac: number) { if (!links.has(n)) throw new Error('ENODEV'); this.mcast.push(`+${n} ${mac.toString(16)}`); },
+    delMulticast(n: string, mac: number) { this.mcast.push(`-${n} ${mac.toString(16)}`); },
   };
 }
 
@@ -126,4 +129,37 @@ test('grammar: SET VSWITCH and QUERY CONTROLLER', () => {
   for (const t of ['SET VSWITCH SW1', 'SET VSWITCH SW1 UPLINK', 'SET VSWITCH SW1 UPLINK SIDEWAYS', 'SET NIC 600', 'SET VSWITCH SW1 SWITCHOVER NOW']) {
     assert.equal(parse(t).ok, false, t);
   }
+});
+
+test('multicast groups: messages validate, and the controller programs the RDEV multicast filter', () => {
+  const m: ToDaemon = { t: 'group-registered', switch: 'SW1', rdev: 'eth1', group: '239.1.2.3', ok: false, reason: 'x' };
+  assert.deepEqual(decodeToDaemon(encode(m).trimEnd()), { ok: true, msg: m });
+  for (const t of ['register-group', 'deregister-group'] as const) {
+    const c = { t, switch: 'SW1', rdev: 'eth1', group: '224.0.1.1' };
+    assert.deepEqual(decodeToController(encode(c).trimEnd()), { ok: true, msg: c });
+  }
+  for (const g of ['10.0.0.1', '240.0.0.1', '239.1.2.256', '239.1.2']) {
+    const d = decodeToController(JSON.stringify({ t: 'register-group', switch: 'SW1', rdev: 'eth1', group: g }));
+    assert.equal(d.ok, false, g);
+    if (!d.ok) assert.match(d.error, /IPv4 multicast group/);
+    assert.equal(decodeToDaemon(JSON.stringify({ t: 'group-registered', switch: 'SW1', rdev: 'eth1', group: g, ok: true })).ok, false, g);
+  }
+  const f = fakeLinks({ eth1: { up: true, carrier: true }, eth2: { up: true, carrier: false } });
+  const sent: ToDaemon[] = [];
+  const c = new ControllerLogic(f, (x) => sent.push(x), quiet);
+  c.handle({ t: 'control-switch', switch: 'SW1', rdevs: ['eth1', 'eth2'] });
+  sent.length = 0;
+  c.handle({ t: 'register-group', switch: 'SW1', rdev: 'eth1', group: '239.1.2.3' });
+  c.handle({ t: 'register-group', switch: 'SW1', rdev: 'eth1', group: '239.129.2.3' }); // same MAC
+  c.handle({ t: 'register-group', switch: 'SW1', rdev: 'eth2', group: '239.1.2.3' });
+  c.handle({ t: 'register-group', switch: 'SW2', rdev: 'eth1', group: '239.1.2.3' });
+  assert.deepEqual(sent.map((x) => (x.t === 'group-registered' ? [x.rdev, x.group, x.ok, x.reason ?? null] : x.t)), [
+    ['eth1', '239.1.2.3', true, null], ['eth1', '239.129.2.3', true, null], ['eth2', '239.1.2.3', false, 'eth2: no carrier'],
+    ['eth1', '239.1.2.3', false, 'switch SW2 is not controlled by this controller'],
+  ]);
+  c.handle({ t: 'deregister-group', switch: 'SW1', rdev: 'eth1', group: '239.1.2.3' });
+  assert.deepEqual(f.mcast, ['+eth1 1005e010203', '+eth1 1005e010203'], 'the MAC stays while 239.129.2.3 needs it');
+  c.handle({ t: 'deregister-group', switch: 'SW1', rdev: 'eth1', group: '239.129.2.3' });
+  c.handle({ t: 'deregister-group', switch: 'SW9', rdev: 'eth1', group: '239.1.2.3' });
+  assert.deepEqual(f.mcast.slice(2), ['-eth1 1005e010203']);
 });

@@ -8,7 +8,9 @@
  *       reason, durationMs, from?, to? }] } | null (no RDEV),
  *     uplink: { rdevs, active, state, mac, mtu, port, counters }, nics: [{ guest, vdev, mac, port,
  *     counters }], ipTable: [{ ip, guest, vdev, localOnly, reason }], drops: { <reason>: n } }] }
- *  (reason: why an entry is local only, null when registered.)
+ *  (reason: why an entry is local only, null when registered.) IP mode also has
+ *  groups: [{ group, members: [{ guest, vdev }], registered, reason }] (the multicast groups
+ *  guests joined; reason: why a group is not registered on the adapter, null when it is).
  *  QUERY NIC -> { guest, nics: [{ guest, vdev, type, devices: { read, write, data },
  *     subchannels: { read, write, data }, chpid, mac, switch, tap: { name, netns } | null,
  *     transport: STREAM | DGRAM (QEMU guest) | null,
@@ -106,6 +108,12 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       counters: portCounters(rt, up.port),
     },
     nics,
+    groups: sw.mode !== 'IP' ? [] : (rt.groups?.(sw.name) ?? []).map((g) => ({
+      group: formatIpv4(g.group),
+      members: g.members.map((m) => ({ guest: m.userid, vdev: hex4(m.vdev) })),
+      registered: g.registered,
+      reason: g.reason,
+    })),
     ipTable: [...sw.lanIp.values()].map((e) => ({
       ip: formatIpv4(e.ip), guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
       reason: e.localOnly ? (rt.addressReason?.(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
@@ -149,6 +157,13 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): strin
   } else {
     lines.push('  LAN IP table:');
     for (const e of doc.ipTable) lines.push(`    ${e.ip.padEnd(15)}  ${e.guest.padEnd(8)}  ${e.vdev}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
+  }
+  if (doc.mode === 'IP') {
+    if (doc.groups.length === 0) lines.push('  Multicast groups: none');
+    else lines.push('  Multicast groups:');
+    for (const g of doc.groups) {
+      lines.push(`    ${g.group.padEnd(15)}  ${g.registered ? 'REGISTERED' : `NOT REGISTERED (${g.reason ?? 'unknown'})`}  Members: ${g.members.map((m) => `${m.guest} ${m.vdev}`).join(', ')}`);
+    }
   }
   const dropped = Object.entries(doc.drops).filter(([, n]) => n > 0);
   lines.push(`  Discarded: ${dropped.length === 0 ? 'none' : dropped.map(([r, n]) => `${r} ${n}`).join('  ')}`);

@@ -31,6 +31,8 @@ export interface RuntimeView {
   controllerList?(): ControllerListEntry[];
   /** A switch's control side: controller, RDEV statuses, events; null if it has no uplink. */
   switchControl?(name: string): SwitchControlView | null;
+  /** IP mode: the multicast groups NICs of the switch joined, their members, and their registration on the adapter. */
+  groups?(sw: string): Array<{ group: number; members: Array<{ userid: string; vdev: number }>; registered: boolean; reason: string | null }>;
   /** Why a LAN IP table entry is local only (null: registered or unknown). */
   addressReason?(sw: string, ip: number): string | null;
   /** A QEMU guest's NIC: its sockets, the exact QEMU arguments and its connection state. */
