@@ -28,6 +28,7 @@ cleanup() {
   rm -rf "$STATE" "$SOCK"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 cleanup   # a previous lab that was killed hard
 
 ip netns add vswlab-sw
