@@ -194,6 +194,8 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
     throw new Error(`vswitchd did not answer: ${tail()}`);
   }
   if (!d.running) throw new Error(`vswitchd exited (${d.child.exitCode}): ${tail()}`);
+  // The uplink's control path (addresses become reachable from the LAN once it registers them).
+  scope.spawn(sw, join(repoRoot, 'bin/vswitch-controller'), ['--name', 'BENCHCTL', '--socket', socket]);
   const hasNic = async (ns: string) => (await run('ip', ['-n', ns, 'link', 'show', 'dev', 'enc600'])).code === 0;
   try {
     await waitFor('enc600 in both guests', 10_000, async () => (await hasNic(g1)) && (await hasNic(g2)));

@@ -19,6 +19,8 @@ import type { FromWorker, ToWorker } from './protocol.js';
 export interface DataPlaneOptions {
   /** Module URL exporting `createForwarder: ForwarderFactory` (tests); default IpSwitch/EthernetSwitch. */
   forwarders?: string;
+  /** The loop's busy-poll window in microseconds (LoopOptions.busyPollUs); 0 or absent: off. */
+  busyPollUs?: number;
 }
 
 export class DataPlane extends EventEmitter {
@@ -55,7 +57,7 @@ export class DataPlane extends EventEmitter {
     let worker: Worker;
     try {
       worker = new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: { counters, wakeFd, control: port1, forwarders: opts.forwarders },
+        workerData: { counters, wakeFd, control: port1, forwarders: opts.forwarders, busyPollUs: opts.busyPollUs ?? 0 },
         transferList: [port1],
       });
     } catch (e) {

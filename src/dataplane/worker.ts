@@ -1,11 +1,13 @@
 /**
  * The data-plane worker thread's entry (worker_threads). Started by DataPlane (host.ts) with
  * workerData { counters: SharedArrayBuffer, wakeFd: number, control: MessagePort,
- * forwarders?: string }. It builds the DataPlaneLoop, posts { ev: 'ready' }, and runs the loop
+ * forwarders?: string, busyPollUs: number }. It builds the DataPlaneLoop, posts { ev: 'ready' }, and runs the loop
  * on this thread until a 'stop' message; then it posts { ev: 'stopped' } and ends.
  * `forwarders` is an optional module URL exporting `createForwarder: ForwarderFactory` (tests
  * use a hub); without it the production IpSwitch / EthernetSwitch are used.
  * Log lines go straight to fd 2 (the thread never returns to its event loop while running).
+ * busyPollUs (microseconds, 0 = off) is the loop's busy-poll window (LoopOptions.busyPollUs):
+ * lower latency for one CPU kept busy under traffic; vswitchd sets it from --busy-poll-us.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
@@ -18,6 +20,7 @@ interface WorkerInput {
   wakeFd: number;
   control: MessagePort;
   forwarders?: string;
+  busyPollUs: number;
 }
 
 const input = workerData as WorkerInput;
@@ -41,6 +44,7 @@ const loop = new DataPlaneLoop({
   post,
   makeForwarder: factory,
   log,
+  busyPollUs: input.busyPollUs,
 });
 post({ ev: 'ready' });
 loop.run();

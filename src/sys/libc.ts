@@ -179,6 +179,7 @@ export const raw = {
   setns: lib.func('int setns(int fd, int nstype)'),
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
   getpid: lib.func('int getpid()'),
+  sched_yield: lib.func('int sched_yield()'),
   gettid: lib.func('int gettid()'),
   // Unix sockets for the QEMU ports (hot-path variants take addresses as numbers).
   connect: lib.func('connect', 'int', ['int', 'void *', 'uint32_t']),
