@@ -338,8 +338,8 @@ export class QemuNics {
   private forget(rt: QemuNicRt): void {
     const n = this.state.nic(rt.userid, rt.vdev);
     if (!n || n.addresses.size === 0) return;
-    this.log.info({ nic: rt.key, addresses: [...n.addresses].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
-    for (const ip of [...n.addresses]) this.state.addressEvent(rt.userid, rt.vdev, ip, false);
+    this.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
+    for (const ip of [...n.addresses.keys()]) this.state.addressEvent(rt.userid, rt.vdev, ip, false);
   }
 
 }

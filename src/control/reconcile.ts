@@ -124,6 +124,7 @@ export class Reconciler implements RuntimeView, Effects {
   /** QEMU guests' NICs (src/control/qemu-nics.ts). */
   readonly qemu: QemuNics;
   private timer: NodeJS.Timeout | null = null;
+  private syncQueued = false;
   private stopped = false;
 
   constructor(
@@ -268,6 +269,20 @@ export class Reconciler implements RuntimeView, Effects {
       }, this.retryMs);
       this.timer.unref?.();
     }
+  }
+
+  /**
+   * One sync for a burst of events: address and group events arrive by the thousand (a guest
+   * configuring many addresses, a daemon restart re-reading them all), and each full sync walks
+   * every switch's LAN IP table, so they are coalesced into one sync per event-loop turn.
+   */
+  private syncSoon(): void {
+    if (this.syncQueued) return;
+    this.syncQueued = true;
+    setImmediate(() => {
+      this.syncQueued = false;
+      this.sync();
+    });
   }
 
   /** Stop timers and watches (the daemon stops the data plane itself; persistent TAPs stay). */
@@ -497,7 +512,7 @@ export class Reconciler implements RuntimeView, Effects {
     if (!rt) return;
     if (!this.state.addressEvent(rt.userid, rt.vdev, ip, added)) return;
     this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added }, added ? `guest ${how} an address` : 'guest removed an address');
-    this.sync();
+    this.syncSoon();
   }
 
   /**
@@ -534,7 +549,7 @@ export class Reconciler implements RuntimeView, Effects {
       if (ports.size === 0) gm.delete(group);
       this.log.info({ vswitch: name, group: formatIpv4(group), nic, members: ports.size }, 'guest left a multicast group');
     }
-    this.sync();
+    this.syncSoon();
   }
 
   private portDown(port: number, errno: number, reason: string): void {

@@ -62,9 +62,10 @@ export interface Nic extends NicAlloc {
   /**
    * IPv4 addresses the guest holds, in the order they appeared: configured on its interface
    * (namespace guests, seen by the address watcher) or announced / first used on the NIC (QEMU
-   * guests, the data plane's saw-address).
+   * guests, the data plane's saw-address), each with its claim serial: when two NICs claim one
+   * address, the earlier claim holds it.
    */
-  addresses: Set<number>;
+  addresses: Map<number, number>;
 }
 
 export interface Guest {
@@ -100,6 +101,8 @@ export class State {
   /** Next MAC serial to try (serials are handed out in turn and skip those in use). */
   nextMacSerial = 1;
   private readonly serialsInUse = new Set<number>();
+  /** Orders address claims across NICs (first come, first served). */
+  private claimSerial = 0;
 
   nic(userid: string, vdev: number): Nic | undefined {
     return this.guests.get(userid)?.nics.get(vdev);
@@ -187,7 +190,7 @@ export class State {
           subchannels: [...c.alloc.subchannels],
           tap: c.tap,
           coupled: null,
-          addresses: new Set(),
+          addresses: new Map(),
         });
         this.serialsInUse.add(c.alloc.macSerial);
         this.nextMacSerial = c.alloc.macSerial + 1 >= MAC_SERIALS ? 1 : c.alloc.macSerial + 1;
@@ -220,7 +223,7 @@ export class State {
     const n = this.nic(userid, vdev);
     if (!n) return false;
     if (added === n.addresses.has(ip)) return false;
-    if (added) n.addresses.add(ip);
+    if (added) n.addresses.set(ip, this.claimSerial++);
     else n.addresses.delete(ip);
     return true;
   }
@@ -240,13 +243,15 @@ export class State {
     const claims = new Map<number, Nic[]>();
     if (sw.mode === 'IP') {
       for (const n of this.coupledTo(name)) {
-        for (const ip of n.addresses) {
+        for (const ip of n.addresses.keys()) {
           const l = claims.get(ip);
           if (l) l.push(n);
           else claims.set(ip, [n]);
         }
       }
     }
+    // First come, first served: claims on one address in the order they were made.
+    for (const [ip, l] of claims) if (l.length > 1) l.sort((a, b) => a.addresses.get(ip)! - b.addresses.get(ip)!);
     const next = new Map<number, LanIpEntry>();
     for (const [ip, e] of sw.lanIp) {
       const l = claims.get(ip);

@@ -25,6 +25,9 @@ import { bindQemuDgram, connectQemuStream, qemuArgs } from '../../src/dataplane/
 import type { ToWorker } from '../../src/dataplane/protocol.js';
 import { sleep, waitFor } from '../helpers/netlab.js';
 
+/** Let the reconciler's coalesced sync (setImmediate) run. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 const quiet = pino({ level: 'silent' });
 const tmp = mkdtempSync(join(tmpdir(), 'vswqn-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -123,22 +126,27 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
 
     // The guest announces an address: registered like a configured one (local only: no uplink).
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip: 0x0a000005 });
+    await settle(); // address events are coalesced into one sync per turn
     assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000005, port: 1, localOnly: true }]);
     assert.deepEqual(nicDoc('600', 'VM1').addresses, [{ ip: '10.0.0.5', state: 'LOCAL ONLY' }]);
     // Not addresses: multicast, loopback, 0/8; and a namespace NIC's port takes its addresses from the watcher only.
     for (const ip of [0xe0000001, 0x7f000001, 0x00000005]) dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip });
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 0, ip: 0x0a000007 });
+    await settle(); // address events are coalesced into one sync per turn
     assert.deepEqual(dp.take(), []);
     // One address, one NIC: the namespace guest holds 10.0.0.6; the VM's claim is refused and counted.
     w.emit('address', 'A/0600', 0x0a000006, 24, true);
+    await settle(); // address events are coalesced into one sync per turn
     dp.take();
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip: 0x0a000006 });
+    await settle(); // address events are coalesced into one sync per turn
     assert.deepEqual(dp.take(), []);
     assert.equal(dp.counters[dropSlot(0, DropReason.AddressConflict)], 1);
     assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000006)!.userid, 'A');
     assert.match(cp.execute('Q NIC 600 DET FOR VM1').lines.join('\n'), /Address: 10\.0\.0\.6  CONFLICT \(held by A 0600\)/);
     // A guest spraying source addresses holds at most MAX_QEMU_ADDRESSES.
     for (let i = 0; i < 40; i++) dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip: 0x0a010000 + i });
+    await settle(); // address events are coalesced into one sync per turn
     assert.equal(state.nic('VM1', 0x600)!.addresses.size, MAX_QEMU_ADDRESSES);
     dp.take();
 
@@ -152,8 +160,10 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
     assert.ok(await waitFor(() => q.conns.length === 2, 2000), 'reconnected');
     assert.deepEqual(dp.take().map((m) => [m.op, (m as { port?: number }).port, (m as { kind?: string }).kind]), [['port-add', 2, 'qemu-stream']]);
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip: 0x0a000008 });
+    await settle(); // address events are coalesced into one sync per turn
     assert.deepEqual(dp.take(), [], 'a late event for the old port is ignored');
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 2, ip: 0x0a000005 });
+    await settle(); // address events are coalesced into one sync per turn
     assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000005, port: 2, localOnly: true }]);
 
     // UNCOUPLE: port removed, address deregistered; DETACH NIC.

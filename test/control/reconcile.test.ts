@@ -16,6 +16,9 @@ import type { ToWorker } from '../../src/dataplane/protocol.js';
 import type { RdevStatus, ToController } from '../../src/controller/protocol.js';
 import { sleep } from '../helpers/netlab.js';
 
+/** Let the reconciler's coalesced sync (setImmediate) run. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 const quiet = pino({ level: 'silent' });
 const ADDR_CONFLICT = 10;
 
@@ -80,6 +83,7 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   run('COUPLE 600 TO SYSTEM SW1 FOR A');
   assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na' }]);
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
+  await settle(); // address events are coalesced into one sync per turn
   assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without a controller');
   // A controller registers: ControlSwitch; nothing is opened before InitializationComplete.
   const link = new FakeLink();
@@ -131,6 +135,7 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20 }]);
   // Address removed, NIC uncoupled, NIC detached.
   w.emit('address', 'A/0600', 0x0a000001, 24, false);
+  await settle(); // address events are coalesced into one sync per turn
   assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000001 }]);
   run('UNCOUPLE 600 FOR A');
   assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, ip: 0x0a000003 }]);
@@ -144,7 +149,7 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   rec.stop();
 });
 
-test('a second claim on an address is refused and counted once; the holder keeps it', () => {
+test('a second claim on an address is refused and counted once; the holder keeps it', async () => {
   const { dp, w, rec, run, state } = setup();
   run('DEFINE VSWITCH SW1');
   for (const g of ['A', 'B']) {
@@ -156,11 +161,13 @@ test('a second claim on an address is refused and counted once; the holder keeps
   w.emit('address', 'B/0600', 0x0a000009, 24, true);
   w.emit('address', 'A/0600', 0x0a000009, 24, true);
   w.emit('address', 'A/0600', 0x0a00000a, 24, true);
+  await settle(); // address events are coalesced into one sync per turn
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009)!.userid, 'B');
   assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set').map((m) => (m as { ip: number }).ip), [0x0a000009, 0x0a00000a]);
   // The holder drops it: the other claimant gets it.
   w.emit('address', 'B/0600', 0x0a000009, 24, false);
+  await settle(); // address events are coalesced into one sync per turn
   assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000009 }, { op: 'ip-set', sw: 0, ip: 0x0a000009, port: 0, localOnly: true }]);
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   rec.stop();

@@ -208,7 +208,7 @@ function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
     transport: g.qemu,
     port,
     counters: portCounters(rt, port),
-    addresses: [...n.addresses].map((ip) => ({ ip: formatIpv4(ip), state: addressState(state, n, ip) })),
+    addresses: [...n.addresses.keys()].map((ip) => ({ ip: formatIpv4(ip), state: addressState(state, n, ip) })),
   };
 }
 
