@@ -229,7 +229,8 @@ for d in /sys/class/net/*; do
 done
 [ -n "$MTU" ] && ip link set eth0 mtu "$MTU"
 [ -n "$IP" ] && ip addr add "$IP" dev eth0
-[ -n "$IP6" ] && ip -6 addr add "$IP6" dev eth0 nodad
+# busybox ip knows no "nodad": switch DAD off so the address is usable at once
+[ -n "$IP6" ] && { sysctl -qw net.ipv6.conf.eth0.accept_dad=0; ip -6 addr add "$IP6" dev eth0; }
 [ -n "$GW" ] && ip route add default via "$GW"
 
 stty raw -echo
