@@ -30,7 +30,7 @@
  * No allocation per frame: the source-address buffer, its length word and the queue live in
  * koffi memory made with the port (the queue on first use).
  */
-import koffi from 'koffi';
+import { ByteQueue } from './byte-queue.js';
 import {
   EAGAIN, EINTR, ENOBUFS, ENOENT, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SOCKADDR_UN_SIZE, allocBytes, close, errno,
   errnoValues, freeBytes, raw, sockaddrUn, type ForeignBytes,
@@ -71,13 +71,7 @@ export class QemuDgramPort implements Port {
   private readonly addrs: ForeignBytes;
   private readonly peerSa: Buffer;
   private readonly peerLen: number;
-  private readonly queueLimit: number;
-  private qPtr: unknown = null;
-  private q: Uint8Array | null = null;
-  private qView: DataView | null = null;
-  private qAddr = 0;
-  private qHead = 0;
-  private qTail = 0;
+  private readonly q: ByteQueue;
   private closed = false;
 
   /** `peer`: QEMU's socket path. `queueBytes`: the switch's output-queue bound. */
@@ -92,7 +86,7 @@ export class QemuDgramPort implements Port {
     const sa = sockaddrUn(peer); // throws for an unusable path
     this.peerSa = sa.addr;
     this.peerLen = sa.len;
-    this.queueLimit = Math.max(Number.isFinite(queueBytes) ? Math.floor(queueBytes) : 0, REC_HDR + QEMU_MAX_FRAME);
+    this.q = new ByteQueue(Math.max(Number.isFinite(queueBytes) ? Math.floor(queueBytes) : 0, REC_HDR + QEMU_MAX_FRAME));
     this.addrs = allocBytes(ADDR_BLOCK);
     this.addrs.bytes.set(sa.addr.subarray(0, SOCKADDR_UN_SIZE), PEER_OFF);
     this.reconnect();
@@ -111,7 +105,7 @@ export class QemuDgramPort implements Port {
 
   /** Bytes waiting in the output queue (tests, diagnostics). */
   get queued(): number {
-    return this.qTail - this.qHead;
+    return this.q.size;
   }
 
   /** Is the source address recvfrom just wrote QEMU's path? */
@@ -165,7 +159,7 @@ export class QemuDgramPort implements Port {
     const len = end - start;
     if (len < ETH_HLEN || len > QEMU_MAX_FRAME) return EMSGSIZE;
     if (!this.connected) { this.peerAbsent++; return ENOTCONN; }
-    if (this.qTail !== this.qHead) return this.enqueue(addr + start, len);
+    if (this.q.size !== 0) return this.enqueue(addr + start, len);
     for (;;) {
       const r = raw.sendAt(this.fd, addr + start, len, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (r >= 0) return 0;
@@ -187,52 +181,38 @@ export class QemuDgramPort implements Port {
       // QEMU's socket is gone (Linux has disconnected ours): drop until tick() reconnects.
       this.connected = false;
       this.peerAbsent++;
-      this.qHead = 0;
-      this.qTail = 0;
+      this.q.clear();
       this.wantsWrite = false;
     }
     return e;
   }
 
   private enqueue(src: number, len: number): number {
-    const total = REC_HDR + len;
-    if (this.q === null) {
-      this.qPtr = koffi.alloc('uint8_t', this.queueLimit);
-      this.qAddr = Number(this.qPtr as bigint);
-      const ab = koffi.view(this.qPtr as bigint, this.queueLimit);
-      this.q = new Uint8Array(ab);
-      this.qView = new DataView(ab);
-    }
-    if (this.queueLimit - (this.qTail - this.qHead) < total) return EAGAIN;
-    if (this.queueLimit - this.qTail < total) {
-      this.q.copyWithin(0, this.qHead, this.qTail);
-      this.qTail -= this.qHead;
-      this.qHead = 0;
-    }
-    this.qView!.setUint32(this.qTail, len, true);
-    raw.memmoveAt(this.qAddr + this.qTail + REC_HDR, src, len);
-    this.qTail += total;
+    const q = this.q;
+    const t = q.reserve(REC_HDR + len);
+    if (t < 0) return EAGAIN;
+    q.view!.setUint32(t, len, true);
+    raw.memmoveAt(q.addr + t + REC_HDR, src, len);
+    q.commit(REC_HDR + len);
     this.wantsWrite = true;
     return 0;
   }
 
   flush(): number {
     if (this.failed !== 0) return -this.failed;
-    const qv = this.qView;
-    while (this.qHead < this.qTail && qv !== null) {
-      const len = qv.getUint32(this.qHead, true);
-      const r = raw.sendAt(this.fd, this.qAddr + this.qHead + REC_HDR, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (r >= 0) { this.qHead += REC_HDR + len; continue; }
+    const q = this.q;
+    while (q.size > 0) {
+      const len = q.view!.getUint32(q.head, true);
+      const r = raw.sendAt(this.fd, q.addr + q.head + REC_HDR, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (r >= 0) { q.consume(REC_HDR + len); continue; }
       const e = errno();
       if (e === EINTR) continue;
       if (e === EAGAIN) return 0;
-      if (e === ENOBUFS || e === ENOMEM || e === EMSGSIZE) { this.qHead += REC_HDR + len; continue; } // this one is lost
+      if (e === ENOBUFS || e === ENOMEM || e === EMSGSIZE) { q.consume(REC_HDR + len); continue; } // this one is lost
       this.sendError(e);
       if (this.failed !== 0) return -this.failed;
       return 0;
     }
-    this.qHead = 0;
-    this.qTail = 0;
     this.wantsWrite = false;
     return 0;
   }
@@ -242,11 +222,6 @@ export class QemuDgramPort implements Port {
     this.closed = true;
     close(this.fd);
     freeBytes(this.addrs);
-    if (this.qPtr !== null) {
-      koffi.free(this.qPtr as bigint);
-      this.qPtr = null;
-      this.q = null;
-      this.qView = null;
-    }
+    this.q.free();
   }
 }

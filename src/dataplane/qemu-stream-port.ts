@@ -42,7 +42,7 @@
  * EINTR, ENOBUFS and ENOMEM mean the connection is gone: `failed` is set and the loop reports
  * 'port-down'.
  */
-import koffi from 'koffi';
+import { ByteQueue } from './byte-queue.js';
 import {
   EAGAIN, EINTR, ENOBUFS, MSG_DONTWAIT, MSG_NOSIGNAL, allocBytes, close, errno, errnoValues, freeBytes, raw,
   type ForeignBytes,
@@ -97,12 +97,7 @@ export class QemuStreamPort implements Port {
   private pendingErr = 0;
 
   private readonly meta: ForeignBytes;
-  private readonly queueLimit: number;
-  private qPtr: unknown = null;
-  private q: Uint8Array | null = null;
-  private qAddr = 0;
-  private qHead = 0;
-  private qTail = 0;
+  private readonly q: ByteQueue;
   private closed = false;
 
   constructor(
@@ -112,7 +107,7 @@ export class QemuStreamPort implements Port {
     readonly fd: number,
     queueBytes: number,
   ) {
-    this.queueLimit = Math.max(Number.isFinite(queueBytes) ? Math.floor(queueBytes) : 0, MAX_MSG);
+    this.q = new ByteQueue(Math.max(Number.isFinite(queueBytes) ? Math.floor(queueBytes) : 0, MAX_MSG));
     this.meta = allocBytes(META_LEN);
     const v = this.meta.view;
     const a = this.meta.addr;
@@ -131,7 +126,7 @@ export class QemuStreamPort implements Port {
 
   /** Bytes waiting in the output queue (tests, diagnostics). */
   get queued(): number {
-    return this.qTail - this.qHead;
+    return this.q.size;
   }
 
   receive(mem: FrameMemory, max: number): number {
@@ -247,7 +242,7 @@ export class QemuStreamPort implements Port {
     const len = end - start;
     if (len < ETH_HLEN || len > QEMU_MAX_FRAME) return EMSGSIZE;
     const src = addr + start;
-    if (this.qTail !== this.qHead) return this.enqueue(0, src, len);
+    if (this.q.size !== 0) return this.enqueue(0, src, len);
     const v = this.meta.view;
     v.setUint32(PREFIX_OFF, len, false);
     put64(v, IOV_OFF + 16, src);
@@ -271,39 +266,29 @@ export class QemuStreamPort implements Port {
    */
   private enqueue(skip: number, src: number, len: number): number {
     const total = PREFIX + len - skip;
-    if (this.q === null) {
-      this.qPtr = koffi.alloc('uint8_t', this.queueLimit);
-      this.qAddr = Number(this.qPtr as bigint);
-      this.q = new Uint8Array(koffi.view(this.qPtr as bigint, this.queueLimit));
-    }
     const q = this.q;
-    if (this.queueLimit - (this.qTail - this.qHead) < total) return EAGAIN;
-    if (this.queueLimit - this.qTail < total) {
-      q.copyWithin(0, this.qHead, this.qTail);
-      this.qTail -= this.qHead;
-      this.qHead = 0;
-    }
-    let t = this.qTail;
-    for (let i = skip; i < PREFIX; i++) q[t++] = (len >>> ((3 - i) * 8)) & 0xff;
+    let t = q.reserve(total);
+    if (t < 0) return EAGAIN;
+    const b = q.bytes!;
+    for (let i = skip; i < PREFIX; i++) b[t++] = (len >>> ((3 - i) * 8)) & 0xff;
     const fskip = skip > PREFIX ? skip - PREFIX : 0;
-    raw.memmoveAt(this.qAddr + t, src + fskip, len - fskip);
-    this.qTail = t + len - fskip;
+    raw.memmoveAt(q.addr + t, src + fskip, len - fskip);
+    q.commit(total);
     this.wantsWrite = true;
     return 0;
   }
 
   flush(): number {
     if (this.failed !== 0) return -this.failed;
-    while (this.qHead < this.qTail) {
-      const r = raw.sendAt(this.fd, this.qAddr + this.qHead, this.qTail - this.qHead, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (r > 0) { this.qHead += r; continue; }
+    const q = this.q;
+    while (q.size > 0) {
+      const r = raw.sendAt(this.fd, q.addr + q.head, q.size, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (r > 0) { q.consume(r); continue; }
       const e = errno();
       if (e === EINTR) continue;
       if (e === EAGAIN || e === ENOBUFS || e === ENOMEM) return 0;
       return -this.die(e, 'write to QEMU failed');
     }
-    this.qHead = 0;
-    this.qTail = 0;
     this.wantsWrite = false;
     return 0;
   }
@@ -322,10 +307,6 @@ export class QemuStreamPort implements Port {
     this.pend = null;
     this.pendCap = 0;
     freeBytes(this.meta);
-    if (this.qPtr !== null) {
-      koffi.free(this.qPtr as bigint);
-      this.qPtr = null;
-      this.q = null;
-    }
+    this.q.free();
   }
 }

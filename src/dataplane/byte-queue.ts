@@ -1,0 +1,72 @@
+/**
+ * A bounded byte queue in foreign memory, for ports whose sends can stall (QEMU sockets).
+ *
+ * Contract: records are appended at the tail (`reserve` then `commit`) and sent from the head
+ * straight out of this memory (`addr + head`), then `consume`d. The memory comes from
+ * koffi.alloc on the first `reserve` (an idle port costs nothing) and is freed by `free()`;
+ * when the tail reaches the end, the live bytes move to the front. Nothing is allocated per
+ * record. The queue never holds more than `limit` bytes: `reserve` refuses what does not fit,
+ * and the caller counts that as a drop. The record format is the caller's.
+ */
+import koffi from 'koffi';
+
+export class ByteQueue {
+  private ptr: unknown = null;
+  /** The queue's memory (null until the first reserve). */
+  bytes: Uint8Array | null = null;
+  view: DataView | null = null;
+  /** Address of bytes[0], for system calls. */
+  addr = 0;
+  head = 0;
+  tail = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Bytes waiting. */
+  get size(): number {
+    return this.tail - this.head;
+  }
+
+  /** Offset where `n` contiguous bytes may be written, or -1 if the queue cannot take them. */
+  reserve(n: number): number {
+    if (this.bytes === null) {
+      this.ptr = koffi.alloc('uint8_t', this.limit);
+      this.addr = Number(this.ptr as bigint);
+      const ab = koffi.view(this.ptr as bigint, this.limit);
+      this.bytes = new Uint8Array(ab);
+      this.view = new DataView(ab);
+    }
+    if (this.limit - (this.tail - this.head) < n) return -1;
+    if (this.limit - this.tail < n) {
+      this.bytes.copyWithin(0, this.head, this.tail);
+      this.tail -= this.head;
+      this.head = 0;
+    }
+    return this.tail;
+  }
+
+  /** The `n` bytes written at the last reserve are now queued. */
+  commit(n: number): void {
+    this.tail += n;
+  }
+
+  /** `n` bytes at the head have been sent (or given up). */
+  consume(n: number): void {
+    this.head += n;
+    if (this.head >= this.tail) this.head = this.tail = 0;
+  }
+
+  /** Forget everything queued. */
+  clear(): void {
+    this.head = this.tail = 0;
+  }
+
+  free(): void {
+    if (this.ptr !== null) koffi.free(this.ptr as bigint);
+    this.ptr = null;
+    this.bytes = null;
+    this.view = null;
+    this.addr = 0;
+    this.clear();
+  }
+}
