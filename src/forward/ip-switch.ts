@@ -274,30 +274,34 @@ export class IpSwitch implements IpForwarder {
       this.egress.send(out, buf, hdr, eth, end);
       return;
     }
-    if (this.uplink < 0) {
-      this.drop(DropReason.NoUplink);
-      return;
-    }
-    writeMac(buf, eth + 6, this.uplinkMac);
-    this.egress.send(this.uplink, buf, hdr, eth, end);
+    if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
   }
 
-  private floodFromNic(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    const nics = this.nics;
+  /** To the uplink under the uplink's MAC (the LAN sees one MAC); false when there is none. */
+  private sendToUplink(buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
+    if (this.uplink < 0) return false;
+    writeMac(buf, eth + 6, this.uplinkMac);
+    this.egress.send(this.uplink, buf, hdr, eth, end);
+    return true;
+  }
+
+  /** To each of ports[0 .. count) but `except`, unchanged; returns how many. */
+  private sendToEach(ports: ArrayLike<number>, count: number, except: number,
+    buf: Uint8Array, hdr: number, eth: number, end: number): number {
     let sent = 0;
-    for (let i = 0; i < nics.length; i++) {
-      const q = nics[i];
-      if (q !== port) {
+    for (let i = 0; i < count; i++) {
+      const q = ports[i];
+      if (q !== except) {
         this.egress.send(q, buf, hdr, eth, end);
         sent++;
       }
     }
-    if (this.uplink >= 0) {
-      writeMac(buf, eth + 6, this.uplinkMac);
-      this.egress.send(this.uplink, buf, hdr, eth, end);
-      sent++;
-    }
-    if (sent === 0) this.drop(DropReason.NoUplink);
+    return sent;
+  }
+
+  private floodFromNic(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    const sent = this.sendToEach(this.nics, this.nics.length, port, buf, hdr, eth, end);
+    if (!this.sendToUplink(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoUplink);
   }
 
   /**
@@ -335,13 +339,8 @@ export class IpSwitch implements IpForwarder {
     } else {
       return false;
     }
-    if (this.uplink < 0) {
-      this.drop(DropReason.NoUplink);
-      return true;
-    }
-    if (full) this.drop(DropReason.GroupTableFull);
-    writeMac(buf, eth + 6, this.uplinkMac);
-    this.egress.send(this.uplink, buf, hdr, eth, end);
+    if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
+    else if (full) this.drop(DropReason.GroupTableFull);
     return true;
   }
 
@@ -359,25 +358,9 @@ export class IpSwitch implements IpForwarder {
 
   /** Group traffic from a NIC: to the other member NICs unchanged, then to the uplink. */
   private groupFromNic(port: number, group: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    let sent = 0;
     const e = this.groups.lookup(group);
-    if (e !== undefined) {
-      const ports = e.ports;
-      const n = e.count;
-      for (let i = 0; i < n; i++) {
-        const q = ports[i];
-        if (q !== port) {
-          this.egress.send(q, buf, hdr, eth, end);
-          sent++;
-        }
-      }
-    }
-    if (this.uplink >= 0) {
-      writeMac(buf, eth + 6, this.uplinkMac);
-      this.egress.send(this.uplink, buf, hdr, eth, end);
-      sent++;
-    }
-    if (sent === 0) this.drop(DropReason.NoGroupMember);
+    const sent = e === undefined ? 0 : this.sendToEach(e.ports, e.count, port, buf, hdr, eth, end);
+    if (!this.sendToUplink(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoGroupMember);
   }
 
   /** `ip` in int32 form; reported as uint32. */
@@ -453,15 +436,11 @@ export class IpSwitch implements IpForwarder {
         this.drop(DropReason.NoGroupMember);
         return;
       }
-      const ports = e.ports;
-      const n = e.count;
-      for (let i = 0; i < n; i++) this.egress.send(ports[i], buf, hdr, eth, end);
+      this.sendToEach(e.ports, e.count, -1, buf, hdr, eth, end);
       return;
     }
     if (dst === -1 || dst >>> 28 === 0xe || bcast) {
-      const nics = this.nics;
-      for (let i = 0; i < nics.length; i++) this.egress.send(nics[i], buf, hdr, eth, end);
-      if (nics.length === 0) this.drop(DropReason.UnknownDestination);
+      if (this.sendToEach(this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
       return;
     }
     const de = this.table.lookup(dst);
