@@ -4,7 +4,7 @@
  * exactly as a user would. `kill9()` simulates a crash; `restart()` starts it again on the
  * same state; `stop()` ends it (SIGTERM, then SIGKILL).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { Program } from './process.js';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -30,8 +30,7 @@ export class Daemon {
   readonly socket: string;
   readonly stateDir: string;
   readonly configPath: string;
-  private child: ChildProcess | null = null;
-  stderr = '';
+  private readonly program = new Program();
 
   constructor(private readonly opts: DaemonOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'vswtest-'));
@@ -41,22 +40,18 @@ export class Daemon {
     writeFileSync(this.configPath, opts.config ?? '* empty\n');
   }
 
-  get pid(): number { return this.child?.pid ?? -1; }
+  get pid(): number { return this.program.pid; }
+
+  /** What it wrote to stderr (its log) since the last start. */
+  get stderr(): string { return this.program.stderr; }
 
   /** Start and wait until the command socket answers. */
   async start(timeoutMs = 15_000): Promise<void> {
-    this.stderr = '';
-    // nsenter --net, not `ip netns exec`: the latter also gives the daemon a private mount
-    // namespace, so namespaces it creates (DEFINE GUEST ... NETNS) would be invisible outside.
-    const child = spawn('nsenter', [`--net=/run/netns/${this.opts.netns}`, VSWITCHD,
-      '--config', this.configPath, '--socket', this.socket, '--state-dir', this.stateDir],
-      { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => { this.stderr += d; });
-    this.child = child;
+    this.program.start(this.opts.netns, VSWITCHD,
+      ['--config', this.configPath, '--socket', this.socket, '--state-dir', this.stateDir]);
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
-      if (child.exitCode !== null) throw new Error(`vswitchd exited ${child.exitCode}: ${this.stderr}`);
+      if (this.program.exitCode !== null) throw new Error(`vswitchd exited ${this.program.exitCode}: ${this.stderr}`);
       if (existsSync(this.socket) && this.cli('QUERY', 'VSWITCH', 'ALL').code === 0) return;
       await sleep(100);
     }
@@ -77,12 +72,7 @@ export class Daemon {
 
   /** Crash it: SIGKILL, and wait for the process to be gone. */
   async kill9(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    // nsenter execs the daemon, so the child pid is the daemon's.
-    const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGKILL');
-    await gone;
+    await this.program.kill9();
   }
 
   async restart(): Promise<void> {
@@ -91,13 +81,8 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(t);
+    if (this.program.pid < 0 || this.program.exitCode !== null) return;
+    await this.program.stop(5000);
     run('rm', ['-rf', this.dir]);
   }
 }
