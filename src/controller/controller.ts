@@ -78,14 +78,7 @@ export class ControllerLogic {
         return;
       case 'register-address': {
         const c = this.switches.get(m.switch);
-        let reason: string | undefined;
-        if (!c) reason = `switch ${m.switch} is not controlled by this controller`;
-        else if (!c.rdevs.includes(m.rdev)) reason = `${m.rdev} is not an RDEV of switch ${m.switch}`;
-        else {
-          const s = this.status(m.rdev);
-          c.last.set(m.rdev, s);
-          if (!s.ok) reason = `${m.rdev}: ${s.reason ?? 'not ready'}`;
-        }
+        const reason = this.cannotRegister(m.switch, m.rdev);
         if (reason === undefined) {
           let set = c!.addresses.get(m.rdev);
           if (!set) c!.addresses.set(m.rdev, (set = new Set()));
@@ -106,14 +99,7 @@ export class ControllerLogic {
       case 'register-group': {
         const c = this.switches.get(m.switch);
         const mac = groupMac(parseIpv4(m.group));
-        let reason: string | undefined;
-        if (!c) reason = `switch ${m.switch} is not controlled by this controller`;
-        else if (!c.rdevs.includes(m.rdev)) reason = `${m.rdev} is not an RDEV of switch ${m.switch}`;
-        else {
-          const s = this.status(m.rdev);
-          c.last.set(m.rdev, s);
-          if (!s.ok) reason = `${m.rdev}: ${s.reason ?? 'not ready'}`;
-        }
+        let reason = this.cannotRegister(m.switch, m.rdev);
         if (reason === undefined) {
           try {
             this.links.addMulticast(m.rdev, mac);
@@ -186,6 +172,19 @@ export class ControllerLogic {
       return s.ok ? s : { ...s, ok: false, reason: `cannot set it up: ${(e as Error).message}` };
     }
     return this.status(rdev);
+  }
+
+  /**
+   * Why an address or group cannot be registered on `rdev` of switch `name` now (the RDEV's
+   * status is read afresh and remembered), or undefined when it can.
+   */
+  private cannotRegister(name: string, rdev: string): string | undefined {
+    const c = this.switches.get(name);
+    if (!c) return `switch ${name} is not controlled by this controller`;
+    if (!c.rdevs.includes(rdev)) return `${rdev} is not an RDEV of switch ${name}`;
+    const s = this.status(rdev);
+    c.last.set(rdev, s);
+    return s.ok ? undefined : `${rdev}: ${s.reason ?? 'not ready'}`;
   }
 
   private status(rdev: string): RdevStatus {
