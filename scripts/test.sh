@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node --test --test-concurrency=1 --test-timeout=600000 dist/test/
+exec node --test --test-concurrency=1 --test-timeout=600000 $(find dist/test -name "*.test.js" | sort)
