@@ -4,12 +4,8 @@
  * comes back up, so ENETDOWN is transient on both read and write (counted, not fatal); the
  * control plane follows the link state through rtnetlink. EBADF is fatal.
  */
-import { errnoValues } from '../sys/libc.js';
+import { ENETDOWN, ENXIO, EBADF } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
-
-const ENETDOWN = errnoValues.ENETDOWN ?? 100;
-const ENXIO = errnoValues.ENXIO ?? 6;
-const EBADF = errnoValues.EBADF ?? 9;
 
 export class AfPacketPort extends FdFramePort {
   readonly kind = 'afpacket' as const;

@@ -8,7 +8,7 @@
  * free bytes always sit before eth (the egress puts a zero header there when it needs one).
  * Frames shorter than an Ethernet header are dropped and counted in rxErrors.
  */
-import { EAGAIN, EINTR, close, errno, raw } from '../sys/libc.js';
+import { EAGAIN, EINTR, EPIPE, close, errno, raw } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
 import type { PortKind } from './protocol.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
@@ -49,7 +49,7 @@ export abstract class FdFramePort implements Port {
         if (this.transientReadError(e)) { this.rxErrors++; break; }
         return n > 0 ? n : -e; // deliver what we have; the error repeats on the next call
       }
-      if (r === 0) return n > 0 ? n : -EPIPE_LIKE;
+      if (r === 0) return n > 0 ? n : -EPIPE; // end of file on a frame fd: a hang-up
       if (r < hl + ETH_HLEN) { this.rxErrors++; continue; }
       mem.rxHdr[n] = off;
       mem.rxEth[n] = off + hl;
@@ -78,6 +78,3 @@ export abstract class FdFramePort implements Port {
     close(this.fd);
   }
 }
-
-/** read() returning 0 (end of file) on a frame fd: treat as a hang-up (EPIPE). */
-const EPIPE_LIKE = 32;

@@ -309,15 +309,11 @@ export class DataPlaneLoop {
     // segEmit only runs for plain ports, with our scratch; translate to the segMem address space.
     if (scratch !== this.segScratch) return;
     const base = HEADROOM;
-    this.transmitRaw(p, this.segMem, base + start, base + end, end - start);
+    this.transmit(p, this.segMem, base + start, base + end, end - start);
   }
 
-  private transmit(p: Port, mem: FrameMemory, start: number, end: number, ethBytes: number): void {
-    this.account(p, p.send(mem.bytes, mem.addr, start, end), ethBytes);
-  }
-
-  /** Send from a ForeignBytes block other than the frame memory (segmentation scratch). */
-  private transmitRaw(p: Port, m: ForeignBytes, start: number, end: number, ethBytes: number): void {
+  /** Send m.bytes[start..end) (the frame memory, or the segmentation scratch) and count it. */
+  private transmit(p: Port, m: { readonly bytes: Uint8Array; readonly addr: number }, start: number, end: number, ethBytes: number): void {
     this.account(p, p.send(m.bytes, m.addr, start, end), ethBytes);
   }
 

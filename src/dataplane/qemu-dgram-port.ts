@@ -31,22 +31,12 @@
  * koffi memory made with the port (the queue on first use).
  */
 import { ByteQueue } from './byte-queue.js';
-import {
-  EAGAIN, EINTR, ENOBUFS, ENOENT, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SOCKADDR_UN_SIZE, allocBytes, close, errno,
-  errnoValues, freeBytes, raw, sockaddrUn, type ForeignBytes,
-} from '../sys/libc.js';
+import { EAGAIN, EINTR, ENOBUFS, ENOENT, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SOCKADDR_UN_SIZE, allocBytes, close, errno, freeBytes, raw, sockaddrUn, type ForeignBytes, EBADF, ENOTSOCK, EMSGSIZE, ECONNREFUSED, ENOTCONN, EPERM, ENOMEM } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
 import { HEADROOM, type FrameMemory, type Port } from './port.js';
 import { QEMU_MAX_FRAME } from './qemu-stream-port.js';
 
 const ETH_HLEN = 14;
-const EBADF = errnoValues.EBADF ?? 9;
-const ENOTSOCK = errnoValues.ENOTSOCK ?? 88;
-const EMSGSIZE = errnoValues.EMSGSIZE ?? 90;
-const ECONNREFUSED = errnoValues.ECONNREFUSED ?? 111;
-const ENOTCONN = errnoValues.ENOTCONN ?? 107;
-const EPERM = errnoValues.EPERM ?? 1;
-const ENOMEM = errnoValues.ENOMEM ?? 12;
 /** Queue record: a 4-byte length, then the frame. */
 const REC_HDR = 4;
 

@@ -43,10 +43,7 @@
  * 'port-down'.
  */
 import { ByteQueue } from './byte-queue.js';
-import {
-  EAGAIN, EINTR, ENOBUFS, MSG_DONTWAIT, MSG_NOSIGNAL, allocBytes, close, errno, errnoValues, freeBytes, raw,
-  type ForeignBytes,
-} from '../sys/libc.js';
+import { EAGAIN, EINTR, ENOBUFS, MSG_DONTWAIT, MSG_NOSIGNAL, allocBytes, close, errno, freeBytes, raw, type ForeignBytes, EPIPE, EPROTO, ENOMEM, EMSGSIZE } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
 import { HEADROOM, RX_SLOTS, type FrameMemory, type Port } from './port.js';
 
@@ -62,10 +59,6 @@ const PEND_CAP = READ_CHUNK + MAX_MSG;
 /** Smallest reassembly buffer allocated (a partial frame of a 1500-byte MTU guest fits). */
 const PEND_MIN = 4096;
 
-const EPIPE = errnoValues.EPIPE ?? 32;
-const EPROTO = errnoValues.EPROTO ?? 71;
-const ENOMEM = errnoValues.ENOMEM ?? 12;
-const EMSGSIZE = errnoValues.EMSGSIZE ?? 90;
 
 // Transmit metadata block: struct msghdr (56 bytes), two struct iovec (16 each), the prefix.
 const MSG_OFF = 0;

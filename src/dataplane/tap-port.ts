@@ -3,11 +3,8 @@
  * A TAP whose interface was deleted reads and writes EBADFD: fatal. Everything else on write
  * (e.g. EIO, EINVAL for a header the kernel rejects) is a refused frame, counted by the loop.
  */
-import { errnoValues } from '../sys/libc.js';
+import { EBADFD, EBADF } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
-
-const EBADFD = errnoValues.EBADFD ?? 77;
-const EBADF = errnoValues.EBADF ?? 9;
 
 export class TapPort extends FdFramePort {
   readonly kind = 'tap' as const;

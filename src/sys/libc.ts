@@ -115,6 +115,18 @@ export const ENODEV = koffi.os.errno.ENODEV;
 export const ENOENT = koffi.os.errno.ENOENT;
 export const EBUSY = koffi.os.errno.EBUSY;
 export const EEXIST = koffi.os.errno.EEXIST;
+export const EBADF = koffi.os.errno.EBADF;
+export const EBADFD = koffi.os.errno.EBADFD;
+export const ENOTSOCK = koffi.os.errno.ENOTSOCK;
+export const EMSGSIZE = koffi.os.errno.EMSGSIZE;
+export const ECONNREFUSED = koffi.os.errno.ECONNREFUSED;
+export const ENOTCONN = koffi.os.errno.ENOTCONN;
+export const EPERM = koffi.os.errno.EPERM;
+export const ENOMEM = koffi.os.errno.ENOMEM;
+export const EPIPE = koffi.os.errno.EPIPE;
+export const EPROTO = koffi.os.errno.EPROTO;
+export const ENETDOWN = koffi.os.errno.ENETDOWN;
+export const ENXIO = koffi.os.errno.ENXIO;
 
 /** errno of the last failed call on this thread. */
 export function errno(): number {
