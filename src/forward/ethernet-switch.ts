@@ -17,6 +17,8 @@
 import { Egress, Forwarder, PortRole, DropReason } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { MacTable, LEARN_EVICTED } from './mac-table.js';
+import { ethSrcIsBad } from '../wire/ethernet.js';
+import { sendToEach } from './send-each.js';
 
 export interface EthernetSwitchOptions {
   /** Learning table size bound (default 8192). */
@@ -62,12 +64,11 @@ export class EthernetSwitch implements Forwarder {
       this.counters[this.dropBase + DropReason.Malformed]++;
       return;
     }
-    const s0 = buf[eth + 6];
-    if ((s0 & 1) === 1 || (s0 | buf[eth + 7] | buf[eth + 8] | buf[eth + 9] | buf[eth + 10] | buf[eth + 11]) === 0) {
+    if (ethSrcIsBad(buf, eth)) {
       this.counters[this.dropBase + DropReason.BadSource]++;
       return;
     }
-    const shi = s0 << 16 | buf[eth + 7] << 8 | buf[eth + 8];
+    const shi = buf[eth + 6] << 16 | buf[eth + 7] << 8 | buf[eth + 8];
     const slo = buf[eth + 9] << 16 | buf[eth + 10] << 8 | buf[eth + 11];
     if (this.table.learnHL(shi, slo, port, now) === LEARN_EVICTED) {
       this.counters[this.dropBase + DropReason.LearnTableFull]++;
@@ -81,16 +82,9 @@ export class EthernetSwitch implements Forwarder {
         return;
       }
     }
-    const ports = this.ports;
-    let sent = 0;
-    for (let i = 0; i < ports.length; i++) {
-      const q = ports[i];
-      if (q !== port) {
-        this.egress.send(q, buf, hdr, eth, end);
-        sent++;
-      }
+    if (sendToEach(this.egress, this.ports, this.ports.length, port, buf, hdr, eth, end) === 0) {
+      this.counters[this.dropBase + DropReason.Hairpin]++;
     }
-    if (sent === 0) this.counters[this.dropBase + DropReason.Hairpin]++;
   }
 
   tick(now: number): void {

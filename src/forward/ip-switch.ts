@@ -60,6 +60,8 @@
 import { Egress, ForwarderEvents, IpForwarder, PortRole, DropReason } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { LanIpTable } from './lan-ip-table.js';
+import { sendToEach } from './send-each.js';
+import { ethDstIsBroadcast, ethSrcIsBad } from '../wire/ethernet.js';
 import { readMac, writeIpv4, writeMac, BROADCAST_MAC } from '../wire/addr.js';
 import { emitArpFrame, ARP_OP_REQUEST } from '../wire/arp.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
@@ -204,8 +206,7 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.Malformed);
       return;
     }
-    const s0 = buf[eth + 6];
-    if ((s0 & 1) === 1 || (s0 | buf[eth + 7] | buf[eth + 8] | buf[eth + 9] | buf[eth + 10] | buf[eth + 11]) === 0) {
+    if (ethSrcIsBad(buf, eth)) {
       this.drop(DropReason.BadSource);
       return;
     }
@@ -253,7 +254,7 @@ export class IpSwitch implements IpForwarder {
     }
     const dst = rd32(buf, ip + 16);
     if (buf[ip + 9] === IPPROTO_IGMP && this.nicIgmp(port, buf, hdr, eth, end, now)) return;
-    const bcast = (buf[eth] & buf[eth + 1] & buf[eth + 2] & buf[eth + 3] & buf[eth + 4] & buf[eth + 5]) === 0xff;
+    const bcast = ethDstIsBroadcast(buf, eth);
     if (dst >>> 28 === 0xe && dst >>> 8 !== 0xe00000 && !bcast) {
       this.groupFromNic(port, dst, buf, hdr, eth, end);
       return;
@@ -285,22 +286,8 @@ export class IpSwitch implements IpForwarder {
     return true;
   }
 
-  /** To each of ports[0 .. count) but `except`, unchanged; returns how many. */
-  private sendToEach(ports: ArrayLike<number>, count: number, except: number,
-    buf: Uint8Array, hdr: number, eth: number, end: number): number {
-    let sent = 0;
-    for (let i = 0; i < count; i++) {
-      const q = ports[i];
-      if (q !== except) {
-        this.egress.send(q, buf, hdr, eth, end);
-        sent++;
-      }
-    }
-    return sent;
-  }
-
   private floodFromNic(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    const sent = this.sendToEach(this.nics, this.nics.length, port, buf, hdr, eth, end);
+    const sent = sendToEach(this.egress, this.nics, this.nics.length, port, buf, hdr, eth, end);
     if (!this.sendToUplink(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoUplink);
   }
 
@@ -359,7 +346,7 @@ export class IpSwitch implements IpForwarder {
   /** Group traffic from a NIC: to the other member NICs unchanged, then to the uplink. */
   private groupFromNic(port: number, group: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
     const e = this.groups.lookup(group);
-    const sent = e === undefined ? 0 : this.sendToEach(e.ports, e.count, port, buf, hdr, eth, end);
+    const sent = e === undefined ? 0 : sendToEach(this.egress, e.ports, e.count, port, buf, hdr, eth, end);
     if (!this.sendToUplink(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoGroupMember);
   }
 
@@ -429,18 +416,18 @@ export class IpSwitch implements IpForwarder {
       return;
     }
     const dst = rd32(buf, eth + ETH_HLEN + 16);
-    const bcast = (buf[eth] & buf[eth + 1] & buf[eth + 2] & buf[eth + 3] & buf[eth + 4] & buf[eth + 5]) === 0xff;
+    const bcast = ethDstIsBroadcast(buf, eth);
     if (dst >>> 28 === 0xe && dst >>> 8 !== 0xe00000 && !bcast) {
       const e = this.groups.lookup(dst);
       if (e === undefined) {
         this.drop(DropReason.NoGroupMember);
         return;
       }
-      this.sendToEach(e.ports, e.count, -1, buf, hdr, eth, end);
+      sendToEach(this.egress, e.ports, e.count, -1, buf, hdr, eth, end);
       return;
     }
     if (dst === -1 || dst >>> 28 === 0xe || bcast) {
-      if (this.sendToEach(this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
+      if (sendToEach(this.egress, this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
       return;
     }
     const de = this.table.lookup(dst);
