@@ -92,7 +92,7 @@ before(async () => {
   g2 = lab.adopt(lab.name('g2'));
   d = new Daemon({ netns: hostNs });
   await d.start();
-  for (const cmd of [
+  d.commands([
     `DEFINE VSWITCH SW1 RDEV ${up1} ${up2} IP`,
     `DEFINE GUEST LINUX1 NETNS ${g1}`,
     `DEFINE GUEST LINUX2 NETNS ${g2}`,
@@ -100,11 +100,9 @@ before(async () => {
     'DEFINE NIC 0600 FOR LINUX2',
     'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
     'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
-  ]) ok(d.cli(...cmd.split(' ')), cmd);
-  for (const [ns, ip] of [[g1, A], [g2, B]]) {
-    lab.ip(ns, 'addr', 'add', `${ip}/24`, 'dev', 'enc600');
-    lab.ip(ns, 'link', 'set', 'enc600', 'up');
-  }
+  ]);
+  lab.configureNic(g1, 'enc600', `${A}/24`);
+  lab.configureNic(g2, 'enc600', `${B}/24`);
   c1 = new Controller('DTCVSW1', hostNs, d);
   c2 = new Controller('DTCVSW2', hostNs, d);
 });

@@ -19,11 +19,6 @@ let ctl: Controller;
 let hostNs: string, lanNs: string, g1: string, g2: string, up: string;
 const LAN = '10.77.0.1', A = '10.77.0.11', B = '10.77.0.12', GHOST = '10.77.0.99';
 
-function ok(r: { code: number; stdout: string; stderr: string }, what: string): string {
-  assert.equal(r.code, 0, `${what}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
 before(async () => {
   hostNs = lab.netns('h');
   lanNs = lab.netns('l');
@@ -37,7 +32,7 @@ before(async () => {
   // The controller registers the guests' addresses with the uplink (issue 3).
   ctl = new Controller('DTCVSW1', hostNs, d);
   await ctl.start();
-  for (const cmd of [
+  d.commands([
     `DEFINE VSWITCH SW1 RDEV ${up} IP`,
     `DEFINE GUEST LINUX1 NETNS ${g1}`,
     `DEFINE GUEST LINUX2 NETNS ${g2}`,
@@ -45,11 +40,9 @@ before(async () => {
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX2',
     'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
     'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
-  ]) ok(d.cli(...cmd.split(' ')), cmd);
-  for (const [ns, ip] of [[g1, A], [g2, B]]) {
-    lab.ip(ns, 'addr', 'add', `${ip}/24`, 'dev', 'enc600');
-    lab.ip(ns, 'link', 'set', 'enc600', 'up');
-  }
+  ]);
+  lab.configureNic(g1, 'enc600', `${A}/24`);
+  lab.configureNic(g2, 'enc600', `${B}/24`);
   // Both addresses registered with the uplink (no longer local only).
   const registered = await waitFor(() => {
     const t = lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1');

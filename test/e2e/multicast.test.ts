@@ -113,14 +113,8 @@ before(async () => {
   for (const [i, ns] of [g1, g2, g3].entries()) {
     cmds.push(`DEFINE GUEST LINUX${i + 1} NETNS ${ns}`, `DEFINE NIC 0600 FOR LINUX${i + 1}`, `COUPLE 0600 TO SYSTEM SW1 FOR LINUX${i + 1}`);
   }
-  for (const cmd of cmds) {
-    const r = d.cli(...cmd.split(' '));
-    assert.equal(r.code, 0, `${cmd}: ${r.stdout}${r.stderr}`);
-  }
-  for (const [ns, ip] of [[g1, A], [g2, B], [g3, C]]) {
-    lab.ip(ns, 'addr', 'add', `${ip}/24`, 'dev', 'enc600');
-    lab.ip(ns, 'link', 'set', 'enc600', 'up');
-  }
+  d.commands(cmds);
+  for (const [ns, ip] of [[g1, A], [g2, B], [g3, C]]) lab.configureNic(ns, 'enc600', `${ip}/24`);
   const registered = await waitFor(() => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').filter((e) => !e.localOnly).length === 3, 10_000);
   assert.ok(registered, 'the three guest addresses registered with the uplink');
 });

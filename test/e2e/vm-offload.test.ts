@@ -39,11 +39,6 @@ const payload = randomBytes(SIZE);
 const payloadSha = createHash('sha256').update(payload).digest('hex');
 const payloadFile = join(dir, 'payload');
 
-function ok(r: { code: number; stdout: string; stderr: string }, what: string): string {
-  assert.equal(r.code, 0, `${what}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
 function secs(ms: number): string { return `${(ms / 1000).toFixed(2)} s`; }
 function mbit(ms: number): string { return `${((SIZE * 8) / (ms / 1000) / 1e6).toFixed(0)} Mbit/s`; }
 
@@ -213,7 +208,7 @@ before(async () => {
   g1 = lab.adopt(lab.name('g1'));
   d = new Daemon({ netns: hostNs });
   await d.start();
-  for (const cmd of [
+  d.commands([
     'DEFINE VSWITCH SW1 ETHERNET',
     `DEFINE GUEST LINUX1 NETNS ${g1}`,
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
@@ -221,10 +216,8 @@ before(async () => {
     'DEFINE GUEST VM1 QEMU',
     'DEFINE NIC 0600 TYPE QDIO FOR VM1',
     'COUPLE 0600 TO SYSTEM SW1 FOR VM1',
-  ]) ok(d.cli(...cmd.split(' ')), cmd);
-  lab.ip(g1, 'addr', 'add', `${A4}/24`, 'dev', 'enc600');
-  lab.ip(g1, 'addr', 'add', `${A6}/64`, 'dev', 'enc600', 'nodad');
-  lab.ip(g1, 'link', 'set', 'enc600', 'up');
+  ]);
+  lab.configureNic(g1, 'enc600', `${A4}/24`, `${A6}/64 nodad`);
 });
 
 after(async () => {

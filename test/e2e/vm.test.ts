@@ -54,7 +54,7 @@ before(async () => {
   await d.start();
   ctl = new Controller('DTCVSW1', hostNs, d);
   await ctl.start();
-  for (const cmd of [
+  d.commands([
     `DEFINE VSWITCH SW1 RDEV ${up} IP`,
     `DEFINE GUEST LINUX1 NETNS ${g1}`,
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
@@ -62,9 +62,8 @@ before(async () => {
     'DEFINE GUEST VM1 QEMU',
     'DEFINE NIC 0600 TYPE QDIO FOR VM1',
     'COUPLE 0600 TO SYSTEM SW1 FOR VM1',
-  ]) ok(d.cli(...cmd.split(' ')), cmd);
-  lab.ip(g1, 'addr', 'add', `${A}/24`, 'dev', 'enc600');
-  lab.ip(g1, 'link', 'set', 'enc600', 'up');
+  ]);
+  lab.configureNic(g1, 'enc600', `${A}/24`);
 });
 
 after(async () => {
@@ -182,7 +181,7 @@ test('kill -9 and restart of the daemon: the VM traffic resumes without touching
 
 test('a DGRAM guest: a second VM on -netdev dgram with the printed arguments pings the namespace guest and the first VM', { timeout: 180_000 }, async (t) => {
   assert.ok(vm, 'VM booted');
-  for (const cmd of ['DEFINE GUEST VM2 QEMU DGRAM', 'DEFINE NIC 0700 FOR VM2', 'COUPLE 0700 TO SYSTEM SW1 FOR VM2']) ok(d.cli(...cmd.split(' ')), cmd);
+  d.commands(['DEFINE GUEST VM2 QEMU DGRAM', 'DEFINE NIC 0700 FOR VM2', 'COUPLE 0700 TO SYSTEM SW1 FOR VM2']);
   const nic = d.json('QUERY', 'NIC', '0700', 'DETAILS', 'FOR', 'VM2').nics[0];
   assert.equal(nic.transport, 'DGRAM');
   assert.match(nic.qemu.state, /^READY: datagrams from QEMU at /);

@@ -63,6 +63,14 @@ export class Daemon {
     return run(VSWITCH, ['--socket', this.socket, ...words]);
   }
 
+  /** CP commands, one per string, each through bin/vswitch; throws on the first that fails. */
+  commands(cmds: string[]): void {
+    for (const cmd of cmds) {
+      const r = this.cli(...cmd.split(' '));
+      if (r.code !== 0) throw new Error(`${cmd}: ${r.stdout}${r.stderr}`);
+    }
+  }
+
   /** One QUERY through bin/vswitch --json, parsed. */
   json(...words: string[]): any {
     const r = run(VSWITCH, ['--socket', this.socket, '--json', ...words]);

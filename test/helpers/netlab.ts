@@ -69,6 +69,12 @@ export class NetLab {
     return sh('ip', ['-n', ns, ...args]);
   }
 
+  /** A guest configures its NIC as on any LAN: the addresses (CIDR; extra `ip addr` words allowed), then link up. */
+  configureNic(ns: string, dev: string, ...addrs: string[]): void {
+    for (const a of addrs) this.ip(ns, 'addr', 'add', ...a.split(' '), 'dev', dev);
+    this.ip(ns, 'link', 'set', dev, 'up');
+  }
+
   /** A long-running process inside ns; killed at cleanup. */
   spawn(ns: string, cmd: string, args: string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
