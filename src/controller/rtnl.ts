@@ -20,28 +20,19 @@
  * when they are made: run the controller in the daemon's namespace.
  */
 import { EventEmitter } from 'node:events';
-import koffi from 'koffi';
 import {
-  AF_INET, AF_NETLINK, EAGAIN, EINTR, ENOENT, NETLINK_ROUTE, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, allocBytes, bind, close, errno, errnoName,
+  AF_INET, AF_NETLINK, ARPHRD_ETHER, EAGAIN, EINTR, ENODEV, ENOENT, NETLINK_ROUTE, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, allocBytes, bind, close, errno, errnoName,
   ifNameToIndex, ifreq, ioctlPtr, raw, setsockoptBuf, socket, strerror, type ForeignBytes,
 } from '../sys/libc.js';
 import {
-  NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_REQUEST, RTMGRP_LINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, sockaddrNl,
+  AF_UNSPEC, IFF_LOWER_UP, IFF_UP, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, NLMSG_DONE, NLMSG_ERROR,
+  NLMSG_HDRLEN, NLM_F_ACK, NLM_F_REQUEST, RTMGRP_LINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, sockaddrNl,
 } from '../dataplane/netlink.js';
 import { formatMac, writeMac } from '../wire/addr.js';
 
-const NLM_F_ACK = 0x4;
-const IFINFOMSG_LEN = 16;
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_MTU = 4;
-const IFF_UP = 0x1;
-const IFF_LOWER_UP = 0x10000;
-const ARPHRD_ETHER = 1;
 const SO_RCVTIMEO = 20;
 const SIOCADDMULTI = 0x8931;
 const SIOCDELMULTI = 0x8932;
-const AF_UNSPEC = 0;
 const RECV_LEN = 65536;
 
 export interface LinkState {
@@ -202,7 +193,7 @@ export class Rtnl {
   get(name: string): LinkState | null {
     const seq = this.seq++;
     const r = this.request(ifinfomsg(RTM_GETLINK, NLM_F_REQUEST, seq, 0, 0, 0, name), seq);
-    if (r.error === koffi.os.errno.ENODEV) return null;
+    if (r.error === ENODEV) return null;
     if (r.error !== 0) throw new RtnlError(errnoName(r.error), `RTM_GETLINK ${name}: ${strerror(r.error)}`);
     return r.links.find((l) => l.name === name) ?? null;
   }
@@ -230,9 +221,7 @@ export function isEthernet(l: LinkState): boolean {
   return l.type === ARPHRD_ETHER && l.mac !== '';
 }
 
-/** poll(2) on the thread pool: returns within POLL_MS, so a thread is never held forever (exit joins them). */
-const libc = koffi.load('libc.so.6');
-const pollAt = libc.func('poll', 'int', ['uintptr_t', 'uint64_t', 'int']);
+/** poll(2) runs on the thread pool (raw.pollAt.async) and returns within POLL_MS, so a thread is never held forever (exit joins them). */
 const POLL_MS = 200;
 const POLLIN = 1;
 
@@ -262,7 +251,7 @@ export class LinkMonitor extends EventEmitter {
   private arm(): void {
     if (this.closed) return;
     this.pfd.view.setInt16(6, 0, true);
-    pollAt.async(this.pfd.addr, 1, POLL_MS, (err: unknown, n: number) => {
+    raw.pollAt.async(this.pfd.addr, 1, POLL_MS, (err: unknown, n: number) => {
       if (this.closed) return;
       if (err || n < 0) {
         setTimeout(() => this.arm(), 20).unref?.();

@@ -3,24 +3,25 @@
  *
  * Contract: records are appended at the tail (`reserve` then `commit`) and sent from the head
  * straight out of this memory (`addr + head`), then `consume`d. The memory comes from
- * koffi.alloc on the first `reserve` (an idle port costs nothing) and is freed by `free()`;
+ * allocBytes on the first `reserve` (an idle port costs nothing) and is freed by `free()`;
  * when the tail reaches the end, the live bytes move to the front. Nothing is allocated per
  * record. The queue never holds more than `limit` bytes: `reserve` refuses what does not fit,
  * and the caller counts that as a drop. The record format is the caller's.
  */
-import koffi from 'koffi';
+import { allocBytes, freeBytes, type ForeignBytes } from '../sys/libc.js';
 
 export class ByteQueue {
-  private ptr: unknown = null;
-  /** The queue's memory (null until the first reserve). */
-  bytes: Uint8Array | null = null;
-  view: DataView | null = null;
-  /** Address of bytes[0], for system calls. */
-  addr = 0;
+  private mem: ForeignBytes | null = null;
   head = 0;
   tail = 0;
 
   constructor(readonly limit: number) {}
+
+  /** The queue's memory (null until the first reserve). */
+  get bytes(): Uint8Array | null { return this.mem === null ? null : this.mem.bytes; }
+  get view(): DataView | null { return this.mem === null ? null : this.mem.view; }
+  /** Address of bytes[0], for system calls (0 until the first reserve). */
+  get addr(): number { return this.mem === null ? 0 : this.mem.addr; }
 
   /** Bytes waiting. */
   get size(): number {
@@ -29,16 +30,10 @@ export class ByteQueue {
 
   /** Offset where `n` contiguous bytes may be written, or -1 if the queue cannot take them. */
   reserve(n: number): number {
-    if (this.bytes === null) {
-      this.ptr = koffi.alloc('uint8_t', this.limit);
-      this.addr = Number(this.ptr as bigint);
-      const ab = koffi.view(this.ptr as bigint, this.limit);
-      this.bytes = new Uint8Array(ab);
-      this.view = new DataView(ab);
-    }
+    if (this.mem === null) this.mem = allocBytes(this.limit);
     if (this.limit - (this.tail - this.head) < n) return -1;
     if (this.limit - this.tail < n) {
-      this.bytes.copyWithin(0, this.head, this.tail);
+      this.mem.bytes.copyWithin(0, this.head, this.tail);
       this.tail -= this.head;
       this.head = 0;
     }
@@ -62,11 +57,8 @@ export class ByteQueue {
   }
 
   free(): void {
-    if (this.ptr !== null) koffi.free(this.ptr as bigint);
-    this.ptr = null;
-    this.bytes = null;
-    this.view = null;
-    this.addr = 0;
+    if (this.mem !== null) freeBytes(this.mem);
+    this.mem = null;
     this.clear();
   }
 }

@@ -15,6 +15,7 @@ export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 export const NLMSG_OVERRUN = 4;
 export const NLM_F_REQUEST = 0x1;
+export const NLM_F_ACK = 0x4;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_DUMP = 0x300;
 
@@ -28,14 +29,19 @@ export const RTM_GETADDR = 22;
 export const RTMGRP_LINK = 0x1;
 export const RTMGRP_IPV4_IFADDR = 0x10;
 
+export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
+export const IFLA_MTU = 4;
+/** ifinfomsg flags: administratively up; carrier (lower layer) up. */
+export const IFF_UP = 0x1;
+export const IFF_LOWER_UP = 0x10000;
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const IFA_LABEL = 3;
 
-const AF_UNSPEC = 0;
+export const AF_UNSPEC = 0;
 const AF_INET = 2;
-const IFINFOMSG_LEN = 16;
+export const IFINFOMSG_LEN = 16;
 const IFADDRMSG_LEN = 8;
 
 function align4(n: number): number {

@@ -192,6 +192,8 @@ export const raw = {
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
   getpid: lib.func('int getpid()'),
   sched_yield: lib.func('int sched_yield()'),
+  /** poll(2) over a struct pollfd array at an address (the controller calls it with .async on the thread pool). */
+  pollAt: lib.func('poll', 'int', ['uintptr_t', 'uint64_t', 'int']),
   gettid: lib.func('int gettid()'),
   // Unix sockets for the QEMU ports (hot-path variants take addresses as numbers).
   connect: lib.func('connect', 'int', ['int', 'void *', 'uint32_t']),
