@@ -11,6 +11,7 @@
  * name is taken) ends it with status 1. SIGTERM/SIGINT end it cleanly. Logs: pino JSON on
  * stderr. The controller is never in the data path: killing it loses no frame.
  */
+import { parseArgs as parseArgv } from 'node:util';
 import { createConnection, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { ControllerLogic } from './controller.js';
@@ -25,24 +26,20 @@ function die(msg: string, code = 1): never {
 }
 
 function parseArgs(argv: string[]): { name: string; socket: string } {
-  let name: string | null = null;
-  let socket = process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock';
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') die(`${flag} needs a value\n${USAGE}`, 2);
-      return v;
-    };
-    if (flag === '--name') name = value().toUpperCase();
-    else if (flag === '--socket') socket = value();
-    else if (flag === '--help' || flag === '-h') { process.stdout.write(`${USAGE}\n`); process.exit(0); }
-    else die(`unknown argument '${a}'\n${USAGE}`, 2);
+  let v: { name?: string; socket?: string; help?: boolean };
+  try {
+    v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
+      name: { type: 'string' }, socket: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    } }).values;
+  } catch (e) {
+    die(`${(e as Error).message}\n${USAGE}`, 2);
   }
-  if (name === null) die(`--name is required\n${USAGE}`, 2);
+  if (v.help) { process.stdout.write(`${USAGE}\n`); process.exit(0); }
+  if (v.socket === '') die(`--socket needs a value\n${USAGE}`, 2);
+  if (v.name === undefined || v.name === '') die(`--name is required\n${USAGE}`, 2);
+  const name = v.name.toUpperCase();
   if (!/^[A-Z0-9@#$_]{1,8}$/.test(name)) die(`bad controller name '${name}': 1-8 characters of A-Z 0-9 @ # $ _`, 2);
-  return { name, socket };
+  return { name, socket: v.socket ?? process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock' };
 }
 
 function main(): void {

@@ -18,6 +18,7 @@
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
+import { parseArgs as parseArgv } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { ControlPlane } from '../control/controlplane.js';
 import { format } from '../control/grammar.js';
@@ -43,26 +44,26 @@ const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR]
 interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; busyPollUs: number }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { config: DEFAULTS.config, configGiven: false, socket: DEFAULTS.socket, stateDir: DEFAULTS.stateDir,
-    busyPollUs: 0 };
-  const env = process.env.VSWITCH_BUSY_POLL_US;
-  if (env !== undefined && env !== '') o.busyPollUs = microseconds(env, 'VSWITCH_BUSY_POLL_US');
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') die(`${flag} needs a value\n${USAGE}`, 2);
-      return v;
-    };
-    if (flag === '--config') { o.config = value(); o.configGiven = true; }
-    else if (flag === '--socket') o.socket = value();
-    else if (flag === '--state-dir') o.stateDir = value();
-    else if (flag === '--busy-poll-us') o.busyPollUs = microseconds(value(), flag);
-    else if (flag === '--help' || flag === '-h') { process.stdout.write(`${USAGE}\n`); process.exit(0); }
-    else die(`unknown argument '${a}'\n${USAGE}`, 2);
+  let v: { config?: string; socket?: string; 'state-dir'?: string; 'busy-poll-us'?: string; help?: boolean };
+  try {
+    v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
+      config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' },
+      'busy-poll-us': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    } }).values;
+  } catch (e) {
+    die(`${(e as Error).message}\n${USAGE}`, 2);
   }
-  return o;
+  if (v.help) { process.stdout.write(`${USAGE}\n`); process.exit(0); }
+  for (const [flag, value] of Object.entries(v)) if (value === '') die(`--${flag} needs a value\n${USAGE}`, 2);
+  const env = process.env.VSWITCH_BUSY_POLL_US;
+  const busy = v['busy-poll-us'] ?? (env !== undefined && env !== '' ? env : '0');
+  return {
+    config: v.config ?? DEFAULTS.config,
+    configGiven: v.config !== undefined,
+    socket: v.socket ?? DEFAULTS.socket,
+    stateDir: v['state-dir'] ?? DEFAULTS.stateDir,
+    busyPollUs: microseconds(busy, v['busy-poll-us'] !== undefined ? '--busy-poll-us' : 'VSWITCH_BUSY_POLL_US'),
+  };
 }
 
 /** A busy-poll window: a whole number of microseconds, 0 to 1,000,000. */
