@@ -82,6 +82,14 @@ interface Reg {
   confirmedOn: string | null;
 }
 
+/** A controller's answer (AddressRegistered / GroupRegistered) to the registration `r` it was sent. */
+function answered(r: Reg, m: { rdev: string; ok: boolean; reason?: string }): void {
+  r.pending = false;
+  r.registered = m.ok;
+  r.reason = m.ok ? null : (m.reason ?? 'refused by the controller');
+  r.confirmedOn = m.ok ? m.rdev : null;
+}
+
 interface Pending {
   kind: 'failover' | 'controller-recovered' | 'uplink-recovered' | 'switchover' | 'connect';
   start: number;
@@ -211,10 +219,7 @@ export class ControllerManager {
         this.log.debug({ vswitch: s.name, msg: m }, 'stale AddressRegistered ignored');
         return;
       }
-      r.pending = false;
-      r.registered = m.ok;
-      r.reason = m.ok ? null : (m.reason ?? 'refused by the controller');
-      r.confirmedOn = m.ok ? m.rdev : null;
+      answered(r, m);
       this.log.info({ vswitch: s.name, rdev: m.rdev, ip: m.ip, ok: m.ok, reason: m.reason }, m.ok ? 'address registered with the adapter' : 'address registration refused; local only');
       this.maybeComplete(s);
     } else if (m.t === 'group-registered') {
@@ -224,10 +229,7 @@ export class ControllerManager {
         this.log.debug({ vswitch: s.name, msg: m }, 'stale GroupRegistered ignored');
         return;
       }
-      r.pending = false;
-      r.registered = m.ok;
-      r.reason = m.ok ? null : (m.reason ?? 'refused by the controller');
-      r.confirmedOn = m.ok ? m.rdev : null;
+      answered(r, m);
       this.log.info({ vswitch: s.name, rdev: m.rdev, group: m.group, ok: m.ok, reason: m.reason },
         m.ok ? 'multicast group registered with the adapter' : 'multicast group registration refused');
     }
