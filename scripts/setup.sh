@@ -36,5 +36,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
-# Build (TypeScript to dist/).
+# Build (TypeScript to dist/), from scratch so no output of a deleted source survives.
+rm -rf dist
 npx tsc -p tsconfig.json
