@@ -43,7 +43,7 @@
  */
 import type { Logger } from 'pino';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
-import type { RdevStatus, ToController, ToDaemon } from '../controller/protocol.js';
+import type { RdevStatus, ToController, ToDaemon } from '../protocol/controller.js';
 import type { State } from './state.js';
 
 export const MAX_EVENTS = 32;

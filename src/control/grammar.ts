@@ -14,6 +14,7 @@
  *   `parse(format(cmd))` gives back an equal Command.
  * Checking a command against the state (does the switch exist, ...) is not done here.
  */
+import { IFNAME_RE, NAME_RE, NETNS_RE } from '../protocol/names.js';
 
 export type Mode = 'IP' | 'ETHERNET';
 /** How a QEMU guest's NICs reach the daemon: `-netdev stream` (default) or `-netdev dgram`. */
@@ -113,9 +114,6 @@ function show(k: Keyword): string {
   return k.min < k.word.length ? `${k.word} (${k.word.slice(0, k.min)})` : k.word;
 }
 
-export const NAME_RE = /^[A-Za-z0-9@#$_]{1,8}$/;
-export const IFNAME_RE = /^[A-Za-z0-9_.@+-]{1,15}$/;
-export const NETNS_RE = /^[A-Za-z0-9_.@+-]{1,64}$/;
 const VDEV_RE = /^[0-9A-Fa-f]{1,4}$/;
 
 /** Split a command into words. Any run of white space separates words. */

@@ -36,8 +36,8 @@
 import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ToWorker } from '../dataplane/protocol.js';
-import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../dataplane/devices.js';
+import type { ToWorker } from '../protocol/dataplane.js';
+import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../host/devices.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { hex4, type QemuTransport } from './grammar.js';
 import type { Nic, State } from './state.js';
@@ -45,7 +45,7 @@ import type { Nic, State } from './state.js';
 /** Addresses one QEMU NIC may hold (a guest spraying source addresses cannot fill the table). */
 export const MAX_QEMU_ADDRESSES = 16;
 
-/** What it needs of the host's devices (src/dataplane/devices.ts). */
+/** What it needs of the host's devices (src/host/devices.ts). */
 export interface QemuDevicesLike {
   connectQemuStream(path: string): number;
   bindQemuDgram(localPath: string, remotePath: string): number;

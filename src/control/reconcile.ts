@@ -42,7 +42,7 @@ import { closeSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { DropReason } from '../forward/api.js';
 import { MAX_PORTS, MAX_SWITCHES, PORT_SLOTS, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
-import type { FromWorker, ToWorker } from '../dataplane/protocol.js';
+import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 import { formatIpv4 } from '../wire/addr.js';
 import type { Operation, RuntimeView } from './commands/types.js';
 import type { Effects } from './controlplane.js';
@@ -51,7 +51,7 @@ import type { Change, Nic, State } from './state.js';
 import { ControllerManager } from './controllers.js';
 import { QemuNics, type QemuDevicesLike, type QemuNicView } from './qemu-nics.js';
 
-/** What the reconciler needs of the data plane (src/dataplane/host.ts DataPlane). */
+/** What the reconciler needs of the data plane (src/host/dataplane.ts DataPlane). */
 export interface DataPlaneLike {
   readonly counters: Float64Array;
   post(msg: ToWorker): void;
@@ -60,7 +60,7 @@ export interface DataPlaneLike {
   on(ev: 'group-join' | 'group-leave', fn: (m: Extract<FromWorker, { ev: 'group-join' | 'group-leave' }>) => void): unknown;
 }
 
-/** What it needs of the host's devices (src/dataplane/devices.ts). The QEMU calls are optional (fakes). */
+/** What it needs of the host's devices (src/host/devices.ts). The QEMU calls are optional (fakes). */
 export interface DevicesLike extends Partial<QemuDevicesLike> {
   ensureNetns(name: string): void;
   openTap(o: { netns: string | null; name: string; mac: number; persist: boolean }): { fd: number; ifindex: number };
@@ -69,7 +69,7 @@ export interface DevicesLike extends Partial<QemuDevicesLike> {
   interfaceExists(ifname: string): boolean;
 }
 
-/** What it needs of the address watcher (src/dataplane/address-watcher.ts). */
+/** What it needs of the address watcher (src/host/address-watcher.ts). */
 export interface WatcherLike {
   watch(key: string, netns: string, ifname: string): void;
   unwatch(key: string): void;

@@ -23,7 +23,7 @@
  * The controller never touches frames.
  */
 import type { Logger } from 'pino';
-import type { RdevStatus, ToController, ToDaemon } from './protocol.js';
+import type { RdevStatus, ToController, ToDaemon } from '../protocol/controller.js';
 import { isEthernet, type LinkMessage, type LinkState } from './rtnl.js';
 import { formatMac, parseIpv4 } from '../wire/addr.js';
 import { groupMac } from '../wire/igmp.js';

@@ -15,7 +15,7 @@ import { parseArgs as parseArgv } from 'node:util';
 import { createConnection, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { ControllerLogic } from './controller.js';
-import { LineSplitter, PROTOCOL_VERSION, decodeToController, encode, type ToDaemon } from './protocol.js';
+import { LineSplitter, PROTOCOL_VERSION, decodeToController, encode, type ToDaemon } from '../protocol/controller.js';
 import { LinkMonitor, Rtnl } from './rtnl.js';
 
 const USAGE = 'usage: vswitch-controller --name NAME [--socket PATH]';

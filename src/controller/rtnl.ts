@@ -27,7 +27,7 @@ import {
 import {
   AF_UNSPEC, IFF_LOWER_UP, IFF_UP, IFINFOMSG_LEN, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, NLMSG_DONE, NLMSG_ERROR,
   NLMSG_HDRLEN, NLM_F_ACK, NLM_F_REQUEST, RTMGRP_LINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, sockaddrNl,
-} from '../dataplane/netlink.js';
+} from '../sys/netlink.js';
 import { formatMac, writeMac } from '../wire/addr.js';
 
 const SO_RCVTIMEO = 20;

@@ -2,7 +2,7 @@
  * A controller's connection on the daemon side: turns a socket whose first line was a Register
  * (server.ts hands it over) into a ControllerLink of the ControllerManager.
  *
- * Every line is validated (src/controller/protocol.ts). A bad Register (bad name, bad pid,
+ * Every line is validated (src/protocol/controller.ts). A bad Register (bad name, bad pid,
  * unknown version) or a refused one (name taken) gets Refused{reason} and the connection is
  * closed. After registration, a line that is not a valid controller message, or an over-long
  * line, is logged and the connection closed: the manager treats it as a lost controller. The
@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ControllerLink, ControllerManager } from '../control/controllers.js';
-import { LineSplitter, PROTOCOL_VERSION, decodeToDaemon, encode, type ToController } from '../controller/protocol.js';
+import { LineSplitter, PROTOCOL_VERSION, decodeToDaemon, encode, type ToController } from '../protocol/controller.js';
 
 export function serveController(sock: Socket, firstLine: string, rest: string, mgr: ControllerManager, log: Logger): void {
   let registered = false;

@@ -16,14 +16,14 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Reply } from '../control/controlplane.js';
 import { MSG } from '../control/messages.js';
-import { looksLikeRegister } from '../controller/protocol.js';
+import { looksLikeRegister } from '../protocol/controller.js';
 
 export const MAX_LINE = 64 * 1024;
 
 export type Handler = (command: string) => Reply;
 
 /**
- * Takes over a connection whose first line is a controller's Register (src/controller/protocol.ts):
+ * Takes over a connection whose first line is a controller's Register (src/protocol/controller.ts):
  * gets the socket, that line and whatever followed it; the command server leaves it alone.
  */
 export type ControllerHandler = (sock: Socket, firstLine: string, rest: string) => void;

@@ -10,7 +10,7 @@
  */
 import { EAGAIN, EINTR, EPIPE, close, errno, raw } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
-import type { PortKind } from './protocol.js';
+import type { PortKind } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
 
 const ETH_HLEN = 14;

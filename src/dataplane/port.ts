@@ -28,7 +28,7 @@
  * Ports never allocate per frame and never throw from receive/send/flush.
  */
 import { allocBytes, type ForeignBytes } from '../sys/libc.js';
-import type { PortKind } from './protocol.js';
+import type { PortKind } from '../protocol/dataplane.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
 
 /** Largest frame payload a port reads: a 64 KiB GSO super-frame. */

@@ -1,5 +1,5 @@
 /**
- * The data-plane worker thread's entry (worker_threads). Started by DataPlane (host.ts) with
+ * The data-plane worker thread's entry (worker_threads). Started by DataPlane (src/host/dataplane.ts) with
  * workerData { counters: SharedArrayBuffer, wakeFd: number, control: MessagePort,
  * forwarders?: string, busyPollUs: number }. It builds the DataPlaneLoop, posts { ev: 'ready' }, and runs the loop
  * on this thread until a 'stop' message; then it posts { ev: 'stopped' } and ends.
@@ -13,7 +13,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
 import { DataPlaneLoop, type ForwarderFactory } from './loop.js';
 import { createForwarder } from './forwarders.js';
-import type { FromWorker } from './protocol.js';
+import type { FromWorker } from '../protocol/dataplane.js';
 
 interface WorkerInput {
   counters: SharedArrayBuffer;

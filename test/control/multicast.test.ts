@@ -14,8 +14,8 @@ import { ControlPlane } from '../../src/control/controlplane.js';
 import { Reconciler } from '../../src/control/reconcile.js';
 import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS } from '../../src/forward/counters.js';
-import type { ToWorker } from '../../src/dataplane/protocol.js';
-import type { RdevStatus, ToController } from '../../src/controller/protocol.js';
+import type { ToWorker } from '../../src/protocol/dataplane.js';
+import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
 import { sleep } from '../helpers/netlab.js';
 
 const quiet = pino({ level: 'silent' });

@@ -21,8 +21,8 @@ import { MAX_QEMU_ADDRESSES } from '../../src/control/qemu-nics.js';
 import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import { DropReason } from '../../src/forward/api.js';
-import { bindQemuDgram, connectQemuStream, qemuArgs } from '../../src/dataplane/devices.js';
-import type { ToWorker } from '../../src/dataplane/protocol.js';
+import { bindQemuDgram, connectQemuStream, qemuArgs } from '../../src/host/devices.js';
+import type { ToWorker } from '../../src/protocol/dataplane.js';
 import { sleep, waitFor } from '../helpers/netlab.js';
 
 /** Let the reconciler's coalesced sync (setImmediate) run. */

@@ -12,8 +12,8 @@ import { ControlPlane } from '../../src/control/controlplane.js';
 import { Reconciler } from '../../src/control/reconcile.js';
 import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
-import type { ToWorker } from '../../src/dataplane/protocol.js';
-import type { RdevStatus, ToController } from '../../src/controller/protocol.js';
+import type { ToWorker } from '../../src/protocol/dataplane.js';
+import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
 import { sleep } from '../helpers/netlab.js';
 
 /** Let the reconciler's coalesced sync (setImmediate) run. */

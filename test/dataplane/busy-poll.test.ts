@@ -10,9 +10,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { DataPlane } from '../../src/dataplane/host.js';
-import { openTap } from '../../src/dataplane/devices.js';
-import { addNs, delNs, finished, inNs, ip, sleep, spawnInNs, uniq } from './netns-helpers.js';
+import { DataPlane } from '../../src/host/dataplane.js';
+import { openTap } from '../../src/host/devices.js';
+import { addNs, delNs, finished, inNs, ip, sleep, spawnInNs, uniq } from '../helpers/netns.js';
 
 const hubUrl = new URL('./hub-forwarder.js', import.meta.url).href;
 const nsA = uniq('vsba');

@@ -9,12 +9,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataPlane } from '../../src/dataplane/host.js';
-import { openTap, openUplink } from '../../src/dataplane/devices.js';
+import { DataPlane } from '../../src/host/dataplane.js';
+import { openTap, openUplink } from '../../src/host/devices.js';
 import { PortCounter, dropSlot, portSlot } from '../../src/forward/counters.js';
 import { DropReason } from '../../src/forward/api.js';
-import type { FromWorker } from '../../src/dataplane/protocol.js';
-import { addNs, delNs, inNs, ip, tcpTransfer, txOffloadOff, uniq, until } from './netns-helpers.js';
+import type { FromWorker } from '../../src/protocol/dataplane.js';
+import { addNs, delNs, inNs, ip, tcpTransfer, txOffloadOff, uniq, until } from '../helpers/netns.js';
 
 const hubUrl = new URL('./hub-forwarder.js', import.meta.url).href;
 const nsA = uniq('vsfa');

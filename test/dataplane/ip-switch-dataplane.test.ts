@@ -6,13 +6,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataPlane } from '../../src/dataplane/host.js';
-import { openTap, openUplink } from '../../src/dataplane/devices.js';
+import { DataPlane } from '../../src/host/dataplane.js';
+import { openTap, openUplink } from '../../src/host/devices.js';
 import { DropReason } from '../../src/forward/api.js';
 import { PortCounter, dropSlot, portSlot } from '../../src/forward/counters.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
-import type { FromWorker } from '../../src/dataplane/protocol.js';
-import { addNs, delNs, inNs, ip, tcpTransfer, until, uniq } from './netns-helpers.js';
+import type { FromWorker } from '../../src/protocol/dataplane.js';
+import { addNs, delNs, inNs, ip, tcpTransfer, until, uniq } from '../helpers/netns.js';
 
 const nsA = uniq('vsia'), nsB = uniq('vsib'), nsC = uniq('vsic'), nsU = uniq('vsiu'), nsL = uniq('vsil');
 const all = [nsA, nsB, nsC, nsU, nsL];

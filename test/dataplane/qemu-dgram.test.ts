@@ -15,13 +15,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataPlane } from '../../src/dataplane/host.js';
-import { bindQemuDgram, openTap } from '../../src/dataplane/devices.js';
+import { DataPlane } from '../../src/host/dataplane.js';
+import { bindQemuDgram, openTap } from '../../src/host/devices.js';
 import { PortCounter, dropSlot, portSlot } from '../../src/forward/counters.js';
 import { DropReason } from '../../src/forward/api.js';
-import type { FromWorker } from '../../src/dataplane/protocol.js';
+import type { FromWorker } from '../../src/protocol/dataplane.js';
 import { close } from '../../src/sys/libc.js';
-import { addNs, delNs, inNs, ip, uniq, until, sleep } from './netns-helpers.js';
+import { addNs, delNs, inNs, ip, uniq, until, sleep } from '../helpers/netns.js';
 import { Capture, DgramPeer, ETH_IP, collect, ip4, reassembleTcp, testFrame, testSeq, tsoFrame } from './qemu-helpers.js';
 
 const ns = uniq('vsqd');

@@ -12,7 +12,7 @@
  */
 import net from 'node:net';
 import koffi from 'koffi';
-import { openUplink, bindQemuDgram } from '../../src/dataplane/devices.js';
+import { openUplink, bindQemuDgram } from '../../src/host/devices.js';
 import { EAGAIN, close, errno, raw, sockaddrUn } from '../../src/sys/libc.js';
 
 const lib = koffi.load('libc.so.6');

@@ -18,12 +18,12 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataPlane } from '../../src/dataplane/host.js';
-import { bindQemuDgram, connectQemuStream, interfaceExists, openTap, qemuArgs } from '../../src/dataplane/devices.js';
+import { DataPlane } from '../../src/host/dataplane.js';
+import { bindQemuDgram, connectQemuStream, interfaceExists, openTap, qemuArgs } from '../../src/host/devices.js';
 import { PortCounter, dropSlot, portSlot } from '../../src/forward/counters.js';
 import { DropReason } from '../../src/forward/api.js';
-import type { FromWorker } from '../../src/dataplane/protocol.js';
-import { addNs, delNs, finished, ip, sleep, spawnInNs, tcpTransfer, uniq, until } from './netns-helpers.js';
+import type { FromWorker } from '../../src/protocol/dataplane.js';
+import { addNs, delNs, finished, ip, sleep, spawnInNs, tcpTransfer, uniq, until } from '../helpers/netns.js';
 
 const QEMU = 'qemu-system-x86_64';
 const haveQemu = ((): boolean => {

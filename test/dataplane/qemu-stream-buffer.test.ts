@@ -11,7 +11,7 @@ import { createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectQemuStream } from '../../src/dataplane/devices.js';
+import { connectQemuStream } from '../../src/host/devices.js';
 import { FrameMemory } from '../../src/dataplane/port.js';
 import { QemuStreamPort } from '../../src/dataplane/qemu-stream-port.js';
 

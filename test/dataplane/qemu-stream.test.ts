@@ -18,13 +18,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataPlane } from '../../src/dataplane/host.js';
-import { connectQemuStream, openTap } from '../../src/dataplane/devices.js';
+import { DataPlane } from '../../src/host/dataplane.js';
+import { connectQemuStream, openTap } from '../../src/host/devices.js';
 import { PortCounter, dropSlot, portSlot } from '../../src/forward/counters.js';
 import { DropReason } from '../../src/forward/api.js';
-import type { FromWorker } from '../../src/dataplane/protocol.js';
+import type { FromWorker } from '../../src/protocol/dataplane.js';
 import { AF_UNIX, SOCK_STREAM, bind, close, socket, sockaddrUn } from '../../src/sys/libc.js';
-import { addNs, delNs, finished, inNs, ip, spawnInNs, uniq, until, sleep } from './netns-helpers.js';
+import { addNs, delNs, finished, inNs, ip, spawnInNs, uniq, until, sleep } from '../helpers/netns.js';
 import {
   Capture, ETH_IP, StreamPeer, collect, ip4, reassembleTcp, testFrame, testSeq, tsoFrame,
 } from './qemu-helpers.js';

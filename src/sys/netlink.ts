@@ -1,5 +1,5 @@
 /**
- * rtnetlink (NETLINK_ROUTE) message building and parsing, for the address watcher: dump
+ * rtnetlink (NETLINK_ROUTE) message building and parsing, for the address watcher and the controller: dump
  * requests for links and addresses, and parsers for RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR,
  * NLMSG_DONE, NLMSG_ERROR.
  *

@@ -6,10 +6,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensureNetns, openTap, destroyTap, openUplink, interfaceExists, deleteNetns } from '../../src/dataplane/devices.js';
+import { ensureNetns, openTap, destroyTap, openUplink, interfaceExists, deleteNetns } from '../../src/host/devices.js';
 import { close } from '../../src/sys/libc.js';
 import { formatMac } from '../../src/wire/addr.js';
-import { addNs, delNs, ip, uniq } from './netns-helpers.js';
+import { addNs, delNs, ip, uniq } from '../helpers/netns.js';
 
 const made: string[] = [];
 after(() => { for (const ns of made) delNs(ns); });

@@ -4,10 +4,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { AddressWatcher } from '../../src/dataplane/address-watcher.js';
-import { parseMessages, type NetlinkEvent, RTM_NEWADDR, RTM_NEWLINK } from '../../src/dataplane/netlink.js';
+import { AddressWatcher } from '../../src/host/address-watcher.js';
+import { parseMessages, type NetlinkEvent, RTM_NEWADDR, RTM_NEWLINK } from '../../src/sys/netlink.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
-import { addNs, delNs, ip, uniq } from './netns-helpers.js';
+import { addNs, delNs, ip, uniq } from '../helpers/netns.js';
 
 const made: string[] = [];
 after(() => { for (const ns of made) delNs(ns); });

@@ -1,7 +1,7 @@
 /**
  * The control plane's handle on the data-plane worker (main thread).
  *
- * DataPlane.start() spawns the worker (dist/src/dataplane/worker.js, next to this file) with the
+ * DataPlane.start() spawns the worker (dist/src/dataplane/worker.js: the worker thread's own folder) with the
  * shared counter buffer, a wake eventfd and a MessagePort, and resolves once the worker reports
  * 'ready'. post() sends a ToWorker message and writes the eventfd so the worker's epoll_wait
  * wakes; it never blocks. Events: 'port-down', 'saw-address', 'group-join' and 'group-leave' (the FromWorker message
@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { newCounterBuffer } from '../forward/counters.js';
 import { close, eventfd, eventfdSignal } from '../sys/libc.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 
 export interface DataPlaneOptions {
   /** Module URL exporting `createForwarder: ForwarderFactory` (tests); default IpSwitch/EthernetSwitch. */
@@ -56,7 +56,7 @@ export class DataPlane extends EventEmitter {
     const { port1, port2 } = new MessageChannel();
     let worker: Worker;
     try {
-      worker = new Worker(new URL('./worker.js', import.meta.url), {
+      worker = new Worker(new URL('../dataplane/worker.js', import.meta.url), {
         workerData: { counters, wakeFd, control: port1, forwarders: opts.forwarders, busyPollUs: opts.busyPollUs ?? 0 },
         transferList: [port1],
       });

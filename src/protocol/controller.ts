@@ -32,6 +32,7 @@
  *
  * `decode` validates untrusted text completely (types, ranges, name shapes) and never throws.
  */
+import { CANONICAL_NAME_RE, IFNAME_RE } from './names.js';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_MESSAGE = 16 * 1024;
@@ -72,8 +73,6 @@ export type ToController =
 
 export type Decoded<T> = { ok: true; msg: T } | { ok: false; error: string };
 
-const NAME_RE = /^[A-Z0-9@#$_]{1,8}$/;
-const IFNAME_RE = /^[A-Za-z0-9_.@+-]{1,15}$/;
 const IP_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$|^$/;
 /** An IPv4 multicast group, 224.0.0.0 - 239.255.255.255. */
@@ -153,15 +152,15 @@ export function decodeToDaemon(line: string): Decoded<ToDaemon> {
     const o = parseLine(line);
     switch (o.t) {
       case 'register':
-        return { ok: true, msg: { t: 'register', name: str(o, 'name', NAME_RE, 'controller name (1-8 of A-Z 0-9 @ # $ _)'), pid: int(o, 'pid', 1, 2 ** 31 - 1), version: int(o, 'version', 1, 1000) } };
+        return { ok: true, msg: { t: 'register', name: str(o, 'name', CANONICAL_NAME_RE, 'controller name (1-8 of A-Z 0-9 @ # $ _)'), pid: int(o, 'pid', 1, 2 ** 31 - 1), version: int(o, 'version', 1, 1000) } };
       case 'initialization-complete': {
         const rd = field(o, 'rdevs');
         if (!Array.isArray(rd) || rd.length > 3) throw new Bad('"rdevs" must be an array of at most 3 RDEV statuses');
-        return { ok: true, msg: { t: 'initialization-complete', switch: str(o, 'switch', NAME_RE, 'switch name'), rdevs: rd.map(status) } };
+        return { ok: true, msg: { t: 'initialization-complete', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdevs: rd.map(status) } };
       }
       case 'address-registered': {
         const m: ToDaemon = {
-          t: 'address-registered', switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
+          t: 'address-registered', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
           ip: str(o, 'ip', IP_RE, 'IPv4 address'), ok: bool(o, 'ok'),
         };
         const r = optReason(o);
@@ -170,7 +169,7 @@ export function decodeToDaemon(line: string): Decoded<ToDaemon> {
       }
       case 'group-registered': {
         const m: ToDaemon = {
-          t: 'group-registered', switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
+          t: 'group-registered', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
           group: str(o, 'group', GROUP_RE, 'IPv4 multicast group'), ok: bool(o, 'ok'),
         };
         const r = optReason(o);
@@ -178,7 +177,7 @@ export function decodeToDaemon(line: string): Decoded<ToDaemon> {
         return { ok: true, msg: m };
       }
       case 'link-event':
-        return { ok: true, msg: { t: 'link-event', switch: str(o, 'switch', NAME_RE, 'switch name'), status: status(field(o, 'status')) } };
+        return { ok: true, msg: { t: 'link-event', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), status: status(field(o, 'status')) } };
       default:
         throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);
     }
@@ -193,7 +192,7 @@ export function decodeToController(line: string): Decoded<ToController> {
     const o = parseLine(line);
     switch (o.t) {
       case 'registered':
-        return { ok: true, msg: { t: 'registered', name: str(o, 'name', NAME_RE, 'controller name') } };
+        return { ok: true, msg: { t: 'registered', name: str(o, 'name', CANONICAL_NAME_RE, 'controller name') } };
       case 'refused':
         return { ok: true, msg: { t: 'refused', reason: str(o, 'reason') } };
       case 'control-switch': {
@@ -201,21 +200,21 @@ export function decodeToController(line: string): Decoded<ToController> {
         if (!Array.isArray(rd) || rd.length > 3 || !rd.every((r) => typeof r === 'string' && IFNAME_RE.test(r))) {
           throw new Bad('"rdevs" must be an array of at most 3 interface names');
         }
-        return { ok: true, msg: { t: 'control-switch', switch: str(o, 'switch', NAME_RE, 'switch name'), rdevs: rd as string[] } };
+        return { ok: true, msg: { t: 'control-switch', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdevs: rd as string[] } };
       }
       case 'release-switch':
-        return { ok: true, msg: { t: 'release-switch', switch: str(o, 'switch', NAME_RE, 'switch name') } };
+        return { ok: true, msg: { t: 'release-switch', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name') } };
       case 'register-address':
       case 'deregister-address':
         return {
           ok: true,
-          msg: { t: o.t, switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), ip: str(o, 'ip', IP_RE, 'IPv4 address') },
+          msg: { t: o.t, switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), ip: str(o, 'ip', IP_RE, 'IPv4 address') },
         };
       case 'register-group':
       case 'deregister-group':
         return {
           ok: true,
-          msg: { t: o.t, switch: str(o, 'switch', NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), group: str(o, 'group', GROUP_RE, 'IPv4 multicast group') },
+          msg: { t: o.t, switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), group: str(o, 'group', GROUP_RE, 'IPv4 multicast group') },
         };
       default:
         throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);

@@ -14,7 +14,7 @@
  * interface was re-created or renamed into place) or RTM_DELLINK / a rename away: the known
  * addresses are reported deleted and addresses re-dumped. A receive overrun (ENOBUFS) or a
  * refused dump triggers a full re-sync (link dump, then address dump, then diff), retried each
- * second while it fails. Malformed messages are skipped (netlink.ts).
+ * second while it fails. Malformed messages are skipped (src/sys/netlink.ts).
  *
  * The thread blocks in epoll_wait (1 s timeout for retries) and never returns to its event loop
  * until 'close'.
@@ -28,7 +28,7 @@ import {
 import { withNetns } from '../sys/netns.js';
 import {
   RTMGRP_IPV4_IFADDR, RTMGRP_LINK, RTM_GETADDR, RTM_GETLINK, dumpRequest, parseMessages, sockaddrNl, type NetlinkEvent,
-} from './netlink.js';
+} from '../sys/netlink.js';
 
 interface Input { wakeFd: number; control: MessagePort }
 type Control =

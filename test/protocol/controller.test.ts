@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { LineSplitter, MAX_MESSAGE, decodeToController, decodeToDaemon, encode, looksLikeRegister, type ToDaemon } from '../../src/controller/protocol.js';
+import { LineSplitter, MAX_MESSAGE, decodeToController, decodeToDaemon, encode, looksLikeRegister, type ToDaemon } from '../../src/protocol/controller.js';
 import { ControllerLogic } from '../../src/controller/controller.js';
 import type { LinkState } from '../../src/controller/rtnl.js';
 import { format, isDynamic, parse } from '../../src/control/grammar.js';

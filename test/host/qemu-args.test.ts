@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgs, qemuArgsText } from '../../src/dataplane/devices.js';
+import { qemuArgs, qemuArgsText } from '../../src/host/devices.js';
 
 test('stream form', () => {
   assert.deepEqual(qemuArgs('qemu-stream', { qemu: '/run/vswitch/vm1-0600.sock' }, 0x020000000a01, 'vsw0600'), [
