@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { ControlPlane } from '../../src/control/controlplane.js';
 import { State } from '../../src/control/state.js';
+import { isConfigStatement, isDynamic, parse } from '../../src/control/grammar.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -226,4 +227,33 @@ test('ETHERNET switches keep no LAN IP table', () => {
   cp.state.recomputeLanIp('E1', true);
   assert.equal(cp.state.switches.get('E1')!.lanIp.size, 0);
   assert.ok(cp.execute('Q VSW E1 DET').lines.includes('  LAN IP table: not used in ETHERNET mode'));
+});
+
+test('what each verb is: journaled or not, SYSTEM CONFIG statement or not', () => {
+  // One command of every kind: [text, journaled when issued, accepted in SYSTEM CONFIG].
+  const verbs: Array<[string, boolean, boolean]> = [
+    ['DEFINE VSWITCH SW1', true, true],
+    ['DETACH VSWITCH SW1', true, false],
+    ['DEFINE GUEST A NETNS na', true, true],
+    ['DETACH GUEST A', true, false],
+    ['DEFINE NIC 600 FOR A', true, true],
+    ['DETACH NIC 600 FOR A', true, false],
+    ['COUPLE 600 TO SYSTEM SW1 FOR A', true, true],
+    ['UNCOUPLE 600 FOR A', true, false],
+    ['QUERY VSWITCH', false, false],
+    ['QUERY NIC FOR A', false, false],
+    ['QUERY GUEST', false, false],
+    ['QUERY VMLAN', false, false],
+    ['VMLAN MACPREFIX 020000', false, true],
+    ['SET VSWITCH SW1 CONTROLLER *', true, false],
+    ['SET VSWITCH SW1 SWITCHOVER', false, false],
+    ['SET VSWITCH SW1 UPLINK DISCONNECT', false, false],
+    ['QUERY CONTROLLER', false, false],
+  ];
+  for (const [text, journaled, config] of verbs) {
+    const p = parse(text);
+    assert.ok(p.ok, text);
+    assert.equal(isDynamic(p.cmd), journaled, `${text}: journaled`);
+    assert.equal(isConfigStatement(p.cmd), config, `${text}: SYSTEM CONFIG`);
+  }
 });

@@ -103,3 +103,21 @@ test('a record that no longer applies is skipped; a taken allocation gets a new 
     journal.close();
   });
 });
+
+test('replay takes only what is journaled: queries, operations and SYSTEM CONFIG statements are skipped', () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, JOURNAL_FILE), [
+      { v: 1, seq: 1, at: '', cmd: 'DEFINE VSWITCH SW1 RDEV eth1' },
+      { v: 1, seq: 2, at: '', cmd: 'VMLAN MACPREFIX 02AA00' },
+      { v: 1, seq: 3, at: '', cmd: 'QUERY VSWITCH' },
+      { v: 1, seq: 4, at: '', cmd: 'SET VSWITCH SW1 SWITCHOVER' },
+      { v: 1, seq: 5, at: '', cmd: 'SET VSWITCH SW1 CONTROLLER *' },
+      { v: 1, seq: 6, at: '', cmd: 'DEFINE GUEST A NETNS na' },
+    ].map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const { cp, journal } = open(dir);
+    assert.equal(cp.state.macPrefix, 0x020000, 'VMLAN MACPREFIX is not taken from the journal');
+    assert.deepEqual([...cp.state.switches.keys()], ['SW1']);
+    assert.deepEqual([...cp.state.guests.keys()], ['A'], 'records after the skipped ones still apply');
+    journal.close();
+  });
+});
