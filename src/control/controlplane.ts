@@ -11,13 +11,15 @@
  * SYSTEM CONFIG statements and replayed records skip prepare and the journal (the reconciler
  * creates what they need when the data plane starts). A replayed record that no longer applies
  * is skipped and logged.
+ * What is journaled, what is an operation on the uplink and what only SYSTEM CONFIG accepts
+ * is the table of verbs' answer (src/control/commands/index.ts).
  * Commands run one at a time, synchronously, so replies follow the order of arrival.
  */
 import type { Logger } from 'pino';
-import { check } from './commands/index.js';
+import { check, verbOf } from './commands/index.js';
 import type { Env, Operation, RuntimeView } from './commands/types.js';
 import { NO_RUNTIME } from './commands/query.js';
-import { format, isDynamic, parse, type Command } from './grammar.js';
+import { format, leadingWords, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { MSG } from './messages.js';
 import type { Change, NicAlloc, State } from './state.js';
@@ -51,12 +53,13 @@ export class ControlPlane {
     const p = parse(text);
     if (!p.ok) return { ok: false, lines: [`${MSG.SYNTAX} ${p.error.message}`] };
     const cmd = p.cmd;
-    if (cmd.kind === 'vmlan-macprefix') {
-      return { ok: false, lines: [`${MSG.NOT_HERE} VMLAN MACPREFIX is a SYSTEM CONFIG statement; it cannot be changed while the daemon runs`] };
+    const verb = verbOf(cmd);
+    if (verb.from === 'config') {
+      return { ok: false, lines: [`${MSG.NOT_HERE} ${leadingWords(cmd)} is a SYSTEM CONFIG statement; it cannot be changed while the daemon runs`] };
     }
-    const o = check(this.state, cmd, this.env, this.runtime);
+    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime });
     if (!o.ok) return { ok: false, lines: [o.error] };
-    if (!isDynamic(cmd)) {
+    if (!verb.journaled) {
       if (o.operation) return this.operate(o.operation);
       return { ok: true, lines: o.lines, data: o.data };
     }
@@ -91,7 +94,7 @@ export class ControlPlane {
 
   /** A SYSTEM CONFIG statement (already parsed). Returns the error line, or null. */
   configure(cmd: Command): string | null {
-    const o = check(this.state, cmd, this.env, this.runtime);
+    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime });
     if (!o.ok) return o.error;
     for (const c of o.changes) this.state.applyChange(c);
     return null;
@@ -100,11 +103,11 @@ export class ControlPlane {
   /** Replay one journal record. Returns false (and logs) when it no longer applies. */
   replay(rec: JournalRecord): boolean {
     const p = parse(rec.cmd);
-    if (!p.ok || !isDynamic(p.cmd)) {
+    if (!p.ok || !verbOf(p.cmd).journaled) {
       this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: p.ok ? 'not a dynamic command' : p.error.message }, 'journal record skipped');
       return false;
     }
-    const o = check(this.state, p.cmd, this.env, this.runtime, rec.alloc);
+    const o = check(this.state, p.cmd, { env: this.env, runtime: this.runtime, journaled: rec.alloc });
     if (!o.ok) {
       this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: o.error }, 'journal record no longer applies; skipped');
       return false;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { ControlPlane } from '../../src/control/controlplane.js';
 import { State } from '../../src/control/state.js';
-import { isConfigStatement, isDynamic, parse } from '../../src/control/grammar.js';
+import { isConfigStatement, isDynamic, verbOf, VERBS } from '../../src/control/commands/index.js';
+import { parse, type Command } from '../../src/control/grammar.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -229,31 +230,46 @@ test('ETHERNET switches keep no LAN IP table', () => {
   assert.ok(cp.execute('Q VSW E1 DET').lines.includes('  LAN IP table: not used in ETHERNET mode'));
 });
 
+/** One command of every kind: [text, journaled when issued, accepted in SYSTEM CONFIG]. */
+const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
+  ['DEFINE VSWITCH SW1', true, true],
+  ['DETACH VSWITCH SW1', true, false],
+  ['DEFINE GUEST A NETNS na', true, true],
+  ['DETACH GUEST A', true, false],
+  ['DEFINE NIC 600 FOR A', true, true],
+  ['DETACH NIC 600 FOR A', true, false],
+  ['COUPLE 600 TO SYSTEM SW1 FOR A', true, true],
+  ['UNCOUPLE 600 FOR A', true, false],
+  ['QUERY VSWITCH', false, false],
+  ['QUERY NIC FOR A', false, false],
+  ['QUERY GUEST', false, false],
+  ['QUERY VMLAN', false, false],
+  ['VMLAN MACPREFIX 020000', false, true],
+  ['SET VSWITCH SW1 CONTROLLER *', true, false],
+  ['SET VSWITCH SW1 SWITCHOVER', false, false],
+  ['SET VSWITCH SW1 UPLINK DISCONNECT', false, false],
+  ['QUERY CONTROLLER', false, false],
+];
+
+function parsed(text: string): Command {
+  const p = parse(text);
+  assert.ok(p.ok, text);
+  return p.cmd;
+}
+
 test('what each verb is: journaled or not, SYSTEM CONFIG statement or not', () => {
-  // One command of every kind: [text, journaled when issued, accepted in SYSTEM CONFIG].
-  const verbs: Array<[string, boolean, boolean]> = [
-    ['DEFINE VSWITCH SW1', true, true],
-    ['DETACH VSWITCH SW1', true, false],
-    ['DEFINE GUEST A NETNS na', true, true],
-    ['DETACH GUEST A', true, false],
-    ['DEFINE NIC 600 FOR A', true, true],
-    ['DETACH NIC 600 FOR A', true, false],
-    ['COUPLE 600 TO SYSTEM SW1 FOR A', true, true],
-    ['UNCOUPLE 600 FOR A', true, false],
-    ['QUERY VSWITCH', false, false],
-    ['QUERY NIC FOR A', false, false],
-    ['QUERY GUEST', false, false],
-    ['QUERY VMLAN', false, false],
-    ['VMLAN MACPREFIX 020000', false, true],
-    ['SET VSWITCH SW1 CONTROLLER *', true, false],
-    ['SET VSWITCH SW1 SWITCHOVER', false, false],
-    ['SET VSWITCH SW1 UPLINK DISCONNECT', false, false],
-    ['QUERY CONTROLLER', false, false],
-  ];
-  for (const [text, journaled, config] of verbs) {
-    const p = parse(text);
-    assert.ok(p.ok, text);
-    assert.equal(isDynamic(p.cmd), journaled, `${text}: journaled`);
-    assert.equal(isConfigStatement(p.cmd), config, `${text}: SYSTEM CONFIG`);
+  assert.deepEqual(new Set(VERB_SAMPLES.map(([t]) => parsed(t).kind)), new Set(Object.keys(VERBS)), 'a sample of every kind');
+  for (const [text, journaled, config] of VERB_SAMPLES) {
+    assert.equal(isDynamic(parsed(text)), journaled, `${text}: journaled`);
+    assert.equal(isConfigStatement(parsed(text)), config, `${text}: SYSTEM CONFIG`);
+  }
+});
+
+test('start-up can apply what it is given: SYSTEM CONFIG statements need nothing at run time, no journaled command needs the data plane', () => {
+  for (const [text] of VERB_SAMPLES) {
+    const v = verbOf(parsed(text));
+    if (isConfigStatement(parsed(text))) assert.equal(v.runtime, 'none', text);
+    if (v.journaled) assert.notEqual(v.runtime, 'requires', text);
+    if (v.effect === 'operation') assert.equal(v.runtime, 'requires', `${text}: an operation acts on the running uplink`);
   }
 });

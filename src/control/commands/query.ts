@@ -28,7 +28,7 @@ import { PortCounter, dropSlot, portSlot } from '../../forward/counters.js';
 import { hex4, type Command } from '../grammar.js';
 import { MSG } from '../messages.js';
 import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js';
-import { fail, type Outcome, type RuntimeView } from './types.js';
+import { fail, type CheckContext, type Outcome, type RuntimeView } from './types.js';
 
 export interface Counters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number; rxErrors: number }
 
@@ -234,7 +234,7 @@ function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
   return lines;
 }
 
-export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${string}` }>, rt: RuntimeView): Outcome {
+export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${string}` }>, { runtime: rt }: CheckContext): Outcome {
   switch (cmd.kind) {
     case 'query-vswitch': {
       let sws: Vswitch[];

@@ -3,10 +3,14 @@
  *
  * A verb module checks a parsed Command against the State and answers either an error (one
  * line, message id first; nothing changes) or, for a definition, the typed Changes to apply and
- * the reply lines, or, for a QUERY, the reply lines and a JSON document. Verb modules never
- * change the state and do no I/O beyond the read-only probes in Env.
+ * the reply lines, or, for a QUERY, the reply lines and a JSON document, or, for an operation
+ * on the running uplink, the Operation. Verb modules never change the state and do no I/O
+ * beyond the read-only probes in Env; besides the state they consult the CheckContext: Env,
+ * the RuntimeView and, in journal replay, the journaled allocation. The table of verbs
+ * (index.ts) says which module checks which kind of Command.
  */
-import type { Change, NicAlloc } from '../state.js';
+import type { CommandKind, CommandOf } from '../grammar.js';
+import type { Change, NicAlloc, State } from '../state.js';
 import type { ControllerListEntry, SwitchControlView } from '../controllers.js';
 import type { QemuNicView } from '../qemu-nics.js';
 
@@ -38,6 +42,17 @@ export interface RuntimeView {
   /** A QEMU guest's NIC: its sockets, the exact QEMU arguments and its connection state. */
   qemuNic?(userid: string, vdev: number): QemuNicView | null;
 }
+
+/** What a verb's check may consult besides the state. */
+export interface CheckContext {
+  env: Env;
+  runtime: RuntimeView;
+  /** Journal replay of DEFINE NIC: the allocation the record holds (reused when still free). */
+  journaled?: NicAlloc;
+}
+
+/** A verb's check (one module per verb in this directory): pure, reads the state, returns an Outcome. */
+export type Check<K extends CommandKind> = (state: State, cmd: CommandOf<K>, ctx: CheckContext) => Outcome;
 
 /** An operation on the running uplink (SET VSWITCH SWITCHOVER / UPLINK): not journaled. */
 export type Operation = { t: 'switchover'; sw: string } | { t: 'uplink'; sw: string; connect: boolean };
