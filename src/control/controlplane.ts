@@ -17,8 +17,7 @@
  */
 import type { Logger } from 'pino';
 import { check, verbOf } from './commands/index.js';
-import type { Env, Operation, RuntimeView } from './commands/types.js';
-import { NO_RUNTIME } from './commands/query.js';
+import { NO_RUNTIME, type Env, type Operation, type RuntimeView } from './commands/types.js';
 import { format, leadingWords, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { MSG } from './messages.js';

@@ -32,14 +32,6 @@ import { fail, type CheckContext, type Outcome, type RuntimeView } from './types
 
 export interface Counters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number; rxErrors: number }
 
-/** A view for a state without a data plane (tests, config checking). */
-export const NO_RUNTIME: RuntimeView = {
-  uplink: () => ({ state: 'NOT STARTED', active: null, mac: null, mtu: null, port: null }),
-  nicPort: () => null,
-  switchNumber: () => null,
-  counters: () => null,
-};
-
 function portCounters(rt: RuntimeView, port: number | null): Counters | null {
   const c = rt.counters();
   if (c === null || port === null) return null;
@@ -79,7 +71,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
   const c = rt.counters();
   const drops: Record<string, number> = {};
   DROP_REASON_NAMES.forEach((r, i) => { drops[r] = c !== null && swNum !== null ? c[dropSlot(swNum, i)] : 0; });
-  const ctl = rt.switchControl?.(sw.name) ?? null;
+  const ctl = rt.switchControl(sw.name);
   const control = ctl === null ? null : {
     controller: ctl.controller,
     state: ctl.controllerState,
@@ -108,7 +100,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       counters: portCounters(rt, up.port),
     },
     nics,
-    groups: sw.mode !== 'IP' ? [] : (rt.groups?.(sw.name) ?? []).map((g) => ({
+    groups: sw.mode !== 'IP' ? [] : rt.groups(sw.name).map((g) => ({
       group: formatIpv4(g.group),
       members: g.members.map((m) => ({ guest: m.userid, vdev: hex4(m.vdev) })),
       registered: g.registered,
@@ -116,7 +108,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
     })),
     ipTable: [...sw.lanIp.values()].map((e) => ({
       ip: formatIpv4(e.ip), guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
-      reason: e.localOnly ? (rt.addressReason?.(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
+      reason: e.localOnly ? (rt.addressReason(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
     drops,
   };
@@ -204,7 +196,7 @@ function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
     mac: mac(n.mac),
     switch: n.coupled,
     tap: n.tap === null ? null : { name: n.tap, netns: g.netns },
-    qemu: g.qemu === null ? null : (rt.qemuNic?.(n.userid, n.vdev) ?? null),
+    qemu: g.qemu === null ? null : rt.qemuNic(n.userid, n.vdev),
     transport: g.qemu,
     port,
     counters: portCounters(rt, port),

@@ -19,7 +19,7 @@ export function checkSet(state: State, cmd: Extract<Command, { kind: 'set-vswitc
   if (sw.rdevs.length === 0) return fail(MSG.NO_UPLINK, `VSWITCH SYSTEM ${cmd.name} has no uplink (RDEV NONE)`);
   const op = cmd.op;
   if (op.t === 'controller') {
-    if (op.controller !== '*' && !(rt.hasController?.(op.controller) ?? false)) {
+    if (op.controller !== '*' && !rt.hasController(op.controller)) {
       return fail(MSG.CONTROLLER_MISSING, `controller ${op.controller} is not connected`);
     }
     if (op.controller === sw.controller) return { ok: true, changes: [], lines: [`VSWITCH SYSTEM ${cmd.name} already uses CONTROLLER ${op.controller}`] };
