@@ -4,16 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import { ControlPlane } from '../../src/control/controlplane.js';
+import type { ControlPlane } from '../../src/control/controlplane.js';
 import { State } from '../../src/control/state.js';
 import { isConfigStatement, isDynamic, verbOf, VERBS } from '../../src/control/commands/index.js';
+import type { Operation } from '../../src/control/commands/types.js';
 import { parse, type Command } from '../../src/control/grammar.js';
-
-const quiet = pino({ level: 'silent' });
+import { controlPlane, NO_EFFECTS } from '../helpers/control.js';
 
 function setup(existing: string[] = ['eth1']): ControlPlane {
-  return new ControlPlane(new State(), { interfaceExists: (n) => existing.includes(n) }, quiet);
+  return controlPlane(new State(), { interfaceExists: (n) => existing.includes(n) });
 }
 
 function run(cp: ControlPlane, text: string): string[] {
@@ -272,4 +271,24 @@ test('start-up can apply what it is given: SYSTEM CONFIG statements need nothing
     if (v.journaled) assert.notEqual(v.runtime, 'requires', text);
     if (v.effect === 'operation') assert.equal(v.runtime, 'requires', `${text}: an operation acts on the running uplink`);
   }
+});
+
+test('an operation goes to the running uplink and is not journaled; without a data plane it is refused', () => {
+  const appended: string[] = [];
+  const operated: Operation[] = [];
+  const cp = controlPlane(new State(), { interfaceExists: () => true }, {
+    journal: { append: (cmd) => { appended.push(cmd); return { v: 1, seq: appended.length, at: '', cmd }; } },
+    effects: { ...NO_EFFECTS, operate: (op) => { operated.push(op); return op.t === 'uplink' ? 'already disconnected' : null; } },
+  });
+  run(cp, 'DEFINE VSWITCH SW1 RDEV eth1 eth2');
+  assert.deepEqual(run(cp, 'SET VSWITCH SW1 SWITCHOVER'), ['VSWITCH SYSTEM SW1 switchover started']);
+  const r = cp.execute('SET VSWITCH SW1 UPLINK DISCONNECT');
+  assert.deepEqual(r, { ok: false, lines: ['VSW0053E VSWITCH SYSTEM SW1: already disconnected'] });
+  assert.deepEqual(operated, [{ t: 'switchover', sw: 'SW1' }, { t: 'uplink', sw: 'SW1', connect: false }]);
+  run(cp, 'SET VSWITCH SW1 CONTROLLER *');
+  run(cp, 'Q VSWITCH SW1');
+  assert.deepEqual(appended, ['DEFINE VSWITCH SW1 RDEV eth1 eth2 IP CONTROLLER * QUEUESTORAGE 8M', 'SET VSWITCH SW1 CONTROLLER *'], 'definitions only');
+  const bare = setup();
+  run(bare, 'DEFINE VSWITCH SW1 RDEV eth1');
+  refused(bare, 'SET VSWITCH SW1 SWITCHOVER', /^VSW0053E VSWITCH SYSTEM SW1: no uplink is running$/);
 });

@@ -8,9 +8,11 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { ControlPlane } from '../../src/control/controlplane.js';
+import { ControlPlane, StartUp } from '../../src/control/controlplane.js';
 import { Journal, JOURNAL_FILE, parseJournal } from '../../src/control/journal.js';
 import { State } from '../../src/control/state.js';
+import { NO_EFFECTS } from '../helpers/control.js';
+import { NO_RUNTIME } from '../../src/control/commands/types.js';
 
 const quiet = pino({ level: 'silent' });
 const env = { interfaceExists: () => true };
@@ -21,10 +23,10 @@ function withDir(fn: (dir: string) => void): void {
 }
 
 function open(dir: string): { cp: ControlPlane; problems: { line: number; reason: string }[]; journal: Journal } {
-  const cp = new ControlPlane(new State(), env, quiet);
+  const startUp = new StartUp(new State(), env, quiet);
   const { journal, read } = Journal.open(dir);
-  for (const r of read.records) cp.replay(r);
-  cp.journal = journal;
+  for (const r of read.records) startUp.replay(r);
+  const cp = new ControlPlane(startUp.state, env, quiet, { journal, effects: NO_EFFECTS, runtime: NO_RUNTIME });
   return { cp, problems: read.problems, journal };
 }
 
