@@ -1,23 +1,26 @@
 /**
- * The command engine: text in, reply out, for the control socket, SYSTEM CONFIG and the journal
- * replay.
+ * The command engine: text in, reply out. Two phases, in the daemon's start order:
  *
- * For a command from the socket: parse -> check against the state (src/control/commands) ->
- * prepare the host side that can fail (namespace, TAP: Effects.prepare) -> journal + fsync ->
- * apply to the state -> reconcile the data plane (Effects.sync) -> reply. An error at any step
- * before the journal leaves the state as it was (a prepared TAP is undone); the reply is then
- * one line with a message id. Effects.sync never fails a command: the data plane converges
- * (retries) and its state shows in QUERY.
- * SYSTEM CONFIG statements and replayed records skip prepare and the journal (the reconciler
- * creates what they need when the data plane starts). A replayed record that no longer applies
- * is skipped and logged.
+ * StartUp, before the data plane exists: SYSTEM CONFIG statements and journal records are
+ * checked (against NO_RUNTIME: no data plane, no controller yet) and applied straight to the
+ * state, without prepare and without the journal (the reconciler creates what they need when
+ * the data plane starts). A replayed record that no longer applies is skipped and logged.
+ *
+ * ControlPlane, once the journal is open and the reconciler exists (both given to its
+ * constructor): a command from the socket is parsed -> checked against the state
+ * (src/control/commands) -> the host side that can fail is prepared (namespace, TAP:
+ * Effects.prepare) -> journal + fsync -> applied to the state -> the data plane reconciled
+ * (Effects.sync) -> replied. An error at any step before the journal leaves the state as it
+ * was (a prepared TAP is undone); the reply is then one line with a message id. Effects.sync
+ * never fails a command: the data plane converges (retries) and its state shows in QUERY.
+ * What is journaled, what is an operation on the uplink (Effects.operate) and what only
+ * SYSTEM CONFIG accepts is the table of verbs' answer (src/control/commands/index.ts).
  * Commands run one at a time, synchronously, so replies follow the order of arrival.
  */
 import type { Logger } from 'pino';
-import { check } from './commands/index.js';
-import type { Env, Operation, RuntimeView } from './commands/types.js';
-import { NO_RUNTIME } from './commands/query.js';
-import { format, isDynamic, parse, type Command } from './grammar.js';
+import { check, verbOf } from './commands/index.js';
+import { NO_RUNTIME, type Env, type Operation, type Outcome, type RuntimeView } from './commands/types.js';
+import { format, leadingWords, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { MSG } from './messages.js';
 import type { Change, NicAlloc, State } from './state.js';
@@ -36,62 +39,26 @@ export interface Effects {
   /** Bring the data plane to the state. Never throws. */
   sync(): void;
   /** Run an operation on the running uplink (SET VSWITCH SWITCHOVER / UPLINK). Returns an error text or null. */
-  operate?(op: Operation): string | null;
+  operate(op: Operation): string | null;
 }
 
-export class ControlPlane {
-  journal: Journal | null = null;
-  effects: Effects | null = null;
-  runtime: RuntimeView = NO_RUNTIME;
+/** Where an acknowledged command is made durable (src/control/journal.ts). */
+export type CommandJournal = Pick<Journal, 'append'>;
 
+/** What the running engine works with besides the state: in the daemon, the journal and the reconciler. */
+export interface Running {
+  journal: CommandJournal;
+  effects: Effects;
+  runtime: RuntimeView;
+}
+
+/** Start-up: SYSTEM CONFIG and journal replay, applied to the state before the data plane exists. */
+export class StartUp {
   constructor(readonly state: State, private readonly env: Env, private readonly log: Logger) {}
-
-  /** A command from the control socket (or the CLI). */
-  execute(text: string): Reply {
-    const p = parse(text);
-    if (!p.ok) return { ok: false, lines: [`${MSG.SYNTAX} ${p.error.message}`] };
-    const cmd = p.cmd;
-    if (cmd.kind === 'vmlan-macprefix') {
-      return { ok: false, lines: [`${MSG.NOT_HERE} VMLAN MACPREFIX is a SYSTEM CONFIG statement; it cannot be changed while the daemon runs`] };
-    }
-    const o = check(this.state, cmd, this.env, this.runtime);
-    if (!o.ok) return { ok: false, lines: [o.error] };
-    if (!isDynamic(cmd)) {
-      if (o.operation) return this.operate(o.operation);
-      return { ok: true, lines: o.lines, data: o.data };
-    }
-    let undo: () => void = () => {};
-    try {
-      if (this.effects) undo = this.effects.prepare(o.changes);
-    } catch (e) {
-      this.log.warn({ cmd: format(cmd), err: String(e) }, 'command refused: host side failed');
-      return { ok: false, lines: [`${MSG.NIC_DEVICE} ${errText(e)}`] };
-    }
-    let rec: JournalRecord | null = null;
-    try {
-      if (this.journal) rec = this.journal.append(format(cmd), o.alloc);
-    } catch (e) {
-      this.log.error({ cmd: format(cmd), err: String(e) }, 'journal write failed; command refused');
-      try { undo(); } catch (u) { this.log.warn({ err: String(u) }, 'undo after journal failure failed'); }
-      return { ok: false, lines: [`${MSG.JOURNAL} the command could not be made durable: ${errText(e)}`] };
-    }
-    for (const c of o.changes) this.state.applyChange(c);
-    this.log.info({ cmd: format(cmd), seq: rec?.seq, alloc: o.alloc }, 'command applied');
-    this.effects?.sync();
-    return { ok: true, lines: o.lines };
-  }
-
-  private operate(op: Operation): Reply {
-    const err = this.effects?.operate ? this.effects.operate(op) : 'no uplink is running';
-    if (err !== null) return { ok: false, lines: [`${MSG.UPLINK_OP} VSWITCH SYSTEM ${op.sw}: ${err}`] };
-    this.log.info({ op }, 'uplink operation');
-    const what = op.t === 'switchover' ? 'switchover started' : op.connect ? 'uplink connected' : 'uplink disconnected';
-    return { ok: true, lines: [`VSWITCH SYSTEM ${op.sw} ${what}`] };
-  }
 
   /** A SYSTEM CONFIG statement (already parsed). Returns the error line, or null. */
   configure(cmd: Command): string | null {
-    const o = check(this.state, cmd, this.env, this.runtime);
+    const o = this.check(cmd);
     if (!o.ok) return o.error;
     for (const c of o.changes) this.state.applyChange(c);
     return null;
@@ -100,11 +67,11 @@ export class ControlPlane {
   /** Replay one journal record. Returns false (and logs) when it no longer applies. */
   replay(rec: JournalRecord): boolean {
     const p = parse(rec.cmd);
-    if (!p.ok || !isDynamic(p.cmd)) {
+    if (!p.ok || !verbOf(p.cmd).journaled) {
       this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: p.ok ? 'not a dynamic command' : p.error.message }, 'journal record skipped');
       return false;
     }
-    const o = check(this.state, p.cmd, this.env, this.runtime, rec.alloc);
+    const o = this.check(p.cmd, rec.alloc);
     if (!o.ok) {
       this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: o.error }, 'journal record no longer applies; skipped');
       return false;
@@ -114,6 +81,66 @@ export class ControlPlane {
     }
     for (const c of o.changes) this.state.applyChange(c);
     return true;
+  }
+
+  private check(cmd: Command, journaled?: NicAlloc): Outcome {
+    return check(this.state, cmd, { env: this.env, runtime: NO_RUNTIME, journaled });
+  }
+}
+
+/** The running engine: commands from the control socket (or the CLI). */
+export class ControlPlane {
+  private readonly journal: CommandJournal;
+  private readonly effects: Effects;
+  private readonly runtime: RuntimeView;
+
+  constructor(readonly state: State, private readonly env: Env, private readonly log: Logger, running: Running) {
+    this.journal = running.journal;
+    this.effects = running.effects;
+    this.runtime = running.runtime;
+  }
+
+  execute(text: string): Reply {
+    const p = parse(text);
+    if (!p.ok) return { ok: false, lines: [`${MSG.SYNTAX} ${p.error.message}`] };
+    const cmd = p.cmd;
+    const verb = verbOf(cmd);
+    if (verb.from === 'config') {
+      return { ok: false, lines: [`${MSG.NOT_HERE} ${leadingWords(cmd)} is a SYSTEM CONFIG statement; it cannot be changed while the daemon runs`] };
+    }
+    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime });
+    if (!o.ok) return { ok: false, lines: [o.error] };
+    if (!verb.journaled) {
+      if (o.operation) return this.operate(o.operation);
+      return { ok: true, lines: o.lines, data: o.data };
+    }
+    let undo: () => void;
+    try {
+      undo = this.effects.prepare(o.changes);
+    } catch (e) {
+      this.log.warn({ cmd: format(cmd), err: String(e) }, 'command refused: host side failed');
+      return { ok: false, lines: [`${MSG.NIC_DEVICE} ${errText(e)}`] };
+    }
+    let rec: JournalRecord;
+    try {
+      rec = this.journal.append(format(cmd), o.alloc);
+    } catch (e) {
+      this.log.error({ cmd: format(cmd), err: String(e) }, 'journal write failed; command refused');
+      try { undo(); } catch (u) { this.log.warn({ err: String(u) }, 'undo after journal failure failed'); }
+      return { ok: false, lines: [`${MSG.JOURNAL} the command could not be made durable: ${errText(e)}`] };
+    }
+    for (const c of o.changes) this.state.applyChange(c);
+    this.log.info({ cmd: format(cmd), seq: rec.seq, alloc: o.alloc }, 'command applied');
+    this.effects.sync();
+    return { ok: true, lines: o.lines };
+  }
+
+  private operate(op: Operation): Reply {
+    const err = this.effects.operate(op);
+    if (err !== null) return { ok: false, lines: [`${MSG.UPLINK_OP} VSWITCH SYSTEM ${op.sw}: ${err}`] };
+    this.log.info({ op }, 'uplink operation');
+    const what = op.t === 'switchover' ? 'switchover started' : op.connect ? 'uplink connected' : 'uplink disconnected';
+    return { ok: true, lines: [`VSWITCH SYSTEM ${op.sw} ${what}`] };
   }
 }
 

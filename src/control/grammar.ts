@@ -12,7 +12,8 @@
  *   Virtual device numbers are 1-4 hex digits, kept as numbers.
  * - `format(cmd)` writes the canonical words (full keywords, every default spelled out), and
  *   `parse(format(cmd))` gives back an equal Command.
- * Checking a command against the state (does the switch exist, ...) is not done here.
+ * Checking a command against the state (does the switch exist, ...) is not done here, nor is
+ * what a command is (journaled or not, where it is accepted): src/control/commands/index.ts.
  */
 import { IFNAME_RE, NAME_RE, NETNS_RE } from '../protocol/names.js';
 
@@ -45,6 +46,8 @@ export type SetVswitchOp =
   | { t: 'controller'; controller: string };
 
 export type CommandKind = Command['kind'];
+/** The Command of one kind. */
+export type CommandOf<K extends CommandKind> = Extract<Command, { kind: K }>;
 
 export interface ParseError {
   /** One line: what was wrong, naming the word and what was expected. */
@@ -453,6 +456,11 @@ function storage(bytes: number): string {
   return bytes % mb === 0 ? `${bytes / mb}M` : `${bytes / 1024}K`;
 }
 
+/** How a message names a command: its first two canonical words (`VMLAN MACPREFIX`, `QUERY VSWITCH`). */
+export function leadingWords(cmd: Command): string {
+  return format(cmd).split(' ').slice(0, 2).join(' ');
+}
+
 /** Canonical words for a command: full keywords, every default spelled out. */
 export function format(cmd: Command): string {
   switch (cmd.kind) {
@@ -493,17 +501,4 @@ export function format(cmd: Command): string {
     case 'query-controller':
       return `QUERY CONTROLLER ${cmd.name ?? 'ALL'}`;
   }
-}
-
-/** Commands that change the state (and so are journaled when they come from the socket). */
-export function isDynamic(cmd: Command): boolean {
-  // SET VSWITCH SWITCHOVER / UPLINK act on the running uplink (operations, not journaled);
-  // SET VSWITCH CONTROLLER changes the switch's definition.
-  if (cmd.kind === 'set-vswitch') return cmd.op.t === 'controller';
-  return cmd.kind !== 'query-controller' && cmd.kind !== 'query-vswitch' && cmd.kind !== 'query-nic' && cmd.kind !== 'query-guest' && cmd.kind !== 'query-vmlan' && cmd.kind !== 'vmlan-macprefix';
-}
-
-/** Statements SYSTEM CONFIG accepts: the definitions, COUPLE and VMLAN (no queries, no DETACH). */
-export function isConfigStatement(cmd: Command): boolean {
-  return cmd.kind === 'define-vswitch' || cmd.kind === 'define-guest' || cmd.kind === 'define-nic' || cmd.kind === 'couple' || cmd.kind === 'vmlan-macprefix';
 }

@@ -4,11 +4,13 @@
  * Rules (as in z/VM's SYSTEM CONFIG): one statement per line; a line whose first non-blank
  * character is `*` is a comment; `/* ... *\/` comments may appear anywhere (and span lines); a
  * statement whose last non-blank character is a comma continues on the next line (the comma
- * is dropped). Accepted statements: DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE and
+ * is dropped). Accepted statements: those the table of verbs (src/control/commands/index.ts)
+ * accepts from SYSTEM CONFIG: DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE and
  * VMLAN MACPREFIX. `readConfig` parses the whole file first and returns the first bad
  * statement with its line number, so nothing is applied from a file that does not parse.
  */
-import { format, isConfigStatement, parse, type Command } from './grammar.js';
+import { CONFIG_STATEMENTS, isConfigStatement } from './commands/index.js';
+import { leadingWords, parse, type Command } from './grammar.js';
 
 export interface ConfigStatement {
   /** Line number (1-based) where the statement starts. */
@@ -44,6 +46,9 @@ function stripComments(text: string): { text: string; unterminated: number } {
   return { text: out, unterminated: 0 };
 }
 
+/** "A, B or C" */
+const STATEMENT_LIST = `${CONFIG_STATEMENTS.slice(0, -1).join(', ')} or ${CONFIG_STATEMENTS[CONFIG_STATEMENTS.length - 1]}`;
+
 export function readConfig(text: string): ConfigResult {
   const { text: stripped, unterminated } = stripComments(text.replace(/\r\n/g, '\n'));
   if (unterminated) return { ok: false, line: unterminated, message: "comment '/*' is not closed" };
@@ -66,7 +71,7 @@ export function readConfig(text: string): ConfigResult {
     const r = parse(cur.text);
     if (!r.ok) return { ok: false, line: cur.line, message: r.error.message };
     if (!isConfigStatement(r.cmd)) {
-      return { ok: false, line: cur.line, message: `${format(r.cmd).split(' ').slice(0, 2).join(' ')} is not a SYSTEM CONFIG statement (use DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE or VMLAN)` };
+      return { ok: false, line: cur.line, message: `${leadingWords(r.cmd)} is not a SYSTEM CONFIG statement (use ${STATEMENT_LIST})` };
     }
     statements.push({ line: cur.line, cmd: r.cmd });
   }

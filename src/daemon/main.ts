@@ -20,7 +20,7 @@ import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parseArgs as parseArgv } from 'node:util';
 import { pino, type Logger } from 'pino';
-import { ControlPlane } from '../control/controlplane.js';
+import { ControlPlane, StartUp } from '../control/controlplane.js';
 import { format } from '../control/grammar.js';
 import { Journal } from '../control/journal.js';
 import { Reconciler } from '../control/reconcile.js';
@@ -82,7 +82,8 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const log: Logger = pino({ name: 'vswitchd', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
   const state = new State();
-  const cp = new ControlPlane(state, { interfaceExists: (n) => devices.interfaceExists(n) }, log);
+  const env = { interfaceExists: (n: string) => devices.interfaceExists(n) };
+  const startUp = new StartUp(state, env, log);
 
   // 1. SYSTEM CONFIG: parse everything, then check and apply to the (still private) state.
   if (existsSync(opts.config)) {
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
     const r = readConfig(text);
     if (!r.ok) die(`SYSTEM CONFIG ${opts.config} line ${r.line}: ${r.message}; not started`);
     for (const s of r.statements) {
-      const err = cp.configure(s.cmd);
+      const err = startUp.configure(s.cmd);
       if (err !== null) die(`SYSTEM CONFIG ${opts.config} line ${s.line}: ${format(s.cmd)}: ${err}; not started`);
     }
     log.info({ config: opts.config, statements: r.statements.length }, 'SYSTEM CONFIG read');
@@ -112,12 +113,11 @@ async function main(): Promise<void> {
     journal = j.journal;
     for (const p of j.read.problems) log.warn({ journal: journal.path, line: p.line, reason: p.reason }, 'journal line ignored');
     let applied = 0;
-    for (const rec of j.read.records) if (cp.replay(rec)) applied++;
+    for (const rec of j.read.records) if (startUp.replay(rec)) applied++;
     log.info({ journal: journal.path, records: j.read.records.length, applied }, 'journal replayed');
   } catch (e) {
     die(`cannot open the journal in ${opts.stateDir}: ${(e as Error).message}`);
   }
-  cp.journal = journal;
 
   // 3. The data plane and the reconciler.
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
@@ -131,8 +131,7 @@ async function main(): Promise<void> {
     log.fatal({ err: String(e) }, 'data plane failed; exiting');
     process.exit(1);
   });
-  cp.effects = rec;
-  cp.runtime = rec;
+  const cp = new ControlPlane(state, env, log, { journal, effects: rec, runtime: rec });
   rec.sync();
 
   // 4. The control socket.

@@ -43,7 +43,7 @@ function decode(line: string): { id: unknown; command: string } | { id: unknown;
   return { id, error: 'request has no "command" string (or "words" array of strings)' };
 }
 
-function serveConnection(sock: Socket, handle: Handler, log: Logger, onController?: ControllerHandler): void {
+function serveConnection(sock: Socket, handle: Handler, log: Logger, onController: ControllerHandler): void {
   let buf = '';
   let closed = false;
   let first = true;
@@ -59,7 +59,7 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (line.trim() === '') continue;
-      if (first && onController && looksLikeRegister(line)) {
+      if (first && looksLikeRegister(line)) {
         closed = true;
         sock.removeAllListeners('data');
         sock.removeAllListeners('end');
@@ -116,7 +116,7 @@ export function socketAlive(path: string): Promise<boolean> {
 }
 
 /** Listen on `path` (a stale socket file is replaced; a live one is an error). */
-export async function listen(path: string, handle: Handler, log: Logger, onController?: ControllerHandler): Promise<Server> {
+export async function listen(path: string, handle: Handler, log: Logger, onController: ControllerHandler): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) {
     if (await socketAlive(path)) throw new Error(`another vswitchd is listening at ${path}`);

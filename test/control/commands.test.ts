@@ -4,14 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import { ControlPlane } from '../../src/control/controlplane.js';
+import type { ControlPlane } from '../../src/control/controlplane.js';
 import { State } from '../../src/control/state.js';
-
-const quiet = pino({ level: 'silent' });
+import { isConfigStatement, isDynamic, verbOf, VERBS } from '../../src/control/commands/index.js';
+import type { Operation } from '../../src/control/commands/types.js';
+import { parse, type Command } from '../../src/control/grammar.js';
+import { controlPlane, NO_EFFECTS } from '../helpers/control.js';
 
 function setup(existing: string[] = ['eth1']): ControlPlane {
-  return new ControlPlane(new State(), { interfaceExists: (n) => existing.includes(n) }, quiet);
+  return controlPlane(new State(), { interfaceExists: (n) => existing.includes(n) });
 }
 
 function run(cp: ControlPlane, text: string): string[] {
@@ -226,4 +227,68 @@ test('ETHERNET switches keep no LAN IP table', () => {
   cp.state.recomputeLanIp('E1', true);
   assert.equal(cp.state.switches.get('E1')!.lanIp.size, 0);
   assert.ok(cp.execute('Q VSW E1 DET').lines.includes('  LAN IP table: not used in ETHERNET mode'));
+});
+
+/** One command of every kind: [text, journaled when issued, accepted in SYSTEM CONFIG]. */
+const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
+  ['DEFINE VSWITCH SW1', true, true],
+  ['DETACH VSWITCH SW1', true, false],
+  ['DEFINE GUEST A NETNS na', true, true],
+  ['DETACH GUEST A', true, false],
+  ['DEFINE NIC 600 FOR A', true, true],
+  ['DETACH NIC 600 FOR A', true, false],
+  ['COUPLE 600 TO SYSTEM SW1 FOR A', true, true],
+  ['UNCOUPLE 600 FOR A', true, false],
+  ['QUERY VSWITCH', false, false],
+  ['QUERY NIC FOR A', false, false],
+  ['QUERY GUEST', false, false],
+  ['QUERY VMLAN', false, false],
+  ['VMLAN MACPREFIX 020000', false, true],
+  ['SET VSWITCH SW1 CONTROLLER *', true, false],
+  ['SET VSWITCH SW1 SWITCHOVER', false, false],
+  ['SET VSWITCH SW1 UPLINK DISCONNECT', false, false],
+  ['QUERY CONTROLLER', false, false],
+];
+
+function parsed(text: string): Command {
+  const p = parse(text);
+  assert.ok(p.ok, text);
+  return p.cmd;
+}
+
+test('what each verb is: journaled or not, SYSTEM CONFIG statement or not', () => {
+  assert.deepEqual(new Set(VERB_SAMPLES.map(([t]) => parsed(t).kind)), new Set(Object.keys(VERBS)), 'a sample of every kind');
+  for (const [text, journaled, config] of VERB_SAMPLES) {
+    assert.equal(isDynamic(parsed(text)), journaled, `${text}: journaled`);
+    assert.equal(isConfigStatement(parsed(text)), config, `${text}: SYSTEM CONFIG`);
+  }
+});
+
+test('start-up can apply what it is given: SYSTEM CONFIG statements need nothing at run time, no journaled command needs the data plane', () => {
+  for (const [text] of VERB_SAMPLES) {
+    const v = verbOf(parsed(text));
+    if (isConfigStatement(parsed(text))) assert.equal(v.runtime, 'none', text);
+    if (v.journaled) assert.notEqual(v.runtime, 'requires', text);
+    if (v.effect === 'operation') assert.equal(v.runtime, 'requires', `${text}: an operation acts on the running uplink`);
+  }
+});
+
+test('an operation goes to the running uplink and is not journaled; without a data plane it is refused', () => {
+  const appended: string[] = [];
+  const operated: Operation[] = [];
+  const cp = controlPlane(new State(), { interfaceExists: () => true }, {
+    journal: { append: (cmd) => { appended.push(cmd); return { v: 1, seq: appended.length, at: '', cmd }; } },
+    effects: { ...NO_EFFECTS, operate: (op) => { operated.push(op); return op.t === 'uplink' ? 'already disconnected' : null; } },
+  });
+  run(cp, 'DEFINE VSWITCH SW1 RDEV eth1 eth2');
+  assert.deepEqual(run(cp, 'SET VSWITCH SW1 SWITCHOVER'), ['VSWITCH SYSTEM SW1 switchover started']);
+  const r = cp.execute('SET VSWITCH SW1 UPLINK DISCONNECT');
+  assert.deepEqual(r, { ok: false, lines: ['VSW0053E VSWITCH SYSTEM SW1: already disconnected'] });
+  assert.deepEqual(operated, [{ t: 'switchover', sw: 'SW1' }, { t: 'uplink', sw: 'SW1', connect: false }]);
+  run(cp, 'SET VSWITCH SW1 CONTROLLER *');
+  run(cp, 'Q VSWITCH SW1');
+  assert.deepEqual(appended, ['DEFINE VSWITCH SW1 RDEV eth1 eth2 IP CONTROLLER * QUEUESTORAGE 8M', 'SET VSWITCH SW1 CONTROLLER *'], 'definitions only');
+  const bare = setup();
+  run(bare, 'DEFINE VSWITCH SW1 RDEV eth1');
+  refused(bare, 'SET VSWITCH SW1 SWITCHOVER', /^VSW0053E VSWITCH SYSTEM SW1: no uplink is running$/);
 });

@@ -8,9 +8,11 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { ControlPlane } from '../../src/control/controlplane.js';
+import { ControlPlane, StartUp } from '../../src/control/controlplane.js';
 import { Journal, JOURNAL_FILE, parseJournal } from '../../src/control/journal.js';
 import { State } from '../../src/control/state.js';
+import { NO_EFFECTS } from '../helpers/control.js';
+import { NO_RUNTIME } from '../../src/control/commands/types.js';
 
 const quiet = pino({ level: 'silent' });
 const env = { interfaceExists: () => true };
@@ -21,10 +23,10 @@ function withDir(fn: (dir: string) => void): void {
 }
 
 function open(dir: string): { cp: ControlPlane; problems: { line: number; reason: string }[]; journal: Journal } {
-  const cp = new ControlPlane(new State(), env, quiet);
+  const startUp = new StartUp(new State(), env, quiet);
   const { journal, read } = Journal.open(dir);
-  for (const r of read.records) cp.replay(r);
-  cp.journal = journal;
+  for (const r of read.records) startUp.replay(r);
+  const cp = new ControlPlane(startUp.state, env, quiet, { journal, effects: NO_EFFECTS, runtime: NO_RUNTIME });
   return { cp, problems: read.problems, journal };
 }
 
@@ -100,6 +102,24 @@ test('a record that no longer applies is skipped; a taken allocation gets a new 
     assert.notEqual(n7.mac, 0x020000000007);
     assert.deepEqual([n7.subchannels, n7.chpid], [[3, 4, 5], 1]);
     assert.equal(cp.state.nic('A', 0x600)!.coupled, null, 'COUPLE to a missing switch skipped');
+    journal.close();
+  });
+});
+
+test('replay takes only what is journaled: queries, operations and SYSTEM CONFIG statements are skipped', () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, JOURNAL_FILE), [
+      { v: 1, seq: 1, at: '', cmd: 'DEFINE VSWITCH SW1 RDEV eth1' },
+      { v: 1, seq: 2, at: '', cmd: 'VMLAN MACPREFIX 02AA00' },
+      { v: 1, seq: 3, at: '', cmd: 'QUERY VSWITCH' },
+      { v: 1, seq: 4, at: '', cmd: 'SET VSWITCH SW1 SWITCHOVER' },
+      { v: 1, seq: 5, at: '', cmd: 'SET VSWITCH SW1 CONTROLLER *' },
+      { v: 1, seq: 6, at: '', cmd: 'DEFINE GUEST A NETNS na' },
+    ].map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const { cp, journal } = open(dir);
+    assert.equal(cp.state.macPrefix, 0x020000, 'VMLAN MACPREFIX is not taken from the journal');
+    assert.deepEqual([...cp.state.switches.keys()], ['SW1']);
+    assert.deepEqual([...cp.state.guests.keys()], ['A'], 'records after the skipped ones still apply');
     journal.close();
   });
 });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { openSync } from 'node:fs';
 import { pino } from 'pino';
-import { ControlPlane } from '../../src/control/controlplane.js';
+import { controlPlane } from '../helpers/control.js';
 import { Reconciler } from '../../src/control/reconcile.js';
 import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS } from '../../src/forward/counters.js';
@@ -52,9 +52,7 @@ function setup() {
   const state = new State();
   const dp = new FakeDp();
   const rec = new Reconciler(state, dp, dev, new FakeWatcher(), quiet, 20);
-  const cp = new ControlPlane(state, dev, quiet);
-  cp.effects = rec;
-  cp.runtime = rec;
+  const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
   for (const c of ['DEFINE VSWITCH SW1 RDEV up0 up1', 'DEFINE GUEST A NETNS na', 'DEFINE GUEST B NETNS nb', 'DEFINE NIC 600 FOR A',
     'DEFINE NIC 600 FOR B', 'COUPLE 600 TO SYSTEM SW1 FOR A', 'COUPLE 600 TO SYSTEM SW1 FOR B']) run(c);

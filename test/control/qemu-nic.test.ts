@@ -15,7 +15,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { ControlPlane } from '../../src/control/controlplane.js';
+import { controlPlane } from '../helpers/control.js';
 import { Reconciler } from '../../src/control/reconcile.js';
 import { MAX_QEMU_ADDRESSES } from '../../src/control/qemu-nics.js';
 import { State } from '../../src/control/state.js';
@@ -63,9 +63,7 @@ function setup(name: string) {
   };
   const rec = new Reconciler(state, dp, dev, w, quiet, 20);
   rec.qemu.dir = dir;
-  const cp = new ControlPlane(state, dev, quiet);
-  cp.effects = rec;
-  cp.runtime = rec;
+  const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string): string[] => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); return r.lines; };
   const nicDoc = (vdev: string, user: string): any => (cp.execute(`Q NIC ${vdev} DETAILS FOR ${user}`).data as any).nics[0];
   return { dir, state, dp, w, rec, cp, run, nicDoc };
@@ -221,7 +219,7 @@ test('DGRAM: the daemon binds its socket (0660) and adds the port with QEMU as p
 });
 
 test('without a daemon the QEMU NIC is defined and its state says so', () => {
-  const cp = new ControlPlane(new State(), { interfaceExists: () => false }, quiet);
+  const cp = controlPlane(new State(), { interfaceExists: () => false });
   assert.ok(cp.execute('DEFINE GUEST VM1 QEMU STREAM').ok);
   assert.ok(cp.execute('DEFINE NIC 600 FOR VM1').ok);
   const r = cp.execute('Q NIC 600 DETAILS FOR VM1');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { openSync } from 'node:fs';
 import { pino } from 'pino';
-import { ControlPlane } from '../../src/control/controlplane.js';
+import { controlPlane } from '../helpers/control.js';
 import { Reconciler } from '../../src/control/reconcile.js';
 import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
@@ -52,9 +52,7 @@ function setup() {
   const dp = new FakeDp();
   const w = new FakeWatcher();
   const rec = new Reconciler(state, dp, dev, w, quiet, 20);
-  const cp = new ControlPlane(state, dev, quiet);
-  cp.effects = rec;
-  cp.runtime = rec;
+  const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
   return { ifaces, taps, dp, w, rec, cp, run, state };
 }

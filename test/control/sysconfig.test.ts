@@ -35,6 +35,7 @@ test('bad statements report their line', () => {
   assert.deepEqual(readConfig('* x\nDEFINE VSWITCH SW1\nDEFINE VSWITCH\n'), { ok: false, line: 3, message: 'missing word: expected switch name' });
   const q = readConfig('\n\nQUERY VSWITCH\n');
   assert.ok(!q.ok && q.line === 3 && /not a SYSTEM CONFIG statement/.test(q.message));
+  assert.equal(!q.ok && q.message, 'QUERY VSWITCH is not a SYSTEM CONFIG statement (use DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE or VMLAN)');
   const d = readConfig('DETACH VSWITCH SW1');
   assert.ok(!d.ok && d.line === 1);
   const c = readConfig('DEFINE VSWITCH SW1 RDEV eth1,\n  IP,\n');

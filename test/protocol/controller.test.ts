@@ -9,7 +9,8 @@ import { pino } from 'pino';
 import { LineSplitter, MAX_MESSAGE, decodeToController, decodeToDaemon, encode, looksLikeRegister, type ToDaemon } from '../../src/protocol/controller.js';
 import { ControllerLogic } from '../../src/controller/controller.js';
 import type { LinkState } from '../../src/controller/rtnl.js';
-import { format, isDynamic, parse } from '../../src/control/grammar.js';
+import { isDynamic } from '../../src/control/commands/index.js';
+import { format, parse } from '../../src/control/grammar.js';
 
 const quiet = pino({ level: 'silent' });
 

@@ -16,11 +16,11 @@ import { hex4, type Command } from '../grammar.js';
 import { MSG } from '../messages.js';
 import { MAC_SERIALS, tapName, type NicAlloc, type State } from '../state.js';
 import { MAX_SWITCHES } from '../../forward/counters.js';
-import { fail, type Env, type Outcome } from './types.js';
+import { fail, type CheckContext, type Outcome } from './types.js';
 
 type Define = Extract<Command, { kind: 'define-vswitch' | 'define-guest' | 'define-nic' }>;
 
-export function checkDefine(state: State, cmd: Define, env: Env, journaled?: NicAlloc): Outcome {
+export function checkDefine(state: State, cmd: Define, { env, journaled }: CheckContext): Outcome {
   switch (cmd.kind) {
     case 'define-vswitch': {
       if (state.switches.has(cmd.name)) return fail(MSG.SWITCH_EXISTS, `VSWITCH SYSTEM ${cmd.name} already exists`);

@@ -1,42 +1,142 @@
 /**
- * Dispatch a parsed command to its verb module. Pure: reads the state, returns an Outcome.
+ * The table of verbs: what each kind of Command is, in one entry per kind. The table's type
+ * maps every `Command['kind']` to an entry, so a new kind does not build until its entry
+ * answers every column:
+ *
+ * - name: the command as messages and the documentation name it (SYSTEM CONFIG's list of
+ *   statements is made from these).
+ * - check: its verb module's check (one module per verb in this directory): pure, reads the
+ *   state, answers an Outcome.
+ * - effect: 'definition' changes the state (Changes); 'operation' acts on the running uplink
+ *   (an Operation); 'query' only reads.
+ * - from: where it is accepted: 'socket' (the control socket, hence the CLI), 'config' (the
+ *   SYSTEM CONFIG file only) or 'both'.
+ *   Journaled (made durable before the reply) are the definitions accepted from the socket,
+ *   and journal replay takes exactly those: `journaled` below derives it from these two columns.
+ * - runtime: what it needs of the running daemon: 'none' (the state alone), 'reads' (run-time
+ *   facts: uplinks, ports, counters, connected controllers; the null view NO_RUNTIME answers
+ *   when there are none), 'requires' (only a running data plane and controller can carry it out).
+ *   Start-up (SYSTEM CONFIG, journal replay) runs before the data plane exists.
+ * - privilege: the z/VM CP privilege class that may issue it, as CP documents the command:
+ *   'B' (system resource operator: switches, guests, controllers, system-wide settings) or 'G'
+ *   (general user: the NICs of its own guest, the FOR user, and queries). Nothing enforces it yet.
+ *
+ * A column whose answer depends on the operands is a function of the command: SET VSWITCH
+ * CONTROLLER is a definition, SET VSWITCH SWITCHOVER and UPLINK are operations.
  */
-import type { Command } from '../grammar.js';
-import type { NicAlloc, State } from '../state.js';
+import type { Command, CommandKind, CommandOf } from '../grammar.js';
+import type { State } from '../state.js';
 import { checkCouple } from './couple.js';
 import { checkDefine } from './define.js';
 import { checkDetach } from './detach.js';
 import { checkQuery } from './query.js';
+import { checkQueryController } from './query-controller.js';
+import { checkSet } from './set.js';
+import type { Check, CheckContext, Outcome } from './types.js';
 import { checkUncouple } from './uncouple.js';
 import { checkVmlan } from './vmlan.js';
-import { checkSet } from './set.js';
-import { checkQueryController } from './query-controller.js';
-import type { Env, Outcome, RuntimeView } from './types.js';
 
-export function check(state: State, cmd: Command, env: Env, rt: RuntimeView, journaled?: NicAlloc): Outcome {
-  switch (cmd.kind) {
-    case 'define-vswitch':
-    case 'define-guest':
-    case 'define-nic':
-      return checkDefine(state, cmd, env, journaled);
-    case 'detach-vswitch':
-    case 'detach-guest':
-    case 'detach-nic':
-      return checkDetach(state, cmd);
-    case 'couple':
-      return checkCouple(state, cmd);
-    case 'uncouple':
-      return checkUncouple(state, cmd);
-    case 'vmlan-macprefix':
-      return checkVmlan(cmd);
-    case 'query-vswitch':
-    case 'query-nic':
-    case 'query-guest':
-    case 'query-vmlan':
-      return checkQuery(state, cmd, rt);
-    case 'set-vswitch':
-      return checkSet(state, cmd, rt);
-    case 'query-controller':
-      return checkQueryController(cmd, rt);
-  }
+export type Effect = 'definition' | 'operation' | 'query';
+export type Accepted = 'socket' | 'config' | 'both';
+export type RuntimeNeed = 'none' | 'reads' | 'requires';
+export type PrivilegeClass = 'B' | 'G';
+
+/** A column's answer: the same for every command of the kind, or depending on its operands. */
+type PerCommand<K extends CommandKind, T extends string> = T | ((cmd: CommandOf<K>) => T);
+
+export interface VerbEntry<K extends CommandKind> {
+  name: string;
+  check: Check<K>;
+  effect: PerCommand<K, Effect>;
+  from: Accepted;
+  runtime: PerCommand<K, RuntimeNeed>;
+  privilege: PrivilegeClass;
 }
+
+/** The table's entries answered for one command. */
+export interface Verb {
+  name: string;
+  effect: Effect;
+  from: Accepted;
+  runtime: RuntimeNeed;
+  privilege: PrivilegeClass;
+  /** A definition accepted from the socket: journaled before it is acknowledged, and replayed at start. */
+  journaled: boolean;
+}
+
+const setVswitchIsDefinition = (cmd: CommandOf<'set-vswitch'>): boolean => cmd.op.t === 'controller';
+
+export const VERBS: { readonly [K in CommandKind]: VerbEntry<K> } = {
+  'define-vswitch': { name: 'DEFINE VSWITCH', check: checkDefine, effect: 'definition', from: 'both', runtime: 'none', privilege: 'B' },
+  'detach-vswitch': { name: 'DETACH VSWITCH', check: checkDetach, effect: 'definition', from: 'socket', runtime: 'none', privilege: 'B' },
+  // A guest is a user directory entry in z/VM, which only the system's administrator defines.
+  'define-guest': { name: 'DEFINE GUEST', check: checkDefine, effect: 'definition', from: 'both', runtime: 'none', privilege: 'B' },
+  'detach-guest': { name: 'DETACH GUEST', check: checkDetach, effect: 'definition', from: 'socket', runtime: 'none', privilege: 'B' },
+  'define-nic': { name: 'DEFINE NIC', check: checkDefine, effect: 'definition', from: 'both', runtime: 'none', privilege: 'G' },
+  'detach-nic': { name: 'DETACH NIC', check: checkDetach, effect: 'definition', from: 'socket', runtime: 'none', privilege: 'G' },
+  'couple': { name: 'COUPLE', check: checkCouple, effect: 'definition', from: 'both', runtime: 'none', privilege: 'G' },
+  'uncouple': { name: 'UNCOUPLE', check: checkUncouple, effect: 'definition', from: 'socket', runtime: 'none', privilege: 'G' },
+  'query-vswitch': { name: 'QUERY VSWITCH', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'B' },
+  // CP's QUERY VIRTUAL NIC (the issuer's own NICs) is class G; its system-wide QUERY NIC is class B.
+  'query-nic': { name: 'QUERY NIC', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
+  // No CP counterpart; like CP's QUERY NAMES it lists who is defined.
+  'query-guest': { name: 'QUERY GUEST', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
+  'query-vmlan': { name: 'QUERY VMLAN', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
+  // z/VM's SYSTEM CONFIG statement is VMLAN; changing VMLAN settings at run time (CP's SET VMLAN) is class B.
+  'vmlan-macprefix': { name: 'VMLAN', check: (_state, cmd) => checkVmlan(cmd), effect: 'definition', from: 'config', runtime: 'none', privilege: 'B' },
+  'set-vswitch': {
+    name: 'SET VSWITCH',
+    check: checkSet,
+    effect: (cmd) => (setVswitchIsDefinition(cmd) ? 'definition' : 'operation'),
+    from: 'socket',
+    // CONTROLLER name asks whether that controller is connected; SWITCHOVER and UPLINK act on the running uplink.
+    runtime: (cmd) => (setVswitchIsDefinition(cmd) ? 'reads' : 'requires'),
+    privilege: 'B',
+  },
+  'query-controller': { name: 'QUERY CONTROLLER', check: (_state, cmd, ctx) => checkQueryController(cmd, ctx.runtime), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'B' },
+};
+
+function answer<K extends CommandKind, T extends string>(column: PerCommand<K, T>, cmd: CommandOf<K>): T {
+  return typeof column === 'function' ? column(cmd) : column;
+}
+
+function verbOfKind<K extends CommandKind>(kind: K, cmd: CommandOf<K>): Verb {
+  const e: VerbEntry<K> = VERBS[kind];
+  const effect = answer(e.effect, cmd);
+  return {
+    name: e.name,
+    effect,
+    from: e.from,
+    runtime: answer(e.runtime, cmd),
+    privilege: e.privilege,
+    journaled: effect === 'definition' && e.from !== 'config',
+  };
+}
+
+function checkKind<K extends CommandKind>(kind: K, state: State, cmd: CommandOf<K>, ctx: CheckContext): Outcome {
+  return VERBS[kind].check(state, cmd, ctx);
+}
+
+/** What this command is: its entry's columns answered for its operands. */
+export function verbOf(cmd: Command): Verb {
+  return verbOfKind(cmd.kind, cmd);
+}
+
+/** Check a command against the state with its verb module. Pure: the state is not changed. */
+export function check(state: State, cmd: Command, ctx: CheckContext): Outcome {
+  return checkKind(cmd.kind, state, cmd, ctx);
+}
+
+/** Commands that change the state when issued, and so are journaled (and replayed). */
+export function isDynamic(cmd: Command): boolean {
+  return verbOf(cmd).journaled;
+}
+
+/** Statements the SYSTEM CONFIG file accepts. */
+export function isConfigStatement(cmd: Command): boolean {
+  return VERBS[cmd.kind].from !== 'socket';
+}
+
+/** The names of the SYSTEM CONFIG statements, in the table's order. */
+export const CONFIG_STATEMENTS: readonly string[] = Object.values(VERBS).filter((e) => e.from !== 'socket').map((e) => e.name);
+

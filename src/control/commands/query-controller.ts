@@ -9,7 +9,7 @@ import { MSG } from '../messages.js';
 import { fail, type Outcome, type RuntimeView } from './types.js';
 
 export function checkQueryController(cmd: Extract<Command, { kind: 'query-controller' }>, rt: RuntimeView): Outcome {
-  let list = rt.controllerList?.() ?? [];
+  let list = rt.controllerList();
   if (cmd.name !== null) {
     list = list.filter((c) => c.name === cmd.name);
     if (list.length === 0) return fail(MSG.CONTROLLER_MISSING, `controller ${cmd.name} is not connected`);

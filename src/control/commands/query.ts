@@ -28,17 +28,9 @@ import { PortCounter, dropSlot, portSlot } from '../../forward/counters.js';
 import { hex4, type Command } from '../grammar.js';
 import { MSG } from '../messages.js';
 import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js';
-import { fail, type Outcome, type RuntimeView } from './types.js';
+import { fail, type CheckContext, type Outcome, type RuntimeView } from './types.js';
 
 export interface Counters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number; rxErrors: number }
-
-/** A view for a state without a data plane (tests, config checking). */
-export const NO_RUNTIME: RuntimeView = {
-  uplink: () => ({ state: 'NOT STARTED', active: null, mac: null, mtu: null, port: null }),
-  nicPort: () => null,
-  switchNumber: () => null,
-  counters: () => null,
-};
 
 function portCounters(rt: RuntimeView, port: number | null): Counters | null {
   const c = rt.counters();
@@ -79,7 +71,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
   const c = rt.counters();
   const drops: Record<string, number> = {};
   DROP_REASON_NAMES.forEach((r, i) => { drops[r] = c !== null && swNum !== null ? c[dropSlot(swNum, i)] : 0; });
-  const ctl = rt.switchControl?.(sw.name) ?? null;
+  const ctl = rt.switchControl(sw.name);
   const control = ctl === null ? null : {
     controller: ctl.controller,
     state: ctl.controllerState,
@@ -108,7 +100,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       counters: portCounters(rt, up.port),
     },
     nics,
-    groups: sw.mode !== 'IP' ? [] : (rt.groups?.(sw.name) ?? []).map((g) => ({
+    groups: sw.mode !== 'IP' ? [] : rt.groups(sw.name).map((g) => ({
       group: formatIpv4(g.group),
       members: g.members.map((m) => ({ guest: m.userid, vdev: hex4(m.vdev) })),
       registered: g.registered,
@@ -116,7 +108,7 @@ function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
     })),
     ipTable: [...sw.lanIp.values()].map((e) => ({
       ip: formatIpv4(e.ip), guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
-      reason: e.localOnly ? (rt.addressReason?.(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
+      reason: e.localOnly ? (rt.addressReason(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
     drops,
   };
@@ -204,7 +196,7 @@ function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
     mac: mac(n.mac),
     switch: n.coupled,
     tap: n.tap === null ? null : { name: n.tap, netns: g.netns },
-    qemu: g.qemu === null ? null : (rt.qemuNic?.(n.userid, n.vdev) ?? null),
+    qemu: g.qemu === null ? null : rt.qemuNic(n.userid, n.vdev),
     transport: g.qemu,
     port,
     counters: portCounters(rt, port),
@@ -234,7 +226,7 @@ function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
   return lines;
 }
 
-export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${string}` }>, rt: RuntimeView): Outcome {
+export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${string}` }>, { runtime: rt }: CheckContext): Outcome {
   switch (cmd.kind) {
     case 'query-vswitch': {
       let sws: Vswitch[];

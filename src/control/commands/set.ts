@@ -11,15 +11,15 @@
 import type { Command } from '../grammar.js';
 import { MSG } from '../messages.js';
 import type { State } from '../state.js';
-import { fail, type Outcome, type RuntimeView } from './types.js';
+import { fail, type CheckContext, type Outcome } from './types.js';
 
-export function checkSet(state: State, cmd: Extract<Command, { kind: 'set-vswitch' }>, rt: RuntimeView): Outcome {
+export function checkSet(state: State, cmd: Extract<Command, { kind: 'set-vswitch' }>, { runtime: rt }: CheckContext): Outcome {
   const sw = state.switches.get(cmd.name);
   if (!sw) return fail(MSG.SWITCH_MISSING, `VSWITCH SYSTEM ${cmd.name} does not exist`);
   if (sw.rdevs.length === 0) return fail(MSG.NO_UPLINK, `VSWITCH SYSTEM ${cmd.name} has no uplink (RDEV NONE)`);
   const op = cmd.op;
   if (op.t === 'controller') {
-    if (op.controller !== '*' && !(rt.hasController?.(op.controller) ?? false)) {
+    if (op.controller !== '*' && !rt.hasController(op.controller)) {
       return fail(MSG.CONTROLLER_MISSING, `controller ${op.controller} is not connected`);
     }
     if (op.controller === sw.controller) return { ok: true, changes: [], lines: [`VSWITCH SYSTEM ${cmd.name} already uses CONTROLLER ${op.controller}`] };

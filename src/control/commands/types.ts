@@ -3,10 +3,15 @@
  *
  * A verb module checks a parsed Command against the State and answers either an error (one
  * line, message id first; nothing changes) or, for a definition, the typed Changes to apply and
- * the reply lines, or, for a QUERY, the reply lines and a JSON document. Verb modules never
- * change the state and do no I/O beyond the read-only probes in Env.
+ * the reply lines, or, for a QUERY, the reply lines and a JSON document, or, for an operation
+ * on the running uplink, the Operation. Verb modules never change the state and do no I/O
+ * beyond the read-only probes in Env; besides the state they consult the CheckContext: Env,
+ * the RuntimeView (always given: NO_RUNTIME when there is no data plane) and, in journal
+ * replay, the journaled allocation. The table of verbs (index.ts) says which module checks
+ * which kind of Command.
  */
-import type { Change, NicAlloc } from '../state.js';
+import type { CommandKind, CommandOf } from '../grammar.js';
+import type { Change, NicAlloc, State } from '../state.js';
 import type { ControllerListEntry, SwitchControlView } from '../controllers.js';
 import type { QemuNicView } from '../qemu-nics.js';
 
@@ -16,7 +21,11 @@ export interface Env {
   interfaceExists(ifname: string): boolean;
 }
 
-/** Run-time facts the queries show (the reconciler implements this; tests may pass a fake). */
+/**
+ * Run-time facts the checks read (queries show them; SET VSWITCH CONTROLLER asks which
+ * controllers are connected). The reconciler implements it in the daemon; NO_RUNTIME below
+ * stands for a daemon whose data plane and controllers do not exist (yet).
+ */
 export interface RuntimeView {
   /** Uplink of switch `name`: state text (NOT DEFINED, WAITING FOR DEVICE x, READY, ...). */
   uplink(name: string): { state: string; active: string | null; mac: number | null; mtu: number | null; port: number | null };
@@ -26,18 +35,48 @@ export interface RuntimeView {
   switchNumber(name: string): number | null;
   /** The shared counters (src/forward/counters.ts layout), or null without a data plane. */
   counters(): Float64Array | null;
-  /** Controllers (src/control/controllers.ts); absent without a daemon. */
-  hasController?(name: string): boolean;
-  controllerList?(): ControllerListEntry[];
-  /** A switch's control side: controller, RDEV statuses, events; null if it has no uplink. */
-  switchControl?(name: string): SwitchControlView | null;
+  /** Is a controller of this name connected (src/control/controllers.ts)? */
+  hasController(name: string): boolean;
+  /** The connected controllers. */
+  controllerList(): ControllerListEntry[];
+  /** A switch's control side: controller, RDEV statuses, events; null if it has no uplink (or none is started). */
+  switchControl(name: string): SwitchControlView | null;
   /** IP mode: the multicast groups NICs of the switch joined, their members, and their registration on the adapter. */
-  groups?(sw: string): Array<{ group: number; members: Array<{ userid: string; vdev: number }>; registered: boolean; reason: string | null }>;
+  groups(sw: string): Array<{ group: number; members: Array<{ userid: string; vdev: number }>; registered: boolean; reason: string | null }>;
   /** Why a LAN IP table entry is local only (null: registered or unknown). */
-  addressReason?(sw: string, ip: number): string | null;
-  /** A QEMU guest's NIC: its sockets, the exact QEMU arguments and its connection state. */
-  qemuNic?(userid: string, vdev: number): QemuNicView | null;
+  addressReason(sw: string, ip: number): string | null;
+  /** A QEMU guest's NIC: its sockets, the exact QEMU arguments and its connection state; null without a daemon. */
+  qemuNic(userid: string, vdev: number): QemuNicView | null;
 }
+
+/**
+ * The run-time view of a daemon with no data plane and no controller: start-up (SYSTEM CONFIG
+ * and journal replay run before the data plane exists) and tests of the commands alone.
+ * Uplinks are NOT STARTED; nothing has a port, counters, groups or a controller.
+ */
+export const NO_RUNTIME: RuntimeView = {
+  uplink: () => ({ state: 'NOT STARTED', active: null, mac: null, mtu: null, port: null }),
+  nicPort: () => null,
+  switchNumber: () => null,
+  counters: () => null,
+  hasController: () => false,
+  controllerList: () => [],
+  switchControl: () => null,
+  groups: () => [],
+  addressReason: () => null,
+  qemuNic: () => null,
+};
+
+/** What a verb's check may consult besides the state. */
+export interface CheckContext {
+  env: Env;
+  runtime: RuntimeView;
+  /** Journal replay of DEFINE NIC: the allocation the record holds (reused when still free). */
+  journaled?: NicAlloc;
+}
+
+/** A verb's check (one module per verb in this directory): pure, reads the state, returns an Outcome. */
+export type Check<K extends CommandKind> = (state: State, cmd: CommandOf<K>, ctx: CheckContext) => Outcome;
 
 /** An operation on the running uplink (SET VSWITCH SWITCHOVER / UPLINK): not journaled. */
 export type Operation = { t: 'switchover'; sw: string } | { t: 'uplink'; sw: string; connect: boolean };
