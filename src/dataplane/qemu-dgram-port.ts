@@ -1,6 +1,6 @@
 /**
  * A QEMU NIC over `-netdev dgram` with unix sockets (QEMU 7.2+): one Ethernet frame per
- * datagram, no length prefix, no virtio-net header (vnet false: the egress in loop.ts segments
+ * datagram, no length prefix, no virtio-net header (vnet false: egress.ts segments
  * and checksums offloaded frames before send() sees them). See Port in port.ts for the contract.
  *
  * The fd is the daemon's socket, bound to the path QEMU sends to (devices.bindQemuDgram).
