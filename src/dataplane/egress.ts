@@ -16,15 +16,15 @@
  *
  * Counting: a sent frame counts TxFrames and TxBytes (Ethernet bytes, header excluded) at the
  * port; a refused one counts TxDrops at the port and, by the errno the port returned (port.ts),
- * EAGAIN / ENOBUFS as QueueFull at the port's switch; other errnos (a frame the kernel rejects)
- * count TxDrops only. A send to a port id that is not in the table,
+ * EAGAIN / ENOBUFS as QueueFull and ENETDOWN as EgressDown at the port's switch; other errnos
+ * (a frame the kernel rejects) count TxDrops only. A send to a port id that is not in the table,
  * or whose port has failed, is ignored.
  *
  * What the loop keeps (EgressHost): the port table, the epoll interest. After a send the egress
  * asks the loop to re-arm EPOLLOUT when the port's wantsWrite no longer matches it, and hands
  * over a port that found its fd dead (the loop removes it once the batch is done).
  */
-import { EAGAIN, ENOBUFS, allocBytes, type ForeignBytes } from '../sys/libc.js';
+import { EAGAIN, ENETDOWN, ENOBUFS, allocBytes, type ForeignBytes } from '../sys/libc.js';
 import { DropReason, VNET_HDR_LEN, type Egress } from '../forward/api.js';
 import { PortCounter, dropSlot, portSlot } from '../forward/counters.js';
 import { SEGMENT_SCRATCH_LEN, finishChecksum, segmentTcp, type SegmentEmit } from '../wire/segment.js';
@@ -146,6 +146,7 @@ export class FrameEgress implements Egress {
     } else {
       c[portSlot(p.id, PortCounter.TxDrops)]++;
       if (r === EAGAIN || r === ENOBUFS) c[dropSlot(p.sw, DropReason.QueueFull)]++;
+      else if (r === ENETDOWN) c[dropSlot(p.sw, DropReason.EgressDown)]++;
       if (p.failed !== 0) this.host.portFailed(p);
     }
     const host = this.host;

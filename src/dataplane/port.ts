@@ -19,9 +19,10 @@
  *    frame when `vnet`, the Ethernet frame alone otherwise (the egress adds, strips, completes
  *    checksums and segments as needed). Must not modify those bytes (a broadcast sends the same
  *    bytes to several ports). Returns 0 when the frame was sent or queued, else a positive
- *    errno: EAGAIN or ENOBUFS for "queue full" (counted as QueueFull), anything else a refused
- *    frame. A port that learns its fd is dead sets `failed` (an errno) and the loop removes it
- *    after the batch.
+ *    errno: EAGAIN or ENOBUFS for "queue full" (counted as QueueFull), ENETDOWN for "the link is
+ *    down" (counted as EgressDown; a port maps its kind's own errno for that to ENETDOWN),
+ *    anything else a refused frame. A port that learns its fd is dead sets `failed` (an errno)
+ *    and the loop removes it after the batch.
  *  - wantsWrite / flush(): a port with an output queue (a stream socket) sets `wantsWrite` while
  *    it holds queued bytes; the loop then adds EPOLLOUT to its interest and calls flush() when
  *    the fd is writable. flush returns 0 or -errno (fatal). Ports without a queue never set it.
