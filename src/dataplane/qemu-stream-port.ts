@@ -100,7 +100,7 @@ export class QemuStreamPort implements Port {
     readonly fd: number,
     queueBytes: number,
   ) {
-    this.q = new ByteQueue(Math.max(Number.isFinite(queueBytes) ? Math.floor(queueBytes) : 0, MAX_MSG));
+    this.q = new ByteQueue(queueBytes, MAX_MSG);
     this.meta = allocBytes(META_LEN);
     const v = this.meta.view;
     const a = this.meta.addr;

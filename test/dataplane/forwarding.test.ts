@@ -79,6 +79,30 @@ function pingFails(ns: string, to: string): boolean {
   try { inNs(ns, 'ping', '-c', '2', '-i', '0.2', '-W', '1', to); return false; } catch { return true; }
 }
 
+/**
+ * Set the interface behind `port` down and ping across it from `from` (the ping fails): what the
+ * worker counted meanwhile must be TxDrops at `port` (its writes refused with `errno`), every
+ * drop of the switch (`port` and `other`, its only other port) as egress-down and none as
+ * queue-full, nothing sent. Then up again: the port is still there and carries the ping.
+ */
+async function targetDown(t: { ns: string; ifname: string; sw: number; port: number; other: number; from: string; to: string; errno: string }): Promise<void> {
+  ip('-n', t.ns, 'link', 'set', t.ifname, 'down');
+  try {
+    const span = new CounterSpan(dp.counters);
+    assert.ok(pingFails(t.from, t.to), 'no reply across an interface that is down');
+    span.end();
+    const drops = span.port(t.port, PortCounter.TxDrops) + span.port(t.other, PortCounter.TxDrops);
+    assert.ok(span.port(t.port, PortCounter.TxDrops) > 0, `the frames to port ${t.port} were refused (${t.errno})`);
+    assert.equal(span.drop(t.sw, DropReason.EgressDown), drops, 'every refused write counted as egress-down');
+    assert.equal(span.drop(t.sw, DropReason.QueueFull), 0, 'none as queue-full');
+    assert.equal(span.port(t.port, PortCounter.TxFrames), 0);
+  } finally {
+    ip('-n', t.ns, 'link', 'set', t.ifname, 'up');
+  }
+  assert.ok(await until(() => !pingFails(t.from, t.to), 5000, 100), 'traffic across it again once the interface is up');
+  assert.ok(!downs.some((m) => m.ev === 'port-down' && m.port === t.port), `no port-down for port ${t.port}`);
+}
+
 test('ping between two TAPs in two namespaces through the worker; counters move', async () => {
   const span = new CounterSpan(dp.counters);
   const out = inNs(nsA, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '10.77.0.2');
@@ -122,21 +146,7 @@ test('ping and TCP both ways between a guest TAP and a LAN namespace through the
 });
 
 test('a frame to an uplink whose interface is down is dropped as egress-down, not queue-full; the port stays', async () => {
-  ip('-n', nsU, 'link', 'set', 'up0', 'down');
-  try {
-    const span = new CounterSpan(dp.counters);
-    assert.ok(pingFails(nsG, '10.78.0.1'), 'no way out while the uplink is down');
-    span.end();
-    const drops = span.port(10, PortCounter.TxDrops) + span.port(11, PortCounter.TxDrops);
-    assert.ok(span.port(11, PortCounter.TxDrops) > 0, 'the frames to the uplink were refused (ENETDOWN)');
-    assert.equal(span.drop(2, DropReason.EgressDown), drops, 'every refused write counted as egress-down');
-    assert.equal(span.drop(2, DropReason.QueueFull), 0, 'none as queue-full');
-    assert.equal(span.port(11, PortCounter.TxFrames), 0);
-  } finally {
-    ip('-n', nsU, 'link', 'set', 'up0', 'up');
-  }
-  assert.ok(await until(() => !pingFails(nsG, '10.78.0.1'), 5000, 100), 'traffic through the uplink again once it is up');
-  assert.ok(!downs.some((m) => m.ev === 'port-down' && m.port === 11), 'no port-down for the uplink');
+  await targetDown({ ns: nsU, ifname: 'up0', sw: 2, port: 11, other: 10, from: nsG, to: '10.78.0.1', errno: 'ENETDOWN' });
 });
 
 test('a plain uplink (no virtio-net header): TSO frames from the guest are segmented and checksummed in software', async () => {
@@ -168,21 +178,7 @@ test('a plain uplink (no virtio-net header): TSO frames from the guest are segme
 });
 
 test('a frame to a TAP whose interface is down is dropped as egress-down, not queue-full; the port stays', async () => {
-  ip('-n', nsB, 'link', 'set', 'enc600', 'down');
-  try {
-    const span = new CounterSpan(dp.counters);
-    assert.ok(pingFails(nsA, '10.77.0.2'), 'no reply from a guest whose interface is down');
-    span.end();
-    const drops = span.port(1, PortCounter.TxDrops) + span.port(2, PortCounter.TxDrops);
-    assert.ok(span.port(2, PortCounter.TxDrops) > 0, 'the frames to port 2 were refused (EIO)');
-    assert.equal(span.drop(1, DropReason.EgressDown), drops, 'every refused write counted as egress-down');
-    assert.equal(span.drop(1, DropReason.QueueFull), 0, 'none as queue-full');
-    assert.equal(span.port(2, PortCounter.TxFrames), 0);
-  } finally {
-    ip('-n', nsB, 'link', 'set', 'enc600', 'up');
-  }
-  assert.ok(await until(() => !pingFails(nsA, '10.77.0.2'), 5000, 100), 'traffic to the guest again once its interface is up');
-  assert.ok(!downs.some((m) => m.ev === 'port-down' && m.port === 2), 'no port-down for port 2');
+  await targetDown({ ns: nsB, ifname: 'enc600', sw: 1, port: 2, other: 1, from: nsA, to: '10.77.0.2', errno: 'EIO' });
 });
 
 test('deleting a TAP interface reports port-down and the port is closed', async () => {
