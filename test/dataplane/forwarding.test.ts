@@ -8,7 +8,8 @@
  *  - a write refused because the target's interface is down (a TAP: EIO; an AF_PACKET uplink:
  *    ENETDOWN) counts TxDrops at the port and egress-down (not queue-full) at the switch; the
  *    port stays and carries traffic again once the interface is up;
- *  - a port whose interface is deleted is reported 'port-down' and its counters stop.
+ *  - a port whose interface is deleted is reported 'port-down' and its counters stop;
+ *  - a port-add that cannot be honoured (no such switch, an unknown kind) closes the fd.
  * Counter figures are taken over the action measured (CounterSpan), never since set-up: the
  * guests' IPv6 autoconfiguration is flooded while the other TAP may not be up yet.
  * All interfaces live in namespaces this test creates; the worker runs in the test process.
@@ -19,7 +20,7 @@ import { DataPlane } from '../../src/host/dataplane.js';
 import { openTap, openUplink } from '../../src/host/devices.js';
 import { PortCounter, dropSlot, portSlot } from '../../src/forward/counters.js';
 import { DropReason } from '../../src/forward/api.js';
-import type { FromWorker } from '../../src/protocol/dataplane.js';
+import type { FromWorker, PortKind } from '../../src/protocol/dataplane.js';
 import { addNs, delNs, inNs, ip, tcpTransfer, txOffloadOff, uniq, until } from '../helpers/netns.js';
 import { CounterSpan } from './counter-span.js';
 
@@ -34,7 +35,7 @@ const nsQ = uniq('vsfq');
 const nsH = uniq('vsfh');
 const all = [nsA, nsB, nsU, nsL, nsG, nsP, nsQ, nsH];
 let dp: DataPlane;
-const downs: FromWorker[] = [];
+const downs: Extract<FromWorker, { ev: 'port-down' }>[] = [];
 
 function ctr(port: number, c: PortCounter): number {
   return dp.counters[portSlot(port, c)];
@@ -43,7 +44,7 @@ function ctr(port: number, c: PortCounter): number {
 before(async () => {
   for (const ns of all) addNs(ns);
   dp = await DataPlane.start({ forwarders: hubUrl });
-  dp.on('port-down', (m: FromWorker) => downs.push(m));
+  dp.on('port-down', (m: Extract<FromWorker, { ev: 'port-down' }>) => downs.push(m));
 
   // Two guests on switch 1.
   const a = openTap({ netns: nsA, name: 'enc600', mac: 0x020000000a01, persist: false });
@@ -190,10 +191,20 @@ test('deleting a TAP interface reports port-down and the port is closed', async 
   assert.equal(ctr(2, PortCounter.TxFrames), tx2);
 });
 
-test('port-add for a switch that does not exist closes the fd and reports port-down', async () => {
-  const t = openTap({ netns: nsA, name: 'enc601', mac: 0x020000000a02, persist: false });
-  dp.post({ op: 'port-add', port: 3, sw: 99, role: 'nic', kind: 'tap', fd: t.fd, mac: 0x020000000a02, vnet: true, name: 'X' });
-  assert.ok(await until(() => downs.some((m) => m.ev === 'port-down' && m.port === 3), 2000));
-  // The worker closed the fd, so the non-persistent TAP is gone.
-  assert.ok(await until(() => !ip('-n', nsA, 'link').includes('enc601'), 2000));
+test('a port-add that cannot be honoured (no such switch, a kind the data plane does not know) closes the fd and reports port-down', async () => {
+  const refused: Array<{ port: number; sw: number; kind: string; why: RegExp }> = [
+    { port: 3, sw: 99, kind: 'tap', why: /no switch 99/ },
+    { port: 4, sw: 1, kind: 'vhost-user', why: /port kind vhost-user not supported/ },
+    { port: 5, sw: 1, kind: 'constructor', why: /port kind constructor not supported/ }, // a name every object has
+  ];
+  for (const r of refused) {
+    const ifname = `enc60${r.port}`;
+    const mac = 0x020000000a00 + r.port;
+    const t = openTap({ netns: nsA, name: ifname, mac, persist: false });
+    dp.post({ op: 'port-add', port: r.port, sw: r.sw, role: 'nic', kind: r.kind as PortKind, fd: t.fd, mac, vnet: true, name: 'X' });
+    assert.ok(await until(() => downs.some((m) => m.ev === 'port-down' && m.port === r.port), 2000), `port-down for port ${r.port}`);
+    assert.match(downs.find((m) => m.ev === 'port-down' && m.port === r.port)!.reason, r.why);
+    // The worker closed the fd, so the non-persistent TAP is gone.
+    assert.ok(await until(() => !ip('-n', nsA, 'link').includes(ifname), 2000), `${ifname} gone`);
+  }
 });
