@@ -5,8 +5,10 @@
  * straight out of this memory (`addr + head`), then `consume`d. The memory comes from
  * allocBytes on the first `reserve` (an idle port costs nothing) and is freed by `free()`;
  * when the tail reaches the end, the live bytes move to the front. Nothing is allocated per
- * record. The queue never holds more than `limit` bytes: `reserve` refuses what does not fit,
- * and the caller counts that as a drop. The record format is the caller's.
+ * record. The queue never holds more than `limit` bytes: the port's queue bound (its switch's
+ * QUEUESTORAGE), but never less than one largest record, so a record always fits an empty
+ * queue. `reserve` refuses what does not fit, and the caller counts that as a drop. The record
+ * format is the caller's.
  */
 import { allocBytes, freeBytes, type ForeignBytes } from '../sys/libc.js';
 
@@ -15,7 +17,13 @@ export class ByteQueue {
   head = 0;
   tail = 0;
 
-  constructor(readonly limit: number) {}
+  /** The most bytes the queue holds. */
+  readonly limit: number;
+
+  /** `bound`: the port's queue bound in bytes (not finite or below `largestRecord`: `largestRecord`). */
+  constructor(bound: number, largestRecord: number) {
+    this.limit = Math.max(Number.isFinite(bound) ? Math.floor(bound) : 0, largestRecord);
+  }
 
   /** The queue's memory (null until the first reserve). */
   get bytes(): Uint8Array | null { return this.mem === null ? null : this.mem.bytes; }

@@ -1,14 +1,16 @@
 /**
  * A port over a file descriptor that carries one Ethernet frame per read() and write(): a TAP
  * opened with IFF_VNET_HDR, or an AF_PACKET socket with PACKET_VNET_HDR. The subclasses differ
- * only in which errors are fatal (see Port in port.ts for the contract).
+ * only in what their errnos mean: which read errors are transient, which write errors mean the
+ * fd is dead (fatal) and which mean the interface is down (send() then returns ENETDOWN, the
+ * contract's "link down"; see Port in port.ts for the contract).
  *
  * Receive layout: a port with a virtio-net header reads into slot+HEADROOM (header, then frame
  * at +10); one without reads the frame into slot+HEADROOM+10 and reports hdr === eth, so ten
  * free bytes always sit before eth (the egress puts a zero header there when it needs one).
  * Frames shorter than an Ethernet header are dropped and counted in rxErrors.
  */
-import { EAGAIN, EINTR, EPIPE, close, errno, raw } from '../sys/libc.js';
+import { EAGAIN, EINTR, ENETDOWN, EPIPE, close, errno, raw } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
 import type { PortKind } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
@@ -33,6 +35,8 @@ export abstract class FdFramePort implements Port {
   protected abstract transientReadError(e: number): boolean;
   /** Does this write errno mean the fd is dead? */
   protected abstract fatalWriteError(e: number): boolean;
+  /** Does this write errno mean the interface is down (the frame is refused, the port stays)? */
+  protected abstract linkDownWriteError(e: number): boolean;
 
   receive(mem: FrameMemory, max: number): number {
     const lead = this.vnet ? 0 : VNET_HDR_LEN;
@@ -66,6 +70,7 @@ export abstract class FdFramePort implements Port {
       const e = errno();
       if (e === EINTR) continue;
       if (this.fatalWriteError(e)) this.failed = e;
+      else if (this.linkDownWriteError(e)) return ENETDOWN;
       return e;
     }
   }

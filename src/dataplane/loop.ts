@@ -6,29 +6,24 @@
  * Per wake-up: read the ready events from a preallocated koffi buffer; for the wake eventfd,
  * drain the control MessagePort (receiveMessageOnPort) and apply each message; for a port, flush
  * its output queue if writable, then read a batch (up to RX_SLOTS frames, until EAGAIN) and hand
- * each frame to its switch's Forwarder.input. The Forwarder calls Egress.send synchronously,
- * which writes straight to the target port's fd (no queue, no copy for frames in the frame
- * memory). Forwarder.tick runs about once a second (the epoll timeout). With a busy-poll window
- * (LoopOptions.busyPollUs) the loop polls without blocking for that long after each wake-up
- * that found work.
+ * each frame to its switch's Forwarder.input. The Forwarder calls Egress.send synchronously:
+ * the loop's one FrameEgress (egress.ts) normalises the frame for the target port (virtio-net
+ * header, checksum, segmentation), writes it straight to the port's fd (no queue, no copy for
+ * frames in the frame memory) and counts the outcome. Forwarder.tick runs about once a second
+ * (the epoll timeout). With a busy-poll window (LoopOptions.busyPollUs) the loop polls without
+ * blocking for that long after each wake-up that found work.
  *
- * Egress normalisation (what the target port's framing needs):
- *   vnet port, frame without header -> a zero header is written into the 10 bytes before eth;
- *   plain port, frame with NEEDS_CSUM -> checksum completed in place (flag cleared);
- *   plain port, GSO frame -> software TCP segmentation (src/wire/segment.ts); other GSO types
- *   are dropped as BadOffload.
- * Frames the forwarder built in its own buffers are copied into the transmit slot first.
+ * Ports are built from the port-add message by their kind's entry in PORT_KINDS (port-kinds.ts),
+ * which also says what the kind needs (vnet allowed, peer, the switch's queueBytes as its
+ * queue bound). Port extras (all optional, see port.ts): a port that sets rxPending after
+ * receive() is read again before the loop moves on (a stream port holding more complete frames
+ * than one batch); a failed port's downReason becomes the 'port-down' reason; tick(now) runs
+ * with the switches' ticks.
  *
- * Port extras (all optional, see port.ts): a port that sets rxPending after receive() is read
- * again before the loop moves on (a stream port holding more complete frames than one batch);
- * a failed port's downReason becomes the 'port-down' reason; tick(now) runs with the switches'
- * ticks. QEMU ports ('qemu-stream', 'qemu-dgram') are plain (vnet must be false) and get their
- * switch's queueBytes as the bound of their output queue; 'qemu-dgram' needs `peer`.
- *
- * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port; tx
- * frames/bytes at the sending port; a refused or full write counts TxDrops at the port and, for
- * EAGAIN/ENOBUFS, QueueFull at the port's switch. Counters of a port id survive its removal (the
- * control plane numbers ports and decides when a number is reused).
+ * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port, rx errors
+ * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's. Counters
+ * of a port id survive its removal (the control plane numbers ports and decides when a number
+ * is reused).
  *
  * Failure: a port whose receive reports a fatal error, or whose fd reports EPOLLERR/EPOLLHUP
  * without anything to read, or whose send found the fd dead, is removed from its switch, closed
@@ -41,24 +36,20 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
-  EAGAIN, ENOBUFS, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
+  EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
   type ForeignBytes,
 } from '../sys/libc.js';
-import { DropReason, PortRole, VNET_HDR_LEN, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
-import { MAX_PORTS, MAX_SWITCHES, PortCounter, dropSlot, portSlot } from '../forward/counters.js';
-import { SEGMENT_SCRATCH_LEN, finishChecksum, segmentTcp } from '../wire/segment.js';
-import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN } from '../wire/vnet.js';
+import { PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
+import { MAX_PORTS, MAX_SWITCHES, PortCounter, portSlot } from '../forward/counters.js';
 import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
-import { FrameMemory, HEADROOM, MAX_FRAME, RX_SLOTS, type Port } from './port.js';
-import { TapPort } from './tap-port.js';
-import { AfPacketPort } from './afpacket-port.js';
-import { QemuStreamPort } from './qemu-stream-port.js';
-import { QemuDgramPort } from './qemu-dgram-port.js';
+import { FrameMemory, RX_SLOTS, type Port } from './port.js';
+import { FrameEgress } from './egress.js';
+import { openPort } from './port-kinds.js';
 
 /** Creates one switch's forwarder. The worker supplies it (IpSwitch / EthernetSwitch, or a test's). */
 export type ForwarderFactory = (sw: number, mode: 'IP' | 'ETHERNET', counters: Float64Array, egress: Egress,
-  events: ForwarderEvents, queueBytes: number) => Forwarder;
+  events: ForwarderEvents) => Forwarder;
 
 export interface LoopOptions {
   counters: Float64Array;
@@ -101,8 +92,6 @@ export class DataPlaneLoop {
   private readonly events: ForeignBytes;
   private readonly evView: DataView;
   private readonly mem = new FrameMemory();
-  private readonly segMem: ForeignBytes;
-  private readonly segScratch: Uint8Array;
   private readonly ports: (Port | undefined)[] = new Array<Port | undefined>(MAX_PORTS).fill(undefined);
   /** Port id -> EPOLLOUT currently in its interest set. */
   private readonly outArmed = new Uint8Array(MAX_PORTS);
@@ -111,9 +100,7 @@ export class DataPlaneLoop {
   private readonly dead: Port[] = [];
   private running = true;
   private nextTick = 0;
-  /** The port a segmented frame is being sent to (segEmit's target). */
-  private segPort: Port | undefined = undefined;
-  readonly egress: Egress;
+  private readonly egress: FrameEgress;
   /** LoopOptions.busyPollUs in milliseconds (0: off). */
   private readonly busyPollMs: number;
 
@@ -124,16 +111,14 @@ export class DataPlaneLoop {
     this.epfd = epollCreate();
     this.events = allocBytes(MAX_EVENTS * EPOLL_EVENT_SIZE);
     this.evView = this.events.view;
-    this.segMem = allocBytes(SEGMENT_SCRATCH_LEN + HEADROOM);
-    this.segScratch = this.segMem.bytes.subarray(HEADROOM, HEADROOM + SEGMENT_SCRATCH_LEN);
     epollCtl(this.epfd, EPOLL_CTL_ADD, opts.wakeFd, EPOLLIN, WAKE_TOKEN);
     const self = this;
-    this.egress = {
-      send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-        self.send(port, buf, hdr, eth, end);
-      },
-    };
-    this.segEmit = this.segEmit.bind(this);
+    this.egress = new FrameEgress(this.counters, this.mem, {
+      ports: this.ports,
+      outArmed: this.outArmed,
+      syncOut(p: Port): void { self.syncOut(p); },
+      portFailed(p: Port): void { self.dead.push(p); },
+    });
   }
 
   /** Run until a 'stop' message. Closes every port and the epoll fd before returning. */
@@ -240,96 +225,6 @@ export class DataPlaneLoop {
     return this.ports[id] === port;
   }
 
-  // ---- egress -------------------------------------------------------------------------------
-
-  private send(portId: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    const p = this.ports[portId];
-    if (p === undefined || p.failed !== 0) return;
-    const c = this.counters;
-    const mem = this.mem;
-    const b = mem.bytes;
-    if (buf !== b) {
-      if (buf.buffer === b.buffer) {
-        const d = buf.byteOffset - b.byteOffset;
-        hdr += d; eth += d; end += d;
-      } else {
-        // A frame the forwarder built in its own buffer: copy it into the transmit slot.
-        const hl = eth - hdr;
-        const len = end - hdr;
-        if ((hl !== 0 && hl !== VNET_HDR_LEN) || end - eth > MAX_FRAME || len < 0 || hdr < 0 || end > buf.length) {
-          c[portSlot(portId, PortCounter.TxDrops)]++;
-          c[dropSlot(p.sw, DropReason.Malformed)]++;
-          return;
-        }
-        const dst = mem.txSlot + HEADROOM + VNET_HDR_LEN - hl;
-        if (len <= 256) {
-          for (let i = 0; i < len; i++) b[dst + i] = buf[hdr + i];
-        } else {
-          b.set(buf.subarray(hdr, end), dst);
-        }
-        hdr = dst; eth = dst + hl; end = dst + len;
-      }
-    }
-    let start: number;
-    if (p.vnet) {
-      if (hdr === eth) {
-        start = eth - VNET_HDR_LEN;
-        for (let i = start; i < eth; i++) b[i] = 0;
-      } else {
-        start = hdr;
-      }
-    } else {
-      if (hdr !== eth) {
-        const gso = b[hdr + 1] & ~VIRTIO_NET_HDR_GSO_ECN & 0xff;
-        if (gso !== 0) {
-          this.segPort = p;
-          const r = segmentTcp(b, hdr, eth, end, this.segEmit, this.segScratch);
-          this.segPort = undefined;
-          if (r < 0) {
-            c[portSlot(portId, PortCounter.TxDrops)]++;
-            c[dropSlot(p.sw, DropReason.BadOffload)]++;
-          }
-          return;
-        }
-        if ((b[hdr] & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 && !finishChecksum(b, hdr, eth, end)) {
-          c[portSlot(portId, PortCounter.TxDrops)]++;
-          c[dropSlot(p.sw, DropReason.BadOffload)]++;
-          return;
-        }
-      }
-      start = eth;
-    }
-    this.transmit(p, mem, start, end, end - eth);
-  }
-
-  /** Emit callback for segmentTcp: scratch[start..end) is a plain frame (zero header before it). */
-  private segEmit(scratch: Uint8Array, start: number, end: number): void {
-    const p = this.segPort;
-    if (p === undefined || p.failed !== 0) return;
-    // segEmit only runs for plain ports, with our scratch; translate to the segMem address space.
-    if (scratch !== this.segScratch) return;
-    const base = HEADROOM;
-    this.transmit(p, this.segMem, base + start, base + end, end - start);
-  }
-
-  /** Send m.bytes[start..end) (the frame memory, or the segmentation scratch) and count it. */
-  private transmit(p: Port, m: { readonly bytes: Uint8Array; readonly addr: number }, start: number, end: number, ethBytes: number): void {
-    this.account(p, p.send(m.bytes, m.addr, start, end), ethBytes);
-  }
-
-  private account(p: Port, r: number, ethBytes: number): void {
-    const c = this.counters;
-    if (r === 0) {
-      c[portSlot(p.id, PortCounter.TxFrames)]++;
-      c[portSlot(p.id, PortCounter.TxBytes)] += ethBytes;
-    } else {
-      c[portSlot(p.id, PortCounter.TxDrops)]++;
-      if (r === EAGAIN || r === ENOBUFS) c[dropSlot(p.sw, DropReason.QueueFull)]++;
-      if (p.failed !== 0) this.dead.push(p);
-    }
-    if (p.wantsWrite !== (this.outArmed[p.id] === 1)) this.syncOut(p);
-  }
-
   private syncOut(p: Port): void {
     const want = p.wantsWrite ? 1 : 0;
     if (this.outArmed[p.id] === want) return;
@@ -381,27 +276,8 @@ export class DataPlaneLoop {
     const st = this.switches[m.sw];
     if (st === undefined) { refuse(`no switch ${m.sw}`); return; }
     if (this.ports[m.port] !== undefined) this.removePort(m.port);
-    let p: Port;
-    switch (m.kind) {
-      case 'tap': p = new TapPort(m.port, m.sw, m.name, m.fd, m.vnet); break;
-      case 'afpacket': p = new AfPacketPort(m.port, m.sw, m.name, m.fd, m.vnet); break;
-      case 'qemu-stream':
-      case 'qemu-dgram':
-        if (m.vnet) { refuse(`${m.kind} ports carry no virtio-net header (vnet must be false)`); return; }
-        if (m.kind === 'qemu-stream') {
-          p = new QemuStreamPort(m.port, m.sw, m.name, m.fd, st.queueBytes);
-        } else {
-          if (typeof m.peer !== 'string') { refuse('qemu-dgram port-add needs peer (QEMU\'s socket path)'); return; }
-          try {
-            p = new QemuDgramPort(m.port, m.sw, m.name, m.fd, m.peer, st.queueBytes);
-          } catch (e) {
-            refuse(`qemu-dgram: ${(e as Error).message}`);
-            return;
-          }
-        }
-        break;
-      default: refuse(`port kind ${m.kind as string} not supported by this data plane`); return;
-    }
+    const p = openPort(m, st.queueBytes);
+    if (typeof p === 'string') { refuse(p); return; }
     try {
       epollCtl(this.epfd, EPOLL_CTL_ADD, m.fd, EPOLLIN, m.port);
     } catch (e) {
@@ -435,7 +311,7 @@ export class DataPlaneLoop {
     };
     let fwd: Forwarder;
     try {
-      fwd = this.opts.makeForwarder(sw, m.mode, this.counters, this.egress, events, m.queueBytes);
+      fwd = this.opts.makeForwarder(sw, m.mode, this.counters, this.egress, events);
     } catch (e) {
       this.log(`switch-add ${sw}: ${(e as Error).message}`);
       return;

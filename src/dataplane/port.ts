@@ -1,9 +1,10 @@
 /**
  * The data-plane port interface, and the frame memory every port reads into and sends from.
  *
- * A Port wraps one file descriptor the worker owns (a TAP, an AF_PACKET socket, later a QEMU
- * stream or datagram socket). The loop (loop.ts) owns the epoll set, the counters and the
- * forwarders; a port only moves bytes between its fd and FrameMemory:
+ * A Port wraps one file descriptor the worker owns (a TAP, an AF_PACKET socket, a QEMU stream
+ * or datagram socket); each kind is one file and one entry in PORT_KINDS (port-kinds.ts). The
+ * loop (loop.ts) owns the epoll set, the counters and the forwarders, the egress (egress.ts)
+ * what is sent; a port only moves bytes between its fd and FrameMemory:
  *
  *  - receive(): called when epoll reports the fd readable. Reads frames into the receive slots
  *    (at most `max`, starting at slot 0) and records each frame's offsets in `rx`. Stops at
@@ -13,13 +14,15 @@
  *    which counts it in `rxErrors` and carries on (a stream port whose framing is lost returns
  *    -EPROTO).
  *  - send(bytes, addr, start, end): transmit bytes[start..end), where `addr` is the address of
- *    bytes[0] (foreign memory: the frame memory or the segmentation scratch). The bytes are is exactly what the port's
- *    framing wants: the 10-byte virtio-net header then the Ethernet frame when `vnet`, the
- *    Ethernet frame alone otherwise (the egress in loop.ts adds, strips, completes checksums and
- *    segments as needed). Must not modify those bytes (a broadcast sends the same bytes to
- *    several ports). Returns 0 when the frame was sent or queued, else a positive errno: EAGAIN
- *    or ENOBUFS for "queue full" (counted as QueueFull), anything else a refused frame. A port
- *    that learns its fd is dead sets `failed` (an errno) and the loop removes it after the batch.
+ *    bytes[0] (foreign memory: the frame memory or the egress's segmentation scratch). The bytes
+ *    are exactly what the port's framing wants: the 10-byte virtio-net header then the Ethernet
+ *    frame when `vnet`, the Ethernet frame alone otherwise (the egress adds, strips, completes
+ *    checksums and segments as needed). Must not modify those bytes (a broadcast sends the same
+ *    bytes to several ports). Returns 0 when the frame was sent or queued, else a positive
+ *    errno: EAGAIN or ENOBUFS for "queue full" (counted as QueueFull), ENETDOWN for "the link is
+ *    down" (counted as EgressDown; a port maps its kind's own errno for that to ENETDOWN),
+ *    anything else a refused frame. A port that learns its fd is dead sets `failed` (an errno)
+ *    and the loop removes it after the batch.
  *  - wantsWrite / flush(): a port with an output queue (a stream socket) sets `wantsWrite` while
  *    it holds queued bytes; the loop then adds EPOLLOUT to its interest and calls flush() when
  *    the fd is writable. flush returns 0 or -errno (fatal). Ports without a queue never set it.
@@ -41,8 +44,8 @@ export const SLOT_SIZE = (HEADROOM + VNET_HDR_LEN + MAX_FRAME + 63) & ~63;
 export const RX_SLOTS = 64;
 
 /**
- * One contiguous block of koffi memory: RX_SLOTS receive slots, then a transmit slot (frames the
- * forwarder built in its own buffers are copied there), then a segmentation scratch slot.
+ * One contiguous block of koffi memory: RX_SLOTS receive slots, then a transmit slot (the
+ * egress copies frames the forwarder built in its own buffers there).
  * `bytes` is the JS view handed to forwarders; `addr` its address for the raw *At calls.
  */
 export class FrameMemory {
@@ -53,16 +56,14 @@ export class FrameMemory {
   readonly rxHdr = new Int32Array(RX_SLOTS);
   readonly rxEth = new Int32Array(RX_SLOTS);
   readonly rxEnd = new Int32Array(RX_SLOTS);
-  /** Offset of the transmit slot and of the segmentation scratch slot. */
+  /** Offset of the transmit slot. */
   readonly txSlot: number;
-  readonly segSlot: number;
 
   constructor() {
-    this.mem = allocBytes(SLOT_SIZE * (RX_SLOTS + 2));
+    this.mem = allocBytes(SLOT_SIZE * (RX_SLOTS + 1));
     this.bytes = this.mem.bytes;
     this.addr = this.mem.addr;
     this.txSlot = SLOT_SIZE * RX_SLOTS;
-    this.segSlot = SLOT_SIZE * (RX_SLOTS + 1);
   }
 
   /** Offset where slot i begins. Its header goes at +HEADROOM, its frame at +HEADROOM+10. */

@@ -1,6 +1,6 @@
 /**
  * A QEMU NIC over `-netdev dgram` with unix sockets (QEMU 7.2+): one Ethernet frame per
- * datagram, no length prefix, no virtio-net header (vnet false: the egress in loop.ts segments
+ * datagram, no length prefix, no virtio-net header (vnet false: egress.ts segments
  * and checksums offloaded frames before send() sees them). See Port in port.ts for the contract.
  *
  * The fd is the daemon's socket, bound to the path QEMU sends to (devices.bindQemuDgram).
@@ -76,7 +76,7 @@ export class QemuDgramPort implements Port {
     const sa = sockaddrUn(peer); // throws for an unusable path
     this.peerSa = sa.addr;
     this.peerLen = sa.len;
-    this.q = new ByteQueue(Math.max(Number.isFinite(queueBytes) ? Math.floor(queueBytes) : 0, REC_HDR + QEMU_MAX_FRAME));
+    this.q = new ByteQueue(queueBytes, REC_HDR + QEMU_MAX_FRAME);
     this.addrs = allocBytes(ADDR_BLOCK);
     this.addrs.bytes.set(sa.addr.subarray(0, SOCKADDR_UN_SIZE), PEER_OFF);
     this.reconnect();

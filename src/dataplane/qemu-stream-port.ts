@@ -3,8 +3,8 @@
  * Ethernet frame travels behind a 4-byte big-endian length, with no virtio-net header. The
  * daemon is the client (devices.connectQemuStream); QEMU listens again after the connection
  * closes, so the control plane reconnects after a 'port-down' or a daemon restart.
- * See Port in port.ts for the contract; this port is plain (vnet false), so the egress in
- * loop.ts segments TSO super-frames and completes checksums before send() sees them.
+ * See Port in port.ts for the contract; this port is plain (vnet false), so the egress
+ * (egress.ts) segments TSO super-frames and completes checksums before send() sees them.
  *
  * Receive: the socket is read in chunks (up to READ_CHUNK bytes a read, until a short read or
  * EAGAIN) straight into the frame memory's receive area, so several frames arrive per read()
@@ -100,7 +100,7 @@ export class QemuStreamPort implements Port {
     readonly fd: number,
     queueBytes: number,
   ) {
-    this.q = new ByteQueue(Math.max(Number.isFinite(queueBytes) ? Math.floor(queueBytes) : 0, MAX_MSG));
+    this.q = new ByteQueue(queueBytes, MAX_MSG);
     this.meta = allocBytes(META_LEN);
     const v = this.meta.view;
     const a = this.meta.addr;

@@ -1,9 +1,11 @@
 /**
  * A guest NIC's TAP (opened by devices.openTap with IFF_VNET_HDR and offloads).
- * A TAP whose interface was deleted reads and writes EBADFD: fatal. Everything else on write
- * (e.g. EIO, EINVAL for a header the kernel rejects) is a refused frame, counted by the loop.
+ * A TAP whose interface was deleted reads and writes EBADFD: fatal. A write while the
+ * interface is down (never set up yet, or set down) fails EIO: the link is down (EgressDown).
+ * Everything else on write (e.g. EINVAL for a header the kernel rejects) is a refused frame;
+ * the egress counts both.
  */
-import { EBADFD, EBADF } from '../sys/libc.js';
+import { EBADFD, EBADF, EIO } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
 
 export class TapPort extends FdFramePort {
@@ -13,5 +15,8 @@ export class TapPort extends FdFramePort {
   }
   protected fatalWriteError(e: number): boolean {
     return e === EBADFD || e === EBADF;
+  }
+  protected linkDownWriteError(e: number): boolean {
+    return e === EIO;
   }
 }

@@ -62,6 +62,8 @@ export const enum DropReason {
   NoGroupMember = 13,
   /** IP mode: a join refused because the group table (or the port's share of it) is full (frame still forwarded). */
   GroupTableFull = 14,
+  /** The target port's link is down (a TAP whose interface is down, an uplink that is down or gone): the write was refused. */
+  EgressDown = 15,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -81,6 +83,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'bad-offload',
   'no-group-member',
   'group-table-full',
+  'egress-down',
 ];
 
 /** The data plane's side: where forwarded frames go. */

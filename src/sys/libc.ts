@@ -127,6 +127,7 @@ export const EPIPE = koffi.os.errno.EPIPE;
 export const EPROTO = koffi.os.errno.EPROTO;
 export const ENETDOWN = koffi.os.errno.ENETDOWN;
 export const ENXIO = koffi.os.errno.ENXIO;
+export const EIO = koffi.os.errno.EIO;
 
 /** errno of the last failed call on this thread. */
 export function errno(): number {
