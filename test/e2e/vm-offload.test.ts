@@ -4,7 +4,7 @@
  * super-frames (up to 64 KiB) and partially checksummed frames; a QEMU VM on a STREAM NIC has no
  * virtio-net header at all, so everything bound for it must be segmented to MTU-sized frames
  * and fully checksummed in software (src/wire/segment.ts, via the egress in
- * src/dataplane/loop.ts). On an ETHERNET-mode switch (IPv4 and IPv6) with no uplink:
+ * src/dataplane/egress.ts). On an ETHERNET-mode switch (IPv4 and IPv6) with no uplink:
  *   - namespace guest -> VM, 10 MB over TCP on IPv4 and again on IPv6: the sha256 the VM
  *     computes over what it received equals the sender's;
  *   - VM -> namespace guest, the same 10 MB back, on IPv6 and IPv4 (the namespace guest's ACKs
