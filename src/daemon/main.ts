@@ -177,7 +177,7 @@ async function main(): Promise<void> {
     die(`cannot listen on ${opts.socket}: ${(e as Error).message}`);
   }
   log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
-  notify.ready(`ready: ${state.switches.size} switches, ${state.guests.size} guests; ${[observing.urls.page, observing.urls.metrics].filter((u) => u !== null).join(' ') || 'no HTTP'}`);
+  notify.ready(`ready: switches ${state.switches.size}, guests ${state.guests.size}; ${[observing.urls.page, observing.urls.metrics].filter((u) => u !== null).join(' ') || 'no HTTP'}`);
 
   let stopping = false;
   const stop = async (sig: string): Promise<void> => {

@@ -37,7 +37,7 @@ export function parseListenAddress(option: string, text: string): ListenAddress 
   const port = m === null ? -1 : Number(m[3]);
   if (m === null || port > 65535) throw new Error(`--${option} takes ADDR:PORT, [IPv6]:PORT or PORT, not '${text}'`);
   const family = isIP(host);
-  if (family === 0 || (family === 6 && m[1] === undefined)) {
+  if (family === 0 || (family === 6) !== (m[1] !== undefined)) {
     throw new Error(`--${option}: '${host}' is not an IPv4 address or a bracketed IPv6 address`);
   }
   return { host, port };

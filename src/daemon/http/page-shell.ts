@@ -55,7 +55,7 @@ svg rect.box.active { stroke: var(--ok); stroke-width: 2; }
 svg rect.box.down { stroke: var(--bad); stroke-dasharray: 4 3; }
 svg rect.lan { fill: #e8eefc; stroke: var(--accent); }
 svg rect.vswitch { fill: #eef4ff; stroke: var(--accent); stroke-width: 2; }
-svg rect.controller { fill: #fffaeb; stroke: var(--warn); }
+svg rect.controller-box { fill: #fffaeb; stroke: var(--warn); }
 svg line { stroke: var(--line); stroke-width: 1.5; }
 svg line.active { stroke: var(--ok); stroke-width: 3; }
 svg line.backup { stroke-dasharray: 5 4; }

@@ -83,7 +83,7 @@ function drawSwitch(sw: SwitchDoc, view: ObservedView, dtMs: number): HTMLElemen
   pic.append(svg('rect', { class: 'lan', x: 8, y: ROW.lan, width: width - 16, height: 30, rx: 6 }));
   pic.append(svg('text', { class: 'title', x: 20, y: ROW.lan + 20 }, sw.uplink.rdevs.length > 0 ? 'LAN' : 'no uplink (guests reach each other only)'));
   const rdevs = sw.control?.rdevs ?? sw.uplink.rdevs.map((rdev) => ({ rdev, ok: false, reason: 'not initialised', carrier: false, mtu: 0 }));
-  const rdevW = 170;
+  const rdevW = 200;
   const rdevStart = mid - (rdevs.length * (rdevW + 20) - 20) / 2;
   rdevs.forEach((r, i) => {
     const x = rdevStart + i * (rdevW + 20);
@@ -106,7 +106,7 @@ function drawSwitch(sw: SwitchDoc, view: ObservedView, dtMs: number): HTMLElemen
   if (sw.uplink.rdevs.length > 0) {
     lines.append(svg('line', { class: 'control', x1: ctlX, y1: ROW.sw + 36, x2: mid + 160, y2: ROW.sw + 36 }));
     const g = svg('g', { class: 'controller', 'data-controller': ctlName ?? '' });
-    g.append(svg('rect', { class: 'controller', x: ctlX, y: ROW.sw + 6, width: 186, height: 60, rx: 5 }));
+    g.append(svg('rect', { class: 'controller-box', x: ctlX, y: ROW.sw + 6, width: 186, height: 60, rx: 5 }));
     g.append(svg('text', { class: 'title', x: ctlX + 8, y: ROW.sw + 24 }, `controller ${ctlName ?? sw.controller}`));
     g.append(svg('text', { class: ctlName !== null ? 'ok' : 'bad', x: ctlX + 8, y: ROW.sw + 40 }, clip(sw.control?.state ?? 'not started', 30)));
     g.append(svg('text', { class: 'muted', x: ctlX + 8, y: ROW.sw + 56 }, 'control path only'));
