@@ -8,7 +8,7 @@
  * listed; the live page in headless Chromium (the switch, both guests, a counter that moves
  * while a ping runs, the failover in the events; screenshot under results/observe/); bad
  * HTTP input (huge headers, bad paths, other methods, garbage, many idle connections)
- * answered or closed with the daemon unaffected.
+ * answered or closed with the daemon unaffected; a second daemon on a taken address refused.
  * IPv6 is off in the test's namespaces so the only traffic is what the tests send (and ARP).
  */
 import { test, before, after } from 'node:test';
@@ -361,4 +361,14 @@ test('bad HTTP input is answered or closed; the daemon is unaffected', async () 
   assert.equal((await metricsHttp.get('/metrics')).status, 200, 'metrics answer');
   assert.equal(d.pid, pid);
   assert.match(d.cli('QUERY', 'VSWITCH', 'SW1').stdout, /VSWITCH SYSTEM SW1/);
+});
+
+test('an address already taken stops start-up with the reason', async () => {
+  const second = new Daemon({ netns: hostNs, args: ['--http', `127.0.0.1:${PAGE_PORT}`] });
+  try {
+    await assert.rejects(second.start(), /vswitchd exited 1: [^]*cannot listen for --metrics \/ --http: listen EADDRINUSE/);
+  } finally {
+    rmSync(second.dir, { recursive: true, force: true });
+  }
+  assert.equal((await pageHttp.get('/')).status, 200, 'the first daemon keeps serving');
 });
