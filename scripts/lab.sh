@@ -10,6 +10,9 @@
 # Everything lives in network namespaces it makes (vswlab-sw: the switch's host side,
 # vswlab-lan: a LAN host, vswlab-g1/-g2: the guests); the host's own network is not touched.
 # While it runs, type commands in another shell:  bin/vswitch --socket /run/vswitch-lab.sock Q VSWITCH LABSW DETAILS
+# The daemon serves its metrics (127.0.0.1:9464/metrics) and live page (127.0.0.1:9465/) on the
+# loopback of vswlab-sw; the lab prints both, and while it runs it forwards the page to this
+# host's 127.0.0.1:9465 (socat, loopback only) so a browser here can open it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ONCE=0; [ "${1:-}" = "--once" ] && ONCE=1
@@ -18,10 +21,14 @@ bash scripts/setup.sh
 SOCK=/run/vswitch-lab.sock
 STATE=/var/lib/vswitch-lab
 NSS=(vswlab-sw vswlab-lan vswlab-g1 vswlab-g2)
+METRICS=127.0.0.1:9464
+PAGE=127.0.0.1:9465
 DPID=
 CPID=
+FPID=
 
 cleanup() {
+  [ -n "$FPID" ] && kill "$FPID" 2>/dev/null && wait "$FPID" 2>/dev/null || true
   [ -n "$CPID" ] && kill "$CPID" 2>/dev/null && wait "$CPID" 2>/dev/null || true
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
   for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
@@ -41,7 +48,8 @@ ip -n vswlab-lan addr add 10.60.0.1/24 dev lan0
 ip -n vswlab-lan link set lan0 up
 
 echo "== starting vswitchd on config/lab.config"
-nsenter --net=/run/netns/vswlab-sw bin/vswitchd --config config/lab.config --socket "$SOCK" --state-dir "$STATE" 2> >(sed 's/^/vswitchd: /' >&2) &
+nsenter --net=/run/netns/vswlab-sw bin/vswitchd --config config/lab.config --socket "$SOCK" --state-dir "$STATE" \
+  --metrics "$METRICS" --http "$PAGE" 2> >(sed 's/^/vswitchd: /' >&2) &
 DPID=$!
 for _ in $(seq 100); do bin/vswitch --socket "$SOCK" Q VSWITCH ALL >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -64,8 +72,22 @@ echo "\$ ip -n vswlab-lan neigh   (both guests appear at the uplink's MAC)"
 ip -n vswlab-lan neigh show dev lan0
 demo bin/vswitch --socket "$SOCK" QUERY VSWITCH LABSW DETAILS
 demo bin/vswitch --socket "$SOCK" QUERY CONTROLLER
+echo "\$ ip netns exec vswlab-sw curl -s http://$METRICS/metrics | grep '^vswitch_nic_receive_frames_total'"
+ip netns exec vswlab-sw curl -sf "http://$METRICS/metrics" | grep '^vswitch_nic_receive_frames_total' || fail=1
+echo "== metrics:   http://$METRICS/metrics   (Prometheus text; in the network namespace vswlab-sw)"
+echo "== live page: http://$PAGE/   (in the network namespace vswlab-sw)"
 if [ "$fail" = 0 ]; then echo "== lab OK"; else echo "== lab FAILED" >&2; fi
 
 if [ "$ONCE" = 1 ]; then exit "$fail"; fi
+# The page for a browser on this host: its loopback forwarded into vswlab-sw's (nothing else is bound).
+socat "TCP-LISTEN:${PAGE##*:},bind=${PAGE%:*},reuseaddr,fork" "EXEC:ip netns exec vswlab-sw socat STDIO TCP\:${PAGE%:*}\:${PAGE##*:}" &
+FPID=$!
+sleep 0.2
+if kill -0 "$FPID" 2>/dev/null; then
+  echo "== live page for a browser on this host: http://$PAGE/   (forwarded into vswlab-sw)"
+else
+  FPID=
+  echo "== $PAGE is taken on this host: open the page from inside vswlab-sw (ip netns exec vswlab-sw ...)" >&2
+fi
 echo "== vswitchd is running; try: bin/vswitch --socket $SOCK Q NIC DETAILS FOR LINUX1   (Ctrl-C ends the lab)"
 wait "$DPID"

@@ -9,9 +9,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# Debian packages the switch, its lab, its tests and its benchmark use.
+# Debian packages the switch, its lab, its tests and its benchmark use (chromium: the live
+# page's browser test; systemd: systemd-analyze verify on contrib/systemd, no systemd as PID 1
+# needed; curl and socat: the lab's metrics scrape and its page forward).
 PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
-          qemu-system-x86 busybox-static cpio xz-utils zstd)
+          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,6 +39,10 @@
  *   recovered, disconnect, connect) are logged with reason and duration and kept per switch
  *   (last MAX_EVENTS) for QUERY VSWITCH DETAILS.
  * - `onChange` is called (coalesced with setImmediate) when the reconciler must run again.
+ * - `onRefused` is called for every refusal (a controller's Register, an address or group
+ *   registration the adapter refused), when it happens; the live page lists them
+ *   (src/daemon/http/events.ts). They are not switch events: a refusal per address would push
+ *   the failovers out of the last MAX_EVENTS.
  * No I/O here beyond the links' send().
  */
 import type { Logger } from 'pino';
@@ -127,6 +131,17 @@ export interface SwitchControlView {
   disconnected: boolean;
 }
 
+/** A refusal `onRefused` reports: `vswitch` null for a controller's Register. */
+export interface Refusal {
+  at: number;
+  kind: 'controller' | 'address' | 'group';
+  vswitch: string | null;
+  /** The controller's name, the address or the group (dotted). */
+  subject: string;
+  rdev: string | null;
+  reason: string;
+}
+
 export interface ControllerListEntry {
   name: string;
   pid: number;
@@ -142,6 +157,8 @@ export class ControllerManager {
   onChange: () => void = () => {};
   /** The multicast groups (uint32) some NIC of switch `sw` is a member of (the reconciler sets it). */
   groupSource: (sw: string) => Iterable<number> = () => [];
+  /** Told of every refusal (see the file comment). */
+  onRefused: (r: Refusal) => void = () => {};
 
   constructor(private readonly state: State, private readonly log: Logger, private readonly now: () => number = Date.now) {}
 
@@ -152,6 +169,7 @@ export class ControllerManager {
     if (this.controllers.has(name)) {
       const reason = `a controller named ${name} is already connected (pid ${this.controllers.get(name)!.pid})`;
       this.log.warn({ controller: name, pid, reason }, 'controller registration refused');
+      this.onRefused({ at: this.now(), kind: 'controller', vswitch: null, subject: name, rdev: null, reason });
       return reason;
     }
     this.controllers.set(name, { name, pid, since: this.now(), link });
@@ -221,6 +239,7 @@ export class ControllerManager {
       }
       answered(r, m);
       this.log.info({ vswitch: s.name, rdev: m.rdev, ip: m.ip, ok: m.ok, reason: m.reason }, m.ok ? 'address registered with the adapter' : 'address registration refused; local only');
+      if (!m.ok) this.onRefused({ at: this.now(), kind: 'address', vswitch: s.name, subject: m.ip, rdev: m.rdev, reason: r.reason! });
       this.maybeComplete(s);
     } else if (m.t === 'group-registered') {
       const g = parseIpv4(m.group);
@@ -232,6 +251,7 @@ export class ControllerManager {
       answered(r, m);
       this.log.info({ vswitch: s.name, rdev: m.rdev, group: m.group, ok: m.ok, reason: m.reason },
         m.ok ? 'multicast group registered with the adapter' : 'multicast group registration refused');
+      if (!m.ok) this.onRefused({ at: this.now(), kind: 'group', vswitch: s.name, subject: m.group, rdev: m.rdev, reason: r.reason! });
     }
     this.changed();
   }

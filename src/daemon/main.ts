@@ -14,6 +14,10 @@
  * 2770 if missing; see src/control/qemu-nics.ts).
  * A worker that dies unexpectedly is fatal (exit 1) so a supervisor restarts the daemon, which
  * then finds everything in its journal.
+ * --metrics ADDR:PORT / --http ADDR:PORT (off by default; PORT alone: loopback): Prometheus
+ * metrics and the live page (src/daemon/http). Under systemd (Type=notify) it sends READY=1
+ * once the journal is replayed, the data plane is up and everything listens, STATUS= lines,
+ * and WATCHDOG=1 when WatchdogSec is set (src/daemon/sd-notify.ts).
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
@@ -32,6 +36,9 @@ import { AddressWatcher } from '../host/address-watcher.js';
 import { listen } from './server.js';
 import { ControllerManager } from '../control/controllers.js';
 import { serveController } from './controller-link.js';
+import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/listen-address.js';
+import { startObserving, type Observing } from './http/index.js';
+import { SdNotify } from './sd-notify.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -39,16 +46,17 @@ export const DEFAULTS = {
   stateDir: '/var/lib/vswitch',
 };
 
-const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N]';
+const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N] [--metrics ADDR:PORT] [--http ADDR:PORT]';
 
-interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; busyPollUs: number }
+interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; busyPollUs: number; observe: ObserveOptions }
 
 function parseArgs(argv: string[]): Options {
-  let v: { config?: string; socket?: string; 'state-dir'?: string; 'busy-poll-us'?: string; help?: boolean };
+  let v: { config?: string; socket?: string; 'state-dir'?: string; 'busy-poll-us'?: string; help?: boolean; metrics?: string; http?: string };
   try {
     v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
       config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' },
       'busy-poll-us': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      ...OBSERVE_OPTIONS,
     } }).values;
   } catch (e) {
     die(`${(e as Error).message}\n${USAGE}`, 2);
@@ -63,7 +71,17 @@ function parseArgs(argv: string[]): Options {
     socket: v.socket ?? DEFAULTS.socket,
     stateDir: v['state-dir'] ?? DEFAULTS.stateDir,
     busyPollUs: microseconds(busy, v['busy-poll-us'] !== undefined ? '--busy-poll-us' : 'VSWITCH_BUSY_POLL_US'),
+    observe: observeArgs(v),
   };
+}
+
+/** --metrics and --http. */
+function observeArgs(v: { metrics?: string; http?: string }): ObserveOptions {
+  try {
+    return observeOptions(v);
+  } catch (e) {
+    die(`${(e as Error).message}\n${USAGE}`, 2);
+  }
 }
 
 /** A busy-poll window: a whole number of microseconds, 0 to 1,000,000. */
@@ -81,6 +99,9 @@ function die(msg: string, code = 1): never {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const log: Logger = pino({ name: 'vswitchd', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  const notify = SdNotify.fromEnv();
+  notify.onError = (err) => log.warn({ err, socket: process.env.NOTIFY_SOCKET }, 'sd_notify failed');
+  notify.status('starting: reading SYSTEM CONFIG and the journal');
   const state = new State();
   const env = { interfaceExists: (n: string) => devices.interfaceExists(n) };
   const startUp = new StartUp(state, env, log);
@@ -134,6 +155,16 @@ async function main(): Promise<void> {
   const cp = new ControlPlane(state, env, log, { journal, effects: rec, runtime: rec });
   rec.sync();
 
+  // 3b. Metrics and the live page (src/daemon/http).
+  let observing: Observing;
+  try {
+    observing = await startObserving({ ...opts.observe, state, runtime: rec, controllers, log });
+  } catch (e) {
+    log.fatal({ err: String(e) }, 'cannot listen for HTTP');
+    await dp.stop();
+    die(`cannot listen for --metrics / --http: ${(e as Error).message}`);
+  }
+
   // 4. The control socket.
   let server: Server;
   try {
@@ -145,12 +176,15 @@ async function main(): Promise<void> {
     die(`cannot listen on ${opts.socket}: ${(e as Error).message}`);
   }
   log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
+  notify.ready(`ready: switches ${state.switches.size}, guests ${state.guests.size}; ${[observing.urls.page, observing.urls.metrics].filter((u) => u !== null).join(' ') || 'no HTTP'}`);
 
   let stopping = false;
   const stop = async (sig: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal: sig }, 'stopping');
+    notify.stopping(`stopping (${sig})`);
+    await observing.close();
     server.close();
     try { unlinkSync(opts.socket); } catch { /* already gone */ }
     rec.stop();

@@ -337,3 +337,21 @@ export function connect(fd: number, addr: Uint8Array, len: number, detail?: stri
   check(raw.connect(fd, addr, len), 'connect', detail);
 }
 
+
+// ---- sd_notify (src/daemon/sd-notify.ts) ------------------------------------------------------
+
+/**
+ * struct sockaddr_un for a name in the abstract namespace (`@name` in NOTIFY_SOCKET: sun_path
+ * starts with a NUL, the name follows, no terminating NUL) and the length to pass with it.
+ * Throws EINVAL for an empty name or one over 107 bytes.
+ */
+export function sockaddrUnAbstract(name: string): { addr: Buffer; len: number } {
+  const p = Buffer.from(name, 'utf8');
+  if (p.length === 0 || p.length > SOCKADDR_UN_SIZE - 3) {
+    throw new SysError('sockaddr_un', koffi.os.errno.EINVAL, `bad abstract unix socket name ${JSON.stringify(name)}`);
+  }
+  const addr = Buffer.alloc(SOCKADDR_UN_SIZE);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  p.copy(addr, 3);
+  return { addr, len: 3 + p.length };
+}

@@ -81,13 +81,7 @@ before(async () => {
   lanNs = lab.netns('l');
   up1 = lab.name('u1');
   up2 = lab.name('u2');
-  lab.veth(hostNs, up1, lanNs, 'lan1');
-  lab.veth(hostNs, up2, lanNs, 'lan2');
-  lab.ip(lanNs, 'link', 'add', 'br0', 'type', 'bridge');
-  lab.ip(lanNs, 'link', 'set', 'lan1', 'master', 'br0');
-  lab.ip(lanNs, 'link', 'set', 'lan2', 'master', 'br0');
-  lab.ip(lanNs, 'link', 'set', 'br0', 'up');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'br0');
+  lab.bridgedLan(hostNs, [up1, up2], lanNs, `${LAN}/24`);
   g1 = lab.adopt(lab.name('g1'));
   g2 = lab.adopt(lab.name('g2'));
   d = new Daemon({ netns: hostNs });

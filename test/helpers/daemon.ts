@@ -23,6 +23,10 @@ export interface DaemonOptions {
   config?: string;
   /** Reuse a state dir (restart); default a fresh temp dir. */
   stateDir?: string;
+  /** More vswitchd options (e.g. --metrics ADDR:PORT). */
+  args?: string[];
+  /** Environment added to the test's own (e.g. NOTIFY_SOCKET). */
+  env?: Record<string, string>;
 }
 
 export class Daemon {
@@ -48,7 +52,7 @@ export class Daemon {
   /** Start and wait until the command socket answers. */
   async start(timeoutMs = 15_000): Promise<void> {
     this.program.start(this.opts.netns, VSWITCHD,
-      ['--config', this.configPath, '--socket', this.socket, '--state-dir', this.stateDir]);
+      ['--config', this.configPath, '--socket', this.socket, '--state-dir', this.stateDir, ...(this.opts.args ?? [])], this.opts.env);
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       if (this.program.exitCode !== null) throw new Error(`vswitchd exited ${this.program.exitCode}: ${this.stderr}`);

@@ -59,6 +59,19 @@ export class NetLab {
     sh('ip', ['-n', nsB, 'link', 'set', b, 'up']);
   }
 
+  /**
+   * A LAN that several uplinks reach: a veth per uplink from namespace hostNs (ends named
+   * `uplinks`) into lanNs (ends lan1, lan2, ...), the lanNs ends in one bridge br0 holding
+   * the LAN host's address `cidr`. Taking a lanN end down takes that uplink's carrier.
+   */
+  bridgedLan(hostNs: string, uplinks: string[], lanNs: string, cidr: string): void {
+    uplinks.forEach((u, i) => this.veth(hostNs, u, lanNs, `lan${i + 1}`));
+    this.ip(lanNs, 'link', 'add', 'br0', 'type', 'bridge');
+    uplinks.forEach((_, i) => this.ip(lanNs, 'link', 'set', `lan${i + 1}`, 'master', 'br0'));
+    this.ip(lanNs, 'link', 'set', 'br0', 'up');
+    this.ip(lanNs, 'addr', 'add', cidr, 'dev', 'br0');
+  }
+
   /** `ip netns exec ns cmd args...`, captured. */
   exec(ns: string, cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
     return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);

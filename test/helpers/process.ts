@@ -17,9 +17,11 @@ export class Program {
   /** Exit code once it has exited by itself, else null. */
   get exitCode(): number | null { return this.child?.exitCode ?? null; }
 
-  start(netns: string, path: string, args: string[]): void {
+  /** Start it; `env` is added to the test's own environment. */
+  start(netns: string, path: string, args: string[], env?: Record<string, string>): void {
     this.stderr = '';
-    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, path, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, path, ...args],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: env === undefined ? process.env : { ...process.env, ...env } });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => { this.stderr += d; });
     this.child = child;

@@ -28,6 +28,7 @@ import { PortCounter, dropSlot, portSlot } from '../../forward/counters.js';
 import { hex4, type Command } from '../grammar.js';
 import { MSG } from '../messages.js';
 import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js';
+import type { SwitchEvent } from '../controllers.js';
 import { fail, type CheckContext, type Outcome, type RuntimeView } from './types.js';
 
 export interface Counters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number; rxErrors: number }
@@ -65,7 +66,25 @@ function storage(bytes: number): string {
   return bytes % mb === 0 ? `${bytes / mb}M` : `${bytes / 1024}K`;
 }
 
-function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
+/** Switches, guests and a guest's NICs in the order every report lists them. */
+export function switchesByName(state: State): Vswitch[] {
+  return [...state.switches.values()].sort((a, b) => cmp(a.name, b.name));
+}
+
+export function guestsByName(state: State): Guest[] {
+  return [...state.guests.values()].sort((a, b) => cmp(a.userid, b.userid));
+}
+
+export function nicsByVdev(g: Guest): Nic[] {
+  return [...g.nics.values()].sort((a, b) => a.vdev - b.vdev);
+}
+
+/** One switch's QUERY VSWITCH document (the JSON shape above); the metrics and live page read it too (src/daemon/http). */
+export type SwitchDoc = ReturnType<typeof switchDoc>;
+/** One NIC's QUERY NIC document. */
+export type NicDoc = ReturnType<typeof nicDoc>;
+
+export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
   const up = rt.uplink(sw.name);
   const swNum = rt.switchNumber(sw.name);
   const c = rt.counters();
@@ -135,7 +154,7 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): strin
     if (doc.control.events.length === 0) lines.push('  Events: none');
     else lines.push('  Events:');
     for (const e of doc.control.events) {
-      lines.push(`    ${e.at}  ${e.kind.toUpperCase()}${e.durationMs !== null ? ` in ${e.durationMs} ms` : ''}: ${e.reason}${e.from || e.to ? ` (${e.from ?? '-'} -> ${e.to ?? '-'})` : ''}`);
+      lines.push(`    ${e.at}  ${eventText(e)}`);
     }
   }
   if (doc.nics.length === 0) lines.push('  No NICs are coupled');
@@ -162,6 +181,11 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): strin
   return lines;
 }
 
+/** A switch event in words, without its time: `FAILOVER in 12 ms: reason (eth1 -> eth2)`. */
+export function eventText(e: Omit<SwitchEvent, 'at'>): string {
+  return `${e.kind.toUpperCase()}${e.durationMs !== null ? ` in ${e.durationMs} ms` : ''}: ${e.reason}${e.from || e.to ? ` (${e.from ?? '-'} -> ${e.to ?? '-'})` : ''}`;
+}
+
 function doneUplink(rt: RuntimeView, name: string): boolean {
   return rt.uplink(name).port !== null;
 }
@@ -184,7 +208,7 @@ function addressState(state: State, n: Nic, ip: number): string {
   return e.localOnly ? 'LOCAL ONLY' : 'REGISTERED';
 }
 
-function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
+export function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
   const port = rt.nicPort(n.userid, n.vdev);
   return {
     guest: g.userid,
@@ -235,7 +259,7 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
         if (!sw) return fail(MSG.SWITCH_MISSING, `VSWITCH SYSTEM ${cmd.name} does not exist`);
         sws = [sw];
       } else {
-        sws = [...state.switches.values()].sort((a, b) => cmp(a.name, b.name));
+        sws = switchesByName(state);
       }
       const docs = sws.map((s) => switchDoc(state, s, rt));
       const lines = docs.length === 0 ? ['No VSWITCHes are defined'] : docs.flatMap((d) => switchLines(d, cmd.details));
@@ -250,7 +274,7 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
         if (!n) return fail(MSG.NIC_MISSING, `NIC ${hex4(cmd.vdev)} does not exist for GUEST ${cmd.userid}`);
         nics = [n];
       } else {
-        nics = [...g.nics.values()].sort((a, b) => a.vdev - b.vdev);
+        nics = nicsByVdev(g);
       }
       const docs = nics.map((n) => nicDoc(state, g, n, rt));
       const lines = docs.length === 0 ? [`GUEST ${g.userid} has no NICs`] : docs.flatMap((d) => nicLines(d, cmd.details));
@@ -263,7 +287,7 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
         if (!g) return fail(MSG.GUEST_MISSING, `GUEST ${cmd.userid} does not exist`);
         gs = [g];
       } else {
-        gs = [...state.guests.values()].sort((a, b) => cmp(a.userid, b.userid));
+        gs = guestsByName(state);
       }
       const docs = gs.map((g) => ({
         userid: g.userid,
