@@ -20,7 +20,7 @@
  * - Addresses: every NIC's interface is watched (AddressWatcher); the state recomputes each IP
  *   switch's LAN IP table (one address, one NIC; conflicts are logged and counted at
  *   DropReason.AddressConflict); an entry is local only until the controller has registered it
- *   with the adapter (the manager's `isRegistered`), then ip-set localOnly false; once it is
+ *   with the adapter (the manager's `registration`), then ip-set localOnly false; once it is
  *   confirmed on the RDEV whose data device is open it is announced there (gratuitous ARP
  *   `announce`, once per address and uplink port, so a failover re-announces every address).
  *   Removed entries get `ip-clear`.
@@ -30,7 +30,7 @@
  *   (the guest announced or first used it) and take the same path as a watched address.
  * - Multicast groups (IP mode): the data plane's 'group-join' / 'group-leave' (the forwarder's
  *   IGMP snooping) keep, per switch, which NIC ports are members of which group; the groups
- *   with a member are the manager's `groupSource` (registered through the controller), and
+ *   with a member are what the manager registers of kind ipv4-group (through the controller), and
  *   `groups()` shows them with their members and registration in QUERY VSWITCH DETAILS.
  *   Membership itself lives in the data plane (it forwards group traffic to members without
  *   waiting for the controller); a removed switch forgets its groups.
@@ -48,6 +48,7 @@ import type { Operation, RuntimeView } from './commands/types.js';
 import type { Effects } from './controlplane.js';
 import { hex4 } from './grammar.js';
 import type { Change, Nic, State } from './state.js';
+import { systemClock } from './clock.js';
 import { ControllerManager } from './controllers.js';
 import { QemuNics, type QemuDevicesLike, type QemuNicView } from './qemu-nics.js';
 
@@ -123,6 +124,8 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly groupMembers = new Map<string, Map<number, Set<number>>>();
   /** QEMU guests' NICs (src/control/qemu-nics.ts). */
   readonly qemu: QemuNics;
+  /** The controllers (src/control/controllers.ts), built here: a pass is what their changes ask for. */
+  readonly controllers: ControllerManager;
   private timer: NodeJS.Timeout | null = null;
   private syncQueued = false;
   private stopped = false;
@@ -134,9 +137,12 @@ export class Reconciler implements RuntimeView, Effects {
     private readonly watcher: WatcherLike,
     private readonly log: Logger,
     private readonly retryMs = 1000,
-    readonly controllers: ControllerManager = new ControllerManager(state, log),
   ) {
-    controllers.onChange = () => this.sync();
+    this.controllers = new ControllerManager({
+      state, clock: systemClock, log,
+      requestPass: () => this.syncSoon(),
+      wanted: { ipv4: (sw) => state.switches.get(sw)?.lanIp.keys() ?? [], 'ipv4-group': (sw) => this.groupMembers.get(sw)?.keys() ?? [] },
+    });
     this.qemu = new QemuNics(state, dev, {
       allocPort: (key) => { const p = this.allocPort(); this.portOwner.set(p, { kind: 'nic', key }); return p; },
       removePort: (p) => this.removePort(p),
@@ -147,7 +153,6 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip));
     dp.on('group-join', (m) => this.groupEvent(m.sw, m.port, m.group, true));
     dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
-    controllers.groupSource = (name) => this.groupMembers.get(name)?.keys() ?? [];
     watcher.on('address', (key, ip, prefixLen, added) => this.addressEvent(key, ip, prefixLen, added));
   }
 
@@ -204,12 +209,13 @@ export class Reconciler implements RuntimeView, Effects {
         if (rt) members.push({ userid: rt.userid, vdev: rt.vdev });
       }
       members.sort((a, b) => (a.userid < b.userid ? -1 : a.userid > b.userid ? 1 : a.vdev - b.vdev));
-      return { group, members, ...this.controllers.groupState(sw, group) };
+      const r = this.controllers.registration(sw, 'ipv4-group', group);
+      return { group, members, registered: r?.registered ?? false, reason: r === null ? 'no uplink' : r.reason };
     });
   }
 
   addressReason(sw: string, ip: number): string | null {
-    return this.controllers.addressReason(sw, ip);
+    return this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 
   operate(op: Operation): string | null {
@@ -252,12 +258,12 @@ export class Reconciler implements RuntimeView, Effects {
     let retry = false;
     try {
       this.syncSwitches();
-      this.controllers.reconcile();
+      this.controllers.sync();
       retry = this.syncNics() || retry;
       retry = this.qemu.sync(Date.now()) || retry;
       retry = this.syncUplinks() || retry;
       this.syncAddresses();
-      this.controllers.reconcile();
+      this.controllers.sync();
     } catch (e) {
       this.log.error({ err: String(e), stack: (e as Error).stack }, 'reconcile failed; retrying');
       retry = true;
@@ -467,7 +473,7 @@ export class Reconciler implements RuntimeView, Effects {
     const c = this.dp.counters;
     const seen = new Set<string>();
     for (const [name, rt] of this.switches) {
-      for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.isRegistered(name, ip))) {
+      for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false)) {
         const id = `${name}/${k.ip}/${k.userid}/${k.vdev}`;
         seen.add(id);
         if (this.conflicts.has(id)) continue;
@@ -498,7 +504,7 @@ export class Reconciler implements RuntimeView, Effects {
           this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
             e.localOnly ? 'address in the LAN IP table (local only)' : 'address in the LAN IP table (registered with the adapter)');
         }
-        if (!e.localOnly && up.port !== null && p.announcedOn !== up.port && this.controllers.confirmedOn(name, ip) === up.active) {
+        if (!e.localOnly && up.port !== null && p.announcedOn !== up.port && this.controllers.registration(name, 'ipv4', ip)?.confirmedOn === up.active) {
           this.dp.post({ op: 'announce', sw: rt.sw, ip });
           p.announcedOn = up.port;
         }

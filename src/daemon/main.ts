@@ -30,7 +30,6 @@ import { DataPlane } from '../host/dataplane.js';
 import * as devices from '../host/devices.js';
 import { AddressWatcher } from '../host/address-watcher.js';
 import { listen } from './server.js';
-import { ControllerManager } from '../control/controllers.js';
 import { serveController } from './controller-link.js';
 
 export const DEFAULTS = {
@@ -122,8 +121,7 @@ async function main(): Promise<void> {
   // 3. The data plane and the reconciler.
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
   const watcher = new AddressWatcher();
-  const controllers = new ControllerManager(state, log);
-  const rec = new Reconciler(state, dp, devices, watcher, log, 1000, controllers);
+  const rec = new Reconciler(state, dp, devices, watcher, log, 1000);
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
   rec.qemu.dir = join(dirname(opts.socket), 'qemu');
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
@@ -139,7 +137,7 @@ async function main(): Promise<void> {
   let server: Server;
   try {
     server = await listen(opts.socket, (command) => cp.execute(command), log,
-      (sock, first, rest) => serveController(sock, first, rest, controllers, log));
+      (sock, first, rest) => serveController(sock, first, rest, rec.controllers, log));
   } catch (e) {
     log.fatal({ err: String(e) }, 'cannot listen');
     await dp.stop();

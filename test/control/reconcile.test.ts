@@ -96,9 +96,9 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', false, 'no such interface'), st('up1', true)] });
   await sleep(10);
   assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' }]);
-  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up1', ip: '10.0.0.1' }]);
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1' }]);
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, true, 'local only until the answer');
-  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up1', ip: '10.0.0.1', ok: true });
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1', ok: true });
   await sleep(10);
   assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000001 }]);
   assert.deepEqual(rec.uplink('SW1'), { state: 'READY', active: 'up1', mac: 0x0a0000000001, mtu: 1500, port: 1 });
@@ -108,9 +108,9 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up1', false, 'no carrier') });
   await sleep(10);
   assert.deepEqual(dp.take().map((m) => m.op), ['port-remove', 'port-add']);
-  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up0', ip: '10.0.0.1' }]);
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1' }]);
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, false, 'stays registered meanwhile');
-  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up0', ip: '10.0.0.1', ok: true });
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
   await sleep(10);
   assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }]);
   const ev = rec.controllers.view('SW1')!.events.find((e) => e.kind === 'failover')!;
@@ -121,9 +121,9 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   w.emit('address', 'A/0600', 0x0a000003, 24, true);
   await sleep(10);
   dp.take();
-  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up0', ip: '10.0.0.3' }]);
-  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up0', ip: '10.0.0.3', ok: false, reason: 'up0: no carrier' });
-  assert.equal(rec.controllers.addressReason('SW1', 0x0a000003), 'up0: no carrier');
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.3' }]);
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.3', ok: false, reason: 'up0: no carrier' });
+  assert.equal(rec.addressReason('SW1', 0x0a000003), 'up0: no carrier');
   // The controller dies: no port changes, addresses keep their flags.
   rec.controllers.closed(link, 'closed its connection');
   await sleep(10);
