@@ -121,9 +121,8 @@ async function main(): Promise<void> {
   // 3. The data plane and the reconciler.
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
   const watcher = new AddressWatcher();
-  const rec = new Reconciler(state, dp, devices, watcher, log, 1000);
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
-  rec.qemu.dir = join(dirname(opts.socket), 'qemu');
+  const rec = new Reconciler({ state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir: join(dirname(opts.socket), 'qemu') });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
     log.fatal({ err: String(e) }, 'data plane failed; exiting');

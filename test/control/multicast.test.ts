@@ -57,7 +57,7 @@ function setup() {
   };
   const state = new State();
   const dp = new FakeDp();
-  const rec = new Reconciler(state, dp, dev, new FakeWatcher(), quiet, 20);
+  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: new FakeWatcher(), log: quiet, retryMs: 20 });
   const cp = new ControlPlane(state, dev, quiet);
   cp.effects = rec;
   cp.runtime = rec;

@@ -61,8 +61,7 @@ function setup(name: string) {
     connectQemuStream,
     bindQemuDgram,
   };
-  const rec = new Reconciler(state, dp, dev, w, quiet, 20);
-  rec.qemu.dir = dir;
+  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, qemuDir: dir });
   const cp = new ControlPlane(state, dev, quiet);
   cp.effects = rec;
   cp.runtime = rec;

@@ -51,7 +51,7 @@ function setup() {
   const state = new State();
   const dp = new FakeDp();
   const w = new FakeWatcher();
-  const rec = new Reconciler(state, dp, dev, w, quiet, 20);
+  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20 });
   const cp = new ControlPlane(state, dev, quiet);
   cp.effects = rec;
   cp.runtime = rec;
