@@ -1,9 +1,10 @@
 /**
- * QEMU guests' NICs in the reconciler: each NIC of a guest defined with `DEFINE GUEST u QEMU
- * [STREAM | DGRAM]` is a unix socket pair in the daemon's QEMU socket directory (`dir`, the
- * directory `qemu` next to the control socket), which QEMU's own `-netdev stream` / `-netdev
- * dgram` backends use. QEMU is always the side that binds first, so the VM never depends on the
- * daemon and a restarted daemon finds it again (ARCHITECTURE.md section 4, QEMU facts):
+ * The NIC backend of QEMU guests (a NicBackend, nics.ts): each NIC of a guest defined with
+ * `DEFINE GUEST u QEMU [STREAM | DGRAM]` is a unix socket pair in the daemon's QEMU socket
+ * directory (`dir`, the directory `qemu` next to the control socket), which QEMU's own
+ * `-netdev stream` / `-netdev dgram` backends use. QEMU is always the side that binds first,
+ * so the VM never depends on the daemon and a restarted daemon finds it again (ARCHITECTURE.md
+ * section 4, QEMU facts):
  *   STREAM: QEMU listens on  DIR/<userid>-<vdev>.sock  (`server=on`); the daemon connects.
  *   DGRAM:  QEMU binds       DIR/<userid>-<vdev>.qemu.sock     and sends to
  *           the daemon's     DIR/<userid>-<vdev>.vswitch.sock  (bound by the daemon, mode 0660).
@@ -12,6 +13,8 @@
  * for QUERY NIC DETAILS.
  *
  * Contract:
+ * - `dir` (the constructor's) is the QEMU socket directory; null: QEMU NICs cannot run (no
+ *   daemon socket known), their state says so.
  * - `sync(now)` is idempotent and never throws; it returns true while something waits for a
  *   retry (the reconciler's timer calls it again after retryMs). The directory is made when the
  *   first QEMU NIC exists: mode 2770 (owner and group only; set-group-id so the sockets in it
@@ -28,19 +31,22 @@
  *   NIC is uncoupled and when a STREAM connection ends (QEMU gone: like a guest logging off);
  *   the guest announces them again when it next sends. There is no IP timeout (z/VM's
  *   IPTIMEOUT): an address a running guest stops using stays registered until then.
- * - `accepts(key, port, ip)`: whether a 'saw-address' from the data plane is an address the NIC
- *   may register: the port is this NIC's current port, the address is unicast-usable (not
- *   0/8, 127/8, 224/4 and above) and the NIC holds fewer than MAX_QEMU_ADDRESSES addresses.
- *   Registration itself is the reconciler's (the same path as a namespace guest's address).
+ * - `acceptsSeenAddress(key, port, ip)`: whether a 'saw-address' from the data plane is an
+ *   address the NIC may register: the port is this NIC's current port, the address is
+ *   unicast-usable (not 0/8, 127/8, 224/4 and above) and the NIC holds fewer than
+ *   MAX_QEMU_ADDRESSES addresses. Registration itself is the LAN IP part's (reconcile/lan-ip.ts:
+ *   the same path as a namespace guest's address).
+ * - `prepare`: nothing; QEMU makes its side when it starts.
  */
 import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
-import type { ToWorker } from '../protocol/dataplane.js';
 import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../host/devices.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { hex4, type QemuTransport } from './grammar.js';
-import type { Nic, State } from './state.js';
+import { nicKey, type NicBackend, type NicRuntime } from './nics.js';
+import type { PartContext } from './reconcile/context.js';
+import type { PortSpec } from './reconcile/ports.js';
+import type { Nic } from './state.js';
 
 /** Addresses one QEMU NIC may hold (a guest spraying source addresses cannot fill the table). */
 export const MAX_QEMU_ADDRESSES = 16;
@@ -49,17 +55,6 @@ export const MAX_QEMU_ADDRESSES = 16;
 export interface QemuDevicesLike {
   connectQemuStream(path: string): number;
   bindQemuDgram(localPath: string, remotePath: string): number;
-}
-
-/** What it needs of the reconciler. */
-export interface QemuNicHooks {
-  /** A fresh data-plane port owned by NIC `key` (counters zeroed). */
-  allocPort(key: string): number;
-  /** port-remove and free the number. */
-  removePort(port: number): void;
-  post(msg: ToWorker): void;
-  /** Data-plane number of a switch, or null. */
-  switchNumber(name: string): number | null;
 }
 
 export interface QemuNicView {
@@ -73,10 +68,7 @@ export interface QemuNicView {
   state: string;
 }
 
-interface QemuNicRt {
-  key: string;
-  userid: string;
-  vdev: number;
+interface QemuNicRt extends NicRuntime {
   transport: QemuTransport;
   paths: QemuNicPaths;
   mac: number;
@@ -107,28 +99,24 @@ export function registrable(ip: number): boolean {
 
 const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
 
-export class QemuNics {
-  /** The QEMU socket directory; null: QEMU NICs cannot run (no daemon socket known). */
-  dir: string | null = null;
+export class QemuNics implements NicBackend {
   private readonly nics = new Map<string, QemuNicRt>();
 
-  constructor(
-    private readonly state: State,
-    private readonly dev: Partial<QemuDevicesLike>,
-    private readonly hooks: QemuNicHooks,
-    private readonly log: Logger,
-    private readonly retryMs: number,
-  ) {}
+  constructor(private readonly ctx: PartContext, private readonly dev: Partial<QemuDevicesLike>, private readonly dir: string | null) {}
 
-  get(key: string): { userid: string; vdev: number; port: number | null } | undefined {
+  get(key: string): NicRuntime | undefined {
     return this.nics.get(key);
   }
 
+  prepare(): null {
+    return null;
+  }
+
   view(userid: string, vdev: number): QemuNicView | null {
-    const g = this.state.guests.get(userid);
+    const g = this.ctx.state.guests.get(userid);
     const n = g?.nics.get(vdev);
     if (!g || !n || g.qemu === null) return null;
-    const rt = this.nics.get(keyOf(userid, vdev));
+    const rt = this.nics.get(nicKey(userid, vdev));
     const id = qemuNetdevId(vdev);
     if (this.dir === null) {
       return { transport: g.qemu, netdevId: id, paths: { qemu: '', daemon: null }, args: [], argsText: '', state: 'NO QEMU SOCKET DIRECTORY' };
@@ -145,17 +133,17 @@ export class QemuNics {
     };
   }
 
-  accepts(key: string, port: number, ip: number): boolean {
+  acceptsSeenAddress(key: string, port: number, ip: number): boolean {
     const rt = this.nics.get(key);
     if (!rt || rt.port !== port || !registrable(ip)) return false;
-    const n = this.state.nic(rt.userid, rt.vdev);
+    const n = this.ctx.state.nic(rt.userid, rt.vdev);
     if (!n) return false;
     if (n.addresses.has(ip)) return true;
     if (n.addresses.size >= MAX_QEMU_ADDRESSES) {
       const why = `limit ${formatIpv4(ip)}`;
       if (rt.logged !== why) {
         rt.logged = why;
-        this.log.warn({ nic: key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
+        this.ctx.log.warn({ nic: key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
       }
       return false;
     }
@@ -166,15 +154,15 @@ export class QemuNics {
   sync(now: number): boolean {
     let retry = false;
     const desired = new Map<string, { nic: Nic; transport: QemuTransport }>();
-    for (const g of this.state.guests.values()) {
+    for (const g of this.ctx.state.guests.values()) {
       if (g.qemu === null) continue;
-      for (const n of g.nics.values()) desired.set(keyOf(n.userid, n.vdev), { nic: n, transport: g.qemu });
+      for (const n of g.nics.values()) desired.set(nicKey(n.userid, n.vdev), { nic: n, transport: g.qemu });
     }
     for (const [key, rt] of this.nics) {
       if (desired.has(key)) continue;
       this.dropPort(rt, 'NIC detached');
       this.nics.delete(key);
-      this.log.info({ nic: key }, 'QEMU NIC removed');
+      this.ctx.log.info({ nic: key }, 'QEMU NIC removed');
     }
     if (desired.size === 0) return false;
     if (this.dir === null) {
@@ -207,7 +195,7 @@ export class QemuNics {
         retry = true;
         continue;
       }
-      const swNum = this.hooks.switchNumber(want);
+      const swNum = this.ctx.switches.number(want);
       if (swNum === null) {
         retry = true;
         continue;
@@ -217,15 +205,14 @@ export class QemuNics {
     return retry;
   }
 
-  /** A data-plane port went down. Returns false if it is not a QEMU NIC's. */
-  portDown(key: string, port: number, errno: number, reason: string): boolean {
+  /** A data-plane port of a QEMU NIC went down. */
+  portDown(key: string, port: number, errno: number, reason: string): void {
     const rt = this.nics.get(key);
-    if (!rt) return false;
-    if (rt.port !== port) return true;
+    if (!rt || rt.port !== port) return;
     rt.port = null;
     rt.sw = null;
-    rt.nextTry = Date.now() + this.retryMs;
-    this.log.warn({ nic: key, errno, reason, transport: rt.transport }, 'QEMU NIC port down; reconnecting');
+    rt.nextTry = this.ctx.clock.now() + this.ctx.retryMs;
+    this.ctx.log.warn({ nic: key, errno, reason, transport: rt.transport }, 'QEMU NIC port down; reconnecting');
     if (rt.transport === 'STREAM') {
       rt.state = `WAITING FOR QEMU at ${rt.paths.qemu} (connection closed: ${reason})`;
       this.forget(rt);
@@ -234,7 +221,6 @@ export class QemuNics {
       this.unlinkDaemonSocket(rt);
     }
     rt.logged = rt.state;
-    return true;
   }
 
   private ensure(key: string, nic: Nic, transport: QemuTransport, dir: string | null): QemuNicRt | null {
@@ -260,7 +246,7 @@ export class QemuNics {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o2770 });
       chmodSync(dir, 0o2770); // the umask may have taken bits away
-      this.log.info({ dir }, 'QEMU socket directory made');
+      this.ctx.log.info({ dir }, 'QEMU socket directory made');
       return null;
     } catch (e) {
       return `cannot make ${dir}: ${(e as Error).message}`;
@@ -283,7 +269,7 @@ export class QemuNics {
     } catch (e) {
       if (fd >= 0) closeSync(fd);
       const code = (e as { code?: string }).code ?? '';
-      rt.nextTry = now + this.retryMs;
+      rt.nextTry = now + this.ctx.retryMs;
       if (rt.transport === 'STREAM' && WAIT_CODES.has(code)) {
         this.problem(rt, `WAITING FOR QEMU at ${rt.paths.qemu}`, code);
       } else {
@@ -291,18 +277,17 @@ export class QemuNics {
       }
       return true;
     }
-    const port = this.hooks.allocPort(rt.key);
     const kind = rt.transport === 'STREAM' ? 'qemu-stream' : 'qemu-dgram';
-    const msg: ToWorker = { op: 'port-add', port, sw: swNum, role: 'nic', kind, fd, mac: rt.mac, vnet: false, name: `${rt.userid}/${hex4(rt.vdev)}@qemu` };
-    if (rt.transport === 'DGRAM') msg.peer = rt.paths.qemu;
-    this.hooks.post(msg); // the worker owns the fd now
+    const spec: PortSpec = { sw: swNum, role: 'nic', kind, fd, mac: rt.mac, vnet: false, name: `${rt.key}@qemu` };
+    if (rt.transport === 'DGRAM') spec.peer = rt.paths.qemu;
+    const port = this.ctx.ports.add(this, rt.key, spec); // the worker owns the fd now
     rt.port = port;
     rt.sw = sw;
     rt.logged = null;
     rt.state = rt.transport === 'STREAM'
       ? `CONNECTED to QEMU at ${rt.paths.qemu}`
       : `READY: datagrams from QEMU at ${rt.paths.qemu} to ${rt.paths.daemon}`;
-    this.log.info({ nic: rt.key, vswitch: sw, port, kind, qemu: rt.paths.qemu, daemon: rt.paths.daemon }, 'QEMU NIC port added');
+    this.ctx.log.info({ nic: rt.key, vswitch: sw, port, kind, qemu: rt.paths.qemu, daemon: rt.paths.daemon }, 'QEMU NIC port added');
     return false;
   }
 
@@ -310,13 +295,13 @@ export class QemuNics {
     rt.state = state;
     if (rt.logged === state) return;
     rt.logged = state;
-    this.log.info({ nic: rt.key, state, code }, 'QEMU NIC not connected; retrying');
+    this.ctx.log.info({ nic: rt.key, state, code }, 'QEMU NIC not connected; retrying');
   }
 
   private dropPort(rt: QemuNicRt, why: string): void {
     if (rt.port !== null) {
-      this.hooks.removePort(rt.port);
-      this.log.info({ nic: rt.key, vswitch: rt.sw, port: rt.port, why }, 'QEMU NIC port removed');
+      this.ctx.ports.remove(rt.port);
+      this.ctx.log.info({ nic: rt.key, vswitch: rt.sw, port: rt.port, why }, 'QEMU NIC port removed');
     }
     rt.port = null;
     rt.sw = null;
@@ -336,15 +321,10 @@ export class QemuNics {
 
   /** Forget the addresses the guest announced on this NIC (their LAN IP entries go with them). */
   private forget(rt: QemuNicRt): void {
-    const n = this.state.nic(rt.userid, rt.vdev);
+    const n = this.ctx.state.nic(rt.userid, rt.vdev);
     if (!n || n.addresses.size === 0) return;
-    this.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
-    for (const ip of [...n.addresses.keys()]) this.state.addressEvent(rt.userid, rt.vdev, ip, false);
+    this.ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
+    for (const ip of [...n.addresses.keys()]) this.ctx.state.addressEvent(rt.userid, rt.vdev, ip, false);
   }
 
-}
-
-/** The NIC's key: the same form as reconcile.ts nicKey. */
-function keyOf(userid: string, vdev: number): string {
-  return `${userid}/${hex4(vdev)}`;
 }

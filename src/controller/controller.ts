@@ -5,17 +5,20 @@
  * - ControlSwitch: for each RDEV, if the interface exists and is Ethernet it is set up (IFF_UP)
  *   through rtnetlink, then its MTU, MAC and carrier are read; the answer is one
  *   InitializationComplete with a status per RDEV (ok = exists, Ethernet, up, carrier).
- * - RegisterAddress: accepted when the RDEV is ok (the LAN then reaches the address through it:
- *   the data plane answers ARP for registered addresses with the adapter's MAC); refused with
- *   the reason otherwise. DeregisterAddress forgets it. No answer is sent for a deregistration.
+ * - RegisterAddress{kind}: accepted when the RDEV is ok and the kind's programming of the RDEV
+ *   worked, refused with the reason otherwise; DeregisterAddress undoes it. No answer is sent for
+ *   a deregistration; one for an RDEV this controller does not control is ignored. The kinds
+ *   (ADAPTER_KINDS):
+ *   - 'ipv4', a guest's address: nothing to program (the LAN then reaches the address through
+ *     the RDEV: the data plane answers ARP for registered addresses with the adapter's MAC).
+ *   - 'ipv4-group', a multicast group a guest joined: the group's MAC (01:00:5e + its low 23
+ *     bits) is put in the RDEV's multicast filter (SIOCADDMULTI, LinkOps.addMulticast) so the
+ *     adapter accepts the group's frames from the LAN; refused when the ioctl fails.
+ *     Deregistration takes the MAC out (SIOCDELMULTI) unless another registered group of that
+ *     RDEV maps to the same MAC.
  * - Link changes (from the LinkMonitor): an RDEV of a controlled switch whose status changed
  *   (carrier, up, MTU, appeared, removed) is reported as a LinkEvent; an RDEV that appears is
  *   set up first.
- * - RegisterGroup: when the RDEV is ok, the group's MAC (01:00:5e + its low 23 bits) is put
- *   in the RDEV's multicast filter (SIOCADDMULTI, LinkOps.addMulticast) so the adapter accepts
- *   the group's frames from the LAN; answered GroupRegistered ok, or refused with the reason
- *   (RDEV not ok, the ioctl failed). DeregisterGroup takes the MAC out (SIOCDELMULTI) unless
- *   another registered group of that RDEV maps to the same MAC; no answer.
  * - ReleaseSwitch: the switch and its addresses are forgotten. Filter entries stay (the daemon
  *   deregisters groups itself before it releases a switch it removes; a switch moving to
  *   another controller keeps its entries, which that controller registers again), so no
@@ -23,7 +26,7 @@
  * The controller never touches frames.
  */
 import type { Logger } from 'pino';
-import type { RdevStatus, ToController, ToDaemon } from '../protocol/controller.js';
+import type { AddressKind, AddressRef, RdevStatus, ToController, ToDaemon } from '../protocol/controller.js';
 import { isEthernet, type LinkMessage, type LinkState } from './rtnl.js';
 import { formatMac, parseIpv4 } from '../wire/addr.js';
 import { groupMac } from '../wire/igmp.js';
@@ -37,13 +40,53 @@ export interface LinkOps {
   delMulticast(name: string, mac: number): void;
 }
 
+/** What registering an address of one kind does to an RDEV. */
+interface AdapterKind {
+  /** What the logs call it. */
+  noun: string;
+  /** Log fields that say what it is on the adapter. */
+  detail(address: string): Record<string, string>;
+  /** Program `rdev` for it; returns why that failed (it is then refused), or undefined. */
+  program(links: LinkOps, rdev: string, address: string): string | undefined;
+  /** Undo `program`; `kept`: the addresses of this kind still registered on `rdev`. Returns a note for the log, or null. Throws on failure. */
+  unprogram(links: LinkOps, rdev: string, address: string, kept: ReadonlySet<string>): string | null;
+}
+
+const groupMacOf = (group: string): number => groupMac(parseIpv4(group));
+
+export const ADAPTER_KINDS: Record<AddressKind, AdapterKind> = {
+  ipv4: {
+    noun: 'address',
+    detail: () => ({}),
+    program: () => undefined,
+    unprogram: () => null,
+  },
+  'ipv4-group': {
+    noun: 'multicast group',
+    detail: (group) => ({ mac: formatMac(groupMacOf(group)) }),
+    program(links, rdev, group) {
+      const mac = groupMacOf(group);
+      try {
+        links.addMulticast(rdev, mac);
+        return undefined;
+      } catch (e) {
+        return `${rdev}: cannot add ${formatMac(mac)} to its multicast filter: ${(e as Error).message}`;
+      }
+    },
+    unprogram(links, rdev, group, kept) {
+      const mac = groupMacOf(group);
+      if ([...kept].some((g) => groupMacOf(g) === mac)) return 'its MAC stays (another group maps to it)';
+      links.delMulticast(rdev, mac);
+      return `${formatMac(mac)} taken out of the multicast filter`;
+    },
+  },
+};
+
 interface Controlled {
   rdevs: string[];
   last: Map<string, RdevStatus>;
-  /** rdev -> registered addresses (dotted). */
-  addresses: Map<string, Set<string>>;
-  /** rdev -> registered multicast groups (dotted). */
-  groups: Map<string, Set<string>>;
+  /** kind -> rdev -> registered addresses (as the daemon sent them). */
+  registered: Map<AddressKind, Map<string, Set<string>>>;
 }
 
 export class ControllerLogic {
@@ -64,7 +107,7 @@ export class ControllerLogic {
   handle(m: ToController): void {
     switch (m.t) {
       case 'control-switch': {
-        const c: Controlled = { rdevs: [...m.rdevs], last: new Map(), addresses: new Map(), groups: new Map() };
+        const c: Controlled = { rdevs: [...m.rdevs], last: new Map(), registered: new Map() };
         this.switches.set(m.switch, c);
         const statuses = m.rdevs.map((r) => this.initialise(r));
         for (const s of statuses) c.last.set(s.rdev, s);
@@ -77,66 +120,35 @@ export class ControllerLogic {
         this.log.info({ vswitch: m.switch }, 'switch released');
         return;
       case 'register-address': {
-        const c = this.switches.get(m.switch);
-        const reason = this.cannotRegister(m.switch, m.rdev);
+        const { t: _, ...ref } = m;
+        const k = ADAPTER_KINDS[m.kind];
+        const what = logFields(ref);
+        const reason = this.cannotRegister(m.switch, m.rdev) ?? k.program(this.links, m.rdev, m.address);
         if (reason === undefined) {
-          let set = c!.addresses.get(m.rdev);
-          if (!set) c!.addresses.set(m.rdev, (set = new Set()));
-          set.add(m.ip);
-          this.log.info({ vswitch: m.switch, rdev: m.rdev, ip: m.ip }, 'address registered with the adapter');
-          this.send({ t: 'address-registered', switch: m.switch, rdev: m.rdev, ip: m.ip, ok: true });
+          this.registeredOn(this.switches.get(m.switch)!, m.kind, m.rdev).add(m.address);
+          this.log.info({ ...what, ...k.detail(m.address) }, `${k.noun} registered with the adapter`);
+          this.send({ t: 'address-registered', ...ref, ok: true });
         } else {
-          this.log.warn({ vswitch: m.switch, rdev: m.rdev, ip: m.ip, reason }, 'address registration refused');
-          this.send({ t: 'address-registered', switch: m.switch, rdev: m.rdev, ip: m.ip, ok: false, reason });
+          this.log.warn({ ...what, reason }, `${k.noun} registration refused`);
+          this.send({ t: 'address-registered', ...ref, ok: false, reason });
         }
         return;
       }
       case 'deregister-address': {
-        this.switches.get(m.switch)?.addresses.get(m.rdev)?.delete(m.ip);
-        this.log.info({ vswitch: m.switch, rdev: m.rdev, ip: m.ip }, 'address deregistered');
-        return;
-      }
-      case 'register-group': {
-        const c = this.switches.get(m.switch);
-        const mac = groupMac(parseIpv4(m.group));
-        let reason = this.cannotRegister(m.switch, m.rdev);
-        if (reason === undefined) {
-          try {
-            this.links.addMulticast(m.rdev, mac);
-          } catch (e) {
-            reason = `${m.rdev}: cannot add ${formatMac(mac)} to its multicast filter: ${(e as Error).message}`;
-          }
-        }
-        if (reason === undefined) {
-          let set = c!.groups.get(m.rdev);
-          if (!set) c!.groups.set(m.rdev, (set = new Set()));
-          set.add(m.group);
-          this.log.info({ vswitch: m.switch, rdev: m.rdev, group: m.group, mac: formatMac(mac) }, 'multicast group registered with the adapter');
-          this.send({ t: 'group-registered', switch: m.switch, rdev: m.rdev, group: m.group, ok: true });
-        } else {
-          this.log.warn({ vswitch: m.switch, rdev: m.rdev, group: m.group, reason }, 'multicast group registration refused');
-          this.send({ t: 'group-registered', switch: m.switch, rdev: m.rdev, group: m.group, ok: false, reason });
-        }
-        return;
-      }
-      case 'deregister-group': {
+        const k = ADAPTER_KINDS[m.kind];
+        const what = logFields(m);
         const c = this.switches.get(m.switch);
         if (!c || !c.rdevs.includes(m.rdev)) {
-          this.log.warn({ vswitch: m.switch, rdev: m.rdev, group: m.group }, 'DeregisterGroup for an RDEV this controller does not control; ignored');
+          this.log.warn(what, 'DeregisterAddress for an RDEV this controller does not control; ignored');
           return;
         }
-        const set = c.groups.get(m.rdev);
-        set?.delete(m.group);
-        const mac = groupMac(parseIpv4(m.group));
-        if ([...(set ?? [])].some((g) => groupMac(parseIpv4(g)) === mac)) {
-          this.log.info({ vswitch: m.switch, rdev: m.rdev, group: m.group }, 'multicast group deregistered; its MAC stays (another group maps to it)');
-          return;
-        }
+        const kept = this.registeredOn(c, m.kind, m.rdev);
+        kept.delete(m.address);
         try {
-          this.links.delMulticast(m.rdev, mac);
-          this.log.info({ vswitch: m.switch, rdev: m.rdev, group: m.group, mac: formatMac(mac) }, 'multicast group deregistered from the adapter');
+          const note = k.unprogram(this.links, m.rdev, m.address, kept);
+          this.log.info({ ...what, ...(note === null ? {} : { note }) }, `${k.noun} deregistered`);
         } catch (e) {
-          this.log.warn({ vswitch: m.switch, rdev: m.rdev, group: m.group, err: String(e) }, 'could not take the group out of the multicast filter');
+          this.log.warn({ ...what, err: String(e) }, `could not take the ${k.noun} off the adapter`);
         }
         return;
       }
@@ -162,6 +174,14 @@ export class ControllerLogic {
     }
   }
 
+  private registeredOn(c: Controlled, kind: AddressKind, rdev: string): Set<string> {
+    let byRdev = c.registered.get(kind);
+    if (!byRdev) c.registered.set(kind, (byRdev = new Map()));
+    let set = byRdev.get(rdev);
+    if (!set) byRdev.set(rdev, (set = new Set()));
+    return set;
+  }
+
   private initialise(rdev: string): RdevStatus {
     try {
       const l = this.links.get(rdev);
@@ -175,7 +195,7 @@ export class ControllerLogic {
   }
 
   /**
-   * Why an address or group cannot be registered on `rdev` of switch `name` now (the RDEV's
+   * Why an address (of any kind) cannot be registered on `rdev` of switch `name` now (the RDEV's
    * status is read afresh and remembered), or undefined when it can.
    */
   private cannotRegister(name: string, rdev: string): string | undefined {
@@ -202,6 +222,10 @@ export class ControllerLogic {
     else s.ok = true;
     return s;
   }
+}
+
+function logFields(r: AddressRef): Record<string, string> {
+  return { vswitch: r.switch, rdev: r.rdev, kind: r.kind, address: r.address };
 }
 
 function same(a: RdevStatus, b: RdevStatus): boolean {

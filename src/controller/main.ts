@@ -3,9 +3,9 @@
  * $VSWITCH_SOCKET or /run/vswitch/vswitchd.sock).
  *
  * Connects to vswitchd's socket, registers as an eligible controller under NAME, and serves the
- * daemon's ControlSwitch / RegisterAddress / DeregisterAddress / RegisterGroup / DeregisterGroup /
- * ReleaseSwitch messages
- * (controller.ts) through rtnetlink (rtnl.ts). It must run in the daemon's network namespace
+ * daemon's ControlSwitch / RegisterAddress / DeregisterAddress (of every address kind: guest
+ * addresses, multicast groups) / ReleaseSwitch messages (controller.ts) through rtnetlink
+ * (rtnl.ts). It must run in the daemon's network namespace
  * (it manages the same interfaces). When the connection is lost (the daemon stopped or
  * restarted) it forgets its switches and reconnects every 500 ms; a refused registration (the
  * name is taken) ends it with status 1. SIGTERM/SIGINT end it cleanly. Logs: pino JSON on

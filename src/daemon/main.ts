@@ -34,7 +34,6 @@ import { DataPlane } from '../host/dataplane.js';
 import * as devices from '../host/devices.js';
 import { AddressWatcher } from '../host/address-watcher.js';
 import { listen } from './server.js';
-import { ControllerManager } from '../control/controllers.js';
 import { serveController } from './controller-link.js';
 import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/listen-address.js';
 import { startObserving, type Observing } from './http/index.js';
@@ -143,10 +142,8 @@ async function main(): Promise<void> {
   // 3. The data plane and the reconciler.
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
   const watcher = new AddressWatcher();
-  const controllers = new ControllerManager(state, log);
-  const rec = new Reconciler(state, dp, devices, watcher, log, 1000, controllers);
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
-  rec.qemu.dir = join(dirname(opts.socket), 'qemu');
+  const rec = new Reconciler({ state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir: join(dirname(opts.socket), 'qemu') });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
     log.fatal({ err: String(e) }, 'data plane failed; exiting');
@@ -158,7 +155,7 @@ async function main(): Promise<void> {
   // 3b. Metrics and the live page (src/daemon/http).
   let observing: Observing;
   try {
-    observing = await startObserving({ ...opts.observe, state, runtime: rec, controllers, log });
+    observing = await startObserving({ ...opts.observe, state, runtime: rec, controllers: rec.controllers, log });
   } catch (e) {
     log.fatal({ err: String(e) }, 'cannot listen for HTTP');
     await dp.stop();
@@ -169,7 +166,7 @@ async function main(): Promise<void> {
   let server: Server;
   try {
     server = await listen(opts.socket, (command) => cp.execute(command), log,
-      (sock, first, rest) => serveController(sock, first, rest, controllers, log));
+      (sock, first, rest) => serveController(sock, first, rest, rec.controllers, log));
   } catch (e) {
     log.fatal({ err: String(e) }, 'cannot listen');
     await dp.stop();

@@ -16,25 +16,25 @@
  * Daemon -> controller:
  *   ControlSwitch{switch, rdevs}        take over the control side of these RDEVs for a switch
  *   ReleaseSwitch{switch}               the switch no longer uses this controller
- *   RegisterAddress{switch, rdev, ip}   make the LAN reach ip through rdev (IPv4 dotted)
- *   DeregisterAddress{switch, rdev, ip}
- *   RegisterGroup{switch, rdev, group}  a guest joined this IPv4 multicast group (224.0.0.0/4,
- *                                       dotted): make the adapter accept its frames (its
- *                                       multicast filter gets the group's MAC)
- *   DeregisterGroup{switch, rdev, group}  the last member left: take the group's MAC out again
+ *   RegisterAddress{kind, switch, rdev, address}    register an address of a guest with the
+ *                                       adapter behind rdev; what that means is the kind's:
+ *     kind 'ipv4'        an IPv4 address (dotted): the LAN reaches it through rdev
+ *     kind 'ipv4-group'  an IPv4 multicast group a guest joined (224.0.0.0/4, dotted): the
+ *                        adapter accepts its frames (its multicast filter gets the group's MAC)
+ *   DeregisterAddress{kind, switch, rdev, address}  take it back (a group: its last member left)
  * Controller -> daemon:
  *   InitializationComplete{switch, rdevs: RdevStatus[]}   one status per RDEV of ControlSwitch
- *   AddressRegistered{switch, rdev, ip, ok, reason?}
- *   GroupRegistered{switch, rdev, group, ok, reason?}
+ *   AddressRegistered{kind, switch, rdev, address, ok, reason?}
  *   LinkEvent{switch, status: RdevStatus}   an RDEV changed (carrier, up, MTU, appeared, removed)
- * The controller answers each ControlSwitch once and each RegisterAddress and RegisterGroup
- * once, in order; deregistrations get no answer.
+ * The controller answers each ControlSwitch once and each RegisterAddress once, in order;
+ * deregistrations get no answer. An address must have its kind's form (ADDRESS_KINDS).
  *
  * `decode` validates untrusted text completely (types, ranges, name shapes) and never throws.
  */
 import { CANONICAL_NAME_RE, IFNAME_RE } from './names.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: one RegisterAddress / DeregisterAddress / AddressRegistered with a kind (1 had one set per kind). */
+export const PROTOCOL_VERSION = 2;
 export const MAX_MESSAGE = 16 * 1024;
 
 /** What the controller found on an RDEV. `ok`: the data device can be opened and used. */
@@ -54,11 +54,31 @@ export interface RdevStatus {
   mac: string;
 }
 
+const IP_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$|^$/;
+/** An IPv4 multicast group, 224.0.0.0 - 239.255.255.255. */
+const GROUP_RE = /^(22[4-9]|23\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The kinds of address a switch registers with the adapter, and the form each is carried in. */
+export const ADDRESS_KINDS = {
+  ipv4: { re: IP_RE, what: 'IPv4 address' },
+  'ipv4-group': { re: GROUP_RE, what: 'IPv4 multicast group' },
+} as const;
+
+export type AddressKind = keyof typeof ADDRESS_KINDS;
+
+/** Which address of which kind, on which RDEV of which switch. */
+export interface AddressRef {
+  kind: AddressKind;
+  switch: string;
+  rdev: string;
+  address: string;
+}
+
 export type ToDaemon =
   | { t: 'register'; name: string; pid: number; version: number }
   | { t: 'initialization-complete'; switch: string; rdevs: RdevStatus[] }
-  | { t: 'address-registered'; switch: string; rdev: string; ip: string; ok: boolean; reason?: string }
-  | { t: 'group-registered'; switch: string; rdev: string; group: string; ok: boolean; reason?: string }
+  | ({ t: 'address-registered'; ok: boolean; reason?: string } & AddressRef)
   | { t: 'link-event'; switch: string; status: RdevStatus };
 
 export type ToController =
@@ -66,17 +86,9 @@ export type ToController =
   | { t: 'refused'; reason: string }
   | { t: 'control-switch'; switch: string; rdevs: string[] }
   | { t: 'release-switch'; switch: string }
-  | { t: 'register-address'; switch: string; rdev: string; ip: string }
-  | { t: 'deregister-address'; switch: string; rdev: string; ip: string }
-  | { t: 'register-group'; switch: string; rdev: string; group: string }
-  | { t: 'deregister-group'; switch: string; rdev: string; group: string };
+  | ({ t: 'register-address' | 'deregister-address' } & AddressRef);
 
 export type Decoded<T> = { ok: true; msg: T } | { ok: false; error: string };
-
-const IP_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$|^$/;
-/** An IPv4 multicast group, 224.0.0.0 - 239.255.255.255. */
-const GROUP_RE = /^(22[4-9]|23\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 type Obj = Record<string, unknown>;
 
@@ -133,6 +145,24 @@ function status(v: unknown): RdevStatus {
   return s;
 }
 
+function switchName(o: Obj): string {
+  return str(o, 'switch', CANONICAL_NAME_RE, 'switch name');
+}
+
+function addressRef(o: Obj): AddressRef {
+  const kind = str(o, 'kind');
+  if (!Object.prototype.hasOwnProperty.call(ADDRESS_KINDS, kind)) {
+    throw new Bad(`"kind" must be one of ${Object.keys(ADDRESS_KINDS).join(', ')}: ${JSON.stringify(kind.slice(0, 40))}`);
+  }
+  const k = ADDRESS_KINDS[kind as AddressKind];
+  return {
+    kind: kind as AddressKind,
+    switch: switchName(o),
+    rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
+    address: str(o, 'address', k.re, k.what),
+  };
+}
+
 function parseLine(line: string): Obj {
   if (line.length > MAX_MESSAGE) throw new Bad(`message longer than ${MAX_MESSAGE} bytes`);
   let v: unknown;
@@ -156,28 +186,16 @@ export function decodeToDaemon(line: string): Decoded<ToDaemon> {
       case 'initialization-complete': {
         const rd = field(o, 'rdevs');
         if (!Array.isArray(rd) || rd.length > 3) throw new Bad('"rdevs" must be an array of at most 3 RDEV statuses');
-        return { ok: true, msg: { t: 'initialization-complete', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdevs: rd.map(status) } };
+        return { ok: true, msg: { t: 'initialization-complete', switch: switchName(o), rdevs: rd.map(status) } };
       }
       case 'address-registered': {
-        const m: ToDaemon = {
-          t: 'address-registered', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
-          ip: str(o, 'ip', IP_RE, 'IPv4 address'), ok: bool(o, 'ok'),
-        };
-        const r = optReason(o);
-        if (r !== undefined) m.reason = r;
-        return { ok: true, msg: m };
-      }
-      case 'group-registered': {
-        const m: ToDaemon = {
-          t: 'group-registered', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'),
-          group: str(o, 'group', GROUP_RE, 'IPv4 multicast group'), ok: bool(o, 'ok'),
-        };
+        const m: ToDaemon = { t: 'address-registered', ...addressRef(o), ok: bool(o, 'ok') };
         const r = optReason(o);
         if (r !== undefined) m.reason = r;
         return { ok: true, msg: m };
       }
       case 'link-event':
-        return { ok: true, msg: { t: 'link-event', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), status: status(field(o, 'status')) } };
+        return { ok: true, msg: { t: 'link-event', switch: switchName(o), status: status(field(o, 'status')) } };
       default:
         throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);
     }
@@ -200,22 +218,13 @@ export function decodeToController(line: string): Decoded<ToController> {
         if (!Array.isArray(rd) || rd.length > 3 || !rd.every((r) => typeof r === 'string' && IFNAME_RE.test(r))) {
           throw new Bad('"rdevs" must be an array of at most 3 interface names');
         }
-        return { ok: true, msg: { t: 'control-switch', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdevs: rd as string[] } };
+        return { ok: true, msg: { t: 'control-switch', switch: switchName(o), rdevs: rd as string[] } };
       }
       case 'release-switch':
-        return { ok: true, msg: { t: 'release-switch', switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name') } };
+        return { ok: true, msg: { t: 'release-switch', switch: switchName(o) } };
       case 'register-address':
       case 'deregister-address':
-        return {
-          ok: true,
-          msg: { t: o.t, switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), ip: str(o, 'ip', IP_RE, 'IPv4 address') },
-        };
-      case 'register-group':
-      case 'deregister-group':
-        return {
-          ok: true,
-          msg: { t: o.t, switch: str(o, 'switch', CANONICAL_NAME_RE, 'switch name'), rdev: str(o, 'rdev', IFNAME_RE, 'interface name'), group: str(o, 'group', GROUP_RE, 'IPv4 multicast group') },
-        };
+        return { ok: true, msg: { t: o.t, ...addressRef(o) } };
       default:
         throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);
     }

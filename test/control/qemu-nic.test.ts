@@ -61,8 +61,7 @@ function setup(name: string) {
     connectQemuStream,
     bindQemuDgram,
   };
-  const rec = new Reconciler(state, dp, dev, w, quiet, 20);
-  rec.qemu.dir = dir;
+  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, qemuDir: dir });
   const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string): string[] => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); return r.lines; };
   const nicDoc = (vdev: string, user: string): any => (cp.execute(`Q NIC ${vdev} DETAILS FOR ${user}`).data as any).nics[0];

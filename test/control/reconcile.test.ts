@@ -1,7 +1,8 @@
 /**
  * The reconciler against fake devices, data plane and address watcher: what it posts to the
  * worker for each change and event (uplink waiting/ready/down, NIC ports, LAN IP registration,
- * conflicts counted once), and that unchanged ports are left alone.
+ * conflicts counted once), and that unchanged ports are left alone. Time is a ManualClock: the
+ * coalesced passes and retry timers run only when a test drains or advances it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,10 +15,7 @@ import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import type { ToWorker } from '../../src/protocol/dataplane.js';
 import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
-import { sleep } from '../helpers/netlab.js';
-
-/** Let the reconciler's coalesced sync (setImmediate) run. */
-const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const quiet = pino({ level: 'silent' });
 const ADDR_CONFLICT = 10;
@@ -51,10 +49,11 @@ function setup() {
   const state = new State();
   const dp = new FakeDp();
   const w = new FakeWatcher();
-  const rec = new Reconciler(state, dp, dev, w, quiet, 20);
+  const clock = new ManualClock();
+  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, clock });
   const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
-  return { ifaces, taps, dp, w, rec, cp, run, state };
+  return { ifaces, taps, dp, w, rec, cp, run, state, clock };
 }
 
 class FakeLink {
@@ -68,8 +67,8 @@ const st = (rdev: string, ok: boolean, reason?: string): RdevStatus => ({
   rdev, ok, ...(reason ? { reason } : {}), exists: ok || reason !== 'no such interface', up: true, carrier: ok, mtu: 1500, mac: '0a:00:00:00:00:01',
 });
 
-test('uplink: waits for a controller, opens after InitializationComplete, registers addresses, fails over; a lost controller changes no port', async () => {
-  const { ifaces, taps, dp, w, rec, cp, run } = setup();
+test('uplink: waits for a controller, opens after InitializationComplete, registers addresses, fails over; a lost controller changes no port', () => {
+  const { ifaces, taps, dp, w, rec, cp, run, clock } = setup();
   run('DEFINE VSWITCH SW1 RDEV up0 up1');
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20 }]);
   assert.equal(rec.uplink('SW1').state, 'WAITING FOR CONTROLLER');
@@ -81,35 +80,35 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   run('COUPLE 600 TO SYSTEM SW1 FOR A');
   assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na' }]);
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
-  await settle(); // address events are coalesced into one sync per turn
+  clock.drain(); // address events are coalesced into one pass
   assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without a controller');
   // A controller registers: ControlSwitch; nothing is opened before InitializationComplete.
   const link = new FakeLink();
   ifaces.add('up1');
   assert.equal(rec.controllers.register(link, 'C1', 42), null);
-  await sleep(10);
+  clock.drain();
   assert.deepEqual(link.take(), [{ t: 'registered', name: 'C1' }, { t: 'control-switch', switch: 'SW1', rdevs: ['up0', 'up1'] }]);
   assert.deepEqual(dp.take(), []);
   assert.equal(rec.uplink('SW1').state, 'INITIALIZING (CONTROLLER C1)');
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', false, 'no such interface'), st('up1', true)] });
-  await sleep(10);
+  clock.drain();
   assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' }]);
-  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up1', ip: '10.0.0.1' }]);
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1' }]);
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, true, 'local only until the answer');
-  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up1', ip: '10.0.0.1', ok: true });
-  await sleep(10);
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1', ok: true });
+  clock.drain();
   assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000001 }]);
   assert.deepEqual(rec.uplink('SW1'), { state: 'READY', active: 'up1', mac: 0x0a0000000001, mtu: 1500, port: 1 });
   // Carrier loss on up1 with up0 ready: failover, re-registration on up0, announced there.
   ifaces.add('up0');
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true) });
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up1', false, 'no carrier') });
-  await sleep(10);
+  clock.drain();
   assert.deepEqual(dp.take().map((m) => m.op), ['port-remove', 'port-add']);
-  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up0', ip: '10.0.0.1' }]);
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1' }]);
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, false, 'stays registered meanwhile');
-  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up0', ip: '10.0.0.1', ok: true });
-  await sleep(10);
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
+  clock.drain();
   assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }]);
   const ev = rec.controllers.view('SW1')!.events.find((e) => e.kind === 'failover')!;
   assert.equal(ev.from, 'up1');
@@ -117,14 +116,14 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.equal(typeof ev.durationMs, 'number');
   // A refused registration leaves the address local only with the reason.
   w.emit('address', 'A/0600', 0x0a000003, 24, true);
-  await sleep(10);
+  clock.drain();
   dp.take();
-  assert.deepEqual(link.take(), [{ t: 'register-address', switch: 'SW1', rdev: 'up0', ip: '10.0.0.3' }]);
-  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up0', ip: '10.0.0.3', ok: false, reason: 'up0: no carrier' });
-  assert.equal(rec.controllers.addressReason('SW1', 0x0a000003), 'up0: no carrier');
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.3' }]);
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.3', ok: false, reason: 'up0: no carrier' });
+  assert.equal(rec.addressReason('SW1', 0x0a000003), 'up0: no carrier');
   // The controller dies: no port changes, addresses keep their flags.
   rec.controllers.closed(link, 'closed its connection');
-  await sleep(10);
+  clock.drain();
   assert.deepEqual(dp.take(), []);
   assert.equal(rec.uplink('SW1').state, 'READY');
   assert.equal(rec.controllers.view('SW1')!.controller, null);
@@ -133,7 +132,7 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20 }]);
   // Address removed, NIC uncoupled, NIC detached.
   w.emit('address', 'A/0600', 0x0a000001, 24, false);
-  await settle(); // address events are coalesced into one sync per turn
+  clock.drain(); // address events are coalesced into one pass
   assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000001 }]);
   run('UNCOUPLE 600 FOR A');
   assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, ip: 0x0a000003 }]);
@@ -147,8 +146,8 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   rec.stop();
 });
 
-test('a second claim on an address is refused and counted once; the holder keeps it', async () => {
-  const { dp, w, rec, run, state } = setup();
+test('a second claim on an address is refused and counted once; the holder keeps it', () => {
+  const { dp, w, rec, run, state, clock } = setup();
   run('DEFINE VSWITCH SW1');
   for (const g of ['A', 'B']) {
     run(`DEFINE GUEST ${g} NETNS n${g}`);
@@ -159,14 +158,44 @@ test('a second claim on an address is refused and counted once; the holder keeps
   w.emit('address', 'B/0600', 0x0a000009, 24, true);
   w.emit('address', 'A/0600', 0x0a000009, 24, true);
   w.emit('address', 'A/0600', 0x0a00000a, 24, true);
-  await settle(); // address events are coalesced into one sync per turn
+  clock.drain(); // address events are coalesced into one pass
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009)!.userid, 'B');
   assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set').map((m) => (m as { ip: number }).ip), [0x0a000009, 0x0a00000a]);
   // The holder drops it: the other claimant gets it.
   w.emit('address', 'B/0600', 0x0a000009, 24, false);
-  await settle(); // address events are coalesced into one sync per turn
+  clock.drain(); // address events are coalesced into one pass
   assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000009 }, { op: 'ip-set', sw: 0, ip: 0x0a000009, port: 0, localOnly: true }]);
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  rec.stop();
+});
+
+test('a failed uplink open and a port-down are retried retryMs later, not before, on the injected clock', () => {
+  const { ifaces, dp, rec, run, clock } = setup();
+  run('DEFINE VSWITCH SW1 RDEV up0');
+  const link = new FakeLink();
+  rec.controllers.register(link, 'C1', 7);
+  clock.drain();
+  rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', true)] });
+  clock.drain();
+  assert.equal(rec.uplink('SW1').state, 'ERROR ON DEVICE up0: no such device; retrying');
+  assert.equal(clock.timersPending, 1, 'one retry timer');
+  dp.take();
+  ifaces.add('up0');
+  clock.advance(19);
+  assert.deepEqual(dp.take(), [], 'not before retryMs');
+  clock.advance(1);
+  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up0' }]);
+  assert.equal(rec.uplink('SW1').state, 'READY');
+  assert.equal(clock.timersPending, 0, 'nothing left to retry');
+  // The data plane loses the port: DOWN, then reopened one retry later.
+  dp.emit('port-down', { ev: 'port-down', port: 0, errno: 100, reason: 'ENETDOWN' });
+  assert.equal(rec.uplink('SW1').state, 'DOWN (ENETDOWN); retrying');
+  clock.drain();
+  assert.deepEqual(dp.take(), []);
+  clock.advance(20);
+  assert.deepEqual(dp.take().map((m) => [m.op, (m as { port?: number }).port]), [['port-add', 1]]);
+  assert.equal(rec.uplink('SW1').state, 'READY, NO CARRIER ON ACTIVE RDEV, NO BACKUP READY (data device on up0 failed: ENETDOWN)',
+    'open again on the only RDEV, which the controller has not reported ok since');
   rec.stop();
 });

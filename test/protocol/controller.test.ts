@@ -18,11 +18,11 @@ test('messages round-trip through encode/decode', () => {
   const msgs: ToDaemon[] = [
     { t: 'register', name: 'DTCVSW1', pid: 77, version: 1 },
     { t: 'initialization-complete', switch: 'SW1', rdevs: [{ rdev: 'eth1', ok: false, reason: 'no carrier', exists: true, up: true, carrier: false, mtu: 1500, mac: '02:00:00:00:00:01' }] },
-    { t: 'address-registered', switch: 'SW1', rdev: 'eth1', ip: '10.0.0.1', ok: true },
+    { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'eth1', address: '10.0.0.1', ok: true },
     { t: 'link-event', switch: 'SW1', status: { rdev: 'eth2', ok: true, exists: true, up: true, carrier: true, mtu: 9000, mac: '' } },
   ];
   for (const m of msgs) assert.deepEqual(decodeToDaemon(encode(m).trimEnd()), { ok: true, msg: m });
-  const c = { t: 'register-address', switch: 'SW1', rdev: 'eth1', ip: '192.168.1.255' } as const;
+  const c = { t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'eth1', address: '192.168.1.255' } as const;
   assert.deepEqual(decodeToController(encode(c).trimEnd()), { ok: true, msg: c });
 });
 
@@ -36,8 +36,12 @@ test('bad lines are refused with a reason, never thrown', () => {
     ['{"t":"register","name":"TOOLONGNAME","pid":1,"version":1}', /not a valid controller name/],
     ['{"t":"register","name":"A","pid":0,"version":1}', /"pid" must be an integer/],
     ['{"t":"register","name":"A","pid":1.5,"version":1}', /"pid"/],
-    ['{"t":"address-registered","switch":"SW1","rdev":"eth1","ip":"10.0.0.256","ok":true}', /IPv4/],
-    ['{"t":"address-registered","switch":"SW1","rdev":"eth1","ip":"10.0.0.1","ok":"yes"}', /"ok" must be true or false/],
+    ['{"t":"address-registered","kind":"ipv4","switch":"SW1","rdev":"eth1","address":"10.0.0.256","ok":true}', /IPv4/],
+    ['{"t":"address-registered","kind":"ipv4","switch":"SW1","rdev":"eth1","address":"10.0.0.1","ok":"yes"}', /"ok" must be true or false/],
+    ['{"t":"address-registered","switch":"SW1","rdev":"eth1","address":"10.0.0.1","ok":true}', /"kind" must be a string/],
+    ['{"t":"address-registered","kind":"ipv9","switch":"SW1","rdev":"eth1","address":"10.0.0.1","ok":true}', /"kind" must be one of ipv4, ipv4-group/],
+    ['{"t":"address-registered","kind":"__proto__","switch":"SW1","rdev":"eth1","address":"10.0.0.1","ok":true}', /"kind" must be one of/],
+    ['{"t":"address-registered","kind":"ipv4","switch":"SW1","rdev":"eth1","ip":"10.0.0.1","ok":true}', /"address" must be a string/],
     ['{"t":"initialization-complete","switch":"SW1","rdevs":[1,2,3,4]}', /at most 3/],
     ['{"t":"initialization-complete","switch":"SW1","rdevs":[{"rdev":"../x"}]}', /interface name/],
     ['{"t":"link-event","switch":"SW1"}', /RDEV status must be a JSON object/],
@@ -50,6 +54,8 @@ test('bad lines are refused with a reason, never thrown', () => {
     if (!d.ok) assert.match(d.error, re, line.slice(0, 80));
   }
   assert.equal(decodeToController('{"t":"control-switch","switch":"SW1","rdevs":["a","b","c","d"]}').ok, false);
+  assert.equal(decodeToController('{"t":"register-address","kind":"mac","switch":"SW1","rdev":"eth1","address":"10.0.0.1"}').ok, false);
+  assert.equal(decodeToController('{"t":"deregister-address","kind":"ipv4","switch":"SW1","rdev":"eth1","address":"10.0.0"}').ok, false);
   assert.equal(looksLikeRegister('{"t":"register"}'), true);
   assert.equal(looksLikeRegister('{"command":"Q VSW"}'), false);
   assert.equal(looksLikeRegister('garbage'), false);
@@ -90,10 +96,10 @@ test('controller logic: ControlSwitch sets links up and reports them; registrati
   assert.deepEqual(init.rdevs.map((r) => [r.rdev, r.ok, r.reason ?? null, r.up, r.carrier]), [
     ['eth1', true, null, true, true], ['eth2', false, 'no carrier', true, false], ['nope', false, 'no such interface', false, false],
   ]);
-  c.handle({ t: 'register-address', switch: 'SW1', rdev: 'eth1', ip: '10.0.0.1' });
-  c.handle({ t: 'register-address', switch: 'SW1', rdev: 'eth2', ip: '10.0.0.2' });
-  c.handle({ t: 'register-address', switch: 'SW9', rdev: 'eth1', ip: '10.0.0.3' });
-  assert.deepEqual(sent.splice(0).map((m) => (m.t === 'address-registered' ? [m.ip, m.ok, m.reason ?? null] : m.t)), [
+  c.handle({ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'eth1', address: '10.0.0.1' });
+  c.handle({ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'eth2', address: '10.0.0.2' });
+  c.handle({ t: 'register-address', kind: 'ipv4', switch: 'SW9', rdev: 'eth1', address: '10.0.0.3' });
+  assert.deepEqual(sent.splice(0).map((m) => (m.t === 'address-registered' ? [m.address, m.ok, m.reason ?? null] : m.t)), [
     ['10.0.0.1', true, null], ['10.0.0.2', false, 'eth2: no carrier'], ['10.0.0.3', false, 'switch SW9 is not controlled by this controller'],
   ]);
   // Carrier comes to eth2, goes from eth1: two LinkEvents; an unrelated link: none.
@@ -133,34 +139,34 @@ test('grammar: SET VSWITCH and QUERY CONTROLLER', () => {
 });
 
 test('multicast groups: messages validate, and the controller programs the RDEV multicast filter', () => {
-  const m: ToDaemon = { t: 'group-registered', switch: 'SW1', rdev: 'eth1', group: '239.1.2.3', ok: false, reason: 'x' };
+  const m: ToDaemon = { t: 'address-registered', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: '239.1.2.3', ok: false, reason: 'x' };
   assert.deepEqual(decodeToDaemon(encode(m).trimEnd()), { ok: true, msg: m });
-  for (const t of ['register-group', 'deregister-group'] as const) {
-    const c = { t, switch: 'SW1', rdev: 'eth1', group: '224.0.1.1' };
+  for (const t of ['register-address', 'deregister-address'] as const) {
+    const c = { t, kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: '224.0.1.1' } as const;
     assert.deepEqual(decodeToController(encode(c).trimEnd()), { ok: true, msg: c });
   }
   for (const g of ['10.0.0.1', '240.0.0.1', '239.1.2.256', '239.1.2']) {
-    const d = decodeToController(JSON.stringify({ t: 'register-group', switch: 'SW1', rdev: 'eth1', group: g }));
+    const d = decodeToController(JSON.stringify({ t: 'register-address', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: g }));
     assert.equal(d.ok, false, g);
     if (!d.ok) assert.match(d.error, /IPv4 multicast group/);
-    assert.equal(decodeToDaemon(JSON.stringify({ t: 'group-registered', switch: 'SW1', rdev: 'eth1', group: g, ok: true })).ok, false, g);
+    assert.equal(decodeToDaemon(JSON.stringify({ t: 'address-registered', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: g, ok: true })).ok, false, g);
   }
   const f = fakeLinks({ eth1: { up: true, carrier: true }, eth2: { up: true, carrier: false } });
   const sent: ToDaemon[] = [];
   const c = new ControllerLogic(f, (x) => sent.push(x), quiet);
   c.handle({ t: 'control-switch', switch: 'SW1', rdevs: ['eth1', 'eth2'] });
   sent.length = 0;
-  c.handle({ t: 'register-group', switch: 'SW1', rdev: 'eth1', group: '239.1.2.3' });
-  c.handle({ t: 'register-group', switch: 'SW1', rdev: 'eth1', group: '239.129.2.3' }); // same MAC
-  c.handle({ t: 'register-group', switch: 'SW1', rdev: 'eth2', group: '239.1.2.3' });
-  c.handle({ t: 'register-group', switch: 'SW2', rdev: 'eth1', group: '239.1.2.3' });
-  assert.deepEqual(sent.map((x) => (x.t === 'group-registered' ? [x.rdev, x.group, x.ok, x.reason ?? null] : x.t)), [
+  c.handle({ t: 'register-address', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: '239.1.2.3' });
+  c.handle({ t: 'register-address', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: '239.129.2.3' }); // same MAC
+  c.handle({ t: 'register-address', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth2', address: '239.1.2.3' });
+  c.handle({ t: 'register-address', kind: 'ipv4-group', switch: 'SW2', rdev: 'eth1', address: '239.1.2.3' });
+  assert.deepEqual(sent.map((x) => (x.t === 'address-registered' ? [x.rdev, x.address, x.ok, x.reason ?? null] : x.t)), [
     ['eth1', '239.1.2.3', true, null], ['eth1', '239.129.2.3', true, null], ['eth2', '239.1.2.3', false, 'eth2: no carrier'],
     ['eth1', '239.1.2.3', false, 'switch SW2 is not controlled by this controller'],
   ]);
-  c.handle({ t: 'deregister-group', switch: 'SW1', rdev: 'eth1', group: '239.1.2.3' });
+  c.handle({ t: 'deregister-address', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: '239.1.2.3' });
   assert.deepEqual(f.mcast, ['+eth1 1005e010203', '+eth1 1005e010203'], 'the MAC stays while 239.129.2.3 needs it');
-  c.handle({ t: 'deregister-group', switch: 'SW1', rdev: 'eth1', group: '239.129.2.3' });
-  c.handle({ t: 'deregister-group', switch: 'SW9', rdev: 'eth1', group: '239.1.2.3' });
+  c.handle({ t: 'deregister-address', kind: 'ipv4-group', switch: 'SW1', rdev: 'eth1', address: '239.129.2.3' });
+  c.handle({ t: 'deregister-address', kind: 'ipv4-group', switch: 'SW9', rdev: 'eth1', address: '239.1.2.3' });
   assert.deepEqual(f.mcast.slice(2), ['-eth1 1005e010203']);
 });

@@ -3,7 +3,7 @@
  * control events (controller assigned / lost / recovered / released, failover, failover
  * impossible, uplink recovered, switchover, disconnect, connect: ControllerManager's events, as
  * QUERY VSWITCH DETAILS shows them) and the refusals (a controller's Register, an address or
- * multicast group registration the adapter refused: ControllerManager.onRefused).
+ * multicast group registration the adapter refused: ControllerManager.onRefusal).
  *
  * Contract:
  * - `poll(source)` picks up the switch events that appeared since the last poll (by identity:

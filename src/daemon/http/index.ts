@@ -43,7 +43,7 @@ export async function startObserving(o: ObserveOptions & {
   if (o.metrics === null && o.http === null) return { urls: { metrics: null, page: null }, close: async () => {} };
   const src: ViewSource = { state: o.state, runtime: o.runtime };
   const events = new EventLog();
-  o.controllers.onRefused = (r) => events.refused(r);
+  o.controllers.onRefusal((r) => events.refused(r));
   const streams = new Set<ServerResponse>();
   const snapshot = (): string => {
     events.poll(src);

@@ -1,0 +1,87 @@
+/**
+ * NIC backends: how a guest's NIC becomes a data-plane port depends on the kind of guest. Each
+ * kind is one NicBackend, a step of the reconciler's pass: TAP NICs of namespace guests
+ * (tap-nics.ts), QEMU stream / datagram sockets (qemu-nics.ts); a host-side TAP for libvirt or
+ * an interface a CNI plugin made would be further backends of the same shape. `NicBackends`
+ * is the reconciler's list of them, for what is the same whatever the kind: a NIC by key, a
+ * NIC by data-plane port, the pre-commit work of a change.
+ *
+ * Contract of a backend:
+ * - It serves the NICs of the guests of its kind (it picks them from the state in `sync`), each
+ *   under `nicKey(userid, vdev)`; no two backends serve one NIC.
+ * - `sync(now)`: a coupled NIC gets a port (through the PortAllocator, so the backend is its
+ *   PortHolder and hears of its 'port-down'), an uncoupled or moved one loses it, a detached one
+ *   is taken down; whatever cannot be done now is retried (returns true).
+ * - `get(key)`: the NIC's identity and current port, if this backend serves it.
+ * - `acceptsSeenAddress(key, port, ip)`: whether a 'saw-address' on the NIC's port is an
+ *   address the NIC may register (the guest announced it); false where the backend takes a
+ *   NIC's addresses from elsewhere (the address watcher).
+ * - `prepare(change)`: the host work a command's change needs before it is journaled (throws
+ *   with a reason); returns its undo, or null when there is nothing to do.
+ */
+import type { Change } from './state.js';
+import { hex4 } from './grammar.js';
+import type { Syncer } from './reconcile/part.js';
+import type { PortAllocator, PortHolder } from './reconcile/ports.js';
+
+/** A NIC as every backend knows it. */
+export interface NicRuntime {
+  readonly key: string;
+  readonly userid: string;
+  readonly vdev: number;
+  readonly port: number | null;
+}
+
+export interface NicBackend extends Syncer, PortHolder {
+  get(key: string): NicRuntime | undefined;
+  acceptsSeenAddress(key: string, port: number, ip: number): boolean;
+  prepare(change: Change): (() => void) | null;
+}
+
+/** A NIC's key in the run-time tables (and in logs): `USERID/VDEV`. */
+export function nicKey(userid: string, vdev: number): string {
+  return `${userid}/${hex4(vdev)}`;
+}
+
+export class NicBackends {
+  constructor(readonly backends: readonly NicBackend[], private readonly ports: PortAllocator) {}
+
+  get(key: string): NicRuntime | undefined {
+    for (const b of this.backends) {
+      const n = b.get(key);
+      if (n) return n;
+    }
+    return undefined;
+  }
+
+  /** The data-plane port of a coupled NIC, or null while it has none. */
+  port(userid: string, vdev: number): number | null {
+    return this.get(nicKey(userid, vdev))?.port ?? null;
+  }
+
+  /** The NIC that holds data-plane port `port`, and its backend; null for an uplink's or a free port. */
+  atPort(port: number): { nic: NicRuntime; backend: NicBackend } | null {
+    const o = this.ports.owner(port);
+    const backend = this.backends.find((b) => b === o?.holder);
+    const nic = backend?.get(o!.key);
+    return backend && nic ? { nic, backend } : null;
+  }
+
+  /** Every backend's pre-commit work for `changes`; all undone if one throws. Returns the undo of all. */
+  prepare(changes: readonly Change[]): () => void {
+    const undo: (() => void)[] = [];
+    const undoAll = (): void => { for (const u of undo.reverse()) u(); };
+    try {
+      for (const c of changes) {
+        for (const b of this.backends) {
+          const u = b.prepare(c);
+          if (u) undo.push(u);
+        }
+      }
+    } catch (e) {
+      undoAll();
+      throw e;
+    }
+    return undoAll;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * What the reconciler's parts share: the step contract of a pass, and what they need of the
+ * data plane (src/host/dataplane.ts DataPlane, a fake in tests).
+ *
+ * A pass (src/control/reconcile.ts) runs its parts' `sync(now)` in a fixed order, all with one
+ * `now` from the reconciler's clock. Each step diffs the state against what it set up and does
+ * only the difference, so it is idempotent: unchanged ports keep running.
+ */
+import type { FromWorker, ToWorker } from '../../protocol/dataplane.js';
+
+/** One step of a reconciliation pass. */
+export interface Syncer {
+  /**
+   * Bring this part to the state. Returns true while something it tried waits for a retry
+   * (the reconciler runs another pass retryMs later). Failures of the host (a missing device)
+   * are logged, shown in QUERY and retried; a throw (exhaustion, a bug) stops the pass, which
+   * is retried.
+   */
+  sync(now: number): boolean;
+}
+
+/** What the parts post to the data plane and the counters they zero or count in. */
+export interface DataPlanePort {
+  readonly counters: Float64Array;
+  post(msg: ToWorker): void;
+}
+
+/** What the reconciler needs of the data plane: posting, counters and the worker's events. */
+export interface DataPlaneLike extends DataPlanePort {
+  on(ev: 'port-down', fn: (m: Extract<FromWorker, { ev: 'port-down' }>) => void): unknown;
+  on(ev: 'saw-address', fn: (m: Extract<FromWorker, { ev: 'saw-address' }>) => void): unknown;
+  on(ev: 'group-join' | 'group-leave', fn: (m: Extract<FromWorker, { ev: 'group-join' | 'group-leave' }>) => void): unknown;
+}

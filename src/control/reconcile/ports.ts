@@ -1,0 +1,69 @@
+/**
+ * Data-plane port numbers: which are in use, who holds each, and the port-add / port-remove
+ * that start and end them in the worker.
+ *
+ * Contract:
+ * - `add(holder, key, spec)`: the next free number after the last one handed out, wrapping at
+ *   MAX_PORTS (round-robin, so a late 'port-down' for a removed port cannot be taken for its
+ *   successor); its counter slots are zeroed, then port-add is posted (the worker owns
+ *   spec.fd from then on). Throws when all MAX_PORTS numbers are in use (nothing posted).
+ * - `remove(port)`: port-remove is posted and the number is free.
+ * - `down(port, errno, reason)`: the worker reported the port down (it removed and closed it):
+ *   the number is free and its holder is told (`holder.portDown(key, ...)`). Returns false
+ *   when nobody holds the number (a late report for a port already removed).
+ * - `owner(port)`: the holder and key a number was added for.
+ */
+import { MAX_PORTS, PORT_SLOTS, portSlot } from '../../forward/counters.js';
+import type { ToWorker } from '../../protocol/dataplane.js';
+import type { DataPlanePort } from './part.js';
+
+/** A part that holds data-plane ports (an uplink, a NIC backend), each under a key of its own. */
+export interface PortHolder {
+  /** The worker removed port `port` of `key` after a failure; its number is already free. */
+  portDown(key: string, port: number, errno: number, reason: string): void;
+}
+
+export interface PortOwner {
+  readonly holder: PortHolder;
+  readonly key: string;
+}
+
+/** A port-add without its number: what the holder asks for. */
+export type PortSpec = Omit<Extract<ToWorker, { op: 'port-add' }>, 'op' | 'port'>;
+
+export class PortAllocator {
+  private readonly owners = new Map<number, PortOwner>();
+  private next = 0;
+
+  constructor(private readonly dp: DataPlanePort) {}
+
+  add(holder: PortHolder, key: string, spec: PortSpec): number {
+    for (let i = 0; i < MAX_PORTS; i++) {
+      const port = (this.next + i) % MAX_PORTS;
+      if (this.owners.has(port)) continue;
+      this.owners.set(port, { holder, key });
+      this.next = (port + 1) % MAX_PORTS;
+      this.dp.counters.fill(0, portSlot(port, 0), portSlot(port, 0) + PORT_SLOTS);
+      this.dp.post({ op: 'port-add', port, ...spec });
+      return port;
+    }
+    throw new Error(`no free data-plane port (limit ${MAX_PORTS})`);
+  }
+
+  remove(port: number): void {
+    this.dp.post({ op: 'port-remove', port });
+    this.owners.delete(port);
+  }
+
+  down(port: number, errno: number, reason: string): boolean {
+    const o = this.owners.get(port);
+    if (!o) return false;
+    this.owners.delete(port);
+    o.holder.portDown(o.key, port, errno, reason);
+    return true;
+  }
+
+  owner(port: number): PortOwner | undefined {
+    return this.owners.get(port);
+  }
+}
