@@ -71,7 +71,7 @@ export class StartUp {
       this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: p.ok ? 'not a dynamic command' : p.error.message }, 'journal record skipped');
       return false;
     }
-    const o = this.check(p.cmd, rec.alloc);
+    const o = this.check(p.cmd, { ...(rec.alloc ? { alloc: rec.alloc } : {}) });
     if (!o.ok) {
       this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: o.error }, 'journal record no longer applies; skipped');
       return false;
@@ -83,8 +83,8 @@ export class StartUp {
     return true;
   }
 
-  private check(cmd: Command, journaled?: NicAlloc): Outcome {
-    return check(this.state, cmd, { env: this.env, runtime: NO_RUNTIME, journaled });
+  private check(cmd: Command, replay?: { alloc?: NicAlloc }): Outcome {
+    return check(this.state, cmd, { env: this.env, runtime: NO_RUNTIME, replay });
   }
 }
 

@@ -123,3 +123,20 @@ test('replay takes only what is journaled: queries, operations and SYSTEM CONFIG
     journal.close();
   });
 });
+
+test('a journaled SET VSWITCH CONTROLLER name is replayed though no controller is connected at start (the switch waits for it)', () => {
+  withDir((dir) => {
+    const running = open(dir);
+    assert.ok(running.cp.execute('DEFINE VSWITCH SW1 RDEV eth1').ok);
+    // While running, a named controller must be connected.
+    const refusedNow = running.cp.execute('SET VSWITCH SW1 CONTROLLER DTCVSW2');
+    assert.match(refusedNow.lines[0], /VSW0051E controller DTCVSW2 is not connected/);
+    running.journal.close();
+    // It was connected when the command was acknowledged; the journal holds the record.
+    appendFileSync(join(dir, JOURNAL_FILE), `${JSON.stringify({ v: 1, seq: 2, at: '', cmd: 'SET VSWITCH SW1 CONTROLLER DTCVSW2' })}\n`);
+    const again = open(dir);
+    assert.deepEqual(again.problems, []);
+    assert.equal(again.cp.state.switches.get('SW1')!.controller, 'DTCVSW2', 'the named controller is kept across the restart');
+    again.journal.close();
+  });
+});
