@@ -42,9 +42,8 @@ export function checkDefine(state: State, cmd: Define, { env, replay }: CheckCon
     case 'define-guest': {
       if (state.guests.has(cmd.userid)) return fail(MSG.GUEST_EXISTS, `GUEST ${cmd.userid} already exists`);
       if (cmd.netns !== null) {
-        for (const g of state.guests.values()) {
-          if (g.netns === cmd.netns) return fail(MSG.NETNS_TAKEN, `namespace ${cmd.netns} already belongs to GUEST ${g.userid}`);
-        }
+        const owner = state.guestOfNetns(cmd.netns);
+        if (owner) return fail(MSG.NETNS_TAKEN, `namespace ${cmd.netns} already belongs to GUEST ${owner.userid}`);
       }
       const qemu = cmd.netns === null ? (cmd.qemu ?? 'STREAM') : null;
       const what = qemu !== null ? `QEMU ${qemu}` : `NETNS ${cmd.netns}`;
