@@ -26,7 +26,7 @@ import { encodeLine, JOURNAL_FILE } from '../../src/control/journal.js';
 import { SNAPSHOT_FILE, snapshotCommands } from '../../src/control/snapshot.js';
 import { State } from '../../src/control/state.js';
 import { format, parse } from '../../src/control/grammar.js';
-import { NO_EFFECTS, controlPlane } from '../helpers/control.js';
+import { NO_EFFECTS, controlPlane, definitions } from '../helpers/control.js';
 import { churnHistory, journalOf } from '../helpers/history.js';
 import { DURING, ENV, FIRST } from './compaction-child.js';
 
@@ -47,18 +47,7 @@ function open(dir: string, config: string[] = []): { cp: ControlPlane; history: 
   return { cp: new ControlPlane(startUp.state, ENV, quiet, { journal: history, effects: NO_EFFECTS, runtime: NO_RUNTIME }), history, startUp };
 }
 
-/** Everything the definitions are, in a comparable form (run-time facts aside). */
-function dump(s: State): unknown {
-  return {
-    macPrefix: s.macPrefix,
-    nextMacSerial: s.nextMacSerial,
-    switches: [...s.switches.values()].map(({ lanIp: _l, ...sw }) => sw).sort((a, b) => (a.name < b.name ? -1 : 1)),
-    guests: [...s.guests.values()].sort((a, b) => (a.userid < b.userid ? -1 : 1)).map((g) => ({
-      userid: g.userid, netns: g.netns, qemu: g.qemu,
-      nics: [...g.nics.values()].sort((a, b) => a.vdev - b.vdev).map(({ addresses: _a, ...n }) => n),
-    })),
-  };
-}
+const dump = definitions;
 
 function canonical(text: string): string {
   const p = parse(text);
