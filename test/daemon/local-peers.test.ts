@@ -4,7 +4,8 @@
  * - a client pipelining QUERY VSWITCH DETAILS without reading its replies: the daemon's RSS
  *   stays bounded and other clients are served meanwhile (item 7);
  * - the CLI writing into a pipe whose reader is gone exits quietly (item 10);
- * - keywords and names with non-ASCII letters that upper-case to ASCII are refused (item 10);
+ * - keywords and names with non-ASCII letters that upper-case to ASCII are refused, the
+ *   controller's --name too (item 10);
  * - an RDEV that another switch holds is refused, from the socket and in SYSTEM CONFIG (item 11).
  */
 import { test, after } from 'node:test';
@@ -13,6 +14,7 @@ import { createConnection, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { NetLab, run, sleep } from '../helpers/netlab.js';
 import { Daemon, VSWITCH } from '../helpers/daemon.js';
+import { VSWITCH_CONTROLLER } from '../helpers/controller.js';
 
 const labs: NetLab[] = [];
 const daemons: Daemon[] = [];
@@ -114,6 +116,10 @@ test('keywords and names are case blind in ASCII only, through the daemon', asyn
   assert.equal(d.json('QUERY', 'VSWITCH').switches.length, 0, 'nothing was defined');
   assert.equal(d.json('QUERY', 'GUEST').guests.length, 0);
   assert.equal(d.cli('define', 'vswitch', 'sw1').code, 0, 'ASCII case folding still works');
+  // The controller's name too: 'dtcvſw1'.toUpperCase() is 'DTCVSW1'.
+  const ctl = run(VSWITCH_CONTROLLER, ['--name', 'dtcvſw1', '--socket', d.socket]);
+  assert.equal(ctl.code, 2);
+  assert.match(ctl.stderr, /bad controller name 'dtcvſw1'/);
 });
 
 test('one RDEV, one switch: a second switch on it is refused with the switch that holds it, also in SYSTEM CONFIG', async () => {
