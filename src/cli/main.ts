@@ -5,6 +5,9 @@
  * stdout (or, with --json, the QUERY's JSON document; for other commands the whole response).
  * Exit status: 0 success; 1 the command was refused (the reason, one line, on stderr);
  * 2 usage error; 3 the daemon is not running or did not answer.
+ * Output to a reader that went away (`vswitch q vsw det | head -1`): the rest is dropped and the
+ * CLI exits quietly with the command's status, no message and no stack trace (EPIPE on stdout
+ * or stderr is the reader's choice, not an error of the command).
  */
 import { createConnection } from 'node:net';
 
@@ -13,6 +16,15 @@ const USAGE = 'usage: vswitch [--socket PATH] [--json] <command words>   e.g. vs
 const TIMEOUT_MS = 30_000;
 
 interface Response { id?: unknown; ok: boolean; lines: string[]; data?: unknown }
+
+/** A closed pipe on stdout or stderr ends the CLI quietly; any other output error is reported (if stderr still can). */
+function onOutputError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  try { process.stderr.write(`vswitch: cannot write the output: ${e.message}\n`); } catch { /* stderr is gone too */ }
+  process.exit(3);
+}
+process.stdout.on('error', onOutputError);
+process.stderr.on('error', onOutputError);
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vswitch: ${msg}\n`);

@@ -166,6 +166,16 @@ export class State {
     return true;
   }
 
+  // ---- Namespace index (issue 9, item 13: DEFINE GUEST's check scanned every guest, so a
+  // replay of many DEFINE GUESTs was quadratic). Kept by applyChange's guest-add/guest-remove.
+  private readonly netnsOwners = new Map<string, string>();
+
+  /** The guest whose network namespace is `netns`, or undefined. */
+  guestOfNetns(netns: string): Guest | undefined {
+    const userid = this.netnsOwners.get(netns);
+    return userid === undefined ? undefined : this.guests.get(userid);
+  }
+
   /** Apply a checked change. */
   applyChange(c: Change): void {
     switch (c.t) {
@@ -177,8 +187,10 @@ export class State {
         return;
       case 'guest-add':
         this.guests.set(c.userid, { userid: c.userid, netns: c.netns, qemu: c.qemu, nics: new Map() });
+        if (c.netns !== null) this.netnsOwners.set(c.netns, c.userid);
         return;
       case 'guest-remove':
+        this.netnsOwners.delete(this.guests.get(c.userid)?.netns ?? '');
         this.guests.delete(c.userid);
         return;
       case 'nic-add': {

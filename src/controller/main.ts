@@ -37,8 +37,9 @@ function parseArgs(argv: string[]): { name: string; socket: string } {
   if (v.help) { process.stdout.write(`${USAGE}\n`); process.exit(0); }
   if (v.socket === '') die(`--socket needs a value\n${USAGE}`, 2);
   if (v.name === undefined || v.name === '') die(`--name is required\n${USAGE}`, 2);
+  // Checked before folding: only ASCII letters fold ('dtcvſw1'.toUpperCase() would be 'DTCVSW1').
+  if (!/^[A-Za-z0-9@#$_]{1,8}$/.test(v.name)) die(`bad controller name '${v.name}': 1-8 characters of A-Z 0-9 @ # $ _`, 2);
   const name = v.name.toUpperCase();
-  if (!/^[A-Z0-9@#$_]{1,8}$/.test(name)) die(`bad controller name '${name}': 1-8 characters of A-Z 0-9 @ # $ _`, 2);
   return { name, socket: v.socket ?? process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock' };
 }
 

@@ -8,7 +8,17 @@
  * Bad input never takes the daemon down: a line that is not JSON or not a request gets an error
  * response; a line longer than MAX_LINE bytes gets an error response and the connection is
  * closed; a half request at EOF is dropped; socket errors are logged and the connection closed.
- * A connection whose first line is a controller's Register is handed to `onController`.
+ * A connection whose first line is a controller's Register is handed to `onController` (and
+ * the limits below no longer apply to it).
+ *
+ * Bounds (ConnectionLimits, DEFAULT_LIMITS), so that no client can grow the daemon: a client
+ * that sends commands without reading the replies (pipelining) is served until its unread
+ * replies pass `replyQueueBytes`; then its further commands are not read (they wait in the
+ * kernel's socket buffer, then the client's write blocks) until the replies drain. A connection
+ * whose replies do not drain within `stallMs` is closed, as is one with no traffic for
+ * `idleMs`; at most `maxConnections` connections are open at once (more are closed as they
+ * come). The CLI sends one command and reads its reply at once, so it never meets these.
+ * Memory per connection is then at most replyQueueBytes + one reply + MAX_LINE + one read.
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -19,6 +29,24 @@ import { MSG } from '../control/messages.js';
 import { looksLikeRegister } from '../protocol/controller.js';
 
 export const MAX_LINE = 64 * 1024;
+
+export interface ConnectionLimits {
+  /** Unread reply bytes beyond which a connection's next commands wait (are not read). */
+  replyQueueBytes: number;
+  /** A connection whose unread replies do not drain within this time is closed. */
+  stallMs: number;
+  /** A connection with nothing received or sent for this long is closed. */
+  idleMs: number;
+  /** Connections open at once (control and controller); more are closed as they come. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  replyQueueBytes: 1024 * 1024,
+  stallMs: 10_000,
+  idleMs: 60_000,
+  maxConnections: 256,
+};
 
 export type Handler = (command: string) => Reply;
 
@@ -43,27 +71,46 @@ function decode(line: string): { id: unknown; command: string } | { id: unknown;
   return { id, error: 'request has no "command" string (or "words" array of strings)' };
 }
 
-function serveConnection(sock: Socket, handle: Handler, log: Logger, onController: ControllerHandler): void {
+function serveConnection(sock: Socket, handle: Handler, log: Logger, onController: ControllerHandler, limits: ConnectionLimits): void {
   let buf = '';
   let closed = false;
   let first = true;
+  /** Waiting for the client to read its replies (reading paused); closed when it does not within stallMs. */
+  let stalled: NodeJS.Timeout | null = null;
   sock.setEncoding('utf8');
+  sock.setTimeout(limits.idleMs);
+  const drop = (why: string): void => {
+    log.info({ reason: why, queuedBytes: sock.writableLength }, 'control connection closed');
+    closed = true;
+    buf = '';
+    if (stalled) clearTimeout(stalled);
+    stalled = null;
+    sock.destroy();
+  };
   const send = (obj: object): void => {
     if (!closed && sock.writable) sock.write(`${JSON.stringify(obj)}\n`);
   };
-  sock.on('data', (chunk: string) => {
-    if (closed) return;
-    buf += chunk;
+  /** Answer the complete requests in buf, in order, while the client keeps up with its replies. */
+  const pump = (): void => {
     let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    while (!closed && (nl = buf.indexOf('\n')) >= 0) {
+      if (sock.writableLength > limits.replyQueueBytes) {
+        // Back-pressure: read nothing more until the replies drain ('drain' calls pump again).
+        sock.pause();
+        stalled ??= setTimeout(() => drop(`the client did not read its replies within ${limits.stallMs} ms`), limits.stallMs);
+        return;
+      }
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (line.trim() === '') continue;
       if (first && looksLikeRegister(line)) {
         closed = true;
+        sock.setTimeout(0);
         sock.removeAllListeners('data');
         sock.removeAllListeners('end');
         sock.removeAllListeners('error');
+        sock.removeAllListeners('drain');
+        sock.removeAllListeners('timeout');
         onController(sock, line, buf);
         return;
       }
@@ -86,14 +133,27 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
       }
       send({ id: req.id, ...reply });
     }
-    if (Buffer.byteLength(buf) > MAX_LINE) {
+    if (!closed && Buffer.byteLength(buf) > MAX_LINE) {
       send({ id: null, ok: false, lines: [`${MSG.SYNTAX} request longer than ${MAX_LINE} bytes; connection closed`] });
       closed = true;
       buf = '';
       sock.end();
       setTimeout(() => sock.destroy(), 1000).unref();
     }
+  };
+  sock.on('data', (chunk: string) => {
+    if (closed) return;
+    buf += chunk;
+    pump();
   });
+  sock.on('drain', () => {
+    if (closed || stalled === null) return;
+    clearTimeout(stalled);
+    stalled = null;
+    pump();
+    if (stalled === null && !closed) sock.resume();
+  });
+  sock.on('timeout', () => drop(`idle for ${limits.idleMs} ms`));
   sock.on('end', () => {
     if (buf.trim() !== '') log.debug({ bytes: buf.length }, 'half request at end of connection dropped');
     buf = '';
@@ -102,6 +162,7 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
   sock.on('error', (e) => {
     log.debug({ err: String(e) }, 'control connection error');
     closed = true;
+    if (stalled) clearTimeout(stalled);
     sock.destroy();
   });
 }
@@ -116,13 +177,14 @@ export function socketAlive(path: string): Promise<boolean> {
 }
 
 /** Listen on `path` (a stale socket file is replaced; a live one is an error). */
-export async function listen(path: string, handle: Handler, log: Logger, onController: ControllerHandler): Promise<Server> {
+export async function listen(path: string, handle: Handler, log: Logger, onController: ControllerHandler, limits: ConnectionLimits = DEFAULT_LIMITS): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) {
     if (await socketAlive(path)) throw new Error(`another vswitchd is listening at ${path}`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serveConnection(sock, handle, log, onController));
+  const server = createServer((sock) => serveConnection(sock, handle, log, onController, limits));
+  server.maxConnections = limits.maxConnections;
   server.on('error', (e) => log.error({ err: String(e) }, 'control socket error'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
