@@ -20,6 +20,10 @@
  * than one batch); a failed port's downReason becomes the 'port-down' reason; tick(now) runs
  * with the switches' ticks.
  *
+ * Ingress check: a frame read with a virtio-net header goes to the forwarder only if its
+ * header passes vnetHeaderOk (vnet-check.ts: the kernel's rules, and a bound on the segments
+ * one frame can make); one that fails is counted as the switch's 'bad-vnet-header' drop.
+ *
  * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port, rx errors
  * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's. Counters
  * of a port id survive its removal (the control plane numbers ports and decides when a number
@@ -40,12 +44,13 @@ import {
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
   type ForeignBytes,
 } from '../sys/libc.js';
-import { PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
-import { MAX_PORTS, MAX_SWITCHES, PortCounter, portSlot } from '../forward/counters.js';
+import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
+import { MAX_PORTS, MAX_SWITCHES, PortCounter, dropSlot, portSlot } from '../forward/counters.js';
 import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
 import { openPort } from './port-kinds.js';
+import { vnetHeaderOk } from './vnet-check.js';
 
 /** Creates one switch's forwarder. The worker supplies it (IpSwitch / EthernetSwitch, or a test's). */
 export type ForwarderFactory = (sw: number, mode: 'IP' | 'ETHERNET', counters: Float64Array, egress: Egress,
@@ -217,7 +222,12 @@ export class DataPlaneLoop {
     c[portSlot(id, PortCounter.RxBytes)] += rxBytes;
     if (st === undefined) return true;
     const fwd = st.fwd;
+    const vnet = port.vnet;
     for (let j = 0; j < n; j++) {
+      if (vnet && !vnetHeaderOk(bytes, rxh[j], rxe[j], rxz[j])) {
+        c[dropSlot(port.sw, DropReason.BadVnetHeader)]++;
+        continue;
+      }
       fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
       if (this.ports[id] !== port) return false; // removed by a control action inside input (not expected)
     }
