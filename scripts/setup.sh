@@ -13,7 +13,7 @@ fi
 # page's browser test; systemd: systemd-analyze verify on contrib/systemd, no systemd as PID 1
 # needed; curl and socat: the lab's metrics scrape and its page forward).
 PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
-          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat)
+          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat iputils-tracepath tshark)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +21,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # tshark's package asks whether non-root users may capture: no.
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

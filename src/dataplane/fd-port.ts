@@ -9,6 +9,7 @@
  * at +10); one without reads the frame into slot+HEADROOM+10 and reports hdr === eth, so ten
  * free bytes always sit before eth (the egress puts a zero header there when it needs one).
  * Frames shorter than an Ethernet header are dropped and counted in rxErrors.
+ * The port's mtu is read when it is built and again on refreshMtu (each kind says how).
  */
 import { EAGAIN, EINTR, ENETDOWN, EPIPE, close, errno, raw } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../forward/api.js';
@@ -21,6 +22,7 @@ export abstract class FdFramePort implements Port {
   failed = 0;
   wantsWrite = false;
   rxErrors = 0;
+  mtu: number;
   abstract readonly kind: PortKind;
 
   constructor(
@@ -29,7 +31,22 @@ export abstract class FdFramePort implements Port {
     readonly name: string,
     readonly fd: number,
     readonly vnet: boolean,
-  ) {}
+  ) {
+    this.mtu = 0;
+    this.refreshMtu();
+  }
+
+  refreshMtu(): void {
+    try {
+      const m = this.readMtu();
+      if (m > 0) this.mtu = m;
+    } catch {
+      // Keep what is known (0: unknown, nothing checked).
+    }
+  }
+
+  /** The interface MTU from the kernel (throws a SysError when it cannot be read). */
+  protected abstract readMtu(): number;
 
   /** Is this read errno transient (count it and go on) rather than fatal? */
   protected abstract transientReadError(e: number): boolean;

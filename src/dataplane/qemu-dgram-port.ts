@@ -52,6 +52,8 @@ export class QemuDgramPort implements Port {
   failed = 0;
   wantsWrite = false;
   rxErrors = 0;
+  /** The guest's MTU lives in the VM: unknown, nothing checked. */
+  mtu = 0;
   downReason: string | undefined = undefined;
   /** Is the socket connected to QEMU's path right now? */
   connected = false;

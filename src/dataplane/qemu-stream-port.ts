@@ -77,6 +77,8 @@ export class QemuStreamPort implements Port {
   failed = 0;
   wantsWrite = false;
   rxErrors = 0;
+  /** The guest's MTU lives in the VM: unknown, nothing checked. */
+  mtu = 0;
   rxPending = false;
   downReason: string | undefined = undefined;
 

@@ -64,6 +64,10 @@ export const enum DropReason {
   GroupTableFull = 14,
   /** The target port's link is down (a TAP whose interface is down, an uplink that is down or gone): the write was refused. */
   EgressDown = 15,
+  /** A virtio-net header that does not fit its frame or promises work the switch refuses (src/dataplane/vnet-check.ts); counted at ingress by the data plane. */
+  BadVnetHeader = 16,
+  /** A frame larger than the target port's MTU (a GSO frame: its segments), counted by the egress. */
+  TooBig = 17,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -84,6 +88,8 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'no-group-member',
   'group-table-full',
   'egress-down',
+  'bad-vnet-header',
+  'too-big',
 ];
 
 /** The data plane's side: where forwarded frames go. */

@@ -96,6 +96,9 @@ export const SIOCGIFHWADDR = 0x8927;
 export const SIOCSIFHWADDR = 0x8924;
 export const SIOCGIFINDEX = 0x8933;
 export const SIOCGIFFLAGS = 0x8913;
+export const SIOCGIFNAME = 0x8910;
+/** On a socket or a TUN/TAP fd: a new fd of the network namespace it belongs to (needs CAP_NET_ADMIN). */
+export const SIOCGSKNS = 0x894c;
 export const ARPHRD_ETHER = 1;
 /** sizeof(struct ifreq) on x86-64. */
 export const IFREQ_SIZE = 40;
@@ -184,6 +187,7 @@ export const raw = {
   bind: lib.func('bind', 'int', ['int', 'void *', 'uint32_t']),
   setsockopt: lib.func('setsockopt', 'int', ['int', 'int', 'int', 'void *', 'uint32_t']),
   getsockopt: lib.func('getsockopt', 'int', ['int', 'int', 'int', 'void *', 'void *']),
+  getsockname: lib.func('getsockname', 'int', ['int', 'void *', 'void *']),
   epoll_create1: lib.func('int epoll_create1(int flags)'),
   epoll_ctl: lib.func('epoll_ctl', 'int', ['int', 'int', 'int', 'void *']),
   /** events: address (number) of EPOLL_EVENT_SIZE * maxevents bytes of koffi memory. */
@@ -316,6 +320,48 @@ export function ifreq(name: string): Buffer {
   if (n.length === 0 || n.length >= IFNAMSIZ) throw new SysError('ifreq', koffi.os.errno.EINVAL, `bad interface name ${JSON.stringify(name)}`);
   n.copy(b, 0);
   return b;
+}
+
+/** The name in a struct ifreq the kernel filled (up to its NUL). */
+function ifreqName(b: Buffer): string {
+  const nul = b.indexOf(0);
+  return b.toString('utf8', 0, nul >= 0 && nul < IFNAMSIZ ? nul : IFNAMSIZ);
+}
+
+/** MTU of interface `name`, asked through socket `sock` (in the namespace the socket belongs to). */
+export function interfaceMtu(sock: number, name: string): number {
+  const q = ifreq(name);
+  ioctlPtr(sock, SIOCGIFMTU, q, `SIOCGIFMTU ${name}`);
+  return q.readInt32LE(16);
+}
+
+/** Name of the interface of index `ifindex`, asked through socket `sock` (its namespace). */
+export function interfaceName(sock: number, ifindex: number): string {
+  const q = Buffer.alloc(IFREQ_SIZE);
+  q.writeInt32LE(ifindex, 16);
+  ioctlPtr(sock, SIOCGIFNAME, q, `SIOCGIFNAME ${ifindex}`);
+  return ifreqName(q);
+}
+
+/** Name of the TUN/TAP interface a /dev/net/tun fd is attached to (TUNGETIFF). */
+export function tunInterfaceName(fd: number): string {
+  const q = Buffer.alloc(IFREQ_SIZE);
+  ioctlPtr(fd, TUNGETIFF, q, 'TUNGETIFF');
+  return ifreqName(q);
+}
+
+/** The interface index an AF_PACKET socket is bound to (getsockname's sockaddr_ll). */
+export function packetSocketIfindex(fd: number): number {
+  const sll = Buffer.alloc(20);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(sll.length, 0);
+  check(raw.getsockname(fd, sll, len), 'getsockname');
+  return sll.readInt32LE(4);
+}
+
+/** A new fd of the network namespace a socket or TUN/TAP fd belongs to (SIOCGSKNS); the caller closes it. */
+export function namespaceOf(fd: number): number {
+  return check(raw.ioctlVal(fd, SIOCGSKNS, 0), 'ioctl', 'SIOCGSKNS');
 }
 
 /**
