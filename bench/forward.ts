@@ -14,8 +14,8 @@ import { EthernetSwitch } from '../src/forward/ethernet-switch.js';
 import { PortRole, Egress, Forwarder } from '../src/forward/api.js';
 import { newCounterBuffer } from '../src/forward/counters.js';
 import { LanIpTable } from '../src/forward/lan-ip-table.js';
-import { emitEthernet, ETHERTYPE_IPV4 } from '../src/wire/ethernet.js';
-import { emitIpv4, IPPROTO_UDP } from '../src/wire/ipv4.js';
+import { emitEthernet, EtherType } from '../src/wire/ethernet.js';
+import { emitIpv4, IpProto } from '../src/wire/ipv4.js';
 import { emitUdp } from '../src/wire/udp.js';
 import { parseIpv4 } from '../src/wire/addr.js';
 
@@ -41,8 +41,8 @@ function batch(): Uint8Array {
   for (let i = 0; i < BATCH; i++) {
     const eth = i * STRIDE + 10;
     const ab = i % 2 === 0;
-    const l3 = emitEthernet(buf, eth, ab ? B : A, ab ? A : B, ETHERTYPE_IPV4);
-    const l4 = emitIpv4(buf, l3, ab ? IP_A : IP_B, ab ? IP_B : IP_A, IPPROTO_UDP, FRAME - 34);
+    const l3 = emitEthernet(buf, eth, ab ? B : A, ab ? A : B, EtherType.Ipv4);
+    const l4 = emitIpv4(buf, l3, ab ? IP_A : IP_B, ab ? IP_B : IP_A, IpProto.Udp, FRAME - 34);
     emitUdp(buf, l4, 1000, 2000, FRAME - 42);
   }
   return buf;

@@ -45,10 +45,10 @@ import {
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
   type ForeignBytes,
 } from '../sys/libc.js';
-import { DropReason, PortRole, VNET_HDR_LEN, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
+import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
 import { MAX_PORTS, MAX_SWITCHES, PortCounter, dropSlot, portSlot } from '../forward/counters.js';
 import { SEGMENT_SCRATCH_LEN, finishChecksum, segmentTcp } from '../wire/segment.js';
-import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN } from '../wire/vnet.js';
+import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VNET_HDR_LEN } from '../wire/vnet.js';
 import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 import { FrameMemory, HEADROOM, MAX_FRAME, RX_SLOTS, type Port } from './port.js';
 import { TapPort } from './tap-port.js';

@@ -53,23 +53,3 @@ export function pseudoSum4(b: Uint8Array, ipOff: number, protocol: number, l4Len
 export function pseudoSum6(b: Uint8Array, ipOff: number, nextHeader: number, l4Len: number): number {
   return sum16(b, ipOff + 8, ipOff + 40, 0) + Math.floor(l4Len / 0x10000) + (l4Len & 0xffff) + nextHeader;
 }
-
-export function readU16(b: Uint8Array, off: number): number {
-  return b[off] << 8 | b[off + 1];
-}
-
-export function writeU16(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 8 & 0xff;
-  b[off + 1] = v & 0xff;
-}
-
-export function readU32(b: Uint8Array, off: number): number {
-  return (b[off] << 24 | b[off + 1] << 16 | b[off + 2] << 8 | b[off + 3]) >>> 0;
-}
-
-export function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 24 & 0xff;
-  b[off + 1] = v >>> 16 & 0xff;
-  b[off + 2] = v >>> 8 & 0xff;
-  b[off + 3] = v & 0xff;
-}

@@ -7,8 +7,9 @@
  * reads after that.
  */
 
-import { readU32, writeU32, internetChecksum, verifyChecksum, pseudoSum4, pseudoSum6 } from './checksum.js';
-import { IPPROTO_TCP } from './ipv4.js';
+import { readU32, writeU32 } from './bytes.js';
+import { internetChecksum, verifyChecksum, pseudoSum4, pseudoSum6 } from './checksum.js';
+import { IpProto } from './ipv4.js';
 
 export const TCP_MIN_HLEN = 20;
 export const TCP_FIN = 0x01;
@@ -58,7 +59,7 @@ export function emitTcp(b: Uint8Array, off: number, srcPort: number, dstPort: nu
 export function fillTcpChecksum(b: Uint8Array, ip: number, tcp: number, end: number, ipv6: boolean): void {
   b[tcp + 16] = 0; b[tcp + 17] = 0;
   const len = end - tcp;
-  const ps = ipv6 ? pseudoSum6(b, ip, IPPROTO_TCP, len) : pseudoSum4(b, ip, IPPROTO_TCP, len);
+  const ps = ipv6 ? pseudoSum6(b, ip, IpProto.Tcp, len) : pseudoSum4(b, ip, IpProto.Tcp, len);
   const c = internetChecksum(b, tcp, end, ps);
   b[tcp + 16] = c >>> 8; b[tcp + 17] = c & 0xff;
 }
@@ -66,6 +67,6 @@ export function fillTcpChecksum(b: Uint8Array, ip: number, tcp: number, end: num
 /** True when the TCP checksum of b[tcp..end) is correct for the IP header at `ip`. */
 export function verifyTcpChecksum(b: Uint8Array, ip: number, tcp: number, end: number, ipv6: boolean): boolean {
   const len = end - tcp;
-  const ps = ipv6 ? pseudoSum6(b, ip, IPPROTO_TCP, len) : pseudoSum4(b, ip, IPPROTO_TCP, len);
+  const ps = ipv6 ? pseudoSum6(b, ip, IpProto.Tcp, len) : pseudoSum4(b, ip, IpProto.Tcp, len);
   return verifyChecksum(b, tcp, end, ps);
 }

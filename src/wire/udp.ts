@@ -5,7 +5,7 @@
  * `checkUdp` validates untrusted input once; accessors are plain reads after that.
  */
 
-import { IPPROTO_UDP } from './ipv4.js';
+import { IpProto } from './ipv4.js';
 import { internetChecksum, pseudoSum4, pseudoSum6 } from './checksum.js';
 
 export const UDP_HLEN = 8;
@@ -39,7 +39,7 @@ export function emitUdp(b: Uint8Array, off: number, srcPort: number, dstPort: nu
 export function fillUdpChecksum(b: Uint8Array, ip: number, udp: number, ipv6: boolean): void {
   const len = b[udp + 4] << 8 | b[udp + 5];
   b[udp + 6] = 0; b[udp + 7] = 0;
-  const ps = ipv6 ? pseudoSum6(b, ip, IPPROTO_UDP, len) : pseudoSum4(b, ip, IPPROTO_UDP, len);
+  const ps = ipv6 ? pseudoSum6(b, ip, IpProto.Udp, len) : pseudoSum4(b, ip, IpProto.Udp, len);
   let c = internetChecksum(b, udp, udp + len, ps);
   if (c === 0) c = 0xffff;
   b[udp + 6] = c >>> 8; b[udp + 7] = c & 0xff;

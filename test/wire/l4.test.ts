@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hex, toHex, stale } from './hex.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
-import { emitIpv4, IPPROTO_UDP, IPPROTO_TCP } from '../../src/wire/ipv4.js';
+import { emitIpv4, IpProto } from '../../src/wire/ipv4.js';
 import {
   checkIpv6, checkIpv6Length, ipv6Version, ipv6TrafficClass, ipv6FlowLabel, ipv6PayloadLen, ipv6NextHeader,
   ipv6HopLimit, ipv6SrcWord, ipv6DstWord, ipv6DstIsMulticast, emitIpv6,
@@ -36,7 +36,7 @@ test('udp: parse a known datagram', () => {
 
 test('udp: emit and checksum into a stale buffer', () => {
   const b = stale(32);
-  const u = emitIpv4(b, 0, parseIpv4('10.0.0.1'), parseIpv4('10.0.0.2'), IPPROTO_UDP, 10);
+  const u = emitIpv4(b, 0, parseIpv4('10.0.0.1'), parseIpv4('10.0.0.2'), IpProto.Udp, 10);
   const p = emitUdp(b, u, 1234, 5678, 2);
   b[p] = 0x68; b[p + 1] = 0x69;
   fillUdpChecksum(b, 0, u, false);
@@ -64,7 +64,7 @@ test('tcp: parse a known segment and verify its checksum', () => {
 
 test('tcp: emit and checksum into a stale buffer', () => {
   const b = stale(42);
-  const t = emitIpv4(b, 0, parseIpv4('10.0.0.1'), parseIpv4('10.0.0.2'), IPPROTO_TCP, 20);
+  const t = emitIpv4(b, 0, parseIpv4('10.0.0.1'), parseIpv4('10.0.0.2'), IpProto.Tcp, 20);
   const e = emitTcp(b, t, 1234, 80, 1, 0, TCP_SYN, 0xffff);
   fillTcpChecksum(b, 0, t, e, false);
   assert.equal(toHex(b, 0, 40), toHex(tcpPkt));
@@ -98,7 +98,7 @@ test('ipv6: parse basic fields', () => {
   assert.equal(ipv6TrafficClass(v6, 0), 0xab);
   assert.equal(ipv6FlowLabel(v6, 0), 0xcdef1);
   assert.equal(ipv6PayloadLen(v6, 0), 8);
-  assert.equal(ipv6NextHeader(v6, 0), IPPROTO_UDP);
+  assert.equal(ipv6NextHeader(v6, 0), IpProto.Udp);
   assert.equal(ipv6HopLimit(v6, 0), 64);
   assert.equal(ipv6SrcWord(v6, 0, 0), 0xfe800000);
   assert.equal(ipv6SrcWord(v6, 0, 3), 1);
@@ -111,7 +111,7 @@ test('ipv6: parse basic fields', () => {
 
 test('ipv6: emit into a stale buffer', () => {
   const b = stale(42);
-  const e = emitIpv6(b, 1, v6.subarray(8, 24), v6.subarray(24, 40), IPPROTO_UDP, 8, 64);
+  const e = emitIpv6(b, 1, v6.subarray(8, 24), v6.subarray(24, 40), IpProto.Udp, 8, 64);
   assert.equal(e, 41);
   assert.equal(toHex(b, 1, 41), '60000000000811 40'.replace(/ /g, '') + toHex(v6, 8, 40));
   assert.equal(toHex(b, 0, 1) + toHex(b, 41), 'a5a5');
