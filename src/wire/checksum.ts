@@ -39,11 +39,6 @@ export function updateChecksum16(csum: number, oldWord: number, newWord: number)
   return ~fold16((~csum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff;
 }
 
-/** RFC 1624 for a 32-bit field (e.g. an IPv4 address) as two 16-bit words. */
-export function updateChecksum32(csum: number, oldVal: number, newVal: number): number {
-  return ~fold16((~csum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff) + (newVal >>> 16) + (newVal & 0xffff)) & 0xffff;
-}
-
 /** Unfolded IPv4 pseudo-header sum: source, destination, protocol, L4 length. */
 export function pseudoSum4(b: Uint8Array, ipOff: number, protocol: number, l4Len: number): number {
   return sum16(b, ipOff + 12, ipOff + 20, 0) + protocol + l4Len;

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { hex } from './hex.js';
 import {
-  sum16, fold16, internetChecksum, verifyChecksum, updateChecksum16, updateChecksum32, pseudoSum4, pseudoSum6,
+  sum16, fold16, internetChecksum, verifyChecksum, updateChecksum16, pseudoSum4, pseudoSum6,
 } from '../../src/wire/checksum.js';
-import { readU16, writeU16, readU32, writeU32 } from '../../src/wire/bytes.js';
+import { readU16, writeU16 } from '../../src/wire/bytes.js';
 
 /** Independent reference: RFC 1071 with 16-bit folding at every step. */
 function refChecksum(b: Uint8Array): number {
@@ -60,17 +60,6 @@ test('checksum: incremental update (RFC 1624) equals recomputation', () => {
     const inc = updateChecksum16(c0, old, nw);
     writeU16(b, 0, inc);
     assert.equal(verifyChecksum(b, 0, b.length), true);
-  }));
-  fc.assert(fc.property(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.integer({ min: 0, max: 0xffffffff }), (a, nv) => {
-    const b = a.slice();
-    b[19] |= 1;
-    writeU16(b, 0, 0);
-    writeU16(b, 0, internetChecksum(b, 0, 20));
-    const old = readU32(b, 12);
-    const inc = updateChecksum32(readU16(b, 0), old, nv);
-    writeU32(b, 12, nv);
-    writeU16(b, 0, inc);
-    assert.equal(verifyChecksum(b, 0, 20), true);
   }));
 });
 
