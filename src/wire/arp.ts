@@ -11,7 +11,7 @@
  */
 
 import { readMac, writeMac, writeMacHL } from './addr.js';
-import { readI32, readU16, writeU16, writeU32 } from './bytes.js';
+import { moveBytes, readI32, readU16, writeU16, writeU32 } from './bytes.js';
 import { emitEthernet, setEthSrcHL, Eth, EtherType } from './ethernet.js';
 
 /** ARP sizes (const enums, as every wire constant the forwarders use per frame: see ethernet.ts). */
@@ -77,10 +77,10 @@ export function setArpThaHL(b: Uint8Array, off: number, hi: number, lo: number):
  */
 export function arpReplyInPlace(b: Uint8Array, eth: number, arp: number, hi: number, lo: number): void {
   const requested = readI32(b, arp + Field.Tpa);
-  b.copyWithin(eth, eth + Eth.AddrLen, eth + 2 * Eth.AddrLen);
+  moveBytes(b, eth, eth + Eth.AddrLen, Eth.AddrLen);
   setEthSrcHL(b, eth, hi, lo);
   writeU16(b, arp + Field.Op, ArpOp.Reply);
-  b.copyWithin(arp + Field.Tha, arp + Field.Sha, arp + Field.Tha);
+  moveBytes(b, arp + Field.Tha, arp + Field.Sha, Field.Tha - Field.Sha);
   setArpShaHL(b, arp, hi, lo);
   writeU32(b, arp + Field.Spa, requested);
 }

@@ -32,6 +32,15 @@ export function readU32(b: Uint8Array, off: number): number {
   return readI32(b, off) >>> 0;
 }
 
+/**
+ * Copy the `n` bytes at `from` to `to` within one buffer, as memmove does (the ranges may
+ * overlap). For the few bytes of a header field, where a loop costs less than copyWithin.
+ */
+export function moveBytes(b: Uint8Array, to: number, from: number, n: number): void {
+  if (to < from) for (let i = 0; i < n; i++) b[to + i] = b[from + i];
+  else for (let i = n - 1; i >= 0; i--) b[to + i] = b[from + i];
+}
+
 /** Write a 32-bit field from its uint32 or int32 form. */
 export function writeU32(b: Uint8Array, off: number, v: number): void {
   b[off] = v >> 24;

@@ -28,7 +28,7 @@
  */
 
 import * as addr from './addr.js';
-import { readU16, writeU16 } from './bytes.js';
+import { moveBytes, readU16, writeU16 } from './bytes.js';
 
 // Called per frame (setEthSrcHL), so bound as module constants: see src/forward/ip-switch.ts.
 const { writeMac, writeMacHL } = addr;
@@ -121,7 +121,7 @@ function writeVlanTag(b: Uint8Array, off: number, tci: number): void {
  */
 export function insertVlanTag(b: Uint8Array, off: number, tci: number): number {
   const start = off - Eth.TagLen;
-  b.copyWithin(start, off, off + Field.Type);
+  moveBytes(b, start, off, Field.Type);
   writeVlanTag(b, start, tci);
   return start;
 }
@@ -132,7 +132,7 @@ export function insertVlanTag(b: Uint8Array, off: number, tci: number): number {
  */
 export function stripVlanTag(b: Uint8Array, off: number): number {
   const start = off + Eth.TagLen;
-  b.copyWithin(start, off, off + Field.Type);
+  moveBytes(b, start, off, Field.Type);
   return start;
 }
 
@@ -155,9 +155,14 @@ export function ethSrcIsBad(b: Uint8Array, off: number): boolean {
 /** Set the destination MAC from its halves (see addr.ts): the MAC writer itself, at the frame's start. */
 export const setEthDstHL: (b: Uint8Array, off: number, hi: number, lo: number) => void = writeMacHL;
 
-/** Set the source MAC from its halves. */
+/** Set the source MAC from its halves (spelled out: a per-frame accessor). */
 export function setEthSrcHL(b: Uint8Array, off: number, hi: number, lo: number): void {
-  writeMacHL(b, off + Eth.AddrLen, hi, lo);
+  b[off + 6] = hi >> 16; // a Uint8Array store keeps the low 8 bits
+  b[off + 7] = hi >> 8;
+  b[off + 8] = hi;
+  b[off + 9] = lo >> 16;
+  b[off + 10] = lo >> 8;
+  b[off + 11] = lo;
 }
 
 /** Write an untagged Ethernet header; returns the payload offset (off + 14). */

@@ -54,10 +54,9 @@ export const enum Ipv4Dst {
 
 /** Header length of the IPv4 packet at b[off..end) (version 4, ihl >= 5, fits); -1 if not. */
 export function checkIpv4(b: Uint8Array, off: number, end: number): number {
-  if (!(off >= 0) || end > b.length || end - off < Ipv4.MinHeaderLen) return -1;
-  const v = b[off];
+  const v = b[off]; // undefined outside the buffer: fails the version test
   const hl = (v & 0x0f) << 2;
-  return v >> 4 === 4 && hl >= Ipv4.MinHeaderLen && hl <= end - off ? hl : -1;
+  return v >> 4 === 4 && hl >= Ipv4.MinHeaderLen && hl <= end - off && end <= b.length ? hl : -1;
 }
 
 /** True when total length is consistent: >= header length and <= the bytes present. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hex, toHex, stale } from './hex.js';
-import { readI32, readU16, readU32, writeU16, writeU32 } from '../../src/wire/bytes.js';
+import { moveBytes, readI32, readU16, readU32, writeU16, writeU32 } from '../../src/wire/bytes.js';
 
 // An IPv4 source and destination as they stand in a header: 192.168.0.1, 10.0.0.2.
 const words = hex('c0a8 0001 0a00 0002');
@@ -25,4 +25,16 @@ test('bytes: write into a stale buffer, from either form', () => {
   assert.equal(toHex(b), 'a5' + '1234' + 'c0a80001' + 'c0a80001' + 'a5');
   writeU32(b, 3, 0);
   assert.equal(toHex(b, 3, 7), '00000000');
+});
+
+test('bytes: move bytes within a buffer, overlapping either way, as memmove does', () => {
+  const up = hex('000102030405060708');
+  moveBytes(up, 0, 2, 5);
+  assert.equal(toHex(up), '020304050605060708');
+  const down = hex('000102030405060708');
+  moveBytes(down, 2, 0, 5);
+  assert.equal(toHex(down), '000100010203040708');
+  const none = hex('0001');
+  moveBytes(none, 0, 1, 0);
+  assert.equal(toHex(none), '0001');
 });
