@@ -43,15 +43,16 @@
  * ICMP budgets and MTU re-reads.
  */
 import { EAGAIN, EMSGSIZE, ENETDOWN, ENOBUFS, allocBytes, type ForeignBytes } from '../sys/libc.js';
-import { DropReason, VNET_HDR_LEN, type Egress } from '../forward/api.js';
+import { DropReason, type Egress } from '../forward/api.js';
 import { MAX_PORTS, PortCounter, dropSlot, portSlot } from '../forward/counters.js';
 import { SEGMENT_SCRATCH_LEN, finishChecksum, segmentTcp, type SegmentEmit } from '../wire/segment.js';
-import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN } from '../wire/vnet.js';
-import { ETH_HLEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, checkEthernet, emitEthernet, ethPayloadType } from '../wire/ethernet.js';
+import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VNET_HDR_LEN } from '../wire/vnet.js';
+import { Eth, EtherType, checkEthernet, emitEthernet, ethPayloadType } from '../wire/ethernet.js';
 import { checkIpv4 } from '../wire/ipv4.js';
 import { checkIpv6, IPV6_HLEN } from '../wire/ipv6.js';
 import { checkTcp } from '../wire/tcp.js';
-import { readIpv4, readMac } from '../wire/addr.js';
+import { readMac } from '../wire/addr.js';
+import { readU32 } from '../wire/bytes.js';
 import {
   PACKET_TOO_BIG_MAX, emitFragNeeded, emitPacketTooBig, fragNeededAllowed, packetTooBigAllowed,
 } from '../wire/icmp-error.js';
@@ -115,7 +116,7 @@ export class FrameEgress implements Egress {
     this.segMem = allocBytes(SEGMENT_SCRATCH_LEN + HEADROOM);
     this.segScratch = this.segMem.bytes.subarray(HEADROOM, HEADROOM + SEGMENT_SCRATCH_LEN);
     this.segEmit = this.emitSegment.bind(this);
-    this.icmpMem = allocBytes(ICMP_ETH + ETH_HLEN + PACKET_TOO_BIG_MAX);
+    this.icmpMem = allocBytes(ICMP_ETH + Eth.HeaderLen + PACKET_TOO_BIG_MAX);
   }
 
   /** About once a second (the loop's tick): new ICMP budgets, MTUs may be read again. */
@@ -153,7 +154,7 @@ export class FrameEgress implements Egress {
       }
     }
     const mtu = p.mtu;
-    if (mtu > 0 && end - eth > ETH_HLEN + mtu && this.tooBig(p, b, hdr, eth, end)) return;
+    if (mtu > 0 && end - eth > Eth.HeaderLen + mtu && this.tooBig(p, b, hdr, eth, end)) return;
     let start: number;
     if (p.vnet) {
       if (hdr === eth) {
@@ -211,8 +212,8 @@ export class FrameEgress implements Egress {
   /** IP length of each segment of the GSO frame whose IP header is at `ip` (-1: headers unreadable). */
   private gsoSegmentLen(b: Uint8Array, hdr: number, eth: number, ip: number, end: number): number {
     const type = ethPayloadType(b, eth);
-    const l3 = type === ETHERTYPE_IPV4 ? checkIpv4(b, ip, end)
-      : type === ETHERTYPE_IPV6 && checkIpv6(b, ip, end) ? IPV6_HLEN : -1;
+    const l3 = type === EtherType.Ipv4 ? checkIpv4(b, ip, end)
+      : type === EtherType.Ipv6 && checkIpv6(b, ip, end) ? IPV6_HLEN : -1;
     if (l3 < 0) return -1;
     const thl = checkTcp(b, ip + l3, end);
     if (thl < 0) return -1;
@@ -228,12 +229,12 @@ export class FrameEgress implements Egress {
     if (q === undefined || q.failed !== 0) return;
     const out = this.icmpMem.bytes;
     const type = ethPayloadType(b, eth);
-    const outIp = ICMP_ETH + ETH_HLEN;
+    const outIp = ICMP_ETH + Eth.HeaderLen;
     let outEnd: number;
-    if (type === ETHERTYPE_IPV4) {
+    if (type === EtherType.Ipv4) {
       if (checkIpv4(b, ip, end) < 0 || !fragNeededAllowed(b, ip, end)) return;
-      outEnd = emitFragNeeded(out, outIp, b, ip, end, readIpv4(b, ip + 16), p.mtu);
-    } else if (type === ETHERTYPE_IPV6) {
+      outEnd = emitFragNeeded(out, outIp, b, ip, end, readU32(b, ip + 16), p.mtu);
+    } else if (type === EtherType.Ipv6) {
       if (!checkIpv6(b, ip, end) || !packetTooBigAllowed(b, ip, end)) return;
       outEnd = emitPacketTooBig(out, outIp, b, ip, end, p.mtu);
     } else {

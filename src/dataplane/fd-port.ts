@@ -12,11 +12,10 @@
  * The port's mtu is read when it is built and again on refreshMtu (each kind says how).
  */
 import { EAGAIN, EINTR, ENETDOWN, EPIPE, close, errno, raw } from '../sys/libc.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
+import { Eth } from '../wire/ethernet.js';
 import type { PortKind } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
-
-const ETH_HLEN = 14;
 
 export abstract class FdFramePort implements Port {
   failed = 0;
@@ -71,7 +70,7 @@ export abstract class FdFramePort implements Port {
         return n > 0 ? n : -e; // deliver what we have; the error repeats on the next call
       }
       if (r === 0) return n > 0 ? n : -EPIPE; // end of file on a frame fd: a hang-up
-      if (r < hl + ETH_HLEN) { this.rxErrors++; continue; }
+      if (r < hl + Eth.HeaderLen) { this.rxErrors++; continue; }
       mem.rxHdr[n] = off;
       mem.rxEth[n] = off + hl;
       mem.rxEnd[n] = off + r;

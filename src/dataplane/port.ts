@@ -32,7 +32,7 @@
  */
 import { allocBytes, type ForeignBytes } from '../sys/libc.js';
 import type { PortKind } from '../protocol/dataplane.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
 
 /** Largest frame payload a port reads: a 64 KiB GSO super-frame. */
 export const MAX_FRAME = 65536;

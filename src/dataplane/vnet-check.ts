@@ -25,12 +25,12 @@
  * A frame without a header (hdr === eth) is always accepted. Pure: no I/O, no allocation,
  * never throws; it reads only inside b[hdr..end).
  */
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, checkEthernet, ethPayloadType } from '../wire/ethernet.js';
-import { IPPROTO_TCP, checkIpv4 } from '../wire/ipv4.js';
+import { EtherType, checkEthernet, ethPayloadType } from '../wire/ethernet.js';
+import { IpProto, checkIpv4 } from '../wire/ipv4.js';
 import { IPV6_HLEN, checkIpv6 } from '../wire/ipv6.js';
 import { checkTcp } from '../wire/tcp.js';
 import {
-  VNET_HDR_SIZE, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE,
+  VNET_HDR_LEN, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE,
   VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
 } from '../wire/vnet.js';
 
@@ -45,7 +45,7 @@ export const MAX_GSO_SEGS = 256;
 const TCP_CSUM_OFFSET = 16;
 
 export function vnetHeaderOk(b: Uint8Array, hdr: number, eth: number, end: number): boolean {
-  if (eth - hdr < VNET_HDR_SIZE) return true;
+  if (eth - hdr < VNET_HDR_LEN) return true;
   const flags = b[hdr];
   const rawType = b[hdr + 1];
   const len = end - eth;
@@ -65,12 +65,12 @@ export function vnetHeaderOk(b: Uint8Array, hdr: number, eth: number, end: numbe
   const type = ethPayloadType(b, eth);
   let l3: number;
   if (gso === VIRTIO_NET_HDR_GSO_TCPV4) {
-    if (type !== ETHERTYPE_IPV4) return false;
+    if (type !== EtherType.Ipv4) return false;
     l3 = checkIpv4(b, ip, end);
-    if (l3 < 0 || b[ip + 9] !== IPPROTO_TCP) return false;
+    if (l3 < 0 || b[ip + 9] !== IpProto.Tcp) return false;
     if (((b[ip + 6] & 0x3f) | b[ip + 7]) !== 0) return false; // MF or a fragment offset
   } else {
-    if (type !== ETHERTYPE_IPV6 || !checkIpv6(b, ip, end) || b[ip + 6] !== IPPROTO_TCP) return false;
+    if (type !== EtherType.Ipv6 || !checkIpv6(b, ip, end) || b[ip + 6] !== IpProto.Tcp) return false;
     l3 = IPV6_HLEN;
   }
   const tcp = ip + l3;

@@ -30,7 +30,7 @@ import {
   setsockoptBuf, setsockoptInt, socket, AF_UNIX, SOCK_STREAM, SO_SNDBUF, SO_RCVBUF, connect, sockaddrUn,
 } from '../sys/libc.js';
 import { formatMac, readMac, writeMac } from '../wire/addr.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
 
 /** Create the named network namespace if it does not exist (so /var/run/netns/NAME exists). */
 export function ensureNetns(name: string): void {

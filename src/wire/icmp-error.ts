@@ -22,11 +22,13 @@
  * Readers for the receiving side: fragNeededMtu / packetTooBigMtu at the ICMP header.
  * Nothing here allocates or throws; callers pass ranges they have checked.
  */
-import { internetChecksum, pseudoSum6, readU32, writeU32 } from './checksum.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, fillIpv4Checksum } from './ipv4.js';
+import { internetChecksum, pseudoSum6 } from './checksum.js';
+import { readU32, writeU32 } from './bytes.js';
+import { IpProto, Ipv4, fillIpv4Checksum } from './ipv4.js';
 import { IPV6_HLEN } from './ipv6.js';
-import { ICMP_DEST_UNREACH } from './icmp.js';
 
+/** ICMP Destination Unreachable (RFC 792), and its code 4: fragmentation needed and DF set. */
+export const ICMP_DEST_UNREACH = 3;
 export const ICMP_FRAG_NEEDED = 4;
 export const ICMPV6_PACKET_TOO_BIG = 2;
 
@@ -35,7 +37,6 @@ export const FRAG_NEEDED_MAX = 576;
 /** Largest ICMPv6 error packet: the IPv6 minimum MTU (RFC 4443 2.4(c)). */
 export const PACKET_TOO_BIG_MAX = 1280;
 
-const IPV4_HLEN = 20;
 const ICMP_ERR_HLEN = 8;
 /** IP TOS of ICMP errors: precedence "internetwork control", as Linux sends them. */
 const TOS_INTERNETWORK_CONTROL = 0xc0;
@@ -48,16 +49,16 @@ const ERROR_TTL = 64;
 export function emitFragNeeded(out: Uint8Array, off: number, orig: Uint8Array, ip: number, end: number,
   src: number, mtu: number): number {
   let quote = end - ip;
-  if (quote > FRAG_NEEDED_MAX - IPV4_HLEN - ICMP_ERR_HLEN) quote = FRAG_NEEDED_MAX - IPV4_HLEN - ICMP_ERR_HLEN;
-  const total = IPV4_HLEN + ICMP_ERR_HLEN + quote;
+  if (quote > FRAG_NEEDED_MAX - Ipv4.MinHeaderLen - ICMP_ERR_HLEN) quote = FRAG_NEEDED_MAX - Ipv4.MinHeaderLen - ICMP_ERR_HLEN;
+  const total = Ipv4.MinHeaderLen + ICMP_ERR_HLEN + quote;
   out[off] = 0x45; out[off + 1] = TOS_INTERNETWORK_CONTROL;
   out[off + 2] = total >>> 8; out[off + 3] = total & 0xff;
   out[off + 4] = 0; out[off + 5] = 0; out[off + 6] = 0; out[off + 7] = 0;
-  out[off + 8] = ERROR_TTL; out[off + 9] = IPPROTO_ICMP;
+  out[off + 8] = ERROR_TTL; out[off + 9] = IpProto.Icmp;
   writeU32(out, off + 12, src >>> 0);
   for (let i = 0; i < 4; i++) out[off + 16 + i] = orig[ip + 12 + i];
   fillIpv4Checksum(out, off);
-  const icmp = off + IPV4_HLEN;
+  const icmp = off + Ipv4.MinHeaderLen;
   out[icmp] = ICMP_DEST_UNREACH; out[icmp + 1] = ICMP_FRAG_NEEDED;
   out[icmp + 2] = 0; out[icmp + 3] = 0; out[icmp + 4] = 0; out[icmp + 5] = 0;
   out[icmp + 6] = mtu >>> 8 & 0xff; out[icmp + 7] = mtu & 0xff;
@@ -78,7 +79,7 @@ export function emitPacketTooBig(out: Uint8Array, off: number, orig: Uint8Array,
   const plen = ICMP_ERR_HLEN + quote;
   out[off] = 0x60; out[off + 1] = 0; out[off + 2] = 0; out[off + 3] = 0;
   out[off + 4] = plen >>> 8; out[off + 5] = plen & 0xff;
-  out[off + 6] = IPPROTO_ICMPV6; out[off + 7] = ERROR_TTL;
+  out[off + 6] = IpProto.Icmpv6; out[off + 7] = ERROR_TTL;
   for (let i = 0; i < 16; i++) {
     out[off + 8 + i] = orig[ip + 24 + i];
     out[off + 24 + i] = orig[ip + 8 + i];
@@ -88,7 +89,7 @@ export function emitPacketTooBig(out: Uint8Array, off: number, orig: Uint8Array,
   out[icmp + 2] = 0; out[icmp + 3] = 0;
   writeU32(out, icmp + 4, mtu >>> 0);
   copy(out, icmp + ICMP_ERR_HLEN, orig, ip, quote);
-  const c = internetChecksum(out, icmp, icmp + plen, pseudoSum6(out, off, IPPROTO_ICMPV6, plen));
+  const c = internetChecksum(out, icmp, icmp + plen, pseudoSum6(out, off, IpProto.Icmpv6, plen));
   out[icmp + 2] = c >>> 8; out[icmp + 3] = c & 0xff;
   return icmp + plen;
 }
@@ -110,7 +111,7 @@ export function fragNeededAllowed(b: Uint8Array, ip: number, end: number): boole
   const s = b[ip + 12], d = b[ip + 16];
   if (s === 0 || s === 127 || s >= 224) return false; // 0/8, loopback, multicast, class E, broadcast
   if (d >= 224) return false;
-  if (b[ip + 9] === IPPROTO_ICMP) {
+  if (b[ip + 9] === IpProto.Icmp) {
     const at = ip + ((b[ip] & 0x0f) << 2);
     if (at >= end) return false;
     const t = b[at];
@@ -129,7 +130,7 @@ export function packetTooBigAllowed(b: Uint8Array, ip: number, end: number): boo
     if (v !== (i === 15 ? 1 : 0)) loopback = false;
   }
   if (unspecified || loopback) return false;
-  if (b[ip + 6] === IPPROTO_ICMPV6) {
+  if (b[ip + 6] === IpProto.Icmpv6) {
     const at = ip + IPV6_HLEN;
     if (at >= end || b[at] < 128) return false;
   }

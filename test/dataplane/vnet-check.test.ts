@@ -11,8 +11,8 @@ import {
   emitVnetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_GSO_UDP,
 } from '../../src/wire/vnet.js';
-import { emitEthernet, emitEthernetVlan, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../src/wire/ethernet.js';
-import { emitIpv4, IPPROTO_TCP, IPPROTO_UDP } from '../../src/wire/ipv4.js';
+import { emitEthernet, emitEthernetVlan, EtherType } from '../../src/wire/ethernet.js';
+import { emitIpv4, IpProto } from '../../src/wire/ipv4.js';
 import { emitIpv6 } from '../../src/wire/ipv6.js';
 import { emitTcp, TCP_ACK } from '../../src/wire/tcp.js';
 import { emitUdp } from '../../src/wire/udp.js';
@@ -25,12 +25,12 @@ const HDR = 4; // bytes before the header, so offsets are not 0
 function tcpFrame(v6: boolean, dataLen: number, vlan = false): Frame & { tcp: number } {
   const buf = new Uint8Array(HDR + 10 + 18 + 40 + 20 + dataLen);
   const eth = HDR + 10;
-  const type = v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
+  const type = v6 ? EtherType.Ipv6 : EtherType.Ipv4;
   const ip = vlan ? emitEthernetVlan(buf, eth, 0x020000000002, 0x020000000001, 5, 0, type)
     : emitEthernet(buf, eth, 0x020000000002, 0x020000000001, type);
   const tcp = v6
-    ? emitIpv6(buf, ip, new Uint8Array(16).fill(1), new Uint8Array(16).fill(2), IPPROTO_TCP, 20 + dataLen)
-    : emitIpv4(buf, ip, 0x0a000001, 0x0a000002, IPPROTO_TCP, 20 + dataLen);
+    ? emitIpv6(buf, ip, new Uint8Array(16).fill(1), new Uint8Array(16).fill(2), IpProto.Tcp, 20 + dataLen)
+    : emitIpv4(buf, ip, 0x0a000001, 0x0a000002, IpProto.Tcp, 20 + dataLen);
   emitTcp(buf, tcp, 1000, 80, 1, 1, TCP_ACK, 65535);
   return { buf, hdr: HDR, eth, end: tcp + 20 + dataLen, tcp };
 }
@@ -56,8 +56,8 @@ test('what a guest really sends passes: TSO v4/v6, ECN, tagged, partial UDP chec
   assert.ok(ok(tso(tcpFrame(false, 1), VIRTIO_NET_HDR_GSO_TCPV4, 1)));
   // UDP with a partial checksum (NEEDS_CSUM, no GSO), as every offloading guest sends it.
   const u = new Uint8Array(HDR + 10 + 14 + 20 + 8 + 100);
-  const ip = emitEthernet(u, HDR + 10, 2, 0x020000000001, ETHERTYPE_IPV4);
-  const l4 = emitIpv4(u, ip, 0x0a000001, 0x0a000002, IPPROTO_UDP, 108);
+  const ip = emitEthernet(u, HDR + 10, 2, 0x020000000001, EtherType.Ipv4);
+  const l4 = emitIpv4(u, ip, 0x0a000001, 0x0a000002, IpProto.Udp, 108);
   emitUdp(u, l4, 53, 53, 108);
   emitVnetHdr(u, HDR, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, l4 - HDR - 10, 6);
   assert.ok(vnetHeaderOk(u, HDR, HDR + 10, u.length));
@@ -83,10 +83,10 @@ test('gso_type must match the packet, and be one the switch can segment', () => 
   assert.equal(ok(tso(tcpFrame(false, 3000), VIRTIO_NET_HDR_GSO_ECN, 1448)), false, 'the ECN bit alone');
   assert.equal(ok(tso(tcpFrame(false, 3000), 2, 1448)), false, 'an unknown type');
   const udp = tso(tcpFrame(false, 3000), VIRTIO_NET_HDR_GSO_TCPV4, 1448);
-  udp.buf[udp.eth + 14 + 9] = IPPROTO_UDP;
+  udp.buf[udp.eth + 14 + 9] = IpProto.Udp;
   assert.equal(ok(udp), false, 'TCPV4 on a UDP packet');
   const arp = tso(tcpFrame(false, 3000), VIRTIO_NET_HDR_GSO_TCPV4, 1448);
-  arp.buf[arp.eth + 12] = ETHERTYPE_ARP >>> 8; arp.buf[arp.eth + 13] = ETHERTYPE_ARP & 0xff;
+  arp.buf[arp.eth + 12] = EtherType.Arp >>> 8; arp.buf[arp.eth + 13] = EtherType.Arp & 0xff;
   assert.equal(ok(arp), false, 'TCPV4 on ARP');
   const frag = tso(tcpFrame(false, 3000), VIRTIO_NET_HDR_GSO_TCPV4, 1448);
   frag.buf[frag.eth + 14 + 6] |= 0x20;

@@ -13,8 +13,8 @@ import {
   AF_PACKET, SOCK_RAW, SOL_PACKET, PACKET_VNET_HDR, bind, close, ifNameToIndex, raw, setsockoptInt, socket,
 } from '../../src/sys/libc.js';
 import { emitVnetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4 } from '../../src/wire/vnet.js';
-import { emitEthernet, ETHERTYPE_IPV4 } from '../../src/wire/ethernet.js';
-import { emitIpv4, IPPROTO_TCP } from '../../src/wire/ipv4.js';
+import { emitEthernet, EtherType } from '../../src/wire/ethernet.js';
+import { emitIpv4, IpProto } from '../../src/wire/ipv4.js';
 import { emitTcp, TCP_ACK } from '../../src/wire/tcp.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { pseudoSum4, fold16 } from '../../src/wire/checksum.js';
@@ -24,11 +24,11 @@ const gsoSize = Number(gsoSizeS), payload = Number(payloadS), count = Number(cou
 
 const frame = Buffer.alloc(10 + 14 + 20 + 20 + payload);
 const eth = 10;
-const ip = emitEthernet(frame, eth, parseInt(dstMac, 16), parseInt(srcMac, 16), ETHERTYPE_IPV4);
-const tcp = emitIpv4(frame, ip, parseIpv4(srcIp), parseIpv4(dstIp), IPPROTO_TCP, 20 + payload);
+const ip = emitEthernet(frame, eth, parseInt(dstMac, 16), parseInt(srcMac, 16), EtherType.Ipv4);
+const tcp = emitIpv4(frame, ip, parseIpv4(srcIp), parseIpv4(dstIp), IpProto.Tcp, 20 + payload);
 emitTcp(frame, tcp, 40000, 9, 1, 1, TCP_ACK, 65535);
 // Partial checksum, as a TSO sender leaves it: the pseudo-header sum in the TCP checksum field.
-const ps = fold16(pseudoSum4(frame, ip, IPPROTO_TCP, 20 + payload));
+const ps = fold16(pseudoSum4(frame, ip, IpProto.Tcp, 20 + payload));
 frame[tcp + 16] = ps >>> 8; frame[tcp + 17] = ps & 0xff;
 emitVnetHdr(frame, 0, VIRTIO_NET_HDR_F_NEEDS_CSUM, gsoSize > 0 ? VIRTIO_NET_HDR_GSO_TCPV4 : 0, tcp + 20 - eth,
   gsoSize, tcp - eth, 16);
