@@ -17,7 +17,10 @@
  * kernel's socket buffer, then the client's write blocks) until the replies drain. A connection
  * whose replies do not drain within `stallMs` is closed, as is one with no traffic for
  * `idleMs`; at most `maxConnections` connections are open at once (more are closed as they
- * come). The CLI sends one command and reads its reply at once, so it never meets these.
+ * come). Fairness: once a connection's commands have taken `turnMs` in one turn of the event
+ * loop, it stops reading until the next turn, so a client streaming commands cannot starve the
+ * others, nor the daemon's own I/O (the journal's compaction): connections take turns.
+ * The CLI sends one command and reads its reply at once, so it never meets these.
  * Memory per connection is then at most replyQueueBytes + one reply + MAX_LINE + one read.
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
@@ -39,6 +42,8 @@ export interface ConnectionLimits {
   idleMs: number;
   /** Connections open at once (control and controller); more are closed as they come. */
   maxConnections: number;
+  /** A connection's command time in one event-loop turn after which it waits for the next turn. */
+  turnMs: number;
 }
 
 export const DEFAULT_LIMITS: ConnectionLimits = {
@@ -46,6 +51,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   stallMs: 10_000,
   idleMs: 60_000,
   maxConnections: 256,
+  turnMs: 20,
 };
 
 export type Handler = (command: string) => Reply;
@@ -77,6 +83,21 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
   let first = true;
   /** Waiting for the client to read its replies (reading paused); closed when it does not within stallMs. */
   let stalled: NodeJS.Timeout | null = null;
+  /** Waiting for the next event-loop turn (its command time in this one is used up). */
+  let yielding = false;
+  /** The client ended its side. */
+  let ended = false;
+  /** When its command work in this event-loop turn began (the turn is closed by a setImmediate). */
+  const turn = { open: false, start: 0 };
+  const turnElapsed = (): number => {
+    const now = performance.now();
+    if (!turn.open) {
+      turn.open = true;
+      turn.start = now;
+      setImmediate(() => { turn.open = false; });
+    }
+    return now - turn.start;
+  };
   sock.setEncoding('utf8');
   sock.setTimeout(limits.idleMs);
   const drop = (why: string): void => {
@@ -90,10 +111,22 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
   const send = (obj: object): void => {
     if (!closed && sock.writable) sock.write(`${JSON.stringify(obj)}\n`);
   };
+  /** Read on, unless waiting for the client to read or for the next turn. */
+  const resume = (): void => {
+    if (!closed && stalled === null && !yielding) sock.resume();
+  };
   /** Answer the complete requests in buf, in order, while the client keeps up with its replies. */
   const pump = (): void => {
     let nl: number;
     while (!closed && (nl = buf.indexOf('\n')) >= 0) {
+      if (turnElapsed() > limits.turnMs) {
+        if (!yielding) {
+          yielding = true;
+          sock.pause();
+          setImmediate(() => { yielding = false; pump(); resume(); });
+        }
+        return;
+      }
       if (sock.writableLength > limits.replyQueueBytes) {
         // Back-pressure: read nothing more until the replies drain ('drain' calls pump again).
         sock.pause();
@@ -111,6 +144,8 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
         sock.removeAllListeners('error');
         sock.removeAllListeners('drain');
         sock.removeAllListeners('timeout');
+        // The controller link sees the socket as a plain one: its peer's end ends it.
+        sock.on('end', () => sock.end());
         onController(sock, line, buf);
         return;
       }
@@ -139,7 +174,17 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
       buf = '';
       sock.end();
       setTimeout(() => sock.destroy(), 1000).unref();
+      return;
     }
+    finish();
+  };
+  /** The client has ended its side and every complete request is answered: end ours. */
+  const finish = (): void => {
+    if (!ended || closed || buf.indexOf('\n') >= 0) return;
+    if (buf.trim() !== '') log.debug({ bytes: buf.length }, 'half request at end of connection dropped');
+    buf = '';
+    closed = true;
+    sock.end();
   };
   sock.on('data', (chunk: string) => {
     if (closed) return;
@@ -151,13 +196,14 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
     clearTimeout(stalled);
     stalled = null;
     pump();
-    if (stalled === null && !closed) sock.resume();
+    resume();
   });
   sock.on('timeout', () => drop(`idle for ${limits.idleMs} ms`));
+  // The client may end its side with requests still waiting (back-pressure, its turn): they
+  // are answered first (the server is allowHalfOpen), then the connection is ended.
   sock.on('end', () => {
-    if (buf.trim() !== '') log.debug({ bytes: buf.length }, 'half request at end of connection dropped');
-    buf = '';
-    if (!closed) sock.end();
+    ended = true;
+    finish();
   });
   sock.on('error', (e) => {
     log.debug({ err: String(e) }, 'control connection error');
@@ -183,7 +229,7 @@ export async function listen(path: string, handle: Handler, log: Logger, onContr
     if (await socketAlive(path)) throw new Error(`another vswitchd is listening at ${path}`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serveConnection(sock, handle, log, onController, limits));
+  const server = createServer({ allowHalfOpen: true }, (sock) => serveConnection(sock, handle, log, onController, limits));
   server.maxConnections = limits.maxConnections;
   server.on('error', (e) => log.error({ err: String(e) }, 'control socket error'));
   await new Promise<void>((resolve, reject) => {

@@ -4,34 +4,21 @@
  * changed, SYSTEM CONFIG at start, kill -9 and restart on the same state, bad socket input.
  * Guest namespaces are made by the test (unique names) and removed afterwards, even on failure.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
-import { NetLab, waitFor, run } from '../helpers/netlab.js';
-import { Daemon, VSWITCH } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
+import { waitFor, run, type NetLab } from '../helpers/netlab.js';
+import { VSWITCH, type Daemon } from '../helpers/daemon.js';
+import { rig } from '../helpers/rig.js';
 
-const labs: NetLab[] = [];
-const daemons: Daemon[] = [];
-const controllers: Controller[] = [];
-after(async () => {
-  for (const c of controllers) await c.stop();
-  for (const d of daemons) {
-    try { await d.stop(); } catch { /* already gone */ }
-    run('rm', ['-rf', d.dir]); // also for daemons that never started
-  }
-  for (const l of labs) l.cleanup();
-});
+const the = rig('vc');
 
 function lab(): NetLab {
-  const l = new NetLab('vc');
-  labs.push(l);
-  return l;
+  return the.lab();
 }
 
 async function daemon(netns: string, config?: string, stateDir?: string): Promise<Daemon> {
-  const d = new Daemon({ netns, config, stateDir });
-  daemons.push(d);
+  const d = the.daemon({ netns, config, stateDir });
   await d.start();
   return d;
 }
@@ -73,8 +60,7 @@ test('transcript: every command, its replies and its errors', async () => {
   const up = l.name('u');
   l.veth(host, up, lan, 'lan0');
   const d = await daemon(host);
-  const ctl = new Controller('DTCVSW1', host, d);
-  controllers.push(ctl);
+  const ctl = the.controller('DTCVSW1', host, d);
   await ctl.start();
 
   assert.deepEqual(ok(d, 'q vsw'), ['No VSWITCHes are defined']);
@@ -203,8 +189,7 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
     'COUPLE 600 TO SYSTEM SW1 FOR LINUX1',
   ].join('\n');
   const d = await daemon(host, config);
-  const ctl = new Controller('DTCVSW1', host, d);
-  controllers.push(ctl);
+  const ctl = the.controller('DTCVSW1', host, d);
   await ctl.start();
   assert.ok(await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1').switches[0].uplink.state === 'READY', 5000));
   const sw = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0];
@@ -258,11 +243,9 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
 test('a bad SYSTEM CONFIG stops start-up with its line number', async () => {
   const l = lab();
   const host = l.netns('h');
-  const d = new Daemon({ netns: host, config: 'DEFINE VSWITCH SW1\n\nDEFINE VSWITCH SW1 RDEV NONE\n' });
-  daemons.push(d);
+  const d = the.daemon({ netns: host, config: 'DEFINE VSWITCH SW1\n\nDEFINE VSWITCH SW1 RDEV NONE\n' });
   await assert.rejects(d.start(3000), /line 3: DEFINE VSWITCH SW1 .*VSW0010E VSWITCH SYSTEM SW1 already exists; not started/);
-  const e = new Daemon({ netns: host, config: '* ok\nDEFINE VSWITCH SW1 RDEV,\n' });
-  daemons.push(e);
+  const e = the.daemon({ netns: host, config: '* ok\nDEFINE VSWITCH SW1 RDEV,\n' });
   await assert.rejects(e.start(3000), /line 2: /);
 });
 

@@ -12,28 +12,19 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createConnection, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { NetLab, run, sleep } from '../helpers/netlab.js';
-import { Daemon, VSWITCH } from '../helpers/daemon.js';
+import { run, sleep, type NetLab } from '../helpers/netlab.js';
+import { VSWITCH, type Daemon } from '../helpers/daemon.js';
+import { rig } from '../helpers/rig.js';
 import { VSWITCH_CONTROLLER } from '../helpers/controller.js';
 
-const labs: NetLab[] = [];
-const daemons: Daemon[] = [];
+const the = rig('vp');
 const sockets: Socket[] = [];
-after(async () => {
-  for (const s of sockets) s.destroy();
-  for (const d of daemons) {
-    try { await d.stop(); } catch { /* already gone */ }
-    run('rm', ['-rf', d.dir]);
-  }
-  for (const l of labs) l.cleanup();
-});
+after(() => { for (const s of sockets) s.destroy(); });
 
 async function daemon(config?: string): Promise<{ d: Daemon; lab: NetLab; host: string }> {
-  const lab = new NetLab('vp');
-  labs.push(lab);
+  const lab = the.lab();
   const host = lab.netns('h');
-  const d = new Daemon({ netns: host, config });
-  daemons.push(d);
+  const d = the.daemon({ netns: host, config });
   await d.start();
   return { d, lab, host };
 }
@@ -135,7 +126,6 @@ test('one RDEV, one switch: a second switch on it is refused with the switch tha
   // Free again once its switch is gone.
   d.commands(['DETACH VSWITCH SW1', `DEFINE VSWITCH SW2 RDEV ${up} ETHERNET`]);
 
-  const bad = new Daemon({ netns: host, config: `DEFINE VSWITCH A RDEV ${up}\nDEFINE VSWITCH B RDEV ${up}\n` });
-  daemons.push(bad);
+  const bad = the.daemon({ netns: host, config: `DEFINE VSWITCH A RDEV ${up}\nDEFINE VSWITCH B RDEV ${up}\n` });
   await assert.rejects(bad.start(5000), new RegExp(`line 2: DEFINE VSWITCH B RDEV ${up} .*VSW0015E RDEV ${up} already belongs to VSWITCH SYSTEM A; not started`));
 });

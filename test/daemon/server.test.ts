@@ -3,11 +3,13 @@
  * test, test/daemon/local-peers.test.ts, runs the same attack on the real daemon with the
  * defaults): a client that pipelines commands and never reads its replies is no longer read
  * once its unread replies pass the bound, and is closed when they do not drain; other clients
- * are served meanwhile; idle connections are closed; connections beyond the limit are refused;
- * a client that reads slowly gets every reply, in order.
+ * are served meanwhile; a client streaming commands that cost time does not starve other
+ * clients or the daemon's own I/O; idle connections are closed; connections beyond the limit
+ * are refused; a client that reads slowly gets every reply, in order.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createConnection, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import { pino } from 'pino';
 import { listen, type ConnectionLimits } from '../../src/daemon/server.js';
 import type { Reply } from '../../src/control/controlplane.js';
 import { sleep, waitFor } from '../helpers/netlab.js';
+import { onJsonLines } from '../helpers/json-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vswserver-'));
 const servers: Server[] = [];
@@ -26,16 +29,23 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const LIMITS: ConnectionLimits = { replyQueueBytes: 64 * 1024, stallMs: 1500, idleMs: 1200, maxConnections: 4 };
+const LIMITS: ConnectionLimits = { replyQueueBytes: 64 * 1024, stallMs: 1500, idleMs: 1200, maxConnections: 4, turnMs: 20 };
 /** A reply the size of a QUERY VSWITCH DETAILS of a busy switch. */
 const BIG: Reply = { ok: true, lines: Array.from({ length: 100 }, (_, i) => `line ${i} ${'x'.repeat(100)}`) };
 const REPLY_BYTES = Buffer.byteLength(JSON.stringify({ id: 1, ...BIG })) + 1;
 
 let serial = 0;
-async function server(limits = LIMITS): Promise<{ path: string; handled: () => number }> {
+/** A server whose every command answers BIG after `costMs` of work (a journaled command's fsync, say). */
+async function server(limits = LIMITS, costMs = 0): Promise<{ path: string; handled: () => number }> {
   const path = join(dir, `s${serial++}.sock`);
   let n = 0;
-  const s = await listen(path, () => { n++; return BIG; }, pino({ level: 'silent' }), () => assert.fail('no controller here'), limits);
+  const handle = (): Reply => {
+    const end = performance.now() + costMs;
+    while (performance.now() < end) { /* busy, as a command on the main thread is */ }
+    n++;
+    return BIG;
+  };
+  const s = await listen(path, handle, pino({ level: 'silent' }), () => assert.fail('no controller here'), limits);
   servers.push(s);
   return { path, handled: () => n };
 }
@@ -53,13 +63,7 @@ function connect(path: string): Promise<Socket> {
 async function ask(path: string, command = 'Q VSW'): Promise<{ ok: boolean }> {
   const c = await connect(path);
   return new Promise((resolve, reject) => {
-    let buf = '';
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) { c.destroy(); resolve(JSON.parse(buf.slice(0, nl)) as { ok: boolean }); }
-    });
+    onJsonLines(c, (v) => { c.destroy(); resolve(v as { ok: boolean }); });
     c.on('error', reject);
     c.on('close', () => reject(new Error('closed without a reply')));
     c.write(`${JSON.stringify({ id: 1, command })}\n`);
@@ -101,29 +105,52 @@ test('a client that never reads its replies stops being read past the bound, is 
   attacker.stop();
 });
 
-test('a client that reads slowly gets every reply in order', async () => {
+/** A separate process that streams `command` to the socket as fast as it is taken, reading (and dropping) the replies. */
+const STREAMER = `
+const c = require('node:net').createConnection(process.argv[1]);
+const chunk = (JSON.stringify({ command: 'DEFINE GUEST X QEMU' }) + '\\n').repeat(30);
+c.on('connect', () => { const w = () => { while (c.write(chunk)) {} }; c.on('drain', w); w(); });
+c.on('data', () => {});
+c.on('error', () => process.exit(0));
+`;
+
+test('a client streaming costly commands does not starve other clients or the event loop', async () => {
+  const s = await server(LIMITS, 2);
+  const streamer = spawn(process.execPath, ['-e', STREAMER, s.path], { stdio: 'ignore' });
+  try {
+    assert.ok(await waitFor(() => s.handled() > 50, 5000), 'the stream is being worked through');
+    // A timer and another client, while commands of 2 ms each keep coming.
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((r) => setTimeout(r, 0));
+      delays.push(performance.now() - t0);
+    }
+    const t1 = performance.now();
+    assert.equal((await ask(s.path)).ok, true);
+    const askMs = performance.now() - t1;
+    assert.ok(Math.max(...delays) < 150 && askMs < 300, `timers waited ${delays.map((d) => d.toFixed(0)).join(', ')} ms, another client ${askMs.toFixed(0)} ms`);
+  } finally {
+    streamer.kill('SIGKILL');
+  }
+});
+
+test('a client that reads slowly (and has ended its side) gets every reply in order', async () => {
   const s = await server();
   const c = await connect(s.path);
   c.pause();
   const n = 300; // ~3.5 MB of replies: far past the bound, read a bit at a time
   let req = '';
   for (let i = 0; i < n; i++) req += `${JSON.stringify({ id: i, command: 'Q VSWITCH DETAILS' })}\n`;
-  c.write(req);
+  c.end(req); // and ends its side at once: the waiting requests are still answered
   const ids: number[] = [];
-  let buf = '';
-  c.setEncoding('utf8');
   const done = new Promise<void>((resolve) => {
-    c.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        ids.push((JSON.parse(buf.slice(0, nl)) as { id: number }).id);
-        buf = buf.slice(nl + 1);
-      }
+    onJsonLines(c, (v) => {
+      ids.push((v as { id: number }).id);
       if (ids.length === n) resolve();
-      c.pause();
-      setTimeout(() => c.resume(), 2);
     });
+    // Read a bit at a time.
+    c.on('data', () => { c.pause(); setTimeout(() => c.resume(), 2); });
   });
   c.resume();
   await done;

@@ -7,6 +7,7 @@
  */
 import { Program } from './process.js';
 import { createConnection } from 'node:net';
+import { onJsonLines } from './json-lines.js';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -85,18 +86,11 @@ export class Daemon {
     return new Promise((resolve, reject) => {
       const c = createConnection(this.socket);
       const replies: Array<{ ok: boolean; lines: string[] }> = [];
-      let buf = '';
-      c.setEncoding('utf8');
       c.on('connect', () => c.end(cmds.map((command) => `${JSON.stringify({ command })}\n`).join('')));
-      c.on('data', (d: string) => {
-        buf += d;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const r = JSON.parse(buf.slice(0, nl)) as { ok: boolean; lines: string[] };
-          buf = buf.slice(nl + 1);
-          if (!r.ok) { c.destroy(); reject(new Error(`${cmds[replies.length]}: ${r.lines.join(' ')}`)); return; }
-          replies.push(r);
-        }
+      onJsonLines(c, (v) => {
+        const r = v as { ok: boolean; lines: string[] };
+        if (!r.ok) { c.destroy(); reject(new Error(`${cmds[replies.length]}: ${r.lines.join(' ')}`)); return; }
+        replies.push(r);
       });
       c.on('error', reject);
       c.on('close', () => (replies.length === cmds.length ? resolve(replies) : reject(new Error(`connection closed after ${replies.length} of ${cmds.length} replies`))));
