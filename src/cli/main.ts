@@ -5,6 +5,7 @@
  * stdout (or, with --json, the QUERY's JSON document; for other commands the whole response).
  * Exit status: 0 success; 1 the command was refused (the reason, one line, on stderr);
  * 2 usage error; 3 the daemon is not running or did not answer.
+ * `vswitch trace ...` streams a trace instead (src/cli/trace.ts).
  */
 import { createConnection } from 'node:net';
 
@@ -65,6 +66,10 @@ function request(socket: string, command: string): Promise<Response> {
 
 async function main(): Promise<void> {
   const { socket, json, words } = parseArgs(process.argv.slice(2));
+  if (/^trace$/i.test(words[0])) {
+    process.exitCode = await (await import('./trace.js')).runTrace(socket, words.slice(1));
+    return;
+  }
   let r: Response;
   try {
     r = await request(socket, words.join(' '));

@@ -8,7 +8,8 @@
  * Start-up, in order: read SYSTEM CONFIG (every statement parsed and checked first; a bad one
  * stops start-up with its line number, nothing applied); replay the journal on top (records that
  * no longer apply are logged and skipped); start the data-plane worker; reconcile; listen on the
- * control socket (which also takes controller connections: vswitch-controller). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
+ * control socket (which also takes controller connections: vswitch-controller), and the trace
+ * socket beside it (src/daemon/trace.ts). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
  * QEMU guests' NIC sockets are in the directory `qemu` next to the control socket (made mode
  * 2770 if missing; see src/control/qemu-nics.ts).
@@ -32,6 +33,7 @@ import { AddressWatcher } from '../host/address-watcher.js';
 import { listen } from './server.js';
 import { ControllerManager } from '../control/controllers.js';
 import { serveController } from './controller-link.js';
+import { TRACE_SOCKET_SUFFIX, listenTrace, type TraceServer } from './trace.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -144,6 +146,13 @@ async function main(): Promise<void> {
     await dp.stop();
     die(`cannot listen on ${opts.socket}: ${(e as Error).message}`);
   }
+  // Trace sessions (vswitch trace) on a socket of their own next to the control socket.
+  let traces: TraceServer | null = null;
+  try {
+    traces = await listenTrace(opts.socket + TRACE_SOCKET_SUFFIX, { state, runtime: rec, openTrace: (f) => dp.openTrace(f), log });
+  } catch (e) {
+    log.error({ err: String(e) }, 'cannot listen for traces; vswitch trace will not work');
+  }
   log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
 
   let stopping = false;
@@ -154,6 +163,7 @@ async function main(): Promise<void> {
     server.close();
     try { unlinkSync(opts.socket); } catch { /* already gone */ }
     rec.stop();
+    await traces?.close();
     await watcher.close();
     await dp.stop();
     journal.close();
