@@ -98,6 +98,9 @@ function stream(path: string, req: TraceRequest, out: number): Promise<number> {
     const sock: Socket = createConnection(path);
     let answered = false;
     let buf: Buffer = Buffer.alloc(0);
+    /** The chunk being read: its kind and the bytes of it still to come (0: a chunk header is next). */
+    let kind = 0;
+    let remaining = 0;
     let done = false;
     let stopAsked = false;
     const finish = (code: number, line?: string): void => {
@@ -139,19 +142,32 @@ function stream(path: string, req: TraceRequest, out: number): Promise<number> {
         process.stderr.write(`vswitch: ${r.lines.join(' ')}\n`);
         buf = buf.subarray(nl + 1);
       }
-      while (buf.length >= 5) {
-        const kind = buf[0];
-        const len = buf.readUInt32BE(1);
-        if (buf.length < 5 + len) break;
-        const payload = buf.subarray(5, 5 + len);
-        buf = buf.subarray(5 + len);
+      // Chunks: pcapng bytes go out as they arrive (a chunk is not gathered first); the end is small.
+      while (buf.length > 0) {
+        if (remaining === 0) {
+          if (buf.length < 5) break;
+          kind = buf[0];
+          remaining = buf.readUInt32BE(1);
+          buf = buf.subarray(5);
+          if (remaining === 0) continue;
+        }
         if (kind === CHUNK_PCAPNG) {
-          if (!writeAll(out, payload)) { finish(0); return; } // the reader of the stream went away
-        } else if (kind === CHUNK_END) {
-          const s = JSON.parse(payload.toString('utf8')) as { captured: number; lost: number; reason: string };
-          const lost = s.lost > 0 ? `, ${s.lost} lost (this reader fell behind; the data path was not slowed)` : ', 0 lost';
-          finish(0, `vswitch: ${s.captured} frames captured${lost}; ${s.reason}`);
-          return;
+          const n = Math.min(remaining, buf.length);
+          remaining -= n;
+          const part = buf.subarray(0, n);
+          buf = buf.subarray(n);
+          if (!writeAll(out, part)) { finish(0); return; } // the reader of the stream went away
+        } else {
+          if (buf.length < remaining) break;
+          const payload = buf.subarray(0, remaining);
+          buf = buf.subarray(remaining);
+          remaining = 0;
+          if (kind === CHUNK_END) {
+            const s = JSON.parse(payload.toString('utf8')) as { captured: number; lost: number; reason: string };
+            const lost = s.lost > 0 ? `, ${s.lost} lost (this reader fell behind; the data path was not slowed)` : ', 0 lost';
+            finish(0, `vswitch: ${s.captured} frames captured${lost}; ${s.reason}`);
+            return;
+          }
         }
       }
     });

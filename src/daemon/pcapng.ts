@@ -71,20 +71,36 @@ export function interfaceDescription(name: string, snaplen: number): Buffer {
 
 /**
  * One packet on interface `iface` at `micros` (microseconds since the epoch, an integer),
- * `data` as captured of `origLen` bytes, direction PCAPNG_INBOUND or PCAPNG_OUTBOUND.
+ * `data` as captured of `origLen` bytes, direction PCAPNG_INBOUND or PCAPNG_OUTBOUND. Written
+ * into one Buffer (the data copied once: a trace makes one of these per frame).
  */
 export function enhancedPacket(iface: number, micros: number, data: Uint8Array, origLen: number, direction: number,
   comment?: string): Buffer {
-  const fixed = Buffer.alloc(20 + pad4(data.length));
-  fixed.writeUInt32LE(iface, 0);
-  fixed.writeUInt32LE(Math.floor(micros / 2 ** 32), 4);
-  fixed.writeUInt32LE(micros % 2 ** 32, 8);
-  fixed.writeUInt32LE(data.length, 12);
-  fixed.writeUInt32LE(origLen, 16);
-  fixed.set(data, 20);
-  const flags = Buffer.alloc(4);
-  flags.writeUInt32LE(direction & 3, 0);
-  const opts: Array<[number, Buffer]> = [[EPB_FLAGS, flags]];
-  if (comment !== undefined) opts.push([OPT_COMMENT, Buffer.from(comment, 'utf8')]);
-  return block(BT_EPB, Buffer.concat([fixed, options(opts)]));
+  const note = comment === undefined ? null : Buffer.from(comment, 'utf8');
+  const dataLen = pad4(data.length);
+  const optLen = 8 + (note === null ? 0 : 4 + pad4(note.length)) + 4;
+  const total = 12 + 20 + dataLen + optLen;
+  const b = Buffer.allocUnsafe(total);
+  b.writeUInt32LE(BT_EPB, 0);
+  b.writeUInt32LE(total, 4);
+  b.writeUInt32LE(iface, 8);
+  b.writeUInt32LE(Math.floor(micros / 2 ** 32), 12);
+  b.writeUInt32LE(micros % 2 ** 32, 16);
+  b.writeUInt32LE(data.length, 20);
+  b.writeUInt32LE(origLen, 24);
+  b.set(data, 28);
+  let o = 28 + data.length;
+  b.fill(0, o, 28 + dataLen);
+  o = 28 + dataLen;
+  b.writeUInt16LE(EPB_FLAGS, o); b.writeUInt16LE(4, o + 2); b.writeUInt32LE(direction & 3, o + 4);
+  o += 8;
+  if (note !== null) {
+    b.writeUInt16LE(OPT_COMMENT, o); b.writeUInt16LE(note.length, o + 2);
+    note.copy(b, o + 4);
+    b.fill(0, o + 4 + note.length, o + 4 + pad4(note.length));
+    o += 4 + pad4(note.length);
+  }
+  b.writeUInt32LE(0, o); // opt_endofopt
+  b.writeUInt32LE(total, o + 4);
+  return b;
 }

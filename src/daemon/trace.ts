@@ -26,8 +26,8 @@
  * the switch dropped is there once, with the reason. --vlan keeps only frames tagged with that
  * VLAN id.
  *
- * Back-pressure: the session's ring in the data plane is drained every DRAIN_MS while the
- * socket has less than HIGH_WATER bytes waiting; a reader that does not keep up makes the ring
+ * Back-pressure: the session's ring in the data plane is drained every DRAIN_MS (for up to
+ * DRAIN_BUDGET_MS of the main thread) while the socket has less than HIGH_WATER bytes waiting; a reader that does not keep up makes the ring
  * fill, and the data plane then counts frames as lost instead of copying them: it never waits
  * for the reader, and the daemon never buffers more than about HIGH_WATER plus one drain.
  */
@@ -52,8 +52,9 @@ export const DEFAULT_SNAPLEN = 262144;
 
 const DRAIN_MS = 20;
 const HIGH_WATER = 1 << 20;
-/** Records handed over per drain at most (bounds one drain's output and time). */
+/** Records handed over per chunk at most, and the time one timer tick may drain for. */
 const DRAIN_MAX = 2048;
+const DRAIN_BUDGET_MS = 10;
 const MAX_REQUEST = 4096;
 
 /** What a trace request asks for, as the client sends it. */
@@ -216,11 +217,17 @@ class Session {
     setImmediate(this.gone);
   }
 
-  private chunk(kind: number, payload: Buffer): void {
+  /** One chunk: its kind and length, then the payload's parts (written together, not copied into one). */
+  private chunk(kind: number, ...parts: Buffer[]): void {
+    let len = 0;
+    for (const p of parts) len += p.length;
     const h = Buffer.alloc(5);
     h[0] = kind;
-    h.writeUInt32BE(payload.length, 1);
-    this.sock.write(Buffer.concat([h, payload]));
+    h.writeUInt32BE(len, 1);
+    this.sock.cork();
+    this.sock.write(h);
+    for (const p of parts) this.sock.write(p);
+    this.sock.uncork();
   }
 
   /** Move what the data plane published to the socket, unless the socket is behind. */
@@ -228,20 +235,24 @@ class Session {
     const reader = this.reader;
     if (reader === null || this.ended !== null) return;
     if (reader.refused !== null) { void this.finish(`refused by the data plane: ${reader.refused}`); return; }
-    if (this.sock.writableLength > HIGH_WATER) return; // the reader is behind: the ring fills, the data plane counts the loss
-    this.forward(reader);
+    // Drain for up to DRAIN_BUDGET_MS while the socket keeps up; a reader that is behind
+    // leaves the ring to fill, and the data plane counts the loss.
+    const until = performance.now() + DRAIN_BUDGET_MS;
+    while (this.sock.writableLength <= HIGH_WATER && this.forward(reader) === DRAIN_MAX && performance.now() < until
+      && (this.count < 0 || this.captured < this.count)) { /* more */ }
     if (this.count >= 0 && this.captured >= this.count) void this.finish(`${this.count} frames captured`, false);
   }
 
-  /** One drain's worth of records (up to `count`) to the socket as one pcapng chunk. */
-  private forward(reader: TraceReader): void {
+  /** One drain's worth of records (up to `count`) to the socket as one pcapng chunk; how many. */
+  private forward(reader: TraceReader): number {
     const blocks: Buffer[] = [];
-    reader.drain((rec) => {
+    const n = reader.drain((rec) => {
       blocks.push(...this.packet(rec));
       this.captured++;
       return this.count < 0 || this.captured < this.count;
     }, DRAIN_MAX);
-    if (blocks.length > 0) this.chunk(TRACE_CHUNK_PCAPNG, Buffer.concat(blocks));
+    if (blocks.length > 0) this.chunk(TRACE_CHUNK_PCAPNG, ...blocks);
+    return n;
   }
 
   /** The pcapng blocks of one record: the port's interface description first if it is new. */
