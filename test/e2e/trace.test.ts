@@ -18,47 +18,24 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetLab, run, sleep, waitFor } from '../helpers/netlab.js';
-import { Daemon, VSWITCH } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
-import { lanTable } from '../helpers/query.js';
+import { VSWITCH, type Daemon } from '../helpers/daemon.js';
+import { startIpLab, type IpLab } from '../helpers/ip-lab.js';
 
 const lab = new NetLab('vt');
+let l: IpLab;
 let d: Daemon;
-let ctl: Controller;
-let hostNs: string, lanNs: string, g1: string, g2: string, up: string;
-const LAN = '10.86.0.1', A = '10.86.0.11', B = '10.86.0.12';
+let g1: string, g2: string, up: string;
+let LAN: string, A: string, B: string;
 const dir = mkdtempSync(join(tmpdir(), 'vswtrace-'));
 
 before(async () => {
-  hostNs = lab.netns('h');
-  lanNs = lab.netns('l');
-  up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
-  g1 = lab.adopt(lab.name('g1'));
-  g2 = lab.adopt(lab.name('g2'));
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
-  d.commands([
-    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
-    `DEFINE GUEST LINUX1 NETNS ${g1}`,
-    `DEFINE GUEST LINUX2 NETNS ${g2}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX2',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
-  ]);
-  lab.configureNic(g1, 'enc600', `${A}/24`);
-  lab.configureNic(g2, 'enc600', `${B}/24`);
-  const registered = await waitFor(() => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').filter((e) => !e.localOnly).length === 2, 10_000);
-  assert.ok(registered, 'both guest addresses registered with the uplink');
+  l = await startIpLab(lab, '10.86.0');
+  ({ d, g1, g2, up, lan: LAN, a: A, b: B } = l);
   assert.ok(ping(g1, B, 2) && ping(g1, LAN, 1), 'neighbours settled');
 });
 
 after(async () => {
-  try { await ctl?.stop(); await d?.stop(); } finally { lab.cleanup(); rmSync(dir, { recursive: true, force: true }); }
+  try { await l?.stop(); } finally { lab.cleanup(); rmSync(dir, { recursive: true, force: true }); }
 });
 
 function ping(ns: string, to: string, count: number, extra: string[] = []): boolean {
