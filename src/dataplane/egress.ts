@@ -25,7 +25,8 @@
  * own memory), both carrying the port's MTU, from the packet's destination address, sent back
  * out the port the frame came in on (`ingress`, which the loop sets around each
  * Forwarder.input). Ethernet addresses: to a NIC, from the MAC the guest sent to, to the NIC's
- * own MAC; to the uplink, from the uplink's MAC to the frame's sender. At most
+ * own MAC; to the uplink, from the uplink's MAC to the frame's sender; untagged (the switch has
+ * no VLANs yet). At most
  * ICMP_ERRORS_PER_TICK errors per ingress port per tick; ETHERNET mode sends none (a bridge),
  * and IPv4 without DF gets none (the switch does not fragment: the drop is counted only).
  *
