@@ -8,6 +8,7 @@
  * Output to a reader that went away (`vswitch q vsw det | head -1`): the rest is dropped and the
  * CLI exits quietly with the command's status, no message and no stack trace (EPIPE on stdout
  * or stderr is the reader's choice, not an error of the command).
+ * `vswitch trace ...` streams a trace instead (src/cli/trace.ts).
  */
 import { createConnection } from 'node:net';
 
@@ -77,6 +78,10 @@ function request(socket: string, command: string): Promise<Response> {
 
 async function main(): Promise<void> {
   const { socket, json, words } = parseArgs(process.argv.slice(2));
+  if (/^trace$/i.test(words[0])) {
+    process.exitCode = await (await import('./trace.js')).runTrace(socket, words.slice(1));
+    return;
+  }
   let r: Response;
   try {
     r = await request(socket, words.join(' '));

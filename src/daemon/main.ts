@@ -13,7 +13,8 @@
  * start-up, naming its file and line; --compact-after N: journal records that start a
  * compaction, default 10000); start the data-plane worker; reconcile (then persistent TAPs
  * no NIC of the state has any more are removed, in the background: src/daemon/orphan-taps.ts); listen on the
- * control socket (which also takes controller connections: vswitch-controller). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
+ * control socket (which also takes controller connections: vswitch-controller), and the trace
+ * socket beside it (src/daemon/trace.ts). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
  * QEMU guests' NIC sockets are in the directory `qemu` next to the control socket (made mode
  * 2770 if missing; see src/control/qemu-nics.ts).
@@ -44,6 +45,7 @@ import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/lis
 import { startObserving, type Observing } from './http/index.js';
 import { SdNotify } from './sd-notify.js';
 import { removeOrphanTaps } from './orphan-taps.js';
+import { TRACE_SOCKET_SUFFIX, listenTrace, type TraceServer } from './trace.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -192,6 +194,13 @@ async function main(): Promise<void> {
     await dp.stop();
     die(`cannot listen on ${opts.socket}: ${(e as Error).message}`);
   }
+  // Trace sessions (vswitch trace) on a socket of their own next to the control socket.
+  let traces: TraceServer | null = null;
+  try {
+    traces = await listenTrace(opts.socket + TRACE_SOCKET_SUFFIX, { state, runtime: rec, openTrace: (f) => dp.openTrace(f), log });
+  } catch (e) {
+    log.error({ err: String(e) }, 'cannot listen for traces; vswitch trace will not work');
+  }
   log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
   notify.ready(`ready: switches ${state.switches.size}, guests ${state.guests.size}; ${[observing.urls.page, observing.urls.metrics].filter((u) => u !== null).join(' ') || 'no HTTP'}`);
 
@@ -205,6 +214,7 @@ async function main(): Promise<void> {
     server.close();
     try { unlinkSync(opts.socket); } catch { /* already gone */ }
     rec.stop();
+    await traces?.close();
     await watcher.close();
     await dp.stop();
     history.close();

@@ -25,7 +25,8 @@
  * own memory), both carrying the port's MTU, from the packet's destination address, sent back
  * out the port the frame came in on (`ingress`, which the loop sets around each
  * Forwarder.input). Ethernet addresses: to a NIC, from the MAC the guest sent to, to the NIC's
- * own MAC; to the uplink, from the uplink's MAC to the frame's sender. At most
+ * own MAC; to the uplink, from the uplink's MAC to the frame's sender; untagged (the switch has
+ * no VLANs yet). At most
  * ICMP_ERRORS_PER_TICK errors per ingress port per tick; ETHERNET mode sends none (a bridge),
  * and IPv4 without DF gets none (the switch does not fragment: the drop is counted only).
  *
@@ -35,6 +36,11 @@
  * switch; other errnos (a frame the kernel rejects) count TxDrops only. An ICMP error counts as
  * a frame sent at the ingress port. A send to a port id that is not in the table, or whose port
  * has failed, is ignored.
+ *
+ * Traces: while a trace session is open (TraceTap, trace-tap.ts) every frame leaving a watched
+ * port is handed to it as it leaves (the Ethernet frame as written, after every rewrite and
+ * segmentation), with its outcome: sent, or the drop reason (TRACE_REFUSED for a write the
+ * kernel refused without one of ours).
  *
  * What the loop keeps (EgressHost): the port table, the ports' MACs and roles, the switches'
  * modes, the epoll interest. After a send the egress asks the loop to re-arm EPOLLOUT when the
@@ -56,7 +62,9 @@ import { readU32 } from '../wire/bytes.js';
 import {
   PACKET_TOO_BIG_MAX, emitFragNeeded, emitPacketTooBig, fragNeededAllowed, packetTooBigAllowed,
 } from '../wire/icmp-error.js';
+import { TRACE_REFUSED } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
+import type { TraceTap } from './trace-tap.js';
 
 /** ICMP errors (Fragmentation Needed, Packet Too Big) sent back to one ingress port per tick, at most. */
 export const ICMP_ERRORS_PER_TICK = 10;
@@ -112,6 +120,7 @@ export class FrameEgress implements Egress {
     private readonly counters: Float64Array,
     private readonly mem: FrameMemory,
     private readonly host: EgressHost,
+    private readonly tap: TraceTap,
   ) {
     this.segMem = allocBytes(SEGMENT_SCRATCH_LEN + HEADROOM);
     this.segScratch = this.segMem.bytes.subarray(HEADROOM, HEADROOM + SEGMENT_SCRATCH_LEN);
@@ -170,11 +179,11 @@ export class FrameEgress implements Egress {
           this.segPort = p;
           const r = segmentTcp(b, hdr, eth, end, this.segEmit, this.segScratch);
           this.segPort = undefined;
-          if (r < 0) this.dropOffload(p);
+          if (r < 0) this.dropOffload(p, eth, end);
           return;
         }
         if ((b[hdr] & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 && !finishChecksum(b, hdr, eth, end)) {
-          this.dropOffload(p);
+          this.dropOffload(p, eth, end);
           return;
         }
       }
@@ -205,6 +214,7 @@ export class FrameEgress implements Egress {
     }
     this.counters[portSlot(p.id, PortCounter.TxDrops)]++;
     this.counters[dropSlot(p.sw, DropReason.TooBig)]++;
+    if (this.tap.active !== 0) this.traceOut(p, DropReason.TooBig + 1, this.mem, eth, end);
     this.answerTooBig(p, b, eth, ip, end);
     return true;
   }
@@ -261,28 +271,40 @@ export class FrameEgress implements Egress {
     this.transmit(p, this.segMem, HEADROOM + start, HEADROOM + end, end - start);
   }
 
-  private dropOffload(p: Port): void {
+  /** The frame at frame memory [eth..end) carries offload metadata p cannot honour. */
+  private dropOffload(p: Port, eth: number, end: number): void {
     this.counters[portSlot(p.id, PortCounter.TxDrops)]++;
     this.counters[dropSlot(p.sw, DropReason.BadOffload)]++;
+    if (this.tap.active !== 0) this.traceOut(p, DropReason.BadOffload + 1, this.mem, eth, end);
+  }
+
+  /** Hand the Ethernet frame m.bytes[start..end) leaving p to the open traces, with its outcome. */
+  private traceOut(p: Port, drop: number, m: SendMemory, start: number, end: number): void {
+    this.tap.recordOut(p.sw, p.id, this.host.portUplink[p.id] === 1, drop, m.bytes, m.addr, start, end);
   }
 
   /** Send m.bytes[start..end) to p and count the outcome. */
   private transmit(p: Port, m: SendMemory, start: number, end: number, ethBytes: number): void {
     const r = p.send(m.bytes, m.addr, start, end);
     const c = this.counters;
+    let drop = 0;
     if (r === 0) {
       c[portSlot(p.id, PortCounter.TxFrames)]++;
       c[portSlot(p.id, PortCounter.TxBytes)] += ethBytes;
     } else {
       c[portSlot(p.id, PortCounter.TxDrops)]++;
-      if (r === EAGAIN || r === ENOBUFS) c[dropSlot(p.sw, DropReason.QueueFull)]++;
-      else if (r === ENETDOWN) c[dropSlot(p.sw, DropReason.EgressDown)]++;
+      let reason = -1;
+      if (r === EAGAIN || r === ENOBUFS) reason = DropReason.QueueFull;
+      else if (r === ENETDOWN) reason = DropReason.EgressDown;
       else if (r === EMSGSIZE) {
-        c[dropSlot(p.sw, DropReason.TooBig)]++;
+        reason = DropReason.TooBig;
         p.refreshMtu?.(); // it shrank: the next frame over it is refused (and answered) here
       }
+      if (reason >= 0) c[dropSlot(p.sw, reason)]++;
+      drop = reason >= 0 ? reason + 1 : TRACE_REFUSED;
       if (p.failed !== 0) this.host.portFailed(p);
     }
+    if (this.tap.active !== 0) this.traceOut(p, drop, m, end - ethBytes, end);
     const host = this.host;
     if (p.wantsWrite !== (host.outArmed[p.id] === 1)) host.syncOut(p);
   }

@@ -20,6 +20,11 @@
  * than one batch); a failed port's downReason becomes the 'port-down' reason; tick(now) runs
  * with the switches' ticks.
  *
+ * Traces: while a trace session watches the receiving port (trace-tap.ts), each frame is
+ * recorded before the forwarder sees it and marked with its outcome after (the first of the
+ * switch's input drop reasons that moved, or forwarded); the egress records what leaves.
+ * Without an open session the only cost is one test per batch.
+ *
  * MTU: each port knows its link's MTU (port.ts); the egress refuses larger frames as 'too-big'
  * and, on an IP-mode switch, answers them with ICMP errors sent back to the port the frame came
  * in on (egress.ts), so the loop tells it that port (egress.ingress) around each input.
@@ -49,12 +54,25 @@ import {
   type ForeignBytes,
 } from '../sys/libc.js';
 import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
-import { MAX_PORTS, MAX_SWITCHES, PortCounter, dropSlot, portSlot } from '../forward/counters.js';
+import { MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
 import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
 import { openPort } from './port-kinds.js';
 import { vnetHeaderOk } from './vnet-check.js';
+import { TraceTap } from './trace-tap.js';
+
+/**
+ * The drop reasons a forwarder (or the loop's ingress check) counts for a received frame: how a
+ * traced frame ended. The egress's reasons go with the frame's outbound record instead, and
+ * notes beside a forwarded frame (LearnTableFull, GroupTableFull) and the control plane's
+ * AddressConflict are no outcome.
+ */
+const INPUT_DROP_REASONS: readonly number[] = [
+  DropReason.Malformed, DropReason.UnknownDestination, DropReason.NotIp, DropReason.LocalOnly, DropReason.Hairpin,
+  DropReason.SpoofedSource, DropReason.ArpIgnored, DropReason.NoUplink, DropReason.BadSource, DropReason.NoGroupMember,
+  DropReason.BadVnetHeader,
+];
 
 /** Creates one switch's forwarder. The worker supplies it (IpSwitch / EthernetSwitch, or a test's). */
 export type ForwarderFactory = (sw: number, mode: 'IP' | 'ETHERNET', counters: Float64Array, egress: Egress,
@@ -115,6 +133,10 @@ export class DataPlaneLoop {
   private running = true;
   private nextTick = 0;
   private readonly egress: FrameEgress;
+  /** Open trace sessions (trace-tap.ts). */
+  private readonly tap = new TraceTap();
+  /** A switch's drop counters before a traced frame's input (to tell how it ended). */
+  private readonly dropsBefore = new Float64Array(SWITCH_SLOTS);
   /** LoopOptions.busyPollUs in milliseconds (0: off). */
   private readonly busyPollMs: number;
 
@@ -135,7 +157,7 @@ export class DataPlaneLoop {
       ipMode: this.ipMode,
       syncOut(p: Port): void { self.syncOut(p); },
       portFailed(p: Port): void { self.dead.push(p); },
-    });
+    }, this.tap);
   }
 
   /** Run until a 'stop' message. Closes every port and the epoll fd before returning. */
@@ -238,6 +260,8 @@ export class DataPlaneLoop {
     const vnet = port.vnet;
     const egress = this.egress;
     egress.ingress = id;
+    const traced = this.tap.active !== 0 ? this.tap.watch(port.sw, id, this.portUplink[id] === 1) : 0;
+    if (traced !== 0) return this.inputTraced(port, st, n, traced, now);
     for (let j = 0; j < n; j++) {
       if (vnet && !vnetHeaderOk(bytes, rxh[j], rxe[j], rxz[j])) {
         c[dropSlot(port.sw, DropReason.BadVnetHeader)]++;
@@ -247,6 +271,38 @@ export class DataPlaneLoop {
       if (this.ports[id] !== port) { egress.ingress = -1; return false; } // removed inside input (not expected)
     }
     egress.ingress = -1;
+    if (this.dead.length > 0) this.reapDead();
+    return this.ports[id] === port;
+  }
+
+  /** receiveBatch's forwarding while trace sessions (`mask`) watch the port: each frame recorded with its outcome. */
+  private inputTraced(port: Port, st: SwitchState, n: number, mask: number, now: number): boolean {
+    const c = this.counters;
+    const mem = this.mem;
+    const bytes = mem.bytes;
+    const rxh = mem.rxHdr, rxe = mem.rxEth, rxz = mem.rxEnd;
+    const tap = this.tap;
+    const id = port.id;
+    const base = dropSlot(port.sw, 0);
+    const before = this.dropsBefore;
+    const reasons = INPUT_DROP_REASONS;
+    for (let j = 0; j < n; j++) {
+      tap.recordIn(mask, id, bytes, mem.addr, rxe[j], rxz[j]);
+      if (port.vnet && !vnetHeaderOk(bytes, rxh[j], rxe[j], rxz[j])) {
+        c[base + DropReason.BadVnetHeader]++;
+        tap.finishIn(mask, DropReason.BadVnetHeader + 1);
+        continue;
+      }
+      for (let k = 0; k < reasons.length; k++) before[k] = c[base + reasons[k]];
+      st.fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
+      let drop = 0;
+      for (let k = 0; k < reasons.length; k++) {
+        if (c[base + reasons[k]] !== before[k]) { drop = reasons[k] + 1; break; }
+      }
+      tap.finishIn(mask, drop);
+      if (this.ports[id] !== port) { this.egress.ingress = -1; return false; }
+    }
+    this.egress.ingress = -1;
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;
   }
@@ -393,6 +449,15 @@ export class DataPlaneLoop {
       case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly); break;
       case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0); break;
       case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0); break;
+      case 'trace-start': {
+        const refused = this.tap.start(m);
+        if (refused !== null) this.opts.post({ ev: 'trace-stopped', trace: m.trace, reason: refused });
+        break;
+      }
+      case 'trace-stop':
+        this.tap.stop(m.trace);
+        this.opts.post({ ev: 'trace-stopped', trace: m.trace });
+        break;
       case 'stop': this.running = false; break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);
     }

@@ -43,6 +43,7 @@ export const SO_RCVBUF = 8;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUFFORCE = 33;
 export const SO_SNDBUFFORCE = 32;
+export const SO_PEERCRED = 17;
 export const SOL_PACKET = 263;
 export const PACKET_ADD_MEMBERSHIP = 1;
 export const PACKET_MR_PROMISC = 1;
@@ -357,6 +358,15 @@ export function packetSocketIfindex(fd: number): number {
   len.writeUInt32LE(sll.length, 0);
   check(raw.getsockname(fd, sll, len), 'getsockname');
   return sll.readInt32LE(4);
+}
+
+/** The process at the other end of a connected unix socket (SO_PEERCRED: struct ucred). */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const cred = Buffer.alloc(12);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(cred.length, 0);
+  check(raw.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len), 'getsockopt', 'SO_PEERCRED');
+  return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
 }
 
 /** A new fd of the network namespace a socket or TUN/TAP fd belongs to (SIOCGSKNS); the caller closes it. */

@@ -13,53 +13,26 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetLab, waitFor } from '../helpers/netlab.js';
-import { Daemon } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
-import { dropCount, lanTable } from '../helpers/query.js';
+import { NetLab } from '../helpers/netlab.js';
+import { startIpLab, type IpLab } from '../helpers/ip-lab.js';
+import { dropCount } from '../helpers/query.js';
 
 const lab = new NetLab('vm');
-let d: Daemon;
-let ctl: Controller;
-let hostNs: string, lanNs: string, g1: string, g2: string, up: string;
-const LAN = '10.83.0.1', A = '10.83.0.11', B = '10.83.0.12';
+let l: IpLab;
+let g1: string, g2: string, lanNs: string;
+let LAN: string, B: string;
 
 before(async () => {
-  hostNs = lab.netns('h');
-  lanNs = lab.netns('l');
-  up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
-  lab.ip(hostNs, 'link', 'set', up, 'mtu', '4000');
-  lab.ip(lanNs, 'link', 'set', 'lan0', 'mtu', '4000');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
-  g1 = lab.adopt(lab.name('g1'));
-  g2 = lab.adopt(lab.name('g2'));
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
-  d.commands([
-    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
-    `DEFINE GUEST LINUX1 NETNS ${g1}`,
-    `DEFINE GUEST LINUX2 NETNS ${g2}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX2',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
-  ]);
-  lab.ip(g1, 'link', 'set', 'enc600', 'mtu', '9000');
-  lab.configureNic(g1, 'enc600', `${A}/24`);
-  lab.configureNic(g2, 'enc600', `${B}/24`);
-  const registered = await waitFor(() => lanTable(query(), 'SW1').filter((e) => !e.localOnly).length === 2, 10_000);
-  assert.ok(registered, 'both guest addresses registered with the uplink');
+  l = await startIpLab(lab, '10.83.0', { uplink: 4000, g1: 9000 });
+  ({ g1, g2, lanNs, lan: LAN, b: B } = l);
 });
 
 after(async () => {
-  try { await ctl?.stop(); await d?.stop(); } finally { lab.cleanup(); }
+  try { await l?.stop(); } finally { lab.cleanup(); }
 });
 
 function query(): any {
-  return d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS');
+  return l.d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS');
 }
 
 /** ping with DF (-M do) or without (-M dont); returns the output (stdout and stderr). */
