@@ -8,8 +8,10 @@
  * - Controllers attach as `ControllerLink`s (src/daemon/controller-link.ts turns a socket into
  *   one) after a valid Register; a second controller with a name already connected is refused.
  *   `closed(link)` (socket closed, kill -9, garbage) takes it away at once.
- * - `sync()` is a step of the reconciler's pass (run after the NICs and again after the LAN IP
- *   tables), idempotent, never needing a retry. Selection (Fig. 3): a switch with RDEVs and
+ * - `sync(now)` is a step of the reconciler's pass (run after the NICs and again after the LAN IP
+ *   tables), idempotent, never needing a retry; it looks at the switches its Marks name (the
+ *   switch changed, its controller said something, `wantedChanged(sw)`: what it registers
+ *   changed). Selection (Fig. 3): a switch with RDEVs and
  *   CONTROLLER name gets that controller when connected; CONTROLLER * keeps its controller
  *   while connected, else gets the eligible one controlling the fewest switches (ties: by
  *   name). The chosen controller gets ControlSwitch; until its InitializationComplete the
@@ -26,8 +28,9 @@
  *   A pending failover, switchover, recovery or connect is complete (an event with its
  *   duration) once the data device is open on the new RDEV and every address is answered
  *   there; a controller's recovery once the new controller has answered every address.
- * - `requestPass()` (the constructor's) is called whenever the reconciler must run a pass
- *   (a controller came or went or said something, an operation changed the active RDEV).
+ * - `changed(sw)` (the constructor's) is called whenever the reconciler must look at a switch
+ *   (its controller said something, an operation changed the active RDEV; null: every switch,
+ *   a controller came or went).
  * - `onRefusal(listener)` subscribes to every refusal (a controller's Register, an address or
  *   group registration the adapter refused), told when it happens; the live page lists them
  *   (src/daemon/http/events.ts). They are not switch events: a refusal per address would push
@@ -37,6 +40,7 @@
 import type { Logger } from 'pino';
 import type { AddressKind, RdevStatus, ToController, ToDaemon } from '../protocol/controller.js';
 import type { Clock } from './clock.js';
+import type { Marks } from './reconcile/marks.js';
 import { RdevFailover, type SwitchEvent } from './controllers/failover.js';
 import { KINDS, Registrations, type RegistrationTarget } from './controllers/registrations.js';
 import type { State } from './state.js';
@@ -98,8 +102,13 @@ export interface ControllerManagerDeps {
   state: State;
   clock: Clock;
   log: Logger;
-  /** Run a reconciliation pass soon (the reconciler coalesces the requests). */
-  requestPass(): void;
+  /**
+   * Switch `sw`'s control side changed (null: every switch's, a controller came or went): the
+   * reconciler's parts look at it in a pass soon (the reconciler coalesces the requests).
+   */
+  changed(sw: string | null): void;
+  /** The switches this manager's `sync` looks at (reconcile/marks.ts). */
+  marks: Marks<string>;
   /** What switch `sw` wants registered, per kind (uint32 addresses and groups). */
   wanted: Record<AddressKind, (sw: string) => Iterable<number>>;
 }
@@ -122,7 +131,8 @@ export class ControllerManager {
   private readonly state: State;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly requestPass: () => void;
+  private readonly changed: (sw: string | null) => void;
+  private readonly marks: Marks<string>;
   private readonly wanted: ControllerManagerDeps['wanted'];
   private readonly refusalListeners: Array<(r: Refusal) => void> = [];
 
@@ -130,7 +140,8 @@ export class ControllerManager {
     this.state = deps.state;
     this.clock = deps.clock;
     this.log = deps.log;
-    this.requestPass = deps.requestPass;
+    this.changed = deps.changed;
+    this.marks = deps.marks;
     this.wanted = deps.wanted;
   }
 
@@ -157,7 +168,7 @@ export class ControllerManager {
     this.controllers.set(name, { name, pid, since: this.clock.now(), link });
     link.send({ t: 'registered', name });
     this.log.info({ controller: name, pid }, 'controller registered');
-    this.requestPass();
+    this.changed(null);
     return null;
   }
 
@@ -176,7 +187,7 @@ export class ControllerManager {
       for (const k of KIND_NAMES) s.registrations[k].resend();
       s.uplink.event({ kind: 'controller-lost', reason: `controller ${rec.name} (pid ${rec.pid}) ${reason}; the data path is untouched`, durationMs: null });
     }
-    this.requestPass();
+    this.changed(null);
   }
 
   /** A validated message from a registered controller. */
@@ -215,7 +226,7 @@ export class ControllerManager {
       }
       this.maybeComplete(s);
     }
-    this.requestPass();
+    this.changed(s.name);
   }
 
   // ---- for the reconciler ----
@@ -245,7 +256,7 @@ export class ControllerManager {
     const s = this.switches.get(sw);
     if (!s || !s.uplink.opened(rdev)) return;
     if (rdev !== null) this.maybeComplete(s);
-    this.requestPass();
+    this.changed(sw);
   }
 
   /** The data device failed in the data plane (port-down). */
@@ -253,7 +264,7 @@ export class ControllerManager {
     const s = this.switches.get(sw);
     if (!s) return;
     s.uplink.dataDeviceFailed(rdev, reason, s.initialized);
-    this.requestPass();
+    this.changed(sw);
   }
 
   /** Where `key` of `kind` stands on switch `sw`'s adapter; null when the switch has no uplink. */
@@ -312,7 +323,7 @@ export class ControllerManager {
     if (!s) return `VSWITCH SYSTEM ${sw} has no uplink`;
     const err = s.uplink.switchover(s.initialized);
     if (err !== null) return err;
-    this.requestPass();
+    this.changed(sw);
     return null;
   }
 
@@ -328,31 +339,37 @@ export class ControllerManager {
     } else {
       s.uplink.connect(s.initialized);
     }
-    this.requestPass();
+    this.changed(sw);
     return null;
   }
 
   // ---- the pass ----
 
-  sync(): boolean {
-    for (const [name, s] of this.switches) {
-      const def = this.state.switches.get(name);
-      if (def && def.rdevs.length > 0) continue;
+  /** What switch `sw` wants registered changed (its LAN IP table, its groups): the next `sync` looks at it. */
+  wantedChanged(sw: string): void {
+    this.marks.mark(sw);
+  }
+
+  sync(now: number): void {
+    for (const name of this.marks.take(now, () => [...this.state.switches.keys(), ...this.switches.keys()])) this.syncSwitch(name);
+  }
+
+  private syncSwitch(name: string): void {
+    const def = this.state.switches.get(name);
+    let s = this.switches.get(name);
+    if (!def || def.rdevs.length === 0) {
+      if (!s) return;
       const to = this.target(s);
       for (const k of KIND_NAMES) s.registrations[k].release(to);
       to.controller?.link.send({ t: 'release-switch', switch: name });
       this.switches.delete(name);
+      return;
     }
-    for (const [name, def] of this.state.switches) {
-      if (def.rdevs.length === 0) continue;
-      let s = this.switches.get(name);
-      if (!s) this.switches.set(name, (s = this.newSwitch(name)));
-      this.select(s, def.controller);
-      const to = this.target(s);
-      for (const k of KIND_NAMES) s.registrations[k].sync(this.wanted[k](name), to);
-      if (to.rdev !== null) this.maybeComplete(s);
-    }
-    return false;
+    if (!s) this.switches.set(name, (s = this.newSwitch(name)));
+    this.select(s, def.controller);
+    const to = this.target(s);
+    for (const k of KIND_NAMES) s.registrations[k].sync(this.wanted[k](name), to);
+    if (to.rdev !== null) this.maybeComplete(s);
   }
 
   private newSwitch(name: string): SwitchCtl {

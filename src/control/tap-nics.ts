@@ -10,13 +10,16 @@
  *   guest's addresses across a daemon restart) and its interface watched (the address watcher
  *   reports the guest's configured addresses); a coupled NIC's TAP fd goes to the worker as a
  *   port (vnet header on); an uncoupled NIC's fd is closed (the guest sees NO-CARRIER) but the
- *   TAP stays; a detached NIC's watch ends and its TAP is destroyed. A TAP that cannot be
- *   opened is logged and retried every retryMs; so is a NIC whose port went down.
+ *   TAP stays; a detached NIC's watch ends and its TAP is destroyed. It looks at the NICs its
+ *   Marks name (a change of the NIC, its retry due). A TAP that cannot be opened is logged and
+ *   retried, backing off (retryMs, doubled up to retryMaxMs); a NIC whose port went down is
+ *   retried after retryMs.
  * - `acceptsSeenAddress` is always false: these NICs' addresses come from the watcher only.
  */
 import { closeSync } from 'node:fs';
-import { nicKey, type NicBackend, type NicRuntime } from './nics.js';
-import type { PartContext } from './reconcile/context.js';
+import { nicKey, parseNicKey, type NicBackend, type NicRuntime } from './nics.js';
+import { backOff, type PartContext } from './reconcile/context.js';
+import type { Marks } from './reconcile/marks.js';
 import type { Change, Nic } from './state.js';
 
 /** What it needs of the host's devices (src/host/devices.ts). */
@@ -41,13 +44,18 @@ interface TapNicRt extends NicRuntime {
   port: number | null;
   sw: string | null;
   nextTry: number;
+  /** The last wait of its back-off (0: none). */
+  waitedMs: number;
 }
 
 export class TapNics implements NicBackend {
   private readonly nics = new Map<string, TapNicRt>();
   private readonly netnsReady = new Set<string>();
+  private readonly marks: Marks<string>;
 
-  constructor(private readonly ctx: PartContext, private readonly dev: TapDevices, private readonly watcher: TapWatcher) {}
+  constructor(private readonly ctx: PartContext, private readonly dev: TapDevices, private readonly watcher: TapWatcher) {
+    this.marks = ctx.touch.nicMarks();
+  }
 
   get(key: string): NicRuntime | undefined {
     return this.nics.get(key);
@@ -73,48 +81,67 @@ export class TapNics implements NicBackend {
     return () => this.dev.destroyTap(netns, tap);
   }
 
-  sync(now: number): boolean {
-    let retry = false;
-    const desired = new Map<string, { nic: Nic; netns: string }>();
+  sync(now: number): void {
+    for (const key of this.marks.take(now, () => this.keys())) this.syncNic(key, now);
+  }
+
+  /** Every NIC key this backend serves now or holds something for. */
+  private *keys(): Iterable<string> {
     for (const g of this.ctx.state.guests.values()) {
       if (g.netns === null) continue;
-      for (const n of g.nics.values()) if (n.tap !== null) desired.set(nicKey(n.userid, n.vdev), { nic: n, netns: g.netns });
+      for (const n of g.nics.values()) if (n.tap !== null) yield nicKey(n.userid, n.vdev);
     }
-    // Gone NICs: port off, watch off, TAP destroyed (DETACH NIC).
-    for (const [key, rt] of this.nics) {
-      if (desired.has(key)) continue;
-      if (rt.port !== null) this.ctx.ports.remove(rt.port);
-      if (rt.watched) this.watcher.unwatch(key);
-      try {
-        this.dev.destroyTap(rt.netns, rt.tap);
-      } catch (e) {
-        this.ctx.log.warn({ nic: key, tap: rt.tap, netns: rt.netns, err: String(e) }, 'could not destroy the TAP');
-      }
-      this.nics.delete(key);
-      this.ctx.log.info({ nic: key, tap: rt.tap, netns: rt.netns }, 'NIC removed; TAP destroyed');
+    yield* this.nics.keys();
+  }
+
+  /** The NIC of `key` if it is this backend's: a namespace guest's NIC with a TAP. */
+  private desired(key: string): { nic: Nic; netns: string } | null {
+    const rt = this.nics.get(key);
+    const [userid, vdev] = rt ? [rt.userid, rt.vdev] : parseNicKey(key);
+    const g = this.ctx.state.guests.get(userid);
+    const nic = g?.nics.get(vdev);
+    return g && g.netns !== null && nic && nic.tap !== null ? { nic, netns: g.netns } : null;
+  }
+
+  private syncNic(key: string, now: number): void {
+    const d = this.desired(key);
+    let rt = this.nics.get(key);
+    if (!d) {
+      if (rt) this.remove(rt);
+      return;
     }
-    for (const [key, { nic, netns }] of desired) {
-      let rt = this.nics.get(key);
-      if (!rt) {
-        rt = { key, userid: nic.userid, vdev: nic.vdev, netns, tap: nic.tap!, mac: nic.mac, tapReady: false, watched: false, port: null, sw: null, nextTry: 0 };
-        this.nics.set(key, rt);
-      }
-      const want = nic.coupled;
-      if (rt.port !== null && rt.sw !== want) {
-        this.ctx.ports.remove(rt.port);
-        this.ctx.log.info({ nic: key, vswitch: rt.sw }, 'NIC port removed (uncoupled)');
-        rt.port = null;
-        rt.sw = null;
-      }
-      const needFd = !rt.tapReady || (want !== null && rt.port === null);
-      if (!needFd) continue;
-      if (now < rt.nextTry) {
-        retry = true;
-        continue;
-      }
-      retry = this.open(rt, want, now) || retry;
+    const { nic, netns } = d;
+    if (!rt) {
+      rt = { key, userid: nic.userid, vdev: nic.vdev, netns, tap: nic.tap!, mac: nic.mac, tapReady: false, watched: false, port: null, sw: null, nextTry: 0, waitedMs: 0 };
+      this.nics.set(key, rt);
     }
-    return retry;
+    const want = nic.coupled;
+    if (rt.port !== null && rt.sw !== want) {
+      this.ctx.ports.remove(rt.port);
+      this.ctx.log.info({ nic: key, vswitch: rt.sw }, 'NIC port removed (uncoupled)');
+      rt.port = null;
+      rt.sw = null;
+    }
+    const needFd = !rt.tapReady || (want !== null && rt.port === null);
+    if (!needFd) return;
+    if (now < rt.nextTry) {
+      this.marks.retryAt(key, rt.nextTry);
+      return;
+    }
+    this.open(rt, want, now);
+  }
+
+  /** A NIC gone (DETACH NIC): port off, watch off, TAP destroyed. */
+  private remove(rt: TapNicRt): void {
+    if (rt.port !== null) this.ctx.ports.remove(rt.port);
+    if (rt.watched) this.watcher.unwatch(rt.key);
+    try {
+      this.dev.destroyTap(rt.netns, rt.tap);
+    } catch (e) {
+      this.ctx.log.warn({ nic: rt.key, tap: rt.tap, netns: rt.netns, err: String(e) }, 'could not destroy the TAP');
+    }
+    this.nics.delete(rt.key);
+    this.ctx.log.info({ nic: rt.key, tap: rt.tap, netns: rt.netns }, 'NIC removed; TAP destroyed');
   }
 
   portDown(key: string, port: number, errno: number, reason: string): void {
@@ -125,10 +152,11 @@ export class TapNics implements NicBackend {
     rt.sw = null;
     rt.tapReady = false;
     rt.nextTry = this.ctx.clock.now() + this.ctx.retryMs;
+    this.marks.retryAt(key, rt.nextTry);
   }
 
-  /** Open (create or re-attach) the TAP, watch it, and add it as a port of `want`. Returns true if it must be retried. */
-  private open(rt: TapNicRt, want: string | null, now: number): boolean {
+  /** Open (create or re-attach) the TAP, watch it, and add it as a port of `want`; on failure set its retry (backing off). */
+  private open(rt: TapNicRt, want: string | null, now: number): void {
     let fd = -1;
     try {
       this.ensureNetns(rt.netns);
@@ -147,11 +175,12 @@ export class TapNics implements NicBackend {
         rt.sw = want;
         this.ctx.log.info({ nic: rt.key, vswitch: want, port, tap: rt.tap, netns: rt.netns }, 'NIC port added');
       }
-      return false;
+      rt.waitedMs = 0;
     } catch (e) {
-      rt.nextTry = now + this.ctx.retryMs;
-      this.ctx.log.warn({ nic: rt.key, tap: rt.tap, netns: rt.netns, err: String(e) }, 'NIC TAP not ready; retrying');
-      return true;
+      rt.waitedMs = backOff(this.ctx, rt.waitedMs);
+      rt.nextTry = now + rt.waitedMs;
+      this.marks.retryAt(rt.key, rt.nextTry);
+      this.ctx.log.warn({ nic: rt.key, tap: rt.tap, netns: rt.netns, err: String(e), retryMs: rt.waitedMs }, 'NIC TAP not ready; retrying');
     } finally {
       if (fd >= 0) closeSync(fd);
     }
