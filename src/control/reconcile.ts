@@ -280,6 +280,7 @@ export class Reconciler implements RuntimeView, Effects {
       }
       case 'guest-add':
       case 'guest-remove':
+        return t.guest(c.userid);
       case 'macprefix':
         return;
     }

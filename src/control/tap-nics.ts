@@ -3,9 +3,15 @@
  * guest's network namespace, named like Linux on Z names it (`enc600`).
  *
  * Contract (a NicBackend, nics.ts):
- * - `prepare`: DEFINE GUEST ... NETNS makes the namespace if absent; DEFINE NIC creates the
- *   persistent TAP before the command is journaled (a failure refuses the command; the undo
- *   destroys the TAP).
+ * - `prepare`: DEFINE GUEST ... NETNS makes the namespace if absent (marked as made by the
+ *   daemon: devices.ensureNetns; the undo deletes it again); DEFINE NIC creates the persistent
+ *   TAP before the command is journaled (a failure refuses the command; the undo destroys the
+ *   TAP).
+ * - Namespaces (issue 9, item 16): a guest removed (DETACH GUEST, journaled) has its namespace
+ *   deleted in the next pass if it carries the daemon's mark and no other guest names it; a
+ *   namespace that was there before DEFINE GUEST carries none and stays. The mark is on the
+ *   namespace itself, so it holds across daemon restarts; a crash between the journal and
+ *   the pass leaves the namespace (never the other way round).
  * - `sync(now)`: every NIC has its TAP (created or re-attached: TUNSETPERSIST keeps it and the
  *   guest's addresses across a daemon restart) and its interface watched (the address watcher
  *   reports the guest's configured addresses); a coupled NIC's TAP fd goes to the worker as a
@@ -24,7 +30,11 @@ import type { Change, Nic } from './state.js';
 
 /** What it needs of the host's devices (src/host/devices.ts). */
 export interface TapDevices {
-  ensureNetns(name: string): void;
+  /** Make the namespace if absent (marked as made here); true when it made it. */
+  ensureNetns(name: string): boolean;
+  /** Does the namespace carry the mark of one made here? */
+  netnsMadeHere(name: string): boolean;
+  deleteNetns(name: string): void;
   openTap(o: { netns: string | null; name: string; mac: number; persist: boolean }): { fd: number; ifindex: number };
   destroyTap(netns: string | null, name: string): void;
 }
@@ -51,10 +61,14 @@ interface TapNicRt extends NicRuntime {
 export class TapNics implements NicBackend {
   private readonly nics = new Map<string, TapNicRt>();
   private readonly netnsReady = new Set<string>();
+  /** Namespace guest -> its namespace (what a removed guest leaves to clean up). */
+  private readonly guestNetns = new Map<string, string>();
   private readonly marks: Marks<string>;
+  private readonly guestMarks: Marks<string>;
 
   constructor(private readonly ctx: PartContext, private readonly dev: TapDevices, private readonly watcher: TapWatcher) {
     this.marks = ctx.touch.nicMarks();
+    this.guestMarks = ctx.touch.guestMarks();
   }
 
   get(key: string): NicRuntime | undefined {
@@ -67,9 +81,11 @@ export class TapNics implements NicBackend {
 
   prepare(c: Change): (() => void) | null {
     if (c.t === 'guest-add' && c.netns !== null) {
-      this.dev.ensureNetns(c.netns); // made again if it went away since
-      this.netnsReady.add(c.netns);
-      return null;
+      const netns = c.netns;
+      const made = this.dev.ensureNetns(netns); // made again if it went away since
+      this.netnsReady.add(netns);
+      if (made) this.ctx.log.info({ guest: c.userid, netns }, 'namespace made for the guest');
+      return made ? () => { this.netnsReady.delete(netns); this.dev.deleteNetns(netns); } : null;
     }
     if (c.t !== 'nic-add' || c.tap === null) return null;
     const netns = this.ctx.state.guests.get(c.userid)?.netns ?? null;
@@ -83,6 +99,39 @@ export class TapNics implements NicBackend {
 
   sync(now: number): void {
     for (const key of this.marks.take(now, () => this.keys())) this.syncNic(key, now);
+    for (const userid of this.guestMarks.take(now, () => this.guestKeys())) this.syncGuest(userid);
+  }
+
+  private *guestKeys(): Iterable<string> {
+    for (const g of this.ctx.state.guests.values()) if (g.netns !== null) yield g.userid;
+    yield* this.guestNetns.keys();
+  }
+
+  /**
+   * A guest defined: its namespace is remembered. A guest removed (DETACH GUEST: its NICs, and
+   * so their TAPs, are gone before it): its namespace is deleted if the daemon made it.
+   */
+  private syncGuest(userid: string): void {
+    const g = this.ctx.state.guests.get(userid);
+    if (g && g.netns !== null) {
+      this.guestNetns.set(userid, g.netns);
+      return;
+    }
+    const netns = this.guestNetns.get(userid);
+    if (netns === undefined) return;
+    this.guestNetns.delete(userid);
+    if ([...this.ctx.state.guests.values()].some((o) => o.netns === netns)) return;
+    this.netnsReady.delete(netns);
+    try {
+      if (!this.dev.netnsMadeHere(netns)) {
+        this.ctx.log.info({ guest: userid, netns }, 'guest removed; its namespace stays (it was there before DEFINE GUEST)');
+        return;
+      }
+      this.dev.deleteNetns(netns);
+      this.ctx.log.info({ guest: userid, netns }, 'guest removed; the namespace made for it deleted');
+    } catch (e) {
+      this.ctx.log.warn({ guest: userid, netns, err: String(e) }, 'could not delete the namespace made for the guest');
+    }
   }
 
   /** Every NIC key this backend serves now or holds something for. */
@@ -188,7 +237,7 @@ export class TapNics implements NicBackend {
 
   private ensureNetns(netns: string): void {
     if (this.netnsReady.has(netns)) return;
-    this.dev.ensureNetns(netns);
+    if (this.dev.ensureNetns(netns)) this.ctx.log.info({ netns }, 'namespace made again for the guest (it had gone)');
     this.netnsReady.add(netns);
   }
 }

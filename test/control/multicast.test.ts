@@ -50,7 +50,9 @@ const st = (rdev: string, ok: boolean): RdevStatus => ({ rdev, ok, exists: true,
 
 function setup() {
   const dev = {
-    ensureNetns: () => {},
+    ensureNetns: () => false,
+    netnsMadeHere: () => false,
+    deleteNetns: () => {},
     openTap: () => ({ fd: openSync('/dev/null', 'r'), ifindex: 5 }),
     destroyTap: () => {},
     openUplink: () => ({ fd: openSync('/dev/null', 'r'), ifindex: 2, mac: 0x0a0000000001, mtu: 1500 }),

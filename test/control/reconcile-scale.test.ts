@@ -54,7 +54,7 @@ test(`DEFINE NIC costs the same at 10 and ${NICS} NICs; ${NICS} NICs waiting for
   const dp = new FakeDp();
   const watcher = Object.assign(new EventEmitter(), { watch() {}, unwatch() {} });
   const dev = {
-    ensureNetns() {}, destroyTap() {},
+    ensureNetns: () => false, netnsMadeHere: () => false, deleteNetns() {}, destroyTap() {},
     openTap(): never { throw new Error('no TAPs here'); },
     openUplink(): never { throw Object.assign(new Error('no such device'), { code: 'ENODEV' }); },
     connectQemuStream, bindQemuDgram,

@@ -36,8 +36,13 @@ class FakeWatcher extends EventEmitter {
 function setup() {
   const ifaces = new Set<string>();
   const taps = new Set<string>();
+  /** Namespaces that exist, and which of them the daemon made (the mark a real one carries). */
+  const namespaces = new Set<string>();
+  const made = new Set<string>();
   const dev = {
-    ensureNetns: () => {},
+    ensureNetns: (n: string) => { if (namespaces.has(n)) return false; namespaces.add(n); made.add(n); return true; },
+    netnsMadeHere: (n: string) => made.has(n),
+    deleteNetns: (n: string) => { namespaces.delete(n); made.delete(n); },
     openTap: (o: { netns: string | null; name: string }) => { taps.add(`${o.netns}/${o.name}`); return { fd: openSync('/dev/null', 'r'), ifindex: 5 }; },
     destroyTap: (netns: string | null, name: string) => { taps.delete(`${netns}/${name}`); },
     openUplink: (name: string) => {
@@ -53,7 +58,7 @@ function setup() {
   const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, clock });
   const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
-  return { ifaces, taps, dp, w, rec, cp, run, state, clock };
+  return { ifaces, taps, namespaces, dp, w, rec, cp, run, state, clock };
 }
 
 class FakeLink {
@@ -197,5 +202,20 @@ test('a failed uplink open and a port-down are retried retryMs later, not before
   assert.deepEqual(dp.take().map((m) => [m.op, (m as { port?: number }).port]), [['port-add', 1]]);
   assert.equal(rec.uplink('SW1').state, 'READY, NO CARRIER ON ACTIVE RDEV, NO BACKUP READY (data device on up0 failed: ENETDOWN)',
     'open again on the only RDEV, which the controller has not reported ok since');
+  rec.stop();
+});
+
+test('DETACH GUEST deletes the namespace the daemon made for it, not one that was there before', () => {
+  const { namespaces, run, rec } = setup();
+  namespaces.add('users');
+  run('DEFINE GUEST MADE NETNS fresh');
+  run('DEFINE GUEST OWN NETNS users');
+  assert.deepEqual([...namespaces].sort(), ['fresh', 'users']);
+  run('DEFINE NIC 600 FOR MADE');
+  run('DETACH NIC 600 FOR MADE');
+  assert.ok(namespaces.has('fresh'), 'a guest keeps its namespace while it exists');
+  run('DETACH GUEST MADE');
+  run('DETACH GUEST OWN');
+  assert.deepEqual([...namespaces], ['users'], 'the made one is gone, the user\'s stays');
   rec.stop();
 });

@@ -12,11 +12,12 @@
  *   state keys and the keys it holds) plus those. `nextRetry()`: the earliest retry time.
  *   Marking and taking cost O(log n) in the number of waiting keys, never O(n).
  * - `Touch` is how a fact reaches the parts that care: `nic(key)` marks the NIC in every NIC
- *   part (the NIC backends), `switch(name)` the switch in every switch part (data-plane switch
+ *   part (the NIC backends), `guest(userid)` the guest in every guest part (the TAP backend:
+ *   the guest's namespace), `switch(name)` the switch in every switch part (data-plane switch
  *   numbers, groups, controllers, uplinks, LAN IP), `allSwitches()` every switch; each also
  *   asks for a pass soon (the reconciler coalesces those); `markEverything()` marks all and asks
  *   for nothing (a failed pass: the reconciler's retry timer runs the next). Parts get their Marks from it
- *   (`nicMarks()`, `switchMarks()`); `nextRetry()` is the earliest retry of any part, when the
+ *   (`nicMarks()`, `guestMarks()`, `switchMarks()`); `nextRetry()` is the earliest retry of any part, when the
  *   reconciler's one timer must wake it; `pending` says a mark waits for a pass.
  */
 
@@ -127,6 +128,7 @@ export class Marks<K> {
 export class Touch {
   private readonly nicParts: Marks<string>[] = [];
   private readonly switchParts: Marks<string>[] = [];
+  private readonly guestParts: Marks<string>[] = [];
 
   /** `requestPass`: run a pass soon (coalesced by the reconciler). */
   constructor(private readonly requestPass: () => void) {}
@@ -141,6 +143,17 @@ export class Touch {
     const m = new Marks<string>();
     this.switchParts.push(m);
     return m;
+  }
+
+  guestMarks(): Marks<string> {
+    const m = new Marks<string>();
+    this.guestParts.push(m);
+    return m;
+  }
+
+  guest(userid: string): void {
+    for (const m of this.guestParts) m.mark(userid);
+    this.requestPass();
   }
 
   nic(key: string): void {
@@ -160,19 +173,23 @@ export class Touch {
 
   /** Mark everything without asking for a pass (after a failed pass: the retry timer runs it). */
   markEverything(): void {
-    for (const m of [...this.nicParts, ...this.switchParts]) m.markAll();
+    for (const m of this.all()) m.markAll();
   }
 
   get pending(): boolean {
-    return this.nicParts.some((m) => m.pending) || this.switchParts.some((m) => m.pending);
+    return this.all().some((m) => m.pending);
   }
 
   nextRetry(): number | null {
     let next: number | null = null;
-    for (const m of [...this.nicParts, ...this.switchParts]) {
+    for (const m of this.all()) {
       const t = m.nextRetry();
       if (t !== null && (next === null || t < next)) next = t;
     }
     return next;
+  }
+
+  private all(): Marks<string>[] {
+    return [...this.nicParts, ...this.switchParts, ...this.guestParts];
   }
 }
