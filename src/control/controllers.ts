@@ -214,7 +214,11 @@ export class ControllerManager {
       this.maybeComplete(s);
     } else if (m.t === 'link-event') {
       this.log.info({ vswitch: s.name, status: m.status }, 'RDEV link event');
-      s.uplink.linkEvent(m.status, s.initialized);
+      if (s.uplink.linkEvent(m.status, s.initialized)) {
+        this.log.warn({ vswitch: s.name, rdev: m.status.rdev, ifindex: m.status.ifindex }, 'RDEV made again: its data device is reopened and its registrations sent again');
+        for (const k of KIND_NAMES) s.registrations[k].adapterReplaced(m.status.rdev);
+      }
+      if (m.status.ok) for (const k of KIND_NAMES) s.registrations[k].retryRefused(m.status.rdev);
     } else {
       if (!s.registrations[m.kind].answer(m)) {
         this.log.debug({ vswitch: s.name, msg: m }, 'stale AddressRegistered ignored');
@@ -236,6 +240,16 @@ export class ControllerManager {
     return this.switches.get(sw)?.uplink.wanted() ?? null;
   }
 
+  /** Switch `sw`'s data path to the LAN is usable: a number that changes each time it becomes so (RdevFailover.usable); null: not usable. */
+  uplinkUsable(sw: string): number | null {
+    return this.switches.get(sw)?.uplink.usable() ?? null;
+  }
+
+  /** The interface index the controller last saw for `rdev` of switch `sw` (0: none or unknown). */
+  rdevIfindex(sw: string, rdev: string): number {
+    return this.switches.get(sw)?.uplink.ifindex(rdev) ?? 0;
+  }
+
   /** Why no data device is wanted (QUERY's uplink state), when wantedRdev is null. */
   waitingText(sw: string): string {
     const s = this.switches.get(sw);
@@ -248,7 +262,7 @@ export class ControllerManager {
 
   /** Text to add to READY (no backup after a carrier loss), or null. */
   readyNote(sw: string): string | null {
-    return this.switches.get(sw)?.uplink.noBackup ?? null;
+    return this.switches.get(sw)?.uplink.readyNote() ?? null;
   }
 
   /** The reconciler opened (rdev) or closed (null) the data device. */
@@ -276,7 +290,7 @@ export class ControllerManager {
     return {
       registered: r?.registered ?? false,
       confirmedOn: r?.confirmedOn ?? null,
-      reason: regs.reason(key, { disconnected: s.uplink.disconnected, hasController: s.controller !== null }),
+      reason: regs.reason(key, this.whyNotSent(s)),
     };
   }
 
@@ -382,9 +396,23 @@ export class ControllerManager {
   /** Where registrations of switch `s` go now: its controller, and the RDEV when they can be sent. */
   private target(s: SwitchCtl): RegistrationTarget {
     const controller = s.controller !== null ? this.controllers.get(s.controller) ?? null : null;
+    return { controller, rdev: this.whyNotSent(s) === null ? s.uplink.active : null };
+  }
+
+  /**
+   * Why registrations of switch `s` cannot be sent now (null: they can: a controller
+   * initialised the switch, the uplink is connected, the data device is open on the active
+   * RDEV and the controller last said that RDEV is ready). QUERY's reason for a local-only entry.
+   */
+  private whyNotSent(s: SwitchCtl): string | null {
     const u = s.uplink;
-    const open = controller !== null && s.initialized && !u.disconnected && u.active !== null && u.openOn === u.active;
-    return { controller, rdev: open ? u.active : null };
+    if (u.disconnected) return 'uplink disconnected';
+    if (s.controller === null || !this.controllers.has(s.controller)) return 'no controller';
+    if (!s.initialized) return `controller ${s.controller} has not initialised the uplink yet`;
+    if (u.active === null) return u.notReadyText().toLowerCase().replace(/^no rdev ready/, 'no RDEV ready');
+    if (!u.ready(u.active)) return u.whyNot(u.active);
+    if (u.openOn !== u.active) return `the data device on ${u.active} is not open`;
+    return null;
   }
 
   private select(s: SwitchCtl, wanted: string): void {
@@ -427,7 +455,7 @@ export class ControllerManager {
     const gating = KIND_NAMES.filter((k) => KINDS[k].gatesFailover).map((k) => s.registrations[k]);
     if (p.kind === 'controller-recovered') {
       if (!s.initialized) return;
-      if (u.active !== null && u.openOn === u.active && !gating.every((g) => g.settled((r) => r.sentTo === s.controller))) return;
+      if (this.target(s).rdev !== null && !gating.every((g) => g.settled((r) => r.sentTo === s.controller))) return;
     } else {
       if (u.active === null || u.openOn !== u.active) return;
       if (!gating.every((g) => g.settled((r) => r.sentRdev === u.active))) return;

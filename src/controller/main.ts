@@ -14,7 +14,7 @@
 import { parseArgs as parseArgv } from 'node:util';
 import { createConnection, type Socket } from 'node:net';
 import { pino } from 'pino';
-import { ControllerLogic } from './controller.js';
+import { CARRIER_POLL_MS, ControllerLogic } from './controller.js';
 import { LineSplitter, PROTOCOL_VERSION, decodeToController, encode, type ToDaemon } from '../protocol/controller.js';
 import { LinkMonitor, Rtnl } from './rtnl.js';
 
@@ -55,6 +55,9 @@ function main(): void {
   const logic = new ControllerLogic(rtnl, send, log);
   monitor.on('link', (m) => logic.linkChanged(m));
   monitor.on('resync', (reason: string) => { log.warn({ reason }, 'link monitor resync'); logic.linkChanged(null); });
+  // The kernel's link notifications can come up to a second late (linkwatch batches them); a
+  // read of each controlled RDEV sees a carrier loss at once (one RTM_GETLINK per RDEV).
+  setInterval(() => logic.linkChanged(null), CARRIER_POLL_MS).unref();
 
   let announcedWait = false;
   const connect = (): void => {

@@ -52,6 +52,8 @@ export interface RdevStatus {
   mtu: number;
   /** MAC as "aa:bb:cc:dd:ee:ff" ("" when unknown). */
   mac: string;
+  /** Interface index (0 when it does not exist): a new one under the same name is a new interface. */
+  ifindex: number;
 }
 
 const IP_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -139,6 +141,7 @@ function status(v: unknown): RdevStatus {
     carrier: bool(o, 'carrier'),
     mtu: int(o, 'mtu', 0, 1 << 20),
     mac: str(o, 'mac', MAC_RE, 'MAC'),
+    ifindex: int(o, 'ifindex', 0, 2 ** 31 - 1),
   };
   const r = optReason(o);
   if (r !== undefined) s.reason = r;

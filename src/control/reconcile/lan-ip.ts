@@ -7,15 +7,20 @@
  *   longer (a namespace guest configured it: the address watcher; a QEMU guest announced it:
  *   a 'saw-address' its backend accepted). Recorded in the state; returns true when that
  *   changed something (a pass is due).
- * - `sync`: for each switch its Marks name (its NICs' couplings, addresses and ports changed, its
- *   uplink port, its controller's answers), the state recomputes the LAN IP table (one address, one NIC; a claim on
- *   an address another NIC holds is refused, logged once and counted once at
+ * - `sync`: for each switch its Marks name (its NICs' couplings, addresses and ports changed,
+ *   its uplink port, its controller's answers), the state recomputes the LAN IP table (one
+ *   address, one NIC; a claim on an address another NIC holds is refused, logged once and counted once at
  *   DropReason.AddressConflict); an entry is local only until the controller has registered it
  *   with the adapter (the manager's `registration`). What the data plane holds is diffed
  *   against it: ip-set for a new entry, a moved one or a changed flag, ip-clear for an entry
- *   gone (or whose NIC has no port). Once an entry is confirmed on the RDEV whose data device
- *   is open it is announced there (gratuitous ARP `announce`, once per address and uplink
- *   port, so a failover re-announces every address).
+ *   gone (or whose NIC has no port). A registered entry is announced on the uplink port
+ *   (gratuitous ARP `announce`) once per usable path: the data device open on the active RDEV
+ *   and that RDEV ready (the manager's `uplinkUsable`, a new number after a failover, a
+ *   reopened data device, the active RDEV ready again after a carrier loss); so the LAN learns
+ *   the new path at once, without waiting for the controller to answer the re-registration on
+ *   the new RDEV (a controller is not in the data path, and under load its answer can take a
+ *   second), and never into an interface without carrier, where it would be lost. An address
+ *   the adapter then refuses there becomes local only.
  */
 import type { Logger } from 'pino';
 import { DropReason } from '../../forward/api.js';
@@ -29,11 +34,11 @@ import type { DataPlanePort, Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
 import type { Uplinks } from './uplinks.js';
 
-/** A LAN IP table entry as the data plane holds it, and the uplink port it was announced on. */
+/** A LAN IP table entry as the data plane holds it, and the uplink path it was announced on (`port/usable`). */
 interface Posted {
   port: number;
   localOnly: boolean;
-  announcedOn: number | null;
+  announcedOn: string | null;
 }
 
 export class LanIpSync implements Syncer {
@@ -102,6 +107,8 @@ export class LanIpSync implements Syncer {
       }
     }
     const up = this.uplinks.open(name);
+    const usable = this.controllers.uplinkUsable(name);
+    const path = up !== null && usable !== null ? `${up.port}/${usable}` : null;
     for (const [ip, e] of table) {
       const port = this.nics.port(e.userid, e.vdev);
       if (port === null) continue;
@@ -113,9 +120,9 @@ export class LanIpSync implements Syncer {
         this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
           e.localOnly ? 'address in the LAN IP table (local only)' : 'address in the LAN IP table (registered with the adapter)');
       }
-      if (!e.localOnly && up !== null && p.announcedOn !== up.port && this.controllers.registration(name, 'ipv4', ip)?.confirmedOn === up.rdev) {
+      if (!e.localOnly && path !== null && p.announcedOn !== path) {
         this.dp.post({ op: 'announce', sw, ip });
-        p.announcedOn = up.port;
+        p.announcedOn = path;
       }
     }
   }

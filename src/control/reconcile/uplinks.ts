@@ -6,10 +6,13 @@
  * - The ControllerManager (controllers.ts) decides which RDEV's data device is held open
  *   (`wantedRdev`): none before a controller's InitializationComplete (`WAITING FOR
  *   CONTROLLER`), the active one after, another one on failover or SWITCHOVER, none on UPLINK
- *   DISCONNECT. `sync` opens it (devices.openUplink, promiscuous in ETHERNET mode), adds it as
- *   the uplink port and tells the manager (`uplinkOpened`); a changed choice removes the old
- *   port first (and tells the manager it is closed). A lost controller changes nothing here:
- *   the data device stays open.
+ *   DISCONNECT, none while the active RDEV does not exist. `sync` opens it (devices.openUplink,
+ *   promiscuous in ETHERNET mode), adds it as the uplink port and tells the manager
+ *   (`uplinkOpened`); a changed choice removes the old port first (and tells the manager it is
+ *   closed). So does an RDEV made again (issue 9, item 14): when the interface index the
+ *   controller reports for the open RDEV (`rdevIfindex`) is not the one the data device is
+ *   bound to, the old socket (bound to a dead index) is closed and the RDEV opened again. A
+ *   lost controller changes nothing here: the data device stays open.
  * - `sync` looks at the switches its Marks name (a change of the switch, of its controller's
  *   state, of its ports) and those whose retry is due. A failed open is logged, shown in QUERY
  *   (`ERROR ON DEVICE x: ...; retrying`) and retried every retryMs (no back-off: at most
@@ -40,6 +43,8 @@ export interface UplinkView {
 interface UplinkRt {
   active: string | null;
   port: number | null;
+  /** The interface index the data device is bound to. */
+  ifindex: number;
   mac: number | null;
   mtu: number | null;
   /** Why it is not READY (shown in QUERY), null when READY. */
@@ -85,13 +90,16 @@ export class Uplinks implements Syncer, PortHolder {
     }
     const swNum = this.ctx.switches.number(name);
     if (swNum === null) return;
-    if (!u) this.uplinks.set(name, (u = { active: null, port: null, mac: null, mtu: null, down: null, nextTry: 0 }));
+    if (!u) this.uplinks.set(name, (u = { active: null, port: null, ifindex: 0, mac: null, mtu: null, down: null, nextTry: 0 }));
     if (sw.rdevs.length === 0) return;
     const want = this.controllers.wantedRdev(name);
-    if (u.port !== null && u.active !== want) {
-      this.ctx.log.info({ vswitch: name, rdev: u.active, next: want }, 'uplink data device closed');
+    const seen = want === null ? 0 : this.controllers.rdevIfindex(name, want);
+    const remade = u.port !== null && u.active === want && seen !== 0 && seen !== u.ifindex;
+    if (u.port !== null && (u.active !== want || remade)) {
+      this.ctx.log.info({ vswitch: name, rdev: u.active, next: want, ifindex: u.ifindex, now: seen },
+        remade ? 'uplink data device closed: the RDEV was made again under a new interface index' : 'uplink data device closed');
       this.ctx.ports.remove(u.port);
-      Object.assign(u, { port: null, active: null, nextTry: 0 });
+      Object.assign(u, { port: null, active: null, ifindex: 0, nextTry: 0 });
       this.controllers.uplinkOpened(name, null);
     }
     if (want === null) {
@@ -109,8 +117,8 @@ export class Uplinks implements Syncer, PortHolder {
     try {
       const up = this.dev.openUplink(want, { promisc: sw.mode === 'ETHERNET' });
       const port = this.ctx.ports.add(this, name, { sw: swNum, role: 'uplink', kind: 'afpacket', fd: up.fd, mac: up.mac, vnet: true, name: want });
-      Object.assign(u, { active: want, port, mac: up.mac, mtu: up.mtu, down: null });
-      this.ctx.log.info({ vswitch: name, rdev: want, port, mtu: up.mtu }, 'uplink READY: data device open');
+      Object.assign(u, { active: want, port, ifindex: up.ifindex, mac: up.mac, mtu: up.mtu, down: null });
+      this.ctx.log.info({ vswitch: name, rdev: want, port, mtu: up.mtu, ifindex: up.ifindex }, 'uplink READY: data device open');
       this.controllers.uplinkOpened(name, want);
     } catch (e) {
       this.ctx.log.warn({ vswitch: name, rdev: want, err: String(e) }, 'uplink device could not be opened');
@@ -124,7 +132,7 @@ export class Uplinks implements Syncer, PortHolder {
     if (!u || u.port !== port) return;
     const rdev = u.active;
     this.ctx.log.warn({ vswitch: name, rdev, errno, reason }, 'uplink data device down; retrying');
-    Object.assign(u, { port: null, active: null, down: `DOWN (${reason}); retrying`, nextTry: this.ctx.clock.now() + this.ctx.retryMs });
+    Object.assign(u, { port: null, active: null, ifindex: 0, down: `DOWN (${reason}); retrying`, nextTry: this.ctx.clock.now() + this.ctx.retryMs });
     this.marks.retryAt(name, u.nextTry);
     if (rdev !== null) this.controllers.uplinkFailed(name, rdev, reason);
   }
