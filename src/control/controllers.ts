@@ -6,8 +6,18 @@
  *
  * Contract:
  * - Controllers attach as `ControllerLink`s (src/daemon/controller-link.ts turns a socket into
- *   one) after a valid Register; a second controller with a name already connected is refused.
- *   `closed(link)` (socket closed, kill -9, garbage) takes it away at once.
+ *   one) after a valid Register. `closed(link)` (socket closed, kill -9, garbage) takes it
+ *   away at once.
+ * - Liveness (issue 9, item 8; controllers/liveness.ts): every controller is pinged every
+ *   PING_INTERVAL_MS; one leaving a Ping unanswered PING_DEADLINE_MS is closed and its name
+ *   freed. A chosen controller has CONTROL_SWITCH_DEADLINE_MS to answer ControlSwitch; after
+ *   that it is marked NOT RESPONDING (QUERY CONTROLLER's state, a `controller-not-responding`
+ *   switch event), released, and the switch goes to the next eligible controller (none for a
+ *   named one: the switch waits, and says for whom). A controller marked so is chosen for
+ *   nothing until it sends the InitializationComplete after all. A Register for a name held by
+ *   a controller marked not responding takes the name (the holder is closed); for one held by
+ *   another connection it is refused with NAME_RETRY_MS to try again, and the holder is
+ *   pinged at once. Who may register at all is not decided here.
  * - `sync(now)` is a step of the reconciler's pass (run after the NICs and again after the LAN IP
  *   tables), idempotent, never needing a retry; it looks at the switches its Marks name (the
  *   switch changed, its controller said something, `wantedChanged(sw)`: what it registers
@@ -42,10 +52,23 @@ import type { AddressKind, RdevStatus, ToController, ToDaemon } from '../protoco
 import type { Clock } from './clock.js';
 import type { Marks } from './reconcile/marks.js';
 import { RdevFailover, type SwitchEvent } from './controllers/failover.js';
+import { ControllerLiveness } from './controllers/liveness.js';
 import { KINDS, Registrations, type RegistrationTarget } from './controllers/registrations.js';
 import type { State } from './state.js';
 
 export { MAX_EVENTS, type SwitchEvent } from './controllers/failover.js';
+export { PING_DEADLINE_MS, PING_INTERVAL_MS } from './controllers/liveness.js';
+
+/** How long a chosen controller has to answer ControlSwitch (InitializationComplete) before the switch moves on (ms). */
+export const CONTROL_SWITCH_DEADLINE_MS = 5000;
+/** After how long a controller refused because its name is taken may try again (ms). */
+export const NAME_RETRY_MS = 1000;
+
+/** A refused Register: why, and when it may come again (absent: never). */
+export interface RegisterRefusal {
+  reason: string;
+  retryMs?: number;
+}
 
 /** A registered controller connection. */
 export interface ControllerLink {
@@ -121,6 +144,8 @@ interface SwitchCtl {
   uplink: RdevFailover;
   registrations: Record<AddressKind, Registrations<number>>;
   lostController: { name: string; at: number } | null;
+  /** Cancels the ControlSwitch deadline of the current controller, while it runs. */
+  cancelDeadline: (() => void) | null;
 }
 
 const KIND_NAMES = Object.keys(KINDS) as AddressKind[];
@@ -135,8 +160,10 @@ export class ControllerManager {
   private readonly marks: Marks<string>;
   private readonly wanted: ControllerManagerDeps['wanted'];
   private readonly refusalListeners: Array<(r: Refusal) => void> = [];
+  private readonly liveness: ControllerLiveness;
 
   constructor(deps: ControllerManagerDeps) {
+    this.liveness = new ControllerLiveness(deps.clock, deps.log, (name, reason) => this.drop(name, reason));
     this.state = deps.state;
     this.clock = deps.clock;
     this.log = deps.log;
@@ -157,19 +184,45 @@ export class ControllerManager {
 
   // ---- controller links ----
 
-  /** A Register arrived. Returns null when accepted (Registered was sent), else the refusal. */
-  register(link: ControllerLink, name: string, pid: number): string | null {
-    if (this.controllers.has(name)) {
-      const reason = `a controller named ${name} is already connected (pid ${this.controllers.get(name)!.pid})`;
-      this.log.warn({ controller: name, pid, reason }, 'controller registration refused');
-      this.refused({ kind: 'controller', vswitch: null, subject: name, rdev: null, reason });
-      return reason;
+  /**
+   * A Register arrived. Returns null when accepted (Registered was sent), else the refusal. A
+   * name held by a connection marked not responding is taken from it (it is closed); one held
+   * by another connection is refused with a retry (and the holder is pinged at once, so a dead
+   * one loses the name within the ping deadline).
+   */
+  register(link: ControllerLink, name: string, pid: number): RegisterRefusal | null {
+    const holder = this.controllers.get(name);
+    if (holder) {
+      const slow = this.liveness.slow(name);
+      if (slow === null) {
+        this.liveness.probe(name);
+        const reason = `a controller named ${name} is already connected (pid ${holder.pid}); try again in ${NAME_RETRY_MS} ms (a connection that stops answering loses its name)`;
+        this.log.warn({ controller: name, pid, reason }, 'controller registration refused');
+        this.refused({ kind: 'controller', vswitch: null, subject: name, rdev: null, reason });
+        return { reason, retryMs: NAME_RETRY_MS };
+      }
+      this.drop(name, `pid ${pid} registered under its name while it was not responding (${slow})`);
     }
     this.controllers.set(name, { name, pid, since: this.clock.now(), link });
+    this.liveness.track(name, (m) => link.send(m));
     link.send({ t: 'registered', name });
     this.log.info({ controller: name, pid }, 'controller registered');
     this.changed(null);
     return null;
+  }
+
+  /** Close a controller's connection and forget it (not answering, or its name taken over). */
+  private drop(name: string, reason: string): void {
+    const rec = this.controllers.get(name);
+    if (!rec) return;
+    rec.link.close(reason);
+    this.closed(rec.link, `disconnected: ${reason}`);
+  }
+
+  /** No timer runs after this (the reconciler's stop). */
+  stop(): void {
+    for (const name of [...this.controllers.keys()]) this.liveness.forget(name);
+    for (const s of this.switches.values()) this.cancelDeadline(s);
   }
 
   /** The link is gone (closed, killed, refused after a protocol error). */
@@ -177,12 +230,14 @@ export class ControllerManager {
     const rec = [...this.controllers.values()].find((c) => c.link === link);
     if (!rec) return;
     this.controllers.delete(rec.name);
+    this.liveness.forget(rec.name);
     const at = this.clock.now();
     this.log.warn({ controller: rec.name, pid: rec.pid, reason }, 'controller lost');
     for (const s of this.switches.values()) {
       if (s.controller !== rec.name) continue;
       s.controller = null;
       s.initialized = false;
+      this.cancelDeadline(s);
       s.lostController = { name: rec.name, at };
       for (const k of KIND_NAMES) s.registrations[k].resend();
       s.uplink.event({ kind: 'controller-lost', reason: `controller ${rec.name} (pid ${rec.pid}) ${reason}; the data path is untouched`, durationMs: null });
@@ -198,8 +253,18 @@ export class ControllerManager {
       link.close('Register sent twice');
       return;
     }
+    if (m.t === 'pong') {
+      this.liveness.pong(rec.name, m.seq);
+      return;
+    }
     const s = this.switches.get(m.switch);
     if (!s || s.controller !== rec.name) {
+      if (m.t === 'initialization-complete' && this.liveness.slow(rec.name) !== null) {
+        this.log.warn({ controller: rec.name, vswitch: m.switch }, 'late InitializationComplete from a controller marked not responding: it may be chosen again');
+        this.liveness.clearSlow(rec.name);
+        this.changed(null);
+        return;
+      }
       this.log.warn({ controller: rec.name, msg: m }, 'message about a switch this controller does not control; ignored');
       return;
     }
@@ -209,6 +274,7 @@ export class ControllerManager {
         return;
       }
       s.initialized = true;
+      this.cancelDeadline(s);
       this.log.info({ vswitch: s.name, controller: rec.name, rdevs: m.rdevs }, 'InitializationComplete');
       s.uplink.initialized(m.rdevs);
       this.maybeComplete(s);
@@ -255,7 +321,7 @@ export class ControllerManager {
     const s = this.switches.get(sw);
     if (!s) return 'NOT STARTED';
     if (s.uplink.disconnected) return 'DISCONNECTED';
-    if (s.controller === null) return 'WAITING FOR CONTROLLER';
+    if (s.controller === null) return `WAITING FOR CONTROLLER${this.slowNote(s, (n) => ` (${n})`)}`;
     if (!s.initialized) return `INITIALIZING (CONTROLLER ${s.controller})`;
     return s.uplink.notReadyText();
   }
@@ -299,8 +365,8 @@ export class ControllerManager {
     if (!s) return null;
     let cs: string;
     if (s.controller !== null) cs = s.initialized ? 'READY' : 'INITIALIZING';
-    else if (s.lostController) cs = `NONE (controller ${s.lostController.name} lost; traffic keeps flowing, no control path)`;
-    else cs = 'NONE (waiting for a controller)';
+    else if (s.lostController) cs = `NONE (controller ${s.lostController.name} lost; traffic keeps flowing, no control path${this.slowNote(s, (n) => `; ${n}`)})`;
+    else cs = `NONE (waiting for a controller${this.slowNote(s, (n) => `; ${n}`)})`;
     return {
       controller: s.controller,
       controllerState: cs,
@@ -316,7 +382,7 @@ export class ControllerManager {
       name: c.name,
       pid: c.pid,
       since: c.since,
-      state: 'AVAILABLE',
+      state: this.liveness.slow(c.name) === null ? 'AVAILABLE' : `NOT RESPONDING (${this.liveness.slow(c.name)})`,
       switches: [...this.switches.values()].filter((s) => s.controller === c.name).sort((a, b) => (a.name < b.name ? -1 : 1)).map((s) => ({
         name: s.name,
         rdevs: [...(this.state.switches.get(s.name)?.rdevs ?? [])],
@@ -376,6 +442,7 @@ export class ControllerManager {
       const to = this.target(s);
       for (const k of KIND_NAMES) s.registrations[k].release(to);
       to.controller?.link.send({ t: 'release-switch', switch: name });
+      this.cancelDeadline(s);
       this.switches.delete(name);
       return;
     }
@@ -390,7 +457,7 @@ export class ControllerManager {
     const rdevs = (): readonly string[] => this.state.switches.get(name)?.rdevs ?? [];
     const registrations = {} as Record<AddressKind, Registrations<number>>;
     for (const k of KIND_NAMES) registrations[k] = new Registrations(KINDS[k], name, this.log);
-    return { name, controller: null, initialized: false, uplink: new RdevFailover(name, rdevs, this.clock, this.log), registrations, lostController: null };
+    return { name, controller: null, initialized: false, uplink: new RdevFailover(name, rdevs, this.clock, this.log), registrations, lostController: null, cancelDeadline: null };
   }
 
   /** Where registrations of switch `s` go now: its controller, and the RDEV when they can be sent. */
@@ -407,7 +474,7 @@ export class ControllerManager {
   private whyNotSent(s: SwitchCtl): string | null {
     const u = s.uplink;
     if (u.disconnected) return 'uplink disconnected';
-    if (s.controller === null || !this.controllers.has(s.controller)) return 'no controller';
+    if (s.controller === null || !this.controllers.has(s.controller)) return `no controller${this.slowNote(s, (n) => ` (${n})`)}`;
     if (!s.initialized) return `controller ${s.controller} has not initialised the uplink yet`;
     if (u.active === null) return u.notReadyText().toLowerCase().replace(/^no rdev ready/, 'no RDEV ready');
     if (!u.ready(u.active)) return u.whyNot(u.active);
@@ -415,24 +482,61 @@ export class ControllerManager {
     return null;
   }
 
+  /** May `name` be chosen: connected and not marked not responding? */
+  private eligible(name: string): boolean {
+    return this.controllers.has(name) && this.liveness.slow(name) === null;
+  }
+
+  /**
+   * The connected controllers switch `s` could have but does not, because they are not
+   * responding (its named one, or any for CONTROLLER *), put in words by `wrap`; '' when none.
+   */
+  private slowNote(s: SwitchCtl, wrap: (note: string) => string): string {
+    const named = this.state.switches.get(s.name)?.controller ?? '*';
+    const slow = [...this.controllers.keys()].sort()
+      .filter((n) => (named === '*' || n === named) && this.liveness.slow(n) !== null)
+      .map((n) => `${n} NOT RESPONDING: ${this.liveness.slow(n)}`);
+    return slow.length === 0 ? '' : wrap(slow.join('; '));
+  }
+
+  private cancelDeadline(s: SwitchCtl): void {
+    s.cancelDeadline?.();
+    s.cancelDeadline = null;
+  }
+
+  /** The ControlSwitch deadline of `name` for switch `sw` passed: if still unanswered, the controller is marked and the switch moves on. */
+  private controlSwitchMissed(sw: string, name: string): void {
+    const s = this.switches.get(sw);
+    if (!s) return;
+    s.cancelDeadline = null;
+    if (s.controller !== name || s.initialized) return;
+    const why = `no InitializationComplete for VSWITCH ${sw} within ${CONTROL_SWITCH_DEADLINE_MS / 1000} s`;
+    this.liveness.markSlow(name, why);
+    s.uplink.event({ kind: 'controller-not-responding', reason: `controller ${name}: ${why}; another eligible controller is chosen`, durationMs: null, from: name });
+    this.changed(null);
+  }
+
   private select(s: SwitchCtl, wanted: string): void {
     let want: string | null;
     if (wanted !== '*') {
-      want = this.controllers.has(wanted) ? wanted : null;
-    } else if (s.controller !== null && this.controllers.has(s.controller)) {
+      want = this.eligible(wanted) ? wanted : null;
+    } else if (s.controller !== null && this.eligible(s.controller)) {
       want = s.controller;
     } else {
       want = null;
       let best = Infinity;
       for (const c of [...this.controllers.keys()].sort()) {
+        if (!this.eligible(c)) continue;
         const n = [...this.switches.values()].filter((x) => x.controller === c).length;
         if (n < best) { best = n; want = c; }
       }
     }
     if (want === s.controller) return;
+    this.cancelDeadline(s);
     if (s.controller !== null) {
+      const slow = this.liveness.slow(s.controller);
       this.controllers.get(s.controller)?.link.send({ t: 'release-switch', switch: s.name });
-      s.uplink.event({ kind: 'controller-released', reason: `controller ${s.controller} released (CONTROLLER ${wanted})`, durationMs: null });
+      s.uplink.event({ kind: 'controller-released', reason: `controller ${s.controller} released (${slow !== null ? `not responding: ${slow}` : `CONTROLLER ${wanted}`})`, durationMs: null });
       for (const k of KIND_NAMES) s.registrations[k].resend();
     }
     s.controller = want;
@@ -440,6 +544,7 @@ export class ControllerManager {
     if (want === null) return;
     const def = this.state.switches.get(s.name)!;
     this.controllers.get(want)!.link.send({ t: 'control-switch', switch: s.name, rdevs: [...def.rdevs] });
+    s.cancelDeadline = this.clock.after(CONTROL_SWITCH_DEADLINE_MS, () => this.controlSwitchMissed(s.name, want));
     this.log.info({ vswitch: s.name, controller: want }, 'ControlSwitch sent');
     if (s.lostController) {
       s.uplink.pending ??= { kind: 'controller-recovered', start: s.lostController.at, reason: `controller ${s.lostController.name} was lost; ${want} took over`, from: s.lostController.name };

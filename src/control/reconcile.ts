@@ -40,8 +40,8 @@
  * - Time: one Clock (the constructor's, the system clock by default) gives each pass its
  *   `now`, the timer, the coalescing, and the controller manager's event times; nothing
  *   here reads the time or sets a timer otherwise.
- * - `stop()`: no further pass, the QEMU directory watch ends (the daemon stops the data plane
- *   itself; persistent TAPs stay).
+ * - `stop()`: no further pass, the QEMU directory watch and the controller pings end (the
+ *   daemon stops the data plane itself; persistent TAPs stay).
  * Also the RuntimeView the queries read, and the Effects (prepare, sync, operate) of the command
  * engine.
  */
@@ -231,6 +231,7 @@ export class Reconciler implements RuntimeView, Effects {
     this.cancelTimer?.();
     this.cancelTimer = null;
     this.qemu.close();
+    this.controllers.stop();
   }
 
   // ---- internals ----

@@ -151,11 +151,11 @@ test('error paths: unknown controller, bad and half handshakes, duplicate name; 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /VSW0051E controller NOSUCH is not connected/);
   assert.equal(d.cli('Q', 'CONTROLLER', 'NOSUCH').code, 1);
-  assert.match(await talk('{"t":"register","name":"bad name!","pid":1,"version":2}\n', false), /"t":"refused".*not a valid controller name/);
-  assert.match(await talk('{"t":"register","name":"DTCVSW1","pid":1,"version":2}\n', false), /"t":"refused".*already connected/);
+  assert.match(await talk('{"t":"register","name":"bad name!","pid":1,"version":3}\n', false), /"t":"refused".*not a valid controller name/);
+  assert.match(await talk('{"t":"register","name":"DTCVSW1","pid":1,"version":3}\n', false), /"t":"refused".*already connected/);
   assert.match(await talk('{"t":"register","name":"X","pid":1,"version":99}\n', false), /"t":"refused".*version 99/);
   // Registered, then garbage: the connection is closed and the controller forgotten.
-  const g = await talk('{"t":"register","name":"GARBAGE","pid":1,"version":2}\n{"t":"initialization-complete","switch":"SW1","rdevs":"x"}\n', false);
+  const g = await talk('{"t":"register","name":"GARBAGE","pid":1,"version":3}\n{"t":"initialization-complete","switch":"SW1","rdevs":"x"}\n', false);
   assert.match(g, /"t":"registered"/);
   assert.ok(await waitFor(() => d.json('QUERY', 'CONTROLLER').controllers.every((c: any) => c.name !== 'GARBAGE'), 2000));
   await talk('{"t":"regis', true); // half a handshake

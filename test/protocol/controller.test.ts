@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { LineSplitter, MAX_MESSAGE, decodeToController, decodeToDaemon, encode, looksLikeRegister, type ToDaemon } from '../../src/protocol/controller.js';
+import { LineSplitter, MAX_MESSAGE, decodeToController, decodeToDaemon, encode, looksLikeRegister, type ToController, type ToDaemon } from '../../src/protocol/controller.js';
 import { ControllerLogic } from '../../src/controller/controller.js';
 import type { LinkState } from '../../src/controller/rtnl.js';
 import { isDynamic } from '../../src/control/commands/index.js';
@@ -21,7 +21,15 @@ test('messages round-trip through encode/decode', () => {
     { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'eth1', address: '10.0.0.1', ok: true },
     { t: 'link-event', switch: 'SW1', status: { rdev: 'eth2', ok: true, exists: true, up: true, carrier: true, mtu: 9000, mac: '', ifindex: 5 } },
   ];
+  msgs.push({ t: 'pong', seq: 7 });
   for (const m of msgs) assert.deepEqual(decodeToDaemon(encode(m).trimEnd()), { ok: true, msg: m });
+  const down: ToController[] = [{ t: 'ping', seq: 7 }, { t: 'refused', reason: 'name taken', retryMs: 1000 }, { t: 'refused', reason: 'bad version' }];
+  for (const m of down) assert.deepEqual(decodeToController(encode(m).trimEnd()), { ok: true, msg: m });
+  for (const bad of ['{"t":"ping","seq":-1}', '{"t":"ping"}', '{"t":"refused","reason":"x","retryMs":0}', '{"t":"refused","reason":"x","retryMs":"soon"}']) {
+    assert.equal(decodeToController(bad).ok, false, bad);
+  }
+  assert.equal(decodeToDaemon('{"t":"pong","seq":1.5}').ok, false);
+  assert.equal(decodeToDaemon('{"t":"link-event","switch":"SW1","status":{"rdev":"eth2","ok":true,"exists":true,"up":true,"carrier":true,"mtu":9000,"mac":""}}').ok, false, 'a status without its ifindex');
   const c = { t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'eth1', address: '192.168.1.255' } as const;
   assert.deepEqual(decodeToController(encode(c).trimEnd()), { ok: true, msg: c });
 });

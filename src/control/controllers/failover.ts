@@ -50,7 +50,7 @@ export interface Pending {
   from: string | null;
 }
 
-const WARN_EVENTS = new Set(['controller-lost', 'failover-impossible', 'failover']);
+const WARN_EVENTS = new Set(['controller-lost', 'controller-not-responding', 'failover-impossible', 'failover']);
 
 export class RdevFailover {
   /** What the controller last said of each RDEV. */
