@@ -21,7 +21,7 @@
  * - `prepare(change)`: the host work a command's change needs before it is journaled (throws
  *   with a reason); returns its undo, or null when there is nothing to do.
  */
-import type { Change } from './state.js';
+import type { Change, Guest, Nic, State } from './state.js';
 import { hex4 } from './grammar.js';
 import type { Syncer } from './reconcile/part.js';
 import type { PortAllocator, PortHolder } from './reconcile/ports.js';
@@ -49,6 +49,23 @@ export function nicKey(userid: string, vdev: number): string {
 export function parseNicKey(key: string): [userid: string, vdev: number] {
   const i = key.lastIndexOf('/');
   return [key.slice(0, i), parseInt(key.slice(i + 1), 16)];
+}
+
+/** Which NICs a backend serves (its kind of guest). */
+export type Serves = (guest: Guest, nic: Nic) => boolean;
+
+/** The guest and NIC of `key` if the backend `serves` it, else null. */
+export function servedNic(state: State, key: string, serves: Serves): { guest: Guest; nic: Nic } | null {
+  const [userid, vdev] = parseNicKey(key);
+  const guest = state.guests.get(userid);
+  const nic = guest?.nics.get(vdev);
+  return guest && nic && serves(guest, nic) ? { guest, nic } : null;
+}
+
+/** A full pass of a backend: the keys of every NIC of the state it serves, then those it holds. */
+export function* servedKeys(state: State, serves: Serves, held: Iterable<string>): Iterable<string> {
+  for (const g of state.guests.values()) for (const n of g.nics.values()) if (serves(g, n)) yield nicKey(n.userid, n.vdev);
+  yield* held;
 }
 
 export class NicBackends {

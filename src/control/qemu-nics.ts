@@ -49,7 +49,7 @@ import { basename, join } from 'node:path';
 import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../host/devices.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { hex4, type QemuTransport } from './grammar.js';
-import { nicKey, parseNicKey, type NicBackend, type NicRuntime } from './nics.js';
+import { nicKey, servedKeys, servedNic, type NicBackend, type NicRuntime, type Serves } from './nics.js';
 import { backOff, type PartContext } from './reconcile/context.js';
 import type { Marks } from './reconcile/marks.js';
 import type { PortSpec } from './reconcile/ports.js';
@@ -167,7 +167,7 @@ export class QemuNics implements NicBackend {
   }
 
   sync(now: number): void {
-    const keys = this.marks.take(now, () => this.keys());
+    const keys = this.marks.take(now, () => servedKeys(this.ctx.state, QemuNics.serves, this.nics.keys()));
     let dirErr: string | null | undefined;
     const dir = (): string | null => (dirErr === undefined ? (dirErr = this.ensureDir()) : dirErr);
     for (const key of keys) this.syncNic(key, now, dir);
@@ -179,26 +179,11 @@ export class QemuNics implements NicBackend {
     this.dirWatch = null;
   }
 
-  /** Every NIC key this backend serves now or holds something for. */
-  private *keys(): Iterable<string> {
-    for (const g of this.ctx.state.guests.values()) {
-      if (g.qemu === null) continue;
-      for (const n of g.nics.values()) yield nicKey(n.userid, n.vdev);
-    }
-    yield* this.nics.keys();
-  }
-
-  /** The NIC of `key` if it is this backend's: a NIC of a QEMU guest. */
-  private desired(key: string): { nic: Nic; transport: QemuTransport } | null {
-    const rt = this.nics.get(key);
-    const [userid, vdev] = rt ? [rt.userid, rt.vdev] : parseNicKey(key);
-    const g = this.ctx.state.guests.get(userid);
-    const nic = g?.nics.get(vdev);
-    return g && g.qemu !== null && nic ? { nic, transport: g.qemu } : null;
-  }
+  /** The NICs of this kind: a QEMU guest's. */
+  private static readonly serves: Serves = (g) => g.qemu !== null;
 
   private syncNic(key: string, now: number, dir: () => string | null): void {
-    const d = this.desired(key);
+    const d = servedNic(this.ctx.state, key, QemuNics.serves);
     const had = this.nics.get(key);
     if (!d) {
       if (!had) return;
@@ -208,8 +193,8 @@ export class QemuNics implements NicBackend {
       this.ctx.log.info({ nic: key }, 'QEMU NIC removed');
       return;
     }
-    const { nic, transport } = d;
-    const rt = this.ensure(key, nic, transport, this.dir);
+    const { nic } = d;
+    const rt = this.ensure(key, nic, d.guest.qemu!, this.dir);
     if (this.dir === null) {
       rt.state = 'NO QEMU SOCKET DIRECTORY';
       return;

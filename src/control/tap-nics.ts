@@ -23,10 +23,10 @@
  * - `acceptsSeenAddress` is always false: these NICs' addresses come from the watcher only.
  */
 import { closeSync } from 'node:fs';
-import { nicKey, parseNicKey, type NicBackend, type NicRuntime } from './nics.js';
+import { servedKeys, servedNic, type NicBackend, type NicRuntime, type Serves } from './nics.js';
 import { backOff, type PartContext } from './reconcile/context.js';
 import type { Marks } from './reconcile/marks.js';
-import type { Change, Nic } from './state.js';
+import type { Change } from './state.js';
 
 /** What it needs of the host's devices (src/host/devices.ts). */
 export interface TapDevices {
@@ -98,7 +98,7 @@ export class TapNics implements NicBackend {
   }
 
   sync(now: number): void {
-    for (const key of this.marks.take(now, () => this.keys())) this.syncNic(key, now);
+    for (const key of this.marks.take(now, () => servedKeys(this.ctx.state, TapNics.serves, this.nics.keys()))) this.syncNic(key, now);
     for (const userid of this.guestMarks.take(now, () => this.guestKeys())) this.syncGuest(userid);
   }
 
@@ -134,32 +134,18 @@ export class TapNics implements NicBackend {
     }
   }
 
-  /** Every NIC key this backend serves now or holds something for. */
-  private *keys(): Iterable<string> {
-    for (const g of this.ctx.state.guests.values()) {
-      if (g.netns === null) continue;
-      for (const n of g.nics.values()) if (n.tap !== null) yield nicKey(n.userid, n.vdev);
-    }
-    yield* this.nics.keys();
-  }
-
-  /** The NIC of `key` if it is this backend's: a namespace guest's NIC with a TAP. */
-  private desired(key: string): { nic: Nic; netns: string } | null {
-    const rt = this.nics.get(key);
-    const [userid, vdev] = rt ? [rt.userid, rt.vdev] : parseNicKey(key);
-    const g = this.ctx.state.guests.get(userid);
-    const nic = g?.nics.get(vdev);
-    return g && g.netns !== null && nic && nic.tap !== null ? { nic, netns: g.netns } : null;
-  }
+  /** The NICs of this kind: a namespace guest's, with a TAP. */
+  private static readonly serves: Serves = (g, n) => g.netns !== null && n.tap !== null;
 
   private syncNic(key: string, now: number): void {
-    const d = this.desired(key);
+    const d = servedNic(this.ctx.state, key, TapNics.serves);
     let rt = this.nics.get(key);
     if (!d) {
       if (rt) this.remove(rt);
       return;
     }
-    const { nic, netns } = d;
+    const { nic } = d;
+    const netns = d.guest.netns!;
     if (!rt) {
       rt = { key, userid: nic.userid, vdev: nic.vdev, netns, tap: nic.tap!, mac: nic.mac, tapReady: false, watched: false, port: null, sw: null, nextTry: 0, waitedMs: 0 };
       this.nics.set(key, rt);
