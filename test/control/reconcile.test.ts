@@ -295,5 +295,12 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   clock.drain();
   assert.deepEqual(dp.take().map((m) => [m.op, (m as { port?: number }).port]), [['port-remove', 2], ['port-add', 3], ['announce', undefined], ['announce', undefined]]);
   assert.equal(state(), 'READY');
+  // Announced again for a LAN switch port that forwards only some time after the link is up.
+  const at: number[] = [];
+  for (let t = 0; t < 2500; t += 50) {
+    clock.advance(50);
+    for (const m of dp.take()) if (m.op === 'announce') at.push(t + 50);
+  }
+  assert.deepEqual(at, [250, 250, 500, 500, 1000, 1000, 2000, 2000], 'each address at 250, 500, 1000 and 2000 ms');
   rec.stop();
 });

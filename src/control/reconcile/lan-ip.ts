@@ -19,8 +19,9 @@
  *   reopened data device, the active RDEV ready again after a carrier loss); so the LAN learns
  *   the new path at once, without waiting for the controller to answer the re-registration on
  *   the new RDEV (a controller is not in the data path, and under load its answer can take a
- *   second), and never into an interface without carrier, where it would be lost. An address
- *   the adapter then refuses there becomes local only.
+ *   second), and never into an interface without carrier, where it would be lost; and again
+ *   ANNOUNCE_AGAIN_MS after the path became usable, for a LAN switch port that forwards only
+ *   later. An address the adapter then refuses there becomes local only.
  */
 import type { Logger } from 'pino';
 import { DropReason } from '../../forward/api.js';
@@ -34,6 +35,13 @@ import type { DataPlanePort, Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
 import type { Uplinks } from './uplinks.js';
 
+/**
+ * After an uplink path becomes usable its addresses are announced again this long after (ms):
+ * the port of the LAN switch at the other end may forward only later (a Linux bridge port comes
+ * up when the kernel's batched link notification reaches it, up to a second after the link).
+ */
+export const ANNOUNCE_AGAIN_MS = [250, 500, 1000, 2000];
+
 /** A LAN IP table entry as the data plane holds it, and the uplink path it was announced on (`port/usable`). */
 interface Posted {
   port: number;
@@ -44,6 +52,8 @@ interface Posted {
 export class LanIpSync implements Syncer {
   /** Switch name -> ip -> what the data plane holds. */
   private readonly posted = new Map<string, Map<number, Posted>>();
+  /** Switch name -> the usable uplink path, since when, and how many of ANNOUNCE_AGAIN_MS are done. */
+  private readonly paths = new Map<string, { path: string; since: number; round: number }>();
   /** Switch name -> conflicts logged and counted (`ip/userid/vdev`), until they go away. */
   private readonly conflicts = new Map<string, Set<string>>();
   private readonly marks: Marks<string>;
@@ -70,15 +80,16 @@ export class LanIpSync implements Syncer {
   }
 
   sync(now: number): void {
-    for (const name of this.marks.take(now, () => [...this.state.switches.keys(), ...this.posted.keys()])) this.syncSwitch(name);
+    for (const name of this.marks.take(now, () => [...this.state.switches.keys(), ...this.posted.keys()])) this.syncSwitch(name, now);
   }
 
-  private syncSwitch(name: string): void {
+  private syncSwitch(name: string, now: number): void {
     const def = this.state.switches.get(name);
     const sw = this.switches.number(name);
     if (!def || sw === null) {
       this.posted.delete(name);
       this.conflicts.delete(name);
+      this.paths.delete(name);
       return;
     }
     this.controllers.wantedChanged(name);
@@ -109,6 +120,9 @@ export class LanIpSync implements Syncer {
     const up = this.uplinks.open(name);
     const usable = this.controllers.uplinkUsable(name);
     const path = up !== null && usable !== null ? `${up.port}/${usable}` : null;
+    let registered = false;
+    for (const e of table.values()) if (!e.localOnly) { registered = true; break; }
+    const again = this.announceAgain(name, registered ? path : null, now);
     for (const [ip, e] of table) {
       const port = this.nics.port(e.userid, e.vdev);
       if (port === null) continue;
@@ -120,10 +134,31 @@ export class LanIpSync implements Syncer {
         this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
           e.localOnly ? 'address in the LAN IP table (local only)' : 'address in the LAN IP table (registered with the adapter)');
       }
-      if (!e.localOnly && path !== null && p.announcedOn !== path) {
+      if (!e.localOnly && path !== null && (p.announcedOn !== path || again)) {
         this.dp.post({ op: 'announce', sw, ip });
         p.announcedOn = path;
       }
     }
+  }
+
+  /**
+   * Is it time to announce the switch's registered addresses again on `path` (one of
+   * ANNOUNCE_AGAIN_MS after it became usable; null: no path, or nothing to announce)? Sets the
+   * retry for the next time.
+   */
+  private announceAgain(name: string, path: string | null, now: number): boolean {
+    if (path === null) {
+      this.paths.delete(name);
+      return false;
+    }
+    let p = this.paths.get(name);
+    if (!p || p.path !== path) this.paths.set(name, (p = { path, since: now, round: 0 }));
+    let again = false;
+    while (p.round < ANNOUNCE_AGAIN_MS.length && now >= p.since + ANNOUNCE_AGAIN_MS[p.round]) {
+      again = true;
+      p.round++;
+    }
+    if (p.round < ANNOUNCE_AGAIN_MS.length) this.marks.retryAt(name, p.since + ANNOUNCE_AGAIN_MS[p.round]);
+    return again;
   }
 }
