@@ -11,9 +11,12 @@ fi
 
 # Debian packages the switch, its lab, its tests and its benchmark use (chromium: the live
 # page's browser test; systemd: systemd-analyze verify on contrib/systemd, no systemd as PID 1
-# needed; curl and socat: the lab's metrics scrape and its page forward).
+# needed; curl and socat: the lab's metrics scrape and its page forward; podman, runc and
+# containernetworking-plugins: the CNI plugin's tests with the real client and its delegated
+# IPAM plugins in /usr/lib/cni; libvirt-*: the host-TAP NIC's test through libvirtd and virsh).
 PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
-          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat)
+          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat
+          podman runc containernetworking-plugins libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
