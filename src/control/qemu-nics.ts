@@ -1,6 +1,6 @@
 /**
- * The NIC backend of QEMU guests (a NicBackend, nics.ts): each NIC of a guest defined with
- * `DEFINE GUEST u QEMU [STREAM | DGRAM]` is a unix socket pair in the daemon's QEMU socket
+ * The NIC backend of QEMU guests on sockets (a NicBackend, nics.ts): each NIC of a guest defined
+ * with `DEFINE GUEST u QEMU [STREAM | DGRAM]` is a unix socket pair in the daemon's QEMU socket
  * directory (`dir`, the directory `qemu` next to the control socket), which QEMU's own
  * `-netdev stream` / `-netdev dgram` backends use. QEMU is always the side that binds first,
  * so the VM never depends on the daemon and a restarted daemon finds it again (ARCHITECTURE.md
@@ -35,8 +35,10 @@
  *   address the NIC may register: the port is this NIC's current port, the address is
  *   unicast-usable (not 0/8, 127/8, 224/4 and above) and the NIC holds fewer than
  *   MAX_QEMU_ADDRESSES addresses. Registration itself is the LAN IP part's (reconcile/lan-ip.ts:
- *   the same path as a namespace guest's address).
+ *   the same path as a namespace guest's address). `acceptAnnounced` and `forgetAnnounced` are
+ *   that rule for every backend whose guest announces its addresses (host-tap-nics.ts too).
  * - `prepare`: nothing; QEMU makes its side when it starts.
+ * QEMU TAP guests' NICs are not served here but by host-tap-nics.ts.
  */
 import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,7 +70,7 @@ export interface QemuNicView {
   state: string;
 }
 
-interface QemuNicRt extends NicRuntime {
+interface QemuNicRt extends AnnouncingNic {
   transport: QemuTransport;
   paths: QemuNicPaths;
   mac: number;
@@ -97,6 +99,39 @@ export function registrable(ip: number): boolean {
   return a !== 0 && a !== 127 && a < 224;
 }
 
+/** A NIC whose guest announces its addresses: its identity, port, and the last problem logged. */
+export interface AnnouncingNic extends NicRuntime {
+  logged: string | null;
+}
+
+/**
+ * May the guest register `ip`, seen on `port` (a 'saw-address')? The port is the NIC's current
+ * port, the address unicast-usable, and the NIC below MAX_QEMU_ADDRESSES (logged once).
+ */
+export function acceptAnnounced(ctx: PartContext, rt: AnnouncingNic, port: number, ip: number): boolean {
+  if (rt.port !== port || !registrable(ip)) return false;
+  const n = ctx.state.nic(rt.userid, rt.vdev);
+  if (!n) return false;
+  if (n.addresses.has(ip)) return true;
+  if (n.addresses.size >= MAX_QEMU_ADDRESSES) {
+    const why = `limit ${formatIpv4(ip)}`;
+    if (rt.logged !== why) {
+      rt.logged = why;
+      ctx.log.warn({ nic: rt.key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
+    }
+    return false;
+  }
+  return true;
+}
+
+/** Forget the addresses the guest announced on this NIC (their LAN IP entries go with them). */
+export function forgetAnnounced(ctx: PartContext, rt: NicRuntime): void {
+  const n = ctx.state.nic(rt.userid, rt.vdev);
+  if (!n || n.addresses.size === 0) return;
+  ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
+  for (const ip of [...n.addresses.keys()]) ctx.state.addressEvent(rt.userid, rt.vdev, ip, false);
+}
+
 const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
 
 export class QemuNics implements NicBackend {
@@ -115,7 +150,7 @@ export class QemuNics implements NicBackend {
   view(userid: string, vdev: number): QemuNicView | null {
     const g = this.ctx.state.guests.get(userid);
     const n = g?.nics.get(vdev);
-    if (!g || !n || g.qemu === null) return null;
+    if (!g || !n || g.qemu === null || g.qemu === 'TAP') return null;
     const rt = this.nics.get(nicKey(userid, vdev));
     const id = qemuNetdevId(vdev);
     if (this.dir === null) {
@@ -135,19 +170,7 @@ export class QemuNics implements NicBackend {
 
   acceptsSeenAddress(key: string, port: number, ip: number): boolean {
     const rt = this.nics.get(key);
-    if (!rt || rt.port !== port || !registrable(ip)) return false;
-    const n = this.ctx.state.nic(rt.userid, rt.vdev);
-    if (!n) return false;
-    if (n.addresses.has(ip)) return true;
-    if (n.addresses.size >= MAX_QEMU_ADDRESSES) {
-      const why = `limit ${formatIpv4(ip)}`;
-      if (rt.logged !== why) {
-        rt.logged = why;
-        this.ctx.log.warn({ nic: key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
-      }
-      return false;
-    }
-    return true;
+    return rt !== undefined && acceptAnnounced(this.ctx, rt, port, ip);
   }
 
   /** Returns true if something must be retried. */
@@ -155,7 +178,7 @@ export class QemuNics implements NicBackend {
     let retry = false;
     const desired = new Map<string, { nic: Nic; transport: QemuTransport }>();
     for (const g of this.ctx.state.guests.values()) {
-      if (g.qemu === null) continue;
+      if (g.qemu === null || g.qemu === 'TAP') continue;
       for (const n of g.nics.values()) desired.set(nicKey(n.userid, n.vdev), { nic: n, transport: g.qemu });
     }
     for (const [key, rt] of this.nics) {
@@ -319,12 +342,8 @@ export class QemuNics implements NicBackend {
     }
   }
 
-  /** Forget the addresses the guest announced on this NIC (their LAN IP entries go with them). */
   private forget(rt: QemuNicRt): void {
-    const n = this.ctx.state.nic(rt.userid, rt.vdev);
-    if (!n || n.addresses.size === 0) return;
-    this.ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
-    for (const ip of [...n.addresses.keys()]) this.ctx.state.addressEvent(rt.userid, rt.vdev, ip, false);
+    forgetAnnounced(this.ctx, rt);
   }
 
 }

@@ -7,7 +7,8 @@
  *   1. switches.adding   data-plane switch numbers and switch-add        reconcile/switches.ts
  *   2. groups            multicast membership of removed switches forgotten  reconcile/groups.ts
  *   3. controllers       controller selection, ControlSwitch, registrations  controllers.ts
- *   4. NIC backends      TAP NICs of namespace guests, QEMU NICs          tap-nics.ts, qemu-nics.ts
+ *   4. NIC backends      TAP NICs of namespace guests, QEMU socket NICs,  tap-nics.ts, qemu-nics.ts,
+ *                        QEMU host-TAP NICs                              host-tap-nics.ts
  *   5. uplinks           the active RDEV's data device as uplink port    reconcile/uplinks.ts
  *   6. lanIp             LAN IP tables, conflicts, announcements         reconcile/lan-ip.ts
  *   7. controllers       again: registrations of what step 6 changed
@@ -48,12 +49,13 @@ import { LanIpSync } from './reconcile/lan-ip.js';
 import type { DataPlaneLike, Syncer } from './reconcile/part.js';
 import { PortAllocator } from './reconcile/ports.js';
 import { DataPlaneSwitches } from './reconcile/switches.js';
+import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
 import { Uplinks, type UplinkDevices, type UplinkView } from './reconcile/uplinks.js';
 import type { Change, State } from './state.js';
 import { TapNics, type TapDevices, type TapWatcher } from './tap-nics.js';
 
 /** What the reconciler needs of the host's devices (src/host/devices.ts). The QEMU calls are optional (fakes). */
-export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevicesLike> {}
+export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevicesLike>, Partial<Omit<HostTapDevices, 'destroyTap' | 'openUplink'>> {}
 
 /** What it needs of the address watcher (src/host/address-watcher.ts). */
 export interface WatcherLike extends TapWatcher {
@@ -72,6 +74,8 @@ export interface ReconcilerDeps {
   retryMs?: number;
   /** The QEMU guests' socket directory (qemu-nics.ts); null or absent: QEMU NICs cannot run. */
   qemuDir?: string | null;
+  /** Does the host have /dev/vhost-net (host-TAP NICs' QEMU arguments say vhost=on)? Default false. */
+  vhostNet?: boolean;
 }
 
 export class Reconciler implements RuntimeView, Effects {
@@ -84,6 +88,7 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly ports: PortAllocator;
   private readonly nics: NicBackends;
   private readonly qemu: QemuNics;
+  private readonly hostTap: HostTapNics;
   private readonly groupMembers: GroupMembership;
   private readonly uplinks: Uplinks;
   private readonly lanIp: LanIpSync;
@@ -106,7 +111,8 @@ export class Reconciler implements RuntimeView, Effects {
     const ctx: PartContext = { state, switches: this.switches, ports: this.ports, clock, log, retryMs };
     this.qemu = new QemuNics(ctx, devices, deps.qemuDir ?? null);
     const tap = new TapNics(ctx, devices, watcher);
-    this.nics = new NicBackends([tap, this.qemu], this.ports);
+    this.hostTap = new HostTapNics(ctx, devices, deps.vhostNet ?? false, () => this.soon());
+    this.nics = new NicBackends([tap, this.qemu, this.hostTap], this.ports);
     this.groupMembers = new GroupMembership(state, this.switches, this.nics, log);
     this.controllers = new ControllerManager({
       state, clock, log,
@@ -136,8 +142,8 @@ export class Reconciler implements RuntimeView, Effects {
     return this.nics.port(userid, vdev);
   }
 
-  qemuNic(userid: string, vdev: number): QemuNicView | null {
-    return this.qemu.view(userid, vdev);
+  qemuNic(userid: string, vdev: number): QemuNicView | HostTapNicView | null {
+    return this.qemu.view(userid, vdev) ?? this.hostTap.view(userid, vdev);
   }
 
   switchNumber(name: string): number | null {
@@ -204,6 +210,7 @@ export class Reconciler implements RuntimeView, Effects {
   /** Stop the retry timer; no pass runs after this. */
   stop(): void {
     this.stopped = true;
+    this.hostTap.stop();
     this.cancelRetry?.();
     this.cancelRetry = null;
   }

@@ -3,9 +3,10 @@
  * guest's network namespace, named like Linux on Z names it (`enc600`).
  *
  * Contract (a NicBackend, nics.ts):
- * - `prepare`: DEFINE GUEST ... NETNS makes the namespace if absent; DEFINE NIC creates the
- *   persistent TAP before the command is journaled (a failure refuses the command; the undo
- *   destroys the TAP).
+ * - `prepare`: DEFINE GUEST ... NETNS makes the namespace if absent (a namespace given by path
+ *   must exist); DEFINE NIC creates the persistent TAP before the command is journaled (a
+ *   failure refuses the command; the undo destroys the TAP). In a namespace given by path (a
+ *   container's) the name must be free: an existing interface refuses the command.
  * - `sync(now)`: every NIC has its TAP (created or re-attached: TUNSETPERSIST keeps it and the
  *   guest's addresses across a daemon restart) and its interface watched (the address watcher
  *   reports the guest's configured addresses); a coupled NIC's TAP fd goes to the worker as a
@@ -15,6 +16,7 @@
  * - `acceptsSeenAddress` is always false: these NICs' addresses come from the watcher only.
  */
 import { closeSync } from 'node:fs';
+import { isNetnsPath } from '../protocol/names.js';
 import { nicKey, type NicBackend, type NicRuntime } from './nics.js';
 import type { PartContext } from './reconcile/context.js';
 import type { Change, Nic } from './state.js';
@@ -22,7 +24,7 @@ import type { Change, Nic } from './state.js';
 /** What it needs of the host's devices (src/host/devices.ts). */
 export interface TapDevices {
   ensureNetns(name: string): void;
-  openTap(o: { netns: string | null; name: string; mac: number; persist: boolean }): { fd: number; ifindex: number };
+  openTap(o: { netns: string | null; name: string; mac: number; persist: boolean; exclusive?: boolean }): { fd: number; ifindex: number };
   destroyTap(netns: string | null, name: string): void;
 }
 
@@ -67,7 +69,7 @@ export class TapNics implements NicBackend {
     const netns = this.ctx.state.guests.get(c.userid)?.netns ?? null;
     if (netns === null) return null;
     this.ensureNetns(netns);
-    const { fd } = this.dev.openTap({ netns, name: c.tap, mac: c.alloc.mac, persist: true });
+    const { fd } = this.dev.openTap({ netns, name: c.tap, mac: c.alloc.mac, persist: true, exclusive: isNetnsPath(netns) });
     closeSync(fd);
     const tap = c.tap;
     return () => this.dev.destroyTap(netns, tap);

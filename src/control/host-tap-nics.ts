@@ -1,0 +1,291 @@
+/**
+ * The NIC backend of QEMU TAP guests (`DEFINE GUEST u QEMU TAP [OWNER uid] [GROUP gid]`; a
+ * NicBackend, nics.ts): each NIC is a persistent TAP on the daemon's host (its namespace), named
+ * by the NIC (Nic.tap: DEFINE NIC's NAME, default `userid-vdev`), which QEMU opens itself
+ * (`-netdev tap,ifname=...`, or libvirt's `<interface type='ethernet'>` with the TAP as target).
+ * The daemon carries the TAP's kernel side through an AF_PACKET socket with virtio-net headers
+ * (src/host/host-tap.ts; a 'host-tap' port), so the guest's TSO super-frames and partial
+ * checksums cross the switch whole; it never holds the TAP's fd, so its restart touches neither
+ * the TAP nor the VM (it opens its side again).
+ *
+ * Contract:
+ * - `prepare`: DEFINE NIC makes the TAP (owner and group from the guest) before the command is
+ *   journaled; a name that is taken refuses the command; the undo destroys the TAP.
+ * - `sync(now)`: every NIC has its TAP (made again if it went away; one QEMU holds is left as it
+ *   is). A coupled NIC's TAP side is a data-plane port (vnet on); an uncoupled NIC has none
+ *   (the TAP stays); a detached NIC's port goes and its TAP is destroyed. What fails is shown in
+ *   `view`, logged once and retried every retryMs (returns true).
+ * - QEMU's presence is the TAP's carrier, polled every POLL_MS while NICs exist: `view` says
+ *   CONNECTED or DISCONNECTED (no QEMU has the TAP open), each change is logged, and when QEMU
+ *   goes the addresses it announced are forgotten (a pass is requested); a VM opening the TAP
+ *   again is connected as it sends (the port never went away).
+ * - 'port-down' (the port reports 'TAP deleted' when someone deleted the interface): logged,
+ *   counted (`tapDowns` in `view`), the addresses forgotten, and the TAP made again after
+ *   retryMs; a VM started on it afterwards reconnects.
+ * - `acceptsSeenAddress`: the QEMU rule (qemu-nics.ts acceptAnnounced): the guest's addresses are
+ *   what it announces on the NIC.
+ * - `stop()`: no further carrier poll.
+ */
+import { closeSync } from 'node:fs';
+import type { TapOwner } from './grammar.js';
+import { nicKey, type NicBackend, type NicRuntime } from './nics.js';
+import { acceptAnnounced, forgetAnnounced, qemuNetdevId, type AnnouncingNic } from './qemu-nics.js';
+import type { PartContext } from './reconcile/context.js';
+import type { Change, Guest, Nic } from './state.js';
+import { libvirtInterfaceXml, qemuTapArgs, type HostTapOptions, type HostTapOutcome } from '../host/host-tap.js';
+
+/** How often the TAPs' carrier (QEMU there or not) is read, in ms. */
+export const POLL_MS = 1000;
+
+/** What it needs of the host's devices (src/host/devices.ts, host-tap.ts). */
+export interface HostTapDevices {
+  ensureHostTap(o: HostTapOptions): HostTapOutcome;
+  hostTapLink(name: string): { exists: boolean; up: boolean; carrier: boolean };
+  destroyTap(netns: null, name: string): void;
+  /** An AF_PACKET socket on the interface, with PACKET_VNET_HDR (its default). */
+  openUplink(ifname: string): { fd: number; ifindex: number; mac: number; mtu: number };
+}
+
+/** QUERY NIC DETAILS of a QEMU TAP guest's NIC. */
+export interface HostTapNicView {
+  transport: 'TAP';
+  netdevId: string;
+  tap: string;
+  /** vhost=on in the arguments (the host has /dev/vhost-net). */
+  vhost: boolean;
+  args: string[];
+  argsText: string;
+  /** The libvirt domain XML <interface> element for the NIC. */
+  libvirt: string;
+  state: string;
+  /** How often the NIC's port went down (the TAP deleted under it, ...), and the last reason. */
+  tapDowns: number;
+  lastDown: string | null;
+}
+
+interface HostTapNicRt extends AnnouncingNic {
+  tap: string;
+  mac: number;
+  owner: TapOwner | null;
+  tapReady: boolean;
+  port: number | null;
+  sw: string | null;
+  carrier: boolean;
+  nextTry: number;
+  /** What is wrong now (shown in view), null when nothing. */
+  problem: string | null;
+  tapDowns: number;
+  lastDown: string | null;
+}
+
+export class HostTapNics implements NicBackend {
+  private readonly nics = new Map<string, HostTapNicRt>();
+  private cancelPoll: (() => void) | null = null;
+  private stopped = false;
+
+  /**
+   * `dev` is partial for hosts (fakes) without TAPs; `vhost`: whether the host has vhost-net;
+   * `requestPass`: the reconciler's "a pass soon" (after the poll forgot addresses).
+   */
+  constructor(private readonly ctx: PartContext, private readonly dev: Partial<HostTapDevices>,
+    private readonly vhost: boolean, private readonly requestPass: () => void) {}
+
+  get(key: string): NicRuntime | undefined {
+    return this.nics.get(key);
+  }
+
+  acceptsSeenAddress(key: string, port: number, ip: number): boolean {
+    const rt = this.nics.get(key);
+    return rt !== undefined && acceptAnnounced(this.ctx, rt, port, ip);
+  }
+
+  prepare(c: Change): (() => void) | null {
+    if (c.t !== 'nic-add' || c.tap === null) return null;
+    const g = this.ctx.state.guests.get(c.userid);
+    if (!g || g.qemu !== 'TAP') return null;
+    const dev = this.devices();
+    const tap = c.tap;
+    dev.ensureHostTap({ name: tap, uid: g.tapOwner?.uid ?? null, gid: g.tapOwner?.gid ?? null, exclusive: true });
+    return () => dev.destroyTap(null, tap);
+  }
+
+  view(userid: string, vdev: number): HostTapNicView | null {
+    const g = this.ctx.state.guests.get(userid);
+    const n = g?.nics.get(vdev);
+    if (!g || !n || g.qemu !== 'TAP' || n.tap === null) return null;
+    const rt = this.nics.get(nicKey(userid, vdev));
+    const id = qemuNetdevId(vdev);
+    const args = qemuTapArgs(n.tap, n.mac, id, this.vhost);
+    return {
+      transport: 'TAP', netdevId: id, tap: n.tap, vhost: this.vhost,
+      args, argsText: args.join(' '), libvirt: libvirtInterfaceXml(n.tap, n.mac, this.vhost),
+      state: rt ? stateText(rt, n.coupled !== null) : n.coupled === null ? 'NOT COUPLED' : 'NOT STARTED',
+      tapDowns: rt?.tapDowns ?? 0, lastDown: rt?.lastDown ?? null,
+    };
+  }
+
+  sync(now: number): boolean {
+    let retry = false;
+    const desired = new Map<string, { nic: Nic; guest: Guest }>();
+    for (const g of this.ctx.state.guests.values()) {
+      if (g.qemu !== 'TAP') continue;
+      for (const n of g.nics.values()) if (n.tap !== null) desired.set(nicKey(n.userid, n.vdev), { nic: n, guest: g });
+    }
+    for (const [key, rt] of this.nics) {
+      if (desired.has(key)) continue;
+      this.dropPort(rt, 'NIC detached');
+      try {
+        this.devices().destroyTap(null, rt.tap);
+        this.ctx.log.info({ nic: key, tap: rt.tap }, 'host TAP NIC removed; TAP destroyed');
+      } catch (e) {
+        this.ctx.log.warn({ nic: key, tap: rt.tap, err: String(e) }, 'could not destroy the host TAP');
+      }
+      this.nics.delete(key);
+    }
+    for (const [key, { nic, guest }] of desired) {
+      let rt = this.nics.get(key);
+      if (!rt) {
+        rt = {
+          key, userid: nic.userid, vdev: nic.vdev, tap: nic.tap!, mac: nic.mac, owner: guest.tapOwner ?? null,
+          tapReady: false, port: null, sw: null, carrier: false, nextTry: 0, problem: null, tapDowns: 0, lastDown: null, logged: null,
+        };
+        this.nics.set(key, rt);
+      }
+      const want = nic.coupled;
+      if (rt.port !== null && rt.sw !== want) {
+        this.dropPort(rt, want === null ? 'uncoupled' : `moved to VSWITCH ${want}`);
+        forgetAnnounced(this.ctx, rt);
+      }
+      if (rt.tapReady && (want === null || rt.port !== null)) continue;
+      if (now < rt.nextTry) {
+        retry = true;
+        continue;
+      }
+      retry = this.open(rt, want, now) || retry;
+    }
+    this.armPoll();
+    return retry;
+  }
+
+  portDown(key: string, port: number, errno: number, reason: string): void {
+    const rt = this.nics.get(key);
+    if (!rt || rt.port !== port) return;
+    rt.port = null;
+    rt.sw = null;
+    rt.tapReady = false;
+    rt.carrier = false;
+    rt.tapDowns++;
+    rt.lastDown = reason;
+    rt.nextTry = this.ctx.clock.now() + this.ctx.retryMs;
+    this.ctx.log.warn({ nic: key, tap: rt.tap, errno, reason, downs: rt.tapDowns }, 'host TAP NIC port down; making the TAP again');
+    forgetAnnounced(this.ctx, rt);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelPoll?.();
+    this.cancelPoll = null;
+  }
+
+  private devices(): HostTapDevices {
+    const d = this.dev;
+    if (!d.ensureHostTap || !d.hostTapLink || !d.destroyTap || !d.openUplink) throw new Error('this host cannot make host TAPs');
+    return d as HostTapDevices;
+  }
+
+  /** Make (or find) the TAP and, when coupled, open its side as a port. Returns true if it must be retried. */
+  private open(rt: HostTapNicRt, want: string | null, now: number): boolean {
+    let fd = -1;
+    try {
+      const dev = this.devices();
+      if (!rt.tapReady) {
+        const outcome = dev.ensureHostTap({ name: rt.tap, uid: rt.owner?.uid ?? null, gid: rt.owner?.gid ?? null, exclusive: false });
+        rt.tapReady = true;
+        rt.carrier = dev.hostTapLink(rt.tap).carrier;
+        this.ctx.log.info({ nic: rt.key, tap: rt.tap, outcome, qemu: rt.carrier }, 'host TAP ready');
+      }
+      if (want !== null && rt.port === null) {
+        const swNum = this.ctx.switches.number(want);
+        if (swNum === null) return true;
+        fd = dev.openUplink(rt.tap).fd;
+        const port = this.ctx.ports.add(this, rt.key, { sw: swNum, role: 'nic', kind: 'host-tap', fd, mac: rt.mac, vnet: true, name: `${rt.tap}@host` });
+        fd = -1; // the worker owns it now
+        rt.port = port;
+        rt.sw = want;
+        this.ctx.log.info({ nic: rt.key, vswitch: want, port, tap: rt.tap }, 'host TAP NIC port added');
+      }
+      rt.problem = null;
+      rt.logged = null;
+      return false;
+    } catch (e) {
+      rt.nextTry = now + this.ctx.retryMs;
+      const why = `ERROR: ${String((e as Error).message ?? e).split('\n')[0]}; retrying`;
+      if (rt.problem !== why) this.ctx.log.warn({ nic: rt.key, tap: rt.tap, err: String(e) }, 'host TAP NIC not ready; retrying');
+      rt.problem = why;
+      return true;
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+
+  private dropPort(rt: HostTapNicRt, why: string): void {
+    if (rt.port !== null) {
+      this.ctx.ports.remove(rt.port);
+      this.ctx.log.info({ nic: rt.key, vswitch: rt.sw, port: rt.port, why }, 'host TAP NIC port removed');
+    }
+    rt.port = null;
+    rt.sw = null;
+  }
+
+  private armPoll(): void {
+    if (this.stopped || this.cancelPoll !== null || this.nics.size === 0) return;
+    this.cancelPoll = this.ctx.clock.after(POLL_MS, () => {
+      this.cancelPoll = null;
+      this.poll();
+      this.armPoll();
+    });
+  }
+
+  /** Read each TAP's carrier; log what changed; forget a departed QEMU's addresses. */
+  private poll(): void {
+    let pass = false;
+    for (const rt of this.nics.values()) {
+      if (!rt.tapReady || !this.dev.hostTapLink) continue;
+      let link: { exists: boolean; carrier: boolean };
+      try {
+        link = this.dev.hostTapLink(rt.tap);
+      } catch (e) {
+        this.ctx.log.warn({ nic: rt.key, tap: rt.tap, err: String(e) }, 'cannot read the host TAP link');
+        continue;
+      }
+      if (!link.exists) {
+        // Gone while no port watched it (uncoupled): make it again. A port reports it itself.
+        if (rt.port === null) {
+          rt.tapReady = false;
+          rt.carrier = false;
+          this.ctx.log.warn({ nic: rt.key, tap: rt.tap }, 'host TAP deleted; making it again');
+          pass = true;
+        }
+        continue;
+      }
+      if (link.carrier === rt.carrier) continue;
+      rt.carrier = link.carrier;
+      if (link.carrier) {
+        this.ctx.log.info({ nic: rt.key, tap: rt.tap }, 'QEMU opened the host TAP: NIC connected');
+      } else {
+        this.ctx.log.info({ nic: rt.key, tap: rt.tap }, 'QEMU closed the host TAP: NIC disconnected');
+        forgetAnnounced(this.ctx, rt);
+        pass = true;
+      }
+    }
+    if (pass) this.requestPass();
+  }
+}
+
+function stateText(rt: HostTapNicRt, coupled: boolean): string {
+  if (rt.problem !== null) return rt.problem;
+  if (!rt.tapReady) return rt.lastDown !== null ? `TAP ${rt.tap} lost (${rt.lastDown}); making it again` : `TAP ${rt.tap} NOT READY`;
+  const qemu = rt.carrier ? `CONNECTED: QEMU has TAP ${rt.tap} open` : `DISCONNECTED: no QEMU has TAP ${rt.tap} open`;
+  if (!coupled) return `NOT COUPLED; ${qemu}`;
+  return rt.port === null ? `NO PORT YET; ${qemu}` : qemu;
+}
