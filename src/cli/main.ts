@@ -6,13 +6,11 @@
  * Exit status: 0 success; 1 the command was refused (the reason, one line, on stderr);
  * 2 usage error; 3 the daemon is not running or did not answer.
  */
-import { createConnection } from 'node:net';
+import { request, type Response } from './request.js';
 
 const DEFAULT_SOCKET = process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock';
 const USAGE = 'usage: vswitch [--socket PATH] [--json] <command words>   e.g. vswitch q vswitch sw1 details';
 const TIMEOUT_MS = 30_000;
-
-interface Response { id?: unknown; ok: boolean; lines: string[]; data?: unknown }
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vswitch: ${msg}\n`);
@@ -39,35 +37,11 @@ function parseArgs(argv: string[]): { socket: string; json: boolean; words: stri
   return { socket, json, words };
 }
 
-function request(socket: string, command: string): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const c = createConnection(socket);
-    let buf = '';
-    const timer = setTimeout(() => { c.destroy(); reject(Object.assign(new Error(`no answer from the daemon at ${socket} within ${TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })); }, TIMEOUT_MS);
-    c.setEncoding('utf8');
-    c.on('connect', () => c.write(`${JSON.stringify({ id: 1, command })}\n`));
-    c.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      c.end();
-      try {
-        resolve(JSON.parse(buf.slice(0, nl)) as Response);
-      } catch (e) {
-        reject(new Error(`bad answer from the daemon: ${(e as Error).message}`));
-      }
-    });
-    c.on('error', (e) => { clearTimeout(timer); reject(e); });
-    c.on('end', () => { clearTimeout(timer); if (buf.indexOf('\n') < 0) reject(new Error(`the daemon at ${socket} closed the connection without answering`)); });
-  });
-}
-
 async function main(): Promise<void> {
   const { socket, json, words } = parseArgs(process.argv.slice(2));
   let r: Response;
   try {
-    r = await request(socket, words.join(' '));
+    r = await request(socket, words.join(' '), TIMEOUT_MS);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') fail(`daemon not running at ${socket}`, 3);

@@ -19,9 +19,12 @@
  *   CONNECTED or DISCONNECTED (no QEMU has the TAP open), each change is logged, and when QEMU
  *   goes the addresses it announced are forgotten (a pass is requested); a VM opening the TAP
  *   again is connected as it sends (the port never went away).
- * - 'port-down' (the port reports 'TAP deleted' when someone deleted the interface): logged,
- *   counted (`tapDowns` in `view`), the addresses forgotten, and the TAP made again after
- *   retryMs; a VM started on it afterwards reconnects.
+ * - The TAP deleted by someone else: the port reports it ('port-down', reason 'TAP deleted')
+ *   when it notices first (a write, or a read once the socket is unbound; the socket's first
+ *   error can come while the interface is only going down), else the carrier poll finds the
+ *   interface gone and removes the port itself. Either way: logged, counted (`tapDowns` in
+ *   `view`), the addresses forgotten, and the TAP made again after retryMs; a VM started on
+ *   it afterwards reconnects. Any other 'port-down' is handled the same way.
  * - `acceptsSeenAddress`: the QEMU rule (qemu-nics.ts acceptAnnounced): the guest's addresses are
  *   what it announces on the NIC.
  * - `stop()`: no further carrier poll.
@@ -172,12 +175,17 @@ export class HostTapNics implements NicBackend {
     if (!rt || rt.port !== port) return;
     rt.port = null;
     rt.sw = null;
+    this.lost(rt, reason, errno);
+  }
+
+  /** The NIC's port is gone (or never was) because of `reason`: count, log, forget, make the TAP again later. */
+  private lost(rt: HostTapNicRt, reason: string, errno: number): void {
     rt.tapReady = false;
     rt.carrier = false;
     rt.tapDowns++;
     rt.lastDown = reason;
     rt.nextTry = this.ctx.clock.now() + this.ctx.retryMs;
-    this.ctx.log.warn({ nic: key, tap: rt.tap, errno, reason, downs: rt.tapDowns }, 'host TAP NIC port down; making the TAP again');
+    this.ctx.log.warn({ nic: rt.key, tap: rt.tap, errno, reason, downs: rt.tapDowns }, 'host TAP NIC port down; making the TAP again');
     forgetAnnounced(this.ctx, rt);
   }
 
@@ -201,7 +209,8 @@ export class HostTapNics implements NicBackend {
       if (!rt.tapReady) {
         const outcome = dev.ensureHostTap({ name: rt.tap, uid: rt.owner?.uid ?? null, gid: rt.owner?.gid ?? null, exclusive: false });
         rt.tapReady = true;
-        rt.carrier = dev.hostTapLink(rt.tap).carrier;
+        // Just attached to (and let go of) unless QEMU holds it; the flags lag behind by up to a second.
+        rt.carrier = outcome === 'in-use';
         this.ctx.log.info({ nic: rt.key, tap: rt.tap, outcome, qemu: rt.carrier }, 'host TAP ready');
       }
       if (want !== null && rt.port === null) {
@@ -259,13 +268,9 @@ export class HostTapNics implements NicBackend {
         continue;
       }
       if (!link.exists) {
-        // Gone while no port watched it (uncoupled): make it again. A port reports it itself.
-        if (rt.port === null) {
-          rt.tapReady = false;
-          rt.carrier = false;
-          this.ctx.log.warn({ nic: rt.key, tap: rt.tap }, 'host TAP deleted; making it again');
-          pass = true;
-        }
+        this.dropPort(rt, 'TAP deleted');
+        this.lost(rt, 'TAP deleted', 0);
+        pass = true;
         continue;
       }
       if (link.carrier === rt.carrier) continue;
