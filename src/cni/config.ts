@@ -12,6 +12,8 @@
  * Environment: CNI_COMMAND; CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME as each command needs them
  * (ADD and CHECK all three; DEL the id and interface, the namespace when the runtime still has
  * it); CNI_PATH (where the IPAM plugin is looked for; default /usr/lib/cni:/opt/cni/bin).
+ * The other commands ignore them (libcni validates a configuration with VERSION and
+ * CNI_NETNS=dummy).
  *
  * Contract: `parseConfig` and `readEnvironment` return the checked values or throw a CniError
  * (decoding failure, incompatible version, invalid configuration, invalid environment) naming
@@ -133,7 +135,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv): CniEnv {
   const needs = command === 'ADD' || command === 'CHECK' ? ['id', 'netns', 'ifname'] : command === 'DEL' ? ['id', 'ifname'] : [];
   if (needs.includes('id') && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId)) envError(`CNI_CONTAINERID is missing or not a container id: ${JSON.stringify(containerId)}`);
   if (needs.includes('netns') && !netns.startsWith('/')) envError(`CNI_NETNS must be the absolute path of the container's network namespace, not ${JSON.stringify(netns)}`);
-  if (netns !== '' && (!NETNS_PATH_RE.test(netns) || netns.split('/').includes('..'))) envError(`CNI_NETNS is not a usable path: ${JSON.stringify(netns)}`);
+  if (needs.length > 0 && netns !== '' && (!NETNS_PATH_RE.test(netns) || netns.split('/').includes('..'))) envError(`CNI_NETNS is not a usable path: ${JSON.stringify(netns)}`);
   if (needs.includes('ifname') && (!IFNAME_RE.test(ifname) || ifname === '.' || ifname === '..')) envError(`CNI_IFNAME must be an interface name (1-15 characters of A-Z a-z 0-9 _ . @ + -), not ${JSON.stringify(ifname)}`);
   const path = (env.CNI_PATH && env.CNI_PATH !== '' ? env.CNI_PATH : DEFAULT_CNI_PATH).split(':').filter((p) => p !== '');
   return { command, containerId, netns, ifname, path };
