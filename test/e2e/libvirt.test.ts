@@ -27,8 +27,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetLab, run, waitFor } from '../helpers/netlab.js';
-import { Daemon } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
+import type { Daemon } from '../helpers/daemon.js';
+import type { Controller } from '../helpers/controller.js';
+import { ipModeLab } from '../helpers/ip-lab.js';
 import { lanTable } from '../helpers/query.js';
 import { receiver } from '../helpers/tcp.js';
 import { Vm } from '../helpers/vm.js';
@@ -40,7 +41,7 @@ let ctl: Controller;
 let libvirtd: ChildProcess | null = null;
 let libvirtdLog = '';
 let vm: Vm | null = null;
-let hostNs: string, lanNs: string, g1: string;
+let hostNs: string, g1: string;
 const LAN = '10.79.0.1', A = '10.79.0.11', V = '10.79.0.21';
 const URI = `qemu:///system?socket=${join(dir, 'run', 'libvirt-sock')}`;
 const DOMAIN = `vswtest-lv-${process.pid}`;
@@ -126,26 +127,8 @@ async function createDomain(iface: string, ip: string): Promise<Vm> {
 
 before(async () => {
   await Vm.image();
-  hostNs = lab.netns('h');
-  lanNs = lab.netns('l');
-  const up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
-  g1 = lab.adopt(lab.name('g1'));
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
-  d.commands([
-    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
-    `DEFINE GUEST LINUX1 NETNS ${g1}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
-    'DEFINE GUEST VM1 QEMU TAP',
-    'DEFINE NIC 0600 FOR VM1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR VM1',
-  ]);
-  lab.configureNic(g1, 'enc600', `${A}/24`);
+  ({ d, ctl, hostNs, g1 } = await ipModeLab(lab, { lan: LAN, guest: A }));
+  d.commands(['DEFINE GUEST VM1 QEMU TAP', 'DEFINE NIC 0600 FOR VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1']);
   await startLibvirtd();
 });
 

@@ -22,8 +22,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetLab, run, waitFor } from '../helpers/netlab.js';
-import { Daemon, ROOT } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
+import { ROOT, type Daemon } from '../helpers/daemon.js';
+import type { Controller } from '../helpers/controller.js';
+import { ipModeLab } from '../helpers/ip-lab.js';
 import { lanTable } from '../helpers/query.js';
 import { candidateUserid } from '../../src/cni/attachments.js';
 
@@ -88,16 +89,7 @@ function coupled(): string[] {
 
 before(async () => {
   rootfs = busyboxRootfs();
-  const hostNs = lab.netns('h');
-  const lanNs = lab.netns('l');
-  const up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
-  d.commands([`DEFINE VSWITCH SW1 RDEV ${up} IP`]);
+  ({ d, ctl } = await ipModeLab(lab, { lan: LAN }));
   for (const sub of ['cni-bin', 'net.d', 'storage', 'run', 'tmp']) mkdirSync(join(dir, sub));
   symlinkSync(join(ROOT, 'bin', 'vswitch-cni'), join(dir, 'cni-bin', 'vswitch'));
   writeFileSync(env.CONTAINERS_CONF, [
