@@ -59,6 +59,8 @@ export interface VmBootOptions {
   bootTimeoutMs?: number;
   /** Further raw QEMU arguments. */
   extraArgs?: string[];
+  /** Run QEMU in this named network namespace (`nsenter --net`; a TAP it opens lives there). */
+  netns?: string;
 }
 
 export interface VmRunResult { code: number; output: string }
@@ -237,9 +239,9 @@ export class Vm {
     installExitHook();
     const started = Date.now();
     // setpriv --pdeathsig: QEMU dies with this process even when it is SIGKILLed.
-    const child = PDEATHSIG
-      ? spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const inNs = opts.netns !== undefined ? ['nsenter', `--net=/run/netns/${opts.netns}`] : [];
+    const argv = [...inNs, ...(PDEATHSIG ? ['setpriv', '--pdeathsig', 'KILL', '--'] : []), 'qemu-system-x86_64', ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     // A forgotten VM must not keep the test process alive (the exit hook then kills it);
     // pending boots and commands hold timers, which keep the process alive while needed.
     child.unref();
