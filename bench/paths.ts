@@ -11,6 +11,8 @@
  *   vswitch-ip    vswitchd, IP mode, guest to guest
  *   vswitch-eth   vswitchd, ETHERNET mode, guest to guest
  *   vswitch-lan   vswitchd, IP mode, guest to LAN host through the uplink veth
+ *   vswitch-trace vswitchd, IP mode, guest to guest, with `vswitch trace` of the whole switch open
+ *                 (its pcapng written to /dev/null: the cost of copying every frame, both ways)
  *   router        guest -> router namespace (ip_forward=1) -> LAN host (the path the seed replaced)
  */
 import { existsSync, writeFileSync } from 'node:fs';
@@ -159,7 +161,7 @@ const ovs: PathDef = {
 };
 
 /** vswitchd in a namespace of its own, uplink veth to a LAN namespace, two namespace guests. */
-async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan'): Promise<PathSetup> {
+async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan', traced = false): Promise<PathSetup> {
   const { scope, prefix, net, repoRoot } = ctx;
   const vswitchd = join(repoRoot, 'bin/vswitchd');
   const cli = join(repoRoot, 'bin/vswitch');
@@ -213,6 +215,14 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
   } catch (e) {
     throw new Error(`${(e as Error).message}; daemon: ${tail()}`);
   }
+  // A trace of the whole switch, open during every measurement (its summary goes into the JSON).
+  const tracer = traced ? scope.spawn(null, cli, ['--socket', socket, 'trace', 'BSW', '-w', '/dev/null']) : null;
+  if (tracer !== null) {
+    try {
+      await waitFor('vswitch trace to start', 10_000, async () => !tracer.running || tracer.stderr.includes('Tracing'));
+    } catch { /* reported below */ }
+    if (!tracer.running) throw new Error(`vswitch trace did not start: ${tracer.stderr.trim()}`);
+  }
   let details: unknown;
   const r = await q('--json', 'Q', 'VSWITCH', 'BSW', 'DETAILS');
   if (r.code === 0) { try { details = JSON.parse(r.stdout); } catch { details = r.stdout; } }
@@ -221,7 +231,13 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
     extra: { daemonPid: d.pid, detailsBefore: details },
     after: async () => {
       const r2 = await q('--json', 'Q', 'VSWITCH', 'BSW', 'DETAILS');
-      try { return { detailsAfter: JSON.parse(r2.stdout) }; } catch { return { detailsAfter: r2.stdout || r2.stderr }; }
+      let out: Record<string, unknown>;
+      try { out = { detailsAfter: JSON.parse(r2.stdout) }; } catch { out = { detailsAfter: r2.stdout || r2.stderr }; }
+      if (tracer !== null) {
+        await tracer.stop('SIGINT');
+        out.trace = tracer.stderr.trim().split('\n').pop(); // "N frames captured, M lost ..."
+      }
+      return out;
     },
   };
 }
@@ -239,6 +255,11 @@ const vswitchEth: PathDef = {
 const vswitchLan: PathDef = {
   name: 'vswitch-lan', code: 'vl', label: 'vswitch, IP mode, guest to LAN (uplink)', kind: 'vswitch',
   setup: (ctx) => vswitchTopology(ctx, 'IP', 'lan'),
+};
+
+const vswitchTrace: PathDef = {
+  name: 'vswitch-trace', code: 'vt', label: 'vswitch, IP mode, guest to guest, trace open', kind: 'vswitch',
+  setup: (ctx) => vswitchTopology(ctx, 'IP', 'guest', true),
 };
 
 const router: PathDef = {
@@ -263,4 +284,4 @@ const router: PathDef = {
   },
 };
 
-export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, router];
+export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router];

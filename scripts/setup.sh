@@ -15,7 +15,7 @@ fi
 # containernetworking-plugins: the CNI plugin's tests with the real client and its delegated
 # IPAM plugins in /usr/lib/cni; libvirt-*: the host-TAP NIC's test through libvirtd and virsh).
 PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
-          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat
+          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat iputils-tracepath tshark
           podman runc containernetworking-plugins libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -24,6 +24,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes
+  # tshark's package asks whether non-root users may capture: no.
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

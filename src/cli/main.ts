@@ -5,12 +5,25 @@
  * stdout (or, with --json, the QUERY's JSON document; for other commands the whole response).
  * Exit status: 0 success; 1 the command was refused (the reason, one line, on stderr);
  * 2 usage error; 3 the daemon is not running or did not answer.
+ * Output to a reader that went away (`vswitch q vsw det | head -1`): the rest is dropped and the
+ * CLI exits quietly with the command's status, no message and no stack trace (EPIPE on stdout
+ * or stderr is the reader's choice, not an error of the command).
+ * `vswitch trace ...` streams a trace instead (src/cli/trace.ts).
  */
 import { request, type Response } from './request.js';
 
 const DEFAULT_SOCKET = process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock';
 const USAGE = 'usage: vswitch [--socket PATH] [--json] <command words>   e.g. vswitch q vswitch sw1 details';
 const TIMEOUT_MS = 30_000;
+
+/** A closed pipe on stdout or stderr ends the CLI quietly; any other output error is reported (if stderr still can). */
+function onOutputError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  try { process.stderr.write(`vswitch: cannot write the output: ${e.message}\n`); } catch { /* stderr is gone too */ }
+  process.exit(3);
+}
+process.stdout.on('error', onOutputError);
+process.stderr.on('error', onOutputError);
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vswitch: ${msg}\n`);
@@ -39,6 +52,10 @@ function parseArgs(argv: string[]): { socket: string; json: boolean; words: stri
 
 async function main(): Promise<void> {
   const { socket, json, words } = parseArgs(process.argv.slice(2));
+  if (/^trace$/i.test(words[0])) {
+    process.exitCode = await (await import('./trace.js')).runTrace(socket, words.slice(1));
+    return;
+  }
   let r: Response;
   try {
     r = await request(socket, words.join(' '), TIMEOUT_MS);

@@ -1,10 +1,12 @@
 /**
  * The command engine: text in, reply out. Two phases, in the daemon's start order:
  *
- * StartUp, before the data plane exists: SYSTEM CONFIG statements and journal records are
- * checked (against NO_RUNTIME: no data plane, no controller yet) and applied straight to the
- * state, without prepare and without the journal (the reconciler creates what they need when
- * the data plane starts). A replayed record that no longer applies is skipped and logged.
+ * StartUp, before the data plane exists: SYSTEM CONFIG statements and journal (and snapshot)
+ * records are checked (against NO_RUNTIME: no data plane, no controller yet) and applied
+ * straight to the state, without prepare and without the journal (the reconciler creates what
+ * they need when the data plane starts). A replayed record that no longer applies is skipped
+ * and logged. It remembers the SYSTEM CONFIG statements: the snapshot is the difference between
+ * the state they make and the running one (configState).
  *
  * ControlPlane, once the journal is open and the reconciler exists (both given to its
  * constructor): a command from the socket is parsed -> checked against the state
@@ -23,7 +25,7 @@ import { NO_RUNTIME, type Env, type Operation, type Outcome, type RuntimeView } 
 import { format, leadingWords, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { MSG } from './messages.js';
-import type { Change, NicAlloc, State } from './state.js';
+import { State, type Change, type NicAlloc } from './state.js';
 
 export interface Reply {
   ok: boolean;
@@ -42,7 +44,7 @@ export interface Effects {
   operate(op: Operation): string | null;
 }
 
-/** Where an acknowledged command is made durable (src/control/journal.ts). */
+/** Where an acknowledged command is made durable (in the daemon src/control/history.ts: the journal, compacted into snapshots). */
 export type CommandJournal = Pick<Journal, 'append'>;
 
 /** What the running engine works with besides the state: in the daemon, the journal and the reconciler. */
@@ -54,37 +56,59 @@ export interface Running {
 
 /** Start-up: SYSTEM CONFIG and journal replay, applied to the state before the data plane exists. */
 export class StartUp {
+  /** The SYSTEM CONFIG statements applied, in order (what the journal's records apply on top of). */
+  private readonly configured: Command[] = [];
+  private configOnly: State | null = null;
+
   constructor(readonly state: State, private readonly env: Env, private readonly log: Logger) {}
 
   /** A SYSTEM CONFIG statement (already parsed). Returns the error line, or null. */
   configure(cmd: Command): string | null {
-    const o = this.check(cmd);
+    const o = check(this.state, cmd, { env: this.env, runtime: NO_RUNTIME });
     if (!o.ok) return o.error;
     for (const c of o.changes) this.state.applyChange(c);
+    this.configured.push(cmd);
     return null;
   }
 
-  /** Replay one journal record. Returns false (and logs) when it no longer applies. */
-  replay(rec: JournalRecord): boolean {
+  /**
+   * The state SYSTEM CONFIG alone makes: the same statements applied to a fresh State (made
+   * once; the file is read only at start). The snapshot is the difference from it
+   * (src/control/snapshot.ts). Not to be changed by the caller.
+   */
+  configState(): State {
+    if (this.configOnly === null) {
+      const s = new State();
+      for (const cmd of this.configured) {
+        const o = check(s, cmd, { env: this.env, runtime: NO_RUNTIME });
+        if (o.ok) for (const c of o.changes) s.applyChange(c);
+      }
+      this.configOnly = s;
+    }
+    return this.configOnly;
+  }
+
+  /** Replay one record of the journal (or of the snapshot: `from`). Returns false (and logs) when it no longer applies. */
+  replay(rec: JournalRecord, from: 'journal' | 'snapshot' = 'journal'): boolean {
     const p = parse(rec.cmd);
     if (!p.ok || !verbOf(p.cmd).journaled) {
-      this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: p.ok ? 'not a dynamic command' : p.error.message }, 'journal record skipped');
+      this.log.warn({ from, seq: rec.seq, cmd: rec.cmd, reason: p.ok ? 'not a dynamic command' : p.error.message }, 'journal record skipped');
       return false;
     }
-    const o = this.check(p.cmd, rec.alloc);
+    const o = this.check(p.cmd, { ...(rec.alloc ? { alloc: rec.alloc } : {}) });
     if (!o.ok) {
-      this.log.warn({ seq: rec.seq, cmd: rec.cmd, reason: o.error }, 'journal record no longer applies; skipped');
+      this.log.warn({ from, seq: rec.seq, cmd: rec.cmd, reason: o.error }, 'journal record no longer applies; skipped');
       return false;
     }
     if (rec.alloc && o.alloc && !sameAlloc(rec.alloc, o.alloc)) {
-      this.log.warn({ seq: rec.seq, cmd: rec.cmd, journaled: rec.alloc, now: o.alloc }, 'journaled allocation is taken; the NIC got a new one');
+      this.log.warn({ from, seq: rec.seq, cmd: rec.cmd, journaled: rec.alloc, now: o.alloc }, 'journaled allocation is taken; the NIC got a new one');
     }
     for (const c of o.changes) this.state.applyChange(c);
     return true;
   }
 
-  private check(cmd: Command, journaled?: NicAlloc): Outcome {
-    return check(this.state, cmd, { env: this.env, runtime: NO_RUNTIME, journaled });
+  private check(cmd: Command, replay: { alloc?: NicAlloc }): Outcome {
+    return check(this.state, cmd, { env: this.env, runtime: NO_RUNTIME, replay });
   }
 }
 

@@ -7,8 +7,12 @@
  * - Keywords are case blind and take z/VM's minimum abbreviations: a word matches a keyword
  *   when it is a prefix of the keyword at least `min` letters long (Q for QUERY, DEF for
  *   DEFINE, DET for DETACH as a verb and for DETAILS as an option, VSW for VSWITCH, ...).
+ * - Case blind means ASCII only: a-z and A-Z are the same letter, nothing else is folded (no
+ *   Unicode case rules: 'DEFıNE' is not DEFINE, though 'ı'.toUpperCase() is 'I'). Words are
+ *   separated by ASCII white space only; any other character is part of a word (and refused
+ *   wherever a keyword, name or number is expected).
  * - Switch names, user ids and controller names are 1-8 characters of A-Z 0-9 @ # $ _,
- *   folded to upper case. Interface and namespace names keep their case (Linux names).
+ *   folded to upper case (ASCII). Interface and namespace names keep their case (Linux names).
  *   Virtual device numbers are 1-4 hex digits, kept as numbers. A namespace given by path
  *   (`NETNS PATH /proc/PID/ns/net`, as container runtimes name one) is an absolute path, kept
  *   as typed, in the same `netns` field (a path starts with '/', a name never does).
@@ -124,10 +128,20 @@ export const K = {
   CONNECT: kw('CONNECT', 4),
 } as const;
 
-/** Does `word` stand for keyword `k` (case blind, at least k.min letters, a prefix of it)? */
+/** Does `word` stand for keyword `k` (ASCII case blind, at least k.min letters, a prefix of it)? */
 export function matches(word: string, k: Keyword): boolean {
-  const w = word.toUpperCase();
-  return w.length >= k.min && w.length <= k.word.length && k.word.startsWith(w);
+  if (word.length < k.min || word.length > k.word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    const c = word.charCodeAt(i);
+    // Keywords are upper-case ASCII: fold a-z alone, so no other character can equal a letter.
+    if ((c >= 0x61 && c <= 0x7a ? c - 0x20 : c) !== k.word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** ASCII upper case: a-z to A-Z, every other character as it is (Unicode case rules never apply). */
+export function asciiUpper(s: string): string {
+  return s.replace(/[a-z]+/g, (m) => m.toUpperCase());
 }
 
 function show(k: Keyword): string {
@@ -136,9 +150,14 @@ function show(k: Keyword): string {
 
 const VDEV_RE = /^[0-9A-Fa-f]{1,4}$/;
 
-/** Split a command into words. Any run of white space separates words. */
+/** Split a command into words. Any run of ASCII white space (space, tab, CR, LF, FF, VT) separates words. */
 export function tokenize(text: string): string[] {
-  return text.split(/\s+/).filter((w) => w.length > 0);
+  return text.split(/[ \t\r\n\f\v]+/).filter((w) => w.length > 0);
+}
+
+/** `s` without leading and trailing ASCII white space (String.trim would also take Unicode spaces). */
+export function trimAscii(s: string): string {
+  return s.replace(/^[ \t\r\n\f\v]+|[ \t\r\n\f\v]+$/g, '');
 }
 
 class Fail {
@@ -221,7 +240,7 @@ function name(c: Cursor, what: string): string {
   if (w === null) return c.fail(what);
   if (!NAME_RE.test(w)) return c.failWord(w, `bad ${what} '${clip(w)}': 1-8 characters of A-Z 0-9 @ # $ _`);
   c.next();
-  return w.toUpperCase();
+  return asciiUpper(w);
 }
 
 function vdev(c: Cursor): number {
@@ -229,7 +248,7 @@ function vdev(c: Cursor): number {
   if (w === null) return c.fail('a virtual device number (1-4 hex digits)');
   if (!VDEV_RE.test(w)) return c.failWord(w, `bad virtual device number '${clip(w)}': expected 1-4 hex digits`);
   const v = parseInt(w, 16);
-  if (v > MAX_VDEV) return c.failWord(w, `virtual device number ${w.toUpperCase()} leaves no room for its triplet (highest is ${hex4(MAX_VDEV)})`);
+  if (v > MAX_VDEV) return c.failWord(w, `virtual device number ${asciiUpper(w)} leaves no room for its triplet (highest is ${hex4(MAX_VDEV)})`);
   c.next();
   return v;
 }
@@ -286,10 +305,10 @@ function queueStorage(c: Cursor): number {
   if (w === null) return c.fail('a storage amount such as 8M or 512K');
   const m = /^(\d{1,7})([KkMm]?)$/.exec(w);
   if (!m) return c.failWord(w, `bad QUEUESTORAGE amount '${clip(w)}': expected n, nK or nM (plain n is megabytes)`);
-  const unit = m[2].toUpperCase() === 'K' ? 1024 : 1024 * 1024;
+  const unit = asciiUpper(m[2]) === 'K' ? 1024 : 1024 * 1024;
   const bytes = Number(m[1]) * unit;
   if (bytes < MIN_QUEUE_BYTES || bytes > MAX_QUEUE_BYTES) {
-    return c.failWord(w, `QUEUESTORAGE ${w.toUpperCase()} is out of range (64K to 1024M)`);
+    return c.failWord(w, `QUEUESTORAGE ${asciiUpper(w)} is out of range (64K to 1024M)`);
   }
   c.next();
   return bytes;
@@ -491,7 +510,7 @@ function parseCommandAt(c: Cursor): Command {
       if (w === null) return c.fail('a 6-hex-digit MAC prefix such as 020000');
       if (!/^[0-9A-Fa-f]{6}$/.test(w)) return c.failWord(w, `bad MACPREFIX '${clip(w)}': expected 6 hex digits such as 020000`);
       const prefix = parseInt(w, 16);
-      if ((prefix >> 16) & 1) return c.failWord(w, `MACPREFIX ${w.toUpperCase()} is a multicast prefix (low bit of the first byte set)`);
+      if ((prefix >> 16) & 1) return c.failWord(w, `MACPREFIX ${asciiUpper(w)} is a multicast prefix (low bit of the first byte set)`);
       c.next();
       c.end();
       return { kind: 'vmlan-macprefix', prefix };

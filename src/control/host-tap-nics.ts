@@ -11,14 +11,15 @@
  * Contract:
  * - `prepare`: DEFINE NIC makes the TAP (owner and group from the guest) before the command is
  *   journaled; a name that is taken refuses the command; the undo destroys the TAP.
- * - `sync(now)`: every NIC has its TAP (made again if it went away; one QEMU holds is left as it
+ * - `sync(now)`: for the NICs its Marks name (a change of the NIC, its retry due, the TAP found
+ *   deleted), every NIC has its TAP (made again if it went away; one QEMU holds is left as it
  *   is). A coupled NIC's TAP side is a data-plane port (vnet on); an uncoupled NIC has none
  *   (the TAP stays); a detached NIC's port goes and its TAP is destroyed. What fails is shown in
- *   `view`, logged once and retried every retryMs (returns true).
+ *   `view`, logged once and retried, backing off (retryMs, doubled up to retryMaxMs).
  * - QEMU's presence is the TAP's carrier, polled every POLL_MS while NICs exist: `view` says
  *   CONNECTED or DISCONNECTED (no QEMU has the TAP open), each change is logged, and when QEMU
- *   goes the addresses it announced are forgotten (a pass is requested); a VM opening the TAP
- *   again is connected as it sends (the port never went away).
+ *   goes the addresses it announced are forgotten (which marks the NIC's switch for the LAN IP
+ *   part); a VM opening the TAP again is connected as it sends (the port never went away).
  * - The TAP deleted by someone else: the port reports it ('port-down', reason 'TAP deleted')
  *   when it notices first (a write, or a read once the socket is unbound; the socket's first
  *   error can come while the interface is only going down), else the carrier poll finds the
@@ -31,10 +32,11 @@
  */
 import { closeSync } from 'node:fs';
 import type { TapOwner } from './grammar.js';
-import { nicKey, type NicBackend, type NicRuntime } from './nics.js';
+import { nicKey, servedKeys, servedNic, type NicBackend, type NicRuntime, type Serves } from './nics.js';
 import { acceptAnnounced, forgetAnnounced, qemuNetdevId, type AnnouncingNic } from './qemu-nics.js';
-import type { PartContext } from './reconcile/context.js';
-import type { Change, Guest, Nic } from './state.js';
+import { backOff, type PartContext } from './reconcile/context.js';
+import type { Marks } from './reconcile/marks.js';
+import type { Change } from './state.js';
 import { libvirtInterfaceXml, qemuTapArgs, type HostTapOptions, type HostTapOutcome } from '../host/host-tap.js';
 
 /** How often the TAPs' carrier (QEMU there or not) is read, in ms. */
@@ -75,6 +77,8 @@ interface HostTapNicRt extends AnnouncingNic {
   sw: string | null;
   carrier: boolean;
   nextTry: number;
+  /** The last wait of its back-off (0: none). */
+  waitedMs: number;
   /** What is wrong now (shown in view), null when nothing. */
   problem: string | null;
   tapDowns: number;
@@ -83,15 +87,14 @@ interface HostTapNicRt extends AnnouncingNic {
 
 export class HostTapNics implements NicBackend {
   private readonly nics = new Map<string, HostTapNicRt>();
+  private readonly marks: Marks<string>;
   private cancelPoll: (() => void) | null = null;
   private stopped = false;
 
-  /**
-   * `dev` is partial for hosts (fakes) without TAPs; `vhost`: whether the host has vhost-net;
-   * `requestPass`: the reconciler's "a pass soon" (after the poll forgot addresses).
-   */
-  constructor(private readonly ctx: PartContext, private readonly dev: Partial<HostTapDevices>,
-    private readonly vhost: boolean, private readonly requestPass: () => void) {}
+  /** `dev` is partial for hosts (fakes) without TAPs; `vhost`: whether the host has vhost-net. */
+  constructor(private readonly ctx: PartContext, private readonly dev: Partial<HostTapDevices>, private readonly vhost: boolean) {
+    this.marks = ctx.touch.nicMarks();
+  }
 
   get(key: string): NicRuntime | undefined {
     return this.nics.get(key);
@@ -127,47 +130,52 @@ export class HostTapNics implements NicBackend {
     };
   }
 
-  sync(now: number): boolean {
-    let retry = false;
-    const desired = new Map<string, { nic: Nic; guest: Guest }>();
-    for (const g of this.ctx.state.guests.values()) {
-      if (g.qemu !== 'TAP') continue;
-      for (const n of g.nics.values()) if (n.tap !== null) desired.set(nicKey(n.userid, n.vdev), { nic: n, guest: g });
-    }
-    for (const [key, rt] of this.nics) {
-      if (desired.has(key)) continue;
-      this.dropPort(rt, 'NIC detached');
-      try {
-        this.devices().destroyTap(null, rt.tap);
-        this.ctx.log.info({ nic: key, tap: rt.tap }, 'host TAP NIC removed; TAP destroyed');
-      } catch (e) {
-        this.ctx.log.warn({ nic: key, tap: rt.tap, err: String(e) }, 'could not destroy the host TAP');
-      }
-      this.nics.delete(key);
-    }
-    for (const [key, { nic, guest }] of desired) {
-      let rt = this.nics.get(key);
-      if (!rt) {
-        rt = {
-          key, userid: nic.userid, vdev: nic.vdev, tap: nic.tap!, mac: nic.mac, owner: guest.tapOwner ?? null,
-          tapReady: false, port: null, sw: null, carrier: false, nextTry: 0, problem: null, tapDowns: 0, lastDown: null, logged: null,
-        };
-        this.nics.set(key, rt);
-      }
-      const want = nic.coupled;
-      if (rt.port !== null && rt.sw !== want) {
-        this.dropPort(rt, want === null ? 'uncoupled' : `moved to VSWITCH ${want}`);
-        forgetAnnounced(this.ctx, rt);
-      }
-      if (rt.tapReady && (want === null || rt.port !== null)) continue;
-      if (now < rt.nextTry) {
-        retry = true;
-        continue;
-      }
-      retry = this.open(rt, want, now) || retry;
-    }
+  sync(now: number): void {
+    for (const key of this.marks.take(now, () => servedKeys(this.ctx.state, HostTapNics.serves, this.nics.keys()))) this.syncNic(key, now);
     this.armPoll();
-    return retry;
+  }
+
+  /** The NICs of this kind: a QEMU TAP guest's. */
+  private static readonly serves: Serves = (g, n) => g.qemu === 'TAP' && n.tap !== null;
+
+  private syncNic(key: string, now: number): void {
+    const d = servedNic(this.ctx.state, key, HostTapNics.serves);
+    let rt = this.nics.get(key);
+    if (!d) {
+      if (rt) this.remove(rt);
+      return;
+    }
+    const { nic, guest } = d;
+    if (!rt) {
+      rt = {
+        key, userid: nic.userid, vdev: nic.vdev, tap: nic.tap!, mac: nic.mac, owner: guest.tapOwner ?? null,
+        tapReady: false, port: null, sw: null, carrier: false, nextTry: 0, waitedMs: 0, problem: null, tapDowns: 0, lastDown: null, logged: null,
+      };
+      this.nics.set(key, rt);
+    }
+    const want = nic.coupled;
+    if (rt.port !== null && rt.sw !== want) {
+      this.dropPort(rt, want === null ? 'uncoupled' : `moved to VSWITCH ${want}`);
+      forgetAnnounced(this.ctx, rt);
+    }
+    if (rt.tapReady && (want === null || rt.port !== null)) return;
+    if (now < rt.nextTry) {
+      this.marks.retryAt(key, rt.nextTry);
+      return;
+    }
+    this.open(rt, want, now);
+  }
+
+  /** A NIC gone (DETACH NIC): port off, TAP destroyed. */
+  private remove(rt: HostTapNicRt): void {
+    this.dropPort(rt, 'NIC detached');
+    try {
+      this.devices().destroyTap(null, rt.tap);
+      this.ctx.log.info({ nic: rt.key, tap: rt.tap }, 'host TAP NIC removed; TAP destroyed');
+    } catch (e) {
+      this.ctx.log.warn({ nic: rt.key, tap: rt.tap, err: String(e) }, 'could not destroy the host TAP');
+    }
+    this.nics.delete(rt.key);
   }
 
   portDown(key: string, port: number, errno: number, reason: string): void {
@@ -185,6 +193,7 @@ export class HostTapNics implements NicBackend {
     rt.tapDowns++;
     rt.lastDown = reason;
     rt.nextTry = this.ctx.clock.now() + this.ctx.retryMs;
+    this.marks.retryAt(rt.key, rt.nextTry);
     this.ctx.log.warn({ nic: rt.key, tap: rt.tap, errno, reason, downs: rt.tapDowns }, 'host TAP NIC port down; making the TAP again');
     forgetAnnounced(this.ctx, rt);
   }
@@ -201,8 +210,8 @@ export class HostTapNics implements NicBackend {
     return d as HostTapDevices;
   }
 
-  /** Make (or find) the TAP and, when coupled, open its side as a port. Returns true if it must be retried. */
-  private open(rt: HostTapNicRt, want: string | null, now: number): boolean {
+  /** Make (or find) the TAP and, when coupled, open its side as a port; on failure set its retry (backing off). */
+  private open(rt: HostTapNicRt, want: string | null, now: number): void {
     let fd = -1;
     try {
       const dev = this.devices();
@@ -215,7 +224,10 @@ export class HostTapNics implements NicBackend {
       }
       if (want !== null && rt.port === null) {
         const swNum = this.ctx.switches.number(want);
-        if (swNum === null) return true;
+        if (swNum === null) {
+          this.waitAgain(rt, now);
+          return;
+        }
         fd = dev.openUplink(rt.tap).fd;
         const port = this.ctx.ports.add(this, rt.key, { sw: swNum, role: 'nic', kind: 'host-tap', fd, mac: rt.mac, vnet: true, name: `${rt.tap}@host` });
         fd = -1; // the worker owns it now
@@ -225,16 +237,22 @@ export class HostTapNics implements NicBackend {
       }
       rt.problem = null;
       rt.logged = null;
-      return false;
+      rt.waitedMs = 0;
     } catch (e) {
-      rt.nextTry = now + this.ctx.retryMs;
+      this.waitAgain(rt, now);
       const why = `ERROR: ${String((e as Error).message ?? e).split('\n')[0]}; retrying`;
-      if (rt.problem !== why) this.ctx.log.warn({ nic: rt.key, tap: rt.tap, err: String(e) }, 'host TAP NIC not ready; retrying');
+      if (rt.problem !== why) this.ctx.log.warn({ nic: rt.key, tap: rt.tap, err: String(e), retryMs: rt.waitedMs }, 'host TAP NIC not ready; retrying');
       rt.problem = why;
-      return true;
     } finally {
       if (fd >= 0) closeSync(fd);
     }
+  }
+
+  /** Try `rt` again later, backing off. */
+  private waitAgain(rt: HostTapNicRt, now: number): void {
+    rt.waitedMs = backOff(this.ctx, rt.waitedMs);
+    rt.nextTry = now + rt.waitedMs;
+    this.marks.retryAt(rt.key, rt.nextTry);
   }
 
   private dropPort(rt: HostTapNicRt, why: string): void {
@@ -257,7 +275,6 @@ export class HostTapNics implements NicBackend {
 
   /** Read each TAP's carrier; log what changed; forget a departed QEMU's addresses. */
   private poll(): void {
-    let pass = false;
     for (const rt of this.nics.values()) {
       if (!rt.tapReady || !this.dev.hostTapLink) continue;
       let link: { exists: boolean; carrier: boolean };
@@ -270,7 +287,7 @@ export class HostTapNics implements NicBackend {
       if (!link.exists) {
         this.dropPort(rt, 'TAP deleted');
         this.lost(rt, 'TAP deleted', 0);
-        pass = true;
+        this.ctx.touch.nic(rt.key); // a pass, which sets the timer for the TAP's retry
         continue;
       }
       if (link.carrier === rt.carrier) continue;
@@ -280,10 +297,8 @@ export class HostTapNics implements NicBackend {
       } else {
         this.ctx.log.info({ nic: rt.key, tap: rt.tap }, 'QEMU closed the host TAP: NIC disconnected');
         forgetAnnounced(this.ctx, rt);
-        pass = true;
       }
     }
-    if (pass) this.requestPass();
   }
 }
 

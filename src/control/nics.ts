@@ -1,17 +1,19 @@
 /**
  * NIC backends: how a guest's NIC becomes a data-plane port depends on the kind of guest. Each
  * kind is one NicBackend, a step of the reconciler's pass: TAP NICs of namespace guests
- * (tap-nics.ts), QEMU stream / datagram sockets (qemu-nics.ts); a host-side TAP for libvirt or
- * an interface a CNI plugin made would be further backends of the same shape. `NicBackends`
+ * (tap-nics.ts, also a container's NICs made through the CNI plugin), QEMU stream / datagram
+ * sockets (qemu-nics.ts), host-side TAPs of QEMU TAP guests (host-tap-nics.ts, libvirt's too). `NicBackends`
  * is the reconciler's list of them, for what is the same whatever the kind: a NIC by key, a
  * NIC by data-plane port, the pre-commit work of a change.
  *
  * Contract of a backend:
  * - It serves the NICs of the guests of its kind (it picks them from the state in `sync`), each
  *   under `nicKey(userid, vdev)`; no two backends serve one NIC.
- * - `sync(now)`: a coupled NIC gets a port (through the PortAllocator, so the backend is its
- *   PortHolder and hears of its 'port-down'), an uncoupled or moved one loses it, a detached one
- *   is taken down; whatever cannot be done now is retried (returns true).
+ * - `sync(now)`: for the NICs its Marks name (from `ctx.touch.nicMarks()`: a command changed
+ *   the NIC, its retry is due, an event of its own), a coupled NIC gets a port (through the
+ *   PortAllocator, so the backend is its PortHolder and hears of its 'port-down'), an uncoupled
+ *   or moved one loses it, a detached one is taken down; whatever cannot be done now gets a
+ *   retry time in the Marks.
  * - `get(key)`: the NIC's identity and current port, if this backend serves it.
  * - `acceptsSeenAddress(key, port, ip)`: whether a 'saw-address' on the NIC's port is an
  *   address the NIC may register (the guest announced it); false where the backend takes a
@@ -19,7 +21,7 @@
  * - `prepare(change)`: the host work a command's change needs before it is journaled (throws
  *   with a reason); returns its undo, or null when there is nothing to do.
  */
-import type { Change } from './state.js';
+import type { Change, Guest, Nic, State } from './state.js';
 import { hex4 } from './grammar.js';
 import type { Syncer } from './reconcile/part.js';
 import type { PortAllocator, PortHolder } from './reconcile/ports.js';
@@ -41,6 +43,29 @@ export interface NicBackend extends Syncer, PortHolder {
 /** A NIC's key in the run-time tables (and in logs): `USERID/VDEV`. */
 export function nicKey(userid: string, vdev: number): string {
   return `${userid}/${hex4(vdev)}`;
+}
+
+/** The user id and vdev of a nicKey (user ids hold no '/'). */
+export function parseNicKey(key: string): [userid: string, vdev: number] {
+  const i = key.lastIndexOf('/');
+  return [key.slice(0, i), parseInt(key.slice(i + 1), 16)];
+}
+
+/** Which NICs a backend serves (its kind of guest). */
+export type Serves = (guest: Guest, nic: Nic) => boolean;
+
+/** The guest and NIC of `key` if the backend `serves` it, else null. */
+export function servedNic(state: State, key: string, serves: Serves): { guest: Guest; nic: Nic } | null {
+  const [userid, vdev] = parseNicKey(key);
+  const guest = state.guests.get(userid);
+  const nic = guest?.nics.get(vdev);
+  return guest && nic && serves(guest, nic) ? { guest, nic } : null;
+}
+
+/** A full pass of a backend: the keys of every NIC of the state it serves, then those it holds. */
+export function* servedKeys(state: State, serves: Serves, held: Iterable<string>): Iterable<string> {
+  for (const g of state.guests.values()) for (const n of g.nics.values()) if (serves(g, n)) yield nicKey(n.userid, n.vdev);
+  yield* held;
 }
 
 export class NicBackends {

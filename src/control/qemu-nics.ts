@@ -15,17 +15,23 @@
  * Contract:
  * - `dir` (the constructor's) is the QEMU socket directory; null: QEMU NICs cannot run (no
  *   daemon socket known), their state says so.
- * - `sync(now)` is idempotent and never throws; it returns true while something waits for a
- *   retry (the reconciler's timer calls it again after retryMs). The directory is made when the
- *   first QEMU NIC exists: mode 2770 (owner and group only; set-group-id so the sockets in it
- *   take the directory's group). An existing directory is left as it is, so an administrator
- *   can chgrp it to the group the (non-root) QEMU users are in.
+ * - `sync(now)` is idempotent and never throws; it looks at the NICs its Marks name (a command
+ *   changed the NIC, its retry is due, its QEMU socket appeared) and gives each that waits a
+ *   retry time there. The directory is made when the first QEMU NIC exists: mode 2770 (owner
+ *   and group only; set-group-id so the sockets in it take the directory's group). An existing
+ *   directory is left as it is, so an administrator can chgrp it to the group the (non-root)
+ *   QEMU users are in. The directory is watched (fs.watch, inotify): a file made or removed
+ *   there under a waiting NIC's QEMU socket name brings that NIC to the next pass at once.
  * - A coupled NIC gets a data-plane port (vnet false): STREAM connects to QEMU's socket; while
- *   QEMU is not there (ENOENT, ECONNREFUSED, EAGAIN) its state is `WAITING FOR QEMU at PATH`
- *   and the connect is retried every retryMs. DGRAM binds the daemon's socket (a stale file is
- *   replaced) and adds the port with `peer` = QEMU's path (the port itself reconnects to a
- *   restarted QEMU). On 'port-down' (QEMU closed the connection, bad input on it) the port is
- *   made again the same way after retryMs.
+ *   QEMU is not there (ENOENT, ECONNREFUSED, EAGAIN) its state is `WAITING FOR QEMU at PATH`.
+ *   Retries back off: retryMs, doubled after each failure up to retryMaxMs, back to retryMs
+ *   after a connection or when the socket file appears; a socket file that does not exist yet
+ *   while the directory is watched waits retryMaxMs (its appearance is what brings it back;
+ *   the timer is the safety net), so thousands of NICs waiting for their QEMU cost nothing.
+ *   DGRAM binds the daemon's socket (a stale file is replaced) and adds the port with `peer` =
+ *   QEMU's path (the port itself reconnects to a restarted QEMU). On 'port-down' (QEMU closed
+ *   the connection, bad input on it) the port is made again the same way after retryMs.
+ * - `close()` ends the directory watch (the reconciler's stop).
  * - Uncouple, DETACH NIC, or a changed switch: port-remove (DGRAM: the daemon's socket file is
  *   unlinked). The addresses the guest announced on the NIC are forgotten (`forget`) when the
  *   NIC is uncoupled and when a STREAM connection ends (QEMU gone: like a guest logging off);
@@ -40,13 +46,14 @@
  * - `prepare`: nothing; QEMU makes its side when it starts.
  * QEMU TAP guests' NICs are not served here but by host-tap-nics.ts.
  */
-import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { basename, join } from 'node:path';
 import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../host/devices.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { hex4, type QemuTransport } from './grammar.js';
-import { nicKey, type NicBackend, type NicRuntime } from './nics.js';
-import type { PartContext } from './reconcile/context.js';
+import { nicKey, servedKeys, servedNic, type NicBackend, type NicRuntime, type Serves } from './nics.js';
+import { backOff, type PartContext } from './reconcile/context.js';
+import type { Marks } from './reconcile/marks.js';
 import type { PortSpec } from './reconcile/ports.js';
 import type { Nic } from './state.js';
 
@@ -77,9 +84,9 @@ interface QemuNicRt extends AnnouncingNic {
   port: number | null;
   sw: string | null;
   nextTry: number;
+  /** The last wait of its back-off (0: none). */
+  waitedMs: number;
   state: string;
-  /** Last problem logged (so a waiting NIC logs once, not every second). */
-  logged: string | null;
 }
 
 /** The netdev id of a NIC in the QEMU arguments. */
@@ -99,7 +106,7 @@ export function registrable(ip: number): boolean {
   return a !== 0 && a !== 127 && a < 224;
 }
 
-/** A NIC whose guest announces its addresses: its identity, port, and the last problem logged. */
+/** A NIC whose guest announces its addresses: its identity, port, and the last problem logged (so a waiting NIC logs once, not every second). */
 export interface AnnouncingNic extends NicRuntime {
   logged: string | null;
 }
@@ -136,8 +143,15 @@ const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
 
 export class QemuNics implements NicBackend {
   private readonly nics = new Map<string, QemuNicRt>();
+  /** QEMU's socket file name in `dir` -> the NIC's key. */
+  private readonly byFile = new Map<string, string>();
+  private readonly marks: Marks<string>;
+  private dirWatch: FSWatcher | null = null;
+  private watchedIno = -1;
 
-  constructor(private readonly ctx: PartContext, private readonly dev: Partial<QemuDevicesLike>, private readonly dir: string | null) {}
+  constructor(private readonly ctx: PartContext, private readonly dev: Partial<QemuDevicesLike>, private readonly dir: string | null) {
+    this.marks = ctx.touch.nicMarks();
+  }
 
   get(key: string): NicRuntime | undefined {
     return this.nics.get(key);
@@ -173,59 +187,104 @@ export class QemuNics implements NicBackend {
     return rt !== undefined && acceptAnnounced(this.ctx, rt, port, ip);
   }
 
-  /** Returns true if something must be retried. */
-  sync(now: number): boolean {
-    let retry = false;
-    const desired = new Map<string, { nic: Nic; transport: QemuTransport }>();
-    for (const g of this.ctx.state.guests.values()) {
-      if (g.qemu === null || g.qemu === 'TAP') continue;
-      for (const n of g.nics.values()) desired.set(nicKey(n.userid, n.vdev), { nic: n, transport: g.qemu });
-    }
-    for (const [key, rt] of this.nics) {
-      if (desired.has(key)) continue;
-      this.dropPort(rt, 'NIC detached');
+  sync(now: number): void {
+    const keys = this.marks.take(now, () => servedKeys(this.ctx.state, QemuNics.serves, this.nics.keys()));
+    let dirErr: string | null | undefined;
+    const dir = (): string | null => (dirErr === undefined ? (dirErr = this.ensureDir()) : dirErr);
+    for (const key of keys) this.syncNic(key, now, dir);
+  }
+
+  /** Stop watching the socket directory. */
+  close(): void {
+    this.dirWatch?.close();
+    this.dirWatch = null;
+  }
+
+  /** The NICs of this kind: a QEMU guest's on sockets (a TAP guest's are host-tap-nics.ts's). */
+  private static readonly serves: Serves = (g) => g.qemu !== null && g.qemu !== 'TAP';
+
+  private syncNic(key: string, now: number, dir: () => string | null): void {
+    const d = servedNic(this.ctx.state, key, QemuNics.serves);
+    const had = this.nics.get(key);
+    if (!d) {
+      if (!had) return;
+      this.dropPort(had, 'NIC detached');
       this.nics.delete(key);
+      this.byFile.delete(basename(had.paths.qemu));
       this.ctx.log.info({ nic: key }, 'QEMU NIC removed');
+      return;
     }
-    if (desired.size === 0) return false;
+    const { nic } = d;
+    const rt = this.ensure(key, nic, d.guest.qemu!, this.dir);
     if (this.dir === null) {
-      for (const [key, { nic, transport }] of desired) {
-        const rt = this.ensure(key, nic, transport, null);
-        if (rt) rt.state = 'NO QEMU SOCKET DIRECTORY';
-      }
-      return false;
+      rt.state = 'NO QEMU SOCKET DIRECTORY';
+      return;
     }
-    const dirErr = this.ensureDir();
-    for (const [key, { nic, transport }] of desired) {
-      const rt = this.ensure(key, nic, transport, this.dir)!;
-      const want = nic.coupled;
-      if (rt.port !== null && rt.sw !== want) {
-        this.dropPort(rt, want === null ? 'uncoupled' : `moved to VSWITCH ${want}`);
-        this.forget(rt);
-      }
-      if (want === null) {
-        if (nic.addresses.size > 0) this.forget(rt);
-        rt.state = 'NOT COUPLED';
-        continue;
-      }
-      if (rt.port !== null) continue;
-      if (now < rt.nextTry) {
-        retry = true;
-        continue;
-      }
-      if (dirErr !== null) {
-        this.problem(rt, `ERROR: ${dirErr}; retrying`);
-        retry = true;
-        continue;
-      }
-      const swNum = this.ctx.switches.number(want);
-      if (swNum === null) {
-        retry = true;
-        continue;
-      }
-      retry = this.open(rt, want, swNum, now) || retry;
+    const dirErr = dir();
+    const want = nic.coupled;
+    if (rt.port !== null && rt.sw !== want) {
+      this.dropPort(rt, want === null ? 'uncoupled' : `moved to VSWITCH ${want}`);
+      this.forget(rt);
     }
-    return retry;
+    if (want === null) {
+      if (nic.addresses.size > 0) this.forget(rt);
+      rt.state = 'NOT COUPLED';
+      return;
+    }
+    if (rt.port !== null) return;
+    if (now < rt.nextTry) {
+      this.marks.retryAt(key, rt.nextTry);
+      return;
+    }
+    if (dirErr !== null) {
+      this.problem(rt, `ERROR: ${dirErr}; retrying`);
+      this.waitAgain(rt, now, false);
+      return;
+    }
+    const swNum = this.ctx.switches.number(want);
+    if (swNum === null) {
+      this.waitAgain(rt, now, false);
+      return;
+    }
+    this.open(rt, want, swNum, now);
+  }
+
+  /**
+   * Try `rt` again later, backing off. `untilItAppears`: QEMU's socket file is not there and the
+   * directory is watched, so its appearance brings the NIC back at once; the timer is only the
+   * safety net then (retryMaxMs).
+   */
+  private waitAgain(rt: QemuNicRt, now: number, untilItAppears: boolean): void {
+    rt.waitedMs = backOff(this.ctx, rt.waitedMs);
+    rt.nextTry = now + (untilItAppears ? this.ctx.retryMaxMs : rt.waitedMs);
+    this.marks.retryAt(rt.key, rt.nextTry);
+  }
+
+  /** Something was made or removed in the socket directory: a NIC waiting for that file is tried at once. */
+  private dirEvent(file: string | Buffer | null): void {
+    const key = file === null ? undefined : this.byFile.get(String(file));
+    const rt = key === undefined ? undefined : this.nics.get(key);
+    if (!rt || rt.port !== null) return;
+    rt.nextTry = 0;
+    rt.waitedMs = 0;
+    this.ctx.touch.nic(rt.key);
+  }
+
+  /** Watch the socket directory (once it exists; again if it was made anew). */
+  private watchDir(dir: string, ino: number): void {
+    if (this.dirWatch !== null && this.watchedIno === ino) return;
+    this.close();
+    try {
+      const w = watch(dir, { persistent: false }, (_ev, file) => this.dirEvent(file));
+      w.on('error', (e) => {
+        this.ctx.log.warn({ dir, err: String(e) }, 'QEMU socket directory watch failed; NICs waiting for QEMU are retried on the timer');
+        if (this.dirWatch === w) this.close();
+      });
+      this.dirWatch = w;
+      this.watchedIno = ino;
+    } catch (e) {
+      this.ctx.log.warn({ dir, err: String(e) }, 'cannot watch the QEMU socket directory; NICs waiting for QEMU are retried on the timer');
+    }
   }
 
   /** A data-plane port of a QEMU NIC went down. */
@@ -235,6 +294,7 @@ export class QemuNics implements NicBackend {
     rt.port = null;
     rt.sw = null;
     rt.nextTry = this.ctx.clock.now() + this.ctx.retryMs;
+    this.marks.retryAt(key, rt.nextTry);
     this.ctx.log.warn({ nic: key, errno, reason, transport: rt.transport }, 'QEMU NIC port down; reconnecting');
     if (rt.transport === 'STREAM') {
       rt.state = `WAITING FOR QEMU at ${rt.paths.qemu} (connection closed: ${reason})`;
@@ -246,14 +306,13 @@ export class QemuNics implements NicBackend {
     rt.logged = rt.state;
   }
 
-  private ensure(key: string, nic: Nic, transport: QemuTransport, dir: string | null): QemuNicRt | null {
+  private ensure(key: string, nic: Nic, transport: QemuTransport, dir: string | null): QemuNicRt {
     let rt = this.nics.get(key);
     if (!rt) {
       const paths = dir === null ? { qemu: '' } : qemuNicPaths(dir, nic.userid, nic.vdev, transport);
-      rt = { key, userid: nic.userid, vdev: nic.vdev, transport, paths, mac: nic.mac, port: null, sw: null, nextTry: 0, state: 'NOT COUPLED', logged: null };
+      rt = { key, userid: nic.userid, vdev: nic.vdev, transport, paths, mac: nic.mac, port: null, sw: null, nextTry: 0, waitedMs: 0, state: 'NOT COUPLED', logged: null };
       this.nics.set(key, rt);
-    } else if (dir !== null && rt.paths.qemu === '') {
-      rt.paths = qemuNicPaths(dir, nic.userid, nic.vdev, transport);
+      if (dir !== null) this.byFile.set(basename(paths.qemu), key);
     }
     return rt;
   }
@@ -262,7 +321,9 @@ export class QemuNics implements NicBackend {
     const dir = this.dir!;
     try {
       const st = lstatSync(dir);
-      return st.isDirectory() ? null : `${dir} exists and is not a directory`;
+      if (!st.isDirectory()) return `${dir} exists and is not a directory`;
+      this.watchDir(dir, st.ino);
+      return null;
     } catch (e) {
       if ((e as { code?: string }).code !== 'ENOENT') return String((e as Error).message ?? e);
     }
@@ -270,14 +331,15 @@ export class QemuNics implements NicBackend {
       mkdirSync(dir, { recursive: true, mode: 0o2770 });
       chmodSync(dir, 0o2770); // the umask may have taken bits away
       this.ctx.log.info({ dir }, 'QEMU socket directory made');
+      this.watchDir(dir, lstatSync(dir).ino);
       return null;
     } catch (e) {
       return `cannot make ${dir}: ${(e as Error).message}`;
     }
   }
 
-  /** Make the port. Returns true if it must be retried. */
-  private open(rt: QemuNicRt, sw: string, swNum: number, now: number): boolean {
+  /** Make the port; on failure set its retry. */
+  private open(rt: QemuNicRt, sw: string, swNum: number, now: number): void {
     let fd = -1;
     try {
       if (rt.transport === 'STREAM') {
@@ -292,13 +354,13 @@ export class QemuNics implements NicBackend {
     } catch (e) {
       if (fd >= 0) closeSync(fd);
       const code = (e as { code?: string }).code ?? '';
-      rt.nextTry = now + this.ctx.retryMs;
       if (rt.transport === 'STREAM' && WAIT_CODES.has(code)) {
         this.problem(rt, `WAITING FOR QEMU at ${rt.paths.qemu}`, code);
       } else {
         this.problem(rt, `ERROR: ${String((e as Error).message ?? e).split('\n')[0]}; retrying`);
       }
-      return true;
+      this.waitAgain(rt, now, rt.transport === 'STREAM' && code === 'ENOENT' && this.dirWatch !== null);
+      return;
     }
     const kind = rt.transport === 'STREAM' ? 'qemu-stream' : 'qemu-dgram';
     const spec: PortSpec = { sw: swNum, role: 'nic', kind, fd, mac: rt.mac, vnet: false, name: `${rt.key}@qemu` };
@@ -307,11 +369,11 @@ export class QemuNics implements NicBackend {
     rt.port = port;
     rt.sw = sw;
     rt.logged = null;
+    rt.waitedMs = 0;
     rt.state = rt.transport === 'STREAM'
       ? `CONNECTED to QEMU at ${rt.paths.qemu}`
       : `READY: datagrams from QEMU at ${rt.paths.qemu} to ${rt.paths.daemon}`;
     this.ctx.log.info({ nic: rt.key, vswitch: sw, port, kind, qemu: rt.paths.qemu, daemon: rt.paths.daemon }, 'QEMU NIC port added');
-    return false;
   }
 
   private problem(rt: QemuNicRt, state: string, code?: string): void {
@@ -329,6 +391,7 @@ export class QemuNics implements NicBackend {
     rt.port = null;
     rt.sw = null;
     rt.nextTry = 0;
+    rt.waitedMs = 0;
     if (rt.transport === 'DGRAM') this.unlinkDaemonSocket(rt);
   }
 

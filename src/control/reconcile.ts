@@ -18,20 +18,32 @@
  * (nics.ts); a new kind is one more backend in step 4.
  *
  * Contract:
+ * - A pass costs what changed, not what exists (issue 9, item 15). Each part has Marks
+ *   (reconcile/marks.ts): the NICs or switches it must look at. What marks them: a change of
+ *   the state (`State.beforeChange`: a command's Change marks the NIC and its switches, a
+ *   switch change the switch, an address the NIC's switch), a port added, removed or down (its
+ *   switch), the controller manager (a switch whose controller said something; every switch
+ *   when a controller comes or goes), the QEMU socket directory's watch (the NIC whose socket
+ *   appeared), the host TAPs' carrier poll (the NIC whose TAP was deleted), and retry times
+ *   the parts set. The first pass, and the one after a pass that
+ *   threw, looks at everything.
  * - `sync()` runs a pass now. It is idempotent and never throws: each part does only the
- *   difference between the state and what it set up, so unchanged ports keep running.
- *   Whatever fails (a missing RDEV, a TAP that cannot be opened) is logged, shown in QUERY and
- *   retried: a pass in which a part waits sets one retry timer (`retryMs`); a part that throws
- *   ends the pass (logged), which is retried the same way.
+ *   difference between the state and what it set up for what it looks at, so unchanged ports
+ *   keep running. Whatever fails (a missing RDEV, a TAP that cannot be opened) is logged,
+ *   shown in QUERY and retried at the time its part set (QEMU, TAP and host-TAP NICs back off from
+ *   retryMs to retryMaxMs); one timer wakes the reconciler for the earliest retry. A part that
+ *   throws ends the pass (logged); a full pass follows retryMs later, and passes asked for
+ *   meanwhile wait for it (a command's own `sync()` still runs at once).
  * - Events: a 'port-down' of a port someone holds runs a pass at once. Address events (the
  *   address watcher's, a 'saw-address' a QEMU NIC accepts), group joins and leaves and the
- *   controllers' messages request a pass soon: they arrive by the thousand (a guest configuring
- *   many addresses, a daemon restart re-reading them all) and each pass walks every LAN IP
- *   table, so the requests of one event-loop turn make one pass.
+ *   controllers' messages mark what they concern and request a pass soon: they arrive by the
+ *   thousand (a guest configuring many addresses, a daemon restart re-reading them all), so
+ *   the requests of one event-loop turn make one pass.
  * - Time: one Clock (the constructor's, the system clock by default) gives each pass its
- *   `now`, the retry timer, the coalescing, and the controller manager's event times; nothing
+ *   `now`, the timer, the coalescing, and the controller manager's event times; nothing
  *   here reads the time or sets a timer otherwise.
- * - `stop()`: no further pass (the daemon stops the data plane itself; persistent TAPs stay).
+ * - `stop()`: no further pass, the QEMU directory watch, the host TAPs' carrier poll and the controller pings end (the
+ *   daemon stops the data plane itself; persistent TAPs stay).
  * Also the RuntimeView the queries read, and the Effects (prepare, sync, operate) of the command
  * engine.
  */
@@ -46,12 +58,14 @@ import { QemuNics, type QemuDevicesLike, type QemuNicView } from './qemu-nics.js
 import type { PartContext } from './reconcile/context.js';
 import { GroupMembership } from './reconcile/groups.js';
 import { LanIpSync } from './reconcile/lan-ip.js';
+import { Touch } from './reconcile/marks.js';
 import type { DataPlaneLike, Syncer } from './reconcile/part.js';
 import { PortAllocator } from './reconcile/ports.js';
 import { DataPlaneSwitches } from './reconcile/switches.js';
 import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
 import { Uplinks, type UplinkDevices, type UplinkView } from './reconcile/uplinks.js';
-import type { Change, State } from './state.js';
+import { nicKey } from './nics.js';
+import type { Change, State, StateChange } from './state.js';
 import { TapNics, type TapDevices, type TapWatcher } from './tap-nics.js';
 
 /** What the reconciler needs of the host's devices (src/host/devices.ts). The QEMU calls are optional (fakes). */
@@ -72,6 +86,8 @@ export interface ReconcilerDeps {
   clock?: Clock;
   /** How long a failed step waits before it is tried again, in ms (default 1000). */
   retryMs?: number;
+  /** The longest wait of a backed-off retry (QEMU and TAP NICs), in ms (default 30000). */
+  retryMaxMs?: number;
   /** The QEMU guests' socket directory (qemu-nics.ts); null or absent: QEMU NICs cannot run. */
   qemuDir?: string | null;
   /** Does the host have /dev/vhost-net (host-TAP NICs' QEMU arguments say vhost=on)? Default false. */
@@ -94,7 +110,13 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly lanIp: LanIpSync;
   /** The steps of a pass, in order (see the file comment). */
   private readonly pass: readonly Syncer[];
-  private cancelRetry: (() => void) | null = null;
+  private readonly touch: Touch;
+  private readonly state: State;
+  /** The one timer: when it fires, and its cancel. */
+  private timerAt: number | null = null;
+  private cancelTimer: (() => void) | null = null;
+  /** After a pass that threw: passes asked for before this time wait for the timer. */
+  private failedUntil = 0;
   private passQueued = false;
   private stopped = false;
 
@@ -106,30 +128,37 @@ export class Reconciler implements RuntimeView, Effects {
     this.log = log;
     this.clock = clock;
     this.retryMs = retryMs;
-    this.switches = new DataPlaneSwitches(state, dp, log);
-    this.ports = new PortAllocator(dp);
-    const ctx: PartContext = { state, switches: this.switches, ports: this.ports, clock, log, retryMs };
+    this.state = state;
+    const touch = (this.touch = new Touch(() => this.soon()));
+    this.switches = new DataPlaneSwitches(state, dp, log, touch);
+    this.ports = new PortAllocator(dp, (sw) => {
+      const name = this.switches.nameOf(sw);
+      if (name !== undefined) touch.switch(name);
+    });
+    const ctx: PartContext = { state, switches: this.switches, ports: this.ports, clock, log, retryMs, retryMaxMs: deps.retryMaxMs ?? 30_000, touch };
     this.qemu = new QemuNics(ctx, devices, deps.qemuDir ?? null);
     const tap = new TapNics(ctx, devices, watcher);
-    this.hostTap = new HostTapNics(ctx, devices, deps.vhostNet ?? false, () => this.soon());
+    this.hostTap = new HostTapNics(ctx, devices, deps.vhostNet ?? false);
     this.nics = new NicBackends([tap, this.qemu, this.hostTap], this.ports);
-    this.groupMembers = new GroupMembership(state, this.switches, this.nics, log);
+    this.groupMembers = new GroupMembership(state, this.switches, this.nics, log, touch);
     this.controllers = new ControllerManager({
       state, clock, log,
-      requestPass: () => this.soon(),
+      changed: (sw) => (sw === null ? touch.allSwitches() : touch.switch(sw)),
+      marks: touch.switchMarks(),
       wanted: { ipv4: (sw) => state.switches.get(sw)?.lanIp.keys() ?? [], 'ipv4-group': (sw) => this.groupMembers.of(sw) },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
-    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log);
+    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
     this.pass = [
       this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends,
       this.uplinks, this.lanIp, this.controllers, this.switches.removing,
     ];
+    state.beforeChange((c) => this.stateChanged(c));
     dp.on('port-down', (m) => { if (this.ports.down(m.port, m.errno, m.reason)) this.sync(); });
     dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip));
-    dp.on('group-join', (m) => { if (this.groupMembers.event(m.sw, m.port, m.group, true)) this.soon(); });
-    dp.on('group-leave', (m) => { if (this.groupMembers.event(m.sw, m.port, m.group, false)) this.soon(); });
-    watcher.on('address', (key, ip, prefixLen, added) => { if (this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured')) this.soon(); });
+    dp.on('group-join', (m) => this.groupEvent(m.sw, m.port, m.group, true));
+    dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
+    watcher.on('address', (key, ip, prefixLen, added) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured'));
   }
 
   // ---- RuntimeView ----
@@ -191,40 +220,88 @@ export class Reconciler implements RuntimeView, Effects {
 
   sync(): void {
     if (this.stopped) return;
-    let retry = false;
+    const now = this.clock.now();
     try {
-      const now = this.clock.now();
-      for (const part of this.pass) retry = part.sync(now) || retry;
+      for (const part of this.pass) part.sync(now);
     } catch (e) {
       this.log.error({ err: String(e), stack: (e as Error).stack }, 'reconcile failed; retrying');
-      retry = true;
+      this.touch.markEverything();
+      this.failedUntil = now + this.retryMs;
     }
-    if (retry && this.cancelRetry === null && !this.stopped) {
-      this.cancelRetry = this.clock.after(this.retryMs, () => {
-        this.cancelRetry = null;
-        this.sync();
-      });
-    }
+    const retry = this.touch.nextRetry();
+    this.wakeAt(this.failedUntil > now && (retry === null || retry > this.failedUntil) ? this.failedUntil : retry);
   }
 
-  /** Stop the retry timer; no pass runs after this. */
+  /** Stop the timer, the QEMU directory watch and the host TAPs' carrier poll; no pass runs after this. */
   stop(): void {
     this.stopped = true;
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    this.qemu.close();
     this.hostTap.stop();
-    this.cancelRetry?.();
-    this.cancelRetry = null;
+    this.controllers.stop();
   }
 
   // ---- internals ----
 
-  /** One pass soon for the requests of this event-loop turn. */
+  /** One pass soon for the requests of this event-loop turn (after a failed pass: the timer's). */
   private soon(): void {
     if (this.passQueued) return;
     this.passQueued = true;
     this.clock.soon(() => {
       this.passQueued = false;
+      if (this.clock.now() >= this.failedUntil) this.sync();
+    });
+  }
+
+  /** The timer runs a pass at `at` (an earlier timer stays; null: nothing to wake for). */
+  private wakeAt(at: number | null): void {
+    if (at === null || this.stopped || (this.timerAt !== null && this.timerAt <= at)) return;
+    this.cancelTimer?.();
+    this.timerAt = at;
+    this.cancelTimer = this.clock.after(Math.max(0, at - this.clock.now()), () => {
+      this.timerAt = null;
+      this.cancelTimer = null;
       this.sync();
     });
+  }
+
+  /** A change is about to be made to the state: mark what the parts must look at. */
+  private stateChanged(c: StateChange): void {
+    const t = this.touch;
+    switch (c.t) {
+      case 'switch-add':
+        return t.switch(c.sw.name);
+      case 'switch-remove':
+      case 'switch-controller':
+        return t.switch(c.name);
+      case 'nic-add':
+      case 'nic-remove':
+        return t.nic(nicKey(c.userid, c.vdev));
+      case 'couple':
+      case 'uncouple':
+      case 'address': {
+        const was = this.state.nic(c.userid, c.vdev)?.coupled ?? null;
+        if (was !== null) t.switch(was);
+        if (c.t === 'couple') t.switch(c.sw);
+        if (c.t !== 'address') t.nic(nicKey(c.userid, c.vdev));
+        return;
+      }
+      case 'guest-add':
+      case 'guest-remove':
+        return t.guest(c.userid);
+      case 'macprefix':
+        return;
+    }
+  }
+
+  /** IGMP snooping saw a guest join or leave a group: the switch's registrations follow. */
+  private groupEvent(sw: number, port: number, group: number, joined: boolean): void {
+    if (!this.groupMembers.event(sw, port, group, joined)) return;
+    const name = this.switches.nameOf(sw);
+    if (name === undefined) return;
+    this.controllers.wantedChanged(name);
+    this.soon();
   }
 
   /**
@@ -236,7 +313,7 @@ export class Reconciler implements RuntimeView, Effects {
   private sawAddress(sw: number, port: number, ip: number): void {
     const at = this.nics.atPort(port);
     if (at && at.backend.acceptsSeenAddress(at.nic.key, port, ip)) {
-      if (this.lanIp.addressEvent(at.nic.key, ip, 32, true, 'announced')) this.soon();
+      this.lanIp.addressEvent(at.nic.key, ip, 32, true, 'announced');
       return;
     }
     this.log.debug({ sw, port, ip: formatIpv4(ip) }, 'NIC used an address it does not hold');

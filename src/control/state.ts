@@ -12,6 +12,8 @@
  * - The LAN IP tables and the addresses seen on each NIC are run-time facts (from the guests'
  *   namespaces, or what a QEMU guest announced on its NIC), kept here for queries and
  *   reconciliation, never journaled.
+ * - `beforeChange(fn)`: fn hears of every applied Change and every address a NIC gains or
+ *   loses, just before it is made (the reconciler marks from it what a pass must look at).
  * No I/O here.
  */
 import type { Mode, QemuTransport, TapOwner } from './grammar.js';
@@ -99,6 +101,9 @@ export type Change =
   | { t: 'macprefix'; prefix: number }
   | { t: 'switch-controller'; name: string; controller: string };
 
+/** A change to the state as `beforeChange` listeners hear of it: a command's, or a NIC's address coming or going. */
+export type StateChange = Change | { t: 'address'; userid: string; vdev: number; ip: number; added: boolean };
+
 /** Linux on Z's interface name for a vdev: enc + lower-case hex without leading zeros. */
 export function tapName(vdev: number): string {
   return `enc${vdev.toString(16)}`;
@@ -121,6 +126,14 @@ export class State {
   private readonly serialsInUse = new Set<number>();
   /** Orders address claims across NICs (first come, first served). */
   private claimSerial = 0;
+  private readonly listeners: Array<(c: StateChange) => void> = [];
+  /** Switch name -> the NICs coupled to it (so a LAN IP table is recomputed without a walk of every guest). */
+  private readonly coupledNics = new Map<string, Set<Nic>>();
+
+  /** Be told of every change just before it is made (the reconciler marks what it must look at). */
+  beforeChange(fn: (c: StateChange) => void): void {
+    this.listeners.push(fn);
+  }
 
   nic(userid: string, vdev: number): Nic | undefined {
     return this.guests.get(userid)?.nics.get(vdev);
@@ -136,6 +149,7 @@ export class State {
     }
     return out;
   }
+
 
   serialInUse(serial: number): boolean {
     return this.serialsInUse.has(serial);
@@ -184,19 +198,33 @@ export class State {
     return true;
   }
 
+  // ---- Namespace index (issue 9, item 13: DEFINE GUEST's check scanned every guest, so a
+  // replay of many DEFINE GUESTs was quadratic). Kept by applyChange's guest-add/guest-remove.
+  private readonly netnsOwners = new Map<string, string>();
+
+  /** The guest whose network namespace is `netns`, or undefined. */
+  guestOfNetns(netns: string): Guest | undefined {
+    const userid = this.netnsOwners.get(netns);
+    return userid === undefined ? undefined : this.guests.get(userid);
+  }
+
   /** Apply a checked change. */
   applyChange(c: Change): void {
+    for (const l of this.listeners) l(c);
     switch (c.t) {
       case 'switch-add':
         this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map() });
         return;
       case 'switch-remove':
         this.switches.delete(c.name);
+        this.coupledNics.delete(c.name);
         return;
       case 'guest-add':
         this.guests.set(c.userid, { userid: c.userid, netns: c.netns, qemu: c.qemu, ...(c.tapOwner ? { tapOwner: { ...c.tapOwner } } : {}), nics: new Map() });
+        if (c.netns !== null) this.netnsOwners.set(c.netns, c.userid);
         return;
       case 'guest-remove':
+        this.netnsOwners.delete(this.guests.get(c.userid)?.netns ?? '');
         this.guests.delete(c.userid);
         return;
       case 'nic-add': {
@@ -218,15 +246,25 @@ export class State {
         const g = this.guests.get(c.userid)!;
         const n = g.nics.get(c.vdev)!;
         g.nics.delete(c.vdev);
+        if (n.coupled !== null) this.coupledNics.get(n.coupled)?.delete(n);
         this.serialsInUse.delete(n.macSerial);
         return;
       }
-      case 'couple':
-        this.nic(c.userid, c.vdev)!.coupled = c.sw;
+      case 'couple': {
+        const n = this.nic(c.userid, c.vdev)!;
+        if (n.coupled !== null) this.coupledNics.get(n.coupled)?.delete(n);
+        n.coupled = c.sw;
+        let set = this.coupledNics.get(c.sw);
+        if (!set) this.coupledNics.set(c.sw, (set = new Set()));
+        set.add(n);
         return;
-      case 'uncouple':
-        this.nic(c.userid, c.vdev)!.coupled = null;
+      }
+      case 'uncouple': {
+        const n = this.nic(c.userid, c.vdev)!;
+        if (n.coupled !== null) this.coupledNics.get(n.coupled)?.delete(n);
+        n.coupled = null;
         return;
+      }
       case 'macprefix':
         this.macPrefix = c.prefix;
         return;
@@ -241,6 +279,7 @@ export class State {
     const n = this.nic(userid, vdev);
     if (!n) return false;
     if (added === n.addresses.has(ip)) return false;
+    for (const l of this.listeners) l({ t: 'address', userid, vdev, ip, added });
     if (added) n.addresses.set(ip, this.claimSerial++);
     else n.addresses.delete(ip);
     return true;
@@ -260,7 +299,8 @@ export class State {
     const conflicts: AddressConflict[] = [];
     const claims = new Map<number, Nic[]>();
     if (sw.mode === 'IP') {
-      for (const n of this.coupledTo(name)) {
+      // Any order will do (claims are ordered by their serial below): no sort of every guest.
+      for (const n of this.coupledNics.get(name) ?? []) {
         for (const ip of n.addresses.keys()) {
           const l = claims.get(ip);
           if (l) l.push(n);

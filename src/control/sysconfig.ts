@@ -10,7 +10,7 @@
  * statement with its line number, so nothing is applied from a file that does not parse.
  */
 import { CONFIG_STATEMENTS, isConfigStatement } from './commands/index.js';
-import { leadingWords, parse, type Command } from './grammar.js';
+import { leadingWords, parse, trimAscii, type Command } from './grammar.js';
 
 export interface ConfigStatement {
   /** Line number (1-based) where the statement starts. */
@@ -57,7 +57,7 @@ export function readConfig(text: string): ConfigResult {
   let pending: { line: number; text: string } | null = null;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i];
-    const t = raw.trim();
+    const t = trimAscii(raw);
     if (t.startsWith('*')) continue;
     if (t === '') continue;
     const cur: { line: number; text: string } = pending ?? { line: i + 1, text: '' };

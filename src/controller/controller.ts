@@ -16,9 +16,13 @@
  *     adapter accepts the group's frames from the LAN; refused when the ioctl fails.
  *     Deregistration takes the MAC out (SIOCDELMULTI) unless another registered group of that
  *     RDEV maps to the same MAC.
- * - Link changes (from the LinkMonitor): an RDEV of a controlled switch whose status changed
- *   (carrier, up, MTU, appeared, removed) is reported as a LinkEvent; an RDEV that appears is
- *   set up first.
+ * - Link changes (from the LinkMonitor, and from reading every controlled RDEV every
+ *   CARRIER_POLL_MS: the kernel batches link notifications (linkwatch) and sends a carrier
+ *   loss up to a second late, while a read sees it at once): an RDEV of a controlled switch whose status changed
+ *   (carrier, up, MTU, appeared, removed, made again under a new interface index) is reported
+ *   as a LinkEvent; an RDEV that appears is set up first. What was registered on an RDEV that
+ *   was removed or made again is forgotten (its multicast filter went with the old interface;
+ *   the daemon registers it again).
  * - ReleaseSwitch: the switch and its addresses are forgotten. Filter entries stay (the daemon
  *   deregisters groups itself before it releases a switch it removes; a switch moving to
  *   another controller keeps its entries, which that controller registers again), so no
@@ -32,6 +36,9 @@ import { formatMac, parseIpv4 } from '../wire/addr.js';
 import { groupMac } from '../wire/igmp.js';
 
 /** What the logic needs of rtnetlink (Rtnl; tests pass a fake). */
+/** How often the RDEVs of controlled switches are read (ms), so a carrier loss is seen within this, not up to a second later. */
+export const CARRIER_POLL_MS = 100;
+
 export interface LinkOps {
   get(name: string): LinkState | null;
   setUp(name: string): void;
@@ -157,7 +164,10 @@ export class ControllerLogic {
     }
   }
 
-  /** A link changed (or a resync): report every controlled RDEV whose status changed. */
+  /**
+   * A link changed (`m`), or null: a resync or the carrier poll (main.ts), which reads every
+   * controlled RDEV. Reports every controlled RDEV whose status changed.
+   */
   linkChanged(m: LinkMessage | null): void {
     const name = m === null ? null : m.added ? m.link.name : m.name;
     for (const [sw, c] of this.switches) {
@@ -165,7 +175,9 @@ export class ControllerLogic {
         if (name !== null && r !== name && !(m && !m.added && m.name === null)) continue;
         const before = c.last.get(r);
         let s = this.status(r);
-        if (s.exists && !s.up && m?.added && before && !before.exists) s = this.initialise(r); // appeared: set it up
+        const remade = before !== undefined && s.exists && (!before.exists || before.ifindex !== s.ifindex);
+        if (s.exists && !s.up && remade) s = this.initialise(r); // appeared: set it up
+        if (remade || !s.exists) for (const byRdev of c.registered.values()) byRdev.delete(r); // its filter went with it
         if (before && same(before, s)) continue;
         c.last.set(r, s);
         this.log.info({ vswitch: sw, status: s }, 'RDEV changed');
@@ -212,10 +224,10 @@ export class ControllerLogic {
     try {
       l = this.links.get(rdev);
     } catch (e) {
-      return { rdev, ok: false, reason: `cannot read it: ${(e as Error).message}`, exists: false, up: false, carrier: false, mtu: 0, mac: '' };
+      return { rdev, ok: false, reason: `cannot read it: ${(e as Error).message}`, exists: false, up: false, carrier: false, mtu: 0, mac: '', ifindex: 0 };
     }
-    if (!l) return { rdev, ok: false, reason: 'no such interface', exists: false, up: false, carrier: false, mtu: 0, mac: '' };
-    const s: RdevStatus = { rdev, ok: false, exists: true, up: l.up, carrier: l.carrier, mtu: l.mtu, mac: l.mac };
+    if (!l) return { rdev, ok: false, reason: 'no such interface', exists: false, up: false, carrier: false, mtu: 0, mac: '', ifindex: 0 };
+    const s: RdevStatus = { rdev, ok: false, exists: true, up: l.up, carrier: l.carrier, mtu: l.mtu, mac: l.mac, ifindex: l.index };
     if (!isEthernet(l)) s.reason = `not an Ethernet interface (type ${l.type})`;
     else if (!l.up) s.reason = 'interface is down';
     else if (!l.carrier) s.reason = 'no carrier';
@@ -229,5 +241,5 @@ function logFields(r: AddressRef): Record<string, string> {
 }
 
 function same(a: RdevStatus, b: RdevStatus): boolean {
-  return a.ok === b.ok && a.exists === b.exists && a.up === b.up && a.carrier === b.carrier && a.mtu === b.mtu && a.mac === b.mac && a.reason === b.reason;
+  return a.ok === b.ok && a.exists === b.exists && a.up === b.up && a.carrier === b.carrier && a.mtu === b.mtu && a.mac === b.mac && a.reason === b.reason && a.ifindex === b.ifindex;
 }

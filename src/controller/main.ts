@@ -7,18 +7,25 @@
  * addresses, multicast groups) / ReleaseSwitch messages (controller.ts) through rtnetlink
  * (rtnl.ts). It must run in the daemon's network namespace
  * (it manages the same interfaces). When the connection is lost (the daemon stopped or
- * restarted) it forgets its switches and reconnects every 500 ms; a refused registration (the
- * name is taken) ends it with status 1. SIGTERM/SIGINT end it cleanly. Logs: pino JSON on
- * stderr. The controller is never in the data path: killing it loses no frame.
+ * restarted) it forgets its switches and reconnects every 500 ms. It answers the daemon's Ping
+ * at once (a connection that does not loses its name). A registration refused for now (the
+ * name is held by another connection: Refused with retryMs) is tried again after retryMs, so
+ * the controller gets its name once a squatter or a dead holder is dropped; a final refusal
+ * (a bad name, another protocol version) ends it with status 1. It reads its RDEVs every
+ * CARRIER_POLL_MS besides following rtnetlink's link notifications (controller.ts).
+ * SIGTERM/SIGINT end it cleanly. Logs: pino JSON on stderr. The controller is never in the
+ * data path: killing it loses no frame.
  */
 import { parseArgs as parseArgv } from 'node:util';
 import { createConnection, type Socket } from 'node:net';
 import { pino } from 'pino';
-import { ControllerLogic } from './controller.js';
+import { CARRIER_POLL_MS, ControllerLogic } from './controller.js';
 import { LineSplitter, PROTOCOL_VERSION, decodeToController, encode, type ToDaemon } from '../protocol/controller.js';
 import { LinkMonitor, Rtnl } from './rtnl.js';
 
 const USAGE = 'usage: vswitch-controller --name NAME [--socket PATH]';
+/** How soon a lost or failed connection to the daemon is tried again (ms). */
+const RECONNECT_MS = 500;
 
 function die(msg: string, code = 1): never {
   process.stderr.write(`vswitch-controller: ${msg}\n`);
@@ -37,8 +44,9 @@ function parseArgs(argv: string[]): { name: string; socket: string } {
   if (v.help) { process.stdout.write(`${USAGE}\n`); process.exit(0); }
   if (v.socket === '') die(`--socket needs a value\n${USAGE}`, 2);
   if (v.name === undefined || v.name === '') die(`--name is required\n${USAGE}`, 2);
+  // Checked before folding: only ASCII letters fold ('dtcvſw1'.toUpperCase() would be 'DTCVSW1').
+  if (!/^[A-Za-z0-9@#$_]{1,8}$/.test(v.name)) die(`bad controller name '${v.name}': 1-8 characters of A-Z 0-9 @ # $ _`, 2);
   const name = v.name.toUpperCase();
-  if (!/^[A-Z0-9@#$_]{1,8}$/.test(name)) die(`bad controller name '${name}': 1-8 characters of A-Z 0-9 @ # $ _`, 2);
   return { name, socket: v.socket ?? process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock' };
 }
 
@@ -55,8 +63,14 @@ function main(): void {
   const logic = new ControllerLogic(rtnl, send, log);
   monitor.on('link', (m) => logic.linkChanged(m));
   monitor.on('resync', (reason: string) => { log.warn({ reason }, 'link monitor resync'); logic.linkChanged(null); });
+  // The kernel's link notifications can come up to a second late (linkwatch batches them); a
+  // read of each controlled RDEV sees a carrier loss at once (one RTM_GETLINK per RDEV).
+  setInterval(() => logic.linkChanged(null), CARRIER_POLL_MS).unref();
 
   let announcedWait = false;
+  let announcedRefusal = false;
+  /** When the next connection is tried after this one closes (ms). */
+  let retryInMs = RECONNECT_MS;
   const connect = (): void => {
     const c = createConnection(socket);
     const lines = new LineSplitter();
@@ -77,11 +91,24 @@ function main(): void {
         }
         const m = d.msg;
         if (m.t === 'refused') {
-          log.fatal({ reason: m.reason }, 'registration refused');
-          die(`registration refused: ${m.reason}`);
+          if (m.retryMs === undefined) {
+            log.fatal({ reason: m.reason }, 'registration refused');
+            die(`registration refused: ${m.reason}`);
+          }
+          // The name is held by another connection, which loses it if it stops answering.
+          if (!announcedRefusal) log.warn({ reason: m.reason, retryMs: m.retryMs }, 'registration refused for now; trying again');
+          announcedRefusal = true;
+          retryInMs = m.retryMs;
+          c.destroy();
+          return;
+        }
+        if (m.t === 'ping') {
+          if (registered) send({ t: 'pong', seq: m.seq });
+          continue;
         }
         if (m.t === 'registered') {
           registered = true;
+          announcedRefusal = false;
           log.info({ socket }, 'registered with vswitchd');
           continue;
         }
@@ -106,7 +133,8 @@ function main(): void {
       if (registered) log.warn('connection to vswitchd lost; reconnecting');
       registered = false;
       logic.reset();
-      setTimeout(connect, 500);
+      setTimeout(connect, retryInMs);
+      retryInMs = RECONNECT_MS;
     });
   };
   connect();

@@ -3,8 +3,8 @@
  * (server.ts hands it over) into a ControllerLink of the ControllerManager.
  *
  * Every line is validated (src/protocol/controller.ts). A bad Register (bad name, bad pid,
- * unknown version) or a refused one (name taken) gets Refused{reason} and the connection is
- * closed. After registration, a line that is not a valid controller message, or an over-long
+ * unknown version) or a refused one (name taken: with the manager's retryMs) gets
+ * Refused{reason[, retryMs]} and the connection is closed. After registration, a line that is not a valid controller message, or an over-long
  * line, is logged and the connection closed: the manager treats it as a lost controller. The
  * socket closing (the controller ended or was killed) is reported to the manager at once.
  * Nothing a controller sends can throw into the daemon.
@@ -31,9 +31,9 @@ export function serveController(sock: Socket, firstLine: string, rest: string, m
       setTimeout(() => sock.destroy(), 1000).unref();
     },
   };
-  const refuse = (reason: string): void => {
-    log.warn({ reason }, 'controller refused');
-    if (sock.writable) sock.write(encode({ t: 'refused', reason }));
+  const refuse = (reason: string, retryMs?: number): void => {
+    log.warn({ reason, retryMs }, 'controller refused');
+    if (sock.writable) sock.write(encode(retryMs === undefined ? { t: 'refused', reason } : { t: 'refused', reason, retryMs }));
     closing = true;
     sock.end();
     setTimeout(() => sock.destroy(), 1000).unref();
@@ -46,7 +46,7 @@ export function serveController(sock: Socket, firstLine: string, rest: string, m
       if (d.msg.t !== 'register') return refuse(`expected Register, got ${d.msg.t}`);
       if (d.msg.version !== PROTOCOL_VERSION) return refuse(`protocol version ${d.msg.version} is not supported (this daemon speaks ${PROTOCOL_VERSION})`);
       const refusal = mgr.register(link, d.msg.name, d.msg.pid);
-      if (refusal !== null) return refuse(refusal);
+      if (refusal !== null) return refuse(refusal.reason, refusal.retryMs);
       registered = true;
       return;
     }

@@ -1,14 +1,20 @@
 /**
- * vswitchd: the daemon. `vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N]`
+ * vswitchd: the daemon. `vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N] [--compact-after N]`
+ * `vswitchd --recover-journal [--state-dir DIR]`: with the daemon stopped, keep the history's
+ * records before the first damaged one and set the damaged file aside (src/control/history.ts).
  * (defaults /etc/vswitch/system.config, which may be absent; /run/vswitch/vswitchd.sock;
  * /var/lib/vswitch; busy polling off, or the environment's VSWITCH_BUSY_POLL_US).
  * --busy-poll-us N: after frames arrive the data plane keeps polling for N microseconds before
  * it sleeps again: lower latency (no wake-up per frame) for one CPU kept busy under traffic.
  *
  * Start-up, in order: read SYSTEM CONFIG (every statement parsed and checked first; a bad one
- * stops start-up with its line number, nothing applied); replay the journal on top (records that
- * no longer apply are logged and skipped); start the data-plane worker; reconcile; listen on the
- * control socket (which also takes controller connections: vswitch-controller). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
+ * stops start-up with its line number, nothing applied); replay the history on top, snapshot
+ * then journal (records that no longer apply are logged and skipped; a damaged record stops
+ * start-up, naming its file and line; --compact-after N: journal records that start a
+ * compaction, default 10000); start the data-plane worker; reconcile (then persistent TAPs
+ * no NIC of the state has any more are removed, in the background: src/daemon/orphan-taps.ts); listen on the
+ * control socket (which also takes controller connections: vswitch-controller), and the trace
+ * socket beside it (src/daemon/trace.ts). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
  * QEMU guests' NIC sockets are in the directory `qemu` next to the control socket (made mode
  * 2770 if missing; see src/control/qemu-nics.ts). Guests whose namespace was given by path
@@ -27,7 +33,7 @@ import { parseArgs as parseArgv } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { ControlPlane, StartUp } from '../control/controlplane.js';
 import { format } from '../control/grammar.js';
-import { Journal } from '../control/journal.js';
+import { DEFAULT_COMPACT_AFTER, History, recoverHistory } from '../control/history.js';
 import { systemClock } from '../control/clock.js';
 import { NetnsWatch } from '../control/netns-watch.js';
 import { Reconciler } from '../control/reconcile.js';
@@ -41,6 +47,8 @@ import { serveController } from './controller-link.js';
 import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/listen-address.js';
 import { startObserving, type Observing } from './http/index.js';
 import { SdNotify } from './sd-notify.js';
+import { removeOrphanTaps } from './orphan-taps.js';
+import { TRACE_SOCKET_SUFFIX, listenTrace, type TraceServer } from './trace.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -48,16 +56,17 @@ export const DEFAULTS = {
   stateDir: '/var/lib/vswitch',
 };
 
-const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N] [--metrics ADDR:PORT] [--http ADDR:PORT]';
+const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT]\n'
+  + '       vswitchd --recover-journal [--state-dir DIR]';
 
-interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; busyPollUs: number; observe: ObserveOptions }
+interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions }
 
 function parseArgs(argv: string[]): Options {
-  let v: { config?: string; socket?: string; 'state-dir'?: string; 'busy-poll-us'?: string; help?: boolean; metrics?: string; http?: string };
+  let v: { config?: string; socket?: string; 'state-dir'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string };
   try {
     v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
       config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' },
-      'busy-poll-us': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'busy-poll-us': { type: 'string' }, 'compact-after': { type: 'string' }, 'recover-journal': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       ...OBSERVE_OPTIONS,
     } }).values;
   } catch (e) {
@@ -74,6 +83,8 @@ function parseArgs(argv: string[]): Options {
     stateDir: v['state-dir'] ?? DEFAULTS.stateDir,
     busyPollUs: microseconds(busy, v['busy-poll-us'] !== undefined ? '--busy-poll-us' : 'VSWITCH_BUSY_POLL_US'),
     observe: observeArgs(v),
+    compactAfter: records(v['compact-after'] ?? String(DEFAULT_COMPACT_AFTER)),
+    recoverJournal: v['recover-journal'] ?? false,
   };
 }
 
@@ -93,6 +104,13 @@ function microseconds(v: string, what: string): number {
   return n;
 }
 
+/** --compact-after: a whole number of records, 1 to 10,000,000. */
+function records(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 10_000_000) die(`--compact-after takes a whole number of records from 1 to 10000000, not '${v}'\n${USAGE}`, 2);
+  return n;
+}
+
 function die(msg: string, code = 1): never {
   process.stderr.write(`vswitchd: ${msg}\n`);
   process.exit(code);
@@ -100,6 +118,14 @@ function die(msg: string, code = 1): never {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.recoverJournal) {
+    try {
+      for (const line of recoverHistory(opts.stateDir)) process.stdout.write(`vswitchd: ${line}\n`);
+    } catch (e) {
+      die(`cannot recover the journal in ${opts.stateDir}: ${(e as Error).message}`);
+    }
+    process.exit(0);
+  }
   const log: Logger = pino({ name: 'vswitchd', base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
   const notify = SdNotify.fromEnv();
   notify.onError = (err) => log.warn({ err, socket: process.env.NOTIFY_SOCKET }, 'sd_notify failed');
@@ -129,17 +155,12 @@ async function main(): Promise<void> {
     log.info({ config: opts.config }, 'no SYSTEM CONFIG; starting empty');
   }
 
-  // 2. The journal of dynamic commands.
-  let journal: Journal;
+  // 2. The history of dynamic commands: snapshot and journal (src/control/history.ts).
+  let history: History;
   try {
-    const j = Journal.open(opts.stateDir);
-    journal = j.journal;
-    for (const p of j.read.problems) log.warn({ journal: journal.path, line: p.line, reason: p.reason }, 'journal line ignored');
-    let applied = 0;
-    for (const rec of j.read.records) if (startUp.replay(rec)) applied++;
-    log.info({ journal: journal.path, records: j.read.records.length, applied }, 'journal replayed');
+    history = History.open(opts.stateDir, startUp, log, { compactAfter: opts.compactAfter }).history;
   } catch (e) {
-    die(`cannot open the journal in ${opts.stateDir}: ${(e as Error).message}`);
+    die(`cannot open the journal in ${opts.stateDir}: ${(e as Error).message}; not started`);
   }
 
   // 3. The data plane and the reconciler.
@@ -154,10 +175,11 @@ async function main(): Promise<void> {
     log.fatal({ err: String(e) }, 'data plane failed; exiting');
     process.exit(1);
   });
-  const cp = new ControlPlane(state, env, log, { journal, effects: rec, runtime: rec });
+  const cp = new ControlPlane(state, env, log, { journal: history, effects: rec, runtime: rec });
   rec.sync();
   const netnsWatch = new NetnsWatch({ state, clock: systemClock, log, execute: (command) => cp.execute(command) });
   netnsWatch.start();
+  void removeOrphanTaps(state, devices, log);
 
   // 3b. Metrics and the live page (src/daemon/http).
   let observing: Observing;
@@ -179,6 +201,13 @@ async function main(): Promise<void> {
     await dp.stop();
     die(`cannot listen on ${opts.socket}: ${(e as Error).message}`);
   }
+  // Trace sessions (vswitch trace) on a socket of their own next to the control socket.
+  let traces: TraceServer | null = null;
+  try {
+    traces = await listenTrace(opts.socket + TRACE_SOCKET_SUFFIX, { state, runtime: rec, openTrace: (f) => dp.openTrace(f), log });
+  } catch (e) {
+    log.error({ err: String(e) }, 'cannot listen for traces; vswitch trace will not work');
+  }
   log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
   notify.ready(`ready: switches ${state.switches.size}, guests ${state.guests.size}; ${[observing.urls.page, observing.urls.metrics].filter((u) => u !== null).join(' ') || 'no HTTP'}`);
 
@@ -193,9 +222,10 @@ async function main(): Promise<void> {
     try { unlinkSync(opts.socket); } catch { /* already gone */ }
     netnsWatch.stop();
     rec.stop();
+    await traces?.close();
     await watcher.close();
     await dp.stop();
-    journal.close();
+    history.close();
     log.info('stopped');
     process.exit(0);
   };

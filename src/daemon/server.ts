@@ -8,7 +8,20 @@
  * Bad input never takes the daemon down: a line that is not JSON or not a request gets an error
  * response; a line longer than MAX_LINE bytes gets an error response and the connection is
  * closed; a half request at EOF is dropped; socket errors are logged and the connection closed.
- * A connection whose first line is a controller's Register is handed to `onController`.
+ * A connection whose first line is a controller's Register is handed to `onController` (and
+ * the limits below no longer apply to it).
+ *
+ * Bounds (ConnectionLimits, DEFAULT_LIMITS), so that no client can grow the daemon: a client
+ * that sends commands without reading the replies (pipelining) is served until its unread
+ * replies pass `replyQueueBytes`; then its further commands are not read (they wait in the
+ * kernel's socket buffer, then the client's write blocks) until the replies drain. A connection
+ * whose replies do not drain within `stallMs` is closed, as is one with no traffic for
+ * `idleMs`; at most `maxConnections` connections are open at once (more are closed as they
+ * come). Fairness: once a connection's commands have taken `turnMs` in one turn of the event
+ * loop, it stops reading until the next turn, so a client streaming commands cannot starve the
+ * others, nor the daemon's own I/O (the journal's compaction): connections take turns.
+ * The CLI sends one command and reads its reply at once, so it never meets these.
+ * Memory per connection is then at most replyQueueBytes + one reply + MAX_LINE + one read.
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -19,6 +32,27 @@ import { MSG } from '../control/messages.js';
 import { looksLikeRegister } from '../protocol/controller.js';
 
 export const MAX_LINE = 64 * 1024;
+
+export interface ConnectionLimits {
+  /** Unread reply bytes beyond which a connection's next commands wait (are not read). */
+  replyQueueBytes: number;
+  /** A connection whose unread replies do not drain within this time is closed. */
+  stallMs: number;
+  /** A connection with nothing received or sent for this long is closed. */
+  idleMs: number;
+  /** Connections open at once (control and controller); more are closed as they come. */
+  maxConnections: number;
+  /** A connection's command time in one event-loop turn after which it waits for the next turn. */
+  turnMs: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  replyQueueBytes: 1024 * 1024,
+  stallMs: 10_000,
+  idleMs: 60_000,
+  maxConnections: 256,
+  turnMs: 20,
+};
 
 export type Handler = (command: string) => Reply;
 
@@ -43,27 +77,75 @@ function decode(line: string): { id: unknown; command: string } | { id: unknown;
   return { id, error: 'request has no "command" string (or "words" array of strings)' };
 }
 
-function serveConnection(sock: Socket, handle: Handler, log: Logger, onController: ControllerHandler): void {
+function serveConnection(sock: Socket, handle: Handler, log: Logger, onController: ControllerHandler, limits: ConnectionLimits): void {
   let buf = '';
   let closed = false;
   let first = true;
+  /** Waiting for the client to read its replies (reading paused); closed when it does not within stallMs. */
+  let stalled: NodeJS.Timeout | null = null;
+  /** Waiting for the next event-loop turn (its command time in this one is used up). */
+  let yielding = false;
+  /** The client ended its side. */
+  let ended = false;
+  /** When its command work in this event-loop turn began (the turn is closed by a setImmediate). */
+  const turn = { open: false, start: 0 };
+  const turnElapsed = (): number => {
+    const now = performance.now();
+    if (!turn.open) {
+      turn.open = true;
+      turn.start = now;
+      setImmediate(() => { turn.open = false; });
+    }
+    return now - turn.start;
+  };
   sock.setEncoding('utf8');
+  sock.setTimeout(limits.idleMs);
+  const drop = (why: string): void => {
+    log.info({ reason: why, queuedBytes: sock.writableLength }, 'control connection closed');
+    closed = true;
+    buf = '';
+    if (stalled) clearTimeout(stalled);
+    stalled = null;
+    sock.destroy();
+  };
   const send = (obj: object): void => {
     if (!closed && sock.writable) sock.write(`${JSON.stringify(obj)}\n`);
   };
-  sock.on('data', (chunk: string) => {
-    if (closed) return;
-    buf += chunk;
+  /** Read on, unless waiting for the client to read or for the next turn. */
+  const resume = (): void => {
+    if (!closed && stalled === null && !yielding) sock.resume();
+  };
+  /** Answer the complete requests in buf, in order, while the client keeps up with its replies. */
+  const pump = (): void => {
     let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    while (!closed && (nl = buf.indexOf('\n')) >= 0) {
+      if (turnElapsed() > limits.turnMs) {
+        if (!yielding) {
+          yielding = true;
+          sock.pause();
+          setImmediate(() => { yielding = false; pump(); resume(); });
+        }
+        return;
+      }
+      if (sock.writableLength > limits.replyQueueBytes) {
+        // Back-pressure: read nothing more until the replies drain ('drain' calls pump again).
+        sock.pause();
+        stalled ??= setTimeout(() => drop(`the client did not read its replies within ${limits.stallMs} ms`), limits.stallMs);
+        return;
+      }
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       if (line.trim() === '') continue;
       if (first && looksLikeRegister(line)) {
         closed = true;
+        sock.setTimeout(0);
         sock.removeAllListeners('data');
         sock.removeAllListeners('end');
         sock.removeAllListeners('error');
+        sock.removeAllListeners('drain');
+        sock.removeAllListeners('timeout');
+        // The controller link sees the socket as a plain one: its peer's end ends it.
+        sock.on('end', () => sock.end());
         onController(sock, line, buf);
         return;
       }
@@ -86,22 +168,47 @@ function serveConnection(sock: Socket, handle: Handler, log: Logger, onControlle
       }
       send({ id: req.id, ...reply });
     }
-    if (Buffer.byteLength(buf) > MAX_LINE) {
+    if (!closed && Buffer.byteLength(buf) > MAX_LINE) {
       send({ id: null, ok: false, lines: [`${MSG.SYNTAX} request longer than ${MAX_LINE} bytes; connection closed`] });
       closed = true;
       buf = '';
       sock.end();
       setTimeout(() => sock.destroy(), 1000).unref();
+      return;
     }
-  });
-  sock.on('end', () => {
+    finish();
+  };
+  /** The client has ended its side and every complete request is answered: end ours. */
+  const finish = (): void => {
+    if (!ended || closed || buf.indexOf('\n') >= 0) return;
     if (buf.trim() !== '') log.debug({ bytes: buf.length }, 'half request at end of connection dropped');
     buf = '';
-    if (!closed) sock.end();
+    closed = true;
+    sock.end();
+  };
+  sock.on('data', (chunk: string) => {
+    if (closed) return;
+    buf += chunk;
+    pump();
+  });
+  sock.on('drain', () => {
+    if (closed || stalled === null) return;
+    clearTimeout(stalled);
+    stalled = null;
+    pump();
+    resume();
+  });
+  sock.on('timeout', () => drop(`idle for ${limits.idleMs} ms`));
+  // The client may end its side with requests still waiting (back-pressure, its turn): they
+  // are answered first (the server is allowHalfOpen), then the connection is ended.
+  sock.on('end', () => {
+    ended = true;
+    finish();
   });
   sock.on('error', (e) => {
     log.debug({ err: String(e) }, 'control connection error');
     closed = true;
+    if (stalled) clearTimeout(stalled);
     sock.destroy();
   });
 }
@@ -116,13 +223,14 @@ export function socketAlive(path: string): Promise<boolean> {
 }
 
 /** Listen on `path` (a stale socket file is replaced; a live one is an error). */
-export async function listen(path: string, handle: Handler, log: Logger, onController: ControllerHandler): Promise<Server> {
+export async function listen(path: string, handle: Handler, log: Logger, onController: ControllerHandler, limits: ConnectionLimits = DEFAULT_LIMITS): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) {
     if (await socketAlive(path)) throw new Error(`another vswitchd is listening at ${path}`);
     unlinkSync(path);
   }
-  const server = createServer((sock) => serveConnection(sock, handle, log, onController));
+  const server = createServer({ allowHalfOpen: true }, (sock) => serveConnection(sock, handle, log, onController, limits));
+  server.maxConnections = limits.maxConnections;
   server.on('error', (e) => log.error({ err: String(e) }, 'control socket error'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -5,8 +5,9 @@
  * control plane follows the link state through rtnetlink. A write fails ENETDOWN while the
  * interface is down and ENXIO once it is deleted: both are "link down" (EgressDown), the
  * frame is refused and the port stays. EBADF is fatal.
+ * The MTU is asked through the socket itself, of the interface it is bound to.
  */
-import { ENETDOWN, ENXIO, EBADF } from '../sys/libc.js';
+import { ENETDOWN, ENXIO, EBADF, interfaceMtu, interfaceName, packetSocketIfindex } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
 
 export class AfPacketPort extends FdFramePort {
@@ -19,5 +20,8 @@ export class AfPacketPort extends FdFramePort {
   }
   protected linkDownWriteError(e: number): boolean {
     return e === ENETDOWN || e === ENXIO;
+  }
+  protected readMtu(): number {
+    return interfaceMtu(this.fd, interfaceName(this.fd, packetSocketIfindex(this.fd)));
   }
 }

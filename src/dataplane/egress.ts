@@ -14,22 +14,60 @@
  * frame memory's transmit slot first; one that does not fit the contract's layout is dropped as
  * Malformed.
  *
+ * MTU: a frame whose IP packet (the bytes after the Ethernet header and one VLAN tag) is larger
+ * than the target port's mtu (port.ts; 0: unknown, not checked) is dropped as TooBig, and so is
+ * a GSO frame whose segments (IP and TCP headers plus gso_size) would be. Before refusing, the
+ * port's MTU is read again, at most once per port per tick (a raised MTU takes effect at once;
+ * a lowered one when the kernel refuses a frame with EMSGSIZE, which also counts as TooBig).
+ * Where the switch is the guests' layer-3 hop (an IP-mode switch) it answers a refused unicast
+ * packet as a router would, so path MTU discovery works: IPv4 with DF gets an ICMP
+ * Fragmentation Needed, IPv6 a Packet Too Big (src/wire/icmp-error.ts, built in the egress's
+ * own memory), both carrying the port's MTU, from the packet's destination address, sent back
+ * out the port the frame came in on (`ingress`, which the loop sets around each
+ * Forwarder.input). Ethernet addresses: to a NIC, from the MAC the guest sent to, to the NIC's
+ * own MAC; to the uplink, from the uplink's MAC to the frame's sender; untagged (the switch has
+ * no VLANs yet). At most
+ * ICMP_ERRORS_PER_TICK errors per ingress port per tick; ETHERNET mode sends none (a bridge),
+ * and IPv4 without DF gets none (the switch does not fragment: the drop is counted only).
+ *
  * Counting: a sent frame counts TxFrames and TxBytes (Ethernet bytes, header excluded) at the
  * port; a refused one counts TxDrops at the port and, by the errno the port returned (port.ts),
- * EAGAIN / ENOBUFS as QueueFull and ENETDOWN as EgressDown at the port's switch; other errnos
- * (a frame the kernel rejects) count TxDrops only. A send to a port id that is not in the table,
- * or whose port has failed, is ignored.
+ * EAGAIN / ENOBUFS as QueueFull, ENETDOWN as EgressDown and EMSGSIZE as TooBig at the port's
+ * switch; other errnos (a frame the kernel rejects) count TxDrops only. An ICMP error counts as
+ * a frame sent at the ingress port. A send to a port id that is not in the table, or whose port
+ * has failed, is ignored.
  *
- * What the loop keeps (EgressHost): the port table, the epoll interest. After a send the egress
- * asks the loop to re-arm EPOLLOUT when the port's wantsWrite no longer matches it, and hands
- * over a port that found its fd dead (the loop removes it once the batch is done).
+ * Traces: while a trace session is open (TraceTap, trace-tap.ts) every frame leaving a watched
+ * port is handed to it as it leaves (the Ethernet frame as written, after every rewrite and
+ * segmentation), with its outcome: sent, or the drop reason (TRACE_REFUSED for a write the
+ * kernel refused without one of ours).
+ *
+ * What the loop keeps (EgressHost): the port table, the ports' MACs and roles, the switches'
+ * modes, the epoll interest. After a send the egress asks the loop to re-arm EPOLLOUT when the
+ * port's wantsWrite no longer matches it, and hands over a port that found its fd dead (the
+ * loop removes it once the batch is done). tick() (the loop's, about once a second) renews the
+ * ICMP budgets and MTU re-reads.
  */
-import { EAGAIN, ENETDOWN, ENOBUFS, allocBytes, type ForeignBytes } from '../sys/libc.js';
-import { DropReason, VNET_HDR_LEN, type Egress } from '../forward/api.js';
-import { PortCounter, dropSlot, portSlot } from '../forward/counters.js';
+import { EAGAIN, EMSGSIZE, ENETDOWN, ENOBUFS, allocBytes, type ForeignBytes } from '../sys/libc.js';
+import { DropReason, type Egress } from '../forward/api.js';
+import { MAX_PORTS, PortCounter, dropSlot, portSlot } from '../forward/counters.js';
 import { SEGMENT_SCRATCH_LEN, finishChecksum, segmentTcp, type SegmentEmit } from '../wire/segment.js';
-import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN } from '../wire/vnet.js';
+import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VNET_HDR_LEN } from '../wire/vnet.js';
+import { Eth, EtherType, checkEthernet, emitEthernet, ethPayloadType } from '../wire/ethernet.js';
+import { checkIpv4 } from '../wire/ipv4.js';
+import { checkIpv6, IPV6_HLEN } from '../wire/ipv6.js';
+import { checkTcp } from '../wire/tcp.js';
+import { readMac } from '../wire/addr.js';
+import { readU32 } from '../wire/bytes.js';
+import {
+  PACKET_TOO_BIG_MAX, emitFragNeeded, emitPacketTooBig, fragNeededAllowed, packetTooBigAllowed,
+} from '../wire/icmp-error.js';
+import { TRACE_REFUSED } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
+import type { TraceTap } from './trace-tap.js';
+
+/** ICMP errors (Fragmentation Needed, Packet Too Big) sent back to one ingress port per tick, at most. */
+export const ICMP_ERRORS_PER_TICK = 10;
 
 /** What the egress needs from the loop that owns the ports and the epoll set. */
 export interface EgressHost {
@@ -37,6 +75,12 @@ export interface EgressHost {
   readonly ports: ReadonlyArray<Port | undefined>;
   /** Port id -> 1 while EPOLLOUT is in its epoll interest, else 0 (the loop's record). */
   readonly outArmed: Uint8Array;
+  /** Port id -> the MAC its port-add gave (a NIC's assigned MAC, the uplink interface's MAC). */
+  readonly portMac: Float64Array;
+  /** Port id -> 1 for a switch's uplink, 0 for a NIC. */
+  readonly portUplink: Uint8Array;
+  /** Switch number -> 1 for an IP-mode switch (the guests' layer-3 hop), 0 otherwise. */
+  readonly ipMode: Uint8Array;
   /** p.wantsWrite no longer matches outArmed[p.id]: bring the interest set in step. */
   syncOut(p: Port): void;
   /** p set `failed` during a send: remove it once the current batch is done. */
@@ -49,7 +93,15 @@ interface SendMemory {
   readonly addr: number;
 }
 
+/** Where an ICMP error's Ethernet frame starts in the ICMP memory (a zero virtio-net header before it). */
+const ICMP_ETH = HEADROOM + VNET_HDR_LEN;
+
 export class FrameEgress implements Egress {
+  /**
+   * The port the frame being forwarded came in on, or -1 (a frame the forwarder made on a tick
+   * or a control message). The loop sets it around each Forwarder.input; ICMP errors go there.
+   */
+  ingress = -1;
   /** The segmentation scratch: HEADROOM bytes, then SEGMENT_SCRATCH_LEN (segmentTcp's view). */
   private readonly segMem: ForeignBytes;
   private readonly segScratch: Uint8Array;
@@ -57,15 +109,29 @@ export class FrameEgress implements Egress {
   private segPort: Port | undefined = undefined;
   /** segmentTcp's emit callback, bound once. */
   private readonly segEmit: SegmentEmit;
+  /** Where ICMP errors are built: HEADROOM, a zero virtio-net header, the Ethernet frame. */
+  private readonly icmpMem: ForeignBytes;
+  /** Per ingress port: ICMP errors sent this tick. */
+  private readonly icmpSent = new Uint8Array(MAX_PORTS);
+  /** Per port: 1 once its MTU was read again this tick. */
+  private readonly mtuReread = new Uint8Array(MAX_PORTS);
 
   constructor(
     private readonly counters: Float64Array,
     private readonly mem: FrameMemory,
     private readonly host: EgressHost,
+    private readonly tap: TraceTap,
   ) {
     this.segMem = allocBytes(SEGMENT_SCRATCH_LEN + HEADROOM);
     this.segScratch = this.segMem.bytes.subarray(HEADROOM, HEADROOM + SEGMENT_SCRATCH_LEN);
     this.segEmit = this.emitSegment.bind(this);
+    this.icmpMem = allocBytes(ICMP_ETH + Eth.HeaderLen + PACKET_TOO_BIG_MAX);
+  }
+
+  /** About once a second (the loop's tick): new ICMP budgets, MTUs may be read again. */
+  tick(): void {
+    this.icmpSent.fill(0);
+    this.mtuReread.fill(0);
   }
 
   send(portId: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
@@ -96,6 +162,8 @@ export class FrameEgress implements Egress {
         hdr = dst; eth = dst + hl; end = dst + len;
       }
     }
+    const mtu = p.mtu;
+    if (mtu > 0 && end - eth > Eth.HeaderLen + mtu && this.tooBig(p, b, hdr, eth, end)) return;
     let start: number;
     if (p.vnet) {
       if (hdr === eth) {
@@ -111,17 +179,89 @@ export class FrameEgress implements Egress {
           this.segPort = p;
           const r = segmentTcp(b, hdr, eth, end, this.segEmit, this.segScratch);
           this.segPort = undefined;
-          if (r < 0) this.dropOffload(p);
+          if (r < 0) this.dropOffload(p, eth, end);
           return;
         }
         if ((b[hdr] & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 && !finishChecksum(b, hdr, eth, end)) {
-          this.dropOffload(p);
+          this.dropOffload(p, eth, end);
           return;
         }
       }
       start = eth;
     }
     this.transmit(p, mem, start, end, end - eth);
+  }
+
+  /**
+   * The frame b[eth..end) is longer than an Ethernet header plus p.mtu: true when it is too big
+   * for p (counted as TooBig, answered with an ICMP error where the switch is the layer-3 hop),
+   * false when it fits after all (a GSO frame whose segments fit, or an MTU raised meanwhile).
+   */
+  private tooBig(p: Port, b: Uint8Array, hdr: number, eth: number, end: number): boolean {
+    const l2 = checkEthernet(b, eth, end);
+    if (l2 < 0) return false; // not for this check: the port or the kernel refuses it
+    const ip = eth + l2;
+    let ipLen = end - ip;
+    if (hdr !== eth && (b[hdr + 1] & ~VIRTIO_NET_HDR_GSO_ECN & 0xff) !== 0) {
+      const seg = this.gsoSegmentLen(b, hdr, eth, ip, end);
+      if (seg >= 0 && seg < ipLen) ipLen = seg;
+    }
+    if (ipLen <= p.mtu) return false;
+    if (this.mtuReread[p.id] === 0 && p.refreshMtu !== undefined) {
+      this.mtuReread[p.id] = 1;
+      p.refreshMtu();
+      if (p.mtu === 0 || ipLen <= p.mtu) return false;
+    }
+    this.counters[portSlot(p.id, PortCounter.TxDrops)]++;
+    this.counters[dropSlot(p.sw, DropReason.TooBig)]++;
+    if (this.tap.active !== 0) this.traceOut(p, DropReason.TooBig + 1, this.mem, eth, end);
+    this.answerTooBig(p, b, eth, ip, end);
+    return true;
+  }
+
+  /** IP length of each segment of the GSO frame whose IP header is at `ip` (-1: headers unreadable). */
+  private gsoSegmentLen(b: Uint8Array, hdr: number, eth: number, ip: number, end: number): number {
+    const type = ethPayloadType(b, eth);
+    const l3 = type === EtherType.Ipv4 ? checkIpv4(b, ip, end)
+      : type === EtherType.Ipv6 && checkIpv6(b, ip, end) ? IPV6_HLEN : -1;
+    if (l3 < 0) return -1;
+    const thl = checkTcp(b, ip + l3, end);
+    if (thl < 0) return -1;
+    return l3 + thl + (b[hdr + 4] | b[hdr + 5] << 8);
+  }
+
+  /** The ICMP error for a packet too big for p (see the file comment), when one is due. */
+  private answerTooBig(p: Port, b: Uint8Array, eth: number, ip: number, end: number): void {
+    const inId = this.ingress;
+    const host = this.host;
+    if (inId < 0 || host.ipMode[p.sw] !== 1 || (b[eth] & 1) !== 0 || this.icmpSent[inId] >= ICMP_ERRORS_PER_TICK) return;
+    const q = host.ports[inId];
+    if (q === undefined || q.failed !== 0) return;
+    const out = this.icmpMem.bytes;
+    const type = ethPayloadType(b, eth);
+    const outIp = ICMP_ETH + Eth.HeaderLen;
+    let outEnd: number;
+    if (type === EtherType.Ipv4) {
+      if (checkIpv4(b, ip, end) < 0 || !fragNeededAllowed(b, ip, end)) return;
+      outEnd = emitFragNeeded(out, outIp, b, ip, end, readU32(b, ip + 16), p.mtu);
+    } else if (type === EtherType.Ipv6) {
+      if (!checkIpv6(b, ip, end) || !packetTooBigAllowed(b, ip, end)) return;
+      outEnd = emitPacketTooBig(out, outIp, b, ip, end, p.mtu);
+    } else {
+      return;
+    }
+    if (host.portUplink[inId] === 1) {
+      emitEthernet(out, ICMP_ETH, readMac(b, eth + 6), host.portMac[inId], type);
+    } else {
+      emitEthernet(out, ICMP_ETH, host.portMac[inId], readMac(b, eth), type);
+    }
+    this.icmpSent[inId]++;
+    let start = ICMP_ETH;
+    if (q.vnet) {
+      start = ICMP_ETH - VNET_HDR_LEN;
+      for (let i = start; i < ICMP_ETH; i++) out[i] = 0;
+    }
+    this.transmit(q, this.icmpMem, start, outEnd, outEnd - ICMP_ETH);
   }
 
   /** segmentTcp's emit: scratch[start..end) is a plain frame; send it from the scratch memory. */
@@ -131,24 +271,40 @@ export class FrameEgress implements Egress {
     this.transmit(p, this.segMem, HEADROOM + start, HEADROOM + end, end - start);
   }
 
-  private dropOffload(p: Port): void {
+  /** The frame at frame memory [eth..end) carries offload metadata p cannot honour. */
+  private dropOffload(p: Port, eth: number, end: number): void {
     this.counters[portSlot(p.id, PortCounter.TxDrops)]++;
     this.counters[dropSlot(p.sw, DropReason.BadOffload)]++;
+    if (this.tap.active !== 0) this.traceOut(p, DropReason.BadOffload + 1, this.mem, eth, end);
+  }
+
+  /** Hand the Ethernet frame m.bytes[start..end) leaving p to the open traces, with its outcome. */
+  private traceOut(p: Port, drop: number, m: SendMemory, start: number, end: number): void {
+    this.tap.recordOut(p.sw, p.id, this.host.portUplink[p.id] === 1, drop, m.bytes, m.addr, start, end);
   }
 
   /** Send m.bytes[start..end) to p and count the outcome. */
   private transmit(p: Port, m: SendMemory, start: number, end: number, ethBytes: number): void {
     const r = p.send(m.bytes, m.addr, start, end);
     const c = this.counters;
+    let drop = 0;
     if (r === 0) {
       c[portSlot(p.id, PortCounter.TxFrames)]++;
       c[portSlot(p.id, PortCounter.TxBytes)] += ethBytes;
     } else {
       c[portSlot(p.id, PortCounter.TxDrops)]++;
-      if (r === EAGAIN || r === ENOBUFS) c[dropSlot(p.sw, DropReason.QueueFull)]++;
-      else if (r === ENETDOWN) c[dropSlot(p.sw, DropReason.EgressDown)]++;
+      let reason = -1;
+      if (r === EAGAIN || r === ENOBUFS) reason = DropReason.QueueFull;
+      else if (r === ENETDOWN) reason = DropReason.EgressDown;
+      else if (r === EMSGSIZE) {
+        reason = DropReason.TooBig;
+        p.refreshMtu?.(); // it shrank: the next frame over it is refused (and answered) here
+      }
+      if (reason >= 0) c[dropSlot(p.sw, reason)]++;
+      drop = reason >= 0 ? reason + 1 : TRACE_REFUSED;
       if (p.failed !== 0) this.host.portFailed(p);
     }
+    if (this.tap.active !== 0) this.traceOut(p, drop, m, end - ethBytes, end);
     const host = this.host;
     if (p.wantsWrite !== (host.outArmed[p.id] === 1)) host.syncOut(p);
   }

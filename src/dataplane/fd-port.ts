@@ -9,18 +9,19 @@
  * at +10); one without reads the frame into slot+HEADROOM+10 and reports hdr === eth, so ten
  * free bytes always sit before eth (the egress puts a zero header there when it needs one).
  * Frames shorter than an Ethernet header are dropped and counted in rxErrors.
+ * The port's mtu is read when it is built and again on refreshMtu (each kind says how).
  */
 import { EAGAIN, EINTR, ENETDOWN, EPIPE, close, errno, raw } from '../sys/libc.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
+import { Eth } from '../wire/ethernet.js';
 import type { PortKind } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
-
-const ETH_HLEN = 14;
 
 export abstract class FdFramePort implements Port {
   failed = 0;
   wantsWrite = false;
   rxErrors = 0;
+  mtu: number;
   abstract readonly kind: PortKind;
 
   constructor(
@@ -29,7 +30,22 @@ export abstract class FdFramePort implements Port {
     readonly name: string,
     readonly fd: number,
     readonly vnet: boolean,
-  ) {}
+  ) {
+    this.mtu = 0;
+    this.refreshMtu();
+  }
+
+  refreshMtu(): void {
+    try {
+      const m = this.readMtu();
+      if (m > 0) this.mtu = m;
+    } catch {
+      // Keep what is known (0: unknown, nothing checked).
+    }
+  }
+
+  /** The interface MTU from the kernel (throws a SysError when it cannot be read). */
+  protected abstract readMtu(): number;
 
   /** Is this read errno transient (count it and go on) rather than fatal? */
   protected abstract transientReadError(e: number): boolean;
@@ -54,7 +70,7 @@ export abstract class FdFramePort implements Port {
         return n > 0 ? n : -e; // deliver what we have; the error repeats on the next call
       }
       if (r === 0) return n > 0 ? n : -EPIPE; // end of file on a frame fd: a hang-up
-      if (r < hl + ETH_HLEN) { this.rxErrors++; continue; }
+      if (r < hl + Eth.HeaderLen) { this.rxErrors++; continue; }
       mem.rxHdr[n] = off;
       mem.rxEth[n] = off + hl;
       mem.rxEnd[n] = off + r;

@@ -10,8 +10,9 @@
  * Both are fatal, with downReason 'TAP deleted', so the loop removes the port and reports
  * 'port-down' at once. ENETDOWN on a socket still bound (the TAP set down) is transient on read
  * and "link down" on write, as for an uplink. EBADF is fatal.
+ * The MTU is asked through the socket itself, of the TAP it is bound to (as for an uplink).
  */
-import { AF_PACKET, EBADF, ENETDOWN, ENXIO, raw } from '../sys/libc.js';
+import { AF_PACKET, EBADF, ENETDOWN, ENXIO, interfaceMtu, interfaceName, packetSocketIfindex, raw } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
 
 export class HostTapPort extends FdFramePort {
@@ -47,5 +48,9 @@ export class HostTapPort extends FdFramePort {
 
   protected linkDownWriteError(e: number): boolean {
     return e === ENETDOWN;
+  }
+
+  protected readMtu(): number {
+    return interfaceMtu(this.fd, interfaceName(this.fd, packetSocketIfindex(this.fd)));
   }
 }

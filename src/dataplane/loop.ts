@@ -20,6 +20,19 @@
  * than one batch); a failed port's downReason becomes the 'port-down' reason; tick(now) runs
  * with the switches' ticks.
  *
+ * Traces: while a trace session watches the receiving port (trace-tap.ts), each frame is
+ * recorded before the forwarder sees it and marked with its outcome after (the first of the
+ * switch's input drop reasons that moved, or forwarded); the egress records what leaves.
+ * Without an open session the only cost is one test per batch.
+ *
+ * MTU: each port knows its link's MTU (port.ts); the egress refuses larger frames as 'too-big'
+ * and, on an IP-mode switch, answers them with ICMP errors sent back to the port the frame came
+ * in on (egress.ts), so the loop tells it that port (egress.ingress) around each input.
+ *
+ * Ingress check: a frame read with a virtio-net header goes to the forwarder only if its
+ * header passes vnetHeaderOk (vnet-check.ts: the kernel's rules, and a bound on the segments
+ * one frame can make); one that fails is counted as the switch's 'bad-vnet-header' drop.
+ *
  * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port, rx errors
  * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's. Counters
  * of a port id survive its removal (the control plane numbers ports and decides when a number
@@ -40,12 +53,26 @@ import {
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
   type ForeignBytes,
 } from '../sys/libc.js';
-import { PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
-import { MAX_PORTS, MAX_SWITCHES, PortCounter, portSlot } from '../forward/counters.js';
+import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
+import { MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
 import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
 import { openPort } from './port-kinds.js';
+import { vnetHeaderOk } from './vnet-check.js';
+import { TraceTap } from './trace-tap.js';
+
+/**
+ * The drop reasons a forwarder (or the loop's ingress check) counts for a received frame: how a
+ * traced frame ended. The egress's reasons go with the frame's outbound record instead, and
+ * notes beside a forwarded frame (LearnTableFull, GroupTableFull) and the control plane's
+ * AddressConflict are no outcome.
+ */
+const INPUT_DROP_REASONS: readonly number[] = [
+  DropReason.Malformed, DropReason.UnknownDestination, DropReason.NotIp, DropReason.LocalOnly, DropReason.Hairpin,
+  DropReason.SpoofedSource, DropReason.ArpIgnored, DropReason.NoUplink, DropReason.BadSource, DropReason.NoGroupMember,
+  DropReason.BadVnetHeader,
+];
 
 /** Creates one switch's forwarder. The worker supplies it (IpSwitch / EthernetSwitch, or a test's). */
 export type ForwarderFactory = (sw: number, mode: 'IP' | 'ETHERNET', counters: Float64Array, egress: Egress,
@@ -95,12 +122,21 @@ export class DataPlaneLoop {
   private readonly ports: (Port | undefined)[] = new Array<Port | undefined>(MAX_PORTS).fill(undefined);
   /** Port id -> EPOLLOUT currently in its interest set. */
   private readonly outArmed = new Uint8Array(MAX_PORTS);
+  /** Port id -> its port-add MAC, and 1 for an uplink (the egress addresses ICMP errors with them). */
+  private readonly portMac = new Float64Array(MAX_PORTS);
+  private readonly portUplink = new Uint8Array(MAX_PORTS);
+  /** Switch number -> 1 for an IP-mode switch. */
+  private readonly ipMode = new Uint8Array(MAX_SWITCHES);
   private readonly switches: (SwitchState | undefined)[] = new Array<SwitchState | undefined>(MAX_SWITCHES).fill(undefined);
   /** Ports found dead during a batch, removed once the batch is done. */
   private readonly dead: Port[] = [];
   private running = true;
   private nextTick = 0;
   private readonly egress: FrameEgress;
+  /** Open trace sessions (trace-tap.ts). */
+  private readonly tap = new TraceTap();
+  /** A switch's drop counters before a traced frame's input (to tell how it ended). */
+  private readonly dropsBefore = new Float64Array(SWITCH_SLOTS);
   /** LoopOptions.busyPollUs in milliseconds (0: off). */
   private readonly busyPollMs: number;
 
@@ -116,9 +152,12 @@ export class DataPlaneLoop {
     this.egress = new FrameEgress(this.counters, this.mem, {
       ports: this.ports,
       outArmed: this.outArmed,
+      portMac: this.portMac,
+      portUplink: this.portUplink,
+      ipMode: this.ipMode,
       syncOut(p: Port): void { self.syncOut(p); },
       portFailed(p: Port): void { self.dead.push(p); },
-    });
+    }, this.tap);
   }
 
   /** Run until a 'stop' message. Closes every port and the epoll fd before returning. */
@@ -165,6 +204,7 @@ export class DataPlaneLoop {
       }
       if (now >= this.nextTick) {
         this.nextTick = now + TICK_MS;
+        this.egress.tick();
         for (let s = 0; s < MAX_SWITCHES; s++) {
           const st = this.switches[s];
           if (st !== undefined) st.fwd.tick(now);
@@ -217,10 +257,52 @@ export class DataPlaneLoop {
     c[portSlot(id, PortCounter.RxBytes)] += rxBytes;
     if (st === undefined) return true;
     const fwd = st.fwd;
+    const vnet = port.vnet;
+    const egress = this.egress;
+    egress.ingress = id;
+    const traced = this.tap.active !== 0 ? this.tap.watch(port.sw, id, this.portUplink[id] === 1) : 0;
+    if (traced !== 0) return this.inputTraced(port, st, n, traced, now);
     for (let j = 0; j < n; j++) {
+      if (vnet && !vnetHeaderOk(bytes, rxh[j], rxe[j], rxz[j])) {
+        c[dropSlot(port.sw, DropReason.BadVnetHeader)]++;
+        continue;
+      }
       fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
-      if (this.ports[id] !== port) return false; // removed by a control action inside input (not expected)
+      if (this.ports[id] !== port) { egress.ingress = -1; return false; } // removed inside input (not expected)
     }
+    egress.ingress = -1;
+    if (this.dead.length > 0) this.reapDead();
+    return this.ports[id] === port;
+  }
+
+  /** receiveBatch's forwarding while trace sessions (`mask`) watch the port: each frame recorded with its outcome. */
+  private inputTraced(port: Port, st: SwitchState, n: number, mask: number, now: number): boolean {
+    const c = this.counters;
+    const mem = this.mem;
+    const bytes = mem.bytes;
+    const rxh = mem.rxHdr, rxe = mem.rxEth, rxz = mem.rxEnd;
+    const tap = this.tap;
+    const id = port.id;
+    const base = dropSlot(port.sw, 0);
+    const before = this.dropsBefore;
+    const reasons = INPUT_DROP_REASONS;
+    for (let j = 0; j < n; j++) {
+      tap.recordIn(mask, id, bytes, mem.addr, rxe[j], rxz[j]);
+      if (port.vnet && !vnetHeaderOk(bytes, rxh[j], rxe[j], rxz[j])) {
+        c[base + DropReason.BadVnetHeader]++;
+        tap.finishIn(mask, DropReason.BadVnetHeader + 1);
+        continue;
+      }
+      for (let k = 0; k < reasons.length; k++) before[k] = c[base + reasons[k]];
+      st.fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
+      let drop = 0;
+      for (let k = 0; k < reasons.length; k++) {
+        if (c[base + reasons[k]] !== before[k]) { drop = reasons[k] + 1; break; }
+      }
+      tap.finishIn(mask, drop);
+      if (this.ports[id] !== port) { this.egress.ingress = -1; return false; }
+    }
+    this.egress.ingress = -1;
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;
   }
@@ -287,6 +369,8 @@ export class DataPlaneLoop {
     }
     this.ports[m.port] = p;
     this.outArmed[m.port] = 0;
+    this.portMac[m.port] = m.mac;
+    this.portUplink[m.port] = m.role === 'uplink' ? 1 : 0;
     const role = m.role === 'uplink' ? PortRole.Uplink : PortRole.Nic;
     st.ports.set(m.port, { role, mac: m.mac });
     st.fwd.addPort(m.port, role, m.mac);
@@ -318,6 +402,7 @@ export class DataPlaneLoop {
     }
     const st: SwitchState = { mode: m.mode, fwd, queueBytes: m.queueBytes, ports: old?.ports ?? new Map() };
     this.switches[sw] = st;
+    this.ipMode[sw] = m.mode === 'IP' ? 1 : 0;
     if (old !== undefined) {
       // Mode change: the ports move to the new forwarder.
       for (const [id, a] of st.ports) {
@@ -334,6 +419,7 @@ export class DataPlaneLoop {
       this.removePort(id);
     }
     this.switches[sw] = undefined;
+    this.ipMode[sw] = 0;
   }
 
   private ipForwarder(sw: number): IpForwarder | undefined {
@@ -363,6 +449,15 @@ export class DataPlaneLoop {
       case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly); break;
       case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0); break;
       case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0); break;
+      case 'trace-start': {
+        const refused = this.tap.start(m);
+        if (refused !== null) this.opts.post({ ev: 'trace-stopped', trace: m.trace, reason: refused });
+        break;
+      }
+      case 'trace-stop':
+        this.tap.stop(m.trace);
+        this.opts.post({ ev: 'trace-stopped', trace: m.trace });
+        break;
       case 'stop': this.running = false; break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);
     }

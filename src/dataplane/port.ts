@@ -32,7 +32,7 @@
  */
 import { allocBytes, type ForeignBytes } from '../sys/libc.js';
 import type { PortKind } from '../protocol/dataplane.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
 
 /** Largest frame payload a port reads: a 64 KiB GSO super-frame. */
 export const MAX_FRAME = 65536;
@@ -96,6 +96,18 @@ export interface Port {
    * receive() again after forwarding the batch.
    */
   rxPending?: boolean;
+  /**
+   * The largest IP packet (bytes after the Ethernet header and one VLAN tag) the port's link
+   * takes: its interface MTU, read when the port is built; 0 when unknown (nothing checked:
+   * the QEMU kinds, whose guest MTU lives in the VM). The egress refuses larger frames.
+   */
+  mtu: number;
+  /**
+   * Optional. Read the interface MTU again (it may have changed since); keeps the old value
+   * when it cannot. A few syscalls: the egress calls it at most once a second per port, when a
+   * frame is over `mtu` (so a raised MTU never refuses frames).
+   */
+  refreshMtu?(): void;
   /** Optional. Why the port failed, in words; the loop uses it in the 'port-down' reason. */
   downReason?: string;
   /** Optional. Called about once a second by the loop (e.g. a datagram port reconnecting). */

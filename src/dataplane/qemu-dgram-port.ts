@@ -32,11 +32,11 @@
  */
 import { ByteQueue } from './byte-queue.js';
 import { EAGAIN, EINTR, ENOBUFS, ENOENT, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SOCKADDR_UN_SIZE, allocBytes, close, errno, freeBytes, raw, sockaddrUn, type ForeignBytes, EBADF, ENOTSOCK, EMSGSIZE, ECONNREFUSED, ENOTCONN, EPERM, ENOMEM } from '../sys/libc.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
+import { Eth } from '../wire/ethernet.js';
 import { HEADROOM, type FrameMemory, type Port } from './port.js';
 import { QEMU_MAX_FRAME } from './qemu-stream-port.js';
 
-const ETH_HLEN = 14;
 /** Queue record: a 4-byte length, then the frame. */
 const REC_HDR = 4;
 
@@ -52,6 +52,8 @@ export class QemuDgramPort implements Port {
   failed = 0;
   wantsWrite = false;
   rxErrors = 0;
+  /** The guest's MTU lives in the VM: unknown, nothing checked. */
+  mtu = 0;
   downReason: string | undefined = undefined;
   /** Is the socket connected to QEMU's path right now? */
   connected = false;
@@ -132,7 +134,7 @@ export class QemuDgramPort implements Port {
         this.rxErrors++; // e.g. a pending socket error reported once
         break;
       }
-      if (r < ETH_HLEN || r > QEMU_MAX_FRAME || !this.fromPeer()) {
+      if (r < Eth.HeaderLen || r > QEMU_MAX_FRAME || !this.fromPeer()) {
         this.rxErrors++;
         continue;
       }
@@ -147,7 +149,7 @@ export class QemuDgramPort implements Port {
   send(_bytes: Uint8Array, addr: number, start: number, end: number): number {
     if (this.failed !== 0) return this.failed;
     const len = end - start;
-    if (len < ETH_HLEN || len > QEMU_MAX_FRAME) return EMSGSIZE;
+    if (len < Eth.HeaderLen || len > QEMU_MAX_FRAME) return EMSGSIZE;
     if (!this.connected) { this.peerAbsent++; return ENOTCONN; }
     if (this.q.size !== 0) return this.enqueue(addr + start, len);
     for (;;) {

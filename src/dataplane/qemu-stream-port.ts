@@ -44,12 +44,12 @@
  */
 import { ByteQueue } from './byte-queue.js';
 import { EAGAIN, EINTR, ENOBUFS, MSG_DONTWAIT, MSG_NOSIGNAL, allocBytes, close, errno, freeBytes, raw, type ForeignBytes, EPIPE, EPROTO, ENOMEM, EMSGSIZE } from '../sys/libc.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
+import { Eth } from '../wire/ethernet.js';
 import { HEADROOM, RX_SLOTS, type FrameMemory, type Port } from './port.js';
 
 /** Largest Ethernet frame a QEMU socket NIC carries: 65,535 bytes of payload + 14-byte header. */
 export const QEMU_MAX_FRAME = 65535 + 14;
-const ETH_HLEN = 14;
 const PREFIX = 4;
 const MAX_MSG = PREFIX + QEMU_MAX_FRAME;
 /** Most bytes one read() asks for. */
@@ -77,6 +77,8 @@ export class QemuStreamPort implements Port {
   failed = 0;
   wantsWrite = false;
   rxErrors = 0;
+  /** The guest's MTU lives in the VM: unknown, nothing checked. */
+  mtu = 0;
   rxPending = false;
   downReason: string | undefined = undefined;
 
@@ -149,7 +151,7 @@ export class QemuStreamPort implements Port {
           return this.fatal(n, EPROTO, `bad frame length ${len} from QEMU`);
         }
         if (fill - pos - PREFIX < len) break;
-        if (len < ETH_HLEN) {
+        if (len < Eth.HeaderLen) {
           this.rxErrors++;
           pos += PREFIX + len;
           continue;
@@ -233,7 +235,7 @@ export class QemuStreamPort implements Port {
   send(_bytes: Uint8Array, addr: number, start: number, end: number): number {
     if (this.failed !== 0) return this.failed;
     const len = end - start;
-    if (len < ETH_HLEN || len > QEMU_MAX_FRAME) return EMSGSIZE;
+    if (len < Eth.HeaderLen || len > QEMU_MAX_FRAME) return EMSGSIZE;
     const src = addr + start;
     if (this.q.size !== 0) return this.enqueue(0, src, len);
     const v = this.meta.view;

@@ -4,8 +4,11 @@
  * interface is down (never set up yet, or set down) fails EIO: the link is down (EgressDown).
  * Everything else on write (e.g. EINVAL for a header the kernel rejects) is a refused frame;
  * the egress counts both.
+ * The MTU is the interface's in the guest's namespace: the TAP fd names its interface
+ * (TUNGETIFF) and its namespace (SIOCGSKNS), and a socket made there for the moment asks it.
  */
-import { EBADFD, EBADF, EIO } from '../sys/libc.js';
+import { AF_INET, EBADFD, EBADF, EIO, SOCK_DGRAM, close, interfaceMtu, namespaceOf, socket, tunInterfaceName } from '../sys/libc.js';
+import { withNetnsFd } from '../sys/netns.js';
 import { FdFramePort } from './fd-port.js';
 
 export class TapPort extends FdFramePort {
@@ -18,5 +21,20 @@ export class TapPort extends FdFramePort {
   }
   protected linkDownWriteError(e: number): boolean {
     return e === EIO;
+  }
+  protected readMtu(): number {
+    const name = tunInterfaceName(this.fd);
+    const ns = namespaceOf(this.fd);
+    let s: number;
+    try {
+      s = withNetnsFd(ns, () => socket(AF_INET, SOCK_DGRAM, 0));
+    } finally {
+      close(ns);
+    }
+    try {
+      return interfaceMtu(s, name);
+    } finally {
+      close(s);
+    }
   }
 }

@@ -7,7 +7,8 @@
  * place and calls `Egress.send` zero or more times before `input` returns, or counts a drop.
  *
  * Frame layout in every buffer handed across this contract:
- *   buf[hdr .. eth)  the 10-byte virtio-net header (offload metadata; zero for plain frames)
+ *   buf[hdr .. eth)  the 10-byte virtio-net header (offload metadata; zero for plain frames;
+ *                    its layout and VNET_HDR_LEN are in src/wire/vnet.ts)
  *                    hdr === eth when the receiving port carries no such header
  *   buf[eth .. end)  the Ethernet frame, starting with the destination MAC
  * The forwarder never moves `eth`: it only rewrites bytes at or after it (MACs, ARP fields).
@@ -26,9 +27,6 @@ export const enum PortRole {
   /** The switch's uplink (the OSA adapter's role). */
   Uplink = 1,
 }
-
-/** Length of the virtio-net header (struct virtio_net_hdr, no num_buffers). */
-export const VNET_HDR_LEN = 10;
 
 /** Why a frame was dropped. Counted per switch; the index is stable (it is a counter slot). */
 export const enum DropReason {
@@ -64,6 +62,10 @@ export const enum DropReason {
   GroupTableFull = 14,
   /** The target port's link is down (a TAP whose interface is down, an uplink that is down or gone): the write was refused. */
   EgressDown = 15,
+  /** A virtio-net header that does not fit its frame or promises work the switch refuses (src/dataplane/vnet-check.ts); counted at ingress by the data plane. */
+  BadVnetHeader = 16,
+  /** A frame larger than the target port's MTU (a GSO frame: its segments), counted by the egress. */
+  TooBig = 17,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -84,6 +86,8 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'no-group-member',
   'group-table-full',
   'egress-down',
+  'bad-vnet-header',
+  'too-big',
 ];
 
 /** The data plane's side: where forwarded frames go. */

@@ -3,7 +3,7 @@
  * mac-learning), with no I/O and no clock.
  *
  * Rules, per received frame:
- * - Shorter than an Ethernet header, or from a port not attached here: Malformed.
+ * - Shorter than an Ethernet header (ethHeaderFits), or from a port not attached here: Malformed.
  * - Source MAC multicast/broadcast or all zero: dropped as BadSource (not learned).
  * - Otherwise the source is learned on the ingress port (MacTable; a full-table eviction is
  *   counted as LearnTableFull and the frame still goes on).
@@ -12,13 +12,18 @@
  *   A flood with no other port to go to is a Hairpin drop too.
  * - The uplink is a port like any other; frames pass unchanged (no header rewriting).
  * tick(now) ages the table. Every frame is either sent at least once or counted as one drop.
+ * MACs are read through src/wire as 24-bit halves (ethSrcHi/ethSrcLo, ...), the form the
+ * MacTable's hot-path methods take, so no 48-bit double crosses a call.
  */
 
 import { Egress, Forwarder, PortRole, DropReason } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { MacTable, LEARN_EVICTED } from './mac-table.js';
-import { ethSrcIsBad } from '../wire/ethernet.js';
+import * as ethernet from '../wire/ethernet.js';
 import { sendToEach } from './send-each.js';
+
+// The wire helpers called per frame, as module constants (why: see ip-switch.ts).
+const { ethDstHi, ethDstIsGroup, ethDstLo, ethSrcHi, ethSrcIsBad, ethSrcLo, ethHeaderFits } = ethernet;
 
 export interface EthernetSwitchOptions {
   /** Learning table size bound (default 8192). */
@@ -60,7 +65,7 @@ export class EthernetSwitch implements Forwarder {
   }
 
   input(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void {
-    if (this.attached[port] !== 1 || !(eth >= 0) || end > buf.length || end - eth < 14) {
+    if (this.attached[port] !== 1 || !ethHeaderFits(buf, eth, end)) {
       this.counters[this.dropBase + DropReason.Malformed]++;
       return;
     }
@@ -68,14 +73,11 @@ export class EthernetSwitch implements Forwarder {
       this.counters[this.dropBase + DropReason.BadSource]++;
       return;
     }
-    const shi = buf[eth + 6] << 16 | buf[eth + 7] << 8 | buf[eth + 8];
-    const slo = buf[eth + 9] << 16 | buf[eth + 10] << 8 | buf[eth + 11];
-    if (this.table.learnHL(shi, slo, port, now) === LEARN_EVICTED) {
+    if (this.table.learnHL(ethSrcHi(buf, eth), ethSrcLo(buf, eth), port, now) === LEARN_EVICTED) {
       this.counters[this.dropBase + DropReason.LearnTableFull]++;
     }
-    if ((buf[eth] & 1) === 0) {
-      const out = this.table.lookupHL(buf[eth] << 16 | buf[eth + 1] << 8 | buf[eth + 2],
-        buf[eth + 3] << 16 | buf[eth + 4] << 8 | buf[eth + 5]);
+    if (!ethDstIsGroup(buf, eth)) {
+      const out = this.table.lookupHL(ethDstHi(buf, eth), ethDstLo(buf, eth));
       if (out >= 0) {
         if (out === port) this.counters[this.dropBase + DropReason.Hairpin]++;
         else this.egress.send(out, buf, hdr, eth, end);

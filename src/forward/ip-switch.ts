@@ -3,9 +3,14 @@
  * Guests' frames are switched by IPv4 address through the LAN IP table; the switch answers
  * ARP for guests and relays guests' ARP to the LAN under the uplink's MAC, so the LAN sees one
  * MAC (the uplink's) for every guest address. Pure: no I/O, no clock, no allocation per frame.
+ * This file is policy: every byte it reads or writes goes through src/wire (ethHeaderFits,
+ * checkIpv4, checkArp, classifyIpv4Dst, arpReplyInPlace, ...). On the per-frame path only small
+ * integers cross a call (so a call V8 does not inline boxes nothing): IPv4 addresses in their
+ * int32 form (wire/bytes.ts; reported to events as uint32), MACs as two 24-bit halves
+ * (wire/addr.ts).
  *
  * From a NIC port:
- * - Frame shorter than 14 bytes: Malformed. Source MAC group or zero: BadSource.
+ * - Shorter than an Ethernet header (ethHeaderFits): Malformed. Source MAC group or zero: BadSource.
  * - ARP (must pass checkArp, else Malformed). Sender IP (spa) registered to another NIC:
  *   SpoofedSource. spa unregistered and not 0.0.0.0: events.sawAddress(port, spa).
  *   Request with tpa === spa (gratuitous) or tpa registered to this same NIC (DAD probe of
@@ -15,9 +20,9 @@
  *   ingress port. Request for anything else: relayed to the uplink with Ethernet src and ARP
  *   sha = uplink MAC (spa kept); no uplink: NoUplink. Replies and other ops: ArpIgnored.
  * - IPv4: version 4, ihl >= 5, header within the frame, ihl*4 <= total length <= bytes
- *   present, else Malformed, except that a frame whose virtio-net header has gso_type != 0
- *   may carry any total length (super-frames). Source registered to another NIC:
- *   SpoofedSource; unregistered and not 0.0.0.0: events.sawAddress(port, src), reported at
+ *   present, else Malformed, except that a frame whose virtio-net header says GSO (vnetHasGso:
+ *   any gso_type but NONE; the ECN bit alone is not GSO) may carry any total length
+ *   (super-frames). Source registered to another NIC: SpoofedSource; unregistered and not 0.0.0.0: events.sawAddress(port, src), reported at
  *   most once per (port, address) per tick. IGMP (protocol 2) membership reports (v1 0x12,
  *   v2 0x16, v3 0x22) and v2 leaves (0x17): not a fragment, total length and checksum valid,
  *   else Malformed; each group outside 224.0.0.0/24 joined (v1/v2 report; v3 record in
@@ -27,12 +32,14 @@
  *   membership, events.leftGroup once per removed one); then the message goes to the uplink
  *   only, with Ethernet src = uplink MAC (no uplink: NoUplink; a join the table had no room
  *   for: GroupTableFull, the frame still sent). Other IGMP (queries) is switched as below.
- *   Destination 255.255.255.255, 224.0.0.0/24 or Ethernet broadcast: to every other NIC
- *   unchanged, then to the uplink with Ethernet src = uplink MAC (nowhere to go at all:
- *   NoUplink). Any other 224.0.0.0/4 group: to every other NIC that is a member, unchanged,
- *   then to the uplink with Ethernet src = uplink MAC (nowhere: NoGroupMember). Registered
- *   to another NIC: Ethernet dst = its MAC, src = the sender NIC's MAC, sent to it. Registered to the same NIC: Hairpin.
- *   Otherwise to the uplink with Ethernet src = uplink MAC (dst kept); no uplink: NoUplink.
+ *   Destinations are classified by classifyIpv4Dst (wire/ipv4.ts), the same way in both
+ *   directions. Destination 255.255.255.255, 224.0.0.0/24 or Ethernet broadcast: to every
+ *   other NIC unchanged, then to the uplink with Ethernet src = uplink MAC (nowhere to go at
+ *   all: NoUplink). Any other 224.0.0.0/4 group: to every other NIC that is a member,
+ *   unchanged, then to the uplink with Ethernet src = uplink MAC (nowhere: NoGroupMember).
+ *   Registered to another NIC: Ethernet dst = its MAC, src = the sender NIC's MAC, sent to it.
+ *   Registered to the same NIC: Hairpin. Otherwise to the uplink with Ethernet src = uplink
+ *   MAC (dst kept); no uplink: NoUplink.
  * - Anything else (VLAN-tagged, IPv6, ...): NotIp.
  * From the uplink:
  * - Same Malformed/BadSource checks. ARP request for a registered, not-local-only address:
@@ -61,23 +68,36 @@ import { Egress, ForwarderEvents, IpForwarder, PortRole, DropReason } from './ap
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { LanIpTable } from './lan-ip-table.js';
 import { sendToEach } from './send-each.js';
-import { ethDstIsBroadcast, ethSrcIsBad } from '../wire/ethernet.js';
-import { readMac, writeIpv4, writeMac, BROADCAST_MAC } from '../wire/addr.js';
-import { emitArpFrame, ARP_OP_REQUEST } from '../wire/arp.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
+import { BROADCAST_MAC, macFromHalves, macHi, macLo } from '../wire/addr.js';
+import * as ethernet from '../wire/ethernet.js';
+import * as arp from '../wire/arp.js';
+import * as ipv4 from '../wire/ipv4.js';
+import { emitEthernet, Eth, EtherType } from '../wire/ethernet.js';
+import { emitArpFrame, ArpOp } from '../wire/arp.js';
+import { IpProto, Ipv4Dst } from '../wire/ipv4.js';
 import {
-  ALL_SYSTEMS, IGMP_MIN_LEN, IGMP_V1_REPORT, IGMP_V2_LEAVE, IGMP_V2_REPORT, IGMP_V3_REPORT, IPPROTO_IGMP, checkIgmp,
-  emitIgmpV3Query, groupMac, igmpv3RecordAction, igmpv3RecordEnd, isTrackedGroup,
+  checkIgmp, emitIgmpIpv4, emitIgmpV3Query, groupMac, igmpGroup, igmpType, igmpv3FirstRecord, igmpv3RecordAction,
+  igmpv3RecordCount, igmpv3RecordEnd, igmpv3RecordGroup, igmpv3RecordSources, igmpv3RecordType, isTrackedGroup,
+  ALL_SYSTEMS, IGMP_V1_REPORT, IGMP_V2_LEAVE, IGMP_V2_REPORT, IGMP_V3_QUERY_LEN, IGMP_V3_REPORT,
 } from '../wire/igmp.js';
-import { fillIpv4Checksum } from '../wire/ipv4.js';
+import { emitZeroVnetHdr, vnetHasGso, VNET_HDR_LEN } from '../wire/vnet.js';
 
-const ROLE_NONE = -1;
-const ROLE_NIC = 0;
-const ROLE_UPLINK = 1;
+// The wire functions this file calls per frame, bound to module constants: V8 in Node 20
+// loads an imported binding from its module cell at every call and checks the function it
+// finds, but takes a module-level const as known; on bench/forward.ts that was a tenth of the
+// frame rate. The rest, and the const enums (which tsc writes in place), are imported by name.
+const { ethHeaderFits, ethSrcIsBad, ethType, setEthDstHL, setEthSrcHL } = ethernet;
+const { arpOp, arpReplyInPlace, arpSpa, arpTpa, checkArp, setArpShaHL, setArpThaHL } = arp;
+const { checkIpv4, checkIpv4Length, classifyIpv4Dst, ipv4Dst, ipv4HeaderLen, ipv4IsFragment, ipv4Protocol, ipv4Src, ipv4TotalLen } = ipv4;
 
-const ETH_HLEN = 14;
-const ARP_LEN = 28;
-const VNET = 10;
+/** role[] of a port not attached to this switch (beside PortRole.Nic and .Uplink). */
+const enum Attached {
+  Not = -1,
+}
+
+/** A minimum-size Ethernet frame (without FCS): what the switch pads the frames it makes to. */
+const MIN_FRAME = 60;
 
 /** IGMP's group membership interval (RFC 3376 8.4: 2 x 125 s + 10 s): a membership not refreshed expires. */
 export const GROUP_MEMBERSHIP_MS = 260_000;
@@ -85,26 +105,33 @@ export const GROUP_MEMBERSHIP_MS = 260_000;
 export const QUERY_INTERVAL_MS = 125_000;
 /** Source MAC of the switch's queries while it has no uplink (locally administered, unicast). */
 const QUERIER_MAC = 0x02fe00000000;
+/** The general query's max response code (10 s, in tenths) and robustness variable (RFC 3376 4.1). */
+const QUERY_MAX_RESP = 100;
+const QUERY_QRV = 2;
 
 export class IpSwitch implements IpForwarder {
   readonly mode = 'IP' as const;
   readonly table = new LanIpTable();
-  private readonly role = new Int8Array(MAX_PORTS).fill(ROLE_NONE);
-  private readonly portMac = new Float64Array(MAX_PORTS);
+  /** PortRole of each port attached here, Attached.Not for the rest. */
+  private readonly role = new Int8Array(MAX_PORTS).fill(Attached.Not);
+  /** Each port's MAC as its two halves (wire/addr.ts). */
+  private readonly portMacHi = new Int32Array(MAX_PORTS);
+  private readonly portMacLo = new Int32Array(MAX_PORTS);
   /** Last address (int32 form) reported by sawAddress per port (NaN: none); reset by tick. */
   private readonly lastSaw = new Float64Array(MAX_PORTS).fill(NaN);
   private readonly nics: number[] = [];
   private uplink = -1;
-  private uplinkMac = 0;
+  private uplinkMacHi = 0;
+  private uplinkMacLo = 0;
   private readonly dropBase: number;
-  private readonly scratch = new Uint8Array(VNET + 60);
+  private readonly scratch = new Uint8Array(VNET_HDR_LEN + MIN_FRAME);
   /** Group memberships of the NICs (IGMP snooping). */
   readonly groups = new GroupTable();
   /** Time of the next general query (while memberships exist). */
   private nextQuery = 0;
   /** A NIC was added since the last tick: query at the next one. */
   private startupQuery = false;
-  private readonly queryBuf = new Uint8Array(VNET + 60);
+  private readonly queryBuf = new Uint8Array(VNET_HDR_LEN + MIN_FRAME);
   private readonly onLeft = (port: number, group: number): void => { this.events.leftGroup?.(port, group); };
 
   constructor(readonly sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
@@ -114,15 +141,17 @@ export class IpSwitch implements IpForwarder {
 
   addPort(port: number, role: PortRole, mac: number): void {
     if (!Number.isInteger(port) || port < 0 || port >= MAX_PORTS) throw new RangeError(`port ${port} out of range`);
-    if (this.role[port] !== ROLE_NONE) this.removePort(port);
-    this.portMac[port] = mac;
+    if (this.role[port] !== Attached.Not) this.removePort(port);
+    this.portMacHi[port] = macHi(mac);
+    this.portMacLo[port] = macLo(mac);
     if (role === PortRole.Uplink) {
-      if (this.uplink >= 0) this.role[this.uplink] = ROLE_NONE;
-      this.role[port] = ROLE_UPLINK;
+      if (this.uplink >= 0) this.role[this.uplink] = Attached.Not;
+      this.role[port] = PortRole.Uplink;
       this.uplink = port;
-      this.uplinkMac = mac;
+      this.uplinkMacHi = this.portMacHi[port];
+      this.uplinkMacLo = this.portMacLo[port];
     } else {
-      this.role[port] = ROLE_NIC;
+      this.role[port] = PortRole.Nic;
       this.nics.push(port);
       this.startupQuery = true;
     }
@@ -130,12 +159,13 @@ export class IpSwitch implements IpForwarder {
 
   removePort(port: number): void {
     const r = this.role[port];
-    if (r === ROLE_NONE || r === undefined) return;
-    this.role[port] = ROLE_NONE;
+    if (r === Attached.Not || r === undefined) return;
+    this.role[port] = Attached.Not;
     this.lastSaw[port] = NaN;
-    if (r === ROLE_UPLINK) {
+    if (r === PortRole.Uplink) {
       this.uplink = -1;
-      this.uplinkMac = 0;
+      this.uplinkMacHi = 0;
+      this.uplinkMacLo = 0;
     } else {
       this.nics.splice(this.nics.indexOf(port), 1);
       this.table.clearPort(port);
@@ -154,10 +184,11 @@ export class IpSwitch implements IpForwarder {
   announce(ip: number): void {
     if (this.uplink < 0) return;
     const s = this.scratch;
-    for (let i = 0; i < VNET; i++) s[i] = 0;
-    const end = emitArpFrame(s, VNET, BROADCAST_MAC, this.uplinkMac, ARP_OP_REQUEST, this.uplinkMac, ip, 0, ip);
-    for (let i = end; i < s.length; i++) s[i] = 0;
-    this.egress.send(this.uplink, s, 0, VNET, s.length);
+    const eth = emitZeroVnetHdr(s, 0);
+    const mac = macFromHalves(this.uplinkMacHi, this.uplinkMacLo);
+    const end = emitArpFrame(s, eth, BROADCAST_MAC, mac, ArpOp.Request, mac, ip, 0, ip);
+    s.fill(0, end);
+    this.egress.send(this.uplink, s, 0, eth, s.length);
   }
 
   tick(now: number): void {
@@ -180,29 +211,31 @@ export class IpSwitch implements IpForwarder {
   private query(): void {
     const b = this.queryBuf;
     b.fill(0);
-    const eth = VNET;
-    writeMac(b, eth, groupMac(ALL_SYSTEMS));
-    writeMac(b, eth + 6, this.uplink >= 0 ? this.uplinkMac : QUERIER_MAC + this.sw);
-    b[eth + 12] = 0x08; b[eth + 13] = 0x00;
-    const ip = eth + ETH_HLEN;
-    b[ip] = 0x46; b[ip + 1] = 0xc0;
-    b[ip + 3] = 24 + 12; // total length
-    b[ip + 8] = 1; b[ip + 9] = IPPROTO_IGMP; // TTL 1
-    writeIpv4(b, ip + 16, ALL_SYSTEMS);
-    b[ip + 20] = 0x94; b[ip + 21] = 0x04; // router alert
-    fillIpv4Checksum(b, ip);
-    emitIgmpV3Query(b, ip + 24, 100, 0, 2, QUERY_INTERVAL_MS / 1000); // max response 10 s, QRV 2, QQIC 125 s
+    const eth = emitZeroVnetHdr(b, 0);
+    const src = this.uplink >= 0 ? macFromHalves(this.uplinkMacHi, this.uplinkMacLo) : QUERIER_MAC + this.sw;
+    const ip = emitEthernet(b, eth, groupMac(ALL_SYSTEMS), src, EtherType.Ipv4);
+    const igmp = emitIgmpIpv4(b, ip, 0, ALL_SYSTEMS, IGMP_V3_QUERY_LEN);
+    emitIgmpV3Query(b, igmp, QUERY_MAX_RESP, 0, QUERY_QRV, QUERY_INTERVAL_MS / 1000);
     const nics = this.nics;
-    for (let i = 0; i < nics.length; i++) this.egress.send(nics[i], b, 0, VNET, b.length);
+    for (let i = 0; i < nics.length; i++) this.egress.send(nics[i], b, 0, eth, b.length);
   }
 
   private drop(reason: number): void {
     this.counters[this.dropBase + reason]++;
   }
 
+  /**
+   * The per-frame entry: the checks every frame passes (Ethernet header, source MAC, then
+   * checkIpv4 or checkArp, the same for both directions), then the direction. IPv4 from a
+   * NIC, the common case, is handled here rather than in a method of its own, on purpose: V8
+   * may inline any method of less than 460 bytes of bytecode into its caller, and the wire
+   * helpers of this path need a whole function's inlining budget (920 bytes); as a method it
+   * would at times be inlined into input with what input had left, and the frame rate halved
+   * (bench/forward.ts). As part of input it is always compiled with the full budget.
+   */
   input(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void {
     const r = this.role[port];
-    if (r === undefined || r === ROLE_NONE || !(eth >= 0) || end > buf.length || end - eth < ETH_HLEN) {
+    if (r === undefined || r === Attached.Not || !ethHeaderFits(buf, eth, end)) {
       this.drop(DropReason.Malformed);
       return;
     }
@@ -210,78 +243,74 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.BadSource);
       return;
     }
-    const type = buf[eth + 12] << 8 | buf[eth + 13];
-    if (r === ROLE_NIC) {
-      if (type === 0x0800) this.nicIpv4(port, buf, hdr, eth, end, now);
-      else if (type === 0x0806) this.nicArp(port, buf, hdr, eth, end);
-      else this.drop(DropReason.NotIp);
-    } else {
-      if (type === 0x0800) this.uplinkIpv4(buf, hdr, eth, end);
-      else if (type === 0x0806) this.uplinkArp(buf, hdr, eth, end);
-      else this.drop(DropReason.NotIp);
+    const type = ethType(buf, eth);
+    const l3 = eth + Eth.HeaderLen;
+    if (type === EtherType.Arp) {
+      if (!checkArp(buf, l3, end)) this.drop(DropReason.Malformed);
+      else if (r === PortRole.Uplink) this.uplinkArp(buf, hdr, eth, end);
+      else this.nicArp(port, buf, hdr, eth, end);
+      return;
     }
-  }
-
-  /** IPv4 header check shared by both directions; true when the packet may be forwarded. */
-  private ipv4Ok(buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
-    const ip = eth + ETH_HLEN;
-    const avail = end - ip;
-    if (avail < 20) return false;
-    const v = buf[ip];
-    if (v >>> 4 !== 4) return false;
-    const hl = (v & 15) << 2;
-    if (hl < 20 || hl > avail) return false;
-    const tl = buf[ip + 2] << 8 | buf[ip + 3];
-    if (tl >= hl && tl <= avail) return true;
-    return hdr >= 0 && eth - hdr >= VNET && buf[hdr + 1] !== 0;
-  }
-
-  private nicIpv4(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void {
-    if (!this.ipv4Ok(buf, hdr, eth, end)) {
+    if (type !== EtherType.Ipv4) {
+      this.drop(DropReason.NotIp);
+      return;
+    }
+    // A GSO super-frame may carry any total length: it is cut to size at the egress.
+    if (checkIpv4(buf, l3, end) < 0 || (!checkIpv4Length(buf, l3, end) && !vnetHasGso(buf, hdr, eth))) {
       this.drop(DropReason.Malformed);
       return;
     }
-    const ip = eth + ETH_HLEN;
-    const src = rd32(buf, ip + 12);
-    const se = this.table.lookup(src);
-    if (se !== undefined) {
-      if (se.port !== port) {
-        this.drop(DropReason.SpoofedSource);
+    if (r === PortRole.Uplink) {
+      this.uplinkIpv4(buf, hdr, eth, end);
+      return;
+    }
+    // IPv4 from a NIC.
+    if (!this.sourceOk(port, ipv4Src(buf, l3))) return;
+    if (ipv4Protocol(buf, l3) === IpProto.Igmp && this.nicIgmp(port, buf, hdr, eth, end, now)) return;
+    const dst = ipv4Dst(buf, l3);
+    switch (classifyIpv4Dst(buf, eth, dst)) {
+      case Ipv4Dst.Group:
+        this.groupFromNic(port, dst, buf, hdr, eth, end);
         return;
-      }
-    } else if (src !== 0) {
-      this.saw(port, src);
-    }
-    const dst = rd32(buf, ip + 16);
-    if (buf[ip + 9] === IPPROTO_IGMP && this.nicIgmp(port, buf, hdr, eth, end, now)) return;
-    const bcast = ethDstIsBroadcast(buf, eth);
-    if (dst >>> 28 === 0xe && dst >>> 8 !== 0xe00000 && !bcast) {
-      this.groupFromNic(port, dst, buf, hdr, eth, end);
-      return;
-    }
-    if (dst === -1 || dst >>> 28 === 0xe || bcast) {
-      this.floodFromNic(port, buf, hdr, eth, end);
-      return;
+      case Ipv4Dst.All:
+        this.floodFromNic(port, buf, hdr, eth, end);
+        return;
     }
     const de = this.table.lookup(dst);
-    if (de !== undefined) {
-      const out = de.port;
-      if (out === port) {
-        this.drop(DropReason.Hairpin);
-        return;
-      }
-      writeMac(buf, eth, this.portMac[out]);
-      writeMac(buf, eth + 6, this.portMac[port]);
-      this.egress.send(out, buf, hdr, eth, end);
+    if (de === undefined) {
+      if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
       return;
     }
-    if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
+    const out = de.port;
+    if (out === port) {
+      this.drop(DropReason.Hairpin);
+      return;
+    }
+    setEthDstHL(buf, eth, this.portMacHi[out], this.portMacLo[out]);
+    setEthSrcHL(buf, eth, this.portMacHi[port], this.portMacLo[port]);
+    this.egress.send(out, buf, hdr, eth, end);
+  }
+
+  /**
+   * The sender check of a NIC's IPv4 or ARP (`src` in int32 form): false (counted as
+   * SpoofedSource) when another NIC holds the address; an unregistered address other than
+   * 0.0.0.0 is reported (sawAddress).
+   */
+  private sourceOk(port: number, src: number): boolean {
+    const se = this.table.lookup(src);
+    if (se !== undefined) {
+      if (se.port === port) return true;
+      this.drop(DropReason.SpoofedSource);
+      return false;
+    }
+    if (src !== 0) this.saw(port, src);
+    return true;
   }
 
   /** To the uplink under the uplink's MAC (the LAN sees one MAC); false when there is none. */
   private sendToUplink(buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
     if (this.uplink < 0) return false;
-    writeMac(buf, eth + 6, this.uplinkMac);
+    setEthSrcHL(buf, eth, this.uplinkMacHi, this.uplinkMacLo);
     this.egress.send(this.uplink, buf, hdr, eth, end);
     return true;
   }
@@ -297,31 +326,29 @@ export class IpSwitch implements IpForwarder {
    * other IGMP messages, which are switched like any other multicast.
    */
   private nicIgmp(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): boolean {
-    const ip = eth + ETH_HLEN;
-    const hl = (buf[ip] & 15) << 2;
-    const tl = buf[ip + 2] << 8 | buf[ip + 3];
-    const g = ip + hl;
-    const gend = ip + tl;
-    if (tl < hl + IGMP_MIN_LEN || gend > end || ((buf[ip + 6] & 0x3f) | buf[ip + 7]) !== 0 || !checkIgmp(buf, g, gend)) {
+    const ip = eth + Eth.HeaderLen;
+    const g = ip + ipv4HeaderLen(buf, ip);
+    const gend = ip + ipv4TotalLen(buf, ip);
+    if (gend > end || ipv4IsFragment(buf, ip) || !checkIgmp(buf, g, gend)) {
       this.drop(DropReason.Malformed);
       return true;
     }
-    const type = buf[g];
+    const type = igmpType(buf, g);
     let full = false;
     if (type === IGMP_V1_REPORT || type === IGMP_V2_REPORT) {
-      full = this.join(port, rd32(buf, g + 4), now);
+      full = this.join(port, igmpGroup(buf, g), now);
     } else if (type === IGMP_V2_LEAVE) {
-      this.leave(port, rd32(buf, g + 4));
+      this.leave(port, igmpGroup(buf, g));
     } else if (type === IGMP_V3_REPORT) {
-      const n = buf[g + 6] << 8 | buf[g + 7];
-      let rec = g + 8;
+      const n = igmpv3RecordCount(buf, g);
+      let rec = igmpv3FirstRecord(g);
       for (let i = 0; i < n; i++) {
-        const re = igmpv3RecordEnd(buf, rec, gend);
-        if (re < 0) break; // a record past the end: the ones before it stand
-        const a = igmpv3RecordAction(buf[rec], buf[rec + 2] << 8 | buf[rec + 3]);
-        if (a > 0) full = this.join(port, rd32(buf, rec + 4), now) || full;
-        else if (a < 0) this.leave(port, rd32(buf, rec + 4));
-        rec = re;
+        const next = igmpv3RecordEnd(buf, rec, gend);
+        if (next < 0) break; // a record past the end: the ones before it stand
+        const a = igmpv3RecordAction(igmpv3RecordType(buf, rec), igmpv3RecordSources(buf, rec));
+        if (a > 0) full = this.join(port, igmpv3RecordGroup(buf, rec), now) || full;
+        else if (a < 0) this.leave(port, igmpv3RecordGroup(buf, rec));
+        rec = next;
       }
     } else {
       return false;
@@ -333,14 +360,14 @@ export class IpSwitch implements IpForwarder {
 
   /** Record a membership (group in int32 form); true when the table had no room. */
   private join(port: number, group: number, now: number): boolean {
-    if (!isTrackedGroup(group >>> 0)) return false;
+    if (!isTrackedGroup(group)) return false;
     const r = this.groups.join(group, port, now + GROUP_MEMBERSHIP_MS);
     if (r === JOIN_NEW) this.events.joinedGroup?.(port, group >>> 0);
     return r === JOIN_FULL;
   }
 
   private leave(port: number, group: number): void {
-    if (isTrackedGroup(group >>> 0) && this.groups.leave(group, port)) this.events.leftGroup?.(port, group >>> 0);
+    if (isTrackedGroup(group) && this.groups.leave(group, port)) this.events.leftGroup?.(port, group >>> 0);
   }
 
   /** Group traffic from a NIC: to the other member NICs unchanged, then to the uplink. */
@@ -357,28 +384,13 @@ export class IpSwitch implements IpForwarder {
     this.events.sawAddress?.(port, ip >>> 0);
   }
 
+  /** ARP from a NIC (checkArp passed). */
   private nicArp(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    const a = eth + ETH_HLEN;
-    if (!arpOk(buf, a, end)) {
-      this.drop(DropReason.Malformed);
-      return;
-    }
-    const spa = rd32(buf, a + 14);
-    const se = this.table.lookup(spa);
-    if (se !== undefined) {
-      if (se.port !== port) {
-        this.drop(DropReason.SpoofedSource);
-        return;
-      }
-    } else if (spa !== 0) {
-      this.saw(port, spa);
-    }
-    if ((buf[a + 6] << 8 | buf[a + 7]) !== 1) {
-      this.drop(DropReason.ArpIgnored);
-      return;
-    }
-    const tpa = rd32(buf, a + 24);
-    if (tpa === spa) {
+    const a = eth + Eth.HeaderLen;
+    const spa = arpSpa(buf, a);
+    if (!this.sourceOk(port, spa)) return;
+    const tpa = arpTpa(buf, a);
+    if (arpOp(buf, a) !== ArpOp.Request || tpa === spa) {
       this.drop(DropReason.ArpIgnored);
       return;
     }
@@ -388,47 +400,27 @@ export class IpSwitch implements IpForwarder {
         this.drop(DropReason.ArpIgnored);
         return;
       }
-      const mac = this.portMac[te.port];
-      const requesterMac = readMac(buf, eth + 6);
-      const sha = readMac(buf, a + 8);
-      buf[a + 6] = 0; buf[a + 7] = 2;
-      writeMac(buf, a + 18, sha);
-      writeIpv4(buf, a + 24, spa);
-      writeMac(buf, a + 8, mac);
-      writeIpv4(buf, a + 14, tpa);
-      writeMac(buf, eth, requesterMac);
-      writeMac(buf, eth + 6, mac);
+      arpReplyInPlace(buf, eth, a, this.portMacHi[te.port], this.portMacLo[te.port]);
       this.egress.send(port, buf, hdr, eth, end);
       return;
     }
-    if (this.uplink < 0) {
-      this.drop(DropReason.NoUplink);
-      return;
-    }
-    writeMac(buf, eth + 6, this.uplinkMac);
-    writeMac(buf, a + 8, this.uplinkMac);
-    this.egress.send(this.uplink, buf, hdr, eth, end);
+    setArpShaHL(buf, a, this.uplinkMacHi, this.uplinkMacLo);
+    if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
   }
 
+  /** IPv4 from the uplink (the IPv4 checks passed). */
   private uplinkIpv4(buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    if (!this.ipv4Ok(buf, hdr, eth, end)) {
-      this.drop(DropReason.Malformed);
-      return;
-    }
-    const dst = rd32(buf, eth + ETH_HLEN + 16);
-    const bcast = ethDstIsBroadcast(buf, eth);
-    if (dst >>> 28 === 0xe && dst >>> 8 !== 0xe00000 && !bcast) {
-      const e = this.groups.lookup(dst);
-      if (e === undefined) {
-        this.drop(DropReason.NoGroupMember);
+    const dst = ipv4Dst(buf, eth + Eth.HeaderLen);
+    switch (classifyIpv4Dst(buf, eth, dst)) {
+      case Ipv4Dst.Group: {
+        const e = this.groups.lookup(dst);
+        if (e === undefined) this.drop(DropReason.NoGroupMember);
+        else sendToEach(this.egress, e.ports, e.count, -1, buf, hdr, eth, end);
         return;
       }
-      sendToEach(this.egress, e.ports, e.count, -1, buf, hdr, eth, end);
-      return;
-    }
-    if (dst === -1 || dst >>> 28 === 0xe || bcast) {
-      if (sendToEach(this.egress, this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
-      return;
+      case Ipv4Dst.All:
+        if (sendToEach(this.egress, this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
+        return;
     }
     const de = this.table.lookup(dst);
     if (de === undefined) {
@@ -439,55 +431,27 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.LocalOnly);
       return;
     }
-    writeMac(buf, eth, this.portMac[de.port]);
+    setEthDstHL(buf, eth, this.portMacHi[de.port], this.portMacLo[de.port]);
     this.egress.send(de.port, buf, hdr, eth, end);
   }
 
+  /** ARP from the uplink (checkArp passed). */
   private uplinkArp(buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    const a = eth + ETH_HLEN;
-    if (!arpOk(buf, a, end)) {
-      this.drop(DropReason.Malformed);
-      return;
-    }
-    const op = buf[a + 6] << 8 | buf[a + 7];
-    const tpa = rd32(buf, a + 24);
-    const te = this.table.lookup(tpa);
-    if (op === 1 && te !== undefined && !te.localOnly) {
-      const requesterMac = readMac(buf, eth + 6);
-      const sha = readMac(buf, a + 8);
-      const spa = rd32(buf, a + 14);
-      buf[a + 6] = 0; buf[a + 7] = 2;
-      writeMac(buf, a + 18, sha);
-      writeIpv4(buf, a + 24, spa);
-      writeMac(buf, a + 8, this.uplinkMac);
-      writeIpv4(buf, a + 14, tpa);
-      writeMac(buf, eth, requesterMac);
-      writeMac(buf, eth + 6, this.uplinkMac);
+    const a = eth + Eth.HeaderLen;
+    const op = arpOp(buf, a);
+    const te = this.table.lookup(arpTpa(buf, a));
+    if (op === ArpOp.Request && te !== undefined && !te.localOnly) {
+      arpReplyInPlace(buf, eth, a, this.uplinkMacHi, this.uplinkMacLo);
       this.egress.send(this.uplink, buf, hdr, eth, end);
       return;
     }
-    if (op === 2 && te !== undefined) {
-      const mac = this.portMac[te.port];
-      writeMac(buf, a + 18, mac);
-      writeMac(buf, eth, mac);
+    if (op === ArpOp.Reply && te !== undefined) {
+      const hi = this.portMacHi[te.port], lo = this.portMacLo[te.port];
+      setArpThaHL(buf, a, hi, lo);
+      setEthDstHL(buf, eth, hi, lo);
       this.egress.send(te.port, buf, hdr, eth, end);
       return;
     }
     this.drop(DropReason.ArpIgnored);
   }
-}
-
-/**
- * An IPv4 address read as a signed int32 (not uint32): always a small integer in V8 on 64-bit
- * builds without pointer compression, so it is never boxed across a call on the hot path.
- * The LAN IP table keys by the same int32 form; 255.255.255.255 reads as -1.
- */
-function rd32(b: Uint8Array, o: number): number {
-  return b[o] << 24 | b[o + 1] << 16 | b[o + 2] << 8 | b[o + 3];
-}
-
-/** checkArp for the untagged ARP payload at `a` (the frame length was checked by input). */
-function arpOk(buf: Uint8Array, a: number, end: number): boolean {
-  return end - a >= ARP_LEN && buf[a] === 0 && buf[a + 1] === 1 && buf[a + 2] === 8 && buf[a + 3] === 0 &&
-    buf[a + 4] === 6 && buf[a + 5] === 4;
 }

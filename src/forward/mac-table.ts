@@ -16,11 +16,13 @@
  * - Entries live in preallocated typed arrays (a pool indexed by entry number, per-port LRU
  *   doubly linked lists, an open-addressing hash with linear probing and backward-shift
  *   deletion). Nothing is allocated after construction; MACs are 48-bit numbers compared as
- *   doubles, never boxed.
+ *   doubles, never boxed. The hot-path methods (learnHL, lookupHL) take a MAC as its two 24-bit
+ *   halves (wire/addr.ts: macHi, macLo, macFromHalves; the switch reads them with ethSrcHi, ...).
  * - No I/O and no clock: time arrives as `now`.
  */
 
 import { MAX_PORTS } from './counters.js';
+import { macFromHalves, macHi, macLo } from '../wire/addr.js';
 
 /** learn() results. */
 export const LEARN_OK = 0;
@@ -84,15 +86,14 @@ export class MacTable {
   }
 
   private hash(mac: number): number {
-    const hi = (mac / 16777216) | 0;
-    return this.hashHL(hi, (mac - hi * 16777216) | 0);
+    return this.hashHL(macHi(mac), macLo(mac));
   }
 
   /** Entry number of the MAC hi * 2^24 + lo, or -1. */
   private findHL(hi: number, lo: number): number {
     const slots = this.slots;
     const mask = this.mask;
-    const mac = hi * 16777216 + lo;
+    const mac = macFromHalves(hi, lo);
     let i = this.hashHL(hi, lo);
     for (;;) {
       const e = slots[i];
@@ -103,8 +104,7 @@ export class MacTable {
   }
 
   private find(mac: number): number {
-    const hi = (mac / 16777216) | 0;
-    return this.findHL(hi, (mac - hi * 16777216) | 0);
+    return this.findHL(macHi(mac), macLo(mac));
   }
 
   /** The port `mac` was learned on, or -1. */
@@ -124,24 +124,27 @@ export class MacTable {
 
   /** Record `mac` on `port` at `now`; LEARN_OK, LEARN_EVICTED or LEARN_REFUSED. */
   learn(mac: number, port: number, now: number): number {
-    const hi = (mac / 16777216) | 0;
-    return this.learnHL(hi, (mac - hi * 16777216) | 0, port, now);
+    return this.learnHL(macHi(mac), macLo(mac), port, now);
   }
 
-  /** learn() with the MAC as two 24-bit halves (see lookupHL). */
+  /**
+   * learn() with the MAC as two 24-bit halves (see lookupHL). A known station is refreshed
+   * here (moved to its port's most recent end); a new one is added by insertHL, kept apart so
+   * that this per-frame part stays small enough for V8 to inline into the switch.
+   */
   learnHL(hi: number, lo: number, port: number, now: number): number {
-    let e = this.findHL(hi, lo);
-    if (e >= 0) {
-      if (this.ePort[e] !== port) {
-        this.unlink(e);
-        this.link(e, port);
-      } else if (this.pTail[port] !== e) {
-        this.unlink(e);
-        this.link(e, port);
-      }
-      this.eUsed[e] = now;
-      return LEARN_OK;
+    const e = this.findHL(hi, lo);
+    if (e < 0) return this.insertHL(hi, lo, port, now);
+    if (this.ePort[e] !== port || this.pTail[port] !== e) {
+      this.unlink(e);
+      this.link(e, port);
     }
+    this.eUsed[e] = now;
+    return LEARN_OK;
+  }
+
+  /** Add a MAC not in the table (evicting when full); the rest of learnHL. */
+  private insertHL(hi: number, lo: number, port: number, now: number): number {
     if (this.maxEntries === 0) return LEARN_REFUSED;
     let result = LEARN_OK;
     if (this.count >= this.maxEntries) {
@@ -154,9 +157,9 @@ export class MacTable {
       this.remove(this.pHead[victim]);
       result = LEARN_EVICTED;
     }
-    e = this.freeHead;
+    const e = this.freeHead;
     this.freeHead = this.eNext[e];
-    this.eMac[e] = hi * 16777216 + lo;
+    this.eMac[e] = macFromHalves(hi, lo);
     this.eUsed[e] = now;
     this.link(e, port);
     let i = this.hashHL(hi, lo);

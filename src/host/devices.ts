@@ -1,8 +1,9 @@
 /**
- * Kernel device plumbing for the daemon's main thread: network namespaces, TAP devices (a guest
- * NIC's data path) and AF_PACKET uplink sockets. A namespace is a name (/run/netns/NAME) or a
- * path (a container runtime's, e.g. /proc/PID/ns/net): src/sys/netns.ts. Host-side TAPs for
- * QEMU (a QEMU TAP guest's NICs) are in host-tap.ts, re-exported here.
+ * Kernel device plumbing for the daemon's main thread: network namespaces (made for a guest and
+ * marked so, MADE_NETNS_ALIAS), TAP devices (a guest NIC's data path) and AF_PACKET uplink
+ * sockets. A namespace is a name (/run/netns/NAME) or a path (a container runtime's, e.g.
+ * /proc/PID/ns/net): src/sys/netns.ts; a path is never made nor removed here. Host-side TAPs
+ * for QEMU (a QEMU TAP guest's NICs) are in host-tap.ts, re-exported here.
  *
  * Everything here is synchronous and short (a few syscalls, at most one `ip` command); it runs
  * on the main thread at configuration time, never per frame. Namespace switching is per thread
@@ -32,16 +33,34 @@ import {
   setsockoptBuf, setsockoptInt, socket, AF_UNIX, SOCK_STREAM, SO_SNDBUF, SO_RCVBUF, connect, sockaddrUn,
 } from '../sys/libc.js';
 import { formatMac, readMac, writeMac } from '../wire/addr.js';
-import { VNET_HDR_LEN } from '../forward/api.js';
+import { VNET_HDR_LEN } from '../wire/vnet.js';
 
 export { ensureHostTap, hostTapLink, hostHasVhostNet } from './host-tap.js';
 
 /**
- * Create the named network namespace if it does not exist (so /var/run/netns/NAME exists). A
- * namespace given by path is never made: it must exist and be a network namespace (else
- * 'ENOENT' / 'EINVAL' with the path in the message).
+ * What the loopback of a namespace the daemon made carries as its alias (IFLA_IFALIAS): the
+ * mark that the namespace is the daemon's to remove. It lives and dies with the namespace, so
+ * it survives daemon restarts and a namespace made again after a reboot is marked again; a
+ * namespace without it (there before DEFINE GUEST) is the user's and is never removed.
  */
-export function ensureNetns(name: string): void {
+export const MADE_NETNS_ALIAS = 'vswitchd: made for DEFINE GUEST';
+
+function ipCommand(args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function ipError(what: string, e: unknown): Error {
+  const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
+  return Object.assign(new Error(`${what}: ${msg}`), { code: 'EIO' });
+}
+
+/**
+ * Create the named network namespace if it does not exist (so /var/run/netns/NAME exists),
+ * marked as made here (MADE_NETNS_ALIAS). Returns true when it made it, false when it was there.
+ * A namespace given by path is never made: it must exist and be a network namespace (else
+ * 'ENOENT' / 'EINVAL' with the path in the message), and the answer is false.
+ */
+export function ensureNetns(name: string): boolean {
   if (isNetnsPath(name)) {
     if (!netnsExists(name)) throw Object.assign(new Error(`network namespace ${name} does not exist`), { code: 'ENOENT' });
     try {
@@ -49,15 +68,33 @@ export function ensureNetns(name: string): void {
     } catch (e) {
       throw Object.assign(new Error(`${name} is not a network namespace: ${(e as Error).message}`), { code: (e as { code?: string }).code ?? 'EINVAL' });
     }
-    return;
+    return false;
   }
-  if (netnsExists(name)) return;
+  if (netnsExists(name)) return false;
   try {
-    execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ipCommand(['netns', 'add', name]);
   } catch (e) {
-    if (netnsExists(name)) return; // created concurrently
-    const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
-    throw Object.assign(new Error(`ip netns add ${name}: ${msg}`), { code: 'EIO' });
+    if (netnsExists(name)) return false; // created concurrently
+    throw ipError(`ip netns add ${name}`, e);
+  }
+  try {
+    ipCommand(['-n', name, 'link', 'set', 'dev', 'lo', 'alias', MADE_NETNS_ALIAS]);
+  } catch (e) {
+    try { ipCommand(['netns', 'del', name]); } catch { /* leave it; the error says what happened */ }
+    throw ipError(`ip -n ${name} link set lo alias`, e);
+  }
+  return true;
+}
+
+/** Does the namespace exist and carry the mark of one the daemon made (ensureNetns)? */
+export function netnsMadeHere(name: string): boolean {
+  if (isNetnsPath(name) || !netnsExists(name)) return false;
+  try {
+    const out = execFileSync('ip', ['-n', name, '-j', 'link', 'show', 'dev', 'lo'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const links = JSON.parse(out) as Array<{ ifalias?: string }>;
+    return links[0]?.ifalias === MADE_NETNS_ALIAS;
+  } catch {
+    return false;
   }
 }
 
@@ -65,7 +102,11 @@ export function ensureNetns(name: string): void {
 export function deleteNetns(name: string): void {
   netnsPath(name); // validates the name
   if (!netnsExists(name)) return;
-  execFileSync('ip', ['netns', 'del', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    ipCommand(['netns', 'del', name]);
+  } catch (e) {
+    if (netnsExists(name)) throw ipError(`ip netns del ${name}`, e);
+  }
 }
 
 export interface TapOptions {
@@ -138,11 +179,10 @@ export function destroyTap(netns: string | null, name: string): void {
   if (netns !== null && !netnsExists(netns)) return;
   if (!interfaceExists(name, netns)) return;
   try {
-    withNetns(netns, () => execFileSync('ip', ['link', 'del', 'dev', name], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    withNetns(netns, () => ipCommand(['link', 'del', 'dev', name]));
   } catch (e) {
     if (!interfaceExists(name, netns)) return;
-    const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
-    throw Object.assign(new Error(`ip link del ${name}: ${msg}`), { code: 'EIO' });
+    throw ipError(`ip link del ${name}`, e);
   }
 }
 

@@ -9,9 +9,15 @@
  * bytes, an object with a string `t`.
  *
  * Handshake: controller -> Register{name, pid, version}; daemon -> Registered{name} or
- * Refused{reason} (then closes). Only Register is accepted before Registered; anything else,
- * a line that is not a valid message, or a line over the limit: the daemon logs it, answers
- * Refused when it can, and closes the connection.
+ * Refused{reason, retryMs?} (then closes). Only Register is accepted before Registered;
+ * anything else, a line that is not a valid message, or a line over the limit: the daemon logs
+ * it, answers Refused when it can, and closes the connection. A Refused with retryMs (the name
+ * is held by a connection that may be dead or a squatter the daemon will drop) means: register
+ * again after retryMs; without it the refusal is final.
+ *
+ * Liveness: the daemon sends Ping{seq} now and then; the controller answers Pong{seq} at once.
+ * A connection that leaves a Ping unanswered past the daemon's deadline is closed and its name
+ * freed (src/control/controllers.ts has the deadlines).
  *
  * Daemon -> controller:
  *   ControlSwitch{switch, rdevs}        take over the control side of these RDEVs for a switch
@@ -22,10 +28,13 @@
  *     kind 'ipv4-group'  an IPv4 multicast group a guest joined (224.0.0.0/4, dotted): the
  *                        adapter accepts its frames (its multicast filter gets the group's MAC)
  *   DeregisterAddress{kind, switch, rdev, address}  take it back (a group: its last member left)
+ *   Ping{seq}                           answer Pong{seq}
  * Controller -> daemon:
  *   InitializationComplete{switch, rdevs: RdevStatus[]}   one status per RDEV of ControlSwitch
  *   AddressRegistered{kind, switch, rdev, address, ok, reason?}
- *   LinkEvent{switch, status: RdevStatus}   an RDEV changed (carrier, up, MTU, appeared, removed)
+ *   LinkEvent{switch, status: RdevStatus}   an RDEV changed (carrier, up, MTU, appeared, removed,
+ *                                       made again: a new ifindex)
+ *   Pong{seq}                           the answer to Ping{seq}
  * The controller answers each ControlSwitch once and each RegisterAddress once, in order;
  * deregistrations get no answer. An address must have its kind's form (ADDRESS_KINDS).
  *
@@ -33,9 +42,14 @@
  */
 import { CANONICAL_NAME_RE, IFNAME_RE } from './names.js';
 
-/** 2: one RegisterAddress / DeregisterAddress / AddressRegistered with a kind (1 had one set per kind). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 3: Ping / Pong, Refused.retryMs, RdevStatus.ifindex. 2: one RegisterAddress /
+ * DeregisterAddress / AddressRegistered with a kind (1 had one set per kind).
+ */
+export const PROTOCOL_VERSION = 3;
 export const MAX_MESSAGE = 16 * 1024;
+/** Ping sequence numbers wrap below this. */
+export const MAX_SEQ = 2 ** 31 - 1;
 
 /** What the controller found on an RDEV. `ok`: the data device can be opened and used. */
 export interface RdevStatus {
@@ -52,6 +66,8 @@ export interface RdevStatus {
   mtu: number;
   /** MAC as "aa:bb:cc:dd:ee:ff" ("" when unknown). */
   mac: string;
+  /** Interface index (0 when it does not exist): a new one under the same name is a new interface. */
+  ifindex: number;
 }
 
 const IP_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -79,11 +95,13 @@ export type ToDaemon =
   | { t: 'register'; name: string; pid: number; version: number }
   | { t: 'initialization-complete'; switch: string; rdevs: RdevStatus[] }
   | ({ t: 'address-registered'; ok: boolean; reason?: string } & AddressRef)
-  | { t: 'link-event'; switch: string; status: RdevStatus };
+  | { t: 'link-event'; switch: string; status: RdevStatus }
+  | { t: 'pong'; seq: number };
 
 export type ToController =
   | { t: 'registered'; name: string }
-  | { t: 'refused'; reason: string }
+  | { t: 'refused'; reason: string; retryMs?: number }
+  | { t: 'ping'; seq: number }
   | { t: 'control-switch'; switch: string; rdevs: string[] }
   | { t: 'release-switch'; switch: string }
   | ({ t: 'register-address' | 'deregister-address' } & AddressRef);
@@ -139,6 +157,7 @@ function status(v: unknown): RdevStatus {
     carrier: bool(o, 'carrier'),
     mtu: int(o, 'mtu', 0, 1 << 20),
     mac: str(o, 'mac', MAC_RE, 'MAC'),
+    ifindex: int(o, 'ifindex', 0, 2 ** 31 - 1),
   };
   const r = optReason(o);
   if (r !== undefined) s.reason = r;
@@ -196,6 +215,8 @@ export function decodeToDaemon(line: string): Decoded<ToDaemon> {
       }
       case 'link-event':
         return { ok: true, msg: { t: 'link-event', switch: switchName(o), status: status(field(o, 'status')) } };
+      case 'pong':
+        return { ok: true, msg: { t: 'pong', seq: int(o, 'seq', 0, MAX_SEQ) } };
       default:
         throw new Bad(`unknown message type ${JSON.stringify(String(o.t).slice(0, 40))}`);
     }
@@ -211,8 +232,13 @@ export function decodeToController(line: string): Decoded<ToController> {
     switch (o.t) {
       case 'registered':
         return { ok: true, msg: { t: 'registered', name: str(o, 'name', CANONICAL_NAME_RE, 'controller name') } };
-      case 'refused':
-        return { ok: true, msg: { t: 'refused', reason: str(o, 'reason') } };
+      case 'refused': {
+        const m: ToController = { t: 'refused', reason: str(o, 'reason') };
+        if (field(o, 'retryMs') !== undefined) m.retryMs = int(o, 'retryMs', 1, 3_600_000);
+        return { ok: true, msg: m };
+      }
+      case 'ping':
+        return { ok: true, msg: { t: 'ping', seq: int(o, 'seq', 0, MAX_SEQ) } };
       case 'control-switch': {
         const rd = field(o, 'rdevs');
         if (!Array.isArray(rd) || rd.length > 3 || !rd.every((r) => typeof r === 'string' && IFNAME_RE.test(r))) {

@@ -26,6 +26,18 @@ export type ToWorker =
   | { op: 'ip-set'; sw: number; ip: number; port: number; localOnly: boolean }
   | { op: 'ip-clear'; sw: number; ip: number }
   | { op: 'announce'; sw: number; ip: number }
+  /**
+   * Open trace session `trace` (a small number the main thread chooses, unique while open):
+   * copy the frames of switch `sw` into a ring the main thread allocated (`ring`: address of
+   * `ringBytes` bytes of foreign memory, a power of two; `ctl`: TRACE_CTL_BYTES shared bytes,
+   * zeroed), with the layout below. port >= 0: only that port; uplink: only the switch's uplink
+   * (whatever its port number); vlan >= 0: only frames with an 802.1Q tag of that VLAN id;
+   * snaplen: bytes kept of each frame. Answered with 'trace-stopped' only if refused.
+   */
+  | { op: 'trace-start'; trace: number; sw: number; port: number; uplink: boolean; vlan: number; snaplen: number;
+      ring: number; ringBytes: number; ctl: SharedArrayBuffer }
+  /** Close trace session `trace`; the worker stops touching its ring and answers 'trace-stopped'. */
+  | { op: 'trace-stop'; trace: number }
   | { op: 'stop' };
 
 export type FromWorker =
@@ -38,4 +50,34 @@ export type FromWorker =
   | { ev: 'group-join'; sw: number; port: number; group: number }
   /** IP mode: NIC `port` left `group` (its leave, aging, or the port removed; forwarder leftGroup). */
   | { ev: 'group-leave'; sw: number; port: number; group: number }
+  /** Trace session `trace` is closed (or was refused: `reason`); its ring may be freed now. */
+  | { ev: 'trace-stopped'; trace: number; reason?: string }
   | { ev: 'stopped' };
+
+// ---- the trace ring (trace-start) -----------------------------------------------------------
+//
+// One producer (the worker), one consumer (the main thread). ctl as Int32Array: [TRACE_HEAD]
+// bytes ever written and published, [TRACE_TAIL] bytes ever consumed, both wrapping uint32
+// (used = (head - tail) >>> 0); as Float64Array: [TRACE_RECORDS] records written,
+// [TRACE_LOST] frames not copied because the ring was full (the reader too slow). The worker
+// writes a record at head & (ringBytes - 1), then publishes head with Atomics.store; the main
+// thread reads records up to head and then stores tail. A record never wraps: when it would not
+// fit before the end of the ring, a padding record (type TRACE_PAD) fills the rest and the
+// record starts at offset 0. Record, little-endian, TRACE_RECORD_HEADER bytes, then the frame:
+//   u32 length of the record (a multiple of 8, header and padding included)
+//   u8 type (TRACE_PAD, TRACE_FRAME)   u8 direction (TRACE_IN, TRACE_OUT of the port)
+//   u8 drop: 0 not dropped, DropReason + 1, or TRACE_REFUSED (the kernel refused the write)
+//   u8 0   u32 port   u32 original length   u32 captured length   u32 0
+//   f64 time in microseconds since the epoch
+
+export const TRACE_CTL_BYTES = 32;
+export const TRACE_HEAD = 0;
+export const TRACE_TAIL = 1;
+export const TRACE_RECORDS = 2;
+export const TRACE_LOST = 3;
+export const TRACE_RECORD_HEADER = 32;
+export const TRACE_PAD = 0;
+export const TRACE_FRAME = 1;
+export const TRACE_IN = 1;
+export const TRACE_OUT = 2;
+export const TRACE_REFUSED = 255;

@@ -43,6 +43,7 @@ export const SO_RCVBUF = 8;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUFFORCE = 33;
 export const SO_SNDBUFFORCE = 32;
+export const SO_PEERCRED = 17;
 export const SOL_PACKET = 263;
 export const PACKET_ADD_MEMBERSHIP = 1;
 export const PACKET_MR_PROMISC = 1;
@@ -104,6 +105,9 @@ export const SIOCSIFFLAGS = 0x8914;
 /** struct ifreq ifr_flags (16 bits; IFF_UP is netlink.ts's): operationally up (carrier), no ARP. */
 export const IFF_RUNNING = 0x40;
 export const IFF_NOARP = 0x80;
+export const SIOCGIFNAME = 0x8910;
+/** On a socket or a TUN/TAP fd: a new fd of the network namespace it belongs to (needs CAP_NET_ADMIN). */
+export const SIOCGSKNS = 0x894c;
 export const ARPHRD_ETHER = 1;
 /** sizeof(struct ifreq) on x86-64. */
 export const IFREQ_SIZE = 40;
@@ -326,6 +330,57 @@ export function ifreq(name: string): Buffer {
   if (n.length === 0 || n.length >= IFNAMSIZ) throw new SysError('ifreq', koffi.os.errno.EINVAL, `bad interface name ${JSON.stringify(name)}`);
   n.copy(b, 0);
   return b;
+}
+
+/** The name in a struct ifreq the kernel filled (up to its NUL). */
+function ifreqName(b: Buffer): string {
+  const nul = b.indexOf(0);
+  return b.toString('utf8', 0, nul >= 0 && nul < IFNAMSIZ ? nul : IFNAMSIZ);
+}
+
+/** MTU of interface `name`, asked through socket `sock` (in the namespace the socket belongs to). */
+export function interfaceMtu(sock: number, name: string): number {
+  const q = ifreq(name);
+  ioctlPtr(sock, SIOCGIFMTU, q, `SIOCGIFMTU ${name}`);
+  return q.readInt32LE(16);
+}
+
+/** Name of the interface of index `ifindex`, asked through socket `sock` (its namespace). */
+export function interfaceName(sock: number, ifindex: number): string {
+  const q = Buffer.alloc(IFREQ_SIZE);
+  q.writeInt32LE(ifindex, 16);
+  ioctlPtr(sock, SIOCGIFNAME, q, `SIOCGIFNAME ${ifindex}`);
+  return ifreqName(q);
+}
+
+/** Name of the TUN/TAP interface a /dev/net/tun fd is attached to (TUNGETIFF). */
+export function tunInterfaceName(fd: number): string {
+  const q = Buffer.alloc(IFREQ_SIZE);
+  ioctlPtr(fd, TUNGETIFF, q, 'TUNGETIFF');
+  return ifreqName(q);
+}
+
+/** The interface index an AF_PACKET socket is bound to (getsockname's sockaddr_ll). */
+export function packetSocketIfindex(fd: number): number {
+  const sll = Buffer.alloc(20);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(sll.length, 0);
+  check(raw.getsockname(fd, sll, len), 'getsockname');
+  return sll.readInt32LE(4);
+}
+
+/** The process at the other end of a connected unix socket (SO_PEERCRED: struct ucred). */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const cred = Buffer.alloc(12);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(cred.length, 0);
+  check(raw.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, len), 'getsockopt', 'SO_PEERCRED');
+  return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
+}
+
+/** A new fd of the network namespace a socket or TUN/TAP fd belongs to (SIOCGSKNS); the caller closes it. */
+export function namespaceOf(fd: number): number {
+  return check(raw.ioctlVal(fd, SIOCGSKNS, 0), 'ioctl', 'SIOCGSKNS');
 }
 
 /**

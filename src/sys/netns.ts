@@ -9,7 +9,8 @@
  * /proc/thread-self/ns/net opened when this module loads, i.e. once per thread that imports it),
  * also when `fn` throws. If switching back fails the thread is in an unknown namespace and
  * nothing it does next can be trusted: that is fatal and the process aborts.
- * `name` null means "the thread's own namespace" and runs `fn` directly.
+ * `name` null means "the thread's own namespace" and runs `fn` directly. `withNetnsFd` does the
+ * same for a namespace given as an open fd (the data-plane worker asks a TAP fd for its own).
  * A namespace reference (`ref` below) is a name, or a path when it starts with '/'.
  */
 import { existsSync } from 'node:fs';
@@ -47,12 +48,15 @@ export function withNetns<T>(name: string | null, fn: () => T): T {
   if (name === null) return fn();
   const nsFd = open(netnsFile(name), O_RDONLY);
   try {
-    setns(nsFd, CLONE_NEWNET);
-  } catch (e) {
+    return withNetnsFd(nsFd, fn);
+  } finally {
     close(nsFd);
-    throw e;
   }
-  close(nsFd);
+}
+
+/** withNetns for a namespace given as an open fd (e.g. from SIOCGSKNS); the fd stays the caller's. */
+export function withNetnsFd<T>(nsFd: number, fn: () => T): T {
+  setns(nsFd, CLONE_NEWNET);
   try {
     return fn();
   } finally {

@@ -1,32 +1,63 @@
 /**
  * MAC and IPv4 addresses as numbers, and their text forms.
  *
- * A MAC is a 48-bit unsigned number (exact in a double); an IPv4 address a uint32 read
- * big-endian (10.0.0.1 === 0x0a000001). Readers and writers work on any Uint8Array at an
- * offset and allocate nothing; callers check bounds first. Parsers are for untrusted text and
- * return -1 on anything malformed.
+ * A MAC is a 48-bit unsigned number (exact in a double); on the hot path it travels as two
+ * 24-bit halves instead (hi = the first three octets, lo = the last three: small integers, so
+ * a call that is not inlined boxes nothing), mac === hi * 2^24 + lo; the *HL readers and
+ * writers take that form. An IPv4 address is a 32-bit big-endian field, read and written with
+ * bytes.ts (the views read addresses in the hot path's int32 form). Readers and writers work on
+ * any Uint8Array at an offset and allocate nothing; callers check bounds first. Parsers are
+ * for untrusted text and return -1 on anything malformed.
  */
 
 export const BROADCAST_MAC = 0xffffffffffff;
 
+/** 2^24: mac === hi * Mac.Half + lo (a const enum, so the hot path reads no module variable). */
+const enum Mac {
+  Half = 0x1000000,
+}
+
+/** The first three octets of the MAC at `off`, as a 24-bit number. */
+export function readMacHi(b: Uint8Array, off: number): number {
+  return b[off] << 16 | b[off + 1] << 8 | b[off + 2];
+}
+
+/** The last three octets of the MAC at `off`, as a 24-bit number. */
+export function readMacLo(b: Uint8Array, off: number): number {
+  return b[off + 3] << 16 | b[off + 4] << 8 | b[off + 5];
+}
+
 export function readMac(b: Uint8Array, off: number): number {
-  return (b[off] * 0x10000 + (b[off + 1] << 8 | b[off + 2])) * 0x1000000 + (b[off + 3] << 16 | b[off + 4] << 8 | b[off + 5]);
+  return macFromHalves(readMacHi(b, off), readMacLo(b, off));
+}
+
+/** The MAC number of two 24-bit halves. */
+export function macFromHalves(hi: number, lo: number): number {
+  return hi * Mac.Half + lo;
+}
+
+/** The first three octets of a MAC number (see readMacHi). */
+export function macHi(mac: number): number {
+  return Math.floor(mac / Mac.Half);
+}
+
+/** The last three octets of a MAC number (see readMacLo). */
+export function macLo(mac: number): number {
+  return mac - macHi(mac) * Mac.Half;
 }
 
 export function writeMac(b: Uint8Array, off: number, mac: number): void {
-  const hi = Math.floor(mac / 0x1000000);
-  const lo = mac - hi * 0x1000000;
-  b[off] = hi >>> 16 & 0xff;
-  b[off + 1] = hi >>> 8 & 0xff;
-  b[off + 2] = hi & 0xff;
-  b[off + 3] = lo >>> 16 & 0xff;
-  b[off + 4] = lo >>> 8 & 0xff;
-  b[off + 5] = lo & 0xff;
+  writeMacHL(b, off, macHi(mac), macLo(mac));
 }
 
-/** True for group (multicast or broadcast) MACs: the I/G bit of the first octet. */
-export function isGroupMac(mac: number): boolean {
-  return Math.floor(mac / 0x10000000000) % 2 === 1;
+/** Write the MAC of two 24-bit halves (the hot path's form: no double crosses the call). */
+export function writeMacHL(b: Uint8Array, off: number, hi: number, lo: number): void {
+  b[off] = hi >> 16; // a Uint8Array store keeps the low 8 bits
+  b[off + 1] = hi >> 8;
+  b[off + 2] = hi;
+  b[off + 3] = lo >> 16;
+  b[off + 4] = lo >> 8;
+  b[off + 5] = lo;
 }
 
 /** Parse "02:00:00:00:00:01", "02-00-00-00-00-01" or "020000000001"; -1 if malformed. */
@@ -41,17 +72,6 @@ export function parseMac(s: string): number {
 export function formatMac(mac: number, sep = ':'): string {
   const hex = mac.toString(16).padStart(12, '0');
   return hex.match(/../g)!.join(sep);
-}
-
-export function readIpv4(b: Uint8Array, off: number): number {
-  return (b[off] << 24 | b[off + 1] << 16 | b[off + 2] << 8 | b[off + 3]) >>> 0;
-}
-
-export function writeIpv4(b: Uint8Array, off: number, ip: number): void {
-  b[off] = ip >>> 24 & 0xff;
-  b[off + 1] = ip >>> 16 & 0xff;
-  b[off + 2] = ip >>> 8 & 0xff;
-  b[off + 3] = ip & 0xff;
 }
 
 /** Parse dotted-quad IPv4 text; -1 if malformed. */

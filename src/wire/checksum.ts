@@ -39,11 +39,6 @@ export function updateChecksum16(csum: number, oldWord: number, newWord: number)
   return ~fold16((~csum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff)) & 0xffff;
 }
 
-/** RFC 1624 for a 32-bit field (e.g. an IPv4 address) as two 16-bit words. */
-export function updateChecksum32(csum: number, oldVal: number, newVal: number): number {
-  return ~fold16((~csum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff) + (newVal >>> 16) + (newVal & 0xffff)) & 0xffff;
-}
-
 /** Unfolded IPv4 pseudo-header sum: source, destination, protocol, L4 length. */
 export function pseudoSum4(b: Uint8Array, ipOff: number, protocol: number, l4Len: number): number {
   return sum16(b, ipOff + 12, ipOff + 20, 0) + protocol + l4Len;
@@ -52,24 +47,4 @@ export function pseudoSum4(b: Uint8Array, ipOff: number, protocol: number, l4Len
 /** Unfolded IPv6 pseudo-header sum: source, destination, upper-layer length, next header. */
 export function pseudoSum6(b: Uint8Array, ipOff: number, nextHeader: number, l4Len: number): number {
   return sum16(b, ipOff + 8, ipOff + 40, 0) + Math.floor(l4Len / 0x10000) + (l4Len & 0xffff) + nextHeader;
-}
-
-export function readU16(b: Uint8Array, off: number): number {
-  return b[off] << 8 | b[off + 1];
-}
-
-export function writeU16(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 8 & 0xff;
-  b[off + 1] = v & 0xff;
-}
-
-export function readU32(b: Uint8Array, off: number): number {
-  return (b[off] << 24 | b[off + 1] << 16 | b[off + 2] << 8 | b[off + 3]) >>> 0;
-}
-
-export function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v >>> 24 & 0xff;
-  b[off + 1] = v >>> 16 & 0xff;
-  b[off + 2] = v >>> 8 & 0xff;
-  b[off + 3] = v & 0xff;
 }

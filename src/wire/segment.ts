@@ -21,21 +21,22 @@
  * hot path); finishChecksum allocates nothing. Neither throws.
  */
 
-import { sum16, fold16, readU32, writeU32 } from './checksum.js';
-import { checkEthernet, ethPayloadType, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from './ethernet.js';
-import { checkIpv4, fillIpv4Checksum, IPPROTO_TCP } from './ipv4.js';
-import { checkIpv6, IPV6_HLEN } from './ipv6.js';
-import { checkTcp, fillTcpChecksum, TCP_CWR, TCP_FIN, TCP_PSH } from './tcp.js';
+import { writeU16 } from './bytes.js';
+import { internetChecksum } from './checksum.js';
+import { checkEthernet, ethPayloadType, EtherType } from './ethernet.js';
+import { checkIpv4, fillIpv4Checksum, ipv4Id, ipv4Protocol, setIpv4Id, setIpv4TotalLen, IpProto } from './ipv4.js';
+import { checkIpv6, ipv6NextHeader, setIpv6PayloadLen, IPV6_HLEN } from './ipv6.js';
+import { checkTcp, fillTcpChecksum, setTcpFlags, setTcpSeq, tcpFlags, tcpSeq, TCP_CWR, TCP_FIN, TCP_PSH } from './tcp.js';
 import {
-  VNET_HDR_SIZE, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VIRTIO_NET_HDR_GSO_NONE,
-  VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
+  emitZeroVnetHdr, setVnetFlags, vnetCsumOffset, vnetCsumStart, vnetFlags, vnetGsoKind, vnetGsoSize,
+  VNET_HDR_LEN, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
 } from './vnet.js';
 
 /** Called once per output frame: the frame is scratch[start..end). */
 export type SegmentEmit = (scratch: Uint8Array, start: number, end: number) => void;
 
 /** Scratch size that fits any segment: zero vnet header, headers up to 138 bytes, 64 KiB of data. */
-export const SEGMENT_SCRATCH_LEN = VNET_HDR_SIZE + 18 + 60 + 60 + 65535;
+export const SEGMENT_SCRATCH_LEN = VNET_HDR_LEN + 18 + 60 + 60 + 65535;
 
 let defaultScratch: Uint8Array | null = null;
 
@@ -47,16 +48,16 @@ let defaultScratch: Uint8Array | null = null;
  * fit the frame (nothing written).
  */
 export function finishChecksum(buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
-  if (eth - hdr < VNET_HDR_SIZE) return true;
-  if ((buf[hdr] & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) return true;
-  const start = eth + (buf[hdr + 6] | buf[hdr + 7] << 8);
-  const field = start + (buf[hdr + 8] | buf[hdr + 9] << 8);
+  if (eth - hdr < VNET_HDR_LEN) return true;
+  const flags = vnetFlags(buf, hdr);
+  if ((flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) return true;
+  const start = eth + vnetCsumStart(buf, hdr);
+  const field = start + vnetCsumOffset(buf, hdr);
   if (end > buf.length || field + 2 > end) return false;
-  let c = ~fold16(sum16(buf, start, end, 0)) & 0xffff;
+  let c = internetChecksum(buf, start, end);
   if (c === 0) c = 0xffff;
-  buf[field] = c >>> 8;
-  buf[field + 1] = c & 0xff;
-  buf[hdr] &= ~VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  writeU16(buf, field, c);
+  setVnetFlags(buf, hdr, flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM);
   return true;
 }
 
@@ -68,16 +69,15 @@ export function finishChecksum(buf: Uint8Array, hdr: number, eth: number, end: n
 export function segmentTcp(buf: Uint8Array, hdr: number, eth: number, end: number, emit: SegmentEmit,
   scratch?: Uint8Array): number {
   if (eth < 0 || end > buf.length || end < eth) return -1;
-  if (eth - hdr < VNET_HDR_SIZE) { emit(buf, eth, end); return 1; }
-  const raw = buf[hdr + 1];
-  const gso = raw & ~VIRTIO_NET_HDR_GSO_ECN & 0xff;
+  if (eth - hdr < VNET_HDR_LEN) { emit(buf, eth, end); return 1; }
+  const gso = vnetGsoKind(buf, hdr);
   if (gso === VIRTIO_NET_HDR_GSO_NONE) {
     if (!finishChecksum(buf, hdr, eth, end)) return -1;
     emit(buf, eth, end);
     return 1;
   }
   if (gso !== VIRTIO_NET_HDR_GSO_TCPV4 && gso !== VIRTIO_NET_HDR_GSO_TCPV6) return -1;
-  const mss = buf[hdr + 4] | buf[hdr + 5] << 8;
+  const mss = vnetGsoSize(buf, hdr);
   if (mss === 0) return -1;
   const l2 = checkEthernet(buf, eth, end);
   if (l2 < 0) return -1;
@@ -85,12 +85,12 @@ export function segmentTcp(buf: Uint8Array, hdr: number, eth: number, end: numbe
   const v6 = gso === VIRTIO_NET_HDR_GSO_TCPV6;
   let ihl: number;
   if (v6) {
-    if (ethPayloadType(buf, eth) !== ETHERTYPE_IPV6 || !checkIpv6(buf, ip, end) || buf[ip + 6] !== IPPROTO_TCP) return -1;
+    if (ethPayloadType(buf, eth) !== EtherType.Ipv6 || !checkIpv6(buf, ip, end) || ipv6NextHeader(buf, ip) !== IpProto.Tcp) return -1;
     ihl = IPV6_HLEN;
   } else {
-    if (ethPayloadType(buf, eth) !== ETHERTYPE_IPV4) return -1;
+    if (ethPayloadType(buf, eth) !== EtherType.Ipv4) return -1;
     ihl = checkIpv4(buf, ip, end);
-    if (ihl < 0 || buf[ip + 9] !== IPPROTO_TCP) return -1;
+    if (ihl < 0 || ipv4Protocol(buf, ip) !== IpProto.Tcp) return -1;
   }
   const tcp = ip + ihl;
   const thl = checkTcp(buf, tcp, end);
@@ -100,16 +100,15 @@ export function segmentTcp(buf: Uint8Array, hdr: number, eth: number, end: numbe
   const dataLen = end - payload;
   const out = scratch ?? (defaultScratch ??= new Uint8Array(SEGMENT_SCRATCH_LEN));
   const seg = dataLen < mss ? dataLen : mss;
-  if (VNET_HDR_SIZE + hlen + seg > out.length) return -1;
+  if (VNET_HDR_LEN + hlen + seg > out.length) return -1;
 
-  for (let i = 0; i < VNET_HDR_SIZE; i++) out[i] = 0;
-  const s = VNET_HDR_SIZE;
+  const s = emitZeroVnetHdr(out, 0);
   const sIp = s + l2;
   const sTcp = sIp + ihl;
   const sPay = s + hlen;
-  const seq0 = readU32(buf, tcp + 4);
-  const flags0 = buf[tcp + 13];
-  const id0 = buf[ip + 4] << 8 | buf[ip + 5];
+  const seq0 = tcpSeq(buf, tcp);
+  const flags0 = tcpFlags(buf, tcp);
+  const id0 = v6 ? 0 : ipv4Id(buf, ip);
   const n = dataLen === 0 ? 1 : Math.ceil(dataLen / mss);
   for (let i = 0; i < n; i++) {
     const off = i * mss;
@@ -117,20 +116,17 @@ export function segmentTcp(buf: Uint8Array, hdr: number, eth: number, end: numbe
     out.set(buf.subarray(eth, payload), s);
     if (len > 0) out.set(buf.subarray(payload + off, payload + off + len), sPay);
     if (v6) {
-      const pl = thl + len;
-      out[sIp + 4] = pl >>> 8; out[sIp + 5] = pl & 0xff;
+      setIpv6PayloadLen(out, sIp, thl + len);
     } else {
-      const tl = ihl + thl + len;
-      out[sIp + 2] = tl >>> 8; out[sIp + 3] = tl & 0xff;
-      const id = (id0 + i) & 0xffff;
-      out[sIp + 4] = id >>> 8; out[sIp + 5] = id & 0xff;
+      setIpv4TotalLen(out, sIp, ihl + thl + len);
+      setIpv4Id(out, sIp, (id0 + i) & 0xffff);
       fillIpv4Checksum(out, sIp);
     }
-    writeU32(out, sTcp + 4, (seq0 + off) >>> 0);
+    setTcpSeq(out, sTcp, seq0 + off);
     let f = flags0;
     if (i !== n - 1) f &= ~(TCP_FIN | TCP_PSH);
     if (i !== 0) f &= ~TCP_CWR;
-    out[sTcp + 13] = f;
+    setTcpFlags(out, sTcp, f);
     fillTcpChecksum(out, sIp, sTcp, sPay + len, v6);
     emit(out, s, sPay + len);
   }

@@ -7,8 +7,9 @@
  * reads after that.
  */
 
-import { readU32, writeU32, internetChecksum, verifyChecksum, pseudoSum4, pseudoSum6 } from './checksum.js';
-import { IPPROTO_TCP } from './ipv4.js';
+import { readU32, writeU16, writeU32 } from './bytes.js';
+import { internetChecksum, pseudoSum4, pseudoSum6 } from './checksum.js';
+import { IpProto } from './ipv4.js';
 
 export const TCP_MIN_HLEN = 20;
 export const TCP_FIN = 0x01;
@@ -23,20 +24,15 @@ export const TCP_CWR = 0x80;
 /** Header length of the TCP segment at b[off..end) (data offset >= 5, fits); -1 if not. */
 export function checkTcp(b: Uint8Array, off: number, end: number): number {
   if (off < 0 || end > b.length || end - off < TCP_MIN_HLEN) return -1;
-  const hl = (b[off + 12] >>> 4) << 2;
+  const hl = tcpHeaderLen(b, off);
   if (hl < TCP_MIN_HLEN || hl > end - off) return -1;
   return hl;
 }
 
-export function tcpSrcPort(b: Uint8Array, off: number): number { return b[off] << 8 | b[off + 1]; }
-export function tcpDstPort(b: Uint8Array, off: number): number { return b[off + 2] << 8 | b[off + 3]; }
 export function tcpSeq(b: Uint8Array, off: number): number { return readU32(b, off + 4); }
-export function tcpAck(b: Uint8Array, off: number): number { return readU32(b, off + 8); }
 /** Header length in bytes (data offset * 4). */
 export function tcpHeaderLen(b: Uint8Array, off: number): number { return (b[off + 12] >>> 4) << 2; }
 export function tcpFlags(b: Uint8Array, off: number): number { return b[off + 13]; }
-export function tcpWindow(b: Uint8Array, off: number): number { return b[off + 14] << 8 | b[off + 15]; }
-export function tcpChecksum(b: Uint8Array, off: number): number { return b[off + 16] << 8 | b[off + 17]; }
 
 export function setTcpSeq(b: Uint8Array, off: number, v: number): void { writeU32(b, off + 4, v >>> 0); }
 export function setTcpFlags(b: Uint8Array, off: number, v: number): void { b[off + 13] = v & 0xff; }
@@ -44,28 +40,20 @@ export function setTcpFlags(b: Uint8Array, off: number, v: number): void { b[off
 /** Write a 20-byte TCP header (no options, checksum 0); returns off + 20. */
 export function emitTcp(b: Uint8Array, off: number, srcPort: number, dstPort: number, seq: number, ack: number,
   flags: number, window: number): number {
-  b[off] = srcPort >>> 8 & 0xff; b[off + 1] = srcPort & 0xff;
-  b[off + 2] = dstPort >>> 8 & 0xff; b[off + 3] = dstPort & 0xff;
-  writeU32(b, off + 4, seq >>> 0);
-  writeU32(b, off + 8, ack >>> 0);
+  writeU16(b, off, srcPort);
+  writeU16(b, off + 2, dstPort);
+  writeU32(b, off + 4, seq);
+  writeU32(b, off + 8, ack);
   b[off + 12] = 5 << 4; b[off + 13] = flags & 0xff;
-  b[off + 14] = window >>> 8 & 0xff; b[off + 15] = window & 0xff;
-  b[off + 16] = 0; b[off + 17] = 0; b[off + 18] = 0; b[off + 19] = 0;
+  writeU16(b, off + 14, window);
+  writeU32(b, off + 16, 0);
   return off + TCP_MIN_HLEN;
 }
 
 /** Compute and write the TCP checksum over b[tcp..end) with the pseudo-header of the IP header at `ip`. */
 export function fillTcpChecksum(b: Uint8Array, ip: number, tcp: number, end: number, ipv6: boolean): void {
-  b[tcp + 16] = 0; b[tcp + 17] = 0;
+  writeU16(b, tcp + 16, 0);
   const len = end - tcp;
-  const ps = ipv6 ? pseudoSum6(b, ip, IPPROTO_TCP, len) : pseudoSum4(b, ip, IPPROTO_TCP, len);
-  const c = internetChecksum(b, tcp, end, ps);
-  b[tcp + 16] = c >>> 8; b[tcp + 17] = c & 0xff;
-}
-
-/** True when the TCP checksum of b[tcp..end) is correct for the IP header at `ip`. */
-export function verifyTcpChecksum(b: Uint8Array, ip: number, tcp: number, end: number, ipv6: boolean): boolean {
-  const len = end - tcp;
-  const ps = ipv6 ? pseudoSum6(b, ip, IPPROTO_TCP, len) : pseudoSum4(b, ip, IPPROTO_TCP, len);
-  return verifyChecksum(b, tcp, end, ps);
+  const ps = ipv6 ? pseudoSum6(b, ip, IpProto.Tcp, len) : pseudoSum4(b, ip, IpProto.Tcp, len);
+  writeU16(b, tcp + 16, internetChecksum(b, tcp, end, ps));
 }

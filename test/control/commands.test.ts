@@ -11,7 +11,7 @@ import type { Operation } from '../../src/control/commands/types.js';
 import { parse, type Command } from '../../src/control/grammar.js';
 import { controlPlane, NO_EFFECTS } from '../helpers/control.js';
 
-function setup(existing: string[] = ['eth1']): ControlPlane {
+function setup(existing: string[] = ['eth1', 'eth2']): ControlPlane {
   return controlPlane(new State(), { interfaceExists: (n) => existing.includes(n) });
 }
 
@@ -39,7 +39,7 @@ function snapshot(cp: ControlPlane): unknown {
 test('the replies read like z/VM', () => {
   const cp = setup();
   assert.deepEqual(run(cp, 'DEFINE VSWITCH SW1 RDEV eth1'), ['VSWITCH SYSTEM SW1 is created']);
-  assert.deepEqual(run(cp, 'DEF VSW SW2 RDEV eth7 eth1'), [
+  assert.deepEqual(run(cp, 'DEF VSW SW2 RDEV eth7 eth2'), [
     'VSW0013W RDEV eth7 does not exist; the uplink of VSWITCH SYSTEM SW2 waits for it',
     'VSWITCH SYSTEM SW2 is created',
   ]);
@@ -67,6 +67,11 @@ test('errors change nothing', () => {
   run(cp, 'DEFINE NIC 600 FOR LINUX1');
   run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
   refused(cp, 'DEFINE VSWITCH SW1 RDEV eth1', /VSW0010E VSWITCH SYSTEM SW1 already exists/);
+  run(cp, 'DEFINE VSWITCH SW2 RDEV eth1 eth2');
+  refused(cp, 'DEFINE VSWITCH SW3 RDEV eth1', /^VSW0015E RDEV eth1 already belongs to VSWITCH SYSTEM SW2$/);
+  refused(cp, 'DEFINE VSWITCH SW3 RDEV eth9 eth2', /^VSW0015E RDEV eth2 already belongs to VSWITCH SYSTEM SW2$/);
+  assert.deepEqual(run(cp, 'DEFINE VSWITCH SW3 RDEV ETH1'), ['VSW0013W RDEV ETH1 does not exist; the uplink of VSWITCH SYSTEM SW3 waits for it', 'VSWITCH SYSTEM SW3 is created'],
+    'interface names are compared as Linux does (case matters)');
   refused(cp, 'DEFINE GUEST LINUX1 QEMU', /GUEST LINUX1 already exists/);
   refused(cp, 'DEFINE GUEST LINUX2 NETNS ns1', /namespace ns1 already belongs to GUEST LINUX1/);
   refused(cp, 'DEFINE NIC 700 FOR NOBODY', /GUEST NOBODY does not exist/);
@@ -154,7 +159,7 @@ test('QUERY answers in lines and JSON', () => {
   assert.deepEqual(sw.nics, [{ guest: 'LINUX1', vdev: '0600', mac: '02:00:00:00:00:01', port: null, counters: null }]);
   assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', guest: 'LINUX1', vdev: '0600', localOnly: true, reason: 'uplink not ready' }]);
   assert.equal(sw.drops['unknown-destination'], 0);
-  assert.equal(Object.keys(sw.drops).length, 16);
+  assert.equal(Object.keys(sw.drops).length, 18);
   assert.equal(sw.drops['egress-down'], 0);
   assert.equal(sw.drops['no-group-member'], 0);
   assert.deepEqual(sw.groups, [], 'no multicast group joined');

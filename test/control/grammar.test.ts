@@ -87,6 +87,29 @@ test('errors name the bad word and what was expected', () => {
   assert.match(err('').message, /empty command/);
 });
 
+test('case folding is ASCII only: Unicode letters that upper-case to ASCII are refused, in keywords and names', () => {
+  // 'ı'.toUpperCase() is 'I', 'ſ'.toUpperCase() is 'S', 'ﬁ'.toUpperCase() is 'FI', 'K' (Kelvin) lower-cases to 'k'.
+  assert.equal('ı'.toUpperCase(), 'I', 'the trap this guards against');
+  assert.match(err('DEFıNE VSWITCH SW1').message, /unexpected word 'DEFıNE': expected QUERY \(Q\), DEFINE \(DEF\)/);
+  assert.match(err('DEFINE VSWıTCH SW1').message, /unexpected word 'VSWıTCH'/);
+  assert.match(err('Q VSW SW1 DETAıLS').message, /'DETAıLS'/);
+  assert.match(err('ſET VSWITCH SW1 SWITCHOVER').message, /'ſET'/);
+  assert.match(err('DEFINE VSWITCH SW1 QUEUEſTORAGE 8M').message, /'QUEUEſTORAGE'/);
+  assert.match(err('DEFINE GUEST LİNUX1 NETNS n1').message, /bad user id 'LİNUX1'/);
+  assert.match(err('DEFINE GUEST lınux1 NETNS n1').message, /bad user id 'lınux1'/);
+  assert.match(err('DEFINE VSWITCH ſW1').message, /bad switch name 'ſW1'/);
+  assert.match(err('DEFINE VSWITCH SW1 CONTROLLER DTCVſW1').message, /bad controller name/);
+  assert.match(err('DEFINE NIC 600 FOR ﬁ').message, /bad user id 'ﬁ'/);
+  assert.match(err('DEFINE VSWITCH SW1 QUEUESTORAGE 8\u212A').message, /bad QUEUESTORAGE amount/);
+  assert.match(err('DEFINE NIC ６００ FOR LINUX1').message, /bad virtual device number/, 'full-width digits are not hex digits');
+  // Only ASCII white space separates words: a no-break space is part of a word.
+  assert.match(err('DEFINE\u00a0VSWITCH SW1').message, /unexpected word 'DEFINE\u00a0VSWITCH'/);
+  assert.match(err('DEFINE VSWITCH\u2003SW1').message, /unexpected word 'VSWITCH\u2003SW1'/);
+  // ASCII case folding itself still works everywhere.
+  assert.deepEqual(ok('dEfInE vSwItCh sw1\tcOnTr dtcvsw1\r\n'),
+    { kind: 'define-vswitch', name: 'SW1', rdevs: [], mode: 'IP', controller: 'DTCVSW1', queueBytes: DEFAULT_QUEUE_BYTES });
+});
+
 // ---- properties ----
 
 const nameArb = fc.stringMatching(/^[A-Z0-9@#$_]{1,8}$/).filter((s) => !['A', 'AL', 'ALL'].includes(s) && !/^DET(A|AI|AIL|AILS)?$/.test(s) && !/^FOR$/.test(s));

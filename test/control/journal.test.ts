@@ -1,6 +1,8 @@
 /**
- * The journal: records are durable lines; a torn tail is ignored and cut off; replay through
- * the engine rebuilds the same state (same MACs), and skips records that no longer apply.
+ * The journal: records are durable lines with a checksum; a torn tail is ignored and cut off;
+ * damage before it stops the reading at its line; replay through the engine rebuilds the same
+ * state (same MACs), and skips records that no longer apply. Journals of the previous version
+ * (v1, no checksum) still replay.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ControlPlane, StartUp } from '../../src/control/controlplane.js';
-import { Journal, JOURNAL_FILE, parseJournal } from '../../src/control/journal.js';
+import { encodeLine, JOURNAL_FILE, parseJournal } from '../../src/control/journal.js';
+import { History } from '../../src/control/history.js';
 import { State } from '../../src/control/state.js';
 import { NO_EFFECTS } from '../helpers/control.js';
 import { NO_RUNTIME } from '../../src/control/commands/types.js';
@@ -22,27 +25,40 @@ function withDir(fn: (dir: string) => void): void {
   try { fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
 }
 
-function open(dir: string): { cp: ControlPlane; problems: { line: number; reason: string }[]; journal: Journal } {
+function open(dir: string): { cp: ControlPlane; problems: { line: number; reason: string }[]; journal: History } {
   const startUp = new StartUp(new State(), env, quiet);
-  const { journal, read } = Journal.open(dir);
-  for (const r of read.records) startUp.replay(r);
-  const cp = new ControlPlane(startUp.state, env, quiet, { journal, effects: NO_EFFECTS, runtime: NO_RUNTIME });
-  return { cp, problems: read.problems, journal };
+  const { history, report } = History.open(dir, startUp, quiet, { compactAfter: 1_000_000 });
+  const cp = new ControlPlane(startUp.state, env, quiet, { journal: history, effects: NO_EFFECTS, runtime: NO_RUNTIME });
+  return { cp, problems: report.torn ? [report.torn] : [], journal: history };
 }
 
-test('parseJournal: good records, torn tail, garbage lines', () => {
+test('parseJournal: good records, torn tail, damage stops the reading at its line', () => {
   const good = '{"v":1,"seq":1,"at":"t","cmd":"DEFINE VSWITCH SW1"}\n';
   assert.equal(parseJournal(good).records.length, 1);
   const torn = parseJournal(`${good}{"v":1,"seq":2,"at":"t","cmd":"DEF`);
   assert.equal(torn.records.length, 1);
   assert.equal(torn.validBytes, Buffer.byteLength(good));
-  assert.match(torn.problems[0].reason, /torn last record/);
+  assert.match(torn.torn!.reason, /torn last record/);
+  assert.equal(torn.damage, null);
   // A complete JSON object without its newline is torn too (the write did not finish).
   const noNl = parseJournal(`${good}{"v":1,"seq":2,"at":"t","cmd":"DEFINE VSWITCH SW2"}`);
   assert.equal(noNl.records.length, 1);
-  const junk = parseJournal(`${good}garbage\n{"v":2,"cmd":"x","seq":1}\n{"v":1,"seq":3,"cmd":"DEFINE NIC 600 FOR A","alloc":{"mac":"x"}}\n\n${good}`);
-  assert.equal(junk.records.length, 2);
-  assert.deepEqual(junk.problems.map((p) => p.line), [2, 3, 4]);
+  assert.ok(noNl.torn);
+  const second = '{"v":1,"seq":2,"at":"t","cmd":"DEFINE VSWITCH SW2"}\n';
+  for (const [bad, reason] of [
+    ['garbage\n', /not JSON/],
+    ['{"v":3,"cmd":"x","seq":2}\n', /not a journal record \(version 3\)/],
+    ['{"v":1,"seq":2,"cmd":"DEFINE NIC 600 FOR A","alloc":{"mac":"x"}}\n', /bad allocation/],
+    ['\n', /empty line/],
+    ['{"v":1,"seq":3,"at":"t","cmd":"DEFINE VSWITCH SW3"}\n', /record 3 follows record 1: records are missing/],
+    ['{"v":2,"seq":2,"at":"t","cmd":"DEFINE VSWITCH SW3"}\n', /v2 record without a checksum/],
+  ] as const) {
+    const r = parseJournal(`${good}${bad}${second}`);
+    assert.equal(r.records.length, 1, bad);
+    assert.equal(r.damage!.line, 2, bad);
+    assert.match(r.damage!.reason, reason);
+    assert.equal(r.validBytes, Buffer.byteLength(good), 'the valid prefix ends before the damage');
+  }
 });
 
 test('commands are journaled before the reply and come back with the same identity', () => {
@@ -57,6 +73,8 @@ test('commands are journaled before the reply and come back with the same identi
     const lines = readFileSync(join(dir, JOURNAL_FILE), 'utf8').trim().split('\n');
     assert.equal(lines.length, 8, 'refused commands and queries are not journaled');
     assert.deepEqual(JSON.parse(lines[2]).alloc, { macSerial: 1, mac: 0x020000000001, subchannels: [0, 1, 2], chpid: 0 });
+    assert.deepEqual(lines.map((l) => JSON.parse(l).v), Array(8).fill(2), 'records of this version');
+    assert.ok(lines.every((l) => /,"crc":"[0-9a-f]{8}"}$/.test(l)), 'each with its checksum');
     const before = ['Q VSW ALL DET', 'Q NIC DET FOR A', 'Q GUEST'].map((q) => cp.execute(q));
     journal.close();
     const again = open(dir);
@@ -121,5 +139,22 @@ test('replay takes only what is journaled: queries, operations and SYSTEM CONFIG
     assert.deepEqual([...cp.state.switches.keys()], ['SW1']);
     assert.deepEqual([...cp.state.guests.keys()], ['A'], 'records after the skipped ones still apply');
     journal.close();
+  });
+});
+
+test('a journaled SET VSWITCH CONTROLLER name is replayed though no controller is connected at start (the switch waits for it)', () => {
+  withDir((dir) => {
+    const running = open(dir);
+    assert.ok(running.cp.execute('DEFINE VSWITCH SW1 RDEV eth1').ok);
+    // While running, a named controller must be connected.
+    const refusedNow = running.cp.execute('SET VSWITCH SW1 CONTROLLER DTCVSW2');
+    assert.match(refusedNow.lines[0], /VSW0051E controller DTCVSW2 is not connected/);
+    running.journal.close();
+    // It was connected when the command was acknowledged; the journal holds the record.
+    appendFileSync(join(dir, JOURNAL_FILE), encodeLine({ v: 2, seq: 2, at: '', cmd: 'SET VSWITCH SW1 CONTROLLER DTCVSW2' }));
+    const again = open(dir);
+    assert.deepEqual(again.problems, []);
+    assert.equal(again.cp.state.switches.get('SW1')!.controller, 'DTCVSW2', 'the named controller is kept across the restart');
+    again.journal.close();
   });
 });

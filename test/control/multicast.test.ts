@@ -46,11 +46,13 @@ const isGroup = (m: ToController): boolean => 'kind' in m && m.kind === 'ipv4-gr
 /** A message's type, with its kind where it has one. */
 const label = (m: ToController): string => ('kind' in m ? `${m.t} ${m.kind}` : m.t);
 
-const st = (rdev: string, ok: boolean): RdevStatus => ({ rdev, ok, exists: true, up: true, carrier: ok, mtu: 1500, mac: '0a:00:00:00:00:01' });
+const st = (rdev: string, ok: boolean): RdevStatus => ({ rdev, ok, exists: true, up: true, carrier: ok, mtu: 1500, mac: '0a:00:00:00:00:01', ifindex: 2 });
 
 function setup() {
   const dev = {
-    ensureNetns: () => {},
+    ensureNetns: () => false,
+    netnsMadeHere: () => false,
+    deleteNetns: () => {},
     openTap: () => ({ fd: openSync('/dev/null', 'r'), ifindex: 5 }),
     destroyTap: () => {},
     openUplink: () => ({ fd: openSync('/dev/null', 'r'), ifindex: 2, mac: 0x0a0000000001, mtu: 1500 }),

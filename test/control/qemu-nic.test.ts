@@ -53,7 +53,9 @@ function setup(name: string) {
   const dp = new FakeDp();
   const w = new FakeWatcher();
   const dev = {
-    ensureNetns: () => {},
+    ensureNetns: () => false,
+    netnsMadeHere: () => false,
+    deleteNetns: () => {},
     openTap: () => ({ fd: openSync('/dev/null', 'r'), ifindex: 5 }),
     destroyTap: () => {},
     openUplink: () => { throw Object.assign(new Error('no such device'), { code: 'ENODEV' }); },

@@ -35,14 +35,21 @@ class FakeWatcher extends EventEmitter {
 
 function setup() {
   const ifaces = new Set<string>();
+  /** Interface indexes openUplink binds to (default 2). */
+  const ifindexes = new Map<string, number>();
   const taps = new Set<string>();
+  /** Namespaces that exist, and which of them the daemon made (the mark a real one carries). */
+  const namespaces = new Set<string>();
+  const made = new Set<string>();
   const dev = {
-    ensureNetns: () => {},
+    ensureNetns: (n: string) => { if (namespaces.has(n)) return false; namespaces.add(n); made.add(n); return true; },
+    netnsMadeHere: (n: string) => made.has(n),
+    deleteNetns: (n: string) => { namespaces.delete(n); made.delete(n); },
     openTap: (o: { netns: string | null; name: string }) => { taps.add(`${o.netns}/${o.name}`); return { fd: openSync('/dev/null', 'r'), ifindex: 5 }; },
     destroyTap: (netns: string | null, name: string) => { taps.delete(`${netns}/${name}`); },
     openUplink: (name: string) => {
       if (!ifaces.has(name)) throw Object.assign(new Error('no such device'), { code: 'ENODEV' });
-      return { fd: openSync('/dev/null', 'r'), ifindex: 2, mac: 0x0a0000000001, mtu: 1500 };
+      return { fd: openSync('/dev/null', 'r'), ifindex: ifindexes.get(name) ?? 2, mac: 0x0a0000000001, mtu: 1500 };
     },
     interfaceExists: (n: string) => ifaces.has(n),
   };
@@ -53,7 +60,7 @@ function setup() {
   const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, clock });
   const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
-  return { ifaces, taps, dp, w, rec, cp, run, state, clock };
+  return { ifaces, ifindexes, taps, namespaces, dp, w, rec, cp, run, state, clock };
 }
 
 class FakeLink {
@@ -63,8 +70,9 @@ class FakeLink {
   take(): ToController[] { const s = this.sent; this.sent = []; return s; }
 }
 
-const st = (rdev: string, ok: boolean, reason?: string): RdevStatus => ({
+const st = (rdev: string, ok: boolean, reason?: string, ifindex = 2): RdevStatus => ({
   rdev, ok, ...(reason ? { reason } : {}), exists: ok || reason !== 'no such interface', up: true, carrier: ok, mtu: 1500, mac: '0a:00:00:00:00:01',
+  ifindex: ok || reason !== 'no such interface' ? ifindex : 0,
 });
 
 test('uplink: waits for a controller, opens after InitializationComplete, registers addresses, fails over; a lost controller changes no port', () => {
@@ -104,12 +112,12 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true) });
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up1', false, 'no carrier') });
   clock.drain();
-  assert.deepEqual(dp.take().map((m) => m.op), ['port-remove', 'port-add']);
+  assert.deepEqual(dp.take().map((m) => m.op), ['port-remove', 'port-add', 'announce'], 'announced on up0 at once, not after the controller answers');
   assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1' }]);
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, false, 'stays registered meanwhile');
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }]);
+  assert.deepEqual(dp.take(), [], 'the answer changes nothing in the data plane');
   const ev = rec.controllers.view('SW1')!.events.find((e) => e.kind === 'failover')!;
   assert.equal(ev.from, 'up1');
   assert.equal(ev.to, 'up0');
@@ -179,7 +187,7 @@ test('a failed uplink open and a port-down are retried retryMs later, not before
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', true)] });
   clock.drain();
   assert.equal(rec.uplink('SW1').state, 'ERROR ON DEVICE up0: no such device; retrying');
-  assert.equal(clock.timersPending, 1, 'one retry timer');
+  assert.equal(clock.timersPending, 2, 'one retry timer, and the controller pings');
   dp.take();
   ifaces.add('up0');
   clock.advance(19);
@@ -187,15 +195,105 @@ test('a failed uplink open and a port-down are retried retryMs later, not before
   clock.advance(1);
   assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up0' }]);
   assert.equal(rec.uplink('SW1').state, 'READY');
-  assert.equal(clock.timersPending, 0, 'nothing left to retry');
+  assert.equal(clock.timersPending, 1, 'nothing left to retry: only the controller pings');
   // The data plane loses the port: DOWN, then reopened one retry later.
   dp.emit('port-down', { ev: 'port-down', port: 0, errno: 100, reason: 'ENETDOWN' });
   assert.equal(rec.uplink('SW1').state, 'DOWN (ENETDOWN); retrying');
+  assert.deepEqual(rec.controllers.view('SW1')!.rdevs.map((r) => [r.rdev, r.ok, r.reason]), [['up0', false, 'data device failed: ENETDOWN']]);
   clock.drain();
   assert.deepEqual(dp.take(), []);
   clock.advance(20);
   assert.deepEqual(dp.take().map((m) => [m.op, (m as { port?: number }).port]), [['port-add', 1]]);
-  assert.equal(rec.uplink('SW1').state, 'READY, NO CARRIER ON ACTIVE RDEV, NO BACKUP READY (data device on up0 failed: ENETDOWN)',
-    'open again on the only RDEV, which the controller has not reported ok since');
+  assert.equal(rec.uplink('SW1').state, 'READY', 'open again on the only RDEV: nothing is wrong with it any more');
+  assert.deepEqual(rec.controllers.view('SW1')!.rdevs.map((r) => [r.rdev, r.ok]), [['up0', true]]);
+  assert.deepEqual(rec.controllers.view('SW1')!.events.map((e) => e.kind).slice(-2), ['failover-impossible', 'uplink-recovered']);
+  rec.stop();
+});
+
+test('DETACH GUEST deletes the namespace the daemon made for it, not one that was there before', () => {
+  const { namespaces, run, rec } = setup();
+  namespaces.add('users');
+  run('DEFINE GUEST MADE NETNS fresh');
+  run('DEFINE GUEST OWN NETNS users');
+  assert.deepEqual([...namespaces].sort(), ['fresh', 'users']);
+  run('DEFINE NIC 600 FOR MADE');
+  run('DETACH NIC 600 FOR MADE');
+  assert.ok(namespaces.has('fresh'), 'a guest keeps its namespace while it exists');
+  run('DETACH GUEST MADE');
+  run('DETACH GUEST OWN');
+  assert.deepEqual([...namespaces], ['users'], 'the made one is gone, the user\'s stays');
+  rec.stop();
+});
+
+test('an RDEV deleted and made again: the data device closes, reopens on the new interface, re-announces; QUERY says what is true at each step', () => {
+  const { ifaces, ifindexes, dp, w, rec, run, clock } = setup();
+  ifaces.add('up0');
+  run('DEFINE VSWITCH SW1 RDEV up0');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  w.emit('address', 'A/0600', 0x0a000001, 24, true);
+  const link = new FakeLink();
+  rec.controllers.register(link, 'C1', 7);
+  clock.drain();
+  rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', true)] });
+  clock.drain();
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
+  clock.drain();
+  dp.take();
+  link.take();
+  const state = (): string => rec.uplink('SW1').state;
+  const reason = (): string | null => rec.addressReason('SW1', 0x0a000001);
+  // Carrier loss with no backup: the text says so, and goes when the carrier is back.
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', false, 'no carrier') });
+  clock.drain();
+  assert.equal(state(), 'READY, NO CARRIER ON ACTIVE RDEV, NO BACKUP READY (up0: no carrier)');
+  assert.deepEqual(dp.take(), [], 'the data device stays open through a carrier loss');
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true) });
+  clock.drain();
+  assert.equal(state(), 'READY', 'not left from the last event');
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }], 'announced again now that the LAN can hear it');
+  // The interface is deleted: nothing to hold open.
+  ifaces.delete('up0');
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', false, 'no such interface') });
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 1 }]);
+  assert.equal(state(), 'WAITING FOR DEVICE up0');
+  assert.deepEqual(rec.controllers.view('SW1')!.rdevs.map((r) => [r.rdev, r.ok, r.reason]), [['up0', false, 'no such interface']]);
+  assert.equal(reason(), null, 'the address stays registered: the LAN gets it back with the RDEV');
+  // Made again under a new index, its carrier not yet there: reopened there at once;
+  // announcements and registrations wait for the carrier (a GARP would be lost, a
+  // registration refused).
+  ifaces.add('up0');
+  ifindexes.set('up0', 9);
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', false, 'no carrier', 9) });
+  clock.drain();
+  assert.deepEqual(dp.take(), [
+    { op: 'port-add', port: 2, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up0' },
+  ]);
+  assert.deepEqual(link.take(), []);
+  assert.equal(state(), 'READY, NO CARRIER ON ACTIVE RDEV, NO BACKUP READY (up0: no carrier)');
+  w.emit('address', 'A/0600', 0x0a000002, 24, true);
+  clock.drain();
+  dp.take();
+  assert.equal(rec.addressReason('SW1', 0x0a000002), 'up0: no carrier', 'a new address says why it waits');
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true, undefined, 9) });
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }], 'the data device is already on the new interface; the LAN hears of it now');
+  assert.deepEqual(link.take().map((m) => (m as { address?: string }).address), ['10.0.0.1', '10.0.0.2']);
+  assert.equal(state(), 'READY');
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.2', ok: true });
+  rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000002, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000002 }]);
+  const ev = rec.controllers.view('SW1')!.events.at(-1)!;
+  assert.equal(ev.kind, 'uplink-recovered');
+  assert.equal(typeof ev.durationMs, 'number');
+  // Made again without the controller seeing it gone (a new index only): the old socket is closed, a new one opened.
+  ifindexes.set('up0', 11);
+  rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true, undefined, 11) });
+  clock.drain();
+  assert.deepEqual(dp.take().map((m) => [m.op, (m as { port?: number }).port]), [['port-remove', 2], ['port-add', 3], ['announce', undefined], ['announce', undefined]]);
+  assert.equal(state(), 'READY');
   rec.stop();
 });

@@ -45,7 +45,9 @@ function setup() {
   const taps = new Map<string, { carrier: boolean; opts: HostTapOptions }>();
   const opened: Array<{ netns: string | null; name: string; exclusive?: boolean }> = [];
   const dev = {
-    ensureNetns: () => {},
+    ensureNetns: () => false,
+    netnsMadeHere: () => false,
+    deleteNetns: () => {},
     openTap: (o: { netns: string | null; name: string; exclusive?: boolean }) => { opened.push(o); return { fd: openSync('/dev/null', 'r'), ifindex: 5 }; },
     destroyTap: (_netns: string | null, name: string) => { taps.delete(name); },
     openUplink: (name: string) => {

@@ -6,9 +6,9 @@
 import type { Egress } from '../../src/forward/api.js';
 import { newCounterBuffer, dropSlot } from '../../src/forward/counters.js';
 import { DROP_REASON_NAMES } from '../../src/forward/api.js';
-import { emitEthernet, emitEthernetVlan, ETHERTYPE_IPV4, ETHERTYPE_ARP, ETHERTYPE_IPV6 } from '../../src/wire/ethernet.js';
+import { emitEthernet, emitEthernetVlan, EtherType } from '../../src/wire/ethernet.js';
 import { emitArp } from '../../src/wire/arp.js';
-import { emitIpv4, IPPROTO_UDP } from '../../src/wire/ipv4.js';
+import { emitIpv4, IpProto } from '../../src/wire/ipv4.js';
 import { emitUdp } from '../../src/wire/udp.js';
 import { emitIpv6 } from '../../src/wire/ipv6.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
@@ -66,8 +66,8 @@ const VNET = 10;
 export function udpFrame(dst: number, src: number, srcIp: number, dstIp: number, payload = 18): Frame {
   const buf = new Uint8Array(VNET + 14 + 20 + 8 + payload);
   const eth = VNET;
-  const l3 = emitEthernet(buf, eth, dst, src, ETHERTYPE_IPV4);
-  const l4 = emitIpv4(buf, l3, srcIp, dstIp, IPPROTO_UDP, 8 + payload);
+  const l3 = emitEthernet(buf, eth, dst, src, EtherType.Ipv4);
+  const l4 = emitIpv4(buf, l3, srcIp, dstIp, IpProto.Udp, 8 + payload);
   emitUdp(buf, l4, 1000, 2000, payload);
   return { buf, hdr: 0, eth, end: buf.length };
 }
@@ -75,24 +75,24 @@ export function udpFrame(dst: number, src: number, srcIp: number, dstIp: number,
 export function arpFrame(dst: number, src: number, op: number, sha: number, spa: number, tha: number, tpa: number): Frame {
   const buf = new Uint8Array(VNET + 60);
   const eth = VNET;
-  const a = emitEthernet(buf, eth, dst, src, ETHERTYPE_ARP);
+  const a = emitEthernet(buf, eth, dst, src, EtherType.Arp);
   emitArp(buf, a, op, sha, spa, tha, tpa);
   return { buf, hdr: 0, eth, end: buf.length };
 }
 
 export function vlanFrame(dst: number, src: number): Frame {
   const buf = new Uint8Array(VNET + 64);
-  const l3 = emitEthernetVlan(buf, VNET, dst, src, 10, 0, ETHERTYPE_IPV4);
-  emitIpv4(buf, l3, ip('10.0.0.1'), ip('10.0.0.2'), IPPROTO_UDP, 8);
+  const l3 = emitEthernetVlan(buf, VNET, dst, src, 10, 0, EtherType.Ipv4);
+  emitIpv4(buf, l3, ip('10.0.0.1'), ip('10.0.0.2'), IpProto.Udp, 8);
   return { buf, hdr: 0, eth: VNET, end: buf.length };
 }
 
 export function ipv6Frame(dst: number, src: number): Frame {
   const buf = new Uint8Array(VNET + 14 + 40 + 8);
-  const l3 = emitEthernet(buf, VNET, dst, src, ETHERTYPE_IPV6);
+  const l3 = emitEthernet(buf, VNET, dst, src, EtherType.Ipv6);
   const a = new Uint8Array(16); a[0] = 0xfd; a[15] = 1;
   const b = new Uint8Array(16); b[0] = 0xfd; b[15] = 2;
-  emitUdp(buf, emitIpv6(buf, l3, a, b, IPPROTO_UDP, 8), 1, 2, 0);
+  emitUdp(buf, emitIpv6(buf, l3, a, b, IpProto.Udp, 8), 1, 2, 0);
   return { buf, hdr: 0, eth: VNET, end: buf.length };
 }
 

@@ -33,6 +33,7 @@ function run(s: ReturnType<typeof setup>, port: number, f: Frame, now = 0) {
   s.sw.input(port, f.buf, f.hdr, f.eth, f.end, now);
 }
 
+// The ARP views read addresses in their int32 form (src/wire/bytes.ts): `>>> 0` compares with the uint32 form.
 const dstOf = (f: Uint8Array) => readMac(f, 0);
 const srcOf = (f: Uint8Array) => readMac(f, 6);
 
@@ -48,9 +49,9 @@ test('nic ARP: request for another registered NIC is answered in place, back to 
   assert.equal(srcOf(frame), C);
   assert.equal(arpOp(frame, 14), 2);
   assert.equal(arpSha(frame, 14), C);
-  assert.equal(arpSpa(frame, 14), IP_C);
+  assert.equal(arpSpa(frame, 14) >>> 0, IP_C);
   assert.equal(arpTha(frame, 14), A);
-  assert.equal(arpTpa(frame, 14), IP_A);
+  assert.equal(arpTpa(frame, 14) >>> 0, IP_A);
   assert.equal(frame.length, 60, 'reply keeps the frame length');
   assert.equal(hexOf(vnet), '00'.repeat(10));
   assert.deepEqual(drops(s.c, SW), {});
@@ -81,8 +82,8 @@ test('nic ARP: request for an unregistered target is relayed to the uplink under
   assert.equal(srcOf(frame), U);
   assert.equal(arpOp(frame, 14), 1);
   assert.equal(arpSha(frame, 14), U);
-  assert.equal(arpSpa(frame, 14), IP_A);
-  assert.equal(arpTpa(frame, 14), IP_L);
+  assert.equal(arpSpa(frame, 14) >>> 0, IP_A);
+  assert.equal(arpTpa(frame, 14) >>> 0, IP_L);
 });
 
 test('nic ARP: relay without an uplink is NoUplink', () => {
@@ -285,9 +286,9 @@ test('uplink ARP: request for a registered, not-local-only address is answered w
   assert.equal(srcOf(frame), U);
   assert.equal(arpOp(frame, 14), 2);
   assert.equal(arpSha(frame, 14), U);
-  assert.equal(arpSpa(frame, 14), IP_C);
+  assert.equal(arpSpa(frame, 14) >>> 0, IP_C);
   assert.equal(arpTha(frame, 14), L);
-  assert.equal(arpTpa(frame, 14), IP_L);
+  assert.equal(arpTpa(frame, 14) >>> 0, IP_L);
 });
 
 test('uplink ARP: request for a local-only or unknown address, and other ops, are ArpIgnored', () => {
@@ -309,8 +310,8 @@ test('uplink ARP: reply to a relayed request is delivered to the NIC with tha an
   assert.equal(srcOf(frame), L);
   assert.equal(arpTha(frame, 14), A);
   assert.equal(arpSha(frame, 14), L);
-  assert.equal(arpSpa(frame, 14), IP_L);
-  assert.equal(arpTpa(frame, 14), IP_A);
+  assert.equal(arpSpa(frame, 14) >>> 0, IP_L);
+  assert.equal(arpTpa(frame, 14) >>> 0, IP_A);
 });
 
 test('uplink ARP: reply for an unregistered address is ArpIgnored; malformed ARP is Malformed', () => {

@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { IpSwitch, GROUP_MEMBERSHIP_MS, QUERY_INTERVAL_MS } from '../../src/forward/ip-switch.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW, JOIN_REFRESHED } from '../../src/forward/group-table.js';
 import { PortRole } from '../../src/forward/api.js';
-import { readMac, readIpv4 } from '../../src/wire/addr.js';
-import { emitEthernet, ETHERTYPE_IPV4 } from '../../src/wire/ethernet.js';
-import { emitIpv4, checkIpv4, verifyIpv4Checksum } from '../../src/wire/ipv4.js';
+import { readMac } from '../../src/wire/addr.js';
+import { readU32 } from '../../src/wire/bytes.js';
+import { emitEthernet, EtherType } from '../../src/wire/ethernet.js';
+import { emitIpv4, checkIpv4, verifyIpv4Checksum, IpProto } from '../../src/wire/ipv4.js';
 import {
-  emitIgmpV2, emitIgmpV3Report, checkIgmp, groupMac, IGMP_V2_REPORT, IGMP_V2_LEAVE, IGMP_QUERY, IPPROTO_IGMP,
+  emitIgmpV2, emitIgmpV3Report, checkIgmp, groupMac, IGMP_V2_REPORT, IGMP_V2_LEAVE, IGMP_QUERY,
   CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE, MODE_IS_EXCLUDE, BLOCK_OLD_SOURCES,
 } from '../../src/wire/igmp.js';
 import { RecordingEgress, counters, drops, udpFrame, ip, Frame } from './helpers.js';
@@ -47,8 +48,8 @@ function igmpFrame(srcMac: number, srcIp: number, dstIp: number, emit: (b: Uint8
   const tmp = new Uint8Array(256);
   const len = emit(tmp, 0);
   const buf = new Uint8Array(VNET + Math.max(60, 14 + 20 + len));
-  const l3 = emitEthernet(buf, VNET, groupMac(dstIp), srcMac, ETHERTYPE_IPV4);
-  const l4 = emitIpv4(buf, l3, srcIp, dstIp, IPPROTO_IGMP, len, 0, 1);
+  const l3 = emitEthernet(buf, VNET, groupMac(dstIp), srcMac, EtherType.Ipv4);
+  const l4 = emitIpv4(buf, l3, srcIp, dstIp, IpProto.Igmp, len, 0, 1);
   buf.set(tmp.subarray(0, len), l4);
   return { buf, hdr: 0, eth: VNET, end: buf.length };
 }
@@ -217,11 +218,11 @@ test('multicast: a startup query after NICs are added; while memberships exist a
   assert.equal(checkIpv4(f, 14, f.length), 24);
   assert.ok(verifyIpv4Checksum(f, 14));
   assert.equal(f[14 + 8], 1, 'TTL 1');
-  assert.equal(readIpv4(f, 14 + 12), 0);
-  assert.equal(readIpv4(f, 14 + 16), ip('224.0.0.1'));
+  assert.equal(readU32(f, 14 + 12), 0);
+  assert.equal(readU32(f, 14 + 16), ip('224.0.0.1'));
   assert.equal(f[38], IGMP_QUERY);
   assert.ok(checkIgmp(f, 38, 50));
-  assert.equal(readIpv4(f, 42), 0, 'general query');
+  assert.equal(readU32(f, 42), 0, 'general query');
   s.eg.clear();
   s.sw.tick(t0 + 2000 + QUERY_INTERVAL_MS);
   assert.equal(s.eg.sent.length, 0, 'one query per interval');

@@ -6,11 +6,14 @@
  * - NO_EFFECTS has no host side and no data plane: prepare does nothing, and an operation on
  *   the uplink is refused ("no uplink is running");
  * - NO_RUNTIME (src/control/commands/types.ts): no data plane, no controller.
+ * `definitions(state)` is everything the definitions in a State are (switches, guests, NICs with
+ * their allocations and couplings, the MAC prefix and serial counter), in a form deepEqual
+ * compares; run-time facts (addresses, LAN IP tables) are left out.
  */
 import { pino } from 'pino';
 import { ControlPlane, type CommandJournal, type Effects, type Running } from '../../src/control/controlplane.js';
 import { NO_RUNTIME, type Env } from '../../src/control/commands/types.js';
-import type { State } from '../../src/control/state.js';
+import { cmp, type State } from '../../src/control/state.js';
 
 export function noJournal(): CommandJournal {
   let seq = 0;
@@ -29,4 +32,16 @@ export function controlPlane(state: State, env: Env, parts: Partial<Running> = {
     effects: parts.effects ?? NO_EFFECTS,
     runtime: parts.runtime ?? NO_RUNTIME,
   });
+}
+
+export function definitions(s: State): unknown {
+  return {
+    macPrefix: s.macPrefix,
+    nextMacSerial: s.nextMacSerial,
+    switches: [...s.switches.values()].map(({ lanIp: _l, ...sw }) => ({ ...sw, rdevs: [...sw.rdevs] })).sort((a, b) => cmp(a.name, b.name)),
+    guests: [...s.guests.values()].sort((a, b) => cmp(a.userid, b.userid)).map((g) => ({
+      userid: g.userid, netns: g.netns, qemu: g.qemu,
+      nics: [...g.nics.values()].sort((a, b) => a.vdev - b.vdev).map(({ addresses: _a, ...n }) => ({ ...n, subchannels: [...n.subchannels] })),
+    })),
+  };
 }

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { LineSplitter, MAX_MESSAGE, decodeToController, decodeToDaemon, encode, looksLikeRegister, type ToDaemon } from '../../src/protocol/controller.js';
+import { LineSplitter, MAX_MESSAGE, decodeToController, decodeToDaemon, encode, looksLikeRegister, type ToController, type ToDaemon } from '../../src/protocol/controller.js';
 import { ControllerLogic } from '../../src/controller/controller.js';
 import type { LinkState } from '../../src/controller/rtnl.js';
 import { isDynamic } from '../../src/control/commands/index.js';
@@ -17,11 +17,19 @@ const quiet = pino({ level: 'silent' });
 test('messages round-trip through encode/decode', () => {
   const msgs: ToDaemon[] = [
     { t: 'register', name: 'DTCVSW1', pid: 77, version: 1 },
-    { t: 'initialization-complete', switch: 'SW1', rdevs: [{ rdev: 'eth1', ok: false, reason: 'no carrier', exists: true, up: true, carrier: false, mtu: 1500, mac: '02:00:00:00:00:01' }] },
+    { t: 'initialization-complete', switch: 'SW1', rdevs: [{ rdev: 'eth1', ok: false, reason: 'no carrier', exists: true, up: true, carrier: false, mtu: 1500, mac: '02:00:00:00:00:01', ifindex: 4 }] },
     { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'eth1', address: '10.0.0.1', ok: true },
-    { t: 'link-event', switch: 'SW1', status: { rdev: 'eth2', ok: true, exists: true, up: true, carrier: true, mtu: 9000, mac: '' } },
+    { t: 'link-event', switch: 'SW1', status: { rdev: 'eth2', ok: true, exists: true, up: true, carrier: true, mtu: 9000, mac: '', ifindex: 5 } },
   ];
+  msgs.push({ t: 'pong', seq: 7 });
   for (const m of msgs) assert.deepEqual(decodeToDaemon(encode(m).trimEnd()), { ok: true, msg: m });
+  const down: ToController[] = [{ t: 'ping', seq: 7 }, { t: 'refused', reason: 'name taken', retryMs: 1000 }, { t: 'refused', reason: 'bad version' }];
+  for (const m of down) assert.deepEqual(decodeToController(encode(m).trimEnd()), { ok: true, msg: m });
+  for (const bad of ['{"t":"ping","seq":-1}', '{"t":"ping"}', '{"t":"refused","reason":"x","retryMs":0}', '{"t":"refused","reason":"x","retryMs":"soon"}']) {
+    assert.equal(decodeToController(bad).ok, false, bad);
+  }
+  assert.equal(decodeToDaemon('{"t":"pong","seq":1.5}').ok, false);
+  assert.equal(decodeToDaemon('{"t":"link-event","switch":"SW1","status":{"rdev":"eth2","ok":true,"exists":true,"up":true,"carrier":true,"mtu":9000,"mac":""}}').ok, false, 'a status without its ifindex');
   const c = { t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'eth1', address: '192.168.1.255' } as const;
   assert.deepEqual(decodeToController(encode(c).trimEnd()), { ok: true, msg: c });
 });
@@ -114,6 +122,21 @@ test('controller logic: ControlSwitch sets links up and reports them; registrati
   c.linkChanged({ added: true, link: f.get('nope')! });
   assert.deepEqual(f.ups, ['eth1', 'nope']);
   assert.deepEqual(sent.splice(0).map((m) => (m.t === 'link-event' ? [m.status.rdev, m.status.ok, m.status.mtu] : m.t)), [['nope', true, 9000]]);
+  // The carrier poll (no link message: the kernel's may come a second late) sees a carrier loss at once.
+  f.links.get('eth2')!.carrier = false;
+  c.linkChanged(null);
+  assert.deepEqual(sent.splice(0).map((m) => (m.t === 'link-event' ? [m.status.rdev, m.status.ok, m.status.reason] : m.t)), [['eth2', false, 'no carrier']]);
+  c.linkChanged(null);
+  assert.equal(sent.length, 0, 'nothing changed, nothing reported');
+  // eth1 deleted and made again (a new index, down): the poll sees it, sets it up, reports the new index.
+  f.links.delete('eth1');
+  c.linkChanged({ added: false, index: 2, name: 'eth1' });
+  f.links.set('eth1', { index: 12, name: 'eth1', type: 1, up: false, carrier: true, mtu: 1500, mac: '02:00:00:00:00:0c' });
+  c.linkChanged(null);
+  assert.deepEqual(f.ups, ['eth1', 'nope', 'eth1']);
+  assert.deepEqual(sent.splice(0).map((m) => (m.t === 'link-event' ? [m.status.rdev, m.status.exists, m.status.ok, m.status.ifindex] : m.t)), [
+    ['eth1', false, false, 0], ['eth1', true, true, 12],
+  ]);
   c.handle({ t: 'release-switch', switch: 'SW1' });
   assert.deepEqual(c.controlled(), []);
 });

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hex, toHex, stale } from './hex.js';
 import {
-  checkArp, arpOp, arpSha, arpSpa, arpTha, arpTpa, emitArp, emitArpFrame, setArpOp, setArpSha, setArpSpa,
-  setArpTha, setArpTpa, ARP_OP_REQUEST, ARP_OP_REPLY, ARP_LEN,
+  checkArp, arpOp, arpSha, arpSpa, arpTha, arpTpa, arpReplyInPlace, emitArp, emitArpFrame, setArpShaHL, setArpThaHL,
+  Arp, ArpOp,
 } from '../../src/wire/arp.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 
@@ -15,7 +15,7 @@ const request = hex(`
 
 test('arp: parse a request', () => {
   assert.equal(checkArp(request, 14, request.length), true);
-  assert.equal(arpOp(request, 14), ARP_OP_REQUEST);
+  assert.equal(arpOp(request, 14), ArpOp.Request);
   assert.equal(arpSha(request, 14), 0x020000000001);
   assert.equal(arpSpa(request, 14), parseIpv4('10.0.0.1'));
   assert.equal(arpTha(request, 14), 0);
@@ -28,14 +28,14 @@ test('arp: check rejects wrong htype, ptype, hlen, plen and short packets', () =
     b[14 + i] = v;
     assert.equal(checkArp(b, 14, b.length), false, `byte ${i}`);
   }
-  assert.equal(checkArp(request, 14, 14 + ARP_LEN - 1), false);
-  assert.equal(checkArp(request, 14, 14 + ARP_LEN), true);
+  assert.equal(checkArp(request, 14, 14 + Arp.Len - 1), false);
+  assert.equal(checkArp(request, 14, 14 + Arp.Len), true);
   assert.equal(checkArp(request, 14, request.length + 1), false);
 });
 
 test('arp: emit a frame equal to the captured bytes, no stale bytes left', () => {
   const b = stale(50);
-  const end = emitArpFrame(b, 4, 0xffffffffffff, 0x020000000001, ARP_OP_REQUEST, 0x020000000001,
+  const end = emitArpFrame(b, 4, 0xffffffffffff, 0x020000000001, ArpOp.Request, 0x020000000001,
     parseIpv4('10.0.0.1'), 0, parseIpv4('10.0.0.2'));
   assert.equal(end, 4 + 42);
   assert.equal(toHex(b, 4, end), toHex(request, 0, 42));
@@ -43,13 +43,28 @@ test('arp: emit a frame equal to the captured bytes, no stale bytes left', () =>
   assert.equal(toHex(b, end), 'a5a5a5a5');
 });
 
-test('arp: setters turn a request into a reply', () => {
-  const b = stale(ARP_LEN);
-  emitArp(b, 0, ARP_OP_REQUEST, 1, 2, 3, 4);
-  setArpOp(b, 0, ARP_OP_REPLY);
-  setArpSha(b, 0, 0x02000000000b);
-  setArpSpa(b, 0, parseIpv4('10.0.0.2'));
-  setArpTha(b, 0, 0x020000000001);
-  setArpTpa(b, 0, parseIpv4('10.0.0.1'));
-  assert.equal(toHex(b), '0001080006040002' + '02000000000b0a000002' + '0200000000010a000001');
+// The answer to `request` from 02:00:00:00:00:0b, which holds 10.0.0.2: "10.0.0.2 is-at 02:00:00:00:00:0b",
+// to the requester; the padding stays.
+const reply = hex(`
+  020000000001 02000000000b 0806
+  0001 0800 06 04 0002 02000000000b 0a000002 020000000001 0a000001
+  000000000000000000000000000000000000`);
+
+test('arp: a request answered in place becomes the reply, and no byte outside the frame changes', () => {
+  const b = stale(2 + request.length + 2);
+  b.set(request, 2);
+  arpReplyInPlace(b, 2, 2 + 14, 0x020000, 0x00000b);
+  assert.equal(toHex(b, 2, 2 + request.length), toHex(reply));
+  assert.equal(toHex(b, 0, 2) + toHex(b, 2 + request.length), 'a5a5' + 'a5a5');
+  assert.equal(arpOp(b, 16), ArpOp.Reply);
+  assert.equal(arpSha(b, 16), 0x02000000000b);
+  assert.equal(arpTha(b, 16), 0x020000000001);
+});
+
+test('arp: sender and target MAC setters, from the MAC halves', () => {
+  const b = stale(Arp.Len);
+  emitArp(b, 0, ArpOp.Request, 1, 2, 3, 4);
+  setArpShaHL(b, 0, 0x020000, 0x00000b);
+  setArpThaHL(b, 0, 0x020000, 0x000001);
+  assert.equal(toHex(b), '0001080006040001' + '02000000000b00000002' + '02000000000100000004');
 });

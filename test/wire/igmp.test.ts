@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hex, toHex, stale } from './hex.js';
 import {
-  checkIgmp, igmpType, igmpGroup, igmpMaxResp, igmpv3RecordCount, igmpv3FirstRecord, igmpv3RecordEnd, igmpv3RecordType,
-  igmpv3RecordSources, igmpv3RecordGroup, igmpv3RecordAction, emitIgmpV2, emitIgmpV3Query, emitIgmpV3Report, groupMac,
-  isTrackedGroup, IGMP_V2_REPORT, IGMP_V2_LEAVE, IGMP_V3_REPORT, IGMP_QUERY, CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE,
+  checkIgmp, igmpType, igmpGroup, igmpv3RecordCount, igmpv3FirstRecord, igmpv3RecordEnd, igmpv3RecordType,
+  igmpv3RecordSources, igmpv3RecordGroup, igmpv3RecordAction, emitIgmpIpv4, emitIgmpV2, emitIgmpV3Query, emitIgmpV3Report, groupMac,
+  isTrackedGroup, IGMP_V3_QUERY_LEN, IGMP_V2_REPORT, IGMP_V2_LEAVE, IGMP_V3_REPORT, IGMP_QUERY, CHANGE_TO_EXCLUDE, CHANGE_TO_INCLUDE,
   MODE_IS_EXCLUDE, MODE_IS_INCLUDE, ALLOW_NEW_SOURCES, BLOCK_OLD_SOURCES,
 } from '../../src/wire/igmp.js';
-import { checkIpv4, ipv4Protocol, ipv4TotalLen } from '../../src/wire/ipv4.js';
+import { checkIpv4, ipv4Protocol, ipv4TotalLen, verifyIpv4Checksum, IpProto } from '../../src/wire/ipv4.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 
 // Captured with tcpdump -xx on a veth: Linux 6.1 joining 239.1.2.3 (node dgram addMembership), then leaving.
@@ -32,11 +32,12 @@ const v2Leave = hex(`
   1700 f7fa ef010203`);
 
 const G = parseIpv4('239.1.2.3');
+// Groups read in their int32 form (src/wire/bytes.ts); `>>> 0` compares them with the uint32 form.
 
 function igmpOf(frame: Uint8Array): { off: number; end: number } {
   const hl = checkIpv4(frame, 14, frame.length);
   assert.equal(hl, 24);
-  assert.equal(ipv4Protocol(frame, 14), 2);
+  assert.equal(ipv4Protocol(frame, 14), IpProto.Igmp);
   return { off: 14 + hl, end: 14 + ipv4TotalLen(frame, 14) };
 }
 
@@ -49,7 +50,7 @@ test('igmp: parse a captured v3 join (CHANGE_TO_EXCLUDE, no sources)', () => {
   assert.equal(igmpv3RecordEnd(v3Join, rec, end), end);
   assert.equal(igmpv3RecordType(v3Join, rec), CHANGE_TO_EXCLUDE);
   assert.equal(igmpv3RecordSources(v3Join, rec), 0);
-  assert.equal(igmpv3RecordGroup(v3Join, rec), G);
+  assert.equal(igmpv3RecordGroup(v3Join, rec) >>> 0, G);
   assert.equal(igmpv3RecordAction(CHANGE_TO_EXCLUDE, 0), 1);
 });
 
@@ -58,7 +59,7 @@ test('igmp: parse a captured v3 leave (CHANGE_TO_INCLUDE, no sources)', () => {
   assert.equal(checkIgmp(v3Leave, off, end), true);
   const rec = igmpv3FirstRecord(off);
   assert.equal(igmpv3RecordType(v3Leave, rec), CHANGE_TO_INCLUDE);
-  assert.equal(igmpv3RecordGroup(v3Leave, rec), G);
+  assert.equal(igmpv3RecordGroup(v3Leave, rec) >>> 0, G);
   assert.equal(igmpv3RecordAction(CHANGE_TO_INCLUDE, 0), -1);
 });
 
@@ -68,7 +69,7 @@ test('igmp: parse captured v2 report and leave', () => {
     assert.equal(end - off, 8);
     assert.equal(checkIgmp(f, off, end), true);
     assert.equal(igmpType(f, off), type);
-    assert.equal(igmpGroup(f, off), G);
+    assert.equal(igmpGroup(f, off) >>> 0, G);
   }
 });
 
@@ -124,7 +125,7 @@ test('igmp: emit a v3 report equal to the captured join and leave', () => {
   assert.equal(end, 8 + 16 + 8);
   assert.equal(checkIgmp(b, 0, end), true);
   assert.equal(igmpv3RecordEnd(b, 8, end), 24);
-  assert.equal(igmpv3RecordGroup(b, 24), G + 1);
+  assert.equal(igmpv3RecordGroup(b, 24) >>> 0, G + 1);
 });
 
 test('igmp: emit a v3 general query', () => {
@@ -133,8 +134,23 @@ test('igmp: emit a v3 general query', () => {
   assert.equal(toHex(b, 1, 13), '1164' + toHex(b, 3, 5) + '00000000' + '027d0000');
   assert.equal(checkIgmp(b, 1, 13), true);
   assert.equal(igmpType(b, 1), IGMP_QUERY);
-  assert.equal(igmpMaxResp(b, 1), 100);
   assert.equal(toHex(b, 0, 1) + toHex(b, 13), 'a5a5');
+});
+
+// The general query a snooping switch sends (RFC 3376 4.1, RFC 4541 2.1.1: source 0.0.0.0):
+// IPv4 with TOS 0xc0, TTL 1 and Router Alert, then a 12-byte v3 query, max response 10 s,
+// QRV 2, QQIC 125 s; checksums worked out by hand (RFC 1071).
+const generalQuery = hex('46c0 0024 0000 0000 0102 4413 00000000 e0000001 94040000' + '1164 ec1e 00000000 027d 0000');
+
+test('igmp: emit the IPv4 header and a v3 general query into a stale buffer', () => {
+  const b = stale(2 + generalQuery.length + 2);
+  const igmp = emitIgmpIpv4(b, 2, 0, parseIpv4('224.0.0.1'), IGMP_V3_QUERY_LEN);
+  assert.equal(igmp, 2 + 24);
+  assert.equal(emitIgmpV3Query(b, igmp, 100, 0, 2, 125), 2 + generalQuery.length);
+  assert.equal(toHex(b, 2, 2 + generalQuery.length), toHex(generalQuery));
+  assert.equal(toHex(b, 0, 2) + toHex(b, 2 + generalQuery.length), 'a5a5' + 'a5a5');
+  assert.equal(verifyIpv4Checksum(b, 2), true);
+  assert.equal(checkIgmp(b, igmp, igmp + IGMP_V3_QUERY_LEN), true);
 });
 
 test('igmp: group MAC and tracked groups', () => {

@@ -5,8 +5,8 @@ import { hex, toHex } from './hex.js';
 import { segmentTcp, finishChecksum } from '../../src/wire/segment.js';
 import { emitVnetHdr, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
   VIRTIO_NET_HDR_GSO_UDP, VIRTIO_NET_HDR_GSO_ECN } from '../../src/wire/vnet.js';
-import { emitEthernet, emitEthernetVlan, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../src/wire/ethernet.js';
-import { emitIpv4, IPPROTO_TCP, IPPROTO_UDP } from '../../src/wire/ipv4.js';
+import { emitEthernet, emitEthernetVlan, EtherType } from '../../src/wire/ethernet.js';
+import { emitIpv4, IpProto } from '../../src/wire/ipv4.js';
 import { emitIpv6 } from '../../src/wire/ipv6.js';
 import { emitTcp, TCP_ACK, TCP_CWR, TCP_FIN, TCP_PSH } from '../../src/wire/tcp.js';
 import { emitUdp } from '../../src/wire/udp.js';
@@ -61,16 +61,16 @@ function superFrame(v6: boolean, dataLen: number, mss: number, flags: number, op
   const hdr = 2;
   const eth = hdr + 10;
   const l3 = opts.vlan
-    ? emitEthernetVlan(buf, eth, 0x020000000002, 0x020000000001, 5, 0, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4)
-    : emitEthernet(buf, eth, 0x020000000002, 0x020000000001, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
+    ? emitEthernetVlan(buf, eth, 0x020000000002, 0x020000000001, 5, 0, v6 ? EtherType.Ipv6 : EtherType.Ipv4)
+    : emitEthernet(buf, eth, 0x020000000002, 0x020000000001, v6 ? EtherType.Ipv6 : EtherType.Ipv4);
   let tcp: number;
   const tcpLen = 32 + dataLen;
   if (v6) {
     const s = hex('fd000000000000000000000000000001');
     const d = hex('fd000000000000000000000000000002');
-    tcp = emitIpv6(buf, l3, s, d, IPPROTO_TCP, tcpLen);
+    tcp = emitIpv6(buf, l3, s, d, IpProto.Tcp, tcpLen);
   } else {
-    tcp = emitIpv4(buf, l3, parseIpv4('10.1.0.1'), parseIpv4('10.1.0.2'), IPPROTO_TCP, tcpLen, 0xfffe);
+    tcp = emitIpv4(buf, l3, parseIpv4('10.1.0.1'), parseIpv4('10.1.0.2'), IpProto.Tcp, tcpLen, 0xfffe);
     if (opts.tl0) { buf[l3 + 2] = 0; buf[l3 + 3] = 0; }
   }
   const p = emitTcp(buf, tcp, 40000, 5201, opts.seq ?? 0xfffff000, 77, flags, 500);
@@ -80,7 +80,7 @@ function superFrame(v6: boolean, dataLen: number, mss: number, flags: number, op
   buf.set(payload, p + 12);
   const end = p + 12 + dataLen;
   // Linux leaves the pseudo-header sum (folded, not complemented) in the checksum field.
-  const ps = v6 ? pseudoSum6(buf, l3, IPPROTO_TCP, tcpLen) : pseudoSum4(buf, l3, IPPROTO_TCP, tcpLen);
+  const ps = v6 ? pseudoSum6(buf, l3, IpProto.Tcp, tcpLen) : pseudoSum4(buf, l3, IpProto.Tcp, tcpLen);
   const f = fold16(ps);
   buf[tcp + 16] = f >>> 8; buf[tcp + 17] = f & 0xff;
   const gso = (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4) | (opts.ecn ? VIRTIO_NET_HDR_GSO_ECN : 0);
@@ -150,7 +150,7 @@ test('segment: unsupported GSO type, gso_size 0, non-TCP, truncated headers give
   const b = superFrame(false, 2500, 0, TCP_ACK);
   assert.equal(segmentTcp(b.buf, b.hdr, b.eth, b.end, emit), -1);
   const c = superFrame(false, 2500, 1000, TCP_ACK);
-  c.buf[c.eth + 14 + 9] = IPPROTO_UDP;
+  c.buf[c.eth + 14 + 9] = IpProto.Udp;
   assert.equal(segmentTcp(c.buf, c.hdr, c.eth, c.end, emit), -1);
   const d = superFrame(true, 2500, 1000, TCP_ACK);
   d.buf[d.hdr + 1] = VIRTIO_NET_HDR_GSO_TCPV4;
@@ -174,11 +174,11 @@ test('segment: never throws on random headers and bytes', () => {
 function partialUdp(): { buf: Uint8Array; eth: number; end: number } {
   const buf = new Uint8Array(10 + 14 + 30).fill(0xa5);
   const eth = emitVnetHdr(buf, 0, VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 34, 6);
-  const ip = emitEthernet(buf, eth, 0x020000000002, 0x020000000001, ETHERTYPE_IPV4);
-  const u = emitIpv4(buf, ip, parseIpv4('10.0.0.1'), parseIpv4('10.0.0.2'), IPPROTO_UDP, 10);
+  const ip = emitEthernet(buf, eth, 0x020000000002, 0x020000000001, EtherType.Ipv4);
+  const u = emitIpv4(buf, ip, parseIpv4('10.0.0.1'), parseIpv4('10.0.0.2'), IpProto.Udp, 10);
   const p = emitUdp(buf, u, 1234, 5678, 2);
   buf[p] = 0x68; buf[p + 1] = 0x69;
-  const f = fold16(pseudoSum4(buf, ip, IPPROTO_UDP, 10));
+  const f = fold16(pseudoSum4(buf, ip, IpProto.Udp, 10));
   buf[u + 6] = f >>> 8; buf[u + 7] = f & 0xff;
   return { buf, eth, end: p + 2 };
 }

@@ -1,8 +1,10 @@
 /**
  * DEFINE VSWITCH / DEFINE GUEST / DEFINE NIC: checks against the state and the Changes they make.
  *
- * DEFINE VSWITCH (seed Fig. 2): a name already in the System LAN Table is refused; RDEVs that do
- * not exist give a warning line and the switch is still created (its uplink waits for them).
+ * DEFINE VSWITCH (seed Fig. 2): a name already in the System LAN Table is refused; an RDEV that
+ * another switch holds is refused, naming that switch (one interface, one uplink: two switches
+ * on one RDEV would both show it ACTIVE and take each other's LAN traffic); RDEVs that do not
+ * exist give a warning line and the switch is still created (its uplink waits for them).
  * DEFINE GUEST: a user id is defined once; a namespace (by name or by path) belongs to one guest
  * (the NICs' TAP names would clash otherwise); a QEMU guest names its NICs' transport (STREAM,
  * the default, DGRAM, or TAP with an optional OWNER uid / GROUP gid).
@@ -24,11 +26,15 @@ import { fail, type CheckContext, type Outcome } from './types.js';
 
 type Define = Extract<Command, { kind: 'define-vswitch' | 'define-guest' | 'define-nic' }>;
 
-export function checkDefine(state: State, cmd: Define, { env, journaled }: CheckContext): Outcome {
+export function checkDefine(state: State, cmd: Define, { env, replay }: CheckContext): Outcome {
   switch (cmd.kind) {
     case 'define-vswitch': {
       if (state.switches.has(cmd.name)) return fail(MSG.SWITCH_EXISTS, `VSWITCH SYSTEM ${cmd.name} already exists`);
       if (state.switches.size >= MAX_SWITCHES) return fail(MSG.SWITCH_LIMIT, `no more than ${MAX_SWITCHES} switches can be defined`);
+      for (const r of cmd.rdevs) {
+        const holder = switchHoldingRdev(state, r);
+        if (holder !== null) return fail(MSG.RDEV_TAKEN, `RDEV ${r} already belongs to VSWITCH SYSTEM ${holder}`);
+      }
       const lines: string[] = [];
       for (const r of cmd.rdevs) {
         if (!env.interfaceExists(r)) lines.push(`${MSG.RDEV_MISSING} RDEV ${r} does not exist; the uplink of VSWITCH SYSTEM ${cmd.name} waits for it`);
@@ -40,9 +46,8 @@ export function checkDefine(state: State, cmd: Define, { env, journaled }: Check
     case 'define-guest': {
       if (state.guests.has(cmd.userid)) return fail(MSG.GUEST_EXISTS, `GUEST ${cmd.userid} already exists`);
       if (cmd.netns !== null) {
-        for (const g of state.guests.values()) {
-          if (g.netns === cmd.netns) return fail(MSG.NETNS_TAKEN, `namespace ${cmd.netns} already belongs to GUEST ${g.userid}`);
-        }
+        const owner = state.guestOfNetns(cmd.netns);
+        if (owner) return fail(MSG.NETNS_TAKEN, `namespace ${cmd.netns} already belongs to GUEST ${owner.userid}`);
       }
       const qemu = cmd.netns === null ? (cmd.qemu ?? 'STREAM') : null;
       const what = qemu !== null ? `QEMU ${qemu}` : netnsWords(cmd.netns!);
@@ -60,6 +65,7 @@ export function checkDefine(state: State, cmd: Define, { env, journaled }: Check
       const tap = nicTapName(state, g, cmd.vdev, cmd.name);
       if (typeof tap === 'object' && tap !== null) return tap;
       let alloc: NicAlloc;
+      const journaled = replay?.alloc;
       if (journaled && state.allocFree(g, journaled)) {
         alloc = { ...journaled, subchannels: [...journaled.subchannels] };
       } else {
@@ -103,6 +109,12 @@ function nicTapName(state: State, g: Guest, vdev: number, name: string | undefin
   if (name !== undefined) {
     return fail(MSG.NIC_UNSUPPORTED, `NAME ${name}: the NICs of QEMU ${g.qemu} GUEST ${g.userid} are sockets and have no interface name`);
   }
+  return null;
+}
+
+/** The switch whose RDEVs include interface `ifname` (names compared exactly, as Linux does), or null. */
+export function switchHoldingRdev(state: State, ifname: string): string | null {
+  for (const sw of state.switches.values()) if (sw.rdevs.includes(ifname)) return sw.name;
   return null;
 }
 

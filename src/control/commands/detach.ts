@@ -2,7 +2,8 @@
  * DETACH VSWITCH / DETACH GUEST / DETACH NIC.
  *
  * DETACH VSWITCH is refused while NICs are coupled (the reply names them). DETACH GUEST is
- * refused while the guest has NICs; it never deletes the guest's namespace. DETACH NIC
+ * refused while the guest has NICs; the reconciler then deletes the guest's namespace if the
+ * daemon made it (src/control/tap-nics.ts), never one that was there before. DETACH NIC
  * uncouples the NIC first when it is coupled; the reconciler then destroys its TAP.
  */
 import { hex4, type Command } from '../grammar.js';

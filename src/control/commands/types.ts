@@ -7,7 +7,7 @@
  * on the running uplink, the Operation. Verb modules never change the state and do no I/O
  * beyond the read-only probes in Env; besides the state they consult the CheckContext: Env,
  * the RuntimeView (always given: NO_RUNTIME when there is no data plane) and, in journal
- * replay, the journaled allocation. The table of verbs (index.ts) says which module checks
+ * replay, that it is one (with the journaled allocation). The table of verbs (index.ts) says which module checks
  * which kind of Command.
  */
 import type { CommandKind, CommandOf } from '../grammar.js';
@@ -75,8 +75,13 @@ export const NO_RUNTIME: RuntimeView = {
 export interface CheckContext {
   env: Env;
   runtime: RuntimeView;
-  /** Journal replay of DEFINE NIC: the allocation the record holds (reused when still free). */
-  journaled?: NicAlloc;
+  /**
+   * Set when the command is a journal record (or a snapshot's) being replayed: it was checked
+   * and acknowledged when it was issued, so conditions on the running daemon checked then
+   * (SET VSWITCH CONTROLLER name: the controller was connected) are not asked again; the state
+   * rules still are. `alloc`: DEFINE NIC's journaled allocation, reused when still free.
+   */
+  replay?: { alloc?: NicAlloc };
 }
 
 /** A verb's check (one module per verb in this directory): pure, reads the state, returns an Outcome. */

@@ -10,13 +10,18 @@
  *   groups some NIC joined). An entry no longer wanted that the adapter confirmed is
  *   deregistered on the RDEV that confirmed it; a new one starts unregistered. When `to.rdev`
  *   is set (a controller initialised the switch, the uplink is connected and its data device
- *   is open on the active RDEV), every entry not yet sent to this controller for this RDEV is
- *   sent (RegisterAddress of the kind) and is pending until the answer.
+ *   is open on the active RDEV, which is ready), every entry not yet sent to this controller
+ *   for this RDEV is sent (RegisterAddress of the kind) and is pending until the answer.
  * - `answer(m)`: the AddressRegistered for an entry's last RegisterAddress (same RDEV, still
  *   pending) makes it registered on that RDEV, or refused with the reason; any other answer is
  *   stale (returns false, nothing changes).
  * - `resend()`: the controller is gone or was released: nothing is pending, everything is sent
  *   again to the next one. Flags stay as they are meanwhile.
+ * - `adapterReplaced(rdev)`: the RDEV is a new interface under the same name (removed and made
+ *   again): every entry sent on it is sent again; a heldByAdapter entry it held is unregistered
+ *   meanwhile (the old interface took it along), one to deregister there is forgotten; other
+ *   kinds keep their flag (the data path is not interrupted while they are answered again).
+ * - `retryRefused(rdev)`: the RDEV is ready again: the entries it refused are sent again.
  * - `withdraw(to)`: UPLINK DISCONNECT: every confirmed entry is deregistered, every entry starts
  *   over unregistered.
  * - `release(to)`: the switch is being removed (before its ReleaseSwitch).
@@ -28,7 +33,8 @@
  *   Other kinds (an IPv4 address: the controller keeps it and the data plane answers ARP for
  *   it) go with their controller and with ReleaseSwitch, and are sent again as they are: their
  *   flag stays as it was meanwhile, so the data path is not interrupted.
- * - `reason(key, ...)`: why an entry is not registered, for QUERY.
+ * - `reason(key, notSent)`: why an entry is not registered, for QUERY: the adapter's refusal,
+ *   else why nothing can be sent now (the manager's words), else 'registration pending'.
  */
 import type { Logger } from 'pino';
 import { formatIpv4, parseIpv4 } from '../../wire/addr.js';
@@ -89,12 +95,6 @@ export interface Registration {
   pending: boolean;
   /** The RDEV the adapter confirmed it on (null: none). */
   confirmedOn: string | null;
-}
-
-/** Why nothing was registered for the switch as a whole (reason's fallbacks). */
-export interface SwitchRegistrationState {
-  disconnected: boolean;
-  hasController: boolean;
 }
 
 export class Registrations<K> {
@@ -167,6 +167,20 @@ export class Registrations<K> {
     }
   }
 
+  adapterReplaced(rdev: string): void {
+    for (const r of this.entries.values()) {
+      if (r.sentRdev === rdev) Object.assign(r, { sentTo: null, sentRdev: null, pending: false });
+      if (this.kind.heldByAdapter && r.confirmedOn === rdev) Object.assign(r, { confirmedOn: null, registered: false });
+    }
+    for (const [k, held] of [...this.stale]) if (held === rdev) this.stale.delete(k);
+  }
+
+  retryRefused(rdev: string): void {
+    for (const r of this.entries.values()) {
+      if (!r.registered && !r.pending && r.reason !== null && r.sentRdev === rdev) Object.assign(r, { sentTo: null, sentRdev: null, reason: null });
+    }
+  }
+
   withdraw(to: RegistrationTarget): void {
     for (const [k, r] of this.entries) {
       if (r.confirmedOn) this.drop(k, r.confirmedOn, to);
@@ -180,15 +194,11 @@ export class Registrations<K> {
     for (const [k, rdev] of this.stale) this.drop(k, rdev, to);
   }
 
-  /** Why `key` is not registered (null: it is), for QUERY. */
-  reason(key: K, sw: SwitchRegistrationState): string | null {
+  /** Why `key` is not registered (null: it is), for QUERY; `notSent`: why nothing can be sent now (null: it can). */
+  reason(key: K, notSent: string | null): string | null {
     const r = this.entries.get(key);
     if (r?.registered) return null;
-    if (r?.reason) return r.reason;
-    if (sw.disconnected) return 'uplink disconnected';
-    if (!sw.hasController) return 'no controller';
-    if (r?.pending) return 'registration pending';
-    return 'uplink not ready';
+    return r?.reason ?? notSent ?? 'registration pending';
   }
 
   /** Take `key` out of `rdev` now, or (heldByAdapter) when a controller can be told. */

@@ -9,12 +9,13 @@
  *   adapter. `members(sw)`: each group with its member NICs, for QUERY VSWITCH DETAILS.
  * - Membership itself lives in the data plane (it forwards group traffic to members without
  *   waiting for the controller); this is its mirror. `sync` forgets the groups of a switch gone
- *   from the state.
+ *   from the state (the switches its Marks name).
  */
 import type { Logger } from 'pino';
 import { formatIpv4 } from '../../wire/addr.js';
 import type { NicBackends } from '../nics.js';
 import { cmp, type State } from '../state.js';
+import type { Marks, Touch } from './marks.js';
 import type { Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
 
@@ -26,13 +27,17 @@ export interface GroupMembers {
 export class GroupMembership implements Syncer {
   /** Switch name -> multicast group (uint32) -> member NIC ports. */
   private readonly groups = new Map<string, Map<number, Set<number>>>();
+  private readonly marks: Marks<string>;
 
   constructor(
     private readonly state: State,
     private readonly switches: DataPlaneSwitches,
     private readonly nics: NicBackends,
     private readonly log: Logger,
-  ) {}
+    touch: Touch,
+  ) {
+    this.marks = touch.switchMarks();
+  }
 
   of(sw: string): Iterable<number> {
     return this.groups.get(sw)?.keys() ?? [];
@@ -72,8 +77,7 @@ export class GroupMembership implements Syncer {
     return true;
   }
 
-  sync(): boolean {
-    for (const name of this.groups.keys()) if (!this.state.switches.has(name)) this.groups.delete(name);
-    return false;
+  sync(now: number): void {
+    for (const name of this.marks.take(now, () => this.groups.keys())) if (!this.state.switches.has(name)) this.groups.delete(name);
   }
 }

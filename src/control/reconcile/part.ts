@@ -3,7 +3,8 @@
  * data plane (src/host/dataplane.ts DataPlane, a fake in tests).
  *
  * A pass (src/control/reconcile.ts) runs its parts' `sync(now)` in a fixed order, all with one
- * `now` from the reconciler's clock. Each step diffs the state against what it set up and does
+ * `now` from the reconciler's clock. Each step looks at what its Marks (reconcile/marks.ts) say
+ * changed or is due for a retry, diffs the state against what it set up for those, and does
  * only the difference, so it is idempotent: unchanged ports keep running.
  */
 import type { FromWorker, ToWorker } from '../../protocol/dataplane.js';
@@ -11,12 +12,11 @@ import type { FromWorker, ToWorker } from '../../protocol/dataplane.js';
 /** One step of a reconciliation pass. */
 export interface Syncer {
   /**
-   * Bring this part to the state. Returns true while something it tried waits for a retry
-   * (the reconciler runs another pass retryMs later). Failures of the host (a missing device)
-   * are logged, shown in QUERY and retried; a throw (exhaustion, a bug) stops the pass, which
-   * is retried.
+   * Bring what this part's Marks name to the state. Failures of the host (a missing device)
+   * are logged, shown in QUERY and retried (the part sets the key's retry time in its Marks);
+   * a throw (exhaustion, a bug) stops the pass, which is retried as a full pass.
    */
-  sync(now: number): boolean;
+  sync(now: number): void;
 }
 
 /** What the parts post to the data plane and the counters they zero or count in. */

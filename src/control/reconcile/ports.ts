@@ -12,6 +12,8 @@
  *   the number is free and its holder is told (`holder.portDown(key, ...)`). Returns false
  *   when nobody holds the number (a late report for a port already removed).
  * - `owner(port)`: the holder and key a number was added for.
+ * - Every add, remove and down tells `changed(sw)` (the constructor's) which data-plane switch
+ *   the port was on: what that switch's LAN IP table posts depends on its ports.
  */
 import { MAX_PORTS, PORT_SLOTS, portSlot } from '../../forward/counters.js';
 import type { ToWorker } from '../../protocol/dataplane.js';
@@ -26,6 +28,8 @@ export interface PortHolder {
 export interface PortOwner {
   readonly holder: PortHolder;
   readonly key: string;
+  /** The data-plane switch the port is on. */
+  readonly sw: number;
 }
 
 /** A port-add without its number: what the holder asks for. */
@@ -35,16 +39,17 @@ export class PortAllocator {
   private readonly owners = new Map<number, PortOwner>();
   private next = 0;
 
-  constructor(private readonly dp: DataPlanePort) {}
+  constructor(private readonly dp: DataPlanePort, private readonly changed: (sw: number) => void) {}
 
   add(holder: PortHolder, key: string, spec: PortSpec): number {
     for (let i = 0; i < MAX_PORTS; i++) {
       const port = (this.next + i) % MAX_PORTS;
       if (this.owners.has(port)) continue;
-      this.owners.set(port, { holder, key });
+      this.owners.set(port, { holder, key, sw: spec.sw });
       this.next = (port + 1) % MAX_PORTS;
       this.dp.counters.fill(0, portSlot(port, 0), portSlot(port, 0) + PORT_SLOTS);
       this.dp.post({ op: 'port-add', port, ...spec });
+      this.changed(spec.sw);
       return port;
     }
     throw new Error(`no free data-plane port (limit ${MAX_PORTS})`);
@@ -52,7 +57,9 @@ export class PortAllocator {
 
   remove(port: number): void {
     this.dp.post({ op: 'port-remove', port });
+    const o = this.owners.get(port);
     this.owners.delete(port);
+    if (o) this.changed(o.sw);
   }
 
   down(port: number, errno: number, reason: string): boolean {
@@ -60,6 +67,7 @@ export class PortAllocator {
     if (!o) return false;
     this.owners.delete(port);
     o.holder.portDown(o.key, port, errno, reason);
+    this.changed(o.sw);
     return true;
   }
 

@@ -6,20 +6,27 @@
  * Contract: two steps of a pass, `adding` first (every other part may then look a switch's
  * number up) and `removing` last (after the parts have taken the removed switch's ports
  * away: DETACH VSWITCH needs no NIC coupled, the uplink part removes the uplink's port).
- * `adding` throws when all MAX_SWITCHES numbers are in use.
+ * `adding` throws when all MAX_SWITCHES numbers are in use. Each step looks at the switches its
+ * Marks name (a switch-add or switch-remove marks them).
  */
 import type { Logger } from 'pino';
 import { MAX_SWITCHES, SWITCH_SLOTS, dropSlot } from '../../forward/counters.js';
 import type { State } from '../state.js';
+import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
 
 export class DataPlaneSwitches {
   /** Switch name -> data-plane number, in the order they were added. */
   private readonly numbers = new Map<string, number>();
-  readonly adding: Syncer = { sync: () => this.add() };
-  readonly removing: Syncer = { sync: () => this.remove() };
+  readonly adding: Syncer;
+  readonly removing: Syncer;
 
-  constructor(private readonly state: State, private readonly dp: DataPlanePort, private readonly log: Logger) {}
+  constructor(private readonly state: State, private readonly dp: DataPlanePort, private readonly log: Logger, touch: Touch) {
+    const toAdd = touch.switchMarks();
+    const toRemove = touch.switchMarks();
+    this.adding = { sync: (now) => this.add(this.visit(toAdd, now)) };
+    this.removing = { sync: (now) => this.remove(this.visit(toRemove, now)) };
+  }
 
   /** A switch's data-plane number, or null while it has none. */
   number(name: string): number | null {
@@ -32,10 +39,16 @@ export class DataPlaneSwitches {
     return undefined;
   }
 
-  private add(): boolean {
-    const used = new Set(this.numbers.values());
-    for (const [name, sw] of this.state.switches) {
-      if (this.numbers.has(name)) continue;
+  private visit(marks: Marks<string>, now: number): Set<string> {
+    return marks.take(now, () => [...this.state.switches.keys(), ...this.numbers.keys()]);
+  }
+
+  private add(names: Set<string>): void {
+    let used: Set<number> | null = null;
+    for (const name of names) {
+      const sw = this.state.switches.get(name);
+      if (!sw || this.numbers.has(name)) continue;
+      used ??= new Set(this.numbers.values());
       let n = 0;
       while (n < MAX_SWITCHES && used.has(n)) n++;
       if (n >= MAX_SWITCHES) throw new Error('no free switch number');
@@ -45,16 +58,15 @@ export class DataPlaneSwitches {
       this.numbers.set(name, n);
       this.log.info({ vswitch: name, sw: n, mode: sw.mode }, 'switch added to the data plane');
     }
-    return false;
   }
 
-  private remove(): boolean {
-    for (const [name, sw] of this.numbers) {
-      if (this.state.switches.has(name)) continue;
+  private remove(names: Set<string>): void {
+    for (const name of names) {
+      const sw = this.numbers.get(name);
+      if (sw === undefined || this.state.switches.has(name)) continue;
       this.dp.post({ op: 'switch-remove', sw });
       this.numbers.delete(name);
       this.log.info({ vswitch: name, sw }, 'switch removed from the data plane');
     }
-    return false;
   }
 }
