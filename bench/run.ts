@@ -4,6 +4,7 @@
  * fresh namespaces, measures TCP (iperf3), 64-byte frames (trafgen, receiver counters) and ping
  * latency (p50, p99), each the median of --reps repetitions, tears the path down, and goes on.
  * Then 1,000 QEMU-socket NICs on one switch (bench/scale.ts: QUERY time, memory per NIC), and
+ * a QEMU VM to a namespace guest over the stream socket and over the host TAP (bench/vm.ts), and
  * the forwarding core's microbenchmark (dist/bench/forward.js, if present). It prints a
  * table with ratios to the bridge and to the best userspace peer and the goals of issue 5, and
  * writes results/<timestamp>/{results.json,chart.svg,report.txt}.
@@ -22,6 +23,7 @@ import { startIperfServer, tcpOnce, framesOnce, pingRun, writeTrafgenConfig, typ
 import { PATHS, type PathDef } from './paths.js';
 import { table, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
 import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
+import { measureVm, vmText, type VmResult } from './vm.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -30,7 +32,7 @@ interface Options { quick: boolean; only: string[] | null; reps: number; duratio
 function usage(): string {
   return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N]
   --quick      1 repetition, short runs (for development)
-  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale
+  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm
   --reps N     repetitions per figure (default 3; the figure is the median)
   --tx-cpus N  trafgen worker processes for the 64-byte test (default 1: the sending guest has
                one CPU and the switch the other; with 2 the kernel bridge uses both CPUs and a
@@ -46,7 +48,7 @@ function parseArgs(argv: string[]): Options {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       if (!v) throw new Error('--only needs a list of path names');
       only = v.split(',').map((s) => s.trim()).filter(Boolean);
-      const known = new Set([...PATHS.map((p) => p.name), 'forward', 'scale']);
+      const known = new Set([...PATHS.map((p) => p.name), 'forward', 'scale', 'vm']);
       for (const n of only) if (!known.has(n)) throw new Error(`unknown path ${n}; known: ${[...known].join(', ')}`);
     } else if (a === '--reps' || a.startsWith('--reps=')) {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
@@ -206,9 +208,11 @@ async function main(): Promise<number> {
   log(`${selected.length} path(s), ${opt.reps} repetition(s) each; tag ${tag}`);
   const results: PathResult[] = [];
   let scale: ScaleResult | null = null;
+  let vm: VmResult | null = null;
   try {
     for (const def of selected) results.push(await measurePath(root, def, PATHS.indexOf(def), tag, opt));
     if (!opt.only || opt.only.includes('scale')) scale = await measureScale({ scope: root, prefix: `${tag}sc`, repoRoot: ROOT, reps: opt.reps, log });
+    if (!opt.only || opt.only.includes('vm')) vm = await measureVm({ scope: root.child('vm'), prefix: `${tag}vm`, repoRoot: ROOT, reps: opt.reps, log });
   } finally {
     cleanup();
   }
@@ -233,6 +237,7 @@ async function main(): Promise<number> {
     'forwarding core alone (dist/bench/forward.js, in memory, no I/O):', fwdText, '',
     'goals (issue 5):', goalsText(gs), '',
     scaleText(scale, lookup), '',
+    vmText(vm), '',
     `method: iperf3 ${opt.durations.tcpSeconds} s per run, server-side received rate; trafgen (${opt.durations.txCpus} worker(s)) 64-byte UDP frames for ${opt.durations.framesSeconds} s,` +
       ' delivered rate = receiver interface rx_packets per second; ping -i 0.01, ' + `${opt.durations.pings} pings per run; every figure the median of ${opt.reps}.`,
   ].join('\n');
@@ -248,6 +253,7 @@ async function main(): Promise<number> {
     options: { quick: opt.quick, only: opt.only, reps: opt.reps, durations: opt.durations },
     paths: results, forward: fwd, goals: gs,
     scale: { ...(scale ?? { status: 'not selected' }), lanIpLookupNs: lookup },
+    vm: vm ?? { status: 'not selected' },
   };
   writeFileSync(join(outDir, 'results.json'), JSON.stringify(json, null, 2) + '\n');
   writeFileSync(join(outDir, 'chart.svg'), svg(results, title));

@@ -11,16 +11,19 @@ fi
 
 # Debian packages the switch, its lab, its tests and its benchmark use (chromium: the live
 # page's browser test; systemd: systemd-analyze verify on contrib/systemd, no systemd as PID 1
-# needed; curl and socat: the lab's metrics scrape and its page forward).
+# needed; curl and socat: the lab's metrics scrape and its page forward; podman, runc and
+# containernetworking-plugins: the CNI plugin's tests with the real client and its delegated
+# IPAM plugins in /usr/lib/cni; libvirt-*: the host-TAP NIC's test through libvirtd and virsh).
 PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
-          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat iputils-tracepath tshark)
+          qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat iputils-tracepath tshark
+          podman runc containernetworking-plugins libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
+  export DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes
   # tshark's package asks whether non-root users may capture: no.
   echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
   apt-get update -qq

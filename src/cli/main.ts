@@ -10,13 +10,11 @@
  * or stderr is the reader's choice, not an error of the command).
  * `vswitch trace ...` streams a trace instead (src/cli/trace.ts).
  */
-import { createConnection } from 'node:net';
+import { request, type Response } from './request.js';
 
 const DEFAULT_SOCKET = process.env.VSWITCH_SOCKET ?? '/run/vswitch/vswitchd.sock';
 const USAGE = 'usage: vswitch [--socket PATH] [--json] <command words>   e.g. vswitch q vswitch sw1 details';
 const TIMEOUT_MS = 30_000;
-
-interface Response { id?: unknown; ok: boolean; lines: string[]; data?: unknown }
 
 /** A closed pipe on stdout or stderr ends the CLI quietly; any other output error is reported (if stderr still can). */
 function onOutputError(e: NodeJS.ErrnoException): void {
@@ -52,30 +50,6 @@ function parseArgs(argv: string[]): { socket: string; json: boolean; words: stri
   return { socket, json, words };
 }
 
-function request(socket: string, command: string): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const c = createConnection(socket);
-    let buf = '';
-    const timer = setTimeout(() => { c.destroy(); reject(Object.assign(new Error(`no answer from the daemon at ${socket} within ${TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })); }, TIMEOUT_MS);
-    c.setEncoding('utf8');
-    c.on('connect', () => c.write(`${JSON.stringify({ id: 1, command })}\n`));
-    c.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      c.end();
-      try {
-        resolve(JSON.parse(buf.slice(0, nl)) as Response);
-      } catch (e) {
-        reject(new Error(`bad answer from the daemon: ${(e as Error).message}`));
-      }
-    });
-    c.on('error', (e) => { clearTimeout(timer); reject(e); });
-    c.on('end', () => { clearTimeout(timer); if (buf.indexOf('\n') < 0) reject(new Error(`the daemon at ${socket} closed the connection without answering`)); });
-  });
-}
-
 async function main(): Promise<void> {
   const { socket, json, words } = parseArgs(process.argv.slice(2));
   if (/^trace$/i.test(words[0])) {
@@ -84,7 +58,7 @@ async function main(): Promise<void> {
   }
   let r: Response;
   try {
-    r = await request(socket, words.join(' '));
+    r = await request(socket, words.join(' '), TIMEOUT_MS);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') fail(`daemon not running at ${socket}`, 3);

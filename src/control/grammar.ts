@@ -13,25 +13,37 @@
  *   wherever a keyword, name or number is expected).
  * - Switch names, user ids and controller names are 1-8 characters of A-Z 0-9 @ # $ _,
  *   folded to upper case (ASCII). Interface and namespace names keep their case (Linux names).
- *   Virtual device numbers are 1-4 hex digits, kept as numbers.
+ *   Virtual device numbers are 1-4 hex digits, kept as numbers. A namespace given by path
+ *   (`NETNS PATH /proc/PID/ns/net`, as container runtimes name one) is an absolute path, kept
+ *   as typed, in the same `netns` field (a path starts with '/', a name never does).
  * - `format(cmd)` writes the canonical words (full keywords, every default spelled out), and
  *   `parse(format(cmd))` gives back an equal Command.
  * Checking a command against the state (does the switch exist, ...) is not done here, nor is
  * what a command is (journaled or not, where it is accepted): src/control/commands/index.ts.
  */
-import { IFNAME_RE, NAME_RE, NETNS_RE } from '../protocol/names.js';
+import { IFNAME_RE, NAME_RE, NETNS_PATH_RE, NETNS_RE, isNetnsPath } from '../protocol/names.js';
 
 export type Mode = 'IP' | 'ETHERNET';
-/** How a QEMU guest's NICs reach the daemon: `-netdev stream` (default) or `-netdev dgram`. */
-export type QemuTransport = 'STREAM' | 'DGRAM';
+/**
+ * How a QEMU guest's NICs reach the daemon: `-netdev stream` (default) or `-netdev dgram` over a
+ * unix socket, or `-netdev tap` on a host-side TAP the daemon makes (src/control/host-tap-nics.ts).
+ */
+export type QemuTransport = 'STREAM' | 'DGRAM' | 'TAP';
+
+/** Who may open a QEMU TAP guest's TAPs besides root (TUNSETOWNER / TUNSETGROUP); null: not set. */
+export interface TapOwner { uid: number | null; gid: number | null }
 
 export type Command =
   | { kind: 'define-vswitch'; name: string; rdevs: string[]; mode: Mode; controller: string; queueBytes: number }
   | { kind: 'detach-vswitch'; name: string }
-  /** netns for a container guest (qemu null); qemu for a QEMU guest (netns null). */
-  | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null }
+  /**
+   * netns for a container guest (qemu null): a name, or a path (starts with '/'); qemu for a
+   * QEMU guest (netns null). tapOwner only for QEMU TAP, and only when OWNER or GROUP was given.
+   */
+  | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner }
   | { kind: 'detach-guest'; userid: string }
-  | { kind: 'define-nic'; vdev: number; userid: string }
+  /** name: the NIC's interface name (NAME operand), only when given. */
+  | { kind: 'define-nic'; vdev: number; userid: string; name?: string }
   | { kind: 'detach-nic'; vdev: number; userid: string }
   | { kind: 'couple'; vdev: number; sw: string; userid: string }
   | { kind: 'uncouple'; vdev: number; userid: string }
@@ -103,6 +115,11 @@ export const K = {
   QEMU: kw('QEMU', 4),
   STREAM: kw('STREAM', 3),
   DGRAM: kw('DGRAM', 2),
+  TAP: kw('TAP', 3),
+  OWNER: kw('OWNER', 5),
+  GROUP: kw('GROUP', 5),
+  PATH: kw('PATH', 4),
+  NAME: kw('NAME', 4),
   MACPREFIX: kw('MACPREFIX', 7),
   SET: kw('SET', 3),
   SWITCHOVER: kw('SWITCHOVER', 6),
@@ -152,7 +169,13 @@ class Cursor {
   constructor(private readonly words: readonly string[]) {}
 
   peek(): string | null {
-    return this.i < this.words.length ? this.words[this.i] : null;
+    return this.peekAt(0);
+  }
+
+  /** The word `ahead` words after the next one (0: the next one), or null past the end. */
+  peekAt(ahead: number): string | null {
+    const j = this.i + ahead;
+    return j < this.words.length ? this.words[j] : null;
   }
 
   atEnd(): boolean {
@@ -236,6 +259,39 @@ function ifname(c: Cursor): string {
   if (!IFNAME_RE.test(w) || w === '.' || w === '..') return c.failWord(w, `bad interface name '${clip(w)}': 1-15 characters of A-Z a-z 0-9 _ . @ + -`);
   c.next();
   return w;
+}
+
+function netnsPathWord(c: Cursor): string {
+  const w = c.peek();
+  if (w === null) return c.fail('an absolute path to a network namespace file such as /proc/PID/ns/net');
+  if (!NETNS_PATH_RE.test(w) || w.split('/').includes('..')) {
+    return c.failWord(w, `bad namespace path '${clip(w)}': expected an absolute path such as /proc/PID/ns/net or /run/netns/NAME`);
+  }
+  c.next();
+  return w;
+}
+
+/** A uid or gid (OWNER, GROUP): a decimal number below 2^32 - 1. */
+function idNumber(c: Cursor, what: string): number {
+  const w = c.peek();
+  if (w === null) return c.fail(`a numeric ${what}`);
+  if (!/^\d{1,10}$/.test(w) || Number(w) >= 0xffffffff) return c.failWord(w, `bad ${what} '${clip(w)}': expected a number from 0 to 4294967294`);
+  c.next();
+  return Number(w);
+}
+
+/** QEMU TAP's [OWNER uid] [GROUP gid], in either order, each at most once. */
+function tapOwner(c: Cursor): TapOwner | null {
+  let uid: number | null = null;
+  let gid: number | null = null;
+  while (!c.atEnd()) {
+    const w = c.peek()!;
+    const k = c.oneOf([K.OWNER, K.GROUP]);
+    if ((k === K.OWNER ? uid : gid) !== null) c.failWord(w, `option ${k.word} given twice`);
+    if (k === K.OWNER) uid = idNumber(c, 'user id (uid)');
+    else gid = idNumber(c, 'group id (gid)');
+  }
+  return uid === null && gid === null ? null : { uid, gid };
 }
 
 function forUser(c: Cursor): string {
@@ -322,24 +378,38 @@ function define(c: Cursor): Command {
     const t = c.oneOf([K.NETNS, K.QEMU]);
     let netns: string | null = null;
     let qemu: QemuTransport | null = null;
+    let owner: TapOwner | null = null;
     if (t === K.QEMU) {
-      qemu = c.atEnd() ? 'STREAM' : c.oneOf([K.STREAM, K.DGRAM]) === K.DGRAM ? 'DGRAM' : 'STREAM';
+      if (c.atEnd()) qemu = 'STREAM';
+      else {
+        const k = c.oneOf([K.STREAM, K.DGRAM, K.TAP]);
+        qemu = k === K.DGRAM ? 'DGRAM' : k === K.TAP ? 'TAP' : 'STREAM';
+        if (qemu === 'TAP') owner = tapOwner(c);
+      }
     } else {
       const w = c.peek();
       if (w === null) c.fail('a network namespace name');
-      if (!NETNS_RE.test(w!) || w === '.' || w === '..') c.failWord(w!, `bad namespace name '${clip(w!)}': 1-64 characters of A-Z a-z 0-9 _ . @ + -`);
-      c.next();
-      netns = w;
+      // NETNS PATH p: a namespace by path. A namespace named PATH is still NETNS PATH (last word).
+      if (matches(w!, K.PATH) && c.peekAt(1) !== null) {
+        c.next();
+        netns = netnsPathWord(c);
+      } else {
+        if (isNetnsPath(w!)) c.failWord(w!, `bad namespace name '${clip(w!)}': a namespace given by path is NETNS PATH ${clip(w!)}`);
+        if (!NETNS_RE.test(w!) || w === '.' || w === '..') c.failWord(w!, `bad namespace name '${clip(w!)}': 1-64 characters of A-Z a-z 0-9 _ . @ + -`);
+        c.next();
+        netns = w;
+      }
     }
     c.end();
-    return { kind: 'define-guest', userid, netns, qemu };
+    return { kind: 'define-guest', userid, netns, qemu, ...(owner !== null ? { tapOwner: owner } : {}) };
   }
   const v = vdev(c);
   if (c.accept(K.TYPE)) c.expect(K.QDIO);
   else c.accept(K.QDIO);
+  const nicName = c.accept(K.NAME) ? ifname(c) : null;
   const userid = forUser(c);
   c.end();
-  return { kind: 'define-nic', vdev: v, userid };
+  return { kind: 'define-nic', vdev: v, userid, ...(nicName !== null ? { name: nicName } : {}) };
 }
 
 function detach(c: Cursor): Command {
@@ -475,6 +545,11 @@ function storage(bytes: number): string {
   return bytes % mb === 0 ? `${bytes / mb}M` : `${bytes / 1024}K`;
 }
 
+/** A guest's namespace as the command words say it: `NETNS name` or `NETNS PATH path`. */
+export function netnsWords(netns: string): string {
+  return isNetnsPath(netns) ? `NETNS PATH ${netns}` : `NETNS ${netns}`;
+}
+
 /** How a message names a command: its first two canonical words (`VMLAN MACPREFIX`, `QUERY VSWITCH`). */
 export function leadingWords(cmd: Command): string {
   return format(cmd).split(' ').slice(0, 2).join(' ');
@@ -493,12 +568,15 @@ export function format(cmd: Command): string {
       ].join(' ');
     case 'detach-vswitch':
       return `DETACH VSWITCH ${cmd.name}`;
-    case 'define-guest':
-      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? `QEMU ${cmd.qemu ?? 'STREAM'}` : `NETNS ${cmd.netns}`}`;
+    case 'define-guest': {
+      const o = cmd.tapOwner;
+      const owner = o === undefined ? '' : `${o.uid !== null ? ` OWNER ${o.uid}` : ''}${o.gid !== null ? ` GROUP ${o.gid}` : ''}`;
+      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? `QEMU ${cmd.qemu ?? 'STREAM'}${owner}` : netnsWords(cmd.netns)}`;
+    }
     case 'detach-guest':
       return `DETACH GUEST ${cmd.userid}`;
     case 'define-nic':
-      return `DEFINE NIC ${hex4(cmd.vdev)} TYPE QDIO FOR ${cmd.userid}`;
+      return `DEFINE NIC ${hex4(cmd.vdev)} TYPE QDIO${cmd.name !== undefined ? ` NAME ${cmd.name}` : ''} FOR ${cmd.userid}`;
     case 'detach-nic':
       return `DETACH NIC ${hex4(cmd.vdev)} FOR ${cmd.userid}`;
     case 'couple':

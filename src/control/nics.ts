@@ -1,8 +1,8 @@
 /**
  * NIC backends: how a guest's NIC becomes a data-plane port depends on the kind of guest. Each
  * kind is one NicBackend, a step of the reconciler's pass: TAP NICs of namespace guests
- * (tap-nics.ts), QEMU stream / datagram sockets (qemu-nics.ts); a host-side TAP for libvirt or
- * an interface a CNI plugin made would be further backends of the same shape. `NicBackends`
+ * (tap-nics.ts, also a container's NICs made through the CNI plugin), QEMU stream / datagram
+ * sockets (qemu-nics.ts), host-side TAPs of QEMU TAP guests (host-tap-nics.ts, libvirt's too). `NicBackends`
  * is the reconciler's list of them, for what is the same whatever the kind: a NIC by key, a
  * NIC by data-plane port, the pre-commit work of a change.
  *

@@ -1,6 +1,6 @@
 /**
- * The NIC backend of QEMU guests (a NicBackend, nics.ts): each NIC of a guest defined with
- * `DEFINE GUEST u QEMU [STREAM | DGRAM]` is a unix socket pair in the daemon's QEMU socket
+ * The NIC backend of QEMU guests on sockets (a NicBackend, nics.ts): each NIC of a guest defined
+ * with `DEFINE GUEST u QEMU [STREAM | DGRAM]` is a unix socket pair in the daemon's QEMU socket
  * directory (`dir`, the directory `qemu` next to the control socket), which QEMU's own
  * `-netdev stream` / `-netdev dgram` backends use. QEMU is always the side that binds first,
  * so the VM never depends on the daemon and a restarted daemon finds it again (ARCHITECTURE.md
@@ -41,8 +41,10 @@
  *   address the NIC may register: the port is this NIC's current port, the address is
  *   unicast-usable (not 0/8, 127/8, 224/4 and above) and the NIC holds fewer than
  *   MAX_QEMU_ADDRESSES addresses. Registration itself is the LAN IP part's (reconcile/lan-ip.ts:
- *   the same path as a namespace guest's address).
+ *   the same path as a namespace guest's address). `acceptAnnounced` and `forgetAnnounced` are
+ *   that rule for every backend whose guest announces its addresses (host-tap-nics.ts too).
  * - `prepare`: nothing; QEMU makes its side when it starts.
+ * QEMU TAP guests' NICs are not served here but by host-tap-nics.ts.
  */
 import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -75,7 +77,7 @@ export interface QemuNicView {
   state: string;
 }
 
-interface QemuNicRt extends NicRuntime {
+interface QemuNicRt extends AnnouncingNic {
   transport: QemuTransport;
   paths: QemuNicPaths;
   mac: number;
@@ -85,8 +87,6 @@ interface QemuNicRt extends NicRuntime {
   /** The last wait of its back-off (0: none). */
   waitedMs: number;
   state: string;
-  /** Last problem logged (so a waiting NIC logs once, not every second). */
-  logged: string | null;
 }
 
 /** The netdev id of a NIC in the QEMU arguments. */
@@ -104,6 +104,39 @@ export function qemuNicPaths(dir: string, userid: string, vdev: number, transpor
 export function registrable(ip: number): boolean {
   const a = ip >>> 24;
   return a !== 0 && a !== 127 && a < 224;
+}
+
+/** A NIC whose guest announces its addresses: its identity, port, and the last problem logged (so a waiting NIC logs once, not every second). */
+export interface AnnouncingNic extends NicRuntime {
+  logged: string | null;
+}
+
+/**
+ * May the guest register `ip`, seen on `port` (a 'saw-address')? The port is the NIC's current
+ * port, the address unicast-usable, and the NIC below MAX_QEMU_ADDRESSES (logged once).
+ */
+export function acceptAnnounced(ctx: PartContext, rt: AnnouncingNic, port: number, ip: number): boolean {
+  if (rt.port !== port || !registrable(ip)) return false;
+  const n = ctx.state.nic(rt.userid, rt.vdev);
+  if (!n) return false;
+  if (n.addresses.has(ip)) return true;
+  if (n.addresses.size >= MAX_QEMU_ADDRESSES) {
+    const why = `limit ${formatIpv4(ip)}`;
+    if (rt.logged !== why) {
+      rt.logged = why;
+      ctx.log.warn({ nic: rt.key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
+    }
+    return false;
+  }
+  return true;
+}
+
+/** Forget the addresses the guest announced on this NIC (their LAN IP entries go with them). */
+export function forgetAnnounced(ctx: PartContext, rt: NicRuntime): void {
+  const n = ctx.state.nic(rt.userid, rt.vdev);
+  if (!n || n.addresses.size === 0) return;
+  ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
+  for (const ip of [...n.addresses.keys()]) ctx.state.addressEvent(rt.userid, rt.vdev, ip, false);
 }
 
 const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
@@ -131,7 +164,7 @@ export class QemuNics implements NicBackend {
   view(userid: string, vdev: number): QemuNicView | null {
     const g = this.ctx.state.guests.get(userid);
     const n = g?.nics.get(vdev);
-    if (!g || !n || g.qemu === null) return null;
+    if (!g || !n || g.qemu === null || g.qemu === 'TAP') return null;
     const rt = this.nics.get(nicKey(userid, vdev));
     const id = qemuNetdevId(vdev);
     if (this.dir === null) {
@@ -151,19 +184,7 @@ export class QemuNics implements NicBackend {
 
   acceptsSeenAddress(key: string, port: number, ip: number): boolean {
     const rt = this.nics.get(key);
-    if (!rt || rt.port !== port || !registrable(ip)) return false;
-    const n = this.ctx.state.nic(rt.userid, rt.vdev);
-    if (!n) return false;
-    if (n.addresses.has(ip)) return true;
-    if (n.addresses.size >= MAX_QEMU_ADDRESSES) {
-      const why = `limit ${formatIpv4(ip)}`;
-      if (rt.logged !== why) {
-        rt.logged = why;
-        this.ctx.log.warn({ nic: key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
-      }
-      return false;
-    }
-    return true;
+    return rt !== undefined && acceptAnnounced(this.ctx, rt, port, ip);
   }
 
   sync(now: number): void {
@@ -179,8 +200,8 @@ export class QemuNics implements NicBackend {
     this.dirWatch = null;
   }
 
-  /** The NICs of this kind: a QEMU guest's. */
-  private static readonly serves: Serves = (g) => g.qemu !== null;
+  /** The NICs of this kind: a QEMU guest's on sockets (a TAP guest's are host-tap-nics.ts's). */
+  private static readonly serves: Serves = (g) => g.qemu !== null && g.qemu !== 'TAP';
 
   private syncNic(key: string, now: number, dir: () => string | null): void {
     const d = servedNic(this.ctx.state, key, QemuNics.serves);
@@ -384,12 +405,8 @@ export class QemuNics implements NicBackend {
     }
   }
 
-  /** Forget the addresses the guest announced on this NIC (their LAN IP entries go with them). */
   private forget(rt: QemuNicRt): void {
-    const n = this.ctx.state.nic(rt.userid, rt.vdev);
-    if (!n || n.addresses.size === 0) return;
-    this.ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
-    for (const ip of [...n.addresses.keys()]) this.ctx.state.addressEvent(rt.userid, rt.vdev, ip, false);
+    forgetAnnounced(this.ctx, rt);
   }
 
 }

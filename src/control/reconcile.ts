@@ -7,7 +7,8 @@
  *   1. switches.adding   data-plane switch numbers and switch-add        reconcile/switches.ts
  *   2. groups            multicast membership of removed switches forgotten  reconcile/groups.ts
  *   3. controllers       controller selection, ControlSwitch, registrations  controllers.ts
- *   4. NIC backends      TAP NICs of namespace guests, QEMU NICs          tap-nics.ts, qemu-nics.ts
+ *   4. NIC backends      TAP NICs of namespace guests, QEMU socket NICs,  tap-nics.ts, qemu-nics.ts,
+ *                        QEMU host-TAP NICs                              host-tap-nics.ts
  *   5. uplinks           the active RDEV's data device as uplink port    reconcile/uplinks.ts
  *   6. lanIp             LAN IP tables, conflicts, announcements         reconcile/lan-ip.ts
  *   7. controllers       again: registrations of what step 6 changed
@@ -23,12 +24,13 @@
  *   switch change the switch, an address the NIC's switch), a port added, removed or down (its
  *   switch), the controller manager (a switch whose controller said something; every switch
  *   when a controller comes or goes), the QEMU socket directory's watch (the NIC whose socket
- *   appeared), and retry times the parts set. The first pass, and the one after a pass that
+ *   appeared), the host TAPs' carrier poll (the NIC whose TAP was deleted), and retry times
+ *   the parts set. The first pass, and the one after a pass that
  *   threw, looks at everything.
  * - `sync()` runs a pass now. It is idempotent and never throws: each part does only the
  *   difference between the state and what it set up for what it looks at, so unchanged ports
  *   keep running. Whatever fails (a missing RDEV, a TAP that cannot be opened) is logged,
- *   shown in QUERY and retried at the time its part set (QEMU and TAP NICs back off from
+ *   shown in QUERY and retried at the time its part set (QEMU, TAP and host-TAP NICs back off from
  *   retryMs to retryMaxMs); one timer wakes the reconciler for the earliest retry. A part that
  *   throws ends the pass (logged); a full pass follows retryMs later, and passes asked for
  *   meanwhile wait for it (a command's own `sync()` still runs at once).
@@ -40,7 +42,7 @@
  * - Time: one Clock (the constructor's, the system clock by default) gives each pass its
  *   `now`, the timer, the coalescing, and the controller manager's event times; nothing
  *   here reads the time or sets a timer otherwise.
- * - `stop()`: no further pass, the QEMU directory watch and the controller pings end (the
+ * - `stop()`: no further pass, the QEMU directory watch, the host TAPs' carrier poll and the controller pings end (the
  *   daemon stops the data plane itself; persistent TAPs stay).
  * Also the RuntimeView the queries read, and the Effects (prepare, sync, operate) of the command
  * engine.
@@ -60,13 +62,14 @@ import { Touch } from './reconcile/marks.js';
 import type { DataPlaneLike, Syncer } from './reconcile/part.js';
 import { PortAllocator } from './reconcile/ports.js';
 import { DataPlaneSwitches } from './reconcile/switches.js';
+import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
 import { Uplinks, type UplinkDevices, type UplinkView } from './reconcile/uplinks.js';
 import { nicKey } from './nics.js';
 import type { Change, State, StateChange } from './state.js';
 import { TapNics, type TapDevices, type TapWatcher } from './tap-nics.js';
 
 /** What the reconciler needs of the host's devices (src/host/devices.ts). The QEMU calls are optional (fakes). */
-export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevicesLike> {}
+export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevicesLike>, Partial<Omit<HostTapDevices, 'destroyTap' | 'openUplink'>> {}
 
 /** What it needs of the address watcher (src/host/address-watcher.ts). */
 export interface WatcherLike extends TapWatcher {
@@ -87,6 +90,8 @@ export interface ReconcilerDeps {
   retryMaxMs?: number;
   /** The QEMU guests' socket directory (qemu-nics.ts); null or absent: QEMU NICs cannot run. */
   qemuDir?: string | null;
+  /** Does the host have /dev/vhost-net (host-TAP NICs' QEMU arguments say vhost=on)? Default false. */
+  vhostNet?: boolean;
 }
 
 export class Reconciler implements RuntimeView, Effects {
@@ -99,6 +104,7 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly ports: PortAllocator;
   private readonly nics: NicBackends;
   private readonly qemu: QemuNics;
+  private readonly hostTap: HostTapNics;
   private readonly groupMembers: GroupMembership;
   private readonly uplinks: Uplinks;
   private readonly lanIp: LanIpSync;
@@ -132,7 +138,8 @@ export class Reconciler implements RuntimeView, Effects {
     const ctx: PartContext = { state, switches: this.switches, ports: this.ports, clock, log, retryMs, retryMaxMs: deps.retryMaxMs ?? 30_000, touch };
     this.qemu = new QemuNics(ctx, devices, deps.qemuDir ?? null);
     const tap = new TapNics(ctx, devices, watcher);
-    this.nics = new NicBackends([tap, this.qemu], this.ports);
+    this.hostTap = new HostTapNics(ctx, devices, deps.vhostNet ?? false);
+    this.nics = new NicBackends([tap, this.qemu, this.hostTap], this.ports);
     this.groupMembers = new GroupMembership(state, this.switches, this.nics, log, touch);
     this.controllers = new ControllerManager({
       state, clock, log,
@@ -164,8 +171,8 @@ export class Reconciler implements RuntimeView, Effects {
     return this.nics.port(userid, vdev);
   }
 
-  qemuNic(userid: string, vdev: number): QemuNicView | null {
-    return this.qemu.view(userid, vdev);
+  qemuNic(userid: string, vdev: number): QemuNicView | HostTapNicView | null {
+    return this.qemu.view(userid, vdev) ?? this.hostTap.view(userid, vdev);
   }
 
   switchNumber(name: string): number | null {
@@ -225,12 +232,13 @@ export class Reconciler implements RuntimeView, Effects {
     this.wakeAt(this.failedUntil > now && (retry === null || retry > this.failedUntil) ? this.failedUntil : retry);
   }
 
-  /** Stop the timer and the QEMU directory watch; no pass runs after this. */
+  /** Stop the timer, the QEMU directory watch and the host TAPs' carrier poll; no pass runs after this. */
   stop(): void {
     this.stopped = true;
     this.cancelTimer?.();
     this.cancelTimer = null;
     this.qemu.close();
+    this.hostTap.stop();
     this.controllers.stop();
   }
 

@@ -16,7 +16,7 @@
  *   loses, just before it is made (the reconciler marks from it what a pass must look at).
  * No I/O here.
  */
-import type { Mode, QemuTransport } from './grammar.js';
+import type { Mode, QemuTransport, TapOwner } from './grammar.js';
 
 export const DEFAULT_MAC_PREFIX = 0x020000;
 export const MAC_SERIALS = 0x1000000;
@@ -57,7 +57,11 @@ export interface NicAlloc {
 export interface Nic extends NicAlloc {
   userid: string;
   vdev: number;
-  /** The TAP interface name in the guest's namespace (namespace guests), else null. */
+  /**
+   * The NIC's TAP interface: its name in the guest's namespace (namespace guests; `encVDEV` or
+   * DEFINE NIC's NAME), or on the daemon's host (QEMU TAP guests, src/control/host-tap-nics.ts);
+   * null for a QEMU socket NIC.
+   */
   tap: string | null;
   /** Name of the switch it is coupled to, or null. */
   coupled: string | null;
@@ -72,17 +76,23 @@ export interface Nic extends NicAlloc {
 
 export interface Guest {
   userid: string;
-  /** Network namespace of a container guest; null for a QEMU guest. */
+  /**
+   * Network namespace of a container guest: a name (/run/netns/NAME, made if absent) or a path
+   * (starts with '/': a container runtime's namespace, never made or removed by the daemon;
+   * src/control/netns-watch.ts cleans the guest up when it disappears); null for a QEMU guest.
+   */
   netns: string | null;
-  /** A QEMU guest's NIC transport (its NICs' sockets, src/control/qemu-nics.ts); null for a container. */
+  /** A QEMU guest's NIC transport (src/control/qemu-nics.ts, host-tap-nics.ts); null for a container. */
   qemu: QemuTransport | null;
+  /** QEMU TAP guests: who may open its TAPs besides root, when DEFINE GUEST said so. */
+  tapOwner?: TapOwner;
   nics: Map<number, Nic>;
 }
 
 export type Change =
   | { t: 'switch-add'; sw: SwitchDef }
   | { t: 'switch-remove'; name: string }
-  | { t: 'guest-add'; userid: string; netns: string | null; qemu: QemuTransport | null }
+  | { t: 'guest-add'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner }
   | { t: 'guest-remove'; userid: string }
   | { t: 'nic-add'; userid: string; vdev: number; alloc: NicAlloc; tap: string | null }
   | { t: 'nic-remove'; userid: string; vdev: number }
@@ -97,6 +107,14 @@ export type StateChange = Change | { t: 'address'; userid: string; vdev: number;
 /** Linux on Z's interface name for a vdev: enc + lower-case hex without leading zeros. */
 export function tapName(vdev: number): string {
   return `enc${vdev.toString(16)}`;
+}
+
+/**
+ * The default name of a QEMU TAP guest's TAP on the host: user id and vdev in lower case,
+ * `vm1-0600` (at most 13 characters; '#' and '$', which interface names do not take, become '_').
+ */
+export function hostTapName(userid: string, vdev: number): string {
+  return `${userid.toLowerCase().replace(/[#$]/g, '_')}-${vdev.toString(16).padStart(4, '0')}`;
 }
 
 export class State {
@@ -202,7 +220,7 @@ export class State {
         this.coupledNics.delete(c.name);
         return;
       case 'guest-add':
-        this.guests.set(c.userid, { userid: c.userid, netns: c.netns, qemu: c.qemu, nics: new Map() });
+        this.guests.set(c.userid, { userid: c.userid, netns: c.netns, qemu: c.qemu, ...(c.tapOwner ? { tapOwner: { ...c.tapOwner } } : {}), nics: new Map() });
         if (c.netns !== null) this.netnsOwners.set(c.netns, c.userid);
         return;
       case 'guest-remove':

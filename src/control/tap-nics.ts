@@ -4,14 +4,16 @@
  *
  * Contract (a NicBackend, nics.ts):
  * - `prepare`: DEFINE GUEST ... NETNS makes the namespace if absent (marked as made by the
- *   daemon: devices.ensureNetns; the undo deletes it again); DEFINE NIC creates the persistent
- *   TAP before the command is journaled (a failure refuses the command; the undo destroys the
- *   TAP).
+ *   daemon: devices.ensureNetns; the undo deletes it again); a namespace given by path (a
+ *   container's) must exist and is never made. DEFINE NIC creates the persistent TAP before the
+ *   command is journaled (a failure refuses the command; the undo destroys the TAP). In a
+ *   namespace given by path the name must be free: an existing interface refuses the command.
  * - Namespaces (issue 9, item 16): a guest removed (DETACH GUEST, journaled) has its namespace
  *   deleted in the next pass if it carries the daemon's mark and no other guest names it; a
  *   namespace that was there before DEFINE GUEST carries none and stays. The mark is on the
  *   namespace itself, so it holds across daemon restarts; a crash between the journal and
- *   the pass leaves the namespace (never the other way round).
+ *   the pass leaves the namespace (never the other way round). A namespace given by path is
+ *   never deleted (its runtime owns it).
  * - `sync(now)`: every NIC has its TAP (created or re-attached: TUNSETPERSIST keeps it and the
  *   guest's addresses across a daemon restart) and its interface watched (the address watcher
  *   reports the guest's configured addresses); a coupled NIC's TAP fd goes to the worker as a
@@ -23,6 +25,7 @@
  * - `acceptsSeenAddress` is always false: these NICs' addresses come from the watcher only.
  */
 import { closeSync } from 'node:fs';
+import { isNetnsPath } from '../protocol/names.js';
 import { servedKeys, servedNic, type NicBackend, type NicRuntime, type Serves } from './nics.js';
 import { backOff, type PartContext } from './reconcile/context.js';
 import type { Marks } from './reconcile/marks.js';
@@ -30,12 +33,12 @@ import type { Change } from './state.js';
 
 /** What it needs of the host's devices (src/host/devices.ts). */
 export interface TapDevices {
-  /** Make the namespace if absent (marked as made here); true when it made it. */
+  /** Make the namespace if absent (marked as made here); true when it made it (never for a path, which must exist). */
   ensureNetns(name: string): boolean;
   /** Does the namespace carry the mark of one made here? */
   netnsMadeHere(name: string): boolean;
   deleteNetns(name: string): void;
-  openTap(o: { netns: string | null; name: string; mac: number; persist: boolean }): { fd: number; ifindex: number };
+  openTap(o: { netns: string | null; name: string; mac: number; persist: boolean; exclusive?: boolean }): { fd: number; ifindex: number };
   destroyTap(netns: string | null, name: string): void;
 }
 
@@ -91,7 +94,7 @@ export class TapNics implements NicBackend {
     const netns = this.ctx.state.guests.get(c.userid)?.netns ?? null;
     if (netns === null) return null;
     this.ensureNetns(netns);
-    const { fd } = this.dev.openTap({ netns, name: c.tap, mac: c.alloc.mac, persist: true });
+    const { fd } = this.dev.openTap({ netns, name: c.tap, mac: c.alloc.mac, persist: true, exclusive: isNetnsPath(netns) });
     closeSync(fd);
     const tap = c.tap;
     return () => this.dev.destroyTap(netns, tap);
@@ -122,6 +125,7 @@ export class TapNics implements NicBackend {
     this.guestNetns.delete(userid);
     if ([...this.ctx.state.guests.values()].some((o) => o.netns === netns)) return;
     this.netnsReady.delete(netns);
+    if (isNetnsPath(netns)) return;
     try {
       if (!this.dev.netnsMadeHere(netns)) {
         this.ctx.log.info({ guest: userid, netns }, 'guest removed; its namespace stays (it was there before DEFINE GUEST)');

@@ -17,7 +17,8 @@
  * socket beside it (src/daemon/trace.ts). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
  * QEMU guests' NIC sockets are in the directory `qemu` next to the control socket (made mode
- * 2770 if missing; see src/control/qemu-nics.ts).
+ * 2770 if missing; see src/control/qemu-nics.ts). Guests whose namespace was given by path
+ * are removed when it disappears (src/control/netns-watch.ts).
  * A worker that dies unexpectedly is fatal (exit 1) so a supervisor restarts the daemon, which
  * then finds everything in its journal.
  * --metrics ADDR:PORT / --http ADDR:PORT (off by default; PORT alone: loopback): Prometheus
@@ -33,6 +34,8 @@ import { pino, type Logger } from 'pino';
 import { ControlPlane, StartUp } from '../control/controlplane.js';
 import { format } from '../control/grammar.js';
 import { DEFAULT_COMPACT_AFTER, History, recoverHistory } from '../control/history.js';
+import { systemClock } from '../control/clock.js';
+import { NetnsWatch } from '../control/netns-watch.js';
 import { Reconciler } from '../control/reconcile.js';
 import { State } from '../control/state.js';
 import { readConfig } from '../control/sysconfig.js';
@@ -164,7 +167,9 @@ async function main(): Promise<void> {
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
   const watcher = new AddressWatcher();
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
-  const rec = new Reconciler({ state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir: join(dirname(opts.socket), 'qemu') });
+  const rec = new Reconciler({
+    state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir: join(dirname(opts.socket), 'qemu'), vhostNet: devices.hostHasVhostNet(),
+  });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
     log.fatal({ err: String(e) }, 'data plane failed; exiting');
@@ -172,6 +177,8 @@ async function main(): Promise<void> {
   });
   const cp = new ControlPlane(state, env, log, { journal: history, effects: rec, runtime: rec });
   rec.sync();
+  const netnsWatch = new NetnsWatch({ state, clock: systemClock, log, execute: (command) => cp.execute(command) });
+  netnsWatch.start();
   void removeOrphanTaps(state, devices, log);
 
   // 3b. Metrics and the live page (src/daemon/http).
@@ -213,6 +220,7 @@ async function main(): Promise<void> {
     await observing.close();
     server.close();
     try { unlinkSync(opts.socket); } catch { /* already gone */ }
+    netnsWatch.stop();
     rec.stop();
     await traces?.close();
     await watcher.close();

@@ -17,6 +17,7 @@ import { TapPort } from './tap-port.js';
 import { AfPacketPort } from './afpacket-port.js';
 import { QemuStreamPort } from './qemu-stream-port.js';
 import { QemuDgramPort } from './qemu-dgram-port.js';
+import { HostTapPort } from './host-tap-port.js';
 
 /** What a kind's constructor gets: the port-add's fields, checked, and its switch's queue bound. */
 export interface PortArgs {
@@ -47,6 +48,8 @@ export const PORT_KINDS: Readonly<Record<PortKind, PortKindEntry>> = {
   'tap': { vnetAllowed: true, peer: null, queued: false, open: (a) => new TapPort(a.id, a.sw, a.name, a.fd, a.vnet) },
   /** An uplink's AF_PACKET socket, with or without PACKET_VNET_HDR. */
   'afpacket': { vnetAllowed: true, peer: null, queued: false, open: (a) => new AfPacketPort(a.id, a.sw, a.name, a.fd, a.vnet) },
+  /** The kernel side of a host TAP QEMU holds: an AF_PACKET socket on it, with PACKET_VNET_HDR. */
+  'host-tap': { vnetAllowed: true, peer: null, queued: false, open: (a) => new HostTapPort(a.id, a.sw, a.name, a.fd, a.vnet) },
   /** A QEMU `-netdev stream` connection (plain frames behind a length prefix). */
   'qemu-stream': { vnetAllowed: false, peer: null, queued: true, open: (a) => new QemuStreamPort(a.id, a.sw, a.name, a.fd, a.queueBytes) },
   /** A QEMU `-netdev dgram` socket, connected to QEMU's own socket path. */

@@ -1,7 +1,9 @@
 /**
  * Kernel device plumbing for the daemon's main thread: network namespaces (made for a guest and
  * marked so, MADE_NETNS_ALIAS), TAP devices (a guest NIC's data path) and AF_PACKET uplink
- * sockets.
+ * sockets. A namespace is a name (/run/netns/NAME) or a path (a container runtime's, e.g.
+ * /proc/PID/ns/net): src/sys/netns.ts; a path is never made nor removed here. Host-side TAPs
+ * for QEMU (a QEMU TAP guest's NICs) are in host-tap.ts, re-exported here.
  *
  * Everything here is synchronous and short (a few syscalls, at most one `ip` command); it runs
  * on the main thread at configuration time, never per frame. Namespace switching is per thread
@@ -21,17 +23,19 @@
 import { execFileSync } from 'node:child_process';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { withNetns, netnsExists, netnsPath } from '../sys/netns.js';
+import { withNetns, netnsExists, netnsPath, isNetnsPath } from '../sys/netns.js';
 import {
   AF_INET, AF_PACKET, ARPHRD_ETHER, ENODEV, ETH_P_ALL, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, O_NONBLOCK, O_RDWR,
   PACKET_ADD_MEMBERSHIP, PACKET_IGNORE_OUTGOING, PACKET_MR_PROMISC, PACKET_VNET_HDR, SIOCGIFHWADDR, SIOCGIFINDEX,
   SIOCGIFMTU, SIOCSIFHWADDR, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOL_PACKET, SOL_SOCKET, SO_RCVBUFFORCE,
   SO_SNDBUFFORCE, SysError, TUNSETIFF, TUNSETOFFLOAD, TUNSETPERSIST, TUNSETVNETHDRSZ, TUN_F_CSUM, TUN_F_TSO4,
-  TUN_F_TSO6, TUN_F_TSO_ECN, bind, close, errnoValues, ifNameToIndex, ifreq, ioctlPtr, ioctlVal, open,
+  TUN_F_TSO6, TUN_F_TSO_ECN, IFF_TUN_EXCL, bind, close, errnoValues, ifNameToIndex, ifreq, ioctlPtr, ioctlVal, open,
   setsockoptBuf, setsockoptInt, socket, AF_UNIX, SOCK_STREAM, SO_SNDBUF, SO_RCVBUF, connect, sockaddrUn,
 } from '../sys/libc.js';
 import { formatMac, readMac, writeMac } from '../wire/addr.js';
 import { VNET_HDR_LEN } from '../wire/vnet.js';
+
+export { ensureHostTap, hostTapLink, hostHasVhostNet } from './host-tap.js';
 
 /**
  * What the loopback of a namespace the daemon made carries as its alias (IFLA_IFALIAS): the
@@ -53,8 +57,19 @@ function ipError(what: string, e: unknown): Error {
 /**
  * Create the named network namespace if it does not exist (so /var/run/netns/NAME exists),
  * marked as made here (MADE_NETNS_ALIAS). Returns true when it made it, false when it was there.
+ * A namespace given by path is never made: it must exist and be a network namespace (else
+ * 'ENOENT' / 'EINVAL' with the path in the message), and the answer is false.
  */
 export function ensureNetns(name: string): boolean {
+  if (isNetnsPath(name)) {
+    if (!netnsExists(name)) throw Object.assign(new Error(`network namespace ${name} does not exist`), { code: 'ENOENT' });
+    try {
+      withNetns(name, () => undefined);
+    } catch (e) {
+      throw Object.assign(new Error(`${name} is not a network namespace: ${(e as Error).message}`), { code: (e as { code?: string }).code ?? 'EINVAL' });
+    }
+    return false;
+  }
   if (netnsExists(name)) return false;
   try {
     ipCommand(['netns', 'add', name]);
@@ -73,7 +88,7 @@ export function ensureNetns(name: string): boolean {
 
 /** Does the namespace exist and carry the mark of one the daemon made (ensureNetns)? */
 export function netnsMadeHere(name: string): boolean {
-  if (!netnsExists(name)) return false;
+  if (isNetnsPath(name) || !netnsExists(name)) return false;
   try {
     const out = execFileSync('ip', ['-n', name, '-j', 'link', 'show', 'dev', 'lo'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const links = JSON.parse(out) as Array<{ ifalias?: string }>;
@@ -103,21 +118,31 @@ export interface TapOptions {
   mac: number;
   /** Keep the interface (and the guest's addresses) when the fd closes. */
   persist: boolean;
+  /** Refuse an interface of this name that exists already ('EEXIST') instead of re-attaching to it. */
+  exclusive?: boolean;
 }
 
 /**
  * Create, or re-attach to, a TAP inside the guest's namespace. The fd carries a 10-byte
  * virtio-net header on each frame (IFF_VNET_HDR) and accepts checksum/TSO offloads.
  * Re-attaching to a persistent TAP keeps its addresses and up state; the MAC is set only if it
- * differs. Throws EBUSY if another process holds the TAP.
+ * differs. Throws EBUSY if another process holds the TAP; with `exclusive`, EEXIST if any
+ * interface of the name exists.
  */
 export function openTap(opts: TapOptions): { fd: number; ifindex: number } {
   return withNetns(opts.netns, () => {
     const fd = open('/dev/net/tun', O_RDWR | O_NONBLOCK);
     try {
       const ifr = ifreq(opts.name);
-      ifr.writeUInt16LE(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, 16);
-      ioctlPtr(fd, TUNSETIFF, ifr, `TUNSETIFF ${opts.name}`);
+      ifr.writeUInt16LE(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (opts.exclusive ? IFF_TUN_EXCL : 0), 16);
+      try {
+        ioctlPtr(fd, TUNSETIFF, ifr, `TUNSETIFF ${opts.name}`);
+      } catch (e) {
+        if (opts.exclusive && ifNameToIndex(opts.name) !== 0) {
+          throw Object.assign(new Error(`interface ${opts.name} exists already${opts.netns !== null ? ` in ${opts.netns}` : ''}`), { code: 'EEXIST', errno: errnoValues.EEXIST });
+        }
+        throw e;
+      }
       const sz = Buffer.alloc(4);
       sz.writeInt32LE(VNET_HDR_LEN, 0);
       ioctlPtr(fd, TUNSETVNETHDRSZ, sz, 'TUNSETVNETHDRSZ');
@@ -146,12 +171,15 @@ export function openTap(opts: TapOptions): { fd: number; ifindex: number } {
   });
 }
 
-/** Remove a TAP (persistent or not). A missing interface or namespace is not an error. */
+/**
+ * Remove a TAP (persistent or not). A missing interface or namespace is not an error. `ip`
+ * runs inside the namespace (forked while this thread is in it), so a path works as a name does.
+ */
 export function destroyTap(netns: string | null, name: string): void {
   if (netns !== null && !netnsExists(netns)) return;
   if (!interfaceExists(name, netns)) return;
   try {
-    ipCommand([...(netns !== null ? ['-n', netns] : []), 'link', 'del', 'dev', name]);
+    withNetns(netns, () => ipCommand(['link', 'del', 'dev', name]));
   } catch (e) {
     if (!interfaceExists(name, netns)) return;
     throw ipError(`ip link del ${name}`, e);

@@ -11,7 +11,7 @@
  * Switches are numbered by the control plane, below MAX_SWITCHES (their counter slots).
  */
 
-export type PortKind = 'tap' | 'afpacket' | 'qemu-stream' | 'qemu-dgram';
+export type PortKind = 'tap' | 'afpacket' | 'qemu-stream' | 'qemu-dgram' | 'host-tap';
 
 export type ToWorker =
   | { op: 'switch-add'; sw: number; mode: 'IP' | 'ETHERNET'; queueBytes: number }

@@ -82,6 +82,10 @@ export const TUNSETPERSIST = 0x400454cb;
 export const TUNSETOFFLOAD = 0x400454d0;
 export const TUNSETVNETHDRSZ = 0x400454d8;
 export const TUNGETIFF = 0x800454d2;
+export const TUNSETOWNER = 0x400454cc;
+export const TUNSETGROUP = 0x400454ce;
+/** TUNSETIFF fails EBUSY when the interface exists already (instead of attaching to it). */
+export const IFF_TUN_EXCL = 0x8000;
 export const IFF_TUN = 0x1;
 export const IFF_TAP = 0x2;
 export const IFF_NO_PI = 0x1000;
@@ -97,6 +101,10 @@ export const SIOCGIFHWADDR = 0x8927;
 export const SIOCSIFHWADDR = 0x8924;
 export const SIOCGIFINDEX = 0x8933;
 export const SIOCGIFFLAGS = 0x8913;
+export const SIOCSIFFLAGS = 0x8914;
+/** struct ifreq ifr_flags (16 bits; IFF_UP is netlink.ts's): operationally up (carrier), no ARP. */
+export const IFF_RUNNING = 0x40;
+export const IFF_NOARP = 0x80;
 export const SIOCGIFNAME = 0x8910;
 /** On a socket or a TUN/TAP fd: a new fd of the network namespace it belongs to (needs CAP_NET_ADMIN). */
 export const SIOCGSKNS = 0x894c;
@@ -188,6 +196,7 @@ export const raw = {
   bind: lib.func('bind', 'int', ['int', 'void *', 'uint32_t']),
   setsockopt: lib.func('setsockopt', 'int', ['int', 'int', 'int', 'void *', 'uint32_t']),
   getsockopt: lib.func('getsockopt', 'int', ['int', 'int', 'int', 'void *', 'void *']),
+  /** getsockname into a Buffer (control and error paths: an AF_PACKET port asking its ifindex). */
   getsockname: lib.func('getsockname', 'int', ['int', 'void *', 'void *']),
   epoll_create1: lib.func('int epoll_create1(int flags)'),
   epoll_ctl: lib.func('epoll_ctl', 'int', ['int', 'int', 'int', 'void *']),

@@ -1,5 +1,7 @@
 /**
- * Running a piece of synchronous code with the calling thread inside a named network namespace.
+ * Running a piece of synchronous code with the calling thread inside a network namespace, named
+ * (`ip netns` style: NAME is /var/run/netns/NAME) or given by path (an absolute path to a
+ * namespace file, as container runtimes pass it: /proc/PID/ns/net, /run/netns/cni-...).
  *
  * setns(CLONE_NEWNET) changes the namespace of the calling OS thread only. Sockets, TAP files
  * and if_nametoindex lookups made meanwhile belong to the target namespace and keep it for life.
@@ -9,9 +11,13 @@
  * nothing it does next can be trusted: that is fatal and the process aborts.
  * `name` null means "the thread's own namespace" and runs `fn` directly. `withNetnsFd` does the
  * same for a namespace given as an open fd (the data-plane worker asks a TAP fd for its own).
+ * A namespace reference (`ref` below) is a name, or a path when it starts with '/'.
  */
 import { existsSync } from 'node:fs';
 import { CLONE_NEWNET, O_RDONLY, close, open, setns } from './libc.js';
+import { NETNS_PATH_RE, isNetnsPath } from '../protocol/names.js';
+
+export { isNetnsPath };
 
 const NETNS_DIR = '/var/run/netns';
 
@@ -25,13 +31,22 @@ export function netnsPath(name: string): string {
   return `${NETNS_DIR}/${name}`;
 }
 
-export function netnsExists(name: string): boolean {
-  return existsSync(netnsPath(name));
+export function netnsExists(ref: string): boolean {
+  return existsSync(netnsFile(ref));
+}
+
+/** The file of a namespace reference: the path itself, or /var/run/netns/NAME (validated). */
+export function netnsFile(ref: string): string {
+  if (!isNetnsPath(ref)) return netnsPath(ref);
+  if (!NETNS_PATH_RE.test(ref) || ref.split('/').includes('..')) {
+    throw Object.assign(new Error(`bad network namespace path ${JSON.stringify(ref)}`), { code: 'EINVAL' });
+  }
+  return ref;
 }
 
 export function withNetns<T>(name: string | null, fn: () => T): T {
   if (name === null) return fn();
-  const nsFd = open(netnsPath(name), O_RDONLY);
+  const nsFd = open(netnsFile(name), O_RDONLY);
   try {
     return withNetnsFd(nsFd, fn);
   } finally {

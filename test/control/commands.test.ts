@@ -80,7 +80,7 @@ test('errors change nothing', () => {
   refused(cp, 'DEFINE NIC 600 FOR LINUX1', /overlap NIC 0600/);
   run(cp, 'DEFINE NIC 600 FOR VM1');
   refused(cp, 'DEFINE NIC 602 FOR VM1', /VSW0030E devices 0602-0604 overlap NIC 0600 \(devices 0600-0602\) of GUEST VM1/);
-  refused(cp, 'DEFINE GUEST VM2 QEMU TAP', /VSW0001E unexpected word 'TAP': expected STREAM \(STR\), DGRAM \(DG\)/);
+  refused(cp, 'DEFINE GUEST VM2 QEMU TUN', /VSW0001E unexpected word 'TUN': expected STREAM \(STR\), DGRAM \(DG\), TAP/);
   refused(cp, 'COUPLE 600 TO SYSTEM NOSUCH FOR LINUX1', /VSWITCH SYSTEM NOSUCH does not exist/);
   refused(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1', /already coupled to VSWITCH SYSTEM SW1/);
   refused(cp, 'COUPLE 700 TO SYSTEM SW1 FOR LINUX1', /NIC 0700 does not exist for GUEST LINUX1/);

@@ -99,7 +99,7 @@ test('transcript: every command, its replies and its errors', async () => {
   refused(d, `DEFINE VSWITCH SW1 RDEV ${up}`, /^vswitch: VSW0010E VSWITCH SYSTEM SW1 already exists$/);
   refused(d, 'DEFINE NIC 0700 FOR NOBODY', /VSW0021E GUEST NOBODY does not exist/);
   refused(d, 'DEFINE NIC 0601 FOR LINUX1', /VSW0030E devices 0601-0603 overlap NIC 0600 \(devices 0600-0602\) of GUEST LINUX1/);
-  refused(d, 'DEFINE GUEST VM2 QEMU TAP', /VSW0001E unexpected word 'TAP': expected STREAM \(STR\), DGRAM \(DG\)/);
+  refused(d, 'DEFINE GUEST VM2 QEMU TUN', /VSW0001E unexpected word 'TUN': expected STREAM \(STR\), DGRAM \(DG\), TAP/);
   refused(d, 'COUPLE 0600 TO SYSTEM NOSUCH FOR LINUX1', /VSW0011E VSWITCH SYSTEM NOSUCH does not exist/);
   refused(d, 'DEFINE VSWITCH', /VSW0001E missing word: expected switch name/);
   refused(d, 'DEFINE NIC 06X0 FOR LINUX1', /VSW0001E bad virtual device number '06X0'/);

@@ -77,8 +77,8 @@ test('errors name the bad word and what was expected', () => {
   assert.match(err('DEFINE VSWITCH SW1 RDEV eth/0').message, /bad interface name 'eth\/0'/);
   assert.match(err('DEFINE GUEST X NETNS').message, /missing word: expected a network namespace name/);
   assert.match(err('DEFINE GUEST X NETNS a/b').message, /bad namespace name/);
-  assert.match(err('DEFINE GUEST X QEMU TAP').message, /unexpected word 'TAP': expected STREAM \(STR\), DGRAM \(DG\)/);
-  assert.match(err('DEFINE GUEST X QEMU S').message, /unexpected word 'S': expected STREAM \(STR\), DGRAM \(DG\)/);
+  assert.match(err('DEFINE GUEST X QEMU TUN').message, /unexpected word 'TUN': expected STREAM \(STR\), DGRAM \(DG\), TAP/);
+  assert.match(err('DEFINE GUEST X QEMU S').message, /unexpected word 'S': expected STREAM \(STR\), DGRAM \(DG\), TAP/);
   assert.match(err('DEFINE GUEST X QEMU STREAM DGRAM').message, /unexpected word 'DGRAM': expected end of command/);
   assert.match(err('DEFINE GUEST X NETNS ns1 STREAM').message, /unexpected word 'STREAM': expected end of command/);
   assert.match(err('COUPLE 600 TO SW1 FOR X').message, /unexpected word 'SW1': expected SYSTEM \(SYS\)/);

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { controlPlane } from '../helpers/control.js';
+import type { QemuNicView } from '../../src/control/qemu-nics.js';
 import { Reconciler } from '../../src/control/reconcile.js';
 import { State } from '../../src/control/state.js';
 import { COUNTER_SLOTS } from '../../src/forward/counters.js';
@@ -94,7 +95,7 @@ test(`DEFINE NIC costs the same at 10 and ${NICS} NICs; ${NICS} NICs waiting for
     await sleep(IDLE_MS);
     const cpu = process.cpuUsage(cpu0);
     const share = (cpu.user + cpu.system) / 1000 / (performance.now() - w0);
-    const q = rec.qemuNic('C77', 0x600)!;
+    const q = rec.qemuNic('C77', 0x600) as QemuNicView;
     console.log(`# FIGURE DEFINE NIC median ${at10.toFixed(3)} ms at 10 NICs, ${atN.toFixed(3)} ms at ${NICS} coupled QEMU NICs (x${(atN / at10).toFixed(2)}); ${NICS * 3} commands in ${buildS.toFixed(1)} s; main thread CPU while ${NICS} NICs wait for QEMU: ${(share * 100).toFixed(2)}% of a core over ${IDLE_MS / 1000} s; COUPLE median ${couple10.toFixed(3)} ms at 10, ${coupleN.toFixed(3)} ms at ${NICS}`);
     assert.ok(atN <= at10 * FLAT_FACTOR || atN < 0.1, `DEFINE NIC ${atN.toFixed(3)} ms at ${NICS} vs ${at10.toFixed(3)} ms at 10`);
     assert.ok(share < IDLE_CPU_GOAL, `main thread ${(share * 100).toFixed(2)}% busy while idle`);

@@ -14,8 +14,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetLab, waitFor } from '../helpers/netlab.js';
-import { Daemon } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
+import type { Daemon } from '../helpers/daemon.js';
+import type { Controller } from '../helpers/controller.js';
+import { ipModeLab } from '../helpers/ip-lab.js';
 import { lanTable } from '../helpers/query.js';
 import { Vm } from '../helpers/vm.js';
 
@@ -23,7 +24,7 @@ const lab = new NetLab('vq');
 let d: Daemon;
 let ctl: Controller;
 let vm: Vm | null = null;
-let hostNs: string, lanNs: string, g1: string, up: string;
+let hostNs: string, lanNs: string, g1: string;
 const LAN = '10.78.0.1', A = '10.78.0.11', V = '10.78.0.21';
 let vmMac = '';
 
@@ -44,26 +45,12 @@ function vmEntry(): { ip: string; guest: string; localOnly: boolean } | undefine
 
 before(async () => {
   await Vm.image(); // build (or reuse) the kernel and initramfs once, before any timing
-  hostNs = lab.netns('h');
-  lanNs = lab.netns('l');
-  up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
-  g1 = lab.adopt(lab.name('g1'));
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
+  ({ d, ctl, hostNs, lanNs, g1 } = await ipModeLab(lab, { lan: LAN, guest: A }));
   d.commands([
-    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
-    `DEFINE GUEST LINUX1 NETNS ${g1}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
     'DEFINE GUEST VM1 QEMU',
     'DEFINE NIC 0600 TYPE QDIO FOR VM1',
     'COUPLE 0600 TO SYSTEM SW1 FOR VM1',
   ]);
-  lab.configureNic(g1, 'enc600', `${A}/24`);
 });
 
 after(async () => {

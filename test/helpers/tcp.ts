@@ -2,6 +2,7 @@
  * Test-only TCP transfer with a checked payload between two namespaces: a receiver in `toNs`
  * hashes everything it gets; a sender in `fromNs` writes `bytes` of random data. Both are
  * plain Node processes run with `ip netns exec`, so the traffic is real kernel TCP.
+ * `receiver` is the receiving half alone, for a sender elsewhere (a VM's `nc`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +30,31 @@ setTimeout(() => { process.stderr.write('sender timeout\\n'); process.exit(3); }
 
 export interface TransferResult { sentSha256: string; receivedSha256: string; bytes: number; receivedBytes: number }
 
+/**
+ * A receiver listening on toIp:port in namespace `toNs`; resolves once it listens, with what it
+ * will have received (bytes and sha256) when the sender closes.
+ */
+export async function receiver(lab: NetLab, toNs: string, toIp: string, port: number): Promise<{ received: Promise<{ bytes: number; sha256: string }> }> {
+  const rx = lab.spawn(toNs, process.execPath, ['-e', RECEIVER, String(port), toIp]);
+  let out = '';
+  rx.stdout!.setEncoding('utf8');
+  const received = new Promise<{ bytes: number; sha256: string }>((resolve, reject) => {
+    rx.stdout!.on('data', (d: string) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line));
+    });
+    rx.on('exit', (code) => reject(new Error(`receiver exited ${code}: ${out}`)));
+  });
+  received.catch(() => undefined); // a caller that stops waiting must not crash the process
+  await new Promise<void>((resolve, reject) => {
+    const check = () => (out.includes('listening') ? resolve() : setTimeout(check, 20));
+    rx.on('exit', (code) => reject(new Error(`receiver exited ${code}`)));
+    check();
+  });
+  return { received };
+}
+
 export async function tcpTransfer(lab: NetLab, fromNs: string, toNs: string, toIp: string, bytes: number, port = 5001): Promise<TransferResult> {
   const dir = mkdtempSync(join(tmpdir(), 'vswtcp-'));
   try {
@@ -36,25 +62,10 @@ export async function tcpTransfer(lab: NetLab, fromNs: string, toNs: string, toI
     const data = randomBytes(bytes);
     writeFileSync(file, data);
     const sentSha256 = createHash('sha256').update(data).digest('hex');
-    const rx = lab.spawn(toNs, process.execPath, ['-e', RECEIVER, String(port), toIp]);
-    let out = '';
-    rx.stdout!.setEncoding('utf8');
-    const done = new Promise<string>((resolve, reject) => {
-      rx.stdout!.on('data', (d: string) => {
-        out += d;
-        const line = out.split('\n').find((l) => l.startsWith('{'));
-        if (line) resolve(line);
-      });
-      rx.on('exit', (code) => reject(new Error(`receiver exited ${code}: ${out}`)));
-    });
-    await new Promise<void>((resolve, reject) => {
-      const check = () => (out.includes('listening') ? resolve() : setTimeout(check, 20));
-      rx.on('exit', (code) => reject(new Error(`receiver exited ${code}`)));
-      check();
-    });
+    const rx = await receiver(lab, toNs, toIp, port);
     const tx = lab.exec(fromNs, process.execPath, ['-e', SENDER, String(port), toIp, file], { timeoutMs: 70_000 });
     if (tx.code !== 0) throw new Error(`sender failed (${tx.code}): ${tx.stderr}`);
-    const r = JSON.parse(await done);
+    const r = await rx.received;
     return { sentSha256, receivedSha256: r.sha256, bytes, receivedBytes: r.bytes };
   } finally {
     rmSync(dir, { recursive: true, force: true });

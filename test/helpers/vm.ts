@@ -24,11 +24,16 @@
  *     a running VM does not by itself keep the process alive.
  *   - QEMU 7.2's `-netdev stream,server=off` does not fail when nothing listens: the VM boots
  *     with a dead link. Start the listening side first.
+ *   - `Vm.attach(opts)` is the same handle on a VM someone else started (libvirt): its serial
+ *     console is a unix socket QEMU listens on and a log file QEMU writes everything to
+ *     (`<serial type='unix'><source mode='bind' path=.../><log file=.../>`); it resolves once
+ *     the log shows the ready line and the socket is connected. `shutdown()` calls the given
+ *     `kill` (e.g. `virsh destroy`); the console closing is the VM's end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { resolve, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,9 +59,30 @@ export interface VmBootOptions {
   bootTimeoutMs?: number;
   /** Further raw QEMU arguments. */
   extraArgs?: string[];
+  /** Run QEMU in this named network namespace (`nsenter --net`; a TAP it opens lives there). */
+  netns?: string;
 }
 
 export interface VmRunResult { code: number; output: string }
+
+export interface VmAttachOptions {
+  name: string;
+  /** The unix socket QEMU's serial port listens on. */
+  socket: string;
+  /** The file QEMU logs the serial port's output to. */
+  consoleLog: string;
+  /** How to end the VM (shutdown, the exit hook): synchronous. */
+  kill(): void;
+  /** How long to wait for the ready line (default 90 s). */
+  readyTimeoutMs?: number;
+}
+
+/** How the handle reaches its VM: the serial console's input, the QEMU process id, and its end. */
+interface Console {
+  readonly pid: number;
+  write(line: string): void;
+  kill(): void;
+}
 
 const READY = '@@VSW-READY@@';
 const LOG_LIMIT = 256 * 1024;
@@ -101,27 +127,66 @@ export class Vm {
   private readonly nonce = randomBytes(4).toString('hex');
   private pending: Pending | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  private exited: Promise<void>;
+  private readonly exited: Promise<void>;
+  private markExited: () => void = () => undefined;
   private exitInfo: string | null = null;
   private onReady: (() => void) | null = null;
 
-  private constructor(readonly name: string, private readonly child: ChildProcess) {
-    this.exited = new Promise((res) => {
-      const gone = (info: string): void => {
-        if (this.exitInfo !== null) return;
-        this.exitInfo = info;
-        live.delete(this);
-        this.failPending(new Error(`VM ${name}: ${info}\n${this.tail()}`));
-        res();
-      };
-      child.once('exit', (code, signal) => gone(`qemu exited (code ${code}, signal ${signal})`));
-      child.once('error', (e) => gone(`qemu failed to start: ${e.message}`));
+  private constructor(readonly name: string, private readonly console: Console) {
+    this.exited = new Promise((res) => { this.markExited = res; });
+  }
+
+  /** The VM has ended (QEMU exited, its console closed). */
+  private gone(info: string): void {
+    if (this.exitInfo !== null) return;
+    this.exitInfo = info;
+    live.delete(this);
+    this.failPending(new Error(`VM ${this.name}: ${info}\n${this.tail()}`));
+    this.markExited();
+  }
+
+  /** A QEMU child of this process: console on its stdio. */
+  private static ofChild(name: string, child: ChildProcess): Vm {
+    const vm = new Vm(name, {
+      get pid() { return child.pid ?? -1; },
+      write: (line) => { child.stdin!.write(line); },
+      kill: () => { child.kill('SIGKILL'); },
     });
+    child.once('exit', (code, signal) => vm.gone(`qemu exited (code ${code}, signal ${signal})`));
+    child.once('error', (e) => vm.gone(`qemu failed to start: ${e.message}`));
     child.stdout!.setEncoding('latin1');
-    child.stdout!.on('data', (d: string) => this.onData(d));
+    child.stdout!.on('data', (d: string) => vm.onData(d));
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-LOG_LIMIT); });
+    child.stderr!.on('data', (d: string) => { vm.stderr = (vm.stderr + d).slice(-LOG_LIMIT); });
     child.stdin!.on('error', () => { /* QEMU gone: reported through 'exit' */ });
+    return vm;
+  }
+
+  /** A VM someone else started; see the contract above. */
+  static async attach(opts: VmAttachOptions): Promise<Vm> {
+    const started = Date.now();
+    const end = started + (opts.readyTimeoutMs ?? 90_000);
+    const readLog = (): string => { try { return readFileSync(opts.consoleLog, 'latin1'); } catch { return ''; } };
+    while (!readLog().includes(READY)) {
+      if (Date.now() > end) throw new Error(`VM ${opts.name}: not ready in time\n--- console (tail) ---\n${readLog().slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const sock: Socket = await new Promise((res, rej) => {
+      const c = createConnection(opts.socket);
+      c.once('connect', () => res(c));
+      c.once('error', rej);
+    });
+    installExitHook();
+    const vm = new Vm(opts.name, { pid: -1, write: (line) => { sock.write(line); }, kill: opts.kill });
+    vm.log = readLog().slice(-LOG_LIMIT);
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => vm.onData(d));
+    sock.on('error', () => { /* reported through 'close' */ });
+    sock.once('close', () => vm.gone('serial console closed'));
+    sock.unref();
+    live.add(vm);
+    vm.bootMs = Date.now() - started;
+    return vm;
   }
 
   /** Build (or reuse) the kernel and initramfs; once per process. */
@@ -174,14 +239,14 @@ export class Vm {
     installExitHook();
     const started = Date.now();
     // setpriv --pdeathsig: QEMU dies with this process even when it is SIGKILLed.
-    const child = PDEATHSIG
-      ? spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const inNs = opts.netns !== undefined ? ['nsenter', `--net=/run/netns/${opts.netns}`] : [];
+    const argv = [...inNs, ...(PDEATHSIG ? ['setpriv', '--pdeathsig', 'KILL', '--'] : []), 'qemu-system-x86_64', ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     // A forgotten VM must not keep the test process alive (the exit hook then kills it);
     // pending boots and commands hold timers, which keep the process alive while needed.
     child.unref();
     for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as Socket | null)?.unref();
-    const vm = new Vm(opts.name, child);
+    const vm = Vm.ofChild(opts.name, child);
     live.add(vm);
     const timeoutMs = opts.bootTimeoutMs ?? 90_000;
     try {
@@ -202,7 +267,7 @@ export class Vm {
     return vm;
   }
 
-  get pid(): number { return this.child.pid ?? -1; }
+  get pid(): number { return this.console.pid; }
 
   /** Run a shell command in the VM; see the contract above. */
   run(cmd: string, timeoutMs = 30_000): Promise<VmRunResult> {
@@ -222,7 +287,7 @@ export class Vm {
         rej(new Error(`VM ${this.name}: no answer to ${JSON.stringify(cmd)} after ${timeoutMs + 15_000} ms\n${this.tail()}`));
       }, timeoutMs + 15_000);
       this.pending = { id, resolve: res, reject: rej, timer };
-      this.child.stdin!.write(`${id} ${secs} ${Buffer.from(cmd, 'utf8').toString('base64')}\n`);
+      this.console.write(`${id} ${secs} ${Buffer.from(cmd, 'utf8').toString('base64')}\n`);
       this.scan();
     });
   }
@@ -242,7 +307,7 @@ export class Vm {
 
   /** Synchronous SIGKILL (used by shutdown and the process exit hook). */
   killNow(): void {
-    try { this.child.kill('SIGKILL'); } catch { /* already gone */ }
+    try { this.console.kill(); } catch { /* already gone */ }
   }
 
   /** The end of the console log and QEMU's stderr, for error messages. */

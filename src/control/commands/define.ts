@@ -5,18 +5,22 @@
  * another switch holds is refused, naming that switch (one interface, one uplink: two switches
  * on one RDEV would both show it ACTIVE and take each other's LAN traffic); RDEVs that do not
  * exist give a warning line and the switch is still created (its uplink waits for them).
- * DEFINE GUEST: a user id is defined once; a namespace belongs to one guest (the NICs' TAP names
- * would clash otherwise); a QEMU guest names its NICs' transport (STREAM, the default, or DGRAM).
- * DEFINE NIC: a container guest's NIC is a TAP in its namespace; a QEMU guest's NIC is a pair of
- * unix sockets the daemon names (src/control/qemu-nics.ts; QUERY NIC DETAILS prints the QEMU
- * arguments). The triplet vdev..vdev+2 must not overlap another NIC's
+ * DEFINE GUEST: a user id is defined once; a namespace (by name or by path) belongs to one guest
+ * (the NICs' TAP names would clash otherwise); a QEMU guest names its NICs' transport (STREAM,
+ * the default, DGRAM, or TAP with an optional OWNER uid / GROUP gid).
+ * DEFINE NIC: a container guest's NIC is a TAP in its namespace, named NAME (default encVDEV);
+ * a QEMU guest's NIC is a pair of unix sockets the daemon names (src/control/qemu-nics.ts) or,
+ * for a TAP guest, a TAP on the host named NAME (default userid-vdev, src/control/host-tap-nics.ts);
+ * QUERY NIC DETAILS prints the QEMU arguments. A TAP name is unique where it lives: among the
+ * guest's NICs in its namespace, among all QEMU TAP NICs on the host; NAME is refused for a
+ * socket NIC, which has no interface. The triplet vdev..vdev+2 must not overlap another NIC's
  * triplet of the guest; allocates a MAC serial (never one an existing NIC holds), three
  * subchannel ids and a CHPID from the guest's own spaces. A journaled allocation is reused when
  * it is still free, so a replay gives the same MAC.
  */
-import { hex4, type Command } from '../grammar.js';
+import { hex4, netnsWords, type Command } from '../grammar.js';
 import { MSG } from '../messages.js';
-import { MAC_SERIALS, tapName, type NicAlloc, type State } from '../state.js';
+import { MAC_SERIALS, hostTapName, tapName, type Guest, type NicAlloc, type State } from '../state.js';
 import { MAX_SWITCHES } from '../../forward/counters.js';
 import { fail, type CheckContext, type Outcome } from './types.js';
 
@@ -46,8 +50,9 @@ export function checkDefine(state: State, cmd: Define, { env, replay }: CheckCon
         if (owner) return fail(MSG.NETNS_TAKEN, `namespace ${cmd.netns} already belongs to GUEST ${owner.userid}`);
       }
       const qemu = cmd.netns === null ? (cmd.qemu ?? 'STREAM') : null;
-      const what = qemu !== null ? `QEMU ${qemu}` : `NETNS ${cmd.netns}`;
-      return { ok: true, changes: [{ t: 'guest-add', userid: cmd.userid, netns: cmd.netns, qemu }], lines: [`GUEST ${cmd.userid} is defined (${what})`] };
+      const what = qemu !== null ? `QEMU ${qemu}` : netnsWords(cmd.netns!);
+      const owner = qemu === 'TAP' && cmd.tapOwner ? { tapOwner: cmd.tapOwner } : {};
+      return { ok: true, changes: [{ t: 'guest-add', userid: cmd.userid, netns: cmd.netns, qemu, ...owner }], lines: [`GUEST ${cmd.userid} is defined (${what})`] };
     }
     case 'define-nic': {
       const g = state.guests.get(cmd.userid);
@@ -57,6 +62,8 @@ export function checkDefine(state: State, cmd: Define, { env, replay }: CheckCon
           return fail(MSG.NIC_CLASH, `devices ${range(cmd.vdev)} overlap NIC ${hex4(n.vdev)} (devices ${range(n.vdev)}) of GUEST ${cmd.userid}`);
         }
       }
+      const tap = nicTapName(state, g, cmd.vdev, cmd.name);
+      if (typeof tap === 'object' && tap !== null) return tap;
       let alloc: NicAlloc;
       const journaled = replay?.alloc;
       if (journaled && state.allocFree(g, journaled)) {
@@ -72,12 +79,37 @@ export function checkDefine(state: State, cmd: Define, { env, replay }: CheckCon
       }
       return {
         ok: true,
-        changes: [{ t: 'nic-add', userid: cmd.userid, vdev: cmd.vdev, alloc, tap: g.netns === null ? null : tapName(cmd.vdev) }],
+        changes: [{ t: 'nic-add', userid: cmd.userid, vdev: cmd.vdev, alloc, tap }],
         lines: [`NIC ${hex4(cmd.vdev)} is created; devices ${range(cmd.vdev)} defined`],
         alloc,
       };
     }
   }
+}
+
+/** The new NIC's TAP name (null: a socket NIC has none), or the refusal. */
+function nicTapName(state: State, g: Guest, vdev: number, name: string | undefined): string | null | Outcome {
+  if (g.netns !== null) {
+    const tap = name ?? tapName(vdev);
+    for (const n of g.nics.values()) {
+      if (n.tap === tap) return fail(MSG.NIC_CLASH, `interface name ${tap} is taken by NIC ${hex4(n.vdev)} of GUEST ${g.userid}`);
+    }
+    return tap;
+  }
+  if (g.qemu === 'TAP') {
+    const tap = name ?? hostTapName(g.userid, vdev);
+    for (const o of state.guests.values()) {
+      if (o.qemu !== 'TAP') continue;
+      for (const n of o.nics.values()) {
+        if (n.tap === tap) return fail(MSG.NIC_CLASH, `TAP name ${tap} is taken by NIC ${hex4(n.vdev)} of GUEST ${o.userid}; give another with NAME`);
+      }
+    }
+    return tap;
+  }
+  if (name !== undefined) {
+    return fail(MSG.NIC_UNSUPPORTED, `NAME ${name}: the NICs of QEMU ${g.qemu} GUEST ${g.userid} are sockets and have no interface name`);
+  }
+  return null;
 }
 
 /** The switch whose RDEVs include interface `ifname` (names compared exactly, as Linux does), or null. */

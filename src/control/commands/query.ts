@@ -13,19 +13,22 @@
  *  guests joined; reason: why a group is not registered on the adapter, null when it is).
  *  QUERY NIC -> { guest, nics: [{ guest, vdev, type, devices: { read, write, data },
  *     subchannels: { read, write, data }, chpid, mac, switch, tap: { name, netns } | null,
- *     transport: STREAM | DGRAM (QEMU guest) | null,
+ *     transport: STREAM | DGRAM | TAP (QEMU guest) | null,
  *     qemu: { transport, netdevId, paths: { qemu, daemon }, args: [word], argsText, state }
+ *       (STREAM, DGRAM) | { transport: TAP, netdevId, tap, vhost, args, argsText, libvirt
+ *       (the <interface> element), state, tapDowns, lastDown } (TAP)
  *       | null (not a QEMU guest's NIC, or no daemon),
  *     port, counters, addresses: [{ ip, state }] }] }
  *  QUERY GUEST -> { guests: [{ userid, type, netns, transport, nics: [vdev] }] }
- *  (transport: STREAM or DGRAM for a QEMU guest, null for a NETNS guest.)
+ *  (transport: STREAM, DGRAM or TAP for a QEMU guest, null for a NETNS guest; netns a name
+ *  or, for NETNS PATH, the path.)
  *  QUERY VMLAN -> { macPrefix }
  * counters: { rxFrames, rxBytes, txFrames, txBytes, txDrops, rxErrors } or null (no port).
  */
 import { formatIpv4, formatMac } from '../../wire/addr.js';
 import { DROP_REASON_NAMES } from '../../forward/api.js';
 import { PortCounter, dropSlot, portSlot } from '../../forward/counters.js';
-import { hex4, type Command } from '../grammar.js';
+import { hex4, netnsWords, type Command } from '../grammar.js';
 import { MSG } from '../messages.js';
 import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js';
 import type { SwitchEvent } from '../controllers.js';
@@ -238,11 +241,15 @@ function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
   lines.push(`  WRT: ${d.devices.write}  Subchannel: ${d.subchannels.write}`);
   lines.push(`  DATA: ${d.devices.data}  Subchannel: ${d.subchannels.data}`);
   lines.push(`  CHPID: ${d.chpid}`);
-  if (d.tap !== null) lines.push(`  TAP: ${d.tap.name}  Namespace: ${d.tap.netns}`);
+  if (d.tap !== null) lines.push(`  TAP: ${d.tap.name}  ${d.tap.netns === null ? 'On the host' : `Namespace: ${d.tap.netns}`}`);
   if (d.transport !== null) {
     const q = d.qemu;
     lines.push(`  QEMU: ${d.transport}  State: ${q === null ? 'NOT STARTED (no daemon)' : q.state}`);
     if (q !== null && q.argsText !== '') lines.push(`  QEMU arguments: ${q.argsText}`);
+    if (q !== null && 'libvirt' in q) {
+      lines.push(`  libvirt: ${q.libvirt}`);
+      if (q.tapDowns > 0) lines.push(`  TAP lost: ${q.tapDowns} times, last: ${q.lastDown}`);
+    }
   }
   if (d.switch !== null) lines.push(`  Port: ${countersLine(d.counters)}`);
   if (d.addresses.length === 0) lines.push('  Addresses: none');
@@ -298,7 +305,7 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
       }));
       const lines = docs.length === 0
         ? ['No GUESTs are defined']
-        : docs.map((d) => `GUEST ${d.userid.padEnd(8)}  ${d.type === 'QEMU' ? `QEMU ${d.transport}` : `NETNS ${d.netns}`}  NICs: ${d.nics.length === 0 ? 'none' : d.nics.join(' ')}`);
+        : docs.map((d) => `GUEST ${d.userid.padEnd(8)}  ${d.type === 'QEMU' ? `QEMU ${d.transport}` : netnsWords(d.netns!)}  NICs: ${d.nics.length === 0 ? 'none' : d.nics.join(' ')}`);
       return { ok: true, changes: [], lines, data: { guests: docs } };
     }
     default: {

@@ -14,6 +14,7 @@ import type { CommandKind, CommandOf } from '../grammar.js';
 import type { Change, NicAlloc, State } from '../state.js';
 import type { ControllerListEntry, SwitchControlView } from '../controllers.js';
 import type { QemuNicView } from '../qemu-nics.js';
+import type { HostTapNicView } from '../host-tap-nics.js';
 
 /** Read-only probes of the host the checks may use. */
 export interface Env {
@@ -45,8 +46,11 @@ export interface RuntimeView {
   groups(sw: string): Array<{ group: number; members: Array<{ userid: string; vdev: number }>; registered: boolean; reason: string | null }>;
   /** Why a LAN IP table entry is local only (null: registered or unknown). */
   addressReason(sw: string, ip: number): string | null;
-  /** A QEMU guest's NIC: its sockets, the exact QEMU arguments and its connection state; null without a daemon. */
-  qemuNic(userid: string, vdev: number): QemuNicView | null;
+  /**
+   * A QEMU guest's NIC: its sockets (or host TAP, with the libvirt <interface> element), the
+   * exact QEMU arguments and its connection state; null without a daemon.
+   */
+  qemuNic(userid: string, vdev: number): QemuNicView | HostTapNicView | null;
 }
 
 /**
