@@ -13,19 +13,62 @@
 
 export type PortKind = 'tap' | 'afpacket' | 'qemu-stream' | 'qemu-dgram' | 'host-tap';
 
+/** VLAN ids are 1..4094 (802.1Q); 0 means "none" where a field allows it. */
+export const VLAN_NONE = 0;
+
+/**
+ * A switch's layer-2 policy (DEFINE VSWITCH ... VLAN / NATIVE / ISOLATION, SET VSWITCH).
+ * vlanAware false (VLAN UNAWARE): tags pass untouched and no port has a VLAN. vlanAware true: the
+ * uplink is a trunk carrying every VLAN of the switch's NICs tagged and `nativeVid` untagged
+ * (VLAN_NONE: untagged LAN frames are dropped). isolation: no NIC-to-NIC delivery (unicast,
+ * broadcast, multicast); NICs reach only the uplink.
+ */
+export interface SwitchPolicy {
+  vlanAware: boolean;
+  nativeVid: number;
+  isolation: boolean;
+}
+
+/**
+ * A NIC port's layer-2 policy (its grant on the switch, SET NIC). ACCESS: the port carries VLAN
+ * `pvid` untagged and nothing else (a tagged frame from it is dropped). TRUNK: it carries `vlans`
+ * tagged and `pvid` untagged (VLAN_NONE: untagged frames from it are dropped). On a VLAN-unaware
+ * switch pvid is VLAN_NONE and vlans empty. promiscuous: the port also receives a copy of every
+ * frame of the switch in its VLANs, both directions. macProtect: frames whose source MAC is not
+ * the port's assigned MAC are dropped (spoofed-mac).
+ */
+export interface PortPolicy {
+  portType: 'ACCESS' | 'TRUNK';
+  pvid: number;
+  vlans: readonly number[];
+  promiscuous: boolean;
+  macProtect: boolean;
+}
+
+/** The policy of a NIC on a VLAN-unaware switch with no extra rights. */
+export const OPEN_PORT_POLICY: PortPolicy = { portType: 'ACCESS', pvid: VLAN_NONE, vlans: [], promiscuous: false, macProtect: false };
+export const OPEN_SWITCH_POLICY: SwitchPolicy = { vlanAware: false, nativeVid: VLAN_NONE, isolation: false };
+
 export type ToWorker =
-  | { op: 'switch-add'; sw: number; mode: 'IP' | 'ETHERNET'; queueBytes: number }
+  /** policy absent: OPEN_SWITCH_POLICY. */
+  | { op: 'switch-add'; sw: number; mode: 'IP' | 'ETHERNET'; queueBytes: number; policy?: SwitchPolicy }
+  /** The switch's policy changed (SET VSWITCH ISOLATION, ...): applies from the next frame. */
+  | { op: 'switch-policy'; sw: number; policy: SwitchPolicy }
   | { op: 'switch-remove'; sw: number }
   /**
    * role: 'nic' or 'uplink'. mac: 48-bit number. vnet: the fd carries a 10-byte virtio-net header
    * (must be false for the QEMU kinds). peer: for 'qemu-dgram', QEMU's socket path (the port's
-   * sendto destination and the only accepted source); unused by the other kinds.
+   * sendto destination and the only accepted source); unused by the other kinds. policy: the
+   * NIC's layer-2 policy (absent: OPEN_PORT_POLICY; the uplink's VLANs follow the switch's).
    */
-  | { op: 'port-add'; port: number; sw: number; role: 'nic' | 'uplink'; kind: PortKind; fd: number; mac: number; vnet: boolean; name: string; peer?: string }
+  | { op: 'port-add'; port: number; sw: number; role: 'nic' | 'uplink'; kind: PortKind; fd: number; mac: number; vnet: boolean; name: string; peer?: string; policy?: PortPolicy }
+  /** A NIC's policy changed (GRANT, SET NIC): applies from the next frame. */
+  | { op: 'port-policy'; port: number; policy: PortPolicy }
   | { op: 'port-remove'; port: number }
-  | { op: 'ip-set'; sw: number; ip: number; port: number; localOnly: boolean }
-  | { op: 'ip-clear'; sw: number; ip: number }
-  | { op: 'announce'; sw: number; ip: number }
+  /** IP mode: the LAN IP table entry for `ip` in VLAN `vid` (absent or VLAN_NONE on a VLAN-unaware switch). */
+  | { op: 'ip-set'; sw: number; vid?: number; ip: number; port: number; localOnly: boolean }
+  | { op: 'ip-clear'; sw: number; vid?: number; ip: number }
+  | { op: 'announce'; sw: number; vid?: number; ip: number }
   /**
    * Open trace session `trace` (a small number the main thread chooses, unique while open):
    * copy the frames of switch `sw` into a ring the main thread allocated (`ring`: address of
