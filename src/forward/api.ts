@@ -40,7 +40,7 @@ export const enum DropReason {
   LocalOnly = 3,
   /** A frame whose only destination is the port it came from. */
   Hairpin = 4,
-  /** IP mode: source IP registered to another NIC. */
+  /** IP mode: a NIC's source IP not registered to it (ARP to the LAN: not registered with the adapter yet). */
   SpoofedSource = 5,
   /** ARP the switch neither answers nor relays. */
   ArpIgnored = 6,
@@ -104,7 +104,7 @@ export interface Egress {
 
 /** Events the forwarder reports to the control plane (through the data plane). Called synchronously. */
 export interface ForwarderEvents {
-  /** IP mode: an IPv4 source address was seen on a NIC port that holds no address yet (ARP or IP source). */
+  /** IP mode: a NIC port used an IPv4 source address it does not hold (ARP sender or IP source): a claim. */
   sawAddress?(port: number, ip: number): void;
   /** IP mode: NIC `port` became a member of IPv4 `group` (uint32; its IGMP report). Once per new membership. */
   joinedGroup?(port: number, group: number): void;

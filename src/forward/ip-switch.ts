@@ -12,18 +12,26 @@
  * From a NIC port:
  * - Shorter than an Ethernet header (ethHeaderFits): Malformed. Source MAC group or zero: BadSource.
  * - ARP (must pass checkArp, else Malformed). Sender IP (spa) registered to another NIC:
- *   SpoofedSource. spa unregistered and not 0.0.0.0: events.sawAddress(port, spa).
- *   Request with tpa === spa (gratuitous) or tpa registered to this same NIC (DAD probe of
- *   its own address): ArpIgnored. Request for an address registered to another NIC (local only
- *   or not): answered in place (op reply, sha = that NIC's MAC, spa = target, tha/tpa = the
- *   requester; Ethernet dst = requester's MAC, src = that NIC's MAC) and sent back to the
- *   ingress port. Request for anything else: relayed to the uplink with Ethernet src and ARP
- *   sha = uplink MAC (spa kept); no uplink: NoUplink. Replies and other ops: ArpIgnored.
+ *   SpoofedSource. spa unregistered and not 0.0.0.0: events.sawAddress(port, spa) (a QEMU
+ *   guest's claim). Request with tpa === spa (gratuitous) or tpa registered to this same NIC
+ *   (DAD probe of its own address): ArpIgnored. Request for an address registered to another
+ *   NIC (local only or not): answered in place (op reply, sha = that NIC's MAC, spa = target,
+ *   tha/tpa = the requester; Ethernet dst = requester's MAC, src = that NIC's MAC) and sent
+ *   back to the ingress port. Request for anything else goes to the LAN only from a sender
+ *   the LAN may believe: spa registered to this NIC and not local only (the adapter has it),
+ *   or 0.0.0.0 (a probe); any other sender: SpoofedSource (so a guest cannot poison the LAN's
+ *   ARP caches). Relayed with Ethernet src and ARP sha = uplink MAC (spa kept); no uplink:
+ *   NoUplink. Replies and other ops: ArpIgnored.
  * - IPv4: version 4, ihl >= 5, header within the frame, ihl*4 <= total length <= bytes
  *   present, else Malformed, except that a frame whose virtio-net header says GSO (vnetHasGso:
  *   any gso_type but NONE; the ECN bit alone is not GSO) may carry any total length
- *   (super-frames). Source registered to another NIC: SpoofedSource; unregistered and not 0.0.0.0: events.sawAddress(port, src), reported at
- *   most once per (port, address) per tick. IGMP (protocol 2) membership reports (v1 0x12,
+ *   (super-frames). Only sources registered to this NIC pass (local only included, so guests
+ *   reach each other before the adapter answers). Any other source is SpoofedSource; an
+ *   unregistered one other than 0.0.0.0 is also reported, events.sawAddress(port, src), at
+ *   most once per (port, address) per tick (a QEMU guest's first use of an address is its
+ *   claim: its frames pass once the control plane sets the address). The one exception is a
+ *   DHCP client without an address: source 0.0.0.0, UDP to port 67, not a fragment goes to
+ *   the uplink only, Ethernet src = uplink MAC (no uplink: NoUplink). IGMP (protocol 2) membership reports (v1 0x12,
  *   v2 0x16, v3 0x22) and v2 leaves (0x17): not a fragment, total length and checksum valid,
  *   else Malformed; each group outside 224.0.0.0/24 joined (v1/v2 report; v3 record in
  *   EXCLUDE mode, or INCLUDE/ALLOW with sources) or left (v2 leave; v3 INCLUDE / TO_INCLUDE
@@ -82,6 +90,7 @@ import {
   ALL_SYSTEMS, IGMP_V1_REPORT, IGMP_V2_LEAVE, IGMP_V2_REPORT, IGMP_V3_QUERY_LEN, IGMP_V3_REPORT,
 } from '../wire/igmp.js';
 import { emitZeroVnetHdr, vnetHasGso, VNET_HDR_LEN } from '../wire/vnet.js';
+import { udpDstPort, DHCP_SERVER_PORT, UDP_HLEN } from '../wire/udp.js';
 
 // The wire functions this file calls per frame, bound to module constants: V8 in Node 20
 // loads an imported binding from its module cell at every call and checks the function it
@@ -94,6 +103,16 @@ const { checkIpv4, checkIpv4Length, classifyIpv4Dst, ipv4Dst, ipv4HeaderLen, ipv
 /** role[] of a port not attached to this switch (beside PortRole.Nic and .Uplink). */
 const enum Attached {
   Not = -1,
+}
+
+/**
+ * Whether the IPv4 packet at `ip` (checkIpv4 passed) is UDP to the DHCP server's port, whole
+ * (not a fragment) and with its UDP header inside the frame: a client's discover or request.
+ */
+function isDhcpClientFrame(buf: Uint8Array, ip: number, end: number): boolean {
+  if (ipv4Protocol(buf, ip) !== IpProto.Udp || ipv4IsFragment(buf, ip)) return false;
+  const udp = ip + ipv4HeaderLen(buf, ip);
+  return udp + UDP_HLEN <= end && udpDstPort(buf, udp) === DHCP_SERVER_PORT;
 }
 
 /** A minimum-size Ethernet frame (without FCS): what the switch pads the frames it makes to. */
@@ -265,7 +284,7 @@ export class IpSwitch implements IpForwarder {
       return;
     }
     // IPv4 from a NIC.
-    if (!this.sourceOk(port, ipv4Src(buf, l3))) return;
+    if (!this.sourceOk(port, ipv4Src(buf, l3), buf, hdr, eth, end)) return;
     if (ipv4Protocol(buf, l3) === IpProto.Igmp && this.nicIgmp(port, buf, hdr, eth, end, now)) return;
     const dst = ipv4Dst(buf, l3);
     switch (classifyIpv4Dst(buf, eth, dst)) {
@@ -292,19 +311,21 @@ export class IpSwitch implements IpForwarder {
   }
 
   /**
-   * The sender check of a NIC's IPv4 or ARP (`src` in int32 form): false (counted as
-   * SpoofedSource) when another NIC holds the address; an unregistered address other than
-   * 0.0.0.0 is reported (sawAddress).
+   * The source check of a NIC's IPv4 (`src` in int32 form): true when the address is
+   * registered to this NIC. Otherwise the frame is consumed here: a DHCP discover from 0.0.0.0
+   * goes to the uplink only, the rest is counted as SpoofedSource (an unregistered address
+   * other than 0.0.0.0 reported first: sawAddress).
    */
-  private sourceOk(port: number, src: number): boolean {
+  private sourceOk(port: number, src: number, buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
     const se = this.table.lookup(src);
-    if (se !== undefined) {
-      if (se.port === port) return true;
+    if (se !== undefined && se.port === port) return true;
+    if (se === undefined && src !== 0) this.saw(port, src);
+    if (se === undefined && src === 0 && isDhcpClientFrame(buf, eth + Eth.HeaderLen, end)) {
+      if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
+    } else {
       this.drop(DropReason.SpoofedSource);
-      return false;
     }
-    if (src !== 0) this.saw(port, src);
-    return true;
+    return false;
   }
 
   /** To the uplink under the uplink's MAC (the LAN sees one MAC); false when there is none. */
@@ -388,7 +409,12 @@ export class IpSwitch implements IpForwarder {
   private nicArp(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
     const a = eth + Eth.HeaderLen;
     const spa = arpSpa(buf, a);
-    if (!this.sourceOk(port, spa)) return;
+    const se = this.table.lookup(spa);
+    if (se !== undefined && se.port !== port) {
+      this.drop(DropReason.SpoofedSource);
+      return;
+    }
+    if (se === undefined && spa !== 0) this.saw(port, spa);
     const tpa = arpTpa(buf, a);
     if (arpOp(buf, a) !== ArpOp.Request || tpa === spa) {
       this.drop(DropReason.ArpIgnored);
@@ -402,6 +428,11 @@ export class IpSwitch implements IpForwarder {
       }
       arpReplyInPlace(buf, eth, a, this.portMacHi[te.port], this.portMacLo[te.port]);
       this.egress.send(port, buf, hdr, eth, end);
+      return;
+    }
+    // To the LAN only under a sender it may believe: registered with the adapter, or a probe.
+    if (spa !== 0 && (se === undefined || se.localOnly)) {
+      this.drop(DropReason.SpoofedSource);
       return;
     }
     setArpShaHL(buf, a, this.uplinkMacHi, this.uplinkMacLo);
