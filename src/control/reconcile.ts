@@ -111,16 +111,20 @@ export class Reconciler implements RuntimeView, Effects {
     this.controllers = new ControllerManager({
       state, clock, log,
       requestPass: () => this.soon(),
-      wanted: { ipv4: (sw) => state.switches.get(sw)?.lanIp.keys() ?? [], 'ipv4-group': (sw) => this.groupMembers.of(sw) },
+      wanted: {
+        ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
+        'ipv4-group': (sw) => this.groupMembers.of(sw),
+      },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
-    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log);
+    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, clock, () => this.soon());
     this.pass = [
       this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends,
       this.uplinks, this.lanIp, this.controllers, this.switches.removing,
     ];
     dp.on('port-down', (m) => { if (this.ports.down(m.port, m.errno, m.reason)) this.sync(); });
     dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip));
+    dp.on('lan-holder', (m) => { if (this.lanIp.lanHolder(m.sw, m.ip, m.mac)) this.soon(); });
     dp.on('group-join', (m) => { if (this.groupMembers.event(m.sw, m.port, m.group, true)) this.soon(); });
     dp.on('group-leave', (m) => { if (this.groupMembers.event(m.sw, m.port, m.group, false)) this.soon(); });
     watcher.on('address', (key, ip, prefixLen, added) => { if (this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured')) this.soon(); });
@@ -168,7 +172,7 @@ export class Reconciler implements RuntimeView, Effects {
   }
 
   addressReason(sw: string, ip: number): string | null {
-    return this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
+    return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 
   operate(op: Operation): string | null {

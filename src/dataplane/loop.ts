@@ -336,6 +336,9 @@ export class DataPlaneLoop {
       leftGroup(port: number, group: number): void {
         post({ ev: 'group-leave', sw, port, group });
       },
+      lanHolder(ip: number, mac: number): void {
+        post({ ev: 'lan-holder', sw, ip, mac });
+      },
     };
     let fwd: Forwarder;
     try {
@@ -393,6 +396,7 @@ export class DataPlaneLoop {
       case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly); break;
       case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0); break;
       case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0); break;
+      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0); break;
       case 'stop': this.running = false; break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);
     }

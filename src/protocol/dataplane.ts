@@ -26,6 +26,8 @@ export type ToWorker =
   | { op: 'ip-set'; sw: number; ip: number; port: number; localOnly: boolean }
   | { op: 'ip-clear'; sw: number; ip: number }
   | { op: 'announce'; sw: number; ip: number }
+  /** IP mode: ARP-probe the LAN for `ip` out the uplink (forwarder probe); answers come as 'lan-holder'. */
+  | { op: 'probe'; sw: number; ip: number }
   | { op: 'stop' };
 
 export type FromWorker =
@@ -38,4 +40,6 @@ export type FromWorker =
   | { ev: 'group-join'; sw: number; port: number; group: number }
   /** IP mode: NIC `port` left `group` (its leave, aging, or the port removed; forwarder leftGroup). */
   | { ev: 'group-leave'; sw: number; port: number; group: number }
+  /** IP mode: the LAN holds `ip` (ARP from host `mac`) while it is probed or in the LAN IP table (forwarder lanHolder). */
+  | { ev: 'lan-holder'; sw: number; ip: number; mac: number }
   | { ev: 'stopped' };
