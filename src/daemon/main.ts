@@ -25,6 +25,10 @@
  * metrics and the live page (src/daemon/http). Under systemd (Type=notify) it sends READY=1
  * once the journal is replayed, the data plane is up and everything listens, STATUS= lines,
  * and WATCHDOG=1 when WatchdogSec is set (src/daemon/sd-notify.ts).
+ * --admin-group NAME (default vswitch): besides root, the members of this group are the system
+ * (class B: switches, guests, grants, controllers, traces); a guest's OWNER may command its NICs
+ * (class G); anyone else is refused (src/control/privilege.ts, src/daemon/peer.ts). The group
+ * need not exist (then only root is the system).
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
@@ -43,6 +47,7 @@ import { DataPlane } from '../host/dataplane.js';
 import * as devices from '../host/devices.js';
 import { AddressWatcher } from '../host/address-watcher.js';
 import { listen } from './server.js';
+import { DEFAULT_ADMIN_GROUP } from './peer.js';
 import { serveController } from './controller-link.js';
 import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/listen-address.js';
 import { startObserving, type Observing } from './http/index.js';
@@ -56,16 +61,16 @@ export const DEFAULTS = {
   stateDir: '/var/lib/vswitch',
 };
 
-const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT]\n'
+const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--admin-group NAME] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT]\n'
   + '       vswitchd --recover-journal [--state-dir DIR]';
 
-interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions }
+interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; adminGroup: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions }
 
 function parseArgs(argv: string[]): Options {
-  let v: { config?: string; socket?: string; 'state-dir'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string };
+  let v: { config?: string; socket?: string; 'state-dir'?: string; 'admin-group'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string };
   try {
     v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
-      config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' },
+      config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' }, 'admin-group': { type: 'string' },
       'busy-poll-us': { type: 'string' }, 'compact-after': { type: 'string' }, 'recover-journal': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       ...OBSERVE_OPTIONS,
     } }).values;
@@ -81,6 +86,7 @@ function parseArgs(argv: string[]): Options {
     configGiven: v.config !== undefined,
     socket: v.socket ?? DEFAULTS.socket,
     stateDir: v['state-dir'] ?? DEFAULTS.stateDir,
+    adminGroup: groupName(v['admin-group'] ?? DEFAULT_ADMIN_GROUP),
     busyPollUs: microseconds(busy, v['busy-poll-us'] !== undefined ? '--busy-poll-us' : 'VSWITCH_BUSY_POLL_US'),
     observe: observeArgs(v),
     compactAfter: records(v['compact-after'] ?? String(DEFAULT_COMPACT_AFTER)),
@@ -102,6 +108,12 @@ function microseconds(v: string, what: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 1_000_000) die(`${what} takes a whole number of microseconds from 0 to 1000000, not '${v}'\n${USAGE}`, 2);
   return n;
+}
+
+/** --admin-group: a group name as Linux takes it (its existence is looked up at each connection). */
+function groupName(v: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(v)) die(`--admin-group takes a group name, not '${v}'\n${USAGE}`, 2);
+  return v;
 }
 
 /** --compact-after: a whole number of records, 1 to 10,000,000. */
@@ -194,8 +206,8 @@ async function main(): Promise<void> {
   // 4. The control socket.
   let server: Server;
   try {
-    server = await listen(opts.socket, (command) => cp.execute(command), log,
-      (sock, first, rest) => serveController(sock, first, rest, rec.controllers, log));
+    server = await listen(opts.socket, (command, who) => cp.execute(command, who), log,
+      (sock, first, rest, who, pid) => serveController(sock, first, rest, rec.controllers, log, { who, pid }), undefined, { adminGroup: opts.adminGroup });
   } catch (e) {
     log.fatal({ err: String(e) }, 'cannot listen');
     await dp.stop();
@@ -204,11 +216,11 @@ async function main(): Promise<void> {
   // Trace sessions (vswitch trace) on a socket of their own next to the control socket.
   let traces: TraceServer | null = null;
   try {
-    traces = await listenTrace(opts.socket + TRACE_SOCKET_SUFFIX, { state, runtime: rec, openTrace: (f) => dp.openTrace(f), log });
+    traces = await listenTrace(opts.socket + TRACE_SOCKET_SUFFIX, { state, runtime: rec, openTrace: (f) => dp.openTrace(f), log, adminGroup: opts.adminGroup });
   } catch (e) {
     log.error({ err: String(e) }, 'cannot listen for traces; vswitch trace will not work');
   }
-  log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
+  log.info({ socket: opts.socket, adminGroup: opts.adminGroup, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
   notify.ready(`ready: switches ${state.switches.size}, guests ${state.guests.size}; ${[observing.urls.page, observing.urls.metrics].filter((u) => u !== null).join(' ') || 'no HTTP'}`);
 
   let stopping = false;
