@@ -19,8 +19,10 @@
  *   changed the NIC, its retry is due, its QEMU socket appeared) and gives each that waits a
  *   retry time there. The directory is made when the first QEMU NIC exists: mode 2770 (owner
  *   and group only; set-group-id so the sockets in it take the directory's group). An existing
- *   directory is left as it is, so an administrator can chgrp it to the group the (non-root)
- *   QEMU users are in. The directory is watched (fs.watch, inotify): a file made or removed
+ *   directory keeps its group, so an administrator can chgrp it to the group the (non-root)
+ *   QEMU users are in, but it must be the daemon's own (src/host/own-dir.ts: owner, no symlink,
+ *   not writable by others; read bits for others are taken away); otherwise its NICs show the
+ *   error and nothing in it is used (the daemon checks it at start as well). The directory is watched (fs.watch, inotify): a file made or removed
  *   there under a waiting NIC's QEMU socket name brings that NIC to the next pass at once.
  * - A coupled NIC gets a data-plane port (vnet false): STREAM connects to QEMU's socket; while
  *   QEMU is not there (ENOENT, ECONNREFUSED, EAGAIN) its state is `WAITING FOR QEMU at PATH`.
@@ -46,7 +48,8 @@
  * - `prepare`: nothing; QEMU makes its side when it starts.
  * QEMU TAP guests' NICs are not served here but by host-tap-nics.ts.
  */
-import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { ensureOwnDir } from '../host/own-dir.js';
 import { basename, join } from 'node:path';
 import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../host/devices.js';
 import { formatIpv4 } from '../wire/addr.js';
@@ -56,6 +59,9 @@ import { backOff, type PartContext } from './reconcile/context.js';
 import type { Marks } from './reconcile/marks.js';
 import type { PortSpec } from './reconcile/ports.js';
 import type { Nic } from './state.js';
+
+/** The QEMU socket directory's mode: owner and group (set-group-id: the sockets take its group), nothing for others. */
+export const QEMU_DIR_MODE = 0o2770;
 
 /** Addresses one QEMU NIC may hold (a guest spraying source addresses cannot fill the table). */
 export const MAX_QEMU_ADDRESSES = 16;
@@ -319,22 +325,15 @@ export class QemuNics implements NicBackend {
 
   private ensureDir(): string | null {
     const dir = this.dir!;
+    // Made, or verified (a directory of the daemon's own, no symlink, nothing for others): src/host/own-dir.ts.
+    const r = ensureOwnDir(dir, QEMU_DIR_MODE);
+    if (!r.ok) return r.error;
+    if (r.note !== null) this.ctx.log.info({ dir, note: r.note }, 'QEMU socket directory');
     try {
-      const st = lstatSync(dir);
-      if (!st.isDirectory()) return `${dir} exists and is not a directory`;
-      this.watchDir(dir, st.ino);
-      return null;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') return String((e as Error).message ?? e);
-    }
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o2770 });
-      chmodSync(dir, 0o2770); // the umask may have taken bits away
-      this.ctx.log.info({ dir }, 'QEMU socket directory made');
       this.watchDir(dir, lstatSync(dir).ino);
       return null;
     } catch (e) {
-      return `cannot make ${dir}: ${(e as Error).message}`;
+      return String((e as Error).message ?? e);
     }
   }
 

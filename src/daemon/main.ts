@@ -17,7 +17,9 @@
  * socket beside it (src/daemon/trace.ts). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
  * QEMU guests' NIC sockets are in the directory `qemu` next to the control socket (made mode
- * 2770 if missing; see src/control/qemu-nics.ts). Guests whose namespace was given by path
+ * 2770 if missing; see src/control/qemu-nics.ts). Before the history is read, the state
+ * directory (mode 0700) and the QEMU socket directory are made or verified: a directory not
+ * the daemon's own, a symlink, or one others may write stops the start (src/host/own-dir.ts). Guests whose namespace was given by path
  * are removed when it disappears (src/control/netns-watch.ts).
  * A worker that dies unexpectedly is fatal (exit 1) so a supervisor restarts the daemon, which
  * then finds everything in its journal.
@@ -30,7 +32,7 @@
  * (class G); anyone else is refused (src/control/privilege.ts, src/daemon/peer.ts). The group
  * need not exist (then only root is the system).
  */
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parseArgs as parseArgv } from 'node:util';
@@ -47,6 +49,8 @@ import { DataPlane } from '../host/dataplane.js';
 import * as devices from '../host/devices.js';
 import { AddressWatcher } from '../host/address-watcher.js';
 import { listen } from './server.js';
+import { ensureOwnDir } from '../host/own-dir.js';
+import { QEMU_DIR_MODE } from '../control/qemu-nics.js';
 import { DEFAULT_ADMIN_GROUP } from './peer.js';
 import { serveController } from './controller-link.js';
 import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/listen-address.js';
@@ -167,7 +171,17 @@ async function main(): Promise<void> {
     log.info({ config: opts.config }, 'no SYSTEM CONFIG; starting empty');
   }
 
-  // 2. The history of dynamic commands: snapshot and journal (src/control/history.ts).
+  // 2. The history of dynamic commands: snapshot and journal (src/control/history.ts), in a
+  // directory of the daemon's own that no one else may read (src/host/own-dir.ts); the QEMU
+  // socket directory likewise (the daemon connects to what is in it).
+  const qemuDir = join(dirname(opts.socket), 'qemu');
+  // The socket's directory first: everyone may reach the control socket (mode 0755 if made here).
+  try { mkdirSync(dirname(opts.socket), { recursive: true, mode: 0o755 }); } catch (e) { die(`cannot make ${dirname(opts.socket)}: ${(e as Error).message}`); }
+  for (const [dir, mode, what] of [[opts.stateDir, 0o700, 'state directory'], [qemuDir, QEMU_DIR_MODE, 'QEMU socket directory']] as const) {
+    const r = ensureOwnDir(dir, mode);
+    if (!r.ok) die(`the ${what} cannot be trusted: ${r.error}; not started`);
+    if (r.note !== null) log.info({ dir, note: r.note }, what);
+  }
   let history: History;
   try {
     history = History.open(opts.stateDir, startUp, log, { compactAfter: opts.compactAfter }).history;
@@ -180,7 +194,7 @@ async function main(): Promise<void> {
   const watcher = new AddressWatcher();
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
   const rec = new Reconciler({
-    state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir: join(dirname(opts.socket), 'qemu'), vhostNet: devices.hostHasVhostNet(),
+    state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir, vhostNet: devices.hostHasVhostNet(),
   });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
