@@ -11,8 +11,8 @@
  *   (group or others): otherwise an error naming what is wrong, and the caller refuses to use
  *   it (at start: the daemon does not start). Read or search bits beyond `mode` are taken away
  *   (the daemon owns it; that is a note for the log), so an old 0755 state directory becomes
- *   0700. The set-group-id bit and the group are left as the administrator set them (the QEMU
- *   directory's group is who may reach the sockets);
+ *   0700. The set-group-id and sticky bits `mode` has are added when missing; the group is left
+ *   as the administrator set it (the QEMU directory's group is who may make sockets there);
  * - its parent must not be writable by others without the sticky bit (anyone could rename the
  *   directory away and put their own in its place).
  * Returns { ok: true, note } (note: what was changed, or null) or { ok: false, error }. Never throws.
@@ -24,6 +24,8 @@ export type OwnDirResult = { ok: true; note: string | null } | { ok: false; erro
 
 const PERMS = 0o777;
 const STICKY = 0o1000;
+/** Set-group-id and sticky. */
+const SPECIAL = 0o3000;
 const WRITE = 0o022;
 
 function oct(m: number): string {
@@ -61,9 +63,11 @@ export function ensureOwnDir(dir: string, mode: number): OwnDirResult {
     const extraWrite = st.mode & WRITE & ~mode;
     if (extraWrite !== 0) return { ok: false, error: `${dir} is writable by ${extraWrite & 0o002 ? 'everyone' : 'its group'} (mode ${oct(st.mode)}); it must be at most ${oct(mode)}` };
     const extra = st.mode & PERMS & ~mode;
-    if (extra !== 0) {
-      chmodSync(dir, st.mode & 0o7777 & ~extra);
-      return { ok: true, note: `${dir} was mode ${oct(st.mode)}; now ${oct(st.mode & ~extra)}` };
+    const missing = mode & SPECIAL & ~st.mode;
+    if (extra !== 0 || missing !== 0) {
+      const now = ((st.mode & 0o7777) & ~extra) | missing;
+      chmodSync(dir, now);
+      return { ok: true, note: `${dir} was mode ${oct(st.mode)}; now ${oct(now)}` };
     }
     return { ok: true, note: made ? `${dir} made, mode ${oct(mode)}` : null };
   } catch (e) {

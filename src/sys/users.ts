@@ -1,6 +1,6 @@
 /**
  * Who a uid is, through libc (koffi): its user name and the groups it is in, as NSS answers
- * (getpwuid_r, getgrouplist, getgrnam_r; /etc/passwd and /etc/group on a plain Debian host,
+ * (getpwuid_r, getpwnam_r, getgrouplist, getgrnam_r; /etc/passwd and /etc/group on a plain Debian host,
  * whatever nsswitch.conf says elsewhere). Used by the control socket to resolve the peer of
  * a connection (SO_PEERCRED, src/sys/libc.ts peerCredentials) into a principal.
  *
@@ -17,6 +17,8 @@ const lib = koffi.load('libc.so.6');
 const raw = {
   // int getpwuid_r(uid_t uid, struct passwd *pwd, char *buf, size_t buflen, struct passwd **result)
   getpwuid_r: lib.func('getpwuid_r', 'int', ['uint32_t', 'uintptr_t', 'uintptr_t', 'size_t', 'void *']),
+  // int getpwnam_r(const char *name, struct passwd *pwd, char *buf, size_t buflen, struct passwd **result)
+  getpwnam_r: lib.func('getpwnam_r', 'int', ['const char *', 'uintptr_t', 'uintptr_t', 'size_t', 'void *']),
   // int getgrnam_r(const char *name, struct group *grp, char *buf, size_t buflen, struct group **result)
   getgrnam_r: lib.func('getgrnam_r', 'int', ['const char *', 'uintptr_t', 'uintptr_t', 'size_t', 'void *']),
   // int getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups)
@@ -62,6 +64,12 @@ export function userOfUid(uid: number): { name: string; gid: number } | null {
     const ab = koffi.view(rec, PASSWD_SIZE);
     return { name, gid: new DataView(ab).getUint32(20, true) };
   });
+}
+
+/** The uid of a user by name; null when there is no such user. */
+export function uidOfUser(name: string): number | null {
+  return lookup(PASSWD_SIZE, (rec, buf, len, result) => raw.getpwnam_r(name, rec, buf, len, result), 'getpwnam_r',
+    (rec) => new DataView(koffi.view(rec, PASSWD_SIZE)).getUint32(16, true));
 }
 
 /** The gid of a group by name; null when there is no such group. */

@@ -12,12 +12,14 @@
  * - a controller registration (bin/vswitch-controller) from the unprivileged user is refused
  *   and the controller exits 1; the same controller run by the administrators' group member
  *   registers (so the refusal is the privilege's, not something else's);
- * - the sockets are mode 0666 (authority is SO_PEERCRED's), the state directory 0700.
+ * - the sockets are mode 0666 (authority is SO_PEERCRED's), the state directory 0700;
+ * - QEMU need not be root: the OWNER's QEMU (a listening socket run as that user) is connected
+ *   to; another user's socket under the NIC's name is refused; the QEMU directory is sticky.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sleep, waitFor, type NetLab } from '../helpers/netlab.js';
 import { ROOT, type Daemon } from '../helpers/daemon.js';
@@ -188,3 +190,46 @@ test('a controller registration from an unprivileged user is refused (the contro
     ok.kill('SIGKILL');
   }
 });
+
+/** A listening unix socket at `path` run as `user` (a stand-in for that user's QEMU, -netdev stream,server=on). */
+function listenAs(user: string, path: string): ChildProcess {
+  const script = `require('net').createServer((c) => c.on('error', () => {})).listen(${JSON.stringify(path)}, () => console.log('listening'))`;
+  return spawn('setpriv', ['--reuid', user, '--regid', 'users', '--init-groups', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+async function listening(p: ChildProcess): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    p.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('listening')) resolve(); });
+    p.once('exit', (code) => reject(new Error(`listener exited ${code}`)));
+  });
+}
+
+test('QEMU need not be root: the OWNER\'s QEMU socket is connected to; another user\'s under the NIC\'s name is refused, and the sticky directory keeps them apart', async () => {
+  d.commands([`DEFINE GUEST VM1 QEMU OWNER ${OWNER}`]);
+  allowed(OWNER, 'DEFINE NIC 0600 FOR VM1');
+  allowed(OWNER, 'COUPLE 0600 TO SYSTEM SW1 FOR VM1');
+  const dir = join(d.dir, 'qemu');
+  assert.equal(statSync(dir).mode & 0o7777, 0o3770, 'set-group-id and sticky, nothing for others');
+  chownSync(dir, 0, Number(run('getent', ['group', 'users']).stdout.split(':')[2])); // the administrator lets the QEMU users' group make sockets
+  const path: string = d.json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'VM1').nics[0].qemu.paths.qemu;
+  const state = (): string => d.json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'VM1').nics[0].qemu.state;
+
+  const squatter = listenAs(ADMIN, path); // in the group, but not VM1's OWNER
+  try {
+    await listening(squatter);
+    assert.ok(await waitFor(() => /ERROR: .* belongs to uid \d+, not to the guest's OWNER or root/.test(state()), 15_000), state());
+  } finally {
+    squatter.kill('SIGKILL');
+  }
+  const rm = run('runuser', ['-u', OWNER, '--', 'rm', '-f', path]);
+  assert.notEqual(rm.code, 0, 'the sticky directory: the OWNER cannot remove another user\'s socket');
+  rmSync(path); // the administrator can
+  const qemu = listenAs(OWNER, path);
+  try {
+    await listening(qemu);
+    assert.ok(await waitFor(() => state().startsWith('CONNECTED'), 40_000), state());
+  } finally {
+    qemu.kill('SIGKILL');
+  }
+});
+
