@@ -5,8 +5,8 @@
  * administrators' group; src/control/privilege.ts). Resolved once, when the connection is
  * accepted: the credentials are those of the process that connected, at connect time.
  *
- * `identify` never throws: a socket whose credentials cannot be read gets null (the caller
- * refuses it); a uid NSS does not know is a principal without a user name (it can own only
+ * `identify` never throws: a socket whose credentials cannot be read gets { ok: false, error }
+ * (the caller refuses it); a uid NSS does not know is a principal without a user name (it can own only
  * guests whose OWNER is that uid); an administrators' group that does not exist makes root
  * the only system principal. The group is looked up at each connection, so adding a user to
  * it takes effect for that user's next connection, without a restart.
@@ -26,7 +26,7 @@ function socketFd(sock: Socket): number {
   return fd;
 }
 
-/** The principal of a connection's peer; null (with why) when its credentials cannot be read. */
+/** The principal of a connection's peer (and its pid), or why its credentials cannot be read. */
 export function identify(sock: Socket, adminGroup: string): { ok: true; who: Principal; pid: number } | { ok: false; error: string } {
   let cred: { pid: number; uid: number; gid: number };
   try {
