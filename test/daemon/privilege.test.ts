@@ -14,15 +14,17 @@
  *   registers (so the refusal is the privilege's, not something else's);
  * - the sockets are mode 0666 (authority is SO_PEERCRED's), the state directory 0700;
  * - QEMU need not be root: the OWNER's QEMU (a listening socket run as that user) is connected
- *   to; another user's socket under the NIC's name is refused; the QEMU directory is sticky.
+ *   to; another user's socket under the NIC's name is refused; the QEMU directory is sticky;
+ * - a `qemu/` directory a user made first next to a socket in a world-writable directory
+ *   stops the daemon's start (issue 9, item 9).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sleep, waitFor, type NetLab } from '../helpers/netlab.js';
-import { ROOT, type Daemon } from '../helpers/daemon.js';
+import { ROOT, VSWITCHD, type Daemon } from '../helpers/daemon.js';
 import { rig } from '../helpers/rig.js';
 import { VSWITCH_CONTROLLER } from '../helpers/controller.js';
 import { parse } from '../../src/control/grammar.js';
@@ -231,5 +233,20 @@ test('QEMU need not be root: the OWNER\'s QEMU socket is connected to; another u
   } finally {
     qemu.kill('SIGKILL');
   }
+});
+
+test('a QEMU directory a user made first, where the socket is in a world-writable directory, stops the start (issue 9, item 9)', () => {
+  const shared = join(d.dir, 'shared');
+  mkdirSync(shared);
+  chmodSync(shared, 0o1777); // as /tmp
+  const r0 = run('runuser', ['-u', OWNER, '--', 'mkdir', '-m', '0777', join(shared, 'qemu')]);
+  assert.equal(r0.code, 0, r0.stderr);
+  writeFileSync(join(d.dir, 'empty.config'), '* empty\n');
+  const host = lab.netns('s');
+  const r = run('nsenter', [`--net=/run/netns/${host}`, VSWITCHD, '--socket', join(shared, 'vswitchd.sock'), '--state-dir', join(d.dir, 'state2'),
+    '--config', join(d.dir, 'empty.config')], { timeoutMs: 30_000 });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /vswitchd: the QEMU socket directory cannot be trusted: .*\/shared\/qemu is owned by uid \d+, not by the daemon's uid 0; not started/);
+  assert.equal(existsSync(join(shared, 'vswitchd.sock')), false, 'it never listened');
 });
 
