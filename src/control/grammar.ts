@@ -405,8 +405,8 @@ function define(c: Cursor): Command {
     } else {
       const w = c.peek();
       if (w === null) c.fail('a network namespace name');
-      // NETNS PATH p: a namespace by path. A namespace named PATH is still NETNS PATH (last word).
-      if (matches(w!, K.PATH) && c.peekAt(1) !== null) {
+      // NETNS PATH p: a namespace by path. A namespace named PATH is still NETNS PATH (last word, or before OWNER).
+      if (matches(w!, K.PATH) && c.peekAt(1) !== null && !matches(c.peekAt(1)!, K.OWNER)) {
         c.next();
         netns = netnsPathWord(c);
       } else {

@@ -142,6 +142,7 @@ test('OWNER: a user name or uid for container and QEMU socket guests, kept as ty
     ['def guest g1 netns ns1 owner Alice.B', 'DEFINE GUEST G1 NETNS ns1 OWNER Alice.B'],
     ['def guest g1 netns path /run/netns/x owner 1001', 'DEFINE GUEST G1 NETNS PATH /run/netns/x OWNER 1001'],
     ['def guest g1 qemu owner bob', 'DEFINE GUEST G1 QEMU STREAM OWNER bob'],
+    ['def guest g1 netns path owner bob', 'DEFINE GUEST G1 NETNS path OWNER bob'],
     ['def guest g1 qemu dgram owner bob$', 'DEFINE GUEST G1 QEMU DGRAM OWNER bob$'],
     ['def guest g1 qemu tap owner 1003 group 5', 'DEFINE GUEST G1 QEMU TAP OWNER 1003 GROUP 5'],
   ];
