@@ -25,6 +25,7 @@ import { NO_RUNTIME, type Env, type Operation, type Outcome, type RuntimeView } 
 import { format, leadingWords, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { MSG } from './messages.js';
+import { SYSTEM, type Principal } from './privilege.js';
 import { State, type Change, type NicAlloc } from './state.js';
 
 export interface Reply {
@@ -124,7 +125,8 @@ export class ControlPlane {
     this.runtime = running.runtime;
   }
 
-  execute(text: string): Reply {
+  /** Run one command for `who` (the control socket's peer; the daemon's own commands: SYSTEM). */
+  execute(text: string, who: Principal = SYSTEM): Reply {
     const p = parse(text);
     if (!p.ok) return { ok: false, lines: [`${MSG.SYNTAX} ${p.error.message}`] };
     const cmd = p.cmd;
@@ -132,8 +134,11 @@ export class ControlPlane {
     if (verb.from === 'config') {
       return { ok: false, lines: [`${MSG.NOT_HERE} ${leadingWords(cmd)} is a SYSTEM CONFIG statement; it cannot be changed while the daemon runs`] };
     }
-    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime });
-    if (!o.ok) return { ok: false, lines: [o.error] };
+    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime, who });
+    if (!o.ok) {
+      if (o.error.startsWith(MSG.NOT_AUTHORIZED)) this.log.warn({ cmd: format(cmd), uid: who.uid, user: who.user }, 'command refused: not authorized');
+      return { ok: false, lines: [o.error] };
+    }
     if (!verb.journaled) {
       if (o.operation) return this.operate(o.operation);
       return { ok: true, lines: o.lines, data: o.data };
@@ -154,7 +159,7 @@ export class ControlPlane {
       return { ok: false, lines: [`${MSG.JOURNAL} the command could not be made durable: ${errText(e)}`] };
     }
     for (const c of o.changes) this.state.applyChange(c);
-    this.log.info({ cmd: format(cmd), seq: rec.seq, alloc: o.alloc }, 'command applied');
+    this.log.info({ cmd: format(cmd), seq: rec.seq, alloc: o.alloc, uid: who.uid }, 'command applied');
     this.effects.sync();
     return { ok: true, lines: o.lines };
   }
