@@ -48,9 +48,11 @@ test('the replies read like z/VM', () => {
   assert.deepEqual(run(cp, 'DEF GUEST VM2 QEMU DGRAM'), ['GUEST VM2 is defined (QEMU DGRAM)']);
   assert.deepEqual(run(cp, 'DEFINE NIC 600 FOR VM1'), ['NIC 0600 is created; devices 0600-0602 defined']);
   assert.deepEqual(run(cp, 'DEFINE NIC 600 TYPE QDIO FOR LINUX1'), ['NIC 0600 is created; devices 0600-0602 defined']);
+  assert.deepEqual(run(cp, 'SET VSWITCH SW1 GRANT LINUX1'), ['LINUX1 granted for VSWITCH SYSTEM SW1: PORTTYPE ACCESS NOPROMISCUOUS']);
   assert.deepEqual(run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
   assert.deepEqual(run(cp, 'UNCOUPLE 600 FOR LINUX1'), ['NIC 0600 is disconnected from VSWITCH SYSTEM SW1']);
-  run(cp, 'COUPLE 600 TO SYSTEM SW2 FOR LINUX1');
+  run(cp, 'SET VSWITCH SW2 GRANT LINUX1');
+  run(cp, 'COUPLE 600 SYSTEM SW2 FOR LINUX1');
   assert.deepEqual(run(cp, 'DETACH NIC 600 FOR LINUX1'), [
     'NIC 0600 is disconnected from VSWITCH SYSTEM SW2',
     'NIC 0600 is destroyed; devices 0600-0602 detached',
@@ -65,6 +67,8 @@ test('errors change nothing', () => {
   run(cp, 'DEFINE GUEST LINUX1 NETNS ns1');
   run(cp, 'DEFINE GUEST VM1 QEMU');
   run(cp, 'DEFINE NIC 600 FOR LINUX1');
+  refused(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1', /^VSW0042E NIC 0600 not coupled: GUEST LINUX1 is not authorized for VSWITCH SYSTEM SW1 \(SET VSWITCH SW1 GRANT LINUX1 first\)$/);
+  run(cp, 'SET VSWITCH SW1 GRANT LINUX1');
   run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
   refused(cp, 'DEFINE VSWITCH SW1 RDEV eth1', /VSW0010E VSWITCH SYSTEM SW1 already exists/);
   run(cp, 'DEFINE VSWITCH SW2 RDEV eth1 eth2');
@@ -138,16 +142,20 @@ test('QUERY answers in lines and JSON', () => {
   run(cp, 'DEFINE VSWITCH SW1 RDEV eth1 QUEUESTORAGE 2M');
   run(cp, 'DEFINE GUEST LINUX1 NETNS ns1');
   run(cp, 'DEFINE NIC 600 FOR LINUX1');
+  run(cp, 'SET VSWITCH SW1 GRANT LINUX1');
   run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
   cp.state.addressEvent('LINUX1', 0x600, 0x0a01000b, true);
   cp.state.recomputeLanIp('SW1', false);
   const q = cp.execute('Q VSW SW1 DET');
   assert.ok(q.ok);
-  assert.deepEqual(q.lines.slice(0, 3), [
+  assert.deepEqual(q.lines.slice(0, 4), [
     'VSWITCH SYSTEM SW1       Type: QDIO    Connected: 1    Mode: IP',
     '  QueueStorage: 2M    Controller: * (not started)',
     '  RDEV: eth1    Active: NONE    State: NOT STARTED',
+    '  VLAN: UNAWARE    Isolation: OFF    MACprotect: OFF',
   ]);
+  assert.ok(q.lines.includes('    Porttype: ACCESS  VLAN: UNAWARE  Promiscuous: NO  MACprotect: OFF'), q.lines.join('\n'));
+  assert.ok(q.lines.includes('    LINUX1    PORTTYPE ACCESS NOPROMISCUOUS'), q.lines.join('\n'));
   assert.ok(q.lines.includes('    10.1.0.11        LINUX1    0600  LOCAL ONLY (uplink not ready)'), q.lines.join('\n'));
   const doc = q.data as { switches: Array<Record<string, unknown>> };
   assert.equal(doc.switches.length, 1);
@@ -156,8 +164,14 @@ test('QUERY answers in lines and JSON', () => {
   assert.equal(sw.mode, 'IP');
   assert.equal(sw.queueStorage, 2 << 20);
   assert.deepEqual(sw.uplink.rdevs, ['eth1']);
-  assert.deepEqual(sw.nics, [{ guest: 'LINUX1', vdev: '0600', mac: '02:00:00:00:00:01', port: null, counters: null }]);
-  assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', guest: 'LINUX1', vdev: '0600', localOnly: true, reason: 'uplink not ready' }]);
+  assert.deepEqual(sw.nics, [{
+    guest: 'LINUX1', vdev: '0600', mac: '02:00:00:00:00:01', port: null, counters: null,
+    portType: 'ACCESS', vlans: [], pvid: 0, promiscuous: false, macProtect: false,
+  }]);
+  assert.deepEqual(sw.vlan, { aware: false, defaultVid: null, nativeVid: null, portType: 'ACCESS' });
+  assert.deepEqual(sw.accessList, [{ userid: 'LINUX1', portType: 'ACCESS', vlans: [], promiscuous: false, text: 'PORTTYPE ACCESS NOPROMISCUOUS' }]);
+  assert.equal(sw.macTable, null, 'IP mode has no MAC table');
+  assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', vlan: 0, guest: 'LINUX1', vdev: '0600', localOnly: true, reason: 'uplink not ready' }]);
   assert.equal(sw.drops['unknown-destination'], 0);
   assert.equal(Object.keys(sw.drops).length, 18);
   assert.equal(sw.drops['egress-down'], 0);
@@ -173,6 +187,8 @@ test('QUERY answers in lines and JSON', () => {
     '  WRT: 0601  Subchannel: 0001',
     '  DATA: 0602  Subchannel: 0002',
     '  CHPID: 00',
+    '  Promiscuous: NO  MACprotect: UNSPECIFIED',
+    '  Porttype: ACCESS  VLAN: UNAWARE',
     '  TAP: enc600  Namespace: ns1',
     '  Port: no port',
     '  Address: 10.1.0.11  LOCAL ONLY',
@@ -196,9 +212,10 @@ test('LAN IP table: one address one NIC, claims survive in order, local only unt
     run(cp, `DEFINE GUEST ${g} NETNS n${g}`);
     run(cp, `DEFINE NIC 600 FOR ${g}`);
   }
-  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR B');
-  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR A');
-  run(cp, 'COUPLE 600 TO SYSTEM SW2 FOR C');
+  for (const [sw, g] of [['SW1', 'B'], ['SW1', 'A'], ['SW2', 'C']]) {
+    run(cp, `SET VSWITCH ${sw} GRANT ${g}`);
+    run(cp, `COUPLE 600 TO SYSTEM ${sw} FOR ${g}`);
+  }
   const s = cp.state;
   const ip = 0x0a000001;
   s.addressEvent('B', 0x600, ip, true);
@@ -228,6 +245,7 @@ test('ETHERNET switches keep no LAN IP table', () => {
   run(cp, 'DEFINE VSWITCH E1 ETHERNET');
   run(cp, 'DEFINE GUEST A NETNS na');
   run(cp, 'DEFINE NIC 600 FOR A');
+  run(cp, 'SET VSWITCH E1 GRANT A');
   run(cp, 'COUPLE 600 TO SYSTEM E1 FOR A');
   cp.state.addressEvent('A', 0x600, 0x0a000001, true);
   cp.state.recomputeLanIp('E1', true);
@@ -254,6 +272,14 @@ const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
   ['SET VSWITCH SW1 SWITCHOVER', false, false],
   ['SET VSWITCH SW1 UPLINK DISCONNECT', false, false],
   ['QUERY CONTROLLER', false, false],
+  ['SET VSWITCH SW1 GRANT A VLAN 10', true, false],
+  ['SET VSWITCH SW1 REVOKE A', true, false],
+  ['SET VSWITCH SW1 ISOLATION ON', true, false],
+  ['SET VSWITCH SW1 MACPROTECT ON', true, false],
+  ['MODIFY VSWITCH SW1 GRANT A', false, true],
+  ['SET NIC 600 PROMISCUOUS FOR A', true, false],
+  ['VMLAN USERPREFIX 020000', false, true],
+  ['QUERY LAN', false, false],
 ];
 
 function parsed(text: string): Command {
@@ -293,7 +319,7 @@ test('an operation goes to the running uplink and is not journaled; without a da
   assert.deepEqual(operated, [{ t: 'switchover', sw: 'SW1' }, { t: 'uplink', sw: 'SW1', connect: false }]);
   run(cp, 'SET VSWITCH SW1 CONTROLLER *');
   run(cp, 'Q VSWITCH SW1');
-  assert.deepEqual(appended, ['DEFINE VSWITCH SW1 RDEV eth1 eth2 IP CONTROLLER * QUEUESTORAGE 8M', 'SET VSWITCH SW1 CONTROLLER *'], 'definitions only');
+  assert.deepEqual(appended, ['DEFINE VSWITCH SW1 RDEV eth1 eth2 IP CONTROLLER * QUEUESTORAGE 8M VLAN UNAWARE PORTTYPE ACCESS', 'SET VSWITCH SW1 CONTROLLER *'], 'definitions only');
   const bare = setup();
   run(bare, 'DEFINE VSWITCH SW1 RDEV eth1');
   refused(bare, 'SET VSWITCH SW1 SWITCHOVER', /^VSW0053E VSWITCH SYSTEM SW1: no uplink is running$/);

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { OPEN_SWITCH_POLICY, OPEN_PORT_POLICY } from '../../src/protocol/dataplane.js';
 import { EventEmitter } from 'node:events';
 import { openSync } from 'node:fs';
 import { pino } from 'pino';
@@ -78,18 +79,18 @@ const st = (rdev: string, ok: boolean, reason?: string, ifindex = 2): RdevStatus
 test('uplink: waits for a controller, opens after InitializationComplete, registers addresses, fails over; a lost controller changes no port', () => {
   const { ifaces, taps, dp, w, rec, cp, run, clock } = setup();
   run('DEFINE VSWITCH SW1 RDEV up0 up1');
-  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20 }]);
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: OPEN_SWITCH_POLICY }]);
   assert.equal(rec.uplink('SW1').state, 'WAITING FOR CONTROLLER');
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
   assert.ok(taps.has('na/enc600'), 'TAP made by DEFINE NIC');
   assert.deepEqual(dp.take(), [], 'an uncoupled NIC has no port');
   assert.equal(w.watched.get('A/0600'), 'na/enc600');
-  run('COUPLE 600 TO SYSTEM SW1 FOR A');
-  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na' }]);
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na', policy: OPEN_PORT_POLICY }]);
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
   clock.drain(); // address events are coalesced into one pass
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without a controller');
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without a controller');
   // A controller registers: ControlSwitch; nothing is opened before InitializationComplete.
   const link = new FakeLink();
   ifaces.add('up1');
@@ -105,7 +106,7 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, true, 'local only until the answer');
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1', ok: true });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000001 }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000001, port: 0, localOnly: false }, { op: 'announce', sw: 0, vid: 0, ip: 0x0a000001 }]);
   assert.deepEqual(rec.uplink('SW1'), { state: 'READY', active: 'up1', mac: 0x0a0000000001, mtu: 1500, port: 1 });
   // Carrier loss on up1 with up0 ready: failover, re-registration on up0, announced there.
   ifaces.add('up0');
@@ -137,13 +138,13 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.equal(rec.controllers.view('SW1')!.controller, null);
   // Unchanged ports are left alone by later commands.
   run('DEFINE VSWITCH SW2');
-  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20 }]);
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20, policy: OPEN_SWITCH_POLICY }]);
   // Address removed, NIC uncoupled, NIC detached.
   w.emit('address', 'A/0600', 0x0a000001, 24, false);
   clock.drain(); // address events are coalesced into one pass
-  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000001 }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, vid: 0, ip: 0x0a000001 }]);
   run('UNCOUPLE 600 FOR A');
-  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, ip: 0x0a000003 }]);
+  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, vid: 0, ip: 0x0a000003 }]);
   assert.ok(taps.has('na/enc600'), 'TAP stays when uncoupled');
   run('DETACH NIC 600 FOR A');
   assert.ok(!taps.has('na/enc600'), 'TAP destroyed by DETACH NIC');
@@ -160,7 +161,7 @@ test('a second claim on an address is refused and counted once; the holder keeps
   for (const g of ['A', 'B']) {
     run(`DEFINE GUEST ${g} NETNS n${g}`);
     run(`DEFINE NIC 600 FOR ${g}`);
-    run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
+    run(`SET VSWITCH SW1 GRANT ${g}`); run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
   }
   dp.take();
   w.emit('address', 'B/0600', 0x0a000009, 24, true);
@@ -173,7 +174,7 @@ test('a second claim on an address is refused and counted once; the holder keeps
   // The holder drops it: the other claimant gets it.
   w.emit('address', 'B/0600', 0x0a000009, 24, false);
   clock.drain(); // address events are coalesced into one pass
-  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000009 }, { op: 'ip-set', sw: 0, ip: 0x0a000009, port: 0, localOnly: true }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, vid: 0, ip: 0x0a000009 }, { op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000009, port: 0, localOnly: true }]);
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   rec.stop();
 });
@@ -231,7 +232,7 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   run('DEFINE VSWITCH SW1 RDEV up0');
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
-  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
   const link = new FakeLink();
   rec.controllers.register(link, 'C1', 7);
@@ -252,7 +253,7 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true) });
   clock.drain();
   assert.equal(state(), 'READY', 'not left from the last event');
-  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }], 'announced again now that the LAN can hear it');
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, vid: 0, ip: 0x0a000001 }], 'announced again now that the LAN can hear it');
   // The interface is deleted: nothing to hold open.
   ifaces.delete('up0');
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', false, 'no such interface') });
@@ -279,13 +280,13 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   assert.equal(rec.addressReason('SW1', 0x0a000002), 'up0: no carrier', 'a new address says why it waits');
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true, undefined, 9) });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }], 'the data device is already on the new interface; the LAN hears of it now');
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, vid: 0, ip: 0x0a000001 }], 'the data device is already on the new interface; the LAN hears of it now');
   assert.deepEqual(link.take().map((m) => (m as { address?: string }).address), ['10.0.0.1', '10.0.0.2']);
   assert.equal(state(), 'READY');
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.2', ok: true });
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000002, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000002 }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000002, port: 0, localOnly: false }, { op: 'announce', sw: 0, vid: 0, ip: 0x0a000002 }]);
   const ev = rec.controllers.view('SW1')!.events.at(-1)!;
   assert.equal(ev.kind, 'uplink-recovered');
   assert.equal(typeof ev.durationMs, 'number');

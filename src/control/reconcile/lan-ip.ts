@@ -22,6 +22,12 @@
  *   second), and never into an interface without carrier, where it would be lost; and again
  *   ANNOUNCE_AGAIN_MS after the path became usable, for a LAN switch port that forwards only
  *   later. An address the adapter then refuses there becomes local only.
+ * - VLANs (issue 10): each entry is posted (ip-set, ip-clear, announce) with the VLAN its address
+ *   is in (`vid`, src/control/policy.ts addressVid): an access port's pvid; on a trunk port the
+ *   VLAN of the sub-device the address is on (`on`, from the address watcher), or the native
+ *   VLAN for the NIC's own interface; VLAN_NONE on a VLAN-unaware switch. An address in no VLAN
+ *   the port carries is not in the table. A changed VLAN (a GRANT) is an ip-clear in the old
+ *   one and an ip-set in the new one.
  */
 import type { Logger } from 'pino';
 import { DropReason } from '../../forward/api.js';
@@ -29,7 +35,8 @@ import { dropSlot } from '../../forward/counters.js';
 import { formatIpv4 } from '../../wire/addr.js';
 import type { ControllerManager } from '../controllers.js';
 import { nicKey, type NicBackends } from '../nics.js';
-import type { State } from '../state.js';
+import { addressVid, portPolicy } from '../policy.js';
+import type { Nic, State } from '../state.js';
 import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
@@ -45,6 +52,8 @@ export const ANNOUNCE_AGAIN_MS = [250, 500, 1000, 2000];
 /** A LAN IP table entry as the data plane holds it, and the uplink path it was announced on (`port/usable`). */
 interface Posted {
   port: number;
+  /** The VLAN it was posted in. */
+  vid: number;
   localOnly: boolean;
   announcedOn: string | null;
 }
@@ -71,11 +80,11 @@ export class LanIpSync implements Syncer {
     this.marks = touch.switchMarks();
   }
 
-  addressEvent(key: string, ip: number, prefixLen: number, added: boolean, how: 'configured' | 'announced'): boolean {
+  addressEvent(key: string, ip: number, prefixLen: number, added: boolean, how: 'configured' | 'announced', on = 0): boolean {
     const n = this.nics.get(key);
     if (!n) return false;
-    if (!this.state.addressEvent(n.userid, n.vdev, ip, added)) return false;
-    this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added }, added ? `guest ${how} an address` : 'guest removed an address');
+    if (!this.state.addressEvent(n.userid, n.vdev, ip, added, on)) return false;
+    this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added, ...(on !== 0 ? { vlanDevice: on } : {}) }, added ? `guest ${how} an address` : 'guest removed an address');
     return true;
   }
 
@@ -97,7 +106,9 @@ export class LanIpSync implements Syncer {
     if (!posted) this.posted.set(name, (posted = new Map()));
     const logged = this.conflicts.get(name) ?? new Set<string>();
     const seen = new Set<string>();
-    for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false)) {
+    const aware = def.vlan !== null;
+    const vidOf = (n: Nic, ip: number): number | null => addressVid(aware, portPolicy(def, n), n.addressOn.get(ip) ?? 0);
+    for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf)) {
       const id = `${k.ip}/${k.userid}/${k.vdev}`;
       seen.add(id);
       if (logged.has(id)) continue;
@@ -111,8 +122,8 @@ export class LanIpSync implements Syncer {
     for (const [ip, p] of posted) {
       const e = table.get(ip);
       const port = e ? this.nics.port(e.userid, e.vdev) : null;
-      if (!e || port !== p.port) {
-        this.dp.post({ op: 'ip-clear', sw, ip });
+      if (!e || port !== p.port || e.vid !== p.vid) {
+        this.dp.post({ op: 'ip-clear', sw, vid: p.vid, ip });
         posted.delete(ip);
         this.log.info({ vswitch: name, ip: formatIpv4(ip) }, 'address deregistered');
       }
@@ -128,14 +139,14 @@ export class LanIpSync implements Syncer {
       if (port === null) continue;
       let p = posted.get(ip);
       if (!p || p.port !== port || p.localOnly !== e.localOnly) {
-        this.dp.post({ op: 'ip-set', sw, ip, port, localOnly: e.localOnly });
-        p = { port, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
+        this.dp.post({ op: 'ip-set', sw, vid: e.vid, ip, port, localOnly: e.localOnly });
+        p = { port, vid: e.vid, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
         posted.set(ip, p);
         this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
           e.localOnly ? 'address in the LAN IP table (local only)' : 'address in the LAN IP table (registered with the adapter)');
       }
       if (!e.localOnly && path !== null && (p.announcedOn !== path || again)) {
-        this.dp.post({ op: 'announce', sw, ip });
+        this.dp.post({ op: 'announce', sw, vid: e.vid, ip });
         p.announcedOn = path;
       }
     }
