@@ -324,3 +324,67 @@ test('an operation goes to the running uplink and is not journaled; without a da
   run(bare, 'DEFINE VSWITCH SW1 RDEV eth1');
   refused(bare, 'SET VSWITCH SW1 SWITCHOVER', /^VSW0053E VSWITCH SYSTEM SW1: no uplink is running$/);
 });
+
+test('issue 10: the access list, its refusals, and what QUERY says of it', () => {
+  const cp = setup();
+  run(cp, 'DEFINE VSWITCH U1');
+  run(cp, 'DEFINE VSWITCH V1 VLAN 100 NATIVE 5 PORTTYPE ACCESS');
+  run(cp, 'DEFINE GUEST A NETNS na');
+  run(cp, 'DEFINE NIC 600 FOR A');
+  refused(cp, 'SET VSWITCH U1 GRANT A VLAN 10', /^VSW0043E GRANT A refused: VSWITCH SYSTEM U1 is VLAN UNAWARE: it takes no VLAN$/);
+  refused(cp, 'SET VSWITCH U1 GRANT A PORTTYPE TRUNK', /VLAN UNAWARE: it has no trunk ports/);
+  refused(cp, 'SET VSWITCH V1 GRANT A VLAN 10 20', /an ACCESS port carries one VLAN, not 2/);
+  refused(cp, 'SET VSWITCH NOSUCH GRANT A', /VSW0011E VSWITCH SYSTEM NOSUCH does not exist/);
+  refused(cp, 'SET VSWITCH V1 REVOKE A', /VSW0042E A is not authorized for VSWITCH SYSTEM V1/);
+  refused(cp, 'COUPLE 600 SYSTEM V1 FOR A', /VSW0042E NIC 0600 not coupled: GUEST A is not authorized for VSWITCH SYSTEM V1/);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 GRANT A'), ['A granted for VSWITCH SYSTEM V1: PORTTYPE ACCESS VLAN 100 NOPROMISCUOUS']);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 GRANT A PORTTYPE TRUNK VLAN 5 20-21 PROMISCUOUS'), ['A grant changed for VSWITCH SYSTEM V1: PORTTYPE TRUNK VLAN 5 20 21 PROMISCUOUS']);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 GRANT A NOPROMISCUOUS'), ['A grant changed for VSWITCH SYSTEM V1: PORTTYPE TRUNK VLAN 5 20 21 NOPROMISCUOUS'], 'what a GRANT does not say stays');
+  run(cp, 'SET VSWITCH V1 GRANT B');
+  run(cp, 'SET VSWITCH V1 GRANT A PROMISCUOUS');
+  refused(cp, 'SET NIC 600 PROMISCUOUS FOR A', /VSW0041E NIC 0600 is not coupled; PROMISCUOUS needs a switch/);
+  run(cp, 'COUPLE 600 TO SYSTEM V1 FOR A');
+  assert.deepEqual(run(cp, 'SET NIC 600 PROMISCUOUS FOR A'), ['NIC 0600 PROMISCUOUS']);
+  assert.deepEqual(run(cp, 'SET NIC 600 MACPROTECT ON FOR A'), ['NIC 0600 MACPROTECT ON']);
+  assert.deepEqual(run(cp, 'Q VSWITCH V1 ACCESSLIST'), [
+    'VSWITCH SYSTEM V1        Type: QDIO    Connected: 1    Mode: IP',
+    '  QueueStorage: 8M    Controller: * (no uplink)',
+    '  RDEV: NONE    State: NOT STARTED',
+    '  VLAN: AWARE    Default VLAN: 100    Native VLAN: 5    Default Porttype: ACCESS    Isolation: OFF    MACprotect: OFF',
+    '  Authorized userids:',
+    '    A         PORTTYPE TRUNK VLAN 5 20 21 PROMISCUOUS',
+    '    B         PORTTYPE ACCESS VLAN 100 NOPROMISCUOUS',
+  ]);
+  assert.deepEqual(run(cp, 'Q VSWITCH V1 PROMISCUOUS').slice(-2), ['  Authorized for promiscuous mode: A', '  Promiscuous NICs: A 0600']);
+  const det = run(cp, 'Q VSW V1 DET');
+  assert.ok(det.includes('    Porttype: TRUNK  VLANs: 20 21  Native: 5  Promiscuous: YES  MACprotect: ON'), det.join('\n'));
+  assert.deepEqual(run(cp, 'Q LAN V1').slice(0, 1), ['VSWITCH SYSTEM V1        Type: QDIO    Connected: 1    Mode: IP']);
+  assert.deepEqual((cp.execute('Q LAN').data as any).lans.map((l: any) => [l.type, l.name]), [['VSWITCH', 'U1'], ['VSWITCH', 'V1']]);
+  assert.deepEqual(cp.execute('Q VIRTUAL NIC 600 FOR A').lines, cp.execute('Q NIC 600 FOR A').lines);
+  // UNCOUPLE ends PROMISCUOUS; REVOKE uncouples.
+  run(cp, 'UNCOUPLE 600 FOR A');
+  assert.equal(cp.state.nic('A', 0x600)!.promiscuous, false);
+  assert.equal(cp.state.nic('A', 0x600)!.macProtect, 'ON', 'MACPROTECT stays with the NIC');
+  run(cp, 'COUPLE 600 TO SYSTEM V1 FOR A');
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 REVOKE A'), ['NIC 0600 of GUEST A is disconnected from VSWITCH SYSTEM V1', 'A revoked for VSWITCH SYSTEM V1']);
+  assert.equal(cp.state.nic('A', 0x600)!.coupled, null);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 ISOLATION ON'), ['VSWITCH SYSTEM V1 ISOLATION ON']);
+  assert.equal(cp.state.switches.get('V1')!.isolation, true);
+});
+
+test('issue 10: MACID pins the low three bytes under VMLAN USERPREFIX; a duplicate is refused; QUERY VMLAN shows them', () => {
+  const cp = setup();
+  cp.state.applyChange({ t: 'userprefix', prefix: 0x02bb00 });
+  run(cp, 'DEFINE GUEST A NETNS na');
+  run(cp, 'DEFINE GUEST B QEMU');
+  run(cp, 'DEFINE NIC 600 MACID 00A1B2 FOR A');
+  assert.equal(cp.state.nic('A', 0x600)!.mac, 0x02bb0000a1b2);
+  refused(cp, 'DEFINE NIC 600 MACID 00a1b2 FOR B', /^VSW0035E MACID 00A1B2 is taken: NIC 0600 of GUEST A has it$/);
+  run(cp, 'DEFINE NIC 700 FOR A');
+  assert.equal(cp.state.nic('A', 0x700)!.mac, 0x020000000001, 'system MACs go on from their own counter');
+  refused(cp, 'DEFINE NIC 900 MACID 000001 FOR B', /MACID 000001 is taken: NIC 0700 of GUEST A/);
+  assert.deepEqual(run(cp, 'Q VMLAN'), ['VMLAN MACPREFIX: 020000  USERPREFIX: 02BB00', '  MACIDs: 00A1B2 (A 0600)']);
+  assert.deepEqual(cp.execute('Q VMLAN').data, { macPrefix: '020000', userPrefix: '02BB00', macIds: [{ guest: 'A', vdev: '0600', macId: '00A1B2', mac: '02:bb:00:00:a1:b2' }] });
+  refused(cp, 'VMLAN USERPREFIX 02CC00', /VSW0002E VMLAN USERPREFIX is a SYSTEM CONFIG statement/);
+  refused(cp, 'MODIFY VSWITCH X GRANT A', /VSW0002E MODIFY VSWITCH is a SYSTEM CONFIG statement/);
+});

@@ -305,3 +305,101 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   assert.deepEqual(at, [250, 250, 500, 500, 1000, 1000, 2000, 2000], 'each address at 250, 500, 1000 and 2000 ms');
   rec.stop();
 });
+
+test('layer-2 policies reach the worker: switch-add and port-add carry them, GRANT / SET VSWITCH / SET NIC post only what changed, REVOKE removes the port; ip-set in each address\'s VLAN', () => {
+  const { dp, w, run, cp, clock, state } = setup();
+  run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: { vlanAware: true, nativeVid: 1, isolation: false } }]);
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('DEFINE GUEST T NETNS nt');
+  run('DEFINE NIC 600 FOR T');
+  run('SET VSWITCH SW1 GRANT A');
+  run('SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30');
+  assert.deepEqual(dp.take(), [], 'a grant of an uncoupled user posts nothing');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR T');
+  const adds = dp.take();
+  assert.deepEqual(adds.map((m) => m.op === 'port-add' && [m.port, m.policy]), [
+    [0, { portType: 'ACCESS', pvid: 10, vlans: [], promiscuous: false, macProtect: false }],
+    [1, { portType: 'TRUNK', pvid: 1, vlans: [20, 30], promiscuous: false, macProtect: false }],
+  ], 'ACCESS in the default VLAN; TRUNK with the native VLAN untagged (granted) and the rest tagged');
+  // Addresses: A's on its interface (VLAN 10); T's on enc600 (native 1), on enc600.20 (20), on enc600.99 (not granted: none).
+  w.emit('address', 'A/0600', 0x0a0a0001, 24, true, 0);
+  w.emit('address', 'T/0600', 0x0a010002, 24, true, 0);
+  w.emit('address', 'T/0600', 0x0a140002, 24, true, 20);
+  w.emit('address', 'T/0600', 0x0a630002, 24, true, 99);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set').map((m) => m.op === 'ip-set' && [m.ip, m.vid, m.port]).sort(), [
+    [0x0a010002, 1, 1], [0x0a0a0001, 10, 0], [0x0a140002, 20, 1],
+  ]);
+  assert.equal(state.switches.get('SW1')!.lanIp.has(0x0a630002), false, 'an address in a VLAN the port does not carry is not in the table');
+  // A grant changed: the port's policy follows, the address moves to its new VLAN.
+  run('SET VSWITCH SW1 GRANT A VLAN 40');
+  clock.drain();
+  assert.deepEqual(dp.take(), [
+    { op: 'port-policy', port: 0, policy: { portType: 'ACCESS', pvid: 40, vlans: [], promiscuous: false, macProtect: false } },
+    { op: 'ip-clear', sw: 0, vid: 10, ip: 0x0a0a0001 },
+    { op: 'ip-set', sw: 0, vid: 40, ip: 0x0a0a0001, port: 0, localOnly: true },
+  ]);
+  run('SET VSWITCH SW1 ISOLATION ON');
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'switch-policy', sw: 0, policy: { vlanAware: true, nativeVid: 1, isolation: true } }]);
+  run('SET VSWITCH SW1 MACPROTECT ON');
+  clock.drain();
+  assert.deepEqual(dp.take().map((m) => m.op === 'port-policy' && [m.port, m.policy.macProtect]), [[0, true], [1, true]], 'every NIC whose MACPROTECT is UNSPECIFIED');
+  run('SET NIC 600 MACPROTECT OFF FOR T');
+  clock.drain();
+  assert.deepEqual(dp.take().map((m) => m.op === 'port-policy' && [m.port, m.policy.macProtect]), [[1, false]]);
+  // PROMISCUOUS needs the grant.
+  const r = cp.execute('SET NIC 600 PROMISCUOUS FOR A');
+  assert.ok(!r.ok && /VSW0042E .*not authorized for promiscuous mode/.test(r.lines[0]), r.lines[0]);
+  run('SET VSWITCH SW1 GRANT A PROMISCUOUS');
+  clock.drain();
+  assert.deepEqual(dp.take(), [], 'the grant alone changes no port');
+  run('SET NIC 600 PROMISCUOUS FOR A');
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'port-policy', port: 0, policy: { portType: 'ACCESS', pvid: 40, vlans: [], promiscuous: true, macProtect: true } }]);
+  run('SET VSWITCH SW1 GRANT A NOPROMISCUOUS');
+  clock.drain();
+  assert.deepEqual(dp.take().map((m) => m.op === 'port-policy' && m.policy.promiscuous), [false], 'NOPROMISCUOUS takes it off the NIC');
+  assert.equal(state.nic('A', 0x600)!.promiscuous, false);
+  // REVOKE: the port goes (the guest sees NO-CARRIER), its addresses leave the table.
+  run('SET VSWITCH SW1 REVOKE T');
+  clock.drain();
+  const gone = dp.take();
+  assert.deepEqual(gone.filter((m) => m.op === 'port-remove'), [{ op: 'port-remove', port: 1 }]);
+  assert.deepEqual(gone.filter((m) => m.op === 'ip-clear').map((m) => m.op === 'ip-clear' && [m.ip, m.vid]).sort(), [[0x0a010002, 1], [0x0a140002, 20]]);
+  assert.equal(state.nic('T', 0x600)!.coupled, null);
+});
+
+test('ETHERNET switches: the MAC table is asked of the worker every second and QUERY shows the last answer in bridge -j fdb names', () => {
+  const { dp, run, cp, clock } = setup();
+  run('DEFINE VSWITCH E1 RDEV NONE ETHERNET');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('SET VSWITCH E1 GRANT A');
+  run('COUPLE 600 TO SYSTEM E1 FOR A');
+  const asked = dp.take().filter((m) => m.op === 'fdb-query');
+  assert.equal(asked.length, 1, 'asked at once');
+  let q = cp.execute('Q VSW E1 DET');
+  assert.ok(q.lines.includes('  MAC table: not read yet (the data plane answers within a second)'), q.lines.join('\n'));
+  const req = asked[0].op === 'fdb-query' ? asked[0].req : -1;
+  dp.emit('fdb', { ev: 'fdb', sw: 0, req: req + 100, entries: [{ mac: 0x02aa00000001, vid: 0, port: 0, ageMs: 10 }] });
+  assert.equal((cp.execute('Q VSW E1 DET').data as any).switches[0].macTable.entries, null, 'an answer to another request is dropped');
+  dp.emit('fdb', { ev: 'fdb', sw: 0, req, entries: [{ mac: 0x020000000001, vid: 0, port: 0, ageMs: 2500 }, { mac: 0x0a0000000009, vid: 0, port: 7, ageMs: 0 }] });
+  q = cp.execute('Q VSW E1 DET');
+  const t = (q.data as any).switches[0].macTable;
+  assert.equal(t.readAt, new Date(clock.now()).toISOString());
+  assert.deepEqual(t.entries[0], { mac: '02:00:00:00:00:01', ifname: 'A 0600', master: 'E1', updated: 2, ageMs: 2500, port: 0, uplink: false, guest: 'A', vdev: '0600' });
+  assert.equal(t.entries[1].ifname, 'port 7');
+  assert.ok(q.lines.includes('    02-00-00-00-00-01  VLAN: NONE  Port: A 0600  Age: 2 s'), q.lines.join('\n'));
+  clock.advance(1000);
+  assert.equal(dp.take().filter((m) => m.op === 'fdb-query').length, 1, 'asked again a second later');
+  run('UNCOUPLE 600 FOR A');
+  run('DETACH NIC 600 FOR A');
+  run('DETACH VSWITCH E1');
+  clock.advance(1000);
+  clock.advance(1000);
+  assert.deepEqual(dp.take().filter((m) => m.op === 'fdb-query'), [], 'no ETHERNET switch, no asking');
+});
