@@ -163,10 +163,14 @@ export class Reconciler implements RuntimeView, Effects {
       state, clock, log,
       changed: (sw) => (sw === null ? touch.allSwitches() : touch.switch(sw)),
       marks: touch.switchMarks(),
-      wanted: { ipv4: (sw) => state.switches.get(sw)?.lanIp.keys() ?? [], 'ipv4-group': (sw) => this.groupMembers.of(sw) },
+      wanted: {
+        // An address is registered with the adapter only once its LAN probe passed (lan-ip.ts).
+        ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
+        'ipv4-group': (sw) => this.groupMembers.of(sw),
+      },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
-    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
+    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock);
     this.policies = new Policies(state, this.switches, this.ports, log, touch);
     this.macTables = new MacTables(state, dp, this.switches, clock);
     this.pass = [
@@ -180,6 +184,7 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
     dp.on('fdb', (m) => this.macTables.answer(m));
     watcher.on('address', (key, ip, prefixLen, added, vid) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured', vid ?? 0));
+    dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
   }
 
   // ---- RuntimeView ----
@@ -228,7 +233,7 @@ export class Reconciler implements RuntimeView, Effects {
   }
 
   addressReason(sw: string, ip: number): string | null {
-    return this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
+    return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 
   operate(op: Operation): string | null {
