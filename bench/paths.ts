@@ -183,8 +183,8 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
     `DEFINE GUEST G2 NETNS ${g2}`,
     'DEFINE NIC 0600 TYPE QDIO FOR G1',
     'DEFINE NIC 0600 TYPE QDIO FOR G2',
-    'COUPLE 0600 TO SYSTEM BSW FOR G1',
-    'COUPLE 0600 TO SYSTEM BSW FOR G2',
+    'SET VSWITCH BSW GRANT G1', 'COUPLE 0600 TO SYSTEM BSW FOR G1',
+    'SET VSWITCH BSW GRANT G2', 'COUPLE 0600 TO SYSTEM BSW FOR G2',
     '',
   ].join('\n'));
   const d = scope.spawn(sw, vswitchd, ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state')]);

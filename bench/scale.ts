@@ -260,7 +260,7 @@ export async function measureScale(ctx: ScaleContext): Promise<ScaleResult> {
 
     // 3,000 commands over one connection (what bin/vswitch sends, without 3,000 process starts).
     const t0 = performance.now();
-    const cmds = users.flatMap((u) => [`DEFINE GUEST ${u} QEMU STREAM`, `DEFINE NIC ${VDEV} FOR ${u}`, `COUPLE ${VDEV} TO SYSTEM ${SWITCH} FOR ${u}`]);
+    const cmds = users.flatMap((u) => [`DEFINE GUEST ${u} QEMU STREAM`, `DEFINE NIC ${VDEV} FOR ${u}`, `SET VSWITCH ${SWITCH} GRANT ${u}`, `COUPLE ${VDEV} TO SYSTEM ${SWITCH} FOR ${u}`]);
     for (let i = 0; i < cmds.length; i += 300) {
       const rs = await ctl.batch(cmds.slice(i, i + 300));
       const bad = rs.findIndex((r) => !r.ok);

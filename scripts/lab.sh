@@ -71,6 +71,7 @@ demo ip netns exec vswlab-lan ping -c 3 -i 0.2 10.60.0.12
 echo "\$ ip -n vswlab-lan neigh   (both guests appear at the uplink's MAC)"
 ip -n vswlab-lan neigh show dev lan0
 demo bin/vswitch --socket "$SOCK" QUERY VSWITCH LABSW DETAILS
+demo bin/vswitch --socket "$SOCK" QUERY VSWITCH LABSW ACCESSLIST
 demo bin/vswitch --socket "$SOCK" QUERY CONTROLLER
 echo "\$ ip netns exec vswlab-sw curl -s http://$METRICS/metrics | grep '^vswitch_nic_receive_frames_total'"
 ip netns exec vswlab-sw curl -sf "http://$METRICS/metrics" | grep '^vswitch_nic_receive_frames_total' || fail=1

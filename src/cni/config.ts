@@ -7,7 +7,7 @@
  *     "socket": "/run/vswitch/vswitchd.sock",   the daemon's control socket (this is the default)
  *     "ipam": { "type": "host-local" | "static" | ..., ... },   delegated IPAM (optional)
  *     "mtu": N,                           68-65535 (optional; default: the TAP's, 1500)
- *     "vlan": N,                          1-4094 (optional; refused while switches have no VLANs)
+ *     "vlan": N,                          1-4094 (optional: the container's access port is in VLAN N; refused on a VLAN-unaware switch)
  *     "dataDir": "/var/lib/cni/vswitch" } where the plugin keeps its attachments (default)
  * Environment: CNI_COMMAND; CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME as each command needs them
  * (ADD and CHECK all three; DEL the id and interface, the namespace when the runtime still has

@@ -2,20 +2,23 @@
  * The CNI commands of bin/vswitch-cni (CNI spec 1.0.0 and 1.1.0): ADD, DEL, CHECK, VERSION,
  * STATUS, GC. A container's interface is a NIC of a switch guest whose namespace is the
  * container's (`DEFINE GUEST u NETNS PATH CNI_NETNS`, `DEFINE NIC vdev NAME CNI_IFNAME`, then
- * COUPLE to the configuration's switch); the addresses come from the delegated IPAM plugin and
- * are configured in the namespace (the switch learns them as it learns any guest's).
+ * `SET VSWITCH sw GRANT u [VLAN vlan]` and COUPLE to the configuration's switch); the addresses
+ * come from the delegated IPAM plugin and are configured in the namespace (the switch learns
+ * them as it learns any guest's).
  *
- * - ADD: refuses a configuration it cannot honour before it does anything (vlan while switches
- *   have no VLANs: code 2; an unknown switch: 7; a CNI_NETNS that does not exist: 4; an IPAM
+ * - ADD: refuses a configuration it cannot honour before it does anything (vlan on a VLAN-unaware
+ *   switch: code 2; an unknown switch: 7; a CNI_NETNS that does not exist: 4; an IPAM
  *   plugin that is not there: 102). It then claims the container's user id (attachments.ts),
- *   records the attachment, defines guest and NIC, couples, runs IPAM ADD, configures the
- *   interface, and prints the result (interfaces with mac and sandbox, ips, routes, dns). Any
- *   failure undoes, in reverse, exactly what this ADD did (IPAM DEL, DETACH NIC, the record,
+ *   records the attachment, defines guest and NIC, grants the user the switch (an access port,
+ *   in `vlan` when given), couples, runs IPAM ADD, configures the interface, and prints the
+ *   result (interfaces with mac and sandbox, ips, routes, dns). Any failure undoes, in reverse,
+ *   exactly what this ADD did (IPAM DEL, REVOKE of a grant it made, DETACH NIC, the record,
  *   DETACH GUEST, the claim) and reports the first error: nothing is left behind. ADD of an
  *   interface this network already attached to the container is refused (101) and the
  *   existing attachment is left as it is.
  * - DEL: removes the NIC (only if it still is the one ADD made: its vdev and interface name),
- *   the record, the guest when it has no NIC left, the claim; then IPAM DEL. Whatever is
+ *   the user's grant on the switch once none of its NICs is coupled there (REVOKE), the record,
+ *   the guest when it has no NIC left, the claim; then IPAM DEL. Whatever is
  *   already gone is skipped, so DEL twice, DEL after a daemon restart (the daemon replays its
  *   journal) and DEL of an unknown container all succeed. No daemon answering: 11, try again.
  * - CHECK (prevResult required): the record, the guest in CNI_NETNS, the NIC coupled to the
@@ -26,7 +29,6 @@
  *   plugin speaks 1.1.0. GC: removes this network's attachments missing from
  *   cni.dev/valid-attachments (as DEL does), then IPAM GC where it speaks 1.1.0.
  * - VERSION: the versions above.
- * The grant a COUPLE may need (access control) is not issued yet: COUPLE requires none today.
  */
 import { existsSync } from 'node:fs';
 import { Attachments, type Attachment } from './attachments.js';
@@ -96,10 +98,11 @@ class Context {
 
   async add(): Promise<Output> {
     const { conf, env, sw } = this;
-    if (conf.vlan !== null) {
-      throw new CniError(CNI_CODE.UNSUPPORTED_FIELD, `"vlan": ${conf.vlan}: VSWITCH ${conf.vswitch} does not carry VLANs (this vswitch has no VLAN support yet); remove "vlan" from network ${conf.name}`);
+    const target = await sw.vswitch(conf.vswitch);
+    if (target === null) throw new CniError(CNI_CODE.INVALID_CONFIG, `VSWITCH ${conf.vswitch} does not exist on the daemon at ${conf.socket}`);
+    if (conf.vlan !== null && !target.vlan.aware) {
+      throw new CniError(CNI_CODE.UNSUPPORTED_FIELD, `"vlan": ${conf.vlan}: VSWITCH ${conf.vswitch} is VLAN UNAWARE (DEFINE VSWITCH ... VLAN defvid makes one that carries VLANs); remove "vlan" from network ${conf.name}`);
     }
-    if ((await sw.vswitch(conf.vswitch)) === null) throw new CniError(CNI_CODE.INVALID_CONFIG, `VSWITCH ${conf.vswitch} does not exist on the daemon at ${conf.socket}`);
     if (!existsSync(env.netns)) throw new CniError(CNI_CODE.INVALID_ENVIRONMENT, `CNI_NETNS ${env.netns} does not exist`);
     const ipam = this.ipam();
     const { userid, claimed } = await this.att.claim(env.containerId, async (u) => {
@@ -127,6 +130,11 @@ class Context {
       undo.push(['the attachment record', () => this.att.remove(userid, conf.name, env.ifname)]);
       await sw.must(`DEFINE NIC ${vdev} NAME ${env.ifname} FOR ${userid}`);
       undo.push(['DETACH NIC', () => sw.run(`DETACH NIC ${vdev} FOR ${userid}`)]);
+      // Coupling needs a grant. A grant the user already has (another interface of the container on this switch) stays.
+      if (!target.accessList.some((a) => a.userid === userid)) {
+        await sw.must(`SET VSWITCH ${conf.vswitch} GRANT ${userid}${conf.vlan !== null ? ` VLAN ${conf.vlan}` : ''}`);
+        undo.push(['GRANT', () => sw.run(`SET VSWITCH ${conf.vswitch} REVOKE ${userid}`)]);
+      }
       await sw.must(`COUPLE ${vdev} TO SYSTEM ${conf.vswitch} FOR ${userid}`);
       let r: IpamResult = {};
       if (ipam !== null) {
@@ -163,7 +171,10 @@ class Context {
     };
   }
 
-  /** Remove one attachment (as DEL does): its NIC if it is still ADD's, the record, the guest and claim once empty. */
+  /**
+   * Remove one attachment (as DEL does): its NIC if it is still ADD's, the user's grant on the
+   * network's switch once no NIC of it is coupled there, the record, the guest and claim once empty.
+   */
   private async detach(userid: string, a: Attachment): Promise<void> {
     const g = await this.sw.guest(userid);
     const nic = g?.nics.find((n) => n.vdev === a.vdev);
@@ -171,6 +182,14 @@ class Context {
       const r = await this.sw.run(`DETACH NIC ${a.vdev} FOR ${userid}`);
       if (!r.ok && !/^VSW00(21|31)E/.test(r.lines[0] ?? '')) {
         throw new CniError(CNI_CODE.SWITCH_REFUSED, `the switch refused DETACH NIC: ${r.lines.join(' ')}`);
+      }
+    }
+    const still = (g?.nics ?? []).some((n) => n.vdev !== a.vdev && n.switch === this.conf.vswitch);
+    if (!still) {
+      // Not granted (any more), or the switch is gone: nothing to revoke.
+      const r = await this.sw.run(`SET VSWITCH ${this.conf.vswitch} REVOKE ${userid}`);
+      if (!r.ok && !/^VSW00(11|42)E/.test(r.lines[0] ?? '')) {
+        throw new CniError(CNI_CODE.SWITCH_REFUSED, `the switch refused REVOKE: ${r.lines.join(' ')}`);
       }
     }
     this.att.remove(userid, a.network, a.ifname);

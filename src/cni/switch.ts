@@ -26,6 +26,14 @@ export interface GuestFacts {
   nics: NicFacts[];
 }
 
+/** What the plugin reads of a switch (QUERY VSWITCH name --json, one element of `switches`). */
+export interface SwitchFacts {
+  name: string;
+  mode: string;
+  vlan: { aware: boolean };
+  accessList: Array<{ userid: string }>;
+}
+
 export class SwitchClient {
   constructor(readonly socket: string) {}
 
@@ -52,10 +60,10 @@ export class SwitchClient {
     return { userid: doc.userid, netns: doc.netns, nics: n === null ? [] : (n as { nics: NicFacts[] }).nics };
   }
 
-  /** QUERY VSWITCH name's document, or null when there is no such switch. */
-  async vswitch(name: string): Promise<{ name: string; mode: string } | null> {
+  /** QUERY VSWITCH name's document (what the plugin reads of it), or null when there is no such switch. */
+  async vswitch(name: string): Promise<SwitchFacts | null> {
     const d = await this.query(`QUERY VSWITCH ${name}`, 'VSW0011E');
-    return d === null ? null : (d as { switches: Array<{ name: string; mode: string }> }).switches[0];
+    return d === null ? null : (d as { switches: SwitchFacts[] }).switches[0];
   }
 
   private async query(command: string, missing: string): Promise<unknown> {

@@ -63,9 +63,18 @@ export class StartUp {
 
   constructor(readonly state: State, private readonly env: Env, private readonly log: Logger) {}
 
-  /** A SYSTEM CONFIG statement (already parsed). Returns the error line, or null. */
-  configure(cmd: Command): string | null {
+  /**
+   * A SYSTEM CONFIG statement (already parsed; `line`: where it is, for the log). Returns the
+   * error line, or null. A second DEFINE VSWITCH of a name SYSTEM CONFIG already defined is an
+   * error of that statement alone, as in z/VM ("the first definition will be accepted and
+   * subsequent statements will receive an error"): logged, and null (the file goes on).
+   */
+  configure(cmd: Command, line?: number): string | null {
     const o = check(this.state, cmd, { env: this.env, runtime: NO_RUNTIME });
+    if (!o.ok && cmd.kind === 'define-vswitch' && this.configured.some((c) => c.kind === 'define-vswitch' && c.name === cmd.name)) {
+      this.log.error({ line, cmd: format(cmd) }, `${MSG.CONFIG_DUPLICATE} SYSTEM CONFIG${line !== undefined ? ` line ${line}` : ''}: VSWITCH ${cmd.name} is defined again; the first definition stands`);
+      return null;
+    }
     if (!o.ok) return o.error;
     for (const c of o.changes) this.state.applyChange(c);
     this.configured.push(cmd);

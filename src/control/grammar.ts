@@ -21,6 +21,7 @@
  * Checking a command against the state (does the switch exist, ...) is not done here, nor is
  * what a command is (journaled or not, where it is accepted): src/control/commands/index.ts.
  */
+import { VLAN_NONE } from '../protocol/dataplane.js';
 import { IFNAME_RE, NAME_RE, NETNS_PATH_RE, NETNS_RE, isNetnsPath } from '../protocol/names.js';
 
 export type Mode = 'IP' | 'ETHERNET';
@@ -34,7 +35,13 @@ export type QemuTransport = 'STREAM' | 'DGRAM' | 'TAP';
 export interface TapOwner { uid: number | null; gid: number | null }
 
 export type Command =
-  | { kind: 'define-vswitch'; name: string; rdevs: string[]; mode: Mode; controller: string; queueBytes: number }
+  /**
+   * vlan: VLAN UNAWARE (null, the default) or VLAN defvid [AWARE] (the VLAN of guests whose grant
+   * names none). nativeVid: NATIVE natvid (default 1) or NONE (VLAN_NONE, 0); VLAN_NONE on a
+   * VLAN-unaware switch. portType: the guests' port type when their grant names none.
+   */
+  | { kind: 'define-vswitch'; name: string; rdevs: string[]; mode: Mode; controller: string; queueBytes: number;
+      vlan: number | null; nativeVid: number; portType: PortType; isolation: boolean }
   | { kind: 'detach-vswitch'; name: string }
   /**
    * netns for a container guest (qemu null): a name, or a path (starts with '/'); qemu for a
@@ -45,24 +52,57 @@ export type Command =
    */
   | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner; owner?: string }
   | { kind: 'detach-guest'; userid: string }
-  /** name: the NIC's interface name (NAME operand), only when given. */
-  | { kind: 'define-nic'; vdev: number; userid: string; name?: string }
+  /** name: the NIC's interface name (NAME operand), only when given; macId: MACID xxxxxx (the MAC's low 3 bytes), only when given. */
+  | { kind: 'define-nic'; vdev: number; userid: string; name?: string; macId?: number }
   | { kind: 'detach-nic'; vdev: number; userid: string }
   | { kind: 'couple'; vdev: number; sw: string; userid: string }
   | { kind: 'uncouple'; vdev: number; userid: string }
-  | { kind: 'query-vswitch'; name: string | null; details: boolean }
-  | { kind: 'query-nic'; vdev: number | null; details: boolean; userid: string }
+  /** list: QUERY VSWITCH name ACCESSLIST | PROMISCUOUS (only when given; then details is false). */
+  | { kind: 'query-vswitch'; name: string | null; details: boolean; list?: 'ACCESSLIST' | 'PROMISCUOUS' }
+  /** virtual: said as QUERY VIRTUAL NIC (CP's class G form for one's own guest), only when so. */
+  | { kind: 'query-nic'; vdev: number | null; details: boolean; userid: string; virtual?: true }
+  /** QUERY LAN [name|ALL] [DETAILS]: the switches, as z/VM lists its guest LANs and virtual switches. */
+  | { kind: 'query-lan'; name: string | null; details: boolean }
   | { kind: 'query-guest'; userid: string | null }
   | { kind: 'query-vmlan' }
   | { kind: 'vmlan-macprefix'; prefix: number }
+  /** VMLAN USERPREFIX xxxxxx: the upper 24 bits of the MACs of NICs defined with MACID. */
+  | { kind: 'vmlan-userprefix'; prefix: number }
   | { kind: 'set-vswitch'; name: string; op: SetVswitchOp }
+  /** SYSTEM CONFIG's MODIFY VSWITCH name GRANT ... | ISOLATION ON|OFF | MACPROTECT ON|OFF (the SET VSWITCH operands that are definitions). */
+  | { kind: 'modify-vswitch'; name: string; op: ModifyVswitchOp }
+  /** SET NIC vdev PROMISCUOUS | NOPROMISCUOUS | MACPROTECT ON|OFF|UNSPECIFIED FOR userid */
+  | { kind: 'set-nic'; vdev: number; userid: string; op: SetNicOp }
   | { kind: 'query-controller'; name: string | null };
 
-/** SET VSWITCH name SWITCHOVER | UPLINK DISCONNECT | UPLINK CONNECT | CONTROLLER ctlname | * */
+/** A guest's port type on a VLAN-aware switch: one VLAN untagged (ACCESS) or several tagged plus the native one untagged (TRUNK). */
+export type PortType = 'ACCESS' | 'TRUNK';
+
+/**
+ * GRANT userid [PORTTYPE ACCESS|TRUNK] [VLAN vidset] [PROMISCUOUS|NOPROMISCUOUS]: portType and
+ * vlans only when given (absent: the switch's PORTTYPE, its default VLAN); vlans sorted, unique.
+ */
+export interface GrantOp { t: 'grant'; userid: string; portType?: PortType; vlans?: number[]; promiscuous?: boolean }
+
+/** The SET VSWITCH operands that change the switch's definition and SYSTEM CONFIG's MODIFY VSWITCH takes. */
+export type ModifyVswitchOp =
+  | GrantOp
+  | { t: 'isolation'; on: boolean }
+  | { t: 'macprotect'; on: boolean };
+
+/**
+ * SET VSWITCH name SWITCHOVER | UPLINK DISCONNECT | UPLINK CONNECT | CONTROLLER ctlname | * |
+ * GRANT ... | REVOKE userid | ISOLATION ON|OFF | MACPROTECT ON|OFF
+ */
 export type SetVswitchOp =
   | { t: 'switchover' }
   | { t: 'uplink'; connect: boolean }
-  | { t: 'controller'; controller: string };
+  | { t: 'controller'; controller: string }
+  | ModifyVswitchOp
+  | { t: 'revoke'; userid: string };
+
+/** SET NIC operands: PROMISCUOUS / NOPROMISCUOUS; MACPROTECT ON | OFF | UNSPECIFIED (null: the switch's setting). */
+export type SetNicOp = { t: 'promiscuous'; on: boolean } | { t: 'macprotect'; value: 'ON' | 'OFF' | null };
 
 export type CommandKind = Command['kind'];
 /** The Command of one kind. */
@@ -129,7 +169,35 @@ export const K = {
   UPLINK: kw('UPLINK', 6),
   DISCONNECT: kw('DISCONNECT', 4),
   CONNECT: kw('CONNECT', 4),
+  VLAN: kw('VLAN', 4),
+  UNAWARE: kw('UNAWARE', 5),
+  AWARE: kw('AWARE', 5),
+  NATIVE: kw('NATIVE', 3),
+  PORTTYPE: kw('PORTTYPE', 5),
+  ACCESS: kw('ACCESS', 6),
+  TRUNK: kw('TRUNK', 5),
+  ISOLATION: kw('ISOLATION', 4),
+  GRANT: kw('GRANT', 3),
+  REVOKE: kw('REVOKE', 3),
+  PROMISCUOUS: kw('PROMISCUOUS', 3),
+  NOPROMISCUOUS: kw('NOPROMISCUOUS', 5),
+  MACPROTECT: kw('MACPROTECT', 4),
+  ON: kw('ON', 2),
+  OFF: kw('OFF', 3),
+  UNSPECIFIED: kw('UNSPECIFIED', 6),
+  ACCESSLIST: kw('ACCESSLIST', 3),
+  MODIFY: kw('MODIFY', 3),
+  USERPREFIX: kw('USERPREFIX', 7),
+  MACID: kw('MACID', 5),
+  VIRTUAL: kw('VIRTUAL', 1),
+  LAN: kw('LAN', 3),
 } as const;
+
+/** VLAN ids (802.1Q): 1 to 4094. */
+export const MIN_VID = 1;
+export const MAX_VID = 4094;
+/** z/VM's default NATIVE VLAN id. */
+export const DEFAULT_NATIVE_VID = 1;
 
 /** Does `word` stand for keyword `k` (ASCII case blind, at least k.min letters, a prefix of it)? */
 export function matches(word: string, k: Keyword): boolean {
@@ -308,6 +376,18 @@ function tapOwner(c: Cursor): TapOwner | null {
   return uid === null && gid === null ? null : { uid, gid };
 }
 
+/** Six hex digits (MACPREFIX, USERPREFIX, MACID). prefix: a MAC's upper bytes (refused when multicast); else not zero. */
+function hex6(c: Cursor, what: string, example: string, prefix: boolean): number {
+  const w = c.peek();
+  if (w === null) return c.fail(`6 hex digits: ${example}`);
+  if (!/^[0-9A-Fa-f]{6}$/.test(w)) return c.failWord(w, `bad ${what} '${clip(w)}': expected 6 hex digits: ${example}`);
+  const v = parseInt(w, 16);
+  if (prefix && (v >> 16) & 1) return c.failWord(w, `${what} ${asciiUpper(w)} is a multicast prefix (low bit of the first byte set)`);
+  if (!prefix && v === 0) return c.failWord(w, `${what} 000000 is not allowed`);
+  c.next();
+  return v;
+}
+
 function forUser(c: Cursor): string {
   c.expect(K.FOR);
   return name(c, 'user id');
@@ -328,11 +408,62 @@ function queueStorage(c: Cursor): number {
   return bytes;
 }
 
-const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN, K.SET];
-const SWITCH_OPTIONS = [K.RDEV, K.IP, K.ETHERNET, K.CONTROLLER, K.QUEUESTORAGE];
+const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN, K.SET, K.MODIFY];
+const SWITCH_OPTIONS = [K.RDEV, K.IP, K.ETHERNET, K.CONTROLLER, K.QUEUESTORAGE, K.VLAN, K.NATIVE, K.PORTTYPE, K.ISOLATION];
 
 function isSwitchOption(w: string): boolean {
   return SWITCH_OPTIONS.some((k) => matches(w, k));
+}
+
+/** A VLAN id, 1-4094. `or`: the keyword that may stand instead (named when the word is missing). */
+function vid(c: Cursor, what: string, or: string): number {
+  const w = c.peek();
+  if (w === null) return c.fail(`${what} (a VLAN id, ${MIN_VID}-${MAX_VID}) or ${or}`);
+  if (!/^\d{1,4}$/.test(w) || Number(w) < MIN_VID || Number(w) > MAX_VID) return c.failWord(w, `bad ${what} '${clip(w)}': expected a VLAN id from ${MIN_VID} to ${MAX_VID}`);
+  c.next();
+  return Number(w);
+}
+
+const VIDSET_WORD = /^[0-9][0-9,-]*$/;
+
+/**
+ * A VLAN id set (GRANT ... VLAN vidset): words of VLAN ids and ranges `a-b`, blank or comma
+ * separated (`10 20-22`, `2,200`), up to the next keyword. Returns the ids sorted, each once.
+ */
+function vidset(c: Cursor): number[] {
+  const out = new Set<number>();
+  if (c.peek() === null || !VIDSET_WORD.test(c.peek()!)) c.fail(`a VLAN id set such as 10 or 20-22 or 2,200 (VLAN ids ${MIN_VID}-${MAX_VID})`);
+  while (c.peek() !== null && VIDSET_WORD.test(c.peek()!)) {
+    const w = c.next()!;
+    for (const part of w.split(',')) {
+      const m = /^(\d{1,4})(?:-(\d{1,4}))?$/.exec(part);
+      const lo = m ? Number(m[1]) : NaN;
+      const hi = m ? Number(m[2] ?? m[1]) : NaN;
+      if (!m || lo < MIN_VID || hi > MAX_VID || lo > hi) c.failWord(w, `bad VLAN id set '${clip(w)}': expected VLAN ids from ${MIN_VID} to ${MAX_VID} and ranges low-high`);
+      for (let v = lo; v <= hi; v++) out.add(v);
+    }
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** A vid set in the fewest words: runs as ranges (`10-12 20`). */
+export function formatVidset(vids: readonly number[]): string {
+  const words: string[] = [];
+  for (let i = 0; i < vids.length; ) {
+    let j = i;
+    while (j + 1 < vids.length && vids[j + 1] === vids[j] + 1) j++;
+    words.push(j === i ? String(vids[i]) : `${vids[i]}-${vids[j]}`);
+    i = j + 1;
+  }
+  return words.join(' ');
+}
+
+function portType(c: Cursor): PortType {
+  return c.oneOf([K.ACCESS, K.TRUNK]) === K.TRUNK ? 'TRUNK' : 'ACCESS';
+}
+
+function onOff(c: Cursor): boolean {
+  return c.oneOf([K.ON, K.OFF]) === K.ON;
 }
 
 function defineVswitch(c: Cursor): Command {
@@ -342,6 +473,13 @@ function defineVswitch(c: Cursor): Command {
   let mode: Mode | null = null;
   let controller: string | null = null;
   let queueBytes: number | null = null;
+  let vlan: number | null | undefined;
+  let native: number | null = null;
+  let nativeWord: string | null = null;
+  let ptype: PortType | null = null;
+  let ptypeWord: string | null = null;
+  let isolation = false;
+  // z/VM: the operands in any order after the switch name, each once.
   while (!c.atEnd()) {
     const w = c.peek()!;
     const k = c.oneOf(SWITCH_OPTIONS);
@@ -351,6 +489,7 @@ function defineVswitch(c: Cursor): Command {
       if (c.accept(K.NONE)) {
         rdevs = [];
       } else {
+        // At most three interface names; the next keyword ends the list.
         rdevs = [ifname(c)];
         while (rdevs.length < 3 && c.peek() !== null && !isSwitchOption(c.peek()!)) rdevs.push(ifname(c));
         if (rdevs.length === 3 && c.peek() !== null && !isSwitchOption(c.peek()!)) {
@@ -369,11 +508,32 @@ function defineVswitch(c: Cursor): Command {
       } else {
         controller = name(c, "controller name or '*'");
       }
-    } else {
+    } else if (k === K.QUEUESTORAGE) {
       if (queueBytes !== null) dup();
       queueBytes = queueStorage(c);
+    } else if (k === K.VLAN) {
+      if (vlan !== undefined) dup();
+      if (c.accept(K.UNAWARE)) vlan = null;
+      else {
+        vlan = vid(c, 'default VLAN id', 'UNAWARE');
+        c.accept(K.AWARE);
+      }
+    } else if (k === K.NATIVE) {
+      if (nativeWord !== null) dup();
+      nativeWord = w;
+      native = c.accept(K.NONE) ? VLAN_NONE : vid(c, 'native VLAN id', 'NONE');
+    } else if (k === K.PORTTYPE) {
+      if (ptypeWord !== null) dup();
+      ptypeWord = w;
+      ptype = portType(c);
+    } else {
+      if (isolation) dup();
+      isolation = true;
     }
   }
+  const aware = vlan !== undefined && vlan !== null;
+  if (!aware && nativeWord !== null) c.failWord(nativeWord, 'NATIVE needs a VLAN-aware switch (VLAN defvid)');
+  if (!aware && ptype === 'TRUNK') c.failWord(ptypeWord!, 'PORTTYPE TRUNK needs a VLAN-aware switch (VLAN defvid)');
   return {
     kind: 'define-vswitch',
     name: sw,
@@ -381,7 +541,39 @@ function defineVswitch(c: Cursor): Command {
     mode: mode ?? 'IP',
     controller: controller ?? '*',
     queueBytes: queueBytes ?? DEFAULT_QUEUE_BYTES,
+    vlan: aware ? vlan! : null,
+    nativeVid: aware ? (native ?? DEFAULT_NATIVE_VID) : VLAN_NONE,
+    portType: ptype ?? 'ACCESS',
+    isolation,
   };
+}
+
+/** GRANT userid [PORTTYPE ACCESS|TRUNK] [VLAN vidset] [PROMISCUOUS|NOPROMISCUOUS], the options in any order, each once. */
+function grant(c: Cursor): GrantOp {
+  const userid = name(c, 'user id');
+  const op: GrantOp = { t: 'grant', userid };
+  while (!c.atEnd()) {
+    const w = c.peek()!;
+    const k = c.oneOf([K.PORTTYPE, K.VLAN, K.PROMISCUOUS, K.NOPROMISCUOUS]);
+    if (k === K.PORTTYPE) {
+      if (op.portType !== undefined) c.failWord(w, 'option PORTTYPE given twice');
+      op.portType = portType(c);
+    } else if (k === K.VLAN) {
+      if (op.vlans !== undefined) c.failWord(w, 'option VLAN given twice');
+      op.vlans = vidset(c);
+    } else {
+      if (op.promiscuous !== undefined) c.failWord(w, 'PROMISCUOUS and NOPROMISCUOUS are exclusive and may be given once');
+      op.promiscuous = k === K.PROMISCUOUS;
+    }
+  }
+  return op;
+}
+
+/** The operands SET VSWITCH and MODIFY VSWITCH share: GRANT ..., ISOLATION ON|OFF, MACPROTECT ON|OFF. */
+function modifyOp(c: Cursor, k: Keyword): ModifyVswitchOp {
+  if (k === K.GRANT) return grant(c);
+  if (k === K.ISOLATION) return { t: 'isolation', on: onOff(c) };
+  return { t: 'macprotect', on: onOff(c) };
 }
 
 function define(c: Cursor): Command {
@@ -423,10 +615,19 @@ function define(c: Cursor): Command {
   const v = vdev(c);
   if (c.accept(K.TYPE)) c.expect(K.QDIO);
   else c.accept(K.QDIO);
-  const nicName = c.accept(K.NAME) ? ifname(c) : null;
+  let nicName: string | null = null;
+  let macId: number | null = null;
+  // NAME and MACID in either order, each once, before FOR.
+  while (c.peek() !== null && !matches(c.peek()!, K.FOR)) {
+    const w = c.peek()!;
+    const k = c.oneOf([K.NAME, K.MACID, K.FOR]);
+    if ((k === K.NAME ? nicName : macId) !== null) c.failWord(w, `option ${k.word} given twice`);
+    if (k === K.NAME) nicName = ifname(c);
+    else macId = hex6(c, 'MACID', 'the low 3 bytes of the MAC, such as 00A1B2', false);
+  }
   const userid = forUser(c);
   c.end();
-  return { kind: 'define-nic', vdev: v, userid, ...(nicName !== null ? { name: nicName } : {}) };
+  return { kind: 'define-nic', vdev: v, userid, ...(nicName !== null ? { name: nicName } : {}), ...(macId !== null ? { macId } : {}) };
 }
 
 function detach(c: Cursor): Command {
@@ -448,7 +649,7 @@ function detach(c: Cursor): Command {
 }
 
 function query(c: Cursor): Command {
-  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER]);
+  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER, K.VIRTUAL, K.LAN]);
   if (what === K.CONTROLLER) {
     let n: string | null = null;
     if (c.accept(K.ALL)) n = null;
@@ -457,22 +658,31 @@ function query(c: Cursor): Command {
     c.end();
     return { kind: 'query-controller', name: n };
   }
-  if (what === K.VSWITCH) {
+  if (what === K.VSWITCH || what === K.LAN) {
+    const tail = what === K.VSWITCH ? [K.DETAILS, K.ACCESSLIST, K.PROMISCUOUS] : [K.DETAILS];
     let n: string | null = null;
     if (c.accept(K.ALL)) n = null;
-    else if (c.peek() !== null && !matches(c.peek()!, K.DETAILS)) n = name(c, 'switch name, ALL or DETAILS');
-    const details = c.accept(K.DETAILS);
+    else if (c.peek() !== null && !tail.some((k) => matches(c.peek()!, k))) n = name(c, `switch name, ALL or ${tail.map((k) => k.word).join(', ')}`);
+    let list: 'ACCESSLIST' | 'PROMISCUOUS' | null = null;
+    let details = false;
+    if (!c.atEnd()) {
+      const k = c.oneOf(tail);
+      if (k === K.DETAILS) details = true;
+      else list = k === K.ACCESSLIST ? 'ACCESSLIST' : 'PROMISCUOUS';
+    }
     c.end();
-    return { kind: 'query-vswitch', name: n, details };
+    if (what === K.LAN) return { kind: 'query-lan', name: n, details };
+    return { kind: 'query-vswitch', name: n, details, ...(list !== null ? { list } : {}) };
   }
-  if (what === K.NIC) {
+  if (what === K.NIC || what === K.VIRTUAL) {
+    if (what === K.VIRTUAL) c.expect(K.NIC);
     let v: number | null = null;
     if (c.accept(K.ALL)) v = null;
     else if (c.peek() !== null && !matches(c.peek()!, K.DETAILS) && !matches(c.peek()!, K.FOR)) v = vdev(c);
     const details = c.accept(K.DETAILS);
     const userid = forUser(c);
     c.end();
-    return { kind: 'query-nic', vdev: v, details, userid };
+    return { kind: 'query-nic', vdev: v, details, userid, ...(what === K.VIRTUAL ? { virtual: true as const } : {}) };
   }
   if (what === K.GUEST) {
     let u: string | null = null;
@@ -485,6 +695,34 @@ function query(c: Cursor): Command {
   return { kind: 'query-vmlan' };
 }
 
+function setVswitch(c: Cursor): Command {
+  const sw = name(c, 'switch name');
+  const k = c.oneOf([K.SWITCHOVER, K.UPLINK, K.CONTROLLER, K.GRANT, K.REVOKE, K.ISOLATION, K.MACPROTECT]);
+  let op: SetVswitchOp;
+  if (k === K.SWITCHOVER) op = { t: 'switchover' };
+  else if (k === K.UPLINK) op = { t: 'uplink', connect: c.oneOf([K.DISCONNECT, K.CONNECT]) === K.CONNECT };
+  else if (k === K.CONTROLLER) {
+    if (c.peek() === '*') { c.next(); op = { t: 'controller', controller: '*' }; }
+    else op = { t: 'controller', controller: name(c, "controller name or '*'") };
+  } else if (k === K.REVOKE) op = { t: 'revoke', userid: name(c, 'user id') };
+  else op = modifyOp(c, k);
+  c.end();
+  return { kind: 'set-vswitch', name: sw, op };
+}
+
+function setNic(c: Cursor): Command {
+  const v = vdev(c);
+  const k = c.oneOf([K.PROMISCUOUS, K.NOPROMISCUOUS, K.MACPROTECT]);
+  let op: SetNicOp;
+  if (k === K.MACPROTECT) {
+    const m = c.oneOf([K.ON, K.OFF, K.UNSPECIFIED]);
+    op = { t: 'macprotect', value: m === K.ON ? 'ON' : m === K.OFF ? 'OFF' : null };
+  } else op = { t: 'promiscuous', on: k === K.PROMISCUOUS };
+  const userid = forUser(c);
+  c.end();
+  return { kind: 'set-nic', vdev: v, userid, op };
+}
+
 function parseCommandAt(c: Cursor): Command {
   const verb = c.oneOf(VERBS);
   switch (verb) {
@@ -495,8 +733,9 @@ function parseCommandAt(c: Cursor): Command {
     case K.DETACH:
       return detach(c);
     case K.COUPLE: {
+      // COUPLE vdev [TO] SYSTEM switch FOR userid (z/VM: TO is optional).
       const v = vdev(c);
-      c.expect(K.TO);
+      c.accept(K.TO);
       c.expect(K.SYSTEM);
       const sw = name(c, 'switch name');
       const userid = forUser(c);
@@ -509,35 +748,27 @@ function parseCommandAt(c: Cursor): Command {
       c.end();
       return { kind: 'uncouple', vdev: v, userid };
     }
-    case K.SET: {
+    case K.SET:
+      return c.oneOf([K.VSWITCH, K.NIC]) === K.VSWITCH ? setVswitch(c) : setNic(c);
+    case K.MODIFY: {
       c.expect(K.VSWITCH);
       const sw = name(c, 'switch name');
-      const k = c.oneOf([K.SWITCHOVER, K.UPLINK, K.CONTROLLER]);
-      let op: SetVswitchOp;
-      if (k === K.SWITCHOVER) op = { t: 'switchover' };
-      else if (k === K.UPLINK) op = { t: 'uplink', connect: c.oneOf([K.DISCONNECT, K.CONNECT]) === K.CONNECT };
-      else if (c.peek() === '*') { c.next(); op = { t: 'controller', controller: '*' }; }
-      else op = { t: 'controller', controller: name(c, "controller name or '*'") };
+      const op = modifyOp(c, c.oneOf([K.GRANT, K.ISOLATION, K.MACPROTECT]));
       c.end();
-      return { kind: 'set-vswitch', name: sw, op };
+      return { kind: 'modify-vswitch', name: sw, op };
     }
     default: {
-      c.expect(K.MACPREFIX);
-      const w = c.peek();
-      if (w === null) return c.fail('a 6-hex-digit MAC prefix such as 020000');
-      if (!/^[0-9A-Fa-f]{6}$/.test(w)) return c.failWord(w, `bad MACPREFIX '${clip(w)}': expected 6 hex digits such as 020000`);
-      const prefix = parseInt(w, 16);
-      if ((prefix >> 16) & 1) return c.failWord(w, `MACPREFIX ${asciiUpper(w)} is a multicast prefix (low bit of the first byte set)`);
-      c.next();
+      const k = c.oneOf([K.MACPREFIX, K.USERPREFIX]);
+      const prefix = hex6(c, k.word, 'such as 020000', true);
       c.end();
-      return { kind: 'vmlan-macprefix', prefix };
+      return k === K.MACPREFIX ? { kind: 'vmlan-macprefix', prefix } : { kind: 'vmlan-userprefix', prefix };
     }
   }
 }
 
 /** Parse one command from its words. Never throws. */
 export function parseWords(words: readonly string[]): ParseResult {
-  if (words.length === 0) return { ok: false, error: { message: 'empty command: expected QUERY, DEFINE, DETACH, COUPLE, UNCOUPLE or VMLAN', word: null } };
+  if (words.length === 0) return { ok: false, error: { message: 'empty command: expected QUERY, DEFINE, DETACH, COUPLE, UNCOUPLE, SET, MODIFY or VMLAN', word: null } };
   try {
     return { ok: true, cmd: parseCommandAt(new Cursor(words)) };
   } catch (e) {
@@ -572,6 +803,30 @@ export function leadingWords(cmd: Command): string {
   return format(cmd).split(' ').slice(0, 2).join(' ');
 }
 
+/** Six upper-case hex digits (MAC prefixes, MACIDs). */
+export function hex6Text(v: number): string {
+  return v.toString(16).toUpperCase().padStart(6, '0');
+}
+
+/** The words of a SET VSWITCH (or MODIFY VSWITCH) operation after the switch name. */
+function setVswitchWords(op: SetVswitchOp): string {
+  switch (op.t) {
+    case 'switchover': return 'SWITCHOVER';
+    case 'uplink': return `UPLINK ${op.connect ? 'CONNECT' : 'DISCONNECT'}`;
+    case 'controller': return `CONTROLLER ${op.controller}`;
+    case 'revoke': return `REVOKE ${op.userid}`;
+    case 'isolation': return `ISOLATION ${op.on ? 'ON' : 'OFF'}`;
+    case 'macprotect': return `MACPROTECT ${op.on ? 'ON' : 'OFF'}`;
+    case 'grant':
+      return [
+        `GRANT ${op.userid}`,
+        ...(op.portType !== undefined ? [`PORTTYPE ${op.portType}`] : []),
+        ...(op.vlans !== undefined ? [`VLAN ${formatVidset(op.vlans)}`] : []),
+        ...(op.promiscuous !== undefined ? [op.promiscuous ? 'PROMISCUOUS' : 'NOPROMISCUOUS'] : []),
+      ].join(' ');
+  }
+}
+
 /** Canonical words for a command: full keywords, every default spelled out. */
 export function format(cmd: Command): string {
   switch (cmd.kind) {
@@ -582,6 +837,9 @@ export function format(cmd: Command): string {
         cmd.mode,
         'CONTROLLER', cmd.controller,
         'QUEUESTORAGE', storage(cmd.queueBytes),
+        cmd.vlan === null ? 'VLAN UNAWARE' : `VLAN ${cmd.vlan} AWARE NATIVE ${cmd.nativeVid === VLAN_NONE ? 'NONE' : cmd.nativeVid}`,
+        'PORTTYPE', cmd.portType,
+        ...(cmd.isolation ? ['ISOLATION'] : []),
       ].join(' ');
     case 'detach-vswitch':
       return `DETACH VSWITCH ${cmd.name}`;
@@ -594,7 +852,7 @@ export function format(cmd: Command): string {
     case 'detach-guest':
       return `DETACH GUEST ${cmd.userid}`;
     case 'define-nic':
-      return `DEFINE NIC ${hex4(cmd.vdev)} TYPE QDIO${cmd.name !== undefined ? ` NAME ${cmd.name}` : ''} FOR ${cmd.userid}`;
+      return `DEFINE NIC ${hex4(cmd.vdev)} TYPE QDIO${cmd.name !== undefined ? ` NAME ${cmd.name}` : ''}${cmd.macId !== undefined ? ` MACID ${hex6Text(cmd.macId)}` : ''} FOR ${cmd.userid}`;
     case 'detach-nic':
       return `DETACH NIC ${hex4(cmd.vdev)} FOR ${cmd.userid}`;
     case 'couple':
@@ -602,17 +860,25 @@ export function format(cmd: Command): string {
     case 'uncouple':
       return `UNCOUPLE ${hex4(cmd.vdev)} FOR ${cmd.userid}`;
     case 'query-vswitch':
-      return `QUERY VSWITCH ${cmd.name ?? 'ALL'}${cmd.details ? ' DETAILS' : ''}`;
+      return `QUERY VSWITCH ${cmd.name ?? 'ALL'}${cmd.details ? ' DETAILS' : ''}${cmd.list !== undefined ? ` ${cmd.list}` : ''}`;
+    case 'query-lan':
+      return `QUERY LAN ${cmd.name ?? 'ALL'}${cmd.details ? ' DETAILS' : ''}`;
     case 'query-nic':
-      return `QUERY NIC ${cmd.vdev === null ? 'ALL' : hex4(cmd.vdev)}${cmd.details ? ' DETAILS' : ''} FOR ${cmd.userid}`;
+      return `QUERY ${cmd.virtual ? 'VIRTUAL ' : ''}NIC ${cmd.vdev === null ? 'ALL' : hex4(cmd.vdev)}${cmd.details ? ' DETAILS' : ''} FOR ${cmd.userid}`;
     case 'query-guest':
       return `QUERY GUEST ${cmd.userid ?? 'ALL'}`;
     case 'query-vmlan':
       return 'QUERY VMLAN';
     case 'vmlan-macprefix':
-      return `VMLAN MACPREFIX ${cmd.prefix.toString(16).toUpperCase().padStart(6, '0')}`;
+      return `VMLAN MACPREFIX ${hex6Text(cmd.prefix)}`;
+    case 'vmlan-userprefix':
+      return `VMLAN USERPREFIX ${hex6Text(cmd.prefix)}`;
     case 'set-vswitch':
-      return `SET VSWITCH ${cmd.name} ${cmd.op.t === 'switchover' ? 'SWITCHOVER' : cmd.op.t === 'uplink' ? `UPLINK ${cmd.op.connect ? 'CONNECT' : 'DISCONNECT'}` : `CONTROLLER ${cmd.op.controller}`}`;
+      return `SET VSWITCH ${cmd.name} ${setVswitchWords(cmd.op)}`;
+    case 'modify-vswitch':
+      return `MODIFY VSWITCH ${cmd.name} ${setVswitchWords(cmd.op)}`;
+    case 'set-nic':
+      return `SET NIC ${hex4(cmd.vdev)} ${cmd.op.t === 'promiscuous' ? (cmd.op.on ? 'PROMISCUOUS' : 'NOPROMISCUOUS') : `MACPROTECT ${cmd.op.value ?? 'UNSPECIFIED'}`} FOR ${cmd.userid}`;
     case 'query-controller':
       return `QUERY CONTROLLER ${cmd.name ?? 'ALL'}`;
   }

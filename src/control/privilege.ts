@@ -13,7 +13,7 @@
  *       QUERY GUEST userid, and any later class G verb of that shape): allowed when the peer owns
  *       that guest; the ALL forms (no guest named) are the system's;
  *     QUERY VSWITCH name: allowed when a guest the peer owns is granted the switch
- *       (`switchGrantedTo`); QUERY VSWITCH ALL is the system's;
+ *       (`switchGrantedTo`: on its access list); QUERY VSWITCH ALL is the system's;
  *     a class G command with neither (QUERY VMLAN): allowed to an owner of any guest.
  * - Anyone else: refused with NOT_AUTHORIZED, the same text whether or not the guest exists
  *   (a refusal does not tell strangers what is defined), and nothing changes.
@@ -52,16 +52,9 @@ export function ownsGuest(g: Guest, who: Principal): boolean {
   return o !== null && (o === String(who.uid) || (who.user !== null && o === who.user));
 }
 
-/**
- * Is switch `sw` granted to guest `userid`? The one place this is decided for privilege (the
- * access list of SET VSWITCH GRANT answers it once grants exist); until then a guest is
- * granted the switches its NICs are coupled to.
- */
+/** Is switch `sw` granted to guest `userid` (it is on the switch's access list: SET VSWITCH GRANT, MODIFY VSWITCH)? */
 export function switchGrantedTo(state: State, userid: string, sw: string): boolean {
-  const g = state.guests.get(userid);
-  if (!g) return false;
-  for (const n of g.nics.values()) if (n.coupled === sw) return true;
-  return false;
+  return state.switches.get(sw)?.grants.has(userid) ?? false;
 }
 
 function who(p: Principal): string {

@@ -9,10 +9,14 @@
  *   3. controllers       controller selection, ControlSwitch, registrations  controllers.ts
  *   4. NIC backends      TAP NICs of namespace guests, QEMU socket NICs,  tap-nics.ts, qemu-nics.ts,
  *                        QEMU host-TAP NICs                              host-tap-nics.ts
- *   5. uplinks           the active RDEV's data device as uplink port    reconcile/uplinks.ts
- *   6. lanIp             LAN IP tables, conflicts, announcements         reconcile/lan-ip.ts
- *   7. controllers       again: registrations of what step 6 changed
- *   8. switches.removing switch-remove, once their ports are gone
+ *   5. policies          switch-policy / port-policy of what changed     reconcile/policies.ts
+ *   6. uplinks           the active RDEV's data device as uplink port    reconcile/uplinks.ts
+ *   7. lanIp             LAN IP tables (each address in its VLAN),       reconcile/lan-ip.ts
+ *                        conflicts, announcements
+ *   8. controllers       again: registrations of what step 7 changed
+ *   9. switches.removing switch-remove, once their ports are gone
+ *  10. macTables         while there are ETHERNET switches, their learned   reconcile/mac-tables.ts
+ *                        MAC tables asked of the worker every second (QUERY)
  * Every data-plane port number comes from one PortAllocator (reconcile/ports.ts), which tells
  * the port's holder (an uplink, a NIC backend) of its 'port-down'. NIC kinds are NicBackends
  * (nics.ts); a new kind is one more backend in step 4.
@@ -21,7 +25,8 @@
  * - A pass costs what changed, not what exists (issue 9, item 15). Each part has Marks
  *   (reconcile/marks.ts): the NICs or switches it must look at. What marks them: a change of
  *   the state (`State.beforeChange`: a command's Change marks the NIC and its switches, a
- *   switch change the switch, an address the NIC's switch), a port added, removed or down (its
+ *   switch change the switch, an address the NIC's switch, a GRANT / REVOKE / SET VSWITCH the
+ *   switch, a SET NIC the NIC's switch), a port added, removed or down (its
  *   switch), the controller manager (a switch whose controller said something; every switch
  *   when a controller comes or goes), the QEMU socket directory's watch (the NIC whose socket
  *   appeared), the host TAPs' carrier poll (the NIC whose TAP was deleted), and retry times
@@ -61,10 +66,14 @@ import { LanIpSync } from './reconcile/lan-ip.js';
 import { Touch } from './reconcile/marks.js';
 import type { DataPlaneLike, Syncer } from './reconcile/part.js';
 import { PortAllocator } from './reconcile/ports.js';
+import { Policies } from './reconcile/policies.js';
+import { MacTables } from './reconcile/mac-tables.js';
+import { portPolicy } from './policy.js';
+import type { MacTableView } from './commands/types.js';
 import { DataPlaneSwitches } from './reconcile/switches.js';
 import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
 import { Uplinks, type UplinkDevices, type UplinkView } from './reconcile/uplinks.js';
-import { nicKey } from './nics.js';
+import { nicKey, parseNicKey } from './nics.js';
 import type { Change, State, StateChange } from './state.js';
 import { TapNics, type TapDevices, type TapWatcher } from './tap-nics.js';
 
@@ -73,7 +82,8 @@ export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevi
 
 /** What it needs of the address watcher (src/host/address-watcher.ts). */
 export interface WatcherLike extends TapWatcher {
-  on(ev: 'address', fn: (key: string, ip: number, prefixLen: number, added: boolean) => void): unknown;
+  /** vid: 0 for the NIC's own interface, N for its VLAN sub-device of VLAN id N (src/host/address-watcher.ts). */
+  on(ev: 'address', fn: (key: string, ip: number, prefixLen: number, added: boolean, vid?: number) => void): unknown;
 }
 
 export interface ReconcilerDeps {
@@ -108,6 +118,8 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly groupMembers: GroupMembership;
   private readonly uplinks: Uplinks;
   private readonly lanIp: LanIpSync;
+  private readonly policies: Policies;
+  private readonly macTables: MacTables;
   /** The steps of a pass, in order (see the file comment). */
   private readonly pass: readonly Syncer[];
   private readonly touch: Touch;
@@ -134,6 +146,12 @@ export class Reconciler implements RuntimeView, Effects {
     this.ports = new PortAllocator(dp, (sw) => {
       const name = this.switches.nameOf(sw);
       if (name !== undefined) touch.switch(name);
+    }, (key) => {
+      // A NIC port's policy at port-add: the NIC's on the switch it is coupled to.
+      const [userid, vdev] = parseNicKey(key);
+      const nic = state.nic(userid, vdev);
+      const sw = nic?.coupled != null ? state.switches.get(nic.coupled) : undefined;
+      return nic && sw ? portPolicy(sw, nic) : undefined;
     });
     const ctx: PartContext = { state, switches: this.switches, ports: this.ports, clock, log, retryMs, retryMaxMs: deps.retryMaxMs ?? 30_000, touch };
     this.qemu = new QemuNics(ctx, devices, deps.qemuDir ?? null);
@@ -153,16 +171,19 @@ export class Reconciler implements RuntimeView, Effects {
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock);
+    this.policies = new Policies(state, this.switches, this.ports, log, touch);
+    this.macTables = new MacTables(state, dp, this.switches, clock);
     this.pass = [
-      this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends,
-      this.uplinks, this.lanIp, this.controllers, this.switches.removing,
+      this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends, this.policies,
+      this.uplinks, this.lanIp, this.controllers, this.switches.removing, this.macTables,
     ];
     state.beforeChange((c) => this.stateChanged(c));
     dp.on('port-down', (m) => { if (this.ports.down(m.port, m.errno, m.reason)) this.sync(); });
     dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip));
     dp.on('group-join', (m) => this.groupEvent(m.sw, m.port, m.group, true));
     dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
-    watcher.on('address', (key, ip, prefixLen, added) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured'));
+    dp.on('fdb', (m) => this.macTables.answer(m));
+    watcher.on('address', (key, ip, prefixLen, added, vid) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured', vid ?? 0));
     dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
   }
 
@@ -207,6 +228,10 @@ export class Reconciler implements RuntimeView, Effects {
     });
   }
 
+  macTable(sw: string): MacTableView | null {
+    return this.macTables.view(sw);
+  }
+
   addressReason(sw: string, ip: number): string | null {
     return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
@@ -244,6 +269,7 @@ export class Reconciler implements RuntimeView, Effects {
     this.cancelTimer = null;
     this.qemu.close();
     this.hostTap.stop();
+    this.macTables.stop();
     this.controllers.stop();
   }
 
@@ -279,7 +305,16 @@ export class Reconciler implements RuntimeView, Effects {
         return t.switch(c.sw.name);
       case 'switch-remove':
       case 'switch-controller':
+      case 'switch-set':
         return t.switch(c.name);
+      case 'grant':
+      case 'revoke':
+        return t.switch(c.sw);
+      case 'nic-set': {
+        const sw = this.state.nic(c.userid, c.vdev)?.coupled ?? null;
+        if (sw !== null) t.switch(sw);
+        return;
+      }
       case 'nic-add':
       case 'nic-remove':
         return t.nic(nicKey(c.userid, c.vdev));
@@ -296,6 +331,7 @@ export class Reconciler implements RuntimeView, Effects {
       case 'guest-remove':
         return t.guest(c.userid);
       case 'macprefix':
+      case 'userprefix':
         return;
     }
   }

@@ -9,11 +9,14 @@
  * the snapshot is the difference between the state SYSTEM CONFIG alone makes (`base`) and the
  * running state, in canonical command words, in an order that replays: first what goes
  * (UNCOUPLE, DETACH NIC, DETACH GUEST, DETACH VSWITCH of base definitions the state no longer
- * has, or has changed), then what comes (DEFINE VSWITCH with its CONTROLLER, SET VSWITCH
- * CONTROLLER for a base switch whose controller was set, DEFINE GUEST, DEFINE NIC with its
- * allocation, COUPLE). A definition is "the same" when every field is: a NIC its allocation
- * (MAC serial, MAC, subchannels, CHPID), a guest its namespace or QEMU transport, a switch its
- * RDEVs, mode and storage. The MAC serial counter goes in the header (serials are never reused
+ * has, or has changed; REVOKE of base grants gone or changed beyond what a GRANT can say),
+ * then what comes (DEFINE VSWITCH with its CONTROLLER and VLAN operands, SET VSWITCH CONTROLLER,
+ * ISOLATION and MACPROTECT where a base switch's differ, GRANT of every entry of an access list
+ * that base does not have as it is, DEFINE GUEST, DEFINE NIC with its NAME, MACID and allocation,
+ * COUPLE, SET NIC of NICs whose PROMISCUOUS or MACPROTECT is set). A definition is "the same"
+ * when every field is: a NIC its allocation (MAC serial, MAC, subchannels, CHPID) and interface
+ * name, a guest its namespace or QEMU transport (and TAP owner), a switch its RDEVs, mode,
+ * storage and VLAN operands. The MAC serial counter goes in the header (serials are never reused
  * while they go round, even those of detached NICs). Run-time facts (addresses, the LAN IP
  * table) are not in it, as they are not in the journal.
  *
@@ -28,9 +31,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { format, type Command } from './grammar.js';
+import { format, type Command, type GrantOp } from './grammar.js';
 import { decodeRecord, encodeLine, fsyncDir, readLines, TEMP_SUFFIX, type JournalRecord, type LineProblem } from './journal.js';
-import { cmp, type Guest, type Nic, type NicAlloc, type State, type Vswitch } from './state.js';
+import { cmp, hostTapName, tapName, type Grant, type Guest, type Nic, type NicAlloc, type State, type Vswitch } from './state.js';
 
 export const SNAPSHOT_FILE = 'snapshot.jsonl';
 
@@ -54,12 +57,31 @@ export type SnapshotRead =
 
 function sameSwitch(a: Vswitch, b: Vswitch): boolean {
   // A switch without RDEVs has no controller to SET: its controller counts as definition.
+  // ISOLATION and MACPROTECT have SET VSWITCH: not part of "the same".
   return a.mode === b.mode && a.queueBytes === b.queueBytes && a.rdevs.length === b.rdevs.length
-    && a.rdevs.every((r, i) => r === b.rdevs[i]) && (a.rdevs.length > 0 || a.controller === b.controller);
+    && a.rdevs.every((r, i) => r === b.rdevs[i]) && (a.rdevs.length > 0 || a.controller === b.controller)
+    && a.vlan === b.vlan && a.nativeVid === b.nativeVid && a.portType === b.portType;
 }
 
 function sameGuest(a: Guest, b: Guest): boolean {
-  return a.netns === b.netns && a.qemu === b.qemu && a.owner === b.owner && JSON.stringify(a.tapOwner ?? null) === JSON.stringify(b.tapOwner ?? null);
+  return a.netns === b.netns && a.qemu === b.qemu && a.owner === b.owner && a.tapOwner?.uid === b.tapOwner?.uid && a.tapOwner?.gid === b.tapOwner?.gid;
+}
+
+function sameVlans(a: number[] | null, b: number[] | null): boolean {
+  return a === b || (a !== null && b !== null && a.length === b.length && a.every((v, i) => v === b[i]));
+}
+
+/** Can a GRANT take entry `was` to `now`? (GRANT keeps what it does not say, so a field cannot go back to the switch's default.) */
+function grantReaches(was: Grant, now: Grant): boolean {
+  return (was.portType === null || now.portType !== null) && (was.vlans === null || now.vlans !== null);
+}
+
+function sameGrant(a: Grant, b: Grant): boolean {
+  return a.portType === b.portType && a.promiscuous === b.promiscuous && sameVlans(a.vlans, b.vlans);
+}
+
+function grantOp(userid: string, g: Grant): GrantOp {
+  return { t: 'grant', userid, ...(g.portType !== null ? { portType: g.portType } : {}), ...(g.vlans !== null ? { vlans: [...g.vlans] } : {}), promiscuous: g.promiscuous };
 }
 
 function sameNic(a: Nic, b: Nic): boolean {
@@ -94,8 +116,15 @@ export function snapshotCommands(base: State, state: State): SnapshotRecord[] {
     const now = state.nic(n.userid, n.vdev);
     return now !== undefined && sameNic(n, now);
   };
-  /** Base NICs whose coupling stays as it is (same NIC, same switch, the switch kept). */
-  const couplingKept = (n: Nic): boolean => nicKept(n) && n.coupled === state.nic(n.userid, n.vdev)!.coupled && (n.coupled === null || switchKept(n.coupled));
+  /** A base grant that stays, or that a GRANT can change into the running one (no REVOKE, which would uncouple). */
+  const grantKept = (sw: string, userid: string): boolean => {
+    const was = base.switches.get(sw)?.grants.get(userid);
+    const now = state.switches.get(sw)?.grants.get(userid);
+    return was !== undefined && now !== undefined && switchKept(sw) && grantReaches(was, now);
+  };
+  /** Base NICs whose coupling stays as it is (same NIC, same switch, the switch kept, the user's grant kept). */
+  const couplingKept = (n: Nic): boolean => nicKept(n) && n.coupled === state.nic(n.userid, n.vdev)!.coupled
+    && (n.coupled === null || (switchKept(n.coupled) && grantKept(n.coupled, n.userid)));
 
   // What goes.
   const baseGuests = byName(base.guests);
@@ -104,16 +133,32 @@ export function snapshotCommands(base: State, state: State): SnapshotRecord[] {
       if (nicKept(n) && n.coupled !== null && !couplingKept(n)) emit({ kind: 'uncouple', vdev: n.vdev, userid: n.userid });
     }
   }
+  for (const sw of byName(base.switches)) {
+    if (!switchKept(sw.name)) continue;
+    for (const userid of [...sw.grants.keys()].sort(cmp)) {
+      if (!grantKept(sw.name, userid)) emit({ kind: 'set-vswitch', name: sw.name, op: { t: 'revoke', userid } });
+    }
+  }
   for (const g of baseGuests) for (const n of byVdev(g)) if (!nicKept(n)) emit({ kind: 'detach-nic', vdev: n.vdev, userid: n.userid });
   for (const g of baseGuests) if (!guestKept(g.userid)) emit({ kind: 'detach-guest', userid: g.userid });
   for (const sw of byName(base.switches)) if (!switchKept(sw.name)) emit({ kind: 'detach-vswitch', name: sw.name });
 
   // What comes.
   for (const sw of byName(state.switches)) {
-    if (!switchKept(sw.name)) {
-      emit({ kind: 'define-vswitch', name: sw.name, rdevs: [...sw.rdevs], mode: sw.mode, controller: sw.controller, queueBytes: sw.queueBytes });
-    } else if (base.switches.get(sw.name)!.controller !== sw.controller) {
-      emit({ kind: 'set-vswitch', name: sw.name, op: { t: 'controller', controller: sw.controller } });
+    const was = switchKept(sw.name) ? base.switches.get(sw.name)! : null;
+    if (was === null) {
+      emit({
+        kind: 'define-vswitch', name: sw.name, rdevs: [...sw.rdevs], mode: sw.mode, controller: sw.controller, queueBytes: sw.queueBytes,
+        vlan: sw.vlan, nativeVid: sw.nativeVid, portType: sw.portType, isolation: sw.isolation,
+      });
+    } else {
+      if (was.controller !== sw.controller) emit({ kind: 'set-vswitch', name: sw.name, op: { t: 'controller', controller: sw.controller } });
+      if (was.isolation !== sw.isolation) emit({ kind: 'set-vswitch', name: sw.name, op: { t: 'isolation', on: sw.isolation } });
+    }
+    if ((was?.macProtect ?? false) !== sw.macProtect) emit({ kind: 'set-vswitch', name: sw.name, op: { t: 'macprotect', on: sw.macProtect } });
+    for (const [userid, g] of [...sw.grants.entries()].sort((a, b) => cmp(a[0], b[0]))) {
+      const old = was?.grants.get(userid);
+      if (old === undefined || !grantKept(sw.name, userid) || !sameGrant(old, g)) emit({ kind: 'set-vswitch', name: sw.name, op: grantOp(userid, g) });
     }
   }
   const guests = byName(state.guests);
@@ -123,7 +168,9 @@ export function snapshotCommands(base: State, state: State): SnapshotRecord[] {
   for (const g of guests) {
     for (const n of byVdev(g)) {
       const was = base.nic(n.userid, n.vdev);
-      if (was === undefined || !nicKept(was)) emit({ kind: 'define-nic', vdev: n.vdev, userid: n.userid }, n);
+      if (was !== undefined && nicKept(was)) continue;
+      const named = n.tap !== null && n.tap !== (g.netns !== null ? tapName(n.vdev) : hostTapName(g.userid, n.vdev));
+      emit({ kind: 'define-nic', vdev: n.vdev, userid: n.userid, ...(named ? { name: n.tap! } : {}), ...(n.macId !== null ? { macId: n.macId } : {}) }, n);
     }
   }
   for (const g of guests) {
@@ -131,6 +178,13 @@ export function snapshotCommands(base: State, state: State): SnapshotRecord[] {
       if (n.coupled === null) continue;
       const was = base.nic(n.userid, n.vdev);
       if (was === undefined || !couplingKept(was)) emit({ kind: 'couple', vdev: n.vdev, sw: n.coupled, userid: n.userid });
+    }
+  }
+  // SET NIC is no SYSTEM CONFIG statement: a base NIC has neither setting.
+  for (const g of guests) {
+    for (const n of byVdev(g)) {
+      if (n.promiscuous) emit({ kind: 'set-nic', vdev: n.vdev, userid: n.userid, op: { t: 'promiscuous', on: true } });
+      if (n.macProtect !== null) emit({ kind: 'set-nic', vdev: n.vdev, userid: n.userid, op: { t: 'macprotect', value: n.macProtect } });
     }
   }
   return out;

@@ -16,7 +16,7 @@
  *   loses, just before it is made (the reconciler marks from it what a pass must look at).
  * No I/O here.
  */
-import type { Mode, QemuTransport, TapOwner } from './grammar.js';
+import type { Mode, PortType, QemuTransport, TapOwner } from './grammar.js';
 
 export const DEFAULT_MAC_PREFIX = 0x020000;
 export const MAC_SERIALS = 0x1000000;
@@ -30,6 +30,25 @@ export interface SwitchDef {
   rdevs: string[];
   controller: string;
   queueBytes: number;
+  /** VLAN UNAWARE: null; VLAN defvid AWARE: defvid, the VLAN of a guest whose grant names none. */
+  vlan: number | null;
+  /** NATIVE natvid (VLAN_NONE: NATIVE NONE, and on a VLAN-unaware switch). */
+  nativeVid: number;
+  /** PORTTYPE: a guest's port type when its grant names none. */
+  portType: PortType;
+  /** ISOLATION: guests reach only the uplink, not each other. */
+  isolation: boolean;
+}
+
+/**
+ * A user id's entry on a switch's access list (SET VSWITCH GRANT, MODIFY VSWITCH GRANT): what
+ * the user's NICs may do there. portType / vlans null: the switch's PORTTYPE / default VLAN.
+ * vlans sorted, each once. promiscuous: its NICs may be made promiscuous (SET NIC PROMISCUOUS).
+ */
+export interface Grant {
+  portType: PortType | null;
+  vlans: number[] | null;
+  promiscuous: boolean;
 }
 
 export interface LanIpEntry {
@@ -38,11 +57,17 @@ export interface LanIpEntry {
   vdev: number;
   /** True until the uplink has registered the address. */
   localOnly: boolean;
+  /** The VLAN the address is in (src/control/policy.ts addressVid); VLAN_NONE on a VLAN-unaware switch. */
+  vid: number;
 }
 
 export interface Vswitch extends SwitchDef {
   /** The LAN IP table: address -> NIC. */
   lanIp: Map<number, LanIpEntry>;
+  /** SET VSWITCH MACPROTECT: NICs whose own setting is UNSPECIFIED may send only from their MAC. */
+  macProtect: boolean;
+  /** The access list: user id -> its grant. Only a user on it may couple a NIC to the switch. */
+  grants: Map<string, Grant>;
 }
 
 /** What DEFINE NIC allocated: journaled with the command so a replay gives the same NIC. */
@@ -65,6 +90,18 @@ export interface Nic extends NicAlloc {
   tap: string | null;
   /** Name of the switch it is coupled to, or null. */
   coupled: string | null;
+  /** DEFINE NIC ... MACID: the MAC's low 3 bytes as given (the MAC has VMLAN USERPREFIX), or null (system-assigned). */
+  macId: number | null;
+  /** SET NIC PROMISCUOUS (in effect only while the user's grant on its switch allows it). */
+  promiscuous: boolean;
+  /** SET NIC MACPROTECT ON | OFF; null: UNSPECIFIED (the switch's MACPROTECT). */
+  macProtect: 'ON' | 'OFF' | null;
+  /**
+   * Where each address of `addresses` is configured: 0 on the NIC's own interface, N on its VLAN
+   * sub-device of VLAN id N (a trunk guest's enc600.20: src/host/address-watcher-worker.ts).
+   * Which VLAN that puts it in depends on the port's policy (src/control/policy.ts addressVid).
+   */
+  addressOn: Map<number, number>;
   /**
    * IPv4 addresses the guest holds, in the order they appeared: configured on its interface
    * (namespace guests, seen by the address watcher) or announced / first used on the NIC (QEMU
@@ -115,12 +152,19 @@ export type Change =
   | { t: 'switch-remove'; name: string }
   | { t: 'guest-add'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner; owner?: string }
   | { t: 'guest-remove'; userid: string }
-  | { t: 'nic-add'; userid: string; vdev: number; alloc: NicAlloc; tap: string | null }
+  | { t: 'nic-add'; userid: string; vdev: number; alloc: NicAlloc; tap: string | null; macId?: number }
   | { t: 'nic-remove'; userid: string; vdev: number }
   | { t: 'couple'; userid: string; vdev: number; sw: string }
   | { t: 'uncouple'; userid: string; vdev: number }
   | { t: 'macprefix'; prefix: number }
-  | { t: 'switch-controller'; name: string; controller: string };
+  | { t: 'userprefix'; prefix: number }
+  | { t: 'switch-controller'; name: string; controller: string }
+  /** The user's entry on the switch's access list, made or replaced. */
+  | { t: 'grant'; sw: string; userid: string; grant: Grant }
+  /** The user taken off the access list (its NICs were uncoupled by the Changes before). */
+  | { t: 'revoke'; sw: string; userid: string }
+  | { t: 'switch-set'; name: string; set: { isolation?: boolean; macProtect?: boolean } }
+  | { t: 'nic-set'; userid: string; vdev: number; set: { promiscuous?: boolean; macProtect?: 'ON' | 'OFF' | null } };
 
 /** A change to the state as `beforeChange` listeners hear of it: a command's, or a NIC's address coming or going. */
 export type StateChange = Change | { t: 'address'; userid: string; vdev: number; ip: number; added: boolean };
@@ -140,6 +184,8 @@ export function hostTapName(userid: string, vdev: number): string {
 
 export class State {
   macPrefix = DEFAULT_MAC_PREFIX;
+  /** VMLAN USERPREFIX: the upper 24 bits of a MAC given by DEFINE NIC ... MACID. */
+  userPrefix = DEFAULT_MAC_PREFIX;
   readonly switches = new Map<string, Vswitch>();
   readonly guests = new Map<string, Guest>();
   /** Next MAC serial to try (serials are handed out in turn and skip those in use). */
@@ -194,6 +240,11 @@ export class State {
     return this.macPrefix * MAC_SERIALS + serial;
   }
 
+  /** The MAC of a NIC defined with MACID `id`. */
+  macForId(id: number): number {
+    return this.userPrefix * MAC_SERIALS + id;
+  }
+
   /** Lowest free subchannel ids of a guest (three of them). null if the guest has none left. */
   allocSubchannels(g: Guest): [number, number, number] | null {
     const used = new Set<number>();
@@ -237,7 +288,7 @@ export class State {
     for (const l of this.listeners) l(c);
     switch (c.t) {
       case 'switch-add':
-        this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map() });
+        this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map(), macProtect: false, grants: new Map() });
         return;
       case 'switch-remove':
         this.switches.delete(c.name);
@@ -261,10 +312,16 @@ export class State {
           subchannels: [...c.alloc.subchannels],
           tap: c.tap,
           coupled: null,
+          macId: c.macId ?? null,
+          promiscuous: false,
+          macProtect: null,
           addresses: new Map(),
+          addressOn: new Map(),
         });
+        // A MACID NIC holds its id as its serial too (no system-assigned MAC takes it), but the
+        // system's counter goes on where it was.
         this.serialsInUse.add(c.alloc.macSerial);
-        this.nextMacSerial = c.alloc.macSerial + 1 >= MAC_SERIALS ? 1 : c.alloc.macSerial + 1;
+        if (c.macId === undefined) this.nextMacSerial = c.alloc.macSerial + 1 >= MAC_SERIALS ? 1 : c.alloc.macSerial + 1;
         return;
       }
       case 'nic-remove': {
@@ -299,29 +356,56 @@ export class State {
       case 'macprefix':
         this.macPrefix = c.prefix;
         return;
+      case 'userprefix':
+        this.userPrefix = c.prefix;
+        return;
       case 'switch-controller':
         this.switches.get(c.name)!.controller = c.controller;
         return;
+      case 'grant':
+        this.switches.get(c.sw)!.grants.set(c.userid, { ...c.grant, vlans: c.grant.vlans === null ? null : [...c.grant.vlans] });
+        return;
+      case 'revoke':
+        this.switches.get(c.sw)!.grants.delete(c.userid);
+        return;
+      case 'switch-set': {
+        const sw = this.switches.get(c.name)!;
+        if (c.set.isolation !== undefined) sw.isolation = c.set.isolation;
+        if (c.set.macProtect !== undefined) sw.macProtect = c.set.macProtect;
+        return;
+      }
+      case 'nic-set': {
+        const n = this.nic(c.userid, c.vdev)!;
+        if (c.set.promiscuous !== undefined) n.promiscuous = c.set.promiscuous;
+        if (c.set.macProtect !== undefined) n.macProtect = c.set.macProtect;
+        return;
+      }
     }
   }
 
   /**
-   * The guest's interface gained or lost an IPv4 address (seen in its namespace). A claim made
+   * The guest's interface gained or lost an IPv4 address (seen in its namespace): `on` 0 for the
+   * NIC's own interface, N for its VLAN sub-device of VLAN id N (see Nic.addressOn). A claim made
    * again after a restart takes its place from before (`seedClaims`); a new one comes after
-   * every claim so far.
+   * every claim so far; an address moving to another of the NIC's interfaces keeps its claim.
    */
-  addressEvent(userid: string, vdev: number, ip: number, added: boolean): boolean {
+  addressEvent(userid: string, vdev: number, ip: number, added: boolean, on = 0): boolean {
     const n = this.nic(userid, vdev);
     if (!n) return false;
-    if (added === n.addresses.has(ip)) return false;
+    if (added === n.addresses.has(ip) && (!added || n.addressOn.get(ip) === on)) return false;
+    if (!added && n.addressOn.get(ip) !== on) return false; // still held on the other interface
     for (const l of this.listeners) l({ t: 'address', userid, vdev, ip, added });
     if (added) {
-      const key = `${userid}/${vdev}/${ip}`;
-      const seed = this.seeds.get(key);
-      this.seeds.delete(key);
-      n.addresses.set(ip, seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false });
+      if (!n.addresses.has(ip)) {
+        const key = `${userid}/${vdev}/${ip}`;
+        const seed = this.seeds.get(key);
+        this.seeds.delete(key);
+        n.addresses.set(ip, seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false });
+      }
+      n.addressOn.set(ip, on);
     } else {
       n.addresses.delete(ip);
+      n.addressOn.delete(ip);
     }
     this.claimsChanged();
     return true;
@@ -373,9 +457,11 @@ export class State {
    * claim on it is marked refused (for as long as it stands: see Claim) and returned as a
    * conflict, with the holder, or with none when the holder has gone. An entry is local only unless
    * `registered` (true: all, or per address: the controller registered it with the adapter).
-   * ETHERNET switches keep no LAN IP table.
+   * ETHERNET switches keep no LAN IP table. `vidOf(nic, ip)`: the VLAN the address is in on the
+   * NIC's port (src/control/policy.ts addressVid), null for an address in no VLAN the port
+   * carries (not in the table). One address is one NIC on the switch whatever its VLAN.
    */
-  recomputeLanIp(name: string, registered: boolean | ((ip: number) => boolean)): AddressConflict[] {
+  recomputeLanIp(name: string, registered: boolean | ((ip: number) => boolean), vidOf: (n: Nic, ip: number) => number | null = () => 0): AddressConflict[] {
     const isReg = typeof registered === 'function' ? registered : () => registered;
     const sw = this.switches.get(name);
     if (!sw) return [];
@@ -385,6 +471,7 @@ export class State {
       // Any order will do (claims are ordered by their serial below): no sort of every guest.
       for (const n of this.coupledNics.get(name) ?? []) {
         for (const ip of n.addresses.keys()) {
+          if (vidOf(n, ip) === null) continue; // in no VLAN the port carries
           const l = claims.get(ip);
           if (l) l.push(n);
           else claims.set(ip, [n]);
@@ -400,7 +487,7 @@ export class State {
       for (const n of l) {
         const c = n.addresses.get(ip)!;
         if (!c.refused && held === undefined) {
-          held = { ip, userid: n.userid, vdev: n.vdev, localOnly: !isReg(ip) };
+          held = { ip, userid: n.userid, vdev: n.vdev, localOnly: !isReg(ip), vid: vidOf(n, ip)! };
           next.set(ip, held);
           continue;
         }

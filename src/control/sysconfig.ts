@@ -5,8 +5,8 @@
  * character is `*` is a comment; `/* ... *\/` comments may appear anywhere (and span lines); a
  * statement whose last non-blank character is a comma continues on the next line (the comma
  * is dropped). Accepted statements: those the table of verbs (src/control/commands/index.ts)
- * accepts from SYSTEM CONFIG: DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE and
- * VMLAN MACPREFIX. `readConfig` parses the whole file first and returns the first bad
+ * accepts from SYSTEM CONFIG: DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE, VMLAN MACPREFIX,
+ * VMLAN USERPREFIX and MODIFY VSWITCH (GRANT, ISOLATION, MACPROTECT). `readConfig` parses the whole file first and returns the first bad
  * statement with its line number, so nothing is applied from a file that does not parse.
  */
 import { CONFIG_STATEMENTS, isConfigStatement } from './commands/index.js';

@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     const r = readConfig(text);
     if (!r.ok) die(`SYSTEM CONFIG ${opts.config} line ${r.line}: ${r.message}; not started`);
     for (const s of r.statements) {
-      const err = startUp.configure(s.cmd);
+      const err = startUp.configure(s.cmd, s.line);
       if (err !== null) die(`SYSTEM CONFIG ${opts.config} line ${s.line}: ${format(s.cmd)}: ${err}; not started`);
     }
     log.info({ config: opts.config, statements: r.statements.length }, 'SYSTEM CONFIG read');

@@ -3,8 +3,15 @@
  *
  * workerData { wakeFd: number, control: MessagePort }. Control messages (drained with
  * receiveMessageOnPort after the eventfd wakes the loop): { op: 'watch', key, netns, ifname },
- * { op: 'unwatch', key }, { op: 'close' }. Posts { ev: 'address', key, ip, prefixLen, added }
+ * { op: 'unwatch', key }, { op: 'close' }. Posts { ev: 'address', key, ip, prefixLen, added, vid }
  * and { ev: 'watch-error', key, message }.
+ *
+ * VLAN sub-devices (issue 10): a watch also follows the interfaces named `IFNAME.N` (N 1-4094),
+ * the name `ip link add link enc600 name enc600.20 type vlan id 20` gives a trunk guest's VLAN
+ * device, and reports their addresses with vid N (vid 0: the interface itself). The VLAN id is
+ * taken from the `.N` name, not from IFLA_LINKINFO: a VLAN device named otherwise is not
+ * followed, and any interface so named counts as VLAN N (what the switch then does with the
+ * address depends on the port's VLANs: src/control/policy.ts addressVid).
  *
  * One NETLINK_ROUTE socket per watch, created while this thread is setns'd into the watch's
  * namespace (so it sees that namespace), bound to RTMGRP_LINK | RTMGRP_IPV4_IFADDR. A watch
@@ -42,16 +49,21 @@ const parent = parentPort!;
 const WAKE = 0xffffffff;
 const RECV_LEN = 65536;
 
+/** A reported address: ip, prefix length, and the VLAN sub-device it is on (0: the interface itself). */
+type Addr = [ip: number, prefixLen: number, vid: number];
+
 interface Watch {
   readonly key: string;
   readonly token: number;
   readonly fd: number;
   readonly ifname: string;
   ifindex: number;
-  /** Reported addresses: "ip/prefix" -> [ip, prefixLen]. */
-  readonly known: Map<string, [number, number]>;
-  /** Dump state: null when idle. */
-  dump: null | { phase: 'link' | 'addr'; seq: number; found: Map<string, [number, number]> };
+  /** VLAN sub-devices `ifname.N`: interface index -> N. */
+  subs: Map<number, number>;
+  /** Reported addresses: "vid/ip/prefix" -> Addr. */
+  readonly known: Map<string, Addr>;
+  /** Dump state: null when idle. subs: the sub-devices the link dump showed. */
+  dump: null | { phase: 'link' | 'addr'; seq: number; found: Map<string, Addr>; subs: Map<number, number> };
   /** A re-sync is wanted once the current dump ends (or when the last one failed). */
   resync: boolean;
 }
@@ -71,30 +83,49 @@ function post(m: unknown): void {
   parent.postMessage(m);
 }
 
-function report(w: Watch, ip: number, prefixLen: number, added: boolean): void {
-  post({ ev: 'address', key: w.key, ip, prefixLen, added });
+function report(w: Watch, [ip, prefixLen, vid]: Addr, added: boolean): void {
+  post({ ev: 'address', key: w.key, ip, prefixLen, added, vid });
 }
 
-function addrKey(ip: number, prefixLen: number): string {
-  return `${ip}/${prefixLen}`;
+function addrKey(ip: number, prefixLen: number, vid: number): string {
+  return `${vid}/${ip}/${prefixLen}`;
 }
 
-function forgetAll(w: Watch): void {
-  for (const [, [ip, pl]] of w.known) report(w, ip, pl, false);
-  w.known.clear();
+/** Report the known addresses gone: all, or those of VLAN sub-device `vid` only. */
+function forgetAll(w: Watch, vid: number | null = null): void {
+  for (const [k, a] of w.known) {
+    if (vid !== null && a[2] !== vid) continue;
+    report(w, a, false);
+    w.known.delete(k);
+  }
+}
+
+/** The VLAN id of a sub-device name `ifname.N` of the watched interface, or 0. */
+function subVid(w: Watch, name: string | null): number {
+  if (name === null || name.length <= w.ifname.length + 1 || !name.startsWith(`${w.ifname}.`)) return 0;
+  const n = name.slice(w.ifname.length + 1);
+  if (!/^[1-9]\d{0,3}$/.test(n)) return 0;
+  const v = Number(n);
+  return v <= 4094 ? v : 0;
+}
+
+/** The vid an address on interface `index` is reported with, or -1 when that interface is not watched. */
+function vidOn(w: Watch, index: number): number {
+  if (index === w.ifindex && w.ifindex >= 0) return 0;
+  return w.subs.get(index) ?? -1;
 }
 
 function startDump(w: Watch): void {
   if (w.dump !== null) { w.resync = true; return; }
   w.resync = false;
   const seq = nextSeq++;
-  w.dump = { phase: 'link', seq, found: new Map() };
+  w.dump = { phase: 'link', seq, found: new Map(), subs: new Map() };
   send(w, dumpRequest(RTM_GETLINK, seq));
 }
 
 function startAddrDump(w: Watch): void {
   const seq = nextSeq++;
-  w.dump = { phase: 'addr', seq, found: new Map() };
+  w.dump = { phase: 'addr', seq, found: new Map(), subs: new Map() };
   send(w, dumpRequest(RTM_GETADDR, seq));
 }
 
@@ -113,31 +144,45 @@ function onEvent(w: Watch, e: NetlinkEvent): void {
   const live = (e.kind === 'link' || e.kind === 'addr') && !e.multi;
   switch (e.kind) {
     case 'link': {
+      const vid = subVid(w, e.name);
       if (ours && d!.phase === 'link') {
         if (e.added && e.name === w.ifname) adoptIndex(w, e.index, false);
+        if (e.added && vid > 0) d!.subs.set(e.index, vid);
         return;
       }
       if (!live) return; // an answer to an older request
       if (e.added && e.name === w.ifname && e.index !== w.ifindex) {
         adoptIndex(w, e.index, true);
       } else if (e.index === w.ifindex && (!e.added || (e.name !== null && e.name !== w.ifname))) {
-        forgetAll(w);
+        forgetAll(w, 0);
         w.ifindex = -1;
+      }
+      const was = w.subs.get(e.index);
+      if (e.added && vid > 0 && was !== vid) {
+        // A VLAN sub-device made (or renamed into place): it may already carry addresses.
+        if (was !== undefined) forgetAll(w, was);
+        w.subs.set(e.index, vid);
+        if (w.dump === null) startAddrDump(w); else w.resync = true;
+      } else if (was !== undefined && (!e.added || (e.name !== null && vid !== was))) {
+        w.subs.delete(e.index);
+        forgetAll(w, was);
       }
       return;
     }
     case 'addr': {
-      const k = addrKey(e.ip, e.prefixLen);
+      const vid = vidOn(w, e.index);
+      const a: Addr = [e.ip, e.prefixLen, vid];
+      const k = addrKey(e.ip, e.prefixLen, vid);
       if (ours && d!.phase === 'addr') {
-        if (e.added && e.index === w.ifindex) d!.found.set(k, [e.ip, e.prefixLen]);
+        if (e.added && vid >= 0) d!.found.set(k, a);
         return;
       }
-      if (!live || e.index !== w.ifindex || w.ifindex < 0) return;
+      if (!live || vid < 0) return;
       if (e.added) {
-        if (!w.known.has(k)) { w.known.set(k, [e.ip, e.prefixLen]); report(w, e.ip, e.prefixLen, true); }
-        if (d !== null && d.phase === 'addr') d.found.set(k, [e.ip, e.prefixLen]);
+        if (!w.known.has(k)) { w.known.set(k, a); report(w, a, true); }
+        if (d !== null && d.phase === 'addr') d.found.set(k, a);
       } else {
-        if (w.known.delete(k)) report(w, e.ip, e.prefixLen, false);
+        if (w.known.delete(k)) report(w, a, false);
         if (d !== null && d.phase === 'addr') d.found.delete(k);
       }
       return;
@@ -145,17 +190,18 @@ function onEvent(w: Watch, e: NetlinkEvent): void {
     case 'done': {
       if (!ours) return;
       if (d!.phase === 'link') {
-        if (!linkSeen.has(w)) { forgetAll(w); w.ifindex = -1; }
+        if (!linkSeen.has(w)) { forgetAll(w, 0); w.ifindex = -1; }
         linkSeen.delete(w);
+        w.subs = d!.subs; // addresses of sub-devices gone are reported gone by the address dump's difference
         startAddrDump(w);
         return;
       }
       // Address dump complete: report the difference.
-      for (const [k, [ip, pl]] of w.known) {
-        if (!d!.found.has(k)) { w.known.delete(k); report(w, ip, pl, false); }
+      for (const [k, a] of w.known) {
+        if (!d!.found.has(k)) { w.known.delete(k); report(w, a, false); }
       }
-      for (const [k, v] of d!.found) {
-        if (!w.known.has(k)) { w.known.set(k, v); report(w, v[0], v[1], true); }
+      for (const [k, a] of d!.found) {
+        if (!w.known.has(k)) { w.known.set(k, a); report(w, a, true); }
       }
       w.dump = null;
       if (w.resync) startDump(w);
@@ -177,7 +223,7 @@ const linkSeen = new Set<Watch>();
 function adoptIndex(w: Watch, index: number, live: boolean): void {
   if (!live) linkSeen.add(w);
   if (index === w.ifindex) return;
-  forgetAll(w);
+  forgetAll(w, 0);
   w.ifindex = index;
   if (live) {
     // Re-created or renamed into place: it may already carry addresses.
@@ -224,7 +270,7 @@ function watch(key: string, netns: string | null, ifname: string): void {
     post({ ev: 'watch-error', key, message: (e as Error).message });
     return;
   }
-  const w: Watch = { key, token: nextToken++, fd, ifname, ifindex: -1, known: new Map(), dump: null, resync: false };
+  const w: Watch = { key, token: nextToken++, fd, ifname, ifindex: -1, subs: new Map(), known: new Map(), dump: null, resync: false };
   epollCtl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN, w.token);
   byKey.set(key, w);
   byToken.set(w.token, w);

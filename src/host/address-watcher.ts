@@ -6,7 +6,9 @@
  * initial report of the addresses present, then every change. unwatch(key) stops it (no
  * further events for that key). close() stops everything and ends the thread.
  * Events:
- *   'address' (key: string, ip: number, prefixLen: number, added: boolean)
+ *   'address' (key: string, ip: number, prefixLen: number, added: boolean, vid: number)
+ *       vid: 0 for an address on the interface itself, N for one on its VLAN sub-device
+ *       `ifname.N` (followed by name: address-watcher-worker.ts)
  *   'watch-error' (key: string, message: string)   e.g. the namespace does not exist
  * The interface need not exist yet: it is picked up when it appears, and an interface that is
  * deleted and re-created under the same name is followed (its old addresses reported deleted).
@@ -21,7 +23,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { close, eventfd, eventfdSignal } from '../sys/libc.js';
 
 type FromWatcher =
-  | { ev: 'address'; key: string; ip: number; prefixLen: number; added: boolean }
+  | { ev: 'address'; key: string; ip: number; prefixLen: number; added: boolean; vid: number }
   | { ev: 'watch-error'; key: string; message: string };
 
 export class AddressWatcher extends EventEmitter {
@@ -54,7 +56,7 @@ export class AddressWatcher extends EventEmitter {
     });
     this.worker.on('message', (m: FromWatcher) => {
       if (m.ev === 'address') {
-        if (this.watching.has(m.key)) this.emit('address', m.key, m.ip, m.prefixLen, m.added);
+        if (this.watching.has(m.key)) this.emit('address', m.key, m.ip, m.prefixLen, m.added, m.vid);
       } else if (m.ev === 'watch-error') {
         this.emit('watch-error', m.key, m.message);
       }

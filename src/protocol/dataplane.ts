@@ -81,9 +81,22 @@ export type ToWorker =
       ring: number; ringBytes: number; ctl: SharedArrayBuffer }
   /** Close trace session `trace`; the worker stops touching its ring and answers 'trace-stopped'. */
   | { op: 'trace-stop'; trace: number }
-  /** IP mode: ARP-probe the LAN for `ip` out the uplink (forwarder probe); answers come as 'lan-holder'. */
-  | { op: 'probe'; sw: number; ip: number }
-  | { op: 'stop' };
+  /** IP mode: ARP-probe the LAN for `ip` out the uplink (forwarder probe); answers come as 'lan-holder'. vid: the VLAN to probe in (as ip-set's). */
+  | { op: 'probe'; sw: number; vid?: number; ip: number }
+  | { op: 'stop' }
+  /**
+   * ETHERNET mode: what switch `sw`'s MAC table has learned now; answered with 'fdb' carrying the
+   * same `req` (a number the main thread chooses). The main thread asks about once a second per
+   * ETHERNET switch (src/control/reconcile/mac-tables.ts) for QUERY VSWITCH DETAILS.
+   */
+  | { op: 'fdb-query'; sw: number; req: number };
+
+/**
+ * One learned MAC table entry: mac a 48-bit number, vid the VLAN it was learned in (VLAN_NONE on
+ * a VLAN-unaware switch), port the data-plane port it was learned on (a NIC's or the uplink's),
+ * ageMs the time since a frame from it was last seen.
+ */
+export interface FdbEntry { mac: number; vid: number; port: number; ageMs: number }
 
 export type FromWorker =
   | { ev: 'ready' }
@@ -99,7 +112,9 @@ export type FromWorker =
   | { ev: 'trace-stopped'; trace: number; reason?: string }
   /** IP mode: the LAN holds `ip` (ARP from host `mac`) while it is probed or in the LAN IP table (forwarder lanHolder). */
   | { ev: 'lan-holder'; sw: number; ip: number; mac: number }
-  | { ev: 'stopped' };
+  | { ev: 'stopped' }
+  /** The answer to 'fdb-query' `req`: switch `sw`'s learned entries (empty for an unknown or IP-mode switch). */
+  | { ev: 'fdb'; sw: number; req: number; entries: FdbEntry[] };
 
 // ---- the trace ring (trace-start) -----------------------------------------------------------
 //

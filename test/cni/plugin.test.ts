@@ -78,6 +78,11 @@ function coupledNics(): string[] {
 }
 
 /** Addresses host-local holds reserved (its files named by address). */
+/** The user ids on a switch's access list. */
+function granted(sw = 'SW1'): string[] {
+  return (d.json('QUERY', 'VSWITCH', sw, 'ACCESSLIST').switches[0].accessList as Array<{ userid: string }>).map((a) => a.userid);
+}
+
 function reservations(): string[] {
   const p = join(dir, 'ipam', 'vswnet');
   return existsSync(p) ? readdirSync(p).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : [];
@@ -104,7 +109,7 @@ before(async () => {
   hostNs = lab.netns('h');
   d = new Daemon({ netns: hostNs });
   await d.start();
-  d.commands(['DEFINE VSWITCH SW1 IP']);
+  d.commands(['DEFINE VSWITCH SW1 IP', 'DEFINE VSWITCH SW2 IP VLAN 10']);
 });
 
 after(async () => {
@@ -139,6 +144,7 @@ test('ADD: the result, the guest and its coupled NIC, the address configured and
   assert.deepEqual(d.json('QUERY', 'GUEST', userid).guests[0], { userid, type: 'NETNS', netns: path, transport: null, nics: ['0600'] });
   assert.deepEqual(nic.tap, { name: 'eth0', netns: path });
   assert.equal(nic.switch, 'SW1');
+  assert.ok(granted().includes(userid), 'ADD granted the container the switch');
   assert.deepEqual(addrs(ns), ['10.97.0.2/24']);
   assert.match(lab.ip(ns, 'route'), /^default via 10\.97\.0\.1 dev eth0/m);
   assert.match(lab.ip(ns, 'link', 'show', 'dev', 'eth0'), new RegExp(`link/ether ${nic.mac}`));
@@ -173,6 +179,19 @@ test('CHECK: passes as ADD left it; after an address is removed, or the NIC unco
   succeeds(cni('DEL', envOf('ctr-two', path), conf()), 'DEL');
 });
 
+test('"vlan": on a VLAN-aware switch the container is granted an access port in that VLAN; DEL revokes it', () => {
+  const ns = lab.netns('cv');
+  const path = `/run/netns/${ns}`;
+  succeeds(cni('ADD', envOf('ctr-vlan', path), conf({ vswitch: 'SW2', vlan: 100, name: 'vswvlan' })), 'ADD with vlan');
+  const userid = claimsOf('ctr-vlan')!;
+  const acl = d.json('QUERY', 'VSWITCH', 'SW2', 'ACCESSLIST').switches[0].accessList;
+  assert.deepEqual(acl.map((a: { userid: string; portType: string; vlans: number[] }) => [a.userid, a.portType, a.vlans]), [[userid, 'ACCESS', [100]]]);
+  const nic = d.json('QUERY', 'NIC', '0600', 'FOR', userid).nics[0];
+  assert.deepEqual([nic.switch, nic.policy.portType, nic.policy.pvid], ['SW2', 'ACCESS', 100]);
+  succeeds(cni('DEL', envOf('ctr-vlan', path), conf({ vswitch: 'SW2', vlan: 100, name: 'vswvlan' })), 'DEL');
+  assert.deepEqual(granted('SW2'), []);
+});
+
 test('DEL: undoes everything, twice; an unknown container; after a daemon restart', async () => {
   const ns = lab.netns('c3');
   const path = `/run/netns/${ns}`;
@@ -183,6 +202,7 @@ test('DEL: undoes everything, twice; an unknown container; after a daemon restar
   succeeds(cni('DEL', envOf('ctr-three', path), conf()), 'DEL');
   assert.ok(!guests().includes(userid), 'the guest is gone');
   assert.ok(!coupledNics().some((n) => n.startsWith(userid)), 'the NIC is gone from QUERY VSWITCH');
+  assert.ok(!granted().includes(userid), 'DEL revoked the grant');
   assert.equal(run('ip', ['-n', ns, 'link', 'show', 'dev', 'eth0']).code, 1, 'the interface is gone');
   assert.equal(reservations().length, before.length - 1, 'the address is released');
   assert.equal(claimsOf('ctr-three'), null, 'the record is gone');
@@ -203,10 +223,12 @@ test('bad input: a CNI error object, and nothing left behind', async () => {
   const path = `/run/netns/${ns}`;
   const env = envOf('ctr-bad', path);
   const g0 = guests();
+  const a0 = granted();
   const r0 = reservations();
   const nothingLeft = (what: string): void => {
     assert.deepEqual(guests(), g0, `${what}: no guest left`);
     assert.deepEqual(reservations(), r0, `${what}: no address reserved`);
+    assert.deepEqual(granted(), a0, `${what}: no grant left`);
     assert.equal(claimsOf('ctr-bad'), null, `${what}: no record`);
     assert.equal(run('ip', ['-n', ns, 'link', 'show', 'dev', 'eth0']).stdout.includes('link/ether 02:'), false, `${what}: no interface of ours`);
   };
@@ -219,7 +241,7 @@ test('bad input: a CNI error object, and nothing left behind', async () => {
   cniError(cni('ADD', env, conf({ cniVersion: '0.4.0' })), 1, /CNI version 0\.4\.0 is not supported/, 'an old version');
   cniError(cni('ADD', env, conf({ mtu: 20 })), 7, /"mtu"/, 'a bad MTU');
   cniError(cni('ADD', env, conf({ vswitch: 'NOSUCH' })), 7, /VSWITCH NOSUCH does not exist/, 'an unknown switch');
-  cniError(cni('ADD', env, conf({ vlan: 100 })), 2, /"vlan": 100: VSWITCH SW1 does not carry VLANs/, 'vlan');
+  cniError(cni('ADD', env, conf({ vlan: 100 })), 2, /"vlan": 100: VSWITCH SW1 is VLAN UNAWARE/, 'vlan on a VLAN-unaware switch');
   cniError(cni('ADD', { ...env, CNI_NETNS: '/run/netns/vswtest-none' }, conf()), 4, /CNI_NETNS \/run\/netns\/vswtest-none does not exist/, 'a missing netns');
   cniError(cni('ADD', { CNI_CONTAINERID: 'ctr-bad', CNI_NETNS: path }, conf()), 4, /CNI_IFNAME/, 'no CNI_IFNAME');
   cniError(cni('ADD', env, conf({}, { type: 'no-such-ipam' })), 102, /IPAM plugin no-such-ipam not found/, 'an IPAM plugin that is not there');

@@ -48,9 +48,11 @@ test('the replies read like z/VM', () => {
   assert.deepEqual(run(cp, 'DEF GUEST VM2 QEMU DGRAM'), ['GUEST VM2 is defined (QEMU DGRAM)']);
   assert.deepEqual(run(cp, 'DEFINE NIC 600 FOR VM1'), ['NIC 0600 is created; devices 0600-0602 defined']);
   assert.deepEqual(run(cp, 'DEFINE NIC 600 TYPE QDIO FOR LINUX1'), ['NIC 0600 is created; devices 0600-0602 defined']);
+  assert.deepEqual(run(cp, 'SET VSWITCH SW1 GRANT LINUX1'), ['LINUX1 granted for VSWITCH SYSTEM SW1: PORTTYPE ACCESS NOPROMISCUOUS']);
   assert.deepEqual(run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
   assert.deepEqual(run(cp, 'UNCOUPLE 600 FOR LINUX1'), ['NIC 0600 is disconnected from VSWITCH SYSTEM SW1']);
-  run(cp, 'COUPLE 600 TO SYSTEM SW2 FOR LINUX1');
+  run(cp, 'SET VSWITCH SW2 GRANT LINUX1');
+  run(cp, 'COUPLE 600 SYSTEM SW2 FOR LINUX1');
   assert.deepEqual(run(cp, 'DETACH NIC 600 FOR LINUX1'), [
     'NIC 0600 is disconnected from VSWITCH SYSTEM SW2',
     'NIC 0600 is destroyed; devices 0600-0602 detached',
@@ -65,6 +67,8 @@ test('errors change nothing', () => {
   run(cp, 'DEFINE GUEST LINUX1 NETNS ns1');
   run(cp, 'DEFINE GUEST VM1 QEMU');
   run(cp, 'DEFINE NIC 600 FOR LINUX1');
+  refused(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1', /^VSW0042E NIC 0600 not coupled: GUEST LINUX1 is not authorized for VSWITCH SYSTEM SW1 \(SET VSWITCH SW1 GRANT LINUX1 first\)$/);
+  run(cp, 'SET VSWITCH SW1 GRANT LINUX1');
   run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
   refused(cp, 'DEFINE VSWITCH SW1 RDEV eth1', /VSW0010E VSWITCH SYSTEM SW1 already exists/);
   run(cp, 'DEFINE VSWITCH SW2 RDEV eth1 eth2');
@@ -138,16 +142,20 @@ test('QUERY answers in lines and JSON', () => {
   run(cp, 'DEFINE VSWITCH SW1 RDEV eth1 QUEUESTORAGE 2M');
   run(cp, 'DEFINE GUEST LINUX1 NETNS ns1');
   run(cp, 'DEFINE NIC 600 FOR LINUX1');
+  run(cp, 'SET VSWITCH SW1 GRANT LINUX1');
   run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
   cp.state.addressEvent('LINUX1', 0x600, 0x0a01000b, true);
   cp.state.recomputeLanIp('SW1', false);
   const q = cp.execute('Q VSW SW1 DET');
   assert.ok(q.ok);
-  assert.deepEqual(q.lines.slice(0, 3), [
+  assert.deepEqual(q.lines.slice(0, 4), [
     'VSWITCH SYSTEM SW1       Type: QDIO    Connected: 1    Mode: IP',
     '  QueueStorage: 2M    Controller: * (not started)',
     '  RDEV: eth1    Active: NONE    State: NOT STARTED',
+    '  VLAN: UNAWARE    Isolation: OFF    MACprotect: OFF',
   ]);
+  assert.ok(q.lines.includes('    Porttype: ACCESS  VLAN: UNAWARE  Promiscuous: NO  MACprotect: OFF'), q.lines.join('\n'));
+  assert.ok(q.lines.includes('    LINUX1    PORTTYPE ACCESS NOPROMISCUOUS'), q.lines.join('\n'));
   assert.ok(q.lines.includes('    10.1.0.11        LINUX1    0600  LOCAL ONLY (uplink not ready)'), q.lines.join('\n'));
   const doc = q.data as { switches: Array<Record<string, unknown>> };
   assert.equal(doc.switches.length, 1);
@@ -156,8 +164,14 @@ test('QUERY answers in lines and JSON', () => {
   assert.equal(sw.mode, 'IP');
   assert.equal(sw.queueStorage, 2 << 20);
   assert.deepEqual(sw.uplink.rdevs, ['eth1']);
-  assert.deepEqual(sw.nics, [{ guest: 'LINUX1', vdev: '0600', mac: '02:00:00:00:00:01', port: null, counters: null }]);
-  assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', guest: 'LINUX1', vdev: '0600', localOnly: true, reason: 'uplink not ready' }]);
+  assert.deepEqual(sw.nics, [{
+    guest: 'LINUX1', vdev: '0600', mac: '02:00:00:00:00:01', port: null, counters: null,
+    portType: 'ACCESS', vlans: [], pvid: 0, promiscuous: false, macProtect: false,
+  }]);
+  assert.deepEqual(sw.vlan, { aware: false, defaultVid: null, nativeVid: null, portType: 'ACCESS' });
+  assert.deepEqual(sw.accessList, [{ userid: 'LINUX1', portType: 'ACCESS', vlans: [], promiscuous: false, text: 'PORTTYPE ACCESS NOPROMISCUOUS' }]);
+  assert.equal(sw.macTable, null, 'IP mode has no MAC table');
+  assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', vlan: 0, guest: 'LINUX1', vdev: '0600', localOnly: true, reason: 'uplink not ready' }]);
   assert.equal(sw.drops['unknown-destination'], 0);
   assert.equal(Object.keys(sw.drops).length, 18);
   assert.equal(sw.drops['egress-down'], 0);
@@ -173,6 +187,8 @@ test('QUERY answers in lines and JSON', () => {
     '  WRT: 0601  Subchannel: 0001',
     '  DATA: 0602  Subchannel: 0002',
     '  CHPID: 00',
+    '  Promiscuous: NO  MACprotect: UNSPECIFIED',
+    '  Porttype: ACCESS  VLAN: UNAWARE',
     '  TAP: enc600  Namespace: ns1',
     '  Port: no port',
     '  Address: 10.1.0.11  LOCAL ONLY',
@@ -196,9 +212,10 @@ test('LAN IP table: one address one NIC, claims survive in order, local only unt
     run(cp, `DEFINE GUEST ${g} NETNS n${g}`);
     run(cp, `DEFINE NIC 600 FOR ${g}`);
   }
-  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR B');
-  run(cp, 'COUPLE 600 TO SYSTEM SW1 FOR A');
-  run(cp, 'COUPLE 600 TO SYSTEM SW2 FOR C');
+  for (const [sw, g] of [['SW1', 'B'], ['SW1', 'A'], ['SW2', 'C']]) {
+    run(cp, `SET VSWITCH ${sw} GRANT ${g}`);
+    run(cp, `COUPLE 600 TO SYSTEM ${sw} FOR ${g}`);
+  }
   const s = cp.state;
   const ip = 0x0a000001;
   s.addressEvent('B', 0x600, ip, true);
@@ -233,6 +250,7 @@ test('ETHERNET switches keep no LAN IP table', () => {
   run(cp, 'DEFINE VSWITCH E1 ETHERNET');
   run(cp, 'DEFINE GUEST A NETNS na');
   run(cp, 'DEFINE NIC 600 FOR A');
+  run(cp, 'SET VSWITCH E1 GRANT A');
   run(cp, 'COUPLE 600 TO SYSTEM E1 FOR A');
   cp.state.addressEvent('A', 0x600, 0x0a000001, true);
   cp.state.recomputeLanIp('E1', true);
@@ -259,6 +277,14 @@ const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
   ['SET VSWITCH SW1 SWITCHOVER', false, false],
   ['SET VSWITCH SW1 UPLINK DISCONNECT', false, false],
   ['QUERY CONTROLLER', false, false],
+  ['SET VSWITCH SW1 GRANT A VLAN 10', true, false],
+  ['SET VSWITCH SW1 REVOKE A', true, false],
+  ['SET VSWITCH SW1 ISOLATION ON', true, false],
+  ['SET VSWITCH SW1 MACPROTECT ON', true, false],
+  ['MODIFY VSWITCH SW1 GRANT A', false, true],
+  ['SET NIC 600 PROMISCUOUS FOR A', true, false],
+  ['VMLAN USERPREFIX 020000', false, true],
+  ['QUERY LAN', false, false],
 ];
 
 function parsed(text: string): Command {
@@ -298,8 +324,72 @@ test('an operation goes to the running uplink and is not journaled; without a da
   assert.deepEqual(operated, [{ t: 'switchover', sw: 'SW1' }, { t: 'uplink', sw: 'SW1', connect: false }]);
   run(cp, 'SET VSWITCH SW1 CONTROLLER *');
   run(cp, 'Q VSWITCH SW1');
-  assert.deepEqual(appended, ['DEFINE VSWITCH SW1 RDEV eth1 eth2 IP CONTROLLER * QUEUESTORAGE 8M', 'SET VSWITCH SW1 CONTROLLER *'], 'definitions only');
+  assert.deepEqual(appended, ['DEFINE VSWITCH SW1 RDEV eth1 eth2 IP CONTROLLER * QUEUESTORAGE 8M VLAN UNAWARE PORTTYPE ACCESS', 'SET VSWITCH SW1 CONTROLLER *'], 'definitions only');
   const bare = setup();
   run(bare, 'DEFINE VSWITCH SW1 RDEV eth1');
   refused(bare, 'SET VSWITCH SW1 SWITCHOVER', /^VSW0053E VSWITCH SYSTEM SW1: no uplink is running$/);
+});
+
+test('issue 10: the access list, its refusals, and what QUERY says of it', () => {
+  const cp = setup();
+  run(cp, 'DEFINE VSWITCH U1');
+  run(cp, 'DEFINE VSWITCH V1 VLAN 100 NATIVE 5 PORTTYPE ACCESS');
+  run(cp, 'DEFINE GUEST A NETNS na');
+  run(cp, 'DEFINE NIC 600 FOR A');
+  refused(cp, 'SET VSWITCH U1 GRANT A VLAN 10', /^VSW0043E GRANT A refused: VSWITCH SYSTEM U1 is VLAN UNAWARE: it takes no VLAN$/);
+  refused(cp, 'SET VSWITCH U1 GRANT A PORTTYPE TRUNK', /VLAN UNAWARE: it has no trunk ports/);
+  refused(cp, 'SET VSWITCH V1 GRANT A VLAN 10 20', /an ACCESS port carries one VLAN, not 2/);
+  refused(cp, 'SET VSWITCH NOSUCH GRANT A', /VSW0011E VSWITCH SYSTEM NOSUCH does not exist/);
+  refused(cp, 'SET VSWITCH V1 REVOKE A', /VSW0042E A is not authorized for VSWITCH SYSTEM V1/);
+  refused(cp, 'COUPLE 600 SYSTEM V1 FOR A', /VSW0042E NIC 0600 not coupled: GUEST A is not authorized for VSWITCH SYSTEM V1/);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 GRANT A'), ['A granted for VSWITCH SYSTEM V1: PORTTYPE ACCESS VLAN 100 NOPROMISCUOUS']);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 GRANT A PORTTYPE TRUNK VLAN 5 20-21 PROMISCUOUS'), ['A grant changed for VSWITCH SYSTEM V1: PORTTYPE TRUNK VLAN 5 20 21 PROMISCUOUS']);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 GRANT A NOPROMISCUOUS'), ['A grant changed for VSWITCH SYSTEM V1: PORTTYPE TRUNK VLAN 5 20 21 NOPROMISCUOUS'], 'what a GRANT does not say stays');
+  run(cp, 'SET VSWITCH V1 GRANT B');
+  run(cp, 'SET VSWITCH V1 GRANT A PROMISCUOUS');
+  refused(cp, 'SET NIC 600 PROMISCUOUS FOR A', /VSW0041E NIC 0600 is not coupled; PROMISCUOUS needs a switch/);
+  run(cp, 'COUPLE 600 TO SYSTEM V1 FOR A');
+  assert.deepEqual(run(cp, 'SET NIC 600 PROMISCUOUS FOR A'), ['NIC 0600 PROMISCUOUS']);
+  assert.deepEqual(run(cp, 'SET NIC 600 MACPROTECT ON FOR A'), ['NIC 0600 MACPROTECT ON']);
+  assert.deepEqual(run(cp, 'Q VSWITCH V1 ACCESSLIST'), [
+    'VSWITCH SYSTEM V1        Type: QDIO    Connected: 1    Mode: IP',
+    '  QueueStorage: 8M    Controller: * (no uplink)',
+    '  RDEV: NONE    State: NOT STARTED',
+    '  VLAN: AWARE    Default VLAN: 100    Native VLAN: 5    Default Porttype: ACCESS    Isolation: OFF    MACprotect: OFF',
+    '  Authorized userids:',
+    '    A         PORTTYPE TRUNK VLAN 5 20 21 PROMISCUOUS',
+    '    B         PORTTYPE ACCESS VLAN 100 NOPROMISCUOUS',
+  ]);
+  assert.deepEqual(run(cp, 'Q VSWITCH V1 PROMISCUOUS').slice(-2), ['  Authorized for promiscuous mode: A', '  Promiscuous NICs: A 0600']);
+  const det = run(cp, 'Q VSW V1 DET');
+  assert.ok(det.includes('    Porttype: TRUNK  VLANs: 20 21  Native: 5  Promiscuous: YES  MACprotect: ON'), det.join('\n'));
+  assert.deepEqual(run(cp, 'Q LAN V1').slice(0, 1), ['VSWITCH SYSTEM V1        Type: QDIO    Connected: 1    Mode: IP']);
+  assert.deepEqual((cp.execute('Q LAN').data as any).lans.map((l: any) => [l.type, l.name]), [['VSWITCH', 'U1'], ['VSWITCH', 'V1']]);
+  assert.deepEqual(cp.execute('Q VIRTUAL NIC 600 FOR A').lines, cp.execute('Q NIC 600 FOR A').lines);
+  // UNCOUPLE ends PROMISCUOUS; REVOKE uncouples.
+  run(cp, 'UNCOUPLE 600 FOR A');
+  assert.equal(cp.state.nic('A', 0x600)!.promiscuous, false);
+  assert.equal(cp.state.nic('A', 0x600)!.macProtect, 'ON', 'MACPROTECT stays with the NIC');
+  run(cp, 'COUPLE 600 TO SYSTEM V1 FOR A');
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 REVOKE A'), ['NIC 0600 of GUEST A is disconnected from VSWITCH SYSTEM V1', 'A revoked for VSWITCH SYSTEM V1']);
+  assert.equal(cp.state.nic('A', 0x600)!.coupled, null);
+  assert.deepEqual(run(cp, 'SET VSWITCH V1 ISOLATION ON'), ['VSWITCH SYSTEM V1 ISOLATION ON']);
+  assert.equal(cp.state.switches.get('V1')!.isolation, true);
+});
+
+test('issue 10: MACID pins the low three bytes under VMLAN USERPREFIX; a duplicate is refused; QUERY VMLAN shows them', () => {
+  const cp = setup();
+  cp.state.applyChange({ t: 'userprefix', prefix: 0x02bb00 });
+  run(cp, 'DEFINE GUEST A NETNS na');
+  run(cp, 'DEFINE GUEST B QEMU');
+  run(cp, 'DEFINE NIC 600 MACID 00A1B2 FOR A');
+  assert.equal(cp.state.nic('A', 0x600)!.mac, 0x02bb0000a1b2);
+  refused(cp, 'DEFINE NIC 600 MACID 00a1b2 FOR B', /^VSW0035E MACID 00A1B2 is taken: NIC 0600 of GUEST A has it$/);
+  run(cp, 'DEFINE NIC 700 FOR A');
+  assert.equal(cp.state.nic('A', 0x700)!.mac, 0x020000000001, 'system MACs go on from their own counter');
+  refused(cp, 'DEFINE NIC 900 MACID 000001 FOR B', /MACID 000001 is taken: NIC 0700 of GUEST A/);
+  assert.deepEqual(run(cp, 'Q VMLAN'), ['VMLAN MACPREFIX: 020000  USERPREFIX: 02BB00', '  MACIDs: 00A1B2 (A 0600)']);
+  assert.deepEqual(cp.execute('Q VMLAN').data, { macPrefix: '020000', userPrefix: '02BB00', macIds: [{ guest: 'A', vdev: '0600', macId: '00A1B2', mac: '02:bb:00:00:a1:b2' }] });
+  refused(cp, 'VMLAN USERPREFIX 02CC00', /VSW0002E VMLAN USERPREFIX is a SYSTEM CONFIG statement/);
+  refused(cp, 'MODIFY VSWITCH X GRANT A', /VSW0002E MODIFY VSWITCH is a SYSTEM CONFIG statement/);
 });

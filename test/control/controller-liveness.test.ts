@@ -57,7 +57,7 @@ function setup(controller = '*') {
   run(`DEFINE VSWITCH SW1 RDEV up0 CONTROLLER ${controller}`);
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
-  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
   clock.drain();
   const ctl = () => (cp.execute('QUERY CONTROLLER').data as any).controllers.map((c: any) => [c.name, c.pid, c.state]);

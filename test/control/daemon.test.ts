@@ -85,8 +85,14 @@ test('transcript: every command, its replies and its errors', async () => {
   assert.ok(await waitFor(() => !run('ip', ['netns', 'list']).stdout.includes(g3), 5000), 'the namespace the daemon made is removed');
   assert.deepEqual(ok(d, 'DEFINE NIC 0600 TYPE QDIO FOR LINUX1'), ['NIC 0600 is created; devices 0600-0602 defined']);
   assert.deepEqual(ok(d, 'def nic 600 for linux2'), ['NIC 0600 is created; devices 0600-0602 defined']);
+  // Coupling needs a grant: refused with the reason, and nothing changes.
+  refused(d, 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1', /^vswitch: VSW0042E NIC 0600 not coupled: GUEST LINUX1 is not authorized for VSWITCH SYSTEM SW1 \(SET VSWITCH SW1 GRANT LINUX1 first\)$/);
+  assert.equal(d.json('QUERY', 'NIC', '600', 'FOR', 'LINUX1').nics[0].switch, null, 'the refused COUPLE coupled nothing');
+  assert.deepEqual(ok(d, 'SET VSWITCH SW1 GRANT LINUX1'), ['LINUX1 granted for VSWITCH SYSTEM SW1: PORTTYPE ACCESS NOPROMISCUOUS']);
+  assert.deepEqual(ok(d, 'set vsw sw1 gra linux2'), ['LINUX2 granted for VSWITCH SYSTEM SW1: PORTTYPE ACCESS NOPROMISCUOUS']);
+  assert.deepEqual(ok(d, 'Q VSWITCH SW1 ACCESSLIST').slice(-3), ['  Authorized userids:', '    LINUX1    PORTTYPE ACCESS NOPROMISCUOUS', '    LINUX2    PORTTYPE ACCESS NOPROMISCUOUS']);
   assert.deepEqual(ok(d, 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
-  assert.deepEqual(ok(d, 'coup 600 to sys sw1 for linux2'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1']);
+  assert.deepEqual(ok(d, 'coup 600 sys sw1 for linux2'), ['NIC 0600 is connected to VSWITCH SYSTEM SW1'], 'TO is optional');
 
   // The TAP is in the guest's namespace, named like Linux on Z, with the NIC's MAC.
   const nic = d.json('QUERY', 'NIC', '600', 'DETAILS', 'FOR', 'LINUX1').nics[0];
@@ -122,6 +128,7 @@ test('transcript: every command, its replies and its errors', async () => {
     'VSWITCH SYSTEM SW2       Type: QDIO    Connected: 0    Mode: IP',
     '  QueueStorage: 1M    Controller: DTCVSW1 (READY) selected by *',
     `  RDEV: ${late}    Active: ${late}    State: READY    MAC: ${JSON.parse(l.ip(host, '-j', 'link', 'show', late))[0].address.toUpperCase().replace(/:/g, '-')}`,
+    '  VLAN: UNAWARE    Isolation: OFF    MACprotect: OFF',
   ]);
 
   // Address registration: the guest configures its interface; the switch registers it.
@@ -134,8 +141,8 @@ test('transcript: every command, its replies and its errors', async () => {
     return t.length === 2 && t.every((e: { localOnly: boolean }) => !e.localOnly) ? t : null; // after the LAN probe (300 ms)
   }, 5000);
   assert.deepEqual(table, [
-    { ip: '10.66.0.11', guest: 'LINUX1', vdev: '0600', localOnly: false, reason: null },
-    { ip: '10.66.0.12', guest: 'LINUX2', vdev: '0600', localOnly: false, reason: null },
+    { ip: '10.66.0.11', vlan: 0, guest: 'LINUX1', vdev: '0600', localOnly: false, reason: null },
+    { ip: '10.66.0.12', vlan: 0, guest: 'LINUX2', vdev: '0600', localOnly: false, reason: null },
   ]);
   const det = ok(d, 'Q VSWITCH SW1 DETAILS');
   assert.ok(det.includes('    10.66.0.11       LINUX1    0600  REGISTERED'), det.join('\n'));
@@ -158,6 +165,17 @@ test('transcript: every command, its replies and its errors', async () => {
   const carrier = await waitFor(() => JSON.parse(l.ip(g2, '-j', 'link', 'show', 'enc600'))[0].flags.includes('NO-CARRIER'), 3000);
   assert.ok(carrier, 'uncoupled NIC: TAP kept, no carrier');
   refused(d, 'UNCOUPLE 600 FOR LINUX2', /VSW0041E NIC 0600 is not coupled/);
+  ok(d, 'SET VSWITCH SW2 GRANT LINUX2');
+  assert.deepEqual(ok(d, 'COUPLE 600 TO SYSTEM SW2 FOR LINUX2'), ['NIC 0600 is connected to VSWITCH SYSTEM SW2']);
+  assert.ok(await waitFor(() => !JSON.parse(l.ip(g2, '-j', 'link', 'show', 'enc600'))[0].flags.includes('NO-CARRIER'), 3000), 'coupled: carrier');
+  // REVOKE of a coupled guest uncouples it: the guest sees NO-CARRIER.
+  assert.deepEqual(ok(d, 'SET VSWITCH SW2 REVOKE LINUX2'), ['NIC 0600 of GUEST LINUX2 is disconnected from VSWITCH SYSTEM SW2', 'LINUX2 revoked for VSWITCH SYSTEM SW2']);
+  assert.ok(await waitFor(() => JSON.parse(l.ip(g2, '-j', 'link', 'show', 'enc600'))[0].flags.includes('NO-CARRIER'), 3000), 'revoked: NO-CARRIER');
+  assert.equal(d.json('QUERY', 'NIC', '600', 'FOR', 'LINUX2').nics[0].switch, null);
+  assert.deepEqual(d.json('QUERY', 'VSWITCH', 'SW2', 'ACCESSLIST').switches[0].accessList, []);
+  refused(d, 'SET VSWITCH SW2 REVOKE LINUX2', /VSW0042E LINUX2 is not authorized for VSWITCH SYSTEM SW2/);
+  refused(d, 'COUPLE 600 TO SYSTEM SW2 FOR LINUX2', /VSW0042E NIC 0600 not coupled: GUEST LINUX2 is not authorized/);
+  ok(d, 'SET VSWITCH SW2 GRANT LINUX2');
   assert.deepEqual(ok(d, 'COUPLE 600 TO SYSTEM SW2 FOR LINUX2'), ['NIC 0600 is connected to VSWITCH SYSTEM SW2']);
   assert.deepEqual(ok(d, 'DETACH NIC 600 FOR LINUX2'), [
     'NIC 0600 is disconnected from VSWITCH SYSTEM SW2',
@@ -186,6 +204,7 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
     '   IP QUEUESTORAGE 4M   /* the LAN */',
     `DEFINE GUEST LINUX1 NETNS ${g1}`,
     'DEFINE NIC 600 FOR LINUX1',
+    'MODIFY VSWITCH SW1 GRANT LINUX1',
     'COUPLE 600 TO SYSTEM SW1 FOR LINUX1',
   ].join('\n');
   const d = await daemon(host, config);
@@ -202,9 +221,15 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
   ok(d, `DEFINE GUEST LINUX2 NETNS ${g2}`);
   ok(d, 'DEFINE NIC 0700 FOR LINUX2');
   ok(d, 'DEFINE NIC 0800 FOR LINUX2');
+  ok(d, 'SET VSWITCH SW1 GRANT LINUX2 PROMISCUOUS');
   ok(d, 'COUPLE 700 TO SYSTEM SW1 FOR LINUX2');
-  ok(d, 'DEFINE VSWITCH SW2 RDEV NONE');
+  ok(d, 'DEFINE VSWITCH SW2 RDEV NONE ETHERNET VLAN 10 NATIVE NONE');
+  ok(d, 'SET VSWITCH SW2 GRANT LINUX2 PORTTYPE TRUNK VLAN 10 20-21');
   ok(d, 'COUPLE 800 TO SYSTEM SW2 FOR LINUX2');
+  ok(d, 'SET VSWITCH SW2 ISOLATION ON');
+  ok(d, 'SET VSWITCH SW1 MACPROTECT ON');
+  ok(d, 'SET NIC 700 PROMISCUOUS FOR LINUX2');
+  ok(d, 'SET NIC 800 MACPROTECT OFF FOR LINUX2');
   ok(d, 'UNCOUPLE 600 FOR LINUX1');
   ok(d, 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1');
   l.ip(g1, 'addr', 'add', '10.67.0.11/24', 'dev', 'enc600');
@@ -224,7 +249,12 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
     return t.length === 2 && t.every((e: { localOnly: boolean }) => !e.localOnly);
   }, 5000), 'addresses re-read and registered again (the controller reconnected)');
   const strip = (o: any): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'port' ? undefined : v)));
-  assert.deepEqual(strip(snapshot(d)), strip(before), 'switches, guests, NICs (same MACs), couplings, addresses all back');
+  assert.deepEqual(strip(snapshot(d)), strip(before), 'switches, guests, NICs (same MACs), couplings, access lists, layer-2 settings, addresses all back');
+  const sw2 = d.json('QUERY', 'VSWITCH', 'SW2', 'DETAILS').switches[0];
+  assert.deepEqual([sw2.isolation, sw2.vlan, sw2.accessList[0].vlans], [true, { aware: true, defaultVid: 10, nativeVid: 0, portType: 'ACCESS' }, [10, 20, 21]]);
+  assert.deepEqual(sw2.nics.map((n: { portType: string; vlans: number[]; pvid: number; macProtect: boolean }) => [n.portType, n.vlans, n.pvid, n.macProtect]), [['TRUNK', [10, 20, 21], 0, false]]);
+  const n700 = d.json('QUERY', 'NIC', '700', 'FOR', 'LINUX2').nics[0];
+  assert.deepEqual([n700.promiscuous, n700.policy.promiscuous, n700.policy.macProtect], [true, true, true], 'SET NIC PROMISCUOUS and the switch MACPROTECT came back');
   assert.equal(d.json('QUERY', 'NIC', '700', 'FOR', 'LINUX2').nics[0].mac, '02:aa:00:00:00:02');
   assert.match(l.ip(g2, 'addr', 'show', 'enc700'), /10\.67\.0\.12\/24/, 'the persistent TAP kept the guest address');
   assert.equal(l.exec(g1, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.67.0.12']).code, 0, 'traffic resumes');
@@ -241,11 +271,16 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
   assert.equal(d.json('QUERY', 'VSWITCH').switches.length, 3, 'records after a cut tail are read');
 });
 
-test('a bad SYSTEM CONFIG stops start-up with its line number', async () => {
+test('a bad SYSTEM CONFIG stops start-up with its line number; a second DEFINE VSWITCH of a name is an error of its own', async () => {
   const l = lab();
   const host = l.netns('h');
-  const d = the.daemon({ netns: host, config: 'DEFINE VSWITCH SW1\n\nDEFINE VSWITCH SW1 RDEV NONE\n' });
-  await assert.rejects(d.start(3000), /line 3: DEFINE VSWITCH SW1 .*VSW0010E VSWITCH SYSTEM SW1 already exists; not started/);
+  const d = the.daemon({ netns: host, config: 'DEFINE VSWITCH SW1\n\nMODIFY VSWITCH SW9 GRANT A\n' });
+  await assert.rejects(d.start(3000), /line 3: MODIFY VSWITCH SW9 GRANT A: VSW0011E VSWITCH SYSTEM SW9 does not exist; not started/);
+  // z/VM: "the first definition will be accepted and subsequent statements will receive an error".
+  const dup = await daemon(host, 'DEFINE VSWITCH SW1\n\nDEFINE VSWITCH SW1 RDEV NONE ETHERNET\nDEFINE VSWITCH SW2\n');
+  assert.deepEqual(dup.json('QUERY', 'VSWITCH').switches.map((s: { name: string; mode: string }) => [s.name, s.mode]), [['SW1', 'IP'], ['SW2', 'IP']]);
+  assert.ok(await waitFor(() => /VSW0016E SYSTEM CONFIG line 3: VSWITCH SW1 is defined again; the first definition stands/.test(dup.stderr), 5000), dup.stderr.slice(-2000));
+  await dup.stop();
   const e = the.daemon({ netns: host, config: '* ok\nDEFINE VSWITCH SW1 RDEV,\n' });
   await assert.rejects(e.start(3000), /line 2: /);
 });

@@ -19,6 +19,8 @@ import { controlPlane, definitions } from '../helpers/control.js';
 const VOCAB = ['Q', 'QUERY', 'DEF', 'DEFINE', 'DET', 'DETACH', 'VSW', 'VSWITCH', 'GUEST', 'NIC', 'COUP', 'COUPLE', 'UNCOUP', 'TO', 'SYS',
   'SYSTEM', 'FOR', 'RDEV', 'NONE', 'IP', 'ETH', 'CONTR', 'CONTROLLER', '*', 'QUEUESTOR', '8M', 'DETAILS', 'ALL', 'TYPE', 'QDIO', 'NETNS',
   'QEMU', 'STREAM', 'DGRAM', 'VMLAN', 'MACPREFIX', '020000', 'SET', 'SWITCHOVER', 'UPLINK', 'CONNECT', 'DISCONNECT',
+  'GRANT', 'REVOKE', 'VLAN', 'AWARE', 'UNAWARE', 'NATIVE', 'PORTTYPE', 'ACCESS', 'TRUNK', 'ISOLATION', 'MACPROTECT', 'PROMISCUOUS',
+  'NOPROM', 'ON', 'OFF', 'ACCESSLIST', 'MODIFY', 'USERPREFIX', 'MACID', '00A1B2', 'LAN', 'VIRTUAL', '10', '20-22', '4095',
   'SW1', 'SW2', 'LINUX1', 'VM1', 'DTCVSW1', 'eth0', 'eth1', 'ns1', 'ns2', '600', '603', '700', 'FFFD', 'FFFE',
   'DEFıNE', 'vswıtch', 'ſW1', 'LİNUX1', '\u00a0', '\u2028', '\u0000', '😀', 'x'.repeat(200)];
 
@@ -40,6 +42,14 @@ const wellFormedArb = fc.oneof(
   fc.tuple(vdev, guest).map(([v, g]) => `DETACH NIC ${v} FOR ${g}`),
   fc.tuple(vdev, sw, guest).map(([v, a, g]) => `COUPLE ${v} TO SYSTEM ${a} FOR ${g}`),
   fc.tuple(vdev, guest).map(([v, g]) => `UNCOUPLE ${v} FOR ${g}`),
+  fc.tuple(sw, guest, fc.constantFrom('', 'PROMISCUOUS', 'VLAN 10', 'PORTTYPE TRUNK VLAN 10 20', 'NOPROM')).map(([a, g, o]) => `SET VSWITCH ${a} GRANT ${g} ${o}`),
+  fc.tuple(sw, guest).map(([a, g]) => `SET VSWITCH ${a} REVOKE ${g}`),
+  fc.tuple(sw, fc.constantFrom('ISOLATION ON', 'MACPROTECT OFF')).map(([a, o]) => `SET VSWITCH ${a} ${o}`),
+  fc.tuple(vdev, guest, fc.constantFrom('PROMISCUOUS', 'NOPROMISCUOUS', 'MACPROTECT ON', 'MACPROTECT UNSPECIFIED')).map(([v, g, o]) => `SET NIC ${v} ${o} FOR ${g}`),
+  fc.tuple(sw, fc.constantFrom('VLAN 10', 'VLAN 10 NATIVE NONE PORTTYPE TRUNK', 'ISOLATION ETH')).map(([a, o]) => `DEFINE VSWITCH ${a} RDEV NONE ${o}`),
+  fc.tuple(vdev, guest).map(([v, g]) => `DEFINE NIC ${v} MACID 00A1B2 FOR ${g}`),
+  fc.tuple(fc.constantFrom('SW1', ''), fc.constantFrom('ACCESSLIST', 'PROMISCUOUS')).map(([a, o]) => `Q VSW ${a} ${o}`),
+  fc.constantFrom('Q LAN', 'Q LAN SW1 DET', 'Q VIRTUAL NIC FOR LINUX1', 'MODIFY VSWITCH SW1 GRANT VM1'),
   fc.tuple(sw, fc.constantFrom('CONTROLLER DTCVSW1', 'CONTROLLER *', 'CONTROLLER OTHER', 'SWITCHOVER', 'UPLINK CONNECT')).map(([a, o]) => `SET VSWITCH ${a} ${o}`),
   fc.tuple(fc.constantFrom('SW1', 'ALL', ''), fc.constantFrom('DET', '')).map(([a, d]) => `Q VSW ${a} ${d}`),
   guest.map((g) => `Q NIC DET FOR ${g}`),
@@ -75,7 +85,7 @@ test('property: through the real engine, nothing throws and a refused command ch
     const state = new State();
     const cp = controlPlane(state, { interfaceExists: (n) => n === 'eth0' }, { journal, runtime: { ...NO_RUNTIME, hasController: (n) => n === 'DTCVSW1' } });
     // A state with something in it, so checks have definitions to refuse against.
-    for (const c of ['DEFINE VSWITCH SW1 RDEV eth0', 'DEFINE GUEST LINUX1 NETNS ns1', 'DEFINE NIC 600 FOR LINUX1', 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1']) {
+    for (const c of ['DEFINE VSWITCH SW1 RDEV eth0', 'DEFINE GUEST LINUX1 NETNS ns1', 'DEFINE NIC 600 FOR LINUX1', 'SET VSWITCH SW1 GRANT LINUX1', 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1']) {
       assert.ok(cp.execute(c).ok, c);
     }
     for (const text of texts) {

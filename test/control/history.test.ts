@@ -67,7 +67,7 @@ function flip(path: string, line: number, from: string, to: string): void {
   writeFileSync(path, lines.join('\n'));
 }
 
-const CMDS = ['DEFINE VSWITCH SW1 RDEV eth1', 'DEFINE GUEST A NETNS na', 'DEFINE NIC 0600 FOR A', 'COUPLE 0600 TO SYSTEM SW1 FOR A', 'DEFINE NIC 0800 FOR A'];
+const CMDS = ['DEFINE VSWITCH SW1 RDEV eth1', 'DEFINE GUEST A NETNS na', 'DEFINE NIC 0600 FOR A', 'SET VSWITCH SW1 GRANT A', 'COUPLE 0600 TO SYSTEM SW1 FOR A', 'DEFINE NIC 0800 FOR A'];
 
 test('a flipped digit in an acknowledged record stops the start naming its line, in the middle and at the end', () => withDir((dir) => {
   const a = open(dir);
@@ -75,7 +75,7 @@ test('a flipped digit in an acknowledged record stops the start naming its line,
   a.history.close();
   const path = join(dir, JOURNAL_FILE);
   const good = readFileSync(path);
-  for (const [line, from, to] of [[3, '0600', '0700'], [5, '0800', '0900'], [2, 'NETNS na', 'NETNS nb']] as const) {
+  for (const [line, from, to] of [[3, '0600', '0700'], [6, '0800', '0900'], [2, 'NETNS na', 'NETNS nb']] as const) {
     writeFileSync(path, good);
     flip(path, line, from, to);
     assert.throws(() => open(dir), (e: unknown) => {
@@ -105,12 +105,12 @@ test('recovery keeps the records before the damage, sets the file aside, and the
   const b = open(dir);
   assert.deepEqual([...b.startUp.state.guests.get('A')!.nics.keys()], [0x600], 'the records before line 4 are back');
   assert.equal(b.startUp.state.nic('A', 0x600)!.coupled, null);
-  run(b.cp, ['COUPLE 0600 TO SYSTEM SW1 FOR A', 'DEFINE NIC 0800 FOR A']);
+  run(b.cp, ['SET VSWITCH SW1 GRANT A', 'COUPLE 0600 TO SYSTEM SW1 FOR A', 'DEFINE NIC 0800 FOR A']);
   b.history.close();
   const c = open(dir);
   assert.deepEqual(dump(c.startUp.state), before, 'the same commands again give the same state');
-  assert.deepEqual(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).seq), [1, 2, 3, 4, 5], 'sequence numbers go on');
-  assert.match(recoverHistory(dir)[0], /^nothing to recover: snapshot absent, journal 5 records intact$/);
+  assert.deepEqual(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).seq), [1, 2, 3, 4, 5, 6], 'sequence numbers go on');
+  assert.match(recoverHistory(dir)[0], /^nothing to recover: snapshot absent, journal 6 records intact$/);
   c.history.close();
 }));
 
@@ -120,7 +120,8 @@ test('a journal of the previous version (v1, no checksums) replays; compaction r
     { v: 1, seq: 1, at: 'x', cmd: 'DEFINE VSWITCH SW1 RDEV eth1 IP CONTROLLER * QUEUESTORAGE 8M' },
     { v: 1, seq: 2, at: 'x', cmd: 'DEFINE GUEST A NETNS na' },
     { v: 1, seq: 3, at: 'x', cmd: 'DEFINE NIC 0600 TYPE QDIO FOR A', alloc: { macSerial: 5, mac: 0x020000000005, subchannels: [0, 1, 2], chpid: 0 } },
-    { v: 1, seq: 4, at: 'x', cmd: 'COUPLE 0600 TO SYSTEM SW1 FOR A' },
+    { v: 1, seq: 4, at: 'x', cmd: 'SET VSWITCH SW1 GRANT A' },
+    { v: 1, seq: 5, at: 'x', cmd: 'COUPLE 0600 TO SYSTEM SW1 FOR A' },
   ].map((r) => `${JSON.stringify(r)}\n`).join(''));
   const a = open(dir);
   assert.equal(a.startUp.state.nic('A', 0x600)!.mac, 0x020000000005);
@@ -131,7 +132,7 @@ test('a journal of the previous version (v1, no checksums) replays; compaction r
   a.history.close();
   const lines = [...readFileSync(join(dir, SNAPSHOT_FILE), 'utf8').trim().split('\n'), ...readFileSync(join(dir, JOURNAL_FILE), 'utf8').trim().split('\n')];
   assert.ok(lines.every((l) => JSON.parse(l).v === 2 && /,"crc":"[0-9a-f]{8}"}$/.test(l)), lines.join('\n'));
-  assert.equal(JSON.parse(lines[lines.length - 1]).seq, 5, 'the journal after the snapshot goes on with seq 5');
+  assert.equal(JSON.parse(lines[lines.length - 1]).seq, 6, 'the journal after the snapshot goes on with seq 6');
   const b = open(dir);
   assert.deepEqual(b.startUp.state.nic('A', 0x700)!.macSerial, 6);
   run(b.cp, ['DETACH NIC 0700 FOR A']);
@@ -154,10 +155,22 @@ const commandArb = fc.oneof(
   fc.tuple(fc.constantFrom(...vdevs), fc.constantFrom(...ids('G', 4))).map(([v, g]) => `DETACH NIC ${v} FOR ${g}`),
   fc.tuple(fc.constantFrom(...vdevs), fc.constantFrom(...ids('S', 3)), fc.constantFrom(...ids('G', 4))).map(([v, s, g]) => `COUPLE ${v} TO SYSTEM ${s} FOR ${g}`),
   fc.tuple(fc.constantFrom(...vdevs), fc.constantFrom(...ids('G', 4))).map(([v, g]) => `UNCOUPLE ${v} FOR ${g}`),
+  // Layer 2 (issue 10): VLAN-aware switches, the access list, switch and NIC settings, MACIDs.
+  fc.tuple(fc.constantFrom(...ids('S', 3)), fc.constantFrom('VLAN 10', 'VLAN 10 NATIVE NONE PORTTYPE TRUNK', 'VLAN 20 ISOLATION', 'ETHERNET VLAN 5 NATIVE 5'))
+    .map(([s, o]) => `DEFINE VSWITCH ${s} RDEV NONE ${o}`),
+  fc.tuple(fc.constantFrom(...ids('S', 3)), fc.constantFrom(...ids('G', 4)), fc.constantFrom('', 'PROMISCUOUS', 'NOPROMISCUOUS', 'VLAN 10', 'PORTTYPE TRUNK VLAN 5 10 20', 'PORTTYPE ACCESS'))
+    .map(([s, g, o]) => `SET VSWITCH ${s} GRANT ${g} ${o}`),
+  fc.tuple(fc.constantFrom(...ids('S', 3)), fc.constantFrom(...ids('G', 4))).map(([s, g]) => `SET VSWITCH ${s} REVOKE ${g}`),
+  fc.tuple(fc.constantFrom(...ids('S', 3)), fc.constantFrom('ISOLATION ON', 'ISOLATION OFF', 'MACPROTECT ON', 'MACPROTECT OFF')).map(([s, o]) => `SET VSWITCH ${s} ${o}`),
+  fc.tuple(fc.constantFrom(...vdevs), fc.constantFrom(...ids('G', 4)), fc.constantFrom('PROMISCUOUS', 'NOPROMISCUOUS', 'MACPROTECT ON', 'MACPROTECT OFF', 'MACPROTECT UNSPECIFIED'))
+    .map(([v, g, o]) => `SET NIC ${v} ${o} FOR ${g}`),
+  fc.tuple(fc.constantFrom(...vdevs), fc.constantFrom(...ids('G', 4)), fc.constantFrom('00A001', '00A002')).map(([v, g, m]) => `DEFINE NIC ${v} MACID ${m} FOR ${g}`),
+  fc.tuple(fc.constantFrom(...vdevs), fc.constantFrom(...ids('G', 4))).map(([v, g]) => `DEFINE NIC ${v} NAME eth${v} FOR ${g}`),
 );
 const configArb = fc.array(fc.oneof(
   commandArb.filter((c) => /^(DEFINE|COUPLE)/.test(c)),
-  fc.constantFrom('VMLAN MACPREFIX 02AA00'),
+  commandArb.filter((c) => /^SET VSWITCH \S+ (GRANT|ISOLATION|MACPROTECT)/.test(c)).map((c) => c.replace(/^SET/, 'MODIFY')),
+  fc.constantFrom('VMLAN MACPREFIX 02AA00', 'VMLAN USERPREFIX 02BB00'),
 ), { maxLength: 12 });
 
 /** SYSTEM CONFIG's statements that apply, applied to `startUp`. */
@@ -183,7 +196,7 @@ test('property: SYSTEM CONFIG + snapshot gives the state SYSTEM CONFIG + journal
     assert.deepEqual(dump(again.state), dump(startUp.state));
     // Nothing in it that does nothing: without definitions made at run time, the snapshot is empty.
     if (cmds.length === 0) assert.deepEqual(snap, []);
-  }), { numRuns: 400 });
+  }), { numRuns: 600 });
 });
 
 // ---- compaction ----

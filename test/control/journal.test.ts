@@ -65,15 +65,15 @@ test('commands are journaled before the reply and come back with the same identi
   withDir((dir) => {
     const { cp, journal } = open(dir);
     for (const c of ['DEFINE VSWITCH SW1 RDEV eth1', 'DEFINE GUEST A NETNS na', 'DEFINE NIC 600 FOR A', 'DEFINE NIC 700 FOR A',
-      'COUPLE 600 TO SYSTEM SW1 FOR A', 'DETACH NIC 600 FOR A', 'DEFINE NIC 800 FOR A', 'COUPLE 800 TO SYSTEM SW1 FOR A']) {
+      'SET VSWITCH SW1 GRANT A', 'COUPLE 600 TO SYSTEM SW1 FOR A', 'DETACH NIC 600 FOR A', 'DEFINE NIC 800 FOR A', 'COUPLE 800 TO SYSTEM SW1 FOR A']) {
       assert.ok(cp.execute(c).ok, c);
     }
     assert.ok(!cp.execute('DEFINE VSWITCH SW1').ok);
     assert.ok(cp.execute('Q VSW').ok);
     const lines = readFileSync(join(dir, JOURNAL_FILE), 'utf8').trim().split('\n');
-    assert.equal(lines.length, 8, 'refused commands and queries are not journaled');
+    assert.equal(lines.length, 9, 'refused commands and queries are not journaled');
     assert.deepEqual(JSON.parse(lines[2]).alloc, { macSerial: 1, mac: 0x020000000001, subchannels: [0, 1, 2], chpid: 0 });
-    assert.deepEqual(lines.map((l) => JSON.parse(l).v), Array(8).fill(2), 'records of this version');
+    assert.deepEqual(lines.map((l) => JSON.parse(l).v), Array(9).fill(2), 'records of this version');
     assert.ok(lines.every((l) => /,"crc":"[0-9a-f]{8}"}$/.test(l)), 'each with its checksum');
     const before = ['Q VSW ALL DET', 'Q NIC DET FOR A', 'Q GUEST'].map((q) => cp.execute(q));
     journal.close();

@@ -90,7 +90,7 @@ test('QEMU refusing the connection: retries back off from retryMs to retryMaxMs;
   run('DEFINE VSWITCH SW1');
   run('DEFINE GUEST VM1 QEMU');
   run('DEFINE NIC 600 FOR VM1');
-  run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
+  run('SET VSWITCH SW1 GRANT VM1'); run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
   clock.advance(700);
   assert.deepEqual(tries.map((t) => t[1]), [0, 20, 60, 140, 300, 460, 620], 'waits of 20, 40, 80, 160, 160, 160 ms');
   tries.length = 0;
@@ -115,7 +115,7 @@ test('QEMU socket not there yet: no retry but the safety net; the file appearing
   run('DEFINE VSWITCH SW1');
   run('DEFINE GUEST VM1 QEMU');
   run('DEFINE NIC 600 FOR VM1');
-  run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
+  run('SET VSWITCH SW1 GRANT VM1'); run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
   clock.advance(159);
   assert.deepEqual(tries.map((t) => t - t0), [0], 'waiting for the file, not retrying every retryMs');
   clock.advance(1);

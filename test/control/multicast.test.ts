@@ -65,7 +65,7 @@ function setup() {
   const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
   for (const c of ['DEFINE VSWITCH SW1 RDEV up0 up1', 'DEFINE GUEST A NETNS na', 'DEFINE GUEST B NETNS nb', 'DEFINE NIC 600 FOR A',
-    'DEFINE NIC 600 FOR B', 'COUPLE 600 TO SYSTEM SW1 FOR A', 'COUPLE 600 TO SYSTEM SW1 FOR B']) run(c);
+    'DEFINE NIC 600 FOR B', 'SET VSWITCH SW1 GRANT A', 'COUPLE 600 TO SYSTEM SW1 FOR A', 'SET VSWITCH SW1 GRANT B', 'COUPLE 600 TO SYSTEM SW1 FOR B']) run(c);
   const portOf = (g: string) => (dp.posts.find((m) => m.op === 'port-add' && m.name === `enc600@${g}`) as { port: number }).port;
   const groups = () => (cp.execute('Q VSW SW1 DET').data as any).switches[0].groups;
   const join = (port: number, group = G) => dp.emit('group-join', { ev: 'group-join', sw: 0, port, group });

@@ -27,6 +27,7 @@ function setup() {
     'DEFINE VSWITCH SW1 RDEV eth1', 'DEFINE VSWITCH SW2 RDEV eth2',
     'DEFINE GUEST A1 NETNS a1 OWNER alice', 'DEFINE GUEST A2 QEMU OWNER 1001',
     'DEFINE GUEST B1 NETNS b1 OWNER bob', 'DEFINE GUEST S1 NETNS s1', 'DEFINE GUEST T1 QEMU TAP OWNER 1003',
+    'SET VSWITCH SW1 GRANT A1', 'SET VSWITCH SW2 GRANT A1', 'SET VSWITCH SW1 GRANT B1',
     'DEFINE NIC 600 FOR A1', 'DEFINE NIC 700 FOR A1', 'COUPLE 600 TO SYSTEM SW1 FOR A1', 'DEFINE NIC 600 FOR B1',
   ]) {
     const r = cp.execute(c);
@@ -59,8 +60,9 @@ const CASES: Array<[string, 'A' | 'B' | 'AB' | '-']> = [
   ['QUERY GUEST A1', 'A'],
   ['QUERY GUEST S1', '-'],
   ['QUERY GUEST ALL', '-'],
-  ['QUERY VSWITCH SW1', 'A'],
-  ['QUERY VSWITCH SW2', '-'],
+  ['QUERY VSWITCH SW1', 'AB'],
+  ['QUERY VSWITCH SW2', 'A'],
+  ['QUERY VSWITCH SW1 ACCESSLIST', 'AB'],
   ['QUERY VSWITCH ALL DETAILS', '-'],
   ['QUERY VMLAN', 'AB'],
   ['QUERY CONTROLLER ALL', '-'],
@@ -68,6 +70,13 @@ const CASES: Array<[string, 'A' | 'B' | 'AB' | '-']> = [
   ['SET VSWITCH SW1 SWITCHOVER', '-'],
   ['SET VSWITCH SW1 UPLINK DISCONNECT', '-'],
   ['VMLAN MACPREFIX 020001', '-'],
+  ['VMLAN USERPREFIX 020002', '-'],
+  ['MODIFY VSWITCH SW1 GRANT B1', '-'],
+  ['SET VSWITCH SW1 GRANT B1', '-'],
+  ['SET VSWITCH SW1 REVOKE A1', '-'],
+  ['SET NIC 600 MACPROTECT ON FOR A1', 'A'],
+  ['SET NIC 600 MACPROTECT ON FOR B1', 'B'],
+  ['QUERY LAN', 'AB'],
 ];
 
 function cmdOf(text: string): Command {
@@ -93,7 +102,7 @@ test('who may issue what: the system anything, an OWNER (by name or uid) its gue
     assert.equal(denied(SYSTEM), false, `${text}: the system`);
     assert.equal(denied(ADMIN), false, `${text}: a member of the administrators' group`);
     assert.equal(denied(ALICE), !allowedTo.includes('A'), `${text}: alice`);
-    assert.equal(denied(ALICE_UID_ONLY), !allowedTo.includes('A') || text.endsWith('FOR A1') || text === 'QUERY GUEST A1' || text === 'QUERY VSWITCH SW1',
+    assert.equal(denied(ALICE_UID_ONLY), !allowedTo.includes('A') || text.endsWith('FOR A1') || text === 'QUERY GUEST A1' || text.startsWith('QUERY VSWITCH SW'),
       `${text}: uid 1001 without a name owns only A2 (OWNER 1001)`);
     assert.equal(denied(BOB), !allowedTo.includes('B'), `${text}: bob`);
     if (verb.privilege === 'B') assert.equal(allowedTo, '-', `${text}: class B is the system's alone`);
@@ -122,12 +131,13 @@ test('a refusal is one VSW0003E line through the engine and changes nothing; the
   assert.equal(exists.replace('S1', 'X'), missing.replace('NOSUCH', 'X'));
 });
 
-test('a switch is granted to a guest by its coupled NICs until grants exist', () => {
+test('a switch is granted to a guest by the switch\'s access list', () => {
   const cp = setup();
   assert.equal(switchGrantedTo(cp.state, 'A1', 'SW1'), true);
-  assert.equal(switchGrantedTo(cp.state, 'A1', 'SW2'), false);
-  assert.equal(switchGrantedTo(cp.state, 'B1', 'SW1'), false);
+  assert.equal(switchGrantedTo(cp.state, 'B1', 'SW2'), false);
   assert.equal(switchGrantedTo(cp.state, 'NOSUCH', 'SW1'), false);
+  assert.ok(cp.execute('SET VSWITCH SW1 REVOKE B1').ok);
+  assert.equal(switchGrantedTo(cp.state, 'B1', 'SW1'), false);
 });
 
 test('the system: root, or a member of the administrators\' group (when it exists)', () => {

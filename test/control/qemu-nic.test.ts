@@ -9,6 +9,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { OPEN_SWITCH_POLICY, OPEN_PORT_POLICY } from '../../src/protocol/dataplane.js';
 import { EventEmitter } from 'node:events';
 import { closeSync, lstatSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -83,7 +84,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
   assert.deepEqual(run('DEFINE NIC 600 FOR VM1'), ['NIC 0600 is created; devices 0600-0602 defined']);
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
-  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
   dp.take();
   const sock = join(dir, 'vm1-0600.sock');
   const args = `-netdev stream,id=nic0600,server=on,addr.type=unix,addr.path=${sock} -device virtio-net-pci,mac=02:00:00:00:00:01,netdev=nic0600`;
@@ -94,6 +95,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
     '  WRT: 0601  Subchannel: 0001',
     '  DATA: 0602  Subchannel: 0002',
     '  CHPID: 00',
+    '  Promiscuous: NO  MACprotect: UNSPECIFIED',
     '  QEMU: STREAM  State: NOT COUPLED',
     `  QEMU arguments: ${args}`,
     '  Addresses: none',
@@ -111,7 +113,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
   });
 
   // Coupled, QEMU not there: waiting, retried.
-  run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
+  run('SET VSWITCH SW1 GRANT VM1'); run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
   assert.deepEqual(dp.take(), []);
   assert.equal(nicDoc('600', 'VM1').qemu.state, `WAITING FOR QEMU at ${sock}`);
   assert.match(cp.execute('Q NIC 600 DET FOR VM1').lines.join('\n'), new RegExp(`QEMU: STREAM  State: WAITING FOR QEMU at ${sock}\\n`));
@@ -119,14 +121,14 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
   const q = await listen(sock);
   try {
     assert.ok(await waitFor(() => q.conns.length === 1, 2000), 'the daemon connected');
-    assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'nic', kind: 'qemu-stream', fd: -1, mac: 0x020000000001, vnet: false, name: 'VM1/0600@qemu' }]);
+    assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'nic', kind: 'qemu-stream', fd: -1, mac: 0x020000000001, vnet: false, name: 'VM1/0600@qemu', policy: OPEN_PORT_POLICY }]);
     assert.equal(nicDoc('600', 'VM1').qemu.state, `CONNECTED to QEMU at ${sock}`);
     assert.equal(rec.nicPort('VM1', 0x600), 1);
 
     // The guest announces an address: registered like a configured one (local only: no uplink).
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip: 0x0a000005 });
     await settle(); // address events are coalesced into one sync per turn
-    assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000005, port: 1, localOnly: true }]);
+    assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000005, port: 1, localOnly: true }]);
     assert.deepEqual(nicDoc('600', 'VM1').addresses, [{ ip: '10.0.0.5', state: 'LOCAL ONLY' }]);
     // Not addresses: multicast, loopback, 0/8; and a namespace NIC's port takes its addresses from the watcher only.
     for (const ip of [0xe0000001, 0x7f000001, 0x00000005]) dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip });
@@ -163,11 +165,11 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
     assert.deepEqual(dp.take(), [], 'a late event for the old port is ignored');
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 2, ip: 0x0a000005 });
     await settle(); // address events are coalesced into one sync per turn
-    assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000005, port: 2, localOnly: true }]);
+    assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000005, port: 2, localOnly: true }]);
 
     // UNCOUPLE: port removed, address deregistered; DETACH NIC.
     run('UNCOUPLE 600 FOR VM1');
-    assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 2 }, { op: 'ip-clear', sw: 0, ip: 0x0a000005 }]);
+    assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 2 }, { op: 'ip-clear', sw: 0, vid: 0, ip: 0x0a000005 }]);
     assert.equal(nicDoc('600', 'VM1').qemu.state, 'NOT COUPLED');
     assert.deepEqual(nicDoc('600', 'VM1').addresses, []);
     run('DETACH NIC 600 FOR VM1');
@@ -184,7 +186,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
 test('DGRAM: the daemon binds its socket (0600: root or the guest OWNER) and adds the port with QEMU as peer; UNCOUPLE and DETACH remove the socket', async () => {
   const { dir, dp, rec, cp, run, nicDoc } = setup('d');
   run('DEFINE VSWITCH SW1');
-  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20 }]);
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: OPEN_SWITCH_POLICY }]);
   assert.deepEqual(run('DEF GUEST VM2 QEMU DG'), ['GUEST VM2 is defined (QEMU DGRAM)']);
   run('DEFINE NIC 0700 FOR VM2');
   assert.deepEqual(cp.execute('Q GUEST VM2').lines, ['GUEST VM2       QEMU DGRAM  NICs: 0700']);
@@ -195,8 +197,8 @@ test('DGRAM: the daemon binds its socket (0600: root or the guest OWNER) and add
   assert.equal(d.qemu.argsText,
     `-netdev dgram,id=nic0700,local.type=unix,local.path=${qemuPath},remote.type=unix,remote.path=${daemonPath} -device virtio-net-pci,mac=02:00:00:00:00:01,netdev=nic0700`);
   assert.deepEqual(d.qemu.paths, { qemu: qemuPath, daemon: daemonPath });
-  run('COUPLE 700 TO SYSTEM SW1 FOR VM2');
-  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'qemu-dgram', fd: -1, mac: 0x020000000001, vnet: false, name: 'VM2/0700@qemu', peer: qemuPath }]);
+  run('SET VSWITCH SW1 GRANT VM2'); run('COUPLE 700 TO SYSTEM SW1 FOR VM2');
+  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'qemu-dgram', fd: -1, mac: 0x020000000001, vnet: false, name: 'VM2/0700@qemu', peer: qemuPath, policy: OPEN_PORT_POLICY }]);
   assert.equal(nicDoc('700', 'VM2').qemu.state, `READY: datagrams from QEMU at ${qemuPath} to ${daemonPath}`);
   const st = lstatSync(daemonPath);
   assert.ok(st.isSocket());
@@ -204,7 +206,7 @@ test('DGRAM: the daemon binds its socket (0600: root or the guest OWNER) and add
   run('UNCOUPLE 700 FOR VM2');
   assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }]);
   assert.throws(() => lstatSync(daemonPath), /ENOENT/, 'the daemon socket is unlinked');
-  run('COUPLE 700 TO SYSTEM SW1 FOR VM2');
+  run('SET VSWITCH SW1 GRANT VM2'); run('COUPLE 700 TO SYSTEM SW1 FOR VM2');
   assert.deepEqual(dp.take().map((m) => [m.op, (m as { port?: number }).port]), [['port-add', 1]]);
   // A failed port is bound again after a retry.
   dp.emit('port-down', { ev: 'port-down', port: 1, errno: 9, reason: 'EBADF' });

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { OPEN_SWITCH_POLICY, OPEN_PORT_POLICY } from '../../src/protocol/dataplane.js';
 import { EventEmitter } from 'node:events';
 import { openSync } from 'node:fs';
 import { pino } from 'pino';
@@ -79,18 +80,18 @@ const st = (rdev: string, ok: boolean, reason?: string, ifindex = 2): RdevStatus
 test('uplink: waits for a controller, opens after InitializationComplete, registers addresses, fails over; a lost controller changes no port', () => {
   const { ifaces, taps, dp, w, rec, cp, run, clock } = setup();
   run('DEFINE VSWITCH SW1 RDEV up0 up1');
-  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20 }]);
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: OPEN_SWITCH_POLICY }]);
   assert.equal(rec.uplink('SW1').state, 'WAITING FOR CONTROLLER');
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
   assert.ok(taps.has('na/enc600'), 'TAP made by DEFINE NIC');
   assert.deepEqual(dp.take(), [], 'an uncoupled NIC has no port');
   assert.equal(w.watched.get('A/0600'), 'na/enc600');
-  run('COUPLE 600 TO SYSTEM SW1 FOR A');
-  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na' }]);
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'enc600@na', policy: OPEN_PORT_POLICY }]);
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
   clock.drain(); // address events are coalesced into one pass
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without a controller');
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000001, port: 0, localOnly: true }], 'local only without a controller');
   // A controller registers: ControlSwitch; nothing is opened before InitializationComplete.
   const link = new FakeLink();
   ifaces.add('up1');
@@ -102,18 +103,18 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', false, 'no such interface'), st('up1', true)] });
   clock.drain();
   assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' },
-    { op: 'probe', sw: 0, ip: 0x0a000001 }], 'the LAN is probed for the address first');
+    { op: 'probe', sw: 0, vid: 0, ip: 0x0a000001 }], 'the LAN is probed for the address first');
   assert.deepEqual(link.take(), [], 'not registered while the probe runs');
   assert.equal(rec.addressReason('SW1', 0x0a000001), 'probing the LAN');
   clock.advance(PROBE_INTERVAL_MS);
-  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: 0x0a000001 }], 'the second probe');
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, vid: 0, ip: 0x0a000001 }], 'the second probe');
   clock.advance(PROBE_WINDOW_MS - PROBE_INTERVAL_MS);
   clock.drain();
   assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1' }]);
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, true, 'local only until the answer');
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1', ok: true });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000001, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000001 }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000001, port: 0, localOnly: false }, { op: 'announce', sw: 0, vid: 0, ip: 0x0a000001 }]);
   assert.deepEqual(rec.uplink('SW1'), { state: 'READY', active: 'up1', mac: 0x0a0000000001, mtu: 1500, port: 1 });
   // Carrier loss on up1 with up0 ready: failover, re-registration on up0, announced there.
   ifaces.add('up0');
@@ -147,13 +148,13 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.equal(rec.controllers.view('SW1')!.controller, null);
   // Unchanged ports are left alone by later commands.
   run('DEFINE VSWITCH SW2');
-  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20 }]);
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 1, mode: 'IP', queueBytes: 8 << 20, policy: OPEN_SWITCH_POLICY }]);
   // Address removed, NIC uncoupled, NIC detached.
   w.emit('address', 'A/0600', 0x0a000001, 24, false);
   clock.drain(); // address events are coalesced into one pass
-  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000001 }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, vid: 0, ip: 0x0a000001 }]);
   run('UNCOUPLE 600 FOR A');
-  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, ip: 0x0a000003 }]);
+  assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }, { op: 'ip-clear', sw: 0, vid: 0, ip: 0x0a000003 }]);
   assert.ok(taps.has('na/enc600'), 'TAP stays when uncoupled');
   run('DETACH NIC 600 FOR A');
   assert.ok(!taps.has('na/enc600'), 'TAP destroyed by DETACH NIC');
@@ -170,7 +171,7 @@ test('a second claim on an address is refused and counted once; the holder keeps
   for (const g of ['A', 'B']) {
     run(`DEFINE GUEST ${g} NETNS n${g}`);
     run(`DEFINE NIC 600 FOR ${g}`);
-    run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
+    run(`SET VSWITCH SW1 GRANT ${g}`); run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
   }
   dp.take();
   w.emit('address', 'B/0600', 0x0a000009, 24, true);
@@ -183,11 +184,11 @@ test('a second claim on an address is refused and counted once; the holder keeps
   // The holder drops it and adds it again (a DHCP renewal, an interface bounce): the refused claimant does not get it meanwhile.
   w.emit('address', 'B/0600', 0x0a000009, 24, false);
   clock.drain(); // address events are coalesced into one pass
-  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000009 }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, vid: 0, ip: 0x0a000009 }]);
   assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009), undefined, 'no one holds it');
   w.emit('address', 'B/0600', 0x0a000009, 24, true);
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000009, port: 1, localOnly: true }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000009, port: 1, localOnly: true }]);
   assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009)!.userid, 'B', 'the first holder has it back');
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1, 'the standing refusal is counted once');
   assert.match(cp.execute('Q NIC 600 DET FOR A').lines.join('\n'), /10\.0\.0\.9\s+CONFLICT \(held by B 0600\)/);
@@ -252,7 +253,7 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   run('DEFINE VSWITCH SW1 RDEV up0');
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
-  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
   w.emit('address', 'A/0600', 0x0a000001, 24, true);
   const link = new FakeLink();
   rec.controllers.register(link, 'C1', 7);
@@ -274,7 +275,7 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true) });
   clock.drain();
   assert.equal(state(), 'READY', 'not left from the last event');
-  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }], 'announced again now that the LAN can hear it');
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, vid: 0, ip: 0x0a000001 }], 'announced again now that the LAN can hear it');
   // The interface is deleted: nothing to hold open.
   ifaces.delete('up0');
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', false, 'no such interface') });
@@ -301,17 +302,17 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   assert.equal(rec.addressReason('SW1', 0x0a000002), 'up0: no carrier', 'a new address says why it waits');
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true, undefined, 9) });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }, { op: 'probe', sw: 0, ip: 0x0a000002 }],
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, vid: 0, ip: 0x0a000001 }, { op: 'probe', sw: 0, vid: 0, ip: 0x0a000002 }],
     'the data device is already on the new interface; the LAN hears of it now, and the new address is probed there');
   assert.deepEqual(link.take().map((m) => (m as { address?: string }).address), ['10.0.0.1']);
   assert.equal(state(), 'READY');
   clock.advance(PROBE_WINDOW_MS);
-  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, ip: 0x0a000002 }], 'the second probe');
+  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, vid: 0, ip: 0x0a000002 }], 'the second probe');
   assert.deepEqual(link.take().map((m) => (m as { address?: string }).address), ['10.0.0.2'], 'registered once no one on the LAN answered');
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.2', ok: true });
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000002, port: 0, localOnly: false }, { op: 'announce', sw: 0, ip: 0x0a000002 }]);
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000002, port: 0, localOnly: false }, { op: 'announce', sw: 0, vid: 0, ip: 0x0a000002 }]);
   const ev = rec.controllers.view('SW1')!.events.at(-1)!;
   assert.equal(ev.kind, 'uplink-recovered');
   assert.equal(typeof ev.durationMs, 'number');
@@ -336,7 +337,7 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   run('DEFINE VSWITCH SW1 RDEV up1');
   run('DEFINE GUEST A NETNS na');
   run('DEFINE NIC 600 FOR A');
-  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
   const link = new FakeLink();
   ifaces.add('up1');
   rec.controllers.register(link, 'C1', 42);
@@ -349,7 +350,7 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   w.emit('address', 'A/0600', GW, 24, true);
   w.emit('address', 'A/0600', OWN, 24, true);
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: GW }, { op: 'probe', sw: 0, ip: OWN }],
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, vid: 0, ip: GW }, { op: 'probe', sw: 0, vid: 0, ip: OWN }],
     'probed, and not in the data plane while the probe runs (no ARP answered for it, no frames from it)');
   dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: GW, mac: 0x00aa00000001 });
   dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: GW, mac: 0x00aa00000001 });
@@ -359,7 +360,7 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   clock.advance(PROBE_WINDOW_MS);
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: OWN }, { op: 'ip-set', sw: 0, ip: OWN, port: 0, localOnly: true }],
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, vid: 0, ip: OWN }, { op: 'ip-set', sw: 0, vid: 0, ip: OWN, port: 0, localOnly: true }],
     'the second probe for the free address only; in the data plane once the window passed');
   assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.5' }], 'only the free address');
   assert.equal(rec.addressReason('SW1', GW), 'in use on the LAN by MAC 00:aa:00:00:00:01');
@@ -372,6 +373,104 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   clock.drain();
   w.emit('address', 'A/0600', GW, 24, true);
   clock.drain();
-  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, ip: GW }]);
+  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, vid: 0, ip: GW }]);
   assert.equal(rec.addressReason('SW1', GW), 'probing the LAN');
+});
+
+test('layer-2 policies reach the worker: switch-add and port-add carry them, GRANT / SET VSWITCH / SET NIC post only what changed, REVOKE removes the port; ip-set in each address\'s VLAN', () => {
+  const { dp, w, run, cp, clock, state } = setup();
+  run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
+  assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: { vlanAware: true, nativeVid: 1, isolation: false } }]);
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('DEFINE GUEST T NETNS nt');
+  run('DEFINE NIC 600 FOR T');
+  run('SET VSWITCH SW1 GRANT A');
+  run('SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30');
+  assert.deepEqual(dp.take(), [], 'a grant of an uncoupled user posts nothing');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR T');
+  const adds = dp.take();
+  assert.deepEqual(adds.map((m) => m.op === 'port-add' && [m.port, m.policy]), [
+    [0, { portType: 'ACCESS', pvid: 10, vlans: [], promiscuous: false, macProtect: false }],
+    [1, { portType: 'TRUNK', pvid: 1, vlans: [20, 30], promiscuous: false, macProtect: false }],
+  ], 'ACCESS in the default VLAN; TRUNK with the native VLAN untagged (granted) and the rest tagged');
+  // Addresses: A's on its interface (VLAN 10); T's on enc600 (native 1), on enc600.20 (20), on enc600.99 (not granted: none).
+  w.emit('address', 'A/0600', 0x0a0a0001, 24, true, 0);
+  w.emit('address', 'T/0600', 0x0a010002, 24, true, 0);
+  w.emit('address', 'T/0600', 0x0a140002, 24, true, 20);
+  w.emit('address', 'T/0600', 0x0a630002, 24, true, 99);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set').map((m) => m.op === 'ip-set' && [m.ip, m.vid, m.port]).sort(), [
+    [0x0a010002, 1, 1], [0x0a0a0001, 10, 0], [0x0a140002, 20, 1],
+  ]);
+  assert.equal(state.switches.get('SW1')!.lanIp.has(0x0a630002), false, 'an address in a VLAN the port does not carry is not in the table');
+  // A grant changed: the port's policy follows, the address moves to its new VLAN.
+  run('SET VSWITCH SW1 GRANT A VLAN 40');
+  clock.drain();
+  assert.deepEqual(dp.take(), [
+    { op: 'port-policy', port: 0, policy: { portType: 'ACCESS', pvid: 40, vlans: [], promiscuous: false, macProtect: false } },
+    { op: 'ip-clear', sw: 0, vid: 10, ip: 0x0a0a0001 },
+    { op: 'ip-set', sw: 0, vid: 40, ip: 0x0a0a0001, port: 0, localOnly: true },
+  ]);
+  run('SET VSWITCH SW1 ISOLATION ON');
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'switch-policy', sw: 0, policy: { vlanAware: true, nativeVid: 1, isolation: true } }]);
+  run('SET VSWITCH SW1 MACPROTECT ON');
+  clock.drain();
+  assert.deepEqual(dp.take().map((m) => m.op === 'port-policy' && [m.port, m.policy.macProtect]), [[0, true], [1, true]], 'every NIC whose MACPROTECT is UNSPECIFIED');
+  run('SET NIC 600 MACPROTECT OFF FOR T');
+  clock.drain();
+  assert.deepEqual(dp.take().map((m) => m.op === 'port-policy' && [m.port, m.policy.macProtect]), [[1, false]]);
+  // PROMISCUOUS needs the grant.
+  const r = cp.execute('SET NIC 600 PROMISCUOUS FOR A');
+  assert.ok(!r.ok && /VSW0042E .*not authorized for promiscuous mode/.test(r.lines[0]), r.lines[0]);
+  run('SET VSWITCH SW1 GRANT A PROMISCUOUS');
+  clock.drain();
+  assert.deepEqual(dp.take(), [], 'the grant alone changes no port');
+  run('SET NIC 600 PROMISCUOUS FOR A');
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'port-policy', port: 0, policy: { portType: 'ACCESS', pvid: 40, vlans: [], promiscuous: true, macProtect: true } }]);
+  run('SET VSWITCH SW1 GRANT A NOPROMISCUOUS');
+  clock.drain();
+  assert.deepEqual(dp.take().map((m) => m.op === 'port-policy' && m.policy.promiscuous), [false], 'NOPROMISCUOUS takes it off the NIC');
+  assert.equal(state.nic('A', 0x600)!.promiscuous, false);
+  // REVOKE: the port goes (the guest sees NO-CARRIER), its addresses leave the table.
+  run('SET VSWITCH SW1 REVOKE T');
+  clock.drain();
+  const gone = dp.take();
+  assert.deepEqual(gone.filter((m) => m.op === 'port-remove'), [{ op: 'port-remove', port: 1 }]);
+  assert.deepEqual(gone.filter((m) => m.op === 'ip-clear').map((m) => m.op === 'ip-clear' && [m.ip, m.vid]).sort(), [[0x0a010002, 1], [0x0a140002, 20]]);
+  assert.equal(state.nic('T', 0x600)!.coupled, null);
+});
+
+test('ETHERNET switches: the MAC table is asked of the worker every second and QUERY shows the last answer in bridge -j fdb names', () => {
+  const { dp, run, cp, clock } = setup();
+  run('DEFINE VSWITCH E1 RDEV NONE ETHERNET');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('SET VSWITCH E1 GRANT A');
+  run('COUPLE 600 TO SYSTEM E1 FOR A');
+  const asked = dp.take().filter((m) => m.op === 'fdb-query');
+  assert.equal(asked.length, 1, 'asked at once');
+  let q = cp.execute('Q VSW E1 DET');
+  assert.ok(q.lines.includes('  MAC table: not read yet (the data plane answers within a second)'), q.lines.join('\n'));
+  const req = asked[0].op === 'fdb-query' ? asked[0].req : -1;
+  dp.emit('fdb', { ev: 'fdb', sw: 0, req: req + 100, entries: [{ mac: 0x02aa00000001, vid: 0, port: 0, ageMs: 10 }] });
+  assert.equal((cp.execute('Q VSW E1 DET').data as any).switches[0].macTable.entries, null, 'an answer to another request is dropped');
+  dp.emit('fdb', { ev: 'fdb', sw: 0, req, entries: [{ mac: 0x020000000001, vid: 0, port: 0, ageMs: 2500 }, { mac: 0x0a0000000009, vid: 0, port: 7, ageMs: 0 }] });
+  q = cp.execute('Q VSW E1 DET');
+  const t = (q.data as any).switches[0].macTable;
+  assert.equal(t.readAt, new Date(clock.now()).toISOString());
+  assert.deepEqual(t.entries[0], { mac: '02:00:00:00:00:01', ifname: 'A 0600', master: 'E1', updated: 2, ageMs: 2500, port: 0, uplink: false, guest: 'A', vdev: '0600' });
+  assert.equal(t.entries[1].ifname, 'port 7');
+  assert.ok(q.lines.includes('    02-00-00-00-00-01  VLAN: NONE  Port: A 0600  Age: 2 s'), q.lines.join('\n'));
+  clock.advance(1000);
+  assert.equal(dp.take().filter((m) => m.op === 'fdb-query').length, 1, 'asked again a second later');
+  run('UNCOUPLE 600 FOR A');
+  run('DETACH NIC 600 FOR A');
+  run('DETACH VSWITCH E1');
+  clock.advance(1000);
+  clock.advance(1000);
+  assert.deepEqual(dp.take().filter((m) => m.op === 'fdb-query'), [], 'no ETHERNET switch, no asking');
 });

@@ -21,7 +21,7 @@ function* liveHistory(n: number): Generator<string> {
   let made = 0;
   for (let s = 0; s < 20 && made < n; s++, made++) yield `DEFINE VSWITCH SW${s} RDEV NONE`;
   for (let g = 0; made < n; g++) {
-    for (const c of [`DEFINE GUEST L${g} NETNS ns${g}`, `DEFINE NIC 0600 FOR L${g}`, `COUPLE 0600 TO SYSTEM SW${g % 20} FOR L${g}`]) {
+    for (const c of [`DEFINE GUEST L${g} NETNS ns${g}`, `DEFINE NIC 0600 FOR L${g}`, `SET VSWITCH SW${g % 20} GRANT L${g}`, `COUPLE 0600 TO SYSTEM SW${g % 20} FOR L${g}`]) {
       if (made++ < n) yield c;
     }
   }

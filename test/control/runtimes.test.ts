@@ -13,6 +13,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { OPEN_PORT_POLICY } from '../../src/protocol/dataplane.js';
 import { EventEmitter } from 'node:events';
 import { openSync } from 'node:fs';
 import { pino } from 'pino';
@@ -106,7 +107,7 @@ test('grammar: NETNS PATH, QEMU TAP with OWNER and GROUP, DEFINE NIC NAME; canon
   // A socket guest's OWNER is who may command it (a user name or uid), not a TAP's owner: no GROUP (issue 10).
   assert.match(err('DEFINE GUEST V QEMU STREAM OWNER 1 GROUP 2'), /expected end of command/);
   assert.match(err('DEFINE NIC 600 NAME for/x FOR C1'), /bad interface name 'for\/x'/);
-  assert.match(err('DEFINE NIC 600 NAME FOR C1'), /bad interface name 'FOR'|expected FOR/);
+  assert.match(err('DEFINE NIC 600 NAME FOR C1'), /bad interface name 'FOR'|expected (NAME, MACID, )?FOR/);
 });
 
 test('DEFINE checks: NIC names unique where they live; NAME refused for socket NICs; QUERY GUEST says NETNS PATH', () => {
@@ -144,9 +145,9 @@ test('QEMU TAP: the TAP made at DEFINE NIC with its owner, a host-tap port when 
   refused('DEFINE NIC 700 NAME busy0 FOR VM1', /VSW0034E interface busy0 exists already/);
   assert.equal(nic('600', 'VM1').qemu.state, 'NOT COUPLED; DISCONNECTED: no QEMU has TAP vm1-0600 open');
   dp.take();
-  run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
+  run('SET VSWITCH SW1 GRANT VM1'); run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
   const adds = dp.take().filter((m) => m.op === 'port-add');
-  assert.deepEqual(adds, [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'host-tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'vm1-0600@host' }]);
+  assert.deepEqual(adds, [{ op: 'port-add', port: 0, sw: 0, role: 'nic', kind: 'host-tap', fd: -1, mac: 0x020000000001, vnet: true, name: 'vm1-0600@host', policy: OPEN_PORT_POLICY }]);
   const args = '-netdev tap,id=nic0600,ifname=vm1-0600,script=no,downscript=no -device virtio-net-pci,mac=02:00:00:00:00:01,netdev=nic0600';
   const xml = "<interface type='ethernet'><mac address='02:00:00:00:00:01'/><target dev='vm1-0600' managed='no'/><model type='virtio'/><driver name='qemu'/></interface>";
   assert.deepEqual(cp.execute('QUERY NIC 600 DETAILS FOR VM1').lines, [
@@ -156,6 +157,8 @@ test('QEMU TAP: the TAP made at DEFINE NIC with its owner, a host-tap port when 
     '  WRT: 0601  Subchannel: 0001',
     '  DATA: 0602  Subchannel: 0002',
     '  CHPID: 00',
+    '  Promiscuous: NO  MACprotect: UNSPECIFIED',
+    '  Porttype: ACCESS  VLAN: UNAWARE',
     '  TAP: vm1-0600  On the host',
     '  QEMU: TAP  State: DISCONNECTED: no QEMU has TAP vm1-0600 open',
     `  QEMU arguments: ${args}`,
@@ -175,7 +178,7 @@ test('QEMU TAP: the carrier poll (connected, disconnected forgets addresses), th
   run('DEFINE VSWITCH SW1');
   run('DEFINE GUEST VM1 QEMU TAP');
   run('DEFINE NIC 600 FOR VM1');
-  run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
+  run('SET VSWITCH SW1 GRANT VM1'); run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
   dp.take();
   taps.get('vm1-0600')!.carrier = true; // QEMU opens it
   clock.advance(POLL_MS);
@@ -231,7 +234,7 @@ test('the namespace watch: a path guest whose namespace file goes or changes is 
     identify: (p) => { if (!files.has(p)) return null; return files.get(p)!; },
   });
   for (const c of ['DEFINE VSWITCH SW1', 'DEFINE GUEST A NETNS PATH /proc/10/ns/net', 'DEFINE NIC 600 NAME eth0 FOR A', 'DEFINE NIC 700 FOR A',
-    'COUPLE 600 TO SYSTEM SW1 FOR A', 'DEFINE GUEST B NETNS PATH /proc/11/ns/net', 'DEFINE GUEST N NETNS named1', 'DEFINE GUEST G NETNS PATH /gone/ns']) {
+    'SET VSWITCH SW1 GRANT A', 'COUPLE 600 TO SYSTEM SW1 FOR A', 'DEFINE GUEST B NETNS PATH /proc/11/ns/net', 'DEFINE GUEST N NETNS named1', 'DEFINE GUEST G NETNS PATH /gone/ns']) {
     assert.ok(cp.execute(c).ok, c);
   }
   watch.start();

@@ -19,15 +19,17 @@ test('statements, comments and continuation lines', () => {
     '   * indented comment line',
     'define guest linux1 netns ns1',
     'DEF NIC 600 FOR LINUX1',
+    'MODIFY VSWITCH SW1 GRANT LINUX1',
     'COUPLE 600 TO SYSTEM SW1 FOR LINUX1  ',
   ].join('\n'));
   assert.ok(r.ok, r.ok ? '' : `${r.line}: ${r.message}`);
   assert.deepEqual(r.statements.map((s) => [s.line, format(s.cmd)]), [
     [4, 'VMLAN MACPREFIX 02AB00'],
-    [5, 'DEFINE VSWITCH SW1 RDEV eth1 IP CONTROLLER * QUEUESTORAGE 2M'],
+    [5, 'DEFINE VSWITCH SW1 RDEV eth1 IP CONTROLLER * QUEUESTORAGE 2M VLAN UNAWARE PORTTYPE ACCESS'],
     [10, 'DEFINE GUEST LINUX1 NETNS ns1'],
     [11, 'DEFINE NIC 0600 TYPE QDIO FOR LINUX1'],
-    [12, 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1'],
+    [12, 'MODIFY VSWITCH SW1 GRANT LINUX1'],
+    [13, 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1'],
   ]);
 });
 
@@ -35,7 +37,7 @@ test('bad statements report their line', () => {
   assert.deepEqual(readConfig('* x\nDEFINE VSWITCH SW1\nDEFINE VSWITCH\n'), { ok: false, line: 3, message: 'missing word: expected switch name' });
   const q = readConfig('\n\nQUERY VSWITCH\n');
   assert.ok(!q.ok && q.line === 3 && /not a SYSTEM CONFIG statement/.test(q.message));
-  assert.equal(!q.ok && q.message, 'QUERY VSWITCH is not a SYSTEM CONFIG statement (use DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE or VMLAN)');
+  assert.equal(!q.ok && q.message, 'QUERY VSWITCH is not a SYSTEM CONFIG statement (use DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE, VMLAN or MODIFY VSWITCH)');
   const d = readConfig('DETACH VSWITCH SW1');
   assert.ok(!d.ok && d.line === 1);
   const c = readConfig('DEFINE VSWITCH SW1 RDEV eth1,\n  IP,\n');

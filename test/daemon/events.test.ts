@@ -13,7 +13,7 @@ import { State } from '../../src/control/state.js';
 
 function setUp() {
   const state = new State();
-  for (const name of ['SW1', 'SW2']) state.applyChange({ t: 'switch-add', sw: { name, mode: 'IP', rdevs: ['eth1'], controller: '*', queueBytes: 1 << 20 } });
+  for (const name of ['SW1', 'SW2']) state.applyChange({ t: 'switch-add', sw: { name, mode: 'IP', rdevs: ['eth1'], controller: '*', queueBytes: 1 << 20, vlan: null, nativeVid: 0, portType: 'ACCESS', isolation: false } });
   const events = new Map<string, SwitchEvent[]>([['SW1', []], ['SW2', []]]);
   const runtime = {
     ...NO_RUNTIME,

@@ -52,7 +52,7 @@ test('a damaged record in the middle stops the start naming its line; --recover-
   const host = l.netns('h');
   const d = daemon(host);
   await d.start();
-  d.commands(['DEFINE GUEST VM1 QEMU', 'DEFINE NIC 0600 FOR VM1', 'DEFINE VSWITCH SW1 RDEV NONE', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1', 'DEFINE GUEST VM2 QEMU']);
+  d.commands(['DEFINE GUEST VM1 QEMU', 'DEFINE NIC 0600 FOR VM1', 'DEFINE VSWITCH SW1 RDEV NONE', 'SET VSWITCH SW1 GRANT VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1', 'DEFINE GUEST VM2 QEMU']);
   await d.kill9();
   const path = join(d.stateDir, JOURNAL_FILE);
   const lines = readFileSync(path, 'utf8').split('\n');
@@ -103,7 +103,7 @@ test('100,000 records of history: replayed whole, and guests with persistent TAP
   mkdirSync(stateDir, { recursive: true });
   // Two container guests on a switch, then a long history of churn on 2,000 QEMU guests.
   const head = [`DEFINE GUEST L1 NETNS ${g1}`, 'DEFINE NIC 0600 FOR L1', `DEFINE GUEST L2 NETNS ${g2}`, 'DEFINE NIC 0600 FOR L2',
-    'DEFINE VSWITCH LAN RDEV NONE', 'COUPLE 0600 TO SYSTEM LAN FOR L1', 'COUPLE 0600 TO SYSTEM LAN FOR L2'];
+    'DEFINE VSWITCH LAN RDEV NONE', 'SET VSWITCH LAN GRANT L1', 'COUPLE 0600 TO SYSTEM LAN FOR L1', 'SET VSWITCH LAN GRANT L2', 'COUPLE 0600 TO SYSTEM LAN FOR L2'];
   const history = journalOf((function* () { yield* head; yield* churnHistory(100_000 - head.length, 2000); })());
   assert.equal(history.records, 100_000);
   writeFileSync(join(stateDir, JOURNAL_FILE), history.data);

@@ -40,7 +40,7 @@ test('a client that pipelines QUERY VSWITCH DETAILS and never reads: RSS stays b
   // A state whose full query is a few tens of kilobytes, so unread replies pile up fast.
   await d.batch([
     ...Array.from({ length: 40 }, (_, i) => `DEFINE VSWITCH SW${i} RDEV NONE`),
-    ...Array.from({ length: 10 }, (_, i) => [`DEFINE GUEST VM${i} QEMU`, `DEFINE NIC 600 FOR VM${i}`, `COUPLE 600 TO SYSTEM SW${i} FOR VM${i}`]).flat(),
+    ...Array.from({ length: 10 }, (_, i) => [`DEFINE GUEST VM${i} QEMU`, `DEFINE NIC 600 FOR VM${i}`, `SET VSWITCH SW${i} GRANT VM${i}`, `COUPLE 600 TO SYSTEM SW${i} FOR VM${i}`]).flat(),
   ]);
   const replyBytes = Buffer.byteLength(JSON.stringify(d.json('QUERY', 'VSWITCH', 'DETAILS')));
   assert.ok(replyBytes > 10_000, `reply size ${replyBytes}`);

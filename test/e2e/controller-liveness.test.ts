@@ -55,7 +55,7 @@ test('squatters that do not answer lose the switch and their name; the real cont
     `DEFINE VSWITCH SW1 RDEV ${up1} IP`,
     `DEFINE GUEST LINUX1 NETNS ${g1}`, `DEFINE GUEST LINUX2 NETNS ${g2}`,
     'DEFINE NIC 0600 FOR LINUX1', 'DEFINE NIC 0600 FOR LINUX2',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
+    'SET VSWITCH SW1 GRANT LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1', 'SET VSWITCH SW1 GRANT LINUX2', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
   ]);
   lab.configureNic(g1, 'enc600', `${A}/24`);
   lab.configureNic(g2, 'enc600', `${B}/24`);

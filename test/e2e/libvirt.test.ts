@@ -128,7 +128,7 @@ async function createDomain(iface: string, ip: string): Promise<Vm> {
 before(async () => {
   await Vm.image();
   ({ d, ctl, hostNs, g1 } = await ipModeLab(lab, { lan: LAN, guest: A }));
-  d.commands(['DEFINE GUEST VM1 QEMU TAP', 'DEFINE NIC 0600 FOR VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1']);
+  d.commands(['DEFINE GUEST VM1 QEMU TAP', 'DEFINE NIC 0600 FOR VM1', 'SET VSWITCH SW1 GRANT VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1']);
   await startLibvirtd();
 });
 

@@ -111,7 +111,7 @@ before(async () => {
   await ctl.start();
   const cmds = [`DEFINE VSWITCH SW1 RDEV ${up} IP`];
   for (const [i, ns] of [g1, g2, g3].entries()) {
-    cmds.push(`DEFINE GUEST LINUX${i + 1} NETNS ${ns}`, `DEFINE NIC 0600 FOR LINUX${i + 1}`, `COUPLE 0600 TO SYSTEM SW1 FOR LINUX${i + 1}`);
+    cmds.push(`DEFINE GUEST LINUX${i + 1} NETNS ${ns}`, `DEFINE NIC 0600 FOR LINUX${i + 1}`, `SET VSWITCH SW1 GRANT LINUX${i + 1}`, `COUPLE 0600 TO SYSTEM SW1 FOR LINUX${i + 1}`);
   }
   d.commands(cmds);
   for (const [ns, ip] of [[g1, A], [g2, B], [g3, C]]) lab.configureNic(ns, 'enc600', `${ip}/24`);

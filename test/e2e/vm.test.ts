@@ -49,7 +49,7 @@ before(async () => {
   d.commands([
     'DEFINE GUEST VM1 QEMU',
     'DEFINE NIC 0600 TYPE QDIO FOR VM1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR VM1',
+    'SET VSWITCH SW1 GRANT VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1',
   ]);
 });
 
@@ -168,7 +168,7 @@ test('kill -9 and restart of the daemon: the VM traffic resumes without touching
 
 test('a DGRAM guest: a second VM on -netdev dgram with the printed arguments pings the namespace guest and the first VM', { timeout: 180_000 }, async (t) => {
   assert.ok(vm, 'VM booted');
-  d.commands(['DEFINE GUEST VM2 QEMU DGRAM', 'DEFINE NIC 0700 FOR VM2', 'COUPLE 0700 TO SYSTEM SW1 FOR VM2']);
+  d.commands(['DEFINE GUEST VM2 QEMU DGRAM', 'DEFINE NIC 0700 FOR VM2', 'SET VSWITCH SW1 GRANT VM2', 'COUPLE 0700 TO SYSTEM SW1 FOR VM2']);
   const nic = d.json('QUERY', 'NIC', '0700', 'DETAILS', 'FOR', 'VM2').nics[0];
   assert.equal(nic.transport, 'DGRAM');
   assert.match(nic.qemu.state, /^READY: datagrams from QEMU at /);

@@ -7,7 +7,7 @@
  *   the uplink is refused ("no uplink is running");
  * - NO_RUNTIME (src/control/commands/types.ts): no data plane, no controller.
  * `definitions(state)` is everything the definitions in a State are (switches, guests, NICs with
- * their allocations and couplings, the MAC prefix and serial counter), in a form deepEqual
+ * their allocations, couplings and layer-2 settings, the access lists, the MAC prefixes and serial counter), in a form deepEqual
  * compares; run-time facts (addresses, LAN IP tables) are left out.
  */
 import { pino } from 'pino';
@@ -37,11 +37,14 @@ export function controlPlane(state: State, env: Env, parts: Partial<Running> = {
 export function definitions(s: State): unknown {
   return {
     macPrefix: s.macPrefix,
+    userPrefix: s.userPrefix,
     nextMacSerial: s.nextMacSerial,
-    switches: [...s.switches.values()].map(({ lanIp: _l, ...sw }) => ({ ...sw, rdevs: [...sw.rdevs] })).sort((a, b) => cmp(a.name, b.name)),
+    switches: [...s.switches.values()].map(({ lanIp: _l, grants, ...sw }) => ({
+      ...sw, rdevs: [...sw.rdevs], grants: [...grants.entries()].sort((a, b) => cmp(a[0], b[0])),
+    })).sort((a, b) => cmp(a.name, b.name)),
     guests: [...s.guests.values()].sort((a, b) => cmp(a.userid, b.userid)).map((g) => ({
       userid: g.userid, netns: g.netns, qemu: g.qemu,
-      nics: [...g.nics.values()].sort((a, b) => a.vdev - b.vdev).map(({ addresses: _a, ...n }) => ({ ...n, subchannels: [...n.subchannels] })),
+      nics: [...g.nics.values()].sort((a, b) => a.vdev - b.vdev).map(({ addresses: _a, addressOn: _o, ...n }) => ({ ...n, subchannels: [...n.subchannels] })),
     })),
   };
 }

@@ -5,7 +5,7 @@
  * back the journal file's bytes and the state the commands made: a history of 100,000 records
  * in a second or two instead of 100,000 fsyncs. Every command must be accepted.
  * `churnHistory(n)` is such a history of n records: switches, QEMU guests with one NIC each
- * (coupled, then uncoupled), and DEFINE NIC / DETACH NIC churn on a second NIC; what stays is
+ * (granted, coupled, then uncoupled), and DEFINE NIC / DETACH NIC churn on a second NIC; what stays is
  * a few thousand definitions, as a long-running daemon's history looks.
  */
 import { pino } from 'pino';
@@ -40,6 +40,7 @@ export function* churnHistory(n: number, guests = Math.min(5000, Math.floor(n / 
   for (let s = 0; s < 20; s++) yield* emit(`DEFINE VSWITCH SW${s} RDEV NONE`);
   for (let g = 0; g < guests; g++) {
     yield* emit(`DEFINE GUEST G${g} QEMU`);
+    yield* emit(`SET VSWITCH SW${g % 20} GRANT G${g}`);
     yield* emit(`DEFINE NIC 0600 FOR G${g}`);
     yield* emit(`COUPLE 0600 TO SYSTEM SW${g % 20} FOR G${g}`);
     yield* emit(`UNCOUPLE 0600 FOR G${g}`);

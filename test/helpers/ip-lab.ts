@@ -68,8 +68,8 @@ export async function startIpLab(lab: NetLab, net: string, mtu: { uplink?: numbe
     `DEFINE GUEST LINUX2 NETNS ${g2}`,
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX2',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
+    'SET VSWITCH SW1 GRANT LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
+    'SET VSWITCH SW1 GRANT LINUX2', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
   ]);
   if (mtu.g1 !== undefined) lab.ip(g1, 'link', 'set', 'enc600', 'mtu', String(mtu.g1));
   if (mtu.g2 !== undefined) lab.ip(g2, 'link', 'set', 'enc600', 'mtu', String(mtu.g2));
@@ -87,7 +87,7 @@ export async function ipModeLab(lab: NetLab, o: { lan: string; guest?: string })
   const g1 = o.guest !== undefined ? lab.adopt(lab.name('g1')) : '';
   const sw = await switchOnLan(lab, o.lan);
   if (o.guest !== undefined) {
-    sw.d.commands([`DEFINE GUEST LINUX1 NETNS ${g1}`, 'DEFINE NIC 0600 TYPE QDIO FOR LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1']);
+    sw.d.commands([`DEFINE GUEST LINUX1 NETNS ${g1}`, 'DEFINE NIC 0600 TYPE QDIO FOR LINUX1', 'SET VSWITCH SW1 GRANT LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1']);
     lab.configureNic(g1, 'enc600', `${o.guest}/24`);
   }
   return { ...sw, g1 };

@@ -12,12 +12,12 @@ import { addNs, delNs, ip, uniq } from '../helpers/netns.js';
 const made: string[] = [];
 after(() => { for (const ns of made) delNs(ns); });
 
-type Ev = { key: string; addr: string; added: boolean; at: number };
+type Ev = { key: string; addr: string; added: boolean; at: number; vid: number };
 
 function collect(w: AddressWatcher): Ev[] {
   const evs: Ev[] = [];
-  w.on('address', (key: string, a: number, pl: number, added: boolean) => {
-    evs.push({ key, addr: `${formatIpv4(a)}/${pl}`, added, at: Date.now() });
+  w.on('address', (key: string, a: number, pl: number, added: boolean, vid: number) => {
+    evs.push({ key, addr: `${formatIpv4(a)}/${pl}`, added, at: Date.now(), vid });
   });
   return evs;
 }
@@ -180,5 +180,41 @@ test('netlink parser: malformed messages are skipped without throwing', () => {
     for (let j = 0; j < r.length; j++) r[j] = Math.floor(Math.random() * 256);
     if (r.length >= 8) { r[0] = r.length; r[1] = 0; r[2] = 0; r[3] = 0; r[4] = 20 + (i % 2); r[5] = 0; }
     parseAll(r);
+  }
+});
+
+test('VLAN sub-devices IFNAME.N: their addresses come with vid N (present at the start, added, removed with the device); other names are not followed', async () => {
+  const ns = uniq('vsawv');
+  made.push(ns);
+  addNs(ns);
+  // The watcher follows sub-devices by their `.N` name. This machine's kernel has no 802.1Q
+  // devices (no 8021q: `ip link add ... type vlan` says "Unknown device type"), so the
+  // sub-devices here are TAPs named as `ip link add link enc600 name enc600.20 type vlan id 20` names one.
+  const sub = (name: string): void => { ip('-n', ns, 'tuntap', 'add', 'dev', name, 'mode', 'tap'); };
+  ip('-n', ns, 'tuntap', 'add', 'dev', 'enc600', 'mode', 'tap');
+  sub('enc600.20');
+  sub('vl30');
+  ip('-n', ns, 'addr', 'add', '10.20.0.1/24', 'dev', 'enc600.20');
+  ip('-n', ns, 'addr', 'add', '10.30.0.1/24', 'dev', 'vl30');
+  ip('-n', ns, 'addr', 'add', '10.0.0.1/24', 'dev', 'enc600');
+  const w = new AddressWatcher();
+  try {
+    const evs = collect(w);
+    w.watch('g', ns, 'enc600');
+    await waitFor(evs, (e) => e.addr === '10.20.0.1/24' && e.added && e.vid === 20, 5000);
+    await waitFor(evs, (e) => e.addr === '10.0.0.1/24' && e.added && e.vid === 0, 5000);
+    sub('enc600.40');
+    ip('-n', ns, 'addr', 'add', '10.40.0.1/24', 'dev', 'enc600.40');
+    await waitFor(evs, (e) => e.addr === '10.40.0.1/24' && e.added && e.vid === 40, 5000);
+    ip('-n', ns, 'link', 'del', 'enc600.20');
+    await waitFor(evs, (e) => e.addr === '10.20.0.1/24' && !e.added && e.vid === 20, 5000);
+    ip('-n', ns, 'addr', 'add', '10.0.0.2/24', 'dev', 'enc600');
+    await waitFor(evs, (e) => e.addr === '10.0.0.2/24' && e.added, 5000);
+    assert.ok(!evs.some((e) => e.addr === '10.30.0.1/24'), 'vl30 is not named enc600.N: not followed');
+    assert.deepEqual(evs.map((e) => `${e.addr} ${e.added} ${e.vid}`).sort(), [
+      '10.0.0.1/24 true 0', '10.0.0.2/24 true 0', '10.20.0.1/24 false 20', '10.20.0.1/24 true 20', '10.40.0.1/24 true 40',
+    ]);
+  } finally {
+    await w.close();
   }
 });

@@ -16,11 +16,13 @@
  * socket NIC, which has no interface. The triplet vdev..vdev+2 must not overlap another NIC's
  * triplet of the guest; allocates a MAC serial (never one an existing NIC holds), three
  * subchannel ids and a CHPID from the guest's own spaces. A journaled allocation is reused when
- * it is still free, so a replay gives the same MAC.
+ * it is still free, so a replay gives the same MAC. MACID xxxxxx pins the MAC's low three bytes
+ * (the upper ones are VMLAN USERPREFIX): refused when another NIC has that MAC or that id.
+ * DEFINE VSWITCH's VLAN, NATIVE, PORTTYPE and ISOLATION go into the definition as parsed.
  */
-import { hex4, netnsWords, type Command } from '../grammar.js';
+import { hex4, hex6Text, netnsWords, type Command } from '../grammar.js';
 import { MSG } from '../messages.js';
-import { MAC_SERIALS, hostTapName, tapName, type Guest, type NicAlloc, type State } from '../state.js';
+import { MAC_SERIALS, hostTapName, tapName, type Guest, type Nic, type NicAlloc, type State } from '../state.js';
 import { MAX_SWITCHES } from '../../forward/counters.js';
 import { fail, type CheckContext, type Outcome } from './types.js';
 
@@ -65,22 +67,27 @@ export function checkDefine(state: State, cmd: Define, { env, replay }: CheckCon
       }
       const tap = nicTapName(state, g, cmd.vdev, cmd.name);
       if (typeof tap === 'object' && tap !== null) return tap;
+      if (cmd.macId !== undefined) {
+        const mac = state.macForId(cmd.macId);
+        const holder = nicHolding(state, (n) => n.mac === mac || n.macSerial === cmd.macId);
+        if (holder !== null) return fail(MSG.MACID_TAKEN, `MACID ${hex6Text(cmd.macId)} is taken: NIC ${hex4(holder.vdev)} of GUEST ${holder.userid} has it`);
+      }
       let alloc: NicAlloc;
       const journaled = replay?.alloc;
-      if (journaled && state.allocFree(g, journaled)) {
+      if (journaled && state.allocFree(g, journaled) && (cmd.macId === undefined || journaled.macSerial === cmd.macId)) {
         alloc = { ...journaled, subchannels: [...journaled.subchannels] };
       } else {
-        const serial = state.allocMacSerial();
+        const serial = cmd.macId ?? state.allocMacSerial();
         const subchannels = state.allocSubchannels(g);
         const chpid = state.allocChpid(g);
         if (serial < 0 || serial >= MAC_SERIALS) return fail(MSG.NIC_EXHAUSTED, 'no MAC address is left to assign');
         if (subchannels === null) return fail(MSG.NIC_EXHAUSTED, `GUEST ${cmd.userid} has no subchannel ids left`);
         if (chpid < 0) return fail(MSG.NIC_EXHAUSTED, `GUEST ${cmd.userid} has no CHPID left`);
-        alloc = { macSerial: serial, mac: state.macFor(serial), subchannels, chpid };
+        alloc = { macSerial: serial, mac: cmd.macId !== undefined ? state.macForId(serial) : state.macFor(serial), subchannels, chpid };
       }
       return {
         ok: true,
-        changes: [{ t: 'nic-add', userid: cmd.userid, vdev: cmd.vdev, alloc, tap }],
+        changes: [{ t: 'nic-add', userid: cmd.userid, vdev: cmd.vdev, alloc, tap, ...(cmd.macId !== undefined ? { macId: cmd.macId } : {}) }],
         lines: [`NIC ${hex4(cmd.vdev)} is created; devices ${range(cmd.vdev)} defined`],
         alloc,
       };
@@ -110,6 +117,12 @@ function nicTapName(state: State, g: Guest, vdev: number, name: string | undefin
   if (name !== undefined) {
     return fail(MSG.NIC_UNSUPPORTED, `NAME ${name}: the NICs of QEMU ${g.qemu} GUEST ${g.userid} are sockets and have no interface name`);
   }
+  return null;
+}
+
+/** The first NIC of any guest for which `is` holds, or null. */
+function nicHolding(state: State, is: (n: Nic) => boolean): Nic | null {
+  for (const g of state.guests.values()) for (const n of g.nics.values()) if (is(n)) return n;
   return null;
 }
 

@@ -35,6 +35,7 @@ import { checkDetach } from './detach.js';
 import { checkQuery } from './query.js';
 import { checkQueryController } from './query-controller.js';
 import { checkSet } from './set.js';
+import { checkSetNic } from './set-nic.js';
 import type { Check, CheckContext, Outcome } from './types.js';
 import { checkUncouple } from './uncouple.js';
 import { checkVmlan } from './vmlan.js';
@@ -67,7 +68,8 @@ export interface Verb {
   journaled: boolean;
 }
 
-const setVswitchIsDefinition = (cmd: CommandOf<'set-vswitch'>): boolean => cmd.op.t === 'controller';
+/** SET VSWITCH CONTROLLER, GRANT, REVOKE, ISOLATION and MACPROTECT change the definition; SWITCHOVER and UPLINK are operations. */
+const setVswitchIsDefinition = (cmd: CommandOf<'set-vswitch'>): boolean => cmd.op.t !== 'switchover' && cmd.op.t !== 'uplink';
 
 export const VERBS: { readonly [K in CommandKind]: VerbEntry<K> } = {
   'define-vswitch': { name: 'DEFINE VSWITCH', check: checkDefine, effect: 'definition', from: 'both', runtime: 'none', privilege: 'B' },
@@ -97,6 +99,12 @@ export const VERBS: { readonly [K in CommandKind]: VerbEntry<K> } = {
     runtime: (cmd) => (setVswitchIsDefinition(cmd) ? 'reads' : 'requires'),
     privilege: 'B',
   },
+  // The access list and a NIC's layer-2 settings (issue 10).
+  'modify-vswitch': { name: 'MODIFY VSWITCH', check: checkSet, effect: 'definition', from: 'config', runtime: 'none', privilege: 'B' },
+  'set-nic': { name: 'SET NIC', check: checkSetNic, effect: 'definition', from: 'socket', runtime: 'none', privilege: 'G' },
+  'vmlan-userprefix': { name: 'VMLAN', check: (_state, cmd) => checkVmlan(cmd), effect: 'definition', from: 'config', runtime: 'none', privilege: 'B' },
+  // CP's QUERY LAN (class G) lists the guest LANs and virtual switches.
+  'query-lan': { name: 'QUERY LAN', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
   'query-controller': { name: 'QUERY CONTROLLER', check: (_state, cmd, ctx) => checkQueryController(cmd, ctx.runtime), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'B' },
 };
 
@@ -148,5 +156,5 @@ export function isConfigStatement(cmd: Command): boolean {
 }
 
 /** The names of the SYSTEM CONFIG statements, in the table's order. */
-export const CONFIG_STATEMENTS: readonly string[] = Object.values(VERBS).filter((e) => e.from !== 'socket').map((e) => e.name);
+export const CONFIG_STATEMENTS: readonly string[] = [...new Set(Object.values(VERBS).filter((e) => e.from !== 'socket').map((e) => e.name))];
 

@@ -28,9 +28,12 @@
 import { formatIpv4, formatMac } from '../../wire/addr.js';
 import { DROP_REASON_NAMES } from '../../forward/api.js';
 import { PortCounter, dropSlot, portSlot } from '../../forward/counters.js';
-import { hex4, netnsWords, type Command } from '../grammar.js';
+import { VLAN_NONE } from '../../protocol/dataplane.js';
+import { hex4, hex6Text, type Command, netnsWords } from '../grammar.js';
 import { MSG } from '../messages.js';
+import { portPolicy } from '../policy.js';
 import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js';
+import { grantText } from './set.js';
 import type { SwitchEvent } from '../controllers.js';
 import { fail, type CheckContext, type Outcome, type RuntimeView } from './types.js';
 import { guestOwner } from '../privilege.js';
@@ -104,14 +107,24 @@ export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
   };
   const nics = state.coupledTo(sw.name).map((n) => {
     const port = rt.nicPort(n.userid, n.vdev);
-    return { guest: n.userid, vdev: hex4(n.vdev), mac: mac(n.mac), port, counters: portCounters(rt, port) };
+    const p = portPolicy(sw, n);
+    return {
+      guest: n.userid, vdev: hex4(n.vdev), mac: mac(n.mac), port, counters: portCounters(rt, port),
+      portType: p.portType, vlans: [...p.vlans], pvid: p.pvid, promiscuous: p.promiscuous, macProtect: p.macProtect,
+    };
   });
+  const up0 = up;
   return {
     name: sw.name,
     mode: sw.mode,
     queueStorage: sw.queueBytes,
     controller: sw.controller,
     control,
+    vlan: { aware: sw.vlan !== null, defaultVid: sw.vlan, nativeVid: sw.vlan === null ? null : sw.nativeVid, portType: sw.portType },
+    isolation: sw.isolation,
+    macProtect: sw.macProtect,
+    accessList: accessList(sw),
+    macTable: sw.mode === 'ETHERNET' ? macTableDoc(sw, rt, nics, up0) : null,
     connected: nics.length,
     uplink: {
       rdevs: [...sw.rdevs],
@@ -130,14 +143,84 @@ export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       reason: g.reason,
     })),
     ipTable: [...sw.lanIp.values()].map((e) => ({
-      ip: formatIpv4(e.ip), guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
+      ip: formatIpv4(e.ip), vlan: e.vid, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
       reason: e.localOnly ? (rt.addressReason(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
     drops,
   };
 }
 
-function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): string[] {
+/** The access list, by user id: each grant with the switch's defaults filled in. */
+function accessList(sw: Vswitch) {
+  return [...sw.grants.entries()].sort((a, b) => cmp(a[0], b[0])).map(([userid, g]) => ({
+    userid,
+    portType: g.portType ?? sw.portType,
+    vlans: sw.vlan === null ? [] : [...(g.vlans ?? [sw.vlan])],
+    promiscuous: g.promiscuous,
+    text: grantText(sw, g),
+  }));
+}
+
+/**
+ * The learned MAC table (ETHERNET mode) in `bridge -j fdb`'s field names where they mean the
+ * same: mac, vlan (absent for VLAN_NONE, as bridge leaves it out), ifname (the port: `USERID
+ * VDEV` of a NIC, the RDEV of the uplink), master (the switch), updated (seconds since the
+ * entry was last confirmed, as `bridge -s -j fdb` says it); plus guest/vdev of a NIC's port,
+ * ageMs and the time the data plane answered (readAt, ISO). null entries: no answer yet.
+ */
+function macTableDoc(sw: Vswitch, rt: RuntimeView, nics: Array<{ guest: string; vdev: string; port: number | null }>, up: { port: number | null; active: string | null }) {
+  const t = rt.macTable(sw.name);
+  if (t === null) return { readAt: null, entries: null };
+  const byPort = new Map<number, { guest: string; vdev: string }>();
+  for (const n of nics) if (n.port !== null) byPort.set(n.port, n);
+  const entries = t.entries.map((e) => {
+    const n = byPort.get(e.port);
+    const ifname = n ? `${n.guest} ${n.vdev}` : e.port === up.port ? (up.active ?? 'UPLINK') : `port ${e.port}`;
+    return {
+      mac: mac(e.mac),
+      ...(e.vid !== VLAN_NONE ? { vlan: e.vid } : {}),
+      ifname,
+      master: sw.name,
+      updated: Math.floor(e.ageMs / 1000),
+      ageMs: e.ageMs,
+      port: e.port,
+      uplink: e.port === up.port,
+      guest: n?.guest ?? null,
+      vdev: n?.vdev ?? null,
+    };
+  }).sort((a, b) => cmp(a.ifname, b.ifname) || (a.vlan ?? 0) - (b.vlan ?? 0) || cmp(a.mac, b.mac));
+  return { readAt: new Date(t.at).toISOString(), entries };
+}
+
+/** A port's VLANs in words: `VLAN 100` (access), `VLANs 10 20  Native: 1` (trunk), nothing on a VLAN-unaware switch. */
+function portVlanText(aware: boolean, n: { portType: string; vlans: number[]; pvid: number }): string {
+  if (!aware) return 'Porttype: ACCESS  VLAN: UNAWARE';
+  if (n.portType === 'ACCESS') return `Porttype: ACCESS  VLAN: ${n.pvid}`;
+  return `Porttype: TRUNK  VLANs: ${n.vlans.length === 0 ? 'none' : n.vlans.join(' ')}  Native: ${n.pvid === VLAN_NONE ? 'NONE' : n.pvid}`;
+}
+
+function vlanLine(doc: SwitchDoc): string {
+  const v = doc.vlan;
+  const flags = `Isolation: ${doc.isolation ? 'ON' : 'OFF'}    MACprotect: ${doc.macProtect ? 'ON' : 'OFF'}`;
+  if (!v.aware) return `  VLAN: UNAWARE    ${flags}`;
+  return `  VLAN: AWARE    Default VLAN: ${v.defaultVid}    Native VLAN: ${v.nativeVid === VLAN_NONE ? 'NONE' : v.nativeVid}    Default Porttype: ${v.portType}    ${flags}`;
+}
+
+function accessListLines(doc: SwitchDoc): string[] {
+  if (doc.accessList.length === 0) return ['  Authorized userids: none'];
+  return ['  Authorized userids:', ...doc.accessList.map((a) => `    ${a.userid.padEnd(8)}  ${a.text}`)];
+}
+
+function promiscuousLines(doc: SwitchDoc): string[] {
+  const granted = doc.accessList.filter((a) => a.promiscuous).map((a) => a.userid);
+  const on = doc.nics.filter((n) => n.promiscuous).map((n) => `${n.guest} ${n.vdev}`);
+  return [
+    `  Authorized for promiscuous mode: ${granted.length === 0 ? 'none' : granted.join(' ')}`,
+    `  Promiscuous NICs: ${on.length === 0 ? 'none' : on.join(', ')}`,
+  ];
+}
+
+function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean, list?: 'ACCESSLIST' | 'PROMISCUOUS'): string[] {
   const lines = [
     `VSWITCH SYSTEM ${doc.name.padEnd(8)}  Type: QDIO    Connected: ${doc.connected}    Mode: ${doc.mode}`,
     `  QueueStorage: ${storage(doc.queueStorage)}    Controller: ${controllerText(doc)}`,
@@ -148,6 +231,9 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): strin
   } else {
     lines.push(`  RDEV: ${u.rdevs.join(' ')}    Active: ${u.active ?? 'NONE'}    State: ${u.state}${u.mac !== null ? `    MAC: ${zmac(u.mac)}` : ''}`);
   }
+  lines.push(vlanLine(doc));
+  if (list === 'ACCESSLIST') return [...lines, ...accessListLines(doc)];
+  if (list === 'PROMISCUOUS') return [...lines, ...promiscuousLines(doc)];
   if (!details) return lines;
   if (u.rdevs.length > 0) lines.push(`  Uplink Port ${u.active ?? '(none)'}: ${countersLine(u.counters)}`);
   if (doc.control !== null) {
@@ -164,14 +250,23 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean): strin
   if (doc.nics.length === 0) lines.push('  No NICs are coupled');
   for (const n of doc.nics) {
     lines.push(`  NIC ${n.guest} ${n.vdev}  MAC: ${zmac(n.mac)}  ${countersLine(n.counters)}`);
+    lines.push(`    ${portVlanText(doc.vlan.aware, n)}  Promiscuous: ${n.promiscuous ? 'YES' : 'NO'}  MACprotect: ${n.macProtect ? 'ON' : 'OFF'}`);
   }
+  lines.push(...accessListLines(doc));
   if (doc.mode === 'ETHERNET') {
     lines.push('  LAN IP table: not used in ETHERNET mode');
+    const t = doc.macTable!;
+    if (t.entries === null) lines.push('  MAC table: not read yet (the data plane answers within a second)');
+    else if (t.entries.length === 0) lines.push(`  MAC table (read ${t.readAt}): empty`);
+    else {
+      lines.push(`  MAC table (read ${t.readAt}):`);
+      for (const e of t.entries) lines.push(`    ${zmac(e.mac)}  VLAN: ${e.vlan ?? 'NONE'}  Port: ${e.ifname}  Age: ${e.updated} s`);
+    }
   } else if (doc.ipTable.length === 0) {
     lines.push('  LAN IP table: empty');
   } else {
     lines.push('  LAN IP table:');
-    for (const e of doc.ipTable) lines.push(`    ${e.ip.padEnd(15)}  ${e.guest.padEnd(8)}  ${e.vdev}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
+    for (const e of doc.ipTable) lines.push(`    ${e.ip.padEnd(15)}  ${e.guest.padEnd(8)}  ${e.vdev}${doc.vlan.aware ? `  VLAN ${e.vlan}` : ''}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
   }
   if (doc.mode === 'IP') {
     if (doc.groups.length === 0) lines.push('  Multicast groups: none');
@@ -225,6 +320,10 @@ export function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
     mac: mac(n.mac),
     switch: n.coupled,
     tap: n.tap === null ? null : { name: n.tap, netns: g.netns },
+    macId: n.macId === null ? null : hex6Text(n.macId),
+    promiscuous: n.promiscuous,
+    macProtect: n.macProtect ?? 'UNSPECIFIED',
+    policy: n.coupled === null ? null : ((sw) => (sw ? portPolicy(sw, n) : null))(state.switches.get(n.coupled)),
     qemu: g.qemu === null ? null : rt.qemuNic(n.userid, n.vdev),
     transport: g.qemu,
     port,
@@ -243,6 +342,8 @@ function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
   lines.push(`  WRT: ${d.devices.write}  Subchannel: ${d.subchannels.write}`);
   lines.push(`  DATA: ${d.devices.data}  Subchannel: ${d.subchannels.data}`);
   lines.push(`  CHPID: ${d.chpid}`);
+  lines.push(`  Promiscuous: ${d.promiscuous ? 'YES' : 'NO'}${d.policy !== null && d.promiscuous !== d.policy.promiscuous ? ' (not in effect: no PROMISCUOUS grant)' : ''}  MACprotect: ${d.macProtect}${d.macId !== null ? `  MACID: ${d.macId}` : ''}`);
+  if (d.policy !== null) lines.push(`  ${portVlanText(d.policy.pvid !== VLAN_NONE || d.policy.portType === 'TRUNK', { ...d.policy, vlans: [...d.policy.vlans] })}`);
   if (d.tap !== null) lines.push(`  TAP: ${d.tap.name}  ${d.tap.netns === null ? 'On the host' : `Namespace: ${d.tap.netns}`}`);
   if (d.transport !== null) {
     const q = d.qemu;
@@ -271,8 +372,16 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
         sws = switchesByName(state);
       }
       const docs = sws.map((s) => switchDoc(state, s, rt));
-      const lines = docs.length === 0 ? ['No VSWITCHes are defined'] : docs.flatMap((d) => switchLines(d, cmd.details));
+      const lines = docs.length === 0 ? ['No VSWITCHes are defined'] : docs.flatMap((d) => switchLines(d, cmd.details, cmd.list));
       return { ok: true, changes: [], lines, data: { switches: docs } };
+    }
+    case 'query-lan': {
+      // z/VM's QUERY LAN lists guest LANs and virtual switches; here every LAN is a virtual switch.
+      const sw = cmd.name === null ? null : state.switches.get(cmd.name);
+      if (cmd.name !== null && !sw) return fail(MSG.SWITCH_MISSING, `LAN SYSTEM ${cmd.name} does not exist`);
+      const docs = (sw ? [sw] : switchesByName(state)).map((s) => switchDoc(state, s, rt));
+      const lines = docs.length === 0 ? ['No LANs are defined'] : docs.flatMap((d) => switchLines(d, cmd.details));
+      return { ok: true, changes: [], lines, data: { lans: docs.map((d) => ({ type: 'VSWITCH', ...d })) } };
     }
     case 'query-nic': {
       const g = state.guests.get(cmd.userid);
@@ -312,8 +421,17 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
       return { ok: true, changes: [], lines, data: { guests: docs } };
     }
     default: {
-      const p = state.macPrefix.toString(16).toUpperCase().padStart(6, '0');
-      return { ok: true, changes: [], lines: [`VMLAN MACPREFIX: ${p}`], data: { macPrefix: p } };
+      const p = hex6Text(state.macPrefix);
+      const u = hex6Text(state.userPrefix);
+      const macIds: Array<{ guest: string; vdev: string; macId: string; mac: string }> = [];
+      for (const g of guestsByName(state)) {
+        for (const n of nicsByVdev(g)) if (n.macId !== null) macIds.push({ guest: g.userid, vdev: hex4(n.vdev), macId: hex6Text(n.macId), mac: mac(n.mac) });
+      }
+      const lines = [
+        `VMLAN MACPREFIX: ${p}  USERPREFIX: ${u}`,
+        `  MACIDs: ${macIds.length === 0 ? 'none' : macIds.map((m) => `${m.macId} (${m.guest} ${m.vdev})`).join(', ')}`,
+      ];
+      return { ok: true, changes: [], lines, data: { macPrefix: p, userPrefix: u, macIds } };
     }
   }
 }

@@ -52,6 +52,18 @@ export interface RuntimeView {
    * exact QEMU arguments and its connection state; null without a daemon.
    */
   qemuNic(userid: string, vdev: number): QemuNicView | HostTapNicView | null;
+  /**
+   * ETHERNET mode: the switch's learned MAC table as the data plane last answered (the
+   * reconciler asks it every second: src/control/reconcile/mac-tables.ts); `at`: when
+   * (ms since the epoch). null: no answer yet (or no data plane).
+   */
+  macTable(sw: string): MacTableView | null;
+}
+
+/** A learned MAC table as the worker answered 'fdb-query' (src/protocol/dataplane.ts FdbEntry). */
+export interface MacTableView {
+  at: number;
+  entries: ReadonlyArray<{ mac: number; vid: number; port: number; ageMs: number }>;
 }
 
 /**
@@ -70,6 +82,7 @@ export const NO_RUNTIME: RuntimeView = {
   groups: () => [],
   addressReason: () => null,
   qemuNic: () => null,
+  macTable: () => null,
 };
 
 /** What a verb's check may consult besides the state. */

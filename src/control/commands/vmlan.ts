@@ -1,11 +1,13 @@
 /**
- * VMLAN MACPREFIX xxxxxx (a SYSTEM CONFIG statement): the upper 24 bits of the MACs given to
- * NICs defined afterwards. NICs keep the MAC they were given.
+ * VMLAN MACPREFIX xxxxxx / VMLAN USERPREFIX xxxxxx (SYSTEM CONFIG statements): the upper 24
+ * bits of the MACs given to NICs defined afterwards: system-assigned ones (MACPREFIX) and those
+ * defined with MACID (USERPREFIX). NICs keep the MAC they were given.
  */
-import type { Command } from '../grammar.js';
+import { hex6Text, type Command } from '../grammar.js';
 import type { Outcome } from './types.js';
 
-export function checkVmlan(cmd: Extract<Command, { kind: 'vmlan-macprefix' }>): Outcome {
-  const p = cmd.prefix.toString(16).toUpperCase().padStart(6, '0');
+export function checkVmlan(cmd: Extract<Command, { kind: 'vmlan-macprefix' | 'vmlan-userprefix' }>): Outcome {
+  const p = hex6Text(cmd.prefix);
+  if (cmd.kind === 'vmlan-userprefix') return { ok: true, changes: [{ t: 'userprefix', prefix: cmd.prefix }], lines: [`VMLAN USERPREFIX set to ${p}`] };
   return { ok: true, changes: [{ t: 'macprefix', prefix: cmd.prefix }], lines: [`VMLAN MACPREFIX set to ${p}`] };
 }

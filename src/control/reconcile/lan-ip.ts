@@ -22,6 +22,12 @@
  *   second), and never into an interface without carrier, where it would be lost; and again
  *   ANNOUNCE_AGAIN_MS after the path became usable, for a LAN switch port that forwards only
  *   later. An address the adapter then refuses there becomes local only.
+ * - VLANs (issue 10): each entry is posted (ip-set, ip-clear, announce) with the VLAN its address
+ *   is in (`vid`, src/control/policy.ts addressVid): an access port's pvid; on a trunk port the
+ *   VLAN of the sub-device the address is on (`on`, from the address watcher), or the native
+ *   VLAN for the NIC's own interface; VLAN_NONE on a VLAN-unaware switch. An address in no VLAN
+ *   the port carries is not in the table. A changed VLAN (a GRANT) is an ip-clear in the old
+ *   one and an ip-set in the new one.
  * - No one on the LAN may hold an address a guest gets registered (issue 9, item 1): each
  *   entry of a NIC with a port is probed first, once the switch's uplink path is usable (open,
  *   and its RDEV ready: a probe into an interface without carrier would prove nothing): an ARP probe
@@ -46,7 +52,8 @@ import { formatIpv4, formatMac } from '../../wire/addr.js';
 import type { Clock } from '../clock.js';
 import type { ControllerManager } from '../controllers.js';
 import { nicKey, type NicBackends } from '../nics.js';
-import type { State } from '../state.js';
+import { addressVid, portPolicy } from '../policy.js';
+import type { Nic, State } from '../state.js';
 import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
@@ -62,6 +69,8 @@ export const ANNOUNCE_AGAIN_MS = [250, 500, 1000, 2000];
 /** A LAN IP table entry as the data plane holds it, and the uplink path it was announced on (`port/usable`). */
 interface Posted {
   port: number;
+  /** The VLAN it was posted in. */
+  vid: number;
   localOnly: boolean;
   announcedOn: string | null;
 }
@@ -143,11 +152,11 @@ export class LanIpSync implements Syncer {
   }
 
   /** Start the probe of `ip` on switch `name` (data-plane number `sw`) for the record `p`. */
-  private startProbe(name: string, sw: number, ip: number, p: Probe): void {
+  private startProbe(name: string, sw: number, vid: number, ip: number, p: Probe): void {
     p.started = this.clock.now();
-    this.dp.post({ op: 'probe', sw, ip });
+    this.dp.post({ op: 'probe', sw, vid, ip });
     const current = () => this.probes.get(name)?.get(ip) === p && p.holder === null;
-    this.clock.after(PROBE_INTERVAL_MS, () => { if (current()) this.dp.post({ op: 'probe', sw, ip }); });
+    this.clock.after(PROBE_INTERVAL_MS, () => { if (current()) this.dp.post({ op: 'probe', sw, vid, ip }); });
     this.clock.after(PROBE_WINDOW_MS, () => {
       if (!current()) return;
       p.passed = true;
@@ -156,11 +165,11 @@ export class LanIpSync implements Syncer {
     });
   }
 
-  addressEvent(key: string, ip: number, prefixLen: number, added: boolean, how: 'configured' | 'announced'): boolean {
+  addressEvent(key: string, ip: number, prefixLen: number, added: boolean, how: 'configured' | 'announced', on = 0): boolean {
     const n = this.nics.get(key);
     if (!n) return false;
-    if (!this.state.addressEvent(n.userid, n.vdev, ip, added)) return false;
-    this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added }, added ? `guest ${how} an address` : 'guest removed an address');
+    if (!this.state.addressEvent(n.userid, n.vdev, ip, added, on)) return false;
+    this.log.info({ nic: key, ip: `${formatIpv4(ip)}/${prefixLen}`, added, ...(on !== 0 ? { vlanDevice: on } : {}) }, added ? `guest ${how} an address` : 'guest removed an address');
     return true;
   }
 
@@ -183,7 +192,9 @@ export class LanIpSync implements Syncer {
     if (!posted) this.posted.set(name, (posted = new Map()));
     const logged = this.conflicts.get(name) ?? new Set<string>();
     const seen = new Set<string>();
-    for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false)) {
+    const aware = def.vlan !== null;
+    const vidOf = (n: Nic, ip: number): number | null => addressVid(aware, portPolicy(def, n), n.addressOn.get(ip) ?? 0);
+    for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf)) {
       const id = `${k.ip}/${k.userid}/${k.vdev}`;
       seen.add(id);
       if (logged.has(id)) continue;
@@ -204,8 +215,8 @@ export class LanIpSync implements Syncer {
     for (const [ip, p] of posted) {
       const e = table.get(ip);
       const port = e ? this.nics.port(e.userid, e.vdev) : null;
-      if (!e || port !== p.port || refused(ip)) {
-        this.dp.post({ op: 'ip-clear', sw, ip });
+      if (!e || port !== p.port || e.vid !== p.vid || refused(ip)) {
+        this.dp.post({ op: 'ip-clear', sw, vid: p.vid, ip });
         posted.delete(ip);
         this.log.info({ vswitch: name, ip: formatIpv4(ip) }, 'address deregistered');
       }
@@ -221,7 +232,7 @@ export class LanIpSync implements Syncer {
       if (port === null) continue;
       let pr = probes.get(ip);
       if (!pr) probes.set(ip, (pr = { nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
-      if (pr.started === null && path !== null) this.startProbe(name, sw, ip, pr);
+      if (pr.started === null && path !== null) this.startProbe(name, sw, e.vid, ip, pr);
       if (pr.holder !== null) continue;
       // Not in the data plane while its probe runs: guests' ARP for it is not answered, its frames
       // do not pass (a tentative address, as DAD has it), so a contested address never reaches the
@@ -229,14 +240,14 @@ export class LanIpSync implements Syncer {
       if (pr.started !== null && !pr.passed && !posted.has(ip)) continue;
       let p = posted.get(ip);
       if (!p || p.port !== port || p.localOnly !== e.localOnly) {
-        this.dp.post({ op: 'ip-set', sw, ip, port, localOnly: e.localOnly });
-        p = { port, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
+        this.dp.post({ op: 'ip-set', sw, vid: e.vid, ip, port, localOnly: e.localOnly });
+        p = { port, vid: e.vid, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
         posted.set(ip, p);
         this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
           e.localOnly ? 'address in the LAN IP table (local only)' : 'address in the LAN IP table (registered with the adapter)');
       }
       if (!e.localOnly && path !== null && (p.announcedOn !== path || again)) {
-        this.dp.post({ op: 'announce', sw, ip });
+        this.dp.post({ op: 'announce', sw, vid: e.vid, ip });
         p.announcedOn = path;
       }
     }

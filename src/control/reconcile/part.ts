@@ -31,4 +31,5 @@ export interface DataPlaneLike extends DataPlanePort {
   on(ev: 'saw-address', fn: (m: Extract<FromWorker, { ev: 'saw-address' }>) => void): unknown;
   on(ev: 'lan-holder', fn: (m: Extract<FromWorker, { ev: 'lan-holder' }>) => void): unknown;
   on(ev: 'group-join' | 'group-leave', fn: (m: Extract<FromWorker, { ev: 'group-join' | 'group-leave' }>) => void): unknown;
+  on(ev: 'fdb', fn: (m: Extract<FromWorker, { ev: 'fdb' }>) => void): unknown;
 }

@@ -3,6 +3,9 @@
  * free one, below MAX_SWITCHES; its counter slots zeroed first) and a switch-add; a switch gone
  * from the state gets switch-remove and its number is free again.
  *
+ * switch-add carries the switch's SwitchPolicy (src/control/policy.ts); `setPolicy(name)` posts
+ * switch-policy when the state's policy is not what the data plane has (reconcile/policies.ts).
+ *
  * Contract: two steps of a pass, `adding` first (every other part may then look a switch's
  * number up) and `removing` last (after the parts have taken the removed switch's ports
  * away: DETACH VSWITCH needs no NIC coupled, the uplink part removes the uplink's port).
@@ -11,6 +14,8 @@
  */
 import type { Logger } from 'pino';
 import { MAX_SWITCHES, SWITCH_SLOTS, dropSlot } from '../../forward/counters.js';
+import type { SwitchPolicy } from '../../protocol/dataplane.js';
+import { sameSwitchPolicy, switchPolicy } from '../policy.js';
 import type { State } from '../state.js';
 import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
@@ -18,6 +23,8 @@ import type { DataPlanePort, Syncer } from './part.js';
 export class DataPlaneSwitches {
   /** Switch name -> data-plane number, in the order they were added. */
   private readonly numbers = new Map<string, number>();
+  /** Switch name -> the policy the data plane has. */
+  private readonly policies = new Map<string, SwitchPolicy>();
   readonly adding: Syncer;
   readonly removing: Syncer;
 
@@ -39,6 +46,20 @@ export class DataPlaneSwitches {
     return undefined;
   }
 
+  /** Post switch-policy for switch `name` if the state's policy is not what the data plane has. Returns true when posted. */
+  setPolicy(name: string): boolean {
+    const sw = this.state.switches.get(name);
+    const n = this.numbers.get(name);
+    if (!sw || n === undefined) return false;
+    const policy = switchPolicy(sw);
+    const had = this.policies.get(name);
+    if (had !== undefined && sameSwitchPolicy(had, policy)) return false;
+    this.policies.set(name, policy);
+    this.dp.post({ op: 'switch-policy', sw: n, policy });
+    this.log.info({ vswitch: name, policy }, 'switch policy changed');
+    return true;
+  }
+
   private visit(marks: Marks<string>, now: number): Set<string> {
     return marks.take(now, () => [...this.state.switches.keys(), ...this.numbers.keys()]);
   }
@@ -54,8 +75,10 @@ export class DataPlaneSwitches {
       if (n >= MAX_SWITCHES) throw new Error('no free switch number');
       used.add(n);
       this.dp.counters.fill(0, dropSlot(n, 0), dropSlot(n, 0) + SWITCH_SLOTS);
-      this.dp.post({ op: 'switch-add', sw: n, mode: sw.mode, queueBytes: sw.queueBytes });
+      const policy = switchPolicy(sw);
+      this.dp.post({ op: 'switch-add', sw: n, mode: sw.mode, queueBytes: sw.queueBytes, policy });
       this.numbers.set(name, n);
+      this.policies.set(name, policy);
       this.log.info({ vswitch: name, sw: n, mode: sw.mode }, 'switch added to the data plane');
     }
   }
@@ -66,6 +89,7 @@ export class DataPlaneSwitches {
       if (sw === undefined || this.state.switches.has(name)) continue;
       this.dp.post({ op: 'switch-remove', sw });
       this.numbers.delete(name);
+      this.policies.delete(name);
       this.log.info({ vswitch: name, sw }, 'switch removed from the data plane');
     }
   }
