@@ -19,6 +19,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sh, sleep, waitFor, type Scope, type Proc } from './lib.js';
 import { pingOnce, type Topology } from './measure.js';
+import { probeDaemon, type Probe } from './cost.js';
 
 export type PathKind = 'kernel' | 'peer' | 'vswitch' | 'prior';
 
@@ -30,6 +31,8 @@ export interface PathContext {
   net: number;
   repoRoot: string;
   log: (msg: string) => void;
+  /** Extra environment for the switch under test (a variant: a lever switched off). */
+  env?: Record<string, string>;
 }
 
 export interface PathSetup {
@@ -38,6 +41,8 @@ export interface PathSetup {
   extra?: Record<string, unknown>;
   /** Called after the measurements, before teardown; its answer goes into the JSON too. */
   after?: () => Promise<unknown>;
+  /** The switch's data-plane worker: CPU time and counters (vswitch paths only). */
+  probe?: Probe;
 }
 
 export interface PathDef {
@@ -160,6 +165,9 @@ const ovs: PathDef = {
   },
 };
 
+/** vswitchd's --metrics port, on the loopback of the switch's own namespace. */
+const METRICS_PORT = 9464;
+
 /** vswitchd in a namespace of its own, uplink veth to a LAN namespace, two namespace guests. */
 async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan', traced = false): Promise<PathSetup> {
   const { scope, prefix, net, repoRoot } = ctx;
@@ -187,7 +195,8 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
     'COUPLE 0600 TO SYSTEM BSW FOR G2',
     '',
   ].join('\n'));
-  const d = scope.spawn(sw, vswitchd, ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state')]);
+  const d = scope.spawn(sw, vswitchd, ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'),
+    '--metrics', `127.0.0.1:${METRICS_PORT}`], { env: { ...process.env, ...(ctx.env ?? {}) } });
   const q = (...words: string[]) => run(cli, ['--socket', socket, ...words], { timeoutMs: 10_000 });
   const tail = () => (d.stderr.trim().split('\n').slice(-5).join(' | ') || '(no output)');
   try {
@@ -228,7 +237,8 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
   if (r.code === 0) { try { details = JSON.parse(r.stdout); } catch { details = r.stdout; } }
   return {
     topology,
-    extra: { daemonPid: d.pid, detailsBefore: details },
+    probe: probeDaemon(sw, d.pid, METRICS_PORT),
+    extra: { daemonPid: d.pid, detailsBefore: details, env: ctx.env ?? {} },
     after: async () => {
       const r2 = await q('--json', 'Q', 'VSWITCH', 'BSW', 'DETAILS');
       let out: Record<string, unknown>;

@@ -7,6 +7,7 @@
 #   npm run bench                      every path, median of 3
 #   npm run bench -- --quick           1 repetition, short runs
 #   npm run bench -- --only bridge,vswitch-ip
+#   npm run bench -- --only vswitch-ip --compare VSWITCH_ADAPTIVE_POLL=0   a lever on and off, one run
 #
 # Results go to results/<timestamp>/ (results.json, chart.svg, report.txt). Needs root.
 set -euo pipefail

@@ -34,7 +34,9 @@
  * one frame can make); one that fails is counted as the switch's 'bad-vnet-header' drop.
  *
  * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port, rx errors
- * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's. Counters
+ * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's; the
+ * loop's own (LoopCounter: wake-ups, receive batches, empty polls, sleeps, the thread's CPU
+ * time, the last written once a second) at LOOP_BASE. Counters
  * of a port id survive its removal (the control plane numbers ports and decides when a number
  * is reused).
  *
@@ -51,10 +53,10 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
   EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
-  type ForeignBytes,
+  threadCpuNs, type ForeignBytes,
 } from '../sys/libc.js';
 import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
-import { MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
+import { LoopCounter, MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, loopSlot, portSlot } from '../forward/counters.js';
 import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
@@ -100,6 +102,9 @@ export interface LoopOptions {
   busyPollUs?: number;
 }
 
+/** The worker thread's name (/proc/PID/task/TID/comm, `top -H`; set by worker.ts): the benchmark finds the worker by it. */
+export const WORKER_THREAD_NAME = 'vswitch-dp';
+
 const MAX_EVENTS = 128;
 const WAKE_TOKEN = 0xffffffff;
 const TICK_MS = 1000;
@@ -137,6 +142,8 @@ export class DataPlaneLoop {
   private readonly tap = new TraceTap();
   /** A switch's drop counters before a traced frame's input (to tell how it ended). */
   private readonly dropsBefore = new Float64Array(SWITCH_SLOTS);
+  /** struct timespec scratch for the thread's CPU clock. */
+  private readonly clock = allocBytes(16);
   /** LoopOptions.busyPollUs in milliseconds (0: off). */
   private readonly busyPollMs: number;
 
@@ -168,6 +175,8 @@ export class DataPlaneLoop {
     this.nextTick = Date.now() + TICK_MS;
     this.drainControl(); // messages posted before the loop started
     const pollMs = this.busyPollMs;
+    const c = this.counters;
+    const wakeSlot = loopSlot(LoopCounter.Wakeups), emptySlot = loopSlot(LoopCounter.EmptyPolls), sleepSlot = loopSlot(LoopCounter.Sleeps);
     let pollUntil = 0;
     let polling = false;
     while (this.running) {
@@ -177,7 +186,10 @@ export class DataPlaneLoop {
         polling = performance.now() < pollUntil;
         if (polling) timeout = 0;
       }
+      if (timeout > 0) c[sleepSlot]++;
       const n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, timeout);
+      if (n > 0) c[wakeSlot]++;
+      else if (n === 0 && polling) c[emptySlot]++;
       if (pollMs > 0) {
         if (n > 0) pollUntil = performance.now() + pollMs;
         else if (polling) raw.sched_yield(); // a runnable guest on this CPU goes first
@@ -204,6 +216,7 @@ export class DataPlaneLoop {
       }
       if (now >= this.nextTick) {
         this.nextTick = now + TICK_MS;
+        c[loopSlot(LoopCounter.CpuNs)] = threadCpuNs(this.clock);
         this.egress.tick();
         for (let s = 0; s < MAX_SWITCHES; s++) {
           const st = this.switches[s];
@@ -255,6 +268,7 @@ export class DataPlaneLoop {
     for (let j = 0; j < n; j++) rxBytes += rxz[j] - rxe[j];
     c[portSlot(id, PortCounter.RxFrames)] += n;
     c[portSlot(id, PortCounter.RxBytes)] += rxBytes;
+    c[loopSlot(LoopCounter.Batches)]++;
     if (st === undefined) return true;
     const fwd = st.fwd;
     const vnet = port.vnet;
