@@ -10,8 +10,10 @@
  * the loop's one FrameEgress (egress.ts) normalises the frame for the target port (virtio-net
  * header, checksum, segmentation), writes it straight to the port's fd (no queue, no copy for
  * frames in the frame memory) and counts the outcome. Forwarder.tick runs about once a second
- * (the epoll timeout). With a busy-poll window (LoopOptions.busyPollUs) the loop polls without
- * blocking for that long after each wake-up that found work.
+ * (the epoll timeout). Whether the loop polls (epoll_wait with timeout 0, sched_yield after an
+ * empty poll), sleeps on a timer (epoll_pwait2, timer slack 1 ns) or blocks is the PollPolicy's
+ * call (poll-policy.ts): adaptive by default, or a fixed busy-poll window (LoopOptions.busyPollUs)
+ * after each wake-up that found work, or never polling (adaptivePoll false).
  *
  * Ports are built from the port-add message by their kind's entry in PORT_KINDS (port-kinds.ts),
  * which also says what the kind needs (vnet allowed, peer, the switch's queueBytes as its
@@ -50,10 +52,11 @@
  * is one object created with the loop.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
 import {
   EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
-  threadCpuNs, type ForeignBytes,
+  setTimerSlackNs, threadCpuNs, type ForeignBytes,
 } from '../sys/libc.js';
 import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
 import { LoopCounter, MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, loopSlot, portSlot } from '../forward/counters.js';
@@ -63,6 +66,7 @@ import { FrameEgress } from './egress.js';
 import { openPort } from './port-kinds.js';
 import { vnetHeaderOk } from './vnet-check.js';
 import { TraceTap } from './trace-tap.js';
+import { BLOCK, POLL, PollPolicy } from './poll-policy.js';
 
 /**
  * The drop reasons a forwarder (or the loop's ingress check) counts for a received frame: how a
@@ -97,9 +101,15 @@ export interface LoopOptions {
    * for this long before it blocks again, so a frame arriving within the window does not pay
    * for waking a sleeping thread (measured: about half of a guest-to-guest ping's round trip
    * on these VMs). The price: one CPU kept busy while frames arrive closer together than the
-   * window; nothing while idle. Capped at one second.
+   * window; nothing while idle. Capped at one second. Replaces adaptive polling.
    */
   busyPollUs?: number;
+  /**
+   * Adaptive polling (poll-policy.ts; default on): poll right after work, through dense flows,
+   * and around the predicted arrival of a steady flow's next frame; block otherwise. Off: the
+   * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: VSWITCH_ADAPTIVE_POLL=0).
+   */
+  adaptivePoll?: boolean;
 }
 
 /** The worker thread's name (/proc/PID/task/TID/comm, `top -H`; set by worker.ts): the benchmark finds the worker by it. */
@@ -144,13 +154,15 @@ export class DataPlaneLoop {
   private readonly dropsBefore = new Float64Array(SWITCH_SLOTS);
   /** struct timespec scratch for the thread's CPU clock. */
   private readonly clock = allocBytes(16);
-  /** LoopOptions.busyPollUs in milliseconds (0: off). */
-  private readonly busyPollMs: number;
+  /** When to poll, sleep or block (poll-policy.ts). */
+  private readonly policy: PollPolicy;
+  /** struct timespec for epoll_pwait2's timed sleeps. */
+  private readonly timeout = allocBytes(16);
 
   constructor(private readonly opts: LoopOptions) {
     this.counters = opts.counters;
     const bp = opts.busyPollUs ?? 0;
-    this.busyPollMs = Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0;
+    this.policy = new PollPolicy(Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0, opts.adaptivePoll ?? true);
     this.epfd = epollCreate();
     this.events = allocBytes(MAX_EVENTS * EPOLL_EVENT_SIZE);
     this.evView = this.events.view;
@@ -172,27 +184,44 @@ export class DataPlaneLoop {
     const ev = this.evView;
     const evAddr = this.events.addr;
     const epfd = this.epfd;
-    this.nextTick = Date.now() + TICK_MS;
+    const clock = performance; // the module's binding: the global `performance` is an accessor, slow to look up
+    this.nextTick = clock.now() + TICK_MS;
     this.drainControl(); // messages posted before the loop started
-    const pollMs = this.busyPollMs;
+    const policy = this.policy;
     const c = this.counters;
     const wakeSlot = loopSlot(LoopCounter.Wakeups), emptySlot = loopSlot(LoopCounter.EmptyPolls), sleepSlot = loopSlot(LoopCounter.Sleeps);
-    let pollUntil = 0;
-    let polling = false;
+    const ts = this.timeout.view, tsAddr = this.timeout.addr;
+    setTimerSlackNs(1); // timed sleeps (the poll policy's) end when asked, not up to 50 us later
     while (this.running) {
-      let timeout = this.nextTick - Date.now();
-      if (timeout < 0) timeout = 0;
-      if (pollMs > 0) {
-        polling = performance.now() < pollUntil;
-        if (polling) timeout = 0;
+      const t0 = clock.now();
+      let tickMs = this.nextTick - t0;
+      if (tickMs < 0) tickMs = 0;
+      const d = policy.next(t0);
+      let n: number;
+      let polled = false;
+      if (d === POLL || tickMs === 0) {
+        polled = d === POLL;
+        n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, 0);
+      } else if (d === BLOCK || d >= tickMs) {
+        c[sleepSlot]++;
+        n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, Math.ceil(tickMs));
+      } else {
+        c[sleepSlot]++;
+        const ns = Math.round(d * 1e6);
+        ts.setUint32(0, Math.floor(ns / 1e9), true);
+        ts.setUint32(8, ns % 1e9, true);
+        n = raw.epoll_pwait2(epfd, evAddr, MAX_EVENTS, tsAddr, 0);
       }
-      if (timeout > 0) c[sleepSlot]++;
-      const n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, timeout);
-      if (n > 0) c[wakeSlot]++;
-      else if (n === 0 && polling) c[emptySlot]++;
-      if (pollMs > 0) {
-        if (n > 0) pollUntil = performance.now() + pollMs;
-        else if (polling) raw.sched_yield(); // a runnable guest on this CPU goes first
+      const t1 = clock.now();
+      if (n > 0) {
+        c[wakeSlot]++;
+        policy.work(t1);
+      } else if (n === 0) {
+        policy.idle(t1);
+        if (polled) {
+          c[emptySlot]++;
+          raw.sched_yield(); // a runnable guest on this CPU goes first
+        }
       }
       if (n < 0) {
         const e = errno();
@@ -200,7 +229,8 @@ export class DataPlaneLoop {
         this.log(`epoll_wait failed: ${errnoName(e)}`);
         break;
       }
-      const now = Date.now();
+      const tick = t1 >= this.nextTick;
+      const now = n > 0 || tick ? Date.now() : 0; // the forwarders' time (wall clock, ms)
       for (let i = 0; i < n && this.running; i++) {
         const mask = ev.getUint32(i * EPOLL_EVENT_SIZE, true);
         const token = ev.getUint32(i * EPOLL_EVENT_SIZE + 4, true);
@@ -214,9 +244,11 @@ export class DataPlaneLoop {
         this.service(port, mask, now);
         if (this.dead.length > 0) this.reapDead();
       }
-      if (now >= this.nextTick) {
-        this.nextTick = now + TICK_MS;
+      if (tick) {
+        this.nextTick = t1 + TICK_MS;
         c[loopSlot(LoopCounter.CpuNs)] = threadCpuNs(this.clock);
+        c[loopSlot(LoopCounter.PredictHits)] = policy.hits;
+        c[loopSlot(LoopCounter.PredictMisses)] = policy.misses;
         this.egress.tick();
         for (let s = 0; s < MAX_SWITCHES; s++) {
           const st = this.switches[s];

@@ -9,6 +9,8 @@
  * Log lines go straight to fd 2 (the thread never returns to its event loop while running).
  * busyPollUs (microseconds, 0 = off) is the loop's busy-poll window (LoopOptions.busyPollUs):
  * lower latency for one CPU kept busy under traffic; vswitchd sets it from --busy-poll-us.
+ * Adaptive polling (LoopOptions.adaptivePoll) is on unless the environment has
+ * VSWITCH_ADAPTIVE_POLL=0 (the benchmark compares both: --compare VSWITCH_ADAPTIVE_POLL=0).
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
@@ -49,6 +51,7 @@ const loop = new DataPlaneLoop({
   makeForwarder: factory,
   log,
   busyPollUs: input.busyPollUs,
+  adaptivePoll: process.env.VSWITCH_ADAPTIVE_POLL !== '0',
 });
 post({ ev: 'ready' });
 loop.run();

@@ -35,10 +35,13 @@ export const enum LoopCounter {
   Batches = 1,
   /** Non-blocking polls (busy or adaptive polling) that found nothing: the price of polling. */
   EmptyPolls = 2,
-  /** Blocking epoll_wait calls: how often the worker went to sleep. */
+  /** epoll_wait calls that may block (a timeout; they return at once when fds are ready already). */
   Sleeps = 3,
   /** The worker thread's CPU time in nanoseconds (CLOCK_THREAD_CPUTIME_ID), written about once a second. */
   CpuNs = 4,
+  /** Adaptive polling's predicted arrivals that came / did not come (written about once a second). */
+  PredictHits = 5,
+  PredictMisses = 6,
 }
 export const LOOP_SLOTS = 8;
 export const LOOP_BASE = SWITCH_BASE + MAX_SWITCHES * SWITCH_SLOTS;

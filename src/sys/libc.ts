@@ -206,6 +206,11 @@ export const raw = {
   epoll_ctl: lib.func('epoll_ctl', 'int', ['int', 'int', 'int', 'void *']),
   /** events: address (number) of EPOLL_EVENT_SIZE * maxevents bytes of koffi memory. */
   epoll_wait: lib.func('epoll_wait', 'int', ['int', 'uintptr_t', 'int', 'int']),
+  /**
+   * epoll_pwait2 (Linux 5.11, glibc 2.35): the timeout is a struct timespec at an address
+   * (nanoseconds: with timer slack 1 a sleep of 200 us is 200 us); sigmask 0 (none).
+   */
+  epoll_pwait2: lib.func('epoll_pwait2', 'int', ['int', 'uintptr_t', 'int', 'uintptr_t', 'uintptr_t']),
   eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
   setns: lib.func('int setns(int fd, int nstype)'),
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),

@@ -205,13 +205,13 @@ test('NIC counters rise by the frames a ping sent and agree with QUERY VSWITCH D
     assert.ok(n >= N && n <= N + 2, `${name} of ${guest} rose by ${n}, the ${N} frames sent (and at most an ARP exchange)`);
   }
   // The loop's own counters: each echo request and each reply is read in a batch of its own (they
-  // arrive on different ports, 20 ms apart) after epoll_wait reported it; the worker slept between pings.
+  // arrive on different ports, 20 ms apart) after epoll_wait reported it; it waited (epoll_wait with a timeout) between pings.
   const loopRise = (name: string): number => value(afterPing, name) - value(before, name);
   const batches = loopRise('vswitch_dataplane_loop_batches_total');
   const wakeups = loopRise('vswitch_dataplane_wakeups_total');
   assert.ok(batches >= 2 * N, `loop batches rose by ${batches}, at least the ${2 * N} frames of the ping`);
   assert.ok(wakeups >= N, `wake-ups rose by ${wakeups}: at least one per echo request`);
-  assert.ok(loopRise('vswitch_dataplane_sleeps_total') >= 1, 'the worker slept between pings');
+  assert.ok(loopRise('vswitch_dataplane_sleeps_total') >= 1, 'the worker waited between pings');
   assert.ok(value(afterPing, 'vswitch_dataplane_cpu_seconds_total') > 0, "the worker's CPU time is exported");
   const bytes = rise('LINUX1', 'vswitch_nic_receive_bytes_total');
   assert.ok(bytes >= N * 98 && bytes <= N * 98 + 2 * 60, `receive bytes rose by ${bytes}: ${N} echo requests of 98 bytes`);

@@ -29,7 +29,7 @@
  *   vswitch_dataplane_wakeups_total                                counter: epoll_wait returns with ready fds
  *   vswitch_dataplane_loop_batches_total                           counter: receive batches that read frames
  *   vswitch_dataplane_empty_polls_total                            counter: busy/adaptive polls that found nothing
- *   vswitch_dataplane_sleeps_total                                 counter: blocking epoll_waits
+ *   vswitch_dataplane_sleeps_total                                 counter: epoll_waits that may block
  *   vswitch_dataplane_cpu_seconds_total                            counter: the worker thread's CPU time (about 1 s behind)
  * plus prom-client's process and Node.js metrics (process_*, nodejs_*) under their usual names.
  * A counter restarts from 0 when its port is made anew (a NIC re-coupled, an uplink after a
@@ -80,7 +80,7 @@ export class Metrics {
   private readonly dpWakeups = this.counter('vswitch_dataplane_wakeups_total', 'Data-plane loop: epoll_wait returns that reported ready fds.', []);
   private readonly dpBatches = this.counter('vswitch_dataplane_loop_batches_total', 'Data-plane loop: receive batches that read at least one frame.', []);
   private readonly dpEmptyPolls = this.counter('vswitch_dataplane_empty_polls_total', 'Data-plane loop: non-blocking polls (busy or adaptive polling) that found nothing.', []);
-  private readonly dpSleeps = this.counter('vswitch_dataplane_sleeps_total', 'Data-plane loop: blocking epoll_wait calls (the worker went to sleep).', []);
+  private readonly dpSleeps = this.counter('vswitch_dataplane_sleeps_total', 'Data-plane loop: epoll_wait calls that may block (with a timeout; they return at once when fds are ready).', []);
   private readonly dpCpu = this.counter('vswitch_dataplane_cpu_seconds_total', "The data-plane worker thread's CPU time (its thread CPU clock, updated about once a second).", []);
   private readonly controllerRefusals = this.counter('vswitch_controller_registrations_refused_total', "Controllers' Register refused (the name was taken).", []);
 
