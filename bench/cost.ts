@@ -33,7 +33,12 @@ export interface Sample {
   sleeps: number;
 }
 
-export type Probe = () => Promise<Sample>;
+export interface Probe {
+  (): Promise<Sample>;
+  /** The daemon's pid and its worker thread's tid. */
+  readonly pid: number;
+  readonly tid: number;
+}
 
 /** What one measurement (a test or the idle interval) cost the worker. */
 export interface Cost {
@@ -81,7 +86,7 @@ function metricSum(text: string, name: string): number {
 export function probeDaemon(ns: string, pid: number, port: number): Probe {
   const tid = threadByName(pid, WORKER_THREAD);
   if (tid === null) throw new Error(`no thread named ${WORKER_THREAD} in process ${pid}`);
-  return async () => {
+  const probe = async (): Promise<Sample> => {
     const r = await run('ip', ['netns', 'exec', ns, 'curl', '-sf', '--max-time', '10', `http://127.0.0.1:${port}/metrics`], { timeoutMs: 15_000 });
     if (r.code !== 0) throw new Error(`metrics of ${ns}: curl exit ${r.code} ${r.stderr.trim()}`);
     const t = r.stdout;
@@ -94,6 +99,7 @@ export function probeDaemon(ns: string, pid: number, port: number): Probe {
       emptyPolls: metricSum(t, 'vswitch_dataplane_empty_polls_total'), sleeps: metricSum(t, 'vswitch_dataplane_sleeps_total'),
     };
   };
+  return Object.assign(probe, { pid, tid });
 }
 
 export function costOf(a: Sample, b: Sample): Cost {

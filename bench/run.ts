@@ -24,6 +24,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Scope, run, median, sleep, sweep } from './lib.js';
 import { costOf, machine, machineText } from './cost.js';
+import { startProfile, summary, removePerfMap, type ProfileResult } from './profile.js';
+
+/** Profiles taken in this run (--profile). */
+const profiles: Array<ProfileResult | string> = [];
 import { startIperfServer, tcpOnce, framesOnce, pingRun, writeTrafgenConfig, type Durations } from './measure.js';
 import { PATHS, type PathDef, type PathSetup } from './paths.js';
 import { table, costTable, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
@@ -36,6 +40,8 @@ interface Options {
   quick: boolean; only: string[] | null; reps: number; durations: Durations;
   /** Variants of every vswitch path: each an extra environment for its daemon (--compare). */
   compare: Record<string, string>[];
+  /** --profile DIR: perf profiles of the worker (bench/profile.ts), or null. */
+  profile: string | null;
 }
 
 function usage(): string {
@@ -47,13 +53,16 @@ function usage(): string {
                one CPU and the switch the other; with 2 the kernel bridge uses both CPUs and a
                userspace switch competes with the sender for its CPU)
   --compare    run every selected vswitch path a second time with these environment variables
-               set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=0);
-               repeat for more variants. The rows are measured alternately, in one run.`;
+               set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=1);
+               repeat for more variants. The rows are measured alternately, in one run.
+  --profile D  perf profiles of each vswitch row's worker thread during the first TCP and
+               64-byte repetitions, into directory D (bench/profile.ts; needs linux-perf)`;
 }
 
 function parseArgs(argv: string[]): Options {
   let quick = false, only: string[] | null = null, reps: number | null = null, txCpus = 1;
   const compare: Record<string, string>[] = [];
+  let profile: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
@@ -81,11 +90,15 @@ function parseArgs(argv: string[]): Options {
       }
       if (Object.keys(env).length === 0) throw new Error('--compare needs VAR=VALUE');
       compare.push(env);
+    } else if (a === '--profile' || a.startsWith('--profile=')) {
+      const v = a.startsWith('--profile=') ? a.slice('--profile='.length) : argv[++i];
+      if (!v) throw new Error('--profile needs a directory');
+      profile = resolve(v);
     } else if (a === '--help' || a === '-h') { console.log(usage()); process.exit(0); }
     else throw new Error(`unknown argument ${a}\n${usage()}`);
   }
   return {
-    quick, only, reps: reps ?? (quick ? 1 : 3), compare,
+    quick, only, reps: reps ?? (quick ? 1 : 3), compare, profile,
     durations: quick ? { tcpSeconds: 2, framesSeconds: 1, pings: 50, txCpus } : { tcpSeconds: 5, framesSeconds: 3, pings: 200, txCpus },
   };
 }
@@ -137,7 +150,10 @@ async function measureGroup(root: Scope, def: PathDef, index: number, tag: strin
         log(`${res.name}: setting up`);
         // Variants get their own code letter so their names differ (prefix is 4 chars at most).
         const code = v === 0 ? def.code : `${def.code[0]}${v}`;
-        m.setup = await def.setup({ scope: m.scope, prefix: `${tag}${code}`, net: 10 + index + 20 * v, repoRoot: ROOT, log, env });
+        const denv = opt.profile !== null ? { ...env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim() } : env;
+        m.setup = await def.setup({ scope: m.scope, prefix: `${tag}${code}`, net: 10 + index + 20 * v, repoRoot: ROOT, log, env: denv });
+        const pr = m.setup.probe;
+        if (opt.profile !== null && pr) m.scope.defer('perf map', () => removePerfMap(pr.pid));
         if (m.setup.extra) res.extra = { ...m.setup.extra };
         if (m.setup.probe) res.cost = { tcp: [], frames: [], ping: [], idle: null };
       } catch (e) {
@@ -149,10 +165,12 @@ async function measureGroup(root: Scope, def: PathDef, index: number, tag: strin
     const live = (): Member[] => members.filter((m) => m.setup !== null);
     const order = (r: number): Member[] => (r % 2 === 0 ? live() : [...live()].reverse());
     /** One repetition of one test on one member, with the worker probed around it. */
-    const rep = async (m: Member, what: 'tcp' | 'frames' | 'ping', fn: () => Promise<void>): Promise<void> => {
+    const rep = async (m: Member, what: 'tcp' | 'frames' | 'ping', fn: () => Promise<void>, r: number): Promise<void> => {
       const probe = m.setup!.probe;
       const a = probe ? await probe().catch(() => null) : null;
-      await fn();
+      const stop = opt.profile !== null && probe && r === 0 && what !== 'ping'
+        ? await startProfile(m.scope, opt.profile, m.res.name, what, probe.pid, probe.tid) : null;
+      try { await fn(); } finally { if (stop) profiles.push(await stop()); }
       const b = probe && a ? await probe().catch(() => null) : null;
       if (a && b && m.res.cost) m.res.cost[what].push(costOf(a, b));
     };
@@ -166,7 +184,7 @@ async function measureGroup(root: Scope, def: PathDef, index: number, tag: strin
       for (const m of order(r)) {
         if (m.errors.some((x) => x.startsWith('tcp'))) continue;
         try {
-          await rep(m, 'tcp', async () => { tcp.get(m)!.push(await tcpOnce(m.setup!.topology, opt.durations.tcpSeconds)); });
+          await rep(m, 'tcp', async () => { tcp.get(m)!.push(await tcpOnce(m.setup!.topology, opt.durations.tcpSeconds)); }, r);
           log(`${m.res.name}: tcp ${r + 1}/${opt.reps}: ${tcp.get(m)!.at(-1)!.toFixed(2)} Gbit/s${costNote(m, 'tcp')}`);
         } catch (e) { m.errors.push(`tcp: ${(e as Error).message}`); }
       }
@@ -184,7 +202,7 @@ async function measureGroup(root: Scope, def: PathDef, index: number, tag: strin
         const cfg = cfgs.get(m);
         if (cfg === undefined || m.errors.some((x) => x.startsWith('frames'))) continue;
         try {
-          await rep(m, 'frames', async () => { fr.get(m)!.push(await framesOnce(m.scope, m.setup!.topology, cfg, opt.durations.framesSeconds, opt.durations.txCpus)); });
+          await rep(m, 'frames', async () => { fr.get(m)!.push(await framesOnce(m.scope, m.setup!.topology, cfg, opt.durations.framesSeconds, opt.durations.txCpus)); }, r);
           log(`${m.res.name}: frames ${r + 1}/${opt.reps}: ${(fr.get(m)!.at(-1)! / 1e3).toFixed(1)} k/s${costNote(m, 'frames')}`);
         } catch (e) { m.errors.push(`frames: ${(e as Error).message}`); }
       }
@@ -201,7 +219,7 @@ async function measureGroup(root: Scope, def: PathDef, index: number, tag: strin
           await rep(m, 'ping', async () => {
             const p = await pingRun(m.setup!.topology, opt.durations.pings);
             p50.get(m)!.push(p.p50); p99.get(m)!.push(p.p99); m.res.pingLost.push(p.lost);
-          });
+          }, r);
           log(`${m.res.name}: ping ${r + 1}/${opt.reps}: p50 ${p50.get(m)!.at(-1)!.toFixed(3)} ms, p99 ${p99.get(m)!.at(-1)!.toFixed(3)} ms, lost ${m.res.pingLost.at(-1)}${costNote(m, 'ping')}`);
         } catch (e) { m.errors.push(`ping: ${(e as Error).message}`); }
       }
@@ -341,6 +359,7 @@ async function main(): Promise<number> {
     title, machineText(host), '',
     table(results), '',
     costTable(results, IDLE_SECONDS), '',
+    ...(profiles.length ? [summary(profiles), ''] : []),
     'forwarding core alone (dist/bench/forward.js, in memory, no I/O):', fwdText, '',
     'goals (issue 5):', goalsText(gs), '',
     scaleText(scale, lookup), '',
@@ -358,7 +377,7 @@ async function main(): Promise<number> {
       },
     },
     options: { quick: opt.quick, only: opt.only, reps: opt.reps, durations: opt.durations },
-    paths: results, forward: fwd, goals: gs,
+    paths: results, forward: fwd, goals: gs, profiles,
     scale: { ...(scale ?? { status: 'not selected' }), lanIpLookupNs: lookup },
     vm: vm ?? { status: 'not selected' },
   };

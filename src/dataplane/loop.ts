@@ -12,8 +12,8 @@
  * frames in the frame memory) and counts the outcome. Forwarder.tick runs about once a second
  * (the epoll timeout). Whether the loop polls (epoll_wait with timeout 0, sched_yield after an
  * empty poll), sleeps on a timer (epoll_pwait2, timer slack 1 ns) or blocks is the PollPolicy's
- * call (poll-policy.ts): adaptive by default, or a fixed busy-poll window (LoopOptions.busyPollUs)
- * after each wake-up that found work, or never polling (adaptivePoll false).
+ * call (poll-policy.ts): by default it never polls; with LoopOptions.adaptivePoll it adapts; with a
+ * fixed busy-poll window (LoopOptions.busyPollUs) it polls that long after each wake-up that found work.
  *
  * Ports are built from the port-add message by their kind's entry in PORT_KINDS (port-kinds.ts),
  * which also says what the kind needs (vnet allowed, peer, the switch's queueBytes as its
@@ -105,9 +105,9 @@ export interface LoopOptions {
    */
   busyPollUs?: number;
   /**
-   * Adaptive polling (poll-policy.ts; default on): poll right after work, through dense flows,
+   * Adaptive polling (poll-policy.ts; default off): poll right after work, through dense flows,
    * and around the predicted arrival of a steady flow's next frame; block otherwise. Off: the
-   * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: VSWITCH_ADAPTIVE_POLL=0).
+   * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: VSWITCH_ADAPTIVE_POLL=1 turns it on).
    */
   adaptivePoll?: boolean;
 }
@@ -162,7 +162,7 @@ export class DataPlaneLoop {
   constructor(private readonly opts: LoopOptions) {
     this.counters = opts.counters;
     const bp = opts.busyPollUs ?? 0;
-    this.policy = new PollPolicy(Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0, opts.adaptivePoll ?? true);
+    this.policy = new PollPolicy(Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0, opts.adaptivePoll ?? false);
     this.epfd = epollCreate();
     this.events = allocBytes(MAX_EVENTS * EPOLL_EVENT_SIZE);
     this.evView = this.events.view;

@@ -49,6 +49,7 @@ export const PACKET_ADD_MEMBERSHIP = 1;
 export const PACKET_MR_PROMISC = 1;
 export const PACKET_VNET_HDR = 15;
 export const PACKET_IGNORE_OUTGOING = 23;
+export const PACKET_QDISC_BYPASS = 20;
 export const ETH_P_ALL = 0x0003;
 export const SOL_NETLINK = 270;
 export const NETLINK_ROUTE = 0;
