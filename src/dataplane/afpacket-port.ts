@@ -11,13 +11,14 @@
  * driver's transmit function, not through the interface's queueing discipline (a full driver
  * queue then fails the write ENOBUFS: counted QueueFull). The side effect: the kernel's other
  * packet sockets (a tcpdump on the uplink itself) do not see what the switch sends; the
- * switch's own trace does. On unless the environment has VSWITCH_QDISC_BYPASS=0 (the benchmark
- * measures both: --compare VSWITCH_QDISC_BYPASS=0). A kernel that refuses it changes nothing.
+ * switch's own trace does. Off unless the environment has VSWITCH_QDISC_BYPASS=1 (the benchmark
+ * measures both: --compare VSWITCH_QDISC_BYPASS=1): on a veth uplink (no qdisc to skip) it did
+ * not win (issue 14's note has the figures). A kernel that refuses it changes nothing.
  */
 import { ENETDOWN, ENXIO, EBADF, PACKET_QDISC_BYPASS, SOL_PACKET, interfaceMtu, interfaceName, packetSocketIfindex, setsockoptInt } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
 
-const QDISC_BYPASS = process.env.VSWITCH_QDISC_BYPASS !== '0';
+const QDISC_BYPASS = process.env.VSWITCH_QDISC_BYPASS === '1';
 
 export class AfPacketPort extends FdFramePort {
   readonly kind = 'afpacket' as const;
