@@ -169,7 +169,7 @@ test('/metrics: Prometheus names, types and labels, and the process metrics', as
     vswitch_controller_registrations_refused_total: 'counter',
     vswitch_dataplane_wakeups_total: 'counter', vswitch_dataplane_loop_batches_total: 'counter',
     vswitch_dataplane_empty_polls_total: 'counter', vswitch_dataplane_sleeps_total: 'counter',
-    vswitch_dataplane_cpu_seconds_total: 'counter',
+    vswitch_dataplane_cpu_seconds_total: 'counter', vswitch_dataplane_poll_predictions_total: 'counter',
     process_cpu_seconds_total: 'counter', process_resident_memory_bytes: 'gauge', nodejs_eventloop_lag_seconds: 'gauge',
   };
   for (const [name] of NIC_COUNTERS) expected[name] = 'counter';

@@ -31,6 +31,7 @@
  *   vswitch_dataplane_empty_polls_total                            counter: busy/adaptive polls that found nothing
  *   vswitch_dataplane_sleeps_total                                 counter: epoll_waits that may block
  *   vswitch_dataplane_cpu_seconds_total                            counter: the worker thread's CPU time (about 1 s behind)
+ *   vswitch_dataplane_poll_predictions_total{outcome="hit"|"miss"} counter: adaptive polling's predicted arrivals (about 1 s behind)
  * plus prom-client's process and Node.js metrics (process_*, nodejs_*) under their usual names.
  * A counter restarts from 0 when its port is made anew (a NIC re-coupled, an uplink after a
  * failover); Prometheus's rate() takes that as a reset.
@@ -82,6 +83,7 @@ export class Metrics {
   private readonly dpEmptyPolls = this.counter('vswitch_dataplane_empty_polls_total', 'Data-plane loop: non-blocking polls (busy or adaptive polling) that found nothing.', []);
   private readonly dpSleeps = this.counter('vswitch_dataplane_sleeps_total', 'Data-plane loop: epoll_wait calls that may block (with a timeout; they return at once when fds are ready).', []);
   private readonly dpCpu = this.counter('vswitch_dataplane_cpu_seconds_total', "The data-plane worker thread's CPU time (its thread CPU clock, updated about once a second).", []);
+  private readonly dpPredictions = this.counter('vswitch_dataplane_poll_predictions_total', "Adaptive polling's predicted arrivals: frames that came in time (hit) and predictions that passed without one (miss).", ['outcome']);
   private readonly controllerRefusals = this.counter('vswitch_controller_registrations_refused_total', "Controllers' Register refused (the name was taken).", []);
 
   constructor() {
@@ -146,6 +148,8 @@ export class Metrics {
       this.dpEmptyPolls.inc(dp.emptyPolls);
       this.dpSleeps.inc(dp.sleeps);
       this.dpCpu.inc(dp.cpuSeconds);
+      this.dpPredictions.inc({ outcome: 'hit' }, dp.predictHits);
+      this.dpPredictions.inc({ outcome: 'miss' }, dp.predictMisses);
     }
   }
 

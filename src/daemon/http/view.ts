@@ -28,7 +28,11 @@ export interface ObservedView {
   /** QUERY CONTROLLER's list: the connected controllers and the switches each controls. */
   controllers: ControllerListEntry[];
   /** The data-plane loop's own counters (LoopCounter), or null without a data plane. */
-  dataplane: { wakeups: number; batches: number; emptyPolls: number; sleeps: number; cpuSeconds: number } | null;
+  dataplane: {
+    wakeups: number; batches: number; emptyPolls: number; sleeps: number; cpuSeconds: number;
+    /** Adaptive polling's predicted arrivals that came and that did not. */
+    predictHits: number; predictMisses: number;
+  } | null;
 }
 
 /** Where the view is read from: the daemon's state and its RuntimeView (the reconciler). */
@@ -58,5 +62,6 @@ function loopCounters(c: Float64Array | null): ObservedView['dataplane'] {
     wakeups: c[loopSlot(LoopCounter.Wakeups)], batches: c[loopSlot(LoopCounter.Batches)],
     emptyPolls: c[loopSlot(LoopCounter.EmptyPolls)], sleeps: c[loopSlot(LoopCounter.Sleeps)],
     cpuSeconds: c[loopSlot(LoopCounter.CpuNs)] / 1e9,
+    predictHits: c[loopSlot(LoopCounter.PredictHits)], predictMisses: c[loopSlot(LoopCounter.PredictMisses)],
   };
 }
