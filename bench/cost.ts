@@ -25,8 +25,9 @@ export interface Sample {
   at: number;
   /** Worker thread CPU time, ns. */
   cpuNs: number;
-  /** Frames the switch received from all its ports. */
+  /** Frames the switch received from all its ports, and sent out of them. */
   frames: number;
+  txFrames: number;
   wakeups: number;
   batches: number;
   emptyPolls: number;
@@ -95,6 +96,7 @@ export function probeDaemon(ns: string, pid: number, port: number): Probe {
     return {
       at, cpuNs,
       frames: metricSum(t, 'vswitch_nic_receive_frames_total') + metricSum(t, 'vswitch_uplink_receive_frames_total'),
+      txFrames: metricSum(t, 'vswitch_nic_transmit_frames_total') + metricSum(t, 'vswitch_uplink_transmit_frames_total'),
       wakeups: metricSum(t, 'vswitch_dataplane_wakeups_total'), batches: metricSum(t, 'vswitch_dataplane_loop_batches_total'),
       emptyPolls: metricSum(t, 'vswitch_dataplane_empty_polls_total'), sleeps: metricSum(t, 'vswitch_dataplane_sleeps_total'),
     };
