@@ -10,8 +10,10 @@
  * the loop's one FrameEgress (egress.ts) normalises the frame for the target port (virtio-net
  * header, checksum, segmentation), writes it straight to the port's fd (no queue, no copy for
  * frames in the frame memory) and counts the outcome. Forwarder.tick runs about once a second
- * (the epoll timeout). With a busy-poll window (LoopOptions.busyPollUs) the loop polls without
- * blocking for that long after each wake-up that found work.
+ * (the epoll timeout). Whether the loop polls (epoll_wait with timeout 0, sched_yield after an
+ * empty poll), sleeps on a timer (epoll_pwait2, timer slack 1 ns) or blocks is the PollPolicy's
+ * call (poll-policy.ts): by default it never polls; with LoopOptions.adaptivePoll it adapts; with a
+ * fixed busy-poll window (LoopOptions.busyPollUs) it polls that long after each wake-up that found work.
  *
  * Ports are built from the port-add message by their kind's entry in PORT_KINDS (port-kinds.ts),
  * which also says what the kind needs (vnet allowed, peer, the switch's queueBytes as its
@@ -34,7 +36,9 @@
  * one frame can make); one that fails is counted as the switch's 'bad-vnet-header' drop.
  *
  * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port, rx errors
- * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's. Counters
+ * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's; the
+ * loop's own (LoopCounter: wake-ups, receive batches, empty polls, sleeps, the thread's CPU
+ * time, the last written once a second) at LOOP_BASE. Counters
  * of a port id survive its removal (the control plane numbers ports and decides when a number
  * is reused).
  *
@@ -48,19 +52,21 @@
  * is one object created with the loop.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
 import {
   EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
-  type ForeignBytes,
+  setTimerSlackNs, threadCpuNs, type ForeignBytes,
 } from '../sys/libc.js';
 import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
-import { MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
+import { LoopCounter, MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, loopSlot, portSlot } from '../forward/counters.js';
 import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
 import { openPort } from './port-kinds.js';
 import { vnetHeaderOk } from './vnet-check.js';
 import { TraceTap } from './trace-tap.js';
+import { BLOCK, POLL, PollPolicy } from './poll-policy.js';
 
 /**
  * The drop reasons a forwarder (or the loop's ingress check) counts for a received frame: how a
@@ -95,10 +101,19 @@ export interface LoopOptions {
    * for this long before it blocks again, so a frame arriving within the window does not pay
    * for waking a sleeping thread (measured: about half of a guest-to-guest ping's round trip
    * on these VMs). The price: one CPU kept busy while frames arrive closer together than the
-   * window; nothing while idle. Capped at one second.
+   * window; nothing while idle. Capped at one second. Replaces adaptive polling.
    */
   busyPollUs?: number;
+  /**
+   * Adaptive polling (poll-policy.ts; default off): poll right after work, through dense flows,
+   * and around the predicted arrival of a steady flow's next frame; block otherwise. Off: the
+   * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: VSWITCH_ADAPTIVE_POLL=1 turns it on).
+   */
+  adaptivePoll?: boolean;
 }
+
+/** The worker thread's name (/proc/PID/task/TID/comm, `top -H`; set by worker.ts): the benchmark finds the worker by it. */
+export const WORKER_THREAD_NAME = 'vswitch-dp';
 
 const MAX_EVENTS = 128;
 const WAKE_TOKEN = 0xffffffff;
@@ -137,13 +152,17 @@ export class DataPlaneLoop {
   private readonly tap = new TraceTap();
   /** A switch's drop counters before a traced frame's input (to tell how it ended). */
   private readonly dropsBefore = new Float64Array(SWITCH_SLOTS);
-  /** LoopOptions.busyPollUs in milliseconds (0: off). */
-  private readonly busyPollMs: number;
+  /** struct timespec scratch for the thread's CPU clock. */
+  private readonly clock = allocBytes(16);
+  /** When to poll, sleep or block (poll-policy.ts). */
+  private readonly policy: PollPolicy;
+  /** struct timespec for epoll_pwait2's timed sleeps. */
+  private readonly timeout = allocBytes(16);
 
   constructor(private readonly opts: LoopOptions) {
     this.counters = opts.counters;
     const bp = opts.busyPollUs ?? 0;
-    this.busyPollMs = Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0;
+    this.policy = new PollPolicy(Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0, opts.adaptivePoll ?? false);
     this.epfd = epollCreate();
     this.events = allocBytes(MAX_EVENTS * EPOLL_EVENT_SIZE);
     this.evView = this.events.view;
@@ -165,22 +184,44 @@ export class DataPlaneLoop {
     const ev = this.evView;
     const evAddr = this.events.addr;
     const epfd = this.epfd;
-    this.nextTick = Date.now() + TICK_MS;
+    const clock = performance; // the module's binding: the global `performance` is an accessor, slow to look up
+    this.nextTick = clock.now() + TICK_MS;
     this.drainControl(); // messages posted before the loop started
-    const pollMs = this.busyPollMs;
-    let pollUntil = 0;
-    let polling = false;
+    const policy = this.policy;
+    const c = this.counters;
+    const wakeSlot = loopSlot(LoopCounter.Wakeups), emptySlot = loopSlot(LoopCounter.EmptyPolls), sleepSlot = loopSlot(LoopCounter.Sleeps);
+    const ts = this.timeout.view, tsAddr = this.timeout.addr;
+    setTimerSlackNs(1); // timed sleeps (the poll policy's) end when asked, not up to 50 us later
     while (this.running) {
-      let timeout = this.nextTick - Date.now();
-      if (timeout < 0) timeout = 0;
-      if (pollMs > 0) {
-        polling = performance.now() < pollUntil;
-        if (polling) timeout = 0;
+      const t0 = clock.now();
+      let tickMs = this.nextTick - t0;
+      if (tickMs < 0) tickMs = 0;
+      const d = policy.next(t0);
+      let n: number;
+      let polled = false;
+      if (d === POLL || tickMs === 0) {
+        polled = d === POLL;
+        n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, 0);
+      } else if (d === BLOCK || d >= tickMs) {
+        c[sleepSlot]++;
+        n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, Math.ceil(tickMs));
+      } else {
+        c[sleepSlot]++;
+        const ns = Math.round(d * 1e6);
+        ts.setUint32(0, Math.floor(ns / 1e9), true);
+        ts.setUint32(8, ns % 1e9, true);
+        n = raw.epoll_pwait2(epfd, evAddr, MAX_EVENTS, tsAddr, 0);
       }
-      const n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, timeout);
-      if (pollMs > 0) {
-        if (n > 0) pollUntil = performance.now() + pollMs;
-        else if (polling) raw.sched_yield(); // a runnable guest on this CPU goes first
+      const t1 = clock.now();
+      if (n > 0) {
+        c[wakeSlot]++;
+        policy.work(t1);
+      } else if (n === 0) {
+        policy.idle(t1);
+        if (polled) {
+          c[emptySlot]++;
+          raw.sched_yield(); // a runnable guest on this CPU goes first
+        }
       }
       if (n < 0) {
         const e = errno();
@@ -188,7 +229,8 @@ export class DataPlaneLoop {
         this.log(`epoll_wait failed: ${errnoName(e)}`);
         break;
       }
-      const now = Date.now();
+      const tick = t1 >= this.nextTick;
+      const now = n > 0 || tick ? Date.now() : 0; // the forwarders' time (wall clock, ms)
       for (let i = 0; i < n && this.running; i++) {
         const mask = ev.getUint32(i * EPOLL_EVENT_SIZE, true);
         const token = ev.getUint32(i * EPOLL_EVENT_SIZE + 4, true);
@@ -202,8 +244,11 @@ export class DataPlaneLoop {
         this.service(port, mask, now);
         if (this.dead.length > 0) this.reapDead();
       }
-      if (now >= this.nextTick) {
-        this.nextTick = now + TICK_MS;
+      if (tick) {
+        this.nextTick = t1 + TICK_MS;
+        c[loopSlot(LoopCounter.CpuNs)] = threadCpuNs(this.clock);
+        c[loopSlot(LoopCounter.PredictHits)] = policy.hits;
+        c[loopSlot(LoopCounter.PredictMisses)] = policy.misses;
         this.egress.tick();
         for (let s = 0; s < MAX_SWITCHES; s++) {
           const st = this.switches[s];
@@ -255,6 +300,7 @@ export class DataPlaneLoop {
     for (let j = 0; j < n; j++) rxBytes += rxz[j] - rxe[j];
     c[portSlot(id, PortCounter.RxFrames)] += n;
     c[portSlot(id, PortCounter.RxBytes)] += rxBytes;
+    c[loopSlot(LoopCounter.Batches)]++;
     if (st === undefined) return true;
     const fwd = st.fwd;
     const vnet = port.vnet;
