@@ -51,6 +51,7 @@ export type Command =
   | { kind: 'query-nic'; vdev: number | null; details: boolean; userid: string }
   | { kind: 'query-guest'; userid: string | null }
   | { kind: 'query-vmlan' }
+  | { kind: 'query-ssi' }
   | { kind: 'vmlan-macprefix'; prefix: number }
   | { kind: 'set-vswitch'; name: string; op: SetVswitchOp }
   | { kind: 'query-controller'; name: string | null };
@@ -95,6 +96,7 @@ export const K = {
   COUPLE: kw('COUPLE', 4),
   UNCOUPLE: kw('UNCOUPLE', 6),
   VMLAN: kw('VMLAN', 5),
+  SSI: kw('SSI', 3),
   VSWITCH: kw('VSWITCH', 3),
   GUEST: kw('GUEST', 3),
   NIC: kw('NIC', 3),
@@ -431,7 +433,11 @@ function detach(c: Cursor): Command {
 }
 
 function query(c: Cursor): Command {
-  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER]);
+  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER, K.SSI]);
+  if (what === K.SSI) {
+    c.end();
+    return { kind: 'query-ssi' };
+  }
   if (what === K.CONTROLLER) {
     let n: string | null = null;
     if (c.accept(K.ALL)) n = null;
@@ -591,6 +597,8 @@ export function format(cmd: Command): string {
       return `QUERY GUEST ${cmd.userid ?? 'ALL'}`;
     case 'query-vmlan':
       return 'QUERY VMLAN';
+    case 'query-ssi':
+      return 'QUERY SSI';
     case 'vmlan-macprefix':
       return `VMLAN MACPREFIX ${cmd.prefix.toString(16).toUpperCase().padStart(6, '0')}`;
     case 'set-vswitch':

@@ -249,6 +249,7 @@ const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
   ['QUERY NIC FOR A', false, false],
   ['QUERY GUEST', false, false],
   ['QUERY VMLAN', false, false],
+  ['QUERY SSI', false, false],
   ['VMLAN MACPREFIX 020000', false, true],
   ['SET VSWITCH SW1 CONTROLLER *', true, false],
   ['SET VSWITCH SW1 SWITCHOVER', false, false],
@@ -297,4 +298,8 @@ test('an operation goes to the running uplink and is not journaled; without a da
   const bare = setup();
   run(bare, 'DEFINE VSWITCH SW1 RDEV eth1');
   refused(bare, 'SET VSWITCH SW1 SWITCHOVER', /^VSW0053E VSWITCH SYSTEM SW1: no uplink is running$/);
+});
+
+test('QUERY SSI: refused on a host that is not a member of a cluster', () => {
+  refused(setup(), 'QUERY SSI', /^VSW0062E this system is not a member of a cluster/);
 });
