@@ -202,6 +202,7 @@ async function main(): Promise<void> {
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
   const rec = new Reconciler({
     state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir: join(dirname(opts.socket), 'qemu'), vhostNet: devices.hostHasVhostNet(),
+    ...(cluster ? { addressClaims: cluster } : {}),
   });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
@@ -211,7 +212,11 @@ async function main(): Promise<void> {
   const cp = new ControlPlane(state, env, log, { journal: history, effects: rec, runtime: rec, ...(cluster ? { store: cluster } : {}) });
   rec.sync();
   if (cluster !== null) {
-    cluster.attach(cp);
+    cluster.attach({
+      applyShared: (t) => cp.applyShared(t),
+      execute: (t) => cp.execute(t),
+      uplinkMacs: () => [...state.switches.keys()].map((n) => rec.uplink(n).mac).filter((m): m is number => m !== null),
+    });
     try {
       await cluster.join();
     } catch (e) {

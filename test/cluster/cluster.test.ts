@@ -12,6 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetLab, waitFor, sleep } from '../helpers/netlab.js';
+import { uplinkMac } from '../helpers/query.js';
 import { clusterNet, EtcdCluster, type ClusterNet } from '../helpers/etcd.js';
 import { Daemon } from '../helpers/daemon.js';
 import { Controller } from '../helpers/controller.js';
@@ -155,4 +156,87 @@ test('a user id is active on one member at a time', async () => {
   members[0].commands(['DETACH NIC 0600 FOR LINUX1', 'DETACH GUEST LINUX1']);
 });
 
-export { sleep, dropCount, lanTable };
+
+const ADDR = `${LAN}.50`;
+
+function entry(d: Daemon, ip: string): { localOnly: boolean; reason?: string | null } | undefined {
+  return lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').find((e) => e.ip === ip);
+}
+
+/** The LAN host reaches `ip`, and its ARP entry for it is `mac` (the uplink of the member that holds it). */
+function lanReaches(ip: string, mac: string): boolean {
+  const ping = lab.exec(net.bridgeNs, 'ping', ['-c', '1', '-W', '1', ip]);
+  const neigh = lab.exec(net.bridgeNs, 'ip', ['neigh', 'show', ip]).stdout;
+  return ping.code === 0 && neigh.toLowerCase().includes(mac.toLowerCase());
+}
+
+test("an address is one member's; another member's claim is refused and counted; a killed member's address is free after its lease", async (t) => {
+  const ga = lab.adopt(lab.name('ga'));
+  const gb = lab.adopt(lab.name('gb'));
+  members[0].commands([`DEFINE GUEST LINUXA NETNS ${ga}`, 'DEFINE NIC 0600 FOR LINUXA', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXA']);
+  lab.configureNic(ga, 'enc600', `${ADDR}/24`);
+  assert.ok(await waitFor(() => entry(members[0], ADDR)?.localOnly === false, 20_000, 100), `M1 registers ${ADDR}: ${JSON.stringify(entry(members[0], ADDR))}`);
+  const m1Mac = uplinkMac(members[0].json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1')!;
+  const m2Mac = uplinkMac(members[1].json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1')!;
+  assert.ok(await waitFor(() => lanReaches(ADDR, m1Mac), 15_000, 200), 'the LAN reaches the address through M1');
+
+  members[1].commands([`DEFINE GUEST LINUXB NETNS ${gb}`, 'DEFINE NIC 0600 FOR LINUXB', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXB']);
+  lab.configureNic(gb, 'enc600', `${ADDR}/24`);
+  const refusedOnM2 = () => ssi(members[1]).addresses.refused.some((r: any) => r.ip === ADDR && r.sw === 'SW1' && r.member === 'M1');
+  assert.ok(await waitFor(refusedOnM2, 15_000, 100), `M2 refuses the claim: ${JSON.stringify(ssi(members[1]).addresses)}`);
+  assert.equal(entry(members[1], ADDR)?.localOnly, true);
+  assert.equal(entry(members[1], ADDR)?.reason, 'held by member M1 of the cluster');
+  assert.ok(dropCount(members[1].json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1', 'address-conflict') >= 1, 'the refusal is counted');
+  assert.match(members[1].cli('QUERY', 'SSI').stdout, new RegExp(`Refused: address ${ADDR.replace(/\./g, '\\.')} on VSWITCH SW1 is held by M1`));
+  assert.ok(lanReaches(ADDR, m1Mac), 'the LAN still reaches M1');
+
+  // M1 dies: its lease runs out and M2 takes the address.
+  const killed = Date.now();
+  await controllers[0].kill9();
+  await members[0].kill9();
+  assert.ok(await waitFor(() => entry(members[1], ADDR)?.localOnly === false, 30_000, 200), `M2 registers ${ADDR} once M1's lease ran out: ${JSON.stringify(entry(members[1], ADDR))} ${JSON.stringify(ssi(members[1]).addresses)} m1 ${m1Mac} m2 ${m2Mac}\n${members[1].stderr.split('\n').filter((l) => l.includes(ADDR) || l.includes('cluster')).slice(-30).join('\n')}`);
+  const freedMs = Date.now() - killed;
+  t.diagnostic(`address free on M2 ${freedMs} ms after M1 was killed (lease ${ssi(members[1]).leaseTtlS} s)`);
+  assert.ok(await waitFor(() => lanReaches(ADDR, m2Mac), 15_000, 200), 'the LAN reaches the address through M2 now');
+
+  // M1 comes back: its guest still has the address, which is M2's now.
+  await members[0].start();
+  await controllers[0].start();
+  assert.ok(await waitFor(() => ssi(members[0]).addresses.refused.some((r: any) => r.ip === ADDR && r.member === 'M2'), 20_000, 200),
+    `M1 is refused now: ${JSON.stringify(ssi(members[0]).addresses)}`);
+  assert.ok(lanReaches(ADDR, m2Mac), 'the LAN still reaches M2');
+});
+
+test('etcd: one member down, the cluster works; two down, definitions are refused and traffic flows; back, nothing diverged', async () => {
+  const base = [{ name: 'SW1', rdevs: ['up0'] }, { name: 'SW2', rdevs: [] }];
+  const m2Mac = uplinkMac(members[1].json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1')!;
+  await etcd.kill('e1');
+  const one = members[2].cli('DEFINE', 'VSWITCH', 'SW4', 'RDEV', 'none', 'ETHERNET');
+  assert.equal(one.code, 0, one.stdout + one.stderr);
+  await everywhere([...base, { name: 'SW4', rdevs: [] }]);
+
+  await etcd.kill('e2');
+  assert.ok(await waitFor(() => members.every((d) => ssi(d).store.ok === false), 15_000, 200), 'every member sees the store gone');
+  const refused = members[1].cli('DEFINE', 'VSWITCH', 'SW5', 'RDEV', 'none', 'ETHERNET');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stdout + refused.stderr, /VSW0060E the cluster's store is not available .*: shared definitions are refused until it is back; traffic is not affected/);
+  assert.match(members[0].cli('QUERY', 'SSI').stdout, /^SSI Mode: Unstable$/m);
+  // Longer than the lease: traffic does not depend on the store.
+  const until = Date.now() + 12_000;
+  while (Date.now() < until) {
+    assert.ok(lanReaches(ADDR, m2Mac), 'the LAN reaches the guest on M2 while the store has no quorum');
+    await sleep(1000);
+  }
+  await everywhere([...base, { name: 'SW4', rdevs: [] }]);
+
+  await Promise.all([etcd.restart('e1'), etcd.restart('e2')]);
+  assert.ok(await waitFor(() => members.every((d) => ssi(d).store.ok === true), 20_000, 200), 'every member sees the store back');
+  const back = members[0].cli('DEFINE', 'VSWITCH', 'SW5', 'RDEV', 'none', 'ETHERNET');
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  await everywhere([...base, { name: 'SW4', rdevs: [] }, { name: 'SW5', rdevs: [] }]);
+  const seqs = members.map((d) => ssi(d).definitions);
+  assert.ok(seqs.every((s) => s.applied === seqs[0].applied && s.committed === s.applied), JSON.stringify(seqs));
+  // The address claims are back under the (new or kept) lease: still M2's, and the LAN reaches it.
+  assert.ok(await waitFor(() => ssi(members[1]).addresses.held >= 1 && entry(members[1], ADDR)?.localOnly === false, 20_000, 200));
+  assert.ok(lanReaches(ADDR, m2Mac));
+});

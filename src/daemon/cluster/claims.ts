@@ -27,7 +27,10 @@ export const RETRY_MS = 1000;
 export type ClaimAnswer = 'mine' | 'wait' | { member: string };
 
 interface Entry {
+  /** 'claiming': the first claim is under way (nothing known yet). */
   state: 'mine' | 'claiming' | 'theirs' | 'idle';
+  /** A claim transaction is under way (a re-claim keeps the answer known before it). */
+  busy: boolean;
   holder: string | null;
   /** The lease it is held under (mine). */
   lease: string | null;
@@ -57,10 +60,10 @@ export class Claims {
     private readonly log: Logger,
   ) {
     store.onLease(() => {
-      for (const [key, e] of this.entries) if (e.wanted && e.state !== 'claiming') void this.claim(key);
+      for (const [key, e] of this.entries) if (e.wanted) void this.claim(key);
     });
     store.onHealthy(() => {
-      for (const [key, e] of this.entries) if (e.wanted && e.state !== 'mine' && e.state !== 'claiming') void this.claim(key);
+      for (const [key, e] of this.entries) if (e.wanted && e.state !== 'mine') void this.claim(key);
     });
   }
 
@@ -82,7 +85,7 @@ export class Claims {
 
   want(key: string): ClaimAnswer {
     let e = this.entries.get(key);
-    if (!e) this.entries.set(key, (e = { state: 'idle', holder: null, lease: null, reported: null, retry: null, wanted: true }));
+    if (!e) this.entries.set(key, (e = { state: 'idle', busy: false, holder: null, lease: null, reported: null, retry: null, wanted: true }));
     e.wanted = true;
     if (e.state === 'idle') void this.claim(key);
     return answerOf(e);
@@ -125,8 +128,15 @@ export class Claims {
   private async claim(key: string): Promise<'mine' | { member: string } | 'unavailable'> {
     const e = this.entries.get(key);
     if (!e) return 'unavailable';
+    if (e.busy) {
+      // One transaction at a time per key: the caller gets the answer known when it ends.
+      await new Promise((r) => setTimeout(r, 50));
+      const a = this.entries.get(key) === e ? answerOf(e) : 'wait';
+      return a === 'wait' ? this.claim(key) : a;
+    }
     const before = answerOf(e);
-    e.state = e.state === 'mine' ? 'mine' : 'claiming';
+    e.busy = true;
+    if (e.state === 'idle') e.state = 'claiming';
     let result: 'mine' | { member: string } | 'unavailable';
     try {
       const lease = await this.store.lease();
@@ -144,6 +154,7 @@ export class Claims {
         }
       }
       this.store.setHealth(true, null);
+      e.busy = false;
       const cur = this.entries.get(key);
       if (cur !== e) return 'unavailable';
       if (t.succeeded || holder === this.member) {
@@ -168,7 +179,7 @@ export class Claims {
         result = { member: holder };
       }
     } catch (err) {
-      this.store.setHealth(false, errText(err));
+      e.busy = false;
       if (this.entries.get(key) === e) {
         if (e.state === 'claiming') e.state = 'idle';
         this.retryLater(key, e);

@@ -23,10 +23,13 @@
  *   takes /vswitch/<switch>/ip/<addr> under the lease; until the store answers it is local
  *   only; a claim another member holds is refused (the LAN IP part drops it from the table and
  *   counts it) and asked again every second, so a dead member's addresses pass to this one at
- *   most LEASE_TTL_S (+1 s) after its last keep-alive.
+ *   most LEASE_TTL_S (+1 s) after its last keep-alive. Each member publishes its uplink MACs in
+ *   the roster: a member's uplink answering for an address is the claims' business, never a LAN
+ *   holder that refuses it (isMemberMac).
  */
 import type { Logger } from 'pino';
 import type { DefinitionStore, Reply } from '../../control/controlplane.js';
+import type { AddressClaims } from '../../control/reconcile/lan-ip.js';
 import { hex4, parse, type Command } from '../../control/grammar.js';
 import { MSG } from '../../control/messages.js';
 import type { ClusterView } from '../../control/commands/types.js';
@@ -49,6 +52,8 @@ export class JoinRefused extends Error {}
 export interface ClusterEngine {
   applyShared(text: string): Reply;
   execute(text: string): Reply;
+  /** This member's uplink MACs now (the reconciler's uplink views). */
+  uplinkMacs(): number[];
 }
 
 export interface ClusterOptions {
@@ -59,7 +64,7 @@ export interface ClusterOptions {
   log: Logger;
 }
 
-export class Cluster implements DefinitionStore {
+export class Cluster implements DefinitionStore, AddressClaims {
   readonly store: Store;
   private readonly definitions: Definitions;
   private readonly users: Claims;
@@ -68,6 +73,9 @@ export class Cluster implements DefinitionStore {
   private joined = false;
   private joining: Promise<void> | null = null;
   private members: ClusterView['members'] = [];
+  /** Every member's uplink MACs, as the roster says (this member's published when they change). */
+  private memberMacs = new Set<number>();
+  private publishedMacs = '';
   private membersTimer: NodeJS.Timeout | null = null;
   /** COUPLEs waiting for their user claim (kept wanted meanwhile). */
   private readonly pendingUsers = new Set<string>();
@@ -162,14 +170,28 @@ export class Cluster implements DefinitionStore {
 
   private async refreshMembers(): Promise<void> {
     const c = this.store.client;
+    const macs = [...new Set(this.engine?.uplinkMacs() ?? [])].sort((a, b) => a - b);
+    if (this.joined && JSON.stringify(macs) !== this.publishedMacs) {
+      const key = `${ROSTER}${this.member}`;
+      const cur = JSON.parse((await c.get(key).string()) ?? '{}') as Record<string, unknown>;
+      await c.put(key).value(JSON.stringify({ ...cur, uplinkMacs: macs }));
+      this.publishedMacs = JSON.stringify(macs);
+    }
     const [roster, live] = await Promise.all([c.getAll().prefix(ROSTER).strings(), c.getAll().prefix(MEMBERS).keys()]);
     const alive = new Set(live.map((k) => k.slice(MEMBERS.length)));
+    const memberMacs = new Set<number>();
     this.members = Object.entries(roster).map(([k, v]) => {
       const name = k.slice(ROSTER.length);
-      let o: { macPrefix?: string; joined?: string } = {};
+      let o: { macPrefix?: string; joined?: string; uplinkMacs?: unknown } = {};
       try { o = JSON.parse(v) as typeof o; } catch { /* shown without */ }
+      if (Array.isArray(o.uplinkMacs)) for (const m of o.uplinkMacs) if (typeof m === 'number') memberMacs.add(m);
       return { name, state: alive.has(name) ? 'JOINED' as const : 'DOWN' as const, macPrefix: o.macPrefix ?? null, joined: o.joined ?? null };
     }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.memberMacs = memberMacs;
+  }
+
+  isMemberMac(mac: number): boolean {
+    return this.memberMacs.has(mac);
   }
 
   // ---- DefinitionStore (src/control/controlplane.ts)

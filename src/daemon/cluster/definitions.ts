@@ -88,7 +88,7 @@ export class Definitions {
       kvs = r.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
       this.store.setHealth(true, null);
     } catch (e) {
-      this.store.setHealth(false, errText(e));
+      this.log.debug({ err: errText(e) }, 'cluster: catch-up failed; the next event or the return of the store runs it again');
       return;
     }
     for (const kv of kvs) {
@@ -133,6 +133,8 @@ export class Definitions {
       const rec: SharedRecord = { cmd: text, member: this.member, at: new Date().toISOString() };
       const c = this.store.client;
       const cond = this.applied === 0 ? c.if(DEFS_LAST, 'Create', '==', 0) : c.if(DEFS_LAST, 'Value', '==', String(this.applied));
+      // Waiting before the transaction is sent: a catch-up (the watch) may apply it before its answer is here.
+      const applied = new Promise<Reply>((resolve) => this.waiters.set(seq, resolve));
       let ok: boolean;
       try {
         ok = (await cond.then(c.put(defKey(seq)).value(JSON.stringify(rec)), c.put(DEFS_LAST).value(String(seq))).commit()).succeeded;
@@ -140,12 +142,15 @@ export class Definitions {
       } catch (e) {
         // The transaction may or may not have committed: its outcome is whatever the sequence
         // says once the store answers (the catch-up then applies it, on every member alike).
-        this.store.setHealth(false, errText(e));
+        this.waiters.delete(seq);
         return refused(errText(e), true);
       }
-      if (!ok) continue;
+      if (!ok) {
+        // Another member's definition is `seq` (its application may have answered this waiter already).
+        this.waiters.delete(seq);
+        continue;
+      }
       this.committed = Math.max(this.committed, seq);
-      const applied = new Promise<Reply>((resolve) => this.waiters.set(seq, resolve));
       void this.catchUp();
       return applied;
     }

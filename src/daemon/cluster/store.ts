@@ -9,8 +9,10 @@
  * - `lease()`: the member's lease (LEASE_TTL_S, kept alive by the client). When it is lost
  *   (the store was away longer than the TTL) a new one is granted once the store answers, and
  *   `onLease` listeners re-take their claims under it.
- * - Health: a quorum read every PROBE_MS. `health` says whether the last one answered (with the
- *   time of the change and the last error); `onHealthy` listeners hear each return to health.
+ * - Health: a quorum read every PROBE_MS. `health` turns bad after PROBE_FAILURES probes in a
+ *   row failed (one failure can be an endpoint that is down: the client tries another next
+ *   time), good at the first that answers (or any call that does: `setHealth`); with the time
+ *   of the change and the last error. `onHealthy` listeners hear each return to health.
  * - `close()` revokes nothing (a member that stops lets its lease run out, as a crash would,
  *   unless `leave()` revoked it first).
  */
@@ -21,6 +23,7 @@ import { DEFS_LAST, LEASE_TTL_S } from './keys.js';
 
 export const CALL_MS = 2000;
 export const PROBE_MS = 1000;
+export const PROBE_FAILURES = 2;
 
 export interface Health {
   ok: boolean;
@@ -38,6 +41,7 @@ export class Store {
   private readonly leaseListeners: Array<(id: string) => void> = [];
   private readonly healthyListeners: Array<() => void> = [];
   private closed = false;
+  private failures = 0;
 
   constructor(readonly endpoints: string[], private readonly log: Logger) {
     this.client = new Etcd3({
@@ -86,9 +90,11 @@ export class Store {
       try {
         await this.client.get(DEFS_LAST).string();
         if (this.leaseId === null) await this.lease();
+        this.failures = 0;
         this.setHealth(true, null);
       } catch (e) {
-        this.setHealth(false, errText(e));
+        if (++this.failures >= PROBE_FAILURES) this.setHealth(false, errText(e));
+        else this.health.error = errText(e);
       }
       if (!this.closed) this.probeTimer = setTimeout(() => void probe(), PROBE_MS);
     };
