@@ -11,10 +11,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetLab, waitFor, sleep } from '../helpers/netlab.js';
+import { rmSync } from 'node:fs';
+import { NetLab, waitFor, sleep, run } from '../helpers/netlab.js';
 import { uplinkMac } from '../helpers/query.js';
 import { clusterNet, EtcdCluster, type ClusterNet } from '../helpers/etcd.js';
-import { Daemon } from '../helpers/daemon.js';
+import { Daemon, VSWITCHD } from '../helpers/daemon.js';
 import { Controller } from '../helpers/controller.js';
 import { dropCount, lanTable } from '../helpers/query.js';
 
@@ -221,6 +222,14 @@ test('etcd: one member down, the cluster works; two down, definitions are refuse
   assert.notEqual(refused.code, 0);
   assert.match(refused.stdout + refused.stderr, /VSW0060E the cluster's store is not available .*: shared definitions are refused until it is back; traffic is not affected/);
   assert.match(members[0].cli('QUERY', 'SSI').stdout, /^SSI Mode: Unstable$/m);
+  // A member that starts while the store is away starts on its own history, and joins later.
+  await controllers[2].stop();
+  await members[2].restart();
+  await controllers[2].start();
+  const alone = ssi(members[2]);
+  assert.equal(alone.joined, false, JSON.stringify(alone));
+  assert.match(members[2].cli('QUERY', 'SSI').stdout, /^This system: M3 \(not joined yet/m);
+  await everywhere([...base, { name: 'SW4', rdevs: [] }], [members[2]]);
   // Longer than the lease: traffic does not depend on the store.
   const until = Date.now() + 12_000;
   while (Date.now() < until) {
@@ -230,7 +239,7 @@ test('etcd: one member down, the cluster works; two down, definitions are refuse
   await everywhere([...base, { name: 'SW4', rdevs: [] }]);
 
   await Promise.all([etcd.restart('e1'), etcd.restart('e2')]);
-  assert.ok(await waitFor(() => members.every((d) => ssi(d).store.ok === true), 20_000, 200), 'every member sees the store back');
+  assert.ok(await waitFor(() => members.every((d) => ssi(d).store.ok === true && ssi(d).joined), 20_000, 200), 'every member sees the store back (M3 joins)');
   const back = members[0].cli('DEFINE', 'VSWITCH', 'SW5', 'RDEV', 'none', 'ETHERNET');
   assert.equal(back.code, 0, back.stdout + back.stderr);
   await everywhere([...base, { name: 'SW4', rdevs: [] }, { name: 'SW5', rdevs: [] }]);
@@ -239,4 +248,17 @@ test('etcd: one member down, the cluster works; two down, definitions are refuse
   // The address claims are back under the (new or kept) lease: still M2's, and the LAN reaches it.
   assert.ok(await waitFor(() => ssi(members[1]).addresses.held >= 1 && entry(members[1], ADDR)?.localOnly === false, 20_000, 200));
   assert.ok(lanReaches(ADDR, m2Mac));
+});
+
+test("a member whose MAC prefix is another member's does not start; --cluster needs --member", async () => {
+  const d = new Daemon({ netns: net.hosts[2].netns, config: 'VMLAN MACPREFIX 02A001\n', args: ['--cluster', etcd.endpoints.join(','), '--member', 'M4'] });
+  await assert.rejects(d.start(), /cannot join the cluster as member M4: MAC prefix 02A001 belongs to member M1/);
+  rmSync(d.dir, { recursive: true, force: true });
+  assert.ok(!ssi(members[0]).members.some((m: any) => m.name === 'M4'), 'M4 never joined');
+  const r = run(VSWITCHD, ['--cluster', etcd.endpoints.join(',')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--cluster needs --member NAME/);
+  const bad = run(VSWITCHD, ['--cluster', 'etcd1:2379', '--member', 'M5']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--cluster takes etcd client URLs/);
 });
