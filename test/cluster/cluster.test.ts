@@ -250,6 +250,17 @@ test('etcd: one member down, the cluster works; two down, definitions are refuse
   assert.ok(lanReaches(ADDR, m2Mac));
 });
 
+test('guests on two members reach each other through the shared LAN, with no set-up beyond their own', async () => {
+  const gc = lab.adopt(lab.name('gc'));
+  const gb = lab.name('gb');
+  members[2].commands([`DEFINE GUEST LINUXC NETNS ${gc}`, 'DEFINE NIC 0600 FOR LINUXC', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXC']);
+  lab.configureNic(gc, 'enc600', `${LAN}.60/24`);
+  assert.ok(await waitFor(() => entry(members[2], `${LAN}.60`)?.localOnly === false, 20_000, 100), 'M3 registers its guest');
+  const ping = await waitFor(() => lab.exec(gc, 'ping', ['-c', '1', '-W', '1', ADDR]).code === 0, 15_000, 200);
+  assert.ok(ping, 'LINUXC on M3 reaches LINUXB on M2');
+  assert.equal(lab.exec(gb, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', `${LAN}.60`]).code, 0, 'and back');
+});
+
 test("a member whose MAC prefix is another member's does not start; --cluster needs --member", async () => {
   const d = new Daemon({ netns: net.hosts[2].netns, config: 'VMLAN MACPREFIX 02A001\n', args: ['--cluster', etcd.endpoints.join(','), '--member', 'M4'] });
   await assert.rejects(d.start(), /cannot join the cluster as member M4: MAC prefix 02A001 belongs to member M1/);

@@ -62,6 +62,7 @@ export class Definitions {
 
   /** Start watching /vswitch/defs/ (each event: catch up). */
   async watch(): Promise<void> {
+    if (this.watcher) return;
     this.watcher = await this.store.client.watch().prefix(DEFS).create();
     this.watcher.on('put', () => void this.catchUp());
     this.watcher.on('error', (e) => this.log.warn({ err: errText(e) }, 'cluster: the definitions watch failed; it reconnects'));

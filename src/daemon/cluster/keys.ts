@@ -64,8 +64,8 @@ export function addressKey(sw: string, ip: string): string {
 
 /** A member name (vswitchd --member), as z/VM's system names: 1 to 8 of A-Z 0-9 @ # $, upper-cased. Null when it is not one. */
 export function memberName(text: string): string | null {
-  const u = text.toUpperCase();
-  return /^[A-Z0-9@#$]{1,8}$/.test(u) ? u : null;
+  // Checked before folding: toUpperCase folds some non-ASCII letters into ASCII ones ('ı' -> 'I').
+  return /^[A-Za-z0-9@#$]{1,8}$/.test(text) ? text.toUpperCase() : null;
 }
 
 /** The MAC prefix's key text: 6 upper-case hex digits. */
