@@ -32,6 +32,7 @@ import { NO_RUNTIME, type Env, type Operation, type Outcome, type RuntimeView } 
 import { format, leadingWords, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { MSG } from './messages.js';
+import { SYSTEM, type Principal } from './privilege.js';
 import { State, type Change, type NicAlloc } from './state.js';
 
 export interface Reply {
@@ -148,31 +149,37 @@ export class ControlPlane {
     this.store = running.store ?? null;
   }
 
-  /** A command from the control socket: `execute`, or through the cluster's store when it takes part (a Promise then). */
-  submit(text: string): Reply | Promise<Reply> {
-    if (this.store === null) return this.execute(text);
+  /** A command from the control socket for `who`: `execute`, or through the cluster's store when it takes part (a Promise then). */
+  submit(text: string, who: Principal = SYSTEM): Reply | Promise<Reply> {
+    if (this.store === null) return this.execute(text, who);
     const p = parse(text);
-    if (!p.ok || !verbOf(p.cmd).journaled || !this.store.involves(p.cmd)) return this.execute(text);
-    const o = check(this.state, p.cmd, { env: this.env, runtime: this.runtime });
-    if (!o.ok) return { ok: false, lines: [o.error] };
+    if (!p.ok || !verbOf(p.cmd).journaled || !this.store.involves(p.cmd)) return this.execute(text, who);
     const cmd = p.cmd;
-    return this.store.submit(cmd, text, () => this.execute(text, true), () => {
-      const again = check(this.state, cmd, { env: this.env, runtime: this.runtime });
-      return again.ok ? null : again.error;
-    });
+    const recheck = (): string | null => {
+      const o = check(this.state, cmd, { env: this.env, runtime: this.runtime, who });
+      return o.ok ? null : o.error;
+    };
+    const err = recheck();
+    if (err !== null) return this.execute(text, who);
+    return this.store.submit(cmd, text, () => this.execute(text, who, true), recheck);
   }
 
   /**
    * A shared definition the cluster's store committed (on this member or another): checked as a
-   * replayed journal record is (against the running daemon), then prepared, journaled, applied
-   * and reconciled as any command. A refusal is the reply (logged by the caller).
+   * replayed journal record is (against the running daemon, as the system: the issuing member
+   * checked its issuer's privilege), then prepared, journaled, applied and reconciled as any
+   * command. A refusal is the reply (logged by the caller).
    */
   applyShared(text: string): Reply {
-    return this.execute(text, true, { replay: {} });
+    return this.execute(text, SYSTEM, true, { replay: {} });
   }
 
-  /** `byStore`: the store agreed (or this is its shared definition); otherwise a shared definition is refused here. */
-  execute(text: string, byStore = false, replay?: { replay: { alloc?: NicAlloc } }): Reply {
+  /**
+   * Run one command for `who` (the control socket's peer; the daemon's own commands: SYSTEM).
+   * `byStore`: the cluster's store agreed (or this is its shared definition); otherwise a shared
+   * definition is refused here.
+   */
+  execute(text: string, who: Principal = SYSTEM, byStore = false, replay?: { replay: { alloc?: NicAlloc } }): Reply {
     const p = parse(text);
     if (!p.ok) return { ok: false, lines: [`${MSG.SYNTAX} ${p.error.message}`] };
     const cmd = p.cmd;
@@ -183,8 +190,11 @@ export class ControlPlane {
     if (!byStore && verb.journaled && this.store?.shares(cmd)) {
       return { ok: false, lines: [`${MSG.NOT_HERE} ${leadingWords(cmd)} is shared by the cluster: it is issued through the control socket`] };
     }
-    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime, ...replay });
-    if (!o.ok) return { ok: false, lines: [o.error] };
+    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime, who, ...replay });
+    if (!o.ok) {
+      if (o.error.startsWith(MSG.NOT_AUTHORIZED)) this.log.warn({ cmd: format(cmd), uid: who.uid, user: who.user }, 'command refused: not authorized');
+      return { ok: false, lines: [o.error] };
+    }
     if (!verb.journaled) {
       if (o.operation) return this.operate(o.operation);
       return { ok: true, lines: o.lines, data: o.data };
@@ -205,7 +215,7 @@ export class ControlPlane {
       return { ok: false, lines: [`${MSG.JOURNAL} the command could not be made durable: ${errText(e)}`] };
     }
     for (const c of o.changes) this.state.applyChange(c);
-    this.log.info({ cmd: format(cmd), seq: rec.seq, alloc: o.alloc }, 'command applied');
+    this.log.info({ cmd: format(cmd), seq: rec.seq, alloc: o.alloc, uid: who.uid }, 'command applied');
     this.effects.sync();
     return { ok: true, lines: o.lines };
   }

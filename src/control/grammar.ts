@@ -39,8 +39,11 @@ export type Command =
   /**
    * netns for a container guest (qemu null): a name, or a path (starts with '/'); qemu for a
    * QEMU guest (netns null). tapOwner only for QEMU TAP, and only when OWNER or GROUP was given.
+   * owner: the unix user (a name, or a decimal uid; as typed) who may command the guest's NICs
+   * (class G, src/control/privilege.ts), only when OWNER was given; a QEMU TAP guest's OWNER uid
+   * is its tapOwner.uid instead.
    */
-  | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner }
+  | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner; owner?: string }
   | { kind: 'detach-guest'; userid: string }
   /** name: the NIC's interface name (NAME operand), only when given. */
   | { kind: 'define-nic'; vdev: number; userid: string; name?: string }
@@ -282,6 +285,17 @@ function idNumber(c: Cursor, what: string): number {
   return Number(w);
 }
 
+/** A unix user (OWNER of a guest): a name (kept as typed, Linux names have case) or a decimal uid. */
+function unixUser(c: Cursor): string {
+  const w = c.peek();
+  if (w === null) return c.fail('a unix user name or uid');
+  if (!/^(\d{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,30}\$?)$/.test(w) || (/^\d+$/.test(w) && Number(w) >= 0xffffffff)) {
+    return c.failWord(w, `bad unix user '${clip(w)}': expected a user name (A-Z a-z 0-9 _ . -, up to 32 characters) or a uid`);
+  }
+  c.next();
+  return w;
+}
+
 /** QEMU TAP's [OWNER uid] [GROUP gid], in either order, each at most once. */
 function tapOwner(c: Cursor): TapOwner | null {
   let uid: number | null = null;
@@ -381,18 +395,20 @@ function define(c: Cursor): Command {
     let netns: string | null = null;
     let qemu: QemuTransport | null = null;
     let owner: TapOwner | null = null;
+    let user: string | null = null;
     if (t === K.QEMU) {
-      if (c.atEnd()) qemu = 'STREAM';
+      if (c.atEnd() || matches(c.peek()!, K.OWNER)) qemu = 'STREAM';
       else {
         const k = c.oneOf([K.STREAM, K.DGRAM, K.TAP]);
         qemu = k === K.DGRAM ? 'DGRAM' : k === K.TAP ? 'TAP' : 'STREAM';
         if (qemu === 'TAP') owner = tapOwner(c);
       }
+      if (qemu !== 'TAP' && c.accept(K.OWNER)) user = unixUser(c);
     } else {
       const w = c.peek();
       if (w === null) c.fail('a network namespace name');
-      // NETNS PATH p: a namespace by path. A namespace named PATH is still NETNS PATH (last word).
-      if (matches(w!, K.PATH) && c.peekAt(1) !== null) {
+      // NETNS PATH p: a namespace by path. A namespace named PATH is still NETNS PATH (last word, or before OWNER).
+      if (matches(w!, K.PATH) && c.peekAt(1) !== null && !matches(c.peekAt(1)!, K.OWNER)) {
         c.next();
         netns = netnsPathWord(c);
       } else {
@@ -401,9 +417,10 @@ function define(c: Cursor): Command {
         c.next();
         netns = w;
       }
+      if (c.accept(K.OWNER)) user = unixUser(c);
     }
     c.end();
-    return { kind: 'define-guest', userid, netns, qemu, ...(owner !== null ? { tapOwner: owner } : {}) };
+    return { kind: 'define-guest', userid, netns, qemu, ...(owner !== null ? { tapOwner: owner } : {}), ...(user !== null ? { owner: user } : {}) };
   }
   const v = vdev(c);
   if (c.accept(K.TYPE)) c.expect(K.QDIO);
@@ -577,7 +594,8 @@ export function format(cmd: Command): string {
     case 'define-guest': {
       const o = cmd.tapOwner;
       const owner = o === undefined ? '' : `${o.uid !== null ? ` OWNER ${o.uid}` : ''}${o.gid !== null ? ` GROUP ${o.gid}` : ''}`;
-      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? `QEMU ${cmd.qemu ?? 'STREAM'}${owner}` : netnsWords(cmd.netns)}`;
+      const user = cmd.owner !== undefined ? ` OWNER ${cmd.owner}` : '';
+      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? `QEMU ${cmd.qemu ?? 'STREAM'}${owner}` : netnsWords(cmd.netns)}${user}`;
     }
     case 'detach-guest':
       return `DETACH GUEST ${cmd.userid}`;

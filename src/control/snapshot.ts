@@ -59,7 +59,7 @@ function sameSwitch(a: Vswitch, b: Vswitch): boolean {
 }
 
 function sameGuest(a: Guest, b: Guest): boolean {
-  return a.netns === b.netns && a.qemu === b.qemu;
+  return a.netns === b.netns && a.qemu === b.qemu && a.owner === b.owner && JSON.stringify(a.tapOwner ?? null) === JSON.stringify(b.tapOwner ?? null);
 }
 
 function sameNic(a: Nic, b: Nic): boolean {
@@ -117,7 +117,9 @@ export function snapshotCommands(base: State, state: State): SnapshotRecord[] {
     }
   }
   const guests = byName(state.guests);
-  for (const g of guests) if (!guestKept(g.userid)) emit({ kind: 'define-guest', userid: g.userid, netns: g.netns, qemu: g.qemu });
+  for (const g of guests) {
+    if (!guestKept(g.userid)) emit({ kind: 'define-guest', userid: g.userid, netns: g.netns, qemu: g.qemu, ...(g.tapOwner ? { tapOwner: { ...g.tapOwner } } : {}), ...(g.owner !== undefined ? { owner: g.owner } : {}) });
+  }
   for (const g of guests) {
     for (const n of byVdev(g)) {
       const was = base.nic(n.userid, n.vdev);

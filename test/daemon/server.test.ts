@@ -29,7 +29,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const LIMITS: ConnectionLimits = { replyQueueBytes: 64 * 1024, stallMs: 1500, idleMs: 1200, maxConnections: 4, turnMs: 20 };
+const LIMITS: ConnectionLimits = { replyQueueBytes: 64 * 1024, stallMs: 1500, idleMs: 1200, maxConnections: 4, turnMs: 20, perUserConnections: 4 };
 /** A reply the size of a QUERY VSWITCH DETAILS of a busy switch. */
 const BIG: Reply = { ok: true, lines: Array.from({ length: 100 }, (_, i) => `line ${i} ${'x'.repeat(100)}`) };
 const REPLY_BYTES = Buffer.byteLength(JSON.stringify({ id: 1, ...BIG })) + 1;

@@ -15,6 +15,7 @@ import type { Change, NicAlloc, State } from '../state.js';
 import type { ControllerListEntry, SwitchControlView } from '../controllers.js';
 import type { QemuNicView } from '../qemu-nics.js';
 import type { HostTapNicView } from '../host-tap-nics.js';
+import type { Principal } from '../privilege.js';
 
 /** Read-only probes of the host the checks may use. */
 export interface Env {
@@ -101,6 +102,8 @@ export interface CheckContext {
    * rules still are. `alloc`: DEFINE NIC's journaled allocation, reused when still free.
    */
   replay?: { alloc?: NicAlloc };
+  /** Who issues it (src/control/privilege.ts); absent: the system (SYSTEM CONFIG, replay, the daemon itself). */
+  who?: Principal;
 }
 
 /** A verb's check (one module per verb in this directory): pure, reads the state, returns an Outcome. */
