@@ -160,7 +160,10 @@ export class ControlPlane {
       return o.ok ? null : o.error;
     };
     const err = recheck();
-    if (err !== null) return this.execute(text, who);
+    if (err !== null) {
+      if (err.startsWith(MSG.NOT_AUTHORIZED)) this.log.warn({ cmd: format(cmd), uid: who.uid, user: who.user }, 'command refused: not authorized');
+      return { ok: false, lines: [err] };
+    }
     return this.store.submit(cmd, text, () => this.execute(text, who, true), recheck);
   }
 
