@@ -65,6 +65,7 @@ export type Command =
   | { kind: 'query-lan'; name: string | null; details: boolean }
   | { kind: 'query-guest'; userid: string | null }
   | { kind: 'query-vmlan' }
+  | { kind: 'query-ssi' }
   | { kind: 'vmlan-macprefix'; prefix: number }
   /** VMLAN USERPREFIX xxxxxx: the upper 24 bits of the MACs of NICs defined with MACID. */
   | { kind: 'vmlan-userprefix'; prefix: number }
@@ -138,6 +139,7 @@ export const K = {
   COUPLE: kw('COUPLE', 4),
   UNCOUPLE: kw('UNCOUPLE', 6),
   VMLAN: kw('VMLAN', 5),
+  SSI: kw('SSI', 3),
   VSWITCH: kw('VSWITCH', 3),
   GUEST: kw('GUEST', 3),
   NIC: kw('NIC', 3),
@@ -649,7 +651,11 @@ function detach(c: Cursor): Command {
 }
 
 function query(c: Cursor): Command {
-  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER, K.VIRTUAL, K.LAN]);
+  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER, K.VIRTUAL, K.LAN, K.SSI]);
+  if (what === K.SSI) {
+    c.end();
+    return { kind: 'query-ssi' };
+  }
   if (what === K.CONTROLLER) {
     let n: string | null = null;
     if (c.accept(K.ALL)) n = null;
@@ -869,6 +875,8 @@ export function format(cmd: Command): string {
       return `QUERY GUEST ${cmd.userid ?? 'ALL'}`;
     case 'query-vmlan':
       return 'QUERY VMLAN';
+    case 'query-ssi':
+      return 'QUERY SSI';
     case 'vmlan-macprefix':
       return `VMLAN MACPREFIX ${hex6Text(cmd.prefix)}`;
     case 'vmlan-userprefix':

@@ -73,8 +73,11 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
 /** The mode of the control socket file: anyone may connect, SO_PEERCRED decides what they may do. */
 export const SOCKET_MODE = 0o666;
 
-/** Runs one command for the connection's peer. */
-export type Handler = (command: string, who: Principal) => Reply;
+/**
+ * Runs one command for the connection's peer: its reply, or (a cluster's shared definition:
+ * src/daemon/cluster) its promise: the connection reads on once it is settled, so replies keep their order.
+ */
+export type Handler = (command: string, who: Principal) => Reply | Promise<Reply>;
 
 /**
  * Takes over a connection whose first line is a controller's Register (src/protocol/controller.ts):
@@ -105,6 +108,8 @@ function serveConnection(sock: Socket, who: Principal, pid: number, handle: Hand
   let stalled: NodeJS.Timeout | null = null;
   /** Waiting for the next event-loop turn (its command time in this one is used up). */
   let yielding = false;
+  /** Waiting for a command's reply that is a promise (reading paused until it settles). */
+  let waiting = false;
   /** The client ended its side. */
   let ended = false;
   /** When its command work in this event-loop turn began (the turn is closed by a setImmediate). */
@@ -133,12 +138,12 @@ function serveConnection(sock: Socket, who: Principal, pid: number, handle: Hand
   };
   /** Read on, unless waiting for the client to read or for the next turn. */
   const resume = (): void => {
-    if (!closed && stalled === null && !yielding) sock.resume();
+    if (!closed && stalled === null && !yielding && !waiting) sock.resume();
   };
   /** Answer the complete requests in buf, in order, while the client keeps up with its replies. */
   const pump = (): void => {
     let nl: number;
-    while (!closed && (nl = buf.indexOf('\n')) >= 0) {
+    while (!closed && !waiting && (nl = buf.indexOf('\n')) >= 0) {
       if (turnElapsed() > limits.turnMs) {
         if (!yielding) {
           yielding = true;
@@ -179,15 +184,30 @@ function serveConnection(sock: Socket, who: Principal, pid: number, handle: Hand
         send({ id: req.id, ok: false, lines: [`${MSG.SYNTAX} ${req.error}`] });
         continue;
       }
-      let reply: Reply;
+      const failed = (e: unknown): Reply => {
+        log.error({ err: String(e), stack: (e as Error).stack, command: req.command.slice(0, 200) }, 'command failed unexpectedly');
+        return { ok: false, lines: [`${MSG.INTERNAL} internal error: ${String(e).split('\n')[0]}`] };
+      };
+      let reply: Reply | Promise<Reply>;
       try {
         reply = handle(req.command, who);
       } catch (e) {
-        log.error({ err: String(e), stack: (e as Error).stack, command: req.command.slice(0, 200) }, 'command failed unexpectedly');
-        reply = { ok: false, lines: [`${MSG.INTERNAL} internal error: ${String(e).split('\n')[0]}`] };
+        reply = failed(e);
+      }
+      if (reply instanceof Promise) {
+        waiting = true;
+        sock.pause();
+        reply.catch(failed).then((r) => {
+          waiting = false;
+          send({ id: req.id, ...r });
+          pump();
+          resume();
+        });
+        return;
       }
       send({ id: req.id, ...reply });
     }
+    if (waiting) return;
     if (!closed && Buffer.byteLength(buf) > MAX_LINE) {
       send({ id: null, ok: false, lines: [`${MSG.SYNTAX} request longer than ${MAX_LINE} bytes; connection closed`] });
       closed = true;
@@ -200,7 +220,7 @@ function serveConnection(sock: Socket, who: Principal, pid: number, handle: Hand
   };
   /** The client has ended its side and every complete request is answered: end ours. */
   const finish = (): void => {
-    if (!ended || closed || buf.indexOf('\n') >= 0) return;
+    if (!ended || closed || waiting || buf.indexOf('\n') >= 0) return;
     if (buf.trim() !== '') log.debug({ bytes: buf.length }, 'half request at end of connection dropped');
     buf = '';
     closed = true;

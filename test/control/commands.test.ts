@@ -272,6 +272,7 @@ const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
   ['QUERY NIC FOR A', false, false],
   ['QUERY GUEST', false, false],
   ['QUERY VMLAN', false, false],
+  ['QUERY SSI', false, false],
   ['VMLAN MACPREFIX 020000', false, true],
   ['SET VSWITCH SW1 CONTROLLER *', true, false],
   ['SET VSWITCH SW1 SWITCHOVER', false, false],
@@ -392,4 +393,8 @@ test('issue 10: MACID pins the low three bytes under VMLAN USERPREFIX; a duplica
   assert.deepEqual(cp.execute('Q VMLAN').data, { macPrefix: '020000', userPrefix: '02BB00', macIds: [{ guest: 'A', vdev: '0600', macId: '00A1B2', mac: '02:bb:00:00:a1:b2' }] });
   refused(cp, 'VMLAN USERPREFIX 02CC00', /VSW0002E VMLAN USERPREFIX is a SYSTEM CONFIG statement/);
   refused(cp, 'MODIFY VSWITCH X GRANT A', /VSW0002E MODIFY VSWITCH is a SYSTEM CONFIG statement/);
+});
+
+test('QUERY SSI: refused on a host that is not a member of a cluster', () => {
+  refused(setup(), 'QUERY SSI', /^VSW0062E this system is not a member of a cluster/);
 });

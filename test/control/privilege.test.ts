@@ -77,6 +77,7 @@ const CASES: Array<[string, 'A' | 'B' | 'AB' | '-']> = [
   ['SET NIC 600 MACPROTECT ON FOR A1', 'A'],
   ['SET NIC 600 MACPROTECT ON FOR B1', 'B'],
   ['QUERY LAN', 'AB'],
+  ['QUERY SSI', 'AB'],
 ];
 
 function cmdOf(text: string): Command {

@@ -179,3 +179,17 @@ test('an idle connection is closed; connections beyond the limit are refused', a
   await sleep(100);
   assert.equal((await ask(s.path)).ok, true, 'served again once connections are free');
 });
+
+test("a reply that is a promise (a cluster's shared definition) keeps the order, also when the client ends its side first", async () => {
+  const path = join(dir, `s${serial++}.sock`);
+  const handle = (command: string): Reply | Promise<Reply> =>
+    command.startsWith('SLOW') ? new Promise((r) => setTimeout(() => r({ ok: true, lines: [command] }), 100)) : { ok: true, lines: [command] };
+  servers.push(await listen(path, handle, pino({ level: 'silent' }), () => assert.fail('no controller here'), LIMITS));
+  const c = await connect(path);
+  const got: string[] = [];
+  onJsonLines(c, (v) => got.push((v as Reply).lines[0]));
+  const closed = new Promise<void>((r) => c.once('close', () => r()));
+  c.end(['SLOW 1', 'FAST 2', 'SLOW 3', 'FAST 4'].map((command) => `${JSON.stringify({ command })}\n`).join(''));
+  await closed;
+  assert.deepEqual(got, ['SLOW 1', 'FAST 2', 'SLOW 3', 'FAST 4']);
+});

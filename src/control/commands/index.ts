@@ -34,6 +34,7 @@ import { checkDefine } from './define.js';
 import { checkDetach } from './detach.js';
 import { checkQuery } from './query.js';
 import { checkQueryController } from './query-controller.js';
+import { checkQuerySsi } from './query-ssi.js';
 import { checkSet } from './set.js';
 import { checkSetNic } from './set-nic.js';
 import type { Check, CheckContext, Outcome } from './types.js';
@@ -105,6 +106,8 @@ export const VERBS: { readonly [K in CommandKind]: VerbEntry<K> } = {
   'vmlan-userprefix': { name: 'VMLAN', check: (_state, cmd) => checkVmlan(cmd), effect: 'definition', from: 'config', runtime: 'none', privilege: 'B' },
   // CP's QUERY LAN (class G) lists the guest LANs and virtual switches.
   'query-lan': { name: 'QUERY LAN', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
+  // CP's QUERY SSI (class B, E or G): the cluster's members and the store (src/daemon/cluster).
+  'query-ssi': { name: 'QUERY SSI', check: (_state, _cmd, ctx) => checkQuerySsi(ctx.env), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
   'query-controller': { name: 'QUERY CONTROLLER', check: (_state, cmd, ctx) => checkQueryController(cmd, ctx.runtime), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'B' },
 };
 

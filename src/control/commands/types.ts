@@ -21,6 +21,25 @@ import type { Principal } from '../privilege.js';
 export interface Env {
   /** Does a network interface of this name exist in the daemon's namespace? (RDEV warnings) */
   interfaceExists(ifname: string): boolean;
+  /** The cluster this daemon is a member of (vswitchd --cluster, src/daemon/cluster); absent or null: none. */
+  cluster?(): ClusterView | null;
+}
+
+/** What QUERY SSI shows of the cluster (src/daemon/cluster keeps it). Times are ms since the epoch. */
+export interface ClusterView {
+  member: string;
+  endpoints: string[];
+  /** The store's health: does it answer (a quorum), since when, the last error. */
+  store: { ok: boolean; since: number; error: string | null };
+  joined: boolean;
+  /** Shared definitions: the last committed one seen, the last applied here, those that did not apply here. */
+  definitions: { committed: number; applied: number; notApplied: number };
+  members: Array<{ name: string; state: 'JOINED' | 'DOWN'; macPrefix: string | null; joined: string | null }>;
+  /** User ids active here, and the ones refused here (active on another member). */
+  users: { held: string[]; refused: Array<{ userid: string; member: string }> };
+  /** Addresses held here, and the claims refused here (another member holds them), by switch. */
+  addresses: { held: number; refused: Array<{ sw: string; ip: string; member: string }> };
+  leaseTtlS: number;
 }
 
 /**
