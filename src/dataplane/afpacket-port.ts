@@ -6,12 +6,32 @@
  * interface is down and ENXIO once it is deleted: both are "link down" (EgressDown), the
  * frame is refused and the port stays. EBADF is fatal.
  * The MTU is asked through the socket itself, of the interface it is bound to.
+ * Frames are read with their 802.1Q tag put back (PacketVlanRx, packet-socket.ts: the kernel
+ * keeps it aside); setUnicastFilter registers an ETHERNET-mode switch's NIC MACs (and all
+ * multicast) with the interface (PacketFilter), for as long as the socket lives.
  */
 import { ENETDOWN, ENXIO, EBADF, interfaceMtu, interfaceName, packetSocketIfindex } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
+import { PacketFilter, PacketVlanRx } from './packet-socket.js';
 
 export class AfPacketPort extends FdFramePort {
   readonly kind = 'afpacket' as const;
+  private readonly filter: PacketFilter;
+
+  constructor(id: number, sw: number, name: string, fd: number, vnet: boolean) {
+    super(id, sw, name, fd, vnet);
+    this.vlanRx = new PacketVlanRx(fd);
+    this.filter = new PacketFilter(fd);
+  }
+
+  setUnicastFilter(macs: readonly number[] | null): string | null {
+    try {
+      return this.filter.set(macs);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
   protected transientReadError(e: number): boolean {
     return e === ENETDOWN || e === ENXIO;
   }

@@ -69,6 +69,8 @@ import { dropSlot, MAX_PORTS } from './counters.js';
 import { LanIpTable } from './lan-ip-table.js';
 import { sendToEach } from './send-each.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
+import { L2Policy } from './l2-policy.js';
+import type { PortPolicy, SwitchPolicy } from '../protocol/dataplane.js';
 import { BROADCAST_MAC, macFromHalves, macHi, macLo } from '../wire/addr.js';
 import * as ethernet from '../wire/ethernet.js';
 import * as arp from '../wire/arp.js';
@@ -112,6 +114,8 @@ const QUERY_QRV = 2;
 export class IpSwitch implements IpForwarder {
   readonly mode = 'IP' as const;
   readonly table = new LanIpTable();
+  /** The switch's layer-2 policy (l2-policy.ts). */
+  readonly l2 = new L2Policy();
   /** PortRole of each port attached here, Attached.Not for the rest. */
   private readonly role = new Int8Array(MAX_PORTS).fill(Attached.Not);
   /** Each port's MAC as its two halves (wire/addr.ts). */
@@ -155,6 +159,15 @@ export class IpSwitch implements IpForwarder {
       this.nics.push(port);
       this.startupQuery = true;
     }
+    this.l2.addPort(port, role, mac);
+  }
+
+  setSwitchPolicy(p: SwitchPolicy): void {
+    this.l2.setSwitch(p);
+  }
+
+  setPortPolicy(port: number, p: PortPolicy): void {
+    if (this.role[port] === PortRole.Nic) this.l2.setPort(port, p);
   }
 
   removePort(port: number): void {
@@ -162,6 +175,7 @@ export class IpSwitch implements IpForwarder {
     if (r === Attached.Not || r === undefined) return;
     this.role[port] = Attached.Not;
     this.lastSaw[port] = NaN;
+    this.l2.removePort(port);
     if (r === PortRole.Uplink) {
       this.uplink = -1;
       this.uplinkMacHi = 0;

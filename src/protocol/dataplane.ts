@@ -81,7 +81,17 @@ export type ToWorker =
       ring: number; ringBytes: number; ctl: SharedArrayBuffer }
   /** Close trace session `trace`; the worker stops touching its ring and answers 'trace-stopped'. */
   | { op: 'trace-stop'; trace: number }
-  | { op: 'stop' };
+  | { op: 'stop' }
+  /** ETHERNET mode: ask for switch `sw`'s learned MAC table; answered with 'fdb' carrying the same id. */
+  | { op: 'fdb-query'; sw: number; id: number };
+
+/** One learned MAC table entry: the MAC (48-bit number) in VLAN vid (0: VLAN-unaware) on port, last seen ageMs ago. */
+export interface FdbEntry {
+  mac: number;
+  vid: number;
+  port: number;
+  ageMs: number;
+}
 
 export type FromWorker =
   | { ev: 'ready' }
@@ -95,7 +105,9 @@ export type FromWorker =
   | { ev: 'group-leave'; sw: number; port: number; group: number }
   /** Trace session `trace` is closed (or was refused: `reason`); its ring may be freed now. */
   | { ev: 'trace-stopped'; trace: number; reason?: string }
-  | { ev: 'stopped' };
+  | { ev: 'stopped' }
+  /** The answer to fdb-query `id`: no entries for a switch that is not there or not in ETHERNET mode. */
+  | { ev: 'fdb'; sw: number; id: number; entries: FdbEntry[] };
 
 // ---- the trace ring (trace-start) -----------------------------------------------------------
 //

@@ -19,12 +19,14 @@ export interface Sent {
   frame: Uint8Array;
   /** Copy of buf[hdr..eth). */
   vnet: Uint8Array;
+  /** The TCI the forwarder passed (0: none). */
+  tci: number;
 }
 
 export class RecordingEgress implements Egress {
   sent: Sent[] = [];
-  send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    this.sent.push({ port, frame: buf.slice(eth, end), vnet: buf.slice(hdr, eth) });
+  send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, tci = 0): void {
+    this.sent.push({ port, frame: buf.slice(eth, end), vnet: buf.slice(hdr, eth), tci });
   }
   clear(): void {
     this.sent = [];

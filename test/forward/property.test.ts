@@ -91,3 +91,37 @@ test('property: EthernetSwitch never throws and accounts for every frame (tiny t
     once(sw, eg, c, port, f.buf, Math.min(f.hdr, f.eth), f.eth, f.end, now);
   }), { numRuns: 3000 });
 });
+
+test('property: a VLAN-aware EthernetSwitch (access, trunk, native VLAN, isolation, MACPROTECT, a mirror) never throws, accounts for every frame, and keeps VLANs apart', () => {
+  const eg = new RecordingEgress();
+  const c = counters();
+  const sw = ethSwitch(eg, c);
+  sw.addPort(3, PortRole.Nic, 0x020000000003);
+  sw.setSwitchPolicy({ vlanAware: true, nativeVid: 10, isolation: false });
+  sw.setPortPolicy(1, { portType: 'ACCESS', pvid: 10, vlans: [], promiscuous: false, macProtect: true });
+  sw.setPortPolicy(2, { portType: 'TRUNK', pvid: 0, vlans: [10, 20], promiscuous: false, macProtect: false });
+  sw.setPortPolicy(3, { portType: 'ACCESS', pvid: 20, vlans: [], promiscuous: true, macProtect: false });
+  const members: Record<number, number[]> = { 1: [10], 2: [10, 20], 3: [20], 9: [10, 20] };
+  const tagged = fc.tuple(fc.oneof(mutated, random), fc.constantFrom(-1, 0, 10, 20, 30, 4095), fc.boolean())
+    .map(([f, vid, iso]) => {
+      if (vid < 0 || f.end - f.eth < 14 || f.eth < 0) return { f, iso };
+      const buf = new Uint8Array(f.buf.length + 4);
+      buf.set(f.buf, 4);
+      const eth = f.eth + 4, end = f.end + 4;
+      for (let i = 0; i < 12; i++) buf[eth - 4 + i] = buf[eth + i];
+      buf[eth + 8] = 0x81; buf[eth + 9] = 0; buf[eth + 10] = vid >> 8; buf[eth + 11] = vid & 0xff;
+      return { f: { buf, hdr: Math.min(f.hdr + 4, eth - 4), eth: eth - 4, end }, iso };
+    });
+  let now = 0;
+  fc.assert(fc.property(tagged, fc.constantFrom(1, 2, 3, 9, 5), ({ f, iso }, port) => {
+    now += 3;
+    sw.setSwitchPolicy({ vlanAware: true, nativeVid: 10, isolation: iso });
+    once(sw, eg, c, port, f.buf, Math.min(f.hdr, f.eth), f.eth, f.end, now);
+    for (const s of eg.sent) {
+      const vid = s.tci & 0xfff;
+      assert.ok(members[s.port]?.includes(vid), `sent to port ${s.port} in VLAN ${vid}`);
+      assert.ok(members[port]?.includes(vid), `from port ${port} in VLAN ${vid}`);
+      if (iso && port !== 9) assert.ok(s.port === 9 || s.port === 3, 'isolation: only the uplink and the mirror');
+    }
+  }), { numRuns: 3000 });
+});
