@@ -77,8 +77,8 @@ export class PacketVlanRx {
     if (v.getInt32(CONTROL + 8, true) !== SOL_PACKET || v.getInt32(CONTROL + 12, true) !== PACKET_AUXDATA) return 0;
     const status = v.getUint32(CONTROL + 16, true);
     if ((status & TP_STATUS_VLAN_VALID) === 0) return 0;
-    const tci = v.getUint16(CONTROL + 28, true);
-    const tpid = (status & TP_STATUS_VLAN_TPID_VALID) !== 0 ? v.getUint16(CONTROL + 30, true) : 0x8100;
+    const tci = v.getUint16(CONTROL + 32, true);
+    const tpid = (status & TP_STATUS_VLAN_TPID_VALID) !== 0 ? v.getUint16(CONTROL + 34, true) : 0x8100;
     const e = tagFrame(b, hdr, eth, tci);
     if (tpid !== 0x8100) {
       b[e + 12] = tpid >> 8;

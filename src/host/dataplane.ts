@@ -155,7 +155,7 @@ export class DataPlane extends EventEmitter {
       });
     });
     worker.on('message', (m: FromWorker) => {
-      if (m.ev === 'port-down' || m.ev === 'saw-address' || m.ev === 'group-join' || m.ev === 'group-leave' || m.ev === 'trace-stopped') this.emit(m.ev, m);
+      if (m.ev === 'port-down' || m.ev === 'saw-address' || m.ev === 'group-join' || m.ev === 'group-leave' || m.ev === 'trace-stopped' || m.ev === 'fdb') this.emit(m.ev, m);
     });
     worker.on('error', (e) => {
       if (!this.stopping && this.listenerCount('error') > 0) this.emit('error', e);
