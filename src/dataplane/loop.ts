@@ -475,6 +475,9 @@ export class DataPlaneLoop {
       leftGroup(port: number, group: number): void {
         post({ ev: 'group-leave', sw, port, group });
       },
+      lanHolder(ip: number, mac: number): void {
+        post({ ev: 'lan-holder', sw, ip, mac });
+      },
     };
     let fwd: Forwarder;
     try {
@@ -552,6 +555,7 @@ export class DataPlaneLoop {
         this.tap.stop(m.trace);
         this.opts.post({ ev: 'trace-stopped', trace: m.trace });
         break;
+      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0); break;
       case 'stop': this.running = false; break;
       case 'fdb-query': this.fdbQuery(m.sw, m.id); break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);

@@ -81,6 +81,8 @@ export type ToWorker =
       ring: number; ringBytes: number; ctl: SharedArrayBuffer }
   /** Close trace session `trace`; the worker stops touching its ring and answers 'trace-stopped'. */
   | { op: 'trace-stop'; trace: number }
+  /** IP mode: ARP-probe the LAN for `ip` out the uplink (forwarder probe); answers come as 'lan-holder'. */
+  | { op: 'probe'; sw: number; ip: number }
   | { op: 'stop' }
   /** ETHERNET mode: ask for switch `sw`'s learned MAC table; answered with 'fdb' carrying the same id. */
   | { op: 'fdb-query'; sw: number; id: number };
@@ -105,6 +107,8 @@ export type FromWorker =
   | { ev: 'group-leave'; sw: number; port: number; group: number }
   /** Trace session `trace` is closed (or was refused: `reason`); its ring may be freed now. */
   | { ev: 'trace-stopped'; trace: number; reason?: string }
+  /** IP mode: the LAN holds `ip` (ARP from host `mac`) while it is probed or in the LAN IP table (forwarder lanHolder). */
+  | { ev: 'lan-holder'; sw: number; ip: number; mac: number }
   | { ev: 'stopped' }
   /** The answer to fdb-query `id`: no entries for a switch that is not there or not in ETHERNET mode. */
   | { ev: 'fdb'; sw: number; id: number; entries: FdbEntry[] };
