@@ -466,8 +466,8 @@ export class DataPlaneLoop {
     const sw = m.sw;
     const post = this.opts.post;
     const events: ForwarderEvents = {
-      sawAddress(port: number, ip: number): void {
-        post({ ev: 'saw-address', sw, port, ip });
+      sawAddress(port: number, ip: number, vid: number): void {
+        post({ ev: 'saw-address', sw, port, ip, vid });
       },
       joinedGroup(port: number, group: number): void {
         post({ ev: 'group-join', sw, port, group });
@@ -543,9 +543,9 @@ export class DataPlaneLoop {
       case 'port-add': this.addPort(m); break;
       case 'port-policy': this.setPortPolicy(m.port, m.policy); break;
       case 'port-remove': this.removePort(m.port); break;
-      case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly); break;
-      case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0); break;
-      case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0); break;
+      case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly, m.vid ?? 0); break;
+      case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0, m.vid ?? 0); break;
+      case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0, m.vid ?? 0); break;
       case 'trace-start': {
         const refused = this.tap.start(m);
         if (refused !== null) this.opts.post({ ev: 'trace-stopped', trace: m.trace, reason: refused });
@@ -555,7 +555,7 @@ export class DataPlaneLoop {
         this.tap.stop(m.trace);
         this.opts.post({ ev: 'trace-stopped', trace: m.trace });
         break;
-      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0); break;
+      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0, m.vid ?? 0); break;
       case 'stop': this.running = false; break;
       case 'fdb-query': this.fdbQuery(m.sw, m.id); break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);

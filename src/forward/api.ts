@@ -129,7 +129,7 @@ export interface Egress {
 /** Events the forwarder reports to the control plane (through the data plane). Called synchronously. */
 export interface ForwarderEvents {
   /** IP mode: a NIC port used an IPv4 source address it does not hold (ARP sender or IP source): a claim. */
-  sawAddress?(port: number, ip: number): void;
+  sawAddress?(port: number, ip: number, vid: number): void;
   /**
    * IP mode: the LAN holds `ip` (uint32): an ARP from the uplink whose sender is an address
    * being probed or in the LAN IP table, or a probe from the LAN for an address being probed;
@@ -162,12 +162,16 @@ export interface Forwarder {
 /** The IP-mode forwarder's extra surface: the LAN IP table as the control plane sets it. */
 export interface IpForwarder extends Forwarder {
   readonly mode: 'IP';
-  /** Map `ip` to NIC `port`. localOnly: the uplink has not registered it (LAN traffic to it is dropped). */
-  setAddress(ip: number, port: number, localOnly: boolean): void;
-  /** Remove `ip` from the LAN IP table. */
-  clearAddress(ip: number): void;
-  /** Send a gratuitous ARP for `ip` out the uplink (sender MAC = uplink MAC). No-op without uplink. */
-  announce(ip: number): void;
-  /** Ask the LAN whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
-  probe(ip: number): void;
+  /**
+   * Map `ip` to NIC `port` in VLAN `vid` (each VLAN has its own LAN IP table; 0, the default:
+   * a VLAN-unaware switch's). localOnly: the uplink has not registered it (LAN traffic to it is
+   * dropped). Throws RangeError for a vid outside 0..4094.
+   */
+  setAddress(ip: number, port: number, localOnly: boolean, vid?: number): void;
+  /** Remove `ip` from VLAN `vid`'s LAN IP table. */
+  clearAddress(ip: number, vid?: number): void;
+  /** Send a gratuitous ARP for `ip` out the uplink in VLAN `vid` (sender MAC = uplink MAC). No-op without uplink. */
+  announce(ip: number, vid?: number): void;
+  /** Ask the LAN (in VLAN `vid`) whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
+  probe(ip: number, vid?: number): void;
 }

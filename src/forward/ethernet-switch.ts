@@ -30,6 +30,7 @@ import { Egress, Forwarder, PortRole, DropReason } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { MacTable, LEARN_EVICTED, LEARN_PROTECTED } from './mac-table.js';
 import { L2Policy } from './l2-policy.js';
+import { mirrorTo, sendToMembers } from './send-each.js';
 import type { FdbEntry, PortPolicy, SwitchPolicy } from '../protocol/dataplane.js';
 import * as ethernet from '../wire/ethernet.js';
 import * as vlan from '../wire/vlan.js';
@@ -149,7 +150,7 @@ export class EthernetSwitch implements Forwarder {
         else if (l2.isolated(port, out)) this.counters[this.dropBase + DropReason.Isolated]++;
         else {
           this.egress.send(out, buf, hdr, eth, end, tci);
-          if (l2.nPromisc !== 0) this.mirror(port, out, vid, buf, hdr, eth, end, tci);
+          if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, out, vid, buf, hdr, eth, end, tci);
         }
         return;
       }
@@ -160,32 +161,13 @@ export class EthernetSwitch implements Forwarder {
   /** To every other port of VLAN vid that isolation lets the frame reach; the mirrors after. */
   private flood(port: number, vid: number, buf: Uint8Array, hdr: number, eth: number, end: number, tci: number): void {
     const l2 = this.l2;
-    const ps = this.ports;
-    let sent = 0;
-    let isolated = 0;
-    for (let i = 0; i < ps.length; i++) {
-      const q = ps[i];
-      if (q === port || !l2.member(q, vid)) continue;
-      if (l2.isolated(port, q)) { isolated++; continue; }
-      this.egress.send(q, buf, hdr, eth, end, tci);
-      sent++;
-    }
-    if (sent === 0) {
-      this.counters[this.dropBase + (isolated !== 0 ? DropReason.Isolated : DropReason.Hairpin)]++;
+    const isolating = l2.isolation && l2.kind[port] === 1;
+    if (sendToMembers(this.egress, l2, this.ports, this.ports.length, port, vid, buf, hdr, eth, end, tci) === 0) {
+      this.counters[this.dropBase + (isolating ? DropReason.Isolated : DropReason.Hairpin)]++;
       return;
     }
     // Without isolation the flood reached every member, mirrors included.
-    if (isolated !== 0 && l2.nPromisc !== 0) this.mirror(port, -1, vid, buf, hdr, eth, end, tci);
-  }
-
-  /** A copy to each promiscuous port of VLAN vid but the ingress and `out` (already sent). */
-  private mirror(port: number, out: number, vid: number, buf: Uint8Array, hdr: number, eth: number, end: number, tci: number): void {
-    const l2 = this.l2;
-    const pp = l2.promiscPorts;
-    for (let i = 0; i < l2.nPromisc; i++) {
-      const q = pp[i];
-      if (q !== port && q !== out && l2.member(q, vid)) this.egress.send(q, buf, hdr, eth, end, tci);
-    }
+    if (isolating && l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, -1, vid, buf, hdr, eth, end, tci);
   }
 
   tick(now: number): void {

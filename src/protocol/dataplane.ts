@@ -81,8 +81,8 @@ export type ToWorker =
       ring: number; ringBytes: number; ctl: SharedArrayBuffer }
   /** Close trace session `trace`; the worker stops touching its ring and answers 'trace-stopped'. */
   | { op: 'trace-stop'; trace: number }
-  /** IP mode: ARP-probe the LAN for `ip` out the uplink (forwarder probe); answers come as 'lan-holder'. */
-  | { op: 'probe'; sw: number; ip: number }
+  /** IP mode: ARP-probe the LAN for `ip` out the uplink (forwarder probe) in VLAN `vid` (as ip-set); answers come as 'lan-holder'. */
+  | { op: 'probe'; sw: number; vid?: number; ip: number }
   | { op: 'stop' }
   /** ETHERNET mode: ask for switch `sw`'s learned MAC table; answered with 'fdb' carrying the same id. */
   | { op: 'fdb-query'; sw: number; id: number };
@@ -99,8 +99,8 @@ export type FromWorker =
   | { ev: 'ready' }
   /** The port's fd failed (read/write error other than EAGAIN, or hang-up); the worker has removed and closed it. */
   | { ev: 'port-down'; port: number; errno: number; reason: string }
-  /** IP mode: a NIC used an address it does not hold yet (forwarder sawAddress). */
-  | { ev: 'saw-address'; sw: number; port: number; ip: number }
+  /** IP mode: a NIC used an address it does not hold yet (forwarder sawAddress), in VLAN vid (0: VLAN-unaware). */
+  | { ev: 'saw-address'; sw: number; port: number; ip: number; vid: number }
   /** IP mode: NIC `port` joined IPv4 `group` (uint32; its IGMP report; forwarder joinedGroup). */
   | { ev: 'group-join'; sw: number; port: number; group: number }
   /** IP mode: NIC `port` left `group` (its leave, aging, or the port removed; forwarder leftGroup). */

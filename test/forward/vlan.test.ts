@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { EthernetSwitch } from '../../src/forward/ethernet-switch.js';
 import { PortRole } from '../../src/forward/api.js';
 import { portPolicyError, switchPolicyError } from '../../src/forward/l2-policy.js';
-import { tagFrame } from '../../src/wire/vlan.js';
 import type { PortPolicy, SwitchPolicy } from '../../src/protocol/dataplane.js';
-import { RecordingEgress, counters, drops, udpFrame, ip, hexOf, Frame } from './helpers.js';
+import { RecordingEgress, counters, drops, udpFrame, ip, hexOf, tag, Frame } from './helpers.js';
 
 const SW = 7;
 const A = 0x020000000001, B = 0x020000000002, C = 0x020000000003, T = 0x020000000004, P = 0x020000000005;
@@ -40,14 +39,6 @@ function setup(opts: { native?: number; isolation?: boolean; uplink?: boolean } 
 type S = ReturnType<typeof setup>;
 const f = (dst: number, src: number) => udpFrame(dst, src, ip('10.0.0.1'), ip('10.0.0.2'));
 
-/** The frame with an 802.1Q tag (tpid 0x8100 unless given) in front of its payload, 4 bytes of room kept before. */
-function tag(fr: Frame, tci: number, tpid = 0x8100): Frame {
-  const buf = new Uint8Array(fr.end + 4);
-  buf.set(fr.buf.subarray(0, fr.end), 4);
-  const eth = tagFrame(buf, 4, fr.eth + 4, tci);
-  buf[eth + 12] = tpid >> 8; buf[eth + 13] = tpid & 0xff;
-  return { buf, hdr: eth - (fr.eth - fr.hdr), eth, end: buf.length };
-}
 const run = (s: S, port: number, fr: Frame, now = 0) => s.sw.input(port, fr.buf, fr.hdr, fr.eth, fr.end, now);
 const sent = (s: S) => s.eg.sent.map((x) => `${x.port}/${x.tci}`);
 
