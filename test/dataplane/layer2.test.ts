@@ -1,5 +1,5 @@
 /**
- * Layer 2 on the real kernel, ETHERNET mode: the data-plane worker (production forwarders)
+ * Layer 2 on the real kernel, ETHERNET mode then IP mode: the data-plane worker (production forwarders)
  * driven by ToWorker messages, guests on TAPs in their own namespaces, the uplink an AF_PACKET
  * socket on a veth whose peer is a LAN namespace.
  *
@@ -25,6 +25,9 @@
  *    nothing of VLAN 20.
  *  - The uplink's interface has every NIC's MAC in its unicast filter (bridge fdb, 'self').
  *  - A trace of the uplink with --vlan 10 sees A1's ping leave tagged 10, and with 20 nothing.
+ *  - IP mode (the switch changed over with its ports, guest addresses registered per VLAN):
+ *    the leak matrix again; T's VLAN 10 address as a source in VLAN 20 is spoofed-source;
+ *    isolation on and off.
  * Every interface lives in namespaces this test makes (unique names) and deletes.
  */
 import { test, before, after } from 'node:test';
@@ -95,7 +98,7 @@ async function dropVlanDevices(n: string, parent: string, vids: number[], relay:
   relay.kill('SIGKILL');
   if (relay.exitCode === null) await new Promise((r) => relay.once('exit', r));
 }
-const tmp = join(tmpdir(), `vlan-ethernet-${process.pid}.trafgen`);
+const tmp = join(tmpdir(), `layer2-${process.pid}.trafgen`);
 
 function drop(r: DropReason): number {
   return dp.counters[dropSlot(SW, r)];
@@ -210,7 +213,9 @@ async function fdb(): Promise<FdbEntry[]> {
 }
 const entryOf = (entries: FdbEntry[], mac: number, vid: number): FdbEntry | undefined => entries.find((e) => e.mac === mac && e.vid === vid);
 
-test('the VLAN leak matrix: every ordered pair, ping and arping, reaches exactly its own VLAN; tcpdump elsewhere sees nothing', async () => {
+/** The leak matrix (the file comment), in whatever mode the switch is in now. */
+async function leakMatrix(): Promise<void> {
+  for (const n of Object.values(ns)) ip('-n', n, 'neigh', 'flush', 'all');
   const caps = await Promise.all(EPS.map((e) => capture(e.ns, e.dev, 'arp or icmp or vlan')));
   const bad: string[] = [];
   const sources = EPS.map(async (from) => {
@@ -235,6 +240,10 @@ test('the VLAN leak matrix: every ordered pair, ping and arping, reaches exactly
     assert.ok(seen[i].some((l) => sender(l) !== null && sender(l) !== e.ip), `${e.name} did see its own VLAN's frames (the capture works)`);
   }
   assert.equal(drop(DropReason.Malformed), 0);
+}
+
+test('the VLAN leak matrix, ETHERNET mode: every ordered pair, ping and arping, reaches exactly its own VLAN; tcpdump elsewhere sees nothing', async () => {
+  await leakMatrix();
 });
 
 test('a tagged frame from an access port is tagged-on-access; a trunk frame in a VLAN not granted is vlan-not-allowed', async () => {
@@ -355,4 +364,32 @@ test('a trace of the uplink with --vlan 10 sees the frames leave tagged 10 (afte
 async function flood(n: string, count: number): Promise<void> {
   writeFileSync(tmp, '{ 0xff,0xff,0xff,0xff,0xff,0xff, 0x02, drnd(5), c16(0x88b5), fill(0x00, 46) }\n');
   assert.ok(await runs(n, 'trafgen', ['-o', 'enc600', '-i', tmp, '-n', String(count), '-q', '--cpus', '1', '-t', '20us'], 60000), 'trafgen ran');
+}
+
+test('IP mode (the same ports switched over, addresses registered per VLAN): the leak matrix; an address of one VLAN is no source in another; isolation', async () => {
+  dp.post({ op: 'switch-add', sw: SW, mode: 'IP', queueBytes: 0, policy: policy() });
+  for (const e of EPS) {
+    if (e.ns === ns.L) continue;
+    const port = e.name === 'T10' || e.name === 'T20' ? PORT.T : PORT[e.name as 'A1' | 'A2' | 'B1'];
+    dp.post({ op: 'ip-set', sw: SW, vid: e.vid, ip: ipNum(e.ip), port, localOnly: false });
+  }
+  await leakMatrix();
+  const spoofed = drop(DropReason.SpoofedSource);
+  // T's VLAN 10 address used as a source in VLAN 20.
+  assert.equal(await runs(ns.T, 'arping', ['-c', '1', '-w', '2', '-I', 'enc600.20', '-s', ep('T10').ip, ep('L20').ip]), false);
+  assert.ok(await until(() => drop(DropReason.SpoofedSource) > spoofed, 3000), 'spoofed-source counted');
+  dp.post({ op: 'switch-policy', sw: SW, policy: policy(true) });
+  try {
+    const iso = drop(DropReason.Isolated);
+    assert.ok(await ping(ep('A1'), ep('L10'), 4), 'A1 -> LAN');
+    assert.equal(await ping(ep('A1'), ep('A2')), false, 'A1 -> A2 refused');
+    assert.ok(drop(DropReason.Isolated) > iso, 'isolated counted');
+  } finally {
+    dp.post({ op: 'switch-policy', sw: SW, policy: policy(false) });
+  }
+  assert.ok(await ping(ep('A1'), ep('A2'), 4), 'off again');
+});
+
+function ipNum(a: string): number {
+  return a.split('.').reduce((n, x) => n * 256 + Number(x), 0);
 }
