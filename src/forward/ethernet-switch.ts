@@ -132,7 +132,7 @@ export class EthernetSwitch implements Forwarder {
       return;
     }
     const hi = ethSrcHi(buf, eth), lo = ethSrcLo(buf, eth);
-    if (l2.spoofed(port, hi, lo)) {
+    if (l2.protect[port] === 1 && l2.spoofed(port, hi, lo)) {
       this.counters[this.dropBase + DropReason.SpoofedMac]++;
       return;
     }
@@ -147,7 +147,7 @@ export class EthernetSwitch implements Forwarder {
       const out = this.table.lookupHL(ethDstHi(buf, eth), ethDstLo(buf, eth), vid);
       if (out >= 0) {
         if (out === port) this.counters[this.dropBase + DropReason.Hairpin]++;
-        else if (l2.isolated(port, out)) this.counters[this.dropBase + DropReason.Isolated]++;
+        else if (l2.isolation && l2.isolated(port, out)) this.counters[this.dropBase + DropReason.Isolated]++;
         else {
           this.egress.send(out, buf, hdr, eth, end, tci);
           if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, out, vid, buf, hdr, eth, end, tci);

@@ -248,6 +248,11 @@ export class IpSwitch implements IpForwarder {
 
   setSwitchPolicy(p: SwitchPolicy): void {
     this.l2.setSwitch(p);
+    if (!this.l2.vlanAware) {
+      this.tci = 0;
+      this.vid = 0;
+      this.cur = this.table;
+    }
   }
 
   setPortPolicy(port: number, p: PortPolicy): void {
@@ -380,22 +385,21 @@ export class IpSwitch implements IpForwarder {
       return;
     }
     const l2 = this.l2;
+    // On a VLAN-unaware switch tci, vid and cur stay 0, 0 and VLAN 0's table (setSwitchPolicy).
     if (l2.vlanAware) {
       const shift = this.vlanIn(port, buf, hdr, eth, end);
       if (shift < 0) return;
       hdr += shift;
       eth += shift;
-    } else {
-      this.tci = 0;
-      this.vid = 0;
-      this.cur = this.table;
     }
     const tci = this.tci;
     if (ethSrcIsBad(buf, eth)) {
       this.drop(DropReason.BadSource);
       return;
     }
-    if (l2.spoofed(port, ethSrcHi(buf, eth), ethSrcLo(buf, eth))) {
+    // Each policy check is guarded by a field that is 0 while the policy is off: no call then
+    // (input's inlining budget, see above).
+    if (l2.protect[port] === 1 && l2.spoofed(port, ethSrcHi(buf, eth), ethSrcLo(buf, eth))) {
       this.drop(DropReason.SpoofedMac);
       return;
     }
@@ -443,11 +447,11 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.Hairpin);
       return;
     }
-    if (l2.isolated(port, out)) {
+    if (l2.isolation && l2.isolated(port, out)) {
       this.drop(DropReason.Isolated);
       return;
     }
-    if (!l2.member(out, this.vid)) {
+    if (l2.vlanAware && !l2.member(out, this.vid)) {
       this.drop(DropReason.VlanNotAllowed);
       return;
     }
