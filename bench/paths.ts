@@ -14,6 +14,10 @@
  *   vswitch-trace vswitchd, IP mode, guest to guest, with `vswitch trace` of the whole switch open
  *                 (its pcapng written to /dev/null: the cost of copying every frame, both ways)
  *   router        guest -> router namespace (ip_forward=1) -> LAN host (the path the seed replaced)
+ *   vswitch-eth-pair  the data plane of two ETHERNET-mode switches joined uplink to uplink by a
+ *                 veth, a guest on each (bench/l2-pair.ts), VLAN-unaware
+ *   vswitch-eth-vlan  the same with both guests on ACCESS ports of VLAN 10: tags added at one
+ *                 uplink and removed at the other (compare with vswitch-eth-pair)
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -305,4 +309,32 @@ export function vswitchGuests(ctx: PathContext, n: number): Promise<PathSetup> {
   return vswitchTopology(ctx, 'IP', 'guest', false, n);
 }
 
-export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router];
+/** Two ETHERNET-mode switches uplink to uplink (bench/l2-pair.ts), VLAN 10 on the wire or untagged. */
+async function l2Pair(ctx: PathContext, vlan: boolean): Promise<PathSetup> {
+  const { scope, prefix, net, repoRoot } = ctx;
+  const g1 = await scope.netns(`${prefix}a`);
+  const g2 = await scope.netns(`${prefix}b`);
+  const w1 = await scope.netns(`${prefix}s`);
+  const w2 = await scope.netns(`${prefix}t`);
+  await veth(w1, 'up1', w2, 'up2');
+  const p = scope.spawn(null, process.execPath, [join(repoRoot, 'dist/bench/l2-pair.js'), vlan ? 'vlan' : 'plain', g1, g2, w1, w2]);
+  await waitFor('the data plane', 20_000, () => p.stdout.includes('ready') || !p.running);
+  if (!p.running) throw new Error(`l2-pair exited: ${p.stderr.trim()}`);
+  await addr(g1, 'enc600', `10.77.${net}.11/24`);
+  await addr(g2, 'enc600', `10.77.${net}.12/24`);
+  const topology = { src: { ns: g1, dev: 'enc600', ip: `10.77.${net}.11` }, dst: { ns: g2, dev: 'enc600', ip: `10.77.${net}.12` } };
+  await waitPing(topology, 20_000);
+  return { topology };
+}
+
+const vswitchEthPair: PathDef = {
+  name: 'vswitch-eth-pair', code: 'vp', label: 'vswitch data plane, ETHERNET mode, two switches uplink to uplink', kind: 'vswitch',
+  setup: (ctx) => l2Pair(ctx, false),
+};
+
+const vswitchEthVlan: PathDef = {
+  name: 'vswitch-eth-vlan', code: 'vv', label: 'vswitch data plane, ETHERNET mode, two switches, VLAN 10 tagged between them', kind: 'vswitch',
+  setup: (ctx) => l2Pair(ctx, true),
+};
+
+export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router, vswitchEthPair, vswitchEthVlan];

@@ -35,6 +35,16 @@
  * header passes vnetHeaderOk (vnet-check.ts: the kernel's rules, and a bound on the segments
  * one frame can make); one that fails is counted as the switch's 'bad-vnet-header' drop.
  *
+ * Layer 2 (switch-add / port-add `policy`, switch-policy, port-policy): each policy goes to the
+ * switch's forwarder (which refuses a bad one with a RangeError: a port-add with a bad policy
+ * is refused like any port-add that cannot be honoured, a bad switch-policy or port-policy is
+ * logged and changes nothing), and the VLAN each port carries untagged to the egress (which
+ * tags the frames). On an ETHERNET-mode switch the uplink port, where its kind can
+ * (Port.setUnicastFilter), registers every NIC's MAC with its interface as a unicast address
+ * (the interface needs no promiscuous mode for them; the kernel makes a device that cannot
+ * filter promiscuous by itself) and asks for all multicast. fdb-query answers with the
+ * forwarder's learned MAC table (ETHERNET mode), as an 'fdb' message.
+ *
  * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port, rx errors
  * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's; the
  * loop's own (LoopCounter: wake-ups, receive batches, empty polls, sleeps, the thread's CPU
@@ -60,7 +70,11 @@ import {
 } from '../sys/libc.js';
 import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
 import { LoopCounter, MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, loopSlot, portSlot } from '../forward/counters.js';
-import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
+import {
+  OPEN_PORT_POLICY, OPEN_SWITCH_POLICY, type FromWorker, type PortPolicy, type SwitchPolicy, type ToWorker,
+} from '../protocol/dataplane.js';
+import type { EthernetSwitch } from '../forward/ethernet-switch.js';
+import { portPolicyError, switchPolicyError } from '../forward/l2-policy.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
 import { openPort } from './port-kinds.js';
@@ -124,8 +138,10 @@ interface SwitchState {
   readonly fwd: Forwarder;
   /** QUEUESTORAGE: the output-queue bound of this switch's queueing ports (the QEMU ports). */
   readonly queueBytes: number;
-  /** Port id -> how it was attached (to re-attach on a mode change). */
-  readonly ports: Map<number, { role: PortRole; mac: number }>;
+  /** Port id -> how it was attached (to re-attach on a mode change), with its layer-2 policy. */
+  readonly ports: Map<number, { role: PortRole; mac: number; policy: PortPolicy }>;
+  /** The switch's layer-2 policy. */
+  policy: SwitchPolicy;
 }
 
 export class DataPlaneLoop {
@@ -142,6 +158,8 @@ export class DataPlaneLoop {
   private readonly portUplink = new Uint8Array(MAX_PORTS);
   /** Switch number -> 1 for an IP-mode switch. */
   private readonly ipMode = new Uint8Array(MAX_SWITCHES);
+  /** Port id -> the VLAN it carries untagged (the egress tags the others). */
+  private readonly untaggedVid = new Uint16Array(MAX_PORTS);
   private readonly switches: (SwitchState | undefined)[] = new Array<SwitchState | undefined>(MAX_SWITCHES).fill(undefined);
   /** Ports found dead during a batch, removed once the batch is done. */
   private readonly dead: Port[] = [];
@@ -174,6 +192,7 @@ export class DataPlaneLoop {
       portMac: this.portMac,
       portUplink: this.portUplink,
       ipMode: this.ipMode,
+      untaggedVid: this.untaggedVid,
       syncOut(p: Port): void { self.syncOut(p); },
       portFailed(p: Port): void { self.dead.push(p); },
     }, this.tap);
@@ -391,8 +410,10 @@ export class DataPlaneLoop {
       st.ports.delete(id);
       st.fwd.removePort(id);
     }
+    this.untaggedVid[id] = 0;
     try { epollCtl(this.epfd, EPOLL_CTL_DEL, p.fd, 0, 0); } catch { /* already gone */ }
     p.close();
+    if (st !== undefined && this.switches[p.sw] === st) this.syncUplinkFilter(st);
   }
 
   private addPort(m: Extract<ToWorker, { op: 'port-add' }>): void {
@@ -403,6 +424,9 @@ export class DataPlaneLoop {
     if (!Number.isInteger(m.port) || m.port < 0 || m.port >= MAX_PORTS) { refuse('bad port number'); return; }
     const st = this.switches[m.sw];
     if (st === undefined) { refuse(`no switch ${m.sw}`); return; }
+    const policy = m.policy ?? OPEN_PORT_POLICY;
+    const bad = portPolicyError(policy);
+    if (bad !== null) { refuse(bad); return; }
     if (this.ports[m.port] !== undefined) this.removePort(m.port);
     const p = openPort(m, st.queueBytes);
     if (typeof p === 'string') { refuse(p); return; }
@@ -418,19 +442,78 @@ export class DataPlaneLoop {
     this.portMac[m.port] = m.mac;
     this.portUplink[m.port] = m.role === 'uplink' ? 1 : 0;
     const role = m.role === 'uplink' ? PortRole.Uplink : PortRole.Nic;
-    st.ports.set(m.port, { role, mac: m.mac });
+    st.ports.set(m.port, { role, mac: m.mac, policy });
     st.fwd.addPort(m.port, role, m.mac);
+    st.fwd.setPortPolicy(m.port, policy);
+    this.syncEdges(st);
+    this.syncUplinkFilter(st);
+  }
+
+  // ---- layer 2 ------------------------------------------------------------------------------
+
+  /** The VLAN each port of the switch carries untagged, for the egress (the file comment). */
+  private syncEdges(st: SwitchState): void {
+    const aware = st.policy.vlanAware;
+    for (const [id, a] of st.ports) {
+      this.untaggedVid[id] = !aware ? 0 : a.role === PortRole.Uplink ? st.policy.nativeVid : a.policy.pvid;
+    }
+  }
+
+  /** ETHERNET mode: the uplink's interface receives the NICs' MACs (and all multicast); otherwise nothing extra. */
+  private syncUplinkFilter(st: SwitchState): void {
+    let macs: number[] | null = null;
+    if (st.mode === 'ETHERNET') {
+      macs = [];
+      for (const a of st.ports.values()) if (a.role === PortRole.Nic) macs.push(a.mac);
+    }
+    for (const [id, a] of st.ports) {
+      const p = this.ports[id];
+      if (a.role !== PortRole.Uplink || p === undefined || p.setUnicastFilter === undefined) continue;
+      const err = p.setUnicastFilter(macs);
+      if (err !== null) this.log(`uplink ${p.name}: ${err}`);
+    }
+  }
+
+  private setSwitchPolicy(sw: number, policy: SwitchPolicy): void {
+    const st = this.switches[sw];
+    if (st === undefined) { this.log(`switch-policy: no switch ${sw}`); return; }
+    const bad = switchPolicyError(policy);
+    if (bad !== null) { this.log(`switch-policy ${sw}: ${bad}`); return; }
+    st.policy = policy;
+    st.fwd.setSwitchPolicy(policy);
+    this.syncEdges(st);
+  }
+
+  private setPortPolicy(id: number, policy: PortPolicy): void {
+    const p = this.ports[id];
+    const st = p !== undefined ? this.switches[p.sw] : undefined;
+    const a = st?.ports.get(id);
+    if (st === undefined || a === undefined) { this.log(`port-policy: no port ${id}`); return; }
+    const bad = portPolicyError(policy);
+    if (bad !== null) { this.log(`port-policy ${id}: ${bad}`); return; }
+    a.policy = policy;
+    st.fwd.setPortPolicy(id, policy);
+    this.syncEdges(st);
+  }
+
+  private fdbQuery(sw: number, req: number): void {
+    const st = this.switches[sw];
+    const entries = st !== undefined && st.mode === 'ETHERNET' ? (st.fwd as EthernetSwitch).fdb?.(Date.now()) ?? [] : [];
+    this.opts.post({ ev: 'fdb', sw, req, entries });
   }
 
   private addSwitch(m: Extract<ToWorker, { op: 'switch-add' }>): void {
     if (!Number.isInteger(m.sw) || m.sw < 0 || m.sw >= MAX_SWITCHES) { this.log(`switch-add: bad switch number ${m.sw}`); return; }
     const old = this.switches[m.sw];
-    if (old !== undefined && old.mode === m.mode) return;
+    const policy = m.policy ?? old?.policy ?? OPEN_SWITCH_POLICY;
+    const bad = switchPolicyError(policy);
+    if (bad !== null) { this.log(`switch-add ${m.sw}: ${bad}`); return; }
+    if (old !== undefined && old.mode === m.mode) { this.setSwitchPolicy(m.sw, policy); return; }
     const sw = m.sw;
     const post = this.opts.post;
     const events: ForwarderEvents = {
-      sawAddress(port: number, ip: number): void {
-        post({ ev: 'saw-address', sw, port, ip });
+      sawAddress(port: number, ip: number, vid: number): void {
+        post({ ev: 'saw-address', sw, port, ip, vid });
       },
       joinedGroup(port: number, group: number): void {
         post({ ev: 'group-join', sw, port, group });
@@ -449,7 +532,13 @@ export class DataPlaneLoop {
       this.log(`switch-add ${sw}: ${(e as Error).message}`);
       return;
     }
-    const st: SwitchState = { mode: m.mode, fwd, queueBytes: m.queueBytes, ports: old?.ports ?? new Map() };
+    try {
+      fwd.setSwitchPolicy(policy);
+    } catch (e) {
+      this.log(`switch-add ${sw}: ${(e as Error).message}`);
+      return;
+    }
+    const st: SwitchState = { mode: m.mode, fwd, queueBytes: m.queueBytes, ports: old?.ports ?? new Map(), policy };
     this.switches[sw] = st;
     this.ipMode[sw] = m.mode === 'IP' ? 1 : 0;
     if (old !== undefined) {
@@ -457,8 +546,11 @@ export class DataPlaneLoop {
       for (const [id, a] of st.ports) {
         old.fwd.removePort(id);
         fwd.addPort(id, a.role, a.mac);
+        fwd.setPortPolicy(id, a.policy);
       }
     }
+    this.syncEdges(st);
+    this.syncUplinkFilter(st);
   }
 
   private removeSwitch(sw: number): void {
@@ -492,12 +584,14 @@ export class DataPlaneLoop {
   private apply(m: ToWorker): void {
     switch (m.op) {
       case 'switch-add': this.addSwitch(m); break;
+      case 'switch-policy': this.setSwitchPolicy(m.sw, m.policy); break;
       case 'switch-remove': this.removeSwitch(m.sw); break;
       case 'port-add': this.addPort(m); break;
+      case 'port-policy': this.setPortPolicy(m.port, m.policy); break;
       case 'port-remove': this.removePort(m.port); break;
-      case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly); break;
-      case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0); break;
-      case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0); break;
+      case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly, m.vid ?? 0); break;
+      case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0, m.vid ?? 0); break;
+      case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0, m.vid ?? 0); break;
       case 'trace-start': {
         const refused = this.tap.start(m);
         if (refused !== null) this.opts.post({ ev: 'trace-stopped', trace: m.trace, reason: refused });
@@ -507,8 +601,9 @@ export class DataPlaneLoop {
         this.tap.stop(m.trace);
         this.opts.post({ ev: 'trace-stopped', trace: m.trace });
         break;
-      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0); break;
+      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0, m.vid ?? 0); break;
       case 'stop': this.running = false; break;
+      case 'fdb-query': this.fdbQuery(m.sw, m.req); break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);
     }
   }

@@ -46,7 +46,11 @@ export const SO_SNDBUFFORCE = 32;
 export const SO_PEERCRED = 17;
 export const SOL_PACKET = 263;
 export const PACKET_ADD_MEMBERSHIP = 1;
+export const PACKET_DROP_MEMBERSHIP = 2;
 export const PACKET_MR_PROMISC = 1;
+export const PACKET_MR_ALLMULTI = 2;
+export const PACKET_MR_UNICAST = 3;
+export const PACKET_AUXDATA = 8;
 export const PACKET_VNET_HDR = 15;
 export const PACKET_IGNORE_OUTGOING = 23;
 export const PACKET_QDISC_BYPASS = 20;
@@ -229,6 +233,8 @@ export const raw = {
   // Unix sockets for the QEMU ports (hot-path variants take addresses as numbers).
   connect: lib.func('connect', 'int', ['int', 'void *', 'uint32_t']),
   sendmsgAt: lib.func('sendmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
+  /** recvmsg with its struct msghdr at an address (an AF_PACKET port reading a frame and its auxdata). */
+  recvmsgAt: lib.func('recvmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
   sendtoAt: lib.func('sendto', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uint32_t']),
   recvfromAt: lib.func('recvfrom', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uintptr_t']),
   /** memmove between two addresses of foreign memory (return value ignored). */
