@@ -40,7 +40,8 @@
  *   Registered to another NIC: Ethernet dst = its MAC, src = the sender NIC's MAC, sent to it.
  *   Registered to the same NIC: Hairpin. Otherwise to the uplink with Ethernet src = uplink
  *   MAC (dst kept); no uplink: NoUplink.
- * - Anything else (VLAN-tagged, IPv6, ...): NotIp.
+ * - IPv6: ip6-switch.ts (both directions).
+ * - Anything else (VLAN-tagged, ...): NotIp.
  * From the uplink:
  * - Same Malformed/BadSource checks. ARP request for a registered, not-local-only address:
  *   answered in place with sha = uplink MAC, back out the uplink. ARP reply whose tpa is
@@ -69,6 +70,7 @@ import { dropSlot, MAX_PORTS } from './counters.js';
 import { LanIpTable } from './lan-ip-table.js';
 import { sendToEach } from './send-each.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
+import { Ip6Switch } from './ip6-switch.js';
 import { BROADCAST_MAC, macFromHalves, macHi, macLo } from '../wire/addr.js';
 import * as ethernet from '../wire/ethernet.js';
 import * as arp from '../wire/arp.js';
@@ -133,10 +135,13 @@ export class IpSwitch implements IpForwarder {
   private startupQuery = false;
   private readonly queryBuf = new Uint8Array(VNET_HDR_LEN + MIN_FRAME);
   private readonly onLeft = (port: number, group: number): void => { this.events.leftGroup?.(port, group); };
+  /** IPv6 (ip6-switch.ts): every 0x86DD frame goes there; it mirrors this switch's ports. */
+  readonly v6: Ip6Switch;
 
   constructor(readonly sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
     private readonly events: ForwarderEvents) {
     this.dropBase = dropSlot(sw, 0);
+    this.v6 = new Ip6Switch(sw, counters, egress, events);
   }
 
   addPort(port: number, role: PortRole, mac: number): void {
@@ -155,6 +160,7 @@ export class IpSwitch implements IpForwarder {
       this.nics.push(port);
       this.startupQuery = true;
     }
+    this.v6.addPort(port, role, mac);
   }
 
   removePort(port: number): void {
@@ -171,6 +177,7 @@ export class IpSwitch implements IpForwarder {
       this.table.clearPort(port);
       this.groups.removePort(port, this.onLeft);
     }
+    this.v6.removePort(port);
   }
 
   setAddress(ip: number, port: number, localOnly: boolean): void {
@@ -179,6 +186,18 @@ export class IpSwitch implements IpForwarder {
 
   clearAddress(ip: number): void {
     this.table.clear(ip);
+  }
+
+  setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void {
+    this.v6.setAddress6(vid, w0, w1, w2, w3, port, localOnly);
+  }
+
+  clearAddress6(vid: number, w0: number, w1: number, w2: number, w3: number): void {
+    this.v6.clearAddress6(vid, w0, w1, w2, w3);
+  }
+
+  announce6(vid: number, w0: number, w1: number, w2: number, w3: number): void {
+    this.v6.announce6(vid, w0, w1, w2, w3);
   }
 
   announce(ip: number): void {
@@ -192,6 +211,7 @@ export class IpSwitch implements IpForwarder {
   }
 
   tick(now: number): void {
+    this.v6.tick(now);
     const nics = this.nics;
     for (let i = 0; i < nics.length; i++) this.lastSaw[nics[i]] = NaN;
     this.groups.expire(now, this.onLeft);
@@ -249,6 +269,10 @@ export class IpSwitch implements IpForwarder {
       if (!checkArp(buf, l3, end)) this.drop(DropReason.Malformed);
       else if (r === PortRole.Uplink) this.uplinkArp(buf, hdr, eth, end);
       else this.nicArp(port, buf, hdr, eth, end);
+      return;
+    }
+    if (type === EtherType.Ipv6) {
+      this.v6.input(port, r, buf, hdr, eth, end, now);
       return;
     }
     if (type !== EtherType.Ipv4) {

@@ -81,7 +81,15 @@ export type ToWorker =
       ring: number; ringBytes: number; ctl: SharedArrayBuffer }
   /** Close trace session `trace`; the worker stops touching its ring and answers 'trace-stopped'. */
   | { op: 'trace-stop'; trace: number }
-  | { op: 'stop' };
+  | { op: 'stop' }
+  /**
+   * IP mode, IPv6: the LAN IP table entry for `ip6` (32 lower-case hex digits, wire/ipv6.ts
+   * ip6Hex) in VLAN `vid` (absent: VLAN_NONE); ip6-clear removes it; announce6 sends an
+   * unsolicited Neighbor Advertisement for it out the uplink.
+   */
+  | { op: 'ip6-set'; sw: number; vid?: number; ip6: string; port: number; localOnly: boolean }
+  | { op: 'ip6-clear'; sw: number; vid?: number; ip6: string }
+  | { op: 'announce6'; sw: number; vid?: number; ip6: string };
 
 export type FromWorker =
   | { ev: 'ready' }
@@ -95,7 +103,12 @@ export type FromWorker =
   | { ev: 'group-leave'; sw: number; port: number; group: number }
   /** Trace session `trace` is closed (or was refused: `reason`); its ring may be freed now. */
   | { ev: 'trace-stopped'; trace: number; reason?: string }
-  | { ev: 'stopped' };
+  | { ev: 'stopped' }
+  /** IP mode: a NIC used (or probed, DAD) an IPv6 address no NIC holds (`ip6`: 32 hex digits; forwarder sawAddress6). */
+  | { ev: 'saw-address6'; sw: number; port: number; ip6: string }
+  /** IP mode: NIC `port` joined / left IPv6 group `group6` (32 hex digits; its MLD report or done, aging). */
+  | { ev: 'group6-join'; sw: number; port: number; group6: string }
+  | { ev: 'group6-leave'; sw: number; port: number; group6: string };
 
 // ---- the trace ring (trace-start) -----------------------------------------------------------
 //
