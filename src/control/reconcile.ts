@@ -145,10 +145,14 @@ export class Reconciler implements RuntimeView, Effects {
       state, clock, log,
       changed: (sw) => (sw === null ? touch.allSwitches() : touch.switch(sw)),
       marks: touch.switchMarks(),
-      wanted: { ipv4: (sw) => state.switches.get(sw)?.lanIp.keys() ?? [], 'ipv4-group': (sw) => this.groupMembers.of(sw) },
+      wanted: {
+        // An address is registered with the adapter only once its LAN probe passed (lan-ip.ts).
+        ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
+        'ipv4-group': (sw) => this.groupMembers.of(sw),
+      },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
-    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
+    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock);
     this.pass = [
       this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends,
       this.uplinks, this.lanIp, this.controllers, this.switches.removing,
@@ -159,6 +163,7 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('group-join', (m) => this.groupEvent(m.sw, m.port, m.group, true));
     dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
     watcher.on('address', (key, ip, prefixLen, added) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured'));
+    dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
   }
 
   // ---- RuntimeView ----
@@ -203,7 +208,7 @@ export class Reconciler implements RuntimeView, Effects {
   }
 
   addressReason(sw: string, ip: number): string | null {
-    return this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
+    return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 
   operate(op: Operation): string | null {

@@ -393,6 +393,9 @@ export class DataPlaneLoop {
       leftGroup(port: number, group: number): void {
         post({ ev: 'group-leave', sw, port, group });
       },
+      lanHolder(ip: number, mac: number): void {
+        post({ ev: 'lan-holder', sw, ip, mac });
+      },
       sawAddress6(port: number, w0: number, w1: number, w2: number, w3: number): void {
         post({ ev: 'saw-address6', sw, port, ip6: ip6HexOfWords(w0, w1, w2, w3) });
       },
@@ -482,6 +485,7 @@ export class DataPlaneLoop {
         this.tap.stop(m.trace);
         this.opts.post({ ev: 'trace-stopped', trace: m.trace });
         break;
+      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0); break;
       case 'stop': this.running = false; break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);
     }

@@ -40,7 +40,7 @@ export const enum DropReason {
   LocalOnly = 3,
   /** A frame whose only destination is the port it came from. */
   Hairpin = 4,
-  /** IP mode: source IP registered to another NIC. */
+  /** IP mode: a NIC's source IP not registered to it (ARP to the LAN: not registered with the adapter yet). */
   SpoofedSource = 5,
   /** ARP the switch neither answers nor relays. */
   ArpIgnored = 6,
@@ -110,8 +110,14 @@ export interface Egress {
 
 /** Events the forwarder reports to the control plane (through the data plane). Called synchronously. */
 export interface ForwarderEvents {
-  /** IP mode: an IPv4 source address was seen on a NIC port that holds no address yet (ARP or IP source). */
+  /** IP mode: a NIC port used an IPv4 source address it does not hold (ARP sender or IP source): a claim. */
   sawAddress?(port: number, ip: number): void;
+  /**
+   * IP mode: the LAN holds `ip` (uint32): an ARP from the uplink whose sender is an address
+   * being probed or in the LAN IP table, or a probe from the LAN for an address being probed;
+   * or probe(ip) of an address already seen on the LAN. `mac`: the LAN host's (ARP sender) MAC.
+   */
+  lanHolder?(ip: number, mac: number): void;
   /** IP mode: NIC `port` became a member of IPv4 `group` (uint32; its IGMP report). Once per new membership. */
   joinedGroup?(port: number, group: number): void;
   /** IP mode: NIC `port` is no longer a member of `group` (its leave, aging, or the port removed). */
@@ -146,6 +152,8 @@ export interface IpForwarder extends Forwarder {
   clearAddress(ip: number): void;
   /** Send a gratuitous ARP for `ip` out the uplink (sender MAC = uplink MAC). No-op without uplink. */
   announce(ip: number): void;
+  /** Ask the LAN whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
+  probe(ip: number): void;
   /** Map the IPv6 address (four words, ipv6.ts) in VLAN `vid` (VLAN_NONE: 0) to NIC `port`. */
   setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void;
   /** Remove the IPv6 address from the table. */

@@ -12,18 +12,26 @@
  * From a NIC port:
  * - Shorter than an Ethernet header (ethHeaderFits): Malformed. Source MAC group or zero: BadSource.
  * - ARP (must pass checkArp, else Malformed). Sender IP (spa) registered to another NIC:
- *   SpoofedSource. spa unregistered and not 0.0.0.0: events.sawAddress(port, spa).
- *   Request with tpa === spa (gratuitous) or tpa registered to this same NIC (DAD probe of
- *   its own address): ArpIgnored. Request for an address registered to another NIC (local only
- *   or not): answered in place (op reply, sha = that NIC's MAC, spa = target, tha/tpa = the
- *   requester; Ethernet dst = requester's MAC, src = that NIC's MAC) and sent back to the
- *   ingress port. Request for anything else: relayed to the uplink with Ethernet src and ARP
- *   sha = uplink MAC (spa kept); no uplink: NoUplink. Replies and other ops: ArpIgnored.
+ *   SpoofedSource. spa unregistered and not 0.0.0.0: events.sawAddress(port, spa) (a QEMU
+ *   guest's claim). Request with tpa === spa (gratuitous) or tpa registered to this same NIC
+ *   (DAD probe of its own address): ArpIgnored. Request for an address registered to another
+ *   NIC (local only or not): answered in place (op reply, sha = that NIC's MAC, spa = target,
+ *   tha/tpa = the requester; Ethernet dst = requester's MAC, src = that NIC's MAC) and sent
+ *   back to the ingress port. Request for anything else goes to the LAN only from a sender
+ *   the LAN may believe: spa registered to this NIC and not local only (the adapter has it),
+ *   or 0.0.0.0 (a probe); any other sender: SpoofedSource (so a guest cannot poison the LAN's
+ *   ARP caches). Relayed with Ethernet src and ARP sha = uplink MAC (spa kept); no uplink:
+ *   NoUplink. Replies and other ops: ArpIgnored.
  * - IPv4: version 4, ihl >= 5, header within the frame, ihl*4 <= total length <= bytes
  *   present, else Malformed, except that a frame whose virtio-net header says GSO (vnetHasGso:
  *   any gso_type but NONE; the ECN bit alone is not GSO) may carry any total length
- *   (super-frames). Source registered to another NIC: SpoofedSource; unregistered and not 0.0.0.0: events.sawAddress(port, src), reported at
- *   most once per (port, address) per tick. IGMP (protocol 2) membership reports (v1 0x12,
+ *   (super-frames). Only sources registered to this NIC pass (local only included, so guests
+ *   reach each other before the adapter answers). Any other source is SpoofedSource; an
+ *   unregistered one other than 0.0.0.0 is also reported, events.sawAddress(port, src), at
+ *   most once per (port, address) per tick (a QEMU guest's first use of an address is its
+ *   claim: its frames pass once the control plane sets the address). The one exception is a
+ *   DHCP client without an address: source 0.0.0.0, UDP to port 67, not a fragment goes to
+ *   the uplink only, Ethernet src = uplink MAC (no uplink: NoUplink). IGMP (protocol 2) membership reports (v1 0x12,
  *   v2 0x16, v3 0x22) and v2 leaves (0x17): not a fragment, total length and checksum valid,
  *   else Malformed; each group outside 224.0.0.0/24 joined (v1/v2 report; v3 record in
  *   EXCLUDE mode, or INCLUDE/ALLOW with sources) or left (v2 leave; v3 INCLUDE / TO_INCLUDE
@@ -43,7 +51,13 @@
  * - IPv6: ip6-switch.ts (both directions).
  * - Anything else (VLAN-tagged, ...): NotIp.
  * From the uplink:
- * - Same Malformed/BadSource checks. ARP request for a registered, not-local-only address:
+ * - Same Malformed/BadSource checks. Every ARP sender other than 0.0.0.0 is recorded as held on
+ *   the LAN (src/forward/lan-holders.ts, with its MAC and `now`), unless its sender MAC is the
+ *   uplink's own (the switch's ARP looped back). An ARP whose sender is an
+ *   address being probed (probe(), for PROBE_MARK_MS) or in the LAN IP table, or a probe
+ *   (sender 0.0.0.0, not the uplink's own MAC) for an address being probed, is reported:
+ *   events.lanHolder(ip, mac), at most LAN_HOLDER_REPORTS_PER_TICK times per tick; then the
+ *   frame goes on as follows. ARP request for a registered, not-local-only address:
  *   answered in place with sha = uplink MAC, back out the uplink. ARP reply whose tpa is
  *   registered: tha and Ethernet dst = that NIC's MAC, delivered to it. Other ARP: ArpIgnored.
  * - IPv4 (validated as above): broadcast and 224.0.0.0/24 to every NIC unchanged (no NIC:
@@ -54,6 +68,11 @@
  * Frames from a port not attached to this switch count as Malformed. Every frame is either
  * sent at least once or counted as exactly one drop. Frames the switch makes itself
  * (announce) carry a 10-byte zero virtio-net header.
+ * probe(ip): unless the LAN is already known to hold ip (then events.lanHolder at once, no
+ * probe), an ARP probe (RFC 5227: sender MAC = uplink MAC, sender IP 0.0.0.0, target ip) goes
+ * out the uplink and ip is marked as probing until PROBE_MARK_MS after the last `now` the
+ * forwarder was given; no uplink: nothing. At most MAX_PROBES addresses are marked at once (the
+ * oldest mark gives way).
  * removePort of a NIC also removes its LAN IP table entries and its group memberships
  * (events.leftGroup for each).
  * tick(now): memberships not refreshed for GROUP_MEMBERSHIP_MS (IGMP's group membership
@@ -68,6 +87,7 @@
 import { Egress, ForwarderEvents, IpForwarder, PortRole, DropReason } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { LanIpTable } from './lan-ip-table.js';
+import { LanHolders } from './lan-holders.js';
 import { sendToEach } from './send-each.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
 import { Ip6Switch } from './ip6-switch.js';
@@ -84,19 +104,37 @@ import {
   ALL_SYSTEMS, IGMP_V1_REPORT, IGMP_V2_LEAVE, IGMP_V2_REPORT, IGMP_V3_QUERY_LEN, IGMP_V3_REPORT,
 } from '../wire/igmp.js';
 import { emitZeroVnetHdr, vnetHasGso, VNET_HDR_LEN } from '../wire/vnet.js';
+import { udpDstPort, DHCP_SERVER_PORT, UDP_HLEN } from '../wire/udp.js';
 
 // The wire functions this file calls per frame, bound to module constants: V8 in Node 20
 // loads an imported binding from its module cell at every call and checks the function it
 // finds, but takes a module-level const as known; on bench/forward.ts that was a tenth of the
 // frame rate. The rest, and the const enums (which tsc writes in place), are imported by name.
 const { ethHeaderFits, ethSrcIsBad, ethType, setEthDstHL, setEthSrcHL } = ethernet;
-const { arpOp, arpReplyInPlace, arpSpa, arpTpa, checkArp, setArpShaHL, setArpThaHL } = arp;
+const { arpOp, arpReplyInPlace, arpSha, arpSpa, arpTpa, checkArp, setArpShaHL, setArpThaHL } = arp;
 const { checkIpv4, checkIpv4Length, classifyIpv4Dst, ipv4Dst, ipv4HeaderLen, ipv4IsFragment, ipv4Protocol, ipv4Src, ipv4TotalLen } = ipv4;
 
 /** role[] of a port not attached to this switch (beside PortRole.Nic and .Uplink). */
 const enum Attached {
   Not = -1,
 }
+
+/**
+ * Whether the IPv4 packet at `ip` (checkIpv4 passed) is UDP to the DHCP server's port, whole
+ * (not a fragment) and with its UDP header inside the frame: a client's discover or request.
+ */
+function isDhcpClientFrame(buf: Uint8Array, ip: number, end: number): boolean {
+  if (ipv4Protocol(buf, ip) !== IpProto.Udp || ipv4IsFragment(buf, ip)) return false;
+  const udp = ip + ipv4HeaderLen(buf, ip);
+  return udp + UDP_HLEN <= end && udpDstPort(buf, udp) === DHCP_SERVER_PORT;
+}
+
+/** How long after probe(ip) an answer is reported as the probe's (the control plane's window is shorter). */
+export const PROBE_MARK_MS = 5_000;
+/** Addresses marked as probing at once. */
+const MAX_PROBES = 64;
+/** lanHolder reports per tick at most (a LAN flooding ARP for a registered address costs the control plane little). */
+export const LAN_HOLDER_REPORTS_PER_TICK = 16;
 
 /** A minimum-size Ethernet frame (without FCS): what the switch pads the frames it makes to. */
 const MIN_FRAME = 60;
@@ -134,6 +172,14 @@ export class IpSwitch implements IpForwarder {
   /** A NIC was added since the last tick: query at the next one. */
   private startupQuery = false;
   private readonly queryBuf = new Uint8Array(VNET_HDR_LEN + MIN_FRAME);
+  /** Addresses seen as ARP senders on the LAN. */
+  readonly lanHolders = new LanHolders();
+  /** Addresses being probed (int32 form) and until when; probeUntil 0: a free slot. */
+  private readonly probeIp = new Int32Array(MAX_PROBES);
+  private readonly probeUntil = new Float64Array(MAX_PROBES);
+  /** The latest `now` given to input or tick (the forwarder reads no clock). */
+  private now = 0;
+  private holderReports = 0;
   private readonly onLeft = (port: number, group: number): void => { this.events.leftGroup?.(port, group); };
   /** IPv6 (ip6-switch.ts): every 0x86DD frame goes there; it mirrors this switch's ports. */
   readonly v6: Ip6Switch;
@@ -210,8 +256,38 @@ export class IpSwitch implements IpForwarder {
     this.egress.send(this.uplink, s, 0, eth, s.length);
   }
 
+  probe(ip: number): void {
+    if (this.uplink < 0) return;
+    const held = this.lanHolders.find(ip | 0, this.now);
+    if (held >= 0) {
+      this.events.lanHolder?.(ip >>> 0, this.lanHolders.mac(held));
+      return;
+    }
+    let slot = 0;
+    for (let i = 0; i < MAX_PROBES; i++) {
+      if (this.probeIp[i] === (ip | 0) || this.probeUntil[i] < this.probeUntil[slot]) slot = i;
+      if (this.probeIp[i] === (ip | 0)) break;
+    }
+    this.probeIp[slot] = ip | 0;
+    this.probeUntil[slot] = this.now + PROBE_MARK_MS;
+    const s = this.scratch;
+    const eth = emitZeroVnetHdr(s, 0);
+    const mac = macFromHalves(this.uplinkMacHi, this.uplinkMacLo);
+    const end = emitArpFrame(s, eth, BROADCAST_MAC, mac, ArpOp.Request, mac, 0, 0, ip);
+    s.fill(0, end);
+    this.egress.send(this.uplink, s, 0, eth, s.length);
+  }
+
+  /** Whether `ip` (int32 form) is being probed. */
+  private probing(ip: number): boolean {
+    for (let i = 0; i < MAX_PROBES; i++) if (this.probeIp[i] === ip && this.probeUntil[i] > this.now) return true;
+    return false;
+  }
+
   tick(now: number): void {
     this.v6.tick(now);
+    this.now = now;
+    this.holderReports = 0;
     const nics = this.nics;
     for (let i = 0; i < nics.length; i++) this.lastSaw[nics[i]] = NaN;
     this.groups.expire(now, this.onLeft);
@@ -254,6 +330,7 @@ export class IpSwitch implements IpForwarder {
    * (bench/forward.ts). As part of input it is always compiled with the full budget.
    */
   input(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void {
+    this.now = now;
     const r = this.role[port];
     if (r === undefined || r === Attached.Not || !ethHeaderFits(buf, eth, end)) {
       this.drop(DropReason.Malformed);
@@ -267,7 +344,7 @@ export class IpSwitch implements IpForwarder {
     const l3 = eth + Eth.HeaderLen;
     if (type === EtherType.Arp) {
       if (!checkArp(buf, l3, end)) this.drop(DropReason.Malformed);
-      else if (r === PortRole.Uplink) this.uplinkArp(buf, hdr, eth, end);
+      else if (r === PortRole.Uplink) this.uplinkArp(buf, hdr, eth, end, now);
       else this.nicArp(port, buf, hdr, eth, end);
       return;
     }
@@ -289,7 +366,7 @@ export class IpSwitch implements IpForwarder {
       return;
     }
     // IPv4 from a NIC.
-    if (!this.sourceOk(port, ipv4Src(buf, l3))) return;
+    if (!this.sourceOk(port, ipv4Src(buf, l3), buf, hdr, eth, end)) return;
     if (ipv4Protocol(buf, l3) === IpProto.Igmp && this.nicIgmp(port, buf, hdr, eth, end, now)) return;
     const dst = ipv4Dst(buf, l3);
     switch (classifyIpv4Dst(buf, eth, dst)) {
@@ -316,19 +393,21 @@ export class IpSwitch implements IpForwarder {
   }
 
   /**
-   * The sender check of a NIC's IPv4 or ARP (`src` in int32 form): false (counted as
-   * SpoofedSource) when another NIC holds the address; an unregistered address other than
-   * 0.0.0.0 is reported (sawAddress).
+   * The source check of a NIC's IPv4 (`src` in int32 form): true when the address is
+   * registered to this NIC. Otherwise the frame is consumed here: a DHCP discover from 0.0.0.0
+   * goes to the uplink only, the rest is counted as SpoofedSource (an unregistered address
+   * other than 0.0.0.0 reported first: sawAddress).
    */
-  private sourceOk(port: number, src: number): boolean {
+  private sourceOk(port: number, src: number, buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
     const se = this.table.lookup(src);
-    if (se !== undefined) {
-      if (se.port === port) return true;
+    if (se !== undefined && se.port === port) return true;
+    if (se === undefined && src !== 0) this.saw(port, src);
+    if (se === undefined && src === 0 && isDhcpClientFrame(buf, eth + Eth.HeaderLen, end)) {
+      if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
+    } else {
       this.drop(DropReason.SpoofedSource);
-      return false;
     }
-    if (src !== 0) this.saw(port, src);
-    return true;
+    return false;
   }
 
   /** To the uplink under the uplink's MAC (the LAN sees one MAC); false when there is none. */
@@ -412,7 +491,12 @@ export class IpSwitch implements IpForwarder {
   private nicArp(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
     const a = eth + Eth.HeaderLen;
     const spa = arpSpa(buf, a);
-    if (!this.sourceOk(port, spa)) return;
+    const se = this.table.lookup(spa);
+    if (se !== undefined && se.port !== port) {
+      this.drop(DropReason.SpoofedSource);
+      return;
+    }
+    if (se === undefined && spa !== 0) this.saw(port, spa);
     const tpa = arpTpa(buf, a);
     if (arpOp(buf, a) !== ArpOp.Request || tpa === spa) {
       this.drop(DropReason.ArpIgnored);
@@ -426,6 +510,11 @@ export class IpSwitch implements IpForwarder {
       }
       arpReplyInPlace(buf, eth, a, this.portMacHi[te.port], this.portMacLo[te.port]);
       this.egress.send(port, buf, hdr, eth, end);
+      return;
+    }
+    // To the LAN only under a sender it may believe: registered with the adapter, or a probe.
+    if (spa !== 0 && (se === undefined || se.localOnly)) {
+      this.drop(DropReason.SpoofedSource);
       return;
     }
     setArpShaHL(buf, a, this.uplinkMacHi, this.uplinkMacLo);
@@ -459,11 +548,29 @@ export class IpSwitch implements IpForwarder {
     this.egress.send(de.port, buf, hdr, eth, end);
   }
 
+  /** events.lanHolder within the per-tick budget (`ip` in int32 form). */
+  private reportHolder(ip: number, mac: number): void {
+    if (this.holderReports >= LAN_HOLDER_REPORTS_PER_TICK) return;
+    this.holderReports++;
+    this.events.lanHolder?.(ip >>> 0, mac);
+  }
+
   /** ARP from the uplink (checkArp passed). */
-  private uplinkArp(buf: Uint8Array, hdr: number, eth: number, end: number): void {
+  private uplinkArp(buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void {
     const a = eth + Eth.HeaderLen;
     const op = arpOp(buf, a);
-    const te = this.table.lookup(arpTpa(buf, a));
+    const spa = arpSpa(buf, a);
+    const tpa = arpTpa(buf, a);
+    const sha = arpSha(buf, a);
+    if (sha !== macFromHalves(this.uplinkMacHi, this.uplinkMacLo)) { // not the switch's own ARP
+      if (spa !== 0) {
+        this.lanHolders.record(spa, sha, now);
+        if (this.probing(spa) || this.table.lookup(spa) !== undefined) this.reportHolder(spa, sha);
+      } else if (this.probing(tpa)) {
+        this.reportHolder(tpa, sha);
+      }
+    }
+    const te = this.table.lookup(tpa);
     if (op === ArpOp.Request && te !== undefined && !te.localOnly) {
       arpReplyInPlace(buf, eth, a, this.uplinkMacHi, this.uplinkMacLo);
       this.egress.send(this.uplink, buf, hdr, eth, end);

@@ -24,8 +24,9 @@
  * else Malformed; other ICMPv6 (errors, Packet Too Big, echo) is switched as any packet.
  *
  * From a NIC:
- * - Source registered to another NIC: SpoofedSource; unregistered and not ::: reported
- *   (events.sawAddress6, at most once per port and address per tick).
+ * - Source not registered to this NIC: SpoofedSource (as for IPv4: a NIC's frames carry only
+ *   its own addresses; :: only in DAD probes, RS and MLD reports); an unregistered one other
+ *   than :: is reported (events.sawAddress6, at most once per port and address per tick).
  * - NS from :: (DAD) for an address another NIC holds: answered to the prober with an NA to
  *   ff02::1 (override, TLLA and Ethernet source = the holder's MAC), so its DAD fails; for its
  *   own registered address: NdpIgnored; else the target is reported (a claim) and the probe
@@ -250,7 +251,7 @@ export class Ip6Switch {
 
   /** A NIC's packet (not NDP or MLD reports). */
   private fromNic(port: number, buf: Uint8Array, hdr: number, eth: number, ip: number, end: number): void {
-    if (!this.sourceOk(port, buf, ip)) return;
+    if (!this.sourceOk(port, buf, ip, false)) return;
     const dstAt = ip + 24;
     switch (classifyIpv6Addr(buf, dstAt)) {
       case Ipv6Dst.All: {
@@ -297,19 +298,24 @@ export class Ip6Switch {
   }
 
   /**
-   * The sender check of a NIC's packet: false (counted as SpoofedSource) when another NIC holds
-   * its source; an unregistered source other than :: is reported.
+   * The sender check of a NIC's packet, as for IPv4: true when its source is registered to
+   * this NIC, or is :: and `unspecifiedOk` (DAD probes, RS and MLD reports may come from ::);
+   * else false, counted as SpoofedSource, and an unregistered source other than :: is reported
+   * (a claim: the control plane decides whether the NIC may register it).
    */
-  private sourceOk(port: number, buf: Uint8Array, ip: number): boolean {
+  private sourceOk(port: number, buf: Uint8Array, ip: number, unspecifiedOk: boolean): boolean {
     const s0 = ipv6SrcWord(buf, ip, 0), s1 = ipv6SrcWord(buf, ip, 1), s2 = ipv6SrcWord(buf, ip, 2), s3 = ipv6SrcWord(buf, ip, 3);
     const s = this.table.find(VID_NONE, s0, s1, s2, s3);
-    if (s >= 0) {
-      if (this.table.a[s] === port) return true;
-      this.drop(DropReason.SpoofedSource);
-      return false;
+    if (s >= 0 && this.table.a[s] === port) return true;
+    if (s < 0) {
+      if ((s0 | s1 | s2 | s3) === 0) {
+        if (unspecifiedOk) return true;
+      } else {
+        this.saw(port, s0, s1, s2, s3);
+      }
     }
-    if ((s0 | s1 | s2 | s3) !== 0) this.saw(port, s0, s1, s2, s3);
-    return true;
+    this.drop(DropReason.SpoofedSource);
+    return false;
   }
 
   private saw(port: number, w0: number, w1: number, w2: number, w3: number): void {
@@ -335,8 +341,8 @@ export class Ip6Switch {
       this.drop(DropReason.NdpIgnored);
       return;
     }
+    if (!this.sourceOk(port, buf, ip, true)) return;
     const dad = ipv6IsUnspecified(buf, ip + 8);
-    if (!dad && !this.sourceOk(port, buf, ip)) return;
     if (type === Icmp6.RouterSolicit) {
       rewriteLinkLayerOptions(buf, ip, icmp, pend, Ndp.OptSourceLla, this.upHi, this.upLo);
       if (!this.toUplinkAsIs(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
@@ -378,7 +384,7 @@ export class Ip6Switch {
 
   /** An MLD report or done from a NIC: the group table, then the uplink only. */
   private nicMld(port: number, buf: Uint8Array, hdr: number, eth: number, ip: number, icmp: number, pend: number, end: number, now: number): void {
-    if (!this.sourceOk(port, buf, ip)) return;
+    if (!this.sourceOk(port, buf, ip, true)) return;
     const type = buf[icmp];
     let full = false;
     if (type === Icmp6.MldReport) {

@@ -81,6 +81,8 @@ export type ToWorker =
       ring: number; ringBytes: number; ctl: SharedArrayBuffer }
   /** Close trace session `trace`; the worker stops touching its ring and answers 'trace-stopped'. */
   | { op: 'trace-stop'; trace: number }
+  /** IP mode: ARP-probe the LAN for `ip` out the uplink (forwarder probe); answers come as 'lan-holder'. */
+  | { op: 'probe'; sw: number; ip: number }
   | { op: 'stop' }
   /**
    * IP mode, IPv6: the LAN IP table entry for `ip6` (32 lower-case hex digits, wire/ipv6.ts
@@ -103,6 +105,8 @@ export type FromWorker =
   | { ev: 'group-leave'; sw: number; port: number; group: number }
   /** Trace session `trace` is closed (or was refused: `reason`); its ring may be freed now. */
   | { ev: 'trace-stopped'; trace: number; reason?: string }
+  /** IP mode: the LAN holds `ip` (ARP from host `mac`) while it is probed or in the LAN IP table (forwarder lanHolder). */
+  | { ev: 'lan-holder'; sw: number; ip: number; mac: number }
   | { ev: 'stopped' }
   /** IP mode: a NIC used (or probed, DAD) an IPv6 address no NIC holds (`ip6`: 32 hex digits; forwarder sawAddress6). */
   | { ev: 'saw-address6'; sw: number; port: number; ip6: string }

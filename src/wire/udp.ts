@@ -1,12 +1,19 @@
 /**
  * UDP header (RFC 768): src port [0], dst port [2], length [4], checksum [6]; 8 bytes.
- * Only the emitter lives here: nothing in vswitch reads UDP headers yet (the forwarders switch on
- * IP, segmentation is TCP only); tests and benchmarks build UDP frames with it.
+ * The IP forwarder reads one field, the destination port (a guest's DHCP discover from 0.0.0.0
+ * is let through to the LAN by it); tests and benchmarks build UDP frames with the emitter.
  */
 
-import { writeU16 } from './bytes.js';
+import { readU16, writeU16 } from './bytes.js';
 
 export const UDP_HLEN = 8;
+/** The DHCP server's port (RFC 2131): where a client's discover from 0.0.0.0 goes. */
+export const DHCP_SERVER_PORT = 67;
+
+/** The destination port of the UDP header at `off` (the caller checked that 8 bytes are there). */
+export function udpDstPort(b: Uint8Array, off: number): number {
+  return readU16(b, off + 2);
+}
 
 /** Write a UDP header (checksum 0) at `off` for `payloadLen` bytes of data; returns off + 8. */
 export function emitUdp(b: Uint8Array, off: number, srcPort: number, dstPort: number, payloadLen: number): number {

@@ -20,6 +20,7 @@ import { COUNTER_SLOTS } from '../../src/forward/counters.js';
 import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
 import type { ToWorker } from '../../src/protocol/dataplane.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { PROBE_WINDOW_MS } from '../../src/control/reconcile/lan-ip.js';
 
 class FakeDp extends EventEmitter {
   readonly counters = new Float64Array(COUNTER_SLOTS);
@@ -94,6 +95,8 @@ test('a squatter that never answers ControlSwitch loses the switch to the next e
   rec.controllers.received(real2, { t: 'initialization-complete', switch: 'SW1', rdevs: [ok] });
   clock.drain();
   assert.equal(sw().uplink.state, 'READY');
+  assert.deepEqual(real2.take(), [], 'not registered before the LAN probe passed');
+  clock.advance(PROBE_WINDOW_MS);
   assert.deepEqual(real2.take(), ['register-address SW1']);
   rec.controllers.received(real2, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
   clock.drain();

@@ -16,6 +16,7 @@ import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import type { ToWorker } from '../../src/protocol/dataplane.js';
 import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
 import { ManualClock } from '../helpers/manual-clock.js';
+import { PROBE_INTERVAL_MS, PROBE_WINDOW_MS } from '../../src/control/reconcile/lan-ip.js';
 
 const quiet = pino({ level: 'silent' });
 const ADDR_CONFLICT = 10;
@@ -100,7 +101,14 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.equal(rec.uplink('SW1').state, 'INITIALIZING (CONTROLLER C1)');
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', false, 'no such interface'), st('up1', true)] });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' }]);
+  assert.deepEqual(dp.take(), [{ op: 'port-add', port: 1, sw: 0, role: 'uplink', kind: 'afpacket', fd: -1, mac: 0x0a0000000001, vnet: true, name: 'up1' },
+    { op: 'probe', sw: 0, ip: 0x0a000001 }], 'the LAN is probed for the address first');
+  assert.deepEqual(link.take(), [], 'not registered while the probe runs');
+  assert.equal(rec.addressReason('SW1', 0x0a000001), 'probing the LAN');
+  clock.advance(PROBE_INTERVAL_MS);
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: 0x0a000001 }], 'the second probe');
+  clock.advance(PROBE_WINDOW_MS - PROBE_INTERVAL_MS);
+  clock.drain();
   assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1' }]);
   assert.equal(cp.state.switches.get('SW1')!.lanIp.get(0x0a000001)!.localOnly, true, 'local only until the answer');
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.1', ok: true });
@@ -124,6 +132,8 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   assert.equal(typeof ev.durationMs, 'number');
   // A refused registration leaves the address local only with the reason.
   w.emit('address', 'A/0600', 0x0a000003, 24, true);
+  clock.drain();
+  clock.advance(PROBE_WINDOW_MS);
   clock.drain();
   dp.take();
   assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.3' }]);
@@ -238,10 +248,11 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   clock.drain();
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up0', true)] });
   clock.drain();
+  clock.advance(PROBE_WINDOW_MS); // the LAN probe passes: the address is sent for registration
+  assert.deepEqual(link.take().filter((m) => m.t === 'register-address'), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1' }]);
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
   clock.drain();
   dp.take();
-  link.take();
   const state = (): string => rec.uplink('SW1').state;
   const reason = (): string | null => rec.addressReason('SW1', 0x0a000001);
   // Carrier loss with no backup: the text says so, and goes when the carrier is back.
@@ -279,9 +290,13 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   assert.equal(rec.addressReason('SW1', 0x0a000002), 'up0: no carrier', 'a new address says why it waits');
   rec.controllers.received(link, { t: 'link-event', switch: 'SW1', status: st('up0', true, undefined, 9) });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }], 'the data device is already on the new interface; the LAN hears of it now');
-  assert.deepEqual(link.take().map((m) => (m as { address?: string }).address), ['10.0.0.1', '10.0.0.2']);
+  assert.deepEqual(dp.take(), [{ op: 'announce', sw: 0, ip: 0x0a000001 }, { op: 'probe', sw: 0, ip: 0x0a000002 }],
+    'the data device is already on the new interface; the LAN hears of it now, and the new address is probed there');
+  assert.deepEqual(link.take().map((m) => (m as { address?: string }).address), ['10.0.0.1']);
   assert.equal(state(), 'READY');
+  clock.advance(PROBE_WINDOW_MS);
+  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, ip: 0x0a000002 }], 'the second probe');
+  assert.deepEqual(link.take().map((m) => (m as { address?: string }).address), ['10.0.0.2'], 'registered once no one on the LAN answered');
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.2', ok: true });
   rec.controllers.received(link, { t: 'address-registered', kind: 'ipv4', switch: 'SW1', rdev: 'up0', address: '10.0.0.1', ok: true });
   clock.drain();
@@ -303,4 +318,47 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   }
   assert.deepEqual(at, [250, 250, 500, 500, 1000, 1000, 2000, 2000], 'each address at 250, 500, 1000 and 2000 ms');
   rec.stop();
+});
+
+test('an address the LAN holds is refused: the probe answered, or in use on the LAN during the window; counted once, reason in QUERY, out of the data plane', () => {
+  const { ifaces, dp, w, rec, run, clock } = setup();
+  run('DEFINE VSWITCH SW1 RDEV up1');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  const link = new FakeLink();
+  ifaces.add('up1');
+  rec.controllers.register(link, 'C1', 42);
+  clock.drain();
+  rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up1', true)] });
+  clock.drain();
+  link.take();
+  dp.take();
+  const GW = 0x0a000001, OWN = 0x0a000005;
+  w.emit('address', 'A/0600', GW, 24, true);
+  w.emit('address', 'A/0600', OWN, 24, true);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, ip: GW }, { op: 'probe', sw: 0, ip: OWN }]);
+  dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: GW, mac: 0x00aa00000001 });
+  dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: GW, mac: 0x00aa00000001 });
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: GW }], 'the refused address leaves the data plane: its frames are dropped');
+  assert.equal(rec.addressReason('SW1', GW), 'in use on the LAN by MAC 00:aa:00:00:00:01');
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  clock.advance(PROBE_WINDOW_MS);
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: OWN }], 'the second probe for the free address only');
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.5' }], 'only the free address');
+  assert.equal(rec.addressReason('SW1', GW), 'in use on the LAN by MAC 00:aa:00:00:00:01');
+  // A registered address that turns up on the LAN later: a conflict, counted once per LAN MAC.
+  dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: OWN, mac: 0x00aa00000002 });
+  dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: OWN, mac: 0x00aa00000002 });
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 2);
+  // The guest drops the address and configures it again: probed again.
+  w.emit('address', 'A/0600', GW, 24, false);
+  clock.drain();
+  w.emit('address', 'A/0600', GW, 24, true);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, ip: GW }]);
+  assert.equal(rec.addressReason('SW1', GW), 'probing the LAN');
 });

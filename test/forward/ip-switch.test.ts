@@ -102,15 +102,32 @@ test('nic ARP: replies and other ops from a guest are ArpIgnored', () => {
   assert.deepEqual(drops(s.c, SW), { 'arp-ignored': 3 });
 });
 
-test('nic ARP: sender IP registered to another NIC is SpoofedSource; unregistered sender is reported', () => {
+test('nic ARP: sender IP registered to another NIC is SpoofedSource; an unregistered sender is reported and not relayed', () => {
   const s = setup();
   run(s, PA, arpFrame(BC, A, 1, A, IP_C, 0, IP_L));
   assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 1 });
   const fresh = ip('10.0.0.77');
   run(s, PA, arpFrame(BC, A, 1, A, fresh, 0, IP_L));
-  assert.deepEqual(s.seen, [[PA, fresh]]);
-  assert.equal(s.eg.sent.length, 1, 'still relayed');
+  assert.deepEqual(s.seen, [[PA, fresh]], 'a claim');
+  assert.equal(s.eg.sent.length, 0, 'not relayed to the LAN');
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 2 });
   assert.equal(s.sw.table.lookup(fresh), undefined, 'no table change');
+});
+
+test('nic ARP: only registered senders reach the LAN (a LAN host\'s or a local-only address does not; a probe does)', () => {
+  const s = setup();
+  run(s, PA, arpFrame(BC, A, 1, A, IP_L, 0, ip('10.0.0.200'))); // forged: the LAN host's address
+  run(s, PB, arpFrame(BC, B, 1, B, IP_B, 0, IP_L)); // local only: the adapter does not have it yet
+  run(s, PA, arpFrame(BC, A, 1, A, 0xffffffff, 0, IP_L));
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 3 });
+  run(s, PA, arpFrame(BC, A, 1, A, 0, 0, IP_L)); // RFC 5227 probe
+  run(s, PA, arpFrame(BC, A, 1, A, IP_A, 0, IP_L)); // registered
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PU, PU]);
+  for (const { frame } of s.eg.sent) assert.equal(arpSha(frame, 14), U);
+  run(s, PB, arpFrame(BC, B, 1, B, IP_B, 0, IP_A)); // local only, but to a guest: answered in place
+  assert.equal(s.eg.sent.at(-1)?.port, PB);
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 3 });
 });
 
 test('nic ARP: malformed ARP (bad hlen, plen, htype, ptype, short) is Malformed', () => {
@@ -205,7 +222,7 @@ test('nic IPv4: source registered to another NIC is SpoofedSource', () => {
   assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 1 });
 });
 
-test('nic IPv4: unregistered source is reported (once per tick), forwarded, and the table is unchanged; 0.0.0.0 is not reported', () => {
+test('nic IPv4: an unregistered source is reported (once per tick) and dropped as SpoofedSource, the table unchanged; 0.0.0.0 is not reported', () => {
   const s = setup();
   s.sw.tick(0);
   s.eg.clear(); // the startup IGMP query to the NICs (test/forward/multicast.test.ts)
@@ -213,14 +230,50 @@ test('nic IPv4: unregistered source is reported (once per tick), forwarded, and 
   run(s, PA, udpFrame(L, A, fresh, IP_L));
   run(s, PA, udpFrame(L, A, fresh, IP_L));
   assert.deepEqual(s.seen, [[PA, fresh]]);
-  assert.equal(s.eg.sent.length, 2);
+  assert.equal(s.eg.sent.length, 0);
   assert.equal(s.sw.table.lookup(fresh), undefined);
   s.sw.tick(1000);
   run(s, PA, udpFrame(L, A, fresh, IP_L));
   assert.deepEqual(s.seen, [[PA, fresh], [PA, fresh]]);
-  run(s, PA, udpFrame(BC, A, 0, 0xffffffff)); // DHCP discover
+  run(s, PA, udpFrame(BC, A, 0, 0xffffffff)); // UDP from 0.0.0.0, not to the DHCP port
   assert.equal(s.seen.length, 2);
-  assert.equal(s.eg.sent.length, 3 + 3);
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 4 });
+  s.sw.setAddress(fresh, PA, true); // the claim accepted (local only): its frames pass
+  run(s, PA, udpFrame(B, A, fresh, IP_B));
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PB]);
+});
+
+test('nic IPv4: sources that are not the NIC\'s (a LAN host, 8.8.8.8, 0.0.0.0, 255.255.255.255, another NIC\'s) reach no one', () => {
+  const s = setup();
+  s.sw.tick(0);
+  s.eg.clear();
+  for (const src of [IP_L, ip('8.8.8.8'), 0, 0xffffffff, IP_C]) {
+    run(s, PA, udpFrame(C, A, src, IP_C));
+    run(s, PA, udpFrame(L, A, src, IP_L));
+    run(s, PA, udpFrame(BC, A, src, 0xffffffff));
+  }
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 15 });
+});
+
+test('nic IPv4: a DHCP discover from 0.0.0.0 goes to the LAN only; a local-only source reaches guests', () => {
+  const s = setup();
+  s.sw.tick(0);
+  s.eg.clear();
+  const d = udpFrame(BC, A, 0, 0xffffffff);
+  d.buf[d.eth + 14 + 20 + 2] = 0;
+  d.buf[d.eth + 14 + 20 + 3] = 67;
+  run(s, PA, d);
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PU]);
+  assert.equal(srcOf(s.eg.sent[0].frame), U);
+  s.eg.clear();
+  run(s, PB, udpFrame(A, B, IP_B, IP_A));
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PA]);
+  assert.deepEqual(drops(s.c, SW), {});
+  const n = setup({ uplink: false });
+  run(n, PA, d);
+  assert.deepEqual(drops(n.c, SW), { 'no-uplink': 1 });
 });
 
 test('nic IPv4: malformed headers are Malformed', () => {
@@ -253,7 +306,7 @@ test('nic IPv4: a GSO super-frame may carry total length 0 or larger than the fr
   assert.deepEqual(drops(s.c, SW), {});
 });
 
-test('nic: VLAN-tagged and other ethertypes are NotIp (IPv6 goes to ip6-switch.ts: an unknown LAN neighbour)', () => {
+test('nic: VLAN-tagged and other ethertypes are NotIp (IPv6 goes to ip6-switch.ts: here a source the NIC does not hold)', () => {
   const s = setup();
   run(s, PA, vlanFrame(L, A));
   run(s, PA, ipv6Frame(L, A));
@@ -261,7 +314,7 @@ test('nic: VLAN-tagged and other ethertypes are NotIp (IPv6 goes to ip6-switch.t
   other.buf[other.eth + 12] = 0x88; other.buf[other.eth + 13] = 0xcc; // LLDP
   run(s, PA, other);
   assert.equal(s.eg.sent.length, 0);
-  assert.deepEqual(drops(s.c, SW), { 'not-ip': 2, 'no-neighbour': 1 });
+  assert.deepEqual(drops(s.c, SW), { 'not-ip': 2, 'spoofed-source': 1 });
 });
 
 test('nic: group or zero source MAC is BadSource (any MAC that is not group/zero is fine)', () => {

@@ -33,7 +33,7 @@ function setup(opts: { uplink?: boolean } = {}) {
   sw.addPort(PC, PortRole.Nic, C);
   if (opts.uplink !== false) sw.addPort(PU, PortRole.Uplink, U);
   const set = (s: string, port: number, localOnly = false) => sw.setAddress6(0, ...w6(s), port, localOnly);
-  set(GA, PA); set(LLA, PA); set(GB, PB, true); set(GC, PC);
+  set(GA, PA); set(LLA, PA); set(GB, PB, true); set(GC, PC); set('fe80::c', PC);
   return { sw, eg, c, saw, groups, set };
 }
 type S = ReturnType<typeof setup>;
@@ -133,7 +133,7 @@ test('ip6 nic: RS to the uplink with SLLA rewritten; RA, NA, Redirect from guest
   assert.deepEqual(drops(s.c, SW), { 'ndp-ignored': 3 });
 });
 
-test('ip6 nic: a source another NIC holds is SpoofedSource; an unregistered one is reported once per tick', () => {
+test('ip6 nic: a source not registered to the NIC is SpoofedSource; an unregistered one is reported once per tick', () => {
   const s = setup();
   run(s, PA, udp6(C, A, GC, GB));
   assert.equal(s.eg.sent.length, 0);
@@ -145,6 +145,13 @@ test('ip6 nic: a source another NIC holds is SpoofedSource; an unregistered one 
   s.sw.tick(1000);
   run(s, PA, udp6(B, A, '2001:db8:1::99', GC));
   assert.deepEqual(s.saw, [[PA, hexA6('2001:db8:1::99')], [PA, hexA6('2001:db8:1::99')]]);
+  run(s, PA, udp6(B, A, '::', GC));
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 6 });
+  // :: is a DAD probe's, an RS's and an MLD report's source.
+  run(s, PA, rs(A, '::'));
+  run(s, PA, mld1(A, '::', Icmp6.MldReport, 'ff05::1'));
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 6 });
 });
 
 // ---- guest to guest and to the LAN ----

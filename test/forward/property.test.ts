@@ -1,7 +1,10 @@
 /**
  * Property tests: no input makes a forwarder throw, and every frame ends in exactly one of
  * "sent at least once" or "exactly one drop counted" (LearnTableFull is a note beside a
- * forwarded frame, not a drop outcome, so it is left out of the sum).
+ * forwarded frame, not a drop outcome, so it is left out of the sum; a spoofed source is one
+ * drop, SpoofedSource). IP mode also: what a NIC sends reaches another port only under its own
+ * addresses (IPv4 source registered to that NIC, or 0.0.0.0 to the uplink alone; an ARP sender
+ * on the uplink registered to it and not local only, or 0.0.0.0).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,7 +44,32 @@ function seeds(): Uint8Array[] {
     arpFrame(BC, A, 1, A, ip('10.0.0.1'), 0, ip('10.0.0.2')).buf,
     arpFrame(BC, A, 1, A, ip('10.0.0.1'), 0, ip('10.0.0.9')).buf,
     arpFrame(U, 0x00aa00000001, 2, 0x00aa00000001, ip('10.0.0.100'), U, ip('10.0.0.1')).buf,
+    udpFrame(BC, A, 0, 0xffffffff).buf, // DHCP-like (the mutations reach the port bytes)
+    udpFrame(B, A, ip('10.0.0.100'), ip('10.0.0.2')).buf, // a LAN host's address as source
+    arpFrame(BC, B, 1, B, ip('10.0.0.2'), 0, ip('10.0.0.100')).buf, // a local-only sender
+    arpFrame(BC, A, 1, A, 0, 0, ip('10.0.0.100')).buf, // a probe
   ];
+}
+
+/** The IP switch's addresses, as ipSwitch sets them: ip -> [port, localOnly]. */
+const REGISTERED = new Map<number, [number, boolean]>([[ip('10.0.0.1') | 0, [1, false]], [ip('10.0.0.2') | 0, [2, true]]]);
+const i32 = (f: Uint8Array, o: number) => (f[o] << 24) | (f[o + 1] << 16) | (f[o + 2] << 8) | f[o + 3];
+
+/** What NIC `from` sent went only under its own addresses (see the file comment). */
+function onlyOwnSources(eg: RecordingEgress, from: number): void {
+  for (const { port, frame } of eg.sent) {
+    if (port === from || frame.length < 42) continue;
+    const type = (frame[12] << 8) | frame[13];
+    if (type === 0x0800) {
+      const src = i32(frame, 26);
+      if (src === 0) assert.equal(port, 9, 'a 0.0.0.0 source goes to the uplink only');
+      else assert.equal(REGISTERED.get(src)?.[0], from, 'IPv4 source registered to the sender');
+    } else if (type === 0x0806 && port === 9) {
+      const spa = i32(frame, 28);
+      const e = REGISTERED.get(spa);
+      assert.ok(spa === 0 || (e?.[0] === from && !e[1]), 'ARP to the LAN under a registered sender');
+    }
+  }
 }
 
 /** One input with the exactly-one-outcome check. */
@@ -76,6 +104,7 @@ for (const uplink of [true, false]) {
     fc.assert(fc.property(fc.oneof(mutated, random), portArb, (f, port) => {
       const hdr = Math.min(f.hdr, f.eth);
       once(sw, eg, c, port, f.buf, hdr, f.eth, f.end, 0);
+      if (port === 1 || port === 2) onlyOwnSources(eg, port);
     }), { numRuns: 3000 });
   });
 }

@@ -22,11 +22,27 @@
  *   second), and never into an interface without carrier, where it would be lost; and again
  *   ANNOUNCE_AGAIN_MS after the path became usable, for a LAN switch port that forwards only
  *   later. An address the adapter then refuses there becomes local only.
+ * - No one on the LAN may hold an address a guest gets registered (issue 9, item 1): each
+ *   entry of a NIC with a port is probed first, once the switch's uplink path is usable (open,
+ *   and its RDEV ready: a probe into an interface without carrier would prove nothing): an ARP probe
+ *   ('probe') at once and PROBE_INTERVAL_MS later, and the entry may be registered with the
+ *   controller (`mayRegister`, what the manager is asked to register) only when
+ *   PROBE_WINDOW_MS passed with no LAN holder (2 probes 100 ms apart + 200 ms wait, as the
+ *   injected clock counts). Until then it is local only ("probing the LAN" once the probe runs;
+ *   before, the manager's reason). A 'lan-holder'
+ *   (`lanHolder`: a LAN reply to the probe, or the address already seen in use on the LAN)
+ *   during the probe refuses it: it stays in the state's table as local only with the reason
+ *   "in use on the LAN by MAC x" (`reason`, shown by QUERY), is counted once at
+ *   DropReason.AddressConflict and logged, and is not in the data plane's table (so the
+ *   guest's frames from it are dropped as spoofed-source). A holder of an address that passed
+ *   its probe is a conflict: logged and counted once per LAN MAC, the registration stands.
+ *   The probe starts again when the address moves to another NIC or leaves and comes back.
  */
 import type { Logger } from 'pino';
 import { DropReason } from '../../forward/api.js';
 import { dropSlot } from '../../forward/counters.js';
-import { formatIpv4 } from '../../wire/addr.js';
+import { formatIpv4, formatMac } from '../../wire/addr.js';
+import type { Clock } from '../clock.js';
 import type { ControllerManager } from '../controllers.js';
 import { nicKey, type NicBackends } from '../nics.js';
 import type { State } from '../state.js';
@@ -49,6 +65,24 @@ interface Posted {
   announcedOn: string | null;
 }
 
+/** The probe of the LAN for one address of a switch's table (see the file comment). */
+interface Probe {
+  /** The NIC (nicKey) the address is probed for. */
+  nic: string;
+  /** When the first probe went out; null: not yet (no open uplink). */
+  started: number | null;
+  /** The window passed with no LAN holder. */
+  passed: boolean;
+  /** The LAN host that refused it (its MAC), or null. */
+  holder: number | null;
+  /** A LAN MAC that appeared for the address after it passed (logged and counted once). */
+  conflictMac: number | null;
+}
+
+/** The second probe's delay and the whole window after the first, in ms (RFC 5227 scaled down: guests wait for it). */
+export const PROBE_INTERVAL_MS = 100;
+export const PROBE_WINDOW_MS = 300;
+
 export class LanIpSync implements Syncer {
   /** Switch name -> ip -> what the data plane holds. */
   private readonly posted = new Map<string, Map<number, Posted>>();
@@ -57,6 +91,8 @@ export class LanIpSync implements Syncer {
   /** Switch name -> conflicts logged and counted (`ip/userid/vdev`), until they go away. */
   private readonly conflicts = new Map<string, Set<string>>();
   private readonly marks: Marks<string>;
+  /** Switch name -> ip -> its probe of the LAN. */
+  private readonly probes = new Map<string, Map<number, Probe>>();
 
   constructor(
     private readonly state: State,
@@ -66,9 +102,57 @@ export class LanIpSync implements Syncer {
     private readonly uplinks: Uplinks,
     private readonly controllers: ControllerManager,
     private readonly log: Logger,
-    touch: Touch,
+    private readonly touch: Touch,
+    private readonly clock: Clock,
   ) {
     this.marks = touch.switchMarks();
+  }
+
+  /** Whether the address passed its probe of the LAN: the manager may register it. */
+  mayRegister(sw: string, ip: number): boolean {
+    const p = this.probes.get(sw)?.get(ip);
+    return p !== undefined && p.passed && p.holder === null;
+  }
+
+  /** Why the address is local only, as far as the LAN probe tells; null: not the probe's doing (passed, or not started: no open uplink). */
+  reason(sw: string, ip: number): string | null {
+    const p = this.probes.get(sw)?.get(ip);
+    if (!p) return null;
+    if (p.holder !== null) return `in use on the LAN by MAC ${formatMac(p.holder)}`;
+    return p.passed || p.started === null ? null : 'probing the LAN';
+  }
+
+  /** The data plane saw `ip` held on switch `sw`'s LAN by `mac` (a probe's answer, or ARP of an address in the table). */
+  lanHolder(sw: number, ip: number, mac: number): void {
+    const name = this.switches.nameOf(sw);
+    if (name === undefined) return;
+    const p = this.probes.get(name)?.get(ip);
+    if (!p) return;
+    const c = this.dp.counters;
+    if (!p.passed && p.holder === null) {
+      p.holder = mac;
+      c[dropSlot(sw, DropReason.AddressConflict)]++;
+      this.log.warn({ vswitch: name, ip: formatIpv4(ip), nic: p.nic, lanMac: formatMac(mac) }, 'address refused: in use on the LAN');
+      this.touch.switch(name);
+    } else if (p.passed && p.conflictMac !== mac) {
+      p.conflictMac = mac;
+      c[dropSlot(sw, DropReason.AddressConflict)]++;
+      this.log.warn({ vswitch: name, ip: formatIpv4(ip), nic: p.nic, lanMac: formatMac(mac) }, 'address conflict: a registered address is in use on the LAN');
+    }
+  }
+
+  /** Start the probe of `ip` on switch `name` (data-plane number `sw`) for the record `p`. */
+  private startProbe(name: string, sw: number, ip: number, p: Probe): void {
+    p.started = this.clock.now();
+    this.dp.post({ op: 'probe', sw, ip });
+    const current = () => this.probes.get(name)?.get(ip) === p && p.holder === null;
+    this.clock.after(PROBE_INTERVAL_MS, () => { if (current()) this.dp.post({ op: 'probe', sw, ip }); });
+    this.clock.after(PROBE_WINDOW_MS, () => {
+      if (!current()) return;
+      p.passed = true;
+      this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: p.nic }, 'address probed: no one on the LAN holds it');
+      this.touch.switch(name);
+    });
   }
 
   addressEvent(key: string, ip: number, prefixLen: number, added: boolean, how: 'configured' | 'announced'): boolean {
@@ -90,6 +174,7 @@ export class LanIpSync implements Syncer {
       this.posted.delete(name);
       this.conflicts.delete(name);
       this.paths.delete(name);
+      this.probes.delete(name);
       return;
     }
     this.controllers.wantedChanged(name);
@@ -108,10 +193,17 @@ export class LanIpSync implements Syncer {
     if (seen.size > 0) this.conflicts.set(name, seen);
     else this.conflicts.delete(name);
     const table = def.lanIp;
+    let probes = this.probes.get(name);
+    if (!probes) this.probes.set(name, (probes = new Map()));
+    for (const [ip, pr] of probes) {
+      const e = table.get(ip);
+      if (!e || nicKey(e.userid, e.vdev) !== pr.nic || this.nics.port(e.userid, e.vdev) === null) probes.delete(ip);
+    }
+    const refused = (ip: number): boolean => (probes.get(ip)?.holder ?? null) !== null;
     for (const [ip, p] of posted) {
       const e = table.get(ip);
       const port = e ? this.nics.port(e.userid, e.vdev) : null;
-      if (!e || port !== p.port) {
+      if (!e || port !== p.port || refused(ip)) {
         this.dp.post({ op: 'ip-clear', sw, ip });
         posted.delete(ip);
         this.log.info({ vswitch: name, ip: formatIpv4(ip) }, 'address deregistered');
@@ -126,6 +218,10 @@ export class LanIpSync implements Syncer {
     for (const [ip, e] of table) {
       const port = this.nics.port(e.userid, e.vdev);
       if (port === null) continue;
+      let pr = probes.get(ip);
+      if (!pr) probes.set(ip, (pr = { nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
+      if (pr.started === null && path !== null) this.startProbe(name, sw, ip, pr);
+      if (pr.holder !== null) continue;
       let p = posted.get(ip);
       if (!p || p.port !== port || p.localOnly !== e.localOnly) {
         this.dp.post({ op: 'ip-set', sw, ip, port, localOnly: e.localOnly });

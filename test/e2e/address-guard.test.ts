@@ -1,0 +1,84 @@
+/**
+ * End to end, the attack of issue 9 item 1 on the real kernel: a namespace guest configures
+ * the LAN host's address (the gateway's, say). The uplink probes the LAN for it, the LAN host
+ * answers, and the claim is refused: QUERY shows the address local only with the reason "in
+ * use on the LAN by MAC x", the refusal is counted as address-conflict, and the LAN host keeps
+ * the other guest's traffic (a background ping loses nothing). Also items 3 and 4 seen from
+ * the LAN: the hijacker's frames from the stolen address reach no one.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { NetLab, waitFor } from '../helpers/netlab.js';
+import { Daemon } from '../helpers/daemon.js';
+import { Controller } from '../helpers/controller.js';
+import { lanTable, dropCount } from '../helpers/query.js';
+
+const lab = new NetLab('ag');
+let d: Daemon;
+let ctl: Controller;
+let hostNs: string, lanNs: string, g1: string, g2: string, up: string;
+const LAN = '10.93.0.1', A = '10.93.0.11', B = '10.93.0.12';
+
+before(async () => {
+  hostNs = lab.netns('h');
+  lanNs = lab.netns('l');
+  up = lab.name('u');
+  lab.veth(hostNs, up, lanNs, 'lan0');
+  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
+  g1 = lab.adopt(lab.name('g1'));
+  g2 = lab.adopt(lab.name('g2'));
+  d = new Daemon({ netns: hostNs });
+  await d.start();
+  ctl = new Controller('DTCVSW1', hostNs, d);
+  await ctl.start();
+  d.commands([
+    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
+    `DEFINE GUEST EVIL NETNS ${g1}`,
+    `DEFINE GUEST GOOD NETNS ${g2}`,
+    'DEFINE NIC 0600 TYPE QDIO FOR EVIL',
+    'DEFINE NIC 0600 TYPE QDIO FOR GOOD',
+    'COUPLE 0600 TO SYSTEM SW1 FOR EVIL',
+    'COUPLE 0600 TO SYSTEM SW1 FOR GOOD',
+  ]);
+  lab.configureNic(g1, 'enc600', `${A}/24`);
+  lab.configureNic(g2, 'enc600', `${B}/24`);
+  const registered = await waitFor(() => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').filter((e) => !e.localOnly).length === 2, 10_000);
+  assert.ok(registered, 'both guest addresses registered after their probes');
+});
+
+after(async () => {
+  try { await ctl?.stop(); await d?.stop(); } finally { lab.cleanup(); }
+});
+
+test('a guest that configures the LAN host\'s address is refused; the LAN host keeps the other guest\'s traffic', async () => {
+  const doc0 = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS');
+  const conflicts0 = dropCount(doc0, 'SW1', 'address-conflict');
+  const ping = lab.spawn(g2, 'ping', ['-c', '30', '-i', '0.1', '-W', '2', LAN]);
+  let out = '';
+  ping.stdout!.on('data', (b) => { out += String(b); });
+  const done = once(ping, 'close'); // 'close': stdout read to its end
+  lab.ip(g1, 'addr', 'add', `${LAN}/32`, 'dev', 'enc600');
+  const lanMac = (JSON.parse(lab.ip(lanNs, '-j', 'link', 'show', 'lan0'))[0].address as string);
+  const refused = await waitFor(() => {
+    const e = (d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable as Array<{ ip: string; localOnly: boolean; reason: string | null }>).find((x) => x.ip === LAN);
+    return e && e.reason?.startsWith('in use on the LAN') ? e : null;
+  }, 5000);
+  assert.ok(refused, 'the stolen address is refused');
+  assert.equal(refused.localOnly, true);
+  assert.equal(refused.reason, `in use on the LAN by MAC ${lanMac}`);
+  assert.match(d.cli('QUERY', 'VSWITCH', 'SW1', 'DETAILS').stdout, new RegExp(`${LAN.replace(/\./g, '\\.')}.*LOCAL ONLY \\(in use on the LAN by MAC ${lanMac}\\)`));
+  assert.equal(dropCount(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1', 'address-conflict'), conflicts0 + 1);
+  // The hijacker cannot reach the LAN from the stolen address either (its frames are spoofed).
+  const spoofed0 = dropCount(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1', 'spoofed-source');
+  lab.exec(g1, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', '-I', LAN, B]);
+  assert.ok(dropCount(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1', 'spoofed-source') > spoofed0, 'frames from the stolen address dropped');
+  await done;
+  assert.match(out, /30 packets transmitted, 30 received, 0% packet loss/, out);
+  // The LAN host still reaches the good guest; once the hijacker drops the stolen address
+  // (while it holds it, its replies to the LAN host stay inside it) its own address works at once.
+  assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', B]).code, 0);
+  lab.ip(g1, 'addr', 'del', `${LAN}/32`, 'dev', 'enc600');
+  assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', A]).code, 0);
+  assert.ok(await waitFor(() => !lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').some((e) => e.ip === LAN), 3000), 'the refused entry is gone');
+});
