@@ -58,6 +58,7 @@ import { QemuNics, type QemuDevicesLike, type QemuNicView } from './qemu-nics.js
 import type { PartContext } from './reconcile/context.js';
 import { GroupMembership } from './reconcile/groups.js';
 import { LanIpSync } from './reconcile/lan-ip.js';
+import { LanIp6Sync, canonicalIpv6 } from './reconcile/lan-ip6.js';
 import { Touch } from './reconcile/marks.js';
 import type { DataPlaneLike, Syncer } from './reconcile/part.js';
 import { PortAllocator } from './reconcile/ports.js';
@@ -74,6 +75,7 @@ export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevi
 /** What it needs of the address watcher (src/host/address-watcher.ts). */
 export interface WatcherLike extends TapWatcher {
   on(ev: 'address', fn: (key: string, ip: number, prefixLen: number, added: boolean) => void): unknown;
+  on(ev: 'address6', fn: (key: string, ip6: string, prefixLen: number, added: boolean) => void): unknown;
 }
 
 export interface ReconcilerDeps {
@@ -108,6 +110,7 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly groupMembers: GroupMembership;
   private readonly uplinks: Uplinks;
   private readonly lanIp: LanIpSync;
+  private readonly lanIp6: LanIp6Sync;
   /** The steps of a pass, in order (see the file comment). */
   private readonly pass: readonly Syncer[];
   private readonly touch: Touch;
@@ -149,13 +152,15 @@ export class Reconciler implements RuntimeView, Effects {
         // An address is registered with the adapter only once its LAN probe passed (lan-ip.ts).
         ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
         'ipv4-group': (sw) => this.groupMembers.of(sw),
+        ipv6: (sw) => this.lanIp6.wanted(sw),
       },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock);
+    this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
     this.pass = [
       this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends,
-      this.uplinks, this.lanIp, this.controllers, this.switches.removing,
+      this.uplinks, this.lanIp, this.lanIp6, this.controllers, this.switches.removing,
     ];
     state.beforeChange((c) => this.stateChanged(c));
     dp.on('port-down', (m) => { if (this.ports.down(m.port, m.errno, m.reason)) this.sync(); });
@@ -164,6 +169,8 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
     watcher.on('address', (key, ip, prefixLen, added) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured'));
     dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
+    watcher.on('address6', (key, ip6, prefixLen, added) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured'));
+    dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6));
   }
 
   // ---- RuntimeView ----
@@ -207,7 +214,8 @@ export class Reconciler implements RuntimeView, Effects {
     });
   }
 
-  addressReason(sw: string, ip: number): string | null {
+  addressReason(sw: string, ip: number | string): string | null {
+    if (typeof ip === 'string') return this.controllers.registration(sw, 'ipv6', ip)?.reason ?? null;
     return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 
@@ -285,11 +293,12 @@ export class Reconciler implements RuntimeView, Effects {
         return t.nic(nicKey(c.userid, c.vdev));
       case 'couple':
       case 'uncouple':
-      case 'address': {
+      case 'address':
+      case 'address6': {
         const was = this.state.nic(c.userid, c.vdev)?.coupled ?? null;
         if (was !== null) t.switch(was);
         if (c.t === 'couple') t.switch(c.sw);
-        if (c.t !== 'address') t.nic(nicKey(c.userid, c.vdev));
+        if (c.t !== 'address' && c.t !== 'address6') t.nic(nicKey(c.userid, c.vdev));
         return;
       }
       case 'guest-add':
@@ -315,6 +324,12 @@ export class Reconciler implements RuntimeView, Effects {
    * namespace guest's configured address (one address one NIC, conflicts refused and counted,
    * local only until the controller registers it).
    */
+  private sawAddress6(port: number, ip6hex: string): void {
+    const at = this.nics.atPort(port);
+    const ip6 = canonicalIpv6(ip6hex);
+    if (ip6 !== null && at && at.backend.acceptsSeenAddress(at.nic.key, port, ip6)) this.lanIp6.addressEvent6(at.nic.key, ip6, 128, true, 'announced');
+  }
+
   private sawAddress(sw: number, port: number, ip: number): void {
     const at = this.nics.atPort(port);
     if (at && at.backend.acceptsSeenAddress(at.nic.key, port, ip)) {

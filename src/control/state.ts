@@ -43,6 +43,16 @@ export interface LanIpEntry {
 export interface Vswitch extends SwitchDef {
   /** The LAN IP table: address -> NIC. */
   lanIp: Map<number, LanIpEntry>;
+  /** The IPv6 part of the LAN IP table: canonical address text (wire/ipv6.ts formatIpv6) -> NIC. */
+  lanIp6: Map<string, LanIp6Entry>;
+}
+
+/** An IPv6 LAN IP table entry (LanIpEntry's fields, the address as canonical text). */
+export interface LanIp6Entry {
+  ip6: string;
+  userid: string;
+  vdev: number;
+  localOnly: boolean;
 }
 
 /** What DEFINE NIC allocated: journaled with the command so a replay gives the same NIC. */
@@ -72,6 +82,8 @@ export interface Nic extends NicAlloc {
    * address, the earlier claim holds it.
    */
   addresses: Map<number, number>;
+  /** The same for IPv6 (canonical text -> claim serial): global, unique-local and link-local. */
+  addresses6: Map<string, number>;
 }
 
 export interface Guest {
@@ -102,7 +114,8 @@ export type Change =
   | { t: 'switch-controller'; name: string; controller: string };
 
 /** A change to the state as `beforeChange` listeners hear of it: a command's, or a NIC's address coming or going. */
-export type StateChange = Change | { t: 'address'; userid: string; vdev: number; ip: number; added: boolean };
+export type StateChange = Change | { t: 'address'; userid: string; vdev: number; ip: number; added: boolean }
+  | { t: 'address6'; userid: string; vdev: number; ip6: string; added: boolean };
 
 /** Linux on Z's interface name for a vdev: enc + lower-case hex without leading zeros. */
 export function tapName(vdev: number): string {
@@ -213,7 +226,7 @@ export class State {
     for (const l of this.listeners) l(c);
     switch (c.t) {
       case 'switch-add':
-        this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map() });
+        this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map(), lanIp6: new Map() });
         return;
       case 'switch-remove':
         this.switches.delete(c.name);
@@ -237,6 +250,7 @@ export class State {
           tap: c.tap,
           coupled: null,
           addresses: new Map(),
+          addresses6: new Map(),
         });
         this.serialsInUse.add(c.alloc.macSerial);
         this.nextMacSerial = c.alloc.macSerial + 1 >= MAC_SERIALS ? 1 : c.alloc.macSerial + 1;
@@ -285,6 +299,31 @@ export class State {
     return true;
   }
 
+  /** The guest's interface gained or lost an IPv6 address (canonical text; seen in its namespace or announced). */
+  addressEvent6(userid: string, vdev: number, ip6: string, added: boolean): boolean {
+    const n = this.nic(userid, vdev);
+    if (!n) return false;
+    if (added === n.addresses6.has(ip6)) return false;
+    for (const l of this.listeners) l({ t: 'address6', userid, vdev, ip6, added });
+    if (added) n.addresses6.set(ip6, this.claimSerial++);
+    else n.addresses6.delete(ip6);
+    return true;
+  }
+
+  /**
+   * recomputeLanIp for the IPv6 table (the same rule: one address, one NIC, first claim holds;
+   * conflicts returned), `registered` per address.
+   */
+  recomputeLanIp6(name: string, registered: (ip6: string) => boolean): AddressConflict6[] {
+    const sw = this.switches.get(name);
+    if (!sw) return [];
+    const nics = sw.mode === 'IP' ? this.coupledNics.get(name) ?? [] : [];
+    const { table, conflicts } = recomputeClaims(nics, (n) => n.addresses6, sw.lanIp6, registered);
+    sw.lanIp6.clear();
+    for (const [ip6, e] of [...table].sort((a, b) => cmp(a[0], b[0]))) sw.lanIp6.set(ip6, { ip6, ...e });
+    return conflicts.map((c) => ({ ip6: c.key, userid: c.userid, vdev: c.vdev, holder: c.holder }));
+  }
+
   /**
    * Recompute switch `name`'s LAN IP table from the addresses of its coupled NICs. One address,
    * one NIC: an entry whose NIC still holds the address keeps it; a new claim on an address
@@ -331,6 +370,48 @@ export class State {
     for (const [ip, e] of [...next].sort((a, b) => a[0] - b[0])) sw.lanIp.set(ip, e);
     return conflicts;
   }
+}
+
+/** A NIC's claim on an IPv6 address another NIC of the switch holds. */
+export interface AddressConflict6 {
+  ip6: string;
+  userid: string;
+  vdev: number;
+  holder: { userid: string; vdev: number };
+}
+
+/**
+ * The LAN IP table rule over any key: each key of `addressesOf(nic)` (key -> claim serial) of
+ * the NICs goes to one NIC; an entry of `old` whose NIC still claims the key keeps it, else the
+ * earliest claim; every other claim is a conflict. Returns the new entries (unsorted).
+ */
+function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, number>,
+  old: Map<K, { userid: string; vdev: number }>, registered: (key: K) => boolean): {
+  table: Map<K, { userid: string; vdev: number; localOnly: boolean }>;
+  conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } }>;
+} {
+  const claims = new Map<K, Nic[]>();
+  for (const n of nics) {
+    for (const k of addressesOf(n).keys()) {
+      const l = claims.get(k);
+      if (l) l.push(n);
+      else claims.set(k, [n]);
+    }
+  }
+  for (const [k, l] of claims) if (l.length > 1) l.sort((a, b) => addressesOf(a).get(k)! - addressesOf(b).get(k)!);
+  const table = new Map<K, { userid: string; vdev: number; localOnly: boolean }>();
+  for (const [k, e] of old) {
+    if (claims.get(k)?.some((n) => n.userid === e.userid && n.vdev === e.vdev)) table.set(k, { userid: e.userid, vdev: e.vdev, localOnly: !registered(k) });
+  }
+  const conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } }> = [];
+  for (const [k, l] of claims) {
+    for (const n of l) {
+      const held = table.get(k);
+      if (!held) table.set(k, { userid: n.userid, vdev: n.vdev, localOnly: !registered(k) });
+      else if (held.userid !== n.userid || held.vdev !== n.vdev) conflicts.push({ key: k, userid: n.userid, vdev: n.vdev, holder: { userid: held.userid, vdev: held.vdev } });
+    }
+  }
+  return { table, conflicts };
 }
 
 /** A NIC's claim on an address another NIC of the switch holds. */

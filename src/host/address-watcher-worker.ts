@@ -3,12 +3,15 @@
  *
  * workerData { wakeFd: number, control: MessagePort }. Control messages (drained with
  * receiveMessageOnPort after the eventfd wakes the loop): { op: 'watch', key, netns, ifname },
- * { op: 'unwatch', key }, { op: 'close' }. Posts { ev: 'address', key, ip, prefixLen, added }
- * and { ev: 'watch-error', key, message }.
+ * { op: 'unwatch', key }, { op: 'close' }. Posts { ev: 'address', key, ip, prefixLen, added },
+ * { ev: 'address6', key, ip6, prefixLen, added } (ip6: 32 hex digits) and
+ * { ev: 'watch-error', key, message }. An IPv6 address is reported only while usable: not
+ * tentative (DAD running) and not DAD-failed; one that becomes so is reported deleted.
  *
  * One NETLINK_ROUTE socket per watch, created while this thread is setns'd into the watch's
- * namespace (so it sees that namespace), bound to RTMGRP_LINK | RTMGRP_IPV4_IFADDR. A watch
- * first dumps links (to learn the interface's index by name), then IPv4 addresses, and reports
+ * namespace (so it sees that namespace), bound to RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+ * RTMGRP_IPV6_IFADDR. A watch first dumps links (to learn the interface's index by name), then
+ * addresses (both families), and reports
  * the difference against what it reported before (all adds at first). Then live messages:
  * RTM_NEWADDR/DELADDR on the interface's index; RTM_NEWLINK with the name and a new index (the
  * interface was re-created or renamed into place) or RTM_DELLINK / a rename away: the known
@@ -27,7 +30,7 @@ import {
 } from '../sys/libc.js';
 import { withNetns } from '../sys/netns.js';
 import {
-  RTMGRP_IPV4_IFADDR, RTMGRP_LINK, RTM_GETADDR, RTM_GETLINK, dumpRequest, parseMessages, sockaddrNl, type NetlinkEvent,
+  RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RTM_GETADDR, RTM_GETLINK, dumpRequest, parseMessages, sockaddrNl, type NetlinkEvent,
 } from '../sys/netlink.js';
 
 interface Input { wakeFd: number; control: MessagePort }
@@ -48,10 +51,10 @@ interface Watch {
   readonly fd: number;
   readonly ifname: string;
   ifindex: number;
-  /** Reported addresses: "ip/prefix" -> [ip, prefixLen]. */
-  readonly known: Map<string, [number, number]>;
+  /** Reported addresses: "ip/prefix" -> [ip, prefixLen] (ip: uint32 IPv4, or IPv6 as 32 hex digits). */
+  readonly known: Map<string, [Addr, number]>;
   /** Dump state: null when idle. */
-  dump: null | { phase: 'link' | 'addr'; seq: number; found: Map<string, [number, number]> };
+  dump: null | { phase: 'link' | 'addr'; seq: number; found: Map<string, [Addr, number]> };
   /** A re-sync is wanted once the current dump ends (or when the last one failed). */
   resync: boolean;
 }
@@ -71,11 +74,15 @@ function post(m: unknown): void {
   parent.postMessage(m);
 }
 
-function report(w: Watch, ip: number, prefixLen: number, added: boolean): void {
-  post({ ev: 'address', key: w.key, ip, prefixLen, added });
+/** An address as reported: uint32 IPv4, or IPv6 as 32 hex digits. */
+type Addr = number | string;
+
+function report(w: Watch, ip: Addr, prefixLen: number, added: boolean): void {
+  if (typeof ip === 'string') post({ ev: 'address6', key: w.key, ip6: ip, prefixLen, added });
+  else post({ ev: 'address', key: w.key, ip, prefixLen, added });
 }
 
-function addrKey(ip: number, prefixLen: number): string {
+function addrKey(ip: Addr, prefixLen: number): string {
   return `${ip}/${prefixLen}`;
 }
 
@@ -110,7 +117,7 @@ function onEvent(w: Watch, e: NetlinkEvent): void {
   const d = w.dump;
   // A dump answer carries NLM_F_MULTI and our seq; everything else is a live notification.
   const ours = d !== null && e.seq === d.seq && (e.kind === 'done' || e.kind === 'error' || e.kind === 'overrun' || e.multi);
-  const live = (e.kind === 'link' || e.kind === 'addr') && !e.multi;
+  const live = (e.kind === 'link' || e.kind === 'addr' || e.kind === 'addr6') && !e.multi;
   switch (e.kind) {
     case 'link': {
       if (ours && d!.phase === 'link') {
@@ -126,18 +133,22 @@ function onEvent(w: Watch, e: NetlinkEvent): void {
       }
       return;
     }
-    case 'addr': {
-      const k = addrKey(e.ip, e.prefixLen);
+    case 'addr':
+    case 'addr6': {
+      const ip: Addr = e.kind === 'addr' ? e.ip : e.ip6;
+      // An IPv6 address held only once usable (a tentative or DAD-failed one is not the guest's).
+      const held = e.added && (e.kind === 'addr' || e.usable);
+      const k = addrKey(ip, e.prefixLen);
       if (ours && d!.phase === 'addr') {
-        if (e.added && e.index === w.ifindex) d!.found.set(k, [e.ip, e.prefixLen]);
+        if (held && e.index === w.ifindex) d!.found.set(k, [ip, e.prefixLen]);
         return;
       }
       if (!live || e.index !== w.ifindex || w.ifindex < 0) return;
-      if (e.added) {
-        if (!w.known.has(k)) { w.known.set(k, [e.ip, e.prefixLen]); report(w, e.ip, e.prefixLen, true); }
-        if (d !== null && d.phase === 'addr') d.found.set(k, [e.ip, e.prefixLen]);
+      if (held) {
+        if (!w.known.has(k)) { w.known.set(k, [ip, e.prefixLen]); report(w, ip, e.prefixLen, true); }
+        if (d !== null && d.phase === 'addr') d.found.set(k, [ip, e.prefixLen]);
       } else {
-        if (w.known.delete(k)) report(w, e.ip, e.prefixLen, false);
+        if (w.known.delete(k)) report(w, ip, e.prefixLen, false);
         if (d !== null && d.phase === 'addr') d.found.delete(k);
       }
       return;
@@ -213,7 +224,7 @@ function watch(key: string, netns: string | null, ifname: string): void {
       const s = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_ROUTE);
       try {
         try { setsockoptInt(s, SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20); } catch { /* keep the default */ }
-        bind(s, sockaddrNl(RTMGRP_LINK | RTMGRP_IPV4_IFADDR));
+        bind(s, sockaddrNl(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR));
       } catch (e) {
         close(s);
         throw e;
