@@ -126,7 +126,7 @@ export function acceptAnnounced(ctx: PartContext, rt: AnnouncingNic, port: numbe
   if (rt.port !== port || !(v6 ? registrable6(ip) : registrable(ip))) return false;
   const n = ctx.state.nic(rt.userid, rt.vdev);
   if (!n) return false;
-  const held: Map<number | string, number> = v6 ? n.addresses6 : n.addresses;
+  const held: Map<number | string, unknown> = v6 ? n.addresses6 : n.addresses;
   if (held.has(ip)) return true;
   if (held.size >= MAX_QEMU_ADDRESSES) {
     const text = v6 ? ip : formatIpv4(ip);

@@ -78,12 +78,31 @@ export interface Nic extends NicAlloc {
   /**
    * IPv4 addresses the guest holds, in the order they appeared: configured on its interface
    * (namespace guests, seen by the address watcher) or announced / first used on the NIC (QEMU
-   * guests, the data plane's saw-address), each with its claim serial: when two NICs claim one
-   * address, the earlier claim holds it.
+   * guests, the data plane's saw-address), each with its claim: when two NICs claim one
+   * address, the earlier claim holds it and the later one is refused for as long as it stands.
    */
-  addresses: Map<number, number>;
-  /** The same for IPv6 (canonical text -> claim serial): global, unique-local and link-local. */
-  addresses6: Map<string, number>;
+  addresses: Map<number, Claim>;
+  /** The same for IPv6 (canonical text -> its claim): global, unique-local and link-local (not kept across restarts). */
+  addresses6: Map<string, Claim>;
+}
+
+/**
+ * A NIC's claim on an address. serial orders claims across NICs (first come, first served;
+ * kept across restarts by src/control/claim-book.ts). refused: the claim was made while another
+ * NIC held the address (or lost to an earlier claim); it stays refused until the guest removes
+ * the address and claims it again, so a holder that drops and re-adds its own address (a
+ * DHCP renewal, an interface bounce) keeps it.
+ */
+export interface Claim {
+  serial: number;
+  refused: boolean;
+}
+
+/** A claim as the claim book keeps it across restarts. */
+export interface ClaimRecord extends Claim {
+  userid: string;
+  vdev: number;
+  ip: number;
 }
 
 export interface Guest {
@@ -139,6 +158,9 @@ export class State {
   private readonly serialsInUse = new Set<number>();
   /** Orders address claims across NICs (first come, first served). */
   private claimSerial = 0;
+  /** Claims from before a restart not yet made again (`seedClaims`), by `userid/vdev/ip`. */
+  private readonly seeds = new Map<string, ClaimRecord>();
+  private readonly claimListeners: Array<() => void> = [];
   private readonly listeners: Array<(c: StateChange) => void> = [];
   /** Switch name -> the NICs coupled to it (so a LAN IP table is recomputed without a walk of every guest). */
   private readonly coupledNics = new Map<string, Set<Nic>>();
@@ -268,6 +290,12 @@ export class State {
         const n = this.nic(c.userid, c.vdev)!;
         if (n.coupled !== null) this.coupledNics.get(n.coupled)?.delete(n);
         n.coupled = c.sw;
+        // On the new switch the NIC's claims are new ones: after its holders', none refused yet.
+        for (const claim of n.addresses.values()) {
+          claim.serial = this.claimSerial++;
+          claim.refused = false;
+        }
+        if (n.addresses.size > 0) this.claimsChanged();
         let set = this.coupledNics.get(c.sw);
         if (!set) this.coupledNics.set(c.sw, (set = new Set()));
         set.add(n);
@@ -288,14 +316,25 @@ export class State {
     }
   }
 
-  /** The guest's interface gained or lost an IPv4 address (seen in its namespace). */
+  /**
+   * The guest's interface gained or lost an IPv4 address (seen in its namespace). A claim made
+   * again after a restart takes its place from before (`seedClaims`); a new one comes after
+   * every claim so far.
+   */
   addressEvent(userid: string, vdev: number, ip: number, added: boolean): boolean {
     const n = this.nic(userid, vdev);
     if (!n) return false;
     if (added === n.addresses.has(ip)) return false;
     for (const l of this.listeners) l({ t: 'address', userid, vdev, ip, added });
-    if (added) n.addresses.set(ip, this.claimSerial++);
-    else n.addresses.delete(ip);
+    if (added) {
+      const key = `${userid}/${vdev}/${ip}`;
+      const seed = this.seeds.get(key);
+      this.seeds.delete(key);
+      n.addresses.set(ip, seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false });
+    } else {
+      n.addresses.delete(ip);
+    }
+    this.claimsChanged();
     return true;
   }
 
@@ -305,29 +344,70 @@ export class State {
     if (!n) return false;
     if (added === n.addresses6.has(ip6)) return false;
     for (const l of this.listeners) l({ t: 'address6', userid, vdev, ip6, added });
-    if (added) n.addresses6.set(ip6, this.claimSerial++);
+    if (added) n.addresses6.set(ip6, { serial: this.claimSerial++, refused: false });
     else n.addresses6.delete(ip6);
     return true;
   }
 
   /**
-   * recomputeLanIp for the IPv6 table (the same rule: one address, one NIC, first claim holds;
-   * conflicts returned), `registered` per address.
+   * recomputeLanIp for the IPv6 table (the same rule: one address, one NIC, the earliest claim
+   * not refused holds it, the others are marked refused and returned), `registered` per address.
    */
   recomputeLanIp6(name: string, registered: (ip6: string) => boolean): AddressConflict6[] {
     const sw = this.switches.get(name);
     if (!sw) return [];
     const nics = sw.mode === 'IP' ? this.coupledNics.get(name) ?? [] : [];
-    const { table, conflicts } = recomputeClaims(nics, (n) => n.addresses6, sw.lanIp6, registered);
+    const { table, conflicts } = recomputeClaims(nics, (n) => n.addresses6, registered);
     sw.lanIp6.clear();
     for (const [ip6, e] of [...table].sort((a, b) => cmp(a[0], b[0]))) sw.lanIp6.set(ip6, { ip6, ...e });
     return conflicts.map((c) => ({ ip6: c.key, userid: c.userid, vdev: c.vdev, holder: c.holder }));
   }
 
   /**
+   * Claims from before a restart (the claim book): each takes its old place in the order when its
+   * NIC claims the address again, until `dropSeeds`. Call before any address event.
+   */
+  seedClaims(records: readonly ClaimRecord[]): void {
+    for (const r of records) {
+      this.seeds.set(`${r.userid}/${r.vdev}/${r.ip}`, r);
+      if (r.serial >= this.claimSerial) this.claimSerial = r.serial + 1;
+    }
+  }
+
+  /** Forget the claims from before the restart that were not made again (their guests dropped them meanwhile). */
+  dropSeeds(): void {
+    if (this.seeds.size === 0) return;
+    this.seeds.clear();
+    this.claimsChanged();
+  }
+
+  /** Every claim to keep across a restart: those of existing NICs, and seeds not yet made again by NICs that still exist. */
+  claimRecords(): ClaimRecord[] {
+    const out: ClaimRecord[] = [];
+    for (const g of this.guests.values()) {
+      for (const n of g.nics.values()) {
+        for (const [ip, c] of n.addresses) out.push({ userid: n.userid, vdev: n.vdev, ip, serial: c.serial, refused: c.refused });
+      }
+    }
+    for (const r of this.seeds.values()) if (this.nic(r.userid, r.vdev)) out.push(r);
+    return out.sort((a, b) => a.serial - b.serial);
+  }
+
+  /** Be told (after the fact) whenever a claim comes, goes or is refused. */
+  onClaimsChanged(fn: () => void): void {
+    this.claimListeners.push(fn);
+  }
+
+  private claimsChanged(): void {
+    for (const l of this.claimListeners) l();
+  }
+
+  /**
    * Recompute switch `name`'s LAN IP table from the addresses of its coupled NICs. One address,
-   * one NIC: an entry whose NIC still holds the address keeps it; a new claim on an address
-   * another NIC holds is refused and returned as a conflict. An entry is local only unless
+   * one NIC: the earliest claim that is not refused holds it (the holder so far, since new claims
+   * come later; after a restart, the holder from before it, once it claims again); every other
+   * claim on it is marked refused (for as long as it stands: see Claim) and returned as a
+   * conflict, with the holder, or with none when the holder has gone. An entry is local only unless
    * `registered` (true: all, or per address: the controller registered it with the adapter).
    * ETHERNET switches keep no LAN IP table.
    */
@@ -348,24 +428,23 @@ export class State {
       }
     }
     // First come, first served: claims on one address in the order they were made.
-    for (const [ip, l] of claims) if (l.length > 1) l.sort((a, b) => a.addresses.get(ip)! - b.addresses.get(ip)!);
     const next = new Map<number, LanIpEntry>();
-    for (const [ip, e] of sw.lanIp) {
-      const l = claims.get(ip);
-      if (l && l.some((n) => n.userid === e.userid && n.vdev === e.vdev)) {
-        next.set(ip, { ip, userid: e.userid, vdev: e.vdev, localOnly: !isReg(ip) });
-      }
-    }
+    let refusedNow = false;
     for (const [ip, l] of claims) {
+      if (l.length > 1) l.sort((a, b) => a.addresses.get(ip)!.serial - b.addresses.get(ip)!.serial);
+      let held: LanIpEntry | undefined;
       for (const n of l) {
-        const held = next.get(ip);
-        if (!held) {
-          next.set(ip, { ip, userid: n.userid, vdev: n.vdev, localOnly: !isReg(ip) });
-        } else if (held.userid !== n.userid || held.vdev !== n.vdev) {
-          conflicts.push({ ip, userid: n.userid, vdev: n.vdev, holder: { userid: held.userid, vdev: held.vdev } });
+        const c = n.addresses.get(ip)!;
+        if (!c.refused && held === undefined) {
+          held = { ip, userid: n.userid, vdev: n.vdev, localOnly: !isReg(ip) };
+          next.set(ip, held);
+          continue;
         }
+        if (!c.refused) refusedNow = c.refused = true;
+        conflicts.push({ ip, userid: n.userid, vdev: n.vdev, holder: held ? { userid: held.userid, vdev: held.vdev } : null });
       }
     }
+    if (refusedNow) this.claimsChanged();
     sw.lanIp.clear();
     for (const [ip, e] of [...next].sort((a, b) => a[0] - b[0])) sw.lanIp.set(ip, e);
     return conflicts;
@@ -377,18 +456,18 @@ export interface AddressConflict6 {
   ip6: string;
   userid: string;
   vdev: number;
-  holder: { userid: string; vdev: number };
+  holder: { userid: string; vdev: number } | null;
 }
 
 /**
- * The LAN IP table rule over any key: each key of `addressesOf(nic)` (key -> claim serial) of
- * the NICs goes to one NIC; an entry of `old` whose NIC still claims the key keeps it, else the
- * earliest claim; every other claim is a conflict. Returns the new entries (unsorted).
+ * The LAN IP table rule (recomputeLanIp's) over any key: of the claims of `nics` on a key
+ * (`addressesOf(nic)`: key -> Claim), the earliest by serial that is not refused holds it; every
+ * other is marked refused and returned as a conflict, with the holder or null. Returns the new
+ * entries (unsorted).
  */
-function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, number>,
-  old: Map<K, { userid: string; vdev: number }>, registered: (key: K) => boolean): {
+function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, Claim>, registered: (key: K) => boolean): {
   table: Map<K, { userid: string; vdev: number; localOnly: boolean }>;
-  conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } }>;
+  conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }>;
 } {
   const claims = new Map<K, Nic[]>();
   for (const n of nics) {
@@ -398,28 +477,31 @@ function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K,
       else claims.set(k, [n]);
     }
   }
-  for (const [k, l] of claims) if (l.length > 1) l.sort((a, b) => addressesOf(a).get(k)! - addressesOf(b).get(k)!);
   const table = new Map<K, { userid: string; vdev: number; localOnly: boolean }>();
-  for (const [k, e] of old) {
-    if (claims.get(k)?.some((n) => n.userid === e.userid && n.vdev === e.vdev)) table.set(k, { userid: e.userid, vdev: e.vdev, localOnly: !registered(k) });
-  }
-  const conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } }> = [];
+  const conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }> = [];
   for (const [k, l] of claims) {
+    if (l.length > 1) l.sort((a, b) => addressesOf(a).get(k)!.serial - addressesOf(b).get(k)!.serial);
+    let held: { userid: string; vdev: number; localOnly: boolean } | undefined;
     for (const n of l) {
-      const held = table.get(k);
-      if (!held) table.set(k, { userid: n.userid, vdev: n.vdev, localOnly: !registered(k) });
-      else if (held.userid !== n.userid || held.vdev !== n.vdev) conflicts.push({ key: k, userid: n.userid, vdev: n.vdev, holder: { userid: held.userid, vdev: held.vdev } });
+      const c = addressesOf(n).get(k)!;
+      if (!c.refused && held === undefined) {
+        held = { userid: n.userid, vdev: n.vdev, localOnly: !registered(k) };
+        table.set(k, held);
+        continue;
+      }
+      c.refused = true;
+      conflicts.push({ key: k, userid: n.userid, vdev: n.vdev, holder: held ? { userid: held.userid, vdev: held.vdev } : null });
     }
   }
   return { table, conflicts };
 }
 
-/** A NIC's claim on an address another NIC of the switch holds. */
+/** A NIC's refused claim on an address: another NIC of the switch holds it (holder), or held it when the claim was made (holder null: gone since). */
 export interface AddressConflict {
   ip: number;
   userid: string;
   vdev: number;
-  holder: { userid: string; vdev: number };
+  holder: { userid: string; vdev: number } | null;
 }
 
 export function cmp(a: string, b: string): number {

@@ -23,13 +23,15 @@
  *     no IPv6 of its own; both MACs go in the multicast filter the same way (refused when the
  *     ioctl fails), and out on deregistration unless another registered address of the RDEV
  *     needs them.
- * - Link changes (from the LinkMonitor, and from reading every controlled RDEV every
- *   CARRIER_POLL_MS: the kernel batches link notifications (linkwatch) and sends a carrier
- *   loss up to a second late, while a read sees it at once): an RDEV of a controlled switch whose status changed
+ * - Link changes (from the LinkMonitor): an RDEV of a controlled switch whose status changed
  *   (carrier, up, MTU, appeared, removed, made again under a new interface index) is reported
  *   as a LinkEvent; an RDEV that appears is set up first. What was registered on an RDEV that
  *   was removed or made again is forgotten (its multicast filter went with the old interface;
- *   the daemon registers it again).
+ *   the daemon registers it again). The kernel batches link notifications (linkwatch) and
+ *   can send a carrier loss up to a second late, while a read of the link sees it at once: so
+ *   every controlled RDEV is also read every CARRIER_POLL_MS (`pollLosses`), and one that was
+ *   ready and is not any more is reported then (a loss only: a gain waits for the
+ *   notification, when the other end of the link has heard of it too).
  * - ReleaseSwitch: the switch and its addresses are forgotten. Filter entries stay (the daemon
  *   deregisters groups itself before it releases a switch it removes; a switch moving to
  *   another controller keeps its entries, which that controller registers again), so no
@@ -194,10 +196,7 @@ export class ControllerLogic {
     }
   }
 
-  /**
-   * A link changed (`m`), or null: a resync or the carrier poll (main.ts), which reads every
-   * controlled RDEV. Reports every controlled RDEV whose status changed.
-   */
+  /** A link changed (`m`), or null: a resync, which reads every controlled RDEV. Reports every controlled RDEV whose status changed. */
   linkChanged(m: LinkMessage | null): void {
     const name = m === null ? null : m.added ? m.link.name : m.name;
     for (const [sw, c] of this.switches) {
@@ -211,6 +210,26 @@ export class ControllerLogic {
         if (before && same(before, s)) continue;
         c.last.set(r, s);
         this.log.info({ vswitch: sw, status: s }, 'RDEV changed');
+        this.send({ t: 'link-event', switch: sw, status: s });
+      }
+    }
+  }
+
+  /**
+   * The carrier poll (main.ts, every CARRIER_POLL_MS): a controlled RDEV that was ready and is
+   * not any more is reported at once. Nothing else is: an RDEV coming up (or any other change)
+   * waits for the kernel's own notification, by which time the LAN's side of the link has heard
+   * of it too (a Linux bridge port forwards only once that notification reaches it).
+   */
+  pollLosses(): void {
+    for (const [sw, c] of this.switches) {
+      for (const r of c.rdevs) {
+        const before = c.last.get(r);
+        if (!before?.ok) continue;
+        const s = this.status(r);
+        if (s.ok) continue;
+        c.last.set(r, s);
+        this.log.info({ vswitch: sw, status: s }, 'RDEV no longer ready (seen by the carrier poll)');
         this.send({ t: 'link-event', switch: sw, status: s });
       }
     }

@@ -12,7 +12,7 @@
  * name is held by another connection: Refused with retryMs) is tried again after retryMs, so
  * the controller gets its name once a squatter or a dead holder is dropped; a final refusal
  * (a bad name, another protocol version) ends it with status 1. It reads its RDEVs every
- * CARRIER_POLL_MS besides following rtnetlink's link notifications (controller.ts).
+ * CARRIER_POLL_MS for a carrier loss besides following rtnetlink's link notifications (controller.ts).
  * SIGTERM/SIGINT end it cleanly. Logs: pino JSON on stderr. The controller is never in the
  * data path: killing it loses no frame.
  */
@@ -64,8 +64,8 @@ function main(): void {
   monitor.on('link', (m) => logic.linkChanged(m));
   monitor.on('resync', (reason: string) => { log.warn({ reason }, 'link monitor resync'); logic.linkChanged(null); });
   // The kernel's link notifications can come up to a second late (linkwatch batches them); a
-  // read of each controlled RDEV sees a carrier loss at once (one RTM_GETLINK per RDEV).
-  setInterval(() => logic.linkChanged(null), CARRIER_POLL_MS).unref();
+  // read of each ready RDEV sees a carrier loss at once (one RTM_GETLINK per RDEV).
+  setInterval(() => logic.pollLosses(), CARRIER_POLL_MS).unref();
 
   let announcedWait = false;
   let announcedRefusal = false;

@@ -31,6 +31,7 @@ import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parseArgs as parseArgv } from 'node:util';
 import { pino, type Logger } from 'pino';
+import { ClaimBook } from '../control/claim-book.js';
 import { ControlPlane, StartUp } from '../control/controlplane.js';
 import { format } from '../control/grammar.js';
 import { DEFAULT_COMPACT_AFTER, History, recoverHistory } from '../control/history.js';
@@ -163,6 +164,9 @@ async function main(): Promise<void> {
     die(`cannot open the journal in ${opts.stateDir}: ${(e as Error).message}; not started`);
   }
 
+  // 2b. Who held which address before the restart (src/control/claim-book.ts), before any guest's address is seen.
+  const claims = ClaimBook.start(opts.stateDir, state, systemClock, log);
+
   // 3. The data plane and the reconciler.
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
   const watcher = new AddressWatcher();
@@ -225,6 +229,7 @@ async function main(): Promise<void> {
     await traces?.close();
     await watcher.close();
     await dp.stop();
+    claims.close();
     history.close();
     log.info('stopped');
     process.exit(0);

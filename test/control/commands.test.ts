@@ -215,8 +215,13 @@ test('LAN IP table: one address one NIC, claims survive in order, local only unt
   s.recomputeLanIp('SW1', false);
   assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.localOnly, true, 'back to local only when it goes down');
   run(cp, 'UNCOUPLE 600 FOR B');
-  assert.deepEqual(s.recomputeLanIp('SW1', false), []);
-  assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.userid, 'A', 'the holder left: the other claimant gets it');
+  assert.deepEqual(s.recomputeLanIp('SW1', false), [{ ip, userid: 'A', vdev: 0x600, holder: null }],
+    'the holder left: a claim refused while it held the address stays refused');
+  assert.equal(s.switches.get('SW1')!.lanIp.get(ip), undefined);
+  s.addressEvent('A', 0x600, ip, false);
+  s.addressEvent('A', 0x600, ip, true);
+  assert.deepEqual(s.recomputeLanIp('SW1', false), [], 'claimed again now that it is free: held');
+  assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.userid, 'A');
   s.addressEvent('A', 0x600, ip, false);
   s.recomputeLanIp('SW1', false);
   assert.equal(s.switches.get('SW1')!.lanIp.size, 0, 'removed address leaves the table');

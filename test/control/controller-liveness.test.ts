@@ -66,7 +66,7 @@ function setup(controller = '*') {
 }
 
 test('a squatter that never answers ControlSwitch loses the switch to the next eligible controller, is marked, and loses its name to a contender', () => {
-  const { rec, clock, ctl, sw } = setup();
+  const { rec, run, clock, ctl, sw } = setup();
   const fake = new FakeLink();
   assert.equal(rec.controllers.register(fake, 'DTCVSW1', 666), null);
   clock.drain();
@@ -91,6 +91,8 @@ test('a squatter that never answers ControlSwitch loses the switch to the next e
     ['DTCVSW1', 666, `NOT RESPONDING (no InitializationComplete for VSWITCH SW1 within ${CONTROL_SWITCH_DEADLINE_MS / 1000} s)`],
     ['DTCVSW2', 2, 'AVAILABLE'],
   ]);
+  assert.match(run('QUERY CONTROLLER').lines.join('\n'), /Controller DTCVSW1 +Available: NO +PID: 666  State: NOT RESPONDING/);
+  assert.match(run('QUERY CONTROLLER').lines.join('\n'), /Controller DTCVSW2 +Available: YES  PID: 2/);
   assert.ok(sw().control.events.some((e: any) => e.kind === 'controller-not-responding' && e.from === 'DTCVSW1'));
   rec.controllers.received(real2, { t: 'initialization-complete', switch: 'SW1', rdevs: [ok] });
   clock.drain();

@@ -164,8 +164,8 @@ test('uplink: waits for a controller, opens after InitializationComplete, regist
   rec.stop();
 });
 
-test('a second claim on an address is refused and counted once; the holder keeps it', () => {
-  const { dp, w, rec, run, state, clock } = setup();
+test('a second claim on an address is refused and counted once; the holder keeps it, also when it drops and adds it again', () => {
+  const { dp, w, rec, run, cp, state, clock } = setup();
   run('DEFINE VSWITCH SW1');
   for (const g of ['A', 'B']) {
     run(`DEFINE GUEST ${g} NETNS n${g}`);
@@ -180,11 +180,22 @@ test('a second claim on an address is refused and counted once; the holder keeps
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009)!.userid, 'B');
   assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set').map((m) => (m as { ip: number }).ip), [0x0a000009, 0x0a00000a]);
-  // The holder drops it: the other claimant gets it.
+  // The holder drops it and adds it again (a DHCP renewal, an interface bounce): the refused claimant does not get it meanwhile.
   w.emit('address', 'B/0600', 0x0a000009, 24, false);
   clock.drain(); // address events are coalesced into one pass
-  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000009 }, { op: 'ip-set', sw: 0, ip: 0x0a000009, port: 0, localOnly: true }]);
-  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: 0x0a000009 }]);
+  assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009), undefined, 'no one holds it');
+  w.emit('address', 'B/0600', 0x0a000009, 24, true);
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, ip: 0x0a000009, port: 1, localOnly: true }]);
+  assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009)!.userid, 'B', 'the first holder has it back');
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1, 'the standing refusal is counted once');
+  assert.match(cp.execute('Q NIC 600 DET FOR A').lines.join('\n'), /10\.0\.0\.9\s+CONFLICT \(held by B 0600\)/);
+  // The claimant gives it up; claimed again while B holds it: refused again (a new refusal).
+  w.emit('address', 'A/0600', 0x0a000009, 24, false);
+  w.emit('address', 'A/0600', 0x0a000009, 24, true);
+  clock.drain();
+  assert.equal(state.switches.get('SW1')!.lanIp.get(0x0a000009)!.userid, 'B');
   rec.stop();
 });
 
@@ -338,16 +349,18 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   w.emit('address', 'A/0600', GW, 24, true);
   w.emit('address', 'A/0600', OWN, 24, true);
   clock.drain();
-  assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, ip: GW }, { op: 'probe', sw: 0, ip: OWN }]);
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: GW }, { op: 'probe', sw: 0, ip: OWN }],
+    'probed, and not in the data plane while the probe runs (no ARP answered for it, no frames from it)');
   dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: GW, mac: 0x00aa00000001 });
   dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: GW, mac: 0x00aa00000001 });
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'ip-clear', sw: 0, ip: GW }], 'the refused address leaves the data plane: its frames are dropped');
+  assert.deepEqual(dp.take(), [], 'the refused address never reaches the data plane: its frames are dropped');
   assert.equal(rec.addressReason('SW1', GW), 'in use on the LAN by MAC 00:aa:00:00:00:01');
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   clock.advance(PROBE_WINDOW_MS);
   clock.drain();
-  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: OWN }], 'the second probe for the free address only');
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, ip: OWN }, { op: 'ip-set', sw: 0, ip: OWN, port: 0, localOnly: true }],
+    'the second probe for the free address only; in the data plane once the window passed');
   assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.5' }], 'only the free address');
   assert.equal(rec.addressReason('SW1', GW), 'in use on the LAN by MAC 00:aa:00:00:00:01');
   // A registered address that turns up on the LAN later: a conflict, counted once per LAN MAC.

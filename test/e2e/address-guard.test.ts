@@ -47,6 +47,16 @@ before(async () => {
   assert.ok(registered, 'both guest addresses registered after their probes');
 });
 
+/** The MAC namespace `ns` holds for `ip` ('' when none). */
+function neighMac(ns: string, ip: string): string {
+  return (JSON.parse(lab.ip(ns, '-j', 'neigh', 'show', ip)) as Array<{ lladdr?: string }>)[0]?.lladdr ?? '';
+}
+
+/** A guest's NIC MAC as the neighbour table writes it. */
+function guestMac(userid: string): string {
+  return (d.json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', userid).nics[0].mac as string).toLowerCase().replace(/-/g, ':');
+}
+
 after(async () => {
   try { await ctl?.stop(); await d?.stop(); } finally { lab.cleanup(); }
 });
@@ -75,10 +85,39 @@ test('a guest that configures the LAN host\'s address is refused; the LAN host k
   assert.ok(dropCount(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1', 'spoofed-source') > spoofed0, 'frames from the stolen address dropped');
   await done;
   assert.match(out, /30 packets transmitted, 30 received, 0% packet loss/, out);
+  assert.notEqual(neighMac(g2, LAN), guestMac('EVIL'), 'the good guest was never told the hijacker\'s MAC for the gateway');
   // The LAN host still reaches the good guest; once the hijacker drops the stolen address
   // (while it holds it, its replies to the LAN host stay inside it) its own address works at once.
   assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', B]).code, 0);
   lab.ip(g1, 'addr', 'del', `${LAN}/32`, 'dev', 'enc600');
   assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', A]).code, 0);
   assert.ok(await waitFor(() => !lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').some((e) => e.ip === LAN), 3000), 'the refused entry is gone');
+});
+
+test('a guest cannot steal another guest\'s address: the first holder keeps it when it drops and adds it again, and after a restart', async () => {
+  const holderOf = (): string | null => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').find((e) => e.ip === B)?.guest ?? null;
+  const evilState = (): string => (d.json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'EVIL').nics[0].addresses as Array<{ ip: string; state: string }>)
+    .find((a) => a.ip === B)?.state ?? 'none';
+  // EVIL (whose user id sorts first) claims GOOD's address: refused.
+  lab.ip(g1, 'addr', 'add', `${B}/32`, 'dev', 'enc600');
+  assert.ok(await waitFor(() => evilState().startsWith('CONFLICT'), 5000), `refused: ${evilState()}`);
+  assert.equal(holderOf(), 'GOOD');
+  // GOOD drops its address and adds it again: EVIL's claim does not take it meanwhile.
+  lab.ip(g2, 'addr', 'del', `${B}/24`, 'dev', 'enc600');
+  assert.ok(await waitFor(() => holderOf() === null, 5000), 'no one holds it while GOOD has not got it');
+  lab.ip(g2, 'addr', 'add', `${B}/24`, 'dev', 'enc600');
+  assert.ok(await waitFor(() => holderOf() === 'GOOD', 5000), `GOOD has it back, not ${holderOf()}`);
+  assert.match(evilState(), /^CONFLICT/);
+  // The daemon crashes and starts again: the watcher reports both claims in its own order; the first holder keeps it.
+  await d.restart();
+  assert.ok(await waitFor(() => holderOf() !== null, 10_000), 'the address is back in the table');
+  for (let i = 0; i < 10; i++) {
+    assert.equal(holderOf(), 'GOOD', 'the holder from before the restart');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(evilState(), /^CONFLICT/);
+  assert.ok(await waitFor(() => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').find((e) => e.ip === B)?.localOnly === false, 15_000),
+    'registered again once the controller is back');
+  assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', B]).code, 0, 'the LAN reaches GOOD');
+  lab.ip(g1, 'addr', 'del', `${B}/32`, 'dev', 'enc600');
 });

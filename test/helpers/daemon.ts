@@ -59,7 +59,10 @@ export class Daemon {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       if (this.program.exitCode !== null) throw new Error(`vswitchd exited ${this.program.exitCode}: ${this.stderr}`);
-      if (existsSync(this.socket) && this.cli('QUERY', 'VSWITCH', 'ALL').code === 0) return;
+      if (existsSync(this.socket) && this.cli('QUERY', 'VSWITCH', 'ALL').code === 0) {
+        await new Promise((r) => setImmediate(r)); // the event loop reads what it logged meanwhile (the CLI call blocked it)
+        return;
+      }
       await sleep(100);
     }
     throw new Error(`vswitchd did not answer within ${timeoutMs} ms: ${this.stderr}`);

@@ -124,11 +124,16 @@ test('controller logic: ControlSwitch sets links up and reports them; registrati
   assert.deepEqual(sent.splice(0).map((m) => (m.t === 'link-event' ? [m.status.rdev, m.status.ok, m.status.mtu] : m.t)), [['nope', true, 9000]]);
   // The carrier poll (no link message: the kernel's may come a second late) sees a carrier loss at once.
   f.links.get('eth2')!.carrier = false;
-  c.linkChanged(null);
+  c.pollLosses();
   assert.deepEqual(sent.splice(0).map((m) => (m.t === 'link-event' ? [m.status.rdev, m.status.ok, m.status.reason] : m.t)), [['eth2', false, 'no carrier']]);
-  c.linkChanged(null);
+  c.pollLosses();
   assert.equal(sent.length, 0, 'nothing changed, nothing reported');
-  // eth1 deleted and made again (a new index, down): the poll sees it, sets it up, reports the new index.
+  f.links.get('eth2')!.carrier = true;
+  c.pollLosses();
+  assert.equal(sent.length, 0, 'a carrier coming back waits for the kernel\'s notification');
+  c.linkChanged({ added: true, link: f.get('eth2')! });
+  assert.deepEqual(sent.splice(0).map((m) => (m.t === 'link-event' ? [m.status.rdev, m.status.ok] : m.t)), [['eth2', true]]);
+  // eth1 deleted and made again (a new index, down): a resync sees it, sets it up, reports the new index.
   f.links.delete('eth1');
   c.linkChanged({ added: false, index: 2, name: 'eth1' });
   f.links.set('eth1', { index: 12, name: 'eth1', type: 1, up: false, carrier: true, mtu: 1500, mac: '02:00:00:00:00:0c' });

@@ -1,6 +1,7 @@
 /**
  * QUERY CONTROLLER [name | * | ALL]: the connected controllers, each with its process id, state,
- * time of registration, and the switches (with their RDEVs and the active one) it controls.
+ * whether it can take a switch (Available: NO while it is NOT RESPONDING), time of
+ * registration, and the switches (with their RDEVs and the active one) it controls.
  * JSON: { controllers: [{ name, pid, state, since (ISO time), switches: [{ name, rdevs, active }] }] }.
  * A name that is not connected is an error.
  */
@@ -18,7 +19,9 @@ export function checkQueryController(cmd: Extract<Command, { kind: 'query-contro
   const lines: string[] = [];
   if (docs.length === 0) lines.push('No controllers are connected');
   for (const c of docs) {
-    lines.push(`Controller ${c.name.padEnd(8)}  Available: YES  PID: ${c.pid}  State: ${c.state}  Since: ${c.since}`);
+    // Available: it can take a switch (it answers); a controller NOT RESPONDING cannot.
+    const available = c.state.startsWith('NOT RESPONDING') ? 'NO ' : 'YES';
+    lines.push(`Controller ${c.name.padEnd(8)}  Available: ${available}  PID: ${c.pid}  State: ${c.state}  Since: ${c.since}`);
     if (c.switches.length === 0) lines.push('  VSWITCHes: none');
     for (const s of c.switches) {
       lines.push(`  VSWITCH SYSTEM ${s.name.padEnd(8)}  RDEV: ${s.rdevs.map((r) => (r === s.active ? `${r} (ACTIVE)` : r)).join(' ')}`);

@@ -215,6 +215,7 @@ function addressState(state: State, n: Nic, ip: number | string): string {
   const sw = state.switches.get(n.coupled);
   if (sw?.mode === 'ETHERNET') return 'ETHERNET MODE';
   const e = typeof ip === 'string' ? sw?.lanIp6.get(ip) : sw?.lanIp.get(ip);
+  if (!e && typeof ip === 'number' && n.addresses.get(ip)?.refused) return 'CONFLICT (another NIC held it when claimed; remove and add it again)';
   if (!e) return 'NOT REGISTERED';
   if (e.userid !== n.userid || e.vdev !== n.vdev) return `CONFLICT (held by ${e.userid} ${hex4(e.vdev)})`;
   return e.localOnly ? 'LOCAL ONLY' : 'REGISTERED';

@@ -29,7 +29,8 @@
  *   controller (`mayRegister`, what the manager is asked to register) only when
  *   PROBE_WINDOW_MS passed with no LAN holder (2 probes 100 ms apart + 200 ms wait, as the
  *   injected clock counts). Until then it is local only ("probing the LAN" once the probe runs;
- *   before, the manager's reason). A 'lan-holder'
+ *   before, the manager's reason), and while the probe runs it is not in the data plane's table
+ *   at all (an entry posted before the path was usable stays). A 'lan-holder'
  *   (`lanHolder`: a LAN reply to the probe, or the address already seen in use on the LAN)
  *   during the probe refuses it: it stays in the state's table as local only with the reason
  *   "in use on the LAN by MAC x" (`reason`, shown by QUERY), is counted once at
@@ -187,8 +188,8 @@ export class LanIpSync implements Syncer {
       seen.add(id);
       if (logged.has(id)) continue;
       this.dp.counters[dropSlot(sw, DropReason.AddressConflict)]++;
-      this.log.warn({ vswitch: name, ip: formatIpv4(k.ip), nic: nicKey(k.userid, k.vdev), holder: nicKey(k.holder.userid, k.holder.vdev) },
-        'address claim refused: another NIC holds it');
+      this.log.warn({ vswitch: name, ip: formatIpv4(k.ip), nic: nicKey(k.userid, k.vdev), holder: k.holder && nicKey(k.holder.userid, k.holder.vdev) },
+        k.holder ? 'address claim refused: another NIC holds it' : 'address claim refused: another NIC held it when it was made');
     }
     if (seen.size > 0) this.conflicts.set(name, seen);
     else this.conflicts.delete(name);
@@ -222,6 +223,10 @@ export class LanIpSync implements Syncer {
       if (!pr) probes.set(ip, (pr = { nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
       if (pr.started === null && path !== null) this.startProbe(name, sw, ip, pr);
       if (pr.holder !== null) continue;
+      // Not in the data plane while its probe runs: guests' ARP for it is not answered, its frames
+      // do not pass (a tentative address, as DAD has it), so a contested address never reaches the
+      // claimant even for the length of the window. One posted before the path existed stays.
+      if (pr.started !== null && !pr.passed && !posted.has(ip)) continue;
       let p = posted.get(ip);
       if (!p || p.port !== port || p.localOnly !== e.localOnly) {
         this.dp.post({ op: 'ip-set', sw, ip, port, localOnly: e.localOnly });

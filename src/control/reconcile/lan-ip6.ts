@@ -101,7 +101,7 @@ export class LanIp6Sync implements Syncer {
       seen.add(id);
       if (logged.has(id)) continue;
       this.dp.counters[dropSlot(sw, DropReason.AddressConflict)]++;
-      this.log.warn({ vswitch: name, ip6: k.ip6, nic: nicKey(k.userid, k.vdev), holder: nicKey(k.holder.userid, k.holder.vdev) },
+      this.log.warn({ vswitch: name, ip6: k.ip6, nic: nicKey(k.userid, k.vdev), holder: k.holder === null ? null : nicKey(k.holder.userid, k.holder.vdev) },
         'IPv6 address claim refused: another NIC holds it');
     }
     if (seen.size > 0) this.conflicts.set(name, seen);
