@@ -17,8 +17,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NetLab, waitFor } from '../helpers/netlab.js';
-import { Daemon } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
+import type { Daemon } from '../helpers/daemon.js';
+import type { Controller } from '../helpers/controller.js';
+import { ipModeLab } from '../helpers/ip-lab.js';
 import { tcpTransfer } from '../helpers/tcp.js';
 import { dropCount, uplinkMac } from '../helpers/query.js';
 
@@ -60,21 +61,14 @@ async function reaches(ns: string, ip: string, ms = 10_000): Promise<boolean> {
 }
 
 before(async () => {
-  hostNs = lab.netns('h');
-  lanNs = lab.netns('l');
-  up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
+  // The usual IP-mode switch on a LAN (test/helpers/ip-lab.ts; its IPv4 LAN address unused here).
+  ({ d, ctl, hostNs, lanNs, up } = await ipModeLab(lab, { lan: '10.78.0.1' }));
   lab.exec(lanNs, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
   lab.ip(lanNs, 'addr', 'add', `${LAN}/64`, 'dev', 'lan0', 'nodad');
   lab.ip(lanNs, 'addr', 'add', `${OFFLINK}/128`, 'dev', 'lo');
   g1 = lab.adopt(lab.name('g1'));
   g2 = lab.adopt(lab.name('g2'));
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
   d.commands([
-    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
     `DEFINE GUEST LINUX1 NETNS ${g1}`,
     `DEFINE GUEST LINUX2 NETNS ${g2}`,
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',

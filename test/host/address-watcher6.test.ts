@@ -9,6 +9,7 @@ import { AddressWatcher } from '../../src/host/address-watcher.js';
 import { parseMessages, type NetlinkEvent } from '../../src/sys/netlink.js';
 import { formatIpv6, ip6FromHex } from '../../src/wire/ipv6.js';
 import { addNs, delNs, ip, uniq } from '../helpers/netns.js';
+import { waitFor as poll } from '../helpers/netlab.js';
 
 const made: string[] = [];
 after(() => { for (const ns of made) delNs(ns); });
@@ -23,14 +24,11 @@ function collect(w: AddressWatcher): Ev[] {
   return evs;
 }
 
+/** The first event matching `pred` within `ms` (polled). */
 async function waitFor(evs: Ev[], pred: (e: Ev) => boolean, ms: number): Promise<Ev> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const e = evs.find(pred);
-    if (e) return e;
-    if (Date.now() > end) throw new Error(`no matching event within ${ms} ms; got ${JSON.stringify(evs)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const e = await poll(() => evs.find(pred), ms, 20);
+  if (!e) throw new Error(`no matching event within ${ms} ms; got ${JSON.stringify(evs)}`);
+  return e;
 }
 
 test('IPv6: global, unique-local and link-local addresses reported once DAD passed; a DAD-failed one never; deletion reported', async () => {
