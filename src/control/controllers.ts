@@ -292,7 +292,7 @@ export class ControllerManager {
       }
       if (!m.ok) {
         const reason = m.reason ?? 'refused by the controller';
-        this.refused({ kind: m.kind === 'ipv4-group' ? 'group' : 'address', vswitch: s.name, subject: m.address, rdev: m.rdev, reason });
+        this.refused({ kind: m.kind === 'ipv4-group' || m.kind === 'ipv6-group' ? 'group' : 'address', vswitch: s.name, subject: m.address, rdev: m.rdev, reason });
       }
       this.maybeComplete(s);
     }

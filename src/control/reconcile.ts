@@ -66,7 +66,7 @@ import { DataPlaneSwitches } from './reconcile/switches.js';
 import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
 import { Uplinks, type UplinkDevices, type UplinkView } from './reconcile/uplinks.js';
 import { nicKey } from './nics.js';
-import type { Change, State, StateChange } from './state.js';
+import { cmp, type Change, type State, type StateChange } from './state.js';
 import { TapNics, type TapDevices, type TapWatcher } from './tap-nics.js';
 
 /** What the reconciler needs of the host's devices (src/host/devices.ts). The QEMU calls are optional (fakes). */
@@ -108,6 +108,7 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly qemu: QemuNics;
   private readonly hostTap: HostTapNics;
   private readonly groupMembers: GroupMembership;
+  private readonly groupMembers6: GroupMembership<string>;
   private readonly uplinks: Uplinks;
   private readonly lanIp: LanIpSync;
   private readonly lanIp6: LanIp6Sync;
@@ -144,6 +145,7 @@ export class Reconciler implements RuntimeView, Effects {
     this.hostTap = new HostTapNics(ctx, devices, deps.vhostNet ?? false);
     this.nics = new NicBackends([tap, this.qemu, this.hostTap], this.ports);
     this.groupMembers = new GroupMembership(state, this.switches, this.nics, log, touch);
+    this.groupMembers6 = new GroupMembership<string>(state, this.switches, this.nics, log, touch, (g) => g, cmp);
     this.controllers = new ControllerManager({
       state, clock, log,
       changed: (sw) => (sw === null ? touch.allSwitches() : touch.switch(sw)),
@@ -153,13 +155,14 @@ export class Reconciler implements RuntimeView, Effects {
         ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
         'ipv4-group': (sw) => this.groupMembers.of(sw),
         ipv6: (sw) => this.lanIp6.wanted(sw),
+        'ipv6-group': (sw) => this.groupMembers6.of(sw),
       },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock);
     this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
     this.pass = [
-      this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends,
+      this.switches.adding, this.groupMembers, this.groupMembers6, this.controllers, ...this.nics.backends,
       this.uplinks, this.lanIp, this.lanIp6, this.controllers, this.switches.removing,
     ];
     state.beforeChange((c) => this.stateChanged(c));
@@ -171,6 +174,8 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
     watcher.on('address6', (key, ip6, prefixLen, added) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured'));
     dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6));
+    dp.on('group6-join', (m) => this.groupEvent(m.sw, m.port, m.group6, true));
+    dp.on('group6-leave', (m) => this.groupEvent(m.sw, m.port, m.group6, false));
   }
 
   // ---- RuntimeView ----
@@ -310,8 +315,11 @@ export class Reconciler implements RuntimeView, Effects {
   }
 
   /** IGMP snooping saw a guest join or leave a group: the switch's registrations follow. */
-  private groupEvent(sw: number, port: number, group: number, joined: boolean): void {
-    if (!this.groupMembers.event(sw, port, group, joined)) return;
+  private groupEvent(sw: number, port: number, group: number | string, joined: boolean): void {
+    const changed = typeof group === 'string'
+      ? (() => { const g = canonicalIpv6(group); return g !== null && this.groupMembers6.event(sw, port, g, joined); })()
+      : this.groupMembers.event(sw, port, group, joined);
+    if (!changed) return;
     const name = this.switches.nameOf(sw);
     if (name === undefined) return;
     this.controllers.wantedChanged(name);

@@ -23,6 +23,8 @@
  *     no IPv6 of its own; both MACs go in the multicast filter the same way (refused when the
  *     ioctl fails), and out on deregistration unless another registered address of the RDEV
  *     needs them.
+ *   - 'ipv6-group', an IPv6 multicast group a guest joined (MLD): its MAC (33:33 + its last 32
+ *     bits) in the filter, as an IPv4 group's.
  * - Link changes (from the LinkMonitor): an RDEV of a controlled switch whose status changed
  *   (carrier, up, MTU, appeared, removed, made again under a new interface index) is reported
  *   as a LinkEvent; an RDEV that appears is set up first. What was registered on an RDEV that
@@ -119,6 +121,7 @@ export const ADAPTER_KINDS: Record<AddressKind, AdapterKind> = {
   },
   'ipv4-group': filterKind('multicast group', groupMacOf),
   ipv6: filterKind('IPv6 address', solicitedMacsOf),
+  'ipv6-group': filterKind('IPv6 multicast group', (g) => { const a = parseIpv6(g); return a === null || a[0] !== 0xff ? [] : [0x333300000000 + (a[12] * 0x1000000 + (a[13] << 16 | a[14] << 8 | a[15]))]; }),
 };
 
 interface Controlled {

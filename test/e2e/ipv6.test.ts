@@ -240,3 +240,25 @@ test('IPv6: malformed ICMPv6 and NDP from a guest\'s raw socket are dropped and 
   assert.ok(await reaches(g1, addr[g2].global), 'the switch still forwards');
   assert.ok(await reaches(lanNs, addr[g1].global));
 });
+
+test('IPv6 MLD: a guest joins a group; the uplink\'s multicast filter gets its MAC and the LAN\'s datagrams to it reach the guest', async () => {
+  const G = 'ff05::1:3', PORT = 5199;
+  const rx = lab.spawn(g1, process.execPath, ['-e', `
+const s = require('node:dgram').createSocket({ type: 'udp6', reuseAddr: true });
+s.on('message', (m) => process.stdout.write('got ' + m.toString() + '\\n'));
+s.bind(${PORT}, '::', () => { s.addMembership('${G}', '::%enc600'); process.stdout.write('joined\\n'); });
+setTimeout(() => process.exit(0), 60000);`]);
+  let out = '';
+  rx.stdout!.setEncoding('utf8');
+  rx.stdout!.on('data', (x: string) => { out += x; });
+  assert.ok(await waitFor(() => out.includes('joined'), 10_000), 'the receiver joined');
+  const registered = await waitFor(() => lab.ip(hostNs, 'maddr', 'show', 'dev', up).includes('33:33:00:01:00:03'), 15_000, 100);
+  assert.ok(registered, `the group's MAC is in the uplink's filter: ${lab.ip(hostNs, 'maddr', 'show', 'dev', up)}`);
+  const send = `
+const s = require('node:dgram').createSocket('udp6');
+s.bind(0, () => { s.setMulticastInterface('::%lan0'); let n = 0;
+  const t = setInterval(() => { s.send('hello' + n, ${PORT}, '${G}'); if (++n === 20) { clearInterval(t); s.close(); } }, 100); });`;
+  assert.equal(lab.exec(lanNs, process.execPath, ['-e', send]).code, 0);
+  assert.ok(await waitFor(() => out.includes('got hello'), 5000), `the guest received the LAN's datagrams: ${out}`);
+  rx.kill('SIGKILL');
+});

@@ -56,3 +56,17 @@ test('ipv6 kind: the controller programs solicited-node and all-nodes MACs and t
   c.handle({ t: 'deregister-address', kind: 'ipv6', switch: 'SW1', rdev: 'eth1', address: 'fd00::1' });
   assert.deepEqual(f.mcast, ['-eth1 3333ff123456', '-eth1 3333ff000001', '-eth1 333300000001']);
 });
+
+test('ipv6-group kind: validates ff00::/8 text; the controller puts the group\'s MAC (33:33 + its last 32 bits) in the filter', () => {
+  assert.equal(decodeToController(JSON.stringify({ t: 'register-address', kind: 'ipv6-group', switch: 'SW1', rdev: 'eth1', address: 'ff05::1:3' })).ok, true);
+  assert.equal(decodeToController(JSON.stringify({ t: 'register-address', kind: 'ipv6-group', switch: 'SW1', rdev: 'eth1', address: '2001:db8::1' })).ok, false);
+  const f = links();
+  const sent: ToDaemon[] = [];
+  const c = new ControllerLogic(f, (x) => sent.push(x), quiet);
+  c.handle({ t: 'control-switch', switch: 'SW1', rdevs: ['eth1'] });
+  c.handle({ t: 'register-address', kind: 'ipv6-group', switch: 'SW1', rdev: 'eth1', address: 'ff05::1:3' });
+  c.handle({ t: 'register-address', kind: 'ipv6-group', switch: 'SW1', rdev: 'eth1', address: 'ff0e::1:3' }); // same MAC
+  c.handle({ t: 'deregister-address', kind: 'ipv6-group', switch: 'SW1', rdev: 'eth1', address: 'ff05::1:3' });
+  c.handle({ t: 'deregister-address', kind: 'ipv6-group', switch: 'SW1', rdev: 'eth1', address: 'ff0e::1:3' });
+  assert.deepEqual(f.mcast, ['+eth1 333300010003', '+eth1 333300010003', '-eth1 333300010003']);
+});

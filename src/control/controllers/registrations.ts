@@ -2,7 +2,7 @@
  * Registrations with the adapter (seed Fig. 4; part 5: multicast groups are "registered the
  * same way"): one mechanism for every kind of address a switch's guests need the adapter to
  * know, instantiated per switch and kind (KINDS: IPv4 addresses, IPv4 multicast groups, IPv6
- * addresses; IPv6 groups and guest MACs are further kinds of the same shape). Keys are a kind's
+ * addresses and groups; guest MACs would be a further kind of the same shape). Keys are a kind's
  * own (RegKey: uint32 for the IPv4 kinds, canonical text for IPv6).
  *
  * Contract (one Registrations per switch and kind; it sends through the switch's controller
@@ -101,11 +101,17 @@ export const IPV6_ADDRESSES: RegistrationKind<string> = {
   heldByAdapter: true, gatesFailover: true, format: (k) => k, parse: parseIpv6Key,
 };
 
+/** IPv6 multicast groups a guest joined (MLD snooping), by canonical text: held by the adapter, as IPv4 groups. */
+export const IPV6_GROUPS: RegistrationKind<string> = {
+  wire: 'ipv6-group', noun: 'IPv6 multicast group', field: 'group6', refusedLog: 'IPv6 multicast group registration refused',
+  heldByAdapter: true, gatesFailover: false, format: (k) => k, parse: (text) => { const k = parseIpv6Key(text); return k !== null && k.startsWith('ff') ? k : null; },
+};
+
 /** A key of any kind: uint32 for the IPv4 kinds, canonical text for IPv6. */
 export type RegKey = number | string;
 
 /** The kinds a switch registers, in the order their messages go out. */
-export const KINDS = { ipv4: IPV4_ADDRESSES, 'ipv4-group': IPV4_GROUPS, ipv6: IPV6_ADDRESSES } as const satisfies Record<AddressKind, RegistrationKind<RegKey>>;
+export const KINDS = { ipv4: IPV4_ADDRESSES, 'ipv4-group': IPV4_GROUPS, ipv6: IPV6_ADDRESSES, 'ipv6-group': IPV6_GROUPS } as const satisfies Record<AddressKind, RegistrationKind<RegKey>>;
 
 export interface Registration {
   registered: boolean;
