@@ -20,6 +20,7 @@ import { NetLab, waitFor } from '../helpers/netlab.js';
 import type { Daemon } from '../helpers/daemon.js';
 import type { Controller } from '../helpers/controller.js';
 import { ipModeLab } from '../helpers/ip-lab.js';
+import { startRadvd } from '../helpers/radvd.js';
 import { tcpTransfer } from '../helpers/tcp.js';
 import { dropCount, uplinkMac } from '../helpers/query.js';
 
@@ -63,7 +64,6 @@ async function reaches(ns: string, ip: string, ms = 10_000): Promise<boolean> {
 before(async () => {
   // The usual IP-mode switch on a LAN (test/helpers/ip-lab.ts; its IPv4 LAN address unused here).
   ({ d, ctl, hostNs, lanNs, up } = await ipModeLab(lab, { lan: '10.78.0.1' }));
-  lab.exec(lanNs, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
   lab.ip(lanNs, 'addr', 'add', `${LAN}/64`, 'dev', 'lan0', 'nodad');
   lab.ip(lanNs, 'addr', 'add', `${OFFLINK}/128`, 'dev', 'lo');
   g1 = lab.adopt(lab.name('g1'));
@@ -77,13 +77,7 @@ before(async () => {
     'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
   ]);
   // The LAN's router: radvd, advertising the prefix every 3-4 s and answering RSs.
-  const conf = join(tmpdir(), `${lab.name('radvd')}.conf`);
-  writeFileSync(conf, `interface lan0 {
-  AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 600;
-  prefix ${PREFIX}/64 { AdvOnLink on; AdvAutonomous on; };
-};
-`);
-  lab.spawn(lanNs, 'radvd', ['-n', '-C', conf, '-p', `${conf}.pid`, '-m', 'stderr']);
+  startRadvd(lab, lanNs, 'lan0', PREFIX);
   for (const ns of [g1, g2]) lab.ip(ns, 'link', 'set', 'enc600', 'up');
   // SLAAC: each guest gets a global address from the prefix, and its default route.
   for (const ns of [g1, g2]) {
