@@ -53,7 +53,7 @@ import type { Clock } from './clock.js';
 import type { Marks } from './reconcile/marks.js';
 import { RdevFailover, type SwitchEvent } from './controllers/failover.js';
 import { ControllerLiveness } from './controllers/liveness.js';
-import { KINDS, Registrations, type RegistrationTarget } from './controllers/registrations.js';
+import { KINDS, Registrations, type RegKey, type RegistrationTarget } from './controllers/registrations.js';
 import type { State } from './state.js';
 import { MSG } from './messages.js';
 import type { Principal } from './privilege.js';
@@ -134,8 +134,8 @@ export interface ControllerManagerDeps {
   changed(sw: string | null): void;
   /** The switches this manager's `sync` looks at (reconcile/marks.ts). */
   marks: Marks<string>;
-  /** What switch `sw` wants registered, per kind (uint32 addresses and groups). */
-  wanted: Record<AddressKind, (sw: string) => Iterable<number>>;
+  /** What switch `sw` wants registered, per kind (uint32 IPv4 addresses and groups, IPv6 text). */
+  wanted: Record<AddressKind, (sw: string) => Iterable<RegKey>>;
 }
 
 interface SwitchCtl {
@@ -144,7 +144,7 @@ interface SwitchCtl {
   /** The current controller's InitializationComplete has come. */
   initialized: boolean;
   uplink: RdevFailover;
-  registrations: Record<AddressKind, Registrations<number>>;
+  registrations: Record<AddressKind, Registrations<RegKey>>;
   lostController: { name: string; at: number } | null;
   /** Cancels the ControlSwitch deadline of the current controller, while it runs. */
   cancelDeadline: (() => void) | null;
@@ -303,7 +303,7 @@ export class ControllerManager {
       }
       if (!m.ok) {
         const reason = m.reason ?? 'refused by the controller';
-        this.refused({ kind: m.kind === 'ipv4' ? 'address' : 'group', vswitch: s.name, subject: m.address, rdev: m.rdev, reason });
+        this.refused({ kind: m.kind === 'ipv4-group' || m.kind === 'ipv6-group' ? 'group' : 'address', vswitch: s.name, subject: m.address, rdev: m.rdev, reason });
       }
       this.maybeComplete(s);
     }
@@ -359,7 +359,7 @@ export class ControllerManager {
   }
 
   /** Where `key` of `kind` stands on switch `sw`'s adapter; null when the switch has no uplink. */
-  registration(sw: string, kind: AddressKind, key: number): RegistrationView | null {
+  registration(sw: string, kind: AddressKind, key: RegKey): RegistrationView | null {
     const s = this.switches.get(sw);
     if (!s) return null;
     const regs = s.registrations[kind];
@@ -466,8 +466,8 @@ export class ControllerManager {
 
   private newSwitch(name: string): SwitchCtl {
     const rdevs = (): readonly string[] => this.state.switches.get(name)?.rdevs ?? [];
-    const registrations = {} as Record<AddressKind, Registrations<number>>;
-    for (const k of KIND_NAMES) registrations[k] = new Registrations(KINDS[k], name, this.log);
+    const registrations = {} as Record<AddressKind, Registrations<RegKey>>;
+    for (const k of KIND_NAMES) registrations[k] = new Registrations<RegKey>(KINDS[k], name, this.log);
     return { name, controller: null, initialized: false, uplink: new RdevFailover(name, rdevs, this.clock, this.log), registrations, lostController: null, cancelDeadline: null };
   }
 

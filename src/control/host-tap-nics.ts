@@ -100,7 +100,7 @@ export class HostTapNics implements NicBackend {
     return this.nics.get(key);
   }
 
-  acceptsSeenAddress(key: string, port: number, ip: number): boolean {
+  acceptsSeenAddress(key: string, port: number, ip: number | string): boolean {
     const rt = this.nics.get(key);
     return rt !== undefined && acceptAnnounced(this.ctx, rt, port, ip);
   }

@@ -15,7 +15,8 @@
  *   or moved one loses it, a detached one is taken down; whatever cannot be done now gets a
  *   retry time in the Marks.
  * - `get(key)`: the NIC's identity and current port, if this backend serves it.
- * - `acceptsSeenAddress(key, port, ip)`: whether a 'saw-address' on the NIC's port is an
+ * - `acceptsSeenAddress(key, port, ip)`: whether a 'saw-address' (ip: uint32) or a
+ *   'saw-address6' (ip: canonical IPv6 text) on the NIC's port is an
  *   address the NIC may register (the guest announced it); false where the backend takes a
  *   NIC's addresses from elsewhere (the address watcher).
  * - `prepare(change)`: the host work a command's change needs before it is journaled (throws
@@ -36,7 +37,7 @@ export interface NicRuntime {
 
 export interface NicBackend extends Syncer, PortHolder {
   get(key: string): NicRuntime | undefined;
-  acceptsSeenAddress(key: string, port: number, ip: number): boolean;
+  acceptsSeenAddress(key: string, port: number, ip: number | string): boolean;
   prepare(change: Change): (() => void) | null;
 }
 

@@ -149,20 +149,29 @@ export interface AnnouncingNic extends NicRuntime {
   logged: string | null;
 }
 
+/** Could a guest use this IPv6 address (canonical text) as its own? Not ::, ::1 or multicast. */
+export function registrable6(ip6: string): boolean {
+  return ip6 !== '::' && ip6 !== '::1' && !ip6.startsWith('ff');
+}
+
 /**
- * May the guest register `ip`, seen on `port` (a 'saw-address')? The port is the NIC's current
- * port, the address unicast-usable, and the NIC below MAX_QEMU_ADDRESSES (logged once).
+ * May the guest register `ip` (uint32 IPv4, or canonical IPv6 text), seen on `port` (a
+ * 'saw-address' or 'saw-address6')? The port is the NIC's current port, the address
+ * unicast-usable, and the NIC below MAX_QEMU_ADDRESSES of the address's family (logged once).
  */
-export function acceptAnnounced(ctx: PartContext, rt: AnnouncingNic, port: number, ip: number): boolean {
-  if (rt.port !== port || !registrable(ip)) return false;
+export function acceptAnnounced(ctx: PartContext, rt: AnnouncingNic, port: number, ip: number | string): boolean {
+  const v6 = typeof ip === 'string';
+  if (rt.port !== port || !(v6 ? registrable6(ip) : registrable(ip))) return false;
   const n = ctx.state.nic(rt.userid, rt.vdev);
   if (!n) return false;
-  if (n.addresses.has(ip)) return true;
-  if (n.addresses.size >= MAX_QEMU_ADDRESSES) {
-    const why = `limit ${formatIpv4(ip)}`;
+  const held: Map<number | string, unknown> = v6 ? n.addresses6 : n.addresses;
+  if (held.has(ip)) return true;
+  if (held.size >= MAX_QEMU_ADDRESSES) {
+    const text = v6 ? ip : formatIpv4(ip);
+    const why = `limit ${text}`;
     if (rt.logged !== why) {
       rt.logged = why;
-      ctx.log.warn({ nic: rt.key, ip: formatIpv4(ip), limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
+      ctx.log.warn({ nic: rt.key, ip: text, limit: MAX_QEMU_ADDRESSES }, 'QEMU guest announced more addresses than a NIC may hold; not registered');
     }
     return false;
   }
@@ -172,9 +181,10 @@ export function acceptAnnounced(ctx: PartContext, rt: AnnouncingNic, port: numbe
 /** Forget the addresses the guest announced on this NIC (their LAN IP entries go with them). */
 export function forgetAnnounced(ctx: PartContext, rt: NicRuntime): void {
   const n = ctx.state.nic(rt.userid, rt.vdev);
-  if (!n || n.addresses.size === 0) return;
-  ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4) }, 'QEMU NIC addresses forgotten');
+  if (!n || n.addresses.size + n.addresses6.size === 0) return;
+  ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4), addresses6: [...n.addresses6.keys()] }, 'QEMU NIC addresses forgotten');
   for (const ip of [...n.addresses.keys()]) ctx.state.addressEvent(rt.userid, rt.vdev, ip, false);
+  for (const ip6 of [...n.addresses6.keys()]) ctx.state.addressEvent6(rt.userid, rt.vdev, ip6, false);
 }
 
 const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
@@ -234,7 +244,7 @@ export class QemuNics implements NicBackend {
     };
   }
 
-  acceptsSeenAddress(key: string, port: number, ip: number): boolean {
+  acceptsSeenAddress(key: string, port: number, ip: number | string): boolean {
     const rt = this.nics.get(key);
     return rt !== undefined && acceptAnnounced(this.ctx, rt, port, ip);
   }
@@ -279,7 +289,7 @@ export class QemuNics implements NicBackend {
       this.forget(rt);
     }
     if (want === null) {
-      if (nic.addresses.size > 0) this.forget(rt);
+      if (nic.addresses.size + nic.addresses6.size > 0) this.forget(rt);
       rt.state = 'NOT COUPLED';
       return;
     }

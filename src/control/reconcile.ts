@@ -63,6 +63,7 @@ import { QemuNics, type QemuDevicesLike, type QemuNicView } from './qemu-nics.js
 import type { PartContext } from './reconcile/context.js';
 import { GroupMembership } from './reconcile/groups.js';
 import { LanIpSync, type AddressClaims } from './reconcile/lan-ip.js';
+import { LanIp6Sync, canonicalIpv6 } from './reconcile/lan-ip6.js';
 import { Touch } from './reconcile/marks.js';
 import type { DataPlaneLike, Syncer } from './reconcile/part.js';
 import { PortAllocator } from './reconcile/ports.js';
@@ -74,7 +75,7 @@ import { DataPlaneSwitches } from './reconcile/switches.js';
 import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
 import { Uplinks, type UplinkDevices, type UplinkView } from './reconcile/uplinks.js';
 import { nicKey, parseNicKey } from './nics.js';
-import type { Change, State, StateChange } from './state.js';
+import { cmp, type Change, type State, type StateChange } from './state.js';
 import { TapNics, type TapDevices, type TapWatcher } from './tap-nics.js';
 
 /** What the reconciler needs of the host's devices (src/host/devices.ts). The QEMU calls are optional (fakes). */
@@ -84,6 +85,7 @@ export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevi
 export interface WatcherLike extends TapWatcher {
   /** vid: 0 for the NIC's own interface, N for its VLAN sub-device of VLAN id N (src/host/address-watcher.ts). */
   on(ev: 'address', fn: (key: string, ip: number, prefixLen: number, added: boolean, vid?: number) => void): unknown;
+  on(ev: 'address6', fn: (key: string, ip6: string, prefixLen: number, added: boolean) => void): unknown;
 }
 
 export interface ReconcilerDeps {
@@ -118,10 +120,12 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly qemu: QemuNics;
   private readonly hostTap: HostTapNics;
   private readonly groupMembers: GroupMembership;
+  private readonly groupMembers6: GroupMembership<string>;
   private readonly uplinks: Uplinks;
   private readonly lanIp: LanIpSync;
   private readonly policies: Policies;
   private readonly macTables: MacTables;
+  private readonly lanIp6: LanIp6Sync;
   /** The steps of a pass, in order (see the file comment). */
   private readonly pass: readonly Syncer[];
   private readonly touch: Touch;
@@ -161,6 +165,7 @@ export class Reconciler implements RuntimeView, Effects {
     this.hostTap = new HostTapNics(ctx, devices, deps.vhostNet ?? false);
     this.nics = new NicBackends([tap, this.qemu, this.hostTap], this.ports);
     this.groupMembers = new GroupMembership(state, this.switches, this.nics, log, touch);
+    this.groupMembers6 = new GroupMembership<string>(state, this.switches, this.nics, log, touch, (g) => g, cmp);
     this.controllers = new ControllerManager({
       state, clock, log,
       changed: (sw) => (sw === null ? touch.allSwitches() : touch.switch(sw)),
@@ -169,15 +174,18 @@ export class Reconciler implements RuntimeView, Effects {
         // An address is registered with the adapter only once its LAN probe passed (lan-ip.ts).
         ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
         'ipv4-group': (sw) => this.groupMembers.of(sw),
+        ipv6: (sw) => this.lanIp6.wanted(sw),
+        'ipv6-group': (sw) => this.groupMembers6.of(sw),
       },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock, deps.addressClaims ?? null);
+    this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
     this.policies = new Policies(state, this.switches, this.ports, log, touch);
     this.macTables = new MacTables(state, dp, this.switches, clock);
     this.pass = [
-      this.switches.adding, this.groupMembers, this.controllers, ...this.nics.backends, this.policies,
-      this.uplinks, this.lanIp, this.controllers, this.switches.removing, this.macTables,
+      this.switches.adding, this.groupMembers, this.groupMembers6, this.controllers, ...this.nics.backends, this.policies,
+      this.uplinks, this.lanIp, this.lanIp6, this.controllers, this.switches.removing, this.macTables,
     ];
     state.beforeChange((c) => this.stateChanged(c));
     dp.on('port-down', (m) => { if (this.ports.down(m.port, m.errno, m.reason)) this.sync(); });
@@ -187,6 +195,10 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('fdb', (m) => this.macTables.answer(m));
     watcher.on('address', (key, ip, prefixLen, added, vid) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured', vid ?? 0));
     dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
+    watcher.on('address6', (key, ip6, prefixLen, added) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured'));
+    dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6));
+    dp.on('group6-join', (m) => this.groupEvent(m.sw, m.port, m.group6, true));
+    dp.on('group6-leave', (m) => this.groupEvent(m.sw, m.port, m.group6, false));
   }
 
   // ---- RuntimeView ----
@@ -234,7 +246,8 @@ export class Reconciler implements RuntimeView, Effects {
     return this.macTables.view(sw);
   }
 
-  addressReason(sw: string, ip: number): string | null {
+  addressReason(sw: string, ip: number | string): string | null {
+    if (typeof ip === 'string') return this.controllers.registration(sw, 'ipv6', ip)?.reason ?? null;
     return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 
@@ -322,11 +335,12 @@ export class Reconciler implements RuntimeView, Effects {
         return t.nic(nicKey(c.userid, c.vdev));
       case 'couple':
       case 'uncouple':
-      case 'address': {
+      case 'address':
+      case 'address6': {
         const was = this.state.nic(c.userid, c.vdev)?.coupled ?? null;
         if (was !== null) t.switch(was);
         if (c.t === 'couple') t.switch(c.sw);
-        if (c.t !== 'address') t.nic(nicKey(c.userid, c.vdev));
+        if (c.t !== 'address' && c.t !== 'address6') t.nic(nicKey(c.userid, c.vdev));
         return;
       }
       case 'guest-add':
@@ -339,8 +353,11 @@ export class Reconciler implements RuntimeView, Effects {
   }
 
   /** IGMP snooping saw a guest join or leave a group: the switch's registrations follow. */
-  private groupEvent(sw: number, port: number, group: number, joined: boolean): void {
-    if (!this.groupMembers.event(sw, port, group, joined)) return;
+  private groupEvent(sw: number, port: number, group: number | string, joined: boolean): void {
+    const changed = typeof group === 'string'
+      ? (() => { const g = canonicalIpv6(group); return g !== null && this.groupMembers6.event(sw, port, g, joined); })()
+      : this.groupMembers.event(sw, port, group, joined);
+    if (!changed) return;
     const name = this.switches.nameOf(sw);
     if (name === undefined) return;
     this.controllers.wantedChanged(name);
@@ -353,6 +370,12 @@ export class Reconciler implements RuntimeView, Effects {
    * namespace guest's configured address (one address one NIC, conflicts refused and counted,
    * local only until the controller registers it).
    */
+  private sawAddress6(port: number, ip6hex: string): void {
+    const at = this.nics.atPort(port);
+    const ip6 = canonicalIpv6(ip6hex);
+    if (ip6 !== null && at && at.backend.acceptsSeenAddress(at.nic.key, port, ip6)) this.lanIp6.addressEvent6(at.nic.key, ip6, 128, true, 'announced');
+  }
+
   private sawAddress(sw: number, port: number, ip: number): void {
     const at = this.nics.atPort(port);
     if (at && at.backend.acceptsSeenAddress(at.nic.key, port, ip)) {

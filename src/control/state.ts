@@ -68,6 +68,16 @@ export interface Vswitch extends SwitchDef {
   macProtect: boolean;
   /** The access list: user id -> its grant. Only a user on it may couple a NIC to the switch. */
   grants: Map<string, Grant>;
+  /** The IPv6 part of the LAN IP table: canonical address text (wire/ipv6.ts formatIpv6) -> NIC. */
+  lanIp6: Map<string, LanIp6Entry>;
+}
+
+/** An IPv6 LAN IP table entry (LanIpEntry's fields, the address as canonical text). */
+export interface LanIp6Entry {
+  ip6: string;
+  userid: string;
+  vdev: number;
+  localOnly: boolean;
 }
 
 /** What DEFINE NIC allocated: journaled with the command so a replay gives the same NIC. */
@@ -109,6 +119,8 @@ export interface Nic extends NicAlloc {
    * address, the earlier claim holds it and the later one is refused for as long as it stands.
    */
   addresses: Map<number, Claim>;
+  /** The same for IPv6 (canonical text -> its claim): global, unique-local and link-local (not kept across restarts). */
+  addresses6: Map<string, Claim>;
 }
 
 /**
@@ -167,7 +179,8 @@ export type Change =
   | { t: 'nic-set'; userid: string; vdev: number; set: { promiscuous?: boolean; macProtect?: 'ON' | 'OFF' | null } };
 
 /** A change to the state as `beforeChange` listeners hear of it: a command's, or a NIC's address coming or going. */
-export type StateChange = Change | { t: 'address'; userid: string; vdev: number; ip: number; added: boolean };
+export type StateChange = Change | { t: 'address'; userid: string; vdev: number; ip: number; added: boolean }
+  | { t: 'address6'; userid: string; vdev: number; ip6: string; added: boolean };
 
 /** Linux on Z's interface name for a vdev: enc + lower-case hex without leading zeros. */
 export function tapName(vdev: number): string {
@@ -288,7 +301,7 @@ export class State {
     for (const l of this.listeners) l(c);
     switch (c.t) {
       case 'switch-add':
-        this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map(), macProtect: false, grants: new Map() });
+        this.switches.set(c.sw.name, { ...c.sw, rdevs: [...c.sw.rdevs], lanIp: new Map(), lanIp6: new Map(), macProtect: false, grants: new Map() });
         return;
       case 'switch-remove':
         this.switches.delete(c.name);
@@ -317,6 +330,7 @@ export class State {
           macProtect: null,
           addresses: new Map(),
           addressOn: new Map(),
+          addresses6: new Map(),
         });
         // A MACID NIC holds its id as its serial too (no system-assigned MAC takes it), but the
         // system's counter goes on where it was.
@@ -411,6 +425,31 @@ export class State {
     return true;
   }
 
+  /** The guest's interface gained or lost an IPv6 address (canonical text; seen in its namespace or announced). */
+  addressEvent6(userid: string, vdev: number, ip6: string, added: boolean): boolean {
+    const n = this.nic(userid, vdev);
+    if (!n) return false;
+    if (added === n.addresses6.has(ip6)) return false;
+    for (const l of this.listeners) l({ t: 'address6', userid, vdev, ip6, added });
+    if (added) n.addresses6.set(ip6, { serial: this.claimSerial++, refused: false });
+    else n.addresses6.delete(ip6);
+    return true;
+  }
+
+  /**
+   * recomputeLanIp for the IPv6 table (the same rule: one address, one NIC, the earliest claim
+   * not refused holds it, the others are marked refused and returned), `registered` per address.
+   */
+  recomputeLanIp6(name: string, registered: (ip6: string) => boolean): AddressConflict6[] {
+    const sw = this.switches.get(name);
+    if (!sw) return [];
+    const nics = sw.mode === 'IP' ? this.coupledNics.get(name) ?? [] : [];
+    const { table, conflicts } = recomputeClaims(nics, (n) => n.addresses6, registered);
+    sw.lanIp6.clear();
+    for (const [ip6, e] of [...table].sort((a, b) => cmp(a[0], b[0]))) sw.lanIp6.set(ip6, { ip6, ...e });
+    return conflicts.map((c) => ({ ip6: c.key, userid: c.userid, vdev: c.vdev, holder: c.holder }));
+  }
+
   /**
    * Claims from before a restart (the claim book): each takes its old place in the order when its
    * NIC claims the address again, until `dropSeeds`. Call before any address event.
@@ -500,6 +539,51 @@ export class State {
     for (const [ip, e] of [...next].sort((a, b) => a[0] - b[0])) sw.lanIp.set(ip, e);
     return conflicts;
   }
+}
+
+/** A NIC's claim on an IPv6 address another NIC of the switch holds. */
+export interface AddressConflict6 {
+  ip6: string;
+  userid: string;
+  vdev: number;
+  holder: { userid: string; vdev: number } | null;
+}
+
+/**
+ * The LAN IP table rule (recomputeLanIp's) over any key: of the claims of `nics` on a key
+ * (`addressesOf(nic)`: key -> Claim), the earliest by serial that is not refused holds it; every
+ * other is marked refused and returned as a conflict, with the holder or null. Returns the new
+ * entries (unsorted).
+ */
+function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, Claim>, registered: (key: K) => boolean): {
+  table: Map<K, { userid: string; vdev: number; localOnly: boolean }>;
+  conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }>;
+} {
+  const claims = new Map<K, Nic[]>();
+  for (const n of nics) {
+    for (const k of addressesOf(n).keys()) {
+      const l = claims.get(k);
+      if (l) l.push(n);
+      else claims.set(k, [n]);
+    }
+  }
+  const table = new Map<K, { userid: string; vdev: number; localOnly: boolean }>();
+  const conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }> = [];
+  for (const [k, l] of claims) {
+    if (l.length > 1) l.sort((a, b) => addressesOf(a).get(k)!.serial - addressesOf(b).get(k)!.serial);
+    let held: { userid: string; vdev: number; localOnly: boolean } | undefined;
+    for (const n of l) {
+      const c = addressesOf(n).get(k)!;
+      if (!c.refused && held === undefined) {
+        held = { userid: n.userid, vdev: n.vdev, localOnly: !registered(k) };
+        table.set(k, held);
+        continue;
+      }
+      c.refused = true;
+      conflicts.push({ key: k, userid: n.userid, vdev: n.vdev, holder: held ? { userid: held.userid, vdev: held.vdev } : null });
+    }
+  }
+  return { table, conflicts };
 }
 
 /** A NIC's refused claim on an address: another NIC of the switch holds it (holder), or held it when the claim was made (holder null: gone since). */

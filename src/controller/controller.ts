@@ -16,6 +16,15 @@
  *     adapter accepts the group's frames from the LAN; refused when the ioctl fails.
  *     Deregistration takes the MAC out (SIOCDELMULTI) unless another registered group of that
  *     RDEV maps to the same MAC.
+ *   - 'ipv6', a guest's IPv6 address: what Linux does for an address it holds itself, the
+ *     adapter listens to the address's solicited-node group (ff02::1:ffXX:XXXX, MAC
+ *     33:33:ff:XX:XX:XX) and to all nodes (ff02::1, 33:33:00:00:00:01: RAs, DAD defences), so
+ *     the LAN's Neighbor Solicitations for the address reach the uplink even when the RDEV has
+ *     no IPv6 of its own; both MACs go in the multicast filter the same way (refused when the
+ *     ioctl fails), and out on deregistration unless another registered address of the RDEV
+ *     needs them.
+ *   - 'ipv6-group', an IPv6 multicast group a guest joined (MLD): its MAC (33:33 + its last 32
+ *     bits) in the filter, as an IPv4 group's.
  * - Link changes (from the LinkMonitor): an RDEV of a controlled switch whose status changed
  *   (carrier, up, MTU, appeared, removed, made again under a new interface index) is reported
  *   as a LinkEvent; an RDEV that appears is set up first. What was registered on an RDEV that
@@ -36,6 +45,7 @@ import type { AddressKind, AddressRef, RdevStatus, ToController, ToDaemon } from
 import { isEthernet, type LinkMessage, type LinkState } from './rtnl.js';
 import { formatMac, parseIpv4 } from '../wire/addr.js';
 import { groupMac } from '../wire/igmp.js';
+import { parseIpv6 } from '../wire/ipv6.js';
 
 /** What the logic needs of rtnetlink (Rtnl; tests pass a fake). */
 /** How often the RDEVs of controlled switches are read (ms), so a carrier loss is seen within this, not up to a second later. */
@@ -61,7 +71,46 @@ interface AdapterKind {
   unprogram(links: LinkOps, rdev: string, address: string, kept: ReadonlySet<string>): string | null;
 }
 
-const groupMacOf = (group: string): number => groupMac(parseIpv4(group));
+const groupMacOf = (group: string): number[] => [groupMac(parseIpv4(group))];
+
+/** ff02::1's MAC. */
+const ALL_NODES_MAC = 0x333300000001;
+
+/** The MACs an IPv6 address needs in the filter: its solicited-node group's and all nodes'; none for text that is no address. */
+const solicitedMacsOf = (address: string): number[] => {
+  const a = parseIpv6(address);
+  return a === null ? [] : [0x3333ff000000 + (a[13] << 16 | a[14] << 8 | a[15]), ALL_NODES_MAC];
+};
+
+/**
+ * A kind registered as MACs in the RDEV's multicast filter (`macsOf` the address: every one is
+ * added; on deregistration each one no other address of the kind still registered needs is
+ * taken out).
+ */
+function filterKind(noun: string, macsOf: (address: string) => number[]): AdapterKind {
+  return {
+    noun,
+    detail: (address) => ({ mac: macsOf(address).map((m) => formatMac(m)).join(' ') }),
+    program(links, rdev, address) {
+      const macs = macsOf(address);
+      if (macs.length === 0) return `${address} is not a valid ${noun}`;
+      for (const mac of macs) {
+        try {
+          links.addMulticast(rdev, mac);
+        } catch (e) {
+          return `${rdev}: cannot add ${formatMac(mac)} to its multicast filter: ${(e as Error).message}`;
+        }
+      }
+      return undefined;
+    },
+    unprogram(links, rdev, address, kept) {
+      const needed = new Set([...kept].flatMap(macsOf));
+      const out = macsOf(address).filter((m) => !needed.has(m));
+      for (const mac of out) links.delMulticast(rdev, mac);
+      return out.length === 0 ? 'its MAC stays (another address of the kind maps to it)' : `${out.map((m) => formatMac(m)).join(' ')} taken out of the multicast filter`;
+    },
+  };
+}
 
 export const ADAPTER_KINDS: Record<AddressKind, AdapterKind> = {
   ipv4: {
@@ -70,25 +119,9 @@ export const ADAPTER_KINDS: Record<AddressKind, AdapterKind> = {
     program: () => undefined,
     unprogram: () => null,
   },
-  'ipv4-group': {
-    noun: 'multicast group',
-    detail: (group) => ({ mac: formatMac(groupMacOf(group)) }),
-    program(links, rdev, group) {
-      const mac = groupMacOf(group);
-      try {
-        links.addMulticast(rdev, mac);
-        return undefined;
-      } catch (e) {
-        return `${rdev}: cannot add ${formatMac(mac)} to its multicast filter: ${(e as Error).message}`;
-      }
-    },
-    unprogram(links, rdev, group, kept) {
-      const mac = groupMacOf(group);
-      if ([...kept].some((g) => groupMacOf(g) === mac)) return 'its MAC stays (another group maps to it)';
-      links.delMulticast(rdev, mac);
-      return `${formatMac(mac)} taken out of the multicast filter`;
-    },
-  },
+  'ipv4-group': filterKind('multicast group', groupMacOf),
+  ipv6: filterKind('IPv6 address', solicitedMacsOf),
+  'ipv6-group': filterKind('IPv6 multicast group', (g) => { const a = parseIpv6(g); return a === null || a[0] !== 0xff ? [] : [0x333300000000 + (a[12] * 0x1000000 + (a[13] << 16 | a[14] << 8 | a[15]))]; }),
 };
 
 interface Controlled {

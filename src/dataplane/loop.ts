@@ -81,6 +81,7 @@ import { openPort } from './port-kinds.js';
 import { vnetHeaderOk } from './vnet-check.js';
 import { TraceTap } from './trace-tap.js';
 import { BLOCK, POLL, PollPolicy } from './poll-policy.js';
+import { ip6FromHex, ip6HexOfWords, ip6Words } from '../wire/ipv6.js';
 
 /**
  * The drop reasons a forwarder (or the loop's ingress check) counts for a received frame: how a
@@ -524,6 +525,15 @@ export class DataPlaneLoop {
       lanHolder(ip: number, mac: number): void {
         post({ ev: 'lan-holder', sw, ip, mac });
       },
+      sawAddress6(port: number, w0: number, w1: number, w2: number, w3: number): void {
+        post({ ev: 'saw-address6', sw, port, ip6: ip6HexOfWords(w0, w1, w2, w3) });
+      },
+      joinedGroup6(port: number, w0: number, w1: number, w2: number, w3: number): void {
+        post({ ev: 'group6-join', sw, port, group6: ip6HexOfWords(w0, w1, w2, w3) });
+      },
+      leftGroup6(port: number, w0: number, w1: number, w2: number, w3: number): void {
+        post({ ev: 'group6-leave', sw, port, group6: ip6HexOfWords(w0, w1, w2, w3) });
+      },
     };
     let fwd: Forwarder;
     try {
@@ -563,6 +573,19 @@ export class DataPlaneLoop {
     this.ipMode[sw] = 0;
   }
 
+  /** An IPv6 LAN IP table message; a malformed address is logged and ignored. */
+  private applyIp6(m: Extract<ToWorker, { op: 'ip6-set' | 'ip6-clear' | 'announce6' }>): void {
+    const f = this.ipForwarder(m.sw);
+    const a = typeof m.ip6 === 'string' ? ip6FromHex(m.ip6) : null;
+    if (f === undefined) return;
+    if (a === null) { this.log(`${m.op}: bad address ${String(m.ip6)}`); return; }
+    const [w0, w1, w2, w3] = ip6Words(a);
+    const vid = m.vid ?? 0;
+    if (m.op === 'ip6-set') f.setAddress6(vid, w0, w1, w2, w3, m.port, m.localOnly);
+    else if (m.op === 'ip6-clear') f.clearAddress6(vid, w0, w1, w2, w3);
+    else f.announce6(vid, w0, w1, w2, w3);
+  }
+
   private ipForwarder(sw: number): IpForwarder | undefined {
     const st = this.switches[sw];
     return st !== undefined && st.mode === 'IP' ? (st.fwd as IpForwarder) : undefined;
@@ -592,6 +615,7 @@ export class DataPlaneLoop {
       case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly, m.vid ?? 0); break;
       case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0, m.vid ?? 0); break;
       case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0, m.vid ?? 0); break;
+      case 'ip6-set': case 'ip6-clear': case 'announce6': this.applyIp6(m); break;
       case 'trace-start': {
         const refused = this.tap.start(m);
         if (refused !== null) this.opts.post({ ev: 'trace-stopped', trace: m.trace, reason: refused });

@@ -40,7 +40,7 @@ export const enum DropReason {
   Malformed = 0,
   /** IP mode, inbound: destination IP not in the LAN IP table (seed Fig. 6, step 522). */
   UnknownDestination = 1,
-  /** IP mode: neither IPv4 nor ARP (IPv6 included; the LAN IP table is IPv4). */
+  /** IP mode: neither IPv4, IPv6 nor ARP (a VLAN-tagged frame, another EtherType). */
   NotIp = 2,
   /** IP mode, inbound: destination registered but still local only (the adapter does not know it). */
   LocalOnly = 3,
@@ -80,6 +80,12 @@ export const enum DropReason {
   SpoofedMac = 20,
   /** ISOLATION: a frame from a NIC whose only destinations are other NICs. */
   Isolated = 21,
+  /** IP mode: IPv6 Neighbor Discovery the switch neither answers nor relays (a guest's RA, NA, Redirect; the LAN's RS, an NS for no registered address). */
+  NdpIgnored = 22,
+  /** IP mode: an IPv6 packet for the LAN whose destination the neighbour cache does not hold, with no default router to send it to. */
+  NoNeighbour = 23,
+  /** IP mode: IPv6 on a switch that is VLAN-aware or has ISOLATION on (the IPv6 path keeps neither yet, so it is refused rather than leak). */
+  Ipv6NotSupportedHere = 24,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -106,6 +112,9 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'tagged-on-access',
   'spoofed-mac',
   'isolated',
+  'ndp-ignored',
+  'no-neighbour',
+  'ipv6-needs-open-switch',
 ];
 
 /** The data plane's side: where forwarded frames go. */
@@ -140,6 +149,12 @@ export interface ForwarderEvents {
   joinedGroup?(port: number, group: number): void;
   /** IP mode: NIC `port` is no longer a member of `group` (its leave, aging, or the port removed). */
   leftGroup?(port: number, group: number): void;
+  /** IP mode: a NIC used an IPv6 source address, or probed one (DAD), that no NIC holds (words: ipv6.ts, uint32 form). */
+  sawAddress6?(port: number, w0: number, w1: number, w2: number, w3: number): void;
+  /** IP mode: NIC `port` became a member of an IPv6 group (its MLD report). Once per new membership. */
+  joinedGroup6?(port: number, w0: number, w1: number, w2: number, w3: number): void;
+  /** IP mode: NIC `port` is no longer a member of the IPv6 group (its done, aging, or the port removed). */
+  leftGroup6?(port: number, w0: number, w1: number, w2: number, w3: number): void;
 }
 
 /** One switch's forwarding logic. */
@@ -174,4 +189,10 @@ export interface IpForwarder extends Forwarder {
   announce(ip: number, vid?: number): void;
   /** Ask the LAN (in VLAN `vid`) whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
   probe(ip: number, vid?: number): void;
+  /** Map the IPv6 address (four words, ipv6.ts) in VLAN `vid` (VLAN_NONE: 0) to NIC `port`. */
+  setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void;
+  /** Remove the IPv6 address from the table. */
+  clearAddress6(vid: number, w0: number, w1: number, w2: number, w3: number): void;
+  /** Send an unsolicited Neighbor Advertisement for the address out the uplink (TLLA = uplink MAC). No-op without uplink. */
+  announce6(vid: number, w0: number, w1: number, w2: number, w3: number): void;
 }

@@ -48,7 +48,8 @@
  *   Registered to another NIC: Ethernet dst = its MAC, src = the sender NIC's MAC, sent to it.
  *   Registered to the same NIC: Hairpin. Otherwise to the uplink with Ethernet src = uplink
  *   MAC (dst kept); no uplink: NoUplink.
- * - Anything else (VLAN-tagged, IPv6, ...): NotIp.
+ * - IPv6: ip6-switch.ts (both directions).
+ * - Anything else (VLAN-tagged, ...): NotIp.
  * From the uplink:
  * - Same Malformed/BadSource checks. Every ARP sender other than 0.0.0.0 is recorded as held on
  *   the LAN (src/forward/lan-holders.ts, with its MAC and `now`), unless its sender MAC is the
@@ -107,6 +108,7 @@ import { mirrorTo, sendToMembers } from './send-each.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
 import { L2Policy } from './l2-policy.js';
 import type { PortPolicy, SwitchPolicy } from '../protocol/dataplane.js';
+import { Ip6Switch } from './ip6-switch.js';
 import { BROADCAST_MAC, macFromHalves, macHi, macLo } from '../wire/addr.js';
 import * as ethernet from '../wire/ethernet.js';
 import * as vlan from '../wire/vlan.js';
@@ -211,11 +213,14 @@ export class IpSwitch implements IpForwarder {
   private now = 0;
   private holderReports = 0;
   private readonly onLeft = (port: number, group: number): void => { this.events.leftGroup?.(port, group); };
+  /** IPv6 (ip6-switch.ts): every 0x86DD frame goes there; it mirrors this switch's ports. */
+  readonly v6: Ip6Switch;
 
   constructor(readonly sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
     private readonly events: ForwarderEvents) {
     this.dropBase = dropSlot(sw, 0);
     this.tables[0] = this.table;
+    this.v6 = new Ip6Switch(sw, counters, egress, events);
   }
 
   /** The LAN IP table of VLAN vid (0: a VLAN-unaware switch's). */
@@ -244,6 +249,7 @@ export class IpSwitch implements IpForwarder {
       this.startupQuery = true;
     }
     this.l2.addPort(port, role, mac);
+    this.v6.addPort(port, role, mac);
   }
 
   setSwitchPolicy(p: SwitchPolicy): void {
@@ -274,6 +280,7 @@ export class IpSwitch implements IpForwarder {
       for (const t of this.tables) t?.clearPort(port);
       this.groups.removePort(port, this.onLeft);
     }
+    this.v6.removePort(port);
   }
 
   setAddress(ip: number, port: number, localOnly: boolean, vid = 0): void {
@@ -283,6 +290,18 @@ export class IpSwitch implements IpForwarder {
 
   clearAddress(ip: number, vid = 0): void {
     this.tables[vid]?.clear(ip);
+  }
+
+  setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void {
+    this.v6.setAddress6(vid, w0, w1, w2, w3, port, localOnly);
+  }
+
+  clearAddress6(vid: number, w0: number, w1: number, w2: number, w3: number): void {
+    this.v6.clearAddress6(vid, w0, w1, w2, w3);
+  }
+
+  announce6(vid: number, w0: number, w1: number, w2: number, w3: number): void {
+    this.v6.announce6(vid, w0, w1, w2, w3);
   }
 
   /** The TCI of the switch's own frames in VLAN vid (0 on a VLAN-unaware switch). */
@@ -329,6 +348,7 @@ export class IpSwitch implements IpForwarder {
   }
 
   tick(now: number): void {
+    this.v6.tick(now);
     this.now = now;
     this.holderReports = 0;
     const nics = this.nics;
@@ -409,6 +429,12 @@ export class IpSwitch implements IpForwarder {
       if (!checkArp(buf, l3, end)) this.drop(DropReason.Malformed);
       else if (r === PortRole.Uplink) this.uplinkArp(buf, hdr, eth, end, now);
       else this.nicArp(port, buf, hdr, eth, end);
+      return;
+    }
+    if (type === EtherType.Ipv6) {
+      // The IPv6 path (ip6-switch.ts) knows no VLANs and no isolation yet: on such a switch IPv6 is refused, not leaked.
+      if (l2.vlanAware || l2.isolation) this.drop(DropReason.Ipv6NotSupportedHere);
+      else this.v6.input(port, r, buf, hdr, eth, end, now);
       return;
     }
     if (type !== EtherType.Ipv4) {

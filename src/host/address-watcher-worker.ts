@@ -3,8 +3,10 @@
  *
  * workerData { wakeFd: number, control: MessagePort }. Control messages (drained with
  * receiveMessageOnPort after the eventfd wakes the loop): { op: 'watch', key, netns, ifname },
- * { op: 'unwatch', key }, { op: 'close' }. Posts { ev: 'address', key, ip, prefixLen, added, vid }
- * and { ev: 'watch-error', key, message }.
+ * { op: 'unwatch', key }, { op: 'close' }. Posts { ev: 'address', key, ip, prefixLen, added, vid },
+ * { ev: 'address6', key, ip6, prefixLen, added } (ip6: 32 hex digits) and
+ * { ev: 'watch-error', key, message }. An IPv6 address is reported only while usable: not
+ * tentative (DAD running) and not DAD-failed; one that becomes so is reported deleted.
  *
  * VLAN sub-devices (issue 10): a watch also follows the interfaces named `IFNAME.N` (N 1-4094),
  * the name `ip link add link enc600 name enc600.20 type vlan id 20` gives a trunk guest's VLAN
@@ -14,8 +16,9 @@
  * address depends on the port's VLANs: src/control/policy.ts addressVid).
  *
  * One NETLINK_ROUTE socket per watch, created while this thread is setns'd into the watch's
- * namespace (so it sees that namespace), bound to RTMGRP_LINK | RTMGRP_IPV4_IFADDR. A watch
- * first dumps links (to learn the interface's index by name), then IPv4 addresses, and reports
+ * namespace (so it sees that namespace), bound to RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+ * RTMGRP_IPV6_IFADDR. A watch first dumps links (to learn the interface's index by name), then
+ * addresses (both families), and reports
  * the difference against what it reported before (all adds at first). Then live messages:
  * RTM_NEWADDR/DELADDR on the interface's index; RTM_NEWLINK with the name and a new index (the
  * interface was re-created or renamed into place) or RTM_DELLINK / a rename away: the known
@@ -34,7 +37,7 @@ import {
 } from '../sys/libc.js';
 import { withNetns } from '../sys/netns.js';
 import {
-  RTMGRP_IPV4_IFADDR, RTMGRP_LINK, RTM_GETADDR, RTM_GETLINK, dumpRequest, parseMessages, sockaddrNl, type NetlinkEvent,
+  RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, RTM_GETADDR, RTM_GETLINK, dumpRequest, parseMessages, sockaddrNl, type NetlinkEvent,
 } from '../sys/netlink.js';
 
 interface Input { wakeFd: number; control: MessagePort }
@@ -49,8 +52,12 @@ const parent = parentPort!;
 const WAKE = 0xffffffff;
 const RECV_LEN = 65536;
 
-/** A reported address: ip, prefix length, and the VLAN sub-device it is on (0: the interface itself). */
-type Addr = [ip: number, prefixLen: number, vid: number];
+/**
+ * A reported address: ip (uint32 IPv4, or IPv6 as 32 hex digits), prefix length, and the VLAN
+ * sub-device it is on (0: the interface itself; IPv6 is followed on the interface itself only:
+ * the IPv6 LAN IP table has no VLANs yet).
+ */
+type Addr = [ip: number | string, prefixLen: number, vid: number];
 
 interface Watch {
   readonly key: string;
@@ -84,10 +91,11 @@ function post(m: unknown): void {
 }
 
 function report(w: Watch, [ip, prefixLen, vid]: Addr, added: boolean): void {
-  post({ ev: 'address', key: w.key, ip, prefixLen, added, vid });
+  if (typeof ip === 'string') post({ ev: 'address6', key: w.key, ip6: ip, prefixLen, added });
+  else post({ ev: 'address', key: w.key, ip, prefixLen, added, vid });
 }
 
-function addrKey(ip: number, prefixLen: number, vid: number): string {
+function addrKey(ip: number | string, prefixLen: number, vid: number): string {
   return `${vid}/${ip}/${prefixLen}`;
 }
 
@@ -141,7 +149,7 @@ function onEvent(w: Watch, e: NetlinkEvent): void {
   const d = w.dump;
   // A dump answer carries NLM_F_MULTI and our seq; everything else is a live notification.
   const ours = d !== null && e.seq === d.seq && (e.kind === 'done' || e.kind === 'error' || e.kind === 'overrun' || e.multi);
-  const live = (e.kind === 'link' || e.kind === 'addr') && !e.multi;
+  const live = (e.kind === 'link' || e.kind === 'addr' || e.kind === 'addr6') && !e.multi;
   switch (e.kind) {
     case 'link': {
       const vid = subVid(w, e.name);
@@ -169,16 +177,21 @@ function onEvent(w: Watch, e: NetlinkEvent): void {
       }
       return;
     }
-    case 'addr': {
-      const vid = vidOn(w, e.index);
-      const a: Addr = [e.ip, e.prefixLen, vid];
-      const k = addrKey(e.ip, e.prefixLen, vid);
+    case 'addr':
+    case 'addr6': {
+      const ip = e.kind === 'addr' ? e.ip : e.ip6;
+      const on = vidOn(w, e.index);
+      const vid = e.kind === 'addr6' && on > 0 ? -1 : on; // IPv6: the interface itself only (see Addr)
+      // An IPv6 address held only once usable (a tentative or DAD-failed one is not the guest's).
+      const held = e.added && (e.kind === 'addr' || e.usable);
+      const a: Addr = [ip, e.prefixLen, vid];
+      const k = addrKey(ip, e.prefixLen, vid);
       if (ours && d!.phase === 'addr') {
-        if (e.added && vid >= 0) d!.found.set(k, a);
+        if (held && vid >= 0) d!.found.set(k, a);
         return;
       }
       if (!live || vid < 0) return;
-      if (e.added) {
+      if (held) {
         if (!w.known.has(k)) { w.known.set(k, a); report(w, a, true); }
         if (d !== null && d.phase === 'addr') d.found.set(k, a);
       } else {
@@ -259,7 +272,7 @@ function watch(key: string, netns: string | null, ifname: string): void {
       const s = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_ROUTE);
       try {
         try { setsockoptInt(s, SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20); } catch { /* keep the default */ }
-        bind(s, sockaddrNl(RTMGRP_LINK | RTMGRP_IPV4_IFADDR));
+        bind(s, sockaddrNl(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR));
       } catch (e) {
         close(s);
         throw e;

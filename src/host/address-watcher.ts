@@ -1,5 +1,5 @@
 /**
- * AddressWatcher: reports the IPv4 addresses of named interfaces in named network namespaces
+ * AddressWatcher: reports the IPv4 and IPv6 addresses of named interfaces in named network namespaces
  * (a guest's NIC: "the guest configured an address", z/VM's SETIP), event-driven.
  *
  * watch(key, netns, ifname) starts watching (replacing any watch with the same key): an
@@ -9,6 +9,8 @@
  *   'address' (key: string, ip: number, prefixLen: number, added: boolean, vid: number)
  *       vid: 0 for an address on the interface itself, N for one on its VLAN sub-device
  *       `ifname.N` (followed by name: address-watcher-worker.ts)
+ *   'address6' (key: string, ip6: string, prefixLen: number, added: boolean)   ip6: 32 hex digits;
+ *       global, unique-local and link-local alike, once usable (not tentative, DAD not failed)
  *   'watch-error' (key: string, message: string)   e.g. the namespace does not exist
  * The interface need not exist yet: it is picked up when it appears, and an interface that is
  * deleted and re-created under the same name is followed (its old addresses reported deleted).
@@ -24,6 +26,7 @@ import { close, eventfd, eventfdSignal } from '../sys/libc.js';
 
 type FromWatcher =
   | { ev: 'address'; key: string; ip: number; prefixLen: number; added: boolean; vid: number }
+  | { ev: 'address6'; key: string; ip6: string; prefixLen: number; added: boolean }
   | { ev: 'watch-error'; key: string; message: string };
 
 export class AddressWatcher extends EventEmitter {
@@ -57,6 +60,8 @@ export class AddressWatcher extends EventEmitter {
     this.worker.on('message', (m: FromWatcher) => {
       if (m.ev === 'address') {
         if (this.watching.has(m.key)) this.emit('address', m.key, m.ip, m.prefixLen, m.added, m.vid);
+      } else if (m.ev === 'address6') {
+        if (this.watching.has(m.key)) this.emit('address6', m.key, m.ip6, m.prefixLen, m.added);
       } else if (m.ev === 'watch-error') {
         this.emit('watch-error', m.key, m.message);
       }
@@ -69,7 +74,7 @@ export class AddressWatcher extends EventEmitter {
     eventfdSignal(this.wakeFd);
   }
 
-  /** Watch IPv4 addresses of `ifname` in namespace `netns` (null: this process's namespace). */
+  /** Watch the addresses of `ifname` in namespace `netns` (null: this process's namespace). */
   watch(key: string, netns: string | null, ifname: string): void {
     this.watching.add(key);
     this.send({ op: 'watch', key, netns, ifname });

@@ -4,7 +4,7 @@
  * DataPlane.start() spawns the worker (dist/src/dataplane/worker.js: the worker thread's own folder) with the
  * shared counter buffer, a wake eventfd and a MessagePort, and resolves once the worker reports
  * 'ready'. post() sends a ToWorker message and writes the eventfd so the worker's epoll_wait
- * wakes; it never blocks. Events: 'port-down', 'saw-address', 'group-join', 'group-leave', 'lan-holder' and
+ * wakes; it never blocks. Events: 'port-down', 'saw-address', 'group-join', 'group-leave', 'lan-holder', 'saw-address6', 'group6-join', 'group6-leave' and
  * 'trace-stopped' (the FromWorker message objects), 'error' (the worker died without being asked to stop; the daemon must listen).
  * `counters` is read live without stopping the loop (see src/forward/counters.ts).
  * stop() asks the worker to close every port and exit; resolves when the thread has ended.
@@ -155,7 +155,7 @@ export class DataPlane extends EventEmitter {
       });
     });
     worker.on('message', (m: FromWorker) => {
-      if (m.ev === 'port-down' || m.ev === 'saw-address' || m.ev === 'group-join' || m.ev === 'group-leave' || m.ev === 'lan-holder' || m.ev === 'trace-stopped' || m.ev === 'fdb') this.emit(m.ev, m);
+      if (m.ev === 'port-down' || m.ev === 'saw-address' || m.ev === 'group-join' || m.ev === 'group-leave' || m.ev === 'lan-holder' || m.ev === 'trace-stopped' || m.ev === 'fdb' || m.ev === 'saw-address6' || m.ev === 'group6-join' || m.ev === 'group6-leave') this.emit(m.ev, m);
     });
     worker.on('error', (e) => {
       if (!this.stopping && this.listenerCount('error') > 0) this.emit('error', e);

@@ -27,6 +27,12 @@
  *     kind 'ipv4'        an IPv4 address (dotted): the LAN reaches it through rdev
  *     kind 'ipv4-group'  an IPv4 multicast group a guest joined (224.0.0.0/4, dotted): the
  *                        adapter accepts its frames (its multicast filter gets the group's MAC)
+ *     kind 'ipv6'        an IPv6 address of a guest (RFC 5952 text): the LAN reaches it through
+ *                        rdev; the adapter receives the LAN's Neighbor Solicitations for it (its
+ *                        multicast filter gets the address's solicited-node group MAC, and
+ *                        all-nodes' 33:33:00:00:00:01)
+ *     kind 'ipv6-group'  an IPv6 multicast group beyond link scope a guest joined (MLD): the
+ *                        adapter accepts its frames (its MAC, 33:33 + the group's last 32 bits)
  *   DeregisterAddress{kind, switch, rdev, address}  take it back (a group: its last member left)
  *   Ping{seq}                           answer Pong{seq}
  * Controller -> daemon:
@@ -75,10 +81,17 @@ const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$|^$/;
 /** An IPv4 multicast group, 224.0.0.0 - 239.255.255.255. */
 const GROUP_RE = /^(22[4-9]|23\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
+/** IPv6 text in its characters and length (the receiver parses it: wire/ipv6.ts parseIpv6). */
+const IPV6_RE = /^(?=.*:)[0-9a-f:.]{2,45}$/;
+/** An IPv6 multicast group's text (ff00::/8). */
+const IPV6_GROUP_RE = /^ff[0-9a-f]{0,2}:[0-9a-f:]{1,40}$/;
+
 /** The kinds of address a switch registers with the adapter, and the form each is carried in. */
 export const ADDRESS_KINDS = {
   ipv4: { re: IP_RE, what: 'IPv4 address' },
   'ipv4-group': { re: GROUP_RE, what: 'IPv4 multicast group' },
+  ipv6: { re: IPV6_RE, what: 'IPv6 address' },
+  'ipv6-group': { re: IPV6_GROUP_RE, what: 'IPv6 multicast group' },
 } as const;
 
 export type AddressKind = keyof typeof ADDRESS_KINDS;

@@ -89,7 +89,15 @@ export type ToWorker =
    * same `req` (a number the main thread chooses). The main thread asks about once a second per
    * ETHERNET switch (src/control/reconcile/mac-tables.ts) for QUERY VSWITCH DETAILS.
    */
-  | { op: 'fdb-query'; sw: number; req: number };
+  | { op: 'fdb-query'; sw: number; req: number }
+  /**
+   * IP mode, IPv6: the LAN IP table entry for `ip6` (32 lower-case hex digits, wire/ipv6.ts
+   * ip6Hex) in VLAN `vid` (absent: VLAN_NONE); ip6-clear removes it; announce6 sends an
+   * unsolicited Neighbor Advertisement for it out the uplink.
+   */
+  | { op: 'ip6-set'; sw: number; vid?: number; ip6: string; port: number; localOnly: boolean }
+  | { op: 'ip6-clear'; sw: number; vid?: number; ip6: string }
+  | { op: 'announce6'; sw: number; vid?: number; ip6: string };
 
 /**
  * One learned MAC table entry: mac a 48-bit number, vid the VLAN it was learned in (VLAN_NONE on
@@ -114,7 +122,12 @@ export type FromWorker =
   | { ev: 'lan-holder'; sw: number; ip: number; mac: number }
   | { ev: 'stopped' }
   /** The answer to 'fdb-query' `req`: switch `sw`'s learned entries (empty for an unknown or IP-mode switch). */
-  | { ev: 'fdb'; sw: number; req: number; entries: FdbEntry[] };
+  | { ev: 'fdb'; sw: number; req: number; entries: FdbEntry[] }
+  /** IP mode: a NIC used (or probed, DAD) an IPv6 address no NIC holds (`ip6`: 32 hex digits; forwarder sawAddress6). */
+  | { ev: 'saw-address6'; sw: number; port: number; ip6: string }
+  /** IP mode: NIC `port` joined / left IPv6 group `group6` (32 hex digits; its MLD report or done, aging). */
+  | { ev: 'group6-join'; sw: number; port: number; group6: string }
+  | { ev: 'group6-leave'; sw: number; port: number; group6: string };
 
 // ---- the trace ring (trace-start) -----------------------------------------------------------
 //

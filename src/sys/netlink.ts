@@ -1,7 +1,8 @@
 /**
  * rtnetlink (NETLINK_ROUTE) message building and parsing, for the address watcher and the controller: dump
- * requests for links and addresses, and parsers for RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR,
- * NLMSG_DONE, NLMSG_ERROR.
+ * requests for links and addresses, and parsers for RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR
+ * (IPv4: 'addr'; IPv6: 'addr6', with whether the address is usable: not tentative, DAD not
+ * failed), NLMSG_DONE, NLMSG_ERROR.
  *
  * Parsing is for untrusted bytes: every length is checked against what is left of the buffer;
  * a message or attribute that does not fit ends the walk (the rest of the datagram is ignored)
@@ -28,6 +29,7 @@ export const RTM_GETADDR = 22;
 
 export const RTMGRP_LINK = 0x1;
 export const RTMGRP_IPV4_IFADDR = 0x10;
+export const RTMGRP_IPV6_IFADDR = 0x100;
 
 export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
@@ -38,9 +40,14 @@ export const IFF_LOWER_UP = 0x10000;
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
 export const IFA_LABEL = 3;
+export const IFA_FLAGS = 8;
+/** ifa_flags: DAD has not finished; DAD failed (the address is not the host's). */
+export const IFA_F_TENTATIVE = 0x40;
+export const IFA_F_DADFAILED = 0x08;
 
 export const AF_UNSPEC = 0;
 const AF_INET = 2;
+const AF_INET6 = 10;
 export const IFINFOMSG_LEN = 16;
 const IFADDRMSG_LEN = 8;
 
@@ -48,7 +55,7 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** A dump request (RTM_GETLINK or RTM_GETADDR) for all links / all IPv4 addresses. */
+/** A dump request (RTM_GETLINK or RTM_GETADDR) for all links / all addresses (IPv4 and IPv6). */
 export function dumpRequest(type: typeof RTM_GETLINK | typeof RTM_GETADDR, seq: number): Buffer {
   const body = type === RTM_GETLINK ? IFINFOMSG_LEN : IFADDRMSG_LEN;
   const b = Buffer.alloc(NLMSG_HDRLEN + body);
@@ -57,7 +64,7 @@ export function dumpRequest(type: typeof RTM_GETLINK | typeof RTM_GETADDR, seq: 
   b.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
   b.writeUInt32LE(seq >>> 0, 8);
   b.writeUInt32LE(0, 12);
-  b[16] = type === RTM_GETLINK ? AF_UNSPEC : AF_INET;
+  b[16] = AF_UNSPEC;
   return b;
 }
 
@@ -77,6 +84,8 @@ export function sockaddrNl(groups: number): Buffer {
 export type NetlinkEvent =
   | { kind: 'link'; seq: number; multi: boolean; added: boolean; index: number; name: string | null }
   | { kind: 'addr'; seq: number; multi: boolean; added: boolean; index: number; ip: number; prefixLen: number }
+  /** ip6: 32 hex digits (wire/ipv6.ts ip6Hex). usable: neither tentative nor DAD-failed. */
+  | { kind: 'addr6'; seq: number; multi: boolean; added: boolean; index: number; ip6: string; prefixLen: number; usable: boolean }
   | { kind: 'done'; seq: number }
   | { kind: 'error'; seq: number; errno: number }
   | { kind: 'overrun'; seq: number };
@@ -121,6 +130,10 @@ export function parseMessages(b: Uint8Array, len: number, on: (e: NetlinkEvent) 
       case RTM_NEWADDR:
       case RTM_DELADDR: {
         if (end - body < IFADDRMSG_LEN) break;
+        if (dv.getUint8(body) === AF_INET6) {
+          addr6(dv, b, body, end, type === RTM_NEWADDR, seq, multi, on);
+          break;
+        }
         if (dv.getUint8(body) !== AF_INET) break;
         const prefixLen = dv.getUint8(body + 1);
         const index = dv.getUint32(body + 4, true);
@@ -140,6 +153,25 @@ export function parseMessages(b: Uint8Array, len: number, on: (e: NetlinkEvent) 
     }
     off += align4(mlen);
   }
+}
+
+/** An AF_INET6 RTM_NEWADDR / DELADDR whose ifaddrmsg is at `body`. */
+function addr6(dv: DataView, b: Uint8Array, body: number, end: number, added: boolean, seq: number, multi: boolean,
+  on: (e: NetlinkEvent) => void): void {
+  const prefixLen = dv.getUint8(body + 1);
+  let flags = dv.getUint8(body + 2);
+  const index = dv.getUint32(body + 4, true);
+  let local = -1, address = -1;
+  walkAttrs(dv, body + IFADDRMSG_LEN, end, (t, a, alen) => {
+    if (t === IFA_ADDRESS && alen === 16) address = a;
+    else if (t === IFA_LOCAL && alen === 16) local = a; // a point-to-point address: IFA_ADDRESS is the peer's
+    else if (t === IFA_FLAGS && alen === 4) flags = dv.getUint32(a, true);
+  });
+  const at = local >= 0 ? local : address;
+  if (at < 0 || prefixLen > 128) return;
+  let ip6 = '';
+  for (let i = 0; i < 16; i++) ip6 += b[at + i].toString(16).padStart(2, '0');
+  on({ kind: 'addr6', seq, multi, added, index, ip6, prefixLen, usable: (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) === 0 });
 }
 
 /** Walk rtattrs in [start, end): callback gets type (nested flag stripped), payload offset and length. */

@@ -29,9 +29,9 @@ function ok(d: Daemon, cmd: string): string[] {
   return r.stdout.trimEnd().split('\n');
 }
 
-/** Everything QUERY shows, minus the numbers traffic moves (counters) and when the MAC table was read. */
+/** Everything QUERY shows, minus the numbers traffic moves (counters), when the MAC table was read, and IPv6 (link-locals come on DAD's time). */
 function snapshot(d: Daemon): unknown {
-  const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'counters' || k === 'drops' || k === 'control' || k === 'readAt' ? undefined : v)));
+  const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'counters' || k === 'drops' || k === 'control' || k === 'readAt' || k === 'addresses6' || k === 'ipTable6' ? undefined : v)));
   const guests = d.json('QUERY', 'GUEST');
   return strip({
     sw: d.json('QUERY', 'VSWITCH', 'ALL', 'DETAILS'),
@@ -248,7 +248,8 @@ test('SYSTEM CONFIG brings the topology up; kill -9 and restart bring back every
     const t = d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable;
     return t.length === 2 && t.every((e: { localOnly: boolean }) => !e.localOnly);
   }, 5000), 'addresses re-read and registered again (the controller reconnected)');
-  const strip = (o: any): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'port' ? undefined : v)));
+  // The guests' IPv6 link-local addresses come and register on their own time (DAD): not compared here (test/e2e/ipv6.test.ts).
+  const strip = (o: any): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'port' || k === 'addresses6' || k === 'ipTable6' ? undefined : v)));
   assert.deepEqual(strip(snapshot(d)), strip(before), 'switches, guests, NICs (same MACs), couplings, access lists, layer-2 settings, addresses all back');
   const sw2 = d.json('QUERY', 'VSWITCH', 'SW2', 'DETAILS').switches[0];
   assert.deepEqual([sw2.isolation, sw2.vlan, sw2.accessList[0].vlans], [true, { aware: true, defaultVid: 10, nativeVid: 0, portType: 'ACCESS' }, [10, 20, 21]]);

@@ -306,7 +306,7 @@ test('nic IPv4: a GSO super-frame may carry total length 0 or larger than the fr
   assert.deepEqual(drops(s.c, SW), {});
 });
 
-test('nic: VLAN-tagged, IPv6 and other ethertypes are NotIp', () => {
+test('nic: VLAN-tagged and other ethertypes are NotIp (IPv6 goes to ip6-switch.ts: here a source the NIC does not hold)', () => {
   const s = setup();
   run(s, PA, vlanFrame(L, A));
   run(s, PA, ipv6Frame(L, A));
@@ -314,7 +314,7 @@ test('nic: VLAN-tagged, IPv6 and other ethertypes are NotIp', () => {
   other.buf[other.eth + 12] = 0x88; other.buf[other.eth + 13] = 0xcc; // LLDP
   run(s, PA, other);
   assert.equal(s.eg.sent.length, 0);
-  assert.deepEqual(drops(s.c, SW), { 'not-ip': 3 });
+  assert.deepEqual(drops(s.c, SW), { 'not-ip': 2, 'spoofed-source': 1 });
 });
 
 test('nic: group or zero source MAC is BadSource (any MAC that is not group/zero is fine)', () => {
@@ -414,12 +414,12 @@ test('uplink IPv4: broadcast with no NIC is UnknownDestination; malformed is Mal
   assert.deepEqual(drops(s.c, SW), { 'unknown-destination': 1, malformed: 1 });
 });
 
-test('uplink: IPv6, VLAN-tagged and other ethertypes are NotIp; bad source MAC is BadSource', () => {
+test('uplink: VLAN-tagged and other ethertypes are NotIp (IPv6 to no registered address: UnknownDestination); bad source MAC is BadSource', () => {
   const s = setup();
   run(s, PU, ipv6Frame(U, L));
   run(s, PU, vlanFrame(U, L));
   run(s, PU, udpFrame(U, 0, IP_L, IP_C));
-  assert.deepEqual(drops(s.c, SW), { 'not-ip': 2, 'bad-source': 1 });
+  assert.deepEqual(drops(s.c, SW), { 'not-ip': 1, 'unknown-destination': 1, 'bad-source': 1 });
 });
 
 // ---- control surface ----

@@ -55,7 +55,8 @@ export async function receiver(lab: NetLab, toNs: string, toIp: string, port: nu
   return { received };
 }
 
-export async function tcpTransfer(lab: NetLab, fromNs: string, toNs: string, toIp: string, bytes: number, port = 5001): Promise<TransferResult> {
+/** `connectIp`: what the sender connects to when it differs from where the receiver listens (an IPv6 link-local address's zone). */
+export async function tcpTransfer(lab: NetLab, fromNs: string, toNs: string, toIp: string, bytes: number, port = 5001, connectIp = toIp): Promise<TransferResult> {
   const dir = mkdtempSync(join(tmpdir(), 'vswtcp-'));
   try {
     const file = join(dir, 'payload');
@@ -63,7 +64,7 @@ export async function tcpTransfer(lab: NetLab, fromNs: string, toNs: string, toI
     writeFileSync(file, data);
     const sentSha256 = createHash('sha256').update(data).digest('hex');
     const rx = await receiver(lab, toNs, toIp, port);
-    const tx = lab.exec(fromNs, process.execPath, ['-e', SENDER, String(port), toIp, file], { timeoutMs: 70_000 });
+    const tx = lab.exec(fromNs, process.execPath, ['-e', SENDER, String(port), connectIp, file], { timeoutMs: 70_000 });
     if (tx.code !== 0) throw new Error(`sender failed (${tx.code}): ${tx.stderr}`);
     const r = await rx.received;
     return { sentSha256, receivedSha256: r.sha256, bytes, receivedBytes: r.bytes };

@@ -146,6 +146,10 @@ export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       ip: formatIpv4(e.ip), vlan: e.vid, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
       reason: e.localOnly ? (rt.addressReason(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
+    ipTable6: [...sw.lanIp6.values()].map((e) => ({
+      ip6: e.ip6, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
+      reason: e.localOnly ? (rt.addressReason(sw.name, e.ip6) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
+    })),
     drops,
   };
 }
@@ -269,6 +273,11 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean, list?:
     for (const e of doc.ipTable) lines.push(`    ${e.ip.padEnd(15)}  ${e.guest.padEnd(8)}  ${e.vdev}${doc.vlan.aware ? `  VLAN ${e.vlan}` : ''}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
   }
   if (doc.mode === 'IP') {
+    if (doc.ipTable6.length === 0) lines.push('  LAN IPv6 table: empty');
+    else lines.push('  LAN IPv6 table:');
+    for (const e of doc.ipTable6) lines.push(`    ${e.ip6.padEnd(39)}  ${e.guest.padEnd(8)}  ${e.vdev}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
+  }
+  if (doc.mode === 'IP') {
     if (doc.groups.length === 0) lines.push('  Multicast groups: none');
     else lines.push('  Multicast groups:');
     for (const g of doc.groups) {
@@ -297,12 +306,12 @@ function controllerText(doc: ReturnType<typeof switchDoc>): string {
   return doc.controller === '*' ? `* ${c.state}` : `${doc.controller} (not connected) ${c.state}`;
 }
 
-function addressState(state: State, n: Nic, ip: number): string {
+function addressState(state: State, n: Nic, ip: number | string): string {
   if (n.coupled === null) return 'NOT COUPLED';
   const sw = state.switches.get(n.coupled);
   if (sw?.mode === 'ETHERNET') return 'ETHERNET MODE';
-  const e = sw?.lanIp.get(ip);
-  if (!e && n.addresses.get(ip)?.refused) return 'CONFLICT (another NIC held it when claimed; remove and add it again)';
+  const e = typeof ip === 'string' ? sw?.lanIp6.get(ip) : sw?.lanIp.get(ip);
+  if (!e && typeof ip === 'number' && n.addresses.get(ip)?.refused) return 'CONFLICT (another NIC held it when claimed; remove and add it again)';
   if (!e) return 'NOT REGISTERED';
   if (e.userid !== n.userid || e.vdev !== n.vdev) return `CONFLICT (held by ${e.userid} ${hex4(e.vdev)})`;
   return e.localOnly ? 'LOCAL ONLY' : 'REGISTERED';
@@ -329,6 +338,7 @@ export function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
     port,
     counters: portCounters(rt, port),
     addresses: [...n.addresses.keys()].map((ip) => ({ ip: formatIpv4(ip), state: addressState(state, n, ip) })),
+    addresses6: [...n.addresses6.keys()].map((ip6) => ({ ip6, state: addressState(state, n, ip6) })),
   };
 }
 
@@ -355,8 +365,9 @@ function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
     }
   }
   if (d.switch !== null) lines.push(`  Port: ${countersLine(d.counters)}`);
-  if (d.addresses.length === 0) lines.push('  Addresses: none');
+  if (d.addresses.length === 0 && d.addresses6.length === 0) lines.push('  Addresses: none');
   for (const a of d.addresses) lines.push(`  Address: ${a.ip}  ${a.state}`);
+  for (const a of d.addresses6) lines.push(`  IPv6 address: ${a.ip6}  ${a.state}`);
   return lines;
 }
 

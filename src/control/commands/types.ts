@@ -65,7 +65,7 @@ export interface RuntimeView {
   /** IP mode: the multicast groups NICs of the switch joined, their members, and their registration on the adapter. */
   groups(sw: string): Array<{ group: number; members: Array<{ userid: string; vdev: number }>; registered: boolean; reason: string | null }>;
   /** Why a LAN IP table entry is local only (null: registered or unknown). */
-  addressReason(sw: string, ip: number): string | null;
+  addressReason(sw: string, ip: number | string): string | null;
   /**
    * A QEMU guest's NIC: its sockets (or host TAP, with the libvirt <interface> element), the
    * exact QEMU arguments and its connection state; null without a daemon.

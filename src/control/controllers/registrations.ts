@@ -1,8 +1,9 @@
 /**
  * Registrations with the adapter (seed Fig. 4; part 5: multicast groups are "registered the
  * same way"): one mechanism for every kind of address a switch's guests need the adapter to
- * know, instantiated per switch and kind (KINDS: IPv4 addresses, IPv4 multicast groups; IPv6
- * addresses and groups and guest MACs are further kinds of the same shape).
+ * know, instantiated per switch and kind (KINDS: IPv4 addresses, IPv4 multicast groups, IPv6
+ * addresses and groups; guest MACs would be a further kind of the same shape). Keys are a kind's
+ * own (RegKey: uint32 for the IPv4 kinds, canonical text for IPv6).
  *
  * Contract (one Registrations per switch and kind; it sends through the switch's controller
  * link only, and does nothing else):
@@ -38,6 +39,7 @@
  */
 import type { Logger } from 'pino';
 import { formatIpv4, parseIpv4 } from '../../wire/addr.js';
+import { formatIpv6, parseIpv6 } from '../../wire/ipv6.js';
 import type { AddressKind, ToController } from '../../protocol/controller.js';
 
 /** A switch's controller, as far as registrations are concerned. */
@@ -83,8 +85,33 @@ export const IPV4_GROUPS: RegistrationKind<number> = {
   heldByAdapter: true, gatesFailover: false, format: formatIpv4, parse: parseIpv4Key,
 };
 
+/** An IPv6 address of a guest, by its canonical text. */
+const parseIpv6Key = (text: string): string | null => {
+  const a = parseIpv6(text);
+  return a === null ? null : formatIpv6(a);
+};
+
+/**
+ * IPv6 addresses: held by the adapter (the solicited-node group's MAC in the RDEV's multicast
+ * filter, so the LAN's Neighbor Solicitations reach the uplink) and, like IPv4 addresses, what
+ * the LAN reaches guests through.
+ */
+export const IPV6_ADDRESSES: RegistrationKind<string> = {
+  wire: 'ipv6', noun: 'IPv6 address', field: 'ip6', refusedLog: 'IPv6 address registration refused; local only',
+  heldByAdapter: true, gatesFailover: true, format: (k) => k, parse: parseIpv6Key,
+};
+
+/** IPv6 multicast groups a guest joined (MLD snooping), by canonical text: held by the adapter, as IPv4 groups. */
+export const IPV6_GROUPS: RegistrationKind<string> = {
+  wire: 'ipv6-group', noun: 'IPv6 multicast group', field: 'group6', refusedLog: 'IPv6 multicast group registration refused',
+  heldByAdapter: true, gatesFailover: false, format: (k) => k, parse: (text) => { const k = parseIpv6Key(text); return k !== null && k.startsWith('ff') ? k : null; },
+};
+
+/** A key of any kind: uint32 for the IPv4 kinds, canonical text for IPv6. */
+export type RegKey = number | string;
+
 /** The kinds a switch registers, in the order their messages go out. */
-export const KINDS = { ipv4: IPV4_ADDRESSES, 'ipv4-group': IPV4_GROUPS } as const satisfies Record<AddressKind, RegistrationKind<number>>;
+export const KINDS = { ipv4: IPV4_ADDRESSES, 'ipv4-group': IPV4_GROUPS, ipv6: IPV6_ADDRESSES, 'ipv6-group': IPV6_GROUPS } as const satisfies Record<AddressKind, RegistrationKind<RegKey>>;
 
 export interface Registration {
   registered: boolean;

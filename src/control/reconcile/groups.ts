@@ -1,5 +1,7 @@
 /**
- * Multicast group membership (IP mode), as the data plane's IGMP snooping reports it.
+ * Multicast group membership (IP mode), as the data plane's IGMP snooping reports it (one
+ * instance; MLD snooping's IPv6 groups are another, keyed by canonical text: `K`, with its
+ * `format` for logs and `order` for QUERY).
  *
  * Contract:
  * - `event(sw, port, group, joined)` ('group-join' / 'group-leave' of data-plane switch `sw`)
@@ -19,14 +21,14 @@ import type { Marks, Touch } from './marks.js';
 import type { Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
 
-export interface GroupMembers {
-  group: number;
+export interface GroupMembers<K = number> {
+  group: K;
   members: Array<{ userid: string; vdev: number }>;
 }
 
-export class GroupMembership implements Syncer {
-  /** Switch name -> multicast group (uint32) -> member NIC ports. */
-  private readonly groups = new Map<string, Map<number, Set<number>>>();
+export class GroupMembership<K extends number | string = number> implements Syncer {
+  /** Switch name -> multicast group -> member NIC ports. */
+  private readonly groups = new Map<string, Map<K, Set<number>>>();
   private readonly marks: Marks<string>;
 
   constructor(
@@ -35,18 +37,20 @@ export class GroupMembership implements Syncer {
     private readonly nics: NicBackends,
     private readonly log: Logger,
     touch: Touch,
+    private readonly format: (g: K) => string = formatIpv4 as (g: K) => string,
+    private readonly order: (a: K, b: K) => number = (a, b) => ((a as number) >>> 0) - ((b as number) >>> 0),
   ) {
     this.marks = touch.switchMarks();
   }
 
-  of(sw: string): Iterable<number> {
+  of(sw: string): Iterable<K> {
     return this.groups.get(sw)?.keys() ?? [];
   }
 
-  members(sw: string): GroupMembers[] {
+  members(sw: string): Array<GroupMembers<K>> {
     const gm = this.groups.get(sw);
     if (!gm) return [];
-    return [...gm].sort((a, b) => (a[0] >>> 0) - (b[0] >>> 0)).map(([group, ports]) => {
+    return [...gm].sort((a, b) => this.order(a[0], b[0])).map(([group, ports]) => {
       const members: Array<{ userid: string; vdev: number }> = [];
       for (const p of ports) {
         const n = this.nics.atPort(p)?.nic;
@@ -57,7 +61,7 @@ export class GroupMembership implements Syncer {
     });
   }
 
-  event(sw: number, port: number, group: number, joined: boolean): boolean {
+  event(sw: number, port: number, group: K, joined: boolean): boolean {
     const name = this.switches.nameOf(sw);
     if (name === undefined) return false;
     let gm = this.groups.get(name);
@@ -68,11 +72,11 @@ export class GroupMembership implements Syncer {
       if (!ports) gm.set(group, (ports = new Set()));
       if (ports.has(port)) return false;
       ports.add(port);
-      this.log.info({ vswitch: name, group: formatIpv4(group), nic, members: ports.size }, 'guest joined a multicast group');
+      this.log.info({ vswitch: name, group: this.format(group), nic, members: ports.size }, 'guest joined a multicast group');
     } else {
       if (!ports?.delete(port)) return false;
       if (ports.size === 0) gm.delete(group);
-      this.log.info({ vswitch: name, group: formatIpv4(group), nic, members: ports.size }, 'guest left a multicast group');
+      this.log.info({ vswitch: name, group: this.format(group), nic, members: ports.size }, 'guest left a multicast group');
     }
     return true;
   }

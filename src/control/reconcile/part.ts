@@ -30,6 +30,8 @@ export interface DataPlaneLike extends DataPlanePort {
   on(ev: 'port-down', fn: (m: Extract<FromWorker, { ev: 'port-down' }>) => void): unknown;
   on(ev: 'saw-address', fn: (m: Extract<FromWorker, { ev: 'saw-address' }>) => void): unknown;
   on(ev: 'lan-holder', fn: (m: Extract<FromWorker, { ev: 'lan-holder' }>) => void): unknown;
+  on(ev: 'saw-address6', fn: (m: Extract<FromWorker, { ev: 'saw-address6' }>) => void): unknown;
+  on(ev: 'group6-join' | 'group6-leave', fn: (m: Extract<FromWorker, { ev: 'group6-join' | 'group6-leave' }>) => void): unknown;
   on(ev: 'group-join' | 'group-leave', fn: (m: Extract<FromWorker, { ev: 'group-join' | 'group-leave' }>) => void): unknown;
   on(ev: 'fdb', fn: (m: Extract<FromWorker, { ev: 'fdb' }>) => void): unknown;
 }
