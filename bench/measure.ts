@@ -89,41 +89,53 @@ export async function linkMac(e: Endpoint): Promise<string> {
  * payload; the 4-byte FCS is not part of what trafgen writes) from src to dst, UDP port 9.
  */
 export async function writeTrafgenConfig(dir: string, t: Topology): Promise<string> {
-  await pingOnce(t.src, t.dst.ip, 2);
-  const dstMac = await nextHopMac(t.src, t.dst.ip);
-  const srcMac = await linkMac(t.src);
-  const cfg = `/* 64-byte UDP frame ${t.src.ip} -> ${t.dst.ip} */
+  return writeTrafgenConfigTo(dir, t.src, [t.dst]);
+}
+
+/**
+ * The same with one such frame per destination: trafgen sends them in turn, so the flows
+ * spread evenly over `dsts`. Each destination is pinged first (its neighbour entry resolved).
+ */
+export async function writeTrafgenConfigTo(dir: string, src: Endpoint, dsts: Endpoint[]): Promise<string> {
+  const srcMac = await linkMac(src);
+  const frames: string[] = [];
+  for (const dst of dsts) {
+    await pingOnce(src, dst.ip, 2);
+    const dstMac = await nextHopMac(src, dst.ip);
+    frames.push(`/* 64-byte UDP frame ${src.ip} -> ${dst.ip} */
 {
   ${macBytes(dstMac)},
   ${macBytes(srcMac)},
   c16(0x0800),
   0x45, 0x00, c16(50), c16(0), c16(0x4000), 64, 17, csumip(14, 33),
-  ${ipBytes(t.src.ip)},
-  ${ipBytes(t.dst.ip)},
+  ${ipBytes(src.ip)},
+  ${ipBytes(dst.ip)},
   c16(40000), c16(9), c16(30), c16(0),
   fill(0x00, 22)
 }
-`;
-  const path = join(dir, `trafgen-${t.src.ns}.cfg`);
-  writeFileSync(path, cfg);
+`);
+  }
+  const path = join(dir, `trafgen-${src.ns}-${dsts.length}.cfg`);
+  writeFileSync(path, frames.join(''));
   return path;
 }
 
 /**
  * One frame-rate run: trafgen (`txCpus` workers, no system-wide socket-memory tuning) sends as fast
- * as it can; after a warm-up the receiver's rx_packets are sampled over `seconds`.
+ * as it can; after a warm-up the receiver's rx_packets (or what `delivered` counts) are sampled over `seconds`.
  * Returns delivered frames per second.
  */
-export async function framesOnce(scope: Scope, t: Topology, cfgPath: string, seconds: number, txCpus: number): Promise<number> {
+export async function framesOnce(scope: Scope, t: Topology, cfgPath: string, seconds: number, txCpus: number,
+  delivered: () => Promise<number> = () => rxPackets(t.dst)): Promise<number> {
   const s = scope.child('trafgen');
   try {
     const p = s.spawn(t.src.ns, 'trafgen', ['--dev', t.src.dev, '--conf', cfgPath, '--cpus', String(txCpus),
       '--no-sock-mem', '--notouch-irq', '--no-cpu-stats']);
     await sleep(700);
     if (!p.running) throw new Error(`trafgen exited: ${p.stderr.trim() || p.stdout.trim()}`);
-    const c0 = await rxPackets(t.dst); const t0 = process.hrtime.bigint();
+    const c0 = await delivered(); const t0 = process.hrtime.bigint();
     await sleep(seconds * 1000);
-    const c1 = await rxPackets(t.dst); const t1 = process.hrtime.bigint();
+    const c1 = await delivered(); const t1 = process.hrtime.bigint();
     if (!p.running) throw new Error(`trafgen exited early: ${p.stderr.trim()}`);
     await p.stop('SIGINT');
     return (c1 - c0) / (Number(t1 - t0) / 1e9);

@@ -14,11 +14,16 @@
  *   vswitch-trace vswitchd, IP mode, guest to guest, with `vswitch trace` of the whole switch open
  *                 (its pcapng written to /dev/null: the cost of copying every frame, both ways)
  *   router        guest -> router namespace (ip_forward=1) -> LAN host (the path the seed replaced)
+ *   vswitch-eth-pair  the data plane of two ETHERNET-mode switches joined uplink to uplink by a
+ *                 veth, a guest on each (bench/l2-pair.ts), VLAN-unaware
+ *   vswitch-eth-vlan  the same with both guests on ACCESS ports of VLAN 10: tags added at one
+ *                 uplink and removed at the other (compare with vswitch-eth-pair)
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sh, sleep, waitFor, type Scope, type Proc } from './lib.js';
 import { pingOnce, type Topology } from './measure.js';
+import { probeDaemon, type Probe } from './cost.js';
 
 export type PathKind = 'kernel' | 'peer' | 'vswitch' | 'prior';
 
@@ -30,14 +35,20 @@ export interface PathContext {
   net: number;
   repoRoot: string;
   log: (msg: string) => void;
+  /** Extra environment for the switch under test (a variant: a lever switched off). */
+  env?: Record<string, string>;
 }
 
 export interface PathSetup {
   topology: Topology;
+  /** Every guest of a vswitch path, G1 first (the topology's src). */
+  guests?: Array<{ ns: string; dev: string; ip: string }>;
   /** Anything worth keeping in the JSON (e.g. the switch's DETAILS report). */
   extra?: Record<string, unknown>;
   /** Called after the measurements, before teardown; its answer goes into the JSON too. */
   after?: () => Promise<unknown>;
+  /** The switch's data-plane worker: CPU time and counters (vswitch paths only). */
+  probe?: Probe;
 }
 
 export interface PathDef {
@@ -160,16 +171,21 @@ const ovs: PathDef = {
   },
 };
 
+/** vswitchd's --metrics port, on the loopback of the switch's own namespace. */
+const METRICS_PORT = 9464;
+
 /** vswitchd in a namespace of its own, uplink veth to a LAN namespace, two namespace guests. */
-async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan', traced = false): Promise<PathSetup> {
+async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan', traced = false, guestCount = 2): Promise<PathSetup> {
   const { scope, prefix, net, repoRoot } = ctx;
   const vswitchd = join(repoRoot, 'bin/vswitchd');
   const cli = join(repoRoot, 'bin/vswitch');
   if (!existsSync(vswitchd) || !existsSync(cli)) throw new Error('bin/vswitchd or bin/vswitch does not exist yet');
+  if (guestCount < 2 || guestCount > 200) throw new Error(`guestCount ${guestCount}: 2 to 200`);
   const sw = await scope.netns(`${prefix}s`);
   const lan = await scope.netns(`${prefix}l`);
-  const g1 = await scope.netns(`${prefix}a`);
-  const g2 = await scope.netns(`${prefix}b`);
+  // Guests G1..GN: namespaces <prefix>a and <prefix>b for the first two (as always), <prefix>gN after.
+  const guests: string[] = [];
+  for (let i = 1; i <= guestCount; i++) guests.push(await scope.netns(i === 1 ? `${prefix}a` : i === 2 ? `${prefix}b` : `${prefix}g${i.toString(36)}`));
   const up = `${prefix}up`;
   await veth(sw, up, lan, 'lan0');
   await addr(lan, 'lan0', `10.77.${net}.1/24`);
@@ -179,15 +195,14 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
   writeFileSync(config, [
     '* vswitch benchmark: written by bench/paths.ts, removed after the run',
     `DEFINE VSWITCH BSW RDEV ${up} ${mode}`,
-    `DEFINE GUEST G1 NETNS ${g1}`,
-    `DEFINE GUEST G2 NETNS ${g2}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR G1',
-    'DEFINE NIC 0600 TYPE QDIO FOR G2',
-    'SET VSWITCH BSW GRANT G1', 'COUPLE 0600 TO SYSTEM BSW FOR G1',
-    'SET VSWITCH BSW GRANT G2', 'COUPLE 0600 TO SYSTEM BSW FOR G2',
+    ...guests.map((g, i) => `DEFINE GUEST G${i + 1} NETNS ${g}`),
+    ...guests.map((_, i) => `DEFINE NIC 0600 TYPE QDIO FOR G${i + 1}`),
+    ...guests.map((_, i) => `SET VSWITCH BSW GRANT G${i + 1}`),
+    ...guests.map((_, i) => `COUPLE 0600 TO SYSTEM BSW FOR G${i + 1}`),
     '',
   ].join('\n'));
-  const d = scope.spawn(sw, vswitchd, ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state')]);
+  const d = scope.spawn(sw, vswitchd, ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'),
+    '--metrics', `127.0.0.1:${METRICS_PORT}`], { env: { ...process.env, ...(ctx.env ?? {}) } });
   const q = (...words: string[]) => run(cli, ['--socket', socket, ...words], { timeoutMs: 10_000 });
   const tail = () => (d.stderr.trim().split('\n').slice(-5).join(' | ') || '(no output)');
   try {
@@ -200,15 +215,18 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
   scope.spawn(sw, join(repoRoot, 'bin/vswitch-controller'), ['--name', 'BENCHCTL', '--socket', socket]);
   const hasNic = async (ns: string) => (await run('ip', ['-n', ns, 'link', 'show', 'dev', 'enc600'])).code === 0;
   try {
-    await waitFor('enc600 in both guests', 10_000, async () => (await hasNic(g1)) && (await hasNic(g2)));
+    await waitFor('enc600 in every guest', 10_000 + 500 * guestCount, async () => {
+      for (const g of guests) if (!(await hasNic(g))) return false;
+      return true;
+    });
   } catch {
     const sw = await q('Q', 'VSWITCH', 'BSW');
     throw new Error(`guest NICs did not appear: ${(sw.stdout + sw.stderr).trim().split('\n').slice(0, 3).join(' | ')}; daemon: ${tail()}`);
   }
-  await addr(g1, 'enc600', `10.77.${net}.11/24`);
-  await addr(g2, 'enc600', `10.77.${net}.12/24`);
-  const src = { ns: g1, dev: 'enc600', ip: `10.77.${net}.11` };
-  const dst = target === 'guest' ? { ns: g2, dev: 'enc600', ip: `10.77.${net}.12` } : { ns: lan, dev: 'lan0', ip: `10.77.${net}.1` };
+  const guestEnds = guests.map((g, i) => ({ ns: g, dev: 'enc600', ip: `10.77.${net}.${11 + i}` }));
+  for (const e of guestEnds) await addr(e.ns, e.dev, `${e.ip}/24`);
+  const src = guestEnds[0]!;
+  const dst = target === 'guest' ? guestEnds[1]! : { ns: lan, dev: 'lan0', ip: `10.77.${net}.1` };
   const topology = { src, dst };
   try {
     await waitPing(topology, 20_000);
@@ -228,7 +246,9 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
   if (r.code === 0) { try { details = JSON.parse(r.stdout); } catch { details = r.stdout; } }
   return {
     topology,
-    extra: { daemonPid: d.pid, detailsBefore: details },
+    guests: guestEnds,
+    probe: probeDaemon(sw, d.pid, METRICS_PORT),
+    extra: { daemonPid: d.pid, detailsBefore: details, env: ctx.env ?? {} },
     after: async () => {
       const r2 = await q('--json', 'Q', 'VSWITCH', 'BSW', 'DETAILS');
       let out: Record<string, unknown>;
@@ -284,4 +304,37 @@ const router: PathDef = {
   },
 };
 
-export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router];
+/** vswitchd, IP mode, `n` namespace guests on one switch (bench/grow.ts). */
+export function vswitchGuests(ctx: PathContext, n: number): Promise<PathSetup> {
+  return vswitchTopology(ctx, 'IP', 'guest', false, n);
+}
+
+/** Two ETHERNET-mode switches uplink to uplink (bench/l2-pair.ts), VLAN 10 on the wire or untagged. */
+async function l2Pair(ctx: PathContext, vlan: boolean): Promise<PathSetup> {
+  const { scope, prefix, net, repoRoot } = ctx;
+  const g1 = await scope.netns(`${prefix}a`);
+  const g2 = await scope.netns(`${prefix}b`);
+  const w1 = await scope.netns(`${prefix}s`);
+  const w2 = await scope.netns(`${prefix}t`);
+  await veth(w1, 'up1', w2, 'up2');
+  const p = scope.spawn(null, process.execPath, [join(repoRoot, 'dist/bench/l2-pair.js'), vlan ? 'vlan' : 'plain', g1, g2, w1, w2]);
+  await waitFor('the data plane', 20_000, () => p.stdout.includes('ready') || !p.running);
+  if (!p.running) throw new Error(`l2-pair exited: ${p.stderr.trim()}`);
+  await addr(g1, 'enc600', `10.77.${net}.11/24`);
+  await addr(g2, 'enc600', `10.77.${net}.12/24`);
+  const topology = { src: { ns: g1, dev: 'enc600', ip: `10.77.${net}.11` }, dst: { ns: g2, dev: 'enc600', ip: `10.77.${net}.12` } };
+  await waitPing(topology, 20_000);
+  return { topology };
+}
+
+const vswitchEthPair: PathDef = {
+  name: 'vswitch-eth-pair', code: 'vp', label: 'vswitch data plane, ETHERNET mode, two switches uplink to uplink', kind: 'vswitch',
+  setup: (ctx) => l2Pair(ctx, false),
+};
+
+const vswitchEthVlan: PathDef = {
+  name: 'vswitch-eth-vlan', code: 'vv', label: 'vswitch data plane, ETHERNET mode, two switches, VLAN 10 tagged between them', kind: 'vswitch',
+  setup: (ctx) => l2Pair(ctx, true),
+};
+
+export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router, vswitchEthPair, vswitchEthVlan];

@@ -4,6 +4,7 @@
  * hand-written SVG bar chart. Pure functions of the results; no I/O here.
  */
 import type { PathKind } from './paths.js';
+import type { Cost } from './cost.js';
 
 export interface Metric { values: number[]; median: number | null; error?: string }
 
@@ -19,6 +20,8 @@ export interface PathResult {
   pingP99Ms: Metric;
   pingLost: number[];
   extra?: Record<string, unknown>;
+  /** The data-plane worker's cost per repetition of each test, and while idle (vswitch rows). */
+  cost?: { tcp: Cost[]; frames: Cost[]; ping: Cost[]; idle: Cost | null };
 }
 
 export interface ForwardResult {
@@ -85,6 +88,37 @@ export function table(paths: PathResult[]): string {
   const peers = cols.map((c) => `${c.head}: ${bestPeer(paths, c.k)?.name ?? 'none'}`).join(', ');
   lines.push('', `best userspace peer per column: ${peers}`);
   if (notes.length) lines.push('rows not (fully) measured:', ...notes);
+  return lines.join('\n');
+}
+
+/** Median of the non-null values, or null. */
+function med(xs: Array<number | null>): number | null {
+  const v = xs.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/**
+ * The worker's cost per vswitch row (issue 14): CPU ns per frame the switch received and the
+ * worker's CPU share during each test (medians over the repetitions), frames per receive batch
+ * and per wake-up in the 64-byte test, and its CPU time while idle.
+ */
+export function costTable(paths: PathResult[], idleSeconds: number): string {
+  const rows = paths.filter((p) => p.cost !== undefined);
+  if (rows.length === 0) return 'data-plane worker cost: no vswitch rows measured';
+  const labelW = Math.max(4, ...rows.map((p) => p.label.length));
+  const head = ['path'.padEnd(labelW), 'TCP ns/fr', 'CPU', '64B ns/fr', 'CPU', 'fr/batch', 'fr/wake', 'ping ns/fr', 'CPU', `idle ${idleSeconds}s CPU ms`].join(' | ');
+  const lines = ['data-plane worker cost (thread CPU time / frames the switch received; CPU = share of the wall time):', head, '-'.repeat(head.length)];
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(0)}%`);
+  for (const p of rows) {
+    const c = p.cost!;
+    const ns = (cs: Cost[]) => fmt(med(cs.map((x) => x.nsPerFrame)), 0);
+    const share = (cs: Cost[]) => pct(med(cs.map((x) => x.cpuShare)));
+    lines.push([p.label.padEnd(labelW), ns(c.tcp).padStart(9), share(c.tcp).padStart(4), ns(c.frames).padStart(9), share(c.frames).padStart(4),
+      fmt(med(c.frames.map((x) => x.framesPerBatch)), 1).padStart(8), fmt(med(c.frames.map((x) => x.framesPerWakeup)), 1).padStart(7),
+      ns(c.ping).padStart(10), share(c.ping).padStart(4), fmt(c.idle?.cpuMs ?? null, 1).padStart(`idle ${idleSeconds}s CPU ms`.length)].join(' | '));
+  }
   return lines.join('\n');
 }
 

@@ -8,8 +8,13 @@
  * the forwarding core's microbenchmark (dist/bench/forward.js, if present). It prints a
  * table with ratios to the bridge and to the best userspace peer and the goals of issue 5, and
  * writes results/<timestamp>/{results.json,chart.svg,report.txt}.
+ * For every vswitch row it also reports what the data-plane worker spent (bench/cost.ts, issue
+ * 14): CPU ns per frame in each test, its CPU share, frames per batch and per wake-up, its CPU
+ * time while idle for 10 s; and what the run ran on (kernel, CPU, cores, Node, load average).
+ * `--compare VAR=VALUE` measures every vswitch path again with that environment for its daemon
+ * (a lever off or on), alternating with the plain row repetition by repetition.
  *
- *   node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N]
+ *   node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,...]]...
  *
  * Everything it makes (namespaces named vsbn<pid>..., processes, temp dirs) is removed at the end,
  * on failure and on SIGINT/SIGTERM. Needs root.
@@ -17,30 +22,48 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { availableParallelism, release } from 'node:os';
-import { Scope, run, median, sweep } from './lib.js';
+import { Scope, run, median, sleep, sweep } from './lib.js';
+import { costOf, machine, machineText } from './cost.js';
+import { startProfile, summary, removePerfMap, type ProfileResult } from './profile.js';
+
+/** Profiles taken in this run (--profile). */
+const profiles: Array<ProfileResult | string> = [];
 import { startIperfServer, tcpOnce, framesOnce, pingRun, writeTrafgenConfig, type Durations } from './measure.js';
-import { PATHS, type PathDef } from './paths.js';
-import { table, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
+import { PATHS, type PathDef, type PathSetup } from './paths.js';
+import { table, costTable, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
 import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
 import { measureVm, vmText, type VmResult } from './vm.js';
+import { measureGrow, growText, type GrowRow } from './grow.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-interface Options { quick: boolean; only: string[] | null; reps: number; durations: Durations }
+interface Options {
+  quick: boolean; only: string[] | null; reps: number; durations: Durations;
+  /** Variants of every vswitch path: each an extra environment for its daemon (--compare). */
+  compare: Record<string, string>[];
+  /** --profile DIR: perf profiles of the worker (bench/profile.ts), or null. */
+  profile: string | null;
+}
 
 function usage(): string {
-  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N]
+  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]...
   --quick      1 repetition, short runs (for development)
-  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm
+  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow
   --reps N     repetitions per figure (default 3; the figure is the median)
   --tx-cpus N  trafgen worker processes for the 64-byte test (default 1: the sending guest has
                one CPU and the switch the other; with 2 the kernel bridge uses both CPUs and a
-               userspace switch competes with the sender for its CPU)`;
+               userspace switch competes with the sender for its CPU)
+  --compare    run every selected vswitch path a second time with these environment variables
+               set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=1);
+               repeat for more variants. The rows are measured alternately, in one run.
+  --profile D  perf profiles of each vswitch row's worker thread during the first TCP and
+               64-byte repetitions, into directory D (bench/profile.ts; needs linux-perf)`;
 }
 
 function parseArgs(argv: string[]): Options {
   let quick = false, only: string[] | null = null, reps: number | null = null, txCpus = 1;
+  const compare: Record<string, string>[] = [];
+  let profile: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
@@ -48,7 +71,7 @@ function parseArgs(argv: string[]): Options {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       if (!v) throw new Error('--only needs a list of path names');
       only = v.split(',').map((s) => s.trim()).filter(Boolean);
-      const known = new Set([...PATHS.map((p) => p.name), 'forward', 'scale', 'vm']);
+      const known = new Set([...PATHS.map((p) => p.name), 'forward', 'scale', 'vm', 'grow']);
       for (const n of only) if (!known.has(n)) throw new Error(`unknown path ${n}; known: ${[...known].join(', ')}`);
     } else if (a === '--reps' || a.startsWith('--reps=')) {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
@@ -58,11 +81,25 @@ function parseArgs(argv: string[]): Options {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
       if (!Number.isInteger(v) || v < 1) throw new Error('--tx-cpus needs a positive integer');
       txCpus = v;
+    } else if (a === '--compare' || a.startsWith('--compare=')) {
+      const v = a.includes('=') && a.startsWith('--compare=') ? a.slice('--compare='.length) : argv[++i];
+      const env: Record<string, string> = {};
+      for (const kv of (v ?? '').split(',').filter(Boolean)) {
+        const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(kv);
+        if (!m) throw new Error(`--compare takes VAR=VALUE[,VAR=VALUE], not '${kv}'`);
+        env[m[1]!] = m[2]!;
+      }
+      if (Object.keys(env).length === 0) throw new Error('--compare needs VAR=VALUE');
+      compare.push(env);
+    } else if (a === '--profile' || a.startsWith('--profile=')) {
+      const v = a.startsWith('--profile=') ? a.slice('--profile='.length) : argv[++i];
+      if (!v) throw new Error('--profile needs a directory');
+      profile = resolve(v);
     } else if (a === '--help' || a === '-h') { console.log(usage()); process.exit(0); }
     else throw new Error(`unknown argument ${a}\n${usage()}`);
   }
   return {
-    quick, only, reps: reps ?? (quick ? 1 : 3),
+    quick, only, reps: reps ?? (quick ? 1 : 3), compare, profile,
     durations: quick ? { tcpSeconds: 2, framesSeconds: 1, pings: 50, txCpus } : { tcpSeconds: 5, framesSeconds: 3, pings: 200, txCpus },
   };
 }
@@ -85,66 +122,149 @@ function metric(values: number[], error?: string): Metric {
   return { values, median: values.length ? median(values) : null, ...(error ? { error } : {}) };
 }
 
-async function measurePath(root: Scope, def: PathDef, index: number, tag: string, opt: Options): Promise<PathResult> {
-  const res: PathResult = {
-    name: def.name, label: def.label, kind: def.kind, status: 'ok',
-    tcpGbps: metric([]), framesPerSec: metric([]), pingP50Ms: metric([]), pingP99Ms: metric([]), pingLost: [],
-  };
-  const scope = root.child(def.name);
+/** One row being measured: a path (possibly a variant of it) with its live set-up. */
+interface Member { def: PathDef; res: PathResult; scope: Scope; setup: PathSetup | null; errors: string[] }
+
+const IDLE_SECONDS = 10;
+
+/**
+ * Measure one path and its variants (`envs`: one extra environment per variant, the first {}
+ * being the path as it is). Every member is set up first; then each test runs rep by rep with
+ * the members alternating (A B, B A, ...) so load from elsewhere on the machine falls on all
+ * of them alike; then the members that have a worker probe sit idle for IDLE_SECONDS together.
+ * Around every repetition a vswitch member's worker is probed (bench/cost.ts): its CPU time
+ * and frames give ns/frame for each test.
+ */
+async function measureGroup(root: Scope, def: PathDef, index: number, tag: string, opt: Options, envs: Record<string, string>[]): Promise<PathResult[]> {
+  const members: Member[] = [];
   try {
-    log(`${def.name}: setting up`);
-    const s = await def.setup({ scope, prefix: `${tag}${def.code}`, net: 10 + index, repoRoot: ROOT, log });
-    const t = s.topology;
-    if (s.extra) res.extra = { ...s.extra };
-    const errors: string[] = [];
+    for (let v = 0; v < envs.length; v++) {
+      const env = envs[v]!;
+      const suffix = Object.entries(env).map(([k, x]) => `${k}=${x}`).join(',');
+      const res: PathResult = {
+        name: suffix ? `${def.name}[${suffix}]` : def.name, label: suffix ? `${def.label} [${suffix}]` : def.label, kind: def.kind, status: 'ok',
+        tcpGbps: metric([]), framesPerSec: metric([]), pingP50Ms: metric([]), pingP99Ms: metric([]), pingLost: [],
+      };
+      const m: Member = { def, res, scope: root.child(res.name), setup: null, errors: [] };
+      members.push(m);
+      try {
+        log(`${res.name}: setting up`);
+        // Variants get their own code letter so their names differ (prefix is 4 chars at most).
+        const code = v === 0 ? def.code : `${def.code[0]}${v}`;
+        const denv = opt.profile !== null ? { ...env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim() } : env;
+        m.setup = await def.setup({ scope: m.scope, prefix: `${tag}${code}`, net: 10 + index + 20 * v, repoRoot: ROOT, log, env: denv });
+        const pr = m.setup.probe;
+        if (opt.profile !== null && pr) m.scope.defer('perf map', () => removePerfMap(pr.pid));
+        if (m.setup.extra) res.extra = { ...m.setup.extra };
+        if (m.setup.probe) res.cost = { tcp: [], frames: [], ping: [], idle: null };
+      } catch (e) {
+        res.status = 'n/a';
+        res.reason = (e as Error).message.replace(/\s+/g, ' ').slice(0, 600);
+        log(`${res.name}: n/a: ${res.reason}`);
+      }
+    }
+    const live = (): Member[] => members.filter((m) => m.setup !== null);
+    const order = (r: number): Member[] => (r % 2 === 0 ? live() : [...live()].reverse());
+    /** One repetition of one test on one member, with the worker probed around it. */
+    const rep = async (m: Member, what: 'tcp' | 'frames' | 'ping', fn: () => Promise<void>, r: number): Promise<void> => {
+      const probe = m.setup!.probe;
+      const a = probe ? await probe().catch(() => null) : null;
+      const stop = opt.profile !== null && probe && r === 0 && what !== 'ping'
+        ? await startProfile(m.scope, opt.profile, m.res.name, what, probe.pid, probe.tid) : null;
+      try { await fn(); } finally { if (stop) profiles.push(await stop()); }
+      const b = probe && a ? await probe().catch(() => null) : null;
+      if (a && b && m.res.cost) m.res.cost[what].push(costOf(a, b));
+    };
 
     // TCP
-    const tcp: number[] = [];
-    try {
-      await startIperfServer(scope, t.dst);
-      for (let r = 0; r < opt.reps; r++) {
-        tcp.push(await tcpOnce(t, opt.durations.tcpSeconds));
-        log(`${def.name}: tcp ${r + 1}/${opt.reps}: ${tcp[tcp.length - 1]!.toFixed(2)} Gbit/s`);
+    const tcp = new Map<Member, number[]>(members.map((m) => [m, []]));
+    for (const m of live()) {
+      try { await startIperfServer(m.scope, m.setup!.topology.dst); } catch (e) { m.errors.push(`tcp: ${(e as Error).message}`); }
+    }
+    for (let r = 0; r < opt.reps; r++) {
+      for (const m of order(r)) {
+        if (m.errors.some((x) => x.startsWith('tcp'))) continue;
+        try {
+          await rep(m, 'tcp', async () => { tcp.get(m)!.push(await tcpOnce(m.setup!.topology, opt.durations.tcpSeconds)); }, r);
+          log(`${m.res.name}: tcp ${r + 1}/${opt.reps}: ${tcp.get(m)!.at(-1)!.toFixed(2)} Gbit/s${costNote(m, 'tcp')}`);
+        } catch (e) { m.errors.push(`tcp: ${(e as Error).message}`); }
       }
-    } catch (e) { errors.push(`tcp: ${(e as Error).message}`); }
-    res.tcpGbps = metric(tcp, errors.find((x) => x.startsWith('tcp')));
+    }
+    for (const m of members) m.res.tcpGbps = metric(tcp.get(m)!, m.errors.find((x) => x.startsWith('tcp')));
 
     // 64-byte frames
-    const fr: number[] = [];
-    try {
-      const cfg = await writeTrafgenConfig(scope.tempDir('tg'), t);
-      for (let r = 0; r < opt.reps; r++) {
-        fr.push(await framesOnce(scope, t, cfg, opt.durations.framesSeconds, opt.durations.txCpus));
-        log(`${def.name}: frames ${r + 1}/${opt.reps}: ${(fr[fr.length - 1]! / 1e3).toFixed(1)} k/s`);
+    const fr = new Map<Member, number[]>(members.map((m) => [m, []]));
+    const cfgs = new Map<Member, string>();
+    for (const m of live()) {
+      try { cfgs.set(m, await writeTrafgenConfig(m.scope.tempDir('tg'), m.setup!.topology)); } catch (e) { m.errors.push(`frames: ${(e as Error).message}`); }
+    }
+    for (let r = 0; r < opt.reps; r++) {
+      for (const m of order(r)) {
+        const cfg = cfgs.get(m);
+        if (cfg === undefined || m.errors.some((x) => x.startsWith('frames'))) continue;
+        try {
+          await rep(m, 'frames', async () => { fr.get(m)!.push(await framesOnce(m.scope, m.setup!.topology, cfg, opt.durations.framesSeconds, opt.durations.txCpus)); }, r);
+          log(`${m.res.name}: frames ${r + 1}/${opt.reps}: ${(fr.get(m)!.at(-1)! / 1e3).toFixed(1)} k/s${costNote(m, 'frames')}`);
+        } catch (e) { m.errors.push(`frames: ${(e as Error).message}`); }
       }
-    } catch (e) { errors.push(`frames: ${(e as Error).message}`); }
-    res.framesPerSec = metric(fr, errors.find((x) => x.startsWith('frames')));
+    }
+    for (const m of members) m.res.framesPerSec = metric(fr.get(m)!, m.errors.find((x) => x.startsWith('frames')));
 
     // latency
-    const p50: number[] = [], p99: number[] = [];
-    try {
-      for (let r = 0; r < opt.reps; r++) {
-        const p = await pingRun(t, opt.durations.pings);
-        p50.push(p.p50); p99.push(p.p99); res.pingLost.push(p.lost);
-        log(`${def.name}: ping ${r + 1}/${opt.reps}: p50 ${p.p50.toFixed(3)} ms, p99 ${p.p99.toFixed(3)} ms, lost ${p.lost}`);
+    const p50 = new Map<Member, number[]>(members.map((m) => [m, []]));
+    const p99 = new Map<Member, number[]>(members.map((m) => [m, []]));
+    for (let r = 0; r < opt.reps; r++) {
+      for (const m of order(r)) {
+        if (m.errors.some((x) => x.startsWith('ping'))) continue;
+        try {
+          await rep(m, 'ping', async () => {
+            const p = await pingRun(m.setup!.topology, opt.durations.pings);
+            p50.get(m)!.push(p.p50); p99.get(m)!.push(p.p99); m.res.pingLost.push(p.lost);
+          }, r);
+          log(`${m.res.name}: ping ${r + 1}/${opt.reps}: p50 ${p50.get(m)!.at(-1)!.toFixed(3)} ms, p99 ${p99.get(m)!.at(-1)!.toFixed(3)} ms, lost ${m.res.pingLost.at(-1)}${costNote(m, 'ping')}`);
+        } catch (e) { m.errors.push(`ping: ${(e as Error).message}`); }
       }
-    } catch (e) { errors.push(`ping: ${(e as Error).message}`); }
-    res.pingP50Ms = metric(p50, errors.find((x) => x.startsWith('ping')));
-    res.pingP99Ms = metric(p99);
-
-    if (s.after) {
-      try { res.extra = { ...(res.extra ?? {}), ...((await s.after()) as Record<string, unknown>) }; } catch { /* informational only */ }
     }
-    if (errors.length) { res.status = 'partial'; res.reason = errors.join('; '); }
-  } catch (e) {
-    res.status = 'n/a';
-    res.reason = (e as Error).message.replace(/\s+/g, ' ').slice(0, 600);
-    log(`${def.name}: n/a: ${res.reason}`);
+    for (const m of members) {
+      m.res.pingP50Ms = metric(p50.get(m)!, m.errors.find((x) => x.startsWith('ping')));
+      m.res.pingP99Ms = metric(p99.get(m)!);
+    }
+
+    // idle: every probed member at once, nothing sent
+    const probed = live().filter((m) => m.setup!.probe && m.res.cost);
+    if (probed.length > 0) {
+      const before = await Promise.all(probed.map((m) => m.setup!.probe!().catch(() => null)));
+      await sleep(IDLE_SECONDS * 1000);
+      const afterIdle = await Promise.all(probed.map((m) => m.setup!.probe!().catch(() => null)));
+      probed.forEach((m, i) => {
+        const a = before[i], b = afterIdle[i];
+        if (a && b) {
+          m.res.cost!.idle = costOf(a, b);
+          log(`${m.res.name}: idle ${IDLE_SECONDS} s: worker ${m.res.cost!.idle.cpuMs.toFixed(1)} ms CPU`);
+        }
+      });
+    }
+
+    for (const m of live()) {
+      if (m.setup!.after) {
+        try { m.res.extra = { ...(m.res.extra ?? {}), ...((await m.setup!.after()) as Record<string, unknown>) }; } catch { /* informational only */ }
+      }
+      if (m.errors.length) { m.res.status = 'partial'; m.res.reason = m.errors.join('; '); }
+    }
   } finally {
-    scope.close();
-    if (scope.errors.length) log(`${def.name}: cleanup: ${scope.errors.join('; ')}`);
+    for (const m of members) {
+      m.scope.close();
+      if (m.scope.errors.length) log(`${m.res.name}: cleanup: ${m.scope.errors.join('; ')}`);
+    }
   }
-  return res;
+  return members.map((m) => m.res);
+}
+
+/** ", worker N ns/frame, X% CPU" for the last repetition of a test, or ''. */
+function costNote(m: Member, what: 'tcp' | 'frames' | 'ping'): string {
+  const c = m.res.cost?.[what].at(-1);
+  if (!c) return '';
+  return `; worker ${c.nsPerFrame === null ? 'n/a' : c.nsPerFrame.toFixed(0)} ns/frame, ${(c.cpuShare * 100).toFixed(0)}% CPU`;
 }
 
 /**
@@ -204,14 +324,23 @@ async function main(): Promise<number> {
   process.on('unhandledRejection', (e) => { log(`failed: ${(e as Error)?.stack ?? e}`); cleanup(); process.exit(1); });
 
   const started = new Date();
+  const host = machine();
+  log(machineText(host));
   const selected = PATHS.filter((p) => !opt.only || opt.only.includes(p.name));
   log(`${selected.length} path(s), ${opt.reps} repetition(s) each; tag ${tag}`);
   const results: PathResult[] = [];
   let scale: ScaleResult | null = null;
   let vm: VmResult | null = null;
+  let grow: GrowRow[] | null = null;
   try {
-    for (const def of selected) results.push(await measurePath(root, def, PATHS.indexOf(def), tag, opt));
+    for (const def of selected) {
+      const envs = def.kind === 'vswitch' ? [{}, ...opt.compare] : [{}];
+      results.push(...await measureGroup(root, def, PATHS.indexOf(def), tag, opt, envs));
+    }
     if (!opt.only || opt.only.includes('scale')) scale = await measureScale({ scope: root, prefix: `${tag}sc`, repoRoot: ROOT, reps: opt.reps, log });
+    if (!opt.only || opt.only.includes('grow')) {
+      grow = await measureGrow({ scope: root, prefix: `${tag}w`, repoRoot: ROOT, reps: opt.reps, seconds: opt.durations.framesSeconds, log });
+    }
     if (!opt.only || opt.only.includes('vm')) vm = await measureVm({ scope: root.child('vm'), prefix: `${tag}vm`, repoRoot: ROOT, reps: opt.reps, log });
   } finally {
     cleanup();
@@ -226,17 +355,20 @@ async function main(): Promise<number> {
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const outDir = join(ROOT, 'results', stamp);
   mkdirSync(outDir, { recursive: true });
-  const title = `vswitch benchmark ${started.toISOString()} (${availableParallelism()} CPUs, kernel ${release()}, median of ${opt.reps})`;
+  const title = `vswitch benchmark ${started.toISOString()} (${host.cores} CPUs, kernel ${host.kernel}, median of ${opt.reps})`;
   const fwdText = fwd.status === 'ok'
     ? [...Object.entries(fwd.figures ?? {}).map(([k, v]) => `  ${k}: ${(v / 1e6).toFixed(2)} M frames/s`),
       ...Object.entries(fwd.other ?? {}).map(([k, v]) => `  ${k}: ${v}`)].join('\n')
     : `  n/a: ${fwd.reason}`;
   const text = [
-    title, '',
+    title, machineText(host), '',
     table(results), '',
+    costTable(results, IDLE_SECONDS), '',
+    ...(profiles.length ? [summary(profiles), ''] : []),
     'forwarding core alone (dist/bench/forward.js, in memory, no I/O):', fwdText, '',
     'goals (issue 5):', goalsText(gs), '',
     scaleText(scale, lookup), '',
+    growText(grow), '',
     vmText(vm), '',
     `method: iperf3 ${opt.durations.tcpSeconds} s per run, server-side received rate; trafgen (${opt.durations.txCpus} worker(s)) 64-byte UDP frames for ${opt.durations.framesSeconds} s,` +
       ' delivered rate = receiver interface rx_packets per second; ping -i 0.01, ' + `${opt.durations.pings} pings per run; every figure the median of ${opt.reps}.`,
@@ -244,16 +376,17 @@ async function main(): Promise<number> {
   const json = {
     started: started.toISOString(), finished: new Date().toISOString(),
     machine: {
-      cpus: availableParallelism(), kernel: release(), node: process.version,
+      ...host, cpus: host.cores,
       tools: {
         iperf3: await version('iperf3', ['--version']), trafgen: await version('trafgen', ['--version']),
         vde_switch: await version('vde_switch', ['--version']), ovs: await version('ovs-vswitchd', ['--version']),
       },
     },
     options: { quick: opt.quick, only: opt.only, reps: opt.reps, durations: opt.durations },
-    paths: results, forward: fwd, goals: gs,
+    paths: results, forward: fwd, goals: gs, profiles,
     scale: { ...(scale ?? { status: 'not selected' }), lanIpLookupNs: lookup },
     vm: vm ?? { status: 'not selected' },
+    grow: grow ?? { status: 'not selected' },
   };
   writeFileSync(join(outDir, 'results.json'), JSON.stringify(json, null, 2) + '\n');
   writeFileSync(join(outDir, 'chart.svg'), svg(results, title));

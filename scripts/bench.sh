@@ -7,13 +7,15 @@
 #   npm run bench                      every path, median of 3
 #   npm run bench -- --quick           1 repetition, short runs
 #   npm run bench -- --only bridge,vswitch-ip
+#   npm run bench -- --only vswitch-ip --compare VSWITCH_ADAPTIVE_POLL=1   a lever on and off, one run
+#   npm run bench -- --only vswitch-ip --profile results/prof            perf profiles of the worker
 #
 # Results go to results/<timestamp>/ (results.json, chart.svg, report.txt). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-BENCH_PACKAGES=(openvswitch-switch iperf3 netsniff-ng vde2 iproute2 iputils-ping)
+BENCH_PACKAGES=(openvswitch-switch iperf3 netsniff-ng vde2 iproute2 iputils-ping curl linux-perf)
 missing=()
 for p in "${BENCH_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

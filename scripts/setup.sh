@@ -13,10 +13,13 @@ fi
 # page's browser test; systemd: systemd-analyze verify on contrib/systemd, no systemd as PID 1
 # needed; curl and socat: the lab's metrics scrape and its page forward; podman, runc and
 # containernetworking-plugins: the CNI plugin's tests with the real client and its delegated
-# IPAM plugins in /usr/lib/cni; libvirt-*: the host-TAP NIC's test through libvirtd and virsh).
+# IPAM plugins in /usr/lib/cni; libvirt-*: the host-TAP NIC's test through libvirtd and virsh; etcd-server and etcd-client:
+# the cluster's store, a real 3-member etcd 3.4 in test/cluster, and etcdctl; iputils-arping: the VLAN tests'
+# broadcast probes).
 PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
           qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat iputils-tracepath tshark
-          podman runc containernetworking-plugins libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
+          podman runc containernetworking-plugins libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+          etcd-server etcd-client iputils-arping)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

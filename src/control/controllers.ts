@@ -55,6 +55,8 @@ import { RdevFailover, type SwitchEvent } from './controllers/failover.js';
 import { ControllerLiveness } from './controllers/liveness.js';
 import { KINDS, Registrations, type RegistrationTarget } from './controllers/registrations.js';
 import type { State } from './state.js';
+import { MSG } from './messages.js';
+import type { Principal } from './privilege.js';
 
 export { MAX_EVENTS, type SwitchEvent } from './controllers/failover.js';
 export { PING_DEADLINE_MS, PING_INTERVAL_MS } from './controllers/liveness.js';
@@ -188,9 +190,18 @@ export class ControllerManager {
    * A Register arrived. Returns null when accepted (Registered was sent), else the refusal. A
    * name held by a connection marked not responding is taken from it (it is closed); one held
    * by another connection is refused with a retry (and the holder is pinged at once, so a dead
-   * one loses the name within the ping deadline).
+   * one loses the name within the ping deadline). `peer`: who connected (SO_PEERCRED; absent:
+   * an in-process caller, the system); a peer that is not the system is refused, finally (no
+   * retry), logged and listed with the refused registrations.
    */
-  register(link: ControllerLink, name: string, pid: number): RegisterRefusal | null {
+  register(link: ControllerLink, name: string, pid: number, peer?: { who: Principal; pid: number }): RegisterRefusal | null {
+    // Registering as a controller is class B: a controller is told which RDEVs to own and every guest's addresses.
+    if (peer !== undefined && !peer.who.system) {
+      const reason = `${MSG.NOT_AUTHORIZED} not authorized: registering as a controller is for the system (root or the administrators' group); uid ${peer.who.uid}${peer.who.user !== null ? ` (${peer.who.user})` : ''} is neither`;
+      this.log.warn({ controller: name, pid, peerPid: peer.pid, uid: peer.who.uid, user: peer.who.user }, 'controller registration refused: not authorized');
+      this.refused({ kind: 'controller', vswitch: null, subject: name, rdev: null, reason });
+      return { reason };
+    }
     const holder = this.controllers.get(name);
     if (holder) {
       const slow = this.liveness.slow(name);

@@ -18,6 +18,13 @@
  * What is journaled, what is an operation on the uplink (Effects.operate) and what only
  * SYSTEM CONFIG accepts is the table of verbs' answer (src/control/commands/index.ts).
  * Commands run one at a time, synchronously, so replies follow the order of arrival.
+ *
+ * In a cluster (vswitchd --cluster, src/daemon/cluster) a DefinitionStore takes part:
+ * `submit` (the control socket's entry) hands it the commands it `involves` (the shared
+ * system definitions, and those that claim something cluster-wide) and answers once the store
+ * has decided; the store applies a committed shared definition on every member through
+ * `applyShared` (checked as a replayed journal record is, then journaled locally and applied).
+ * Without a store `submit` is `execute`.
  */
 import type { Logger } from 'pino';
 import { check, verbOf } from './commands/index.js';
@@ -25,6 +32,7 @@ import { NO_RUNTIME, type Env, type Operation, type Outcome, type RuntimeView } 
 import { format, leadingWords, parse, type Command } from './grammar.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { MSG } from './messages.js';
+import { SYSTEM, type Principal } from './privilege.js';
 import { State, type Change, type NicAlloc } from './state.js';
 
 export interface Reply {
@@ -47,11 +55,26 @@ export interface Effects {
 /** Where an acknowledged command is made durable (in the daemon src/control/history.ts: the journal, compacted into snapshots). */
 export type CommandJournal = Pick<Journal, 'append'>;
 
+/**
+ * The cluster's part in commands (src/daemon/cluster). `involves`: does this checked command
+ * go through the store (a shared definition; a COUPLE that claims its user id)? `submit`: the
+ * store's way with it; `run` executes it locally (ControlPlane.execute) when the store agrees,
+ * `recheck` checks it again against the state as it is then (the error line, or null).
+ */
+export interface DefinitionStore {
+  involves(cmd: Command): boolean;
+  /** Is this a shared definition (applied on every member through applyShared, never through execute)? */
+  shares(cmd: Command): boolean;
+  submit(cmd: Command, text: string, run: () => Reply, recheck: () => string | null): Promise<Reply>;
+}
+
 /** What the running engine works with besides the state: in the daemon, the journal and the reconciler. */
 export interface Running {
   journal: CommandJournal;
   effects: Effects;
   runtime: RuntimeView;
+  /** The cluster's store (vswitchd --cluster); absent on a host of its own. */
+  store?: DefinitionStore;
 }
 
 /** Start-up: SYSTEM CONFIG and journal replay, applied to the state before the data plane exists. */
@@ -126,14 +149,49 @@ export class ControlPlane {
   private readonly journal: CommandJournal;
   private readonly effects: Effects;
   private readonly runtime: RuntimeView;
+  private readonly store: DefinitionStore | null;
 
   constructor(readonly state: State, private readonly env: Env, private readonly log: Logger, running: Running) {
     this.journal = running.journal;
     this.effects = running.effects;
     this.runtime = running.runtime;
+    this.store = running.store ?? null;
   }
 
-  execute(text: string): Reply {
+  /** A command from the control socket for `who`: `execute`, or through the cluster's store when it takes part (a Promise then). */
+  submit(text: string, who: Principal = SYSTEM): Reply | Promise<Reply> {
+    if (this.store === null) return this.execute(text, who);
+    const p = parse(text);
+    if (!p.ok || !verbOf(p.cmd).journaled || !this.store.involves(p.cmd)) return this.execute(text, who);
+    const cmd = p.cmd;
+    const recheck = (): string | null => {
+      const o = check(this.state, cmd, { env: this.env, runtime: this.runtime, who });
+      return o.ok ? null : o.error;
+    };
+    const err = recheck();
+    if (err !== null) {
+      if (err.startsWith(MSG.NOT_AUTHORIZED)) this.log.warn({ cmd: format(cmd), uid: who.uid, user: who.user }, 'command refused: not authorized');
+      return { ok: false, lines: [err] };
+    }
+    return this.store.submit(cmd, text, () => this.execute(text, who, true), recheck);
+  }
+
+  /**
+   * A shared definition the cluster's store committed (on this member or another): checked as a
+   * replayed journal record is (against the running daemon, as the system: the issuing member
+   * checked its issuer's privilege), then prepared, journaled, applied and reconciled as any
+   * command. A refusal is the reply (logged by the caller).
+   */
+  applyShared(text: string): Reply {
+    return this.execute(text, SYSTEM, true, { replay: {} });
+  }
+
+  /**
+   * Run one command for `who` (the control socket's peer; the daemon's own commands: SYSTEM).
+   * `byStore`: the cluster's store agreed (or this is its shared definition); otherwise a shared
+   * definition is refused here.
+   */
+  execute(text: string, who: Principal = SYSTEM, byStore = false, replay?: { replay: { alloc?: NicAlloc } }): Reply {
     const p = parse(text);
     if (!p.ok) return { ok: false, lines: [`${MSG.SYNTAX} ${p.error.message}`] };
     const cmd = p.cmd;
@@ -141,8 +199,14 @@ export class ControlPlane {
     if (verb.from === 'config') {
       return { ok: false, lines: [`${MSG.NOT_HERE} ${leadingWords(cmd)} is a SYSTEM CONFIG statement; it cannot be changed while the daemon runs`] };
     }
-    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime });
-    if (!o.ok) return { ok: false, lines: [o.error] };
+    if (!byStore && verb.journaled && this.store?.shares(cmd)) {
+      return { ok: false, lines: [`${MSG.NOT_HERE} ${leadingWords(cmd)} is shared by the cluster: it is issued through the control socket`] };
+    }
+    const o = check(this.state, cmd, { env: this.env, runtime: this.runtime, who, ...replay });
+    if (!o.ok) {
+      if (o.error.startsWith(MSG.NOT_AUTHORIZED)) this.log.warn({ cmd: format(cmd), uid: who.uid, user: who.user }, 'command refused: not authorized');
+      return { ok: false, lines: [o.error] };
+    }
     if (!verb.journaled) {
       if (o.operation) return this.operate(o.operation);
       return { ok: true, lines: o.lines, data: o.data };
@@ -163,7 +227,7 @@ export class ControlPlane {
       return { ok: false, lines: [`${MSG.JOURNAL} the command could not be made durable: ${errText(e)}`] };
     }
     for (const c of o.changes) this.state.applyChange(c);
-    this.log.info({ cmd: format(cmd), seq: rec.seq, alloc: o.alloc }, 'command applied');
+    this.log.info({ cmd: format(cmd), seq: rec.seq, alloc: o.alloc, uid: who.uid }, 'command applied');
     this.effects.sync();
     return { ok: true, lines: o.lines };
   }

@@ -46,8 +46,11 @@ export type Command =
   /**
    * netns for a container guest (qemu null): a name, or a path (starts with '/'); qemu for a
    * QEMU guest (netns null). tapOwner only for QEMU TAP, and only when OWNER or GROUP was given.
+   * owner: the unix user (a name, or a decimal uid; as typed) who may command the guest's NICs
+   * (class G, src/control/privilege.ts), only when OWNER was given; a QEMU TAP guest's OWNER uid
+   * is its tapOwner.uid instead.
    */
-  | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner }
+  | { kind: 'define-guest'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner; owner?: string }
   | { kind: 'detach-guest'; userid: string }
   /** name: the NIC's interface name (NAME operand), only when given; macId: MACID xxxxxx (the MAC's low 3 bytes), only when given. */
   | { kind: 'define-nic'; vdev: number; userid: string; name?: string; macId?: number }
@@ -62,6 +65,7 @@ export type Command =
   | { kind: 'query-lan'; name: string | null; details: boolean }
   | { kind: 'query-guest'; userid: string | null }
   | { kind: 'query-vmlan' }
+  | { kind: 'query-ssi' }
   | { kind: 'vmlan-macprefix'; prefix: number }
   /** VMLAN USERPREFIX xxxxxx: the upper 24 bits of the MACs of NICs defined with MACID. */
   | { kind: 'vmlan-userprefix'; prefix: number }
@@ -135,6 +139,7 @@ export const K = {
   COUPLE: kw('COUPLE', 4),
   UNCOUPLE: kw('UNCOUPLE', 6),
   VMLAN: kw('VMLAN', 5),
+  SSI: kw('SSI', 3),
   VSWITCH: kw('VSWITCH', 3),
   GUEST: kw('GUEST', 3),
   NIC: kw('NIC', 3),
@@ -346,6 +351,17 @@ function idNumber(c: Cursor, what: string): number {
   if (!/^\d{1,10}$/.test(w) || Number(w) >= 0xffffffff) return c.failWord(w, `bad ${what} '${clip(w)}': expected a number from 0 to 4294967294`);
   c.next();
   return Number(w);
+}
+
+/** A unix user (OWNER of a guest): a name (kept as typed, Linux names have case) or a decimal uid. */
+function unixUser(c: Cursor): string {
+  const w = c.peek();
+  if (w === null) return c.fail('a unix user name or uid');
+  if (!/^(\d{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,30}\$?)$/.test(w) || (/^\d+$/.test(w) && Number(w) >= 0xffffffff)) {
+    return c.failWord(w, `bad unix user '${clip(w)}': expected a user name (A-Z a-z 0-9 _ . -, up to 32 characters) or a uid`);
+  }
+  c.next();
+  return w;
 }
 
 /** QEMU TAP's [OWNER uid] [GROUP gid], in either order, each at most once. */
@@ -571,18 +587,20 @@ function define(c: Cursor): Command {
     let netns: string | null = null;
     let qemu: QemuTransport | null = null;
     let owner: TapOwner | null = null;
+    let user: string | null = null;
     if (t === K.QEMU) {
-      if (c.atEnd()) qemu = 'STREAM';
+      if (c.atEnd() || matches(c.peek()!, K.OWNER)) qemu = 'STREAM';
       else {
         const k = c.oneOf([K.STREAM, K.DGRAM, K.TAP]);
         qemu = k === K.DGRAM ? 'DGRAM' : k === K.TAP ? 'TAP' : 'STREAM';
         if (qemu === 'TAP') owner = tapOwner(c);
       }
+      if (qemu !== 'TAP' && c.accept(K.OWNER)) user = unixUser(c);
     } else {
       const w = c.peek();
       if (w === null) c.fail('a network namespace name');
-      // NETNS PATH p: a namespace by path. A namespace named PATH is still NETNS PATH (last word).
-      if (matches(w!, K.PATH) && c.peekAt(1) !== null) {
+      // NETNS PATH p: a namespace by path. A namespace named PATH is still NETNS PATH (last word, or before OWNER).
+      if (matches(w!, K.PATH) && c.peekAt(1) !== null && !matches(c.peekAt(1)!, K.OWNER)) {
         c.next();
         netns = netnsPathWord(c);
       } else {
@@ -591,9 +609,10 @@ function define(c: Cursor): Command {
         c.next();
         netns = w;
       }
+      if (c.accept(K.OWNER)) user = unixUser(c);
     }
     c.end();
-    return { kind: 'define-guest', userid, netns, qemu, ...(owner !== null ? { tapOwner: owner } : {}) };
+    return { kind: 'define-guest', userid, netns, qemu, ...(owner !== null ? { tapOwner: owner } : {}), ...(user !== null ? { owner: user } : {}) };
   }
   const v = vdev(c);
   if (c.accept(K.TYPE)) c.expect(K.QDIO);
@@ -632,7 +651,11 @@ function detach(c: Cursor): Command {
 }
 
 function query(c: Cursor): Command {
-  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER, K.VIRTUAL, K.LAN]);
+  const what = c.oneOf([K.VSWITCH, K.NIC, K.GUEST, K.VMLAN, K.CONTROLLER, K.VIRTUAL, K.LAN, K.SSI]);
+  if (what === K.SSI) {
+    c.end();
+    return { kind: 'query-ssi' };
+  }
   if (what === K.CONTROLLER) {
     let n: string | null = null;
     if (c.accept(K.ALL)) n = null;
@@ -829,7 +852,8 @@ export function format(cmd: Command): string {
     case 'define-guest': {
       const o = cmd.tapOwner;
       const owner = o === undefined ? '' : `${o.uid !== null ? ` OWNER ${o.uid}` : ''}${o.gid !== null ? ` GROUP ${o.gid}` : ''}`;
-      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? `QEMU ${cmd.qemu ?? 'STREAM'}${owner}` : netnsWords(cmd.netns)}`;
+      const user = cmd.owner !== undefined ? ` OWNER ${cmd.owner}` : '';
+      return `DEFINE GUEST ${cmd.userid} ${cmd.netns === null ? `QEMU ${cmd.qemu ?? 'STREAM'}${owner}` : netnsWords(cmd.netns)}${user}`;
     }
     case 'detach-guest':
       return `DETACH GUEST ${cmd.userid}`;
@@ -851,6 +875,8 @@ export function format(cmd: Command): string {
       return `QUERY GUEST ${cmd.userid ?? 'ALL'}`;
     case 'query-vmlan':
       return 'QUERY VMLAN';
+    case 'query-ssi':
+      return 'QUERY SSI';
     case 'vmlan-macprefix':
       return `VMLAN MACPREFIX ${hex6Text(cmd.prefix)}`;
     case 'vmlan-userprefix':

@@ -5,6 +5,8 @@
 export const MSG = {
   SYNTAX: 'VSW0001E',
   NOT_HERE: 'VSW0002E',
+  /** The peer may not issue this command (its privilege class, or not the guest's OWNER): src/control/privilege.ts. */
+  NOT_AUTHORIZED: 'VSW0003E',
   SWITCH_EXISTS: 'VSW0010E',
   SWITCH_MISSING: 'VSW0011E',
   SWITCH_BUSY: 'VSW0012E',
@@ -30,6 +32,9 @@ export const MSG = {
   CONTROLLER_MISSING: 'VSW0051E',
   CONTROLLER_WAIT: 'VSW0052W',
   UPLINK_OP: 'VSW0053E',
+  CLUSTER_STORE: 'VSW0060E',
+  CLUSTER_HELD: 'VSW0061E',
+  CLUSTER_NONE: 'VSW0062E',
   JOURNAL: 'VSW0090E',
   INTERNAL: 'VSW0099E',
 } as const;

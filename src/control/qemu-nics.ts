@@ -19,8 +19,15 @@
  *   changed the NIC, its retry is due, its QEMU socket appeared) and gives each that waits a
  *   retry time there. The directory is made when the first QEMU NIC exists: mode 2770 (owner
  *   and group only; set-group-id so the sockets in it take the directory's group). An existing
- *   directory is left as it is, so an administrator can chgrp it to the group the (non-root)
- *   QEMU users are in. The directory is watched (fs.watch, inotify): a file made or removed
+ *   directory keeps its group, so an administrator can chgrp it to the group the (non-root)
+ *   QEMU users are in, but it must be the daemon's own (src/host/own-dir.ts: owner, no symlink,
+ *   not writable by others; read bits for others are taken away); otherwise its NICs show the
+ *   error and nothing in it is used (the daemon checks it at start as well). The directory is
+ *   sticky, so a QEMU user of its group cannot remove or rename another's socket, and the
+ *   daemon connects (STREAM) or sends (DGRAM) only to a QEMU socket owned by the guest's OWNER
+ *   or root (`trustedSocketUids`): a socket someone else put under the NIC's name is an ERROR
+ *   in the NIC's state, retried. The daemon's own DGRAM socket is mode 0600, owned by the
+ *   guest's OWNER when it has one, so no other user can send frames as that guest. The directory is watched (fs.watch, inotify): a file made or removed
  *   there under a waiting NIC's QEMU socket name brings that NIC to the next pass at once.
  * - A coupled NIC gets a data-plane port (vnet false): STREAM connects to QEMU's socket; while
  *   QEMU is not there (ENOENT, ECONNREFUSED, EAGAIN) its state is `WAITING FOR QEMU at PATH`.
@@ -46,7 +53,10 @@
  * - `prepare`: nothing; QEMU makes its side when it starts.
  * QEMU TAP guests' NICs are not served here but by host-tap-nics.ts.
  */
-import { chmodSync, closeSync, lstatSync, mkdirSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, chownSync, closeSync, lstatSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { ensureOwnDir } from '../host/own-dir.js';
+import { uidOfUser } from '../sys/users.js';
+import { guestOwner } from './privilege.js';
 import { basename, join } from 'node:path';
 import { qemuArgs, qemuArgsText, type QemuNicPaths } from '../host/devices.js';
 import { formatIpv4 } from '../wire/addr.js';
@@ -55,7 +65,35 @@ import { nicKey, servedKeys, servedNic, type NicBackend, type NicRuntime, type S
 import { backOff, type PartContext } from './reconcile/context.js';
 import type { Marks } from './reconcile/marks.js';
 import type { PortSpec } from './reconcile/ports.js';
-import type { Nic } from './state.js';
+import type { Guest, Nic } from './state.js';
+
+/**
+ * The QEMU socket directory's mode: owner and group (set-group-id: the sockets take its
+ * group; sticky: a member of the group cannot remove or rename another's socket), nothing for
+ * others.
+ */
+export const QEMU_DIR_MODE = 0o3770;
+
+/**
+ * Whose QEMU sockets the daemon connects (or sends) to for guest `g`: root's, the daemon's own
+ * uid's, and its OWNER's (src/control/privilege.ts guestOwner: a uid, or a user name looked up
+ * now). Anyone else's socket under the NIC's name is a squatter in the directory.
+ */
+export function trustedSocketUids(g: Guest): Set<number> {
+  const uids = new Set<number>([0, process.geteuid?.() ?? 0]);
+  const o = guestOwner(g);
+  if (o !== null) {
+    const uid = /^\d+$/.test(o) ? Number(o) : uidOfUser(o);
+    if (uid !== null) uids.add(uid);
+  }
+  return uids;
+}
+
+/** The uid that owns a guest's QEMU sockets on the daemon's side (DGRAM): its OWNER's, or null (root's). */
+function ownerUid(trusted: Set<number>): number | null {
+  for (const u of trusted) if (u !== 0 && u !== (process.geteuid?.() ?? 0)) return u;
+  return null;
+}
 
 /** Addresses one QEMU NIC may hold (a guest spraying source addresses cannot fill the table). */
 export const MAX_QEMU_ADDRESSES = 16;
@@ -140,6 +178,20 @@ export function forgetAnnounced(ctx: PartContext, rt: NicRuntime): void {
 }
 
 const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
+
+/**
+ * Why the file at `path` is not one the daemon may use as a QEMU socket (someone else's), or
+ * null (root's or the OWNER's, or not there yet; one that is not a socket fails to connect).
+ */
+function untrustedSocket(path: string, trusted: Set<number>): string | null {
+  try {
+    const st = lstatSync(path);
+    if (!trusted.has(st.uid)) return `${path} belongs to uid ${st.uid}, not to the guest's OWNER or root`;
+    return null;
+  } catch {
+    return null;
+  }
+}
 
 export class QemuNics implements NicBackend {
   private readonly nics = new Map<string, QemuNicRt>();
@@ -246,7 +298,7 @@ export class QemuNics implements NicBackend {
       this.waitAgain(rt, now, false);
       return;
     }
-    this.open(rt, want, swNum, now);
+    this.open(rt, want, swNum, now, trustedSocketUids(d.guest));
   }
 
   /**
@@ -319,28 +371,29 @@ export class QemuNics implements NicBackend {
 
   private ensureDir(): string | null {
     const dir = this.dir!;
+    // Made, or verified (a directory of the daemon's own, no symlink, nothing for others): src/host/own-dir.ts.
+    const r = ensureOwnDir(dir, QEMU_DIR_MODE);
+    if (!r.ok) return r.error;
+    if (r.note !== null) this.ctx.log.info({ dir, note: r.note }, 'QEMU socket directory');
     try {
-      const st = lstatSync(dir);
-      if (!st.isDirectory()) return `${dir} exists and is not a directory`;
-      this.watchDir(dir, st.ino);
-      return null;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') return String((e as Error).message ?? e);
-    }
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o2770 });
-      chmodSync(dir, 0o2770); // the umask may have taken bits away
-      this.ctx.log.info({ dir }, 'QEMU socket directory made');
       this.watchDir(dir, lstatSync(dir).ino);
       return null;
     } catch (e) {
-      return `cannot make ${dir}: ${(e as Error).message}`;
+      return String((e as Error).message ?? e);
     }
   }
 
   /** Make the port; on failure set its retry. */
-  private open(rt: QemuNicRt, sw: string, swNum: number, now: number): void {
+  private open(rt: QemuNicRt, sw: string, swNum: number, now: number, trusted: Set<number>): void {
     let fd = -1;
+    // QEMU's socket must be the guest's OWNER's (or root's): in a directory its group may write,
+    // another user could have put one there under this NIC's name.
+    const squatter = untrustedSocket(rt.paths.qemu, trusted);
+    if (squatter !== null) {
+      this.problem(rt, `ERROR: ${squatter}; not connected, retrying`);
+      this.waitAgain(rt, now, false);
+      return;
+    }
     try {
       if (rt.transport === 'STREAM') {
         if (!this.dev.connectQemuStream) throw new Error('this host cannot connect QEMU stream sockets');
@@ -348,8 +401,10 @@ export class QemuNics implements NicBackend {
       } else {
         if (!this.dev.bindQemuDgram) throw new Error('this host cannot bind QEMU datagram sockets');
         fd = this.dev.bindQemuDgram(rt.paths.daemon!, rt.paths.qemu);
-        // QEMU (perhaps not root) must be able to send to it: owner and group.
-        chmodSync(rt.paths.daemon!, 0o660);
+        // Only the guest's QEMU may send to it: its OWNER (or root), no one else.
+        const uid = ownerUid(trusted);
+        if (uid !== null) chownSync(rt.paths.daemon!, uid, -1);
+        chmodSync(rt.paths.daemon!, 0o600);
       }
     } catch (e) {
       if (fd >= 0) closeSync(fd);

@@ -62,7 +62,7 @@ import { NicBackends } from './nics.js';
 import { QemuNics, type QemuDevicesLike, type QemuNicView } from './qemu-nics.js';
 import type { PartContext } from './reconcile/context.js';
 import { GroupMembership } from './reconcile/groups.js';
-import { LanIpSync } from './reconcile/lan-ip.js';
+import { LanIpSync, type AddressClaims } from './reconcile/lan-ip.js';
 import { Touch } from './reconcile/marks.js';
 import type { DataPlaneLike, Syncer } from './reconcile/part.js';
 import { PortAllocator } from './reconcile/ports.js';
@@ -102,6 +102,8 @@ export interface ReconcilerDeps {
   qemuDir?: string | null;
   /** Does the host have /dev/vhost-net (host-TAP NICs' QEMU arguments say vhost=on)? Default false. */
   vhostNet?: boolean;
+  /** A cluster member's address claims (src/daemon/cluster; reconcile/lan-ip.ts); absent: a host of its own. */
+  addressClaims?: AddressClaims;
 }
 
 export class Reconciler implements RuntimeView, Effects {
@@ -170,7 +172,7 @@ export class Reconciler implements RuntimeView, Effects {
       },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
-    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock);
+    this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock, deps.addressClaims ?? null);
     this.policies = new Policies(state, this.switches, this.ports, log, touch);
     this.macTables = new MacTables(state, dp, this.switches, clock);
     this.pass = [

@@ -64,7 +64,7 @@ function sameSwitch(a: Vswitch, b: Vswitch): boolean {
 }
 
 function sameGuest(a: Guest, b: Guest): boolean {
-  return a.netns === b.netns && a.qemu === b.qemu && a.tapOwner?.uid === b.tapOwner?.uid && a.tapOwner?.gid === b.tapOwner?.gid;
+  return a.netns === b.netns && a.qemu === b.qemu && a.owner === b.owner && a.tapOwner?.uid === b.tapOwner?.uid && a.tapOwner?.gid === b.tapOwner?.gid;
 }
 
 function sameVlans(a: number[] | null, b: number[] | null): boolean {
@@ -162,7 +162,9 @@ export function snapshotCommands(base: State, state: State): SnapshotRecord[] {
     }
   }
   const guests = byName(state.guests);
-  for (const g of guests) if (!guestKept(g.userid)) emit({ kind: 'define-guest', userid: g.userid, netns: g.netns, qemu: g.qemu, ...(g.tapOwner ? { tapOwner: { ...g.tapOwner } } : {}) });
+  for (const g of guests) {
+    if (!guestKept(g.userid)) emit({ kind: 'define-guest', userid: g.userid, netns: g.netns, qemu: g.qemu, ...(g.tapOwner ? { tapOwner: { ...g.tapOwner } } : {}), ...(g.owner !== undefined ? { owner: g.owner } : {}) });
+  }
   for (const g of guests) {
     for (const n of byVdev(g)) {
       const was = base.nic(n.userid, n.vdev);

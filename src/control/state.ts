@@ -142,13 +142,15 @@ export interface Guest {
   qemu: QemuTransport | null;
   /** QEMU TAP guests: who may open its TAPs besides root, when DEFINE GUEST said so. */
   tapOwner?: TapOwner;
+  /** DEFINE GUEST's OWNER: the unix user (name or decimal uid) who may command its NICs (src/control/privilege.ts). */
+  owner?: string;
   nics: Map<number, Nic>;
 }
 
 export type Change =
   | { t: 'switch-add'; sw: SwitchDef }
   | { t: 'switch-remove'; name: string }
-  | { t: 'guest-add'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner }
+  | { t: 'guest-add'; userid: string; netns: string | null; qemu: QemuTransport | null; tapOwner?: TapOwner; owner?: string }
   | { t: 'guest-remove'; userid: string }
   | { t: 'nic-add'; userid: string; vdev: number; alloc: NicAlloc; tap: string | null; macId?: number }
   | { t: 'nic-remove'; userid: string; vdev: number }
@@ -294,6 +296,7 @@ export class State {
         return;
       case 'guest-add':
         this.guests.set(c.userid, { userid: c.userid, netns: c.netns, qemu: c.qemu, ...(c.tapOwner ? { tapOwner: { ...c.tapOwner } } : {}), nics: new Map() });
+        if (c.owner !== undefined) this.guests.get(c.userid)!.owner = c.owner;
         if (c.netns !== null) this.netnsOwners.set(c.netns, c.userid);
         return;
       case 'guest-remove':

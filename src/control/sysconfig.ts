@@ -8,6 +8,10 @@
  * accepts from SYSTEM CONFIG: DEFINE VSWITCH, DEFINE GUEST, DEFINE NIC, COUPLE, VMLAN MACPREFIX,
  * VMLAN USERPREFIX and MODIFY VSWITCH (GRANT, ISOLATION, MACPROTECT). `readConfig` parses the whole file first and returns the first bad
  * statement with its line number, so nothing is applied from a file that does not parse.
+ * A statement may start with z/VM's record qualifier, a system (member) name and a colon
+ * (`MEMBER1: DEFINE VSWITCH ...`): it is for that member only. `readConfig(text, member)`
+ * keeps it when `member` (vswitchd --member) is that name, ASCII case blind, and otherwise
+ * parses it too but lists it in `skipped` (the daemon logs a note for each).
  */
 import { CONFIG_STATEMENTS, isConfigStatement } from './commands/index.js';
 import { leadingWords, parse, trimAscii, type Command } from './grammar.js';
@@ -18,7 +22,16 @@ export interface ConfigStatement {
   cmd: Command;
 }
 
-export type ConfigResult = { ok: true; statements: ConfigStatement[] } | { ok: false; line: number; message: string };
+/** A statement qualified for another member: parsed, not applied here. */
+export interface SkippedStatement {
+  line: number;
+  member: string;
+}
+
+export type ConfigResult = { ok: true; statements: ConfigStatement[]; skipped: SkippedStatement[] } | { ok: false; line: number; message: string };
+
+/** z/VM's record qualifier: a system name of 1 to 8 characters and a colon before the statement. */
+const QUALIFIER = /^([A-Za-z0-9@#$]{1,8}):(.*)$/s;
 
 /** Blank out comments (keeping newlines so line numbers stay). */
 function stripComments(text: string): { text: string; unterminated: number } {
@@ -49,11 +62,12 @@ function stripComments(text: string): { text: string; unterminated: number } {
 /** "A, B or C" */
 const STATEMENT_LIST = `${CONFIG_STATEMENTS.slice(0, -1).join(', ')} or ${CONFIG_STATEMENTS[CONFIG_STATEMENTS.length - 1]}`;
 
-export function readConfig(text: string): ConfigResult {
+export function readConfig(text: string, member: string | null = null): ConfigResult {
   const { text: stripped, unterminated } = stripComments(text.replace(/\r\n/g, '\n'));
   if (unterminated) return { ok: false, line: unterminated, message: "comment '/*' is not closed" };
   const lines = stripped.split('\n');
   const statements: ConfigStatement[] = [];
+  const skipped: SkippedStatement[] = [];
   let pending: { line: number; text: string } | null = null;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i];
@@ -68,13 +82,15 @@ export function readConfig(text: string): ConfigResult {
     }
     cur.text += ` ${t}`;
     pending = null;
-    const r = parse(cur.text);
+    const q = QUALIFIER.exec(trimAscii(cur.text));
+    const r = parse(q ? q[2] : cur.text);
     if (!r.ok) return { ok: false, line: cur.line, message: r.error.message };
     if (!isConfigStatement(r.cmd)) {
       return { ok: false, line: cur.line, message: `${leadingWords(r.cmd)} is not a SYSTEM CONFIG statement (use ${STATEMENT_LIST})` };
     }
-    statements.push({ line: cur.line, cmd: r.cmd });
+    if (q && q[1].toUpperCase() !== member?.toUpperCase()) skipped.push({ line: cur.line, member: q[1].toUpperCase() });
+    else statements.push({ line: cur.line, cmd: r.cmd });
   }
   if (pending !== null) return { ok: false, line: pending.line, message: 'the statement continues (trailing comma) past the end of the file' };
-  return { ok: true, statements };
+  return { ok: true, statements, skipped };
 }

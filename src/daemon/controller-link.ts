@@ -7,14 +7,17 @@
  * Refused{reason[, retryMs]} and the connection is closed. After registration, a line that is not a valid controller message, or an over-long
  * line, is logged and the connection closed: the manager treats it as a lost controller. The
  * socket closing (the controller ended or was killed) is reported to the manager at once.
+ * The peer (SO_PEERCRED, resolved by the command server) goes with the Register to the manager,
+ * which refuses a peer that is not the system (root or the administrators' group), finally.
  * Nothing a controller sends can throw into the daemon.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ControllerLink, ControllerManager } from '../control/controllers.js';
+import type { Principal } from '../control/privilege.js';
 import { LineSplitter, PROTOCOL_VERSION, decodeToDaemon, encode, type ToController } from '../protocol/controller.js';
 
-export function serveController(sock: Socket, firstLine: string, rest: string, mgr: ControllerManager, log: Logger): void {
+export function serveController(sock: Socket, firstLine: string, rest: string, mgr: ControllerManager, log: Logger, peer: { who: Principal; pid: number }): void {
   let registered = false;
   let closing = false;
   let why = 'closed its connection';
@@ -45,7 +48,7 @@ export function serveController(sock: Socket, firstLine: string, rest: string, m
       if (!d.ok) return refuse(`bad Register: ${d.error}`);
       if (d.msg.t !== 'register') return refuse(`expected Register, got ${d.msg.t}`);
       if (d.msg.version !== PROTOCOL_VERSION) return refuse(`protocol version ${d.msg.version} is not supported (this daemon speaks ${PROTOCOL_VERSION})`);
-      const refusal = mgr.register(link, d.msg.name, d.msg.pid);
+      const refusal = mgr.register(link, d.msg.name, d.msg.pid, peer);
       if (refusal !== null) return refuse(refusal.reason, refusal.retryMs);
       registered = true;
       return;

@@ -17,7 +17,9 @@
  * socket beside it (src/daemon/trace.ts). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
  * QEMU guests' NIC sockets are in the directory `qemu` next to the control socket (made mode
- * 2770 if missing; see src/control/qemu-nics.ts). Guests whose namespace was given by path
+ * 2770 if missing; see src/control/qemu-nics.ts). Before the history is read, the state
+ * directory (mode 0700) and the QEMU socket directory are made or verified: a directory not
+ * the daemon's own, a symlink, or one others may write stops the start (src/host/own-dir.ts). Guests whose namespace was given by path
  * are removed when it disappears (src/control/netns-watch.ts).
  * A worker that dies unexpectedly is fatal (exit 1) so a supervisor restarts the daemon, which
  * then finds everything in its journal.
@@ -25,8 +27,17 @@
  * metrics and the live page (src/daemon/http). Under systemd (Type=notify) it sends READY=1
  * once the journal is replayed, the data plane is up and everything listens, STATUS= lines,
  * and WATCHDOG=1 when WatchdogSec is set (src/daemon/sd-notify.ts).
+ * --admin-group NAME (default vswitch): besides root, the members of this group are the system
+ * (class B: switches, guests, grants, controllers, traces); a guest's OWNER may command its NICs
+ * (class G); anyone else is refused (src/control/privilege.ts, src/daemon/peer.ts). The group
+ * need not exist (then only root is the system).
+ * --cluster URL,URL,... --member NAME: a member of a cluster whose store is that etcd
+ * (src/daemon/cluster): shared system definitions, user ids and addresses unique in the
+ * cluster, QUERY SSI. Without --cluster nothing of it runs. --member alone names this system
+ * for SYSTEM CONFIG's record qualifiers (`NAME: statement`); statements qualified for another
+ * name are skipped with a note.
  */
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parseArgs as parseArgv } from 'node:util';
@@ -44,12 +55,17 @@ import { DataPlane } from '../host/dataplane.js';
 import * as devices from '../host/devices.js';
 import { AddressWatcher } from '../host/address-watcher.js';
 import { listen } from './server.js';
+import { ensureOwnDir } from '../host/own-dir.js';
+import { QEMU_DIR_MODE } from '../control/qemu-nics.js';
+import { DEFAULT_ADMIN_GROUP } from './peer.js';
 import { serveController } from './controller-link.js';
 import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/listen-address.js';
 import { startObserving, type Observing } from './http/index.js';
 import { SdNotify } from './sd-notify.js';
 import { removeOrphanTaps } from './orphan-taps.js';
 import { TRACE_SOCKET_SUFFIX, listenTrace, type TraceServer } from './trace.js';
+import { Cluster, JoinRefused } from './cluster/cluster.js';
+import { memberName } from './cluster/keys.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -57,17 +73,19 @@ export const DEFAULTS = {
   stateDir: '/var/lib/vswitch',
 };
 
-const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT]\n'
+const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--admin-group NAME] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT]\n'
+  + '                [--cluster URL,URL,... --member NAME]\n'
   + '       vswitchd --recover-journal [--state-dir DIR]';
 
-interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions }
+interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; adminGroup: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions; cluster: string[] | null; member: string | null }
 
 function parseArgs(argv: string[]): Options {
-  let v: { config?: string; socket?: string; 'state-dir'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string };
+  let v: { config?: string; socket?: string; 'state-dir'?: string; 'admin-group'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string; cluster?: string; member?: string };
   try {
     v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
-      config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' },
+      config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' }, 'admin-group': { type: 'string' },
       'busy-poll-us': { type: 'string' }, 'compact-after': { type: 'string' }, 'recover-journal': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      cluster: { type: 'string' }, member: { type: 'string' },
       ...OBSERVE_OPTIONS,
     } }).values;
   } catch (e) {
@@ -82,11 +100,25 @@ function parseArgs(argv: string[]): Options {
     configGiven: v.config !== undefined,
     socket: v.socket ?? DEFAULTS.socket,
     stateDir: v['state-dir'] ?? DEFAULTS.stateDir,
+    adminGroup: groupName(v['admin-group'] ?? DEFAULT_ADMIN_GROUP),
     busyPollUs: microseconds(busy, v['busy-poll-us'] !== undefined ? '--busy-poll-us' : 'VSWITCH_BUSY_POLL_US'),
     observe: observeArgs(v),
     compactAfter: records(v['compact-after'] ?? String(DEFAULT_COMPACT_AFTER)),
     recoverJournal: v['recover-journal'] ?? false,
+    ...clusterArgs(v),
   };
+}
+
+/** --cluster (etcd client URLs, comma-separated) and --member (this system's name; --cluster needs it). */
+function clusterArgs(v: { cluster?: string; member?: string }): { cluster: string[] | null; member: string | null } {
+  const member = v.member === undefined ? null : memberName(v.member);
+  if (v.member !== undefined && member === null) die(`--member takes a system name of 1 to 8 letters, digits, @, # or $, not '${v.member}'\n${USAGE}`, 2);
+  if (v.cluster === undefined) return { cluster: null, member };
+  if (member === null) die(`--cluster needs --member NAME\n${USAGE}`, 2);
+  const urls = v.cluster.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  for (const u of urls) if (!/^https?:\/\/[^/\s]+\/?$/.test(u)) die(`--cluster takes etcd client URLs (http://HOST:PORT,...), not '${u}'\n${USAGE}`, 2);
+  if (urls.length === 0) die(`--cluster needs at least one URL\n${USAGE}`, 2);
+  return { cluster: urls, member };
 }
 
 /** --metrics and --http. */
@@ -103,6 +135,12 @@ function microseconds(v: string, what: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 1_000_000) die(`${what} takes a whole number of microseconds from 0 to 1000000, not '${v}'\n${USAGE}`, 2);
   return n;
+}
+
+/** --admin-group: a group name as Linux takes it (its existence is looked up at each connection). */
+function groupName(v: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(v)) die(`--admin-group takes a group name, not '${v}'\n${USAGE}`, 2);
+  return v;
 }
 
 /** --compact-after: a whole number of records, 1 to 10,000,000. */
@@ -132,7 +170,8 @@ async function main(): Promise<void> {
   notify.onError = (err) => log.warn({ err, socket: process.env.NOTIFY_SOCKET }, 'sd_notify failed');
   notify.status('starting: reading SYSTEM CONFIG and the journal');
   const state = new State();
-  const env = { interfaceExists: (n: string) => devices.interfaceExists(n) };
+  let cluster: Cluster | null = null;
+  const env = { interfaceExists: (n: string) => devices.interfaceExists(n), cluster: () => cluster?.view() ?? null };
   const startUp = new StartUp(state, env, log);
 
   // 1. SYSTEM CONFIG: parse everything, then check and apply to the (still private) state.
@@ -143,8 +182,9 @@ async function main(): Promise<void> {
     } catch (e) {
       die(`cannot read SYSTEM CONFIG ${opts.config}: ${(e as Error).message}`);
     }
-    const r = readConfig(text);
+    const r = readConfig(text, opts.member);
     if (!r.ok) die(`SYSTEM CONFIG ${opts.config} line ${r.line}: ${r.message}; not started`);
+    for (const q of r.skipped) log.info({ config: opts.config, line: q.line, member: q.member, self: opts.member }, `SYSTEM CONFIG line ${q.line} is for member ${q.member}; skipped`);
     for (const s of r.statements) {
       const err = startUp.configure(s.cmd, s.line);
       if (err !== null) die(`SYSTEM CONFIG ${opts.config} line ${s.line}: ${format(s.cmd)}: ${err}; not started`);
@@ -156,7 +196,17 @@ async function main(): Promise<void> {
     log.info({ config: opts.config }, 'no SYSTEM CONFIG; starting empty');
   }
 
-  // 2. The history of dynamic commands: snapshot and journal (src/control/history.ts).
+  // 2. The history of dynamic commands: snapshot and journal (src/control/history.ts), in a
+  // directory of the daemon's own that no one else may read (src/host/own-dir.ts); the QEMU
+  // socket directory likewise (the daemon connects to what is in it).
+  const qemuDir = join(dirname(opts.socket), 'qemu');
+  // The socket's directory first: everyone may reach the control socket (mode 0755 if made here).
+  try { mkdirSync(dirname(opts.socket), { recursive: true, mode: 0o755 }); } catch (e) { die(`cannot make ${dirname(opts.socket)}: ${(e as Error).message}`); }
+  for (const [dir, mode, what] of [[opts.stateDir, 0o700, 'state directory'], [qemuDir, QEMU_DIR_MODE, 'QEMU socket directory']] as const) {
+    const r = ensureOwnDir(dir, mode);
+    if (!r.ok) die(`the ${what} cannot be trusted: ${r.error}; not started`);
+    if (r.note !== null) log.info({ dir, note: r.note }, what);
+  }
   let history: History;
   try {
     history = History.open(opts.stateDir, startUp, log, { compactAfter: opts.compactAfter }).history;
@@ -167,20 +217,46 @@ async function main(): Promise<void> {
   // 2b. Who held which address before the restart (src/control/claim-book.ts), before any guest's address is seen.
   const claims = ClaimBook.start(opts.stateDir, state, systemClock, log);
 
+  // 2c. The cluster (vswitchd --cluster): its store, the claims, the shared definitions.
+  if (opts.cluster !== null) {
+    try {
+      cluster = new Cluster({ endpoints: opts.cluster, member: opts.member!, stateDir: opts.stateDir, state, log });
+    } catch (e) {
+      die(`cannot be member ${opts.member}: ${(e as Error).message}; not started`);
+    }
+  }
+
   // 3. The data plane and the reconciler.
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
   const watcher = new AddressWatcher();
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
   const rec = new Reconciler({
-    state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir: join(dirname(opts.socket), 'qemu'), vhostNet: devices.hostHasVhostNet(),
+    state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir, vhostNet: devices.hostHasVhostNet(),
+    ...(cluster ? { addressClaims: cluster } : {}),
   });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
     log.fatal({ err: String(e) }, 'data plane failed; exiting');
     process.exit(1);
   });
-  const cp = new ControlPlane(state, env, log, { journal: history, effects: rec, runtime: rec });
+  const cp = new ControlPlane(state, env, log, { journal: history, effects: rec, runtime: rec, ...(cluster ? { store: cluster } : {}) });
   rec.sync();
+  if (cluster !== null) {
+    cluster.attach({
+      applyShared: (t) => cp.applyShared(t),
+      execute: (t) => cp.execute(t),
+      uplinkMacs: () => [...state.switches.keys()].map((n) => rec.uplink(n).mac).filter((m): m is number => m !== null),
+    });
+    try {
+      await cluster.join();
+    } catch (e) {
+      if (!(e instanceof JoinRefused)) throw e;
+      log.fatal({ err: e.message }, 'cluster: cannot join');
+      await dp.stop();
+      die(`cannot join the cluster as member ${opts.member}: ${e.message}; not started`);
+    }
+    cluster.start();
+  }
   const netnsWatch = new NetnsWatch({ state, clock: systemClock, log, execute: (command) => cp.execute(command) });
   netnsWatch.start();
   void removeOrphanTaps(state, devices, log);
@@ -198,8 +274,8 @@ async function main(): Promise<void> {
   // 4. The control socket.
   let server: Server;
   try {
-    server = await listen(opts.socket, (command) => cp.execute(command), log,
-      (sock, first, rest) => serveController(sock, first, rest, rec.controllers, log));
+    server = await listen(opts.socket, (command, who) => cp.submit(command, who), log,
+      (sock, first, rest, who, pid) => serveController(sock, first, rest, rec.controllers, log, { who, pid }), undefined, { adminGroup: opts.adminGroup });
   } catch (e) {
     log.fatal({ err: String(e) }, 'cannot listen');
     await dp.stop();
@@ -208,11 +284,11 @@ async function main(): Promise<void> {
   // Trace sessions (vswitch trace) on a socket of their own next to the control socket.
   let traces: TraceServer | null = null;
   try {
-    traces = await listenTrace(opts.socket + TRACE_SOCKET_SUFFIX, { state, runtime: rec, openTrace: (f) => dp.openTrace(f), log });
+    traces = await listenTrace(opts.socket + TRACE_SOCKET_SUFFIX, { state, runtime: rec, openTrace: (f) => dp.openTrace(f), log, adminGroup: opts.adminGroup });
   } catch (e) {
     log.error({ err: String(e) }, 'cannot listen for traces; vswitch trace will not work');
   }
-  log.info({ socket: opts.socket, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
+  log.info({ socket: opts.socket, adminGroup: opts.adminGroup, stateDir: opts.stateDir, switches: state.switches.size, guests: state.guests.size }, 'vswitchd ready');
   notify.ready(`ready: switches ${state.switches.size}, guests ${state.guests.size}; ${[observing.urls.page, observing.urls.metrics].filter((u) => u !== null).join(' ') || 'no HTTP'}`);
 
   let stopping = false;
@@ -225,6 +301,7 @@ async function main(): Promise<void> {
     server.close();
     try { unlinkSync(opts.socket); } catch { /* already gone */ }
     netnsWatch.stop();
+    await cluster?.stop();
     rec.stop();
     await traces?.close();
     await watcher.close();

@@ -3,9 +3,10 @@
  * control socket (TRACE_SOCKET_SUFFIX appended to its path), where each connection is one trace
  * session streamed back as pcapng.
  *
- * Who may trace: the administrator (class B) only; for now that is root, checked with
- * SO_PEERCRED on the connection (a non-root peer is refused before anything is read). The
- * socket file is mode 0600.
+ * Who may trace: the system (class B) only: root and the members of the administrators' group,
+ * the same check as the control socket's (src/daemon/peer.ts: SO_PEERCRED on the connection;
+ * anyone else is refused before anything is read, and logged). The socket file is mode 0666
+ * like the control socket's: the peer check is the authority.
  *
  * Protocol. The client sends one line of JSON:
  *   {"trace": {"switch": "SW1", "nic": {"userid": "LINUX1", "vdev": "0600"} | null, "uplink": false,
@@ -34,7 +35,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { peerCredentials } from '../sys/libc.js';
+import { identify } from './peer.js';
+import { SOCKET_MODE } from './server.js';
 import { DROP_REASON_NAMES } from '../forward/api.js';
 import { TRACE_IN, TRACE_REFUSED } from '../protocol/dataplane.js';
 import type { TraceFilter, TraceReader, TraceRecord } from '../host/dataplane.js';
@@ -73,6 +75,8 @@ export interface TraceDeps {
   runtime: RuntimeView;
   openTrace(filter: TraceFilter): TraceReader;
   log: Logger;
+  /** The administrators' group (vswitchd --admin-group): its members may trace besides root. */
+  adminGroup: string;
 }
 
 export interface TraceServer {
@@ -99,7 +103,7 @@ export async function listenTrace(path: string, deps: TraceDeps): Promise<TraceS
     server.once('error', reject);
     server.listen(path, () => { server.off('error', reject); resolve(); });
   });
-  chmodSync(path, 0o600);
+  chmodSync(path, SOCKET_MODE);
   return {
     async close(): Promise<void> {
       server.close();
@@ -165,14 +169,10 @@ class Session {
   constructor(private readonly sock: Socket, private readonly deps: TraceDeps, private readonly gone: () => void) {
     sock.on('error', () => { void this.finish('the reader went away', false); });
     sock.on('close', () => { void this.finish('the reader went away', false); });
-    let uid = -1;
-    try {
-      uid = peerCredentials((sock as unknown as { _handle: { fd: number } })._handle.fd).uid;
-    } catch (e) {
-      deps.log.warn({ err: String(e) }, 'trace: cannot read the peer credentials');
-    }
-    if (uid !== 0) {
-      this.refuse(`${MSG.NOT_HERE} tracing is for the system administrator (class B): root only`);
+    const id = identify(sock, deps.adminGroup);
+    if (!id.ok || !id.who.system) {
+      deps.log.warn(id.ok ? { uid: id.who.uid, user: id.who.user } : { err: id.error }, 'trace refused: not the system');
+      this.refuse(`${MSG.NOT_AUTHORIZED} not authorized: tracing is for the system administrator (class B): root or the group ${deps.adminGroup}`);
       return;
     }
     sock.setEncoding('utf8');

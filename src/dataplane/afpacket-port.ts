@@ -6,12 +6,46 @@
  * interface is down and ENXIO once it is deleted: both are "link down" (EgressDown), the
  * frame is refused and the port stays. EBADF is fatal.
  * The MTU is asked through the socket itself, of the interface it is bound to.
+ *
+ * PACKET_QDISC_BYPASS (issue 14, a 64-byte-frame lever): frames sent go straight to the
+ * driver's transmit function, not through the interface's queueing discipline (a full driver
+ * queue then fails the write ENOBUFS: counted QueueFull). The side effect: the kernel's other
+ * packet sockets (a tcpdump on the uplink itself) do not see what the switch sends; the
+ * switch's own trace does. Off unless the environment has VSWITCH_QDISC_BYPASS=1 (the benchmark
+ * measures both: --compare VSWITCH_QDISC_BYPASS=1): on a veth uplink (no qdisc to skip) it did
+ * not win (issue 14's note has the figures). A kernel that refuses it changes nothing.
+ *
+ * Frames are read with their 802.1Q tag put back (PacketVlanRx, packet-socket.ts: the kernel
+ * keeps it aside); setUnicastFilter registers an ETHERNET-mode switch's NIC MACs (and all
+ * multicast) with the interface (PacketFilter), for as long as the socket lives.
  */
-import { ENETDOWN, ENXIO, EBADF, interfaceMtu, interfaceName, packetSocketIfindex } from '../sys/libc.js';
+import { ENETDOWN, ENXIO, EBADF, PACKET_QDISC_BYPASS, SOL_PACKET, interfaceMtu, interfaceName, packetSocketIfindex, setsockoptInt } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
+import { PacketFilter, PacketVlanRx } from './packet-socket.js';
+
+const QDISC_BYPASS = process.env.VSWITCH_QDISC_BYPASS === '1';
 
 export class AfPacketPort extends FdFramePort {
   readonly kind = 'afpacket' as const;
+  private readonly filter: PacketFilter;
+
+  constructor(id: number, sw: number, name: string, fd: number, vnet: boolean) {
+    super(id, sw, name, fd, vnet);
+    this.vlanRx = new PacketVlanRx(fd);
+    this.filter = new PacketFilter(fd);
+    if (QDISC_BYPASS) {
+      try { setsockoptInt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1); } catch { /* an older kernel: through the qdisc */ }
+    }
+  }
+
+  setUnicastFilter(macs: readonly number[] | null): string | null {
+    try {
+      return this.filter.set(macs);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
   protected transientReadError(e: number): boolean {
     return e === ENETDOWN || e === ENXIO;
   }

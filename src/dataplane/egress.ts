@@ -14,6 +14,16 @@
  * frame memory's transmit slot first; one that does not fit the contract's layout is dropped as
  * Malformed.
  *
+ * VLAN tags (802.1Q): a send with a TCI (a VLAN-aware switch; the frame is untagged inside the
+ * switch) is tagged with it in place before the normalisation above, unless its VID is the one
+ * the target port carries untagged (EgressHost.untaggedVid: an access port's or a trunk's pvid,
+ * the uplink's native VLAN), and untagged again once it is sent, so the next port of a flood
+ * gets the frame as the forwarder left it. The tag moves the virtio-net header with the MACs and
+ * adds 4 to its csum_start and hdr_len (src/wire/vlan.ts), so partial checksums and GSO frames
+ * stay right, and software segmentation copies the tag into every segment. The MTU check
+ * counts the IP packet, so a tag never makes a frame too big. A send without a TCI (0) leaves
+ * the frame's tags as they are (a VLAN-unaware switch).
+ *
  * MTU: a frame whose IP packet (the bytes after the Ethernet header and one VLAN tag) is larger
  * than the target port's mtu (port.ts; 0: unknown, not checked) is dropped as TooBig, and so is
  * a GSO frame whose segments (IP and TCP headers plus gso_size) would be. Before refusing, the
@@ -25,8 +35,8 @@
  * own memory), both carrying the port's MTU, from the packet's destination address, sent back
  * out the port the frame came in on (`ingress`, which the loop sets around each
  * Forwarder.input). Ethernet addresses: to a NIC, from the MAC the guest sent to, to the NIC's
- * own MAC; to the uplink, from the uplink's MAC to the frame's sender; untagged (the switch has
- * no VLANs yet). At most
+ * own MAC; to the uplink, from the uplink's MAC to the frame's sender; in the frame's VLAN
+ * (tagged for the ingress port as any frame would be). At most
  * ICMP_ERRORS_PER_TICK errors per ingress port per tick; ETHERNET mode sends none (a bridge),
  * and IPv4 without DF gets none (the switch does not fragment: the drop is counted only).
  *
@@ -53,6 +63,7 @@ import { DropReason, type Egress } from '../forward/api.js';
 import { MAX_PORTS, PortCounter, dropSlot, portSlot } from '../forward/counters.js';
 import { SEGMENT_SCRATCH_LEN, finishChecksum, segmentTcp, type SegmentEmit } from '../wire/segment.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN, VNET_HDR_LEN } from '../wire/vnet.js';
+import { tagFrame, untagFrame } from '../wire/vlan.js';
 import { Eth, EtherType, checkEthernet, emitEthernet, ethPayloadType } from '../wire/ethernet.js';
 import { checkIpv4 } from '../wire/ipv4.js';
 import { checkIpv6, IPV6_HLEN } from '../wire/ipv6.js';
@@ -81,6 +92,8 @@ export interface EgressHost {
   readonly portUplink: Uint8Array;
   /** Switch number -> 1 for an IP-mode switch (the guests' layer-3 hop), 0 otherwise. */
   readonly ipMode: Uint8Array;
+  /** Port id -> the VLAN it carries untagged (pvid, the uplink's native VLAN), 0 for none. */
+  readonly untaggedVid: Uint16Array;
   /** p.wantsWrite no longer matches outArmed[p.id]: bring the interest set in step. */
   syncOut(p: Port): void;
   /** p set `failed` during a send: remove it once the current batch is done. */
@@ -134,7 +147,7 @@ export class FrameEgress implements Egress {
     this.mtuReread.fill(0);
   }
 
-  send(portId: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
+  send(portId: number, buf: Uint8Array, hdr: number, eth: number, end: number, tci = 0): void {
     const p = this.host.ports[portId];
     if (p === undefined || p.failed !== 0) return;
     const c = this.counters;
@@ -163,7 +176,19 @@ export class FrameEgress implements Egress {
       }
     }
     const mtu = p.mtu;
-    if (mtu > 0 && end - eth > Eth.HeaderLen + mtu && this.tooBig(p, b, hdr, eth, end)) return;
+    if (mtu > 0 && end - eth > Eth.HeaderLen + mtu && this.tooBig(p, b, hdr, eth, end, tci)) return;
+    if (tci === 0 || (tci & 0x0fff) === this.host.untaggedVid[portId]) {
+      this.normalise(p, b, hdr, eth, end);
+      return;
+    }
+    const tagged = tagFrame(b, hdr, eth, tci);
+    const th = hdr - (eth - tagged);
+    this.normalise(p, b, th, tagged, end);
+    untagFrame(b, th, tagged);
+  }
+
+  /** Send frame memory [eth..end) (header at hdr) to p in the framing p wants (the file comment). */
+  private normalise(p: Port, b: Uint8Array, hdr: number, eth: number, end: number): void {
     let start: number;
     if (p.vnet) {
       if (hdr === eth) {
@@ -189,7 +214,7 @@ export class FrameEgress implements Egress {
       }
       start = eth;
     }
-    this.transmit(p, mem, start, end, end - eth);
+    this.transmit(p, this.mem, start, end, end - eth);
   }
 
   /**
@@ -197,7 +222,7 @@ export class FrameEgress implements Egress {
    * for p (counted as TooBig, answered with an ICMP error where the switch is the layer-3 hop),
    * false when it fits after all (a GSO frame whose segments fit, or an MTU raised meanwhile).
    */
-  private tooBig(p: Port, b: Uint8Array, hdr: number, eth: number, end: number): boolean {
+  private tooBig(p: Port, b: Uint8Array, hdr: number, eth: number, end: number, tci: number): boolean {
     const l2 = checkEthernet(b, eth, end);
     if (l2 < 0) return false; // not for this check: the port or the kernel refuses it
     const ip = eth + l2;
@@ -215,7 +240,7 @@ export class FrameEgress implements Egress {
     this.counters[portSlot(p.id, PortCounter.TxDrops)]++;
     this.counters[dropSlot(p.sw, DropReason.TooBig)]++;
     if (this.tap.active !== 0) this.traceOut(p, DropReason.TooBig + 1, this.mem, eth, end);
-    this.answerTooBig(p, b, eth, ip, end);
+    this.answerTooBig(p, b, eth, ip, end, tci);
     return true;
   }
 
@@ -231,7 +256,7 @@ export class FrameEgress implements Egress {
   }
 
   /** The ICMP error for a packet too big for p (see the file comment), when one is due. */
-  private answerTooBig(p: Port, b: Uint8Array, eth: number, ip: number, end: number): void {
+  private answerTooBig(p: Port, b: Uint8Array, eth: number, ip: number, end: number, tci: number): void {
     const inId = this.ingress;
     const host = this.host;
     if (inId < 0 || host.ipMode[p.sw] !== 1 || (b[eth] & 1) !== 0 || this.icmpSent[inId] >= ICMP_ERRORS_PER_TICK) return;
@@ -256,12 +281,14 @@ export class FrameEgress implements Egress {
       emitEthernet(out, ICMP_ETH, host.portMac[inId], readMac(b, eth), type);
     }
     this.icmpSent[inId]++;
-    let start = ICMP_ETH;
+    let outEth = ICMP_ETH;
+    if (tci !== 0 && (tci & 0x0fff) !== host.untaggedVid[inId]) outEth = tagFrame(out, outEth, outEth, tci);
+    let start = outEth;
     if (q.vnet) {
-      start = ICMP_ETH - VNET_HDR_LEN;
-      for (let i = start; i < ICMP_ETH; i++) out[i] = 0;
+      start = outEth - VNET_HDR_LEN;
+      for (let i = start; i < outEth; i++) out[i] = 0;
     }
-    this.transmit(q, this.icmpMem, start, outEnd, outEnd - ICMP_ETH);
+    this.transmit(q, this.icmpMem, start, outEnd, outEnd - outEth);
   }
 
   /** segmentTcp's emit: scratch[start..end) is a plain frame; send it from the scratch memory. */

@@ -8,7 +8,10 @@
  * Receive layout: a port with a virtio-net header reads into slot+HEADROOM (header, then frame
  * at +10); one without reads the frame into slot+HEADROOM+10 and reports hdr === eth, so ten
  * free bytes always sit before eth (the egress puts a zero header there when it needs one).
- * Frames shorter than an Ethernet header are dropped and counted in rxErrors.
+ * Frames shorter than an Ethernet header are dropped and counted in rxErrors. A packet-socket
+ * kind sets `vlanRx` (packet-socket.ts): frames are then read with recvmsg and their 802.1Q
+ * tag, which the kernel keeps aside, is put back in front of the payload (the frame then
+ * starts 4 bytes earlier in its slot).
  * The port's mtu is read when it is built and again on refreshMtu (each kind says how).
  */
 import { EAGAIN, EINTR, ENETDOWN, EPIPE, close, errno, raw } from '../sys/libc.js';
@@ -16,6 +19,7 @@ import { VNET_HDR_LEN } from '../wire/vnet.js';
 import { Eth } from '../wire/ethernet.js';
 import type { PortKind } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
+import type { PacketVlanRx } from './packet-socket.js';
 
 export abstract class FdFramePort implements Port {
   failed = 0;
@@ -23,6 +27,8 @@ export abstract class FdFramePort implements Port {
   rxErrors = 0;
   mtu: number;
   abstract readonly kind: PortKind;
+  /** A packet socket's tag-restoring reader (packet-socket.ts), or null: plain read(). */
+  protected vlanRx: PacketVlanRx | null = null;
 
   constructor(
     readonly id: number,
@@ -58,10 +64,11 @@ export abstract class FdFramePort implements Port {
     const lead = this.vnet ? 0 : VNET_HDR_LEN;
     const hl = this.vnet ? VNET_HDR_LEN : 0;
     const cap = MAX_FRAME + hl;
+    const vrx = this.vlanRx;
     let n = 0;
     while (n < max) {
-      const off = mem.slot(n) + HEADROOM + lead;
-      const r = raw.readAt(this.fd, mem.addr + off, cap);
+      let off = mem.slot(n) + HEADROOM + lead;
+      const r = vrx === null ? raw.readAt(this.fd, mem.addr + off, cap) : vrx.read(mem.addr + off, cap);
       if (r < 0) {
         const e = errno();
         if (e === EAGAIN) break;
@@ -71,9 +78,11 @@ export abstract class FdFramePort implements Port {
       }
       if (r === 0) return n > 0 ? n : -EPIPE; // end of file on a frame fd: a hang-up
       if (r < hl + Eth.HeaderLen) { this.rxErrors++; continue; }
+      const end = off + r;
+      if (vrx !== null) off -= vrx.tag(mem.bytes, off, off + hl);
       mem.rxHdr[n] = off;
       mem.rxEth[n] = off + hl;
-      mem.rxEnd[n] = off + r;
+      mem.rxEnd[n] = end;
       n++;
     }
     return n;

@@ -11,9 +11,12 @@
  * 'port-down' at once. ENETDOWN on a socket still bound (the TAP set down) is transient on read
  * and "link down" on write, as for an uplink. EBADF is fatal.
  * The MTU is asked through the socket itself, of the TAP it is bound to (as for an uplink).
+ * Frames are read with their 802.1Q tag put back (PacketVlanRx, packet-socket.ts), so a VM's
+ * VLAN devices work through a trunk NIC.
  */
 import { AF_PACKET, EBADF, ENETDOWN, ENXIO, interfaceMtu, interfaceName, packetSocketIfindex, raw } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
+import { PacketVlanRx } from './packet-socket.js';
 
 export class HostTapPort extends FdFramePort {
   readonly kind = 'host-tap' as const;
@@ -21,6 +24,11 @@ export class HostTapPort extends FdFramePort {
   /** struct sockaddr_ll and its length, for getsockname on the error path. */
   private readonly sll = Buffer.alloc(20);
   private readonly sllLen = Buffer.alloc(4);
+
+  constructor(id: number, sw: number, name: string, fd: number, vnet: boolean) {
+    super(id, sw, name, fd, vnet);
+    this.vlanRx = new PacketVlanRx(fd);
+  }
 
   /** Is the socket still bound to an interface (false once the TAP was deleted)? */
   private bound(): boolean {

@@ -10,8 +10,10 @@
  * the loop's one FrameEgress (egress.ts) normalises the frame for the target port (virtio-net
  * header, checksum, segmentation), writes it straight to the port's fd (no queue, no copy for
  * frames in the frame memory) and counts the outcome. Forwarder.tick runs about once a second
- * (the epoll timeout). With a busy-poll window (LoopOptions.busyPollUs) the loop polls without
- * blocking for that long after each wake-up that found work.
+ * (the epoll timeout). Whether the loop polls (epoll_wait with timeout 0, sched_yield after an
+ * empty poll), sleeps on a timer (epoll_pwait2, timer slack 1 ns) or blocks is the PollPolicy's
+ * call (poll-policy.ts): by default it never polls; with LoopOptions.adaptivePoll it adapts; with a
+ * fixed busy-poll window (LoopOptions.busyPollUs) it polls that long after each wake-up that found work.
  *
  * Ports are built from the port-add message by their kind's entry in PORT_KINDS (port-kinds.ts),
  * which also says what the kind needs (vnet allowed, peer, the switch's queueBytes as its
@@ -33,8 +35,20 @@
  * header passes vnetHeaderOk (vnet-check.ts: the kernel's rules, and a bound on the segments
  * one frame can make); one that fails is counted as the switch's 'bad-vnet-header' drop.
  *
+ * Layer 2 (switch-add / port-add `policy`, switch-policy, port-policy): each policy goes to the
+ * switch's forwarder (which refuses a bad one with a RangeError: a port-add with a bad policy
+ * is refused like any port-add that cannot be honoured, a bad switch-policy or port-policy is
+ * logged and changes nothing), and the VLAN each port carries untagged to the egress (which
+ * tags the frames). On an ETHERNET-mode switch the uplink port, where its kind can
+ * (Port.setUnicastFilter), registers every NIC's MAC with its interface as a unicast address
+ * (the interface needs no promiscuous mode for them; the kernel makes a device that cannot
+ * filter promiscuous by itself) and asks for all multicast. fdb-query answers with the
+ * forwarder's learned MAC table (ETHERNET mode), as an 'fdb' message.
+ *
  * Counting: rx frames/bytes (Ethernet bytes, header excluded) at the receiving port, rx errors
- * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's. Counters
+ * the port reports; tx frames/bytes/drops and the egress drop reasons are the egress's; the
+ * loop's own (LoopCounter: wake-ups, receive batches, empty polls, sleeps, the thread's CPU
+ * time, the last written once a second) at LOOP_BASE. Counters
  * of a port id survive its removal (the control plane numbers ports and decides when a number
  * is reused).
  *
@@ -48,19 +62,25 @@
  * is one object created with the loop.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
 import {
   EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD,
   EPOLL_EVENT_SIZE, EINTR, allocBytes, close, epollCreate, epollCtl, errno, errnoName, eventfdDrain, raw,
-  type ForeignBytes,
+  setTimerSlackNs, threadCpuNs, type ForeignBytes,
 } from '../sys/libc.js';
 import { DropReason, PortRole, type Egress, type Forwarder, type ForwarderEvents, type IpForwarder } from '../forward/api.js';
-import { MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, portSlot } from '../forward/counters.js';
-import type { FromWorker, ToWorker } from '../protocol/dataplane.js';
+import { LoopCounter, MAX_PORTS, MAX_SWITCHES, PortCounter, SWITCH_SLOTS, dropSlot, loopSlot, portSlot } from '../forward/counters.js';
+import {
+  OPEN_PORT_POLICY, OPEN_SWITCH_POLICY, type FromWorker, type PortPolicy, type SwitchPolicy, type ToWorker,
+} from '../protocol/dataplane.js';
+import type { EthernetSwitch } from '../forward/ethernet-switch.js';
+import { portPolicyError, switchPolicyError } from '../forward/l2-policy.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
 import { openPort } from './port-kinds.js';
 import { vnetHeaderOk } from './vnet-check.js';
 import { TraceTap } from './trace-tap.js';
+import { BLOCK, POLL, PollPolicy } from './poll-policy.js';
 
 /**
  * The drop reasons a forwarder (or the loop's ingress check) counts for a received frame: how a
@@ -95,10 +115,19 @@ export interface LoopOptions {
    * for this long before it blocks again, so a frame arriving within the window does not pay
    * for waking a sleeping thread (measured: about half of a guest-to-guest ping's round trip
    * on these VMs). The price: one CPU kept busy while frames arrive closer together than the
-   * window; nothing while idle. Capped at one second.
+   * window; nothing while idle. Capped at one second. Replaces adaptive polling.
    */
   busyPollUs?: number;
+  /**
+   * Adaptive polling (poll-policy.ts; default off): poll right after work, through dense flows,
+   * and around the predicted arrival of a steady flow's next frame; block otherwise. Off: the
+   * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: VSWITCH_ADAPTIVE_POLL=1 turns it on).
+   */
+  adaptivePoll?: boolean;
 }
+
+/** The worker thread's name (/proc/PID/task/TID/comm, `top -H`; set by worker.ts): the benchmark finds the worker by it. */
+export const WORKER_THREAD_NAME = 'vswitch-dp';
 
 const MAX_EVENTS = 128;
 const WAKE_TOKEN = 0xffffffff;
@@ -109,8 +138,10 @@ interface SwitchState {
   readonly fwd: Forwarder;
   /** QUEUESTORAGE: the output-queue bound of this switch's queueing ports (the QEMU ports). */
   readonly queueBytes: number;
-  /** Port id -> how it was attached (to re-attach on a mode change). */
-  readonly ports: Map<number, { role: PortRole; mac: number }>;
+  /** Port id -> how it was attached (to re-attach on a mode change), with its layer-2 policy. */
+  readonly ports: Map<number, { role: PortRole; mac: number; policy: PortPolicy }>;
+  /** The switch's layer-2 policy. */
+  policy: SwitchPolicy;
 }
 
 export class DataPlaneLoop {
@@ -127,6 +158,8 @@ export class DataPlaneLoop {
   private readonly portUplink = new Uint8Array(MAX_PORTS);
   /** Switch number -> 1 for an IP-mode switch. */
   private readonly ipMode = new Uint8Array(MAX_SWITCHES);
+  /** Port id -> the VLAN it carries untagged (the egress tags the others). */
+  private readonly untaggedVid = new Uint16Array(MAX_PORTS);
   private readonly switches: (SwitchState | undefined)[] = new Array<SwitchState | undefined>(MAX_SWITCHES).fill(undefined);
   /** Ports found dead during a batch, removed once the batch is done. */
   private readonly dead: Port[] = [];
@@ -137,13 +170,17 @@ export class DataPlaneLoop {
   private readonly tap = new TraceTap();
   /** A switch's drop counters before a traced frame's input (to tell how it ended). */
   private readonly dropsBefore = new Float64Array(SWITCH_SLOTS);
-  /** LoopOptions.busyPollUs in milliseconds (0: off). */
-  private readonly busyPollMs: number;
+  /** struct timespec scratch for the thread's CPU clock. */
+  private readonly clock = allocBytes(16);
+  /** When to poll, sleep or block (poll-policy.ts). */
+  private readonly policy: PollPolicy;
+  /** struct timespec for epoll_pwait2's timed sleeps. */
+  private readonly timeout = allocBytes(16);
 
   constructor(private readonly opts: LoopOptions) {
     this.counters = opts.counters;
     const bp = opts.busyPollUs ?? 0;
-    this.busyPollMs = Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0;
+    this.policy = new PollPolicy(Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0, opts.adaptivePoll ?? false);
     this.epfd = epollCreate();
     this.events = allocBytes(MAX_EVENTS * EPOLL_EVENT_SIZE);
     this.evView = this.events.view;
@@ -155,6 +192,7 @@ export class DataPlaneLoop {
       portMac: this.portMac,
       portUplink: this.portUplink,
       ipMode: this.ipMode,
+      untaggedVid: this.untaggedVid,
       syncOut(p: Port): void { self.syncOut(p); },
       portFailed(p: Port): void { self.dead.push(p); },
     }, this.tap);
@@ -165,22 +203,44 @@ export class DataPlaneLoop {
     const ev = this.evView;
     const evAddr = this.events.addr;
     const epfd = this.epfd;
-    this.nextTick = Date.now() + TICK_MS;
+    const clock = performance; // the module's binding: the global `performance` is an accessor, slow to look up
+    this.nextTick = clock.now() + TICK_MS;
     this.drainControl(); // messages posted before the loop started
-    const pollMs = this.busyPollMs;
-    let pollUntil = 0;
-    let polling = false;
+    const policy = this.policy;
+    const c = this.counters;
+    const wakeSlot = loopSlot(LoopCounter.Wakeups), emptySlot = loopSlot(LoopCounter.EmptyPolls), sleepSlot = loopSlot(LoopCounter.Sleeps);
+    const ts = this.timeout.view, tsAddr = this.timeout.addr;
+    setTimerSlackNs(1); // timed sleeps (the poll policy's) end when asked, not up to 50 us later
     while (this.running) {
-      let timeout = this.nextTick - Date.now();
-      if (timeout < 0) timeout = 0;
-      if (pollMs > 0) {
-        polling = performance.now() < pollUntil;
-        if (polling) timeout = 0;
+      const t0 = clock.now();
+      let tickMs = this.nextTick - t0;
+      if (tickMs < 0) tickMs = 0;
+      const d = policy.next(t0);
+      let n: number;
+      let polled = false;
+      if (d === POLL || tickMs === 0) {
+        polled = d === POLL;
+        n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, 0);
+      } else if (d === BLOCK || d >= tickMs) {
+        c[sleepSlot]++;
+        n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, Math.ceil(tickMs));
+      } else {
+        c[sleepSlot]++;
+        const ns = Math.round(d * 1e6);
+        ts.setUint32(0, Math.floor(ns / 1e9), true);
+        ts.setUint32(8, ns % 1e9, true);
+        n = raw.epoll_pwait2(epfd, evAddr, MAX_EVENTS, tsAddr, 0);
       }
-      const n = raw.epoll_wait(epfd, evAddr, MAX_EVENTS, timeout);
-      if (pollMs > 0) {
-        if (n > 0) pollUntil = performance.now() + pollMs;
-        else if (polling) raw.sched_yield(); // a runnable guest on this CPU goes first
+      const t1 = clock.now();
+      if (n > 0) {
+        c[wakeSlot]++;
+        policy.work(t1);
+      } else if (n === 0) {
+        policy.idle(t1);
+        if (polled) {
+          c[emptySlot]++;
+          raw.sched_yield(); // a runnable guest on this CPU goes first
+        }
       }
       if (n < 0) {
         const e = errno();
@@ -188,7 +248,8 @@ export class DataPlaneLoop {
         this.log(`epoll_wait failed: ${errnoName(e)}`);
         break;
       }
-      const now = Date.now();
+      const tick = t1 >= this.nextTick;
+      const now = n > 0 || tick ? Date.now() : 0; // the forwarders' time (wall clock, ms)
       for (let i = 0; i < n && this.running; i++) {
         const mask = ev.getUint32(i * EPOLL_EVENT_SIZE, true);
         const token = ev.getUint32(i * EPOLL_EVENT_SIZE + 4, true);
@@ -202,8 +263,11 @@ export class DataPlaneLoop {
         this.service(port, mask, now);
         if (this.dead.length > 0) this.reapDead();
       }
-      if (now >= this.nextTick) {
-        this.nextTick = now + TICK_MS;
+      if (tick) {
+        this.nextTick = t1 + TICK_MS;
+        c[loopSlot(LoopCounter.CpuNs)] = threadCpuNs(this.clock);
+        c[loopSlot(LoopCounter.PredictHits)] = policy.hits;
+        c[loopSlot(LoopCounter.PredictMisses)] = policy.misses;
         this.egress.tick();
         for (let s = 0; s < MAX_SWITCHES; s++) {
           const st = this.switches[s];
@@ -255,6 +319,7 @@ export class DataPlaneLoop {
     for (let j = 0; j < n; j++) rxBytes += rxz[j] - rxe[j];
     c[portSlot(id, PortCounter.RxFrames)] += n;
     c[portSlot(id, PortCounter.RxBytes)] += rxBytes;
+    c[loopSlot(LoopCounter.Batches)]++;
     if (st === undefined) return true;
     const fwd = st.fwd;
     const vnet = port.vnet;
@@ -345,8 +410,10 @@ export class DataPlaneLoop {
       st.ports.delete(id);
       st.fwd.removePort(id);
     }
+    this.untaggedVid[id] = 0;
     try { epollCtl(this.epfd, EPOLL_CTL_DEL, p.fd, 0, 0); } catch { /* already gone */ }
     p.close();
+    if (st !== undefined && this.switches[p.sw] === st) this.syncUplinkFilter(st);
   }
 
   private addPort(m: Extract<ToWorker, { op: 'port-add' }>): void {
@@ -357,6 +424,9 @@ export class DataPlaneLoop {
     if (!Number.isInteger(m.port) || m.port < 0 || m.port >= MAX_PORTS) { refuse('bad port number'); return; }
     const st = this.switches[m.sw];
     if (st === undefined) { refuse(`no switch ${m.sw}`); return; }
+    const policy = m.policy ?? OPEN_PORT_POLICY;
+    const bad = portPolicyError(policy);
+    if (bad !== null) { refuse(bad); return; }
     if (this.ports[m.port] !== undefined) this.removePort(m.port);
     const p = openPort(m, st.queueBytes);
     if (typeof p === 'string') { refuse(p); return; }
@@ -372,19 +442,78 @@ export class DataPlaneLoop {
     this.portMac[m.port] = m.mac;
     this.portUplink[m.port] = m.role === 'uplink' ? 1 : 0;
     const role = m.role === 'uplink' ? PortRole.Uplink : PortRole.Nic;
-    st.ports.set(m.port, { role, mac: m.mac });
+    st.ports.set(m.port, { role, mac: m.mac, policy });
     st.fwd.addPort(m.port, role, m.mac);
+    st.fwd.setPortPolicy(m.port, policy);
+    this.syncEdges(st);
+    this.syncUplinkFilter(st);
+  }
+
+  // ---- layer 2 ------------------------------------------------------------------------------
+
+  /** The VLAN each port of the switch carries untagged, for the egress (the file comment). */
+  private syncEdges(st: SwitchState): void {
+    const aware = st.policy.vlanAware;
+    for (const [id, a] of st.ports) {
+      this.untaggedVid[id] = !aware ? 0 : a.role === PortRole.Uplink ? st.policy.nativeVid : a.policy.pvid;
+    }
+  }
+
+  /** ETHERNET mode: the uplink's interface receives the NICs' MACs (and all multicast); otherwise nothing extra. */
+  private syncUplinkFilter(st: SwitchState): void {
+    let macs: number[] | null = null;
+    if (st.mode === 'ETHERNET') {
+      macs = [];
+      for (const a of st.ports.values()) if (a.role === PortRole.Nic) macs.push(a.mac);
+    }
+    for (const [id, a] of st.ports) {
+      const p = this.ports[id];
+      if (a.role !== PortRole.Uplink || p === undefined || p.setUnicastFilter === undefined) continue;
+      const err = p.setUnicastFilter(macs);
+      if (err !== null) this.log(`uplink ${p.name}: ${err}`);
+    }
+  }
+
+  private setSwitchPolicy(sw: number, policy: SwitchPolicy): void {
+    const st = this.switches[sw];
+    if (st === undefined) { this.log(`switch-policy: no switch ${sw}`); return; }
+    const bad = switchPolicyError(policy);
+    if (bad !== null) { this.log(`switch-policy ${sw}: ${bad}`); return; }
+    st.policy = policy;
+    st.fwd.setSwitchPolicy(policy);
+    this.syncEdges(st);
+  }
+
+  private setPortPolicy(id: number, policy: PortPolicy): void {
+    const p = this.ports[id];
+    const st = p !== undefined ? this.switches[p.sw] : undefined;
+    const a = st?.ports.get(id);
+    if (st === undefined || a === undefined) { this.log(`port-policy: no port ${id}`); return; }
+    const bad = portPolicyError(policy);
+    if (bad !== null) { this.log(`port-policy ${id}: ${bad}`); return; }
+    a.policy = policy;
+    st.fwd.setPortPolicy(id, policy);
+    this.syncEdges(st);
+  }
+
+  private fdbQuery(sw: number, req: number): void {
+    const st = this.switches[sw];
+    const entries = st !== undefined && st.mode === 'ETHERNET' ? (st.fwd as EthernetSwitch).fdb?.(Date.now()) ?? [] : [];
+    this.opts.post({ ev: 'fdb', sw, req, entries });
   }
 
   private addSwitch(m: Extract<ToWorker, { op: 'switch-add' }>): void {
     if (!Number.isInteger(m.sw) || m.sw < 0 || m.sw >= MAX_SWITCHES) { this.log(`switch-add: bad switch number ${m.sw}`); return; }
     const old = this.switches[m.sw];
-    if (old !== undefined && old.mode === m.mode) return;
+    const policy = m.policy ?? old?.policy ?? OPEN_SWITCH_POLICY;
+    const bad = switchPolicyError(policy);
+    if (bad !== null) { this.log(`switch-add ${m.sw}: ${bad}`); return; }
+    if (old !== undefined && old.mode === m.mode) { this.setSwitchPolicy(m.sw, policy); return; }
     const sw = m.sw;
     const post = this.opts.post;
     const events: ForwarderEvents = {
-      sawAddress(port: number, ip: number): void {
-        post({ ev: 'saw-address', sw, port, ip });
+      sawAddress(port: number, ip: number, vid: number): void {
+        post({ ev: 'saw-address', sw, port, ip, vid });
       },
       joinedGroup(port: number, group: number): void {
         post({ ev: 'group-join', sw, port, group });
@@ -403,7 +532,13 @@ export class DataPlaneLoop {
       this.log(`switch-add ${sw}: ${(e as Error).message}`);
       return;
     }
-    const st: SwitchState = { mode: m.mode, fwd, queueBytes: m.queueBytes, ports: old?.ports ?? new Map() };
+    try {
+      fwd.setSwitchPolicy(policy);
+    } catch (e) {
+      this.log(`switch-add ${sw}: ${(e as Error).message}`);
+      return;
+    }
+    const st: SwitchState = { mode: m.mode, fwd, queueBytes: m.queueBytes, ports: old?.ports ?? new Map(), policy };
     this.switches[sw] = st;
     this.ipMode[sw] = m.mode === 'IP' ? 1 : 0;
     if (old !== undefined) {
@@ -411,8 +546,11 @@ export class DataPlaneLoop {
       for (const [id, a] of st.ports) {
         old.fwd.removePort(id);
         fwd.addPort(id, a.role, a.mac);
+        fwd.setPortPolicy(id, a.policy);
       }
     }
+    this.syncEdges(st);
+    this.syncUplinkFilter(st);
   }
 
   private removeSwitch(sw: number): void {
@@ -446,12 +584,14 @@ export class DataPlaneLoop {
   private apply(m: ToWorker): void {
     switch (m.op) {
       case 'switch-add': this.addSwitch(m); break;
+      case 'switch-policy': this.setSwitchPolicy(m.sw, m.policy); break;
       case 'switch-remove': this.removeSwitch(m.sw); break;
       case 'port-add': this.addPort(m); break;
+      case 'port-policy': this.setPortPolicy(m.port, m.policy); break;
       case 'port-remove': this.removePort(m.port); break;
-      case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly); break;
-      case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0); break;
-      case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0); break;
+      case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly, m.vid ?? 0); break;
+      case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0, m.vid ?? 0); break;
+      case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0, m.vid ?? 0); break;
       case 'trace-start': {
         const refused = this.tap.start(m);
         if (refused !== null) this.opts.post({ ev: 'trace-stopped', trace: m.trace, reason: refused });
@@ -461,8 +601,9 @@ export class DataPlaneLoop {
         this.tap.stop(m.trace);
         this.opts.post({ ev: 'trace-stopped', trace: m.trace });
         break;
-      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0); break;
+      case 'probe': this.ipForwarder(m.sw)?.probe(m.ip >>> 0, m.vid ?? 0); break;
       case 'stop': this.running = false; break;
+      case 'fdb-query': this.fdbQuery(m.sw, m.req); break;
       default: this.log(`unknown control message ${JSON.stringify(m)}`);
     }
   }

@@ -112,6 +112,13 @@ export interface Port {
   downReason?: string;
   /** Optional. Called about once a second by the loop (e.g. a datagram port reconnecting). */
   tick?(now: number): void;
+  /**
+   * Optional (an uplink whose interface can take address filters: AF_PACKET). macs: the
+   * unicast MACs the interface must receive besides its own (an ETHERNET-mode switch's NICs),
+   * with all multicast; null: none of that (IP mode). Replaces what an earlier call set.
+   * Control path. Returns null, or what failed in words (the port stays usable).
+   */
+  setUnicastFilter?(macs: readonly number[] | null): string | null;
   receive(mem: FrameMemory, max: number): number;
   send(bytes: Uint8Array, addr: number, start: number, end: number): number;
   flush(): number;

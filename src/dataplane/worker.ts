@@ -5,13 +5,18 @@
  * on this thread until a 'stop' message; then it posts { ev: 'stopped' } and ends.
  * `forwarders` is an optional module URL exporting `createForwarder: ForwarderFactory` (tests
  * use a hub); without it the production IpSwitch / EthernetSwitch are used.
+ * The thread names itself WORKER_THREAD_NAME ('vswitch-dp').
  * Log lines go straight to fd 2 (the thread never returns to its event loop while running).
  * busyPollUs (microseconds, 0 = off) is the loop's busy-poll window (LoopOptions.busyPollUs):
  * lower latency for one CPU kept busy under traffic; vswitchd sets it from --busy-poll-us.
+ * Adaptive polling (LoopOptions.adaptivePoll) is off unless the environment has
+ * VSWITCH_ADAPTIVE_POLL=1 (the benchmark compares both: --compare VSWITCH_ADAPTIVE_POLL=1); it
+ * did not win on these machines under load (issue 14's note has the figures).
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
-import { DataPlaneLoop, type ForwarderFactory } from './loop.js';
+import { DataPlaneLoop, WORKER_THREAD_NAME, type ForwarderFactory } from './loop.js';
+import { setThreadName } from '../sys/libc.js';
 import { createForwarder } from './forwarders.js';
 import type { FromWorker } from '../protocol/dataplane.js';
 
@@ -30,6 +35,8 @@ const log = (msg: string): void => {
   try { writeSync(2, `vswitch data plane: ${msg}\n`); } catch { /* nowhere to report */ }
 };
 
+setThreadName(WORKER_THREAD_NAME);
+
 let factory: ForwarderFactory = createForwarder;
 if (input.forwarders !== undefined) {
   const mod = (await import(input.forwarders)) as { createForwarder?: ForwarderFactory };
@@ -45,6 +52,7 @@ const loop = new DataPlaneLoop({
   makeForwarder: factory,
   log,
   busyPollUs: input.busyPollUs,
+  adaptivePoll: process.env.VSWITCH_ADAPTIVE_POLL === '1',
 });
 post({ ev: 'ready' });
 loop.run();

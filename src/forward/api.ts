@@ -11,14 +11,20 @@
  *                    its layout and VNET_HDR_LEN are in src/wire/vnet.ts)
  *                    hdr === eth when the receiving port carries no such header
  *   buf[eth .. end)  the Ethernet frame, starting with the destination MAC
- * The forwarder never moves `eth`: it only rewrites bytes at or after it (MACs, ARP fields).
+ * The forwarder rewrites bytes at or after `eth` (MACs, ARP fields); on a VLAN-aware switch it
+ * also removes a received frame's 802.1Q tag in place (src/wire/vlan.ts: the MACs and the
+ * header move 4 bytes towards the payload), so frames inside the switch are untagged and each
+ * Egress.send says the frame's VLAN (its TCI); the egress tags it for the port it goes to.
  * Frames the forwarder makes itself (ARP replies, gratuitous ARP) always carry a 10-byte zero
  * virtio-net header, so every port kind can send them.
  *
  * Ports are small integers chosen by the data plane, unique across all switches.
  * MACs are 48-bit unsigned numbers; IPv4 addresses are uint32 numbers (network order read
  * as big-endian: 10.0.0.1 === 0x0a000001).
+ * The layer-2 policies (SwitchPolicy, PortPolicy) are the control plane's shapes from
+ * src/protocol/dataplane.ts (a type-only import: the contract both sides share).
  */
+import type { PortPolicy, SwitchPolicy } from '../protocol/dataplane.js';
 
 /** What a port is to its switch. */
 export const enum PortRole {
@@ -66,6 +72,14 @@ export const enum DropReason {
   BadVnetHeader = 16,
   /** A frame larger than the target port's MTU (a GSO frame: its segments), counted by the egress. */
   TooBig = 17,
+  /** VLAN-aware switch: a frame in a VLAN its port does not carry (untagged on a trunk without native VLAN, a tag not granted, a double tag, VID 4095). */
+  VlanNotAllowed = 18,
+  /** VLAN-aware switch: a tagged frame from an ACCESS port. */
+  TaggedOnAccess = 19,
+  /** MACPROTECT: a frame whose source MAC is not its NIC's assigned MAC, or another protected NIC's MAC. */
+  SpoofedMac = 20,
+  /** ISOLATION: a frame from a NIC whose only destinations are other NICs. */
+  Isolated = 21,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -88,6 +102,10 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'egress-down',
   'bad-vnet-header',
   'too-big',
+  'vlan-not-allowed',
+  'tagged-on-access',
+  'spoofed-mac',
+  'isolated',
 ];
 
 /** The data plane's side: where forwarded frames go. */
@@ -95,17 +113,23 @@ export interface Egress {
   /**
    * Send buf[eth..end) to `port`, with its virtio-net header at buf[hdr..eth) (hdr === eth when
    * the frame has none: the egress then treats it as a plain, fully checksummed frame).
-   * Synchronous: the forwarder may rewrite or reuse buf as soon as this returns. Never throws;
+   * tci: on a VLAN-aware switch the frame's 802.1Q TCI (VID 1..4094 and priority; the frame
+   * itself is untagged): the egress sends it tagged with it unless the VID is the one the port
+   * carries untagged; 0 or absent (a VLAN-unaware switch): the frame goes as it is. The four
+   * bytes before buf[hdr] must be free for the tag (every receive slot and the egress's own
+   * memory leave them). The forwarder decides which ports a VLAN reaches; the egress only tags.
+   * Synchronous: the forwarder may rewrite or reuse buf as soon as this returns (the egress
+   * leaves buf[hdr..end) as it found it, a completed checksum aside). Never throws;
    * a full queue or refused write is counted by the egress (DropReason.QueueFull), and tx
    * counters are the egress's job too.
    */
-  send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void;
+  send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, tci?: number): void;
 }
 
 /** Events the forwarder reports to the control plane (through the data plane). Called synchronously. */
 export interface ForwarderEvents {
   /** IP mode: a NIC port used an IPv4 source address it does not hold (ARP sender or IP source): a claim. */
-  sawAddress?(port: number, ip: number): void;
+  sawAddress?(port: number, ip: number, vid: number): void;
   /**
    * IP mode: the LAN holds `ip` (uint32): an ARP from the uplink whose sender is an address
    * being probed or in the LAN IP table, or a probe from the LAN for an address being probed;
@@ -121,8 +145,12 @@ export interface ForwarderEvents {
 /** One switch's forwarding logic. */
 export interface Forwarder {
   readonly mode: 'IP' | 'ETHERNET';
-  /** Attach a port. `mac` is the NIC's assigned MAC, or the uplink interface's MAC. */
+  /** Attach a port. `mac` is the NIC's assigned MAC, or the uplink interface's MAC. A NIC starts with OPEN_PORT_POLICY. */
   addPort(port: number, role: PortRole, mac: number): void;
+  /** The switch's layer-2 policy (l2-policy.ts; throws RangeError on a bad one and changes nothing). */
+  setSwitchPolicy(p: SwitchPolicy): void;
+  /** A NIC's layer-2 policy (throws RangeError on a bad one; ignored for the uplink or an unattached port). */
+  setPortPolicy(port: number, p: PortPolicy): void;
   /** Detach a port; forget everything learned about it. */
   removePort(port: number): void;
   /** Handle one received frame (layout in the file comment). */
@@ -134,12 +162,16 @@ export interface Forwarder {
 /** The IP-mode forwarder's extra surface: the LAN IP table as the control plane sets it. */
 export interface IpForwarder extends Forwarder {
   readonly mode: 'IP';
-  /** Map `ip` to NIC `port`. localOnly: the uplink has not registered it (LAN traffic to it is dropped). */
-  setAddress(ip: number, port: number, localOnly: boolean): void;
-  /** Remove `ip` from the LAN IP table. */
-  clearAddress(ip: number): void;
-  /** Send a gratuitous ARP for `ip` out the uplink (sender MAC = uplink MAC). No-op without uplink. */
-  announce(ip: number): void;
-  /** Ask the LAN whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
-  probe(ip: number): void;
+  /**
+   * Map `ip` to NIC `port` in VLAN `vid` (each VLAN has its own LAN IP table; 0, the default:
+   * a VLAN-unaware switch's). localOnly: the uplink has not registered it (LAN traffic to it is
+   * dropped). Throws RangeError for a vid outside 0..4094.
+   */
+  setAddress(ip: number, port: number, localOnly: boolean, vid?: number): void;
+  /** Remove `ip` from VLAN `vid`'s LAN IP table. */
+  clearAddress(ip: number, vid?: number): void;
+  /** Send a gratuitous ARP for `ip` out the uplink in VLAN `vid` (sender MAC = uplink MAC). No-op without uplink. */
+  announce(ip: number, vid?: number): void;
+  /** Ask the LAN (in VLAN `vid`) whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
+  probe(ip: number, vid?: number): void;
 }

@@ -64,6 +64,22 @@
  *   registered and local only: LocalOnly; registered: Ethernet dst =
  *   the NIC's MAC, delivered; unknown: UnknownDestination.
  * - Anything else: NotIp.
+ * Layer 2 (src/forward/l2-policy.ts), on a VLAN-aware switch: every frame's VLAN is decided
+ * first (L2Policy.classify; refused frames are VlanNotAllowed or TaggedOnAccess) and its tag
+ * removed, so the rules above read an untagged frame; each VLAN has its own LAN IP table
+ * (setAddress and the rest take the VLAN: an address registered in one VLAN is no source, no
+ * destination and no ARP answer in another), floods and group traffic reach only the NICs of
+ * the frame's VLAN, and every send carries the frame's TCI (the egress tags). A delivery to a
+ * NIC that does not carry the VLAN (the control plane registered an address there anyway) is
+ * VlanNotAllowed. The group table is one for the switch: a membership is delivered only in
+ * the VLANs the member carries. The switch's own frames (announce, probe) go in the VLAN
+ * they are asked for, its IGMP query to each NIC in its untagged VLAN (none: no query).
+ * MACPROTECT: a NIC's frame whose source MAC is not its own is SpoofedMac. ISOLATION: no frame
+ * of a NIC reaches another NIC (unicast: Isolated; ARP for another NIC's address is not
+ * answered: Isolated; floods and groups go to the uplink only). Promiscuous NICs of the frame's
+ * VLAN get a copy of each unicast IPv4 frame switched (after its MACs were rewritten) and of
+ * each flood. On a VLAN-unaware switch every frame is in VLAN 0 with TCI 0 and tags stay
+ * (a tagged frame is NotIp, as before). The LAN holder table (probes) is one for all VLANs.
  * Frames from a port not attached to this switch count as Malformed. Every frame is either
  * sent at least once or counted as exactly one drop. Frames the switch makes itself
  * (announce) carry a 10-byte zero virtio-net header.
@@ -87,10 +103,13 @@ import { Egress, ForwarderEvents, IpForwarder, PortRole, DropReason } from './ap
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { LanIpTable } from './lan-ip-table.js';
 import { LanHolders } from './lan-holders.js';
-import { sendToEach } from './send-each.js';
+import { mirrorTo, sendToMembers } from './send-each.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
+import { L2Policy } from './l2-policy.js';
+import type { PortPolicy, SwitchPolicy } from '../protocol/dataplane.js';
 import { BROADCAST_MAC, macFromHalves, macHi, macLo } from '../wire/addr.js';
 import * as ethernet from '../wire/ethernet.js';
+import * as vlan from '../wire/vlan.js';
 import * as arp from '../wire/arp.js';
 import * as ipv4 from '../wire/ipv4.js';
 import { emitEthernet, Eth, EtherType } from '../wire/ethernet.js';
@@ -108,7 +127,8 @@ import { udpDstPort, DHCP_SERVER_PORT, UDP_HLEN } from '../wire/udp.js';
 // loads an imported binding from its module cell at every call and checks the function it
 // finds, but takes a module-level const as known; on bench/forward.ts that was a tenth of the
 // frame rate. The rest, and the const enums (which tsc writes in place), are imported by name.
-const { ethHeaderFits, ethSrcIsBad, ethType, setEthDstHL, setEthSrcHL } = ethernet;
+const { ethHeaderFits, ethIsTagged, ethSrcHi, ethSrcIsBad, ethSrcLo, ethType, setEthDstHL, setEthSrcHL } = ethernet;
+const { csumStartInTag, untagFrame } = vlan;
 const { arpOp, arpReplyInPlace, arpSha, arpSpa, arpTpa, checkArp, setArpShaHL, setArpThaHL } = arp;
 const { checkIpv4, checkIpv4Length, classifyIpv4Dst, ipv4Dst, ipv4HeaderLen, ipv4IsFragment, ipv4Protocol, ipv4Src, ipv4TotalLen } = ipv4;
 
@@ -147,9 +167,21 @@ const QUERIER_MAC = 0x02fe00000000;
 const QUERY_MAX_RESP = 100;
 const QUERY_QRV = 2;
 
+/** The table of a VLAN without addresses. */
+const NO_ADDRESSES = new LanIpTable();
+
 export class IpSwitch implements IpForwarder {
   readonly mode = 'IP' as const;
+  /** The LAN IP table of VLAN 0 (a VLAN-unaware switch); tableOf(vid) for the others. */
   readonly table = new LanIpTable();
+  /** VLAN -> its LAN IP table (made when its first address is set). */
+  private readonly tables: (LanIpTable | undefined)[] = new Array<LanIpTable | undefined>(4096).fill(undefined);
+  /** The frame being forwarded: its TCI, VLAN and that VLAN's table (set by input). */
+  private tci = 0;
+  private vid = 0;
+  private cur: LanIpTable = this.table;
+  /** The switch's layer-2 policy (l2-policy.ts). */
+  readonly l2 = new L2Policy();
   /** PortRole of each port attached here, Attached.Not for the rest. */
   private readonly role = new Int8Array(MAX_PORTS).fill(Attached.Not);
   /** Each port's MAC as its two halves (wire/addr.ts). */
@@ -183,6 +215,16 @@ export class IpSwitch implements IpForwarder {
   constructor(readonly sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
     private readonly events: ForwarderEvents) {
     this.dropBase = dropSlot(sw, 0);
+    this.tables[0] = this.table;
+  }
+
+  /** The LAN IP table of VLAN vid (0: a VLAN-unaware switch's). */
+  tableOf(vid: number): LanIpTable {
+    return this.tables[vid] ?? NO_ADDRESSES;
+  }
+
+  private vidOk(vid: number): boolean {
+    return Number.isInteger(vid) && vid >= 0 && vid <= 4094;
   }
 
   addPort(port: number, role: PortRole, mac: number): void {
@@ -201,6 +243,20 @@ export class IpSwitch implements IpForwarder {
       this.nics.push(port);
       this.startupQuery = true;
     }
+    this.l2.addPort(port, role, mac);
+  }
+
+  setSwitchPolicy(p: SwitchPolicy): void {
+    this.l2.setSwitch(p);
+    if (!this.l2.vlanAware) {
+      this.tci = 0;
+      this.vid = 0;
+      this.cur = this.table;
+    }
+  }
+
+  setPortPolicy(port: number, p: PortPolicy): void {
+    if (this.role[port] === PortRole.Nic) this.l2.setPort(port, p);
   }
 
   removePort(port: number): void {
@@ -208,37 +264,44 @@ export class IpSwitch implements IpForwarder {
     if (r === Attached.Not || r === undefined) return;
     this.role[port] = Attached.Not;
     this.lastSaw[port] = NaN;
+    this.l2.removePort(port);
     if (r === PortRole.Uplink) {
       this.uplink = -1;
       this.uplinkMacHi = 0;
       this.uplinkMacLo = 0;
     } else {
       this.nics.splice(this.nics.indexOf(port), 1);
-      this.table.clearPort(port);
+      for (const t of this.tables) t?.clearPort(port);
       this.groups.removePort(port, this.onLeft);
     }
   }
 
-  setAddress(ip: number, port: number, localOnly: boolean): void {
-    this.table.set(ip, port, localOnly);
+  setAddress(ip: number, port: number, localOnly: boolean, vid = 0): void {
+    if (!this.vidOk(vid)) throw new RangeError(`VLAN ${vid} is not 0..4094`);
+    (this.tables[vid] ??= new LanIpTable()).set(ip, port, localOnly);
   }
 
-  clearAddress(ip: number): void {
-    this.table.clear(ip);
+  clearAddress(ip: number, vid = 0): void {
+    this.tables[vid]?.clear(ip);
   }
 
-  announce(ip: number): void {
-    if (this.uplink < 0) return;
+  /** The TCI of the switch's own frames in VLAN vid (0 on a VLAN-unaware switch). */
+  private ownTci(vid: number): number {
+    return this.l2.vlanAware ? vid : 0;
+  }
+
+  announce(ip: number, vid = 0): void {
+    if (this.uplink < 0 || !this.vidOk(vid)) return;
     const s = this.scratch;
     const eth = emitZeroVnetHdr(s, 0);
     const mac = macFromHalves(this.uplinkMacHi, this.uplinkMacLo);
     const end = emitArpFrame(s, eth, BROADCAST_MAC, mac, ArpOp.Request, mac, ip, 0, ip);
     s.fill(0, end);
-    this.egress.send(this.uplink, s, 0, eth, s.length);
+    this.egress.send(this.uplink, s, 0, eth, s.length, this.ownTci(vid));
   }
 
-  probe(ip: number): void {
-    if (this.uplink < 0) return;
+  probe(ip: number, vid = 0): void {
+    if (this.uplink < 0 || !this.vidOk(vid)) return;
     const held = this.lanHolders.find(ip | 0, this.now);
     if (held >= 0) {
       this.events.lanHolder?.(ip >>> 0, this.lanHolders.mac(held));
@@ -256,7 +319,7 @@ export class IpSwitch implements IpForwarder {
     const mac = macFromHalves(this.uplinkMacHi, this.uplinkMacLo);
     const end = emitArpFrame(s, eth, BROADCAST_MAC, mac, ArpOp.Request, mac, 0, 0, ip);
     s.fill(0, end);
-    this.egress.send(this.uplink, s, 0, eth, s.length);
+    this.egress.send(this.uplink, s, 0, eth, s.length, this.ownTci(vid));
   }
 
   /** Whether `ip` (int32 form) is being probed. */
@@ -293,7 +356,12 @@ export class IpSwitch implements IpForwarder {
     const igmp = emitIgmpIpv4(b, ip, 0, ALL_SYSTEMS, IGMP_V3_QUERY_LEN);
     emitIgmpV3Query(b, igmp, QUERY_MAX_RESP, 0, QUERY_QRV, QUERY_INTERVAL_MS / 1000);
     const nics = this.nics;
-    for (let i = 0; i < nics.length; i++) this.egress.send(nics[i], b, 0, eth, b.length);
+    const aware = this.l2.vlanAware;
+    for (let i = 0; i < nics.length; i++) {
+      const tci = aware ? this.l2.untaggedVid(nics[i]) : 0;
+      if (aware && tci === 0) continue; // a trunk without an untagged VLAN
+      this.egress.send(nics[i], b, 0, eth, b.length, tci);
+    }
   }
 
   private drop(reason: number): void {
@@ -316,8 +384,23 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.Malformed);
       return;
     }
+    const l2 = this.l2;
+    // On a VLAN-unaware switch tci, vid and cur stay 0, 0 and VLAN 0's table (setSwitchPolicy).
+    if (l2.vlanAware) {
+      const shift = this.vlanIn(port, buf, hdr, eth, end);
+      if (shift < 0) return;
+      hdr += shift;
+      eth += shift;
+    }
+    const tci = this.tci;
     if (ethSrcIsBad(buf, eth)) {
       this.drop(DropReason.BadSource);
+      return;
+    }
+    // Each policy check is guarded by a field that is 0 while the policy is off: no call then
+    // (input's inlining budget, see above).
+    if (l2.protect[port] === 1 && l2.spoofed(port, ethSrcHi(buf, eth), ethSrcLo(buf, eth))) {
+      this.drop(DropReason.SpoofedMac);
       return;
     }
     const type = ethType(buf, eth);
@@ -353,9 +436,10 @@ export class IpSwitch implements IpForwarder {
         this.floodFromNic(port, buf, hdr, eth, end);
         return;
     }
-    const de = this.table.lookup(dst);
+    const de = this.cur.lookup(dst);
     if (de === undefined) {
       if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
+      else if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, this.uplink, this.vid, buf, hdr, eth, end, tci);
       return;
     }
     const out = de.port;
@@ -363,9 +447,43 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.Hairpin);
       return;
     }
+    if (l2.isolation && l2.isolated(port, out)) {
+      this.drop(DropReason.Isolated);
+      return;
+    }
+    if (l2.vlanAware && !l2.member(out, this.vid)) {
+      this.drop(DropReason.VlanNotAllowed);
+      return;
+    }
     setEthDstHL(buf, eth, this.portMacHi[out], this.portMacLo[out]);
     setEthSrcHL(buf, eth, this.portMacHi[port], this.portMacLo[port]);
-    this.egress.send(out, buf, hdr, eth, end);
+    this.egress.send(out, buf, hdr, eth, end, tci);
+    if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, out, this.vid, buf, hdr, eth, end, tci);
+  }
+
+  /**
+   * A VLAN-aware switch's first step for a frame (ethHeaderFits passed): its VLAN (tci, vid,
+   * cur), and its tag off. Returns how far the frame moved (0, or 4 for a tag removed), or -1
+   * when it was dropped (counted). Kept out of input for input's inlining budget (see there).
+   */
+  private vlanIn(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): number {
+    const tci = this.l2.classify(port, buf, eth, end);
+    if (tci < 0) {
+      this.drop(-1 - tci);
+      return -1;
+    }
+    let shift = 0;
+    if (ethIsTagged(buf, eth)) {
+      if (csumStartInTag(buf, hdr, eth)) {
+        this.drop(DropReason.Malformed);
+        return -1;
+      }
+      shift = untagFrame(buf, hdr, eth) - eth;
+    }
+    this.tci = tci;
+    this.vid = tci & 0x0fff;
+    this.cur = this.tables[this.vid] ?? NO_ADDRESSES;
+    return shift;
   }
 
   /**
@@ -375,7 +493,7 @@ export class IpSwitch implements IpForwarder {
    * other than 0.0.0.0 reported first: sawAddress).
    */
   private sourceOk(port: number, src: number, buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
-    const se = this.table.lookup(src);
+    const se = this.cur.lookup(src);
     if (se !== undefined && se.port === port) return true;
     if (se === undefined && src !== 0) this.saw(port, src);
     if (se === undefined && src === 0 && isDhcpClientFrame(buf, eth + Eth.HeaderLen, end)) {
@@ -390,13 +508,28 @@ export class IpSwitch implements IpForwarder {
   private sendToUplink(buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
     if (this.uplink < 0) return false;
     setEthSrcHL(buf, eth, this.uplinkMacHi, this.uplinkMacLo);
-    this.egress.send(this.uplink, buf, hdr, eth, end);
+    this.egress.send(this.uplink, buf, hdr, eth, end, this.tci);
     return true;
   }
 
+  /** To the NICs of the frame's VLAN (but `from`, and as isolation allows), unchanged; returns how many. */
+  private toNics(ports: ArrayLike<number>, count: number, from: number, buf: Uint8Array, hdr: number, eth: number, end: number): number {
+    return sendToMembers(this.egress, this.l2, ports, count, from, this.vid, buf, hdr, eth, end, this.tci);
+  }
+
+  /** After a flood from NIC `port` that isolation kept from the other NICs: the mirrors' copies. */
+  private mirrorIsolated(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    const l2 = this.l2;
+    if (l2.isolation && l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, this.uplink, this.vid, buf, hdr, eth, end, this.tci);
+  }
+
   private floodFromNic(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    const sent = sendToEach(this.egress, this.nics, this.nics.length, port, buf, hdr, eth, end);
-    if (!this.sendToUplink(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoUplink);
+    const sent = this.toNics(this.nics, this.nics.length, port, buf, hdr, eth, end);
+    if (!this.sendToUplink(buf, hdr, eth, end)) {
+      if (sent === 0) this.drop(this.l2.isolation ? DropReason.Isolated : DropReason.NoUplink);
+      return;
+    }
+    this.mirrorIsolated(port, buf, hdr, eth, end);
   }
 
   /**
@@ -452,22 +585,26 @@ export class IpSwitch implements IpForwarder {
   /** Group traffic from a NIC: to the other member NICs unchanged, then to the uplink. */
   private groupFromNic(port: number, group: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
     const e = this.groups.lookup(group);
-    const sent = e === undefined ? 0 : sendToEach(this.egress, e.ports, e.count, port, buf, hdr, eth, end);
-    if (!this.sendToUplink(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoGroupMember);
+    const sent = e === undefined ? 0 : this.toNics(e.ports, e.count, port, buf, hdr, eth, end);
+    if (!this.sendToUplink(buf, hdr, eth, end)) {
+      if (sent === 0) this.drop(DropReason.NoGroupMember);
+      return;
+    }
+    this.mirrorIsolated(port, buf, hdr, eth, end);
   }
 
   /** `ip` in int32 form; reported as uint32. */
   private saw(port: number, ip: number): void {
     if (this.lastSaw[port] === ip) return;
     this.lastSaw[port] = ip;
-    this.events.sawAddress?.(port, ip >>> 0);
+    this.events.sawAddress?.(port, ip >>> 0, this.vid);
   }
 
   /** ARP from a NIC (checkArp passed). */
   private nicArp(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
     const a = eth + Eth.HeaderLen;
     const spa = arpSpa(buf, a);
-    const se = this.table.lookup(spa);
+    const se = this.cur.lookup(spa);
     if (se !== undefined && se.port !== port) {
       this.drop(DropReason.SpoofedSource);
       return;
@@ -478,14 +615,18 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.ArpIgnored);
       return;
     }
-    const te = this.table.lookup(tpa);
+    const te = this.cur.lookup(tpa);
     if (te !== undefined) {
       if (te.port === port) {
         this.drop(DropReason.ArpIgnored);
         return;
       }
+      if (this.l2.isolated(port, te.port)) {
+        this.drop(DropReason.Isolated);
+        return;
+      }
       arpReplyInPlace(buf, eth, a, this.portMacHi[te.port], this.portMacLo[te.port]);
-      this.egress.send(port, buf, hdr, eth, end);
+      this.egress.send(port, buf, hdr, eth, end, this.tci);
       return;
     }
     // To the LAN only under a sender it may believe: registered with the adapter, or a probe.
@@ -503,15 +644,14 @@ export class IpSwitch implements IpForwarder {
     switch (classifyIpv4Dst(buf, eth, dst)) {
       case Ipv4Dst.Group: {
         const e = this.groups.lookup(dst);
-        if (e === undefined) this.drop(DropReason.NoGroupMember);
-        else sendToEach(this.egress, e.ports, e.count, -1, buf, hdr, eth, end);
+        if (e === undefined || this.toNics(e.ports, e.count, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.NoGroupMember);
         return;
       }
       case Ipv4Dst.All:
-        if (sendToEach(this.egress, this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
+        if (this.toNics(this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
         return;
     }
-    const de = this.table.lookup(dst);
+    const de = this.cur.lookup(dst);
     if (de === undefined) {
       this.drop(DropReason.UnknownDestination);
       return;
@@ -520,8 +660,13 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.LocalOnly);
       return;
     }
+    if (!this.l2.member(de.port, this.vid)) {
+      this.drop(DropReason.VlanNotAllowed);
+      return;
+    }
     setEthDstHL(buf, eth, this.portMacHi[de.port], this.portMacLo[de.port]);
-    this.egress.send(de.port, buf, hdr, eth, end);
+    this.egress.send(de.port, buf, hdr, eth, end, this.tci);
+    if (this.l2.nPromisc !== 0) mirrorTo(this.egress, this.l2, this.uplink, de.port, this.vid, buf, hdr, eth, end, this.tci);
   }
 
   /** events.lanHolder within the per-tick budget (`ip` in int32 form). */
@@ -541,22 +686,22 @@ export class IpSwitch implements IpForwarder {
     if (sha !== macFromHalves(this.uplinkMacHi, this.uplinkMacLo)) { // not the switch's own ARP
       if (spa !== 0) {
         this.lanHolders.record(spa, sha, now);
-        if (this.probing(spa) || this.table.lookup(spa) !== undefined) this.reportHolder(spa, sha);
+        if (this.probing(spa) || this.cur.lookup(spa) !== undefined) this.reportHolder(spa, sha);
       } else if (this.probing(tpa)) {
         this.reportHolder(tpa, sha);
       }
     }
-    const te = this.table.lookup(tpa);
+    const te = this.cur.lookup(tpa);
     if (op === ArpOp.Request && te !== undefined && !te.localOnly) {
       arpReplyInPlace(buf, eth, a, this.uplinkMacHi, this.uplinkMacLo);
-      this.egress.send(this.uplink, buf, hdr, eth, end);
+      this.egress.send(this.uplink, buf, hdr, eth, end, this.tci);
       return;
     }
-    if (op === ArpOp.Reply && te !== undefined) {
+    if (op === ArpOp.Reply && te !== undefined && this.l2.member(te.port, this.vid)) {
       const hi = this.portMacHi[te.port], lo = this.portMacLo[te.port];
       setArpThaHL(buf, a, hi, lo);
       setEthDstHL(buf, eth, hi, lo);
-      this.egress.send(te.port, buf, hdr, eth, end);
+      this.egress.send(te.port, buf, hdr, eth, end, this.tci);
       return;
     }
     this.drop(DropReason.ArpIgnored);

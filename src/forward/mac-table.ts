@@ -1,9 +1,14 @@
 /**
- * The ETHERNET-mode learning table: MAC -> port, after Open vSwitch lib/mac-learning.h.
+ * The ETHERNET-mode learning table: (VLAN, MAC) -> port, after Open vSwitch lib/mac-learning.h.
  *
  * Rules:
- * - learn(mac, port, now) records that `mac` was seen as a source on `port` at `now` (ms).
- *   A known MAC seen on another port moves to it (a station moved).
+ * - Keys are a VLAN id (0..4095; 0 on a VLAN-unaware switch) and a MAC: the same MAC in two
+ *   VLANs is two entries, and a lookup in one VLAN never finds the other's.
+ * - learn(mac, port, now, vid) records that `mac` was seen as a source on `port` at `now` (ms)
+ *   in VLAN `vid`. A known MAC seen on another port moves to it (a station moved), except a
+ *   protected one: protect(port, mac) says `mac` belongs to `port` (MACPROTECT: the NIC's
+ *   assigned MAC); an entry of that MAC on that port never moves to another port (learn()
+ *   returns LEARN_PROTECTED and changes nothing).
  * - Aging: an entry not seen for `agingMs` expires; expire(now) removes every entry with
  *   used + agingMs <= now. The data plane calls it from tick(), at least once a second, so an
  *   entry may outlive its age by up to one tick.
@@ -30,6 +35,8 @@ export const LEARN_OK = 0;
 export const LEARN_EVICTED = 1;
 /** Not learned (maxEntries is 0). */
 export const LEARN_REFUSED = 2;
+/** Not learned: the MAC's entry is on the port that owns it (protect()), and this is another port. */
+export const LEARN_PROTECTED = 3;
 
 export class MacTable {
   readonly maxEntries: number;
@@ -37,6 +44,7 @@ export class MacTable {
   private count = 0;
   // Entry pool.
   private readonly eMac: Float64Array;
+  private readonly eVid: Uint16Array;
   private readonly ePort: Int32Array;
   private readonly eUsed: Float64Array;
   private readonly ePrev: Int32Array;
@@ -52,12 +60,17 @@ export class MacTable {
   private readonly active = new Int32Array(MAX_PORTS);
   private readonly activePos = new Int32Array(MAX_PORTS).fill(-1);
   private nActive = 0;
+  // Per port: the MAC it owns (protect()), as halves; owns 1 while set.
+  private readonly ownHi = new Int32Array(MAX_PORTS);
+  private readonly ownLo = new Int32Array(MAX_PORTS);
+  private readonly owns = new Uint8Array(MAX_PORTS);
 
   constructor(maxEntries = 8192, agingMs = 300000) {
     this.maxEntries = Math.max(0, Math.floor(maxEntries));
     this.agingMs = agingMs;
     const n = Math.max(1, this.maxEntries);
     this.eMac = new Float64Array(n);
+    this.eVid = new Uint16Array(n);
     this.ePort = new Int32Array(n).fill(-1);
     this.eUsed = new Float64Array(n);
     this.ePrev = new Int32Array(n).fill(-1);
@@ -79,52 +92,64 @@ export class MacTable {
     return this.pCount[port] ?? 0;
   }
 
-  private hashHL(hi: number, lo: number): number {
-    let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
+  private hashHL(hi: number, lo: number, vid: number): number {
+    let h = Math.imul(lo ^ Math.imul(hi ^ vid << 24, 0x9e3779b1), 0x85ebca6b);
     h ^= h >>> 16;
     return h & this.mask;
   }
 
-  private hash(mac: number): number {
-    return this.hashHL(macHi(mac), macLo(mac));
+  private hash(e: number): number {
+    const mac = this.eMac[e];
+    return this.hashHL(macHi(mac), macLo(mac), this.eVid[e]);
   }
 
-  /** Entry number of the MAC hi * 2^24 + lo, or -1. */
-  private findHL(hi: number, lo: number): number {
+  /** Entry number of the MAC hi * 2^24 + lo in VLAN vid, or -1. */
+  private findHL(hi: number, lo: number, vid: number): number {
     const slots = this.slots;
     const mask = this.mask;
     const mac = macFromHalves(hi, lo);
-    let i = this.hashHL(hi, lo);
+    let i = this.hashHL(hi, lo, vid);
     for (;;) {
       const e = slots[i];
       if (e === -1) return -1;
-      if (this.eMac[e] === mac) return e;
+      if (this.eMac[e] === mac && this.eVid[e] === vid) return e;
       i = (i + 1) & mask;
     }
   }
 
-  private find(mac: number): number {
-    return this.findHL(macHi(mac), macLo(mac));
+  private find(mac: number, vid: number): number {
+    return this.findHL(macHi(mac), macLo(mac), vid);
   }
 
-  /** The port `mac` was learned on, or -1. */
-  lookup(mac: number): number {
-    const e = this.find(mac);
+  /** The port `mac` was learned on in VLAN `vid`, or -1. */
+  lookup(mac: number, vid = 0): number {
+    const e = this.find(mac, vid);
     return e < 0 ? -1 : this.ePort[e];
+  }
+
+  /**
+   * `mac` belongs to `port` (MACPROTECT), or with mac -1 to no one any more: an entry of it
+   * on `port` (in any VLAN) then never moves to another port.
+   */
+  protect(port: number, mac: number): void {
+    if (mac < 0) { this.owns[port] = 0; return; }
+    this.ownHi[port] = macHi(mac);
+    this.ownLo[port] = macLo(mac);
+    this.owns[port] = 1;
   }
 
   /**
    * lookup() for the hot path, with the MAC as two 24-bit halves (hi = first three octets,
    * lo = last three) so no 48-bit double crosses a call boundary (it could be boxed).
    */
-  lookupHL(hi: number, lo: number): number {
-    const e = this.findHL(hi, lo);
+  lookupHL(hi: number, lo: number, vid: number): number {
+    const e = this.findHL(hi, lo, vid);
     return e < 0 ? -1 : this.ePort[e];
   }
 
-  /** Record `mac` on `port` at `now`; LEARN_OK, LEARN_EVICTED or LEARN_REFUSED. */
-  learn(mac: number, port: number, now: number): number {
-    return this.learnHL(macHi(mac), macLo(mac), port, now);
+  /** Record `mac` on `port` at `now` in VLAN `vid`; LEARN_OK, LEARN_EVICTED, LEARN_REFUSED or LEARN_PROTECTED. */
+  learn(mac: number, port: number, now: number, vid = 0): number {
+    return this.learnHL(macHi(mac), macLo(mac), vid, port, now);
   }
 
   /**
@@ -132,10 +157,12 @@ export class MacTable {
    * here (moved to its port's most recent end); a new one is added by insertHL, kept apart so
    * that this per-frame part stays small enough for V8 to inline into the switch.
    */
-  learnHL(hi: number, lo: number, port: number, now: number): number {
-    const e = this.findHL(hi, lo);
-    if (e < 0) return this.insertHL(hi, lo, port, now);
-    if (this.ePort[e] !== port || this.pTail[port] !== e) {
+  learnHL(hi: number, lo: number, vid: number, port: number, now: number): number {
+    const e = this.findHL(hi, lo, vid);
+    if (e < 0) return this.insertHL(hi, lo, vid, port, now);
+    const was = this.ePort[e];
+    if (was !== port || this.pTail[port] !== e) {
+      if (was !== port && this.owns[was] === 1 && this.ownHi[was] === hi && this.ownLo[was] === lo) return LEARN_PROTECTED;
       this.unlink(e);
       this.link(e, port);
     }
@@ -144,7 +171,7 @@ export class MacTable {
   }
 
   /** Add a MAC not in the table (evicting when full); the rest of learnHL. */
-  private insertHL(hi: number, lo: number, port: number, now: number): number {
+  private insertHL(hi: number, lo: number, vid: number, port: number, now: number): number {
     if (this.maxEntries === 0) return LEARN_REFUSED;
     let result = LEARN_OK;
     if (this.count >= this.maxEntries) {
@@ -160,9 +187,10 @@ export class MacTable {
     const e = this.freeHead;
     this.freeHead = this.eNext[e];
     this.eMac[e] = macFromHalves(hi, lo);
+    this.eVid[e] = vid;
     this.eUsed[e] = now;
     this.link(e, port);
-    let i = this.hashHL(hi, lo);
+    let i = this.hashHL(hi, lo, vid);
     while (this.slots[i] !== -1) i = (i + 1) & this.mask;
     this.slots[i] = e;
     this.count++;
@@ -193,19 +221,19 @@ export class MacTable {
     return n;
   }
 
-  /** Forget `mac`; false when unknown. */
-  forget(mac: number): boolean {
-    const e = this.find(mac);
+  /** Forget `mac` in VLAN `vid`; false when unknown. */
+  forget(mac: number, vid = 0): boolean {
+    const e = this.find(mac, vid);
     if (e < 0) return false;
     this.remove(e);
     return true;
   }
 
   /** Visit every entry (control-plane use: dumps and tests). */
-  forEach(fn: (mac: number, port: number, used: number) => void): void {
+  forEach(fn: (mac: number, port: number, used: number, vid: number) => void): void {
     for (let i = 0; i < this.nActive; i++) {
       const p = this.active[i];
-      for (let e = this.pHead[p]; e !== -1; e = this.eNext[e]) fn(this.eMac[e], p, this.eUsed[e]);
+      for (let e = this.pHead[p]; e !== -1; e = this.eNext[e]) fn(this.eMac[e], p, this.eUsed[e], this.eVid[e]);
     }
   }
 
@@ -243,14 +271,14 @@ export class MacTable {
     this.unlink(e);
     const slots = this.slots;
     const mask = this.mask;
-    let i = this.hash(this.eMac[e]);
+    let i = this.hash(e);
     while (slots[i] !== e) i = (i + 1) & mask;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
       const o = slots[j];
       if (o === -1) break;
-      const k = this.hash(this.eMac[o]);
+      const k = this.hash(o);
       const stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
       if (stays) continue;
       slots[i] = o;

@@ -1,19 +1,36 @@
 /**
- * Flooding, shared by the forwarders: send one frame, unchanged, to each of a set of ports but
- * one (the ingress). Synchronous like Egress.send; allocates nothing.
+ * Flooding and mirroring, shared by the forwarders. Synchronous like Egress.send; allocates
+ * nothing.
+ *
+ * sendToMembers sends one frame, unchanged, to each of a set of ports that its VLAN reaches
+ * (L2Policy.member) but the ingress, skipping those isolation keeps it from (L2Policy.isolated):
+ * a flood within a VLAN. mirrorTo sends a copy of a forwarded frame to each promiscuous port of
+ * its VLAN that did not get it already (not the ingress, not `out`). Each send carries the
+ * frame's TCI (the egress tags per port; 0 on a VLAN-unaware switch, where every port is a
+ * member of VLAN 0).
  */
 import type { Egress } from './api.js';
+import type { L2Policy } from './l2-policy.js';
 
-/** To each of ports[0 .. count) but `except`, unchanged; returns how many were sent. */
-export function sendToEach(egress: Egress, ports: ArrayLike<number>, count: number, except: number,
-  buf: Uint8Array, hdr: number, eth: number, end: number): number {
+/** To each of ports[0 .. count) but `from` that VLAN `vid` reaches and isolation allows; returns how many were sent. */
+export function sendToMembers(egress: Egress, l2: L2Policy, ports: ArrayLike<number>, count: number, from: number, vid: number,
+  buf: Uint8Array, hdr: number, eth: number, end: number, tci: number): number {
   let sent = 0;
   for (let i = 0; i < count; i++) {
     const q = ports[i];
-    if (q !== except) {
-      egress.send(q, buf, hdr, eth, end);
-      sent++;
-    }
+    if (q === from || !l2.member(q, vid) || l2.isolated(from, q)) continue;
+    egress.send(q, buf, hdr, eth, end, tci);
+    sent++;
   }
   return sent;
+}
+
+/** A copy to each promiscuous port of VLAN vid but `from` and `out` (already sent, or -1). */
+export function mirrorTo(egress: Egress, l2: L2Policy, from: number, out: number, vid: number,
+  buf: Uint8Array, hdr: number, eth: number, end: number, tci: number): void {
+  const pp = l2.promiscPorts;
+  for (let i = 0; i < l2.nPromisc; i++) {
+    const q = pp[i];
+    if (q !== from && q !== out && l2.member(q, vid)) egress.send(q, buf, hdr, eth, end, tci);
+  }
 }

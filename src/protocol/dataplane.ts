@@ -102,8 +102,8 @@ export type FromWorker =
   | { ev: 'ready' }
   /** The port's fd failed (read/write error other than EAGAIN, or hang-up); the worker has removed and closed it. */
   | { ev: 'port-down'; port: number; errno: number; reason: string }
-  /** IP mode: a NIC used an address it does not hold yet (forwarder sawAddress). */
-  | { ev: 'saw-address'; sw: number; port: number; ip: number }
+  /** IP mode: a NIC used an address it does not hold yet (forwarder sawAddress), in VLAN vid (0: VLAN-unaware). */
+  | { ev: 'saw-address'; sw: number; port: number; ip: number; vid: number }
   /** IP mode: NIC `port` joined IPv4 `group` (uint32; its IGMP report; forwarder joinedGroup). */
   | { ev: 'group-join'; sw: number; port: number; group: number }
   /** IP mode: NIC `port` left `group` (its leave, aging, or the port removed; forwarder leftGroup). */

@@ -46,9 +46,14 @@ export const SO_SNDBUFFORCE = 32;
 export const SO_PEERCRED = 17;
 export const SOL_PACKET = 263;
 export const PACKET_ADD_MEMBERSHIP = 1;
+export const PACKET_DROP_MEMBERSHIP = 2;
 export const PACKET_MR_PROMISC = 1;
+export const PACKET_MR_ALLMULTI = 2;
+export const PACKET_MR_UNICAST = 3;
+export const PACKET_AUXDATA = 8;
 export const PACKET_VNET_HDR = 15;
 export const PACKET_IGNORE_OUTGOING = 23;
+export const PACKET_QDISC_BYPASS = 20;
 export const ETH_P_ALL = 0x0003;
 export const SOL_NETLINK = 270;
 export const NETLINK_ROUTE = 0;
@@ -71,6 +76,10 @@ export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
 /** sizeof(struct epoll_event) on x86-64: u32 events + u64 data, packed. */
 export const EPOLL_EVENT_SIZE = 12;
+
+export const PR_SET_NAME = 15;
+export const PR_SET_TIMERSLACK = 29;
+export const CLOCK_THREAD_CPUTIME_ID = 3;
 
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
@@ -202,6 +211,11 @@ export const raw = {
   epoll_ctl: lib.func('epoll_ctl', 'int', ['int', 'int', 'int', 'void *']),
   /** events: address (number) of EPOLL_EVENT_SIZE * maxevents bytes of koffi memory. */
   epoll_wait: lib.func('epoll_wait', 'int', ['int', 'uintptr_t', 'int', 'int']),
+  /**
+   * epoll_pwait2 (Linux 5.11, glibc 2.35): the timeout is a struct timespec at an address
+   * (nanoseconds: with timer slack 1 a sleep of 200 us is 200 us); sigmask 0 (none).
+   */
+  epoll_pwait2: lib.func('epoll_pwait2', 'int', ['int', 'uintptr_t', 'int', 'uintptr_t', 'uintptr_t']),
   eventfd: lib.func('int eventfd(unsigned int initval, int flags)'),
   setns: lib.func('int setns(int fd, int nstype)'),
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
@@ -210,9 +224,17 @@ export const raw = {
   /** poll(2) over a struct pollfd array at an address (the controller calls it with .async on the thread pool). */
   pollAt: lib.func('poll', 'int', ['uintptr_t', 'uint64_t', 'int']),
   gettid: lib.func('int gettid()'),
+  /** prctl with integer arguments (PR_SET_TIMERSLACK); prctl is variadic, every argument here is a long. */
+  prctlVal: lib.func('prctl', 'int', ['int', 'unsigned long', 'unsigned long', 'unsigned long', 'unsigned long']),
+  /** prctl whose second argument is a pointer (PR_SET_NAME). */
+  prctlPtr: lib.func('prctl', 'int', ['int', 'void *', 'unsigned long', 'unsigned long', 'unsigned long']),
+  /** clock_gettime into a struct timespec at an address (16 bytes: tv_sec, tv_nsec as int64). */
+  clockGettimeAt: lib.func('clock_gettime', 'int', ['int', 'uintptr_t']),
   // Unix sockets for the QEMU ports (hot-path variants take addresses as numbers).
   connect: lib.func('connect', 'int', ['int', 'void *', 'uint32_t']),
   sendmsgAt: lib.func('sendmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
+  /** recvmsg with its struct msghdr at an address (an AF_PACKET port reading a frame and its auxdata). */
+  recvmsgAt: lib.func('recvmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
   sendtoAt: lib.func('sendto', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uint32_t']),
   recvfromAt: lib.func('recvfrom', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uintptr_t']),
   /** memmove between two addresses of foreign memory (return value ignored). */
@@ -402,6 +424,39 @@ export function connect(fd: number, addr: Uint8Array, len: number, detail?: stri
   check(raw.connect(fd, addr, len), 'connect', detail);
 }
 
+
+// ---- the calling thread -----------------------------------------------------------------------
+
+/**
+ * Name the calling thread (PR_SET_NAME: at most 15 bytes, longer names are cut), so `top -H`,
+ * /proc/PID/task/TID/comm and the benchmark can tell it. Returns false if the kernel refused.
+ */
+export function setThreadName(name: string): boolean {
+  const b = Buffer.alloc(16);
+  Buffer.from(name, 'utf8').copy(b, 0, 0, 15);
+  return raw.prctlPtr(PR_SET_NAME, b, 0, 0, 0) === 0;
+}
+
+/**
+ * The calling thread's timer slack in nanoseconds (PR_SET_TIMERSLACK; the default is 50,000):
+ * how late the kernel may fire the thread's timers (a sleep with a timeout) to group wake-ups.
+ * 1 makes short sleeps short. Returns false if the kernel refused.
+ */
+export function setTimerSlackNs(ns: number): boolean {
+  return raw.prctlVal(PR_SET_TIMERSLACK, ns, 0, 0, 0) === 0;
+}
+
+/**
+ * The calling thread's CPU clock (CLOCK_THREAD_CPUTIME_ID) in nanoseconds, as a number (exact
+ * to 2^53 ns, about 104 days of CPU). Reads into `scratch` (16 bytes of foreign memory), so a
+ * call allocates nothing.
+ */
+export function threadCpuNs(scratch: ForeignBytes): number {
+  if (raw.clockGettimeAt(CLOCK_THREAD_CPUTIME_ID, scratch.addr) !== 0) return 0;
+  const v = scratch.view;
+  const sec = v.getUint32(0, true) + v.getInt32(4, true) * 4294967296;
+  return sec * 1e9 + v.getUint32(8, true); // tv_nsec < 1e9 fits the low half
+}
 
 // ---- sd_notify (src/daemon/sd-notify.ts) ------------------------------------------------------
 

@@ -1,12 +1,13 @@
 /**
  * Self-test of the benchmark's arithmetic and report (bench/lib.ts statistics, bench/report.ts):
- * medians and percentiles, the best userspace peer per metric, goal verdicts from ratios, and
- * the table and SVG for rows that were not measured. Pure: no network, no processes.
+ * medians and percentiles, the best userspace peer per metric, goal verdicts from ratios, the
+ * table and SVG for rows that were not measured, and the data-plane worker's cost figures. Pure: no network, no processes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { median, percentile } from '../../bench/lib.js';
-import { bestPeer, goals, table, svg, type PathResult, type Metric } from '../../bench/report.js';
+import { bestPeer, costTable, goals, table, svg, type PathResult, type Metric } from '../../bench/report.js';
+import { costOf } from '../../bench/cost.js';
 import { scaleGoals, scaleText, type ScaleResult } from '../../bench/scale.js';
 
 const m = (v: number | null): Metric => ({ values: v === null ? [] : [v], median: v });
@@ -93,4 +94,23 @@ test('table shows n/a rows with their reason; svg escapes labels and draws one b
   assert.ok(s.includes('a &amp; b') && s.includes('&lt;vswitch-ip&gt;') && !s.includes('<vswitch-ip>'));
   const bars = (s.match(/<rect x="300"/g) ?? []).length;
   assert.equal(bars, 6 * 4); // 6 measured rows x 4 metrics; the n/a row has none
+});
+
+test('worker cost: ns per frame, shares, batch sizes from two samples; the cost table takes medians', () => {
+  const a = { at: 0, cpuNs: 1e9, frames: 1000, txFrames: 900, wakeups: 10, batches: 20, emptyPolls: 5, sleeps: 7 };
+  const b = { at: 2e9, cpuNs: 1.5e9, frames: 101_000, txFrames: 100_900, wakeups: 1010, batches: 1020, emptyPolls: 5, sleeps: 8 };
+  const c = costOf(a, b);
+  assert.equal(c.nsPerFrame, 5000); // 0.5 s of CPU for 100,000 frames
+  assert.equal(c.cpuShare, 0.25);
+  assert.equal(c.framesPerBatch, 100);
+  assert.equal(c.framesPerWakeup, 100);
+  assert.equal(c.emptyPolls, 0);
+  assert.equal(costOf(a, { ...a, at: 1e9 }).nsPerFrame, null, 'no frames: no per-frame figure');
+  const r = row('vswitch-ip', 'vswitch', 1, 1, 1, 1);
+  const idle = costOf(a, { ...a, at: 10e9, cpuNs: a.cpuNs + 2e6 });
+  r.cost = { tcp: [c, costOf(a, { ...b, cpuNs: 2e9 }), c], frames: [c], ping: [], idle };
+  const t = costTable([r, row('bridge', 'kernel', 1, 1, 1, 1)], 10);
+  const line = t.split('\n').find((l) => l.startsWith('<vswitch-ip>'))!;
+  assert.match(line, /^<vswitch-ip>\s+\|\s+5000 \|\s+25% \|\s+5000 \|.*\|\s+n\/a \|\s+n\/a \|\s+2\.0$/);
+  assert.ok(!t.includes('<bridge>'), 'rows without a worker are left out');
 });

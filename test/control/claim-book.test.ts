@@ -23,7 +23,8 @@ function boot(dir: string, clock: ManualClock): { cp: ControlPlane; book: ClaimB
   const state = new State();
   const cp = controlPlane(state, { interfaceExists: () => true });
   for (const c of ['DEFINE VSWITCH SW1', 'DEFINE GUEST AAA NETNS na', 'DEFINE GUEST BBB NETNS nb', 'DEFINE NIC 600 FOR AAA', 'DEFINE NIC 600 FOR BBB',
-    'SET VSWITCH SW1 GRANT AAA', 'COUPLE 600 TO SYSTEM SW1 FOR AAA', 'SET VSWITCH SW1 GRANT BBB', 'COUPLE 600 TO SYSTEM SW1 FOR BBB']) assert.ok(cp.execute(c).ok, c);
+    'SET VSWITCH SW1 GRANT AAA', 'SET VSWITCH SW1 GRANT BBB',
+    'COUPLE 600 TO SYSTEM SW1 FOR AAA', 'COUPLE 600 TO SYSTEM SW1 FOR BBB']) assert.ok(cp.execute(c).ok, c);
   return { cp, book: ClaimBook.start(dir, state, clock, log) };
 }
 

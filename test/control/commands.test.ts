@@ -10,6 +10,7 @@ import { isConfigStatement, isDynamic, verbOf, VERBS } from '../../src/control/c
 import type { Operation } from '../../src/control/commands/types.js';
 import { parse, type Command } from '../../src/control/grammar.js';
 import { controlPlane, NO_EFFECTS } from '../helpers/control.js';
+import { DROP_REASON_NAMES } from '../../src/forward/api.js';
 
 function setup(existing: string[] = ['eth1', 'eth2']): ControlPlane {
   return controlPlane(new State(), { interfaceExists: (n) => existing.includes(n) });
@@ -173,7 +174,7 @@ test('QUERY answers in lines and JSON', () => {
   assert.equal(sw.macTable, null, 'IP mode has no MAC table');
   assert.deepEqual(sw.ipTable, [{ ip: '10.1.0.11', vlan: 0, guest: 'LINUX1', vdev: '0600', localOnly: true, reason: 'uplink not ready' }]);
   assert.equal(sw.drops['unknown-destination'], 0);
-  assert.equal(Object.keys(sw.drops).length, 18);
+  assert.equal(Object.keys(sw.drops).length, DROP_REASON_NAMES.length, 'every drop reason, by name');
   assert.equal(sw.drops['egress-down'], 0);
   assert.equal(sw.drops['no-group-member'], 0);
   assert.deepEqual(sw.groups, [], 'no multicast group joined');
@@ -272,6 +273,7 @@ const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
   ['QUERY NIC FOR A', false, false],
   ['QUERY GUEST', false, false],
   ['QUERY VMLAN', false, false],
+  ['QUERY SSI', false, false],
   ['VMLAN MACPREFIX 020000', false, true],
   ['SET VSWITCH SW1 CONTROLLER *', true, false],
   ['SET VSWITCH SW1 SWITCHOVER', false, false],
@@ -399,4 +401,8 @@ test('issue 10: MACID pins the low three bytes under VMLAN USERPREFIX; a duplica
   assert.deepEqual(cp.execute('Q VMLAN').data, { macPrefix: '020000', userPrefix: '02BB00', macIds: [{ guest: 'A', vdev: '0600', macId: '00A1B2', mac: '02:bb:00:00:a1:b2' }] });
   refused(cp, 'VMLAN USERPREFIX 02CC00', /VSW0002E VMLAN USERPREFIX is a SYSTEM CONFIG statement/);
   refused(cp, 'MODIFY VSWITCH X GRANT A', /VSW0002E MODIFY VSWITCH is a SYSTEM CONFIG statement/);
+});
+
+test('QUERY SSI: refused on a host that is not a member of a cluster', () => {
+  refused(setup(), 'QUERY SSI', /^VSW0062E this system is not a member of a cluster/);
 });

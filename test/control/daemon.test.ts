@@ -29,9 +29,9 @@ function ok(d: Daemon, cmd: string): string[] {
   return r.stdout.trimEnd().split('\n');
 }
 
-/** Everything QUERY shows, minus the numbers traffic moves (counters). */
+/** Everything QUERY shows, minus the numbers traffic moves (counters) and when the MAC table was read. */
 function snapshot(d: Daemon): unknown {
-  const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'counters' || k === 'drops' || k === 'control' ? undefined : v)));
+  const strip = (o: unknown): unknown => JSON.parse(JSON.stringify(o, (k, v) => (k === 'counters' || k === 'drops' || k === 'control' || k === 'readAt' ? undefined : v)));
   const guests = d.json('QUERY', 'GUEST');
   return strip({
     sw: d.json('QUERY', 'VSWITCH', 'ALL', 'DETAILS'),

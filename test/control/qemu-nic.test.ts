@@ -102,7 +102,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
   ]);
   const st = lstatSync(dir);
   assert.ok(st.isDirectory());
-  assert.equal(st.mode & 0o7777, 0o2770, 'socket directory: owner and group, set-group-id');
+  assert.equal(st.mode & 0o7777, 0o3770, 'socket directory: owner and group, set-group-id, sticky');
   const doc = nicDoc('600', 'VM1');
   assert.equal(doc.tap, null);
   assert.equal(doc.transport, 'STREAM');
@@ -183,7 +183,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
   }
 });
 
-test('DGRAM: the daemon binds its socket (0660) and adds the port with QEMU as peer; UNCOUPLE and DETACH remove the socket', async () => {
+test('DGRAM: the daemon binds its socket (0600: root or the guest OWNER) and adds the port with QEMU as peer; UNCOUPLE and DETACH remove the socket', async () => {
   const { dir, dp, rec, cp, run, nicDoc } = setup('d');
   run('DEFINE VSWITCH SW1');
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: OPEN_SWITCH_POLICY }]);
@@ -202,7 +202,7 @@ test('DGRAM: the daemon binds its socket (0660) and adds the port with QEMU as p
   assert.equal(nicDoc('700', 'VM2').qemu.state, `READY: datagrams from QEMU at ${qemuPath} to ${daemonPath}`);
   const st = lstatSync(daemonPath);
   assert.ok(st.isSocket());
-  assert.equal(st.mode & 0o777, 0o660, 'QEMU (owner or group) may send to it');
+  assert.equal(st.mode & 0o777, 0o600, 'only the guest\'s QEMU (its OWNER, or root) may send to it');
   run('UNCOUPLE 700 FOR VM2');
   assert.deepEqual(dp.take(), [{ op: 'port-remove', port: 0 }]);
   assert.throws(() => lstatSync(daemonPath), /ENOENT/, 'the daemon socket is unlinked');

@@ -46,5 +46,29 @@ test('bad statements report their line', () => {
   assert.ok(!u.ok && u.line === 2 && /not closed/.test(u.message));
   const w = readConfig('DEFINE VSWITCH SW1,\n  BOGUS\n');
   assert.ok(!w.ok && w.line === 1 && /'BOGUS'/.test(w.message));
-  assert.deepEqual(readConfig(''), { ok: true, statements: [] });
+  assert.deepEqual(readConfig(''), { ok: true, statements: [], skipped: [] });
+});
+
+test("z/VM's record qualifier: a statement for one member only", () => {
+  const text = [
+    'M1: VMLAN MACPREFIX 020001',
+    'm2: VMLAN MACPREFIX 020002',
+    'DEFINE VSWITCH SW1 RDEV eth1 IP',
+    'M2:DEFINE VSWITCH SW2,',
+    '  RDEV eth2',
+  ].join('\n');
+  const m2 = readConfig(text, 'M2');
+  assert.ok(m2.ok);
+  const unqualified = readConfig('\nVMLAN MACPREFIX 020002\nDEFINE VSWITCH SW1 RDEV eth1 IP\nDEFINE VSWITCH SW2 RDEV eth2\n');
+  assert.ok(unqualified.ok);
+  assert.deepEqual(m2.statements.map((s) => [s.line, format(s.cmd)]), unqualified.statements.map((s) => [s.line, format(s.cmd)]));
+  assert.deepEqual(m2.skipped, [{ line: 1, member: 'M1' }]);
+  // Without a member name every qualified statement is another member's: skipped (and noted by the daemon).
+  const none = readConfig(text);
+  assert.ok(none.ok);
+  assert.deepEqual(none.statements.map((s) => s.line), [3]);
+  assert.deepEqual(none.skipped.map((s) => s.member), ['M1', 'M2', 'M2']);
+  // A qualified statement is still parsed: a bad one stops the file, whoever it is for.
+  const bad = readConfig('M3: DEFINE VSWITCH\n', 'M1');
+  assert.ok(!bad.ok && bad.line === 1);
 });

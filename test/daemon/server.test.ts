@@ -29,7 +29,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const LIMITS: ConnectionLimits = { replyQueueBytes: 64 * 1024, stallMs: 1500, idleMs: 1200, maxConnections: 4, turnMs: 20 };
+const LIMITS: ConnectionLimits = { replyQueueBytes: 64 * 1024, stallMs: 1500, idleMs: 1200, maxConnections: 4, turnMs: 20, perUserConnections: 4 };
 /** A reply the size of a QUERY VSWITCH DETAILS of a busy switch. */
 const BIG: Reply = { ok: true, lines: Array.from({ length: 100 }, (_, i) => `line ${i} ${'x'.repeat(100)}`) };
 const REPLY_BYTES = Buffer.byteLength(JSON.stringify({ id: 1, ...BIG })) + 1;
@@ -178,4 +178,18 @@ test('an idle connection is closed; connections beyond the limit are refused', a
   for (const h of held) h.destroy();
   await sleep(100);
   assert.equal((await ask(s.path)).ok, true, 'served again once connections are free');
+});
+
+test("a reply that is a promise (a cluster's shared definition) keeps the order, also when the client ends its side first", async () => {
+  const path = join(dir, `s${serial++}.sock`);
+  const handle = (command: string): Reply | Promise<Reply> =>
+    command.startsWith('SLOW') ? new Promise((r) => setTimeout(() => r({ ok: true, lines: [command] }), 100)) : { ok: true, lines: [command] };
+  servers.push(await listen(path, handle, pino({ level: 'silent' }), () => assert.fail('no controller here'), LIMITS));
+  const c = await connect(path);
+  const got: string[] = [];
+  onJsonLines(c, (v) => got.push((v as Reply).lines[0]));
+  const closed = new Promise<void>((r) => c.once('close', () => r()));
+  c.end(['SLOW 1', 'FAST 2', 'SLOW 3', 'FAST 4'].map((command) => `${JSON.stringify({ command })}\n`).join(''));
+  await closed;
+  assert.deepEqual(got, ['SLOW 1', 'FAST 2', 'SLOW 3', 'FAST 4']);
 });

@@ -1,9 +1,11 @@
 /**
- * A test forwarder: a hub. Every frame goes to every other port of its switch, unchanged.
+ * A test forwarder: a hub. Every frame goes to every other port of its switch, unchanged;
+ * layer-2 policies are accepted and ignored.
  * Used by the data-plane tests so they exercise the loop, ports and egress without depending on
  * the real forwarders. Exports `createForwarder` (the ForwarderFactory shape the worker loads).
  */
 import type { Egress, Forwarder, ForwarderEvents, PortRole } from '../../src/forward/api.js';
+import type { PortPolicy, SwitchPolicy } from '../../src/protocol/dataplane.js';
 
 export class Hub implements Forwarder {
   readonly mode = 'ETHERNET' as const;
@@ -13,6 +15,8 @@ export class Hub implements Forwarder {
   addPort(port: number, _role: PortRole, _mac: number): void {
     if (!this.ports.includes(port)) this.ports.push(port);
   }
+  setSwitchPolicy(_p: SwitchPolicy): void { /* a hub has no policy */ }
+  setPortPolicy(_port: number, _p: PortPolicy): void { /* a hub has no policy */ }
   removePort(port: number): void {
     const i = this.ports.indexOf(port);
     if (i >= 0) this.ports.splice(i, 1);

@@ -167,6 +167,9 @@ test('/metrics: Prometheus names, types and labels, and the process metrics', as
     vswitch_lan_ip_table_entries: 'gauge', vswitch_addresses: 'gauge', vswitch_multicast_groups: 'gauge',
     vswitch_controller_state: 'gauge', vswitch_controllers: 'gauge', vswitch_controller_switches: 'gauge',
     vswitch_controller_registrations_refused_total: 'counter',
+    vswitch_dataplane_wakeups_total: 'counter', vswitch_dataplane_loop_batches_total: 'counter',
+    vswitch_dataplane_empty_polls_total: 'counter', vswitch_dataplane_sleeps_total: 'counter',
+    vswitch_dataplane_cpu_seconds_total: 'counter', vswitch_dataplane_poll_predictions_total: 'counter',
     process_cpu_seconds_total: 'counter', process_resident_memory_bytes: 'gauge', nodejs_eventloop_lag_seconds: 'gauge',
   };
   for (const [name] of NIC_COUNTERS) expected[name] = 'counter';
@@ -201,6 +204,15 @@ test('NIC counters rise by the frames a ping sent and agree with QUERY VSWITCH D
     const n = rise(guest, name);
     assert.ok(n >= N && n <= N + 2, `${name} of ${guest} rose by ${n}, the ${N} frames sent (and at most an ARP exchange)`);
   }
+  // The loop's own counters: each echo request and each reply is read in a batch of its own (they
+  // arrive on different ports, 20 ms apart) after epoll_wait reported it; it waited (epoll_wait with a timeout) between pings.
+  const loopRise = (name: string): number => value(afterPing, name) - value(before, name);
+  const batches = loopRise('vswitch_dataplane_loop_batches_total');
+  const wakeups = loopRise('vswitch_dataplane_wakeups_total');
+  assert.ok(batches >= 2 * N, `loop batches rose by ${batches}, at least the ${2 * N} frames of the ping`);
+  assert.ok(wakeups >= N, `wake-ups rose by ${wakeups}: at least one per echo request`);
+  assert.ok(loopRise('vswitch_dataplane_sleeps_total') >= 1, 'the worker waited between pings');
+  assert.ok(value(afterPing, 'vswitch_dataplane_cpu_seconds_total') > 0, "the worker's CPU time is exported");
   const bytes = rise('LINUX1', 'vswitch_nic_receive_bytes_total');
   assert.ok(bytes >= N * 98 && bytes <= N * 98 + 2 * 60, `receive bytes rose by ${bytes}: ${N} echo requests of 98 bytes`);
 

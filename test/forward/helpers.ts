@@ -12,6 +12,7 @@ import { emitIpv4, IpProto } from '../../src/wire/ipv4.js';
 import { emitUdp } from '../../src/wire/udp.js';
 import { emitIpv6 } from '../../src/wire/ipv6.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
+import { tagFrame } from '../../src/wire/vlan.js';
 
 export interface Sent {
   port: number;
@@ -19,12 +20,14 @@ export interface Sent {
   frame: Uint8Array;
   /** Copy of buf[hdr..eth). */
   vnet: Uint8Array;
+  /** The TCI the forwarder passed (0: none). */
+  tci: number;
 }
 
 export class RecordingEgress implements Egress {
   sent: Sent[] = [];
-  send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
-    this.sent.push({ port, frame: buf.slice(eth, end), vnet: buf.slice(hdr, eth) });
+  send(port: number, buf: Uint8Array, hdr: number, eth: number, end: number, tci = 0): void {
+    this.sent.push({ port, frame: buf.slice(eth, end), vnet: buf.slice(hdr, eth), tci });
   }
   clear(): void {
     this.sent = [];
@@ -100,4 +103,13 @@ export function hexOf(b: Uint8Array, start = 0, end = b.length): string {
   let s = '';
   for (let i = start; i < end; i++) s += b[i].toString(16).padStart(2, '0');
   return s;
+}
+
+/** The frame with an 802.1Q tag (tpid 0x8100 unless given) in front of its payload, 4 bytes of room kept before. */
+export function tag(fr: Frame, tci: number, tpid = 0x8100): Frame {
+  const buf = new Uint8Array(fr.end + 4);
+  buf.set(fr.buf.subarray(0, fr.end), 4);
+  const eth = tagFrame(buf, 4, fr.eth + 4, tci);
+  buf[eth + 12] = tpid >> 8; buf[eth + 13] = tpid & 0xff;
+  return { buf, hdr: eth - (fr.eth - fr.hdr), eth, end: buf.length };
 }

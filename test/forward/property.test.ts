@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { IpSwitch } from '../../src/forward/ip-switch.js';
 import { EthernetSwitch } from '../../src/forward/ethernet-switch.js';
 import { PortRole, DropReason, Forwarder } from '../../src/forward/api.js';
-import { RecordingEgress, counters, totalDrops, udpFrame, arpFrame, ip } from './helpers.js';
+import { RecordingEgress, counters, totalDrops, udpFrame, arpFrame, ip, tag, type Frame } from './helpers.js';
 
 const SW = 1;
 const A = 0x020000000001, B = 0x020000000002, U = 0x0200000000ff, BC = 0xffffffffffff;
@@ -118,5 +118,63 @@ test('property: EthernetSwitch never throws and accounts for every frame (tiny t
     now += 3;
     if (now % 7 === 0) sw.tick(now);
     once(sw, eg, c, port, f.buf, Math.min(f.hdr, f.eth), f.eth, f.end, now);
+  }), { numRuns: 3000 });
+});
+
+test('property: a VLAN-aware EthernetSwitch (access, trunk, native VLAN, isolation, MACPROTECT, a mirror) never throws, accounts for every frame, and keeps VLANs apart', () => {
+  const eg = new RecordingEgress();
+  const c = counters();
+  const sw = ethSwitch(eg, c);
+  sw.addPort(3, PortRole.Nic, 0x020000000003);
+  sw.setSwitchPolicy({ vlanAware: true, nativeVid: 10, isolation: false });
+  sw.setPortPolicy(1, { portType: 'ACCESS', pvid: 10, vlans: [], promiscuous: false, macProtect: true });
+  sw.setPortPolicy(2, { portType: 'TRUNK', pvid: 0, vlans: [10, 20], promiscuous: false, macProtect: false });
+  sw.setPortPolicy(3, { portType: 'ACCESS', pvid: 20, vlans: [], promiscuous: true, macProtect: false });
+  const members: Record<number, number[]> = { 1: [10], 2: [10, 20], 3: [20], 9: [10, 20] };
+  const tagged = fc.tuple(fc.oneof(mutated, random), fc.constantFrom(-1, 0, 10, 20, 30, 4095), fc.boolean())
+    .map(([f, vid, iso]) => {
+      if (vid < 0 || f.end - f.eth < 14 || f.eth < 0) return { f, iso };
+      const buf = new Uint8Array(f.buf.length + 4);
+      buf.set(f.buf, 4);
+      const eth = f.eth + 4, end = f.end + 4;
+      for (let i = 0; i < 12; i++) buf[eth - 4 + i] = buf[eth + i];
+      buf[eth + 8] = 0x81; buf[eth + 9] = 0; buf[eth + 10] = vid >> 8; buf[eth + 11] = vid & 0xff;
+      return { f: { buf, hdr: Math.min(f.hdr + 4, eth - 4), eth: eth - 4, end }, iso };
+    });
+  let now = 0;
+  fc.assert(fc.property(tagged, fc.constantFrom(1, 2, 3, 9, 5), ({ f, iso }, port) => {
+    now += 3;
+    sw.setSwitchPolicy({ vlanAware: true, nativeVid: 10, isolation: iso });
+    once(sw, eg, c, port, f.buf, Math.min(f.hdr, f.eth), f.eth, f.end, now);
+    for (const s of eg.sent) {
+      const vid = s.tci & 0xfff;
+      assert.ok(members[s.port]?.includes(vid), `sent to port ${s.port} in VLAN ${vid}`);
+      assert.ok(members[port]?.includes(vid), `from port ${port} in VLAN ${vid}`);
+      if (iso && port !== 9) assert.ok(s.port === 9 || s.port === 3, 'isolation: only the uplink and the mirror');
+    }
+  }), { numRuns: 3000 });
+});
+
+test('property: a VLAN-aware IpSwitch never throws, accounts for every frame, and sends only within the frame\'s VLAN', () => {
+  const eg = new RecordingEgress();
+  const c = counters();
+  const sw = ipSwitch(eg, c, true);
+  sw.setSwitchPolicy({ vlanAware: true, nativeVid: 10, isolation: false });
+  sw.setPortPolicy(1, { portType: 'ACCESS', pvid: 10, vlans: [], promiscuous: true, macProtect: true });
+  sw.setPortPolicy(2, { portType: 'TRUNK', pvid: 0, vlans: [10, 20], promiscuous: false, macProtect: false });
+  sw.setAddress(ip('10.0.0.1'), 1, false, 10);
+  sw.setAddress(ip('10.0.0.2'), 2, false, 20);
+  const members: Record<number, number[]> = { 1: [10], 2: [10, 20], 9: [10, 20] };
+  fc.assert(fc.property(fc.oneof(mutated, random), fc.constantFrom(-1, 10, 20, 30), fc.boolean(), portArb, (f, vid, iso, port) => {
+    let fr: Frame = { buf: f.buf, hdr: Math.min(f.hdr, f.eth), eth: f.eth, end: f.end };
+    if (vid >= 0 && f.eth >= 0 && f.end - f.eth >= 14) fr = tag({ buf: f.buf, hdr: fr.hdr, eth: f.eth, end: f.end }, vid);
+    sw.setSwitchPolicy({ vlanAware: true, nativeVid: 10, isolation: iso });
+    once(sw, eg, c, port, fr.buf, fr.hdr, fr.eth, fr.end, 0);
+    for (const s of eg.sent) {
+      const v = s.tci & 0xfff;
+      assert.ok(members[s.port]?.includes(v), `sent to port ${s.port} in VLAN ${v}`);
+      if (s.port !== port) assert.ok(members[port]?.includes(v), `from port ${port} in VLAN ${v}`);
+      if (iso && port !== 9) assert.ok(s.port === 9 || s.port === 1 || s.port === port, 'isolation: the uplink, the mirror, or back');
+    }
   }), { numRuns: 3000 });
 });

@@ -54,7 +54,8 @@ export function checkDefine(state: State, cmd: Define, { env, replay }: CheckCon
       const qemu = cmd.netns === null ? (cmd.qemu ?? 'STREAM') : null;
       const what = qemu !== null ? `QEMU ${qemu}` : netnsWords(cmd.netns!);
       const owner = qemu === 'TAP' && cmd.tapOwner ? { tapOwner: cmd.tapOwner } : {};
-      return { ok: true, changes: [{ t: 'guest-add', userid: cmd.userid, netns: cmd.netns, qemu, ...owner }], lines: [`GUEST ${cmd.userid} is defined (${what})`] };
+      const user = cmd.owner !== undefined ? { owner: cmd.owner } : {};
+      return { ok: true, changes: [{ t: 'guest-add', userid: cmd.userid, netns: cmd.netns, qemu, ...owner, ...user }], lines: [`GUEST ${cmd.userid} is defined (${what}${cmd.owner !== undefined ? `, OWNER ${cmd.owner}` : ''})`] };
     }
     case 'define-nic': {
       const g = state.guests.get(cmd.userid);

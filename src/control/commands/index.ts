@@ -19,18 +19,22 @@
  *   Start-up (SYSTEM CONFIG, journal replay) runs before the data plane exists.
  * - privilege: the z/VM CP privilege class that may issue it, as CP documents the command:
  *   'B' (system resource operator: switches, guests, controllers, system-wide settings) or 'G'
- *   (general user: the NICs of its own guest, the FOR user, and queries). Nothing enforces it yet.
+ *   (general user: the NICs of its own guest, the FOR user, and queries). `check` enforces it
+ *   first, for the CheckContext's principal (src/control/privilege.ts says what class G may
+ *   touch): a command its issuer may not give is refused, whatever its operands, and changes nothing.
  *
  * A column whose answer depends on the operands is a function of the command: SET VSWITCH
  * CONTROLLER is a definition, SET VSWITCH SWITCHOVER and UPLINK are operations.
  */
 import type { Command, CommandKind, CommandOf } from '../grammar.js';
 import type { State } from '../state.js';
+import { SYSTEM, authorize } from '../privilege.js';
 import { checkCouple } from './couple.js';
 import { checkDefine } from './define.js';
 import { checkDetach } from './detach.js';
 import { checkQuery } from './query.js';
 import { checkQueryController } from './query-controller.js';
+import { checkQuerySsi } from './query-ssi.js';
 import { checkSet } from './set.js';
 import { checkSetNic } from './set-nic.js';
 import type { Check, CheckContext, Outcome } from './types.js';
@@ -78,7 +82,8 @@ export const VERBS: { readonly [K in CommandKind]: VerbEntry<K> } = {
   'detach-nic': { name: 'DETACH NIC', check: checkDetach, effect: 'definition', from: 'socket', runtime: 'none', privilege: 'G' },
   'couple': { name: 'COUPLE', check: checkCouple, effect: 'definition', from: 'both', runtime: 'none', privilege: 'G' },
   'uncouple': { name: 'UNCOUPLE', check: checkUncouple, effect: 'definition', from: 'socket', runtime: 'none', privilege: 'G' },
-  'query-vswitch': { name: 'QUERY VSWITCH', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'B' },
+  // CP's QUERY VSWITCH is class B; here a guest's owner may also query a switch its guests are granted (privilege.ts).
+  'query-vswitch': { name: 'QUERY VSWITCH', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
   // CP's QUERY VIRTUAL NIC (the issuer's own NICs) is class G; its system-wide QUERY NIC is class B.
   'query-nic': { name: 'QUERY NIC', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
   // No CP counterpart; like CP's QUERY NAMES it lists who is defined.
@@ -101,6 +106,8 @@ export const VERBS: { readonly [K in CommandKind]: VerbEntry<K> } = {
   'vmlan-userprefix': { name: 'VMLAN', check: (_state, cmd) => checkVmlan(cmd), effect: 'definition', from: 'config', runtime: 'none', privilege: 'B' },
   // CP's QUERY LAN (class G) lists the guest LANs and virtual switches.
   'query-lan': { name: 'QUERY LAN', check: checkQuery, effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
+  // CP's QUERY SSI (class B, E or G): the cluster's members and the store (src/daemon/cluster).
+  'query-ssi': { name: 'QUERY SSI', check: (_state, _cmd, ctx) => checkQuerySsi(ctx.env), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
   'query-controller': { name: 'QUERY CONTROLLER', check: (_state, cmd, ctx) => checkQueryController(cmd, ctx.runtime), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'B' },
 };
 
@@ -130,8 +137,14 @@ export function verbOf(cmd: Command): Verb {
   return verbOfKind(cmd.kind, cmd);
 }
 
-/** Check a command against the state with its verb module. Pure: the state is not changed. */
+/**
+ * Check a command against the state with its verb module, after its issuer's privilege
+ * (ctx.who; absent: the system). Pure: the state is not changed.
+ */
 export function check(state: State, cmd: Command, ctx: CheckContext): Outcome {
+  const e = VERBS[cmd.kind];
+  const denied = authorize(state, cmd, e.privilege, e.name, ctx.who ?? SYSTEM);
+  if (denied !== null) return { ok: false, error: denied };
   return checkKind(cmd.kind, state, cmd, ctx);
 }
 

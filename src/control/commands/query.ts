@@ -46,6 +46,7 @@ import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js
 import { grantText } from './set.js';
 import type { SwitchEvent } from '../controllers.js';
 import { fail, type CheckContext, type Outcome, type RuntimeView } from './types.js';
+import { guestOwner } from '../privilege.js';
 
 export interface Counters { rxFrames: number; rxBytes: number; txFrames: number; txBytes: number; txDrops: number; rxErrors: number }
 
@@ -426,11 +427,12 @@ export function checkQuery(state: State, cmd: Extract<Command, { kind: `query-${
         type: g.netns === null ? 'QEMU' : 'NETNS',
         netns: g.netns,
         transport: g.qemu,
+        ...(guestOwner(g) !== null ? { owner: guestOwner(g) } : {}),
         nics: [...g.nics.keys()].sort((a, b) => a - b).map(hex4),
       }));
       const lines = docs.length === 0
         ? ['No GUESTs are defined']
-        : docs.map((d) => `GUEST ${d.userid.padEnd(8)}  ${d.type === 'QEMU' ? `QEMU ${d.transport}` : netnsWords(d.netns!)}  NICs: ${d.nics.length === 0 ? 'none' : d.nics.join(' ')}`);
+        : docs.map((d) => `GUEST ${d.userid.padEnd(8)}  ${d.type === 'QEMU' ? `QEMU ${d.transport}` : netnsWords(d.netns!)}${d.owner !== undefined ? `  OWNER ${d.owner}` : ''}  NICs: ${d.nics.length === 0 ? 'none' : d.nics.join(' ')}`);
       return { ok: true, changes: [], lines, data: { guests: docs } };
     }
     default: {

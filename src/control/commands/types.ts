@@ -15,11 +15,31 @@ import type { Change, NicAlloc, State } from '../state.js';
 import type { ControllerListEntry, SwitchControlView } from '../controllers.js';
 import type { QemuNicView } from '../qemu-nics.js';
 import type { HostTapNicView } from '../host-tap-nics.js';
+import type { Principal } from '../privilege.js';
 
 /** Read-only probes of the host the checks may use. */
 export interface Env {
   /** Does a network interface of this name exist in the daemon's namespace? (RDEV warnings) */
   interfaceExists(ifname: string): boolean;
+  /** The cluster this daemon is a member of (vswitchd --cluster, src/daemon/cluster); absent or null: none. */
+  cluster?(): ClusterView | null;
+}
+
+/** What QUERY SSI shows of the cluster (src/daemon/cluster keeps it). Times are ms since the epoch. */
+export interface ClusterView {
+  member: string;
+  endpoints: string[];
+  /** The store's health: does it answer (a quorum), since when, the last error. */
+  store: { ok: boolean; since: number; error: string | null };
+  joined: boolean;
+  /** Shared definitions: the last committed one seen, the last applied here, those that did not apply here. */
+  definitions: { committed: number; applied: number; notApplied: number };
+  members: Array<{ name: string; state: 'JOINED' | 'DOWN'; macPrefix: string | null; joined: string | null }>;
+  /** User ids active here, and the ones refused here (active on another member). */
+  users: { held: string[]; refused: Array<{ userid: string; member: string }> };
+  /** Addresses held here, and the claims refused here (another member holds them), by switch. */
+  addresses: { held: number; refused: Array<{ sw: string; ip: string; member: string }> };
+  leaseTtlS: number;
 }
 
 /**
@@ -95,6 +115,8 @@ export interface CheckContext {
    * rules still are. `alloc`: DEFINE NIC's journaled allocation, reused when still free.
    */
   replay?: { alloc?: NicAlloc };
+  /** Who issues it (src/control/privilege.ts); absent: the system (SYSTEM CONFIG, replay, the daemon itself). */
+  who?: Principal;
 }
 
 /** A verb's check (one module per verb in this directory): pure, reads the state, returns an Outcome. */

@@ -44,6 +44,16 @@
  *   guest's frames from it are dropped as spoofed-source). A holder of an address that passed
  *   its probe is a conflict: logged and counted once per LAN MAC, the registration stands.
  *   The probe starts again when the address moves to another NIC or leaves and comes back.
+ * - In a cluster (vswitchd --cluster: `claims`, src/daemon/cluster) an address is unique among
+ *   the members too: each entry of a NIC with a port is claimed for this member (`claim`), and
+ *   is probed on the LAN (and then may be registered) only once the claim is this member's (a
+ *   LAN holder seen before that, another member's uplink, does not count, and a member's uplink
+ *   is never a LAN holder: `isMemberMac`). Until the store answers it stays
+ *   local only ("waiting for the cluster's store"); a claim another member holds is refused as
+ *   a LAN holder is (local only in the state's table with the reason "held by member X of the
+ *   cluster", counted once at DropReason.AddressConflict, logged, not in the data plane's
+ *   table) until that member lets it go (then it is probed afresh). `inUse` tells the claims which entries are still
+ *   wanted (the others are released); their answers mark the switch (`listen`).
  */
 import type { Logger } from 'pino';
 import { DropReason } from '../../forward/api.js';
@@ -89,6 +99,18 @@ interface Probe {
   conflictMac: number | null;
 }
 
+/** The cluster's address claims (src/daemon/cluster/cluster.ts); absent on a host of its own. */
+export interface AddressClaims {
+  /** May this member have `ip` on switch `sw`: 'mine', 'wait' (asked; the answer marks the switch), or the member holding it. */
+  claim(sw: string, ip: number): 'mine' | 'wait' | { member: string };
+  /** The switch's addresses wanted here now (the others are released). */
+  inUse(sw: string, ips: Iterable<number>): void;
+  /** `fn(sw)` when a claim's answer changed ('' : every switch). */
+  listen(fn: (sw: string) => void): void;
+  /** Is this MAC an uplink of a member of the cluster (whose addresses the claims decide, not the LAN probe)? */
+  isMemberMac(mac: number): boolean;
+}
+
 /** The second probe's delay and the whole window after the first, in ms (RFC 5227 scaled down: guests wait for it). */
 export const PROBE_INTERVAL_MS = 100;
 export const PROBE_WINDOW_MS = 300;
@@ -103,6 +125,8 @@ export class LanIpSync implements Syncer {
   private readonly marks: Marks<string>;
   /** Switch name -> ip -> its probe of the LAN. */
   private readonly probes = new Map<string, Map<number, Probe>>();
+  /** Switch name -> ip -> the member of the cluster holding it (refused here; counted once per holder). */
+  private readonly heldElsewhere = new Map<string, Map<number, string>>();
 
   constructor(
     private readonly state: State,
@@ -114,21 +138,26 @@ export class LanIpSync implements Syncer {
     private readonly log: Logger,
     private readonly touch: Touch,
     private readonly clock: Clock,
+    private readonly claims: AddressClaims | null = null,
   ) {
     this.marks = touch.switchMarks();
+    claims?.listen((sw) => (sw === '' ? touch.allSwitches() : touch.switch(sw)));
   }
 
-  /** Whether the address passed its probe of the LAN: the manager may register it. */
+  /** Whether the address passed its probe of the LAN (and, in a cluster, is this member's): the manager may register it. */
   mayRegister(sw: string, ip: number): boolean {
     const p = this.probes.get(sw)?.get(ip);
-    return p !== undefined && p.passed && p.holder === null;
+    return p !== undefined && p.passed && p.holder === null && (this.claims === null || this.claims.claim(sw, ip) === 'mine');
   }
 
   /** Why the address is local only, as far as the LAN probe tells; null: not the probe's doing (passed, or not started: no open uplink). */
   reason(sw: string, ip: number): string | null {
+    const elsewhere = this.heldElsewhere.get(sw)?.get(ip);
+    if (elsewhere !== undefined) return `held by member ${elsewhere} of the cluster`;
     const p = this.probes.get(sw)?.get(ip);
     if (!p) return null;
     if (p.holder !== null) return `in use on the LAN by MAC ${formatMac(p.holder)}`;
+    if (this.claims !== null && this.claims.claim(sw, ip) !== 'mine') return "waiting for the cluster's store";
     return p.passed || p.started === null ? null : 'probing the LAN';
   }
 
@@ -137,7 +166,7 @@ export class LanIpSync implements Syncer {
     const name = this.switches.nameOf(sw);
     if (name === undefined) return;
     const p = this.probes.get(name)?.get(ip);
-    if (!p) return;
+    if (!p || this.claims?.isMemberMac(mac)) return;
     const c = this.dp.counters;
     if (!p.passed && p.holder === null) {
       p.holder = mac;
@@ -185,6 +214,7 @@ export class LanIpSync implements Syncer {
       this.conflicts.delete(name);
       this.paths.delete(name);
       this.probes.delete(name);
+      this.heldElsewhere.delete(name);
       return;
     }
     this.controllers.wantedChanged(name);
@@ -211,7 +241,8 @@ export class LanIpSync implements Syncer {
       const e = table.get(ip);
       if (!e || nicKey(e.userid, e.vdev) !== pr.nic || this.nics.port(e.userid, e.vdev) === null) probes.delete(ip);
     }
-    const refused = (ip: number): boolean => (probes.get(ip)?.holder ?? null) !== null;
+    const elsewhere = this.claimAll(name, sw, table);
+    const refused = (ip: number): boolean => (probes.get(ip)?.holder ?? null) !== null || elsewhere.has(ip);
     for (const [ip, p] of posted) {
       const e = table.get(ip);
       const port = e ? this.nics.port(e.userid, e.vdev) : null;
@@ -232,8 +263,12 @@ export class LanIpSync implements Syncer {
       if (port === null) continue;
       let pr = probes.get(ip);
       if (!pr) probes.set(ip, (pr = { nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
-      if (pr.started === null && path !== null) this.startProbe(name, sw, e.vid, ip, pr);
-      if (pr.holder !== null) continue;
+      // In a cluster the LAN is probed once the address is this member's: another member's uplink
+      // answers for it until then, so what was seen of the LAN before does not count.
+      const mine = this.claims === null || this.claims.claim(name, ip) === 'mine';
+      if (this.claims !== null && mine && pr.started === null) pr.holder = null;
+      if (pr.started === null && path !== null && mine) this.startProbe(name, sw, e.vid, ip, pr);
+      if (pr.holder !== null || elsewhere.has(ip)) continue;
       // Not in the data plane while its probe runs: guests' ARP for it is not answered, its frames
       // do not pass (a tentative address, as DAD has it), so a contested address never reaches the
       // claimant even for the length of the window. One posted before the path existed stays.
@@ -251,6 +286,37 @@ export class LanIpSync implements Syncer {
         p.announcedOn = path;
       }
     }
+  }
+
+  /**
+   * The cluster's answers for the switch's entries with a port (nothing without a cluster):
+   * claims them, releases the rest, and returns those another member holds (a new holder is
+   * counted and logged once).
+   */
+  private claimAll(name: string, sw: number, table: Map<number, { userid: string; vdev: number }>): Map<number, string> {
+    const out = new Map<number, string>();
+    if (this.claims === null) return out;
+    const before = this.heldElsewhere.get(name);
+    const wanted: number[] = [];
+    for (const [ip, e] of table) {
+      if (this.nics.port(e.userid, e.vdev) === null) continue;
+      wanted.push(ip);
+      const c = this.claims.claim(name, ip);
+      if (typeof c === 'string') {
+        // Another member held it (and answered this member's probe): probe afresh now that it is free.
+        if (before?.has(ip)) this.probes.get(name)?.delete(ip);
+        continue;
+      }
+      out.set(ip, c.member);
+      if (before?.get(ip) !== c.member) {
+        this.dp.counters[dropSlot(sw, DropReason.AddressConflict)]++;
+        this.log.warn({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), member: c.member }, 'address refused: another member of the cluster holds it');
+      }
+    }
+    this.claims.inUse(name, wanted);
+    if (out.size > 0) this.heldElsewhere.set(name, out);
+    else this.heldElsewhere.delete(name);
+    return out;
   }
 
   /**

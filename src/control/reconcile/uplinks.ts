@@ -6,8 +6,10 @@
  * - The ControllerManager (controllers.ts) decides which RDEV's data device is held open
  *   (`wantedRdev`): none before a controller's InitializationComplete (`WAITING FOR
  *   CONTROLLER`), the active one after, another one on failover or SWITCHOVER, none on UPLINK
- *   DISCONNECT, none while the active RDEV does not exist. `sync` opens it (devices.openUplink,
- *   promiscuous in ETHERNET mode), adds it as the uplink port and tells the manager
+ *   DISCONNECT, none while the active RDEV does not exist. `sync` opens it (devices.openUplink;
+ *   not promiscuous: in ETHERNET mode the data plane registers the NICs' MACs with it as unicast
+ *   filters, and the kernel makes a device that cannot filter promiscuous by itself), adds it
+ *   as the uplink port and tells the manager
  *   (`uplinkOpened`); a changed choice removes the old port first (and tells the manager it is
  *   closed). So does an RDEV made again (issue 9, item 14): when the interface index the
  *   controller reports for the open RDEV (`rdevIfindex`) is not the one the data device is
@@ -115,7 +117,7 @@ export class Uplinks implements Syncer, PortHolder {
     }
     u.nextTry = now + this.ctx.retryMs;
     try {
-      const up = this.dev.openUplink(want, { promisc: sw.mode === 'ETHERNET' });
+      const up = this.dev.openUplink(want);
       const port = this.ctx.ports.add(this, name, { sw: swNum, role: 'uplink', kind: 'afpacket', fd: up.fd, mac: up.mac, vnet: true, name: want });
       Object.assign(u, { active: want, port, ifindex: up.ifindex, mac: up.mac, mtu: up.mtu, down: null });
       this.ctx.log.info({ vswitch: name, rdev: want, port, mtu: up.mtu, ifindex: up.ifindex }, 'uplink READY: data device open');

@@ -26,6 +26,12 @@
  *   vswitch_controllers                                            gauge: controllers connected
  *   vswitch_controller_switches{controller}                        gauge
  *   vswitch_controller_registrations_refused_total                 counter
+ *   vswitch_dataplane_wakeups_total                                counter: epoll_wait returns with ready fds
+ *   vswitch_dataplane_loop_batches_total                           counter: receive batches that read frames
+ *   vswitch_dataplane_empty_polls_total                            counter: busy/adaptive polls that found nothing
+ *   vswitch_dataplane_sleeps_total                                 counter: epoll_waits that may block
+ *   vswitch_dataplane_cpu_seconds_total                            counter: the worker thread's CPU time (about 1 s behind)
+ *   vswitch_dataplane_poll_predictions_total{outcome="hit"|"miss"} counter: adaptive polling's predicted arrivals (about 1 s behind)
  * plus prom-client's process and Node.js metrics (process_*, nodejs_*) under their usual names.
  * A counter restarts from 0 when its port is made anew (a NIC re-coupled, an uplink after a
  * failover); Prometheus's rate() takes that as a reset.
@@ -72,6 +78,12 @@ export class Metrics {
   private readonly controllerState = this.gauge('vswitch_controller_state', "A switch's controller: 1 for its current state.", ['vswitch', 'state']);
   private readonly controllers = this.gauge('vswitch_controllers', 'Controllers connected to the daemon.', []);
   private readonly controllerSwitches = this.gauge('vswitch_controller_switches', 'Switches a connected controller controls.', ['controller']);
+  private readonly dpWakeups = this.counter('vswitch_dataplane_wakeups_total', 'Data-plane loop: epoll_wait returns that reported ready fds.', []);
+  private readonly dpBatches = this.counter('vswitch_dataplane_loop_batches_total', 'Data-plane loop: receive batches that read at least one frame.', []);
+  private readonly dpEmptyPolls = this.counter('vswitch_dataplane_empty_polls_total', 'Data-plane loop: non-blocking polls (busy or adaptive polling) that found nothing.', []);
+  private readonly dpSleeps = this.counter('vswitch_dataplane_sleeps_total', 'Data-plane loop: epoll_wait calls that may block (with a timeout; they return at once when fds are ready).', []);
+  private readonly dpCpu = this.counter('vswitch_dataplane_cpu_seconds_total', "The data-plane worker thread's CPU time (its thread CPU clock, updated about once a second).", []);
+  private readonly dpPredictions = this.counter('vswitch_dataplane_poll_predictions_total', "Adaptive polling's predicted arrivals: frames that came in time (hit) and predictions that passed without one (miss).", ['outcome']);
   private readonly controllerRefusals = this.counter('vswitch_controller_registrations_refused_total', "Controllers' Register refused (the name was taken).", []);
 
   constructor() {
@@ -129,6 +141,16 @@ export class Metrics {
     this.controllers.set(v.controllers.length);
     for (const c of v.controllers) this.controllerSwitches.set({ controller: c.name }, c.switches.length);
     this.controllerRefusals.inc(log.controllerRefusals);
+    const dp = v.dataplane;
+    if (dp !== null) {
+      this.dpWakeups.inc(dp.wakeups);
+      this.dpBatches.inc(dp.batches);
+      this.dpEmptyPolls.inc(dp.emptyPolls);
+      this.dpSleeps.inc(dp.sleeps);
+      this.dpCpu.inc(dp.cpuSeconds);
+      this.dpPredictions.inc({ outcome: 'hit' }, dp.predictHits);
+      this.dpPredictions.inc({ outcome: 'miss' }, dp.predictMisses);
+    }
   }
 
   private ports<N extends string>(family: ReadonlyArray<readonly [PortCounterKey, Counter<N>]>, labels: Labels<N>, c: Record<PortCounterKey, number>): void {

@@ -10,6 +10,7 @@ import { guestsByName, nicDoc, nicsByVdev, switchDoc, switchesByName, type NicDo
 import type { RuntimeView } from '../../control/commands/types.js';
 import type { ControllerListEntry } from '../../control/controllers.js';
 import type { State } from '../../control/state.js';
+import { LoopCounter, loopSlot } from '../../forward/counters.js';
 
 export interface GuestView {
   userid: string;
@@ -26,6 +27,12 @@ export interface ObservedView {
   guests: GuestView[];
   /** QUERY CONTROLLER's list: the connected controllers and the switches each controls. */
   controllers: ControllerListEntry[];
+  /** The data-plane loop's own counters (LoopCounter), or null without a data plane. */
+  dataplane: {
+    wakeups: number; batches: number; emptyPolls: number; sleeps: number; cpuSeconds: number;
+    /** Adaptive polling's predicted arrivals that came and that did not. */
+    predictHits: number; predictMisses: number;
+  } | null;
 }
 
 /** Where the view is read from: the daemon's state and its RuntimeView (the reconciler). */
@@ -45,5 +52,16 @@ export function observe(src: ViewSource, now: number): ObservedView {
       nics: nicsByVdev(g).map((n) => nicDoc(state, g, n, rt)),
     })),
     controllers: rt.controllerList?.() ?? [],
+    dataplane: loopCounters(rt.counters()),
+  };
+}
+
+function loopCounters(c: Float64Array | null): ObservedView['dataplane'] {
+  if (c === null) return null;
+  return {
+    wakeups: c[loopSlot(LoopCounter.Wakeups)], batches: c[loopSlot(LoopCounter.Batches)],
+    emptyPolls: c[loopSlot(LoopCounter.EmptyPolls)], sleeps: c[loopSlot(LoopCounter.Sleeps)],
+    cpuSeconds: c[loopSlot(LoopCounter.CpuNs)] / 1e9,
+    predictHits: c[loopSlot(LoopCounter.PredictHits)], predictMisses: c[loopSlot(LoopCounter.PredictMisses)],
   };
 }
