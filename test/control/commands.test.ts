@@ -377,6 +377,13 @@ test('issue 10: the access list, its refusals, and what QUERY says of it', () =>
   assert.equal(cp.state.nic('A', 0x600)!.coupled, null);
   assert.deepEqual(run(cp, 'SET VSWITCH V1 ISOLATION ON'), ['VSWITCH SYSTEM V1 ISOLATION ON']);
   assert.equal(cp.state.switches.get('V1')!.isolation, true);
+  // The uplink of a VLAN-aware switch is a trunk of its NICs' VLANs.
+  run(cp, 'DEFINE VSWITCH V2 RDEV eth1 VLAN 7 NATIVE 7');
+  run(cp, 'SET VSWITCH V2 GRANT A PORTTYPE TRUNK VLAN 7 30');
+  run(cp, 'COUPLE 600 TO SYSTEM V2 FOR A');
+  const v2 = (cp.execute('Q VSW V2 DET').data as any).switches[0];
+  assert.deepEqual([v2.uplink.vlans, v2.nics[0].pvid, v2.nics[0].vlans], [[7, 30], 7, [30]]);
+  assert.ok(cp.execute('Q VSW V2 DET').lines.includes('    Porttype: TRUNK  VLANs: 7 30  Native: 7'));
 });
 
 test('issue 10: MACID pins the low three bytes under VMLAN USERPREFIX; a duplicate is refused; QUERY VMLAN shows them', () => {

@@ -316,3 +316,32 @@ test('the daemon survives garbage on its socket; the CLI reports a missing daemo
   const usage = run(VSWITCH, ['--socket', d.socket]);
   assert.equal(usage.code, 2);
 });
+
+test('ETHERNET mode: QUERY VSWITCH DETAILS shows the learned MAC table the data plane answers, in bridge -j fdb names', async () => {
+  const l = lab();
+  const host = l.netns('h');
+  const g1 = l.netns('e1');
+  const g2 = l.netns('e2');
+  const d = await daemon(host);
+  for (const c of ['DEFINE VSWITCH ESW RDEV NONE ETHERNET', `DEFINE GUEST E1 NETNS ${g1}`, `DEFINE GUEST E2 NETNS ${g2}`,
+    'DEFINE NIC 600 FOR E1', 'DEFINE NIC 600 FOR E2', 'SET VSWITCH ESW GRANT E1', 'SET VSWITCH ESW GRANT E2',
+    'COUPLE 600 TO SYSTEM ESW FOR E1', 'COUPLE 600 TO SYSTEM ESW FOR E2']) ok(d, c);
+  l.ip(g1, 'addr', 'add', '10.68.0.1/24', 'dev', 'enc600');
+  l.ip(g1, 'link', 'set', 'enc600', 'up');
+  l.ip(g2, 'addr', 'add', '10.68.0.2/24', 'dev', 'enc600');
+  l.ip(g2, 'link', 'set', 'enc600', 'up');
+  const macs = ['E1', 'E2'].map((g) => d.json('QUERY', 'NIC', '600', 'FOR', g).nics[0].mac as string);
+  assert.ok(await waitFor(() => l.exec(g1, 'ping', ['-c', '1', '-W', '1', '10.68.0.2']).code === 0, 10_000), 'the guests reach each other');
+  type Entry = { mac: string; ifname: string; master: string; vlan?: number };
+  const table: Entry[] | null = await waitFor((): Entry[] | null => {
+    const t = d.json('QUERY', 'VSWITCH', 'ESW', 'DETAILS').switches[0].macTable;
+    const e = (t.entries ?? []) as Entry[];
+    return macs.every((m) => e.some((x) => x.mac === m)) ? e : null;
+  }, 10_000);
+  assert.ok(table, 'both guests\' MACs learned');
+  for (const [i, g] of ['E1 0600', 'E2 0600'].entries()) {
+    const e: Entry = table.find((x) => x.mac === macs[i])!;
+    assert.deepEqual([e.ifname, e.master, e.vlan], [g, 'ESW', undefined]);
+  }
+  assert.ok(ok(d, 'Q VSWITCH ESW DETAILS').some((line) => line.includes(`${macs[0].toUpperCase().replace(/:/g, '-')}  VLAN: NONE  Port: E1 0600`)));
+});

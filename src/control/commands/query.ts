@@ -1,13 +1,21 @@
 /**
- * QUERY VSWITCH / QUERY NIC / QUERY GUEST / QUERY VMLAN: z/VM-like report lines (one fact per
- * line) and a JSON document with everything (the CLI prints it with --json).
+ * QUERY VSWITCH (and its ACCESSLIST / PROMISCUOUS lists) / QUERY LAN / QUERY NIC (and QUERY
+ * VIRTUAL NIC) / QUERY GUEST / QUERY VMLAN: z/VM-like report lines (one fact per line) and a
+ * JSON document with everything (the CLI prints it with --json).
  *
  * JSON shapes (MACs as "02:00:00:00:00:01", IPs dotted, vdevs "0600"):
  *  QUERY VSWITCH -> { switches: [{ name, mode, queueStorage, controller, connected,
  *     control: { controller, state, active, rdevs: [RdevStatus], events: [{ at (ISO), kind,
  *       reason, durationMs, from?, to? }] } | null (no RDEV),
- *     uplink: { rdevs, active, state, mac, mtu, port, counters }, nics: [{ guest, vdev, mac, port,
- *     counters }], ipTable: [{ ip, guest, vdev, localOnly, reason }], drops: { <reason>: n } }] }
+ *     vlan: { aware, defaultVid, nativeVid, portType }, isolation, macProtect,
+ *     accessList: [{ userid, portType, vlans, promiscuous, text }],
+ *     macTable: { readAt (ISO) | null, entries: [{ mac, vlan?, ifname, master, updated (s), ageMs,
+ *       port, uplink, guest, vdev }] | null } (ETHERNET mode; `bridge -j fdb` names) | null (IP mode),
+ *     uplink: { rdevs, active, state, mac, mtu, port, counters, vlans (trunk: its VLANs) },
+ *     nics: [{ guest, vdev, mac, port, counters, portType, vlans (tagged), pvid (untagged, 0
+ *     none), promiscuous, macProtect }], ipTable: [{ ip, vlan, guest, vdev, localOnly, reason }],
+ *     drops: { <reason>: n } }] }
+ *  QUERY LAN -> { lans: [{ type: 'VSWITCH', ...the same }] }
  *  (reason: why an entry is local only, null when registered.) IP mode also has
  *  groups: [{ group, members: [{ guest, vdev }], registered, reason }] (the multicast groups
  *  guests joined; reason: why a group is not registered on the adapter, null when it is).
@@ -18,11 +26,13 @@
  *       (STREAM, DGRAM) | { transport: TAP, netdevId, tap, vhost, args, argsText, libvirt
  *       (the <interface> element), state, tapDowns, lastDown } (TAP)
  *       | null (not a QEMU guest's NIC, or no daemon),
+ *     macId, promiscuous (SET NIC), macProtect (ON | OFF | UNSPECIFIED),
+ *     policy: { portType, pvid, vlans, promiscuous, macProtect } (in effect) | null (not coupled),
  *     port, counters, addresses: [{ ip, state }] }] }
  *  QUERY GUEST -> { guests: [{ userid, type, netns, transport, nics: [vdev] }] }
  *  (transport: STREAM, DGRAM or TAP for a QEMU guest, null for a NETNS guest; netns a name
  *  or, for NETNS PATH, the path.)
- *  QUERY VMLAN -> { macPrefix }
+ *  QUERY VMLAN -> { macPrefix, userPrefix, macIds: [{ guest, vdev, macId, mac }] }
  * counters: { rxFrames, rxBytes, txFrames, txBytes, txDrops, rxErrors } or null (no port).
  */
 import { formatIpv4, formatMac } from '../../wire/addr.js';
@@ -134,6 +144,8 @@ export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       mtu: up.mtu,
       port: up.port,
       counters: portCounters(rt, up.port),
+      /** A VLAN-aware switch's uplink is a trunk of every VLAN its NICs carry (tagged; the native one untagged). */
+      vlans: sw.vlan === null ? [] : [...new Set(nics.flatMap((n) => (n.pvid !== VLAN_NONE ? [n.pvid, ...n.vlans] : n.vlans)))].sort((a, b) => a - b),
     },
     nics,
     groups: sw.mode !== 'IP' ? [] : rt.groups(sw.name).map((g) => ({
@@ -240,6 +252,9 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean, list?:
   if (list === 'PROMISCUOUS') return [...lines, ...promiscuousLines(doc)];
   if (!details) return lines;
   if (u.rdevs.length > 0) lines.push(`  Uplink Port ${u.active ?? '(none)'}: ${countersLine(u.counters)}`);
+  if (u.rdevs.length > 0 && doc.vlan.aware) {
+    lines.push(`    Porttype: TRUNK  VLANs: ${u.vlans.length === 0 ? 'none' : u.vlans.join(' ')}  Native: ${doc.vlan.nativeVid === VLAN_NONE ? 'NONE' : doc.vlan.nativeVid}`);
+  }
   if (doc.control !== null) {
     for (const r of doc.control.rdevs) {
       const role = r.rdev === doc.control.active ? 'ACTIVE' : 'BACKUP';
