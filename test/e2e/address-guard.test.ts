@@ -10,43 +10,21 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { NetLab, waitFor } from '../helpers/netlab.js';
-import { Daemon } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
+import type { Daemon } from '../helpers/daemon.js';
+import { startIpLab, type IpLab } from '../helpers/ip-lab.js';
 import { lanTable, dropCount } from '../helpers/query.js';
 
 const lab = new NetLab('ag');
+let the: IpLab;
 let d: Daemon;
-let ctl: Controller;
-let hostNs: string, lanNs: string, g1: string, g2: string, up: string;
+let lanNs: string, g1: string, g2: string;
 const LAN = '10.93.0.1', A = '10.93.0.11', B = '10.93.0.12';
+/** LINUX1 is the attacker (its user id sorts first, so the watcher tends to report its claims first), LINUX2 the victim. */
+const EVIL = 'LINUX1', GOOD = 'LINUX2';
 
 before(async () => {
-  hostNs = lab.netns('h');
-  lanNs = lab.netns('l');
-  up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
-  g1 = lab.adopt(lab.name('g1'));
-  g2 = lab.adopt(lab.name('g2'));
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
-  d.commands([
-    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
-    `DEFINE GUEST EVIL NETNS ${g1}`,
-    `DEFINE GUEST GOOD NETNS ${g2}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR EVIL',
-    'DEFINE NIC 0600 TYPE QDIO FOR GOOD',
-    'SET VSWITCH SW1 GRANT EVIL',
-    'SET VSWITCH SW1 GRANT GOOD',
-    'COUPLE 0600 TO SYSTEM SW1 FOR EVIL',
-    'COUPLE 0600 TO SYSTEM SW1 FOR GOOD',
-  ]);
-  lab.configureNic(g1, 'enc600', `${A}/24`);
-  lab.configureNic(g2, 'enc600', `${B}/24`);
-  const registered = await waitFor(() => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').filter((e) => !e.localOnly).length === 2, 10_000);
-  assert.ok(registered, 'both guest addresses registered after their probes');
+  the = await startIpLab(lab, '10.93.0');
+  ({ d, lanNs, g1, g2 } = the);
 });
 
 /** The MAC namespace `ns` holds for `ip` ('' when none). */
@@ -60,7 +38,7 @@ function guestMac(userid: string): string {
 }
 
 after(async () => {
-  try { await ctl?.stop(); await d?.stop(); } finally { lab.cleanup(); }
+  try { await the?.stop(); } finally { lab.cleanup(); }
 });
 
 test('a guest that configures the LAN host\'s address is refused; the LAN host keeps the other guest\'s traffic', async () => {
@@ -87,7 +65,7 @@ test('a guest that configures the LAN host\'s address is refused; the LAN host k
   assert.ok(dropCount(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1', 'spoofed-source') > spoofed0, 'frames from the stolen address dropped');
   await done;
   assert.match(out, /30 packets transmitted, 30 received, 0% packet loss/, out);
-  assert.notEqual(neighMac(g2, LAN), guestMac('EVIL'), 'the good guest was never told the hijacker\'s MAC for the gateway');
+  assert.notEqual(neighMac(g2, LAN), guestMac(EVIL), 'the good guest was never told the hijacker\'s MAC for the gateway');
   // The LAN host still reaches the good guest; once the hijacker drops the stolen address
   // (while it holds it, its replies to the LAN host stay inside it) its own address works at once.
   assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', B]).code, 0);
@@ -98,28 +76,28 @@ test('a guest that configures the LAN host\'s address is refused; the LAN host k
 
 test('a guest cannot steal another guest\'s address: the first holder keeps it when it drops and adds it again, and after a restart', async () => {
   const holderOf = (): string | null => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').find((e) => e.ip === B)?.guest ?? null;
-  const evilState = (): string => (d.json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'EVIL').nics[0].addresses as Array<{ ip: string; state: string }>)
+  const evilState = (): string => (d.json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', EVIL).nics[0].addresses as Array<{ ip: string; state: string }>)
     .find((a) => a.ip === B)?.state ?? 'none';
-  // EVIL (whose user id sorts first) claims GOOD's address: refused.
+  // The attacker (whose user id sorts first) claims the victim's address: refused.
   lab.ip(g1, 'addr', 'add', `${B}/32`, 'dev', 'enc600');
   assert.ok(await waitFor(() => evilState().startsWith('CONFLICT'), 5000), `refused: ${evilState()}`);
-  assert.equal(holderOf(), 'GOOD');
-  // GOOD drops its address and adds it again: EVIL's claim does not take it meanwhile.
+  assert.equal(holderOf(), GOOD);
+  // The victim drops its address and adds it again: the attacker's claim does not take it meanwhile.
   lab.ip(g2, 'addr', 'del', `${B}/24`, 'dev', 'enc600');
-  assert.ok(await waitFor(() => holderOf() === null, 5000), 'no one holds it while GOOD has not got it');
+  assert.ok(await waitFor(() => holderOf() === null, 5000), 'no one holds it while the victim has not got it');
   lab.ip(g2, 'addr', 'add', `${B}/24`, 'dev', 'enc600');
-  assert.ok(await waitFor(() => holderOf() === 'GOOD', 5000), `GOOD has it back, not ${holderOf()}`);
+  assert.ok(await waitFor(() => holderOf() === GOOD, 5000), `the victim has it back, not ${holderOf()}`);
   assert.match(evilState(), /^CONFLICT/);
   // The daemon crashes and starts again: the watcher reports both claims in its own order; the first holder keeps it.
   await d.restart();
   assert.ok(await waitFor(() => holderOf() !== null, 10_000), 'the address is back in the table');
   for (let i = 0; i < 10; i++) {
-    assert.equal(holderOf(), 'GOOD', 'the holder from before the restart');
+    assert.equal(holderOf(), GOOD, 'the holder from before the restart');
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.match(evilState(), /^CONFLICT/);
   assert.ok(await waitFor(() => lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').find((e) => e.ip === B)?.localOnly === false, 15_000),
     'registered again once the controller is back');
-  assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', B]).code, 0, 'the LAN reaches GOOD');
+  assert.equal(lab.exec(lanNs, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', B]).code, 0, 'the LAN reaches the victim');
   lab.ip(g1, 'addr', 'del', `${B}/32`, 'dev', 'enc600');
 });

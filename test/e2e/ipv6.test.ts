@@ -73,8 +73,8 @@ before(async () => {
     `DEFINE GUEST LINUX2 NETNS ${g2}`,
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
     'DEFINE NIC 0600 TYPE QDIO FOR LINUX2',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
-    'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
+    'SET VSWITCH SW1 GRANT LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
+    'SET VSWITCH SW1 GRANT LINUX2', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
   ]);
   // The LAN's router: radvd, advertising the prefix every 3-4 s and answering RSs.
   startRadvd(lab, lanNs, 'lan0', PREFIX);

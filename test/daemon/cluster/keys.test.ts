@@ -14,7 +14,7 @@ function cmd(text: string) {
 }
 
 test('shared: the class-B system definitions of the list, as definitions only', () => {
-  for (const t of ['DEFINE VSWITCH SW1 RDEV eth1 IP', 'DETACH VSWITCH SW1', 'SET VSWITCH SW1 CONTROLLER *']) assert.equal(isShared(cmd(t)), true, t);
+  for (const t of ['DEFINE VSWITCH SW1 RDEV eth1 IP', 'DETACH VSWITCH SW1', 'SET VSWITCH SW1 CONTROLLER *', 'SET VSWITCH SW1 GRANT LINUX1', 'SET VSWITCH SW1 REVOKE LINUX1', 'SET VSWITCH SW1 ISOLATION ON']) assert.equal(isShared(cmd(t)), true, t);
   for (const t of [
     'SET VSWITCH SW1 SWITCHOVER', // an operation on one member's uplink
     'SET VSWITCH SW1 UPLINK DISCONNECT',
