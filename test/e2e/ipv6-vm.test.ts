@@ -26,7 +26,7 @@ before(async () => {
   ({ d, ctl, lanNs } = await ipModeLab(lab, { lan: '10.79.0.1' }));
   lab.ip(lanNs, 'addr', 'add', `${LAN6}/64`, 'dev', 'lan0', 'nodad');
   startRadvd(lab, lanNs, 'lan0', PREFIX);
-  d.commands(['DEFINE GUEST VM1 QEMU', 'DEFINE NIC 0600 TYPE QDIO FOR VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1']);
+  d.commands(['DEFINE GUEST VM1 QEMU', 'DEFINE NIC 0600 TYPE QDIO FOR VM1', 'SET VSWITCH SW1 GRANT VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1']);
 });
 
 after(async () => {
