@@ -4,14 +4,27 @@
  * (trafgen in the source namespace; figure = growth of the receiver interface's rx_packets
  * counter per second while trafgen runs) and ICMP round-trip latency (ping; p50 and p99 of
  * the individual replies). Each function is one repetition; the caller takes medians.
+ * An endpoint's address says its family: with IPv6 addresses (a path's IPv6 row) iperf3 and
+ * ping run with -6 and the 64-byte frame is IPv6 UDP (14 + 40 + 8 + 2 bytes, trafgen's checksum).
  * Everything runs inside namespaces the benchmark made.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sh, sleep, percentile, type Scope, type Proc } from './lib.js';
+import { parseIpv6 } from '../src/wire/ipv6.js';
 
-/** One end of a measured path: an interface with an IPv4 address inside a namespace. */
+/** One end of a measured path: an interface with an IPv4 or IPv6 address inside a namespace. */
 export interface Endpoint { ns: string; dev: string; ip: string }
+
+/** True for an IPv6 address (the family the measurers use). */
+export function isIpv6(ip: string): boolean {
+  return ip.includes(':');
+}
+
+/** ping's and iperf3's family option for an address. */
+function familyArgs(ip: string): string[] {
+  return isIpv6(ip) ? ['-6'] : [];
+}
 
 export interface Topology { src: Endpoint; dst: Endpoint }
 
@@ -31,7 +44,7 @@ export async function rxPackets(e: Endpoint): Promise<number> {
 
 /** True once `count` pings from src to dst are answered (one try). */
 export async function pingOnce(src: Endpoint, dstIp: string, count = 1): Promise<boolean> {
-  return (await run('ip', ['netns', 'exec', src.ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', '-q', dstIp], { timeoutMs: 10_000 })).code === 0;
+  return (await run('ip', ['netns', 'exec', src.ns, 'ping', ...familyArgs(dstIp), '-c', String(count), '-i', '0.2', '-W', '1', '-q', dstIp], { timeoutMs: 10_000 })).code === 0;
 }
 
 /** Start an iperf3 server in the destination namespace (killed with the scope). */
@@ -48,7 +61,7 @@ export async function startIperfServer(scope: Scope, dst: Endpoint): Promise<Pro
 
 /** One TCP run: Gbit/s received by the server. */
 export async function tcpOnce(t: Topology, seconds: number): Promise<number> {
-  const args = ['netns', 'exec', t.src.ns, 'iperf3', '-c', t.dst.ip, '-t', String(seconds), '-J'];
+  const args = ['netns', 'exec', t.src.ns, 'iperf3', ...familyArgs(t.dst.ip), '-c', t.dst.ip, '-t', String(seconds), '-J'];
   if (seconds >= 3) args.push('-O', '1');
   const r = await run('ip', args, { timeoutMs: (seconds + 30) * 1000 });
   let j: any;
@@ -66,14 +79,38 @@ function ipBytes(ip: string): string {
   return ip.split('.').join(', ');
 }
 
+/** The trafgen body of one 64-byte UDP frame after the MACs, for the addresses' family. */
+function udpFrame(srcIp: string, dstIp: string): string {
+  if (!isIpv6(srcIp)) {
+    return `  c16(0x0800),
+  0x45, 0x00, c16(50), c16(0), c16(0x4000), 64, 17, csumip(14, 33),
+  ${ipBytes(srcIp)},
+  ${ipBytes(dstIp)},
+  c16(40000), c16(9), c16(30), c16(0),
+  fill(0x00, 22)`;
+  }
+  const bytes = (ip: string): string => {
+    const a = parseIpv6(ip);
+    if (a === null) throw new Error(`not an IPv6 address: ${ip}`);
+    return [...a].join(', ');
+  };
+  // IPv6 UDP needs its checksum: trafgen's csumudp6 (IPv6 header at 14, UDP at 54).
+  return `  c16(0x86dd),
+  0x60, 0x00, 0x00, 0x00, c16(10), 17, 64,
+  ${bytes(srcIp)},
+  ${bytes(dstIp)},
+  c16(40000), c16(9), c16(10), csumudp6(14, 54),
+  fill(0x00, 2)`;
+}
+
 /**
  * The Ethernet destination the source's own stack would use for dst (after a ping has
  * resolved it): the neighbour entry of the route's gateway, or of dst itself.
  */
 export async function nextHopMac(src: Endpoint, dstIp: string): Promise<string> {
-  const route = JSON.parse(await sh('ip', ['-n', src.ns, '-j', 'route', 'get', dstIp])) as any[];
+  const route = JSON.parse(await sh('ip', ['-n', src.ns, ...familyArgs(dstIp), '-j', 'route', 'get', dstIp])) as any[];
   const hop: string = route[0]?.gateway ?? dstIp;
-  const neigh = JSON.parse(await sh('ip', ['-n', src.ns, '-j', 'neigh', 'show', hop, 'dev', src.dev])) as any[];
+  const neigh = JSON.parse(await sh('ip', ['-n', src.ns, ...familyArgs(dstIp), '-j', 'neigh', 'show', hop, 'dev', src.dev])) as any[];
   const mac = neigh[0]?.lladdr as string | undefined;
   if (!mac) throw new Error(`no neighbour entry for ${hop} on ${src.ns}/${src.dev}`);
   return mac;
@@ -86,7 +123,8 @@ export async function linkMac(e: Endpoint): Promise<string> {
 
 /**
  * Write a trafgen configuration for one 64-byte frame (14 Ethernet + 20 IPv4 + 8 UDP + 22
- * payload; the 4-byte FCS is not part of what trafgen writes) from src to dst, UDP port 9.
+ * payload, or 14 + 40 IPv6 + 8 UDP + 2; the 4-byte FCS is not part of what trafgen writes)
+ * from src to dst, UDP port 9.
  */
 export async function writeTrafgenConfig(dir: string, t: Topology): Promise<string> {
   return writeTrafgenConfigTo(dir, t.src, [t.dst]);
@@ -106,12 +144,7 @@ export async function writeTrafgenConfigTo(dir: string, src: Endpoint, dsts: End
 {
   ${macBytes(dstMac)},
   ${macBytes(srcMac)},
-  c16(0x0800),
-  0x45, 0x00, c16(50), c16(0), c16(0x4000), 64, 17, csumip(14, 33),
-  ${ipBytes(src.ip)},
-  ${ipBytes(dst.ip)},
-  c16(40000), c16(9), c16(30), c16(0),
-  fill(0x00, 22)
+${udpFrame(src.ip, dst.ip)}
 }
 `);
   }
@@ -146,7 +179,7 @@ export async function framesOnce(scope: Scope, t: Topology, cfgPath: string, sec
 
 /** One latency run: `count` pings 10 ms apart; p50 and p99 of the replies in ms. */
 export async function pingRun(t: Topology, count: number): Promise<{ p50: number; p99: number; lost: number }> {
-  const r = await run('ip', ['netns', 'exec', t.src.ns, 'ping', '-c', String(count), '-i', '0.01', '-W', '1', '-n', t.dst.ip],
+  const r = await run('ip', ['netns', 'exec', t.src.ns, 'ping', ...familyArgs(t.dst.ip), '-c', String(count), '-i', '0.01', '-W', '1', '-n', t.dst.ip],
     { timeoutMs: (count * 0.01 + 20) * 1000 });
   const rtts: number[] = [];
   for (const m of r.stdout.matchAll(/time=([\d.]+) ms/g)) rtts.push(Number(m[1]));

@@ -18,6 +18,10 @@
  *                 veth, a guest on each (bench/l2-pair.ts), VLAN-unaware
  *   vswitch-eth-vlan  the same with both guests on ACCESS ports of VLAN 10: tags added at one
  *                 uplink and removed at the other (compare with vswitch-eth-pair)
+ *   bridge-ipv6   the Linux bridge path measured over IPv6 (fd00:77:NET::/64, static)
+ *   vswitch-ip-ipv6  vswitchd, IP mode, guest to guest over IPv6 (static ULA addresses, measured
+ *                 once they are not tentative and in the switch's IPv6 LAN IP table)
+ * The IPv6 rows have family 6 (`--only ipv6` selects them all); their "x bridge" is to bridge-ipv6.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,6 +60,8 @@ export interface PathDef {
   code: string;
   label: string;
   kind: PathKind;
+  /** The address family measured (4 unless said). */
+  family?: 4 | 6;
   setup(ctx: PathContext): Promise<PathSetup>;
 }
 
@@ -74,8 +80,9 @@ async function veth(nsA: string, a: string, nsB: string, b: string): Promise<voi
   await sh('ip', ['-n', nsB, 'link', 'set', b, 'up']);
 }
 
+/** Add an address ("ADDR/LEN", optionally followed by flags such as nodad) and bring dev up. */
 async function addr(ns: string, dev: string, cidr: string): Promise<void> {
-  await sh('ip', ['-n', ns, 'addr', 'add', cidr, 'dev', dev]);
+  await sh('ip', ['-n', ns, 'addr', 'add', ...cidr.split(' ').slice(0, 1), 'dev', dev, ...cidr.split(' ').slice(1)]);
   await sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
 }
 
@@ -96,25 +103,40 @@ async function tapGuests(ctx: PathContext, swNs: string, attach: (taps: [string,
   return t;
 }
 
+/** The IPv6 address of host `host` (hex) on path `net`'s ULA prefix. */
+function ula(net: number, host: number): string {
+  return `fd00:77:${net.toString(16)}::${host.toString(16)}`;
+}
+
+/** The Linux bridge between two veth guests, over IPv4 or (family 6) IPv6. */
+async function bridgeSetup(ctx: PathContext, family: 4 | 6): Promise<PathSetup> {
+  const { scope, prefix, net } = ctx;
+  const sw = await scope.netns(`${prefix}s`);
+  const a = await scope.netns(`${prefix}a`);
+  const b = await scope.netns(`${prefix}b`);
+  await sh('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+  await sh('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
+  await veth(sw, 'pa', a, 'eth0');
+  await veth(sw, 'pb', b, 'eth0');
+  await sh('ip', ['-n', sw, 'link', 'set', 'pa', 'master', 'br0']);
+  await sh('ip', ['-n', sw, 'link', 'set', 'pb', 'master', 'br0']);
+  const [ipA, ipB] = family === 6 ? [ula(net, 1), ula(net, 2)] : [`10.77.${net}.1`, `10.77.${net}.2`];
+  // nodad: the kernel bridge path needs no duplicate detection to be measured.
+  await addr(a, 'eth0', family === 6 ? `${ipA}/64 nodad` : `${ipA}/24`);
+  await addr(b, 'eth0', family === 6 ? `${ipB}/64 nodad` : `${ipB}/24`);
+  const t = { src: { ns: a, dev: 'eth0', ip: ipA }, dst: { ns: b, dev: 'eth0', ip: ipB } };
+  await waitPing(t);
+  return { topology: t };
+}
+
 const bridge: PathDef = {
   name: 'bridge', code: 'br', label: 'Linux bridge (kernel, veth)', kind: 'kernel',
-  async setup(ctx) {
-    const { scope, prefix, net } = ctx;
-    const sw = await scope.netns(`${prefix}s`);
-    const a = await scope.netns(`${prefix}a`);
-    const b = await scope.netns(`${prefix}b`);
-    await sh('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
-    await sh('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
-    await veth(sw, 'pa', a, 'eth0');
-    await veth(sw, 'pb', b, 'eth0');
-    await sh('ip', ['-n', sw, 'link', 'set', 'pa', 'master', 'br0']);
-    await sh('ip', ['-n', sw, 'link', 'set', 'pb', 'master', 'br0']);
-    await addr(a, 'eth0', `10.77.${net}.1/24`);
-    await addr(b, 'eth0', `10.77.${net}.2/24`);
-    const t = { src: { ns: a, dev: 'eth0', ip: `10.77.${net}.1` }, dst: { ns: b, dev: 'eth0', ip: `10.77.${net}.2` } };
-    await waitPing(t);
-    return { topology: t };
-  },
+  setup: (ctx) => bridgeSetup(ctx, 4),
+};
+
+const bridge6: PathDef = {
+  name: 'bridge-ipv6', code: 'b6', label: 'Linux bridge (kernel, veth), IPv6', kind: 'kernel', family: 6,
+  setup: (ctx) => bridgeSetup(ctx, 6),
 };
 
 const vde: PathDef = {
@@ -175,7 +197,8 @@ const ovs: PathDef = {
 const METRICS_PORT = 9464;
 
 /** vswitchd in a namespace of its own, uplink veth to a LAN namespace, two namespace guests. */
-async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan', traced = false, guestCount = 2): Promise<PathSetup> {
+async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan', traced = false, guestCount = 2,
+  family: 4 | 6 = 4): Promise<PathSetup> {
   const { scope, prefix, net, repoRoot } = ctx;
   const vswitchd = join(repoRoot, 'bin/vswitchd');
   const cli = join(repoRoot, 'bin/vswitch');
@@ -197,7 +220,7 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
     `DEFINE VSWITCH BSW RDEV ${up} ${mode}`,
     ...guests.map((g, i) => `DEFINE GUEST G${i + 1} NETNS ${g}`),
     ...guests.map((_, i) => `DEFINE NIC 0600 TYPE QDIO FOR G${i + 1}`),
-    ...guests.map((_, i) => `SET VSWITCH BSW GRANT G${i + 1}`),
+    ...guests.map((_, i) => `MODIFY VSWITCH BSW GRANT G${i + 1}`),
     ...guests.map((_, i) => `COUPLE 0600 TO SYSTEM BSW FOR G${i + 1}`),
     '',
   ].join('\n'));
@@ -225,6 +248,32 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
   }
   const guestEnds = guests.map((g, i) => ({ ns: g, dev: 'enc600', ip: `10.77.${net}.${11 + i}` }));
   for (const e of guestEnds) await addr(e.ns, e.dev, `${e.ip}/24`);
+  if (family === 6) {
+    if (target !== 'guest') throw new Error('the IPv6 rows are guest to guest');
+    // Static ULA addresses with DAD (as a guest would): measured once not tentative and in the
+    // switch's IPv6 LAN IP table (local only is enough guest to guest).
+    for (const e of guestEnds) {
+      e.ip = ula(net, 0x11 + guestEnds.indexOf(e));
+      await sh('ip', ['-n', e.ns, 'addr', 'add', `${e.ip}/64`, 'dev', e.dev]);
+    }
+    const ready = async (): Promise<boolean> => {
+      for (const e of guestEnds) {
+        const j = JSON.parse(await sh('ip', ['-n', e.ns, '-6', '-j', 'addr', 'show', 'dev', e.dev])) as Array<{ addr_info: Array<{ local: string; tentative?: boolean; dadfailed?: boolean }> }>;
+        const a = j[0]?.addr_info.find((x) => x.local === e.ip);
+        if (a?.dadfailed) throw new Error(`${e.ns}: ${e.ip} is dadfailed`);
+        if (!a || a.tentative) return false;
+      }
+      const r = await q('--json', 'Q', 'VSWITCH', 'BSW', 'DETAILS');
+      if (r.code !== 0) return false;
+      const t6 = (JSON.parse(r.stdout) as { switches?: Array<{ ipTable6?: Array<{ ip6: string }> }> }).switches?.[0]?.ipTable6 ?? [];
+      return guestEnds.every((e) => t6.some((x) => x.ip6 === e.ip));
+    };
+    try {
+      await waitFor('IPv6 addresses not tentative and registered', 30_000, ready, 250);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; daemon: ${tail()}`);
+    }
+  }
   const src = guestEnds[0]!;
   const dst = target === 'guest' ? guestEnds[1]! : { ns: lan, dev: 'lan0', ip: `10.77.${net}.1` };
   const topology = { src, dst };
@@ -265,6 +314,11 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
 const vswitchIp: PathDef = {
   name: 'vswitch-ip', code: 'vi', label: 'vswitch, IP mode, guest to guest', kind: 'vswitch',
   setup: (ctx) => vswitchTopology(ctx, 'IP', 'guest'),
+};
+
+const vswitchIp6: PathDef = {
+  name: 'vswitch-ip-ipv6', code: 'v6', label: 'vswitch, IP mode, guest to guest, IPv6', kind: 'vswitch', family: 6,
+  setup: (ctx) => vswitchTopology(ctx, 'IP', 'guest', false, 2, 6),
 };
 
 const vswitchEth: PathDef = {
@@ -337,4 +391,10 @@ const vswitchEthVlan: PathDef = {
   setup: (ctx) => l2Pair(ctx, true),
 };
 
-export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router, vswitchEthPair, vswitchEthVlan];
+export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router, vswitchEthPair, vswitchEthVlan,
+  bridge6, vswitchIp6];
+
+/** Whether `--only` (null: everything) selects the path: by name, or `ipv6` for every IPv6 row. */
+export function selects(only: string[] | null, p: PathDef): boolean {
+  return only === null || only.includes(p.name) || (p.family === 6 && only.includes('ipv6'));
+}

@@ -1,6 +1,6 @@
 /**
  * Turning measured figures into the report: the text table (absolute figures, ratios to the
- * Linux bridge and to the best userspace peer), the goals of issue 5 with met / not met, and a
+ * Linux bridge, over IPv6 for the IPv6 rows, and to the best userspace peer), the goals of issue 5 with met / not met, and a
  * hand-written SVG bar chart. Pure functions of the results; no I/O here.
  */
 import type { PathKind } from './paths.js';
@@ -12,6 +12,8 @@ export interface PathResult {
   name: string;
   label: string;
   kind: PathKind;
+  /** 6 for a row measured over IPv6 (its "x bridge" is to the bridge-ipv6 row); else IPv4. */
+  family?: 6;
   status: 'ok' | 'n/a' | 'partial';
   reason?: string;
   tcpGbps: Metric;
@@ -74,19 +76,20 @@ export function table(paths: PathResult[]): string {
   const labelW = Math.max(4, ...paths.map((p) => p.label.length));
   const head = ['path'.padEnd(labelW), ...cols.map((c) => `${c.head.padStart(10)} ${'x bridge'.padStart(8)} ${'x peer'.padStart(7)}`)].join(' | ');
   const lines = [head, '-'.repeat(head.length)];
-  const bridgeOf = (k: MetricKey) => val(paths, 'bridge', k);
+  const bridgeOf = (k: MetricKey, p: PathResult) => val(paths, p.family === 6 ? 'bridge-ipv6' : 'bridge', k);
   for (const p of paths) {
     const cells = cols.map((c) => {
       const v = p[c.k].median;
       const peer = bestPeer(paths, c.k);
       const shown = v === null ? 'n/a' : fmt(v * c.scale, c.digits);
-      return `${shown.padStart(10)} ${fmtR(ratio(v, bridgeOf(c.k))).padStart(8)} ${fmtR(ratio(v, peer?.value ?? null)).padStart(7)}`;
+      return `${shown.padStart(10)} ${fmtR(ratio(v, bridgeOf(c.k, p))).padStart(8)} ${fmtR(ratio(v, peer?.value ?? null)).padStart(7)}`;
     });
     lines.push([p.label.padEnd(labelW), ...cols.map((_, i) => cells[i]!)].join(' | '));
   }
   const notes = paths.filter((p) => p.status !== 'ok').map((p) => `  ${p.label}: ${p.status}: ${p.reason ?? ''}`);
   const peers = cols.map((c) => `${c.head}: ${bestPeer(paths, c.k)?.name ?? 'none'}`).join(', ');
   lines.push('', `best userspace peer per column: ${peers}`);
+  if (paths.some((p) => p.family === 6)) lines.push('IPv6 rows: x bridge is to the Linux bridge over IPv6 (bridge-ipv6)');
   if (notes.length) lines.push('rows not (fully) measured:', ...notes);
   return lines.join('\n');
 }

@@ -29,7 +29,7 @@ import { startProfile, summary, removePerfMap, type ProfileResult } from './prof
 /** Profiles taken in this run (--profile). */
 const profiles: Array<ProfileResult | string> = [];
 import { startIperfServer, tcpOnce, framesOnce, pingRun, writeTrafgenConfig, type Durations } from './measure.js';
-import { PATHS, type PathDef, type PathSetup } from './paths.js';
+import { PATHS, selects, type PathDef, type PathSetup } from './paths.js';
 import { table, costTable, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
 import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
 import { measureVm, vmText, type VmResult } from './vm.js';
@@ -48,7 +48,8 @@ interface Options {
 function usage(): string {
   return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]...
   --quick      1 repetition, short runs (for development)
-  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow
+  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow;
+               ipv6: every IPv6 row (${PATHS.filter((p) => p.family === 6).map((p) => p.name).join(', ')})
   --reps N     repetitions per figure (default 3; the figure is the median)
   --tx-cpus N  trafgen worker processes for the 64-byte test (default 1: the sending guest has
                one CPU and the switch the other; with 2 the kernel bridge uses both CPUs and a
@@ -71,7 +72,7 @@ function parseArgs(argv: string[]): Options {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       if (!v) throw new Error('--only needs a list of path names');
       only = v.split(',').map((s) => s.trim()).filter(Boolean);
-      const known = new Set([...PATHS.map((p) => p.name), 'forward', 'scale', 'vm', 'grow']);
+      const known = new Set([...PATHS.map((p) => p.name), 'ipv6', 'forward', 'scale', 'vm', 'grow']);
       for (const n of only) if (!known.has(n)) throw new Error(`unknown path ${n}; known: ${[...known].join(', ')}`);
     } else if (a === '--reps' || a.startsWith('--reps=')) {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
@@ -143,6 +144,7 @@ async function measureGroup(root: Scope, def: PathDef, index: number, tag: strin
       const suffix = Object.entries(env).map(([k, x]) => `${k}=${x}`).join(',');
       const res: PathResult = {
         name: suffix ? `${def.name}[${suffix}]` : def.name, label: suffix ? `${def.label} [${suffix}]` : def.label, kind: def.kind, status: 'ok',
+        ...(def.family === 6 ? { family: 6 as const } : {}),
         tcpGbps: metric([]), framesPerSec: metric([]), pingP50Ms: metric([]), pingP99Ms: metric([]), pingLost: [],
       };
       const m: Member = { def, res, scope: root.child(res.name), setup: null, errors: [] };
@@ -326,7 +328,7 @@ async function main(): Promise<number> {
   const started = new Date();
   const host = machine();
   log(machineText(host));
-  const selected = PATHS.filter((p) => !opt.only || opt.only.includes(p.name));
+  const selected = PATHS.filter((p) => selects(opt.only, p));
   log(`${selected.length} path(s), ${opt.reps} repetition(s) each; tag ${tag}`);
   const results: PathResult[] = [];
   let scale: ScaleResult | null = null;

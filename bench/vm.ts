@@ -78,9 +78,9 @@ export async function measureVm(ctx: VmBenchContext): Promise<VmResult> {
     writeFileSync(config, [
       '* vswitch VM benchmark: written by bench/vm.ts, removed after the run',
       'DEFINE VSWITCH BVM IP',
-      `DEFINE GUEST G1 NETNS ${g}`, 'DEFINE NIC 0600 TYPE QDIO FOR G1', 'SET VSWITCH BVM GRANT G1', 'COUPLE 0600 TO SYSTEM BVM FOR G1',
-      'DEFINE GUEST VMS QEMU STREAM', 'DEFINE NIC 0600 FOR VMS', 'SET VSWITCH BVM GRANT VMS', 'COUPLE 0600 TO SYSTEM BVM FOR VMS',
-      'DEFINE GUEST VMT QEMU TAP', 'DEFINE NIC 0600 FOR VMT', 'SET VSWITCH BVM GRANT VMT', 'COUPLE 0600 TO SYSTEM BVM FOR VMT', '',
+      `DEFINE GUEST G1 NETNS ${g}`, 'DEFINE NIC 0600 TYPE QDIO FOR G1', 'MODIFY VSWITCH BVM GRANT G1', 'COUPLE 0600 TO SYSTEM BVM FOR G1',
+      'DEFINE GUEST VMS QEMU STREAM', 'DEFINE NIC 0600 FOR VMS', 'MODIFY VSWITCH BVM GRANT VMS', 'COUPLE 0600 TO SYSTEM BVM FOR VMS',
+      'DEFINE GUEST VMT QEMU TAP', 'DEFINE NIC 0600 FOR VMT', 'MODIFY VSWITCH BVM GRANT VMT', 'COUPLE 0600 TO SYSTEM BVM FOR VMT', '',
     ].join('\n'));
     const d = scope.spawn(sw, join(repoRoot, 'bin/vswitchd'), ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state')]);
     const cli = (...words: string[]) => run(join(repoRoot, 'bin/vswitch'), ['--socket', socket, ...words], { timeoutMs: 10_000 });

@@ -7,6 +7,7 @@
 #   npm run bench                      every path, median of 3
 #   npm run bench -- --quick           1 repetition, short runs
 #   npm run bench -- --only bridge,vswitch-ip
+#   npm run bench -- --only ipv6 --quick    the IPv6 rows (bridge-ipv6, vswitch-ip-ipv6)
 #   npm run bench -- --only vswitch-ip --compare VSWITCH_ADAPTIVE_POLL=1   a lever on and off, one run
 #   npm run bench -- --only vswitch-ip --profile results/prof            perf profiles of the worker
 #

@@ -30,7 +30,8 @@
  * - NS from :: (DAD) for an address another NIC holds: answered to the prober with an NA to
  *   ff02::1 (override, TLLA and Ethernet source = the holder's MAC), so its DAD fails; for its
  *   own registered address: NdpIgnored; else the target is reported (a claim) and the probe
- *   relayed to the uplink (Ethernet src = uplink MAC), where a LAN holder can defend it.
+ *   relayed to the uplink (Ethernet src = uplink MAC), where a LAN holder can defend it; the
+ *   probe is remembered (the probe table: target -> the probing NIC, for PROBE_MS).
  * - NS from an address for a target another NIC holds: answered (solicited, override, TLLA =
  *   that NIC's MAC) to the requester; its own: NdpIgnored; else relayed to the uplink with
  *   Ethernet src and SLLA = the uplink's MAC (a unicast NS addressed to the target's MAC from
@@ -51,7 +52,10 @@
  *   (solicited unless from ::, override, TLLA and Ethernet src = uplink MAC; to ff02::1 when
  *   from ::); registered but local only: LocalOnly; else NdpIgnored.
  * - NA, RA, Redirect: into the cache (and the default router), their link-layer options
- *   rewritten to the uplink's MAC (checksum fixed), then delivered by destination. RS:
+ *   rewritten to the uplink's MAC (checksum fixed), then delivered by destination, except that
+ *   an NA to a multicast destination (a LAN host defending an address, or announcing one) goes
+ *   only to the NIC that probed its target within PROBE_MS, else to the NIC that holds it, else
+ *   nowhere (NdpIgnored): a guest that did not probe or hold the address never sees it. RS:
  *   NdpIgnored.
  * - Otherwise by destination: ff01::/16, ff02::/16 to every NIC (none: UnknownDestination);
  *   other groups to their members (none: NoGroupMember); registered and local only: LocalOnly;
@@ -60,7 +64,8 @@
  * (NAs) carry a 10-byte zero virtio-net header. announce6 sends an unsolicited NA (override,
  * to ff02::1) out the uplink. removePort of a NIC removes its addresses and memberships.
  * tick(now): memberships not refreshed for MLD_MEMBERSHIP_MS expire (events.leftGroup6);
- * neighbour cache entries past their expiry are removed; the sawAddress6 limiter is reset.
+ * neighbour cache and probe table entries past their expiry are removed; the sawAddress6
+ * limiter is reset.
  */
 
 import { DropReason, PortRole, type Egress, type ForwarderEvents } from './api.js';
@@ -94,6 +99,10 @@ export const NEIGHBOUR_MAX = 4096;
 export const NEIGHBOUR_MS = 20 * 60_000;
 /** MLD's multicast listener interval (RFC 3810 9.4: 2 x 125 s + 10 s). */
 export const MLD_MEMBERSHIP_MS = 260_000;
+/** Probe table bound per switch, and how long a NIC's DAD probe is remembered (a LAN host's
+ * defence comes within RetransTimer, 1 s by default, of each of DupAddrDetectTransmits probes). */
+export const PROBE_MAX = 1024;
+export const PROBE_MS = 10_000;
 /** Bound of the IPv6 LAN IP table per switch. */
 export const MAX_ADDRESSES6 = 1 << 20;
 
@@ -108,6 +117,8 @@ export class Ip6Switch {
   readonly table = new Ip6Table(MAX_ADDRESSES6, true);
   /** The neighbour cache: a, b = MAC halves, t = expiry. */
   readonly neighbours = new Ip6Table(NEIGHBOUR_MAX, false);
+  /** The probe table: a NIC's DAD target relayed to the LAN -> a = the NIC, t = expiry. */
+  readonly probes = new Ip6Table(PROBE_MAX, false);
   /** Group address -> a = group id (index into groupWords) in `groups`. */
   private readonly groupIds = new Ip6Table(MAX_GROUPS, true, MAX_GROUPS * 2);
   readonly groups = new GroupTable();
@@ -165,6 +176,7 @@ export class Ip6Switch {
     this.sawSet[port] = 0;
     this.nics.splice(this.nics.indexOf(port), 1);
     this.table.sweep((s) => this.table.a[s] === port);
+    if (this.probes.size > 0) this.probes.sweep((s) => this.probes.a[s] === port);
     this.groups.removePort(port, this.onLeft);
   }
 
@@ -191,6 +203,7 @@ export class Ip6Switch {
     for (let i = 0; i < nics.length; i++) this.sawSet[nics[i]] = 0;
     this.groups.expire(now, this.onLeft);
     if (this.neighbours.size > 0) this.neighbours.sweep((s) => this.neighbours.t[s] <= now);
+    if (this.probes.size > 0) this.probes.sweep((s) => this.probes.t[s] <= now);
     if (this.routerUntil !== 0 && this.routerUntil <= now) this.routerUntil = 0;
   }
 
@@ -232,7 +245,7 @@ export class Ip6Switch {
         }
         if (ndp) {
           if (role === PortRole.Uplink) this.uplinkNdp(buf, hdr, eth, ip, icmp, pend, end, now);
-          else this.nicNdp(port, buf, hdr, eth, ip, icmp, pend, end);
+          else this.nicNdp(port, buf, hdr, eth, ip, icmp, pend, end, now);
         } else if (role === PortRole.Uplink) {
           this.fromUplink(buf, hdr, eth, ip, end);
         } else {
@@ -335,7 +348,7 @@ export class Ip6Switch {
   }
 
   /** NDP from a NIC (checkNdp passed). */
-  private nicNdp(port: number, buf: Uint8Array, hdr: number, eth: number, ip: number, icmp: number, pend: number, end: number): void {
+  private nicNdp(port: number, buf: Uint8Array, hdr: number, eth: number, ip: number, icmp: number, pend: number, end: number, now: number): void {
     const type = buf[icmp];
     if (type !== Icmp6.NeighborSolicit && type !== Icmp6.RouterSolicit) {
       this.drop(DropReason.NdpIgnored);
@@ -371,6 +384,11 @@ export class Ip6Switch {
     if (this.uplink < 0) {
       this.drop(DropReason.NoUplink);
       return;
+    }
+    if (dad) {
+      const p = this.probes.insert(VID_NONE, t0, t1, t2, t3);
+      this.probes.a[p] = port;
+      this.probes.t[p] = now + PROBE_MS;
     }
     if (!dad) rewriteLinkLayerOptions(buf, ip, icmp, pend, Ndp.OptSourceLla, this.upHi, this.upLo);
     if (!ethDstIsGroup(buf, eth)) {
@@ -511,14 +529,39 @@ export class Ip6Switch {
       const tll = ndpFindOption(buf, icmp, pend, Ndp.OptTargetLla);
       const hasTll = tll >= 0 && llaIsEthernet(buf, tll);
       const hi = hasTll ? llaMacHi(buf, tll) : ethSrcHi(buf, eth), lo = hasTll ? llaMacLo(buf, tll) : ethSrcLo(buf, eth);
-      if (type === Icmp6.NeighborAdvert) {
-        this.learn(ndpTargetWord(buf, icmp, 0), ndpTargetWord(buf, icmp, 1), ndpTargetWord(buf, icmp, 2), ndpTargetWord(buf, icmp, 3), hi, lo, now);
+      const na = type === Icmp6.NeighborAdvert;
+      const t0 = ndpTargetWord(buf, icmp, 0), t1 = ndpTargetWord(buf, icmp, 1), t2 = ndpTargetWord(buf, icmp, 2), t3 = ndpTargetWord(buf, icmp, 3);
+      if (na) {
+        this.learn(t0, t1, t2, t3, hi, lo, now);
       } else if (hasTll) {
         this.learn(redirectDstWord(buf, icmp, 0), redirectDstWord(buf, icmp, 1), redirectDstWord(buf, icmp, 2), redirectDstWord(buf, icmp, 3), hi, lo, now);
       }
       rewriteLinkLayerOptions(buf, ip, icmp, pend, Ndp.OptTargetLla, this.upHi, this.upLo);
+      if (na && classifyIpv6Addr(buf, ip + 24) !== Ipv6Dst.Unicast) {
+        this.defence(buf, hdr, eth, end, t0, t1, t2, t3, now);
+        return;
+      }
     }
     this.fromUplink(buf, hdr, eth, ip, end);
+  }
+
+  /**
+   * A multicast NA from the LAN for target t: only to the NIC that probed t (its DAD fails),
+   * else to the NIC that holds t, else NdpIgnored.
+   */
+  private defence(buf: Uint8Array, hdr: number, eth: number, end: number, t0: number, t1: number, t2: number, t3: number, now: number): void {
+    const p = this.probes.find(VID_NONE, t0, t1, t2, t3);
+    let out = -1;
+    if (p >= 0 && this.probes.t[p] > now && this.isNic[this.probes.a[p]] === 1) out = this.probes.a[p];
+    else {
+      const s = this.table.find(VID_NONE, t0, t1, t2, t3);
+      if (s >= 0) out = this.table.a[s];
+    }
+    if (out < 0) {
+      this.drop(DropReason.NdpIgnored);
+      return;
+    }
+    this.egress.send(out, buf, hdr, eth, end);
   }
 
   /** A packet from the LAN, by destination. */

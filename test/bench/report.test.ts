@@ -114,3 +114,20 @@ test('worker cost: ns per frame, shares, batch sizes from two samples; the cost 
   assert.match(line, /^<vswitch-ip>\s+\|\s+5000 \|\s+25% \|\s+5000 \|.*\|\s+n\/a \|\s+n\/a \|\s+2\.0$/);
   assert.ok(!t.includes('<bridge>'), 'rows without a worker are left out');
 });
+
+test('IPv6 rows are compared with the bridge over IPv6, IPv4 rows with the IPv4 bridge', () => {
+  const v6 = (r: PathResult): PathResult => ({ ...r, family: 6 });
+  const t = table([
+    row('bridge', 'kernel', 20, 400e3, 0.1, 0.2),
+    v6(row('bridge-ipv6', 'kernel', 10, 200e3, 0.2, 0.4)),
+    row('vswitch-ip', 'vswitch', 10, 200e3, 0.2, 0.4),
+    v6(row('vswitch-ip-ipv6', 'vswitch', 5, 100e3, 0.4, 0.8)),
+  ]);
+  const line = (name: string) => t.split('\n').find((l) => l.startsWith(`<${name}>`))!;
+  assert.match(line('vswitch-ip'), /10\.00\s+0\.50x/);
+  assert.match(line('vswitch-ip-ipv6'), /5\.00\s+0\.50x/);
+  assert.match(line('vswitch-ip-ipv6'), /0\.800\s+2\.00x/);
+  assert.match(line('bridge-ipv6'), /10\.00\s+1\.00x/);
+  assert.ok(t.includes('IPv6 rows: x bridge is to the Linux bridge over IPv6'));
+  assert.ok(!table([row('bridge', 'kernel', 1, 1, 1, 1)]).includes('IPv6 rows'), 'no note without IPv6 rows');
+});

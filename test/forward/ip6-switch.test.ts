@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IpSwitch } from '../../src/forward/ip-switch.js';
 import { PortRole } from '../../src/forward/api.js';
-import { NEIGHBOUR_MS, MLD_MEMBERSHIP_MS } from '../../src/forward/ip6-switch.js';
+import { NEIGHBOUR_MS, MLD_MEMBERSHIP_MS, PROBE_MS } from '../../src/forward/ip6-switch.js';
 import { checkIcmpv6, checkNdp, Icmp6, Ndp } from '../../src/wire/icmpv6.js';
 import { RecordingEgress, counters, drops, hexOf, type Frame } from './helpers.js';
 import {
@@ -268,6 +268,38 @@ test('ip6 announce6: an unsolicited NA with the uplink\'s MAC; none without upli
   const t = setup({ uplink: false });
   t.sw.announce6(0, ...w6(GA));
   assert.equal(t.eg.sent.length, 0);
+});
+
+test('ip6 uplink: a LAN host\'s defence (multicast NA) reaches only the NIC that probed the address, or holds it', () => {
+  const s = setup();
+  const NEW = '2001:db8:1::77';
+  run(s, PB, ns(B, '::', NEW), 100);
+  assert.equal(s.eg.sent[0].port, PU, 'the probe is relayed');
+  // The LAN host holds NEW and defends it to all nodes: only PB (the prober) gets it, TLLA the uplink's.
+  run(s, PU, na(0x333300000001, L, NEW, 'ff02::1', NEW, Ndp.FlagOverride, L), 200);
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PB]);
+  sentOk(s.eg.sent[0].frame);
+  assert.equal(target(s.eg.sent[0].frame), NEW);
+  assert.equal(optMac(s.eg.sent[0].frame, 24), U);
+  // A LAN host announcing a guest's address (a conflict): only its holder gets it.
+  run(s, PU, na(0x333300000001, L, GC, 'ff02::1', GC, Ndp.FlagOverride, L), 300);
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PC]);
+  // An announcement nobody probed or holds reaches no guest (its MAC is still cached).
+  run(s, PU, na(0x333300000001, L, GL, 'ff02::1', GL, Ndp.FlagOverride, L), 400);
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'ndp-ignored': 1 });
+  // The probe is forgotten after PROBE_MS (tick sweeps it), and when the prober's NIC goes.
+  s.sw.tick(100 + PROBE_MS);
+  run(s, PU, na(0x333300000001, L, NEW, 'ff02::1', NEW, Ndp.FlagOverride, L), 100 + PROBE_MS);
+  assert.equal(s.eg.sent.length, 0);
+  run(s, PA, ns(A, '::', NEW), 20_000);
+  s.sw.removePort(PA);
+  run(s, PU, na(0x333300000001, L, NEW, 'ff02::1', NEW, Ndp.FlagOverride, L), 20_001);
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'ndp-ignored': 3 });
+  // A unicast NA is delivered by destination as before.
+  run(s, PU, na(U, L, GL, GC, GL, Ndp.FlagSolicited, L), 20_002);
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PC]);
 });
 
 test('ip6 uplink: by destination; unknown is UnknownDestination, local only LocalOnly; link-scope multicast to every NIC', () => {
