@@ -44,6 +44,8 @@ import { TRACE_IN, TRACE_OUT, type FdbEntry, type FromWorker, type PortPolicy, t
 import { addNs, delNs, inNs, ip, sleep, spawnInNs, tcpTransfer, uniq, until } from '../helpers/netns.js';
 import { PortCounter, portSlot } from '../../src/forward/counters.js';
 import { writeFileSync, rmSync } from 'node:fs';
+import { vlanDevices as makeVlanDevices, dropVlanDevices } from '../helpers/vlan-devices.js';
+import { tcpdump, senderOf, type Capture } from '../helpers/tcpdump.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -74,35 +76,9 @@ const ep = (name: string): Ep => EPS.find((e) => e.name === name)!;
 let dp: DataPlane;
 let fdbId = 1;
 const relays: ChildProcess[] = [];
-const relayJs = new URL('./vlan-relay.js', import.meta.url).pathname;
-
-/** VLAN devices PARENT.VID in namespace n: the kernel's, or vlan-relay's TAPs where it has none. Resolves once they exist. */
+/** VLAN devices PARENT.VID in namespace n (test/helpers/vlan-devices.ts); a relay is killed at the end. */
 async function vlanDevices(n: string, parent: string, vids: number[]): Promise<ChildProcess | null> {
-  try {
-    for (const v of vids) ip('-n', n, 'link', 'add', 'link', parent, 'name', `${parent}.${v}`, 'type', 'vlan', 'id', String(v));
-    return null;
-  } catch (e) {
-    if (!/Unknown device type|not supported/i.test(String((e as { stderr?: string }).stderr ?? e))) throw e;
-  }
-  const c = spawnInNs(n, process.execPath, [relayJs, parent, vids.join(',')]);
-  relays.push(c);
-  let out = '';
-  let err = '';
-  c.stdout!.on('data', (d) => { out += String(d); });
-  c.stderr!.on('data', (d) => { err += String(d); });
-  assert.ok(await until(() => out.includes('ready') || c.exitCode !== null, 20000, 50), `vlan-relay in ${n} started: ${err}`);
-  assert.equal(c.exitCode, null, `vlan-relay in ${n}: ${err}`);
-  return c;
-}
-
-/** Remove VLAN devices made by vlanDevices. */
-async function dropVlanDevices(n: string, parent: string, vids: number[], relay: ChildProcess | null): Promise<void> {
-  if (relay === null) {
-    for (const v of vids) ip('-n', n, 'link', 'del', `${parent}.${v}`);
-    return;
-  }
-  relay.kill('SIGKILL');
-  if (relay.exitCode === null) await new Promise((r) => relay.once('exit', r));
+  return makeVlanDevices(n, parent, vids, (ns, cmd, args) => { const c = spawnInNs(ns, cmd, args); relays.push(c); return c; });
 }
 const tmp = join(tmpdir(), `layer2-${process.pid}.trafgen`);
 
@@ -169,40 +145,9 @@ async function attempt(tries: number, fn: () => Promise<boolean>): Promise<boole
   return false;
 }
 
-/** tcpdump on an endpoint's device, lines collected; stop() ends it and returns them. */
-async function capture(n: string, dev: string, filter: string): Promise<{ lines: string[]; stop: () => Promise<string[]> }> {
-  const c: ChildProcess = spawnInNs(n, 'tcpdump', ['-n', '-l', '-e', '-i', dev, filter]);
-  const lines: string[] = [];
-  let buf = '';
-  let listening = false;
-  c.stdout!.on('data', (d) => {
-    buf += String(d);
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-  });
-  c.stderr!.on('data', (d) => { if (/listening on/.test(String(d))) listening = true; });
-  assert.ok(await until(() => listening, 15000, 50), `tcpdump on ${dev} in ${n} started`);
-  return {
-    lines,
-    stop: async () => {
-      await sleep(300);
-      c.kill('SIGINT');
-      await new Promise((r) => c.once('exit', r));
-      return lines;
-    },
-  };
-}
-
-/** The sender IP of a tcpdump line (ARP request: "tell X", ARP reply: "X is-at", IP: "X > Y"), or null. */
-function sender(line: string): string | null {
-  let m = /tell (\d+\.\d+\.\d+\.\d+)/.exec(line);
-  if (m) return m[1];
-  m = /Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line);
-  if (m) return m[1];
-  m = /IPv4.*?: (\d+\.\d+\.\d+\.\d+) > \d+\.\d+\.\d+\.\d+/.exec(line);
-  return m ? m[1] : null;
-}
+/** tcpdump on an endpoint's device (test/helpers/tcpdump.ts). */
+const capture = (n: string, dev: string, filter: string): Promise<Capture> => tcpdump(spawnInNs, n, dev, filter);
+const sender = senderOf;
 const vlanOf = (addr: string): number => Number(addr.split('.')[2]);
 
 async function fdb(): Promise<FdbEntry[]> {
