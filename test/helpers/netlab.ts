@@ -2,8 +2,16 @@
  * Test-only network lab: uniquely named network namespaces and veth links on the real kernel,
  * all removed by `cleanup()` (call it from `after`, it never throws). Traffic made through a
  * NetLab stays inside its namespaces. Nothing here touches the host's own interfaces or routes.
+ *
+ * A test process killed before its `after` ran (SIGKILL, a CI timeout) cannot clean up, so every
+ * namespace a lab creates or adopts is written to a ledger (/run/vswitch-tests/netns/<name>,
+ * holding the owner's pid and start time); the first lab of each process deletes the namespaces
+ * whose owner is no longer running, and only those (a live owner's, even another checkout's,
+ * are left alone; namespaces not in the ledger are never touched).
  */
 import { execFileSync, spawnSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 let serial = 0;
 
@@ -20,6 +28,54 @@ export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+const LEDGER = '/run/vswitch-tests/netns';
+
+/** "pid starttime" of a process (start time in clock ticks, /proc/PID/stat field 22), or undefined if it is gone. */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return `${pid} ${fields[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const SELF = processIdentity(process.pid) ?? `${process.pid} ?`;
+let swept = false;
+
+/** Delete a namespace after killing what still runs in it; never throws. */
+function removeNamespace(ns: string): void {
+  run('ip', ['netns', 'pids', ns]).stdout.split('\n').filter(Boolean).forEach((pid) => {
+    try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
+  });
+  run('ip', ['netns', 'del', ns]);
+  rmSync(join(LEDGER, ns), { force: true });
+}
+
+/** Remove the ledger's namespaces whose owning process has exited (once per process). */
+function sweepOrphans(): void {
+  if (swept) return;
+  swept = true;
+  let names: string[];
+  try { names = readdirSync(LEDGER); } catch { return; }
+  for (const ns of names) {
+    let owner: string;
+    try { owner = readFileSync(join(LEDGER, ns), 'utf8').trim(); } catch { continue; }
+    const pid = Number(owner.split(' ')[0]);
+    if (Number.isInteger(pid) && pid > 0 && processIdentity(pid) === owner) continue;
+    removeNamespace(ns);
+  }
+}
+
+/** Note in the ledger that this process owns namespace ns. */
+function recordOwnership(ns: string): void {
+  try {
+    mkdirSync(LEDGER, { recursive: true });
+    writeFileSync(join(LEDGER, ns), `${SELF}\n`);
+  } catch { /* no ledger: only the sweep is lost */ }
+}
+
 export class NetLab {
   /** Short unique tag: interface names must stay under 16 bytes. */
   readonly tag: string;
@@ -27,6 +83,7 @@ export class NetLab {
   private readonly children: ChildProcess[] = [];
 
   constructor(prefix: string) {
+    sweepOrphans();
     this.tag = `${prefix}${(process.pid % 10000).toString(36)}${(serial++).toString(36)}`;
   }
 
@@ -42,13 +99,17 @@ export class NetLab {
     const ns = this.name(part);
     sh('ip', ['netns', 'add', ns]);
     this.namespaces.push(ns);
+    recordOwnership(ns);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     return ns;
   }
 
   /** Remember a namespace something else created (e.g. the daemon's DEFINE GUEST ... NETNS). */
   adopt(ns: string): string {
-    if (!this.namespaces.includes(ns)) this.namespaces.push(ns);
+    if (!this.namespaces.includes(ns)) {
+      this.namespaces.push(ns);
+      recordOwnership(ns);
+    }
     return ns;
   }
 
@@ -99,13 +160,7 @@ export class NetLab {
     for (const c of this.children) {
       try { c.kill('SIGKILL'); } catch { /* already gone */ }
     }
-    for (const ns of this.namespaces.reverse()) {
-      // Kill anything still running in the namespace, then delete it.
-      run('ip', ['netns', 'pids', ns]).stdout.split('\n').filter(Boolean).forEach((pid) => {
-        try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ }
-      });
-      run('ip', ['netns', 'del', ns]);
-    }
+    for (const ns of this.namespaces.reverse()) removeNamespace(ns);
     this.namespaces.length = 0;
   }
 }
