@@ -24,7 +24,8 @@
  * A worker that dies unexpectedly is fatal (exit 1) so a supervisor restarts the daemon, which
  * then finds everything in its journal.
  * --metrics ADDR:PORT / --http ADDR:PORT (off by default; PORT alone: loopback): Prometheus
- * metrics and the live page (src/daemon/http). Under systemd (Type=notify) it sends READY=1
+ * metrics and the live page (src/daemon/http; the page only for root and the administrators'
+ * group unless --http-open). Under systemd (Type=notify) it sends READY=1
  * once the journal is replayed, the data plane is up and everything listens, STATUS= lines,
  * and WATCHDOG=1 when WatchdogSec is set (src/daemon/sd-notify.ts).
  * --admin-group NAME (default vswitch): besides root, the members of this group are the system
@@ -73,14 +74,14 @@ export const DEFAULTS = {
   stateDir: '/var/lib/vswitch',
 };
 
-const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--admin-group NAME] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT]\n'
+const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--admin-group NAME] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT [--http-open]]\n'
   + '                [--cluster URL,URL,... --member NAME]\n'
   + '       vswitchd --recover-journal [--state-dir DIR]';
 
 interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; adminGroup: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions; cluster: string[] | null; member: string | null }
 
 function parseArgs(argv: string[]): Options {
-  let v: { config?: string; socket?: string; 'state-dir'?: string; 'admin-group'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string; cluster?: string; member?: string };
+  let v: { config?: string; socket?: string; 'state-dir'?: string; 'admin-group'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string; 'http-open'?: boolean; cluster?: string; member?: string };
   try {
     v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
       config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' }, 'admin-group': { type: 'string' },
@@ -122,7 +123,7 @@ function clusterArgs(v: { cluster?: string; member?: string }): { cluster: strin
 }
 
 /** --metrics and --http. */
-function observeArgs(v: { metrics?: string; http?: string }): ObserveOptions {
+function observeArgs(v: { metrics?: string; http?: string; 'http-open'?: boolean }): ObserveOptions {
   try {
     return observeOptions(v);
   } catch (e) {
@@ -264,7 +265,7 @@ async function main(): Promise<void> {
   // 3b. Metrics and the live page (src/daemon/http).
   let observing: Observing;
   try {
-    observing = await startObserving({ ...opts.observe, state, runtime: rec, controllers: rec.controllers, log });
+    observing = await startObserving({ ...opts.observe, adminGroup: opts.adminGroup, state, runtime: rec, controllers: rec.controllers, log });
   } catch (e) {
     log.fatal({ err: String(e) }, 'cannot listen for HTTP');
     await dp.stop();

@@ -10,6 +10,8 @@
  * guests whose OWNER is that uid); an administrators' group that does not exist makes root
  * the only system principal. The group is looked up at each connection, so adding a user to
  * it takes effect for that user's next connection, without a restart.
+ * `principalOf(uid, gid, group)` is the same decision for a uid found another way (the live
+ * page's loopback TCP peers, src/daemon/http/page-access.ts).
  */
 import type { Socket } from 'node:net';
 import { peerCredentials } from '../sys/libc.js';
@@ -34,13 +36,18 @@ export function identify(sock: Socket, adminGroup: string): { ok: true; who: Pri
   } catch (e) {
     return { ok: false, error: `cannot read the peer's credentials: ${(e as Error).message}` };
   }
+  return { ok: true, pid: cred.pid, who: principalOf(cred.uid, cred.gid, adminGroup) };
+}
+
+/** The principal of a uid (its primary gid when known, else the passwd entry's), from NSS; uid alone when NSS fails. */
+export function principalOf(uid: number, gid: number | null, adminGroup: string): Principal {
   try {
-    const u = userOfUid(cred.uid);
+    const u = userOfUid(uid);
     const groups = u !== null ? groupsOfUser(u.name, u.gid) : [];
-    if (!groups.includes(cred.gid)) groups.push(cred.gid);
-    return { ok: true, pid: cred.pid, who: { uid: cred.uid, user: u?.name ?? null, system: isSystem(cred.uid, groups, gidOfGroup(adminGroup)) } };
-  } catch (e) {
+    if (gid !== null && !groups.includes(gid)) groups.push(gid);
+    return { uid, user: u?.name ?? null, system: isSystem(uid, groups, gidOfGroup(adminGroup)) };
+  } catch {
     // NSS failed: the uid alone (root is still root; no one else is the system).
-    return { ok: true, pid: cred.pid, who: { uid: cred.uid, user: null, system: cred.uid === 0 } };
+    return { uid, user: null, system: uid === 0 };
   }
 }

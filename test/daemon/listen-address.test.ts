@@ -14,8 +14,10 @@ test('ADDR:PORT, [IPv6]:PORT and PORT (loopback)', () => {
   assert.deepEqual(parseListenAddress('http', '[::1]:0'), { host: '::1', port: 0 });
   assert.equal(urlOf({ host: '::1', port: 9 }), 'http://[::1]:9');
   assert.equal(urlOf({ host: '10.0.0.1', port: 9 }), 'http://10.0.0.1:9');
-  assert.deepEqual(observeOptions({}), { metrics: null, http: null }, 'off by default');
-  assert.deepEqual(observeOptions({ http: '1' }), { metrics: null, http: { host: '127.0.0.1', port: 1 } });
+  assert.deepEqual(observeOptions({}), { metrics: null, http: null, httpOpen: false }, 'off by default');
+  assert.deepEqual(observeOptions({ http: '1' }), { metrics: null, http: { host: '127.0.0.1', port: 1 }, httpOpen: false });
+  assert.deepEqual(observeOptions({ http: '1', 'http-open': true }), { metrics: null, http: { host: '127.0.0.1', port: 1 }, httpOpen: true });
+  assert.throws(() => observeOptions({ metrics: '1', 'http-open': true }), /--http-open is about the live page: give --http ADDR:PORT too/);
 });
 
 test('anything else is refused with the option and the reason', () => {
@@ -31,5 +33,5 @@ test('anything else is refused with the option and the reason', () => {
 test('vswitchd refuses a bad --metrics before it starts anything', () => {
   const r = run(VSWITCHD, ['--metrics', 'nowhere', '--state-dir', '/nonexistent/never-made']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^vswitchd: --metrics takes ADDR:PORT, \[IPv6\]:PORT or PORT, not 'nowhere'\nusage: vswitchd .*--metrics ADDR:PORT\] \[--http ADDR:PORT\]/);
+  assert.match(r.stderr, /^vswitchd: --metrics takes ADDR:PORT, \[IPv6\]:PORT or PORT, not 'nowhere'\nusage: vswitchd .*--metrics ADDR:PORT\] \[--http ADDR:PORT \[--http-open\]\]/);
 });

@@ -3,7 +3,8 @@
  * (--http ADDR:PORT): `/` the page, `/page.js` and `/page.css` its assets (served from this
  * daemon only: no CDN), `/view.json` one snapshot, `/events` the same snapshot every second
  * as server-sent events (`event: view`, data: { view: ObservedView, events: PageEvent[] }).
- * The same ADDR:PORT for both options: one listener serves every route.
+ * The same ADDR:PORT for both options: one listener serves every route. The page's routes
+ * answer only root and the administrators' group (or anyone with --http-open): page-access.ts.
  *
  * Contract: `startObserving` resolves once every listener listens (rejects, having closed what
  * it opened, when one cannot); with neither option it starts nothing. Every second it polls the
@@ -24,6 +25,7 @@ import { Metrics } from './metrics.js';
 import { INDEX_HTML, PAGE_CSS } from './page-shell.js';
 import { HttpListener, LIMITS, send, type Route } from './server.js';
 import { observe, type ViewSource } from './view.js';
+import { pageAccess } from './page-access.js';
 
 export const TICK_MS = 1000;
 
@@ -38,6 +40,8 @@ export async function startObserving(o: ObserveOptions & {
   runtime: RuntimeView;
   /** Its refusals go to the page's events. */
   controllers: ControllerManager;
+  /** The administrators' group: with root, the only ones shown the page unless httpOpen (page-access.ts). */
+  adminGroup: string;
   log: Logger;
 }): Promise<Observing> {
   if (o.metrics === null && o.http === null) return { urls: { metrics: null, page: null }, close: async () => {} };
@@ -61,7 +65,14 @@ export async function startObserving(o: ObserveOptions & {
     });
   }
   const pageRoutes = new Map<string, Route>();
+  const guard = pageAccess(o.httpOpen, o.adminGroup);
+  const guarded = (route: Route): Route => (req, res) => {
+    const refusal = guard(req);
+    if (refusal === null) route(req, res);
+    else send(res, 403, 'text/plain; charset=utf-8', refusal);
+  };
   if (o.http !== null) {
+    if (o.httpOpen) o.log.warn({ http: o.http }, '--http-open: the live page (every guest\'s addresses) is shown to anyone who can connect');
     const script = readFileSync(new URL('./page/page.js', import.meta.url));
     pageRoutes.set('/', (_req, res) => send(res, 200, 'text/html; charset=utf-8', INDEX_HTML));
     pageRoutes.set('/page.css', (_req, res) => send(res, 200, 'text/css; charset=utf-8', PAGE_CSS));
@@ -79,6 +90,8 @@ export async function startObserving(o: ObserveOptions & {
       res.on('close', () => streams.delete(res));
       res.write(`retry: 2000\nevent: view\ndata: ${snapshot()}\n\n`);
     });
+    // Every route of the page answers only those pageAccess admits (the favicon is nothing to see).
+    for (const [path, route] of pageRoutes) if (path !== '/favicon.ico') pageRoutes.set(path, guarded(route));
   }
 
   const listeners: HttpListener[] = [];

@@ -14,17 +14,22 @@ export interface ListenAddress { host: string; port: number }
 export const OBSERVE_OPTIONS = {
   metrics: { type: 'string' },
   http: { type: 'string' },
+  'http-open': { type: 'boolean' },
 } as const;
 
 /** What --metrics and --http asked for (null: absent). */
 export interface ObserveOptions {
   metrics: ListenAddress | null;
   http: ListenAddress | null;
+  /** --http-open: the live page for anyone who can connect (default: the system only, src/daemon/http/page-access.ts). */
+  httpOpen: boolean;
 }
 
 /** The options' values (parseArgs) -> listen addresses; throws with a one-line reason. */
-export function observeOptions(v: { metrics?: string; http?: string }): ObserveOptions {
+export function observeOptions(v: { metrics?: string; http?: string; 'http-open'?: boolean }): ObserveOptions {
+  if (v['http-open'] === true && v.http === undefined) throw new Error('--http-open is about the live page: give --http ADDR:PORT too');
   return {
+    httpOpen: v['http-open'] === true,
     metrics: v.metrics === undefined ? null : parseListenAddress('metrics', v.metrics),
     http: v.http === undefined ? null : parseListenAddress('http', v.http),
   };
