@@ -13,13 +13,32 @@
  * tag, which the kernel keeps aside, is put back in front of the payload (the frame then
  * starts 4 bytes earlier in its slot).
  * The port's mtu is read when it is built and again on refreshMtu (each kind says how).
+ *
+ * Packet sockets (packetSocket(), issue 14) may batch their syscalls: with VSWITCH_RECVMMSG=1 one
+ * recvmmsg reads up to a whole batch (PacketBatchRx), with VSWITCH_SENDMMSG=1 frames of up to
+ * TX_STAGE_BYTES are staged by send() and written by one sendmmsg in commit() (PacketBatchTx;
+ * larger frames, GSO super-frames, are written at once, after what is staged, so the order
+ * holds). The loop commits after every batch it forwarded and at the end of every wake-up
+ * (the egress keeps the list); a full staging area commits by itself. A staged frame counts
+ * as sent when send() takes it; one the kernel then refuses is left in txRefused,
+ * txRefusedBytes and txRefusedErrno (the last errno, mapped as send() maps it) for the egress
+ * to move from sent to dropped.
  */
 import { EAGAIN, EINTR, ENETDOWN, EPIPE, close, errno, raw } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../wire/vnet.js';
 import { Eth } from '../wire/ethernet.js';
 import type { PortKind } from '../protocol/dataplane.js';
-import { HEADROOM, MAX_FRAME, type FrameMemory, type Port } from './port.js';
-import type { PacketVlanRx } from './packet-socket.js';
+import { HEADROOM, MAX_FRAME, RX_SLOTS, SLOT_SIZE, type FrameMemory, type Port } from './port.js';
+import { PacketBatchRx, PacketBatchTx, PacketVlanRx } from './packet-socket.js';
+
+/** Frames up to this many bytes (virtio-net header included) are staged for sendmmsg: small frames, ACKs. */
+export const TX_STAGE_BYTES = 256;
+/** Frames staged before a commit happens by itself. */
+export const TX_STAGE_FRAMES = 64;
+
+/** The batching levers (issue 14): '1' on, '0' off; absent: the default measured to win. */
+const RECVMMSG = (process.env.VSWITCH_RECVMMSG ?? '0') === '1';
+const SENDMMSG = (process.env.VSWITCH_SENDMMSG ?? '0') === '1';
 
 export abstract class FdFramePort implements Port {
   failed = 0;
@@ -29,6 +48,26 @@ export abstract class FdFramePort implements Port {
   abstract readonly kind: PortKind;
   /** A packet socket's tag-restoring reader (packet-socket.ts), or null: plain read(). */
   protected vlanRx: PacketVlanRx | null = null;
+  /** A packet socket's batched reader and sender (packet-socket.ts), or null. */
+  private batchRx: PacketBatchRx | null = null;
+  private batchTx: PacketBatchTx | null = null;
+  /** Batched send (the file comment): frames staged now, and those the kernel refused since the egress last looked. */
+  txQueued = 0;
+  txRefused = 0;
+  txRefusedBytes = 0;
+  txRefusedErrno = 0;
+  /** PacketBatchTx.flush's refusal callback, made once. */
+  private readonly onRefused = (e: number, i: number): boolean => {
+    this.txRefused++;
+    this.txRefusedBytes += this.batchTx!.len(i) - (this.vnet ? VNET_HDR_LEN : 0);
+    if (this.fatalWriteError(e)) {
+      this.failed = e;
+      this.txRefusedErrno = e;
+      return true;
+    }
+    this.txRefusedErrno = this.linkDownWriteError(e) ? ENETDOWN : e;
+    return false;
+  };
 
   constructor(
     readonly id: number,
@@ -39,6 +78,16 @@ export abstract class FdFramePort implements Port {
   ) {
     this.mtu = 0;
     this.refreshMtu();
+  }
+
+  /**
+   * A packet-socket kind calls this from its constructor: frames are read with their 802.1Q tag
+   * put back, one at a time or batched, and sent batched when the levers say so (the file comment).
+   */
+  protected packetSocket(): void {
+    if (RECVMMSG) this.batchRx = new PacketBatchRx(this.fd, RX_SLOTS);
+    else this.vlanRx = new PacketVlanRx(this.fd);
+    if (SENDMMSG) this.batchTx = new PacketBatchTx(this.fd, TX_STAGE_FRAMES, TX_STAGE_BYTES);
   }
 
   refreshMtu(): void {
@@ -61,6 +110,7 @@ export abstract class FdFramePort implements Port {
   protected abstract linkDownWriteError(e: number): boolean;
 
   receive(mem: FrameMemory, max: number): number {
+    if (this.batchRx !== null) return this.receiveBatched(this.batchRx, mem, max);
     const lead = this.vnet ? 0 : VNET_HDR_LEN;
     const hl = this.vnet ? VNET_HDR_LEN : 0;
     const cap = MAX_FRAME + hl;
@@ -88,7 +138,48 @@ export abstract class FdFramePort implements Port {
     return n;
   }
 
-  send(_bytes: Uint8Array, addr: number, start: number, end: number): number {
+  /** receive() with one recvmmsg: frame i of the call into slot i. */
+  private receiveBatched(brx: PacketBatchRx, mem: FrameMemory, max: number): number {
+    const lead = this.vnet ? 0 : VNET_HDR_LEN;
+    const hl = this.vnet ? VNET_HDR_LEN : 0;
+    const first = mem.slot(0) + HEADROOM + lead;
+    let r: number;
+    for (;;) {
+      r = brx.read(mem.addr + first, SLOT_SIZE, MAX_FRAME + hl, max);
+      if (r >= 0) break;
+      const e = errno();
+      if (e === EAGAIN) return 0;
+      if (e === EINTR) continue;
+      if (this.transientReadError(e)) { this.rxErrors++; return 0; }
+      return -e;
+    }
+    let n = 0;
+    for (let i = 0; i < r; i++) {
+      const len = brx.len(i);
+      if (len < hl + Eth.HeaderLen) { brx.skip(i); this.rxErrors++; continue; }
+      let off = first + i * SLOT_SIZE;
+      const end = off + len;
+      off -= brx.tag(i, mem.bytes, off, off + hl);
+      mem.rxHdr[n] = off;
+      mem.rxEth[n] = off + hl;
+      mem.rxEnd[n] = end;
+      n++;
+    }
+    return n;
+  }
+
+  send(bytes: Uint8Array, addr: number, start: number, end: number): number {
+    const tx = this.batchTx;
+    if (tx !== null) {
+      if (end - start <= TX_STAGE_BYTES) {
+        tx.push(bytes, start, end);
+        this.txQueued = tx.queued;
+        if (tx.queued === tx.n) this.commit();
+        return 0;
+      }
+      if (tx.queued > 0) this.commit();
+      if (this.failed !== 0) return this.failed;
+    }
     for (;;) {
       const r = raw.writeAt(this.fd, addr + start, end - start);
       if (r >= 0) return 0;
@@ -104,7 +195,17 @@ export abstract class FdFramePort implements Port {
     return 0;
   }
 
+  /** Write what send() staged (batched send; nothing otherwise). */
+  commit(): void {
+    const tx = this.batchTx;
+    if (tx === null || tx.queued === 0) return;
+    this.txQueued = 0;
+    tx.flush(this.onRefused);
+  }
+
   close(): void {
+    this.batchTx?.drop();
+    this.txQueued = 0;
     close(this.fd);
   }
 }

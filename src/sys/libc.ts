@@ -235,6 +235,13 @@ export const raw = {
   sendmsgAt: lib.func('sendmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
   /** recvmsg with its struct msghdr at an address (an AF_PACKET port reading a frame and its auxdata). */
   recvmsgAt: lib.func('recvmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
+  /**
+   * recvmmsg / sendmmsg over an array of struct mmsghdr at an address (64 bytes each on x86-64:
+   * struct msghdr, then msg_len u32 and padding); recvmmsg's timeout pointer is 0 (none). A packet
+   * socket's batched receive and send (packet-socket.ts).
+   */
+  recvmmsgAt: lib.func('recvmmsg', 'int', ['int', 'uintptr_t', 'uint32_t', 'int', 'uintptr_t']),
+  sendmmsgAt: lib.func('sendmmsg', 'int', ['int', 'uintptr_t', 'uint32_t', 'int']),
   sendtoAt: lib.func('sendto', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uint32_t']),
   recvfromAt: lib.func('recvfrom', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uintptr_t']),
   /** memmove between two addresses of foreign memory (return value ignored). */
