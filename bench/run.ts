@@ -14,7 +14,7 @@
  * `--compare VAR=VALUE` measures every vswitch path again with that environment for its daemon
  * (a lever off or on), alternating with the plain row repetition by repetition.
  *
- *   node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,...]]...
+ *   node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,...]]... [--out DIR]
  *
  * Everything it makes (namespaces named vsbn<pid>..., processes, temp dirs) is removed at the end,
  * on failure and on SIGINT/SIGTERM. Needs root.
@@ -43,10 +43,12 @@ interface Options {
   compare: Record<string, string>[];
   /** --profile DIR: perf profiles of the worker (bench/profile.ts), or null. */
   profile: string | null;
+  /** --out DIR: where results.json, chart.svg and report.txt go (default results/<timestamp>). */
+  out: string | null;
 }
 
 function usage(): string {
-  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]...
+  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]... [--out DIR]
   --quick      1 repetition, short runs (for development)
   --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow;
                ipv6: every IPv6 row (${PATHS.filter((p) => p.family === 6).map((p) => p.name).join(', ')})
@@ -58,13 +60,16 @@ function usage(): string {
                set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=1);
                repeat for more variants. The rows are measured alternately, in one run.
   --profile D  perf profiles of each vswitch row's worker thread during the first TCP and
-               64-byte repetitions, into directory D (bench/profile.ts; needs linux-perf)`;
+               64-byte repetitions, into directory D (bench/profile.ts; needs linux-perf)
+  --out D      write results.json, chart.svg and report.txt into directory D (default
+               results/<timestamp>; test/bench/smoke.test.ts uses a temporary one)`;
 }
 
 function parseArgs(argv: string[]): Options {
   let quick = false, only: string[] | null = null, reps: number | null = null, txCpus = 1;
   const compare: Record<string, string>[] = [];
   let profile: string | null = null;
+  let out: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
@@ -96,11 +101,15 @@ function parseArgs(argv: string[]): Options {
       const v = a.startsWith('--profile=') ? a.slice('--profile='.length) : argv[++i];
       if (!v) throw new Error('--profile needs a directory');
       profile = resolve(v);
+    } else if (a === '--out' || a.startsWith('--out=')) {
+      const v = a.startsWith('--out=') ? a.slice('--out='.length) : argv[++i];
+      if (!v) throw new Error('--out needs a directory');
+      out = resolve(v);
     } else if (a === '--help' || a === '-h') { console.log(usage()); process.exit(0); }
     else throw new Error(`unknown argument ${a}\n${usage()}`);
   }
   return {
-    quick, only, reps: reps ?? (quick ? 1 : 3), compare, profile,
+    quick, only, reps: reps ?? (quick ? 1 : 3), compare, profile, out,
     durations: quick ? { tcpSeconds: 2, framesSeconds: 1, pings: 50, txCpus } : { tcpSeconds: 5, framesSeconds: 3, pings: 200, txCpus },
   };
 }
@@ -355,7 +364,7 @@ async function main(): Promise<number> {
   const gs = goals(results, fwd, scaleGoals(scale, lookup));
 
   const stamp = started.toISOString().replace(/[:.]/g, '-');
-  const outDir = join(ROOT, 'results', stamp);
+  const outDir = opt.out ?? join(ROOT, 'results', stamp);
   mkdirSync(outDir, { recursive: true });
   const title = `vswitch benchmark ${started.toISOString()} (${host.cores} CPUs, kernel ${host.kernel}, median of ${opt.reps})`;
   const fwdText = fwd.status === 'ok'
@@ -394,7 +403,7 @@ async function main(): Promise<number> {
   writeFileSync(join(outDir, 'chart.svg'), svg(results, title));
   writeFileSync(join(outDir, 'report.txt'), text + '\n');
   console.log(text);
-  console.log(`\nwritten: ${join('results', stamp)}/{results.json,chart.svg,report.txt}`);
+  console.log(`\nwritten: ${opt.out ?? join('results', stamp)}/{results.json,chart.svg,report.txt}`);
   if (root.errors.length) log(`cleanup problems: ${root.errors.join('; ')}`);
   return 0;
 }
