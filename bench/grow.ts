@@ -1,16 +1,27 @@
 /**
- * Cost as work grows (issue 14), `--only grow`: one IP-mode switch with 2, 8, 32 and 128
+ * Cost as work grows (issue 14).
+ *
+ * `--only grow`: one IP-mode switch with 2, 8, 32 and 128
  * namespace guests; G1 sends 64-byte frames (trafgen) to every other guest in turn, so the
  * flows spread over all of them. For each size: the delivered rate (frames the switch sent out
  * of its ports per second, from its /metrics) and the worker's CPU ns per frame it received
  * (bench/cost.ts), the median of the repetitions. The per-frame cost should stay flat (issue
  * 14: at most 1.3x from the smallest to the largest). Each size is set up, measured and torn
  * down in turn, inside the given scope.
+ *
+ * `--only table`: one IP-mode switch (the data plane alone, bench/lan-table.ts: no daemon can be
+ * given 100,000 addresses in reasonable time) with two guests and a LAN IP table of 10, 1,000
+ * and 100,000 entries; G1 sends 64-byte frames to the hot set 10.200.1.0 .. 10.200.1.(H-1),
+ * H = min(entries, 256), one address after the other (trafgen dinc), every one an entry that
+ * delivers to G2. For each size: the delivered rate and the worker's CPU ns per frame, and the
+ * ratio of the largest table's ns/frame to the smallest's (the goal: flat, at most 1.3x).
  */
-import { median, type Scope } from './lib.js';
-import { framesOnce, writeTrafgenConfigTo } from './measure.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median, sh, sleep, waitFor, type Scope } from './lib.js';
+import { framesOnce, linkMac, nextHopMac, pingOnce, writeTrafgenConfigTo } from './measure.js';
 import { vswitchGuests } from './paths.js';
-import { costOf } from './cost.js';
+import { costOf, type Sample } from './cost.js';
 
 export const GROW_GUESTS = [2, 8, 32, 128];
 
@@ -57,5 +68,87 @@ export function growText(rows: GrowRow[] | null): string {
     const x = base !== null && r.nsPerFrame !== null ? `${(r.nsPerFrame / base).toFixed(2)}x` : '-';
     lines.push(`  ${String(r.guests).padStart(6)} | ${(r.framesPerSec === null ? 'n/a' : (r.framesPerSec / 1e3).toFixed(1)).padStart(15)} | ${(r.nsPerFrame === null ? 'n/a' : r.nsPerFrame.toFixed(0)).padStart(15)} | ${x.padStart(10)}${r.error ? `  (${r.error})` : ''}`);
   }
+  return lines.join('\n');
+}
+
+export const TABLE_ENTRIES = [10, 1_000, 100_000];
+
+export interface TableRow { entries: number; framesPerSec: number | null; nsPerFrame: number | null; error?: string }
+
+const macBytes = (mac: string): string => mac.split(':').map((b) => `0x${b}`).join(', ');
+
+export async function measureTable(o: { scope: Scope; prefix: string; repoRoot: string; reps: number; seconds: number; net: number; log: (m: string) => void }): Promise<TableRow[]> {
+  const rows: TableRow[] = [];
+  for (const [k, n] of TABLE_ENTRIES.entries()) {
+    const scope = o.scope.child(`table${n}`);
+    const row: TableRow = { entries: n, framesPerSec: null, nsPerFrame: null };
+    try {
+      o.log(`table: ${n} entries: setting up`);
+      const g1 = await scope.netns(`${o.prefix}${k}a`), g2 = await scope.netns(`${o.prefix}${k}b`);
+      const ip1 = `10.77.${o.net}.11`, ip2 = `10.77.${o.net}.12`;
+      const file = join(scope.tempDir('lt'), 'sample.json');
+      const p = scope.spawn(null, process.execPath, [join(o.repoRoot, 'dist/bench/lan-table.js'), String(n), g1, g2, ip1, ip2, file]);
+      await waitFor('the data plane', 30_000, () => p.stdout.includes('ready') || !p.running);
+      if (!p.running) throw new Error(`lan-table exited: ${p.stderr.trim()}`);
+      for (const [ns, ip] of [[g1, ip1], [g2, ip2]] as const) {
+        await sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'enc600']);
+        await sh('ip', ['-n', ns, 'link', 'set', 'enc600', 'up']);
+      }
+      await sh('ip', ['-n', g1, 'route', 'add', '10.200.0.0/16', 'dev', 'enc600']);
+      const src = { ns: g1, dev: 'enc600', ip: ip1 };
+      // The guests' addresses are set last (lan-table.ts): G1 reaching G2 means the table is whole.
+      await waitFor(`G1 to reach G2 (a table of ${n})`, 120_000, () => pingOnce(src, ip2), 500);
+      await waitFor('G1 to reach the hot set', 20_000, () => pingOnce(src, '10.200.1.0').then(() => true), 500);
+      const hot = Math.min(n, 256);
+      const dstMac = await nextHopMac(src, '10.200.1.0');
+      const srcMac = await linkMac(src);
+      const cfg = join(scope.tempDir('tg'), 'table.cfg');
+      writeFileSync(cfg, `/* 64-byte UDP frames ${ip1} -> 10.200.1.0 .. 10.200.1.${hot - 1}, one address after the other */
+{
+  ${macBytes(dstMac)},
+  ${macBytes(srcMac)},
+  c16(0x0800),
+  0x45, 0x00, c16(50), c16(0), c16(0x4000), 64, 17, csumip(14, 33),
+  ${ip1.split('.').join(', ')},
+  10, 200, 1, dinc(0, ${hot - 1}),
+  c16(40000), c16(9), c16(30), c16(0),
+  fill(0x00, 22)
+}
+`);
+      const probe = async (): Promise<Sample> => JSON.parse(readFileSync(file, 'utf8')) as Sample;
+      const topology = { src, dst: { ns: g2, dev: 'enc600', ip: ip2 } };
+      const rates: number[] = [], ns: number[] = [];
+      for (let r = 0; r < o.reps; r++) {
+        const a = await probe();
+        rates.push(await framesOnce(scope, topology, cfg, o.seconds, 1, async () => (await probe()).txFrames));
+        await sleep(100); // a sample written after trafgen stopped
+        const c = costOf(a, await probe());
+        if (c.nsPerFrame !== null) ns.push(c.nsPerFrame);
+        o.log(`table: ${n} entries: ${(rates.at(-1)! / 1e3).toFixed(1)} k/s delivered, worker ${c.nsPerFrame?.toFixed(0) ?? 'n/a'} ns/frame`);
+      }
+      row.framesPerSec = median(rates);
+      row.nsPerFrame = ns.length ? median(ns) : null;
+    } catch (e) {
+      row.error = (e as Error).message.replace(/\s+/g, ' ').slice(0, 300);
+      o.log(`table: ${n} entries: n/a: ${row.error}`);
+    } finally {
+      scope.close();
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+export function tableText(rows: TableRow[] | null): string {
+  if (rows === null) return 'cost as the LAN IP table grows: not selected (--only table)';
+  const lines = ['cost as the LAN IP table grows (one IP-mode switch, data plane alone, G1 -> up to 256 table entries in turn, 64-byte frames):',
+    '  entries | delivered kfr/s | worker ns/frame | x smallest'];
+  const base = rows.find((r) => r.nsPerFrame !== null)?.nsPerFrame ?? null;
+  for (const r of rows) {
+    const x = base !== null && r.nsPerFrame !== null ? `${(r.nsPerFrame / base).toFixed(2)}x` : '-';
+    lines.push(`  ${String(r.entries).padStart(7)} | ${(r.framesPerSec === null ? 'n/a' : (r.framesPerSec / 1e3).toFixed(1)).padStart(15)} | ${(r.nsPerFrame === null ? 'n/a' : r.nsPerFrame.toFixed(0)).padStart(15)} | ${x.padStart(10)}${r.error ? `  (${r.error})` : ''}`);
+  }
+  const last = rows.at(-1);
+  if (base !== null && last?.nsPerFrame != null) lines.push(`  largest / smallest: ${(last.nsPerFrame / base).toFixed(2)}x (goal: at most 1.3x)`);
   return lines.join('\n');
 }

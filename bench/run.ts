@@ -33,7 +33,7 @@ import { PATHS, selects, type PathDef, type PathSetup } from './paths.js';
 import { table, costTable, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
 import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
 import { measureVm, vmText, type VmResult } from './vm.js';
-import { measureGrow, growText, type GrowRow } from './grow.js';
+import { measureGrow, growText, measureTable, tableText, type GrowRow, type TableRow } from './grow.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -50,7 +50,7 @@ interface Options {
 function usage(): string {
   return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]... [--out DIR]
   --quick      1 repetition, short runs (for development)
-  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow;
+  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow, table;
                ipv6: every IPv6 row (${PATHS.filter((p) => p.family === 6).map((p) => p.name).join(', ')})
   --reps N     repetitions per figure (default 3; the figure is the median)
   --tx-cpus N  trafgen worker processes for the 64-byte test (default 1: the sending guest has
@@ -77,7 +77,7 @@ function parseArgs(argv: string[]): Options {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       if (!v) throw new Error('--only needs a list of path names');
       only = v.split(',').map((s) => s.trim()).filter(Boolean);
-      const known = new Set([...PATHS.map((p) => p.name), 'ipv6', 'forward', 'scale', 'vm', 'grow']);
+      const known = new Set([...PATHS.map((p) => p.name), 'ipv6', 'forward', 'scale', 'vm', 'grow', 'table']);
       for (const n of only) if (!known.has(n)) throw new Error(`unknown path ${n}; known: ${[...known].join(', ')}`);
     } else if (a === '--reps' || a.startsWith('--reps=')) {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
@@ -343,6 +343,7 @@ async function main(): Promise<number> {
   let scale: ScaleResult | null = null;
   let vm: VmResult | null = null;
   let grow: GrowRow[] | null = null;
+  let lanTable: TableRow[] | null = null;
   try {
     for (const def of selected) {
       const envs = def.kind === 'vswitch' ? [{}, ...opt.compare] : [{}];
@@ -351,6 +352,9 @@ async function main(): Promise<number> {
     if (!opt.only || opt.only.includes('scale')) scale = await measureScale({ scope: root, prefix: `${tag}sc`, repoRoot: ROOT, reps: opt.reps, log });
     if (!opt.only || opt.only.includes('grow')) {
       grow = await measureGrow({ scope: root, prefix: `${tag}w`, repoRoot: ROOT, reps: opt.reps, seconds: opt.durations.framesSeconds, log });
+    }
+    if (!opt.only || opt.only.includes('table')) {
+      lanTable = await measureTable({ scope: root, prefix: `${tag}t`, repoRoot: ROOT, reps: opt.reps, seconds: opt.durations.framesSeconds, net: 95, log });
     }
     if (!opt.only || opt.only.includes('vm')) vm = await measureVm({ scope: root.child('vm'), prefix: `${tag}vm`, repoRoot: ROOT, reps: opt.reps, log });
   } finally {
@@ -380,6 +384,7 @@ async function main(): Promise<number> {
     'goals (issue 5):', goalsText(gs), '',
     scaleText(scale, lookup), '',
     growText(grow), '',
+    tableText(lanTable), '',
     vmText(vm), '',
     `method: iperf3 ${opt.durations.tcpSeconds} s per run, server-side received rate; trafgen (${opt.durations.txCpus} worker(s)) 64-byte UDP frames for ${opt.durations.framesSeconds} s,` +
       ' delivered rate = receiver interface rx_packets per second; ping -i 0.01, ' + `${opt.durations.pings} pings per run; every figure the median of ${opt.reps}.`,
@@ -398,6 +403,7 @@ async function main(): Promise<number> {
     scale: { ...(scale ?? { status: 'not selected' }), lanIpLookupNs: lookup },
     vm: vm ?? { status: 'not selected' },
     grow: grow ?? { status: 'not selected' },
+    lanTable: lanTable ?? { status: 'not selected' },
   };
   writeFileSync(join(outDir, 'results.json'), JSON.stringify(json, null, 2) + '\n');
   writeFileSync(join(outDir, 'chart.svg'), svg(results, title));
