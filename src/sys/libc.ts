@@ -110,6 +110,8 @@ export const SIOCGIFHWADDR = 0x8927;
 export const SIOCSIFHWADDR = 0x8924;
 export const SIOCGIFINDEX = 0x8933;
 export const SIOCGIFFLAGS = 0x8913;
+/** struct ifreq ifr_qlen (int at 16): an interface's transmit queue length (txqueuelen). */
+export const SIOCSIFTXQLEN = 0x8943;
 export const SIOCSIFFLAGS = 0x8914;
 /** struct ifreq ifr_flags (16 bits; IFF_UP is netlink.ts's): operationally up (carrier), no ARP. */
 export const IFF_RUNNING = 0x40;
