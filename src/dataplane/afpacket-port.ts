@@ -32,7 +32,7 @@ export class AfPacketPort extends FdFramePort {
 
   constructor(id: number, sw: number, name: string, fd: number, vnet: boolean) {
     super(id, sw, name, fd, vnet);
-    this.packetSocket();
+    this.packetSocket(true);
     this.filter = new PacketFilter(fd);
     if (QDISC_BYPASS) {
       try { setsockoptInt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1); } catch { /* an older kernel: through the qdisc */ }

@@ -24,13 +24,15 @@
  * as sent when send() takes it; one the kernel then refuses is left in txRefused,
  * txRefusedBytes and txRefusedErrno (the last errno, mapped as send() maps it) for the egress
  * to move from sent to dropped.
+ * An uplink may read from a TPACKET_V2 ring instead (VSWITCH_RX_RING=1, PacketRingRx; off by
+ * default): no syscall per batch; a wake-up with an empty ring reads the socket's error.
  */
-import { EAGAIN, EINTR, ENETDOWN, EPIPE, close, errno, raw } from '../sys/libc.js';
+import { EAGAIN, EINTR, ENETDOWN, EPIPE, SOL_SOCKET, SO_ERROR, close, errno, raw } from '../sys/libc.js';
 import { VNET_HDR_LEN } from '../wire/vnet.js';
 import { Eth } from '../wire/ethernet.js';
 import type { PortKind } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, RX_SLOTS, SLOT_SIZE, type FrameMemory, type Port } from './port.js';
-import { PacketBatchRx, PacketBatchTx, PacketVlanRx } from './packet-socket.js';
+import { PacketBatchRx, PacketBatchTx, PacketRingRx, PacketVlanRx } from './packet-socket.js';
 
 /** Frames up to this many bytes (virtio-net header included) are staged for sendmmsg: small frames, ACKs. */
 export const TX_STAGE_BYTES = 256;
@@ -44,6 +46,10 @@ export const TX_STAGE_FRAMES = 64;
  * ping p50 within the noise). `--compare VSWITCH_RECVMMSG=0,VSWITCH_SENDMMSG=0` measures them off.
  */
 const RECVMMSG = (process.env.VSWITCH_RECVMMSG ?? '1') === '1';
+/** TPACKET_V2 receive ring on the uplink (issue 14): '1' on; off by default (see the issue's note for why). */
+const RX_RING = process.env.VSWITCH_RX_RING === '1';
+/** Frames in the ring (each RING_FRAME_BYTES: a 64 KiB super-frame fits). */
+const RX_RING_FRAMES = 256;
 const SENDMMSG = (process.env.VSWITCH_SENDMMSG ?? '1') === '1';
 
 export abstract class FdFramePort implements Port {
@@ -57,6 +63,10 @@ export abstract class FdFramePort implements Port {
   /** A packet socket's batched reader and sender (packet-socket.ts), or null. */
   private batchRx: PacketBatchRx | null = null;
   private batchTx: PacketBatchTx | null = null;
+  private ringRx: PacketRingRx | null = null;
+  /** getsockopt(SO_ERROR) scratch: a ring reader woken with nothing to take reads the socket's error there. */
+  private readonly soErr = Buffer.alloc(4);
+  private readonly soErrLen = Buffer.alloc(4);
   /** Batched send (the file comment): frames staged now, and those the kernel refused since the egress last looked. */
   txQueued = 0;
   txRefused = 0;
@@ -90,8 +100,11 @@ export abstract class FdFramePort implements Port {
    * A packet-socket kind calls this from its constructor: frames are read with their 802.1Q tag
    * put back, one at a time or batched, and sent batched when the levers say so (the file comment).
    */
-  protected packetSocket(): void {
-    if (RECVMMSG) this.batchRx = new PacketBatchRx(this.fd, RX_SLOTS);
+  protected packetSocket(ring = false): void {
+    if (ring && RX_RING) {
+      try { this.ringRx = new PacketRingRx(this.fd, RX_RING_FRAMES); } catch { /* a kernel without rings: read as below */ }
+    }
+    if (this.ringRx !== null) { /* frames come from the ring */ } else if (RECVMMSG) this.batchRx = new PacketBatchRx(this.fd, RX_SLOTS);
     else this.vlanRx = new PacketVlanRx(this.fd);
     if (SENDMMSG) this.batchTx = new PacketBatchTx(this.fd, TX_STAGE_FRAMES, TX_STAGE_BYTES);
   }
@@ -116,6 +129,7 @@ export abstract class FdFramePort implements Port {
   protected abstract linkDownWriteError(e: number): boolean;
 
   receive(mem: FrameMemory, max: number): number {
+    if (this.ringRx !== null) return this.receiveRing(this.ringRx, mem, max);
     if (this.batchRx !== null) return this.receiveBatched(this.batchRx, mem, max);
     const lead = this.vnet ? 0 : VNET_HDR_LEN;
     const hl = this.vnet ? VNET_HDR_LEN : 0;
@@ -174,6 +188,36 @@ export abstract class FdFramePort implements Port {
     return n;
   }
 
+  /**
+   * receive() from the TPACKET_V2 ring: no syscall while frames are waiting. Woken with nothing
+   * in the ring, the socket has an error to report (the interface went down or away: the kernel
+   * sets it and epoll says EPOLLERR); SO_ERROR reads and clears it, and it is judged as a read
+   * error would be.
+   */
+  private receiveRing(ring: PacketRingRx, mem: FrameMemory, max: number): number {
+    const lead = this.vnet ? 0 : VNET_HDR_LEN;
+    const hl = this.vnet ? VNET_HDR_LEN : 0;
+    let n = 0;
+    while (n < max) {
+      const off = mem.slot(n) + HEADROOM + lead;
+      const r = ring.take(mem.bytes, mem.addr, off, MAX_FRAME + hl, hl);
+      if (r === 0) break;
+      if (r < hl + Eth.HeaderLen) { this.rxErrors++; continue; }
+      const start = off - ring.moved;
+      mem.rxHdr[n] = start;
+      mem.rxEth[n] = start + hl;
+      mem.rxEnd[n] = off + r;
+      n++;
+    }
+    if (n > 0 || this.rxErrors > 0) return n;
+    this.soErrLen.writeUInt32LE(4, 0);
+    if (raw.getsockopt(this.fd, SOL_SOCKET, SO_ERROR, this.soErr, this.soErrLen) < 0) return -errno();
+    const e = this.soErr.readInt32LE(0);
+    if (e === 0) return 0;
+    if (this.transientReadError(e)) { this.rxErrors++; return 0; }
+    return -e;
+  }
+
   send(bytes: Uint8Array, addr: number, start: number, end: number): number {
     const tx = this.batchTx;
     if (tx !== null) {
@@ -213,5 +257,7 @@ export abstract class FdFramePort implements Port {
     this.batchTx?.drop();
     this.txQueued = 0;
     close(this.fd);
+    this.ringRx?.close();
+    this.ringRx = null;
   }
 }

@@ -18,7 +18,8 @@
  * as the socket (closing it drops them). set() replaces the whole set; control path only.
  */
 import {
-  EINTR, MSG_DONTWAIT, PACKET_ADD_MEMBERSHIP, PACKET_AUXDATA, PACKET_DROP_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_MR_UNICAST, SOL_PACKET,
+  EINTR, MSG_DONTWAIT, PACKET_RX_RING, PACKET_VERSION, TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID,
+  TP_STATUS_VLAN_VALID, mmapShared, munmapBytes, setsockoptBuf, PACKET_ADD_MEMBERSHIP, PACKET_AUXDATA, PACKET_DROP_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_MR_UNICAST, SOL_PACKET,
   allocBytes, errno, errnoName, packetSocketIfindex, raw, setsockoptInt, type ForeignBytes,
 } from '../sys/libc.js';
 import { writeMac } from '../wire/addr.js';
@@ -28,8 +29,6 @@ const MSGHDR = 0;
 const IOV = 56;
 const CONTROL = 72;
 const CONTROL_LEN = 64;
-const TP_STATUS_VLAN_VALID = 0x10;
-const TP_STATUS_VLAN_TPID_VALID = 0x40;
 
 function setAddr(v: DataView, off: number, addr: number): void {
   v.setUint32(off, addr % 0x100000000, true);
@@ -86,14 +85,92 @@ function restoreTag(v: DataView, msg: number, ctl: number, b: Uint8Array, hdr: n
   if (v.getInt32(ctl + 8, true) !== SOL_PACKET || v.getInt32(ctl + 12, true) !== PACKET_AUXDATA) return 0;
   const status = v.getUint32(ctl + 16, true);
   if ((status & TP_STATUS_VLAN_VALID) === 0) return 0;
-  const tci = v.getUint16(ctl + 32, true);
-  const tpid = (status & TP_STATUS_VLAN_TPID_VALID) !== 0 ? v.getUint16(ctl + 34, true) : 0x8100;
+  return putTag(b, hdr, eth, status, v.getUint16(ctl + 32, true), v.getUint16(ctl + 34, true));
+}
+
+/** The tag the kernel kept aside (tp_status, tp_vlan_tci, tp_vlan_tpid), put back in front of the payload: 4, or 0 without one. */
+function putTag(b: Uint8Array, hdr: number, eth: number, status: number, tci: number, tpid: number): number {
   const e = tagFrame(b, hdr, eth, tci);
-  if (tpid !== 0x8100) {
+  if ((status & TP_STATUS_VLAN_TPID_VALID) !== 0 && tpid !== 0x8100) {
     b[e + 12] = tpid >> 8;
     b[e + 13] = tpid;
   }
   return 4;
+}
+
+/** TPACKET_V2 ring geometry: every frame one 64 KiB super-frame plus headers, in a block of its own (17 pages). */
+export const RING_FRAME_BYTES = 17 * 4096;
+/** struct tpacket2_hdr's size, and where the kernel puts a frame's MAC header at the earliest. */
+const TPACKET2_HDRLEN = 32;
+
+/**
+ * A TPACKET_V2 receive ring (issue 14, VSWITCH_RX_RING=1): the kernel copies each frame into a
+ * ring slot shared with the process (mmap) and flips its tp_status to TP_STATUS_USER; the reader
+ * takes frames without a syscall and hands the slot back (TP_STATUS_KERNEL). Frames are then
+ * copied into the frame memory's receive slots (the forwarders work on one buffer), by a byte
+ * loop up to 256 bytes, by memmove above. The virtio-net header (PACKET_VNET_HDR, set before
+ * the ring) sits just before the MAC header; the VLAN tag is in the frame's header, put back as
+ * PacketVlanRx does. A frame the ring cut short (tp_snaplen < tp_len) is dropped (the caller
+ * counts it). V2, not V3: V3's block timer holds frames back (latency).
+ * Memory: `frames` * RING_FRAME_BYTES of kernel memory, mapped once.
+ */
+export class PacketRingRx {
+  private readonly ring: ForeignBytes;
+  private readonly v: DataView;
+  private head = 0;
+  /** After take(): how far the frame's start moved back for its tag (4 or 0). */
+  moved = 0;
+
+  constructor(fd: number, readonly frames: number) {
+    setsockoptInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
+    const req = Buffer.alloc(16);
+    req.writeUInt32LE(RING_FRAME_BYTES, 0); // tp_block_size
+    req.writeUInt32LE(frames, 4); // tp_block_nr
+    req.writeUInt32LE(RING_FRAME_BYTES, 8); // tp_frame_size
+    req.writeUInt32LE(frames, 12); // tp_frame_nr
+    setsockoptBuf(fd, SOL_PACKET, PACKET_RX_RING, req);
+    this.ring = mmapShared(fd, frames * RING_FRAME_BYTES);
+    this.v = this.ring.view;
+  }
+
+  /**
+   * Take the next frame, if the kernel has handed one over: copy it (its virtio-net header
+   * first when hl is 10) into foreign memory at out.bytes[off..], at most cap bytes, put its tag
+   * back (the 4 bytes before off must be free; `moved` says whether it moved) and give the ring
+   * slot back. Returns its length, 0 when none is waiting, -1 for a frame dropped (cut short or
+   * over cap).
+   */
+  take(out: Uint8Array, outAddr: number, off: number, cap: number, hl: number): number {
+    const v = this.v;
+    const f = this.head * RING_FRAME_BYTES;
+    const status = v.getUint32(f, true);
+    if ((status & TP_STATUS_USER) === 0) return 0;
+    this.head = this.head + 1 === this.frames ? 0 : this.head + 1;
+    const len = v.getUint32(f + 4, true);
+    const snap = v.getUint32(f + 8, true);
+    const mac = v.getUint16(f + 12, true);
+    const n = snap + hl;
+    if (snap < len || n > cap || mac < TPACKET2_HDRLEN + hl) {
+      v.setUint32(f, TP_STATUS_KERNEL, true);
+      return -1;
+    }
+    const src = f + mac - hl;
+    if (n <= 256) {
+      const r = this.ring.bytes;
+      for (let i = 0; i < n; i++) out[off + i] = r[src + i];
+    } else {
+      raw.memmoveAt(outAddr + off, this.ring.addr + src, n);
+    }
+    this.moved = (status & TP_STATUS_VLAN_VALID) !== 0
+      ? putTag(out, off, off + hl, status, v.getUint16(f + 24, true), v.getUint16(f + 26, true)) : 0;
+    v.setUint32(f, TP_STATUS_KERNEL, true);
+    return n;
+  }
+
+  /** Unmap the ring (the socket is closing). */
+  close(): void {
+    munmapBytes(this.ring);
+  }
 }
 
 /** sizeof(struct mmsghdr) on x86-64: struct msghdr (56), msg_len (u32), padding. */
