@@ -7,21 +7,24 @@
  *    nothing sent); frames refused while the interface is down are each reported with ENETDOWN;
  *  - PacketRingRx (a TPACKET_V2 ring of 16 slots) takes 4 x 10 frames (tagged ones restored)
  *    as sent: a slot handed back is used again;
- *  - the whole worker with VSWITCH_RECVMMSG=1 and VSWITCH_SENDMMSG=1 (hub forwarder): a guest TAP
- *    and an AF_PACKET uplink, ping and TCP both ways (super-frames written at once between staged
- *    ACKs), and frames to an uplink that is down counted as TxDrops / egress-down and not as sent.
+ *  - the whole worker (hub forwarder) with the levers other than the defaults (forwarding.test.ts
+ *    runs the defaults, recvmmsg and sendmmsg on): one syscall per frame (VSWITCH_RECVMMSG=0,
+ *    VSWITCH_SENDMMSG=0), and the TPACKET_V2 ring (VSWITCH_RX_RING=1): a guest TAP and an AF_PACKET
+ *    uplink, ping and TCP both ways, and frames to an uplink that is down counted as TxDrops /
+ *    egress-down and not as sent (the uplink's interface down stays transient with the ring).
  * Everything lives in namespaces this test makes (unique names) and removes.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataPlane } from '../../src/host/dataplane.js';
-import { openTap, openUplink } from '../../src/host/devices.js';
+import { openUplink } from '../../src/host/devices.js';
 import { PacketBatchRx, PacketBatchTx, PacketRingRx } from '../../src/dataplane/packet-socket.js';
 import { DropReason } from '../../src/forward/api.js';
 import { PortCounter } from '../../src/forward/counters.js';
 import { EAGAIN, ENETDOWN, allocBytes, close, errno } from '../../src/sys/libc.js';
 import { addNs, delNs, inNs, ip, tcpTransfer, uniq, until } from '../helpers/netns.js';
 import { CounterSpan } from './counter-span.js';
+import { guestAndUplink } from './uplink-lab.js';
 
 const hubUrl = new URL('./hub-forwarder.js', import.meta.url).href;
 const nsV = uniq('vspv');
@@ -149,28 +152,25 @@ test('PacketRingRx (TPACKET_V2): 40 frames, tagged ones among them, taken from t
   ring.close();
 });
 
-test('the worker with recvmmsg and sendmmsg on: ping and TCP both ways through the uplink; a down uplink counts drops, not frames sent', async () => {
-  process.env.VSWITCH_RECVMMSG = '1';
-  process.env.VSWITCH_SENDMMSG = '1';
-  try {
-    dp = await DataPlane.start({ forwarders: hubUrl });
-  } finally {
-    delete process.env.VSWITCH_RECVMMSG;
-    delete process.env.VSWITCH_SENDMMSG;
-  }
-  ip('-n', nsU, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'lan0', 'netns', nsL);
-  ip('-n', nsU, 'link', 'set', 'up0', 'up');
-  ip('-n', nsL, 'addr', 'add', '10.79.0.1/24', 'dev', 'lan0');
-  ip('-n', nsL, 'link', 'set', 'lan0', 'up');
-  const g = openTap({ netns: nsG, name: 'enc600', mac: 0x020000000e01, persist: false });
-  const u = openUplink('up0', { netns: nsU });
-  dp.post({ op: 'switch-add', sw: 1, mode: 'ETHERNET', queueBytes: 0 });
-  dp.post({ op: 'port-add', port: 1, sw: 1, role: 'nic', kind: 'tap', fd: g.fd, mac: 0x020000000e01, vnet: true, name: 'G' });
-  dp.post({ op: 'port-add', port: 2, sw: 1, role: 'uplink', kind: 'afpacket', fd: u.fd, mac: u.mac, vnet: true, name: 'up0' });
-  ip('-n', nsG, 'addr', 'add', '10.79.0.2/24', 'dev', 'enc600');
-  ip('-n', nsG, 'link', 'set', 'enc600', 'up');
-  const d = dp;
+for (const [label, env] of [
+  ['recvmmsg and sendmmsg off (one syscall per frame)', { VSWITCH_RECVMMSG: '0', VSWITCH_SENDMMSG: '0' }],
+  ['the TPACKET_V2 ring on the uplink', { VSWITCH_RX_RING: '1' }],
+] as const) {
+  // The defaults (recvmmsg and sendmmsg on) are what test/dataplane/forwarding.test.ts runs.
+  test(`the worker with ${label}: ping and TCP both ways through the uplink; a down uplink counts drops, not frames sent`, async () => {
+    if (dp) { await dp.stop(); dp = undefined; for (const ns of [nsU, nsL, nsG]) { delNs(ns); addNs(ns); } }
+    for (const [k, v] of Object.entries(env)) process.env[k] = v;
+    try {
+      dp = await DataPlane.start({ forwarders: hubUrl });
+    } finally {
+      for (const k of Object.keys(env)) delete process.env[k];
+    }
+    guestAndUplink(dp, { sw: 1, guestPort: 1, uplinkPort: 2, nsU, nsL, nsG, guestMac: 0x020000000e01, lanIp: '10.79.0.1', guestIp: '10.79.0.2' });
+    await uplinkChecks(dp);
+  });
+}
 
+async function uplinkChecks(d: DataPlane): Promise<void> {
   const pinging = new CounterSpan(d.counters);
   assert.match(inNs(nsG, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '10.79.0.1'), / 0% packet loss/);
   assert.match(inNs(nsL, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '10.79.0.2'), / 0% packet loss/);
@@ -203,4 +203,4 @@ test('the worker with recvmmsg and sendmmsg on: ping and TCP both ways through t
   assert.ok(await until(() => {
     try { inNs(nsG, 'ping', '-c', '1', '-W', '1', '10.79.0.1'); return true; } catch { return false; }
   }, 8000, 100), 'traffic again once the uplink is up');
-});
+}
