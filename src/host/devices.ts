@@ -132,7 +132,9 @@ export interface TapOptions {
 /**
  * The TAP's transmit queue length (txqueuelen: the frames a guest may queue for the switch
  * before the kernel drops) from VSWITCH_TAP_TXQLEN, a benchmark lever (issue 14; absent or not
- * a positive integer: the kernel's default, 1000).
+ * a positive integer: the kernel's default, 1000). 10,000 raised 64-byte guest to guest in two
+ * runs (1.70x, 1.23x) but not guest to LAN (0.95x), and lets a flood queue 10,000 frames ahead
+ * of a ping: off by default.
  */
 const TAP_TXQLEN = /^[1-9][0-9]{0,6}$/.test(process.env.VSWITCH_TAP_TXQLEN ?? '') ? Number(process.env.VSWITCH_TAP_TXQLEN) : 0;
 
