@@ -72,7 +72,8 @@ export async function tcpOnce(t: Topology, seconds: number): Promise<number> {
   return bps / 1e9;
 }
 
-function macBytes(mac: string): string {
+/** A MAC as trafgen bytes ("0x02, 0x00, ..."). */
+export function macBytes(mac: string): string {
   return mac.split(':').map((b) => `0x${b}`).join(', ');
 }
 function ipBytes(ip: string): string {
@@ -81,14 +82,24 @@ function ipBytes(ip: string): string {
 
 /** The trafgen body of one 64-byte UDP frame after the MACs, for the addresses' family. */
 function udpFrame(srcIp: string, dstIp: string): string {
-  if (!isIpv6(srcIp)) {
-    return `  c16(0x0800),
+  if (!isIpv6(srcIp)) return udpFrame4(srcIp, ipBytes(dstIp));
+  return udpFrame6(srcIp, dstIp);
+}
+
+/**
+ * The IPv4 body of udpFrame with the destination address given as trafgen's four byte
+ * expressions (e.g. "10, 200, 1, dinc(0, 255)": trafgen then recomputes the checksum per frame).
+ */
+export function udpFrame4(srcIp: string, dstBytes: string): string {
+  return `  c16(0x0800),
   0x45, 0x00, c16(50), c16(0), c16(0x4000), 64, 17, csumip(14, 33),
   ${ipBytes(srcIp)},
-  ${ipBytes(dstIp)},
+  ${dstBytes},
   c16(40000), c16(9), c16(30), c16(0),
   fill(0x00, 22)`;
-  }
+}
+
+function udpFrame6(srcIp: string, dstIp: string): string {
   const bytes = (ip: string): string => {
     const a = parseIpv6(ip);
     if (a === null) throw new Error(`not an IPv6 address: ${ip}`);

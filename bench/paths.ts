@@ -11,6 +11,8 @@
  *   vswitch-ip    vswitchd, IP mode, guest to guest
  *   vswitch-eth   vswitchd, ETHERNET mode, guest to guest
  *   vswitch-lan   vswitchd, IP mode, guest to LAN host through the uplink veth
+ *   vswitch-from-lan  the same path the other way: the LAN host sends to a guest (the uplink's
+ *                 receive side: TCP client, trafgen and ping in the LAN namespace)
  *   vswitch-trace vswitchd, IP mode, guest to guest, with `vswitch trace` of the whole switch open
  *                 (its pcapng written to /dev/null: the cost of copying every frame, both ways)
  *   router        guest -> router namespace (ip_forward=1) -> LAN host (the path the seed replaced)
@@ -197,7 +199,7 @@ const ovs: PathDef = {
 const METRICS_PORT = 9464;
 
 /** vswitchd in a namespace of its own, uplink veth to a LAN namespace, two namespace guests. */
-async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan', traced = false, guestCount = 2,
+async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target: 'guest' | 'lan' | 'from-lan', traced = false, guestCount = 2,
   family: 4 | 6 = 4): Promise<PathSetup> {
   const { scope, prefix, net, repoRoot } = ctx;
   const vswitchd = join(repoRoot, 'bin/vswitchd');
@@ -275,8 +277,8 @@ async function vswitchTopology(ctx: PathContext, mode: 'IP' | 'ETHERNET', target
     }
   }
   const src = guestEnds[0]!;
-  const dst = target === 'guest' ? guestEnds[1]! : { ns: lan, dev: 'lan0', ip: `10.77.${net}.1` };
-  const topology = { src, dst };
+  const lanEnd = { ns: lan, dev: 'lan0', ip: `10.77.${net}.1` };
+  const topology = target === 'guest' ? { src, dst: guestEnds[1]! } : target === 'lan' ? { src, dst: lanEnd } : { src: lanEnd, dst: src };
   try {
     await waitPing(topology, 20_000);
   } catch (e) {
@@ -329,6 +331,11 @@ const vswitchEth: PathDef = {
 const vswitchLan: PathDef = {
   name: 'vswitch-lan', code: 'vl', label: 'vswitch, IP mode, guest to LAN (uplink)', kind: 'vswitch',
   setup: (ctx) => vswitchTopology(ctx, 'IP', 'lan'),
+};
+
+const vswitchFromLan: PathDef = {
+  name: 'vswitch-from-lan', code: 'vf', label: 'vswitch, IP mode, LAN to guest (uplink)', kind: 'vswitch',
+  setup: (ctx) => vswitchTopology(ctx, 'IP', 'from-lan'),
 };
 
 const vswitchTrace: PathDef = {
@@ -391,7 +398,7 @@ const vswitchEthVlan: PathDef = {
   setup: (ctx) => l2Pair(ctx, true),
 };
 
-export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchTrace, router, vswitchEthPair, vswitchEthVlan,
+export const PATHS: PathDef[] = [bridge, vde, ovs, vswitchIp, vswitchEth, vswitchLan, vswitchFromLan, vswitchTrace, router, vswitchEthPair, vswitchEthVlan,
   bridge6, vswitchIp6];
 
 /** Whether `--only` (null: everything) selects the path: by name, or `ipv6` for every IPv6 row. */

@@ -14,7 +14,7 @@
  * `--compare VAR=VALUE` measures every vswitch path again with that environment for its daemon
  * (a lever off or on), alternating with the plain row repetition by repetition.
  *
- *   node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,...]]...
+ *   node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,...]]... [--out DIR]
  *
  * Everything it makes (namespaces named vsbn<pid>..., processes, temp dirs) is removed at the end,
  * on failure and on SIGINT/SIGTERM. Needs root.
@@ -33,7 +33,7 @@ import { PATHS, selects, type PathDef, type PathSetup } from './paths.js';
 import { table, costTable, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
 import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
 import { measureVm, vmText, type VmResult } from './vm.js';
-import { measureGrow, growText, type GrowRow } from './grow.js';
+import { measureGrow, growText, measureTable, tableText, type GrowRow, type TableRow } from './grow.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -43,12 +43,14 @@ interface Options {
   compare: Record<string, string>[];
   /** --profile DIR: perf profiles of the worker (bench/profile.ts), or null. */
   profile: string | null;
+  /** --out DIR: where results.json, chart.svg and report.txt go (default results/<timestamp>). */
+  out: string | null;
 }
 
 function usage(): string {
-  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]...
+  return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]... [--out DIR]
   --quick      1 repetition, short runs (for development)
-  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow;
+  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow, table;
                ipv6: every IPv6 row (${PATHS.filter((p) => p.family === 6).map((p) => p.name).join(', ')})
   --reps N     repetitions per figure (default 3; the figure is the median)
   --tx-cpus N  trafgen worker processes for the 64-byte test (default 1: the sending guest has
@@ -58,13 +60,16 @@ function usage(): string {
                set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=1);
                repeat for more variants. The rows are measured alternately, in one run.
   --profile D  perf profiles of each vswitch row's worker thread during the first TCP and
-               64-byte repetitions, into directory D (bench/profile.ts; needs linux-perf)`;
+               64-byte repetitions, into directory D (bench/profile.ts; needs linux-perf)
+  --out D      write results.json, chart.svg and report.txt into directory D (default
+               results/<timestamp>; test/bench/smoke.test.ts uses a temporary one)`;
 }
 
 function parseArgs(argv: string[]): Options {
   let quick = false, only: string[] | null = null, reps: number | null = null, txCpus = 1;
   const compare: Record<string, string>[] = [];
   let profile: string | null = null;
+  let out: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
@@ -72,7 +77,7 @@ function parseArgs(argv: string[]): Options {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       if (!v) throw new Error('--only needs a list of path names');
       only = v.split(',').map((s) => s.trim()).filter(Boolean);
-      const known = new Set([...PATHS.map((p) => p.name), 'ipv6', 'forward', 'scale', 'vm', 'grow']);
+      const known = new Set([...PATHS.map((p) => p.name), 'ipv6', 'forward', 'scale', 'vm', 'grow', 'table']);
       for (const n of only) if (!known.has(n)) throw new Error(`unknown path ${n}; known: ${[...known].join(', ')}`);
     } else if (a === '--reps' || a.startsWith('--reps=')) {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
@@ -96,11 +101,15 @@ function parseArgs(argv: string[]): Options {
       const v = a.startsWith('--profile=') ? a.slice('--profile='.length) : argv[++i];
       if (!v) throw new Error('--profile needs a directory');
       profile = resolve(v);
+    } else if (a === '--out' || a.startsWith('--out=')) {
+      const v = a.startsWith('--out=') ? a.slice('--out='.length) : argv[++i];
+      if (!v) throw new Error('--out needs a directory');
+      out = resolve(v);
     } else if (a === '--help' || a === '-h') { console.log(usage()); process.exit(0); }
     else throw new Error(`unknown argument ${a}\n${usage()}`);
   }
   return {
-    quick, only, reps: reps ?? (quick ? 1 : 3), compare, profile,
+    quick, only, reps: reps ?? (quick ? 1 : 3), compare, profile, out,
     durations: quick ? { tcpSeconds: 2, framesSeconds: 1, pings: 50, txCpus } : { tcpSeconds: 5, framesSeconds: 3, pings: 200, txCpus },
   };
 }
@@ -334,6 +343,7 @@ async function main(): Promise<number> {
   let scale: ScaleResult | null = null;
   let vm: VmResult | null = null;
   let grow: GrowRow[] | null = null;
+  let lanTable: TableRow[] | null = null;
   try {
     for (const def of selected) {
       const envs = def.kind === 'vswitch' ? [{}, ...opt.compare] : [{}];
@@ -342,6 +352,9 @@ async function main(): Promise<number> {
     if (!opt.only || opt.only.includes('scale')) scale = await measureScale({ scope: root, prefix: `${tag}sc`, repoRoot: ROOT, reps: opt.reps, log });
     if (!opt.only || opt.only.includes('grow')) {
       grow = await measureGrow({ scope: root, prefix: `${tag}w`, repoRoot: ROOT, reps: opt.reps, seconds: opt.durations.framesSeconds, log });
+    }
+    if (!opt.only || opt.only.includes('table')) {
+      lanTable = await measureTable({ scope: root, prefix: `${tag}t`, repoRoot: ROOT, reps: opt.reps, seconds: opt.durations.framesSeconds, net: 95, log });
     }
     if (!opt.only || opt.only.includes('vm')) vm = await measureVm({ scope: root.child('vm'), prefix: `${tag}vm`, repoRoot: ROOT, reps: opt.reps, log });
   } finally {
@@ -355,7 +368,7 @@ async function main(): Promise<number> {
   const gs = goals(results, fwd, scaleGoals(scale, lookup));
 
   const stamp = started.toISOString().replace(/[:.]/g, '-');
-  const outDir = join(ROOT, 'results', stamp);
+  const outDir = opt.out ?? join(ROOT, 'results', stamp);
   mkdirSync(outDir, { recursive: true });
   const title = `vswitch benchmark ${started.toISOString()} (${host.cores} CPUs, kernel ${host.kernel}, median of ${opt.reps})`;
   const fwdText = fwd.status === 'ok'
@@ -371,6 +384,7 @@ async function main(): Promise<number> {
     'goals (issue 5):', goalsText(gs), '',
     scaleText(scale, lookup), '',
     growText(grow), '',
+    tableText(lanTable), '',
     vmText(vm), '',
     `method: iperf3 ${opt.durations.tcpSeconds} s per run, server-side received rate; trafgen (${opt.durations.txCpus} worker(s)) 64-byte UDP frames for ${opt.durations.framesSeconds} s,` +
       ' delivered rate = receiver interface rx_packets per second; ping -i 0.01, ' + `${opt.durations.pings} pings per run; every figure the median of ${opt.reps}.`,
@@ -389,12 +403,13 @@ async function main(): Promise<number> {
     scale: { ...(scale ?? { status: 'not selected' }), lanIpLookupNs: lookup },
     vm: vm ?? { status: 'not selected' },
     grow: grow ?? { status: 'not selected' },
+    lanTable: lanTable ?? { status: 'not selected' },
   };
   writeFileSync(join(outDir, 'results.json'), JSON.stringify(json, null, 2) + '\n');
   writeFileSync(join(outDir, 'chart.svg'), svg(results, title));
   writeFileSync(join(outDir, 'report.txt'), text + '\n');
   console.log(text);
-  console.log(`\nwritten: ${join('results', stamp)}/{results.json,chart.svg,report.txt}`);
+  console.log(`\nwritten: ${opt.out ?? join('results', stamp)}/{results.json,chart.svg,report.txt}`);
   if (root.errors.length) log(`cleanup problems: ${root.errors.join('; ')}`);
   return 0;
 }

@@ -16,12 +16,13 @@
  * not win (issue 14's note has the figures). A kernel that refuses it changes nothing.
  *
  * Frames are read with their 802.1Q tag put back (PacketVlanRx, packet-socket.ts: the kernel
- * keeps it aside); setUnicastFilter registers an ETHERNET-mode switch's NIC MACs (and all
+ * keeps it aside), batched by recvmmsg / sendmmsg where VSWITCH_RECVMMSG / VSWITCH_SENDMMSG say so
+ * (FdFramePort.packetSocket, fd-port.ts); setUnicastFilter registers an ETHERNET-mode switch's NIC MACs (and all
  * multicast) with the interface (PacketFilter), for as long as the socket lives.
  */
 import { ENETDOWN, ENXIO, EBADF, PACKET_QDISC_BYPASS, SOL_PACKET, interfaceMtu, interfaceName, packetSocketIfindex, setsockoptInt } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
-import { PacketFilter, PacketVlanRx } from './packet-socket.js';
+import { PacketFilter } from './packet-socket.js';
 
 const QDISC_BYPASS = process.env.VSWITCH_QDISC_BYPASS === '1';
 
@@ -31,7 +32,7 @@ export class AfPacketPort extends FdFramePort {
 
   constructor(id: number, sw: number, name: string, fd: number, vnet: boolean) {
     super(id, sw, name, fd, vnet);
-    this.vlanRx = new PacketVlanRx(fd);
+    this.packetSocket(true);
     this.filter = new PacketFilter(fd);
     if (QDISC_BYPASS) {
       try { setsockoptInt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1); } catch { /* an older kernel: through the qdisc */ }

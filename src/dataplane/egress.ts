@@ -52,6 +52,12 @@
  * segmentation), with its outcome: sent, or the drop reason (TRACE_REFUSED for a write the
  * kernel refused without one of ours).
  *
+ * Batched writes (Port.commit, a packet socket with VSWITCH_SENDMMSG): a port that staged a frame
+ * is noted once in a pending list; commit() (the loop's, after each batch and wake-up) has each
+ * write what it staged. Frames the kernel refused then are moved from TxFrames/TxBytes to
+ * TxDrops, with the drop reason of the port's last errno (settle); a trace has already recorded
+ * them as sent.
+ *
  * What the loop keeps (EgressHost): the port table, the ports' MACs and roles, the switches'
  * modes, the epoll interest. After a send the egress asks the loop to re-arm EPOLLOUT when the
  * port's wantsWrite no longer matches it, and hands over a port that found its fd dead (the
@@ -128,6 +134,10 @@ export class FrameEgress implements Egress {
   private readonly icmpSent = new Uint8Array(MAX_PORTS);
   /** Per port: 1 once its MTU was read again this tick. */
   private readonly mtuReread = new Uint8Array(MAX_PORTS);
+  /** Ports holding staged frames (Port.commit), each once (pendingMark), until commit(). */
+  private readonly pending: (Port | undefined)[] = new Array<Port | undefined>(MAX_PORTS).fill(undefined);
+  private readonly pendingMark = new Uint8Array(MAX_PORTS);
+  private pendingCount = 0;
 
   constructor(
     private readonly counters: Float64Array,
@@ -145,6 +155,47 @@ export class FrameEgress implements Egress {
   tick(): void {
     this.icmpSent.fill(0);
     this.mtuReread.fill(0);
+  }
+
+  /** Have every port that staged frames write them (the file comment); the loop calls it after each batch. */
+  commit(): void {
+    const n = this.pendingCount;
+    if (n === 0) return;
+    this.pendingCount = 0;
+    const ports = this.host.ports;
+    for (let i = 0; i < n; i++) {
+      const p = this.pending[i]!;
+      this.pending[i] = undefined;
+      this.pendingMark[p.id] = 0;
+      if (ports[p.id] !== p || p.failed !== 0) continue; // removed or dead: its staging went with it
+      p.commit!();
+      if (p.txRefused !== 0) this.settle(p);
+    }
+  }
+
+  /** Frames p took as sent but the kernel refused on commit: counted as dropped instead. */
+  private settle(p: Port): void {
+    const c = this.counters;
+    const k = p.txRefused!;
+    c[portSlot(p.id, PortCounter.TxFrames)] -= k;
+    c[portSlot(p.id, PortCounter.TxBytes)] -= p.txRefusedBytes!;
+    c[portSlot(p.id, PortCounter.TxDrops)] += k;
+    const reason = this.dropReason(p, p.txRefusedErrno!);
+    if (reason >= 0) c[dropSlot(p.sw, reason)] += k;
+    p.txRefused = 0;
+    p.txRefusedBytes = 0;
+    if (p.failed !== 0) this.host.portFailed(p);
+  }
+
+  /** The drop reason a refused send's errno counts as (-1: none of ours), as the file comment says. */
+  private dropReason(p: Port, r: number): number {
+    if (r === EAGAIN || r === ENOBUFS) return DropReason.QueueFull;
+    if (r === ENETDOWN) return DropReason.EgressDown;
+    if (r === EMSGSIZE) {
+      p.refreshMtu?.(); // it shrank: the next frame over it is refused (and answered) here
+      return DropReason.TooBig;
+    }
+    return -1;
   }
 
   send(portId: number, buf: Uint8Array, hdr: number, eth: number, end: number, tci = 0): void {
@@ -318,19 +369,19 @@ export class FrameEgress implements Egress {
     if (r === 0) {
       c[portSlot(p.id, PortCounter.TxFrames)]++;
       c[portSlot(p.id, PortCounter.TxBytes)] += ethBytes;
+      const q = p.txQueued;
+      if (q !== undefined && q > 0 && this.pendingMark[p.id] === 0) {
+        this.pendingMark[p.id] = 1;
+        this.pending[this.pendingCount++] = p;
+      }
     } else {
       c[portSlot(p.id, PortCounter.TxDrops)]++;
-      let reason = -1;
-      if (r === EAGAIN || r === ENOBUFS) reason = DropReason.QueueFull;
-      else if (r === ENETDOWN) reason = DropReason.EgressDown;
-      else if (r === EMSGSIZE) {
-        reason = DropReason.TooBig;
-        p.refreshMtu?.(); // it shrank: the next frame over it is refused (and answered) here
-      }
+      const reason = this.dropReason(p, r);
       if (reason >= 0) c[dropSlot(p.sw, reason)]++;
       drop = reason >= 0 ? reason + 1 : TRACE_REFUSED;
       if (p.failed !== 0) this.host.portFailed(p);
     }
+    if (p.txRefused !== undefined && p.txRefused !== 0) this.settle(p); // a full staging area committed inside send
     if (this.tap.active !== 0) this.traceOut(p, drop, m, end - ethBytes, end);
     const host = this.host;
     if (p.wantsWrite !== (host.outArmed[p.id] === 1)) host.syncOut(p);

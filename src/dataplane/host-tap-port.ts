@@ -12,11 +12,10 @@
  * and "link down" on write, as for an uplink. EBADF is fatal.
  * The MTU is asked through the socket itself, of the TAP it is bound to (as for an uplink).
  * Frames are read with their 802.1Q tag put back (PacketVlanRx, packet-socket.ts), so a VM's
- * VLAN devices work through a trunk NIC.
+ * VLAN devices work through a trunk NIC; batched as an uplink's are (FdFramePort.packetSocket).
  */
 import { AF_PACKET, EBADF, ENETDOWN, ENXIO, interfaceMtu, interfaceName, packetSocketIfindex, raw } from '../sys/libc.js';
 import { FdFramePort } from './fd-port.js';
-import { PacketVlanRx } from './packet-socket.js';
 
 export class HostTapPort extends FdFramePort {
   readonly kind = 'host-tap' as const;
@@ -27,7 +26,7 @@ export class HostTapPort extends FdFramePort {
 
   constructor(id: number, sw: number, name: string, fd: number, vnet: boolean) {
     super(id, sw, name, fd, vnet);
-    this.vlanRx = new PacketVlanRx(fd);
+    this.packetSocket();
   }
 
   /** Is the socket still bound to an interface (false once the TAP was deleted)? */

@@ -22,6 +22,10 @@
  * than one batch); a failed port's downReason becomes the 'port-down' reason; tick(now) runs
  * with the switches' ticks.
  *
+ * Batched writes: a port may stage what the egress sends (Port.commit: a packet socket with
+ * VSWITCH_SENDMMSG); the egress has them written after each batch is forwarded and at the end of
+ * every wake-up (FrameEgress.commit), so nothing staged waits for the next frame.
+ *
  * Traces: while a trace session watches the receiving port (trace-tap.ts), each frame is
  * recorded before the forwarder sees it and marked with its outcome after (the first of the
  * switch's input drop reasons that moved, or forwarded); the egress records what leaves.
@@ -280,6 +284,8 @@ export class DataPlaneLoop {
           if (p !== undefined && p.tick !== undefined) p.tick(now);
         }
       }
+      this.egress.commit(); // frames sent outside a batch (control messages, ticks)
+      if (this.dead.length > 0) this.reapDead();
     }
     this.shutdown();
   }
@@ -334,9 +340,10 @@ export class DataPlaneLoop {
         continue;
       }
       fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
-      if (this.ports[id] !== port) { egress.ingress = -1; return false; } // removed inside input (not expected)
+      if (this.ports[id] !== port) { egress.ingress = -1; egress.commit(); return false; } // removed inside input (not expected)
     }
     egress.ingress = -1;
+    egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;
   }
@@ -366,9 +373,10 @@ export class DataPlaneLoop {
         if (c[base + reasons[k]] !== before[k]) { drop = reasons[k] + 1; break; }
       }
       tap.finishIn(mask, drop);
-      if (this.ports[id] !== port) { this.egress.ingress = -1; return false; }
+      if (this.ports[id] !== port) { this.egress.ingress = -1; this.egress.commit(); return false; }
     }
     this.egress.ingress = -1;
+    this.egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;
   }

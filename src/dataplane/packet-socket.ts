@@ -18,7 +18,8 @@
  * as the socket (closing it drops them). set() replaces the whole set; control path only.
  */
 import {
-  PACKET_ADD_MEMBERSHIP, PACKET_AUXDATA, PACKET_DROP_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_MR_UNICAST, SOL_PACKET,
+  EINTR, MSG_DONTWAIT, PACKET_RX_RING, PACKET_VERSION, TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID,
+  TP_STATUS_VLAN_VALID, mmapShared, munmapBytes, setsockoptBuf, PACKET_ADD_MEMBERSHIP, PACKET_AUXDATA, PACKET_DROP_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_MR_UNICAST, SOL_PACKET,
   allocBytes, errno, errnoName, packetSocketIfindex, raw, setsockoptInt, type ForeignBytes,
 } from '../sys/libc.js';
 import { writeMac } from '../wire/addr.js';
@@ -28,8 +29,6 @@ const MSGHDR = 0;
 const IOV = 56;
 const CONTROL = 72;
 const CONTROL_LEN = 64;
-const TP_STATUS_VLAN_VALID = 0x10;
-const TP_STATUS_VLAN_TPID_VALID = 0x40;
 
 function setAddr(v: DataView, off: number, addr: number): void {
   v.setUint32(off, addr % 0x100000000, true);
@@ -71,20 +70,257 @@ export class PacketVlanRx {
    * frame's start moved back (4 with a tag, else 0).
    */
   tag(b: Uint8Array, hdr: number, eth: number): number {
+    return restoreTag(this.v, MSGHDR, CONTROL, b, hdr, eth);
+  }
+}
+
+/**
+ * The tag of the frame whose struct msghdr is at `msg` in `v` and whose control buffer is at
+ * `ctl`, put back into the frame (PacketVlanRx.tag's contract). Shared by the one-frame and the
+ * batched reader.
+ */
+function restoreTag(v: DataView, msg: number, ctl: number, b: Uint8Array, hdr: number, eth: number): number {
+  const clen = v.getUint32(msg + 40, true);
+  if (clen < 16 + 20) return 0;
+  if (v.getInt32(ctl + 8, true) !== SOL_PACKET || v.getInt32(ctl + 12, true) !== PACKET_AUXDATA) return 0;
+  const status = v.getUint32(ctl + 16, true);
+  if ((status & TP_STATUS_VLAN_VALID) === 0) return 0;
+  return putTag(b, hdr, eth, status, v.getUint16(ctl + 32, true), v.getUint16(ctl + 34, true));
+}
+
+/** The tag the kernel kept aside (tp_status, tp_vlan_tci, tp_vlan_tpid), put back in front of the payload: 4, or 0 without one. */
+function putTag(b: Uint8Array, hdr: number, eth: number, status: number, tci: number, tpid: number): number {
+  const e = tagFrame(b, hdr, eth, tci);
+  if ((status & TP_STATUS_VLAN_TPID_VALID) !== 0 && tpid !== 0x8100) {
+    b[e + 12] = tpid >> 8;
+    b[e + 13] = tpid;
+  }
+  return 4;
+}
+
+/** TPACKET_V2 ring geometry: every frame one 64 KiB super-frame plus headers, in a block of its own (17 pages). */
+export const RING_FRAME_BYTES = 17 * 4096;
+/** struct tpacket2_hdr's size, and where the kernel puts a frame's MAC header at the earliest. */
+const TPACKET2_HDRLEN = 32;
+
+/**
+ * A TPACKET_V2 receive ring (issue 14, VSWITCH_RX_RING=1): the kernel copies each frame into a
+ * ring slot shared with the process (mmap) and flips its tp_status to TP_STATUS_USER; the reader
+ * takes frames without a syscall and hands the slot back (TP_STATUS_KERNEL). Frames are then
+ * copied into the frame memory's receive slots (the forwarders work on one buffer), by a byte
+ * loop up to 256 bytes, by memmove above. The virtio-net header (PACKET_VNET_HDR, set before
+ * the ring) sits just before the MAC header; the VLAN tag is in the frame's header, put back as
+ * PacketVlanRx does. A frame the ring cut short (tp_snaplen < tp_len) is dropped (the caller
+ * counts it). V2, not V3: V3's block timer holds frames back (latency).
+ * Memory: `frames` * RING_FRAME_BYTES of kernel memory, mapped once.
+ */
+export class PacketRingRx {
+  private readonly ring: ForeignBytes;
+  private readonly v: DataView;
+  private head = 0;
+  /** After take(): how far the frame's start moved back for its tag (4 or 0). */
+  moved = 0;
+
+  constructor(fd: number, readonly frames: number) {
+    setsockoptInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
+    const req = Buffer.alloc(16);
+    req.writeUInt32LE(RING_FRAME_BYTES, 0); // tp_block_size
+    req.writeUInt32LE(frames, 4); // tp_block_nr
+    req.writeUInt32LE(RING_FRAME_BYTES, 8); // tp_frame_size
+    req.writeUInt32LE(frames, 12); // tp_frame_nr
+    setsockoptBuf(fd, SOL_PACKET, PACKET_RX_RING, req);
+    this.ring = mmapShared(fd, frames * RING_FRAME_BYTES);
+    this.v = this.ring.view;
+  }
+
+  /**
+   * Take the next frame, if the kernel has handed one over: copy it (its virtio-net header
+   * first when hl is 10) into foreign memory at out.bytes[off..], at most cap bytes, put its tag
+   * back (the 4 bytes before off must be free; `moved` says whether it moved) and give the ring
+   * slot back. Returns its length, 0 when none is waiting, -1 for a frame dropped (cut short or
+   * over cap).
+   */
+  take(out: Uint8Array, outAddr: number, off: number, cap: number, hl: number): number {
     const v = this.v;
-    const clen = v.getUint32(MSGHDR + 40, true);
-    if (clen < 16 + 20) return 0;
-    if (v.getInt32(CONTROL + 8, true) !== SOL_PACKET || v.getInt32(CONTROL + 12, true) !== PACKET_AUXDATA) return 0;
-    const status = v.getUint32(CONTROL + 16, true);
-    if ((status & TP_STATUS_VLAN_VALID) === 0) return 0;
-    const tci = v.getUint16(CONTROL + 32, true);
-    const tpid = (status & TP_STATUS_VLAN_TPID_VALID) !== 0 ? v.getUint16(CONTROL + 34, true) : 0x8100;
-    const e = tagFrame(b, hdr, eth, tci);
-    if (tpid !== 0x8100) {
-      b[e + 12] = tpid >> 8;
-      b[e + 13] = tpid;
+    const f = this.head * RING_FRAME_BYTES;
+    const status = v.getUint32(f, true);
+    if ((status & TP_STATUS_USER) === 0) return 0;
+    this.head = this.head + 1 === this.frames ? 0 : this.head + 1;
+    const len = v.getUint32(f + 4, true);
+    const snap = v.getUint32(f + 8, true);
+    const mac = v.getUint16(f + 12, true);
+    const n = snap + hl;
+    if (snap < len || n > cap || mac < TPACKET2_HDRLEN + hl) {
+      v.setUint32(f, TP_STATUS_KERNEL, true);
+      return -1;
     }
-    return 4;
+    const src = f + mac - hl;
+    if (n <= 256) {
+      const r = this.ring.bytes;
+      for (let i = 0; i < n; i++) out[off + i] = r[src + i];
+    } else {
+      raw.memmoveAt(outAddr + off, this.ring.addr + src, n);
+    }
+    this.moved = (status & TP_STATUS_VLAN_VALID) !== 0
+      ? putTag(out, off, off + hl, status, v.getUint16(f + 24, true), v.getUint16(f + 26, true)) : 0;
+    v.setUint32(f, TP_STATUS_KERNEL, true);
+    return n;
+  }
+
+  /** Unmap the ring (the socket is closing). */
+  close(): void {
+    munmapBytes(this.ring);
+  }
+}
+
+/** sizeof(struct mmsghdr) on x86-64: struct msghdr (56), msg_len (u32), padding. */
+const MMSGHDR = 64;
+const IOVEC = 16;
+
+/**
+ * Batched receive (issue 14, VSWITCH_RECVMMSG): up to `n` frames per recvmmsg call, each with its
+ * own iovec and PACKET_AUXDATA control buffer, so one syscall reads what `n` recvmsg calls (and
+ * the one that finds EAGAIN) would: recvmmsg stops by itself at the first EAGAIN once it has a
+ * frame. Frame i goes to base + i * stride (at most `cap` bytes); the iovecs are rewritten only
+ * when base, stride or cap change, and each control length only for the messages just read.
+ * Memory: n * (64 + 16 + 64) bytes in foreign memory, made once.
+ */
+export class PacketBatchRx {
+  private readonly m: ForeignBytes;
+  private readonly v: DataView;
+  private readonly iov: number;
+  private readonly ctl: number;
+  private base = -1;
+  private stride = -1;
+  private cap = -1;
+
+  /** Turns PACKET_AUXDATA on for `fd` (throws when the fd is not a packet socket). */
+  constructor(private readonly fd: number, readonly n: number) {
+    setsockoptInt(fd, SOL_PACKET, PACKET_AUXDATA, 1);
+    this.iov = n * MMSGHDR;
+    this.ctl = this.iov + n * IOVEC;
+    this.m = allocBytes(this.ctl + n * CONTROL_LEN);
+    this.v = this.m.view;
+    const a = this.m.addr;
+    for (let i = 0; i < n; i++) {
+      const h = i * MMSGHDR;
+      setAddr(this.v, h + 16, a + this.iov + i * IOVEC); // msg_iov
+      setAddr(this.v, h + 24, 1); // msg_iovlen
+      setAddr(this.v, h + 32, a + this.ctl + i * CONTROL_LEN); // msg_control
+      setAddr(this.v, h + 40, CONTROL_LEN); // msg_controllen
+    }
+  }
+
+  /**
+   * Read up to `max` (at most n) frames, frame i into foreign memory at base + i * stride: how
+   * many, or -1 with errno set (EAGAIN: none waiting). Frame i's length is len(i).
+   */
+  read(base: number, stride: number, cap: number, max: number): number {
+    const v = this.v;
+    if (base !== this.base || stride !== this.stride || cap !== this.cap) {
+      for (let i = 0; i < this.n; i++) {
+        setAddr(v, this.iov + i * IOVEC, base + i * stride);
+        setAddr(v, this.iov + i * IOVEC + 8, cap);
+      }
+      this.base = base; this.stride = stride; this.cap = cap;
+    }
+    const r = raw.recvmmsgAt(this.fd, this.m.addr, max < this.n ? max : this.n, 0, 0) as number;
+    return r;
+  }
+
+  /** Length of frame i of the last read(). */
+  len(i: number): number {
+    return this.v.getUint32(i * MMSGHDR + 56, true);
+  }
+
+  /**
+   * Frame i of the last read(): put its tag back (PacketVlanRx.tag's contract) and make its
+   * control buffer whole again for the next read.
+   */
+  tag(i: number, b: Uint8Array, hdr: number, eth: number): number {
+    const v = this.v;
+    const h = i * MMSGHDR;
+    const moved = restoreTag(v, h, this.ctl + i * CONTROL_LEN, b, hdr, eth);
+    v.setUint32(h + 40, CONTROL_LEN, true); // the kernel lowered it
+    return moved;
+  }
+
+  /** Make the control length of frame i whole again without looking at it (a runt dropped). */
+  skip(i: number): void {
+    this.v.setUint32(i * MMSGHDR + 40, CONTROL_LEN, true);
+  }
+}
+
+/**
+ * Batched send (issue 14, VSWITCH_SENDMMSG): frames of at most `slotBytes` bytes are copied into
+ * `n` staging slots (the caller's bytes may change right after it returns: a VLAN tag is taken
+ * off, the transmit slot reused) and written by one sendmmsg in flush(). A refused frame (the
+ * errno of a failed call) is handed to `refused` and the rest sent on, as separate writes would
+ * be. Memory: n * (64 + 16 + slotBytes) bytes in foreign memory, made once.
+ */
+export class PacketBatchTx {
+  private readonly m: ForeignBytes;
+  private readonly v: DataView;
+  private readonly bytes: Uint8Array;
+  private readonly iov: number;
+  private readonly data: number;
+  /** Frames staged. */
+  queued = 0;
+
+  constructor(private readonly fd: number, readonly n: number, readonly slotBytes: number) {
+    this.iov = n * MMSGHDR;
+    this.data = this.iov + n * IOVEC;
+    this.m = allocBytes(this.data + n * slotBytes);
+    this.v = this.m.view;
+    this.bytes = this.m.bytes;
+    const a = this.m.addr;
+    for (let i = 0; i < n; i++) {
+      setAddr(this.v, i * MMSGHDR + 16, a + this.iov + i * IOVEC); // msg_iov
+      setAddr(this.v, i * MMSGHDR + 24, 1); // msg_iovlen
+      setAddr(this.v, this.iov + i * IOVEC, a + this.data + i * slotBytes); // iov_base
+    }
+  }
+
+  /** Stage b[start..end) (end - start <= slotBytes, queued < n). */
+  push(b: Uint8Array, start: number, end: number): void {
+    const i = this.queued++;
+    const len = end - start;
+    const out = this.bytes;
+    let d = this.data + i * this.slotBytes;
+    for (let k = start; k < end; k++) out[d++] = b[k];
+    setAddr(this.v, this.iov + i * IOVEC + 8, len); // iov_len
+  }
+
+  /** Length of staged frame i. */
+  len(i: number): number {
+    return this.v.getUint32(this.iov + i * IOVEC + 8, true);
+  }
+
+  /**
+   * Write every staged frame (sendmmsg, again after a refusal for the frames behind it). For
+   * each refused frame `refused(errno, i)` is called; it returns true to give up on the rest
+   * (the fd is dead), which are then refused with the same errno.
+   */
+  flush(refused: (e: number, i: number) => boolean): void {
+    const q = this.queued;
+    this.queued = 0;
+    let i = 0;
+    while (i < q) {
+      const r = raw.sendmmsgAt(this.fd, this.m.addr + i * MMSGHDR, q - i, MSG_DONTWAIT) as number;
+      if (r > 0) { i += r; continue; }
+      const e = errno();
+      if (e === EINTR) continue;
+      if (refused(e, i)) {
+        for (let k = i + 1; k < q; k++) refused(e, k);
+        return;
+      }
+      i++;
+    }
+  }
+
+  /** Forget what is staged (the port is closing). */
+  drop(): void {
+    this.queued = 0;
   }
 }
 

@@ -119,6 +119,19 @@ export interface Port {
    * Control path. Returns null, or what failed in words (the port stays usable).
    */
   setUnicastFilter?(macs: readonly number[] | null): string | null;
+  /**
+   * Optional (a port that batches its writes: a packet socket with VSWITCH_SENDMMSG, fd-port.ts).
+   * send() may stage a frame (returning 0) instead of writing it; txQueued is then > 0 and
+   * commit() writes what is staged (the egress calls it after each batch and wake-up). A staged
+   * frame the kernel refuses later is added to txRefused (frames) and txRefusedBytes (Ethernet
+   * bytes), with txRefusedErrno the errno as send() would return it; the egress moves them from
+   * sent to dropped and sets them back to 0. A dead fd sets `failed` as send() would.
+   */
+  txQueued?: number;
+  txRefused?: number;
+  txRefusedBytes?: number;
+  txRefusedErrno?: number;
+  commit?(): void;
   receive(mem: FrameMemory, max: number): number;
   send(bytes: Uint8Array, addr: number, start: number, end: number): number;
   flush(): number;

@@ -40,6 +40,7 @@ export const SOCK_CLOEXEC = 0o2000000;
 
 export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
+export const SO_ERROR = 4;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUFFORCE = 33;
 export const SO_SNDBUFFORCE = 32;
@@ -54,6 +55,17 @@ export const PACKET_AUXDATA = 8;
 export const PACKET_VNET_HDR = 15;
 export const PACKET_IGNORE_OUTGOING = 23;
 export const PACKET_QDISC_BYPASS = 20;
+export const PACKET_RX_RING = 5;
+export const PACKET_VERSION = 10;
+export const TPACKET_V2 = 1;
+/** tpacket2_hdr tp_status bits (linux/if_packet.h). */
+export const TP_STATUS_KERNEL = 0;
+export const TP_STATUS_USER = 1;
+export const TP_STATUS_VLAN_VALID = 0x10;
+export const TP_STATUS_VLAN_TPID_VALID = 0x40;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
 export const ETH_P_ALL = 0x0003;
 export const SOL_NETLINK = 270;
 export const NETLINK_ROUTE = 0;
@@ -110,6 +122,8 @@ export const SIOCGIFHWADDR = 0x8927;
 export const SIOCSIFHWADDR = 0x8924;
 export const SIOCGIFINDEX = 0x8933;
 export const SIOCGIFFLAGS = 0x8913;
+/** struct ifreq ifr_qlen (int at 16): an interface's transmit queue length (txqueuelen). */
+export const SIOCSIFTXQLEN = 0x8943;
 export const SIOCSIFFLAGS = 0x8914;
 /** struct ifreq ifr_flags (16 bits; IFF_UP is netlink.ts's): operationally up (carrier), no ARP. */
 export const IFF_RUNNING = 0x40;
@@ -235,8 +249,18 @@ export const raw = {
   sendmsgAt: lib.func('sendmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
   /** recvmsg with its struct msghdr at an address (an AF_PACKET port reading a frame and its auxdata). */
   recvmsgAt: lib.func('recvmsg', 'intptr_t', ['int', 'uintptr_t', 'int']),
+  /**
+   * recvmmsg / sendmmsg over an array of struct mmsghdr at an address (64 bytes each on x86-64:
+   * struct msghdr, then msg_len u32 and padding); recvmmsg's timeout pointer is 0 (none). A packet
+   * socket's batched receive and send (packet-socket.ts).
+   */
+  recvmmsgAt: lib.func('recvmmsg', 'int', ['int', 'uintptr_t', 'uint32_t', 'int', 'uintptr_t']),
+  sendmmsgAt: lib.func('sendmmsg', 'int', ['int', 'uintptr_t', 'uint32_t', 'int']),
   sendtoAt: lib.func('sendto', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uint32_t']),
   recvfromAt: lib.func('recvfrom', 'intptr_t', ['int', 'uintptr_t', 'size_t', 'int', 'uintptr_t', 'uintptr_t']),
+  /** mmap / munmap (a packet socket's receive ring); mmap returns a pointer (BigInt), MAP_FAILED is 2^64 - 1. */
+  mmap: lib.func('mmap', 'void *', ['uintptr_t', 'size_t', 'int', 'int', 'int', 'intptr_t']),
+  munmap: lib.func('munmap', 'int', ['void *', 'size_t']),
   /** memmove between two addresses of foreign memory (return value ignored). */
   memmoveAt: lib.func('memmove', 'void', ['uintptr_t', 'uintptr_t', 'size_t']),
 };
@@ -263,6 +287,19 @@ export function allocBytes(len: number): ForeignBytes {
 
 export function freeBytes(m: ForeignBytes): void {
   koffi.free(m.ptr);
+}
+
+/** mmap `len` bytes of fd shared, read and write (a packet socket's ring); throws a SysError. */
+export function mmapShared(fd: number, len: number): ForeignBytes {
+  const ptr = raw.mmap(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) as bigint;
+  if (ptr === 0xffffffffffffffffn) throw new SysError('mmap', koffi.errno());
+  const ab = koffi.view(ptr, len);
+  return { ptr, addr: Number(ptr), bytes: new Uint8Array(ab), view: new DataView(ab) };
+}
+
+/** Undo mmapShared (the views must not be used after). */
+export function munmapBytes(m: ForeignBytes): void {
+  raw.munmap(m.ptr, m.bytes.length);
 }
 
 // ---- typed wrappers (throw SysError) ----------------------------------------------------------

@@ -23,6 +23,7 @@ import { DropReason } from '../../src/forward/api.js';
 import type { FromWorker, PortKind } from '../../src/protocol/dataplane.js';
 import { addNs, delNs, inNs, ip, tcpTransfer, txOffloadOff, uniq, until } from '../helpers/netns.js';
 import { CounterSpan } from './counter-span.js';
+import { guestAndUplink } from './uplink-lab.js';
 
 const hubUrl = new URL('./hub-forwarder.js', import.meta.url).href;
 const nsA = uniq('vsfa');
@@ -58,17 +59,7 @@ before(async () => {
   ip('-n', nsB, 'link', 'set', 'enc600', 'up');
 
   // A guest and an uplink on switch 2: LAN <-veth-> uplink (nsU) <-AF_PACKET-> worker <-TAP-> guest.
-  ip('-n', nsU, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'lan0', 'netns', nsL);
-  ip('-n', nsU, 'link', 'set', 'up0', 'up');
-  ip('-n', nsL, 'addr', 'add', '10.78.0.1/24', 'dev', 'lan0');
-  ip('-n', nsL, 'link', 'set', 'lan0', 'up');
-  const g = openTap({ netns: nsG, name: 'enc600', mac: 0x020000000c01, persist: false });
-  const u = openUplink('up0', { netns: nsU });
-  dp.post({ op: 'switch-add', sw: 2, mode: 'ETHERNET', queueBytes: 0 });
-  dp.post({ op: 'port-add', port: 10, sw: 2, role: 'nic', kind: 'tap', fd: g.fd, mac: 0x020000000c01, vnet: true, name: 'G' });
-  dp.post({ op: 'port-add', port: 11, sw: 2, role: 'uplink', kind: 'afpacket', fd: u.fd, mac: u.mac, vnet: true, name: 'up0' });
-  ip('-n', nsG, 'addr', 'add', '10.78.0.2/24', 'dev', 'enc600');
-  ip('-n', nsG, 'link', 'set', 'enc600', 'up');
+  guestAndUplink(dp, { sw: 2, guestPort: 10, uplinkPort: 11, nsU, nsL, nsG, guestMac: 0x020000000c01, lanIp: '10.78.0.1', guestIp: '10.78.0.2' });
 });
 
 after(async () => {
