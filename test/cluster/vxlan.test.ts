@@ -174,3 +174,21 @@ test('an uncoupled guest\'s forwarding entry leaves the other member\'s VXLAN de
   // The static VTEP's flood entry stays.
   assert.ok(kernelFdb(0).some((e) => e.mac === '00:00:00:00:00:00' && e.dst === PEER_VTEP));
 });
+
+test('a member that dies: its guests\' entries leave the other members\' devices once its lease runs out', async () => {
+  members[1].commands(['COUPLE 0600 TO SYSTEM SW1 FOR VXB']);
+  const macB = guestMac(members[1], 'VXB');
+  assert.ok(await waitFor(() => kernelFdb(0).some((e) => e.mac === macB), 30_000, 200), 'VXB is back on M1\'s device');
+  assert.ok(await waitFor(() => ping(ga, B), 20_000, 300), 'and reached again');
+  const t0 = Date.now();
+  await members[1].kill9();
+  // The lease is 10 s (src/daemon/cluster/keys.ts LEASE_TTL_S); M1 reads the store every second.
+  assert.ok(await waitFor(() => !kernelFdb(0).some((e) => e.mac === macB), 40_000, 250), JSON.stringify(kernelFdb(0)));
+  console.log(`# FIGURE kill -9 of M2 -> its guest's entry gone from M1's VXLAN device after ${Date.now() - t0} ms`);
+  assert.ok(!overlay(members[0]).remotes.some((r: any) => r.member === 'M2'));
+  // M2's device is its host's: it stays (a restarted daemon takes it over); its own guest is gone with the daemon's port.
+  await members[1].start();
+  assert.ok(await waitFor(() => overlay(members[1])?.state === 'READY', 20_000, 200), JSON.stringify(overlay(members[1])));
+  assert.ok(await waitFor(() => kernelFdb(0).some((e) => e.mac === macB), 40_000, 250), 'the restarted member publishes its guest again');
+  assert.ok(await waitFor(() => ping(ga, B), 20_000, 300), 'and VXA reaches VXB again');
+});
