@@ -108,7 +108,7 @@ export interface ReconcilerDeps {
   /** A cluster member's address claims (src/daemon/cluster; reconcile/lan-ip.ts); absent: a host of its own. */
   addressClaims?: AddressClaims;
   /** The VXLAN overlays (reconcile/overlay.ts): the host's VXLAN devices, this member's VTEP (vswitchd --vtep), the remote guests (the cluster). */
-  overlay?: { devices: OverlayDevices; localVtep: string | null; source: OverlaySource | null; devName: (sw: string) => string };
+  overlay?: { devices: OverlayDevices; localVtep: string | null; source: OverlaySource | null };
 }
 
 export class Reconciler implements RuntimeView, Effects {
@@ -184,7 +184,7 @@ export class Reconciler implements RuntimeView, Effects {
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
     const ov = deps.overlay;
-    this.overlays = new OverlaySync(ctx, dp, ov?.devices ?? null, ov?.localVtep ?? null, ov?.source ?? null, ov?.devName ?? ((sw) => sw));
+    this.overlays = new OverlaySync(ctx, dp, ov?.devices ?? null, ov?.localVtep ?? null, ov?.source ?? null);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock, deps.addressClaims ?? null);
     this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
     this.policies = new Policies(state, this.switches, this.ports, log, touch);

@@ -72,7 +72,7 @@ import { Cluster, JoinRefused } from './cluster/cluster.js';
 import { memberName } from './cluster/keys.js';
 import { OverlayDirectory } from './cluster/overlay.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
-import { overlayDevName, VxlanDevices } from '../host/vxlan.js';
+import { VxlanDevices } from '../host/vxlan.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
     overlay: {
       devices: { ensure: (s) => vxlan.ensure(s), remove: (n) => vxlan.remove(n), program: (n, w) => vxlan.program(n, w),
         entries: (n) => vxlan.entries(n), openUplink: (n) => devices.openUplink(n) },
-      localVtep: opts.vtep, source: overlayDir, devName: overlayDevName,
+      localVtep: opts.vtep, source: overlayDir,
     },
   });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));

@@ -29,6 +29,7 @@ import type { DataPlanePort, Syncer } from './part.js';
 import type { PortHolder } from './ports.js';
 import type { UplinkDevices } from './uplinks.js';
 import { formatMac } from '../../wire/addr.js';
+import { overlayDevName, ZERO_MAC } from '../../host/vxlan.js';
 
 /** One remote guest address on a switch's overlay. */
 export interface OverlayRemote { ip: number; mac: number; member: string; vtep: string }
@@ -71,15 +72,13 @@ interface OverlayRt {
   posted: Map<number, number>;
 }
 
-export const ZERO_MAC = '00:00:00:00:00:00';
-
 export class OverlaySync implements Syncer, PortHolder {
   private readonly rt = new Map<string, OverlayRt>();
   private readonly marks: Marks<string>;
   private readonly log: Logger;
 
   constructor(private readonly ctx: PartContext, private readonly dp: DataPlanePort, private readonly dev: OverlayDevices | null,
-    private readonly localVtep: string | null, private readonly source: OverlaySource | null, private readonly devName: (sw: string) => string) {
+    private readonly localVtep: string | null, private readonly source: OverlaySource | null) {
     this.marks = ctx.touch.switchMarks();
     this.log = ctx.log;
     source?.listen((sw) => (sw === '' ? ctx.touch.allSwitches() : ctx.touch.switch(sw)));
@@ -89,7 +88,7 @@ export class OverlaySync implements Syncer, PortHolder {
     const sw = this.ctx.state.switches.get(name);
     if (!sw?.vxlan) return null;
     const r = this.rt.get(name);
-    const dev = r?.dev ?? this.devName(name);
+    const dev = r?.dev ?? overlayDevName(name);
     const state = this.localVtep === null ? 'NO LOCAL VTEP (vswitchd --vtep)' : this.dev === null ? 'NOT SUPPORTED HERE'
       : r?.port != null ? 'READY' : (r?.down ?? 'NOT STARTED');
     return {
@@ -116,7 +115,7 @@ export class OverlaySync implements Syncer, PortHolder {
       if (!sw?.vxlan || swNum === null || this.localVtep === null || this.dev === null) return;
       r = undefined;
     }
-    if (!r) this.rt.set(name, (r = { dev: this.devName(name), vni: sw.vxlan.vni, port: null, mac: null, down: null, nextTry: 0, posted: new Map() }));
+    if (!r) this.rt.set(name, (r = { dev: overlayDevName(name), vni: sw.vxlan.vni, port: null, mac: null, down: null, nextTry: 0, posted: new Map() }));
     if (r.port === null) {
       if (now < r.nextTry) { this.marks.retryAt(name, r.nextTry); return; }
       r.nextTry = now + this.ctx.retryMs;
