@@ -110,6 +110,9 @@ test('DEFINE VSWITCH ... VXLAN: shared by both members, each makes its VXLAN dev
   const text = members[1].cli('QUERY', 'VSWITCH', 'SW1', 'DETAILS').stdout;
   assert.match(text, new RegExp(`VXLAN: VNI ${VNI} +Local VTEP: ${UNDERLAY}\\.2 +Device: vx-sw1 +State: READY`));
   assert.match(text, new RegExp(`Static VTEPs: ${PEER_VTEP.replace(/\./g, '\\.')}`));
+  assert.ok(await waitFor(() => JSON.stringify(overlay(members[0]).memberVteps) === JSON.stringify([{ member: 'M2', vtep: `${UNDERLAY}.2` }]), 15_000, 200),
+    JSON.stringify(overlay(members[0])));
+  assert.match(members[0].cli('QUERY', 'VSWITCH', 'SW1', 'DETAILS').stdout, /Member VTEPs: M2 192\.168\.236\.2/);
   // Bad VXLAN operands are refused with a reason, and nothing is defined.
   const bad = members[0].cli('DEFINE', 'VSWITCH', 'SW9', 'ETHERNET', 'VXLAN', '5');
   assert.notEqual(bad.code, 0);

@@ -14,7 +14,8 @@
  *     uplink: { rdevs, active, state, mac, mtu, port, counters, vlans (trunk: its VLANs) },
  *     nics: [{ guest, vdev, mac, port, counters, portType, vlans (tagged), pvid (untagged, 0
  *     none), promiscuous, macProtect }], ipTable: [{ ip, vlan, guest, vdev, localOnly, reason }],
- *     overlay: { vni, state, device, localVtep, port, mac, counters, staticVteps, remotes: [{ ip,
+ *     overlay: { vni, state, device, localVtep, port, mac, counters, staticVteps, memberVteps:
+ *       [{ member, vtep }] (the other members'), remotes: [{ ip,
  *       mac, member, vtep }], entries: [{ mac, dst }] (the VXLAN device's forwarding entries) }
  *       | null (no VXLAN),
  *     drops: { <reason>: n } }] }
@@ -176,7 +177,7 @@ function overlayDoc(rt: RuntimeView, name: string) {
   if (o === null) return null;
   return {
     vni: o.vni, state: o.state, device: o.device, localVtep: o.localVtep, port: o.port, mac: o.mac === null ? null : mac(o.mac),
-    counters: portCounters(rt, o.port), staticVteps: o.staticVteps,
+    counters: portCounters(rt, o.port), staticVteps: o.staticVteps, memberVteps: o.memberVteps,
     remotes: o.remotes.map((r) => ({ ip: formatIpv4(r.ip), mac: mac(r.mac), member: r.member, vtep: r.vtep })),
     entries: o.entries,
   };
@@ -187,6 +188,7 @@ function overlayLines(o: NonNullable<ReturnType<typeof overlayDoc>>, details: bo
   if (!details) return lines;
   lines.push(`  Overlay Port ${o.device}: ${countersLine(o.counters)}`);
   lines.push(`  Static VTEPs: ${o.staticVteps.length === 0 ? 'none' : o.staticVteps.join(' ')}`);
+  lines.push(`  Member VTEPs: ${o.memberVteps.length === 0 ? 'none' : o.memberVteps.map((m) => `${m.member} ${m.vtep}`).join(', ')}`);
   if (o.remotes.length === 0) lines.push('  Remote guests: none');
   else lines.push('  Remote guests:');
   for (const r of o.remotes) lines.push(`    ${r.ip.padEnd(15)}  MAC: ${zmac(r.mac)}  Member: ${r.member.padEnd(8)}  VTEP: ${r.vtep}`);

@@ -37,6 +37,8 @@ export interface OverlayRemote { ip: number; mac: number; member: string; vtep: 
 /** Where the remote guests come from (the cluster); absent: only static VTEPs. */
 export interface OverlaySource {
   remotes(sw: string): OverlayRemote[];
+  /** The other members' VTEPs (whether or not they have guests on a switch). */
+  memberVteps(): Array<{ member: string; vtep: string }>;
   /** `fn(sw)` when a switch's remotes changed ('' : every switch). */
   listen(fn: (sw: string) => void): void;
 }
@@ -57,6 +59,8 @@ export interface OverlayView {
   port: number | null;
   mac: number | null;
   staticVteps: string[];
+  /** The other members' VTEPs, as the store says. */
+  memberVteps: Array<{ member: string; vtep: string }>;
   remotes: OverlayRemote[];
   entries: Array<{ mac: string; dst: string }>;
 }
@@ -93,7 +97,8 @@ export class OverlaySync implements Syncer, PortHolder {
       : r?.port != null ? 'READY' : (r?.down ?? 'NOT STARTED');
     return {
       vni: sw.vxlan.vni, state, device: dev, localVtep: this.localVtep, port: r?.port ?? null, mac: r?.mac ?? null,
-      staticVteps: [...sw.vxlan.vteps], remotes: this.remotesOf(name), entries: this.dev?.entries(dev) ?? [],
+      staticVteps: [...sw.vxlan.vteps], memberVteps: (this.source?.memberVteps() ?? []).filter((m) => m.vtep !== this.localVtep),
+      remotes: this.remotesOf(name), entries: this.dev?.entries(dev) ?? [],
     };
   }
 

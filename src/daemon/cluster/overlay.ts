@@ -16,7 +16,7 @@
  *   stopped cleanly (its lease revoked) takes its keys away at once; a dead member's go when
  *   its lease runs out (LEASE_TTL_S).
  * - It then reads both prefixes: `remotes(sw)` is every other member's address on that switch
- *   whose member has a VTEP; `listen(fn)` hears fn(sw) when a switch's remotes changed ('' on
+ *   whose member has a VTEP; `memberVteps()` the other members' VTEPs; `listen(fn)` hears fn(sw) when a switch's remotes changed ('' on
  *   the first read). A value that is not a MAC or a VTEP that is not an address is skipped
  *   (and logged once per key).
  * - A store that does not answer changes nothing (the remotes known stay; the next round retries).
@@ -40,6 +40,7 @@ export class OverlayDirectory implements OverlaySource {
   private published = new Map<string, string>();
   private lease: string | null = null;
   private remote = new Map<string, OverlayRemote[]>();
+  private vteps: Array<{ member: string; vtep: string }> = [];
   private listener: ((sw: string) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly badKeys = new Set<string>();
@@ -57,6 +58,10 @@ export class OverlayDirectory implements OverlaySource {
 
   remotes(sw: string): OverlayRemote[] {
     return this.remote.get(sw) ?? [];
+  }
+
+  memberVteps(): Array<{ member: string; vtep: string }> {
+    return this.vteps;
   }
 
   start(): void {
@@ -135,6 +140,7 @@ export class OverlayDirectory implements OverlaySource {
       list.push({ ip, mac: parseInt(v, 16), member, vtep });
     }
     for (const l of next.values()) l.sort((a, b) => a.ip - b.ip);
+    this.vteps = [...vtepOf].filter(([m]) => m !== this.member).map(([member, vtep]) => ({ member, vtep })).sort((a, b) => (a.member < b.member ? -1 : 1));
     const changed = new Set<string>();
     for (const sw of new Set([...next.keys(), ...this.remote.keys()])) {
       if (JSON.stringify(next.get(sw) ?? []) !== JSON.stringify(this.remote.get(sw) ?? [])) changed.add(sw);
