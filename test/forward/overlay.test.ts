@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { IpSwitch } from '../../src/forward/ip-switch.js';
 import { PortRole } from '../../src/forward/api.js';
 import { readMac } from '../../src/wire/addr.js';
@@ -150,7 +151,7 @@ test('a NIC\'s ARP for an unknown address goes to the overlay unchanged and to t
   assert.deepEqual(drops(t.c, SW), {});
 });
 
-test('the learned table is bounded; the overlay port removed stops the overlay; every frame is sent or counted once', () => {
+test('the learned table is bounded; the overlay port removed stops the overlay', () => {
   const s = setup();
   for (let i = 0; i < MAX_LEARNED + 10; i++) run(s, PO, arpFrame(BC, P + i, ArpOp.Request, P + i, ip('10.238.0.0') + i, 0, IP_X));
   assert.deepEqual(s.sw.overlay.sizes(), [1, MAX_LEARNED]);
@@ -161,4 +162,33 @@ test('the learned table is bounded; the overlay port removed stops the overlay; 
   assert.equal(s.eg.sent[0].port, PU);
   run(s, PO, udpFrame(A, R, IP_R, IP_A));
   assert.equal(drops(s.c, SW).malformed, 1); // a port no longer attached
+});
+
+test('property: with an overlay port, no input throws and every frame is sent at least once or counted as exactly one drop', () => {
+  const s = setup();
+  s.sw.overlay.setRemote(ip('10.237.0.22'), R + 1);
+  const seeds = [
+    udpFrame(R, A, IP_A, IP_R).buf, udpFrame(A, R, IP_R, IP_A).buf, udpFrame(A, P, IP_P, IP_A).buf,
+    arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_R).buf, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_P).buf,
+    arpFrame(BC, P, ArpOp.Request, P, IP_P, 0, IP_A).buf, arpFrame(A, P, ArpOp.Reply, P, IP_P, A, IP_A).buf,
+    arpFrame(BC, P, ArpOp.Request, P, 0, 0, IP_A).buf, udpFrame(BC, R, IP_R, 0xffffffff).buf, ipv6Frame(A, R).buf,
+  ];
+  const frame = fc.tuple(fc.nat(seeds.length - 1), fc.array(fc.tuple(fc.nat(80), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+    fc.integer({ min: -4, max: 80 }), fc.nat(10))
+    .map(([k, muts, cut, vnet]) => {
+      const b = seeds[k]!.slice();
+      for (const [i, v] of muts) if (i < b.length) b[i] = v;
+      const end = cut < 0 ? b.length : Math.max(10, Math.min(b.length, 10 + cut));
+      return { buf: b, hdr: Math.min(vnet, 10), eth: 10, end };
+    });
+  const total = (): number => Object.values(drops(s.c, SW)).reduce((x, y) => x + y, 0);
+  let now = 0;
+  fc.assert(fc.property(frame, fc.constantFrom(PA, PU, PO, 5), (f, port) => {
+    now += 1000;
+    const before = total();
+    s.eg.clear();
+    s.sw.input(port, f.buf, f.hdr, f.eth, f.end, now);
+    const dropped = total() - before;
+    assert.ok((s.eg.sent.length > 0 && dropped === 0) || (s.eg.sent.length === 0 && dropped === 1), `sent ${s.eg.sent.length}, drops ${dropped}`);
+  }), { numRuns: 3000 });
 });
