@@ -6,8 +6,9 @@
  *
  * Contract:
  * - `ensure(spec)`: the device `spec.name` exists as `ip link add NAME mtu 1500 type vxlan id
- *   VNI dstport 4789 nolearning local LOCAL` (made, or made again when the one there has
- *   another VNI, local address, port or learning on), up, with the host's own stack kept off it
+ *   VNI dstport 4789 nolearning local LOCAL` (made, or made again when the VXLAN device there has
+ *   another VNI, local address, port or learning on; an interface of that name that is not a
+ *   VXLAN device is left alone and refused), up, with the host's own stack kept off it
  *   (NOARP, IPv6 off, no address) and the kernel's offloads as the driver sets them. Synchronous
  *   (`ip`, a few milliseconds, on a definition or a retry, never per frame); throws a
  *   sentence when it cannot. A device that was there (a daemon restart) keeps its forwarding
@@ -55,6 +56,7 @@ export class VxlanDevices {
     const d = cur?.info_data;
     const same = cur !== null && cur.info_kind === 'vxlan' && d?.id === spec.vni && d?.local === spec.local
       && d?.port === VXLAN_PORT && d?.learning === false;
+    if (cur !== null && cur.info_kind !== 'vxlan') throw new Error(`an interface ${spec.name} exists and is not a VXLAN device: not touched`);
     if (cur !== null && !same) {
       this.ip(['link', 'del', spec.name]);
       this.programmed.delete(spec.name);

@@ -117,7 +117,7 @@ export class OverlaySync implements Syncer, PortHolder {
     if (!sw?.vxlan || sw.mode !== 'IP' || this.localVtep === null || this.dev === null || swNum === null
       || (r !== undefined && r.vni !== sw.vxlan.vni)) {
       if (r) this.teardown(name, r);
-      if (!sw?.vxlan || swNum === null || this.localVtep === null || this.dev === null) return;
+      if (!sw?.vxlan || sw.mode !== 'IP' || swNum === null || this.localVtep === null || this.dev === null) return;
       r = undefined;
     }
     if (!r) this.rt.set(name, (r = { dev: overlayDevName(name), vni: sw.vxlan.vni, port: null, mac: null, down: null, nextTry: 0, posted: new Map() }));
