@@ -34,6 +34,10 @@ import { table, costTable, goals, goalsText, svg, type PathResult, type Metric, 
 import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
 import { measureVm, vmText, type VmResult } from './vm.js';
 import { measureGrow, growText, measureTable, tableText, type GrowRow, type TableRow } from './grow.js';
+import { VXLAN_PATHS } from './vxlan.js';
+
+// The VXLAN rows (bench/vxlan.ts, issue 15) are measured as the other paths.
+PATHS.push(...VXLAN_PATHS);
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 

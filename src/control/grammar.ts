@@ -22,6 +22,7 @@
  * what a command is (journaled or not, where it is accepted): src/control/commands/index.ts.
  */
 import { VLAN_NONE } from '../protocol/dataplane.js';
+import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { IFNAME_RE, NAME_RE, NETNS_PATH_RE, NETNS_RE, isNetnsPath } from '../protocol/names.js';
 
 export type Mode = 'IP' | 'ETHERNET';
@@ -34,6 +35,16 @@ export type QemuTransport = 'STREAM' | 'DGRAM' | 'TAP';
 /** Who may open a QEMU TAP guest's TAPs besides root (TUNSETOWNER / TUNSETGROUP); null: not set. */
 export interface TapOwner { uid: number | null; gid: number | null }
 
+/**
+ * DEFINE VSWITCH ... VXLAN vni [VTEP addr ...]: the switch's overlay between hosts over the
+ * kernel's VXLAN (src/forward/overlay.ts). vni 1..16777215; vteps: static remote VTEPs
+ * (dotted IPv4, each once, at most MAX_STATIC_VTEPS): hand-made VXLAN endpoints outside the
+ * cluster that get the overlay's floods (ARP), in the order given.
+ */
+export interface VxlanDef { vni: number; vteps: string[] }
+export const MAX_VNI = 0xffffff;
+export const MAX_STATIC_VTEPS = 16;
+
 export type Command =
   /**
    * vlan: VLAN UNAWARE (null, the default) or VLAN defvid [AWARE] (the VLAN of guests whose grant
@@ -41,7 +52,7 @@ export type Command =
    * VLAN-unaware switch. portType: the guests' port type when their grant names none.
    */
   | { kind: 'define-vswitch'; name: string; rdevs: string[]; mode: Mode; controller: string; queueBytes: number;
-      vlan: number | null; nativeVid: number; portType: PortType; isolation: boolean }
+      vlan: number | null; nativeVid: number; portType: PortType; isolation: boolean; vxlan?: VxlanDef }
   | { kind: 'detach-vswitch'; name: string }
   /**
    * netns for a container guest (qemu null): a name, or a path (starts with '/'); qemu for a
@@ -193,6 +204,8 @@ export const K = {
   MACID: kw('MACID', 5),
   VIRTUAL: kw('VIRTUAL', 1),
   LAN: kw('LAN', 3),
+  VXLAN: kw('VXLAN', 5),
+  VTEP: kw('VTEP', 4),
 } as const;
 
 /** VLAN ids (802.1Q): 1 to 4094. */
@@ -411,7 +424,7 @@ function queueStorage(c: Cursor): number {
 }
 
 const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN, K.SET, K.MODIFY];
-const SWITCH_OPTIONS = [K.RDEV, K.IP, K.ETHERNET, K.CONTROLLER, K.QUEUESTORAGE, K.VLAN, K.NATIVE, K.PORTTYPE, K.ISOLATION];
+const SWITCH_OPTIONS = [K.RDEV, K.IP, K.ETHERNET, K.CONTROLLER, K.QUEUESTORAGE, K.VLAN, K.NATIVE, K.PORTTYPE, K.ISOLATION, K.VXLAN, K.VTEP];
 
 function isSwitchOption(w: string): boolean {
   return SWITCH_OPTIONS.some((k) => matches(w, k));
@@ -481,6 +494,10 @@ function defineVswitch(c: Cursor): Command {
   let ptype: PortType | null = null;
   let ptypeWord: string | null = null;
   let isolation = false;
+  let vni: number | null = null;
+  let vxlanWord: string | null = null;
+  let vteps: string[] | null = null;
+  let vtepWord: string | null = null;
   // z/VM: the operands in any order after the switch name, each once.
   while (!c.atEnd()) {
     const w = c.peek()!;
@@ -528,12 +545,36 @@ function defineVswitch(c: Cursor): Command {
       if (ptypeWord !== null) dup();
       ptypeWord = w;
       ptype = portType(c);
+    } else if (k === K.VXLAN) {
+      if (vxlanWord !== null) dup();
+      vxlanWord = w;
+      const v = c.peek();
+      if (v === null) c.fail(`a VXLAN network identifier (VNI, 1-${MAX_VNI})`);
+      if (!/^\d{1,8}$/.test(v!) || Number(v) < 1 || Number(v) > MAX_VNI) c.failWord(v!, `bad VNI '${clip(v!)}': expected a VXLAN network identifier from 1 to ${MAX_VNI}`);
+      c.next();
+      vni = Number(v);
+    } else if (k === K.VTEP) {
+      if (vtepWord !== null) dup();
+      vtepWord = w;
+      vteps = [];
+      if (c.peek() === null || isSwitchOption(c.peek()!)) c.fail('a remote VTEP address (dotted IPv4)');
+      while (c.peek() !== null && !isSwitchOption(c.peek()!)) {
+        const a = c.next()!;
+        const ip = parseIpv4(a);
+        if (ip < 0 || ip === 0 || ip >>> 28 >= 14 || ip >>> 24 === 127) c.failWord(a, `bad VTEP '${clip(a)}': expected a unicast IPv4 address such as 192.168.50.9`);
+        if (vteps.includes(formatIpv4(ip))) c.failWord(a, `VTEP ${formatIpv4(ip)} given twice`);
+        if (vteps.length >= MAX_STATIC_VTEPS) c.failWord(a, `too many VTEPs: at most ${MAX_STATIC_VTEPS}`);
+        vteps.push(formatIpv4(ip));
+      }
     } else {
       if (isolation) dup();
       isolation = true;
     }
   }
   const aware = vlan !== undefined && vlan !== null;
+  if (vtepWord !== null && vxlanWord === null) c.failWord(vtepWord, 'VTEP names the static remote VTEPs of a VXLAN overlay: it needs VXLAN vni');
+  if (vxlanWord !== null && mode === 'ETHERNET') c.failWord(vxlanWord, 'VXLAN needs an IP-mode switch (an ETHERNET-mode switch is not carried over VXLAN)');
+  if (vxlanWord !== null && aware) c.failWord(vxlanWord, 'VXLAN needs a VLAN-unaware switch (one VNI carries one segment)');
   if (!aware && nativeWord !== null) c.failWord(nativeWord, 'NATIVE needs a VLAN-aware switch (VLAN defvid)');
   if (!aware && ptype === 'TRUNK') c.failWord(ptypeWord!, 'PORTTYPE TRUNK needs a VLAN-aware switch (VLAN defvid)');
   return {
@@ -547,6 +588,7 @@ function defineVswitch(c: Cursor): Command {
     nativeVid: aware ? (native ?? DEFAULT_NATIVE_VID) : VLAN_NONE,
     portType: ptype ?? 'ACCESS',
     isolation,
+    ...(vni !== null ? { vxlan: { vni, vteps: vteps ?? [] } } : {}),
   };
 }
 
@@ -846,6 +888,7 @@ export function format(cmd: Command): string {
         cmd.vlan === null ? 'VLAN UNAWARE' : `VLAN ${cmd.vlan} AWARE NATIVE ${cmd.nativeVid === VLAN_NONE ? 'NONE' : cmd.nativeVid}`,
         'PORTTYPE', cmd.portType,
         ...(cmd.isolation ? ['ISOLATION'] : []),
+        ...(cmd.vxlan ? ['VXLAN', String(cmd.vxlan.vni), ...(cmd.vxlan.vteps.length > 0 ? ['VTEP', ...cmd.vxlan.vteps] : [])] : []),
       ].join(' ');
     case 'detach-vswitch':
       return `DETACH VSWITCH ${cmd.name}`;

@@ -74,6 +74,7 @@ import type { MacTableView } from './commands/types.js';
 import { DataPlaneSwitches } from './reconcile/switches.js';
 import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
 import { Uplinks, type UplinkDevices, type UplinkView } from './reconcile/uplinks.js';
+import { OverlaySync, type OverlayDevices, type OverlaySource, type OverlayView } from './reconcile/overlay.js';
 import { nicKey, parseNicKey } from './nics.js';
 import { cmp, type Change, type State, type StateChange } from './state.js';
 import { TapNics, type TapDevices, type TapWatcher } from './tap-nics.js';
@@ -106,6 +107,8 @@ export interface ReconcilerDeps {
   vhostNet?: boolean;
   /** A cluster member's address claims (src/daemon/cluster; reconcile/lan-ip.ts); absent: a host of its own. */
   addressClaims?: AddressClaims;
+  /** The VXLAN overlays (reconcile/overlay.ts): the host's VXLAN devices, this member's VTEP (vswitchd --vtep), the remote guests (the cluster). */
+  overlay?: { devices: OverlayDevices; localVtep: string | null; source: OverlaySource | null };
 }
 
 export class Reconciler implements RuntimeView, Effects {
@@ -122,6 +125,7 @@ export class Reconciler implements RuntimeView, Effects {
   private readonly groupMembers: GroupMembership;
   private readonly groupMembers6: GroupMembership<string>;
   private readonly uplinks: Uplinks;
+  private readonly overlays: OverlaySync;
   private readonly lanIp: LanIpSync;
   private readonly policies: Policies;
   private readonly macTables: MacTables;
@@ -179,13 +183,15 @@ export class Reconciler implements RuntimeView, Effects {
       },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
+    const ov = deps.overlay;
+    this.overlays = new OverlaySync(ctx, dp, ov?.devices ?? null, ov?.localVtep ?? null, ov?.source ?? null);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock, deps.addressClaims ?? null);
     this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
     this.policies = new Policies(state, this.switches, this.ports, log, touch);
     this.macTables = new MacTables(state, dp, this.switches, clock);
     this.pass = [
       this.switches.adding, this.groupMembers, this.groupMembers6, this.controllers, ...this.nics.backends, this.policies,
-      this.uplinks, this.lanIp, this.lanIp6, this.controllers, this.switches.removing, this.macTables,
+      this.uplinks, this.overlays, this.lanIp, this.lanIp6, this.controllers, this.switches.removing, this.macTables,
     ];
     state.beforeChange((c) => this.stateChanged(c));
     dp.on('port-down', (m) => { if (this.ports.down(m.port, m.errno, m.reason)) this.sync(); });
@@ -205,6 +211,10 @@ export class Reconciler implements RuntimeView, Effects {
 
   uplink(name: string): UplinkView {
     return this.uplinks.view(name);
+  }
+
+  overlay(name: string): OverlayView | null {
+    return this.overlays.view(name);
   }
 
   nicPort(userid: string, vdev: number): number | null {

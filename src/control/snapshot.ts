@@ -150,6 +150,7 @@ export function snapshotCommands(base: State, state: State): SnapshotRecord[] {
       emit({
         kind: 'define-vswitch', name: sw.name, rdevs: [...sw.rdevs], mode: sw.mode, controller: sw.controller, queueBytes: sw.queueBytes,
         vlan: sw.vlan, nativeVid: sw.nativeVid, portType: sw.portType, isolation: sw.isolation,
+        ...(sw.vxlan ? { vxlan: { vni: sw.vxlan.vni, vteps: [...sw.vxlan.vteps] } } : {}),
       });
     } else {
       if (was.controller !== sw.controller) emit({ kind: 'set-vswitch', name: sw.name, op: { t: 'controller', controller: sw.controller } });

@@ -16,7 +16,7 @@
  *   loses, just before it is made (the reconciler marks from it what a pass must look at).
  * No I/O here.
  */
-import type { Mode, PortType, QemuTransport, TapOwner } from './grammar.js';
+import type { Mode, PortType, QemuTransport, TapOwner, VxlanDef } from './grammar.js';
 
 export const DEFAULT_MAC_PREFIX = 0x020000;
 export const MAC_SERIALS = 0x1000000;
@@ -38,6 +38,8 @@ export interface SwitchDef {
   portType: PortType;
   /** ISOLATION: guests reach only the uplink, not each other. */
   isolation: boolean;
+  /** VXLAN vni [VTEP ...]: the overlay between hosts (absent: none; src/control/reconcile/overlay.ts). */
+  vxlan?: VxlanDef;
 }
 
 /**

@@ -37,6 +37,10 @@
  * cluster, QUERY SSI. Without --cluster nothing of it runs. --member alone names this system
  * for SYSTEM CONFIG's record qualifiers (`NAME: statement`); statements qualified for another
  * name are skipped with a note.
+ * --vtep ADDR: this host's VXLAN tunnel endpoint (a local IPv4 address on the underlay), the
+ * local address of the VXLAN devices of switches defined with VXLAN vni (src/host/vxlan.ts,
+ * src/control/reconcile/overlay.ts); in a cluster it is published in the store under the
+ * member (src/daemon/cluster/overlay.ts). Without it no overlay is made.
  */
 import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
@@ -67,6 +71,9 @@ import { removeOrphanTaps } from './orphan-taps.js';
 import { TRACE_SOCKET_SUFFIX, listenTrace, type TraceServer } from './trace.js';
 import { Cluster, JoinRefused } from './cluster/cluster.js';
 import { memberName } from './cluster/keys.js';
+import { OverlayDirectory } from './cluster/overlay.js';
+import { formatIpv4, parseIpv4 } from '../wire/addr.js';
+import { VxlanDevices } from '../host/vxlan.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -75,18 +82,18 @@ export const DEFAULTS = {
 };
 
 const USAGE = 'usage: vswitchd [--config FILE] [--socket PATH] [--state-dir DIR] [--admin-group NAME] [--busy-poll-us N] [--compact-after N] [--metrics ADDR:PORT] [--http ADDR:PORT [--http-open]]\n'
-  + '                [--cluster URL,URL,... --member NAME]\n'
+  + '                [--cluster URL,URL,... --member NAME] [--vtep ADDR]\n'
   + '       vswitchd --recover-journal [--state-dir DIR]';
 
-interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; adminGroup: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions; cluster: string[] | null; member: string | null }
+interface Options { config: string; configGiven: boolean; socket: string; stateDir: string; adminGroup: string; busyPollUs: number; compactAfter: number; recoverJournal: boolean; observe: ObserveOptions; cluster: string[] | null; member: string | null; vtep: string | null }
 
 function parseArgs(argv: string[]): Options {
-  let v: { config?: string; socket?: string; 'state-dir'?: string; 'admin-group'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string; 'http-open'?: boolean; cluster?: string; member?: string };
+  let v: { config?: string; socket?: string; 'state-dir'?: string; 'admin-group'?: string; 'busy-poll-us'?: string; 'compact-after'?: string; 'recover-journal'?: boolean; help?: boolean; metrics?: string; http?: string; 'http-open'?: boolean; cluster?: string; member?: string; vtep?: string };
   try {
     v = parseArgv({ args: argv, strict: true, allowPositionals: false, options: {
       config: { type: 'string' }, socket: { type: 'string' }, 'state-dir': { type: 'string' }, 'admin-group': { type: 'string' },
       'busy-poll-us': { type: 'string' }, 'compact-after': { type: 'string' }, 'recover-journal': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      cluster: { type: 'string' }, member: { type: 'string' },
+      cluster: { type: 'string' }, member: { type: 'string' }, vtep: { type: 'string' },
       ...OBSERVE_OPTIONS,
     } }).values;
   } catch (e) {
@@ -107,7 +114,16 @@ function parseArgs(argv: string[]): Options {
     compactAfter: records(v['compact-after'] ?? String(DEFAULT_COMPACT_AFTER)),
     recoverJournal: v['recover-journal'] ?? false,
     ...clusterArgs(v),
+    vtep: vtepArg(v.vtep),
   };
+}
+
+/** --vtep ADDR: a unicast IPv4 address, dotted. */
+function vtepArg(text: string | undefined): string | null {
+  if (text === undefined) return null;
+  const ip = parseIpv4(text);
+  if (ip <= 0 || ip >>> 28 >= 14 || ip >>> 24 === 127) die(`--vtep takes this host's unicast IPv4 address on the underlay, not '${text}'\n${USAGE}`, 2);
+  return formatIpv4(ip);
 }
 
 /** --cluster (etcd client URLs, comma-separated) and --member (this system's name; --cluster needs it). */
@@ -231,9 +247,18 @@ async function main(): Promise<void> {
   const dp = await DataPlane.start({ busyPollUs: opts.busyPollUs });
   const watcher = new AddressWatcher();
   // QEMU guests' NIC sockets live next to the control socket (src/control/qemu-nics.ts).
+  const c0 = cluster as Cluster | null;
+  const overlayDir = c0 !== null && opts.vtep !== null
+    ? new OverlayDirectory(c0.store, c0.member, opts.vtep, state, () => c0.addressesHeld(), log) : null;
+  const vxlan = new VxlanDevices(log);
   const rec = new Reconciler({
     state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir, vhostNet: devices.hostHasVhostNet(),
     ...(cluster ? { addressClaims: cluster } : {}),
+    overlay: {
+      devices: { ensure: (s) => vxlan.ensure(s), remove: (n) => vxlan.remove(n), program: (n, w) => vxlan.program(n, w),
+        entries: (n) => vxlan.entries(n), openUplink: (n) => devices.openUplink(n) },
+      localVtep: opts.vtep, source: overlayDir,
+    },
   });
   watcher.on('watch-error', (key: string, message: string) => log.warn({ nic: key, err: message }, 'address watch failed'));
   dp.on('error', (e: Error) => {
@@ -257,6 +282,7 @@ async function main(): Promise<void> {
       die(`cannot join the cluster as member ${opts.member}: ${e.message}; not started`);
     }
     cluster.start();
+    overlayDir?.start();
   }
   const netnsWatch = new NetnsWatch({ state, clock: systemClock, log, execute: (command) => cp.execute(command) });
   netnsWatch.start();
@@ -302,6 +328,7 @@ async function main(): Promise<void> {
     server.close();
     try { unlinkSync(opts.socket); } catch { /* already gone */ }
     netnsWatch.stop();
+    overlayDir?.stop();
     await cluster?.stop();
     rec.stop();
     await traces?.close();

@@ -78,6 +78,7 @@ import {
   OPEN_PORT_POLICY, OPEN_SWITCH_POLICY, type FromWorker, type PortPolicy, type SwitchPolicy, type ToWorker,
 } from '../protocol/dataplane.js';
 import type { EthernetSwitch } from '../forward/ethernet-switch.js';
+import type { Overlay } from '../forward/overlay.js';
 import { portPolicyError, switchPolicyError } from '../forward/l2-policy.js';
 import { FrameMemory, RX_SLOTS, type Port } from './port.js';
 import { FrameEgress } from './egress.js';
@@ -450,7 +451,7 @@ export class DataPlaneLoop {
     this.outArmed[m.port] = 0;
     this.portMac[m.port] = m.mac;
     this.portUplink[m.port] = m.role === 'uplink' ? 1 : 0;
-    const role = m.role === 'uplink' ? PortRole.Uplink : PortRole.Nic;
+    const role = m.role === 'uplink' ? PortRole.Uplink : m.role === 'overlay' ? PortRole.Overlay : PortRole.Nic;
     st.ports.set(m.port, { role, mac: m.mac, policy });
     st.fwd.addPort(m.port, role, m.mac);
     st.fwd.setPortPolicy(m.port, policy);
@@ -599,6 +600,12 @@ export class DataPlaneLoop {
     return st !== undefined && st.mode === 'IP' ? (st.fwd as IpForwarder) : undefined;
   }
 
+  /** The VXLAN overlay of IP-mode switch `sw` (src/forward/overlay.ts). */
+  private overlayOf(sw: number): Overlay | undefined {
+    const f = this.ipForwarder(sw);
+    return (f as { overlay?: Overlay } | undefined)?.overlay;
+  }
+
   private drainControl(): void {
     for (;;) {
       const r = receiveMessageOnPort(this.opts.control);
@@ -623,6 +630,8 @@ export class DataPlaneLoop {
       case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly, m.vid ?? 0); break;
       case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0, m.vid ?? 0); break;
       case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0, m.vid ?? 0); break;
+      case 'overlay-set': this.overlayOf(m.sw)?.setRemote(m.ip >>> 0, m.mac); break;
+      case 'overlay-clear': this.overlayOf(m.sw)?.clearRemote(m.ip >>> 0); break;
       case 'ip6-set': case 'ip6-clear': case 'announce6': this.applyIp6(m); break;
       case 'trace-start': {
         const refused = this.tap.start(m);

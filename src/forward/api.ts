@@ -32,6 +32,8 @@ export const enum PortRole {
   Nic = 0,
   /** The switch's uplink (the OSA adapter's role). */
   Uplink = 1,
+  /** IP mode: the switch's VXLAN overlay (the kernel's vxlan device; src/forward/overlay.ts). */
+  Overlay = 2,
 }
 
 /** Why a frame was dropped. Counted per switch; the index is stable (it is a counter slot). */

@@ -49,6 +49,12 @@
  *   Registered to the same NIC: Hairpin. Otherwise to the uplink with Ethernet src = uplink
  *   MAC (dst kept); no uplink: NoUplink.
  * - IPv6: ip6-switch.ts (both directions).
+ * - The VXLAN overlay (overlay.ts), while the switch has a port of role Overlay: a unicast
+ *   IPv4 destination not in the LAN IP table but known on the overlay goes there (before the
+ *   uplink); an ARP request for an address the overlay knows is answered from it; one for an
+ *   unknown address also goes to the overlay unchanged (from a registered sender or a probe;
+ *   then no NoUplink or SpoofedSource drop is counted for it). Frames from the overlay port:
+ *   overlay.ts.
  * - Anything else (VLAN-tagged, ...): NotIp.
  * From the uplink:
  * - Same Malformed/BadSource checks. Every ARP sender other than 0.0.0.0 is recorded as held on
@@ -109,6 +115,7 @@ import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
 import { L2Policy } from './l2-policy.js';
 import type { PortPolicy, SwitchPolicy } from '../protocol/dataplane.js';
 import { Ip6Switch } from './ip6-switch.js';
+import { Overlay } from './overlay.js';
 import { BROADCAST_MAC, macFromHalves, macHi, macLo } from '../wire/addr.js';
 import * as ethernet from '../wire/ethernet.js';
 import * as vlan from '../wire/vlan.js';
@@ -215,12 +222,15 @@ export class IpSwitch implements IpForwarder {
   private readonly onLeft = (port: number, group: number): void => { this.events.leftGroup?.(port, group); };
   /** IPv6 (ip6-switch.ts): every 0x86DD frame goes there; it mirrors this switch's ports. */
   readonly v6: Ip6Switch;
+  /** The VXLAN overlay (overlay.ts): a port of role Overlay, and the addresses behind it. */
+  readonly overlay: Overlay;
 
   constructor(readonly sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
     private readonly events: ForwarderEvents) {
     this.dropBase = dropSlot(sw, 0);
     this.tables[0] = this.table;
     this.v6 = new Ip6Switch(sw, counters, egress, events);
+    this.overlay = new Overlay(counters, this.dropBase, egress);
   }
 
   /** The LAN IP table of VLAN vid (0: a VLAN-unaware switch's). */
@@ -237,6 +247,12 @@ export class IpSwitch implements IpForwarder {
     if (this.role[port] !== Attached.Not) this.removePort(port);
     this.portMacHi[port] = macHi(mac);
     this.portMacLo[port] = macLo(mac);
+    if (role === PortRole.Overlay) {
+      if (this.overlay.port >= 0) this.role[this.overlay.port] = Attached.Not;
+      this.role[port] = PortRole.Overlay;
+      this.overlay.port = port;
+      return;
+    }
     if (role === PortRole.Uplink) {
       if (this.uplink >= 0) this.role[this.uplink] = Attached.Not;
       this.role[port] = PortRole.Uplink;
@@ -269,6 +285,10 @@ export class IpSwitch implements IpForwarder {
     const r = this.role[port];
     if (r === Attached.Not || r === undefined) return;
     this.role[port] = Attached.Not;
+    if (r === PortRole.Overlay) {
+      this.overlay.port = -1;
+      return;
+    }
     this.lastSaw[port] = NaN;
     this.l2.removePort(port);
     if (r === PortRole.Uplink) {
@@ -404,6 +424,10 @@ export class IpSwitch implements IpForwarder {
       this.drop(DropReason.Malformed);
       return;
     }
+    if (r === PortRole.Overlay) {
+      this.overlay.input(buf, hdr, eth, end, now, this.cur, this.portMacHi, this.portMacLo);
+      return;
+    }
     const l2 = this.l2;
     // On a VLAN-unaware switch tci, vid and cur stay 0, 0 and VLAN 0's table (setSwitchPolicy).
     if (l2.vlanAware) {
@@ -464,6 +488,7 @@ export class IpSwitch implements IpForwarder {
     }
     const de = this.cur.lookup(dst);
     if (de === undefined) {
+      if (this.overlay.port >= 0 && this.overlay.send(dst, buf, hdr, eth, end, now)) return;
       if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
       else if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, this.uplink, this.vid, buf, hdr, eth, end, tci);
       return;
@@ -655,13 +680,19 @@ export class IpSwitch implements IpForwarder {
       this.egress.send(port, buf, hdr, eth, end, this.tci);
       return;
     }
+    // The overlay (overlay.ts): a known address answered from its data; an unknown one asked
+    // there too (unchanged: guests keep their own MAC on the overlay), from a registered sender or a probe.
+    const ov = this.overlay;
+    if (ov.port >= 0 && ov.answer(port, tpa, buf, hdr, eth, end, this.now)) return;
+    const relayed = ov.port >= 0 && (se !== undefined || spa === 0);
+    if (relayed) ov.relay(buf, hdr, eth, end);
     // To the LAN only under a sender it may believe: registered with the adapter, or a probe.
     if (spa !== 0 && (se === undefined || se.localOnly)) {
-      this.drop(DropReason.SpoofedSource);
+      if (!relayed) this.drop(DropReason.SpoofedSource);
       return;
     }
     setArpShaHL(buf, a, this.uplinkMacHi, this.uplinkMacLo);
-    if (!this.sendToUplink(buf, hdr, eth, end)) this.drop(DropReason.NoUplink);
+    if (!this.sendToUplink(buf, hdr, eth, end) && !relayed) this.drop(DropReason.NoUplink);
   }
 
   /** IPv4 from the uplink (the IPv4 checks passed). */

@@ -56,12 +56,12 @@ export type ToWorker =
   | { op: 'switch-policy'; sw: number; policy: SwitchPolicy }
   | { op: 'switch-remove'; sw: number }
   /**
-   * role: 'nic' or 'uplink'. mac: 48-bit number. vnet: the fd carries a 10-byte virtio-net header
+   * role: 'nic', 'uplink' or 'overlay' (IP mode: the switch's VXLAN device, src/forward/overlay.ts). mac: 48-bit number. vnet: the fd carries a 10-byte virtio-net header
    * (must be false for the QEMU kinds). peer: for 'qemu-dgram', QEMU's socket path (the port's
    * sendto destination and the only accepted source); unused by the other kinds. policy: the
    * NIC's layer-2 policy (absent: OPEN_PORT_POLICY; the uplink's VLANs follow the switch's).
    */
-  | { op: 'port-add'; port: number; sw: number; role: 'nic' | 'uplink'; kind: PortKind; fd: number; mac: number; vnet: boolean; name: string; peer?: string; policy?: PortPolicy }
+  | { op: 'port-add'; port: number; sw: number; role: 'nic' | 'uplink' | 'overlay'; kind: PortKind; fd: number; mac: number; vnet: boolean; name: string; peer?: string; policy?: PortPolicy }
   /** A NIC's policy changed (GRANT, SET NIC): applies from the next frame. */
   | { op: 'port-policy'; port: number; policy: PortPolicy }
   | { op: 'port-remove'; port: number }
@@ -69,6 +69,9 @@ export type ToWorker =
   | { op: 'ip-set'; sw: number; vid?: number; ip: number; port: number; localOnly: boolean }
   | { op: 'ip-clear'; sw: number; vid?: number; ip: number }
   | { op: 'announce'; sw: number; vid?: number; ip: number }
+  /** IP mode, the VXLAN overlay: `ip` (uint32) is a remote member's guest under `mac` (48-bit); overlay-clear forgets it. */
+  | { op: 'overlay-set'; sw: number; ip: number; mac: number }
+  | { op: 'overlay-clear'; sw: number; ip: number }
   /**
    * Open trace session `trace` (a small number the main thread chooses, unique while open):
    * copy the frames of switch `sw` into a ring the main thread allocated (`ring`: address of

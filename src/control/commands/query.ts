@@ -14,6 +14,10 @@
  *     uplink: { rdevs, active, state, mac, mtu, port, counters, vlans (trunk: its VLANs) },
  *     nics: [{ guest, vdev, mac, port, counters, portType, vlans (tagged), pvid (untagged, 0
  *     none), promiscuous, macProtect }], ipTable: [{ ip, vlan, guest, vdev, localOnly, reason }],
+ *     overlay: { vni, state, device, localVtep, port, mac, counters, staticVteps, memberVteps:
+ *       [{ member, vtep }] (the other members'), remotes: [{ ip,
+ *       mac, member, vtep }], entries: [{ mac, dst }] (the VXLAN device's forwarding entries) }
+ *       | null (no VXLAN),
  *     drops: { <reason>: n } }] }
  *  QUERY LAN -> { lans: [{ type: 'VSWITCH', ...the same }] }
  *  (reason: why an entry is local only, null when registered.) IP mode also has
@@ -162,8 +166,36 @@ export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       ip6: e.ip6, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
       reason: e.localOnly ? (rt.addressReason(sw.name, e.ip6) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
+    overlay: overlayDoc(rt, sw.name),
     drops,
   };
+}
+
+/** A switch's VXLAN overlay (reconcile/overlay.ts), null without one. */
+function overlayDoc(rt: RuntimeView, name: string) {
+  const o = rt.overlay?.(name) ?? null;
+  if (o === null) return null;
+  return {
+    vni: o.vni, state: o.state, device: o.device, localVtep: o.localVtep, port: o.port, mac: o.mac === null ? null : mac(o.mac),
+    counters: portCounters(rt, o.port), staticVteps: o.staticVteps, memberVteps: o.memberVteps,
+    remotes: o.remotes.map((r) => ({ ip: formatIpv4(r.ip), mac: mac(r.mac), member: r.member, vtep: r.vtep })),
+    entries: o.entries,
+  };
+}
+
+function overlayLines(o: NonNullable<ReturnType<typeof overlayDoc>>, details: boolean): string[] {
+  const lines = [`  VXLAN: VNI ${o.vni}    Local VTEP: ${o.localVtep ?? 'NONE'}    Device: ${o.device}    State: ${o.state}`];
+  if (!details) return lines;
+  lines.push(`  Overlay Port ${o.device}: ${countersLine(o.counters)}`);
+  lines.push(`  Static VTEPs: ${o.staticVteps.length === 0 ? 'none' : o.staticVteps.join(' ')}`);
+  lines.push(`  Member VTEPs: ${o.memberVteps.length === 0 ? 'none' : o.memberVteps.map((m) => `${m.member} ${m.vtep}`).join(', ')}`);
+  if (o.remotes.length === 0) lines.push('  Remote guests: none');
+  else lines.push('  Remote guests:');
+  for (const r of o.remotes) lines.push(`    ${r.ip.padEnd(15)}  MAC: ${zmac(r.mac)}  Member: ${r.member.padEnd(8)}  VTEP: ${r.vtep}`);
+  if (o.entries.length === 0) lines.push('  VXLAN forwarding entries: none');
+  else lines.push('  VXLAN forwarding entries:');
+  for (const e of o.entries) lines.push(`    ${e.mac}  dst ${e.dst}`);
+  return lines;
 }
 
 /** The access list, by user id: each grant with the switch's defaults filled in. */
@@ -248,6 +280,7 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean, list?:
     lines.push(`  RDEV: ${u.rdevs.join(' ')}    Active: ${u.active ?? 'NONE'}    State: ${u.state}${u.mac !== null ? `    MAC: ${zmac(u.mac)}` : ''}`);
   }
   lines.push(vlanLine(doc));
+  if (doc.overlay !== null && list === undefined) lines.push(...overlayLines(doc.overlay, details));
   if (list === 'ACCESSLIST') return [...lines, ...accessListLines(doc)];
   if (list === 'PROMISCUOUS') return [...lines, ...promiscuousLines(doc)];
   if (!details) return lines;

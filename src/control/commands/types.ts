@@ -16,6 +16,7 @@ import type { ControllerListEntry, SwitchControlView } from '../controllers.js';
 import type { QemuNicView } from '../qemu-nics.js';
 import type { HostTapNicView } from '../host-tap-nics.js';
 import type { Principal } from '../privilege.js';
+import type { OverlayView } from '../reconcile/overlay.js';
 
 /** Read-only probes of the host the checks may use. */
 export interface Env {
@@ -50,6 +51,8 @@ export interface ClusterView {
 export interface RuntimeView {
   /** Uplink of switch `name`: state text (NOT DEFINED, WAITING FOR DEVICE x, READY, ...). */
   uplink(name: string): { state: string; active: string | null; mac: number | null; mtu: number | null; port: number | null };
+  /** The VXLAN overlay of switch `name` (src/control/reconcile/overlay.ts), null without one; absent: no overlays here. */
+  overlay?(name: string): OverlayView | null;
   /** Data-plane port of a coupled NIC, or null while it has none. */
   nicPort(userid: string, vdev: number): number | null;
   /** Data-plane switch number, or null. */

@@ -270,6 +270,11 @@ export class Cluster implements DefinitionStore, AddressClaims {
     return this.addresses.want(addressKey(sw, formatIpv4(ip)));
   }
 
+  /** The address claims this member holds (/vswitch/<switch>/ip/<addr> keys; the overlay directory publishes them). */
+  addressesHeld(): string[] {
+    return this.addresses.held();
+  }
+
   inUse(sw: string, ips: Iterable<number>): void {
     if (!this.joined) return;
     const keys: string[] = [];

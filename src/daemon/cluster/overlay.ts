@@ -1,0 +1,158 @@
+/**
+ * The VXLAN overlays' directory in the cluster's store (src/control/reconcile/overlay.ts is
+ * its reader): each member publishes its own VTEP and its own guests' addresses on overlay
+ * switches; every member reads the others'. On the daemon's main thread; never in the data path.
+ *
+ * Keys (next to keys.ts's; all under the member's lease, so a dead member's go with it):
+ * - /vswitch/vteps/<member>               the member's local VTEP (vswitchd --vtep ADDR), dotted IPv4.
+ * - /vswitch/overlay/<switch>/<member>/<a.b.c.d>  one of the member's guest addresses on a
+ *                                         switch defined with VXLAN: the NIC's MAC, 12 hex digits.
+ *
+ * Contract:
+ * - Every PROBE_MS (and at once after a new lease) the member puts the keys of what it has now
+ *   and deletes the ones it no longer has: its VTEP, and each LAN IP table address of an
+ *   overlay switch whose cluster claim (/vswitch/<switch>/ip/<addr>, keys.ts) this member
+ *   holds, with its NIC's MAC. A guest uncoupled (its address gone from the table) or a member
+ *   stopped cleanly (its lease revoked) takes its keys away at once; a dead member's go when
+ *   its lease runs out (LEASE_TTL_S).
+ * - It then reads both prefixes: `remotes(sw)` is every other member's address on that switch
+ *   whose member has a VTEP; `memberVteps()` the other members' VTEPs; `listen(fn)` hears fn(sw) when a switch's remotes changed ('' on
+ *   the first read). A value that is not a MAC or a VTEP that is not an address is skipped
+ *   (and logged once per key).
+ * - A store that does not answer changes nothing (the remotes known stay; the next round retries).
+ */
+import type { Logger } from 'pino';
+import type { State } from '../../control/state.js';
+import type { OverlayRemote, OverlaySource } from '../../control/reconcile/overlay.js';
+import { formatIpv4, parseIpv4 } from '../../wire/addr.js';
+import { addressKey, ROOT } from './keys.js';
+import { PROBE_MS, type Store } from './store.js';
+
+export const VTEPS = `${ROOT}vteps/`;
+export const OVERLAY = `${ROOT}overlay/`;
+
+export function overlayKey(sw: string, member: string, ip: string): string {
+  return `${OVERLAY}${sw}/${member}/${ip}`;
+}
+
+export class OverlayDirectory implements OverlaySource {
+  /** key -> value this member has put (under `lease`). */
+  private published = new Map<string, string>();
+  private lease: string | null = null;
+  private remote = new Map<string, OverlayRemote[]>();
+  private vteps: Array<{ member: string; vtep: string }> = [];
+  private listener: ((sw: string) => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly badKeys = new Set<string>();
+  private first = true;
+  private stopped = false;
+
+  constructor(private readonly store: Store, private readonly member: string, private readonly vtep: string | null,
+    private readonly state: State, private readonly held: () => string[], private readonly log: Logger) {
+    store.onLease(() => { this.published.clear(); });
+  }
+
+  listen(fn: (sw: string) => void): void {
+    this.listener = fn;
+  }
+
+  remotes(sw: string): OverlayRemote[] {
+    return this.remote.get(sw) ?? [];
+  }
+
+  memberVteps(): Array<{ member: string; vtep: string }> {
+    return this.vteps;
+  }
+
+  start(): void {
+    const round = async (): Promise<void> => {
+      try {
+        await this.publish();
+        await this.read();
+      } catch { /* the store's probe says why; the next round retries */ }
+      if (this.stopped) return;
+      this.timer = setTimeout(() => void round(), PROBE_MS);
+      this.timer.unref();
+    };
+    void round();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** What this member must have in the store now. */
+  private wanted(): Map<string, string> {
+    const out = new Map<string, string>();
+    if (this.vtep === null) return out;
+    out.set(`${VTEPS}${this.member}`, this.vtep);
+    const held = new Set(this.held());
+    for (const sw of this.state.switches.values()) {
+      if (!sw.vxlan || sw.mode !== 'IP') continue;
+      for (const e of sw.lanIp.values()) {
+        const ip = formatIpv4(e.ip);
+        const nic = this.state.nic(e.userid, e.vdev);
+        if (!nic || !held.has(addressKey(sw.name, ip))) continue;
+        out.set(overlayKey(sw.name, this.member, ip), nic.mac.toString(16).padStart(12, '0'));
+      }
+    }
+    return out;
+  }
+
+  private async publish(): Promise<void> {
+    const want = this.wanted();
+    const c = this.store.client;
+    if ([...want].some(([k, v]) => this.published.get(k) !== v)) {
+      const lease = await this.store.lease();
+      if (lease !== this.lease) { this.published.clear(); this.lease = lease; }
+      for (const [k, v] of want) {
+        if (this.published.get(k) === v) continue;
+        await c.put(k).value(v).lease(lease);
+        this.published.set(k, v);
+      }
+    }
+    for (const k of [...this.published.keys()]) {
+      if (want.has(k)) continue;
+      await c.delete().key(k);
+      this.published.delete(k);
+    }
+  }
+
+  private async read(): Promise<void> {
+    const c = this.store.client;
+    const [vteps, entries] = await Promise.all([c.getAll().prefix(VTEPS).strings(), c.getAll().prefix(OVERLAY).strings()]);
+    const vtepOf = new Map<string, string>();
+    for (const [k, v] of Object.entries(vteps)) {
+      const ip = parseIpv4(v);
+      if (ip <= 0) { this.bad(k, v); continue; }
+      vtepOf.set(k.slice(VTEPS.length), formatIpv4(ip));
+    }
+    const next = new Map<string, OverlayRemote[]>();
+    for (const [k, v] of Object.entries(entries)) {
+      const [sw, member, ipText, ...rest] = k.slice(OVERLAY.length).split('/');
+      const ip = parseIpv4(ipText ?? '');
+      if (sw === undefined || member === undefined || rest.length > 0 || ip < 0 || !/^[0-9a-f]{12}$/.test(v)) { this.bad(k, v); continue; }
+      if (member === this.member) continue;
+      const vtep = vtepOf.get(member);
+      if (vtep === undefined) continue;
+      const list = next.get(sw) ?? next.set(sw, []).get(sw)!;
+      list.push({ ip, mac: parseInt(v, 16), member, vtep });
+    }
+    for (const l of next.values()) l.sort((a, b) => a.ip - b.ip);
+    this.vteps = [...vtepOf].filter(([m]) => m !== this.member).map(([member, vtep]) => ({ member, vtep })).sort((a, b) => (a.member < b.member ? -1 : 1));
+    const changed = new Set<string>();
+    for (const sw of new Set([...next.keys(), ...this.remote.keys()])) {
+      if (JSON.stringify(next.get(sw) ?? []) !== JSON.stringify(this.remote.get(sw) ?? [])) changed.add(sw);
+    }
+    this.remote = next;
+    if (this.first) { this.first = false; this.listener?.(''); return; }
+    for (const sw of changed) this.listener?.(sw);
+  }
+
+  private bad(key: string, value: string): void {
+    if (this.badKeys.has(key)) return;
+    this.badKeys.add(key);
+    this.log.warn({ key, value }, 'overlay: a key in the store that is not an overlay entry; skipped');
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The IP-mode switch's VXLAN overlay (src/forward/overlay.ts through src/forward/ip-switch.ts),
+ * pure: a recording egress, frames built by the wire emitters, no sockets. Every case checks
+ * where each frame went (port, MACs, ARP fields) or the one drop it counted.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { IpSwitch } from '../../src/forward/ip-switch.js';
+import { PortRole } from '../../src/forward/api.js';
+import { readMac } from '../../src/wire/addr.js';
+import { arpOp, arpSha, arpSpa, arpTha, arpTpa } from '../../src/wire/arp.js';
+import { ArpOp } from '../../src/wire/arp.js';
+import { LEARNED_MS, MAX_LEARNED } from '../../src/forward/overlay.js';
+import { RecordingEgress, counters, drops, udpFrame, arpFrame, ipv6Frame, ip, Frame } from './helpers.js';
+
+const SW = 2;
+const A = 0x02b001000001, U = 0x0200000000ff, OV = 0x06aa00000001;
+const R = 0x02b002000001; // a remote member's guest
+const P = 0x0a0000000099; // a host behind a static VTEP
+const BC = 0xffffffffffff;
+const IP_A = ip('10.237.0.11'), IP_R = ip('10.237.0.21'), IP_P = ip('10.237.0.99'), IP_X = ip('10.237.0.50');
+const PA = 1, PU = 9, PO = 12;
+
+function setup(opts: { uplink?: boolean } = {}) {
+  const eg = new RecordingEgress();
+  const c = counters();
+  const sw = new IpSwitch(SW, c, eg, {});
+  sw.addPort(PA, PortRole.Nic, A);
+  if (opts.uplink !== false) sw.addPort(PU, PortRole.Uplink, U);
+  sw.addPort(PO, PortRole.Overlay, OV);
+  sw.setAddress(IP_A, PA, true);
+  sw.overlay.setRemote(IP_R, R);
+  return { sw, eg, c };
+}
+
+function run(s: ReturnType<typeof setup>, port: number, f: Frame, now = 0): void {
+  s.sw.input(port, f.buf, f.hdr, f.eth, f.end, now);
+}
+
+const dstOf = (f: Uint8Array) => readMac(f, 0);
+const srcOf = (f: Uint8Array) => readMac(f, 6);
+
+test('a NIC\'s ARP for a remote guest is answered locally with the remote guest\'s MAC; nothing crosses the overlay', () => {
+  const s = setup();
+  run(s, PA, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_R));
+  assert.equal(s.eg.sent.length, 1);
+  const f = s.eg.sent[0];
+  assert.equal(f.port, PA);
+  assert.equal(arpOp(f.frame, 14), ArpOp.Reply);
+  assert.equal(arpSha(f.frame, 14), R);
+  assert.equal(arpSpa(f.frame, 14) >>> 0, IP_R);
+  assert.equal(arpTha(f.frame, 14), A);
+  assert.equal(dstOf(f.frame), A);
+  assert.equal(srcOf(f.frame), R);
+  assert.deepEqual(drops(s.c, SW), {});
+});
+
+test('a NIC\'s IPv4 to a remote guest goes out the overlay with the remote MAC, the guest\'s own source MAC kept (not the uplink)', () => {
+  const s = setup();
+  run(s, PA, udpFrame(U, A, IP_A, IP_R));
+  assert.equal(s.eg.sent.length, 1);
+  assert.equal(s.eg.sent[0].port, PO);
+  assert.equal(dstOf(s.eg.sent[0].frame), R);
+  assert.equal(srcOf(s.eg.sent[0].frame), A);
+  // An address the overlay does not know goes to the uplink as before.
+  s.eg.clear();
+  run(s, PA, udpFrame(U, A, IP_A, IP_X));
+  assert.equal(s.eg.sent.length, 1);
+  assert.equal(s.eg.sent[0].port, PU);
+  assert.equal(srcOf(s.eg.sent[0].frame), U);
+  // A cleared remote is no longer reached through the overlay.
+  s.sw.overlay.clearRemote(IP_R);
+  s.eg.clear();
+  run(s, PA, udpFrame(R, A, IP_A, IP_R));
+  assert.equal(s.eg.sent[0].port, PU);
+});
+
+test('from the overlay: IPv4 of a known source to a local guest is delivered with its MAC; unknown sources and destinations are dropped and counted', () => {
+  const s = setup();
+  run(s, PO, udpFrame(A, R, IP_R, IP_A));
+  assert.equal(s.eg.sent.length, 1);
+  assert.equal(s.eg.sent[0].port, PA);
+  assert.equal(dstOf(s.eg.sent[0].frame), A);
+  s.eg.clear();
+  run(s, PO, udpFrame(A, P, IP_P, IP_A)); // nobody said who 10.237.0.99 is
+  run(s, PO, udpFrame(A, R, IP_R, IP_X)); // no such local guest
+  run(s, PO, udpFrame(BC, R, IP_R, ip('255.255.255.255')));
+  run(s, PO, ipv6Frame(A, R));
+  run(s, PO, udpFrame(A, BC, IP_R, IP_A)); // a broadcast source MAC
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 1, 'unknown-destination': 2, 'not-ip': 1, 'bad-source': 1 });
+});
+
+test('a host behind a static VTEP: its ARP is answered with the guest\'s MAC and teaches the switch its address', () => {
+  const s = setup();
+  run(s, PO, arpFrame(BC, P, ArpOp.Request, P, IP_P, 0, IP_A), 1000);
+  assert.equal(s.eg.sent.length, 1);
+  const f = s.eg.sent[0];
+  assert.equal(f.port, PO);
+  assert.equal(arpOp(f.frame, 14), ArpOp.Reply);
+  assert.equal(arpSha(f.frame, 14), A);
+  assert.equal(dstOf(f.frame), P);
+  s.eg.clear();
+  // Now the guest reaches it (ARP answered from what was learned; IPv4 out the overlay), and its IPv4 is accepted.
+  run(s, PA, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_P), 2000);
+  assert.equal(arpSha(s.eg.sent[0].frame, 14), P);
+  run(s, PA, udpFrame(P, A, IP_A, IP_P), 2000);
+  assert.equal(s.eg.sent[1].port, PO);
+  assert.equal(dstOf(s.eg.sent[1].frame), P);
+  run(s, PO, udpFrame(A, P, IP_P, IP_A), 2000);
+  assert.equal(s.eg.sent[2].port, PA);
+  // Learned entries age out.
+  s.eg.clear();
+  run(s, PO, udpFrame(A, P, IP_P, IP_A), 1000 + LEARNED_MS + 1);
+  assert.equal(s.eg.sent.length, 0);
+  assert.equal(drops(s.c, SW)['spoofed-source'], 1);
+});
+
+test('an ARP from the overlay claiming a local guest\'s address is dropped; a remote address is never relearned from ARP', () => {
+  const s = setup();
+  run(s, PO, arpFrame(BC, P, ArpOp.Request, P, IP_A, 0, IP_X));
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 1 });
+  run(s, PO, arpFrame(BC, P, ArpOp.Request, P, IP_R, 0, IP_A)); // answered, but R stays the store's
+  s.eg.clear();
+  run(s, PA, udpFrame(P, A, IP_A, IP_R));
+  assert.equal(dstOf(s.eg.sent[0].frame), R);
+});
+
+test('a NIC\'s ARP for an unknown address goes to the overlay unchanged and to the uplink under the uplink\'s MAC; the reply from the overlay reaches the guest', () => {
+  const s = setup();
+  run(s, PA, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_P));
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PO]); // local only: not to the LAN (unchanged rule), but the overlay asks
+  assert.equal(arpSha(s.eg.sent[0].frame, 14), A);
+  s.sw.setAddress(IP_A, PA, false);
+  s.eg.clear();
+  run(s, PA, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_P));
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PO, PU]);
+  assert.equal(arpSha(s.eg.sent[0].frame, 14), A);
+  assert.equal(arpSha(s.eg.sent[1].frame, 14), U);
+  s.eg.clear();
+  run(s, PO, arpFrame(A, P, ArpOp.Reply, P, IP_P, A, IP_A));
+  assert.equal(s.eg.sent.length, 1);
+  assert.equal(s.eg.sent[0].port, PA);
+  assert.equal(arpTpa(s.eg.sent[0].frame, 14) >>> 0, IP_A);
+  // Without an uplink, the overlay alone is no NoUplink drop.
+  const t = setup({ uplink: false });
+  t.sw.setAddress(IP_A, PA, false);
+  run(t, PA, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_P));
+  assert.deepEqual(t.eg.sent.map((x) => x.port), [PO]);
+  assert.deepEqual(drops(t.c, SW), {});
+});
+
+test('the learned table is bounded; the overlay port removed stops the overlay', () => {
+  const s = setup();
+  for (let i = 0; i < MAX_LEARNED + 10; i++) run(s, PO, arpFrame(BC, P + i, ArpOp.Request, P + i, ip('10.238.0.0') + i, 0, IP_X));
+  assert.deepEqual(s.sw.overlay.sizes(), [1, MAX_LEARNED]);
+  assert.equal(drops(s.c, SW)['arp-ignored'], MAX_LEARNED + 10);
+  s.sw.removePort(PO);
+  s.eg.clear();
+  run(s, PA, udpFrame(R, A, IP_A, IP_R));
+  assert.equal(s.eg.sent[0].port, PU);
+  run(s, PO, udpFrame(A, R, IP_R, IP_A));
+  assert.equal(drops(s.c, SW).malformed, 1); // a port no longer attached
+});
+
+test('property: with an overlay port, no input throws and every frame is sent at least once or counted as exactly one drop', () => {
+  const s = setup();
+  s.sw.overlay.setRemote(ip('10.237.0.22'), R + 1);
+  const seeds = [
+    udpFrame(R, A, IP_A, IP_R).buf, udpFrame(A, R, IP_R, IP_A).buf, udpFrame(A, P, IP_P, IP_A).buf,
+    arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_R).buf, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_P).buf,
+    arpFrame(BC, P, ArpOp.Request, P, IP_P, 0, IP_A).buf, arpFrame(A, P, ArpOp.Reply, P, IP_P, A, IP_A).buf,
+    arpFrame(BC, P, ArpOp.Request, P, 0, 0, IP_A).buf, udpFrame(BC, R, IP_R, 0xffffffff).buf, ipv6Frame(A, R).buf,
+  ];
+  const frame = fc.tuple(fc.nat(seeds.length - 1), fc.array(fc.tuple(fc.nat(80), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+    fc.integer({ min: -4, max: 80 }), fc.nat(10))
+    .map(([k, muts, cut, vnet]) => {
+      const b = seeds[k]!.slice();
+      for (const [i, v] of muts) if (i < b.length) b[i] = v;
+      const end = cut < 0 ? b.length : Math.max(10, Math.min(b.length, 10 + cut));
+      return { buf: b, hdr: Math.min(vnet, 10), eth: 10, end };
+    });
+  const total = (): number => Object.values(drops(s.c, SW)).reduce((x, y) => x + y, 0);
+  let now = 0;
+  fc.assert(fc.property(frame, fc.constantFrom(PA, PU, PO, 5), (f, port) => {
+    now += 1000;
+    const before = total();
+    s.eg.clear();
+    s.sw.input(port, f.buf, f.hdr, f.eth, f.end, now);
+    const dropped = total() - before;
+    assert.ok((s.eg.sent.length > 0 && dropped === 0) || (s.eg.sent.length === 0 && dropped === 1), `sent ${s.eg.sent.length}, drops ${dropped}`);
+  }), { numRuns: 3000 });
+});
