@@ -85,7 +85,7 @@ export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevi
 export interface WatcherLike extends TapWatcher {
   /** vid: 0 for the NIC's own interface, N for its VLAN sub-device of VLAN id N (src/host/address-watcher.ts). */
   on(ev: 'address', fn: (key: string, ip: number, prefixLen: number, added: boolean, vid?: number) => void): unknown;
-  on(ev: 'address6', fn: (key: string, ip6: string, prefixLen: number, added: boolean) => void): unknown;
+  on(ev: 'address6', fn: (key: string, ip6: string, prefixLen: number, added: boolean, vid?: number) => void): unknown;
 }
 
 export interface ReconcilerDeps {
@@ -195,7 +195,7 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('fdb', (m) => this.macTables.answer(m));
     watcher.on('address', (key, ip, prefixLen, added, vid) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured', vid ?? 0));
     dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
-    watcher.on('address6', (key, ip6, prefixLen, added) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured'));
+    watcher.on('address6', (key, ip6, prefixLen, added, vid) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured', vid ?? 0));
     dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6));
     dp.on('group6-join', (m) => this.groupEvent(m.sw, m.port, m.group6, true));
     dp.on('group6-leave', (m) => this.groupEvent(m.sw, m.port, m.group6, false));

@@ -84,8 +84,6 @@ export const enum DropReason {
   NdpIgnored = 22,
   /** IP mode: an IPv6 packet for the LAN whose destination the neighbour cache does not hold, with no default router to send it to. */
   NoNeighbour = 23,
-  /** IP mode: IPv6 on a switch that is VLAN-aware or has ISOLATION on (the IPv6 path keeps neither yet, so it is refused rather than leak). */
-  Ipv6NotSupportedHere = 24,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -114,7 +112,6 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'isolated',
   'ndp-ignored',
   'no-neighbour',
-  'ipv6-needs-open-switch',
 ];
 
 /** The data plane's side: where forwarded frames go. */

@@ -48,7 +48,8 @@
  *   Registered to another NIC: Ethernet dst = its MAC, src = the sender NIC's MAC, sent to it.
  *   Registered to the same NIC: Hairpin. Otherwise to the uplink with Ethernet src = uplink
  *   MAC (dst kept); no uplink: NoUplink.
- * - IPv6: ip6-switch.ts (both directions).
+ * - IPv6: ip6-switch.ts (both directions), under the same layer-2 policy (this.l2: the frame's
+ *   VLAN and TCI as decided below, isolation, mirrors, MAC protection).
  * - Anything else (VLAN-tagged, ...): NotIp.
  * From the uplink:
  * - Same Malformed/BadSource checks. Every ARP sender other than 0.0.0.0 is recorded as held on
@@ -220,7 +221,7 @@ export class IpSwitch implements IpForwarder {
     private readonly events: ForwarderEvents) {
     this.dropBase = dropSlot(sw, 0);
     this.tables[0] = this.table;
-    this.v6 = new Ip6Switch(sw, counters, egress, events);
+    this.v6 = new Ip6Switch(sw, counters, egress, events, this.l2);
   }
 
   /** The LAN IP table of VLAN vid (0: a VLAN-unaware switch's). */
@@ -432,9 +433,7 @@ export class IpSwitch implements IpForwarder {
       return;
     }
     if (type === EtherType.Ipv6) {
-      // The IPv6 path (ip6-switch.ts) knows no VLANs and no isolation yet: on such a switch IPv6 is refused, not leaked.
-      if (l2.vlanAware || l2.isolation) this.drop(DropReason.Ipv6NotSupportedHere);
-      else this.v6.input(port, r, buf, hdr, eth, end, now);
+      this.v6.input(port, r, buf, hdr, eth, end, now, tci);
       return;
     }
     if (type !== EtherType.Ipv4) {

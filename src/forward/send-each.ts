@@ -35,20 +35,3 @@ export function mirrorTo(egress: Egress, l2: L2Policy, from: number, out: number
   }
 }
 
-/**
- * To each of ports[0 .. count) but `except`, untagged, with no VLAN or isolation checks: the
- * IPv6 path's flood (ip6-switch.ts), which runs only on VLAN-unaware switches without
- * isolation (ip-switch.ts refuses IPv6 elsewhere). Returns how many were sent.
- */
-export function sendToEach(egress: Egress, ports: ArrayLike<number>, count: number, except: number,
-  buf: Uint8Array, hdr: number, eth: number, end: number): number {
-  let sent = 0;
-  for (let i = 0; i < count; i++) {
-    const q = ports[i];
-    if (q !== except) {
-      egress.send(q, buf, hdr, eth, end);
-      sent++;
-    }
-  }
-  return sent;
-}

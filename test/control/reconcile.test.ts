@@ -474,3 +474,55 @@ test('ETHERNET switches: the MAC table is asked of the worker every second and Q
   clock.advance(1000);
   assert.deepEqual(dp.take().filter((m) => m.op === 'fdb-query'), [], 'no ETHERNET switch, no asking');
 });
+
+test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s sub-devices too), a grant moves it, the IPv4 claim rule across VLANs', () => {
+  const { dp, w, run, clock, state } = setup();
+  run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('DEFINE GUEST T NETNS nt');
+  run('DEFINE NIC 600 FOR T');
+  run('SET VSWITCH SW1 GRANT A');
+  run('SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR T');
+  clock.drain();
+  dp.take();
+  const hex = (a: string) => a.replace(/:/g, '');
+  const A10 = '20010db8000a00000000000000000001', T1 = '20010db8000100000000000000000002';
+  const T20 = '20010db8001400000000000000000002', T99 = '20010db8006300000000000000000002';
+  w.emit('address6', 'A/0600', A10, 64, true, 0);
+  w.emit('address6', 'T/0600', T1, 64, true, 0);
+  w.emit('address6', 'T/0600', T20, 64, true, 20);
+  w.emit('address6', 'T/0600', T99, 64, true, 99);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'ip6-set').map((m) => m.op === 'ip6-set' && [m.ip6, m.vid, m.port]).sort(), [
+    [hex(T1), 1, 1], [hex(A10), 10, 0], [hex(T20), 20, 1],
+  ]);
+  const t6 = state.switches.get('SW1')!.lanIp6;
+  assert.equal(t6.has('2001:db8:63::2'), false, 'an address in a VLAN the port does not carry is not in the table');
+  assert.equal(t6.get('2001:db8:14::2')?.vid, 20);
+  // The address leaves the sub-device for the NIC's own interface: it moves to the native VLAN, keeping its claim.
+  w.emit('address6', 'T/0600', T20, 64, true, 0);
+  clock.drain();
+  assert.deepEqual(dp.take(), [
+    { op: 'ip6-clear', sw: 0, vid: 20, ip6: T20 },
+    { op: 'ip6-set', sw: 0, vid: 1, ip6: T20, port: 1, localOnly: true },
+  ]);
+  // A grant changed: the address moves to A's new VLAN.
+  run('SET VSWITCH SW1 GRANT A VLAN 40');
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [
+    { op: 'ip6-clear', sw: 0, vid: 10, ip6: A10 },
+    { op: 'ip6-set', sw: 0, vid: 40, ip6: A10, port: 0, localOnly: true },
+  ]);
+  // One address, one NIC on the switch whatever its VLAN: T's later claim on A's address is refused and counted once.
+  w.emit('address6', 'T/0600', A10, 64, true, 30);
+  clock.drain();
+  assert.equal(t6.get('2001:db8:a::1')?.userid, 'A');
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), []);
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  w.emit('address6', 'T/0600', T99, 64, false, 99);
+  clock.drain();
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1, 'counted once while it stands');
+});

@@ -64,6 +64,7 @@ import type { ControllerManager } from '../controllers.js';
 import { nicKey, type NicBackends } from '../nics.js';
 import { addressVid, portPolicy } from '../policy.js';
 import type { Nic, State } from '../state.js';
+import { ClaimConflicts } from './claim-conflicts.js';
 import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
@@ -120,8 +121,8 @@ export class LanIpSync implements Syncer {
   private readonly posted = new Map<string, Map<number, Posted>>();
   /** Switch name -> the usable uplink path, since when, and how many of ANNOUNCE_AGAIN_MS are done. */
   private readonly paths = new Map<string, { path: string; since: number; round: number }>();
-  /** Switch name -> conflicts logged and counted (`ip/userid/vdev`), until they go away. */
-  private readonly conflicts = new Map<string, Set<string>>();
+  /** Refused claims, logged and counted once (claim-conflicts.ts). */
+  private readonly conflicts: ClaimConflicts;
   private readonly marks: Marks<string>;
   /** Switch name -> ip -> its probe of the LAN. */
   private readonly probes = new Map<string, Map<number, Probe>>();
@@ -141,6 +142,7 @@ export class LanIpSync implements Syncer {
     private readonly claims: AddressClaims | null = null,
   ) {
     this.marks = touch.switchMarks();
+    this.conflicts = new ClaimConflicts(dp, log, 'ip', 'address');
     claims?.listen((sw) => (sw === '' ? touch.allSwitches() : touch.switch(sw)));
   }
 
@@ -211,7 +213,7 @@ export class LanIpSync implements Syncer {
     const sw = this.switches.number(name);
     if (!def || sw === null) {
       this.posted.delete(name);
-      this.conflicts.delete(name);
+      this.conflicts.forget(name);
       this.paths.delete(name);
       this.probes.delete(name);
       this.heldElsewhere.delete(name);
@@ -220,20 +222,10 @@ export class LanIpSync implements Syncer {
     this.controllers.wantedChanged(name);
     let posted = this.posted.get(name);
     if (!posted) this.posted.set(name, (posted = new Map()));
-    const logged = this.conflicts.get(name) ?? new Set<string>();
-    const seen = new Set<string>();
     const aware = def.vlan !== null;
     const vidOf = (n: Nic, ip: number): number | null => addressVid(aware, portPolicy(def, n), n.addressOn.get(ip) ?? 0);
-    for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf)) {
-      const id = `${k.ip}/${k.userid}/${k.vdev}`;
-      seen.add(id);
-      if (logged.has(id)) continue;
-      this.dp.counters[dropSlot(sw, DropReason.AddressConflict)]++;
-      this.log.warn({ vswitch: name, ip: formatIpv4(k.ip), nic: nicKey(k.userid, k.vdev), holder: k.holder && nicKey(k.holder.userid, k.holder.vdev) },
-        k.holder ? 'address claim refused: another NIC holds it' : 'address claim refused: another NIC held it when it was made');
-    }
-    if (seen.size > 0) this.conflicts.set(name, seen);
-    else this.conflicts.delete(name);
+    const conflicts = this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf);
+    this.conflicts.report(name, sw, conflicts.map((k) => ({ ...k, text: formatIpv4(k.ip) })));
     const table = def.lanIp;
     let probes = this.probes.get(name);
     if (!probes) this.probes.set(name, (probes = new Map()));
