@@ -81,6 +81,8 @@
  * (NAs) carry a 10-byte zero virtio-net header. announce6 sends an unsolicited NA (override,
  * to ff02::1) out the uplink in the VLAN asked for (a VLAN-unaware switch: VLAN 0 only).
  * removePort of a NIC removes its addresses and memberships.
+ * query(mac, qrv, qqic): the MLDv2 general query to every NIC (the querier, one timer with
+ * IGMP's, is ip-switch.ts's).
  * tick(now): memberships not refreshed for MLD_MEMBERSHIP_MS expire (events.leftGroup6);
  * neighbour cache and probe table entries and default routers past their expiry are removed;
  * the sawAddress6 limiter is reset.
@@ -89,7 +91,7 @@
 import { DropReason, PortRole, type Egress, type ForwarderEvents } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { Ip6Table } from './ip6-table.js';
-import { mirrorTo, sendToMembers } from './send-each.js';
+import { mirrorTo, sendToMembers, toEachUntagged } from './send-each.js';
 import type { L2Policy } from './l2-policy.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW, MAX_GROUPS } from './group-table.js';
 import { macHi, macLo } from '../wire/addr.js';
@@ -108,7 +110,7 @@ const {
   upperIsFragment, upperOffset, upperProto, solicitedNodeW3, ipv6GroupMac,
 } = ipv6;
 const { checkIcmpv6, checkMld, checkNdp, emitNa, isMld, isNdp, llaIsEthernet, llaMacHi, llaMacLo, ndpFindOption, ndpTargetWord,
-  raRouterLifetime, redirectDstWord, rewriteLinkLayerOptions, mldGroupWord, mld2FirstRecord, mld2RecordCount, mld2RecordEnd,
+  raRouterLifetime, redirectDstWord, rewriteLinkLayerOptions, mldGroupWord, emitMld2Query, mld2FirstRecord, mld2RecordCount, mld2RecordEnd,
   mld2RecordGroupWord, mld2RecordSources, mld2RecordType } = icmpv6;
 
 /** The key VLAN of the MLD group ids: the group table is one for the switch, as IPv4's (see the file comment). */
@@ -120,6 +122,8 @@ export const NEIGHBOUR_MAX = 4096;
 export const NEIGHBOUR_MS = 20 * 60_000;
 /** MLD's multicast listener interval (RFC 3810 9.4: 2 x 125 s + 10 s). */
 export const MLD_MEMBERSHIP_MS = 260_000;
+/** The maximum response delay of the switch's MLD queries (RFC 3810 9.3: 10 s). */
+export const MLD_QUERY_RESPONSE_MS = 10_000;
 /** Probe table bound per switch, and how long a NIC's DAD probe is remembered (a LAN host's
  * defence comes within RetransTimer, 1 s by default, of each of DupAddrDetectTransmits probes). */
 export const PROBE_MAX = 1024;
@@ -172,6 +176,8 @@ export class Ip6Switch {
 
   /** Where the NAs the switch makes are written. */
   private readonly out = new Uint8Array(VNET_HDR_LEN + Eth.HeaderLen + icmpv6.NA_PACKET_LEN);
+  /** Where its MLD queries are written. */
+  private readonly queryBuf = new Uint8Array(VNET_HDR_LEN + Eth.HeaderLen + icmpv6.MLD2_QUERY_PACKET_LEN);
   private readonly dropBase: number;
   private readonly onLeft = (port: number, id: number): void => this.left(port, id);
 
@@ -255,6 +261,25 @@ export class Ip6Switch {
 
   private drop(reason: number): void {
     this.counters[this.dropBase + reason]++;
+  }
+
+  /**
+   * The querier's MLDv2 general query (ip-switch.ts decides when) to every NIC in its untagged
+   * VLAN: from `mac` and the link-local address made from it (modified EUI-64, RFC 4291: hosts
+   * discard a query from any other kind of source, RFC 3810 5.1.14), to ff02::1, QRV `qrv`,
+   * QQIC `qqic` s, maximum response MLD_QUERY_RESPONSE_MS.
+   */
+  query(mac: number, qrv: number, qqic: number): void {
+    const b = this.queryBuf;
+    const eth = emitZeroVnetHdr(b, 0);
+    const hi = macHi(mac), lo = macLo(mac);
+    setEthDstHL(b, eth, 0x333300, 1);
+    setEthSrcHL(b, eth, hi, lo);
+    b[eth + 12] = 0x86; b[eth + 13] = 0xdd;
+    // fe80::(hi ^ 0x020000)ff:fe(lo)
+    const w2 = ((hi ^ 0x020000) << 8) | 0xff, w3 = (0xfe << 24) | lo;
+    const end = emitMld2Query(b, eth + Eth.HeaderLen, 0xfe800000 | 0, 0, w2, w3, MLD_QUERY_RESPONSE_MS, qrv, qqic);
+    toEachUntagged(this.egress, this.l2, this.nics, this.nics.length, b, 0, eth, end);
   }
 
   /**

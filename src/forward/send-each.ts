@@ -5,7 +5,9 @@
  * sendToMembers sends one frame, unchanged, to each of a set of ports that its VLAN reaches
  * (L2Policy.member) but the ingress, skipping those isolation keeps it from (L2Policy.isolated):
  * a flood within a VLAN. mirrorTo sends a copy of a forwarded frame to each promiscuous port of
- * its VLAN that did not get it already (not the ingress, not `out`). Each send carries the
+ * its VLAN that did not get it already (not the ingress, not `out`). toEachUntagged sends a
+ * frame the switch made itself (its IGMP and MLD queries) to each NIC in the VLAN the NIC
+ * carries untagged (a trunk without one gets none), so no guest sees it tagged. Each send carries the
  * frame's TCI (the egress tags per port; 0 on a VLAN-unaware switch, where every port is a
  * member of VLAN 0).
  */
@@ -35,3 +37,15 @@ export function mirrorTo(egress: Egress, l2: L2Policy, from: number, out: number
   }
 }
 
+
+/** The switch's own frame to each of ports[0 .. count) in its untagged VLAN (0 on a VLAN-unaware switch; none: skipped). */
+export function toEachUntagged(egress: Egress, l2: L2Policy, ports: ArrayLike<number>, count: number,
+  buf: Uint8Array, hdr: number, eth: number, end: number): void {
+  const aware = l2.vlanAware;
+  for (let i = 0; i < count; i++) {
+    const q = ports[i];
+    const tci = aware ? l2.untaggedVid(q) : 0;
+    if (aware && tci === 0) continue; // a trunk without an untagged VLAN
+    egress.send(q, buf, hdr, eth, end, tci);
+  }
+}

@@ -9,7 +9,10 @@
  * Checked: ping6 inside a VLAN works (guest-guest, global and link-local %enc600; guest-LAN
  * and LAN-guest), across VLANs it fails (guest-guest, guest to the other VLAN's LAN host);
  * QUERY VSWITCH DETAILS lists each IPv6 address in its VLAN; ISOLATION ON keeps A1 from A2 (the
- * isolated drop counted) but not from the LAN, OFF restores it. Every namespace has a name
+ * isolated drop counted) but not from the LAN, OFF restores it. The switch is the guests' MLD
+ * querier: a NIC coupled makes it send the MLDv2 general query (from the uplink's link-local
+ * EUI-64 address, in each NIC's VLAN), and the guest's kernel answers it with its report (so
+ * it took the query as valid). Every namespace has a name
  * unique to this run and goes at the end, also on failure.
  */
 import { test, before, after } from 'node:test';
@@ -19,6 +22,7 @@ import { Daemon } from '../helpers/daemon.js';
 import { Controller } from '../helpers/controller.js';
 import { dropCount } from '../helpers/query.js';
 import { vlanDevices, type SpawnIn } from '../helpers/vlan-devices.js';
+import { tcpdump } from '../helpers/tcpdump.js';
 
 const lab = new NetLab('v6vl');
 const spawnIn: SpawnIn = (ns, cmd, args) => lab.spawn(ns, cmd, args);
@@ -31,6 +35,7 @@ const WHO: Who[] = ['A1', 'A2', 'B1'];
 const VLAN: Record<Who, number> = { A1: 10, A2: 10, B1: 20 };
 const ns = {} as Record<Who | 'L10' | 'L20', string>;
 const ll = {} as Record<Who, string>;
+let hostNs = '', up = '';
 
 interface Entry6 { ip6: string; vlan: number; guest: string; localOnly: boolean }
 function table6(): Entry6[] {
@@ -57,11 +62,11 @@ function unreachable(from: string, to: string): boolean {
 }
 
 before(async () => {
-  const hostNs = lab.netns('h');
+  hostNs = lab.netns('h');
   ns.L10 = lab.netns('l');
   ns.L20 = lab.netns('m');
   for (const w of WHO) ns[w] = lab.adopt(lab.name(w.toLowerCase()));
-  const up = lab.name('u');
+  up = lab.name('u');
   lab.veth(hostNs, up, ns.L10, 'lan0');
   await vlanDevices(ns.L10, 'lan0', [10, 20], spawnIn);
   lab.ip(ns.L10, 'link', 'set', 'lan0.20', 'netns', ns.L20);
@@ -142,4 +147,27 @@ test('IPv6 VLANs: ISOLATION ON keeps A1 from A2 (counted isolated) but not from 
     d.commands(['SET VSWITCH SW1 ISOLATION OFF']);
   }
   assert.ok(await reaches(ns.A1, IP.A2), 'A1 reaches A2 again');
+});
+
+/** The modified EUI-64 link-local address of a MAC (aa:bb:cc:dd:ee:ff). */
+function eui64(mac: string): string {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  const h = (x: number, y: number) => ((x << 8) | y).toString(16);
+  return `fe80::${h(b[0] ^ 2, b[1])}:${h(b[2], 0xff)}:${h(0xfe, b[3])}:${h(b[4], b[5])}`;
+}
+
+test('MLD querier: a NIC coupled makes the switch query every NIC (MLDv2, from the uplink\'s link-local address); the guest\'s kernel answers', async () => {
+  const upMac = (JSON.parse(lab.ip(hostNs, '-j', 'link', 'show', up))[0].address as string).toLowerCase();
+  const from = eui64(upMac);
+  const cap = await tcpdump(spawnIn, ns.A1, 'enc600', 'ip6');
+  const c = lab.adopt(lab.name('c'));
+  d.commands([`DEFINE GUEST V6C NETNS ${c}`, 'DEFINE NIC 0600 TYPE QDIO FOR V6C', 'SET VSWITCH SW1 GRANT V6C VLAN 20', 'COUPLE 0600 TO SYSTEM SW1 FOR V6C']);
+  const isQuery = (l: string) => l.includes(`${from} > ff02::1:`) && /multicast listener query v2/.test(l);
+  const got = await waitFor(() => cap.lines.some(isQuery), 15_000, 100);
+  const queried = cap.lines.findIndex(isQuery);
+  const answered = got && await waitFor(() => cap.lines.slice(queried).some((l) => l.includes(`${ll.A1} > ff02::16:`) && /multicast listener report v2/.test(l)), 15_000, 100);
+  const lines = await cap.stop();
+  assert.ok(got, `A1 got the switch's MLDv2 query from ${from}: ${lines.join(' | ')}`);
+  assert.ok(answered, `A1 answered with an MLDv2 report: ${lines.join(' | ')}`);
+  assert.ok(!lines[queried].includes('vlan'), 'untagged on an access port');
 });
