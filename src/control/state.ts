@@ -121,7 +121,7 @@ export interface Nic extends NicAlloc {
    * address, the earlier claim holds it and the later one is refused for as long as it stands.
    */
   addresses: Map<number, Claim>;
-  /** The same for IPv6 (canonical text -> its claim): global, unique-local and link-local (not kept across restarts). */
+  /** The same for IPv6 (canonical text -> its claim): global, unique-local and link-local. */
   addresses6: Map<string, Claim>;
   /** Where each address of `addresses6` is configured (as `addressOn`). */
   addressOn6: Map<string, number>;
@@ -139,11 +139,12 @@ export interface Claim {
   refused: boolean;
 }
 
-/** A claim as the claim book keeps it across restarts. */
-export interface ClaimRecord extends Claim {
-  userid: string;
-  vdev: number;
-  ip: number;
+/** A claim as the claim book keeps it across restarts: on an IPv4 address (`ip`, uint32) or an IPv6 one (`ip6`, canonical text). */
+export type ClaimRecord = Claim & { userid: string; vdev: number } & ({ ip: number; ip6?: undefined } | { ip6: string; ip?: undefined });
+
+/** The seeds' key of a claim: an IPv4 address as its number, an IPv6 one as its text (the two never meet). */
+function seedKey(userid: string, vdev: number, addr: number | string): string {
+  return `${userid}/${vdev}/${addr}`;
 }
 
 export interface Guest {
@@ -415,12 +416,7 @@ export class State {
     if (!added && n.addressOn.get(ip) !== on) return false; // still held on the other interface
     for (const l of this.listeners) l({ t: 'address', userid, vdev, ip, added });
     if (added) {
-      if (!n.addresses.has(ip)) {
-        const key = `${userid}/${vdev}/${ip}`;
-        const seed = this.seeds.get(key);
-        this.seeds.delete(key);
-        n.addresses.set(ip, seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false });
-      }
+      if (!n.addresses.has(ip)) n.addresses.set(ip, this.newClaim(userid, vdev, ip));
       n.addressOn.set(ip, on);
     } else {
       n.addresses.delete(ip);
@@ -441,13 +437,22 @@ export class State {
     if (!added && n.addressOn6.get(ip6) !== on) return false; // still held on the other interface
     for (const l of this.listeners) l({ t: 'address6', userid, vdev, ip6, added });
     if (added) {
-      if (!n.addresses6.has(ip6)) n.addresses6.set(ip6, { serial: this.claimSerial++, refused: false });
+      if (!n.addresses6.has(ip6)) n.addresses6.set(ip6, this.newClaim(userid, vdev, ip6));
       n.addressOn6.set(ip6, on);
     } else {
       n.addresses6.delete(ip6);
       n.addressOn6.delete(ip6);
     }
+    this.claimsChanged();
     return true;
+  }
+
+  /** A NIC's new claim on an address: its place from before a restart (a seed), else after every claim so far. */
+  private newClaim(userid: string, vdev: number, addr: number | string): Claim {
+    const key = seedKey(userid, vdev, addr);
+    const seed = this.seeds.get(key);
+    this.seeds.delete(key);
+    return seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false };
   }
 
   /**
@@ -471,7 +476,7 @@ export class State {
    */
   seedClaims(records: readonly ClaimRecord[]): void {
     for (const r of records) {
-      this.seeds.set(`${r.userid}/${r.vdev}/${r.ip}`, r);
+      this.seeds.set(seedKey(r.userid, r.vdev, r.ip6 ?? r.ip), r);
       if (r.serial >= this.claimSerial) this.claimSerial = r.serial + 1;
     }
   }
@@ -489,6 +494,7 @@ export class State {
     for (const g of this.guests.values()) {
       for (const n of g.nics.values()) {
         for (const [ip, c] of n.addresses) out.push({ userid: n.userid, vdev: n.vdev, ip, serial: c.serial, refused: c.refused });
+        for (const [ip6, c] of n.addresses6) out.push({ userid: n.userid, vdev: n.vdev, ip6, serial: c.serial, refused: c.refused });
       }
     }
     for (const r of this.seeds.values()) if (this.nic(r.userid, r.vdev)) out.push(r);
