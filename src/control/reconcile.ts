@@ -174,13 +174,13 @@ export class Reconciler implements RuntimeView, Effects {
         // An address is registered with the adapter only once its LAN probe passed (lan-ip.ts).
         ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
         'ipv4-group': (sw) => this.groupMembers.of(sw),
-        ipv6: (sw) => this.lanIp6.wanted(sw),
+        ipv6: (sw) => [...this.lanIp6.wanted(sw)].filter((ip6) => this.lanIp6.mayRegister(sw, ip6)),
         'ipv6-group': (sw) => this.groupMembers6.of(sw),
       },
     });
     this.uplinks = new Uplinks(ctx, this.controllers, devices);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock, deps.addressClaims ?? null);
-    this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
+    this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, deps.addressClaims ?? null);
     this.policies = new Policies(state, this.switches, this.ports, log, touch);
     this.macTables = new MacTables(state, dp, this.switches, clock);
     this.pass = [
@@ -247,7 +247,7 @@ export class Reconciler implements RuntimeView, Effects {
   }
 
   addressReason(sw: string, ip: number | string): string | null {
-    if (typeof ip === 'string') return this.controllers.registration(sw, 'ipv6', ip)?.reason ?? null;
+    if (typeof ip === 'string') return this.lanIp6.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv6', ip)?.reason ?? null;
     return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 

@@ -17,7 +17,7 @@ import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import type { ToWorker } from '../../src/protocol/dataplane.js';
 import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
 import { ManualClock } from '../helpers/manual-clock.js';
-import { PROBE_INTERVAL_MS, PROBE_WINDOW_MS } from '../../src/control/reconcile/lan-ip.js';
+import { PROBE_INTERVAL_MS, PROBE_WINDOW_MS, type AddressClaims } from '../../src/control/reconcile/lan-ip.js';
 
 const quiet = pino({ level: 'silent' });
 const ADDR_CONFLICT = 10;
@@ -35,7 +35,7 @@ class FakeWatcher extends EventEmitter {
   unwatch(key: string): void { this.watched.delete(key); }
 }
 
-function setup() {
+function setup(addressClaims?: AddressClaims) {
   const ifaces = new Set<string>();
   /** Interface indexes openUplink binds to (default 2). */
   const ifindexes = new Map<string, number>();
@@ -59,7 +59,7 @@ function setup() {
   const dp = new FakeDp();
   const w = new FakeWatcher();
   const clock = new ManualClock();
-  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, clock });
+  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, clock, ...(addressClaims ? { addressClaims } : {}) });
   const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
   return { ifaces, ifindexes, taps, namespaces, dp, w, rec, cp, run, state, clock };
@@ -525,4 +525,49 @@ test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s su
   w.emit('address6', 'T/0600', T99, 64, false, 99);
   clock.drain();
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1, 'counted once while it stands');
+});
+
+test('cluster claims of IPv6 addresses: local only until the claim is this member\'s; another member\'s is out of the data plane, counted once, with its reason; released when gone', () => {
+  const answers = new Map<number | string, 'mine' | 'wait' | { member: string }>();
+  const inUse6: string[][] = [];
+  let listener: (sw: string) => void = () => {};
+  const claims: AddressClaims = {
+    claim: (_sw, ip) => answers.get(ip) ?? 'wait',
+    inUse: () => {},
+    inUse6: (_sw, ips) => { inUse6.push([...ips]); },
+    listen: (fn) => { listener = fn; },
+    isMemberMac: () => false,
+  };
+  const { dp, w, run, clock, rec } = setup(claims);
+  run('DEFINE VSWITCH SW1 RDEV NONE');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('SET VSWITCH SW1 GRANT A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  clock.drain();
+  dp.take();
+  const X = '2001:db8::7', XHEX = '20010db8000000000000000000000007';
+  w.emit('address6', 'A/0600', XHEX, 64, true, 0);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-set', sw: 0, vid: 0, ip6: XHEX, port: 0, localOnly: true }]);
+  assert.equal(rec.addressReason('SW1', X), "waiting for the cluster's store");
+  assert.deepEqual(inUse6.at(-1), [X]);
+  answers.set(X, { member: 'M2' });
+  listener('SW1');
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-clear', sw: 0, vid: 0, ip6: XHEX }]);
+  assert.equal(rec.addressReason('SW1', X), 'held by member M2 of the cluster');
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  listener('SW1');
+  clock.drain();
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1, 'counted once per holder');
+  answers.set(X, 'mine');
+  listener('SW1');
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-set', sw: 0, vid: 0, ip6: XHEX, port: 0, localOnly: true }]);
+  assert.notEqual(rec.addressReason('SW1', X), 'held by member M2 of the cluster');
+  assert.notEqual(rec.addressReason('SW1', X), "waiting for the cluster's store");
+  w.emit('address6', 'A/0600', XHEX, 64, false, 0);
+  clock.drain();
+  assert.deepEqual(inUse6.at(-1), [], 'released once no NIC has it');
 });

@@ -26,7 +26,15 @@
  *   switch) and posted (ip6-set, ip6-clear, announce6) with it; an address in no VLAN the port
  *   carries is not in the table; a changed VLAN is an ip6-clear in the old one and an ip6-set
  *   in the new one.
- * - `wanted(sw)`: the addresses the manager registers (every entry of the table).
+ * - `wanted(sw)`: the addresses of the table; the manager registers those `mayRegister` allows.
+ * - In a cluster (`claims`, as lan-ip.ts: member-claims.ts) an address is unique among the
+ *   members too: each entry of a NIC with a port is claimed for this member under its lease
+ *   (/vswitch/<switch>/ip6/<addr>) and registered with the controller only once the claim is
+ *   this member's (`mayRegister`; until then local only: "waiting for the cluster's store",
+ *   `reason`); one another member holds is not in the data plane's table (its guest's DAD
+ *   probe meets that member's answer on the LAN), counted once at DropReason.AddressConflict
+ *   and logged, with the reason "held by member X of the cluster", until that member lets it
+ *   go. The claims' answers mark the switch through lan-ip.ts's listener (one for the parts).
  */
 import type { Logger } from 'pino';
 import { formatIpv6, ip6Hex, parseIpv6 } from '../../wire/ipv6.js';
@@ -35,6 +43,8 @@ import { nicKey, type NicBackends } from '../nics.js';
 import { addressVid, portPolicy } from '../policy.js';
 import type { Nic, State } from '../state.js';
 import { ClaimConflicts } from './claim-conflicts.js';
+import type { AddressClaims } from './lan-ip.js';
+import { MemberClaims } from './member-claims.js';
 import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
@@ -59,6 +69,8 @@ export class LanIp6Sync implements Syncer {
   private readonly posted = new Map<string, Map<string, Posted>>();
   /** Refused claims, logged and counted once (claim-conflicts.ts, as IPv4's). */
   private readonly conflicts: ClaimConflicts;
+  /** The cluster's claims of the addresses (member-claims.ts, as IPv4's; none without a cluster). */
+  private readonly members: MemberClaims<string>;
   private readonly marks: Marks<string>;
 
   constructor(
@@ -70,13 +82,27 @@ export class LanIp6Sync implements Syncer {
     private readonly controllers: ControllerManager,
     private readonly log: Logger,
     touch: Touch,
+    claims: AddressClaims | null = null,
   ) {
     this.marks = touch.switchMarks();
     this.conflicts = new ClaimConflicts(dp, log, 'ip6', 'IPv6 address');
+    this.members = new MemberClaims<string>(claims, dp, log, 'ip6', (ip6) => ip6, (c, sw, ips) => c.inUse6(sw, ips));
   }
 
   wanted(sw: string): Iterable<string> {
     return this.state.switches.get(sw)?.lanIp6.keys() ?? [];
+  }
+
+  /** May the manager register the address with the adapter (in a cluster: once it is this member's)? */
+  mayRegister(sw: string, ip6: string): boolean {
+    return this.members.mine(sw, ip6);
+  }
+
+  /** Why the address is local only as far as the cluster tells; null: not the cluster's doing. */
+  reason(sw: string, ip6: string): string | null {
+    const elsewhere = this.members.elsewhere(sw, ip6);
+    if (elsewhere !== undefined) return `held by member ${elsewhere} of the cluster`;
+    return this.members.mine(sw, ip6) ? null : "waiting for the cluster's store";
   }
 
   addressEvent6(key: string, ip6: string, prefixLen: number, added: boolean, how: 'configured' | 'announced', on = 0): boolean {
@@ -99,6 +125,7 @@ export class LanIp6Sync implements Syncer {
     if (!def || sw === null) {
       this.posted.delete(name);
       this.conflicts.forget(name);
+      this.members.forget(name);
       return;
     }
     this.controllers.wantedChanged(name);
@@ -110,10 +137,12 @@ export class LanIp6Sync implements Syncer {
     this.conflicts.report(name, sw, conflicts.map((k) => ({ ...k, text: k.ip6 })));
     const table = def.lanIp6;
     const hexOf = (ip6: string): string => ip6Hex(parseIpv6(ip6)!);
+    const withPort = [...table].filter(([, e]) => this.nics.port(e.userid, e.vdev) !== null);
+    const elsewhere = this.members.claimAll(name, sw, withPort, () => {});
     for (const [ip6, p] of posted) {
       const e = table.get(ip6);
       const port = e ? this.nics.port(e.userid, e.vdev) : null;
-      if (!e || port !== p.port || e.vid !== p.vid) {
+      if (!e || port !== p.port || e.vid !== p.vid || elsewhere.has(ip6)) {
         this.dp.post({ op: 'ip6-clear', sw, vid: p.vid, ip6: hexOf(ip6) });
         posted.delete(ip6);
         this.log.info({ vswitch: name, ip6 }, 'IPv6 address deregistered');
@@ -124,7 +153,7 @@ export class LanIp6Sync implements Syncer {
     const path = up !== null && usable !== null ? `${up.port}/${usable}` : null;
     for (const [ip6, e] of table) {
       const port = this.nics.port(e.userid, e.vdev);
-      if (port === null) continue;
+      if (port === null || elsewhere.has(ip6)) continue;
       let p = posted.get(ip6);
       if (!p || p.port !== port || p.localOnly !== e.localOnly) {
         this.dp.post({ op: 'ip6-set', sw, vid: e.vid, ip6: hexOf(ip6), port, localOnly: e.localOnly });
