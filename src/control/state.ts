@@ -411,19 +411,7 @@ export class State {
    */
   addressEvent(userid: string, vdev: number, ip: number, added: boolean, on = 0): boolean {
     const n = this.nic(userid, vdev);
-    if (!n) return false;
-    if (added === n.addresses.has(ip) && (!added || n.addressOn.get(ip) === on)) return false;
-    if (!added && n.addressOn.get(ip) !== on) return false; // still held on the other interface
-    for (const l of this.listeners) l({ t: 'address', userid, vdev, ip, added });
-    if (added) {
-      if (!n.addresses.has(ip)) n.addresses.set(ip, this.newClaim(userid, vdev, ip));
-      n.addressOn.set(ip, on);
-    } else {
-      n.addresses.delete(ip);
-      n.addressOn.delete(ip);
-    }
-    this.claimsChanged();
-    return true;
+    return n !== undefined && this.addressChange(n, n.addresses, n.addressOn, ip, added, on, { t: 'address', userid, vdev, ip, added });
   }
 
   /**
@@ -432,16 +420,21 @@ export class State {
    */
   addressEvent6(userid: string, vdev: number, ip6: string, added: boolean, on = 0): boolean {
     const n = this.nic(userid, vdev);
-    if (!n) return false;
-    if (added === n.addresses6.has(ip6) && (!added || n.addressOn6.get(ip6) === on)) return false;
-    if (!added && n.addressOn6.get(ip6) !== on) return false; // still held on the other interface
-    for (const l of this.listeners) l({ t: 'address6', userid, vdev, ip6, added });
+    return n !== undefined && this.addressChange(n, n.addresses6, n.addressOn6, ip6, added, on, { t: 'address6', userid, vdev, ip6, added });
+  }
+
+  /** addressEvent's rule over either family's maps (`ev`: what the listeners hear); true when something changed. */
+  private addressChange<K extends number | string>(n: Nic, addresses: Map<K, Claim>, addressOn: Map<K, number>, addr: K, added: boolean,
+    on: number, ev: StateChange): boolean {
+    if (added === addresses.has(addr) && (!added || addressOn.get(addr) === on)) return false;
+    if (!added && addressOn.get(addr) !== on) return false; // still held on the other interface
+    for (const l of this.listeners) l(ev);
     if (added) {
-      if (!n.addresses6.has(ip6)) n.addresses6.set(ip6, this.newClaim(userid, vdev, ip6));
-      n.addressOn6.set(ip6, on);
+      if (!addresses.has(addr)) addresses.set(addr, this.newClaim(n.userid, n.vdev, addr));
+      addressOn.set(addr, on);
     } else {
-      n.addresses6.delete(ip6);
-      n.addressOn6.delete(ip6);
+      addresses.delete(addr);
+      addressOn.delete(addr);
     }
     this.claimsChanged();
     return true;

@@ -377,16 +377,17 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   assert.equal(rec.addressReason('SW1', GW), 'probing the LAN');
 });
 
+/** On a VLAN-aware SW1: guest A (the default VLAN, ACCESS) and guest T (TRUNK of 1, 20 and 30), granted, not coupled. */
+function guestsAT(run: (c: string) => void): void {
+  for (const c of ['DEFINE GUEST A NETNS na', 'DEFINE NIC 600 FOR A', 'DEFINE GUEST T NETNS nt', 'DEFINE NIC 600 FOR T',
+    'SET VSWITCH SW1 GRANT A', 'SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30']) run(c);
+}
+
 test('layer-2 policies reach the worker: switch-add and port-add carry them, GRANT / SET VSWITCH / SET NIC post only what changed, REVOKE removes the port; ip-set in each address\'s VLAN', () => {
   const { dp, w, run, cp, clock, state } = setup();
   run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: { vlanAware: true, nativeVid: 1, isolation: false } }]);
-  run('DEFINE GUEST A NETNS na');
-  run('DEFINE NIC 600 FOR A');
-  run('DEFINE GUEST T NETNS nt');
-  run('DEFINE NIC 600 FOR T');
-  run('SET VSWITCH SW1 GRANT A');
-  run('SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30');
+  guestsAT(run);
   assert.deepEqual(dp.take(), [], 'a grant of an uncoupled user posts nothing');
   run('COUPLE 600 TO SYSTEM SW1 FOR A');
   run('COUPLE 600 TO SYSTEM SW1 FOR T');
@@ -478,12 +479,7 @@ test('ETHERNET switches: the MAC table is asked of the worker every second and Q
 test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s sub-devices too), a grant moves it, the IPv4 claim rule across VLANs', () => {
   const { dp, w, run, clock, state } = setup();
   run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
-  run('DEFINE GUEST A NETNS na');
-  run('DEFINE NIC 600 FOR A');
-  run('DEFINE GUEST T NETNS nt');
-  run('DEFINE NIC 600 FOR T');
-  run('SET VSWITCH SW1 GRANT A');
-  run('SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30');
+  guestsAT(run);
   run('COUPLE 600 TO SYSTEM SW1 FOR A');
   run('COUPLE 600 TO SYSTEM SW1 FOR T');
   clock.drain();
