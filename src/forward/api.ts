@@ -186,7 +186,7 @@ export interface IpForwarder extends Forwarder {
   announce(ip: number, vid?: number): void;
   /** Ask the LAN (in VLAN `vid`) whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
   probe(ip: number, vid?: number): void;
-  /** Map the IPv6 address (four words, ipv6.ts) in VLAN `vid` (VLAN_NONE: 0) to NIC `port`. */
+  /** Map the IPv6 address (four words, ipv6.ts) in VLAN `vid` (VLAN_NONE: 0) to NIC `port`. Throws RangeError for a vid outside 0..4094. */
   setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void;
   /** Remove the IPv6 address from the table. */
   clearAddress6(vid: number, w0: number, w1: number, w2: number, w3: number): void;

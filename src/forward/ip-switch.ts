@@ -296,6 +296,7 @@ export class IpSwitch implements IpForwarder {
   }
 
   setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void {
+    if (!this.vidOk(vid)) throw new RangeError(`VLAN ${vid} is not 0..4094`);
     this.v6.setAddress6(vid, w0, w1, w2, w3, port, localOnly);
   }
 

@@ -258,7 +258,6 @@ export class Ip6Switch {
     this.routerVids[i] = this.routerVids[--this.nRouters];
   }
 
-
   private drop(reason: number): void {
     this.counters[this.dropBase + reason]++;
   }
@@ -411,7 +410,6 @@ export class Ip6Switch {
     const l2 = this.l2;
     if (l2.isolation && l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, this.uplink, this.vid, buf, hdr, eth, end, this.tci);
   }
-
 
   /**
    * The sender check of a NIC's packet, as for IPv4: true when its source is registered to

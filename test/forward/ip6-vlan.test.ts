@@ -77,6 +77,8 @@ test('ip6 vlan: an address registered in one VLAN is not a source in another (sp
   assert.deepEqual(step(s, PB, udp6(U, B, LLB, LLT)), ['4/20']);
   s.sw.clearAddress6(10, ...w6(LLT));
   assert.deepEqual(step(s, PB, udp6(U, B, LLB, LLT)), ['4/20'], 'cleared in VLAN 10 only');
+  assert.throws(() => s.sw.setAddress6(4095, ...w6(LLT), PT, false), RangeError);
+  assert.throws(() => s.sw.setAddress6(-1, ...w6(LLT), PT, false), RangeError);
 });
 
 test('ip6 vlan: NDP is answered per VLAN, from the guests and from the LAN', () => {
