@@ -12,7 +12,8 @@
  * isolated drop counted) but not from the LAN, OFF restores it. The switch is the guests' MLD
  * querier: a NIC coupled makes it send the MLDv2 general query (from the uplink's link-local
  * EUI-64 address, in each NIC's VLAN), and the guest's kernel answers it with its report (so
- * it took the query as valid). Every namespace has a name
+ * it took the query as valid). A trunk guest's addresses on its VLAN devices enc600.10 and
+ * enc600.20 are followed into VLANs 10 and 20 and reach those VLANs only. Every namespace has a name
  * unique to this run and goes at the end, also on failure.
  */
 import { test, before, after } from 'node:test';
@@ -170,4 +171,26 @@ test('MLD querier: a NIC coupled makes the switch query every NIC (MLDv2, from t
   assert.ok(got, `A1 got the switch's MLDv2 query from ${from}: ${lines.join(' | ')}`);
   assert.ok(answered, `A1 answered with an MLDv2 report: ${lines.join(' | ')}`);
   assert.ok(!lines[queried].includes('vlan'), 'untagged on an access port');
+});
+
+test('IPv6 on a trunk guest\'s VLAN devices: an address on enc600.10 is in VLAN 10, one on enc600.20 in VLAN 20; each reaches its own VLAN only', async () => {
+  const t = lab.adopt(lab.name('t'));
+  const T10 = `${NET}41`, T20 = `${NET}42`;
+  d.commands([`DEFINE GUEST V6T NETNS ${t}`, 'DEFINE NIC 0600 TYPE QDIO FOR V6T', 'SET VSWITCH SW1 GRANT V6T PORTTYPE TRUNK VLAN 10 20', 'COUPLE 0600 TO SYSTEM SW1 FOR V6T']);
+  lab.ip(t, 'link', 'set', 'enc600', 'up');
+  await vlanDevices(t, 'enc600', [10, 20], spawnIn);
+  lab.configureNic(t, 'enc600.10', `${T10}/64 nodad`);
+  lab.configureNic(t, 'enc600.20', `${T20}/64 nodad`);
+  const ok = await waitFor(() => {
+    const e = table6();
+    return e.some((x) => x.ip6 === T10 && x.vlan === 10 && x.guest === 'V6T' && !x.localOnly)
+      && e.some((x) => x.ip6 === T20 && x.vlan === 20 && x.guest === 'V6T' && !x.localOnly);
+  }, 20_000, 100);
+  assert.ok(ok, `T's addresses in their VLANs, registered: ${JSON.stringify(table6().filter((x) => x.guest === 'V6T'))}`);
+  const from = (dev: string, to: string) => lab.exec(t, 'ping', ['-6', '-c', '1', '-W', '1', '-I', dev, to]).code === 0;
+  assert.ok(await waitFor(() => from('enc600.10', IP.A1), 10_000, 200), 'T reaches A1 from enc600.10 (VLAN 10)');
+  assert.ok(await waitFor(() => from('enc600.20', IP.L20), 10_000, 200), 'T reaches the VLAN-20 LAN host from enc600.20');
+  assert.ok(await reaches(ns.B1, T20), 'B1 reaches T\'s VLAN-20 address');
+  assert.ok(!from('enc600.20', IP.A1) && !from('enc600.20', IP.A1), 'from enc600.20 (VLAN 20), A1 (VLAN 10) is not reached');
+  assert.ok(unreachable(ns.B1, T10), 'B1 (VLAN 20) does not reach T\'s VLAN-10 address');
 });
