@@ -1,5 +1,6 @@
 /**
- * The claim book: the order of the guests' address claims, kept across daemon restarts in the
+ * The claim book: the order of the guests' address claims (IPv4 and IPv6 alike: a record has
+ * `ip`, a uint32, or `ip6`, canonical text), kept across daemon restarts in the
  * state directory (CLAIM_BOOK_FILE), so the NIC that held an address before a restart holds it
  * after, whichever guest's address the watcher happens to report first (issue 9, item 2).
  *
@@ -22,6 +23,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import { replaceFileSync } from './journal.js';
 import type { ClaimRecord, State } from './state.js';
+import { canonicalIpv6 } from './reconcile/lan-ip6.js';
 
 export const CLAIM_BOOK_FILE = 'claims.json';
 /** How long claims from before a restart wait to be made again: namespace guests' addresses come in the watcher's first dump, a QEMU guest's with its first frames. */
@@ -44,11 +46,14 @@ export function readClaimBook(dir: string, log: Logger): ClaimRecord[] {
 }
 
 function checkRecord(c: unknown, i: number): ClaimRecord {
-  const r = c as Partial<ClaimRecord>;
-  const ok = typeof r === 'object' && r !== null && typeof r.userid === 'string' && Number.isInteger(r.vdev) && Number.isInteger(r.ip)
-    && (r.ip as number) >= 0 && (r.ip as number) <= 0xffffffff && Number.isInteger(r.serial) && (r.serial as number) >= 0 && typeof r.refused === 'boolean';
-  if (!ok) throw new Error(`claim ${i} is malformed`);
-  return { userid: r.userid!, vdev: r.vdev!, ip: r.ip!, serial: r.serial!, refused: r.refused! };
+  const r = c as { userid?: unknown; vdev?: unknown; ip?: unknown; ip6?: unknown; serial?: unknown; refused?: unknown };
+  const ok = typeof r === 'object' && r !== null && typeof r.userid === 'string' && Number.isInteger(r.vdev)
+    && Number.isInteger(r.serial) && (r.serial as number) >= 0 && typeof r.refused === 'boolean';
+  const v4 = Number.isInteger(r?.ip) && (r.ip as number) >= 0 && (r.ip as number) <= 0xffffffff && r.ip6 === undefined;
+  const v6 = r?.ip === undefined && typeof r?.ip6 === 'string' && canonicalIpv6(r.ip6) === r.ip6;
+  if (!ok || !(v4 || v6)) throw new Error(`claim ${i} is malformed`);
+  const base = { userid: r.userid as string, vdev: r.vdev as number, serial: r.serial as number, refused: r.refused as boolean };
+  return v4 ? { ...base, ip: r.ip as number } : { ...base, ip6: r.ip6 as string };
 }
 
 export class ClaimBook {

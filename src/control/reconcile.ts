@@ -86,7 +86,7 @@ export interface DevicesLike extends TapDevices, UplinkDevices, Partial<QemuDevi
 export interface WatcherLike extends TapWatcher {
   /** vid: 0 for the NIC's own interface, N for its VLAN sub-device of VLAN id N (src/host/address-watcher.ts). */
   on(ev: 'address', fn: (key: string, ip: number, prefixLen: number, added: boolean, vid?: number) => void): unknown;
-  on(ev: 'address6', fn: (key: string, ip6: string, prefixLen: number, added: boolean) => void): unknown;
+  on(ev: 'address6', fn: (key: string, ip6: string, prefixLen: number, added: boolean, vid?: number) => void): unknown;
 }
 
 export interface ReconcilerDeps {
@@ -178,7 +178,7 @@ export class Reconciler implements RuntimeView, Effects {
         // An address is registered with the adapter only once its LAN probe passed (lan-ip.ts).
         ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
         'ipv4-group': (sw) => this.groupMembers.of(sw),
-        ipv6: (sw) => this.lanIp6.wanted(sw),
+        ipv6: (sw) => [...this.lanIp6.wanted(sw)].filter((ip6) => this.lanIp6.mayRegister(sw, ip6)),
         'ipv6-group': (sw) => this.groupMembers6.of(sw),
       },
     });
@@ -186,7 +186,7 @@ export class Reconciler implements RuntimeView, Effects {
     const ov = deps.overlay;
     this.overlays = new OverlaySync(ctx, dp, ov?.devices ?? null, ov?.localVtep ?? null, ov?.source ?? null);
     this.lanIp = new LanIpSync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, clock, deps.addressClaims ?? null);
-    this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch);
+    this.lanIp6 = new LanIp6Sync(state, dp, this.switches, this.nics, this.uplinks, this.controllers, log, touch, deps.addressClaims ?? null);
     this.policies = new Policies(state, this.switches, this.ports, log, touch);
     this.macTables = new MacTables(state, dp, this.switches, clock);
     this.pass = [
@@ -201,7 +201,7 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('fdb', (m) => this.macTables.answer(m));
     watcher.on('address', (key, ip, prefixLen, added, vid) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured', vid ?? 0));
     dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
-    watcher.on('address6', (key, ip6, prefixLen, added) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured'));
+    watcher.on('address6', (key, ip6, prefixLen, added, vid) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured', vid ?? 0));
     dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6));
     dp.on('group6-join', (m) => this.groupEvent(m.sw, m.port, m.group6, true));
     dp.on('group6-leave', (m) => this.groupEvent(m.sw, m.port, m.group6, false));
@@ -257,7 +257,7 @@ export class Reconciler implements RuntimeView, Effects {
   }
 
   addressReason(sw: string, ip: number | string): string | null {
-    if (typeof ip === 'string') return this.controllers.registration(sw, 'ipv6', ip)?.reason ?? null;
+    if (typeof ip === 'string') return this.lanIp6.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv6', ip)?.reason ?? null;
     return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 

@@ -80,6 +80,8 @@ export interface LanIp6Entry {
   userid: string;
   vdev: number;
   localOnly: boolean;
+  /** The VLAN the address is in (as LanIpEntry's). */
+  vid: number;
 }
 
 /** What DEFINE NIC allocated: journaled with the command so a replay gives the same NIC. */
@@ -121,8 +123,10 @@ export interface Nic extends NicAlloc {
    * address, the earlier claim holds it and the later one is refused for as long as it stands.
    */
   addresses: Map<number, Claim>;
-  /** The same for IPv6 (canonical text -> its claim): global, unique-local and link-local (not kept across restarts). */
+  /** The same for IPv6 (canonical text -> its claim): global, unique-local and link-local. */
   addresses6: Map<string, Claim>;
+  /** Where each address of `addresses6` is configured (as `addressOn`). */
+  addressOn6: Map<string, number>;
 }
 
 /**
@@ -137,11 +141,12 @@ export interface Claim {
   refused: boolean;
 }
 
-/** A claim as the claim book keeps it across restarts. */
-export interface ClaimRecord extends Claim {
-  userid: string;
-  vdev: number;
-  ip: number;
+/** A claim as the claim book keeps it across restarts: on an IPv4 address (`ip`, uint32) or an IPv6 one (`ip6`, canonical text). */
+export type ClaimRecord = Claim & { userid: string; vdev: number } & ({ ip: number; ip6?: undefined } | { ip6: string; ip?: undefined });
+
+/** The seeds' key of a claim: an IPv4 address as its number, an IPv6 one as its text (the two never meet). */
+function seedKey(userid: string, vdev: number, addr: number | string): string {
+  return `${userid}/${vdev}/${addr}`;
 }
 
 export interface Guest {
@@ -333,6 +338,7 @@ export class State {
           addresses: new Map(),
           addressOn: new Map(),
           addresses6: new Map(),
+          addressOn6: new Map(),
         });
         // A MACID NIC holds its id as its serial too (no system-assigned MAC takes it), but the
         // system's counter goes on where it was.
@@ -353,11 +359,11 @@ export class State {
         if (n.coupled !== null) this.coupledNics.get(n.coupled)?.delete(n);
         n.coupled = c.sw;
         // On the new switch the NIC's claims are new ones: after its holders', none refused yet.
-        for (const claim of n.addresses.values()) {
+        for (const claim of [...n.addresses.values(), ...n.addresses6.values()]) {
           claim.serial = this.claimSerial++;
           claim.refused = false;
         }
-        if (n.addresses.size > 0) this.claimsChanged();
+        if (n.addresses.size + n.addresses6.size > 0) this.claimsChanged();
         let set = this.coupledNics.get(c.sw);
         if (!set) this.coupledNics.set(c.sw, (set = new Set()));
         set.add(n);
@@ -407,46 +413,53 @@ export class State {
    */
   addressEvent(userid: string, vdev: number, ip: number, added: boolean, on = 0): boolean {
     const n = this.nic(userid, vdev);
-    if (!n) return false;
-    if (added === n.addresses.has(ip) && (!added || n.addressOn.get(ip) === on)) return false;
-    if (!added && n.addressOn.get(ip) !== on) return false; // still held on the other interface
-    for (const l of this.listeners) l({ t: 'address', userid, vdev, ip, added });
+    return n !== undefined && this.addressChange(n, n.addresses, n.addressOn, ip, added, on, { t: 'address', userid, vdev, ip, added });
+  }
+
+  /**
+   * The guest's interface gained or lost an IPv6 address (canonical text; seen in its namespace
+   * or announced): addressEvent's rule, `on` as there.
+   */
+  addressEvent6(userid: string, vdev: number, ip6: string, added: boolean, on = 0): boolean {
+    const n = this.nic(userid, vdev);
+    return n !== undefined && this.addressChange(n, n.addresses6, n.addressOn6, ip6, added, on, { t: 'address6', userid, vdev, ip6, added });
+  }
+
+  /** addressEvent's rule over either family's maps (`ev`: what the listeners hear); true when something changed. */
+  private addressChange<K extends number | string>(n: Nic, addresses: Map<K, Claim>, addressOn: Map<K, number>, addr: K, added: boolean,
+    on: number, ev: StateChange): boolean {
+    if (added === addresses.has(addr) && (!added || addressOn.get(addr) === on)) return false;
+    if (!added && addressOn.get(addr) !== on) return false; // still held on the other interface
+    for (const l of this.listeners) l(ev);
     if (added) {
-      if (!n.addresses.has(ip)) {
-        const key = `${userid}/${vdev}/${ip}`;
-        const seed = this.seeds.get(key);
-        this.seeds.delete(key);
-        n.addresses.set(ip, seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false });
-      }
-      n.addressOn.set(ip, on);
+      if (!addresses.has(addr)) addresses.set(addr, this.newClaim(n.userid, n.vdev, addr));
+      addressOn.set(addr, on);
     } else {
-      n.addresses.delete(ip);
-      n.addressOn.delete(ip);
+      addresses.delete(addr);
+      addressOn.delete(addr);
     }
     this.claimsChanged();
     return true;
   }
 
-  /** The guest's interface gained or lost an IPv6 address (canonical text; seen in its namespace or announced). */
-  addressEvent6(userid: string, vdev: number, ip6: string, added: boolean): boolean {
-    const n = this.nic(userid, vdev);
-    if (!n) return false;
-    if (added === n.addresses6.has(ip6)) return false;
-    for (const l of this.listeners) l({ t: 'address6', userid, vdev, ip6, added });
-    if (added) n.addresses6.set(ip6, { serial: this.claimSerial++, refused: false });
-    else n.addresses6.delete(ip6);
-    return true;
+  /** A NIC's new claim on an address: its place from before a restart (a seed), else after every claim so far. */
+  private newClaim(userid: string, vdev: number, addr: number | string): Claim {
+    const key = seedKey(userid, vdev, addr);
+    const seed = this.seeds.get(key);
+    this.seeds.delete(key);
+    return seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false };
   }
 
   /**
-   * recomputeLanIp for the IPv6 table (the same rule: one address, one NIC, the earliest claim
-   * not refused holds it, the others are marked refused and returned), `registered` per address.
+   * recomputeLanIp for the IPv6 table: the same rule (recomputeClaims), `registered` and `vidOf`
+   * per address as there.
    */
-  recomputeLanIp6(name: string, registered: (ip6: string) => boolean): AddressConflict6[] {
+  recomputeLanIp6(name: string, registered: (ip6: string) => boolean, vidOf: (n: Nic, ip6: string) => number | null = () => 0): AddressConflict6[] {
     const sw = this.switches.get(name);
     if (!sw) return [];
     const nics = sw.mode === 'IP' ? this.coupledNics.get(name) ?? [] : [];
-    const { table, conflicts } = recomputeClaims(nics, (n) => n.addresses6, registered);
+    const { table, conflicts, refusedNow } = recomputeClaims(nics, (n) => n.addresses6, registered, vidOf);
+    if (refusedNow) this.claimsChanged();
     sw.lanIp6.clear();
     for (const [ip6, e] of [...table].sort((a, b) => cmp(a[0], b[0]))) sw.lanIp6.set(ip6, { ip6, ...e });
     return conflicts.map((c) => ({ ip6: c.key, userid: c.userid, vdev: c.vdev, holder: c.holder }));
@@ -458,7 +471,7 @@ export class State {
    */
   seedClaims(records: readonly ClaimRecord[]): void {
     for (const r of records) {
-      this.seeds.set(`${r.userid}/${r.vdev}/${r.ip}`, r);
+      this.seeds.set(seedKey(r.userid, r.vdev, r.ip6 ?? r.ip), r);
       if (r.serial >= this.claimSerial) this.claimSerial = r.serial + 1;
     }
   }
@@ -476,6 +489,7 @@ export class State {
     for (const g of this.guests.values()) {
       for (const n of g.nics.values()) {
         for (const [ip, c] of n.addresses) out.push({ userid: n.userid, vdev: n.vdev, ip, serial: c.serial, refused: c.refused });
+        for (const [ip6, c] of n.addresses6) out.push({ userid: n.userid, vdev: n.vdev, ip6, serial: c.serial, refused: c.refused });
       }
     }
     for (const r of this.seeds.values()) if (this.nic(r.userid, r.vdev)) out.push(r);
@@ -506,40 +520,12 @@ export class State {
     const isReg = typeof registered === 'function' ? registered : () => registered;
     const sw = this.switches.get(name);
     if (!sw) return [];
-    const conflicts: AddressConflict[] = [];
-    const claims = new Map<number, Nic[]>();
-    if (sw.mode === 'IP') {
-      // Any order will do (claims are ordered by their serial below): no sort of every guest.
-      for (const n of this.coupledNics.get(name) ?? []) {
-        for (const ip of n.addresses.keys()) {
-          if (vidOf(n, ip) === null) continue; // in no VLAN the port carries
-          const l = claims.get(ip);
-          if (l) l.push(n);
-          else claims.set(ip, [n]);
-        }
-      }
-    }
-    // First come, first served: claims on one address in the order they were made.
-    const next = new Map<number, LanIpEntry>();
-    let refusedNow = false;
-    for (const [ip, l] of claims) {
-      if (l.length > 1) l.sort((a, b) => a.addresses.get(ip)!.serial - b.addresses.get(ip)!.serial);
-      let held: LanIpEntry | undefined;
-      for (const n of l) {
-        const c = n.addresses.get(ip)!;
-        if (!c.refused && held === undefined) {
-          held = { ip, userid: n.userid, vdev: n.vdev, localOnly: !isReg(ip), vid: vidOf(n, ip)! };
-          next.set(ip, held);
-          continue;
-        }
-        if (!c.refused) refusedNow = c.refused = true;
-        conflicts.push({ ip, userid: n.userid, vdev: n.vdev, holder: held ? { userid: held.userid, vdev: held.vdev } : null });
-      }
-    }
+    const nics = sw.mode === 'IP' ? this.coupledNics.get(name) ?? [] : [];
+    const { table, conflicts, refusedNow } = recomputeClaims(nics, (n) => n.addresses, isReg, vidOf);
     if (refusedNow) this.claimsChanged();
     sw.lanIp.clear();
-    for (const [ip, e] of [...next].sort((a, b) => a[0] - b[0])) sw.lanIp.set(ip, e);
-    return conflicts;
+    for (const [ip, e] of [...table].sort((a, b) => a[0] - b[0])) sw.lanIp.set(ip, { ip, ...e });
+    return conflicts.map((c) => ({ ip: c.key, userid: c.userid, vdev: c.vdev, holder: c.holder }));
   }
 }
 
@@ -552,40 +538,47 @@ export interface AddressConflict6 {
 }
 
 /**
- * The LAN IP table rule (recomputeLanIp's) over any key: of the claims of `nics` on a key
- * (`addressesOf(nic)`: key -> Claim), the earliest by serial that is not refused holds it; every
- * other is marked refused and returned as a conflict, with the holder or null. Returns the new
- * entries (unsorted).
+ * The LAN IP table rule, one for IPv4 and IPv6 (recomputeLanIp's comment), over any key: of the
+ * claims of `nics` on a key (`addressesOf(nic)`: key -> Claim) that are in a VLAN the NIC's port
+ * carries (`vidOf` not null; any order of `nics` will do), the earliest by serial that is not
+ * refused holds it (in its VLAN, local only unless `registered`); every other is marked refused
+ * and returned as a conflict, with the holder or null. `refusedNow`: a claim was newly refused.
+ * Returns the new entries (unsorted).
  */
-function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, Claim>, registered: (key: K) => boolean): {
-  table: Map<K, { userid: string; vdev: number; localOnly: boolean }>;
+function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, Claim>, registered: (key: K) => boolean,
+  vidOf: (n: Nic, key: K) => number | null): {
+  table: Map<K, { userid: string; vdev: number; localOnly: boolean; vid: number }>;
   conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }>;
+  refusedNow: boolean;
 } {
   const claims = new Map<K, Nic[]>();
   for (const n of nics) {
     for (const k of addressesOf(n).keys()) {
+      if (vidOf(n, k) === null) continue; // in no VLAN the port carries
       const l = claims.get(k);
       if (l) l.push(n);
       else claims.set(k, [n]);
     }
   }
-  const table = new Map<K, { userid: string; vdev: number; localOnly: boolean }>();
+  const table = new Map<K, { userid: string; vdev: number; localOnly: boolean; vid: number }>();
   const conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }> = [];
+  let refusedNow = false;
+  // First come, first served: claims on one key in the order they were made.
   for (const [k, l] of claims) {
     if (l.length > 1) l.sort((a, b) => addressesOf(a).get(k)!.serial - addressesOf(b).get(k)!.serial);
-    let held: { userid: string; vdev: number; localOnly: boolean } | undefined;
+    let held: { userid: string; vdev: number; localOnly: boolean; vid: number } | undefined;
     for (const n of l) {
       const c = addressesOf(n).get(k)!;
       if (!c.refused && held === undefined) {
-        held = { userid: n.userid, vdev: n.vdev, localOnly: !registered(k) };
+        held = { userid: n.userid, vdev: n.vdev, localOnly: !registered(k), vid: vidOf(n, k)! };
         table.set(k, held);
         continue;
       }
-      c.refused = true;
+      if (!c.refused) refusedNow = c.refused = true;
       conflicts.push({ key: k, userid: n.userid, vdev: n.vdev, holder: held ? { userid: held.userid, vdev: held.vdev } : null });
     }
   }
-  return { table, conflicts };
+  return { table, conflicts, refusedNow };
 }
 
 /** A NIC's refused claim on an address: another NIC of the switch holds it (holder), or held it when the claim was made (holder null: gone since). */

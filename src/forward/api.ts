@@ -86,8 +86,6 @@ export const enum DropReason {
   NdpIgnored = 22,
   /** IP mode: an IPv6 packet for the LAN whose destination the neighbour cache does not hold, with no default router to send it to. */
   NoNeighbour = 23,
-  /** IP mode: IPv6 on a switch that is VLAN-aware or has ISOLATION on (the IPv6 path keeps neither yet, so it is refused rather than leak). */
-  Ipv6NotSupportedHere = 24,
 }
 
 /** Human names for DropReason, by index (used by QUERY output and JSON). */
@@ -116,7 +114,6 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'isolated',
   'ndp-ignored',
   'no-neighbour',
-  'ipv6-needs-open-switch',
 ];
 
 /** The data plane's side: where forwarded frames go. */
@@ -191,7 +188,7 @@ export interface IpForwarder extends Forwarder {
   announce(ip: number, vid?: number): void;
   /** Ask the LAN (in VLAN `vid`) whether anyone holds `ip` (an ARP probe out the uplink); answers come as events.lanHolder. */
   probe(ip: number, vid?: number): void;
-  /** Map the IPv6 address (four words, ipv6.ts) in VLAN `vid` (VLAN_NONE: 0) to NIC `port`. */
+  /** Map the IPv6 address (four words, ipv6.ts) in VLAN `vid` (VLAN_NONE: 0) to NIC `port`. Throws RangeError for a vid outside 0..4094. */
   setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void;
   /** Remove the IPv6 address from the table. */
   clearAddress6(vid: number, w0: number, w1: number, w2: number, w3: number): void;

@@ -48,7 +48,8 @@
  *   Registered to another NIC: Ethernet dst = its MAC, src = the sender NIC's MAC, sent to it.
  *   Registered to the same NIC: Hairpin. Otherwise to the uplink with Ethernet src = uplink
  *   MAC (dst kept); no uplink: NoUplink.
- * - IPv6: ip6-switch.ts (both directions).
+ * - IPv6: ip6-switch.ts (both directions), under the same layer-2 policy (this.l2: the frame's
+ *   VLAN and TCI as decided below, isolation, mirrors, MAC protection).
  * - The VXLAN overlay (overlay.ts), while the switch has a port of role Overlay: a unicast
  *   IPv4 destination not in the LAN IP table but known on the overlay goes there (before the
  *   uplink); an ARP request for an address the overlay knows is answered from it; one for an
@@ -99,18 +100,20 @@
  * (events.leftGroup for each).
  * tick(now): memberships not refreshed for GROUP_MEMBERSHIP_MS (IGMP's group membership
  * interval, 260 s) expire (events.leftGroup). While any membership exists the switch acts as
- * the guests' IGMP querier: every QUERY_INTERVAL_MS (125 s) it sends an IGMPv3 general query
- * (source 0.0.0.0, as a snooping switch without an address does, RFC 4541 2.1.1) to every
- * NIC, so members refresh their memberships even when the LAN has no multicast router. A NIC
- * port added (a coupled NIC, or every port again after a daemon restart) also gets one at the
- * next tick (a startup query), so members report their groups again at once.
+ * the guests' querier, one timer for IGMP and MLD: every QUERY_INTERVAL_MS (125 s) it sends an
+ * IGMPv3 general query (source 0.0.0.0, as a snooping switch without an address does, RFC 4541
+ * 2.1.1) while IPv4 memberships exist and an MLDv2 general query (RFC 3810; ip6-switch.ts
+ * query) while IPv6 memberships exist, to every NIC, so members refresh their memberships even
+ * when the LAN has no multicast router. A NIC port added (a coupled NIC, or every port again
+ * after a daemon restart) also gets both at the next tick (a startup query), so members report
+ * their groups again at once.
  */
 
 import { Egress, ForwarderEvents, IpForwarder, PortRole, DropReason } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { LanIpTable } from './lan-ip-table.js';
 import { LanHolders } from './lan-holders.js';
-import { mirrorTo, sendToMembers } from './send-each.js';
+import { mirrorTo, sendToMembers, toEachUntagged } from './send-each.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW } from './group-table.js';
 import { L2Policy } from './l2-policy.js';
 import type { PortPolicy, SwitchPolicy } from '../protocol/dataplane.js';
@@ -229,7 +232,7 @@ export class IpSwitch implements IpForwarder {
     private readonly events: ForwarderEvents) {
     this.dropBase = dropSlot(sw, 0);
     this.tables[0] = this.table;
-    this.v6 = new Ip6Switch(sw, counters, egress, events);
+    this.v6 = new Ip6Switch(sw, counters, egress, events, this.l2);
     this.overlay = new Overlay(counters, this.dropBase, egress);
   }
 
@@ -313,6 +316,7 @@ export class IpSwitch implements IpForwarder {
   }
 
   setAddress6(vid: number, w0: number, w1: number, w2: number, w3: number, port: number, localOnly: boolean): void {
+    if (!this.vidOk(vid)) throw new RangeError(`VLAN ${vid} is not 0..4094`);
     this.v6.setAddress6(vid, w0, w1, w2, w3, port, localOnly);
   }
 
@@ -374,34 +378,36 @@ export class IpSwitch implements IpForwarder {
     const nics = this.nics;
     for (let i = 0; i < nics.length; i++) this.lastSaw[nics[i]] = NaN;
     this.groups.expire(now, this.onLeft);
+    const v4 = this.groups.memberships, v6 = this.v6.groups.memberships;
     if (this.startupQuery) {
       this.startupQuery = false;
       this.nextQuery = now + QUERY_INTERVAL_MS;
-      this.query();
-    } else if (this.groups.memberships === 0) {
+      this.query(true, true);
+    } else if (v4 + v6 === 0) {
       this.nextQuery = now + QUERY_INTERVAL_MS;
     } else if (now >= this.nextQuery) {
       this.nextQuery = now + QUERY_INTERVAL_MS;
-      this.query();
+      this.query(v4 > 0, v6 > 0);
     }
   }
 
-  /** Send an IGMPv3 general query (224.0.0.1, source 0.0.0.0, router alert) to every NIC. */
-  private query(): void {
-    const b = this.queryBuf;
-    b.fill(0);
-    const eth = emitZeroVnetHdr(b, 0);
+  /**
+   * The querier's general queries to every NIC (in its untagged VLAN): IGMPv3 (224.0.0.1,
+   * source 0.0.0.0, router alert) when `igmp`, MLDv2 (ip6-switch.ts query) when `mld`; both
+   * from the uplink's MAC, or QUERIER_MAC + the switch number without an uplink.
+   */
+  private query(igmp: boolean, mld: boolean): void {
     const src = this.uplink >= 0 ? macFromHalves(this.uplinkMacHi, this.uplinkMacLo) : QUERIER_MAC + this.sw;
-    const ip = emitEthernet(b, eth, groupMac(ALL_SYSTEMS), src, EtherType.Ipv4);
-    const igmp = emitIgmpIpv4(b, ip, 0, ALL_SYSTEMS, IGMP_V3_QUERY_LEN);
-    emitIgmpV3Query(b, igmp, QUERY_MAX_RESP, 0, QUERY_QRV, QUERY_INTERVAL_MS / 1000);
-    const nics = this.nics;
-    const aware = this.l2.vlanAware;
-    for (let i = 0; i < nics.length; i++) {
-      const tci = aware ? this.l2.untaggedVid(nics[i]) : 0;
-      if (aware && tci === 0) continue; // a trunk without an untagged VLAN
-      this.egress.send(nics[i], b, 0, eth, b.length, tci);
+    if (igmp) {
+      const b = this.queryBuf;
+      b.fill(0);
+      const eth = emitZeroVnetHdr(b, 0);
+      const ip = emitEthernet(b, eth, groupMac(ALL_SYSTEMS), src, EtherType.Ipv4);
+      const g = emitIgmpIpv4(b, ip, 0, ALL_SYSTEMS, IGMP_V3_QUERY_LEN);
+      emitIgmpV3Query(b, g, QUERY_MAX_RESP, 0, QUERY_QRV, QUERY_INTERVAL_MS / 1000);
+      toEachUntagged(this.egress, this.l2, this.nics, this.nics.length, b, 0, eth, b.length);
     }
+    if (mld) this.v6.query(src, QUERY_QRV, QUERY_INTERVAL_MS / 1000);
   }
 
   private drop(reason: number): void {
@@ -456,9 +462,7 @@ export class IpSwitch implements IpForwarder {
       return;
     }
     if (type === EtherType.Ipv6) {
-      // The IPv6 path (ip6-switch.ts) knows no VLANs and no isolation yet: on such a switch IPv6 is refused, not leaked.
-      if (l2.vlanAware || l2.isolation) this.drop(DropReason.Ipv6NotSupportedHere);
-      else this.v6.input(port, r, buf, hdr, eth, end, now);
+      this.v6.input(port, r, buf, hdr, eth, end, now, tci);
       return;
     }
     if (type !== EtherType.Ipv4) {

@@ -7,14 +7,31 @@
  * in a small neighbour cache, from which it addresses the guests' packets to the LAN.
  * Pure: no I/O, no clock (`now` comes in), no allocation per frame.
  *
- * Tables (ip6-table.ts, keyed by VLAN id and address; VID_NONE until the switch has VLANs):
+ * Layer 2: the IP-mode switch's own L2Policy (l2-policy.ts), so IPv6 obeys exactly the rules
+ * IPv4 does (ip-switch.ts's file comment). ip-switch.ts has decided the frame's VLAN (classify)
+ * and removed its tag before handing it over with its TCI; every table below but the groups is
+ * per VLAN (an address registered in one VLAN is no source, no destination, no NDP answer in
+ * another; a LAN neighbour and the default router are learnt in the VLAN they spoke in); floods
+ * and group traffic reach only the NICs of the frame's VLAN (sendToMembers), a delivery to a NIC
+ * that does not carry the VLAN is VlanNotAllowed, and every send carries the frame's TCI (the
+ * egress tags). ISOLATION: no frame of a NIC reaches another NIC (unicast: Isolated; an NS for
+ * another NIC's address: Isolated; floods and groups go to the uplink only), except that a DAD
+ * probe for another NIC's address is still answered so the prober's DAD fails, with the
+ * uplink's MAC as if the holder were on the LAN (its MAC is not given away). Promiscuous NICs
+ * of the VLAN get a copy of each unicast packet switched (after its MACs were rewritten) and of
+ * each flood, as IPv4's (the NDP the switch answers or relays is not copied). The MLD group
+ * table is one for the switch, as IGMP's: a membership is delivered only in the VLANs the
+ * member carries. On a VLAN-unaware switch every frame is in VLAN 0 with TCI 0.
+ *
+ * Tables (ip6-table.ts, keyed by VLAN id and address; 0 on a VLAN-unaware switch):
  * - the IPv6 LAN IP table: registered guest address -> NIC port, local only (set by the
- *   control plane: setAddress6 / clearAddress6);
+ *   control plane: setAddress6 / clearAddress6, per VLAN);
  * - the neighbour cache: LAN address -> MAC, with an expiry (NEIGHBOUR_MS after it was last
  *   confirmed), NEIGHBOUR_MAX entries, the oldest evicted; fed by the LAN's NDP (NA target
  *   and TLLA, NS and RA source and SLLA, Redirect destination and TLLA), refreshed by any
  *   packet from the uplink whose source it holds with that MAC;
- * - the default router: the last RA with a non-zero router lifetime (its source and MAC);
+ * - the default router of each VLAN: the last RA there with a non-zero router lifetime (its
+ *   source and MAC);
  * - MLD groups: a group address -> an id in the group table (group-table.ts), as IGMP.
  *
  * Every frame: IPv6 header within the frame, payload length within the frame (a GSO
@@ -62,16 +79,20 @@
  *   registered: Ethernet dst = the NIC's MAC; unknown: UnknownDestination.
  * Every frame is sent at least once or counted as exactly one drop. Frames the switch makes
  * (NAs) carry a 10-byte zero virtio-net header. announce6 sends an unsolicited NA (override,
- * to ff02::1) out the uplink. removePort of a NIC removes its addresses and memberships.
+ * to ff02::1) out the uplink in the VLAN asked for (a VLAN-unaware switch: VLAN 0 only).
+ * removePort of a NIC removes its addresses and memberships.
+ * query(mac, qrv, qqic): the MLDv2 general query to every NIC (the querier, one timer with
+ * IGMP's, is ip-switch.ts's).
  * tick(now): memberships not refreshed for MLD_MEMBERSHIP_MS expire (events.leftGroup6);
- * neighbour cache and probe table entries past their expiry are removed; the sawAddress6
- * limiter is reset.
+ * neighbour cache and probe table entries and default routers past their expiry are removed;
+ * the sawAddress6 limiter is reset.
  */
 
 import { DropReason, PortRole, type Egress, type ForwarderEvents } from './api.js';
 import { dropSlot, MAX_PORTS } from './counters.js';
 import { Ip6Table } from './ip6-table.js';
-import { sendToEach } from './send-each.js';
+import { mirrorTo, sendToMembers, toEachUntagged } from './send-each.js';
+import type { L2Policy } from './l2-policy.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW, MAX_GROUPS } from './group-table.js';
 import { macHi, macLo } from '../wire/addr.js';
 import { Eth } from '../wire/ethernet.js';
@@ -89,16 +110,20 @@ const {
   upperIsFragment, upperOffset, upperProto, solicitedNodeW3, ipv6GroupMac,
 } = ipv6;
 const { checkIcmpv6, checkMld, checkNdp, emitNa, isMld, isNdp, llaIsEthernet, llaMacHi, llaMacLo, ndpFindOption, ndpTargetWord,
-  raRouterLifetime, redirectDstWord, rewriteLinkLayerOptions, mldGroupWord, mld2FirstRecord, mld2RecordCount, mld2RecordEnd,
+  raRouterLifetime, redirectDstWord, rewriteLinkLayerOptions, mldGroupWord, emitMld2Query, mld2FirstRecord, mld2RecordCount, mld2RecordEnd,
   mld2RecordGroupWord, mld2RecordSources, mld2RecordType } = icmpv6;
 
-/** The VLAN id of every entry while the switch has no VLANs (protocol/dataplane.ts VLAN_NONE). */
-export const VID_NONE = 0;
+/** The key VLAN of the MLD group ids: the group table is one for the switch, as IPv4's (see the file comment). */
+const GROUPS_VID = 0;
+/** VLAN ids (802.1Q: 0..4095) for the per-VLAN default routers. */
+const VID_SLOTS = 4096;
 /** Neighbour cache bound per switch, and how long an entry lives after its last confirmation. */
 export const NEIGHBOUR_MAX = 4096;
 export const NEIGHBOUR_MS = 20 * 60_000;
 /** MLD's multicast listener interval (RFC 3810 9.4: 2 x 125 s + 10 s). */
 export const MLD_MEMBERSHIP_MS = 260_000;
+/** The maximum response delay of the switch's MLD queries (RFC 3810 9.3: 10 s). */
+export const MLD_QUERY_RESPONSE_MS = 10_000;
 /** Probe table bound per switch, and how long a NIC's DAD probe is remembered (a LAN host's
  * defence comes within RetransTimer, 1 s by default, of each of DupAddrDetectTransmits probes). */
 export const PROBE_MAX = 1024;
@@ -136,19 +161,32 @@ export class Ip6Switch {
   private upHi = 0;
   private upLo = 0;
 
-  /** The default router: its address words, MAC, until when (0: none). */
-  private readonly router = new Int32Array(4);
-  private routerHi = 0;
-  private routerLo = 0;
-  private routerUntil = 0;
+  /** Per VLAN, the default router: its address words (4 per VLAN), MAC halves, until when (0: none). */
+  private readonly router = new Int32Array(VID_SLOTS * 4);
+  private readonly routerHi = new Int32Array(VID_SLOTS);
+  private readonly routerLo = new Int32Array(VID_SLOTS);
+  private readonly routerUntil = new Float64Array(VID_SLOTS);
+  /** VLANs with a default router now (their ids in routerVids[0 .. nRouters)), so tick looks at those only. */
+  private readonly routerVids = new Int32Array(VID_SLOTS);
+  private nRouters = 0;
+
+  /** The frame being forwarded: its 802.1Q TCI (0 on a VLAN-unaware switch) and VLAN id (set by input). */
+  private tci = 0;
+  private vid = 0;
 
   /** Where the NAs the switch makes are written. */
   private readonly out = new Uint8Array(VNET_HDR_LEN + Eth.HeaderLen + icmpv6.NA_PACKET_LEN);
+  /** Where its MLD queries are written. */
+  private readonly queryBuf = new Uint8Array(VNET_HDR_LEN + Eth.HeaderLen + icmpv6.MLD2_QUERY_PACKET_LEN);
   private readonly dropBase: number;
   private readonly onLeft = (port: number, id: number): void => this.left(port, id);
 
+  /**
+   * `l2`: the IP-mode switch's layer-2 policy (ip-switch.ts owns it, attaches the ports to it and
+   * sets it; this path only reads it), so IPv6 obeys the VLANs, isolation and mirrors IPv4 does.
+   */
   constructor(sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
-    private readonly events: ForwarderEvents = {}) {
+    private readonly events: ForwarderEvents, private readonly l2: L2Policy) {
     this.dropBase = dropSlot(sw, 0);
     for (let i = 0; i < MAX_GROUPS; i++) this.freeIds[i] = MAX_GROUPS - 1 - i;
   }
@@ -191,11 +229,14 @@ export class Ip6Switch {
     this.table.delete(vid, w0, w1, w2, w3);
   }
 
-  /** An unsolicited NA for the address out the uplink (override, to ff02::1, TLLA = the uplink's MAC). */
+  /**
+   * An unsolicited NA for the address out the uplink (override, to ff02::1, TLLA = the uplink's
+   * MAC), in VLAN vid (its TCI; 0 on a VLAN-unaware switch, where only VLAN 0 is announced).
+   */
   announce6(vid: number, w0: number, w1: number, w2: number, w3: number): void {
-    if (this.uplink < 0 || vid !== VID_NONE) return;
+    if (this.uplink < 0 || !Number.isInteger(vid) || vid < 0 || vid > 4094 || (!this.l2.vlanAware && vid !== 0)) return;
     this.sendNa(this.uplink, ALL_NODES_MAC, this.upHi, this.upLo, w0, w1, w2, w3,
-      ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, this.upHi, this.upLo);
+      ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, this.upHi, this.upLo, vid);
   }
 
   tick(now: number): void {
@@ -204,15 +245,49 @@ export class Ip6Switch {
     this.groups.expire(now, this.onLeft);
     if (this.neighbours.size > 0) this.neighbours.sweep((s) => this.neighbours.t[s] <= now);
     if (this.probes.size > 0) this.probes.sweep((s) => this.probes.t[s] <= now);
-    if (this.routerUntil !== 0 && this.routerUntil <= now) this.routerUntil = 0;
+    for (let i = 0; i < this.nRouters;) {
+      const v = this.routerVids[i];
+      if (this.routerUntil[v] > now) i++;
+      else this.forgetRouter(i);
+    }
+  }
+
+  /** Take VLAN routerVids[i]'s default router away. */
+  private forgetRouter(i: number): void {
+    this.routerUntil[this.routerVids[i]] = 0;
+    this.routerVids[i] = this.routerVids[--this.nRouters];
   }
 
   private drop(reason: number): void {
     this.counters[this.dropBase + reason]++;
   }
 
-  /** One IPv6 frame (the Ethernet header checked, untagged) from `port` in `role`. */
-  input(port: number, role: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number): void {
+  /**
+   * The querier's MLDv2 general query (ip-switch.ts decides when) to every NIC in its untagged
+   * VLAN: from `mac` and the link-local address made from it (modified EUI-64, RFC 4291: hosts
+   * discard a query from any other kind of source, RFC 3810 5.1.14), to ff02::1, QRV `qrv`,
+   * QQIC `qqic` s, maximum response MLD_QUERY_RESPONSE_MS.
+   */
+  query(mac: number, qrv: number, qqic: number): void {
+    const b = this.queryBuf;
+    const eth = emitZeroVnetHdr(b, 0);
+    const hi = macHi(mac), lo = macLo(mac);
+    setEthDstHL(b, eth, 0x333300, 1);
+    setEthSrcHL(b, eth, hi, lo);
+    b[eth + 12] = 0x86; b[eth + 13] = 0xdd;
+    // fe80::(hi ^ 0x020000)ff:fe(lo)
+    const w2 = ((hi ^ 0x020000) << 8) | 0xff, w3 = (0xfe << 24) | lo;
+    const end = emitMld2Query(b, eth + Eth.HeaderLen, 0xfe800000 | 0, 0, w2, w3, MLD_QUERY_RESPONSE_MS, qrv, qqic);
+    toEachUntagged(this.egress, this.l2, this.nics, this.nics.length, b, 0, eth, end);
+  }
+
+  /**
+   * One IPv6 frame (the Ethernet header checked, untagged, its source MAC checked) from `port`
+   * in `role`, in the VLAN of `tci` (L2Policy.classify's answer; 0 on a VLAN-unaware switch).
+   */
+  input(port: number, role: number, buf: Uint8Array, hdr: number, eth: number, end: number, now: number, tci: number): void {
+    this.tci = tci;
+    this.vid = tci & 0x0fff;
     const ip = eth + Eth.HeaderLen;
     if (!checkIpv6(buf, ip, end)) {
       this.drop(DropReason.Malformed);
@@ -268,46 +343,72 @@ export class Ip6Switch {
     const dstAt = ip + 24;
     switch (classifyIpv6Addr(buf, dstAt)) {
       case Ipv6Dst.All: {
-        const sent = sendToEach(this.egress, this.nics, this.nics.length, port, buf, hdr, eth, end);
-        if (!this.toUplinkAsIs(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoUplink);
+        const sent = this.toNics(this.nics, this.nics.length, port, buf, hdr, eth, end);
+        if (!this.toUplinkAsIs(buf, hdr, eth, end)) {
+          if (sent === 0) this.drop(this.l2.isolation ? DropReason.Isolated : DropReason.NoUplink);
+        } else this.mirrorIsolated(port, buf, hdr, eth, end);
         return;
       }
       case Ipv6Dst.Group: {
-        const g = this.groupIds.find(VID_NONE, ipv6DstWord(buf, ip, 0), ipv6DstWord(buf, ip, 1), ipv6DstWord(buf, ip, 2), ipv6DstWord(buf, ip, 3));
+        const g = this.groupIds.find(GROUPS_VID, ipv6DstWord(buf, ip, 0), ipv6DstWord(buf, ip, 1), ipv6DstWord(buf, ip, 2), ipv6DstWord(buf, ip, 3));
         const e = g < 0 ? undefined : this.groups.lookup(this.groupIds.a[g]);
-        const sent = e === undefined ? 0 : sendToEach(this.egress, e.ports, e.count, port, buf, hdr, eth, end);
-        if (!this.toUplinkAsIs(buf, hdr, eth, end) && sent === 0) this.drop(DropReason.NoGroupMember);
+        const sent = e === undefined ? 0 : this.toNics(e.ports, e.count, port, buf, hdr, eth, end);
+        if (!this.toUplinkAsIs(buf, hdr, eth, end)) {
+          if (sent === 0) this.drop(DropReason.NoGroupMember);
+        } else this.mirrorIsolated(port, buf, hdr, eth, end);
         return;
       }
     }
     const d0 = ipv6DstWord(buf, ip, 0), d1 = ipv6DstWord(buf, ip, 1), d2 = ipv6DstWord(buf, ip, 2), d3 = ipv6DstWord(buf, ip, 3);
-    const s = this.table.find(VID_NONE, d0, d1, d2, d3);
+    const s = this.table.find(this.vid, d0, d1, d2, d3);
+    const l2 = this.l2;
     if (s >= 0) {
       const out = this.table.a[s];
       if (out === port) {
         this.drop(DropReason.Hairpin);
         return;
       }
+      if (l2.isolated(port, out)) {
+        this.drop(DropReason.Isolated);
+        return;
+      }
+      if (!l2.member(out, this.vid)) {
+        this.drop(DropReason.VlanNotAllowed);
+        return;
+      }
       setEthDstHL(buf, eth, this.macHi[out], this.macLo[out]);
       setEthSrcHL(buf, eth, this.macHi[port], this.macLo[port]);
-      this.egress.send(out, buf, hdr, eth, end);
+      this.egress.send(out, buf, hdr, eth, end, this.tci);
+      if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, out, this.vid, buf, hdr, eth, end, this.tci);
       return;
     }
     if (this.uplink < 0) {
       this.drop(DropReason.NoUplink);
       return;
     }
-    const n = this.neighbours.find(VID_NONE, d0, d1, d2, d3);
+    const n = this.neighbours.find(this.vid, d0, d1, d2, d3);
     if (n >= 0) {
       setEthDstHL(buf, eth, this.neighbours.a[n], this.neighbours.b[n]);
-    } else if (this.routerUntil !== 0 && !(d0 >>> 22 === 0x3fa)) {
-      setEthDstHL(buf, eth, this.routerHi, this.routerLo);
+    } else if (this.routerUntil[this.vid] !== 0 && !(d0 >>> 22 === 0x3fa)) {
+      setEthDstHL(buf, eth, this.routerHi[this.vid], this.routerLo[this.vid]);
     } else {
       this.drop(DropReason.NoNeighbour);
       return;
     }
     setEthSrcHL(buf, eth, this.upHi, this.upLo);
-    this.egress.send(this.uplink, buf, hdr, eth, end);
+    this.egress.send(this.uplink, buf, hdr, eth, end, this.tci);
+    if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, this.uplink, this.vid, buf, hdr, eth, end, this.tci);
+  }
+
+  /** To the NICs of the frame's VLAN among ports[0 .. count) (but `from`, and as isolation allows), unchanged; returns how many. */
+  private toNics(ports: ArrayLike<number>, count: number, from: number, buf: Uint8Array, hdr: number, eth: number, end: number): number {
+    return sendToMembers(this.egress, this.l2, ports, count, from, this.vid, buf, hdr, eth, end, this.tci);
+  }
+
+  /** After a flood from NIC `port` that isolation kept from the other NICs: the mirrors' copies (as IPv4's). */
+  private mirrorIsolated(port: number, buf: Uint8Array, hdr: number, eth: number, end: number): void {
+    const l2 = this.l2;
+    if (l2.isolation && l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, this.uplink, this.vid, buf, hdr, eth, end, this.tci);
   }
 
   /**
@@ -318,7 +419,7 @@ export class Ip6Switch {
    */
   private sourceOk(port: number, buf: Uint8Array, ip: number, unspecifiedOk: boolean): boolean {
     const s0 = ipv6SrcWord(buf, ip, 0), s1 = ipv6SrcWord(buf, ip, 1), s2 = ipv6SrcWord(buf, ip, 2), s3 = ipv6SrcWord(buf, ip, 3);
-    const s = this.table.find(VID_NONE, s0, s1, s2, s3);
+    const s = this.table.find(this.vid, s0, s1, s2, s3);
     if (s >= 0 && this.table.a[s] === port) return true;
     if (s < 0) {
       if ((s0 | s1 | s2 | s3) === 0) {
@@ -343,7 +444,7 @@ export class Ip6Switch {
   private toUplinkAsIs(buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
     if (this.uplink < 0) return false;
     setEthSrcHL(buf, eth, this.upHi, this.upLo);
-    this.egress.send(this.uplink, buf, hdr, eth, end);
+    this.egress.send(this.uplink, buf, hdr, eth, end, this.tci);
     return true;
   }
 
@@ -362,21 +463,26 @@ export class Ip6Switch {
       return;
     }
     const t0 = ndpTargetWord(buf, icmp, 0), t1 = ndpTargetWord(buf, icmp, 1), t2 = ndpTargetWord(buf, icmp, 2), t3 = ndpTargetWord(buf, icmp, 3);
-    const t = this.table.find(VID_NONE, t0, t1, t2, t3);
+    const t = this.table.find(this.vid, t0, t1, t2, t3);
     if (t >= 0) {
       const holder = this.table.a[t];
       if (holder === port) {
         this.drop(DropReason.NdpIgnored);
         return;
       }
-      const hi = this.macHi[holder], lo = this.macLo[holder];
+      // Isolation: the holder is out of reach, as a LAN host's address would be behind the uplink.
+      const isolated = this.l2.isolated(port, holder);
       if (dad) {
-        this.sendNa(port, ALL_NODES_MAC, hi, lo, t0, t1, t2, t3, ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, hi, lo);
+        const hi = isolated ? this.upHi : this.macHi[holder], lo = isolated ? this.upLo : this.macLo[holder];
+        this.sendNa(port, ALL_NODES_MAC, hi, lo, t0, t1, t2, t3, ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, hi, lo, this.tci);
+      } else if (isolated) {
+        this.drop(DropReason.Isolated);
       } else {
+        const hi = this.macHi[holder], lo = this.macLo[holder];
         const mac = ethSrcHi(buf, eth) * 0x1000000 + ethSrcLo(buf, eth);
         this.sendNa(port, mac, hi, lo, t0, t1, t2, t3,
           ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2), ipv6SrcWord(buf, ip, 3),
-          Ndp.FlagSolicited | Ndp.FlagOverride, hi, lo);
+          Ndp.FlagSolicited | Ndp.FlagOverride, hi, lo, this.tci);
       }
       return;
     }
@@ -386,18 +492,18 @@ export class Ip6Switch {
       return;
     }
     if (dad) {
-      const p = this.probes.insert(VID_NONE, t0, t1, t2, t3);
+      const p = this.probes.insert(this.vid, t0, t1, t2, t3);
       this.probes.a[p] = port;
       this.probes.t[p] = now + PROBE_MS;
     }
     if (!dad) rewriteLinkLayerOptions(buf, ip, icmp, pend, Ndp.OptSourceLla, this.upHi, this.upLo);
     if (!ethDstIsGroup(buf, eth)) {
-      const n = this.neighbours.find(VID_NONE, t0, t1, t2, t3);
+      const n = this.neighbours.find(this.vid, t0, t1, t2, t3);
       if (n >= 0) setEthDstHL(buf, eth, this.neighbours.a[n], this.neighbours.b[n]);
       else setEthDstHL(buf, eth, 0x3333ff, solicitedNodeW3(t3) & 0xffffff);
     }
     setEthSrcHL(buf, eth, this.upHi, this.upLo);
-    this.egress.send(this.uplink, buf, hdr, eth, end);
+    this.egress.send(this.uplink, buf, hdr, eth, end, this.tci);
   }
 
   /** An MLD report or done from a NIC: the group table, then the uplink only. */
@@ -430,10 +536,10 @@ export class Ip6Switch {
   /** Record a membership of a group beyond link scope; true when the table had no room. */
   private join(port: number, g0: number, g1: number, g2: number, g3: number, now: number): boolean {
     if (ipv6.classifyIpv6Words(g0) !== Ipv6Dst.Group) return false;
-    let s = this.groupIds.find(VID_NONE, g0, g1, g2, g3);
+    let s = this.groupIds.find(GROUPS_VID, g0, g1, g2, g3);
     if (s < 0) {
       if (this.freeCount === 0) return true;
-      s = this.groupIds.insert(VID_NONE, g0, g1, g2, g3);
+      s = this.groupIds.insert(GROUPS_VID, g0, g1, g2, g3);
       if (s < 0) return true;
       const id = this.freeIds[--this.freeCount];
       this.groupIds.a[s] = id;
@@ -448,7 +554,7 @@ export class Ip6Switch {
   }
 
   private leave(port: number, g0: number, g1: number, g2: number, g3: number): void {
-    const s = this.groupIds.find(VID_NONE, g0, g1, g2, g3);
+    const s = this.groupIds.find(GROUPS_VID, g0, g1, g2, g3);
     if (s >= 0 && this.groups.leave(this.groupIds.a[s], port)) this.left(port, this.groupIds.a[s]);
   }
 
@@ -461,13 +567,13 @@ export class Ip6Switch {
 
   private releaseId(id: number): void {
     const o = id * 4, w = this.groupWords;
-    if (this.groupIds.delete(VID_NONE, w[o], w[o + 1], w[o + 2], w[o + 3])) this.freeIds[this.freeCount++] = id;
+    if (this.groupIds.delete(GROUPS_VID, w[o], w[o + 1], w[o + 2], w[o + 3])) this.freeIds[this.freeCount++] = id;
   }
 
   /** Remember (or refresh) a LAN neighbour. */
   private learn(w0: number, w1: number, w2: number, w3: number, hi: number, lo: number, now: number): void {
     if ((w0 | w1 | w2 | w3) === 0 || w0 >>> 24 === 0xff) return;
-    const n = this.neighbours.insert(VID_NONE, w0, w1, w2, w3);
+    const n = this.neighbours.insert(this.vid, w0, w1, w2, w3);
     this.neighbours.a[n] = hi;
     this.neighbours.b[n] = lo;
     this.neighbours.t[n] = now + NEIGHBOUR_MS;
@@ -476,7 +582,7 @@ export class Ip6Switch {
   /** A packet from the LAN whose source the cache holds with its Ethernet source: the entry is confirmed. */
   private refresh(buf: Uint8Array, eth: number, ip: number, now: number): void {
     if (this.neighbours.size === 0) return;
-    const n = this.neighbours.find(VID_NONE, ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2), ipv6SrcWord(buf, ip, 3));
+    const n = this.neighbours.find(this.vid, ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2), ipv6SrcWord(buf, ip, 3));
     if (n >= 0 && this.neighbours.a[n] === ethSrcHi(buf, eth) && this.neighbours.b[n] === ethSrcLo(buf, eth)) this.neighbours.t[n] = now + NEIGHBOUR_MS;
   }
 
@@ -495,7 +601,7 @@ export class Ip6Switch {
       const dad = (s0 | s1 | s2 | s3) === 0;
       if (hasSll) this.learn(s0, s1, s2, s3, srcHi, srcLo, now);
       const t0 = ndpTargetWord(buf, icmp, 0), t1 = ndpTargetWord(buf, icmp, 1), t2 = ndpTargetWord(buf, icmp, 2), t3 = ndpTargetWord(buf, icmp, 3);
-      const t = this.table.find(VID_NONE, t0, t1, t2, t3);
+      const t = this.table.find(this.vid, t0, t1, t2, t3);
       if (t < 0) {
         this.drop(DropReason.NdpIgnored);
         return;
@@ -506,24 +612,16 @@ export class Ip6Switch {
       }
       if (dad) {
         this.sendNa(this.uplink, ALL_NODES_MAC, this.upHi, this.upLo, t0, t1, t2, t3,
-          ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, this.upHi, this.upLo);
+          ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, this.upHi, this.upLo, this.tci);
       } else {
         this.sendNa(this.uplink, ethSrcHi(buf, eth) * 0x1000000 + ethSrcLo(buf, eth), this.upHi, this.upLo, t0, t1, t2, t3,
-          s0, s1, s2, s3, Ndp.FlagSolicited | Ndp.FlagOverride, this.upHi, this.upLo);
+          s0, s1, s2, s3, Ndp.FlagSolicited | Ndp.FlagOverride, this.upHi, this.upLo, this.tci);
       }
       return;
     }
     if (type === Icmp6.RouterAdvert) {
       this.learn(s0, s1, s2, s3, srcHi, srcLo, now);
-      const life = raRouterLifetime(buf, icmp);
-      if (life > 0) {
-        this.router[0] = s0; this.router[1] = s1; this.router[2] = s2; this.router[3] = s3;
-        this.routerHi = srcHi;
-        this.routerLo = srcLo;
-        this.routerUntil = now + life * 1000;
-      } else if (this.router[0] === s0 && this.router[1] === s1 && this.router[2] === s2 && this.router[3] === s3) {
-        this.routerUntil = 0;
-      }
+      this.routerAdvert(s0, s1, s2, s3, srcHi, srcLo, raRouterLifetime(buf, icmp), now);
       rewriteLinkLayerOptions(buf, ip, icmp, pend, Ndp.OptSourceLla, this.upHi, this.upLo);
     } else {
       const tll = ndpFindOption(buf, icmp, pend, Ndp.OptTargetLla);
@@ -546,39 +644,60 @@ export class Ip6Switch {
   }
 
   /**
+   * An RA in the frame's VLAN from router s (MAC hi:lo) with router lifetime `life` s: it becomes
+   * the VLAN's default router; a lifetime of 0 from the default router takes it away.
+   */
+  private routerAdvert(s0: number, s1: number, s2: number, s3: number, hi: number, lo: number, life: number, now: number): void {
+    const v = this.vid, r = this.router, o = v * 4;
+    const known = this.routerUntil[v] !== 0;
+    if (life > 0) {
+      r[o] = s0; r[o + 1] = s1; r[o + 2] = s2; r[o + 3] = s3;
+      this.routerHi[v] = hi;
+      this.routerLo[v] = lo;
+      this.routerUntil[v] = now + life * 1000;
+      if (!known) this.routerVids[this.nRouters++] = v;
+    } else if (known && r[o] === s0 && r[o + 1] === s1 && r[o + 2] === s2 && r[o + 3] === s3) {
+      for (let i = 0; i < this.nRouters; i++) if (this.routerVids[i] === v) { this.forgetRouter(i); break; }
+    }
+  }
+
+  /**
    * A multicast NA from the LAN for target t: only to the NIC that probed t (its DAD fails),
-   * else to the NIC that holds t, else NdpIgnored.
+   * else to the NIC that holds t, else NdpIgnored; in the frame's VLAN only.
    */
   private defence(buf: Uint8Array, hdr: number, eth: number, end: number, t0: number, t1: number, t2: number, t3: number, now: number): void {
-    const p = this.probes.find(VID_NONE, t0, t1, t2, t3);
+    const p = this.probes.find(this.vid, t0, t1, t2, t3);
     let out = -1;
     if (p >= 0 && this.probes.t[p] > now && this.isNic[this.probes.a[p]] === 1) out = this.probes.a[p];
     else {
-      const s = this.table.find(VID_NONE, t0, t1, t2, t3);
+      const s = this.table.find(this.vid, t0, t1, t2, t3);
       if (s >= 0) out = this.table.a[s];
     }
     if (out < 0) {
       this.drop(DropReason.NdpIgnored);
       return;
     }
-    this.egress.send(out, buf, hdr, eth, end);
+    if (!this.l2.member(out, this.vid)) {
+      this.drop(DropReason.VlanNotAllowed);
+      return;
+    }
+    this.egress.send(out, buf, hdr, eth, end, this.tci);
   }
 
   /** A packet from the LAN, by destination. */
   private fromUplink(buf: Uint8Array, hdr: number, eth: number, ip: number, end: number): void {
     switch (classifyIpv6Addr(buf, ip + 24)) {
       case Ipv6Dst.All:
-        if (sendToEach(this.egress, this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
+        if (this.toNics(this.nics, this.nics.length, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.UnknownDestination);
         return;
       case Ipv6Dst.Group: {
-        const g = this.groupIds.find(VID_NONE, ipv6DstWord(buf, ip, 0), ipv6DstWord(buf, ip, 1), ipv6DstWord(buf, ip, 2), ipv6DstWord(buf, ip, 3));
+        const g = this.groupIds.find(GROUPS_VID, ipv6DstWord(buf, ip, 0), ipv6DstWord(buf, ip, 1), ipv6DstWord(buf, ip, 2), ipv6DstWord(buf, ip, 3));
         const e = g < 0 ? undefined : this.groups.lookup(this.groupIds.a[g]);
-        if (e === undefined) this.drop(DropReason.NoGroupMember);
-        else sendToEach(this.egress, e.ports, e.count, -1, buf, hdr, eth, end);
+        if (e === undefined || this.toNics(e.ports, e.count, -1, buf, hdr, eth, end) === 0) this.drop(DropReason.NoGroupMember);
         return;
       }
     }
-    const s = this.table.find(VID_NONE, ipv6DstWord(buf, ip, 0), ipv6DstWord(buf, ip, 1), ipv6DstWord(buf, ip, 2), ipv6DstWord(buf, ip, 3));
+    const s = this.table.find(this.vid, ipv6DstWord(buf, ip, 0), ipv6DstWord(buf, ip, 1), ipv6DstWord(buf, ip, 2), ipv6DstWord(buf, ip, 3));
     if (s < 0) {
       this.drop(DropReason.UnknownDestination);
       return;
@@ -588,20 +707,25 @@ export class Ip6Switch {
       return;
     }
     const out = this.table.a[s];
+    if (!this.l2.member(out, this.vid)) {
+      this.drop(DropReason.VlanNotAllowed);
+      return;
+    }
     setEthDstHL(buf, eth, this.macHi[out], this.macLo[out]);
-    this.egress.send(out, buf, hdr, eth, end);
+    this.egress.send(out, buf, hdr, eth, end, this.tci);
+    if (this.l2.nPromisc !== 0) mirrorTo(this.egress, this.l2, this.uplink, out, this.vid, buf, hdr, eth, end, this.tci);
   }
 
-  /** Make an NA (emitNa's arguments) in `out` and send it to `port` with Ethernet dst `dstMac`, src hi:lo. */
+  /** Make an NA (emitNa's arguments) in `out` and send it to `port` with Ethernet dst `dstMac`, src hi:lo, in the VLAN of `tci`. */
   private sendNa(port: number, dstMac: number, hi: number, lo: number, s0: number, s1: number, s2: number, s3: number,
-    d0: number, d1: number, d2: number, d3: number, flags: number, tHi: number, tLo: number): void {
+    d0: number, d1: number, d2: number, d3: number, flags: number, tHi: number, tLo: number, tci: number): void {
     const b = this.out;
     const eth = emitZeroVnetHdr(b, 0);
     setEthDstHL(b, eth, macHi(dstMac), macLo(dstMac));
     setEthSrcHL(b, eth, hi, lo);
     b[eth + 12] = 0x86; b[eth + 13] = 0xdd;
     const end = emitNa(b, eth + Eth.HeaderLen, s0, s1, s2, s3, d0, d1, d2, d3, flags, s0, s1, s2, s3, tHi, tLo);
-    this.egress.send(port, b, 0, eth, end);
+    this.egress.send(port, b, 0, eth, end, tci);
   }
 }
 

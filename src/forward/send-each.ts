@@ -5,7 +5,9 @@
  * sendToMembers sends one frame, unchanged, to each of a set of ports that its VLAN reaches
  * (L2Policy.member) but the ingress, skipping those isolation keeps it from (L2Policy.isolated):
  * a flood within a VLAN. mirrorTo sends a copy of a forwarded frame to each promiscuous port of
- * its VLAN that did not get it already (not the ingress, not `out`). Each send carries the
+ * its VLAN that did not get it already (not the ingress, not `out`). toEachUntagged sends a
+ * frame the switch made itself (its IGMP and MLD queries) to each NIC in the VLAN the NIC
+ * carries untagged (a trunk without one gets none), so no guest sees it tagged. Each send carries the
  * frame's TCI (the egress tags per port; 0 on a VLAN-unaware switch, where every port is a
  * member of VLAN 0).
  */
@@ -35,20 +37,15 @@ export function mirrorTo(egress: Egress, l2: L2Policy, from: number, out: number
   }
 }
 
-/**
- * To each of ports[0 .. count) but `except`, untagged, with no VLAN or isolation checks: the
- * IPv6 path's flood (ip6-switch.ts), which runs only on VLAN-unaware switches without
- * isolation (ip-switch.ts refuses IPv6 elsewhere). Returns how many were sent.
- */
-export function sendToEach(egress: Egress, ports: ArrayLike<number>, count: number, except: number,
-  buf: Uint8Array, hdr: number, eth: number, end: number): number {
-  let sent = 0;
+
+/** The switch's own frame to each of ports[0 .. count) in its untagged VLAN (0 on a VLAN-unaware switch; none: skipped). */
+export function toEachUntagged(egress: Egress, l2: L2Policy, ports: ArrayLike<number>, count: number,
+  buf: Uint8Array, hdr: number, eth: number, end: number): void {
+  const aware = l2.vlanAware;
   for (let i = 0; i < count; i++) {
     const q = ports[i];
-    if (q !== except) {
-      egress.send(q, buf, hdr, eth, end);
-      sent++;
-    }
+    const tci = aware ? l2.untaggedVid(q) : 0;
+    if (aware && tci === 0) continue; // a trunk without an untagged VLAN
+    egress.send(q, buf, hdr, eth, end, tci);
   }
-  return sent;
 }

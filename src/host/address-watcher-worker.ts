@@ -4,13 +4,13 @@
  * workerData { wakeFd: number, control: MessagePort }. Control messages (drained with
  * receiveMessageOnPort after the eventfd wakes the loop): { op: 'watch', key, netns, ifname },
  * { op: 'unwatch', key }, { op: 'close' }. Posts { ev: 'address', key, ip, prefixLen, added, vid },
- * { ev: 'address6', key, ip6, prefixLen, added } (ip6: 32 hex digits) and
+ * { ev: 'address6', key, ip6, prefixLen, added, vid } (ip6: 32 hex digits) and
  * { ev: 'watch-error', key, message }. An IPv6 address is reported only while usable: not
  * tentative (DAD running) and not DAD-failed; one that becomes so is reported deleted.
  *
  * VLAN sub-devices (issue 10): a watch also follows the interfaces named `IFNAME.N` (N 1-4094),
  * the name `ip link add link enc600 name enc600.20 type vlan id 20` gives a trunk guest's VLAN
- * device, and reports their addresses with vid N (vid 0: the interface itself). The VLAN id is
+ * device, and reports their addresses (IPv4 and IPv6 alike) with vid N (vid 0: the interface itself). The VLAN id is
  * taken from the `.N` name, not from IFLA_LINKINFO: a VLAN device named otherwise is not
  * followed, and any interface so named counts as VLAN N (what the switch then does with the
  * address depends on the port's VLANs: src/control/policy.ts addressVid).
@@ -54,8 +54,7 @@ const RECV_LEN = 65536;
 
 /**
  * A reported address: ip (uint32 IPv4, or IPv6 as 32 hex digits), prefix length, and the VLAN
- * sub-device it is on (0: the interface itself; IPv6 is followed on the interface itself only:
- * the IPv6 LAN IP table has no VLANs yet).
+ * sub-device it is on (0: the interface itself).
  */
 type Addr = [ip: number | string, prefixLen: number, vid: number];
 
@@ -91,7 +90,7 @@ function post(m: unknown): void {
 }
 
 function report(w: Watch, [ip, prefixLen, vid]: Addr, added: boolean): void {
-  if (typeof ip === 'string') post({ ev: 'address6', key: w.key, ip6: ip, prefixLen, added });
+  if (typeof ip === 'string') post({ ev: 'address6', key: w.key, ip6: ip, prefixLen, added, vid });
   else post({ ev: 'address', key: w.key, ip, prefixLen, added, vid });
 }
 
@@ -181,7 +180,7 @@ function onEvent(w: Watch, e: NetlinkEvent): void {
     case 'addr6': {
       const ip = e.kind === 'addr' ? e.ip : e.ip6;
       const on = vidOn(w, e.index);
-      const vid = e.kind === 'addr6' && on > 0 ? -1 : on; // IPv6: the interface itself only (see Addr)
+      const vid = on;
       // An IPv6 address held only once usable (a tentative or DAD-failed one is not the guest's).
       const held = e.added && (e.kind === 'addr' || e.usable);
       const a: Addr = [ip, e.prefixLen, vid];

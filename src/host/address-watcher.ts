@@ -9,8 +9,9 @@
  *   'address' (key: string, ip: number, prefixLen: number, added: boolean, vid: number)
  *       vid: 0 for an address on the interface itself, N for one on its VLAN sub-device
  *       `ifname.N` (followed by name: address-watcher-worker.ts)
- *   'address6' (key: string, ip6: string, prefixLen: number, added: boolean)   ip6: 32 hex digits;
- *       global, unique-local and link-local alike, once usable (not tentative, DAD not failed)
+ *   'address6' (key: string, ip6: string, prefixLen: number, added: boolean, vid: number)   ip6: 32 hex digits;
+ *       global, unique-local and link-local alike, once usable (not tentative, DAD not failed);
+ *       vid as for 'address'
  *   'watch-error' (key: string, message: string)   e.g. the namespace does not exist
  * The interface need not exist yet: it is picked up when it appears, and an interface that is
  * deleted and re-created under the same name is followed (its old addresses reported deleted).
@@ -26,7 +27,7 @@ import { close, eventfd, eventfdSignal } from '../sys/libc.js';
 
 type FromWatcher =
   | { ev: 'address'; key: string; ip: number; prefixLen: number; added: boolean; vid: number }
-  | { ev: 'address6'; key: string; ip6: string; prefixLen: number; added: boolean }
+  | { ev: 'address6'; key: string; ip6: string; prefixLen: number; added: boolean; vid: number }
   | { ev: 'watch-error'; key: string; message: string };
 
 export class AddressWatcher extends EventEmitter {
@@ -61,7 +62,7 @@ export class AddressWatcher extends EventEmitter {
       if (m.ev === 'address') {
         if (this.watching.has(m.key)) this.emit('address', m.key, m.ip, m.prefixLen, m.added, m.vid);
       } else if (m.ev === 'address6') {
-        if (this.watching.has(m.key)) this.emit('address6', m.key, m.ip6, m.prefixLen, m.added);
+        if (this.watching.has(m.key)) this.emit('address6', m.key, m.ip6, m.prefixLen, m.added, m.vid);
       } else if (m.ev === 'watch-error') {
         this.emit('watch-error', m.key, m.message);
       }

@@ -228,3 +228,34 @@ export function mld2RecordType(b: Uint8Array, rec: number): number { return b[re
 export function mld2RecordSources(b: Uint8Array, rec: number): number { return readU16(b, rec + 2); }
 /** Word i of a record's group. */
 export function mld2RecordGroupWord(b: Uint8Array, rec: number, i: number): number { return readI32(b, rec + 4 + 4 * i); }
+
+/** The packet length of emitMld2Query's query: IPv6 header, Hop-by-Hop header with Router Alert, 28-byte MLDv2 query. */
+export const MLD2_QUERY_PACKET_LEN = IPV6_HLEN + 8 + 28;
+
+/**
+ * Write an MLDv2 general query (RFC 3810 5.1: type 130, multicast address ::, no sources) at
+ * `ip` from the link-local address s0..s3 to ff02::1, hop limit 1, behind a Hop-by-Hop header
+ * with the Router Alert option (value 0: MLD), Maximum Response Code `maxRespMs` (below 32768:
+ * the value itself), QRV `qrv`, QQIC `qqic` (seconds, below 128: the value itself); checksum
+ * filled. Returns the packet's end (ip + MLD2_QUERY_PACKET_LEN).
+ */
+export function emitMld2Query(b: Uint8Array, ip: number, s0: number, s1: number, s2: number, s3: number,
+  maxRespMs: number, qrv: number, qqic: number): number {
+  const hbh = emitIpv6Words(b, ip, 0, 8 + 28, 1, s0, s1, s2, s3, 0xff020000 | 0, 0, 0, 1);
+  b[hbh] = Icmp6.NextHeader;
+  b[hbh + 1] = 0;
+  b[hbh + 2] = 5; b[hbh + 3] = 2; b[hbh + 4] = 0; b[hbh + 5] = 0; // Router Alert, MLD
+  b[hbh + 6] = 1; b[hbh + 7] = 0; // PadN
+  const icmp = hbh + 8;
+  b[icmp] = Icmp6.MldQuery;
+  b[icmp + 1] = 0;
+  writeU16(b, icmp + 4, maxRespMs & 0x7fff);
+  b[icmp + 6] = 0; b[icmp + 7] = 0;
+  writeIpv6Words(b, icmp + 8, 0, 0, 0, 0);
+  b[icmp + 24] = qrv & 7;
+  b[icmp + 25] = qqic & 0x7f;
+  b[icmp + 26] = 0; b[icmp + 27] = 0;
+  const end = icmp + 28;
+  fillIcmpv6Checksum(b, ip, icmp, end);
+  return end;
+}

@@ -85,7 +85,9 @@ test('claims from before the restart not made again within the grace are dropped
 test('an unreadable claim book is set aside and read as none', () => {
   const dir = mkdtempSync(join(tmpdir(), 'claimbook-'));
   try {
-    for (const text of ['{"version":1,"claims":[{"userid":"AAA","vdev":1536,"ip":-1,"serial":0,"refused":false}]}', 'not json', '{"version":9,"claims":[]}']) {
+    for (const text of ['{"version":1,"claims":[{"userid":"AAA","vdev":1536,"ip":-1,"serial":0,"refused":false}]}', 'not json', '{"version":9,"claims":[]}',
+      '{"version":1,"claims":[{"userid":"AAA","vdev":1536,"ip6":"2001:DB8::1","serial":0,"refused":false}]}',
+      '{"version":1,"claims":[{"userid":"AAA","vdev":1536,"ip":1,"ip6":"2001:db8::1","serial":0,"refused":false}]}']) {
       writeFileSync(join(dir, CLAIM_BOOK_FILE), text);
       const { cp, book } = boot(dir, new ManualClock(0));
       assert.ok(existsSync(join(dir, `${CLAIM_BOOK_FILE}.bad`)), text);
@@ -93,6 +95,41 @@ test('an unreadable claim book is set aside and read as none', () => {
       assert.deepEqual(cp.state.claimRecords(), []);
       book.close();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('IPv6 claims are in the book too: the first holder keeps its IPv6 address across a restart; IPv4 and IPv6 claims kept apart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'claimbook-'));
+  const V6 = '2001:db8::9';
+  const holder6 = (cp: ControlPlane): string | undefined => {
+    cp.state.recomputeLanIp6('SW1', () => false);
+    return cp.state.switches.get('SW1')!.lanIp6.get(V6)?.userid;
+  };
+  try {
+    const clock = new ManualClock(0);
+    const a = boot(dir, clock);
+    a.cp.state.addressEvent6('BBB', 0x600, V6, true);
+    a.cp.state.addressEvent('AAA', 0x600, IP, true);
+    a.cp.state.addressEvent6('AAA', 0x600, V6, true);
+    assert.equal(holder6(a.cp), 'BBB');
+    assert.equal(holder(a.cp), 'AAA');
+    clock.drain();
+    const doc = JSON.parse(readFileSync(join(dir, CLAIM_BOOK_FILE), 'utf8'));
+    assert.deepEqual(doc.claims.map((c: { userid: string; ip?: number; ip6?: string; refused: boolean }) => [c.userid, c.ip ?? c.ip6, c.refused]),
+      [['BBB', V6, false], ['AAA', IP, false], ['AAA', V6, true]]);
+    a.book.close();
+    const clock2 = new ManualClock(0);
+    const b = boot(dir, clock2);
+    b.cp.state.addressEvent6('AAA', 0x600, V6, true);
+    assert.equal(holder6(b.cp), undefined, 'AAA\'s IPv6 claim was refused before the restart: still refused');
+    b.cp.state.addressEvent6('BBB', 0x600, V6, true);
+    assert.equal(holder6(b.cp), 'BBB');
+    b.cp.state.addressEvent('BBB', 0x600, IP, true);
+    b.cp.state.addressEvent('AAA', 0x600, IP, true);
+    assert.equal(holder(b.cp), 'AAA', 'the IPv4 claim kept its own place');
+    b.book.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

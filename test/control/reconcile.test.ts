@@ -17,7 +17,7 @@ import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import type { ToWorker } from '../../src/protocol/dataplane.js';
 import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
 import { ManualClock } from '../helpers/manual-clock.js';
-import { PROBE_INTERVAL_MS, PROBE_WINDOW_MS } from '../../src/control/reconcile/lan-ip.js';
+import { PROBE_INTERVAL_MS, PROBE_WINDOW_MS, type AddressClaims } from '../../src/control/reconcile/lan-ip.js';
 
 const quiet = pino({ level: 'silent' });
 const ADDR_CONFLICT = 10;
@@ -35,7 +35,7 @@ class FakeWatcher extends EventEmitter {
   unwatch(key: string): void { this.watched.delete(key); }
 }
 
-function setup() {
+function setup(addressClaims?: AddressClaims) {
   const ifaces = new Set<string>();
   /** Interface indexes openUplink binds to (default 2). */
   const ifindexes = new Map<string, number>();
@@ -59,7 +59,7 @@ function setup() {
   const dp = new FakeDp();
   const w = new FakeWatcher();
   const clock = new ManualClock();
-  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, clock });
+  const rec = new Reconciler({ state, dataPlane: dp, devices: dev, watcher: w, log: quiet, retryMs: 20, clock, ...(addressClaims ? { addressClaims } : {}) });
   const cp = controlPlane(state, dev, { effects: rec, runtime: rec });
   const run = (c: string) => { const r = cp.execute(c); assert.ok(r.ok, `${c}: ${r.lines}`); };
   return { ifaces, ifindexes, taps, namespaces, dp, w, rec, cp, run, state, clock };
@@ -377,16 +377,17 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   assert.equal(rec.addressReason('SW1', GW), 'probing the LAN');
 });
 
+/** On a VLAN-aware SW1: guest A (the default VLAN, ACCESS) and guest T (TRUNK of 1, 20 and 30), granted, not coupled. */
+function guestsAT(run: (c: string) => void): void {
+  for (const c of ['DEFINE GUEST A NETNS na', 'DEFINE NIC 600 FOR A', 'DEFINE GUEST T NETNS nt', 'DEFINE NIC 600 FOR T',
+    'SET VSWITCH SW1 GRANT A', 'SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30']) run(c);
+}
+
 test('layer-2 policies reach the worker: switch-add and port-add carry them, GRANT / SET VSWITCH / SET NIC post only what changed, REVOKE removes the port; ip-set in each address\'s VLAN', () => {
   const { dp, w, run, cp, clock, state } = setup();
   run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
   assert.deepEqual(dp.take(), [{ op: 'switch-add', sw: 0, mode: 'IP', queueBytes: 8 << 20, policy: { vlanAware: true, nativeVid: 1, isolation: false } }]);
-  run('DEFINE GUEST A NETNS na');
-  run('DEFINE NIC 600 FOR A');
-  run('DEFINE GUEST T NETNS nt');
-  run('DEFINE NIC 600 FOR T');
-  run('SET VSWITCH SW1 GRANT A');
-  run('SET VSWITCH SW1 GRANT T PORTTYPE TRUNK VLAN 1 20 30');
+  guestsAT(run);
   assert.deepEqual(dp.take(), [], 'a grant of an uncoupled user posts nothing');
   run('COUPLE 600 TO SYSTEM SW1 FOR A');
   run('COUPLE 600 TO SYSTEM SW1 FOR T');
@@ -473,4 +474,96 @@ test('ETHERNET switches: the MAC table is asked of the worker every second and Q
   clock.advance(1000);
   clock.advance(1000);
   assert.deepEqual(dp.take().filter((m) => m.op === 'fdb-query'), [], 'no ETHERNET switch, no asking');
+});
+
+test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s sub-devices too), a grant moves it, the IPv4 claim rule across VLANs', () => {
+  const { dp, w, run, clock, state } = setup();
+  run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
+  guestsAT(run);
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR T');
+  clock.drain();
+  dp.take();
+  const hex = (a: string) => a.replace(/:/g, '');
+  const A10 = '20010db8000a00000000000000000001', T1 = '20010db8000100000000000000000002';
+  const T20 = '20010db8001400000000000000000002', T99 = '20010db8006300000000000000000002';
+  w.emit('address6', 'A/0600', A10, 64, true, 0);
+  w.emit('address6', 'T/0600', T1, 64, true, 0);
+  w.emit('address6', 'T/0600', T20, 64, true, 20);
+  w.emit('address6', 'T/0600', T99, 64, true, 99);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'ip6-set').map((m) => m.op === 'ip6-set' && [m.ip6, m.vid, m.port]).sort(), [
+    [hex(T1), 1, 1], [hex(A10), 10, 0], [hex(T20), 20, 1],
+  ]);
+  const t6 = state.switches.get('SW1')!.lanIp6;
+  assert.equal(t6.has('2001:db8:63::2'), false, 'an address in a VLAN the port does not carry is not in the table');
+  assert.equal(t6.get('2001:db8:14::2')?.vid, 20);
+  // The address leaves the sub-device for the NIC's own interface: it moves to the native VLAN, keeping its claim.
+  w.emit('address6', 'T/0600', T20, 64, true, 0);
+  clock.drain();
+  assert.deepEqual(dp.take(), [
+    { op: 'ip6-clear', sw: 0, vid: 20, ip6: T20 },
+    { op: 'ip6-set', sw: 0, vid: 1, ip6: T20, port: 1, localOnly: true },
+  ]);
+  // A grant changed: the address moves to A's new VLAN.
+  run('SET VSWITCH SW1 GRANT A VLAN 40');
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [
+    { op: 'ip6-clear', sw: 0, vid: 10, ip6: A10 },
+    { op: 'ip6-set', sw: 0, vid: 40, ip6: A10, port: 0, localOnly: true },
+  ]);
+  // One address, one NIC on the switch whatever its VLAN: T's later claim on A's address is refused and counted once.
+  w.emit('address6', 'T/0600', A10, 64, true, 30);
+  clock.drain();
+  assert.equal(t6.get('2001:db8:a::1')?.userid, 'A');
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), []);
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  w.emit('address6', 'T/0600', T99, 64, false, 99);
+  clock.drain();
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1, 'counted once while it stands');
+});
+
+test('cluster claims of IPv6 addresses: local only until the claim is this member\'s; another member\'s is out of the data plane, counted once, with its reason; released when gone', () => {
+  const answers = new Map<number | string, 'mine' | 'wait' | { member: string }>();
+  const inUse6: string[][] = [];
+  let listener: (sw: string) => void = () => {};
+  const claims: AddressClaims = {
+    claim: (_sw, ip) => answers.get(ip) ?? 'wait',
+    inUse: () => {},
+    inUse6: (_sw, ips) => { inUse6.push([...ips]); },
+    listen: (fn) => { listener = fn; },
+    isMemberMac: () => false,
+  };
+  const { dp, w, run, clock, rec } = setup(claims);
+  run('DEFINE VSWITCH SW1 RDEV NONE');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('SET VSWITCH SW1 GRANT A');
+  run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  clock.drain();
+  dp.take();
+  const X = '2001:db8::7', XHEX = '20010db8000000000000000000000007';
+  w.emit('address6', 'A/0600', XHEX, 64, true, 0);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-set', sw: 0, vid: 0, ip6: XHEX, port: 0, localOnly: true }]);
+  assert.equal(rec.addressReason('SW1', X), "waiting for the cluster's store");
+  assert.deepEqual(inUse6.at(-1), [X]);
+  answers.set(X, { member: 'M2' });
+  listener('SW1');
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-clear', sw: 0, vid: 0, ip6: XHEX }]);
+  assert.equal(rec.addressReason('SW1', X), 'held by member M2 of the cluster');
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  listener('SW1');
+  clock.drain();
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1, 'counted once per holder');
+  answers.set(X, 'mine');
+  listener('SW1');
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-set', sw: 0, vid: 0, ip6: XHEX, port: 0, localOnly: true }]);
+  assert.notEqual(rec.addressReason('SW1', X), 'held by member M2 of the cluster');
+  assert.notEqual(rec.addressReason('SW1', X), "waiting for the cluster's store");
+  w.emit('address6', 'A/0600', XHEX, 64, false, 0);
+  clock.drain();
+  assert.deepEqual(inUse6.at(-1), [], 'released once no NIC has it');
 });

@@ -8,8 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetLab, waitFor } from '../helpers/netlab.js';
-import { Daemon } from '../helpers/daemon.js';
-import { Controller } from '../helpers/controller.js';
+import type { Daemon } from '../helpers/daemon.js';
+import type { Controller } from '../helpers/controller.js';
+import { startIpLab } from '../helpers/ip-lab.js';
 import { tcpTransfer } from '../helpers/tcp.js';
 import { lanTable, dropCount, uplinkMac } from '../helpers/query.js';
 
@@ -20,35 +21,8 @@ let hostNs: string, lanNs: string, g1: string, g2: string, up: string;
 const LAN = '10.77.0.1', A = '10.77.0.11', B = '10.77.0.12', GHOST = '10.77.0.99';
 
 before(async () => {
-  hostNs = lab.netns('h');
-  lanNs = lab.netns('l');
-  up = lab.name('u');
-  lab.veth(hostNs, up, lanNs, 'lan0');
-  lab.ip(lanNs, 'addr', 'add', `${LAN}/24`, 'dev', 'lan0');
-  g1 = lab.adopt(lab.name('g1'));
-  g2 = lab.adopt(lab.name('g2'));
-  d = new Daemon({ netns: hostNs });
-  await d.start();
-  // The controller registers the guests' addresses with the uplink (issue 3).
-  ctl = new Controller('DTCVSW1', hostNs, d);
-  await ctl.start();
-  d.commands([
-    `DEFINE VSWITCH SW1 RDEV ${up} IP`,
-    `DEFINE GUEST LINUX1 NETNS ${g1}`,
-    `DEFINE GUEST LINUX2 NETNS ${g2}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX2',
-    'SET VSWITCH SW1 GRANT LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
-    'SET VSWITCH SW1 GRANT LINUX2', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
-  ]);
-  lab.configureNic(g1, 'enc600', `${A}/24`);
-  lab.configureNic(g2, 'enc600', `${B}/24`);
-  // Both addresses registered with the uplink (no longer local only).
-  const registered = await waitFor(() => {
-    const t = lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1');
-    return t.filter((e) => !e.localOnly).length === 2 ? t : null;
-  }, 10_000);
-  assert.ok(registered, 'both guest addresses registered with the uplink');
+  // The usual IP-mode lab (test/helpers/ip-lab.ts): LAN host, LINUX1 and LINUX2, both registered with the uplink.
+  ({ d, ctl, hostNs, lanNs, g1, g2, up } = await startIpLab(lab, '10.77.0'));
 });
 
 after(async () => {

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { NetLab, waitFor } from '../helpers/netlab.js';
 import type { Daemon } from '../helpers/daemon.js';
 import type { Controller } from '../helpers/controller.js';
-import { ipModeLab } from '../helpers/ip-lab.js';
+import { startIpLab } from '../helpers/ip-lab.js';
 import { startRadvd } from '../helpers/radvd.js';
 import { tcpTransfer } from '../helpers/tcp.js';
 import { dropCount, uplinkMac } from '../helpers/query.js';
@@ -62,23 +62,13 @@ async function reaches(ns: string, ip: string, ms = 10_000): Promise<boolean> {
 }
 
 before(async () => {
-  // The usual IP-mode switch on a LAN (test/helpers/ip-lab.ts; its IPv4 LAN address unused here).
-  ({ d, ctl, hostNs, lanNs, up } = await ipModeLab(lab, { lan: '10.78.0.1' }));
+  // The usual IP-mode lab (test/helpers/ip-lab.ts: LAN host, LINUX1 and LINUX2 with their IPv4
+  // addresses registered, their interfaces up); IPv6 comes on top of it.
+  ({ d, ctl, hostNs, lanNs, up, g1, g2 } = await startIpLab(lab, '10.78.0'));
   lab.ip(lanNs, 'addr', 'add', `${LAN}/64`, 'dev', 'lan0', 'nodad');
   lab.ip(lanNs, 'addr', 'add', `${OFFLINK}/128`, 'dev', 'lo');
-  g1 = lab.adopt(lab.name('g1'));
-  g2 = lab.adopt(lab.name('g2'));
-  d.commands([
-    `DEFINE GUEST LINUX1 NETNS ${g1}`,
-    `DEFINE GUEST LINUX2 NETNS ${g2}`,
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX1',
-    'DEFINE NIC 0600 TYPE QDIO FOR LINUX2',
-    'SET VSWITCH SW1 GRANT LINUX1', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX1',
-    'SET VSWITCH SW1 GRANT LINUX2', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUX2',
-  ]);
   // The LAN's router: radvd, advertising the prefix every 3-4 s and answering RSs.
   startRadvd(lab, lanNs, 'lan0', PREFIX);
-  for (const ns of [g1, g2]) lab.ip(ns, 'link', 'set', 'enc600', 'up');
   // SLAAC: each guest gets a global address from the prefix, and its default route.
   for (const ns of [g1, g2]) {
     const got = await waitFor(() => {

@@ -24,7 +24,7 @@
  *    trunk VLANs, the access list; ETHERNET mode: the learned MAC table per VLAN (guests' and the
  *    LAN hosts' MACs); IP mode: the LAN IP table per VLAN.
  *  - REVOKE uncouples: the guest's NIC shows NO-CARRIER and reaches no one; COUPLE is refused again.
- * IPv6 is off in every namespace (a VLAN-aware switch refuses it: ipv6-needs-open-switch).
+ * IPv6 is off in every namespace (IPv6 on VLANs is test/e2e/ipv6-vlan.test.ts's).
  * Every namespace has a name unique to this run and goes at the end, also on failure.
  */
 import { test, before, after } from 'node:test';

@@ -79,6 +79,36 @@ test('IPv6: global, unique-local and link-local addresses reported once DAD pass
   }
 });
 
+test('IPv6 on a VLAN sub-device IFNAME.N comes with vid N, as IPv4 does; removed with the device', async () => {
+  const ns = uniq('vsw6v');
+  made.push(ns);
+  addNs(ns);
+  // No 802.1Q on this kernel (see address-watcher.test.ts): TAPs named as VLAN devices are.
+  ip('-n', ns, 'tuntap', 'add', 'dev', 'enc600', 'mode', 'tap');
+  ip('-n', ns, 'tuntap', 'add', 'dev', 'enc600.20', 'mode', 'tap');
+  ip('-n', ns, 'addr', 'add', '2001:db8:20::1/64', 'dev', 'enc600.20', 'nodad');
+  ip('-n', ns, 'addr', 'add', '2001:db8:1::1/64', 'dev', 'enc600', 'nodad');
+  const w = new AddressWatcher();
+  try {
+    const evs: Array<Ev & { vid: number }> = [];
+    w.on('address6', (key: string, a: string, pl: number, added: boolean, vid: number) => {
+      evs.push({ key, addr: `${formatIpv6(ip6FromHex(a)!)}/${pl}`, added, vid });
+    });
+    w.watch('g6v', ns, 'enc600');
+    await waitFor(evs, (e) => e.addr === '2001:db8:20::1/64' && e.added, 5000);
+    await waitFor(evs, (e) => e.addr === '2001:db8:1::1/64' && e.added, 5000);
+    ip('-n', ns, 'tuntap', 'add', 'dev', 'enc600.30', 'mode', 'tap');
+    ip('-n', ns, 'addr', 'add', '2001:db8:30::1/64', 'dev', 'enc600.30', 'nodad');
+    await waitFor(evs, (e) => e.addr === '2001:db8:30::1/64' && e.added, 5000);
+    ip('-n', ns, 'link', 'del', 'enc600.20');
+    await waitFor(evs, (e) => e.addr === '2001:db8:20::1/64' && !e.added, 5000);
+    assert.deepEqual(evs.map((e) => `${e.addr} ${e.added} ${e.vid}`).sort(),
+      ['2001:db8:1::1/64 true 0', '2001:db8:20::1/64 false 20', '2001:db8:20::1/64 true 20', '2001:db8:30::1/64 true 30']);
+  } finally {
+    await w.close();
+  }
+});
+
 /** RTM_NEWADDR, AF_INET6, prefix 64, flags `flags`, index 7, IFA_ADDRESS 2001:db8::1 (+ IFA_FLAGS when given). */
 function newaddr6(flags: number, ifaFlags?: number): Uint8Array {
   const attrs = [20, 0, 1, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];

@@ -163,7 +163,7 @@ export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
       reason: e.localOnly ? (rt.addressReason(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
     ipTable6: [...sw.lanIp6.values()].map((e) => ({
-      ip6: e.ip6, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
+      ip6: e.ip6, vlan: e.vid, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
       reason: e.localOnly ? (rt.addressReason(sw.name, e.ip6) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
     overlay: overlayDoc(rt, sw.name),
@@ -323,7 +323,7 @@ function switchLines(doc: ReturnType<typeof switchDoc>, details: boolean, list?:
   if (doc.mode === 'IP') {
     if (doc.ipTable6.length === 0) lines.push('  LAN IPv6 table: empty');
     else lines.push('  LAN IPv6 table:');
-    for (const e of doc.ipTable6) lines.push(`    ${e.ip6.padEnd(39)}  ${e.guest.padEnd(8)}  ${e.vdev}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
+    for (const e of doc.ipTable6) lines.push(`    ${e.ip6.padEnd(39)}  ${e.guest.padEnd(8)}  ${e.vdev}${doc.vlan.aware ? `  VLAN ${e.vlan}` : ''}  ${e.localOnly ? `LOCAL ONLY (${e.reason})` : 'REGISTERED'}`);
   }
   if (doc.mode === 'IP') {
     if (doc.groups.length === 0) lines.push('  Multicast groups: none');

@@ -64,6 +64,8 @@ import type { ControllerManager } from '../controllers.js';
 import { nicKey, type NicBackends } from '../nics.js';
 import { addressVid, portPolicy } from '../policy.js';
 import type { Nic, State } from '../state.js';
+import { ClaimConflicts } from './claim-conflicts.js';
+import { MemberClaims } from './member-claims.js';
 import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
 import type { DataPlaneSwitches } from './switches.js';
@@ -101,10 +103,15 @@ interface Probe {
 
 /** The cluster's address claims (src/daemon/cluster/cluster.ts); absent on a host of its own. */
 export interface AddressClaims {
-  /** May this member have `ip` on switch `sw`: 'mine', 'wait' (asked; the answer marks the switch), or the member holding it. */
-  claim(sw: string, ip: number): 'mine' | 'wait' | { member: string };
-  /** The switch's addresses wanted here now (the others are released). */
+  /**
+   * May this member have `ip` (IPv4 as uint32, IPv6 as canonical text) on switch `sw`: 'mine',
+   * 'wait' (asked; the answer marks the switch), or the member holding it.
+   */
+  claim(sw: string, ip: number | string): 'mine' | 'wait' | { member: string };
+  /** The switch's IPv4 addresses wanted here now (the others are released). */
   inUse(sw: string, ips: Iterable<number>): void;
+  /** The switch's IPv6 addresses wanted here now (the others are released; IPv4's are inUse's). */
+  inUse6(sw: string, ips: Iterable<string>): void;
   /** `fn(sw)` when a claim's answer changed ('' : every switch). */
   listen(fn: (sw: string) => void): void;
   /** Is this MAC an uplink of a member of the cluster (whose addresses the claims decide, not the LAN probe)? */
@@ -120,13 +127,13 @@ export class LanIpSync implements Syncer {
   private readonly posted = new Map<string, Map<number, Posted>>();
   /** Switch name -> the usable uplink path, since when, and how many of ANNOUNCE_AGAIN_MS are done. */
   private readonly paths = new Map<string, { path: string; since: number; round: number }>();
-  /** Switch name -> conflicts logged and counted (`ip/userid/vdev`), until they go away. */
-  private readonly conflicts = new Map<string, Set<string>>();
+  /** Refused claims, logged and counted once (claim-conflicts.ts). */
+  private readonly conflicts: ClaimConflicts;
   private readonly marks: Marks<string>;
   /** Switch name -> ip -> its probe of the LAN. */
   private readonly probes = new Map<string, Map<number, Probe>>();
-  /** Switch name -> ip -> the member of the cluster holding it (refused here; counted once per holder). */
-  private readonly heldElsewhere = new Map<string, Map<number, string>>();
+  /** The cluster's claims of the addresses (member-claims.ts; none without a cluster). */
+  private readonly members: MemberClaims<number>;
 
   constructor(
     private readonly state: State,
@@ -141,18 +148,20 @@ export class LanIpSync implements Syncer {
     private readonly claims: AddressClaims | null = null,
   ) {
     this.marks = touch.switchMarks();
+    this.conflicts = new ClaimConflicts(dp, log, 'ip', 'address');
+    this.members = new MemberClaims<number>(claims, dp, log, 'ip', formatIpv4, (c, sw, ips) => c.inUse(sw, ips));
     claims?.listen((sw) => (sw === '' ? touch.allSwitches() : touch.switch(sw)));
   }
 
   /** Whether the address passed its probe of the LAN (and, in a cluster, is this member's): the manager may register it. */
   mayRegister(sw: string, ip: number): boolean {
     const p = this.probes.get(sw)?.get(ip);
-    return p !== undefined && p.passed && p.holder === null && (this.claims === null || this.claims.claim(sw, ip) === 'mine');
+    return p !== undefined && p.passed && p.holder === null && this.members.mine(sw, ip);
   }
 
   /** Why the address is local only, as far as the LAN probe tells; null: not the probe's doing (passed, or not started: no open uplink). */
   reason(sw: string, ip: number): string | null {
-    const elsewhere = this.heldElsewhere.get(sw)?.get(ip);
+    const elsewhere = this.members.elsewhere(sw, ip);
     if (elsewhere !== undefined) return `held by member ${elsewhere} of the cluster`;
     const p = this.probes.get(sw)?.get(ip);
     if (!p) return null;
@@ -211,29 +220,19 @@ export class LanIpSync implements Syncer {
     const sw = this.switches.number(name);
     if (!def || sw === null) {
       this.posted.delete(name);
-      this.conflicts.delete(name);
+      this.conflicts.forget(name);
       this.paths.delete(name);
       this.probes.delete(name);
-      this.heldElsewhere.delete(name);
+      this.members.forget(name);
       return;
     }
     this.controllers.wantedChanged(name);
     let posted = this.posted.get(name);
     if (!posted) this.posted.set(name, (posted = new Map()));
-    const logged = this.conflicts.get(name) ?? new Set<string>();
-    const seen = new Set<string>();
     const aware = def.vlan !== null;
     const vidOf = (n: Nic, ip: number): number | null => addressVid(aware, portPolicy(def, n), n.addressOn.get(ip) ?? 0);
-    for (const k of this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf)) {
-      const id = `${k.ip}/${k.userid}/${k.vdev}`;
-      seen.add(id);
-      if (logged.has(id)) continue;
-      this.dp.counters[dropSlot(sw, DropReason.AddressConflict)]++;
-      this.log.warn({ vswitch: name, ip: formatIpv4(k.ip), nic: nicKey(k.userid, k.vdev), holder: k.holder && nicKey(k.holder.userid, k.holder.vdev) },
-        k.holder ? 'address claim refused: another NIC holds it' : 'address claim refused: another NIC held it when it was made');
-    }
-    if (seen.size > 0) this.conflicts.set(name, seen);
-    else this.conflicts.delete(name);
+    const conflicts = this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf);
+    this.conflicts.report(name, sw, conflicts.map((k) => ({ ...k, text: formatIpv4(k.ip) })));
     const table = def.lanIp;
     let probes = this.probes.get(name);
     if (!probes) this.probes.set(name, (probes = new Map()));
@@ -241,7 +240,8 @@ export class LanIpSync implements Syncer {
       const e = table.get(ip);
       if (!e || nicKey(e.userid, e.vdev) !== pr.nic || this.nics.port(e.userid, e.vdev) === null) probes.delete(ip);
     }
-    const elsewhere = this.claimAll(name, sw, table);
+    const withPort = [...table].filter(([, e]) => this.nics.port(e.userid, e.vdev) !== null);
+    const elsewhere = this.members.claimAll(name, sw, withPort, (ip) => this.probes.get(name)?.delete(ip));
     const refused = (ip: number): boolean => (probes.get(ip)?.holder ?? null) !== null || elsewhere.has(ip);
     for (const [ip, p] of posted) {
       const e = table.get(ip);
@@ -286,37 +286,6 @@ export class LanIpSync implements Syncer {
         p.announcedOn = path;
       }
     }
-  }
-
-  /**
-   * The cluster's answers for the switch's entries with a port (nothing without a cluster):
-   * claims them, releases the rest, and returns those another member holds (a new holder is
-   * counted and logged once).
-   */
-  private claimAll(name: string, sw: number, table: Map<number, { userid: string; vdev: number }>): Map<number, string> {
-    const out = new Map<number, string>();
-    if (this.claims === null) return out;
-    const before = this.heldElsewhere.get(name);
-    const wanted: number[] = [];
-    for (const [ip, e] of table) {
-      if (this.nics.port(e.userid, e.vdev) === null) continue;
-      wanted.push(ip);
-      const c = this.claims.claim(name, ip);
-      if (typeof c === 'string') {
-        // Another member held it (and answered this member's probe): probe afresh now that it is free.
-        if (before?.has(ip)) this.probes.get(name)?.delete(ip);
-        continue;
-      }
-      out.set(ip, c.member);
-      if (before?.get(ip) !== c.member) {
-        this.dp.counters[dropSlot(sw, DropReason.AddressConflict)]++;
-        this.log.warn({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), member: c.member }, 'address refused: another member of the cluster holds it');
-      }
-    }
-    this.claims.inUse(name, wanted);
-    if (out.size > 0) this.heldElsewhere.set(name, out);
-    else this.heldElsewhere.delete(name);
-    return out;
   }
 
   /**

@@ -25,7 +25,8 @@
  *   counts it) and asked again every second, so a dead member's addresses pass to this one at
  *   most LEASE_TTL_S (+1 s) after its last keep-alive. Each member publishes its uplink MACs in
  *   the roster: a member's uplink answering for an address is the claims' business, never a LAN
- *   holder that refuses it (isMemberMac).
+ *   holder that refuses it (isMemberMac). IPv6 addresses the same way (src/control/reconcile/
+ *   lan-ip6.ts), under /vswitch/<switch>/ip6/<addr>.
  */
 import type { Logger } from 'pino';
 import type { DefinitionStore, Reply } from '../../control/controlplane.js';
@@ -37,7 +38,7 @@ import type { State } from '../../control/state.js';
 import { formatIpv4 } from '../../wire/addr.js';
 import { Claims, type ClaimAnswer } from './claims.js';
 import { Definitions, type SharedRecord } from './definitions.js';
-import { addressKey, isShared, LEASE_TTL_S, MACPREFIX, MEMBERS, prefixHex, ROOT, ROSTER, USERS } from './keys.js';
+import { address6Key, addressKey, isShared, LEASE_TTL_S, MACPREFIX, MEMBERS, prefixHex, ROOT, ROSTER, USERS } from './keys.js';
 import { CALL_MS, errText, PROBE_MS, Store } from './store.js';
 
 /** The member's MAC prefix: the state's (SYSTEM CONFIG's VMLAN MACPREFIX, default 020000). The one place that says so. */
@@ -265,9 +266,9 @@ export class Cluster implements DefinitionStore, AddressClaims {
     this.addressListener = fn;
   }
 
-  claim(sw: string, ip: number): ClaimAnswer {
+  claim(sw: string, ip: number | string): ClaimAnswer {
     if (!this.joined) return 'wait';
-    return this.addresses.want(addressKey(sw, formatIpv4(ip)));
+    return this.addresses.want(typeof ip === 'string' ? address6Key(sw, ip) : addressKey(sw, formatIpv4(ip)));
   }
 
   /** The address claims this member holds (/vswitch/<switch>/ip/<addr> keys; the overlay directory publishes them). */
@@ -282,11 +283,16 @@ export class Cluster implements DefinitionStore, AddressClaims {
     this.addresses.keep(keys, `${ROOT}${sw}/ip/`);
   }
 
+  inUse6(sw: string, ips: Iterable<string>): void {
+    if (!this.joined) return;
+    this.addresses.keep([...ips].map((ip) => address6Key(sw, ip)), `${ROOT}${sw}/ip6/`);
+  }
+
   // ---- QUERY SSI
 
   view(): ClusterView {
     const refused = this.addresses.refusals().map(({ key, member }) => {
-      const m = /^\/vswitch\/([^/]+)\/ip\/(.+)$/.exec(key);
+      const m = /^\/vswitch\/([^/]+)\/ip6?\/(.+)$/.exec(key);
       return { sw: m?.[1] ?? '?', ip: m?.[2] ?? key, member };
     });
     return {

@@ -12,6 +12,7 @@
  * - /vswitch/macprefix/<hex>   the member a MAC prefix belongs to (checked at join). Permanent.
  * - /vswitch/users/<userid>    the member where the user id is active (coupled); under its lease.
  * - /vswitch/<switch>/ip/<a.b.c.d>  the member holding the address on that switch; under its lease.
+ * - /vswitch/<switch>/ip6/<ipv6>    the same for an IPv6 address (canonical text, RFC 5952).
  *
  * LEASE_TTL_S is the lease of a member's claims: a member that dies (or loses the store for
  * longer) loses its users and addresses LEASE_TTL_S seconds after its last keep-alive at the
@@ -60,6 +61,10 @@ export function defSeq(key: string): number | null {
 
 export function addressKey(sw: string, ip: string): string {
   return `${ROOT}${sw}/ip/${ip}`;
+}
+
+export function address6Key(sw: string, ip6: string): string {
+  return `${ROOT}${sw}/ip6/${ip6}`;
 }
 
 /** A member name (vswitchd --member), as z/VM's system names: 1 to 8 of A-Z 0-9 @ # $, upper-cased. Null when it is not one. */

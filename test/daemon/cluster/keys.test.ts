@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from '../../../src/control/grammar.js';
-import { addressKey, defKey, defSeq, isShared, memberName, prefixHex } from '../../../src/daemon/cluster/keys.js';
+import { address6Key, addressKey, defKey, defSeq, isShared, memberName, prefixHex } from '../../../src/daemon/cluster/keys.js';
 
 function cmd(text: string) {
   const p = parse(text);
@@ -34,6 +34,8 @@ test('definition keys sort in their order and read back; other keys are not defi
   assert.equal(defSeq('/vswitch/defs-last'), null);
   assert.equal(defSeq('/vswitch/users/LINUX1'), null);
   assert.equal(addressKey('SW1', '10.1.0.5'), '/vswitch/SW1/ip/10.1.0.5');
+  assert.equal(address6Key('SW1', '2001:db8::5'), '/vswitch/SW1/ip6/2001:db8::5');
+  assert.ok(!address6Key('SW1', '2001:db8::5').startsWith('/vswitch/SW1/ip/'), 'IPv4 and IPv6 keys are released apart (Claims.keep under a prefix)');
 });
 
 test("member names are z/VM's system names; MAC prefixes six hex digits", () => {
