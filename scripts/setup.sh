@@ -15,11 +15,12 @@ fi
 # containernetworking-plugins: the CNI plugin's tests with the real client and its delegated
 # IPAM plugins in /usr/lib/cni; libvirt-*: the host-TAP NIC's test through libvirtd and virsh; etcd-server and etcd-client:
 # the cluster's store, a real 3-member etcd 3.4 in test/cluster, and etcdctl; iputils-arping: the VLAN tests'
-# broadcast probes; radvd: the IPv6 test's LAN router, whose advertisements the guests autoconfigure from).
+# broadcast probes; radvd: the IPv6 test's LAN router, whose advertisements the guests autoconfigure from;
+# dnsmasq-base and isc-dhcp-client: the DHCPv6 test's LAN server and guest client).
 PACKAGES=(iproute2 iputils-ping iperf3 tcpdump netsniff-ng vde2 procps psmisc kmod ca-certificates
           qemu-system-x86 busybox-static cpio xz-utils zstd chromium systemd curl socat iputils-tracepath tshark
           podman runc containernetworking-plugins libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-          etcd-server etcd-client iputils-arping radvd)
+          etcd-server etcd-client iputils-arping radvd dnsmasq-base isc-dhcp-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
