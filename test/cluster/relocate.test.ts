@@ -25,6 +25,10 @@ import { lanTable, uplinkMac } from '../helpers/query.js';
 import { clusterNet, EtcdCluster, type ClusterNet } from '../helpers/etcd.js';
 import { Daemon } from '../helpers/daemon.js';
 import { Controller } from '../helpers/controller.js';
+import { Vm } from '../helpers/vm.js';
+import { mkdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
 
 const lab = new NetLab('rl');
 let net: ClusterNet;
@@ -187,4 +191,114 @@ test('a namespace guest moves: same MAC and vdev on M2, its address taken at onc
   assert.match(members[1].cli('VMRELOCATE', 'STATUS').stdout, /user LINUXN from M1 to M2: DONE/);
   assert.match(members[0].cli('VMRELOCATE', 'STATUS').stdout, /user LINUXN from M1 to M2: DONE/);
   assert.equal(ssi(members[0]).addresses.held, 0);
+});
+
+/** A LAN-side TCP sender: connects, writes 1 KiB every 20 ms until a line on stdin, then ends and prints {bytes, sha256}. */
+const TRICKLE = `
+const net = require('node:net'); const crypto = require('node:crypto');
+const h = crypto.createHash('sha256'); let n = 0; let timer = null;
+const s = net.connect(Number(process.argv[1]), process.argv[2], () => {
+  process.stdout.write('connected\\n');
+  timer = setInterval(() => { const b = crypto.randomBytes(1024); h.update(b); n += b.length; s.write(b); }, 20);
+});
+s.on('error', (e) => { process.stdout.write(JSON.stringify({ error: String(e) }) + '\\n'); process.exit(2); });
+process.stdin.once('data', () => { clearInterval(timer);  s.end(() => process.stdout.write(JSON.stringify({ bytes: n, sha256: h.digest('hex') }) + '\\n')); });
+s.on('close', () => setTimeout(() => process.exit(0), 100));
+`;
+
+/** The longest gap between consecutive replies of `ping -D` output (ms), and the replies counted. */
+function longestGap(out: string): { gapMs: number; replies: number } {
+  const ts = [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]) * 1000);
+  let gap = 0;
+  for (let i = 1; i < ts.length; i++) gap = Math.max(gap, ts[i] - ts[i - 1]);
+  return { gapMs: Math.round(gap), replies: ts.length };
+}
+
+test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connection from the LAN survives, the ping stream\'s longest gap is printed', { timeout: 400_000 }, async (t) => {
+  const V = `${LAN}.70`;
+  await grant('VM1');
+  members[0].commands(['DEFINE GUEST VM1 QEMU', 'DEFINE NIC 0600 FOR VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1']);
+  const nic1 = members[0].json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'VM1').nics[0];
+  const args1: string[] = nic1.qemu.args;
+  // The target's socket: M2's QEMU directory (made here as the daemon makes it: it has no QEMU NIC yet).
+  const dir2 = join(dirname(members[1].socket), 'qemu');
+  mkdirSync(dir2, { recursive: true, mode: 0o3770 });
+  const args2 = args1.map((a) => a.replace(nic1.qemu.paths.qemu, join(dir2, 'vm1-0600.sock')));
+  assert.notDeepEqual(args2, args1);
+  const tmp = join(members[0].dir, 'mig');
+  mkdirSync(tmp, { recursive: true });
+  const base = { cmdline: `vsw.ip=${V}/24 vsw.hostname=vm1`, memMb: 128 };
+  let src: Vm | null = null;
+  let dst: Vm | null = null;
+  let tx: ChildProcess | null = null;
+  try {
+    src = await Vm.boot({ ...base, name: `vswrl-src-${process.pid}`, netdevArgs: [], deviceArgs: [], extraArgs: args1, qmp: join(tmp, 'src.qmp') });
+    t.diagnostic(`source VM boot: ${src.bootMs} ms`);
+    const p = await src.run(`ping -c 2 -W 5 ${LAN_HOST}`, 60_000);
+    assert.equal(p.code, 0, p.output);
+    assert.ok(await waitFor(() => entry(members[0], V)?.localOnly === false, 20_000, 100), 'M1 registers the VM\'s address');
+    const [m1Mac, m2Mac] = [mac(members[0]), mac(members[1])];
+    assert.ok(await waitFor(() => lab.exec(net.bridgeNs, 'ping', ['-c', '1', '-W', '1', V]).code === 0 && neigh(V) === m1Mac, 15_000, 200), 'the LAN reaches the VM through M1');
+
+    // A TCP connection from the LAN host into the VM, data trickling through the move (nc's own
+    // input never ends: at its end busybox nc would close the connection).
+    const listen = await src.run('setsid sh -c "sleep 100000 | nc -l -p 5000 > /tmp/rx" </dev/null >/dev/null 2>&1 & sleep 1; echo started', 20_000);
+    assert.match(listen.output, /started/);
+    // Its own spawn (lab.spawn gives no stdin): killed in the finally below.
+    tx = spawn('ip', ['netns', 'exec', net.bridgeNs, process.execPath, '-e', TRICKLE, '5000', V], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let txOut = '';
+    tx.stdout!.setEncoding('utf8').on('data', (d: string) => { txOut += d; });
+    assert.ok(await waitFor(() => txOut.includes('connected'), 20_000, 50), `the LAN host connects to the VM: ${txOut}`);
+    // The 10 ms ping stream.
+    const ping = lab.spawn(net.bridgeNs, 'ping', ['-D', '-i', '0.01', '-W', '1', V]);
+    let pingOut = '';
+    ping.stdout!.setEncoding('utf8').on('data', (d: string) => { pingOut += d; });
+    assert.ok(await waitFor(() => longestGap(pingOut).replies >= 20, 20_000, 50), 'the ping stream runs');
+
+    let before = 0;
+    for (const end = Date.now() + 20_000; before === 0 && Date.now() < end;) before = Number((await src.run('wc -c < /tmp/rx', 20_000)).output.trim());
+    assert.ok(before > 0, 'data flows before the move');
+    dst = await Vm.incoming({ ...base, name: `vswrl-dst-${process.pid}`, netdevArgs: [], deviceArgs: [], extraArgs: args2, qmp: join(tmp, 'dst.qmp') }, `unix:${join(tmp, 'mig.sock')}`);
+    const t0 = Date.now();
+    const stats = await src.migrate(`unix:${join(tmp, 'mig.sock')}`);
+    const migratedMs = Date.now() - t0;
+    const [moved] = await members[0].batch(['VMRELOCATE MOVE USER VM1 TO M2']);
+    const movedMs = Date.now() - t0 - migratedMs;
+    assert.ok(moved.ok, `${moved.lines.join(' ')}\n${members[1].stderr.slice(-3000)}`);
+    await src.shutdown();
+    src = null;
+    assert.ok(await waitFor(() => members[1].json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'VM1').nics[0]?.qemu.state.startsWith('CONNECTED'), 10_000, 50), 'M2 connects to the new QEMU');
+    assert.ok(await waitFor(() => entry(members[1], V)?.localOnly === false, 20_000, 50), `M2 registers ${V}`);
+    assert.ok(await waitFor(() => neigh(V) === m2Mac, 15_000, 50), `the LAN host's neighbour entry turns to M2's uplink (${neigh(V)}, M2 ${m2Mac})`);
+    const until = Date.now() + 2000;
+    await waitFor(() => Date.now() > until, 3000, 100);
+    ping.kill('SIGINT');
+    await waitFor(() => ping.exitCode !== null || ping.signalCode !== null, 5000, 50);
+    const gap = longestGap(pingOut);
+    t.diagnostic(`migration ${migratedMs} ms (QEMU: total ${stats.totalMs} ms, downtime ${stats.downtimeMs} ms), then VMRELOCATE MOVE ${movedMs} ms: ${moved.lines.join(' ')}`);
+    t.diagnostic(`10 ms ping stream: ${gap.replies} replies, longest gap ${gap.gapMs} ms`);
+    assert.equal(lab.exec(net.bridgeNs, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', V]).code, 0, 'the LAN host reaches the VM through M2');
+
+    // The connection lives on: everything sent before, during and after the move arrives.
+    tx.stdin!.write('stop\n');
+    assert.ok(await waitFor(() => txOut.includes('sha256') || txOut.includes('error'), 30_000, 100), `the sender ends: ${txOut}`);
+    const sent = JSON.parse(txOut.split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string; error?: string };
+    assert.equal(sent.error, undefined);
+    let rx = '';
+    const end = Date.now() + 30_000;
+    for (;;) {
+      rx = (await dst.run('wc -c < /tmp/rx; sha256sum /tmp/rx', 20_000)).output;
+      if (rx.includes(sent.sha256) || Date.now() > end) break;
+    }
+    t.diagnostic(`TCP from the LAN host: ${sent.bytes} bytes sent across the move; the VM has ${rx.split('\n')[0]}`);
+    assert.ok(rx.includes(sent.sha256), `the VM received what was sent (${sent.bytes} bytes ${sent.sha256}): ${rx}`);
+    const nic2 = members[1].json('QUERY', 'NIC', '0600', 'FOR', 'VM1').nics[0];
+    assert.equal(nic2.mac, nic1.mac, 'the same MAC on M2');
+    assert.deepEqual(ssi(members[1]).users.held, ['LINUXN', 'VM1']);
+  } finally {
+    tx?.kill('SIGKILL');
+    await src?.shutdown();
+    await dst?.shutdown();
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
