@@ -25,6 +25,7 @@ import { lanTable, uplinkMac } from '../helpers/query.js';
 import { clusterNet, EtcdCluster, type ClusterNet } from '../helpers/etcd.js';
 import { Daemon } from '../helpers/daemon.js';
 import { Controller } from '../helpers/controller.js';
+import { grantEverywhere, ssi, stopAll } from '../helpers/cluster-members.js';
 import { Vm } from '../helpers/vm.js';
 import { mkdirSync, rmSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -65,24 +66,11 @@ before(async () => {
   }
 });
 
-after(async () => {
-  for (const c of controllers) await c.stop().catch(() => {});
-  for (const d of members) await d.stop().catch(() => {});
-  await etcd?.stop();
-  lab.cleanup();
-});
+after(() => stopAll(controllers, members, etcd, lab));
 
-function ssi(d: Daemon): any {
-  return d.json('QUERY', 'SSI').ssi;
-}
 
-async function grant(userid: string): Promise<void> {
-  members[0].commands([`SET VSWITCH SW1 GRANT ${userid}`]);
-  for (const d of members) {
-    const ok = await waitFor(() => (d.json('QUERY', 'VSWITCH', 'SW1', 'ACCESSLIST').switches[0].accessList as Array<{ userid: string }>)
-      .some((a) => a.userid === userid), 15_000, 100);
-    assert.ok(ok, `member ${NAMES[members.indexOf(d)]} has the grant of ${userid}`);
-  }
+function grant(userid: string): Promise<void> {
+  return grantEverywhere(members, NAMES, userid);
 }
 
 function entry(d: Daemon, ip: string): { localOnly: boolean } | undefined {
