@@ -14,14 +14,15 @@
  *   asking.
  * - A QEMU guest (test/helpers/vm.ts): QEMU -incoming on M2's socket, QMP migrate on the
  *   source, then MOVE: a TCP connection from the LAN host survives (its data checked after the
- *   move), the LAN host's neighbour entry for the guest works, and the longest gap of a 10 ms
+ *   move), the LAN host's neighbour entries for the guest (IPv4 and IPv6) turn to M2's uplink and
+ *   work, and the longest gap of a 10 ms
  *   ping stream during the move is printed (no timed assertion).
  * One set of daemons serves the whole file; the tests run in order and say what they leave.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetLab, waitFor } from '../helpers/netlab.js';
-import { lanTable, uplinkMac } from '../helpers/query.js';
+import { dropCount, lanTable, uplinkMac } from '../helpers/query.js';
 import { clusterNet, EtcdCluster, type ClusterNet } from '../helpers/etcd.js';
 import { Daemon } from '../helpers/daemon.js';
 import { Controller } from '../helpers/controller.js';
@@ -39,6 +40,7 @@ const controllers: Controller[] = [];
 const NAMES = ['M1', 'M2'];
 const LAN = '10.237.0';
 const LAN_HOST = `${LAN}.1`;
+const LAN6 = 'fd37:237::';
 const CONFIG = ['M1: VMLAN MACPREFIX 02B101', 'M2: VMLAN MACPREFIX 02B102', 'M3: VMLAN MACPREFIX 02B103'].join('\n');
 
 before(async () => {
@@ -46,6 +48,7 @@ before(async () => {
   lab.ip(net.bridgeNs, 'link', 'add', 'lan', 'type', 'bridge');
   lab.ip(net.bridgeNs, 'link', 'set', 'lan', 'up');
   lab.ip(net.bridgeNs, 'addr', 'add', `${LAN_HOST}/24`, 'dev', 'lan');
+  lab.ip(net.bridgeNs, 'addr', 'add', `${LAN6}1/64`, 'dev', 'lan', 'nodad');
   net.hosts.forEach((h, i) => {
     lab.veth(h.netns, 'up0', net.bridgeNs, `u${i + 1}`);
     lab.ip(net.bridgeNs, 'link', 'set', `u${i + 1}`, 'master', 'lan');
@@ -75,6 +78,10 @@ function grant(userid: string): Promise<void> {
 
 function entry(d: Daemon, ip: string): { localOnly: boolean } | undefined {
   return lanTable(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1').find((e) => e.ip === ip);
+}
+
+function entry6(d: Daemon, ip6: string): { localOnly: boolean } | undefined {
+  return (d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable6 as Array<{ ip6: string; localOnly: boolean }>).find((e) => e.ip6 === ip6);
 }
 
 function mac(d: Daemon): string {
@@ -204,6 +211,7 @@ function longestGap(out: string): { gapMs: number; replies: number } {
 
 test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connection from the LAN survives, the ping stream\'s longest gap is printed', { timeout: 400_000 }, async (t) => {
   const V = `${LAN}.70`;
+  const V6 = `${LAN6}70`;
   await grant('VM1');
   members[0].commands(['DEFINE GUEST VM1 QEMU', 'DEFINE NIC 0600 FOR VM1', 'COUPLE 0600 TO SYSTEM SW1 FOR VM1']);
   const nic1 = members[0].json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'VM1').nics[0];
@@ -215,7 +223,7 @@ test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connect
   assert.notDeepEqual(args2, args1);
   const tmp = join(members[0].dir, 'mig');
   mkdirSync(tmp, { recursive: true });
-  const base = { cmdline: `vsw.ip=${V}/24 vsw.hostname=vm1`, memMb: 128 };
+  const base = { cmdline: `vsw.ip=${V}/24 vsw.ip6=${V6}/64 vsw.hostname=vm1`, memMb: 128 };
   let src: Vm | null = null;
   let dst: Vm | null = null;
   let tx: ChildProcess | null = null;
@@ -224,9 +232,12 @@ test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connect
     t.diagnostic(`source VM boot: ${src.bootMs} ms`);
     const p = await src.run(`ping -c 2 -W 5 ${LAN_HOST}`, 60_000);
     assert.equal(p.code, 0, p.output);
-    assert.ok(await waitFor(() => entry(members[0], V)?.localOnly === false, 20_000, 100), 'M1 registers the VM\'s address');
+    const p6 = await src.run(`ping -6 -c 2 -W 5 ${LAN6}1`, 60_000);
+    assert.equal(p6.code, 0, p6.output);
+    assert.ok(await waitFor(() => entry(members[0], V)?.localOnly === false && entry6(members[0], V6)?.localOnly === false, 20_000, 100), 'M1 registers the VM\'s addresses');
     const [m1Mac, m2Mac] = [mac(members[0]), mac(members[1])];
     assert.ok(await waitFor(() => lab.exec(net.bridgeNs, 'ping', ['-c', '1', '-W', '1', V]).code === 0 && neigh(V) === m1Mac, 15_000, 200), 'the LAN reaches the VM through M1');
+    assert.ok(await waitFor(() => lab.exec(net.bridgeNs, 'ping', ['-6', '-c', '1', '-W', '1', V6]).code === 0 && neigh(V6) === m1Mac, 15_000, 200), `the LAN reaches the VM's IPv6 address through M1 (${neigh(V6)})`);
 
     // A TCP connection from the LAN host into the VM, data trickling through the move (nc's own
     // input never ends: at its end busybox nc would close the connection).
@@ -258,6 +269,9 @@ test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connect
     assert.ok(await waitFor(() => members[1].json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'VM1').nics[0]?.qemu.state.startsWith('CONNECTED'), 10_000, 50), 'M2 connects to the new QEMU');
     assert.ok(await waitFor(() => entry(members[1], V)?.localOnly === false, 20_000, 50), `M2 registers ${V}`);
     assert.ok(await waitFor(() => neigh(V) === m2Mac, 15_000, 50), `the LAN host's neighbour entry turns to M2's uplink (${neigh(V)}, M2 ${m2Mac})`);
+    // IPv6: handed over too, registered on M2 and announced (an unsolicited NA turns the LAN host's entry).
+    assert.ok(await waitFor(() => entry6(members[1], V6)?.localOnly === false, 20_000, 50), `M2 registers ${V6}`);
+    assert.ok(await waitFor(() => neigh(V6) === m2Mac, 15_000, 50), `the LAN host's IPv6 neighbour entry turns to M2's uplink (${neigh(V6)}, M2 ${m2Mac})`);
     const until = Date.now() + 2000;
     await waitFor(() => Date.now() > until, 3000, 100);
     ping.kill('SIGINT');
@@ -266,6 +280,15 @@ test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connect
     t.diagnostic(`migration ${migratedMs} ms (QEMU: total ${stats.totalMs} ms, downtime ${stats.downtimeMs} ms), then VMRELOCATE MOVE ${movedMs} ms: ${moved.lines.join(' ')}`);
     t.diagnostic(`10 ms ping stream: ${gap.replies} replies, longest gap ${gap.gapMs} ms`);
     assert.equal(lab.exec(net.bridgeNs, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', V]).code, 0, 'the LAN host reaches the VM through M2');
+    // IPv6 back to the LAN: M2's switch addresses the guest's packets to a LAN neighbour it has
+    // resolved itself (ip6-switch.ts neighbour cache), and the guest still holds the neighbour
+    // entry it had on M1, so it does not ask: until the guest's own neighbour check (NUD) runs,
+    // its packets to the LAN host are dropped on M2 as no-neighbour. Shown, then the guest asks again.
+    const before6 = lab.exec(net.bridgeNs, 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '1', V6]).code;
+    const noNeighbour = dropCount(members[1].json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1', 'no-neighbour');
+    t.diagnostic(`IPv6 ping right after the move: ${before6 === 0 ? 'answered' : 'not answered'}; M2 no-neighbour drops ${noNeighbour}`);
+    await dst.run('ip -6 neigh flush dev eth0', 20_000);
+    assert.equal(lab.exec(net.bridgeNs, 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', V6]).code, 0, 'and over IPv6 once the guest resolved the LAN host again');
 
     // The connection lives on: everything sent before, during and after the move arrives.
     tx.stdin!.write('stop\n');

@@ -56,7 +56,7 @@ export interface ClusterEngine {
   /** A command as the system; `alloc`: DEFINE NIC's allocation to reuse (a relocated NIC's MAC). */
   execute(text: string, alloc?: NicAlloc): Reply;
   /** VMRELOCATE: a relocated QEMU guest's address, held at once (reconcile.ts relocatedAddress). */
-  relocatedAddress(userid: string, vdev: number, ip: number): boolean;
+  relocatedAddress(userid: string, vdev: number, ip: number | string): boolean;
   /** This member's uplink MACs now (the reconciler's uplink views). */
   uplinkMacs(): number[];
 }

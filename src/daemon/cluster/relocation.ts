@@ -8,7 +8,7 @@
  * The guest's definitions travel through etcd, in its relocation record
  * /vswitch/relocate/<userid> (keys.ts): the commands that make the guest, its NICs (each with
  * its allocation, so the MAC and vdev stay the same) and their couplings on the target, in
- * order, plus the NICs' IPv4 addresses. Grants are shared definitions: the target has them.
+ * order, plus the NICs' addresses (IPv4 and IPv6). Grants are shared definitions: the target has them.
  *
  * Protocol (every member watches /vswitch/relocate/; the record's `state` says whose turn it is):
  * 1. source: writes the record, state 'prepare'.
@@ -21,8 +21,9 @@
  *    lease). Then it releases the guest here (UNCOUPLE, DETACH NIC, DETACH GUEST: journaled
  *    here), and writes 'released'.
  * 4. target: runs the commands (journaled there), checks each NIC got the record's MAC, gives a
- *    QEMU guest's NICs their addresses at once (the reconciler's relocatedAddress: the uplink then
- *    probes, registers and announces them: gratuitous ARP, as for any registered address; a
+ *    QEMU guest's NICs their addresses at once, IPv4 and IPv6 (the reconciler's relocatedAddress:
+ *    the uplink then probes, registers and announces them: gratuitous ARP, unsolicited NA, as for
+ *    any registered address; a
  *    namespace guest's are seen in its namespace when the container configures them), and
  *    writes 'done' (or 'failed': the guest is then on neither member, the reply says so).
  * 5. source: replies when the record is 'done' or 'failed', or after the deadlines
@@ -67,8 +68,8 @@ export interface RelocationRecord {
   steps: RelocationStep[];
   /** vdev -> MAC of each NIC (checked on the target). */
   macs: Array<{ vdev: number; mac: number }>;
-  /** Each NIC's IPv4 addresses (uint32), by vdev. */
-  addresses: Array<{ vdev: number; ips: number[] }>;
+  /** Each NIC's addresses by vdev: IPv4 as uint32, IPv6 as canonical text (not kept by older records: absent). */
+  addresses: Array<{ vdev: number; ips: number[]; ips6?: string[] }>;
   at: string;
 }
 
@@ -76,7 +77,7 @@ export interface RelocationRecord {
 export interface RelocationEngine {
   execute(text: string, alloc?: NicAlloc): Reply;
   /** reconcile.ts relocatedAddress. */
-  relocatedAddress(userid: string, vdev: number, ip: number): boolean;
+  relocatedAddress(userid: string, vdev: number, ip: number | string): boolean;
 }
 
 interface Waiter {
@@ -148,7 +149,11 @@ export class Relocations {
     const rec: RelocationRecord = {
       id: randomBytes(8).toString('hex'), userid, from: this.member, to, state: 'prepare', steps: stepsOf(g),
       macs: [...g.nics.values()].map((n) => ({ vdev: n.vdev, mac: n.mac })),
-      addresses: [...g.nics.values()].map((n) => ({ vdev: n.vdev, ips: [...n.addresses].filter(([, c]) => !c.refused).map(([ip]) => ip) })),
+      addresses: [...g.nics.values()].map((n) => ({
+        vdev: n.vdev,
+        ips: [...n.addresses].filter(([, c]) => !c.refused).map(([ip]) => ip),
+        ips6: [...n.addresses6].filter(([, c]) => !c.refused).map(([ip6]) => ip6),
+      })),
       at: new Date().toISOString(),
     };
     const seen: RelocationView = { userid, from: this.member, to, state: 'MOVING', reason: null, at: rec.at, ms: null };
@@ -188,7 +193,7 @@ export class Relocations {
         return failed(`user ${userid} was released on ${this.member} and its user id is ${to}'s, but ${why}: QUERY GUEST ${userid} on ${to} shows what it has`);
       }
       end(true, releaseErrors.length > 0 ? releaseErrors.join('; ') : null);
-      const ips = rec.addresses.flatMap((a) => a.ips.map(formatIpv4));
+      const ips = rec.addresses.flatMap((a) => [...a.ips.map(formatIpv4), ...(a.ips6 ?? [])]);
       this.log.info({ userid, to, ms: seen.ms, addresses: ips }, 'cluster: guest relocated');
       return {
         ok: true,
@@ -260,7 +265,7 @@ export class Relocations {
 
   private async answer(rec: RelocationRecord, refusal: string | null): Promise<void> {
     const r: RelocationRecord = refusal === null ? { ...rec, state: 'ready' } : { ...rec, state: 'failed', reason: refusal };
-    await this.putIfSame(r);
+    await this.putIfSame(r, 'prepare');
     if (refusal !== null) this.log.warn({ userid: rec.userid, from: rec.from, reason: refusal }, 'cluster: relocation refused here');
   }
 
@@ -282,7 +287,7 @@ export class Relocations {
     seen.state = reason === null ? 'DONE' : 'FAILED';
     seen.reason = reason;
     seen.ms = Date.now() - started;
-    await this.putIfSame(reason === null ? { ...rec, state: 'done' } : { ...rec, state: 'failed', reason }).catch((e: unknown) => {
+    await this.putIfSame(reason === null ? { ...rec, state: 'done' } : { ...rec, state: 'failed', reason }, 'released').catch((e: unknown) => {
       this.log.warn({ userid: rec.userid, err: errText(e) }, 'cluster: the relocation could not be confirmed in the store');
     });
     if (reason !== null) {
@@ -295,7 +300,7 @@ export class Relocations {
 
   /** A QEMU guest's NICs hold their addresses here at once (polled until each NIC has its port, ADDRESS_WAIT_MS at most). */
   private giveAddresses(rec: RelocationRecord): void {
-    const left = rec.addresses.flatMap((a) => a.ips.map((ip) => ({ vdev: a.vdev, ip })));
+    const left = rec.addresses.flatMap((a) => [...a.ips, ...(a.ips6 ?? [])].map((ip) => ({ vdev: a.vdev, ip })));
     const g = this.state.guests.get(rec.userid);
     if (left.length === 0 || g === undefined || g.qemu === null) return;
     const until = Date.now() + ADDRESS_WAIT_MS;
@@ -304,7 +309,7 @@ export class Relocations {
         if (this.engine!.relocatedAddress(rec.userid, left[i].vdev, left[i].ip)) left.splice(i, 1);
       }
       if (left.length > 0 && Date.now() < until && this.state.guests.get(rec.userid) === g) setTimeout(tick, 20).unref();
-      else if (left.length > 0) this.log.warn({ userid: rec.userid, addresses: left.map((a) => formatIpv4(a.ip)) }, 'cluster: a relocated guest\'s addresses wait for it to use them');
+      else if (left.length > 0) this.log.warn({ userid: rec.userid, addresses: left.map((a) => (typeof a.ip === 'string' ? a.ip : formatIpv4(a.ip))) }, 'cluster: a relocated guest\'s addresses wait for it to use them');
     };
     tick();
   }
@@ -315,13 +320,16 @@ export class Relocations {
     return this.store.client.put(`${RELOCATE}${rec.userid}`).value(JSON.stringify(rec)).exec();
   }
 
-  /** Write `rec` only while the record is still this relocation's (a later one is left alone). */
-  private async putIfSame(rec: RelocationRecord): Promise<void> {
+  /**
+   * Write `rec` only while the record is still this relocation's and in state `from` (a later
+   * relocation, or a source that gave up meanwhile, is left alone).
+   */
+  private async putIfSame(rec: RelocationRecord, from: RelocationRecord['state']): Promise<void> {
     const key = `${RELOCATE}${rec.userid}`;
     const cur = await this.store.client.get(key).string();
-    let id: string | null = null;
-    try { id = cur === null ? null : (JSON.parse(cur) as { id?: string }).id ?? null; } catch { /* not ours */ }
-    if (id !== rec.id || cur === null) return;
+    let now: { id?: string; state?: string } = {};
+    try { now = cur === null ? {} : (JSON.parse(cur) as typeof now); } catch { /* not a record: left alone */ }
+    if (cur === null || now.id !== rec.id || now.state !== from) return;
     await this.store.client.if(key, 'Value', '==', cur).then(this.store.client.put(key).value(JSON.stringify(rec))).commit();
   }
 
