@@ -276,8 +276,7 @@ export class Relocations {
     this.remember(seen);
     let reason: string | null = null;
     for (const s of rec.steps) {
-      const alloc = s.alloc && !/ MACID /.test(s.cmd) ? { ...s.alloc, macSerial: this.state.allocMacSerial() } : s.alloc;
-      const r = this.engine!.execute(s.cmd, alloc);
+      const r = this.engine!.execute(s.cmd, allocHere(s, this.state));
       if (!r.ok) { reason = `${s.cmd}: ${r.lines.join(' ')}`; break; }
     }
     for (const m of reason === null ? rec.macs : []) {
@@ -357,7 +356,20 @@ function failed(text: string): Reply {
   return { ok: false, lines: [`${MSG.RELOCATE_FAILED} ${text}`] };
 }
 
-/** The commands that make guest `g` as it is here: the guest, its NICs (with their MACs), their settings and couplings. */
+/**
+ * The allocation a step's DEFINE NIC takes on this member: the record's MAC, subchannels and
+ * CHPID, with a MAC serial free here (serials are each member's own; the MAC, of the source's
+ * prefix, cannot be one of this member's); a MACID NIC keeps its serial (its MACID).
+ */
+export function allocHere(step: RelocationStep, state: State): NicAlloc | undefined {
+  if (step.alloc === undefined || / MACID /.test(step.cmd)) return step.alloc;
+  return { ...step.alloc, subchannels: [...step.alloc.subchannels], macSerial: state.allocMacSerial() };
+}
+
+/**
+ * The commands that make guest `g` as it is here, in an order they apply in: the guest, its NICs
+ * (with their MACs) and MACPROTECT settings, the couplings, then PROMISCUOUS of the coupled NICs.
+ */
 export function stepsOf(g: Guest): RelocationStep[] {
   const guest: Command = {
     kind: 'define-guest', userid: g.userid, netns: g.netns, qemu: g.qemu,
@@ -374,9 +386,12 @@ export function stepsOf(g: Guest): RelocationStep[] {
       ...(n.macId !== null ? { macId: n.macId } : {}),
     };
     steps.push({ cmd: format(nic), alloc: { macSerial: n.macSerial, mac: n.mac, subchannels: [...n.subchannels], chpid: n.chpid } });
-    if (n.promiscuous) steps.push({ cmd: format({ kind: 'set-nic', vdev: n.vdev, userid: g.userid, op: { t: 'promiscuous', on: true } }) });
     if (n.macProtect !== null) steps.push({ cmd: format({ kind: 'set-nic', vdev: n.vdev, userid: g.userid, op: { t: 'macprotect', value: n.macProtect } }) });
   }
   for (const n of nics) if (n.coupled !== null) steps.push({ cmd: format({ kind: 'couple', vdev: n.vdev, sw: n.coupled, userid: g.userid }) });
+  // PROMISCUOUS needs the coupling (and the grant there): set after it; an uncoupled NIC's is not carried.
+  for (const n of nics) {
+    if (n.coupled !== null && n.promiscuous) steps.push({ cmd: format({ kind: 'set-nic', vdev: n.vdev, userid: g.userid, op: { t: 'promiscuous', on: true } }) });
+  }
   return steps;
 }
