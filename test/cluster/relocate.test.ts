@@ -84,6 +84,12 @@ function entry6(d: Daemon, ip6: string): { localOnly: boolean } | undefined {
   return (d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].ipTable6 as Array<{ ip6: string; localOnly: boolean }>).find((e) => e.ip6 === ip6);
 }
 
+/** The member's log says it took `ip` as handed over, without a probe (polled: the log arrives through a pipe). */
+function notProbed(d: Daemon, ip: string): Promise<boolean> {
+  const re = new RegExp(`"ip":"${ip.replace(/\./g, '\\.')}".*address handed over with a relocated guest: not probed again`);
+  return waitFor(() => re.test(d.stderr), 10_000, 50);
+}
+
 function mac(d: Daemon): string {
   return uplinkMac(d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS'), 'SW1')!.toLowerCase();
 }
@@ -179,6 +185,7 @@ test('a namespace guest moves: same MAC and vdev on M2, its address taken at onc
   lab.configureNic(gn, 'enc600', `${ADDR}/24`);
   assert.ok(await waitFor(() => entry(members[1], ADDR)?.localOnly === false, 20_000, 50), `M2 registers ${ADDR}: ${JSON.stringify(ssi(members[1]).addresses)}`);
   const registeredMs = Date.now() - t1;
+  assert.ok(await notProbed(members[1], ADDR), 'M2 took it without probing the LAN again');
   // The gratuitous ARP turns the LAN host's existing entry to M2's uplink (the LAN host sends nothing meanwhile).
   assert.ok(await waitFor(() => neigh(ADDR) === m2Mac, 10_000, 50), `the LAN host's entry is ${neigh(ADDR)}, not M2's ${m2Mac}`);
   t.diagnostic(`address registered on M2 ${registeredMs} ms after the container configured it; LAN host's neighbour entry on M2's uplink ${Date.now() - t1} ms after`);
@@ -268,6 +275,7 @@ test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connect
     src = null;
     assert.ok(await waitFor(() => members[1].json('QUERY', 'NIC', '0600', 'DETAILS', 'FOR', 'VM1').nics[0]?.qemu.state.startsWith('CONNECTED'), 10_000, 50), 'M2 connects to the new QEMU');
     assert.ok(await waitFor(() => entry(members[1], V)?.localOnly === false, 20_000, 50), `M2 registers ${V}`);
+    assert.ok(await notProbed(members[1], V), 'M2 took it without probing the LAN again');
     assert.ok(await waitFor(() => neigh(V) === m2Mac, 15_000, 50), `the LAN host's neighbour entry turns to M2's uplink (${neigh(V)}, M2 ${m2Mac})`);
     // IPv6: handed over too, registered on M2 and announced (an unsolicited NA turns the LAN host's entry).
     assert.ok(await waitFor(() => entry6(members[1], V6)?.localOnly === false, 20_000, 50), `M2 registers ${V6}`);

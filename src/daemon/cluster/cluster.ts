@@ -199,6 +199,10 @@ export class Cluster implements DefinitionStore, AddressClaims {
     this.memberMacs = memberMacs;
   }
 
+  handedOver(sw: string, ip: number): boolean {
+    return this.relocations.handedOver(sw, ip);
+  }
+
   isMemberMac(mac: number): boolean {
     return this.memberMacs.has(mac);
   }

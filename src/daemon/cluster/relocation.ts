@@ -22,9 +22,9 @@
  *    here), and writes 'released'.
  * 4. target: runs the commands (journaled there), checks each NIC got the record's MAC, gives a
  *    QEMU guest's NICs their addresses at once, IPv4 and IPv6 (the reconciler's relocatedAddress:
- *    the uplink then probes, registers and announces them: gratuitous ARP, unsolicited NA, as for
- *    any registered address; a
- *    namespace guest's are seen in its namespace when the container configures them), and
+ *    the uplink then registers and announces them: gratuitous ARP, unsolicited NA, as for any
+ *    registered address, an IPv4 address without probing the LAN again for HANDOVER_MS
+ *    (`handedOver`: it passed its probe on the source and stayed registered there); a namespace guest's are seen in its namespace when the container configures them), and
  *    writes 'done' (or 'failed': the guest is then on neither member, the reply says so).
  * 5. source: replies when the record is 'done' or 'failed', or after the deadlines
  *    (PREPARE_MS for step 2, APPLY_MS for step 4).
@@ -49,6 +49,8 @@ export const PREPARE_MS = 10_000;
 export const APPLY_MS = 20_000;
 /** How long the target keeps giving a QEMU NIC its addresses while the NIC has no port yet (ms). */
 const ADDRESS_WAIT_MS = 10_000;
+/** How long an address handed over with a guest is taken here without a probe of the LAN (ms): a container configures it again within it. */
+export const HANDOVER_MS = 30_000;
 /** Relocations kept for VMRELOCATE STATUS. */
 const KEPT = 16;
 
@@ -94,6 +96,8 @@ export class Relocations {
   /** Record ids this member (as target) has acted on, by step. */
   private readonly handled = new Set<string>();
   private readonly history: RelocationView[] = [];
+  /** `sw/ip` (IPv4, uint32) handed over to this member -> until when it is taken without a probe. */
+  private readonly handed = new Map<string, number>();
 
   constructor(private readonly store: Store, private readonly member: string, private readonly state: State, private readonly log: Logger) {}
 
@@ -115,6 +119,16 @@ export class Relocations {
 
   view(): RelocationView[] {
     return [...this.history];
+  }
+
+  /** Did `ip` on switch `sw` come here with a guest relocated in the last HANDOVER_MS (lan-ip.ts: not probed again)? */
+  handedOver(sw: string, ip: number): boolean {
+    const key = `${sw}/${ip}`;
+    const until = this.handed.get(key);
+    if (until === undefined) return false;
+    if (Date.now() <= until) return true;
+    this.handed.delete(key);
+    return false;
   }
 
   private event(text: string): void {
@@ -286,6 +300,8 @@ export class Relocations {
     seen.state = reason === null ? 'DONE' : 'FAILED';
     seen.reason = reason;
     seen.ms = Date.now() - started;
+    // Before anything waits: the guest's first packets here may bring its addresses at once.
+    if (reason === null) this.takeAddresses(rec);
     await this.putIfSame(reason === null ? { ...rec, state: 'done' } : { ...rec, state: 'failed', reason }, 'released').catch((e: unknown) => {
       this.log.warn({ userid: rec.userid, err: errText(e) }, 'cluster: the relocation could not be confirmed in the store');
     });
@@ -295,6 +311,16 @@ export class Relocations {
     }
     this.log.info({ userid: rec.userid, from: rec.from, ms: seen.ms }, 'cluster: guest relocated here');
     this.giveAddresses(rec);
+  }
+
+  /** The record's IPv4 addresses are taken here without a probe of the LAN for HANDOVER_MS (handedOver). */
+  private takeAddresses(rec: RelocationRecord): void {
+    const now = Date.now();
+    for (const [k, t] of this.handed) if (t < now) this.handed.delete(k);
+    for (const a of rec.addresses) {
+      const sw = this.state.nic(rec.userid, a.vdev)?.coupled;
+      if (sw) for (const ip of a.ips) this.handed.set(`${sw}/${ip}`, now + HANDOVER_MS);
+    }
   }
 
   /** A QEMU guest's NICs hold their addresses here at once (polled until each NIC has its port, ADDRESS_WAIT_MS at most). */
