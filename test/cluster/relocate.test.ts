@@ -140,6 +140,16 @@ test('VMRELOCATE refusals: unknown member, this member, a member that is down, u
   members[0].commands(['UNCOUPLE 0600 FOR LINUXA', 'DETACH NIC 0600 FOR LINUXA', 'DETACH GUEST LINUXA']);
 });
 
+test('a relocation record whose steps are not the guest\'s own definitions is ignored and counted; nothing runs', async () => {
+  const evil = { id: 'e1', userid: 'EVIL', from: 'M1', to: 'M2', state: 'released', steps: [{ cmd: 'DETACH VSWITCH SW1' }], macs: [], addresses: [], at: '' };
+  const put = etcd.ctl(['put', '/vswitch/relocate/EVIL', JSON.stringify(evil)]);
+  assert.equal(put.code, 0, put.stdout + put.stderr);
+  assert.ok(await waitFor(() => ssi(members[1]).relocationRecordsIgnored === 1, 10_000, 100), JSON.stringify(ssi(members[1])));
+  assert.match(members[1].cli('VMRELOCATE', 'STATUS').stdout, /relocation records ignored \(not records of a guest's definitions\): 1/);
+  assert.ok(members[1].json('QUERY', 'VSWITCH', 'ALL').switches.some((s: any) => s.name === 'SW1'), 'SW1 is still there');
+  etcd.ctl(['del', '/vswitch/relocate/EVIL']);
+});
+
 test('VMRELOCATE is refused on a host that is not a member of a cluster', async () => {
   const alone = new Daemon({ netns: net.hosts[1].netns, config: '' });
   try {

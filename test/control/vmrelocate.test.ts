@@ -12,7 +12,7 @@ import { State } from '../../src/control/state.js';
 import { check } from '../../src/control/commands/index.js';
 import { NO_RUNTIME, type ClusterView, type Env } from '../../src/control/commands/types.js';
 import { parse } from '../../src/control/grammar.js';
-import { allocHere, stepsOf } from '../../src/daemon/cluster/relocation.js';
+import { allocHere, readRecord, stepsOf } from '../../src/daemon/cluster/relocation.js';
 import { controlPlane } from '../helpers/control.js';
 
 function view(over: Partial<ClusterView> = {}): ClusterView {
@@ -107,4 +107,21 @@ test('the record\'s steps make the same guest on another member: vdevs, MACs, na
   // The target's own MACs stay unique: the moved NICs took serials of the target's that were free.
   const serials = [...dst.state.guests.values()].flatMap((x) => [...x.nics.values()].map((n) => n.macSerial));
   assert.equal(new Set(serials).size, serials.length);
+});
+
+test('a relocation record from the store is read only when its steps are the guest\'s own definitions', () => {
+  const src = member(0x02b101);
+  run(src.cp, ['DEFINE VSWITCH SW1 RDEV eth1 IP', 'SET VSWITCH SW1 GRANT LINUX1', 'DEFINE GUEST LINUX1 QEMU', 'DEFINE NIC 600 FOR LINUX1', 'COUPLE 600 TO SYSTEM SW1 FOR LINUX1']);
+  const rec = { id: 'a1', userid: 'LINUX1', from: 'M1', to: 'M2', state: 'prepare', steps: stepsOf(src.state.guests.get('LINUX1')!), macs: [], addresses: [], at: '' };
+  const ok = readRecord(JSON.stringify(rec));
+  assert.notEqual(typeof ok, 'string', String(ok));
+  const bad = (steps: unknown, over: object = {}) => readRecord(JSON.stringify({ ...rec, steps, ...over }));
+  assert.equal(bad([{ cmd: 'DETACH VSWITCH SW1' }]), 'step "DETACH VSWITCH SW1" is not a definition of user LINUX1');
+  assert.equal(bad([{ cmd: 'DEFINE NIC 0600 TYPE QDIO FOR OTHER' }]), 'step "DEFINE NIC 0600 TYPE QDIO FOR OTHER" is not a definition of user LINUX1');
+  assert.equal(bad([{ cmd: 'SET VSWITCH SW1 GRANT LINUX1' }]), 'step "SET VSWITCH SW1 GRANT LINUX1" is not a definition of user LINUX1');
+  assert.match(String(bad([{ nope: 1 }])), /is not a definition of user LINUX1/);
+  assert.equal(bad(rec.steps, { state: 'whatever' }), 'not a relocation record');
+  assert.equal(bad('DEFINE GUEST LINUX1 QEMU'), 'not a relocation record');
+  assert.match(String(readRecord('{"id":')), /^not JSON: /);
+  assert.equal(readRecord('null'), 'not a relocation record');
 });

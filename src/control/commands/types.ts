@@ -42,6 +42,8 @@ export interface ClusterView {
   leaseTtlS: number;
   /** VMRELOCATE: the relocations this member took part in (as source or target), newest first. */
   relocations?: RelocationView[];
+  /** Relocation records in the store this member ignored (not one; steps that are not the guest's definitions). */
+  relocationRecordsIgnored?: number;
 }
 
 /** One relocation as VMRELOCATE STATUS shows it. `ms`: how long it took (null while it runs). */

@@ -14,7 +14,7 @@
  * - otherwise TEST answers that the user is eligible (MSG.RELOCATE_INFO), and MOVE the same
  *   line (what the relocation then does is its reply).
  * STATUS lists the relocations this member took part in (the cluster's view `relocations`),
- * newest first; JSON { relocations }.
+ * newest first, and how many relocation records it ignored; JSON { relocations, recordsIgnored }.
  */
 import type { CommandOf } from '../grammar.js';
 import { MSG } from '../messages.js';
@@ -26,10 +26,12 @@ export function checkVmrelocate(state: State, cmd: CommandOf<'vmrelocate'>, { en
   if (v === null) return fail(MSG.CLUSTER_NONE, 'this system is not a member of a cluster (vswitchd --cluster URL,... --member NAME): there is nowhere to relocate to');
   if (cmd.op === 'STATUS') {
     const rs = v.relocations ?? [];
+    const ignored = v.relocationRecordsIgnored ?? 0;
     const lines = rs.length === 0
       ? [`${MSG.RELOCATE_INFO} no relocations`]
       : rs.map((r) => `${MSG.RELOCATE_INFO} user ${r.userid} from ${r.from} to ${r.to}: ${r.state}${r.reason ? ` (${r.reason})` : ''} ${r.at}${r.ms !== null ? ` in ${r.ms} ms` : ''}`);
-    return { ok: true, changes: [], lines, data: { relocations: rs } };
+    if (ignored > 0) lines.push(`${MSG.RELOCATE_INFO} relocation records ignored (not records of a guest's definitions): ${ignored}`);
+    return { ok: true, changes: [], lines, data: { relocations: rs, recordsIgnored: ignored } };
   }
   const userid = cmd.userid!;
   const member = cmd.member!;

@@ -312,6 +312,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
       addresses: { held: this.addresses.held().length, refused },
       leaseTtlS: LEASE_TTL_S,
       relocations: this.relocations.view(),
+      relocationRecordsIgnored: this.relocations.ignoredRecords(),
     };
   }
 

@@ -28,6 +28,8 @@
  *    writes 'done' (or 'failed': the guest is then on neither member, the reply says so).
  * 5. source: replies when the record is 'done' or 'failed', or after the deadlines
  *    (PREPARE_MS for step 2, APPLY_MS for step 4).
+ * A record whose steps are not the guest's own definitions (readRecord: DEFINE GUEST, DEFINE NIC,
+ * SET NIC, COUPLE, for its user id) is ignored and counted: the target runs them as the system.
  * A relocation already running for the user id is refused. Nothing here throws; store errors
  * are the reply (MSG.RELOCATE_FAILED, saying where the guest is). `view()` lists the last
  * relocations this member took part in (VMRELOCATE STATUS).
@@ -35,7 +37,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Reply } from '../../control/controlplane.js';
-import { format, hex4, type Command } from '../../control/grammar.js';
+import { format, hex4, parse, type Command } from '../../control/grammar.js';
 import { MSG } from '../../control/messages.js';
 import type { RelocationView } from '../../control/commands/types.js';
 import { hostTapName, tapName, type Guest, type NicAlloc, type State } from '../../control/state.js';
@@ -98,6 +100,7 @@ export class Relocations {
   private readonly history: RelocationView[] = [];
   /** `sw/ip` (IPv4, uint32) handed over to this member -> until when it is taken without a probe. */
   private readonly handed = new Map<string, number>();
+  private ignored = 0;
 
   constructor(private readonly store: Store, private readonly member: string, private readonly state: State, private readonly log: Logger) {}
 
@@ -131,13 +134,16 @@ export class Relocations {
     return false;
   }
 
+  /** Relocation records in the store that were not read (not a record, or steps that are not the guest's definitions). */
+  ignoredRecords(): number {
+    return this.ignored;
+  }
+
   private event(text: string): void {
-    let rec: RelocationRecord;
-    try {
-      rec = JSON.parse(text) as RelocationRecord;
-      if (typeof rec.id !== 'string' || typeof rec.userid !== 'string' || !Array.isArray(rec.steps)) throw new Error('not a relocation record');
-    } catch (e) {
-      this.log.warn({ err: errText(e) }, 'cluster: an unreadable relocation record; ignored');
+    const rec = readRecord(text);
+    if (typeof rec === 'string') {
+      this.ignored++;
+      this.log.warn({ err: rec }, 'cluster: a relocation record that is not one; ignored (counted in QUERY SSI)');
       return;
     }
     for (const w of [...this.waiters]) {
@@ -376,6 +382,33 @@ export class Relocations {
     for (const w of this.waiters) w.resolve(null);
     this.waiters.clear();
   }
+}
+
+/** The kinds of command a relocation record's steps may be: the guest's own definitions. */
+const STEP_KINDS: ReadonlySet<Command['kind']> = new Set<Command['kind']>(['define-guest', 'define-nic', 'set-nic', 'couple']);
+
+/**
+ * A relocation record from the store, checked: its fields, and each step one of the guest's own
+ * definitions (STEP_KINDS, for the record's user id), since the target runs them as the system.
+ * The error text when it is not.
+ */
+export function readRecord(text: string): RelocationRecord | string {
+  let r: RelocationRecord;
+  try {
+    r = JSON.parse(text) as RelocationRecord;
+  } catch (e) {
+    return `not JSON: ${errText(e)}`;
+  }
+  if (typeof r !== 'object' || r === null || typeof r.id !== 'string' || typeof r.userid !== 'string' || typeof r.from !== 'string'
+    || typeof r.to !== 'string' || !['prepare', 'ready', 'released', 'done', 'failed'].includes(r.state) || !Array.isArray(r.steps)
+    || !Array.isArray(r.macs) || !Array.isArray(r.addresses)) return 'not a relocation record';
+  for (const st of r.steps) {
+    const p = typeof st?.cmd === 'string' ? parse(st.cmd) : null;
+    if (p === null || !p.ok || !STEP_KINDS.has(p.cmd.kind) || !('userid' in p.cmd) || p.cmd.userid !== r.userid) {
+      return `step ${JSON.stringify(st?.cmd ?? st)} is not a definition of user ${r.userid}`;
+    }
+  }
+  return r;
 }
 
 function failed(text: string): Reply {
