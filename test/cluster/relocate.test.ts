@@ -5,8 +5,9 @@
  * (10.237.0.1); etcd is one member (on h1's management address: start-up stays cheap).
  *
  * - The refusals: not in a cluster, unknown member, the member itself, a member that is down,
- *   an unknown user, a guest not active here, a target that already has the user id; each
- *   changes nothing.
+ *   an unknown user, a guest not active here, a target that already has the user id, a forged
+ *   record in the store (ignored and counted), a target killed before its lease ran out (no
+ *   answer within the wait); each changes nothing.
  * - A namespace guest: MOVE on M1 releases it there (its address key goes at once), M2 defines
  *   it with the same MAC and vdev and couples it; the container (moved by the user's tooling:
  *   here its namespace is made again by M2) configures its address, M2 registers it at once and
@@ -330,4 +331,22 @@ test('a QEMU guest moves live: QEMU migrates, the network follows; a TCP connect
     await dst?.shutdown();
     rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test('a target that does not answer (killed, its lease not run out yet): refused after the wait, nothing changed', async () => {
+  const gt = lab.adopt(lab.name('gt'));
+  await grant('LINUXT');
+  members[0].commands([`DEFINE GUEST LINUXT NETNS ${gt}`, 'DEFINE NIC 0600 FOR LINUXT', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXT']);
+  await controllers[1].kill9();
+  await members[1].kill9();
+  // Still Joined for up to the lease: the check lets it through, the target's answer never comes.
+  assert.ok(ssi(members[0]).members.some((m: any) => m.name === 'M2' && m.state === 'JOINED'), 'M2 still shows Joined');
+  const r = members[0].cli('VMRELOCATE', 'MOVE', 'USER', 'LINUXT', 'TO', 'M2');
+  assert.notEqual(r.code, 0);
+  assert.match(r.stdout + r.stderr, /VSW0065E user LINUXT not relocated: member M2 did not answer within 8 s; it stays on M1, nothing changed|VSW0063E member M2 is down/);
+  assert.equal(members[0].json('QUERY', 'NIC', '0600', 'FOR', 'LINUXT').nics[0].switch, 'SW1');
+  assert.ok(ssi(members[0]).users.held.includes('LINUXT'));
+  await members[1].start();
+  await controllers[1].start();
+  members[0].commands(['UNCOUPLE 0600 FOR LINUXT', 'DETACH NIC 0600 FOR LINUXT', 'DETACH GUEST LINUXT']);
 });

@@ -45,10 +45,10 @@ import { formatIpv4 } from '../../wire/addr.js';
 import { addressKey, MEMBERS, RELOCATE, USERS } from './keys.js';
 import { errText, type Store } from './store.js';
 
-/** How long the source waits for the target's 'ready' (ms). */
-export const PREPARE_MS = 10_000;
+/** How long the source waits for the target's 'ready' (ms); with APPLY_MS and the store's calls, within the CLI's 30 s. */
+export const PREPARE_MS = 8_000;
 /** How long the source waits for the target's 'done' once the guest is released (ms). */
-export const APPLY_MS = 20_000;
+export const APPLY_MS = 15_000;
 /** How long the target keeps giving a QEMU NIC its addresses while the NIC has no port yet (ms). */
 const ADDRESS_WAIT_MS = 10_000;
 /** How long an address handed over with a guest is taken here without a probe of the LAN (ms): a container configures it again within it. */
