@@ -22,7 +22,7 @@
  * In a cluster (vswitchd --cluster, src/daemon/cluster) a DefinitionStore takes part:
  * `submit` (the control socket's entry) hands it the commands it `involves` (the shared
  * system definitions, and those that claim something cluster-wide) and answers once the store
- * has decided; the store applies a committed shared definition on every member through
+ * has decided (VMRELOCATE MOVE, an operation, is the store's to carry out); the store applies a committed shared definition on every member through
  * `applyShared` (checked as a replayed journal record is, then journaled locally and applied).
  * Without a store `submit` is `execute`.
  */
@@ -162,7 +162,7 @@ export class ControlPlane {
   submit(text: string, who: Principal = SYSTEM): Reply | Promise<Reply> {
     if (this.store === null) return this.execute(text, who);
     const p = parse(text);
-    if (!p.ok || !verbOf(p.cmd).journaled || !this.store.involves(p.cmd)) return this.execute(text, who);
+    if (!p.ok || !this.store.involves(p.cmd)) return this.execute(text, who);
     const cmd = p.cmd;
     const recheck = (): string | null => {
       const o = check(this.state, cmd, { env: this.env, runtime: this.runtime, who });

@@ -85,7 +85,13 @@ export type Command =
   | { kind: 'modify-vswitch'; name: string; op: ModifyVswitchOp }
   /** SET NIC vdev PROMISCUOUS | NOPROMISCUOUS | MACPROTECT ON|OFF|UNSPECIFIED FOR userid */
   | { kind: 'set-nic'; vdev: number; userid: string; op: SetNicOp }
-  | { kind: 'query-controller'; name: string | null };
+  | { kind: 'query-controller'; name: string | null }
+  /**
+   * VMRELOCATE TEST | MOVE [USER] userid [TO] member: move a guest to another member of the
+   * cluster (TEST: is it eligible?); VMRELOCATE STATUS: the relocations this member took part in
+   * (userid and member null).
+   */
+  | { kind: 'vmrelocate'; op: 'TEST' | 'MOVE' | 'STATUS'; userid: string | null; member: string | null };
 
 /** A guest's port type on a VLAN-aware switch: one VLAN untagged (ACCESS) or several tagged plus the native one untagged (TRUNK). */
 export type PortType = 'ACCESS' | 'TRUNK';
@@ -206,6 +212,11 @@ export const K = {
   LAN: kw('LAN', 3),
   VXLAN: kw('VXLAN', 5),
   VTEP: kw('VTEP', 4),
+  VMRELOCATE: kw('VMRELOCATE', 5),
+  MOVE: kw('MOVE', 4),
+  TEST: kw('TEST', 4),
+  STATUS: kw('STATUS', 4),
+  USER: kw('USER', 4),
 } as const;
 
 /** VLAN ids (802.1Q): 1 to 4094. */
@@ -423,7 +434,7 @@ function queueStorage(c: Cursor): number {
   return bytes;
 }
 
-const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN, K.SET, K.MODIFY];
+const VERBS = [K.QUERY, K.DEFINE, K.DETACH, K.COUPLE, K.UNCOUPLE, K.VMLAN, K.SET, K.MODIFY, K.VMRELOCATE];
 const SWITCH_OPTIONS = [K.RDEV, K.IP, K.ETHERNET, K.CONTROLLER, K.QUEUESTORAGE, K.VLAN, K.NATIVE, K.PORTTYPE, K.ISOLATION, K.VXLAN, K.VTEP];
 
 function isSwitchOption(w: string): boolean {
@@ -798,6 +809,20 @@ function parseCommandAt(c: Cursor): Command {
     }
     case K.SET:
       return c.oneOf([K.VSWITCH, K.NIC]) === K.VSWITCH ? setVswitch(c) : setNic(c);
+    case K.VMRELOCATE: {
+      // VMRELOCATE TEST | MOVE [USER] userid [TO] member; VMRELOCATE STATUS (z/VM's words).
+      const op = c.oneOf([K.TEST, K.MOVE, K.STATUS]);
+      if (op === K.STATUS) {
+        c.end();
+        return { kind: 'vmrelocate', op: 'STATUS', userid: null, member: null };
+      }
+      c.accept(K.USER);
+      const userid = name(c, 'user id');
+      c.accept(K.TO);
+      const member = name(c, 'member name');
+      c.end();
+      return { kind: 'vmrelocate', op: op === K.TEST ? 'TEST' : 'MOVE', userid, member };
+    }
     case K.MODIFY: {
       c.expect(K.VSWITCH);
       const sw = name(c, 'switch name');
@@ -816,7 +841,7 @@ function parseCommandAt(c: Cursor): Command {
 
 /** Parse one command from its words. Never throws. */
 export function parseWords(words: readonly string[]): ParseResult {
-  if (words.length === 0) return { ok: false, error: { message: 'empty command: expected QUERY, DEFINE, DETACH, COUPLE, UNCOUPLE, SET, MODIFY or VMLAN', word: null } };
+  if (words.length === 0) return { ok: false, error: { message: 'empty command: expected QUERY, DEFINE, DETACH, COUPLE, UNCOUPLE, SET, MODIFY, VMLAN or VMRELOCATE', word: null } };
   try {
     return { ok: true, cmd: parseCommandAt(new Cursor(words)) };
   } catch (e) {
@@ -932,5 +957,7 @@ export function format(cmd: Command): string {
       return `SET NIC ${hex4(cmd.vdev)} ${cmd.op.t === 'promiscuous' ? (cmd.op.on ? 'PROMISCUOUS' : 'NOPROMISCUOUS') : `MACPROTECT ${cmd.op.value ?? 'UNSPECIFIED'}`} FOR ${cmd.userid}`;
     case 'query-controller':
       return `QUERY CONTROLLER ${cmd.name ?? 'ALL'}`;
+    case 'vmrelocate':
+      return cmd.op === 'STATUS' ? 'VMRELOCATE STATUS' : `VMRELOCATE ${cmd.op} USER ${cmd.userid} TO ${cmd.member}`;
   }
 }

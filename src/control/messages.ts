@@ -35,6 +35,14 @@ export const MSG = {
   CLUSTER_STORE: 'VSW0060E',
   CLUSTER_HELD: 'VSW0061E',
   CLUSTER_NONE: 'VSW0062E',
+  /** VMRELOCATE (src/control/commands/vmrelocate.ts, src/daemon/cluster/relocation.ts): the target member is not one, or not up. */
+  RELOCATE_TARGET: 'VSW0063E',
+  /** VMRELOCATE: the user is not a guest here, or not active (coupled) here. */
+  RELOCATE_USER: 'VSW0064E',
+  /** VMRELOCATE MOVE failed on the way (the store, the target's answer); the reply says where the guest is. */
+  RELOCATE_FAILED: 'VSW0065E',
+  /** VMRELOCATE: information (eligible, relocated, status lines). */
+  RELOCATE_INFO: 'VSW0066I',
   JOURNAL: 'VSW0090E',
   INTERNAL: 'VSW0099E',
 } as const;

@@ -386,6 +386,21 @@ export class Reconciler implements RuntimeView, Effects {
     if (ip6 !== null && at && at.backend.acceptsSeenAddress(at.nic.key, port, ip6)) this.lanIp6.addressEvent6(at.nic.key, ip6, 128, true, 'announced');
   }
 
+  /**
+   * VMRELOCATE (src/daemon/cluster/relocation.ts): a guest relocated to this member holds `ip`
+   * (uint32 IPv4, or canonical IPv6 text) already; taken as if it had just used it on its NIC (sawAddress: only a backend whose guest
+   * announces its addresses, a QEMU guest's, accepts it; a namespace guest's are seen in its
+   * namespace). False while the NIC has no port yet, or when its backend does not take it.
+   */
+  relocatedAddress(userid: string, vdev: number, ip: number | string): boolean {
+    const port = this.nics.port(userid, vdev);
+    const at = port === null ? null : this.nics.atPort(port);
+    if (port === null || !at || !at.backend.acceptsSeenAddress(at.nic.key, port, ip)) return false;
+    if (typeof ip === 'string') this.lanIp6.addressEvent6(at.nic.key, ip, 128, true, 'announced');
+    else this.lanIp.addressEvent(at.nic.key, ip, 32, true, 'announced');
+    return true;
+  }
+
   private sawAddress(sw: number, port: number, ip: number): void {
     const at = this.nics.atPort(port);
     if (at && at.backend.acceptsSeenAddress(at.nic.key, port, ip)) {

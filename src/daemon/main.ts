@@ -70,6 +70,7 @@ import { SdNotify } from './sd-notify.js';
 import { removeOrphanTaps } from './orphan-taps.js';
 import { TRACE_SOCKET_SUFFIX, listenTrace, type TraceServer } from './trace.js';
 import { Cluster, JoinRefused } from './cluster/cluster.js';
+import { SYSTEM } from '../control/privilege.js';
 import { memberName } from './cluster/keys.js';
 import { OverlayDirectory } from './cluster/overlay.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
@@ -270,7 +271,8 @@ async function main(): Promise<void> {
   if (cluster !== null) {
     cluster.attach({
       applyShared: (t) => cp.applyShared(t),
-      execute: (t) => cp.execute(t),
+      execute: (t, alloc) => cp.execute(t, SYSTEM, false, alloc ? { replay: { alloc } } : undefined),
+      relocatedAddress: (u, v, ip) => rec.relocatedAddress(u, v, ip),
       uplinkMacs: () => [...state.switches.keys()].map((n) => rec.uplink(n).mac).filter((m): m is number => m !== null),
     });
     try {

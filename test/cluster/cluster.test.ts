@@ -17,6 +17,7 @@ import { uplinkMac } from '../helpers/query.js';
 import { clusterNet, EtcdCluster, type ClusterNet } from '../helpers/etcd.js';
 import { Daemon, VSWITCHD } from '../helpers/daemon.js';
 import { Controller } from '../helpers/controller.js';
+import { grantEverywhere, ssi, stopAll } from '../helpers/cluster-members.js';
 import { dropCount, lanTable } from '../helpers/query.js';
 
 const lab = new NetLab('cl');
@@ -55,16 +56,8 @@ before(async () => {
   }
 });
 
-after(async () => {
-  for (const c of controllers) await c.stop().catch(() => {});
-  for (const d of members) await d.stop().catch(() => {});
-  await etcd?.stop();
-  lab.cleanup();
-});
+after(() => stopAll(controllers, members, etcd, lab));
 
-function ssi(d: Daemon): any {
-  return d.json('QUERY', 'SSI').ssi;
-}
 
 function switches(d: Daemon): Array<{ name: string; rdevs: string[] }> {
   return (d.json('QUERY', 'VSWITCH', 'ALL').switches as any[]).map((s) => ({ name: s.name, rdevs: s.uplink.rdevs }));
@@ -79,14 +72,8 @@ async function everywhere(expected: Array<{ name: string; rdevs: string[] }>, wh
   }
 }
 
-/** GRANT `userid` on SW1 (a shared definition, issued on M1) and wait until every member has it on its access list. */
-async function grant(userid: string): Promise<void> {
-  members[0].commands([`SET VSWITCH SW1 GRANT ${userid}`]);
-  for (const d of members) {
-    const ok = await waitFor(() => (d.json('QUERY', 'VSWITCH', 'SW1', 'ACCESSLIST').switches[0].accessList as Array<{ userid: string }>)
-      .some((a) => a.userid === userid), 15_000, 100);
-    assert.ok(ok, `member ${NAMES[members.indexOf(d)]} has the grant of ${userid}`);
-  }
+function grant(userid: string): Promise<void> {
+  return grantEverywhere(members, NAMES, userid);
 }
 
 test('QUERY SSI: three members joined, each with the MAC prefix its qualified statement gave it', async () => {

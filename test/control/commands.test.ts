@@ -287,6 +287,8 @@ const VERB_SAMPLES: Array<[string, boolean, boolean]> = [
   ['SET NIC 600 PROMISCUOUS FOR A', true, false],
   ['VMLAN USERPREFIX 020000', false, true],
   ['QUERY LAN', false, false],
+  ['VMRELOCATE MOVE USER A TO M2', false, false],
+  ['VMRELOCATE STATUS', false, false],
 ];
 
 function parsed(text: string): Command {

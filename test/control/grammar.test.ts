@@ -168,6 +168,8 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
   fc.record({ kind: fc.constant('query-guest' as const), userid: fc.option(nameArb, { nil: null }) }),
   fc.constant({ kind: 'query-vmlan' as const }),
   fc.record({ kind: fc.constant('vmlan-macprefix' as const), prefix: fc.integer({ min: 0, max: 0xffffff }).filter((p) => ((p >> 16) & 1) === 0) }),
+  fc.record({ kind: fc.constant('vmrelocate' as const), op: fc.constantFrom('TEST' as const, 'MOVE' as const), userid: nameArb, member: nameArb }),
+  fc.constant({ kind: 'vmrelocate' as const, op: 'STATUS' as const, userid: null, member: null }),
 ).map((c) => ({ ...c }) as Command); // plain objects (fc.record makes null-prototype ones)
 
 test('property: parse(format(x)) gives x back', () => {
@@ -267,4 +269,14 @@ test('issue 10: COUPLE [TO], QUERY ACCESSLIST / PROMISCUOUS / VIRTUAL NIC / LAN,
   assert.equal(format(ok('DEF NIC 600 MACID 00a1b2 FOR LINUX1')), 'DEFINE NIC 0600 TYPE QDIO MACID 00A1B2 FOR LINUX1');
   assert.match(err('DEF NIC 600 MACID 000000 FOR LINUX1').message, /MACID 000000 is not allowed/);
   assert.match(err('DEF NIC 600 MACID 12345 FOR LINUX1').message, /bad MACID '12345'/);
+});
+
+test('issue 15: VMRELOCATE TEST | MOVE [USER] userid [TO] member, VMRELOCATE STATUS (z/VM abbreviations)', () => {
+  assert.deepEqual(ok('VMRELOCATE MOVE USER linux1 TO m2'), { kind: 'vmrelocate', op: 'MOVE', userid: 'LINUX1', member: 'M2' });
+  assert.deepEqual(ok('vmrel test linux1 m2'), { kind: 'vmrelocate', op: 'TEST', userid: 'LINUX1', member: 'M2' });
+  assert.deepEqual(ok('VMRELOC STAT'), { kind: 'vmrelocate', op: 'STATUS', userid: null, member: null });
+  assert.equal(format(ok('vmrel move linux1 to m2')), 'VMRELOCATE MOVE USER LINUX1 TO M2');
+  assert.match(err('VMRE MOVE LINUX1 M2').message, /unexpected word 'VMRE'/);
+  assert.match(err('VMRELOCATE MOVE USER LINUX1').message, /member name/);
+  assert.match(err('VMRELOCATE STATUS USER LINUX1').message, /USER/);
 });

@@ -29,6 +29,15 @@
  *     (`<serial type='unix'><source mode='bind' path=.../><log file=.../>`); it resolves once
  *     the log shows the ready line and the socket is connected. `shutdown()` calls the given
  *     `kill` (e.g. `virsh destroy`); the console closing is the VM's end.
+ *   - Live migration (issue 15, VMRELOCATE): `opts.qmp` gives the VM a QMP socket (a unix
+ *     socket QEMU listens on). `Vm.incoming(opts, uri)` starts QEMU with `-incoming uri` (the
+ *     same options as the source: same -m, kernel, devices; its own -netdev paths) and resolves
+ *     once its QMP answers; it prints no ready line (the guest is already up). `vm.migrate(uri)`
+ *     runs QMP `migrate` on the source (bandwidth unthrottled, downtime limit 300 ms) and
+ *     resolves when `query-migrate` says completed, with QEMU's figures (total and down time,
+ *     ms); rejects when it failed or takes longer than timeoutMs. The incoming handle's run()
+ *     then reaches the guest (its serial port is the new QEMU's stdio); the source QEMU stays
+ *     paused until shutdown().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -61,7 +70,12 @@ export interface VmBootOptions {
   extraArgs?: string[];
   /** Run QEMU in this named network namespace (`nsenter --net`; a TAP it opens lives there). */
   netns?: string;
+  /** A QMP socket path QEMU listens on (for migrate / -incoming). */
+  qmp?: string;
 }
+
+/** What QEMU said of a completed migration (query-migrate), in ms. */
+export interface MigrationStats { totalMs: number; downtimeMs: number; setupMs: number }
 
 export interface VmRunResult { code: number; output: string }
 
@@ -221,6 +235,16 @@ export class Vm {
 
   /** Start a VM and wait until its init is ready for commands. */
   static async boot(opts: VmBootOptions): Promise<Vm> {
+    return Vm.start(opts, null);
+  }
+
+  /** Start QEMU `-incoming uri` for a migration from a VM booted with the same options; see the contract. */
+  static async incoming(opts: VmBootOptions, uri: string): Promise<Vm> {
+    if (opts.qmp === undefined) throw new Error('Vm.incoming needs opts.qmp');
+    return Vm.start(opts, uri);
+  }
+
+  private static async start(opts: VmBootOptions, incoming: string | null): Promise<Vm> {
     const img = await Vm.image();
     const args = [
       '-name', opts.name,
@@ -235,6 +259,8 @@ export class Vm {
     for (const v of opts.netdevArgs) if (v !== '-netdev') args.push('-netdev', v);
     for (const v of opts.deviceArgs) if (v !== '-device') args.push('-device', v);
     args.push(...(opts.extraArgs ?? []));
+    if (opts.qmp !== undefined) args.push('-qmp', `unix:${opts.qmp},server=on,wait=off`);
+    if (incoming !== null) args.push('-incoming', incoming);
 
     installExitHook();
     const started = Date.now();
@@ -247,8 +273,19 @@ export class Vm {
     child.unref();
     for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as Socket | null)?.unref();
     const vm = Vm.ofChild(opts.name, child);
+    vm.qmpPath = opts.qmp ?? null;
     live.add(vm);
     const timeoutMs = opts.bootTimeoutMs ?? 90_000;
+    if (incoming !== null) {
+      try {
+        await vm.qmp([{ execute: 'query-status' }], timeoutMs);
+      } catch (e) {
+        await vm.shutdown();
+        throw e;
+      }
+      vm.bootMs = Date.now() - started;
+      return vm;
+    }
     try {
       await new Promise<void>((res, rej) => {
         const timer = setTimeout(() => rej(new Error(
@@ -268,6 +305,44 @@ export class Vm {
   }
 
   get pid(): number { return this.console.pid; }
+
+  private qmpPath: string | null = null;
+
+  /**
+   * Run QMP commands in order on a fresh connection (capabilities negotiated first); the
+   * answers' `return` values. Rejects on an `error` answer, QEMU's exit, or after timeoutMs.
+   */
+  async qmp(cmds: Array<{ execute: string; arguments?: unknown }>, timeoutMs = 30_000): Promise<unknown[]> {
+    const path = this.qmpPath;
+    if (path === null) throw new Error(`VM ${this.name} has no QMP socket`);
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await qmpSession(path, cmds, Math.max(1000, end - Date.now()));
+      } catch (e) {
+        // QEMU may not listen yet (just started): try again until the deadline.
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > end || this.exitInfo !== null) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /** Migrate this VM to an incoming QEMU at `uri`; see the contract. */
+  async migrate(uri: string, timeoutMs = 120_000): Promise<MigrationStats> {
+    await this.qmp([
+      { execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': 4 * 1024 * 1024 * 1024, 'downtime-limit': 300 } },
+      { execute: 'migrate', arguments: { uri } },
+    ]);
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const [st] = await this.qmp([{ execute: 'query-migrate' }]) as Array<{ status?: string; 'total-time'?: number; downtime?: number; 'setup-time'?: number; 'error-desc'?: string }>;
+      if (st.status === 'completed') return { totalMs: st['total-time'] ?? -1, downtimeMs: st.downtime ?? -1, setupMs: st['setup-time'] ?? -1 };
+      if (st.status === 'failed' || st.status === 'cancelled') throw new Error(`VM ${this.name}: migration ${st.status}: ${st['error-desc'] ?? ''}`);
+      if (Date.now() > end) throw new Error(`VM ${this.name}: migration not completed after ${timeoutMs} ms (${st.status})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 
   /** Run a shell command in the VM; see the contract above. */
   run(cmd: string, timeoutMs = 30_000): Promise<VmRunResult> {
@@ -361,4 +436,43 @@ export class Vm {
     this.pending = null;
     p.reject(e);
   }
+}
+
+/** One QMP connection: greeting, qmp_capabilities, then `cmds` in order; their `return` values. */
+function qmpSession(path: string, cmds: Array<{ execute: string; arguments?: unknown }>, timeoutMs: number): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(path);
+    const results: unknown[] = [];
+    const queue = [{ execute: 'qmp_capabilities' }, ...cmds];
+    let buf = '';
+    let greeted = false;
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`QMP ${path}: no answer in ${timeoutMs} ms`)); }, timeoutMs);
+    const done = (e: Error | null): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (e) reject(e); else resolve(results.slice(1));
+    };
+    const send = (): void => {
+      const c = queue[results.length];
+      if (c === undefined) { done(null); return; }
+      sock.write(`${JSON.stringify(c)}\n`);
+    };
+    sock.setEncoding('utf8');
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    sock.on('data', (d: string) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (line === '') continue;
+        const m = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc?: string }; event?: string };
+        if (m.QMP !== undefined && !greeted) { greeted = true; send(); continue; }
+        if (m.event !== undefined) continue;
+        if (m.error !== undefined) { done(new Error(`QMP ${queue[results.length]?.execute}: ${m.error.desc ?? JSON.stringify(m.error)}`)); return; }
+        results.push(m.return);
+        send();
+      }
+    });
+  });
 }

@@ -40,6 +40,7 @@ import { checkSetNic } from './set-nic.js';
 import type { Check, CheckContext, Outcome } from './types.js';
 import { checkUncouple } from './uncouple.js';
 import { checkVmlan } from './vmlan.js';
+import { checkVmrelocate } from './vmrelocate.js';
 
 export type Effect = 'definition' | 'operation' | 'query';
 export type Accepted = 'socket' | 'config' | 'both';
@@ -109,6 +110,10 @@ export const VERBS: { readonly [K in CommandKind]: VerbEntry<K> } = {
   // CP's QUERY SSI (class B, E or G): the cluster's members and the store (src/daemon/cluster).
   'query-ssi': { name: 'QUERY SSI', check: (_state, _cmd, ctx) => checkQuerySsi(ctx.env), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'G' },
   'query-controller': { name: 'QUERY CONTROLLER', check: (_state, cmd, ctx) => checkQueryController(cmd, ctx.runtime), effect: 'query', from: 'socket', runtime: 'reads', privilege: 'B' },
+  // CP's VMRELOCATE is class A (the system operator's): here the system's class B. MOVE is an
+  // operation the cluster carries out (src/daemon/cluster/relocation.ts): what it changes here
+  // and on the target is journaled there as the commands it runs (UNCOUPLE, DETACH, DEFINE, COUPLE).
+  'vmrelocate': { name: 'VMRELOCATE', check: checkVmrelocate, effect: (cmd) => (cmd.op === 'MOVE' ? 'operation' : 'query'), from: 'socket', runtime: (cmd) => (cmd.op === 'MOVE' ? 'requires' : 'reads'), privilege: 'B' },
 };
 
 function answer<K extends CommandKind, T extends string>(column: PerCommand<K, T>, cmd: CommandOf<K>): T {

@@ -41,6 +41,22 @@ export interface ClusterView {
   /** Addresses held here, and the claims refused here (another member holds them), by switch. */
   addresses: { held: number; refused: Array<{ sw: string; ip: string; member: string }> };
   leaseTtlS: number;
+  /** VMRELOCATE: the relocations this member took part in (as source or target), newest first. */
+  relocations?: RelocationView[];
+  /** Relocation records in the store this member ignored (not one; steps that are not the guest's definitions). */
+  relocationRecordsIgnored?: number;
+}
+
+/** One relocation as VMRELOCATE STATUS shows it. `ms`: how long it took (null while it runs). */
+export interface RelocationView {
+  userid: string;
+  from: string;
+  to: string;
+  state: 'MOVING' | 'DONE' | 'FAILED';
+  reason: string | null;
+  /** When it started (ISO time). */
+  at: string;
+  ms: number | null;
 }
 
 /**

@@ -52,7 +52,8 @@
  *   local only ("waiting for the cluster's store"); a claim another member holds is refused as
  *   a LAN holder is (local only in the state's table with the reason "held by member X of the
  *   cluster", counted once at DropReason.AddressConflict, logged, not in the data plane's
- *   table) until that member lets it go (then it is probed afresh). `inUse` tells the claims which entries are still
+ *   table) until that member lets it go (then it is probed afresh). An address that came with a
+ *   relocated guest (VMRELOCATE: `handedOver`) is not probed again, once it is this member's. `inUse` tells the claims which entries are still
  *   wanted (the others are released); their answers mark the switch (`listen`).
  */
 import type { Logger } from 'pino';
@@ -116,6 +117,12 @@ export interface AddressClaims {
   listen(fn: (sw: string) => void): void;
   /** Is this MAC an uplink of a member of the cluster (whose addresses the claims decide, not the LAN probe)? */
   isMemberMac(mac: number): boolean;
+  /**
+   * Did `ip` on `sw` just come here with a relocated guest (VMRELOCATE)? It passed its probe on
+   * the member it came from and stayed registered there until the hand-over: it is not probed
+   * again (the probe's window would be a gap in the guest's traffic).
+   */
+  handedOver?(sw: string, ip: number): boolean;
 }
 
 /** The second probe's delay and the whole window after the first, in ms (RFC 5227 scaled down: guests wait for it). */
@@ -261,13 +268,20 @@ export class LanIpSync implements Syncer {
     for (const [ip, e] of table) {
       const port = this.nics.port(e.userid, e.vdev);
       if (port === null) continue;
-      let pr = probes.get(ip);
-      if (!pr) probes.set(ip, (pr = { nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
       // In a cluster the LAN is probed once the address is this member's: another member's uplink
       // answers for it until then, so what was seen of the LAN before does not count.
       const mine = this.claims === null || this.claims.claim(name, ip) === 'mine';
+      let pr = probes.get(ip);
+      if (!pr) probes.set(ip, (pr = { nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
       if (this.claims !== null && mine && pr.started === null) pr.holder = null;
-      if (pr.started === null && path !== null && mine) this.startProbe(name, sw, e.vid, ip, pr);
+      if (pr.started === null && path !== null && mine) {
+        if (this.claims?.handedOver?.(name, ip) === true) {
+          pr.started = now;
+          pr.passed = true;
+          this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: pr.nic }, 'address handed over with a relocated guest: not probed again');
+          this.touch.switch(name);
+        } else this.startProbe(name, sw, e.vid, ip, pr);
+      }
       if (pr.holder !== null || elsewhere.has(ip)) continue;
       // Not in the data plane while its probe runs: guests' ARP for it is not answered, its frames
       // do not pass (a tentative address, as DAD has it), so a contested address never reaches the

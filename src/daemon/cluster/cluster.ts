@@ -38,6 +38,8 @@ import type { State } from '../../control/state.js';
 import { formatIpv4 } from '../../wire/addr.js';
 import { Claims, type ClaimAnswer } from './claims.js';
 import { Definitions, type SharedRecord } from './definitions.js';
+import { Relocations } from './relocation.js';
+import type { NicAlloc } from '../../control/state.js';
 import { address6Key, addressKey, isShared, LEASE_TTL_S, MACPREFIX, MEMBERS, prefixHex, ROOT, ROSTER, USERS } from './keys.js';
 import { CALL_MS, errText, PROBE_MS, Store } from './store.js';
 
@@ -52,7 +54,10 @@ export class JoinRefused extends Error {}
 /** What the cluster runs commands with (the control plane, once it exists). */
 export interface ClusterEngine {
   applyShared(text: string): Reply;
-  execute(text: string): Reply;
+  /** A command as the system; `alloc`: DEFINE NIC's allocation to reuse (a relocated NIC's MAC). */
+  execute(text: string, alloc?: NicAlloc): Reply;
+  /** VMRELOCATE: a relocated QEMU guest's address, held at once (reconcile.ts relocatedAddress). */
+  relocatedAddress(userid: string, vdev: number, ip: number | string): boolean;
   /** This member's uplink MACs now (the reconciler's uplink views). */
   uplinkMacs(): number[];
 }
@@ -70,6 +75,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
   private readonly definitions: Definitions;
   private readonly users: Claims;
   private readonly addresses: Claims;
+  private readonly relocations: Relocations;
   private engine: ClusterEngine | null = null;
   private joined = false;
   private joining: Promise<void> | null = null;
@@ -105,6 +111,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
         this.log.warn({ claim: key, member }, 'cluster: address claim refused: another member holds it');
       },
     }, opts.log);
+    this.relocations = new Relocations(this.store, opts.member, opts.state, opts.log);
     this.store.onLease(() => void this.announce().catch(() => { /* the next lease or probe retries */ }));
     this.store.onHealthy(() => { if (!this.joined) void this.join().catch((e) => this.log.error({ err: errText(e) }, 'cluster: join failed')); });
     this.state.beforeChange((c) => {
@@ -114,6 +121,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
 
   attach(engine: ClusterEngine): void {
     this.engine = engine;
+    this.relocations.attach(engine);
   }
 
   /** Join the cluster (see the file comment). Throws JoinRefused; other failures leave it to join when the store answers. */
@@ -137,6 +145,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
       await this.announce();
       await this.definitions.watch();
       await this.definitions.catchUp();
+      await this.relocations.watch();
       this.store.setHealth(true, null);
     } catch (e) {
       if (e instanceof JoinRefused) throw e;
@@ -191,6 +200,10 @@ export class Cluster implements DefinitionStore, AddressClaims {
     this.memberMacs = memberMacs;
   }
 
+  handedOver(sw: string, ip: number): boolean {
+    return this.relocations.handedOver(sw, ip);
+  }
+
   isMemberMac(mac: number): boolean {
     return this.memberMacs.has(mac);
   }
@@ -198,7 +211,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
   // ---- DefinitionStore (src/control/controlplane.ts)
 
   involves(cmd: Command): boolean {
-    return isShared(cmd) || cmd.kind === 'couple';
+    return isShared(cmd) || cmd.kind === 'couple' || (cmd.kind === 'vmrelocate' && cmd.op === 'MOVE');
   }
 
   shares(cmd: Command): boolean {
@@ -208,6 +221,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
   async submit(cmd: Command, text: string, run: () => Reply, recheck: () => string | null): Promise<Reply> {
     if (!this.joined) return notJoined(this.store.health.error);
     if (isShared(cmd)) return this.definitions.commit(text, recheck);
+    if (cmd.kind === 'vmrelocate') return this.relocations.move(cmd.userid!, cmd.member!);
     if (cmd.kind !== 'couple') return run();
     const key = `${USERS}${cmd.userid}`;
     this.pendingUsers.add(cmd.userid);
@@ -308,6 +322,8 @@ export class Cluster implements DefinitionStore, AddressClaims {
       },
       addresses: { held: this.addresses.held().length, refused },
       leaseTtlS: LEASE_TTL_S,
+      relocations: this.relocations.view(),
+      relocationRecordsIgnored: this.relocations.ignoredRecords(),
     };
   }
 
@@ -315,6 +331,7 @@ export class Cluster implements DefinitionStore, AddressClaims {
   async stop(): Promise<void> {
     if (this.membersTimer) clearTimeout(this.membersTimer);
     this.definitions.stop();
+    this.relocations.stop();
     this.users.stop();
     this.addresses.stop();
     await Promise.race([this.store.leave(), new Promise((r) => setTimeout(r, CALL_MS))]);

@@ -13,6 +13,8 @@
  * - /vswitch/users/<userid>    the member where the user id is active (coupled); under its lease.
  * - /vswitch/<switch>/ip/<a.b.c.d>  the member holding the address on that switch; under its lease.
  * - /vswitch/<switch>/ip6/<ipv6>    the same for an IPv6 address (canonical text, RFC 5952).
+ * - /vswitch/relocate/<userid> the user's last relocation (VMRELOCATE MOVE, relocation.ts): its
+ *                              steps and state; overwritten by the next one. Permanent.
  *
  * LEASE_TTL_S is the lease of a member's claims: a member that dies (or loses the store for
  * longer) loses its users and addresses LEASE_TTL_S seconds after its last keep-alive at the
@@ -32,6 +34,7 @@ export const ROSTER = `${ROOT}roster/`;
 export const MEMBERS = `${ROOT}members/`;
 export const MACPREFIX = `${ROOT}macprefix/`;
 export const USERS = `${ROOT}users/`;
+export const RELOCATE = `${ROOT}relocate/`;
 
 /** Seconds: a dead member's users and addresses are free this long after its last keep-alive. */
 export const LEASE_TTL_S = 10;
