@@ -63,7 +63,9 @@
  *   registered to another NIC: Ethernet dst = its MAC, src = the sender's, delivered; to the
  *   same NIC: Hairpin; else to the uplink with Ethernet src = uplink MAC and dst = the
  *   destination's MAC in the neighbour cache, else the default router's (not for link-local
- *   destinations), else NoNeighbour; no uplink: NoUplink.
+ *   destinations), else NoNeighbour (and the switch asks the LAN: an NS from the sender's
+ *   address, SLLA = the uplink's MAC, at most once per destination per SOLICIT_MS, so the answer
+ *   fills the cache); no uplink: NoUplink.
  * From the uplink:
  * - NS: its source and SLLA into the cache; for a registered address: answered out the uplink
  *   (solicited unless from ::, override, TLLA and Ethernet src = uplink MAC; to ff02::1 when
@@ -128,6 +130,9 @@ export const MLD_QUERY_RESPONSE_MS = 10_000;
  * defence comes within RetransTimer, 1 s by default, of each of DupAddrDetectTransmits probes). */
 export const PROBE_MAX = 1024;
 export const PROBE_MS = 10_000;
+/** How many LAN destinations the switch remembers having solicited for guests, and how often it asks for one. */
+export const SOLICIT_MAX = 256;
+export const SOLICIT_MS = 1000;
 /** Bound of the IPv6 LAN IP table per switch. */
 export const MAX_ADDRESSES6 = 1 << 20;
 
@@ -144,6 +149,8 @@ export class Ip6Switch {
   readonly neighbours = new Ip6Table(NEIGHBOUR_MAX, false);
   /** The probe table: a NIC's DAD target relayed to the LAN -> a = the NIC, t = expiry. */
   readonly probes = new Ip6Table(PROBE_MAX, false);
+  /** LAN destinations the switch solicited for a NIC lately (t: when it may ask again). */
+  private readonly soliciting = new Ip6Table(SOLICIT_MAX, false);
   /** Group address -> a = group id (index into groupWords) in `groups`. */
   private readonly groupIds = new Ip6Table(MAX_GROUPS, true, MAX_GROUPS * 2);
   readonly groups = new GroupTable();
@@ -245,6 +252,7 @@ export class Ip6Switch {
     this.groups.expire(now, this.onLeft);
     if (this.neighbours.size > 0) this.neighbours.sweep((s) => this.neighbours.t[s] <= now);
     if (this.probes.size > 0) this.probes.sweep((s) => this.probes.t[s] <= now);
+    if (this.soliciting.size > 0) this.soliciting.sweep((s) => this.soliciting.t[s] <= now);
     for (let i = 0; i < this.nRouters;) {
       const v = this.routerVids[i];
       if (this.routerUntil[v] > now) i++;
@@ -333,12 +341,12 @@ export class Ip6Switch {
       this.refresh(buf, eth, ip, now);
       this.fromUplink(buf, hdr, eth, ip, end);
     } else {
-      this.fromNic(port, buf, hdr, eth, ip, end);
+      this.fromNic(port, buf, hdr, eth, ip, end, now);
     }
   }
 
   /** A NIC's packet (not NDP or MLD reports). */
-  private fromNic(port: number, buf: Uint8Array, hdr: number, eth: number, ip: number, end: number): void {
+  private fromNic(port: number, buf: Uint8Array, hdr: number, eth: number, ip: number, end: number, now: number): void {
     if (!this.sourceOk(port, buf, ip, false)) return;
     const dstAt = ip + 24;
     switch (classifyIpv6Addr(buf, dstAt)) {
@@ -392,6 +400,7 @@ export class Ip6Switch {
     } else if (this.routerUntil[this.vid] !== 0 && !(d0 >>> 22 === 0x3fa)) {
       setEthDstHL(buf, eth, this.routerHi[this.vid], this.routerLo[this.vid]);
     } else {
+      this.solicit(buf, ip, d0, d1, d2, d3, now);
       this.drop(DropReason.NoNeighbour);
       return;
     }
@@ -717,6 +726,27 @@ export class Ip6Switch {
   }
 
   /** Make an NA (emitNa's arguments) in `out` and send it to `port` with Ethernet dst `dstMac`, src hi:lo, in the VLAN of `tci`. */
+  /**
+   * A NIC sent to a LAN destination the neighbour cache does not hold: ask the LAN for it, an NS
+   * out the uplink from the sender's own (registered) address with the uplink's MAC as SLLA, at
+   * most once per destination per SOLICIT_MS. The answer fills the cache (and reaches the
+   * sender, an NA to its address), so the next packets pass. A guest that resolved the neighbour
+   * elsewhere (it moved here from another member: VMRELOCATE) does not ask again by itself.
+   */
+  private solicit(buf: Uint8Array, ip: number, d0: number, d1: number, d2: number, d3: number, now: number): void {
+    const s = this.soliciting.insert(this.vid, d0, d1, d2, d3);
+    if (this.soliciting.t[s] > now) return;
+    this.soliciting.t[s] = now + SOLICIT_MS;
+    const b = this.out;
+    const eth = emitZeroVnetHdr(b, 0);
+    setEthDstHL(b, eth, 0x3333ff, solicitedNodeW3(d3) & 0xffffff);
+    setEthSrcHL(b, eth, this.upHi, this.upLo);
+    b[eth + 12] = 0x86; b[eth + 13] = 0xdd;
+    const end = icmpv6.emitNs(b, eth + Eth.HeaderLen, ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2),
+      ipv6SrcWord(buf, ip, 3), d0, d1, d2, d3, this.upHi, this.upLo);
+    this.egress.send(this.uplink, b, 0, eth, end, this.tci);
+  }
+
   private sendNa(port: number, dstMac: number, hi: number, lo: number, s0: number, s1: number, s2: number, s3: number,
     d0: number, d1: number, d2: number, d3: number, flags: number, tHi: number, tLo: number, tci: number): void {
     const b = this.out;

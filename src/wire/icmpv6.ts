@@ -27,7 +27,7 @@
 import { readI32, readU16, writeU16 } from './bytes.js';
 import { internetChecksum, pseudoSum6, sum16, fold16 } from './checksum.js';
 import { writeMacHL } from './addr.js';
-import { emitIpv6Words, writeIpv6Words, IPV6_HLEN } from './ipv6.js';
+import { emitIpv6Words, writeIpv6Words, IPV6_HLEN, SOLICITED_W0, SOLICITED_W2, solicitedNodeW3 } from './ipv6.js';
 
 /** The ICMPv6 next header, and the types the switch tells apart. */
 export const enum Icmp6 {
@@ -59,7 +59,7 @@ export const enum Ndp {
   FlagSolicited = 0x40,
   FlagOverride = 0x20,
   HopLimit = 255,
-  /** An NA with a target link-layer address option: 24 + 8 bytes. */
+  /** An NA with a target link-layer address option (and an NS with a source one): 24 + 8 bytes. */
   NaLen = 32,
 }
 
@@ -195,6 +195,27 @@ export function emitNa(b: Uint8Array, ip: number, s0: number, s1: number, s2: nu
   b[icmp + 5] = 0; b[icmp + 6] = 0; b[icmp + 7] = 0;
   writeIpv6Words(b, icmp + 8, t0, t1, t2, t3);
   b[icmp + 24] = Ndp.OptTargetLla;
+  b[icmp + 25] = 1;
+  writeMacHL(b, icmp + 26, hi, lo);
+  const end = icmp + Ndp.NaLen;
+  fillIcmpv6Checksum(b, ip, icmp, end);
+  return end;
+}
+
+/**
+ * Write an IPv6 packet at `ip` carrying a Neighbor Solicitation for target t0..t3 from s0..s3 to
+ * the target's solicited-node multicast address, with a source link-layer address option hi:lo,
+ * hop limit 255, checksum filled (RFC 4861 4.3). Returns the packet's end (ip + 40 + 32).
+ */
+export function emitNs(b: Uint8Array, ip: number, s0: number, s1: number, s2: number, s3: number,
+  t0: number, t1: number, t2: number, t3: number, hi: number, lo: number): number {
+  const icmp = emitIpv6Words(b, ip, Icmp6.NextHeader, Ndp.NaLen, Ndp.HopLimit, s0, s1, s2, s3,
+    SOLICITED_W0, 0, SOLICITED_W2, solicitedNodeW3(t3));
+  b[icmp] = Icmp6.NeighborSolicit;
+  b[icmp + 1] = 0;
+  b[icmp + 4] = 0; b[icmp + 5] = 0; b[icmp + 6] = 0; b[icmp + 7] = 0;
+  writeIpv6Words(b, icmp + 8, t0, t1, t2, t3);
+  b[icmp + 24] = Ndp.OptSourceLla;
   b[icmp + 25] = 1;
   writeMacHL(b, icmp + 26, hi, lo);
   const end = icmp + Ndp.NaLen;

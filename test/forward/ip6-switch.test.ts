@@ -171,6 +171,7 @@ test('ip6 nic: to the LAN by the neighbour cache (fed by the LAN\'s NA), else vi
   const s = setup();
   run(s, PA, udp6(U, A, GA, GL));
   assert.deepEqual(drops(s.c, SW), { 'no-neighbour': 1 });
+  assert.deepEqual(s.eg.sent.map((x) => icmpType(x.frame)), [Icmp6.NeighborSolicit], 'and the switch asks the LAN for it');
   // The router's RA: a default router; off-link destinations go to its MAC.
   run(s, PU, ra(R, LLR, 1800), 10);
   run(s, PA, udp6(U, A, GA, '2001:db8:99::1'), 20);
@@ -179,7 +180,7 @@ test('ip6 nic: to the LAN by the neighbour cache (fed by the LAN\'s NA), else vi
   assert.equal(srcMac(s.eg.sent[0].frame), U);
   // A link-local destination never goes through a router.
   run(s, PA, udp6(U, A, LLA, LLL), 20);
-  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(s.eg.sent.map((x) => icmpType(x.frame)), [Icmp6.NeighborSolicit]);
   // The LAN host's NA answers the relayed NS: its MAC is cached, the guest sees the uplink's.
   run(s, PU, na(U, L, LLL, LLA, LLL, Ndp.FlagSolicited | Ndp.FlagOverride, L), 30);
   assert.equal(s.eg.sent[0].port, PA);
@@ -194,9 +195,38 @@ test('ip6 nic: to the LAN by the neighbour cache (fed by the LAN\'s NA), else vi
   run(s, PA, udp6(U, A, LLA, LLL), 50);
   assert.equal(dstMac(s.eg.sent[0].frame), L, 'confirmed by the packet from it');
   s.sw.tick(2 * NEIGHBOUR_MS + 1);
-  run(s, PA, udp6(U, A, LLA, LLL), 60);
-  assert.equal(s.eg.sent.length, 0);
+  run(s, PA, udp6(U, A, LLA, LLL), 2 * NEIGHBOUR_MS + 2);
+  assert.deepEqual(s.eg.sent.map((x) => icmpType(x.frame)), [Icmp6.NeighborSolicit]);
   assert.deepEqual(drops(s.c, SW), { 'no-neighbour': 3 });
+});
+
+test('ip6 nic: with no neighbour for a LAN destination the switch asks the LAN, once a second, and the answer lets the next packet pass', () => {
+  // A guest that moved here (VMRELOCATE) still has the LAN host in its own cache and does not ask.
+  const s = setup();
+  run(s, PA, udp6(U, A, GA, GL), 1000);
+  assert.equal(s.eg.sent.length, 1);
+  const { port, frame } = s.eg.sent[0];
+  assert.equal(port, PU);
+  sentOk(frame);
+  assert.equal(icmpType(frame), Icmp6.NeighborSolicit);
+  assert.equal(srcMac(frame), U, 'from the uplink\'s MAC');
+  assert.equal(dstMac(frame), 0x3333ff000100, 'to the solicited-node group\'s MAC');
+  assert.equal(srcIp(frame), GA, 'from the sender\'s own address');
+  assert.equal(dstIp(frame), 'ff02::1:ff00:100');
+  assert.equal(target(frame), GL);
+  assert.equal(optMac(frame, 24), U, 'SLLA: the uplink\'s MAC');
+  run(s, PA, udp6(U, A, GA, GL), 1500);
+  assert.equal(s.eg.sent.length, 0, 'not again within a second');
+  run(s, PB, udp6(U, B, GB, GL), 1600);
+  assert.equal(s.eg.sent.length, 0, 'nor for another NIC');
+  run(s, PA, udp6(U, A, GA, GL), 2000);
+  assert.equal(s.eg.sent.length, 1, 'again after a second');
+  // The LAN host answers the guest's address: its MAC is cached, the NA reaches the guest, the next packet goes.
+  run(s, PU, na(U, L, GL, GA, GL, Ndp.FlagSolicited | Ndp.FlagOverride, L), 2100);
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PA]);
+  run(s, PA, udp6(U, A, GA, GL), 2200);
+  assert.deepEqual(s.eg.sent.map((x) => [x.port, dstMac(x.frame)]), [[PU, L]]);
+  assert.deepEqual(drops(s.c, SW), { 'no-neighbour': 4 });
 });
 
 test('ip6 uplink: an RA reaches every guest with SLLA = the uplink\'s MAC; a lifetime of 0 ends the default router', () => {

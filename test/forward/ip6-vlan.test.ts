@@ -16,7 +16,7 @@ import { DropReason, PortRole } from '../../src/forward/api.js';
 import { Icmp6, Ndp } from '../../src/wire/icmpv6.js';
 import type { PortPolicy } from '../../src/protocol/dataplane.js';
 import { RecordingEgress, counters, drops, tag, totalDrops, type Frame } from './helpers.js';
-import { dstMac, mld1, mld2, na, ns, optMac, ra, rs, srcMac, target, udp6, w6 } from './ip6-frames.js';
+import { dstMac, icmpType, mld1, mld2, na, ns, optMac, ra, rs, srcMac, target, udp6, w6 } from './ip6-frames.js';
 
 const SW = 4;
 const A = 0x020000000001, B = 0x020000000002, T = 0x020000000004, P = 0x020000000005, U = 0x0200000000ff;
@@ -100,19 +100,22 @@ test('ip6 vlan: the neighbour cache and the default router are per VLAN', () => 
   run(s, PU, tag(na(U, L, GL, GA, GL, Ndp.FlagSolicited, L), 10)); // the LAN host, learnt in VLAN 10
   assert.deepEqual(step(s, PA, udp6(U, A, GA, GL)), ['9/10']);
   assert.equal(dstMac(s.eg.sent[0].frame), L);
-  assert.deepEqual(step(s, PB, udp6(U, B, GB, GL)), [], 'not known in VLAN 20');
+  assert.deepEqual(step(s, PB, udp6(U, B, GB, GL)), ['9/20'], 'not known in VLAN 20: dropped, and asked for in VLAN 20');
+  assert.equal(icmpType(s.eg.sent[0].frame), Icmp6.NeighborSolicit);
   assert.deepEqual(drops(s.c, SW), { 'no-neighbour': 1 });
   assert.deepEqual(step(s, PU, ra(R, LLR, 1800)), ['2/20', '4/20'], 'an RA in the native VLAN reaches VLAN 20\'s NICs only');
   assert.deepEqual(step(s, PB, udp6(U, B, GB, '2001:db8:99::1')), ['9/20']);
   assert.equal(dstMac(s.eg.sent[0].frame), R);
-  assert.deepEqual(step(s, PA, udp6(U, A, GA, '2001:db8:99::1')), [], 'VLAN 10 has no router');
+  assert.deepEqual(step(s, PA, udp6(U, A, GA, '2001:db8:99::1')), ['9/10'], 'VLAN 10 has no router: asked for on the LAN');
   // The router leaves VLAN 20 (lifetime 0), and after its lifetime a router of VLAN 10 is gone.
   run(s, PU, tag(ra(R, LLR, 2), 10));
   run(s, PU, ra(R, LLR, 0));
-  assert.deepEqual(step(s, PB, udp6(U, B, GB, '2001:db8:99::1')), []);
+  assert.deepEqual(step(s, PB, udp6(U, B, GB, '2001:db8:99::1')), ['9/20'], 'no router in VLAN 20 now: asked for');
   assert.deepEqual(step(s, PA, udp6(U, A, GA, '2001:db8:99::1')), ['9/10']);
+  assert.equal(dstMac(s.eg.sent[0].frame), R);
   s.sw.tick(2000);
-  assert.deepEqual(step(s, PA, udp6(U, A, GA, '2001:db8:99::1'), 2000), []);
+  assert.deepEqual(step(s, PA, udp6(U, A, GA, '2001:db8:99::1'), 2000), ['9/10'], 'the router gone: asked for again (a second later)');
+  assert.equal(icmpType(s.eg.sent[0].frame), Icmp6.NeighborSolicit);
   assert.deepEqual(drops(s.c, SW), { 'no-neighbour': 4 });
 });
 
@@ -248,10 +251,14 @@ for (const isolation of [false, true]) {
         if (now % 30_000 === 0) s.sw.tick(now);
         s.eg.clear();
         const before = totalDrops(s.c, SW, [DropReason.GroupTableFull]);
+        const noNeighbourBefore = drops(s.c, SW)['no-neighbour'] ?? 0;
         const vidIn = l2.classify(port, f.buf, f.eth, f.end);
         run(s, port, f, now);
         const dropped = totalDrops(s.c, SW, [DropReason.GroupTableFull]) - before;
-        assert.ok((s.eg.sent.length > 0 && dropped === 0) || (s.eg.sent.length === 0 && dropped === 1), `sent ${s.eg.sent.length}, drops ${dropped}`);
+        // A frame with no neighbour to go to is dropped, and the switch may ask the LAN for it (its own NS, out the uplink).
+        const asked = dropped === 1 && (drops(s.c, SW)['no-neighbour'] ?? 0) === noNeighbourBefore + 1
+          && s.eg.sent.length === 1 && s.eg.sent[0].port === PU && icmpType(s.eg.sent[0].frame) === Icmp6.NeighborSolicit;
+        assert.ok((s.eg.sent.length > 0 && dropped === 0) || (s.eg.sent.length === 0 && dropped === 1) || asked, `sent ${s.eg.sent.length}, drops ${dropped}`);
         if (s.eg.sent.length === 0) continue;
         assert.ok(vidIn > 0, 'a frame refused by its VLAN is never sent');
         for (const x of s.eg.sent) {
