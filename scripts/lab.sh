@@ -12,7 +12,9 @@
 # While it runs, type commands in another shell:  bin/vswitch --socket /run/vswitch-lab.sock Q VSWITCH LABSW DETAILS
 # The daemon serves its metrics (127.0.0.1:9464/metrics) and live page (127.0.0.1:9465/) on the
 # loopback of vswlab-sw; the lab prints both, and while it runs it forwards the page to this
-# host's 127.0.0.1:9465 (socat, loopback only) so a browser here can open it.
+# host's 127.0.0.1:9465 (socat, loopback only) so a browser here can open it. The daemon shows its
+# page to root and its administrators' group only; through the forward it sees socat, which runs as
+# root, so any local user of this host who opens 127.0.0.1:9465 sees the lab's page (a lab, not a deployment).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ONCE=0; [ "${1:-}" = "--once" ] && ONCE=1
