@@ -611,8 +611,9 @@ export class DataPlaneLoop {
     const o = this.overlayOf(m.sw);
     if (o === undefined) return;
     if (m.ip6 === undefined) {
-      if (m.op === 'overlay-set') o.setRemote((m.ip ?? 0) >>> 0, m.mac);
-      else o.clearRemote((m.ip ?? 0) >>> 0);
+      if (typeof m.ip !== 'number') this.log(`${m.op}: neither ip nor ip6`);
+      else if (m.op === 'overlay-set') o.setRemote(m.ip >>> 0, m.mac);
+      else o.clearRemote(m.ip >>> 0);
       return;
     }
     const a = typeof m.ip6 === 'string' ? ip6FromHex(m.ip6) : null;

@@ -177,6 +177,12 @@ test('IPv6 across the overlay: ping6 and a checked TCP transfer between the gues
   assert.ok(await waitFor(() => [A6, A6G].every((a) => remotes(1).includes(`${a} ${macA} M1`)), 40_000, 250), JSON.stringify(remotes(1)));
   // Link-local addresses stay each member's own: never published, never remote.
   assert.ok(!remotes(0).some((r) => r.startsWith('fe80:')), JSON.stringify(remotes(0)));
+  // Entries in the store that are not overlay entries (a link-local address, text that is not canonical, a bad MAC) are skipped and logged.
+  const bad = [['fe80::21', macB.replace(/:/g, '')], ['FD00:237::99', macB.replace(/:/g, '')], ['fd00:237::98', 'zz']];
+  for (const [ip, v] of bad) assert.equal(etcd.ctl(['put', `/vswitch/overlay6/SW1/M2/${ip}`, v]).code, 0);
+  assert.ok(await waitFor(() => bad.every(([ip]) => members[0].stderr.includes(`/vswitch/overlay6/SW1/M2/${ip}`)), 15_000, 250), members[0].stderr.slice(-2000));
+  assert.ok(!remotes(0).some((r) => /^(fe80::21|fd00:237::98|fd00:237::99) /i.test(r)), JSON.stringify(remotes(0)));
+  for (const [ip] of bad) etcd.ctl(['del', `/vswitch/overlay6/SW1/M2/${ip}`]);
   const text = members[0].cli('QUERY', 'VSWITCH', 'SW1', 'DETAILS').stdout;
   assert.match(text, /Remote guests:[\s\S]*fd00:237::21 +MAC: [0-9A-F-]+ +Member: M2/);
   // The one MAC has one forwarding entry, whatever its addresses.
