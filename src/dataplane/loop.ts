@@ -606,6 +606,23 @@ export class DataPlaneLoop {
     return (f as { overlay?: Overlay } | undefined)?.overlay;
   }
 
+  /** A remote guest's address on a switch's overlay (IPv4 or IPv6); a malformed or refused one is logged and ignored. */
+  private applyOverlay(m: Extract<ToWorker, { op: 'overlay-set' | 'overlay-clear' }>): void {
+    const o = this.overlayOf(m.sw);
+    if (o === undefined) return;
+    if (m.ip6 === undefined) {
+      if (typeof m.ip !== 'number') this.log(`${m.op}: neither ip nor ip6`);
+      else if (m.op === 'overlay-set') o.setRemote(m.ip >>> 0, m.mac);
+      else o.clearRemote(m.ip >>> 0);
+      return;
+    }
+    const a = typeof m.ip6 === 'string' ? ip6FromHex(m.ip6) : null;
+    if (a === null) { this.log(`${m.op}: bad address ${String(m.ip6)}`); return; }
+    const [w0, w1, w2, w3] = ip6Words(a);
+    if (m.op === 'overlay-clear') o.clearRemote6(w0, w1, w2, w3);
+    else if (!o.setRemote6(w0, w1, w2, w3, m.mac)) this.log(`overlay-set: ${m.ip6} does not cross the overlay (link-local, multicast or table full)`);
+  }
+
   private drainControl(): void {
     for (;;) {
       const r = receiveMessageOnPort(this.opts.control);
@@ -630,8 +647,7 @@ export class DataPlaneLoop {
       case 'ip-set': this.ipForwarder(m.sw)?.setAddress(m.ip >>> 0, m.port, m.localOnly, m.vid ?? 0); break;
       case 'ip-clear': this.ipForwarder(m.sw)?.clearAddress(m.ip >>> 0, m.vid ?? 0); break;
       case 'announce': this.ipForwarder(m.sw)?.announce(m.ip >>> 0, m.vid ?? 0); break;
-      case 'overlay-set': this.overlayOf(m.sw)?.setRemote(m.ip >>> 0, m.mac); break;
-      case 'overlay-clear': this.overlayOf(m.sw)?.clearRemote(m.ip >>> 0); break;
+      case 'overlay-set': case 'overlay-clear': this.applyOverlay(m); break;
       case 'ip6-set': case 'ip6-clear': case 'announce6': this.applyIp6(m); break;
       case 'trace-start': {
         const refused = this.tap.start(m);

@@ -55,7 +55,8 @@
  *   uplink); an ARP request for an address the overlay knows is answered from it; one for an
  *   unknown address also goes to the overlay unchanged (from a registered sender or a probe;
  *   then no NoUplink or SpoofedSource drop is counted for it). Frames from the overlay port:
- *   overlay.ts.
+ *   overlay.ts, IPv6 ones (source MAC good) ip6-switch.ts (which also answers NDP for the
+ *   overlay's IPv6 addresses and sends unicast IPv6 to them out the overlay).
  * - Anything else (VLAN-tagged, ...): NotIp.
  * From the uplink:
  * - Same Malformed/BadSource checks. Every ARP sender other than 0.0.0.0 is recorded as held on
@@ -232,8 +233,8 @@ export class IpSwitch implements IpForwarder {
     private readonly events: ForwarderEvents) {
     this.dropBase = dropSlot(sw, 0);
     this.tables[0] = this.table;
-    this.v6 = new Ip6Switch(sw, counters, egress, events, this.l2);
     this.overlay = new Overlay(counters, this.dropBase, egress);
+    this.v6 = new Ip6Switch(sw, counters, egress, events, this.l2, this.overlay);
   }
 
   /** The LAN IP table of VLAN vid (0: a VLAN-unaware switch's). */
@@ -431,7 +432,9 @@ export class IpSwitch implements IpForwarder {
       return;
     }
     if (r === PortRole.Overlay) {
-      this.overlay.input(buf, hdr, eth, end, now, this.cur, this.portMacHi, this.portMacLo);
+      // IPv6 from the overlay: ip6-switch.ts (fromOverlay); the rest: overlay.ts. The switch is VLAN-unaware (TCI 0).
+      if (ethType(buf, eth) === EtherType.Ipv6 && !ethSrcIsBad(buf, eth)) this.v6.input(port, r, buf, hdr, eth, end, now, 0);
+      else this.overlay.input(buf, hdr, eth, end, now, this.cur, this.portMacHi, this.portMacLo);
       return;
     }
     const l2 = this.l2;

@@ -79,6 +79,17 @@
  * - Otherwise by destination: ff01::/16, ff02::/16 to every NIC (none: UnknownDestination);
  *   other groups to their members (none: NoGroupMember); registered and local only: LocalOnly;
  *   registered: Ethernet dst = the NIC's MAC; unknown: UnknownDestination.
+ * The VXLAN overlay (overlay.ts), while the switch has an overlay port (a VLAN-unaware switch):
+ * - From a NIC: an NS (DAD or not) for an address of another member's guest (overlay remote6)
+ *   that no local NIC holds is answered as for a local holder, with the remote guest's MAC
+ *   (nothing crosses the overlay); unicast to such an address goes out the overlay port with
+ *   Ethernet dst = that MAC, the sender's own MAC kept (before the uplink).
+ * - From the overlay port (the same frame checks): NDP NdpIgnored (remote guests' NDP is
+ *   answered on their own member); a source not in remote6 SpoofedSource; unicast to an address
+ *   of the IPv6 LAN IP table that may cross the overlay (overlayable6) delivered with Ethernet
+ *   dst = its NIC's MAC (local only or not, as IPv4 from the overlay); anything else (unknown,
+ *   link-local, multicast) UnknownDestination.
+ * - Link-local addresses never cross it (overlay.ts overlayable6): each member's link is its own.
  * Every frame is sent at least once or counted as exactly one drop. Frames the switch makes
  * (NAs) carry a 10-byte zero virtio-net header. announce6 sends an unsolicited NA (override,
  * to ff02::1) out the uplink in the VLAN asked for (a VLAN-unaware switch: VLAN 0 only).
@@ -96,6 +107,7 @@ import { Ip6Table } from './ip6-table.js';
 import { mirrorTo, sendToMembers, toEachUntagged } from './send-each.js';
 import type { L2Policy } from './l2-policy.js';
 import { GroupTable, JOIN_FULL, JOIN_NEW, MAX_GROUPS } from './group-table.js';
+import { overlayable6, type Overlay } from './overlay.js';
 import { macHi, macLo } from '../wire/addr.js';
 import { Eth } from '../wire/ethernet.js';
 import * as ethernet from '../wire/ethernet.js';
@@ -191,9 +203,10 @@ export class Ip6Switch {
   /**
    * `l2`: the IP-mode switch's layer-2 policy (ip-switch.ts owns it, attaches the ports to it and
    * sets it; this path only reads it), so IPv6 obeys the VLANs, isolation and mirrors IPv4 does.
+   * `overlay`: the IP-mode switch's VXLAN overlay (ip-switch.ts owns it and its port).
    */
   constructor(sw: number, private readonly counters: Float64Array, private readonly egress: Egress,
-    private readonly events: ForwarderEvents, private readonly l2: L2Policy) {
+    private readonly events: ForwarderEvents, private readonly l2: L2Policy, private readonly overlay: Overlay) {
     this.dropBase = dropSlot(sw, 0);
     for (let i = 0; i < MAX_GROUPS; i++) this.freeIds[i] = MAX_GROUPS - 1 - i;
   }
@@ -326,7 +339,10 @@ export class Ip6Switch {
           this.drop(DropReason.Malformed);
           return;
         }
-        if (ndp) {
+        if (role === PortRole.Overlay) {
+          if (ndp) this.drop(DropReason.NdpIgnored);
+          else this.fromOverlay(buf, hdr, eth, ip, end);
+        } else if (ndp) {
           if (role === PortRole.Uplink) this.uplinkNdp(buf, hdr, eth, ip, icmp, pend, end, now);
           else this.nicNdp(port, buf, hdr, eth, ip, icmp, pend, end, now);
         } else if (role === PortRole.Uplink) {
@@ -340,9 +356,28 @@ export class Ip6Switch {
     if (role === PortRole.Uplink) {
       this.refresh(buf, eth, ip, now);
       this.fromUplink(buf, hdr, eth, ip, end);
+    } else if (role === PortRole.Overlay) {
+      this.fromOverlay(buf, hdr, eth, ip, end);
     } else {
       this.fromNic(port, buf, hdr, eth, ip, end, now);
     }
+  }
+
+  /** A packet from the overlay port (not NDP): from a known remote guest to a local one only. */
+  private fromOverlay(buf: Uint8Array, hdr: number, eth: number, ip: number, end: number): void {
+    if (this.overlay.find6(ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2), ipv6SrcWord(buf, ip, 3)) < 0) {
+      this.drop(DropReason.SpoofedSource);
+      return;
+    }
+    const d0 = ipv6DstWord(buf, ip, 0), d1 = ipv6DstWord(buf, ip, 1), d2 = ipv6DstWord(buf, ip, 2), d3 = ipv6DstWord(buf, ip, 3);
+    const s = overlayable6(d0, d1, d2, d3) ? this.table.find(this.vid, d0, d1, d2, d3) : -1;
+    if (s < 0) {
+      this.drop(DropReason.UnknownDestination);
+      return;
+    }
+    const out = this.table.a[s];
+    setEthDstHL(buf, eth, this.macHi[out], this.macLo[out]);
+    this.egress.send(out, buf, hdr, eth, end, this.tci);
   }
 
   /** A NIC's packet (not NDP or MLD reports). */
@@ -390,6 +425,7 @@ export class Ip6Switch {
       if (l2.nPromisc !== 0) mirrorTo(this.egress, l2, port, out, this.vid, buf, hdr, eth, end, this.tci);
       return;
     }
+    if (this.overlay.port >= 0 && this.overlay.send6(d0, d1, d2, d3, buf, hdr, eth, end)) return;
     if (this.uplink < 0) {
       this.drop(DropReason.NoUplink);
       return;
@@ -481,18 +517,16 @@ export class Ip6Switch {
       }
       // Isolation: the holder is out of reach, as a LAN host's address would be behind the uplink.
       const isolated = this.l2.isolated(port, holder);
-      if (dad) {
-        const hi = isolated ? this.upHi : this.macHi[holder], lo = isolated ? this.upLo : this.macLo[holder];
-        this.sendNa(port, ALL_NODES_MAC, hi, lo, t0, t1, t2, t3, ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, hi, lo, this.tci);
-      } else if (isolated) {
-        this.drop(DropReason.Isolated);
-      } else {
-        const hi = this.macHi[holder], lo = this.macLo[holder];
-        const mac = ethSrcHi(buf, eth) * 0x1000000 + ethSrcLo(buf, eth);
-        this.sendNa(port, mac, hi, lo, t0, t1, t2, t3,
-          ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2), ipv6SrcWord(buf, ip, 3),
-          Ndp.FlagSolicited | Ndp.FlagOverride, hi, lo, this.tci);
-      }
+      if (dad && isolated) this.answerNs(port, buf, eth, ip, true, this.upHi, this.upLo, t0, t1, t2, t3);
+      else if (isolated) this.drop(DropReason.Isolated);
+      else this.answerNs(port, buf, eth, ip, dad, this.macHi[holder], this.macLo[holder], t0, t1, t2, t3);
+      return;
+    }
+    // Another member's guest (the overlay): answered with its MAC, as a local holder.
+    const ov = this.overlay;
+    const r = ov.port >= 0 ? ov.find6(t0, t1, t2, t3) : -1;
+    if (r >= 0) {
+      this.answerNs(port, buf, eth, ip, dad, ov.remote6.a[r], ov.remote6.b[r], t0, t1, t2, t3);
       return;
     }
     if (dad) this.saw(port, t0, t1, t2, t3);
@@ -513,6 +547,23 @@ export class Ip6Switch {
     }
     setEthSrcHL(buf, eth, this.upHi, this.upLo);
     this.egress.send(this.uplink, buf, hdr, eth, end, this.tci);
+  }
+
+  /**
+   * The NA that answers NIC `port`'s NS (at eth/ip) for target t held under MAC hi:lo: for a
+   * DAD probe (`dad`) to ff02::1, override (the prober's DAD fails); else to the requester,
+   * solicited and override. TLLA and Ethernet source = hi:lo.
+   */
+  private answerNs(port: number, buf: Uint8Array, eth: number, ip: number, dad: boolean, hi: number, lo: number,
+    t0: number, t1: number, t2: number, t3: number): void {
+    if (dad) {
+      this.sendNa(port, ALL_NODES_MAC, hi, lo, t0, t1, t2, t3, ALL_NODES_W0, 0, 0, ALL_NODES_W3, Ndp.FlagOverride, hi, lo, this.tci);
+      return;
+    }
+    const mac = ethSrcHi(buf, eth) * 0x1000000 + ethSrcLo(buf, eth);
+    this.sendNa(port, mac, hi, lo, t0, t1, t2, t3,
+      ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2), ipv6SrcWord(buf, ip, 3),
+      Ndp.FlagSolicited | Ndp.FlagOverride, hi, lo, this.tci);
   }
 
   /** An MLD report or done from a NIC: the group table, then the uplink only. */

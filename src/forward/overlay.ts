@@ -8,9 +8,14 @@
  * them apart), so the kernel's VXLAN forwarding entries are "remote guest MAC -> its
  * member's VTEP" and the frames cross unchanged but for the destination MAC.
  *
- * What it knows (both IPv4 in int32 form -> a 48-bit MAC):
+ * What it knows (IPv4 in int32 form -> a 48-bit MAC):
  * - remote addresses: the other members' guests, set by the control plane from the cluster's
  *   store (setRemote / clearRemote); never learned.
+ * - remote IPv6 addresses (`remote6`, an Ip6Table keyed by VLAN 0 and the four words, a and b =
+ *   the MAC's halves): the same, for the other members' guests' IPv6 addresses (setRemote6 /
+ *   clearRemote6). Only addresses that may cross the overlay (overlayable6: unicast beyond the
+ *   link, i.e. global and ULA; not link-local, ::, ::1 or multicast) are kept: link-local
+ *   addresses stay each member's own link. Never learned (no IPv6 host behind a static VTEP).
  * - learned addresses: hosts behind a static remote VTEP (a hand-made Linux VXLAN endpoint),
  *   from the sender of an ARP received on the overlay, unless the sender is a remote address
  *   (the store is the authority there) or a local one (SpoofedSource). At most MAX_LEARNED,
@@ -32,7 +37,12 @@
  *   address (else SpoofedSource); unicast to a local address is delivered with Ethernet dst =
  *   its NIC's MAC; anything else (unknown, broadcast, group) UnknownDestination. Bad source
  *   MAC: BadSource; short frame: Malformed; other EtherTypes (IPv6 too): NotIp. Every frame
- *   is sent once or counted as exactly one drop.
+ *   is sent once or counted as exactly one drop. IPv6 from the overlay is ip6-switch.ts's
+ *   (fromOverlay: a source in remote6, else SpoofedSource; NDP NdpIgnored; unicast to an address
+ *   of the IPv6 LAN IP table delivered with its NIC's MAC, else UnknownDestination).
+ * - send6(d): a NIC's unicast IPv6 for a remote6 address: Ethernet dst = its MAC, out the
+ *   overlay port; false for an unknown one. find6(w): remote6's slot of an address, or -1 (the
+ *   NDP answers: ip6-switch.ts nicNdp).
  */
 import { Egress, DropReason } from './api.js';
 import type { LanIpTable } from './lan-ip-table.js';
@@ -44,6 +54,7 @@ import { Eth, EtherType } from '../wire/ethernet.js';
 import { ArpOp } from '../wire/arp.js';
 import { Ipv4Dst } from '../wire/ipv4.js';
 import { vnetHasGso } from '../wire/vnet.js';
+import { Ip6Table } from './ip6-table.js';
 
 const { ethHeaderFits, ethSrcIsBad, ethType, setEthDstHL } = ethernet;
 const { arpOp, arpReplyInPlace, arpSha, arpSpa, arpTpa, checkArp, setArpThaHL } = arp;
@@ -53,6 +64,17 @@ const { checkIpv4, checkIpv4Length, classifyIpv4Dst, ipv4Dst, ipv4Src } = ipv4;
 export const MAX_LEARNED = 1024;
 /** A learned host is forgotten this long after its last ARP (ms; Linux re-confirms far sooner). */
 export const LEARNED_MS = 20 * 60_000;
+/** Remote IPv6 addresses at most (as the IPv6 LAN IP table's bound). */
+export const MAX_REMOTE6 = 1 << 20;
+
+/**
+ * Whether an IPv6 address (its four int32 words) may cross the overlay: unicast beyond the link
+ * (global and ULA). Link-local (fe80::/10), multicast, :: and ::1 stay on each member's link.
+ */
+export function overlayable6(w0: number, w1: number, w2: number, w3: number): boolean {
+  if (w0 >>> 24 === 0xff || w0 >>> 22 === 0x3fa) return false;
+  return (w0 | w1 | w2) !== 0 || (w3 !== 0 && w3 !== 1);
+}
 
 export class Overlay {
   /** The overlay port (the vxlan device's AF_PACKET port), -1: none. */
@@ -61,6 +83,8 @@ export class Overlay {
   private readonly learned = new Map<number, number>();
   private readonly learnedUntil = new Map<number, number>();
   private now = 0;
+  /** The other members' guests' IPv6 addresses (VLAN 0) -> a, b = the MAC's halves. */
+  readonly remote6 = new Ip6Table(MAX_REMOTE6, true);
 
   constructor(private readonly counters: Float64Array, private readonly dropBase: number, private readonly egress: Egress) {}
 
@@ -73,6 +97,33 @@ export class Overlay {
 
   clearRemote(ip: number): void {
     this.remote.delete(ip | 0);
+  }
+
+  /** A remote member's guest IPv6 address under `mac`; false (nothing kept) for one that is not overlayable6 or past MAX_REMOTE6. */
+  setRemote6(w0: number, w1: number, w2: number, w3: number, mac: number): boolean {
+    if (!overlayable6(w0, w1, w2, w3)) return false;
+    const s = this.remote6.insert(0, w0, w1, w2, w3);
+    if (s < 0) return false;
+    this.remote6.a[s] = macHi(mac);
+    this.remote6.b[s] = macLo(mac);
+    return true;
+  }
+
+  clearRemote6(w0: number, w1: number, w2: number, w3: number): void {
+    this.remote6.delete(0, w0, w1, w2, w3);
+  }
+
+  /** remote6's slot of the address, or -1. */
+  find6(w0: number, w1: number, w2: number, w3: number): number {
+    return this.remote6.size === 0 ? -1 : this.remote6.find(0, w0, w1, w2, w3);
+  }
+
+  send6(d0: number, d1: number, d2: number, d3: number, buf: Uint8Array, hdr: number, eth: number, end: number): boolean {
+    const s = this.find6(d0, d1, d2, d3);
+    if (s < 0) return false;
+    setEthDstHL(buf, eth, this.remote6.a[s], this.remote6.b[s]);
+    this.egress.send(this.port, buf, hdr, eth, end);
+    return true;
   }
 
   /** How many addresses it knows: [remote, learned]. */

@@ -69,9 +69,12 @@ export type ToWorker =
   | { op: 'ip-set'; sw: number; vid?: number; ip: number; port: number; localOnly: boolean }
   | { op: 'ip-clear'; sw: number; vid?: number; ip: number }
   | { op: 'announce'; sw: number; vid?: number; ip: number }
-  /** IP mode, the VXLAN overlay: `ip` (uint32) is a remote member's guest under `mac` (48-bit); overlay-clear forgets it. */
-  | { op: 'overlay-set'; sw: number; ip: number; mac: number }
-  | { op: 'overlay-clear'; sw: number; ip: number }
+  /**
+   * IP mode, the VXLAN overlay: `ip` (uint32), or else `ip6` (32 hex digits, as ip6-set's), is
+   * a remote member's guest under `mac` (48-bit); overlay-clear forgets it. One of ip, ip6.
+   */
+  | { op: 'overlay-set'; sw: number; ip?: number; ip6?: string; mac: number }
+  | { op: 'overlay-clear'; sw: number; ip?: number; ip6?: string }
   /**
    * Open trace session `trace` (a small number the main thread chooses, unique while open):
    * copy the frames of switch `sw` into a ring the main thread allocated (`ring`: address of

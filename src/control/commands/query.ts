@@ -15,7 +15,7 @@
  *     nics: [{ guest, vdev, mac, port, counters, portType, vlans (tagged), pvid (untagged, 0
  *     none), promiscuous, macProtect }], ipTable: [{ ip, vlan, guest, vdev, localOnly, reason }],
  *     overlay: { vni, state, device, localVtep, port, mac, counters, staticVteps, memberVteps:
- *       [{ member, vtep }] (the other members'), remotes: [{ ip,
+ *       [{ member, vtep }] (the other members'), remotes: [{ ip (IPv4 dotted, or IPv6 text: global/ULA),
  *       mac, member, vtep }], entries: [{ mac, dst }] (the VXLAN device's forwarding entries) }
  *       | null (no VXLAN),
  *     drops: { <reason>: n } }] }
@@ -178,7 +178,7 @@ function overlayDoc(rt: RuntimeView, name: string) {
   return {
     vni: o.vni, state: o.state, device: o.device, localVtep: o.localVtep, port: o.port, mac: o.mac === null ? null : mac(o.mac),
     counters: portCounters(rt, o.port), staticVteps: o.staticVteps, memberVteps: o.memberVteps,
-    remotes: o.remotes.map((r) => ({ ip: formatIpv4(r.ip), mac: mac(r.mac), member: r.member, vtep: r.vtep })),
+    remotes: o.remotes.map((r) => ({ ip: typeof r.ip === 'string' ? r.ip : formatIpv4(r.ip), mac: mac(r.mac), member: r.member, vtep: r.vtep })),
     entries: o.entries,
   };
 }

@@ -11,8 +11,8 @@
  *   and nothing is made. A failure (the device cannot be made or opened, a 'port-down') is
  *   logged, shown in QUERY and retried every retryMs.
  * - Remote guests come from the OverlaySource (the cluster's store: src/daemon/cluster/
- *   overlay.ts): each (ip, mac, member, vtep) is posted to the data plane (overlay-set, its
- *   removal overlay-clear) and programmed in the device as `mac -> vtep`; each static VTEP of
+ *   overlay.ts): each (ip or IPv6 text, mac, member, vtep) is posted to the data plane
+ *   (overlay-set with ip or ip6, its removal overlay-clear) and programmed in the device as `mac -> vtep`; each static VTEP of
  *   the definition gets the all-zero (flood) entry, so ARP reaches the hand-made endpoints
  *   behind them and nobody else. The device thus holds exactly those entries (nolearning: the
  *   kernel learns nothing by flooding); an entry goes when its guest's address leaves the
@@ -30,9 +30,17 @@ import type { PortHolder } from './ports.js';
 import type { UplinkDevices } from './uplinks.js';
 import { formatMac } from '../../wire/addr.js';
 import { overlayDevName, ZERO_MAC } from '../../host/vxlan.js';
+import { ip6Hex, parseIpv6 } from '../../wire/ipv6.js';
 
-/** One remote guest address on a switch's overlay. */
-export interface OverlayRemote { ip: number; mac: number; member: string; vtep: string }
+/** A remote address as the data-plane messages carry it ({ip} or {ip6}: 32 hex digits); null for IPv6 text that does not parse. */
+function addressOf(ip: number | string): { ip: number } | { ip6: string } | null {
+  if (typeof ip === 'number') return { ip };
+  const a = parseIpv6(ip);
+  return a === null ? null : { ip6: ip6Hex(a) };
+}
+
+/** One remote guest address on a switch's overlay: IPv4 (uint32) or IPv6 (canonical text, global or ULA). */
+export interface OverlayRemote { ip: number | string; mac: number; member: string; vtep: string }
 
 /** Where the remote guests come from (the cluster); absent: only static VTEPs. */
 export interface OverlaySource {
@@ -72,8 +80,8 @@ interface OverlayRt {
   mac: number | null;
   down: string | null;
   nextTry: number;
-  /** ip -> mac posted to the data plane. */
-  posted: Map<number, number>;
+  /** ip (uint32, or IPv6 text) -> mac posted to the data plane. */
+  posted: Map<number | string, number>;
 }
 
 export class OverlaySync implements Syncer, PortHolder {
@@ -141,11 +149,13 @@ export class OverlaySync implements Syncer, PortHolder {
     }
     // The remote guests: the forwarder's table and the device's entries.
     const want = new Map<string, Set<string>>();
-    const seen = new Set<number>();
+    const seen = new Set<number | string>();
     for (const x of this.remotesOf(name)) {
+      const at = addressOf(x.ip);
+      if (at === null) continue;
       seen.add(x.ip);
       if (r.posted.get(x.ip) !== x.mac) {
-        this.dp.post({ op: 'overlay-set', sw: swNum, ip: x.ip, mac: x.mac });
+        this.dp.post({ op: 'overlay-set', sw: swNum, ...at, mac: x.mac });
         r.posted.set(x.ip, x.mac);
       }
       const mac = formatMac(x.mac);
@@ -153,7 +163,7 @@ export class OverlaySync implements Syncer, PortHolder {
     }
     for (const ip of [...r.posted.keys()]) {
       if (seen.has(ip)) continue;
-      this.dp.post({ op: 'overlay-clear', sw: swNum, ip });
+      this.dp.post({ op: 'overlay-clear', sw: swNum, ...addressOf(ip)! });
       r.posted.delete(ip);
     }
     if (sw.vxlan.vteps.length > 0) want.set(ZERO_MAC, new Set(sw.vxlan.vteps));

@@ -7,16 +7,22 @@
  * - /vswitch/vteps/<member>               the member's local VTEP (vswitchd --vtep ADDR), dotted IPv4.
  * - /vswitch/overlay/<switch>/<member>/<a.b.c.d>  one of the member's guest addresses on a
  *                                         switch defined with VXLAN: the NIC's MAC, 12 hex digits.
+ * - /vswitch/overlay6/<switch>/<member>/<ipv6>    the same for an IPv6 address (canonical text,
+ *                                         RFC 5952), global or ULA only (forward/overlay.ts
+ *                                         overlayable6: link-local stays each member's own).
+ *                                         A prefix of its own, so a reader of /vswitch/overlay/
+ *                                         that knows only IPv4 never sees it.
  *
  * Contract:
  * - Every PROBE_MS (and at once after a new lease) the member puts the keys of what it has now
  *   and deletes the ones it no longer has: its VTEP, and each LAN IP table address of an
  *   overlay switch whose cluster claim (/vswitch/<switch>/ip/<addr>, keys.ts) this member
- *   holds, with its NIC's MAC. A guest uncoupled (its address gone from the table) or a member
+ *   holds, with its NIC's MAC; each IPv6 one (overlayable6) likewise once it holds
+ *   /vswitch/<switch>/ip6/<addr>. A guest uncoupled (its address gone from the table) or a member
  *   stopped cleanly (its lease revoked) takes its keys away at once; a dead member's go when
  *   its lease runs out (LEASE_TTL_S).
- * - It then reads both prefixes: `remotes(sw)` is every other member's address on that switch
- *   whose member has a VTEP; `memberVteps()` the other members' VTEPs; `listen(fn)` hears fn(sw) when a switch's remotes changed ('' on
+ * - It then reads the three prefixes: `remotes(sw)` is every other member's address (IPv4 ones
+ *   first, by number, then IPv6 ones, by text) on that switch whose member has a VTEP; `memberVteps()` the other members' VTEPs; `listen(fn)` hears fn(sw) when a switch's remotes changed ('' on
  *   the first read). A value that is not a MAC or a VTEP that is not an address is skipped
  *   (and logged once per key).
  * - A store that does not answer changes nothing (the remotes known stay; the next round retries).
@@ -25,14 +31,28 @@ import type { Logger } from 'pino';
 import type { State } from '../../control/state.js';
 import type { OverlayRemote, OverlaySource } from '../../control/reconcile/overlay.js';
 import { formatIpv4, parseIpv4 } from '../../wire/addr.js';
-import { addressKey, ROOT } from './keys.js';
+import { formatIpv6, ip6Words, parseIpv6 } from '../../wire/ipv6.js';
+import { overlayable6 } from '../../forward/overlay.js';
+import { address6Key, addressKey, ROOT } from './keys.js';
 import { PROBE_MS, type Store } from './store.js';
 
 export const VTEPS = `${ROOT}vteps/`;
 export const OVERLAY = `${ROOT}overlay/`;
+export const OVERLAY6 = `${ROOT}overlay6/`;
 
 export function overlayKey(sw: string, member: string, ip: string): string {
   return `${OVERLAY}${sw}/${member}/${ip}`;
+}
+
+export function overlay6Key(sw: string, member: string, ip6: string): string {
+  return `${OVERLAY6}${sw}/${member}/${ip6}`;
+}
+
+/** The canonical text of an IPv6 address that may cross the overlay, or null (malformed, not canonical, or not overlayable6). */
+export function overlayIpv6(text: string): string | null {
+  const a = parseIpv6(text);
+  if (a === null || formatIpv6(a) !== text || !overlayable6(...ip6Words(a))) return null;
+  return text;
 }
 
 export class OverlayDirectory implements OverlaySource {
@@ -88,13 +108,20 @@ export class OverlayDirectory implements OverlaySource {
     if (this.vtep === null) return out;
     out.set(`${VTEPS}${this.member}`, this.vtep);
     const held = new Set(this.held());
+    const macOf = (userid: string, vdev: number): string | null => {
+      const nic = this.state.nic(userid, vdev);
+      return nic ? nic.mac.toString(16).padStart(12, '0') : null;
+    };
     for (const sw of this.state.switches.values()) {
       if (!sw.vxlan || sw.mode !== 'IP') continue;
       for (const e of sw.lanIp.values()) {
         const ip = formatIpv4(e.ip);
-        const nic = this.state.nic(e.userid, e.vdev);
-        if (!nic || !held.has(addressKey(sw.name, ip))) continue;
-        out.set(overlayKey(sw.name, this.member, ip), nic.mac.toString(16).padStart(12, '0'));
+        const mac = macOf(e.userid, e.vdev);
+        if (mac !== null && held.has(addressKey(sw.name, ip))) out.set(overlayKey(sw.name, this.member, ip), mac);
+      }
+      for (const e of sw.lanIp6.values()) {
+        const mac = macOf(e.userid, e.vdev);
+        if (mac !== null && overlayIpv6(e.ip6) !== null && held.has(address6Key(sw.name, e.ip6))) out.set(overlay6Key(sw.name, this.member, e.ip6), mac);
       }
     }
     return out;
@@ -121,7 +148,8 @@ export class OverlayDirectory implements OverlaySource {
 
   private async read(): Promise<void> {
     const c = this.store.client;
-    const [vteps, entries] = await Promise.all([c.getAll().prefix(VTEPS).strings(), c.getAll().prefix(OVERLAY).strings()]);
+    const [vteps, entries, entries6] = await Promise.all([c.getAll().prefix(VTEPS).strings(), c.getAll().prefix(OVERLAY).strings(),
+      c.getAll().prefix(OVERLAY6).strings()]);
     const vtepOf = new Map<string, string>();
     for (const [k, v] of Object.entries(vteps)) {
       const ip = parseIpv4(v);
@@ -129,17 +157,24 @@ export class OverlayDirectory implements OverlaySource {
       vtepOf.set(k.slice(VTEPS.length), formatIpv4(ip));
     }
     const next = new Map<string, OverlayRemote[]>();
-    for (const [k, v] of Object.entries(entries)) {
-      const [sw, member, ipText, ...rest] = k.slice(OVERLAY.length).split('/');
-      const ip = parseIpv4(ipText ?? '');
-      if (sw === undefined || member === undefined || rest.length > 0 || ip < 0 || !/^[0-9a-f]{12}$/.test(v)) { this.bad(k, v); continue; }
-      if (member === this.member) continue;
-      const vtep = vtepOf.get(member);
-      if (vtep === undefined) continue;
-      const list = next.get(sw) ?? next.set(sw, []).get(sw)!;
-      list.push({ ip, mac: parseInt(v, 16), member, vtep });
-    }
-    for (const l of next.values()) l.sort((a, b) => a.ip - b.ip);
+    const take = (prefix: string, all: Record<string, string>, parse: (t: string) => number | string | null): void => {
+      for (const [k, v] of Object.entries(all)) {
+        const [sw, member, ipText, ...rest] = k.slice(prefix.length).split('/');
+        const ip = parse(ipText ?? '');
+        if (sw === undefined || member === undefined || rest.length > 0 || ip === null || !/^[0-9a-f]{12}$/.test(v)) { this.bad(k, v); continue; }
+        if (member === this.member) continue;
+        const vtep = vtepOf.get(member);
+        if (vtep === undefined) continue;
+        const list = next.get(sw) ?? next.set(sw, []).get(sw)!;
+        list.push({ ip, mac: parseInt(v, 16), member, vtep });
+      }
+    };
+    take(OVERLAY, entries, (t) => { const ip = parseIpv4(t); return ip < 0 ? null : ip; });
+    take(OVERLAY6, entries6, overlayIpv6);
+    const order = (a: OverlayRemote, b: OverlayRemote): number => typeof a.ip === 'number'
+      ? (typeof b.ip === 'number' ? a.ip - b.ip : -1)
+      : (typeof b.ip === 'number' ? 1 : a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0);
+    for (const l of next.values()) l.sort(order);
     this.vteps = [...vtepOf].filter(([m]) => m !== this.member).map(([member, vtep]) => ({ member, vtep })).sort((a, b) => (a.member < b.member ? -1 : 1));
     const changed = new Set<string>();
     for (const sw of new Set([...next.keys(), ...this.remote.keys()])) {
