@@ -77,8 +77,11 @@ function grant(userid: string): Promise<void> {
 }
 
 test('QUERY SSI: three members joined, each with the MAC prefix its qualified statement gave it', async () => {
-  const ok = await waitFor(() => ssi(members[0]).members.filter((m: any) => m.state === 'JOINED').length === 3, 10_000, 100);
-  assert.ok(ok, JSON.stringify(ssi(members[0])));
+  // Every member reads the roster on its own: wait until each has seen all three.
+  for (const m of members) {
+    const ok = await waitFor(() => ssi(m).members.filter((x: any) => x.state === 'JOINED').length === 3, 10_000, 100);
+    assert.ok(ok, JSON.stringify(ssi(m)));
+  }
   const v = ssi(members[1]);
   assert.equal(v.member, 'M2');
   assert.equal(v.store.ok, true);
