@@ -151,6 +151,31 @@ test('a relocation record whose steps are not the guest\'s own definitions is ig
   etcd.ctl(['del', '/vswitch/relocate/EVIL']);
 });
 
+test('a \'released\' record whose user id was not handed over (forged, or left by a source that gave up) is refused by the target; the guest stays where it is active', async () => {
+  const gf = lab.adopt(lab.name('gf'));
+  await grant('LINUXF');
+  members[0].commands([`DEFINE GUEST LINUXF NETNS ${gf}`, 'DEFINE NIC 0600 FOR LINUXF', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXF']);
+  assert.ok(await waitFor(() => ssi(members[0]).users.held.includes('LINUXF'), 10_000, 100), 'M1 holds LINUXF');
+  // The container's namespace where M2 would make it (one machine: M1's enc600 stays in gf).
+  const steps = [`DEFINE GUEST LINUXF NETNS ${lab.adopt(lab.name('gg'))}`, 'DEFINE NIC 0600 FOR LINUXF', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXF'].map((cmd) => ({ cmd }));
+  const rec = { id: 'f1', userid: 'LINUXF', from: 'M1', to: 'M2', state: 'released', steps, macs: [], addresses: [], at: '' };
+  try {
+    const put = etcd.ctl(['put', '/vswitch/relocate/LINUXF', JSON.stringify(rec)]);
+    assert.equal(put.code, 0, put.stdout + put.stderr);
+    const stateOf = (): string | undefined => /"state":"(\w+)"/.exec(etcd.ctl(['get', '--print-value-only', '/vswitch/relocate/LINUXF']).stdout)?.[1];
+    assert.ok(await waitFor(() => stateOf() === 'done' || stateOf() === 'failed', 15_000, 100), `M2 answered the record: ${stateOf()}`);
+    assert.equal(stateOf(), 'failed', `M2 took a guest whose user id is M1's: ${members[1].cli('QUERY', 'GUEST', 'LINUXF').stdout}`);
+    assert.notEqual(members[1].cli('QUERY', 'GUEST', 'LINUXF').code, 0, `no LINUXF on M2: ${members[1].cli('VMRELOCATE', 'STATUS').stdout}`);
+    assert.equal(members[0].json('QUERY', 'NIC', '0600', 'FOR', 'LINUXF').nics[0].switch, 'SW1');
+    assert.ok(ssi(members[0]).users.held.includes('LINUXF'), 'M1 still holds LINUXF');
+    assert.match(members[1].cli('VMRELOCATE', 'STATUS').stdout, /user LINUXF from M1 to M2: FAILED \(the user id LINUXF was not handed over to M2/);
+  } finally {
+    for (const c of ['UNCOUPLE 0600 FOR LINUXF', 'DETACH NIC 0600 FOR LINUXF', 'DETACH GUEST LINUXF']) members[1].cli(...c.split(' '));
+    members[0].commands(['UNCOUPLE 0600 FOR LINUXF', 'DETACH NIC 0600 FOR LINUXF', 'DETACH GUEST LINUXF']);
+    etcd.ctl(['del', '/vswitch/relocate/LINUXF']);
+  }
+});
+
 test('VMRELOCATE is refused on a host that is not a member of a cluster', async () => {
   const alone = new Daemon({ netns: net.hosts[1].netns, config: '' });
   try {

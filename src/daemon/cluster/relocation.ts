@@ -20,7 +20,8 @@
  *    can take the user id, and the target can take the addresses at once (no waiting for a
  *    lease). Then it releases the guest here (UNCOUPLE, DETACH NIC, DETACH GUEST: journaled
  *    here), and writes 'released'.
- * 4. target: runs the commands (journaled there), checks each NIC got the record's MAC, gives a
+ * 4. target: checks the user id's key is its own now (a 'released' record without the hand-over,
+ *    forged or left by a source that gave up, is answered 'failed': nothing set up), runs the commands (journaled there), checks each NIC got the record's MAC, gives a
  *    QEMU guest's NICs their addresses at once, IPv4 and IPv6 (the reconciler's relocatedAddress:
  *    the uplink then registers and announces them: gratuitous ARP, unsolicited NA, as for any
  *    registered address, an IPv4 address without probing the LAN again for HANDOVER_MS
@@ -294,8 +295,8 @@ export class Relocations {
     const started = Date.now();
     const seen: RelocationView = { userid: rec.userid, from: rec.from, to: rec.to, state: 'MOVING', reason: null, at: new Date().toISOString(), ms: null };
     this.remember(seen);
-    let reason: string | null = null;
-    for (const s of rec.steps) {
+    let reason: string | null = await this.handedHere(rec);
+    for (const s of reason === null ? rec.steps : []) {
       const r = this.engine!.execute(s.cmd, allocHere(s, this.state));
       if (!r.ok) { reason = `${s.cmd}: ${r.lines.join(' ')}`; break; }
     }
@@ -317,6 +318,24 @@ export class Relocations {
     }
     this.log.info({ userid: rec.userid, from: rec.from, ms: seen.ms }, 'cluster: guest relocated here');
     this.giveAddresses(rec);
+  }
+
+  /**
+   * Step 4's precondition: the source's hand-over moved the user id's key to this member. A
+   * 'released' record without it (forged, or left by a source that gave up while this member
+   * was away) is not taken: the user id may be active elsewhere. Null when it was; else why not.
+   */
+  private async handedHere(rec: RelocationRecord): Promise<string | null> {
+    let v: string | null;
+    try {
+      v = await this.store.client.get(`${USERS}${rec.userid}`).string();
+    } catch (e) {
+      return `the cluster's store could not be read (${errText(e)}); nothing was set up here`;
+    }
+    let holder: unknown = null;
+    try { holder = v === null ? null : (JSON.parse(v) as { member?: unknown }).member; } catch { /* not a claim: not this member's */ }
+    if (holder === this.member) return null;
+    return `the user id ${rec.userid} was not handed over to ${this.member} (${typeof holder === 'string' ? `it is active on ${holder}` : 'no member holds it'}); nothing was set up here`;
   }
 
   /** The record's IPv4 addresses are taken here without a probe of the LAN for HANDOVER_MS (handedOver). */
