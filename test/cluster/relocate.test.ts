@@ -176,6 +176,34 @@ test('a \'released\' record whose user id was not handed over (forged, or left b
   }
 });
 
+test('a guest changed on the source while the target prepares is not relocated (its record would lose the change); it stays on M1', async () => {
+  const gc = lab.adopt(lab.name('gc'));
+  await grant('LINUXC');
+  members[0].commands([`DEFINE GUEST LINUXC NETNS ${gc}`, 'DEFINE NIC 0600 FOR LINUXC', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXC']);
+  // M2 stopped (SIGSTOP, well within its lease): its answer waits until it goes on.
+  process.kill(members[1].pid, 'SIGSTOP');
+  let moving: Promise<string>;
+  try {
+    moving = members[0].batch(['VMRELOCATE MOVE USER LINUXC TO M2']).then((r) => `ok: ${r[0].lines.join(' ')}`, (e: Error) => `refused: ${e.message}`);
+    assert.ok(await waitFor(() => /user LINUXC from M1 to M2: MOVING/.test(members[0].cli('VMRELOCATE', 'STATUS').stdout), 5_000, 50), 'the MOVE is under way');
+    members[0].commands(['DEFINE NIC 0700 FOR LINUXC', 'COUPLE 0700 TO SYSTEM SW1 FOR LINUXC']);
+  } finally {
+    process.kill(members[1].pid, 'SIGCONT');
+  }
+  try {
+    const r = await moving;
+    assert.match(r, /^refused: .*VSW0065E user LINUXC not relocated: its definitions on M1 changed while M2 prepared; it stays on M1, nothing changed/, `${r}; on M2: ${members[1].cli('QUERY', 'GUEST', 'LINUXC').stdout}`);
+    assert.equal(members[0].json('QUERY', 'NIC', '0700', 'FOR', 'LINUXC').nics[0].switch, 'SW1');
+    assert.notEqual(members[1].cli('QUERY', 'GUEST', 'LINUXC').code, 0, 'no LINUXC on M2');
+    assert.ok(ssi(members[0]).users.held.includes('LINUXC'), 'M1 still holds LINUXC');
+  } finally {
+    for (const c of ['UNCOUPLE 0600 FOR LINUXC', 'UNCOUPLE 0700 FOR LINUXC', 'DETACH NIC 0600 FOR LINUXC', 'DETACH NIC 0700 FOR LINUXC', 'DETACH GUEST LINUXC']) {
+      members[0].cli(...c.split(' '));
+      members[1].cli(...c.split(' '));
+    }
+  }
+});
+
 test('VMRELOCATE is refused on a host that is not a member of a cluster', async () => {
   const alone = new Daemon({ netns: net.hosts[1].netns, config: '' });
   try {

@@ -14,7 +14,8 @@
  * 1. source: writes the record, state 'prepare'.
  * 2. target: checks it can take the guest (no guest of that user id defined there; each switch
  *    exists and grants the user): 'ready', or 'failed' with the reason (nothing changed anywhere).
- * 3. source: one etcd transaction moves the user id's key (/vswitch/users/<userid>) to the
+ * 3. source: unless the guest's definitions here changed since step 1 (then 'failed': the record
+ *    would lose the change), one etcd transaction moves the user id's key (/vswitch/users/<userid>) to the
  *    target, under the target's lease (read from its live-member key, which must be the one it
  *    had), and deletes the guest's address keys this member holds: from then on no other member
  *    can take the user id, and the target can take the addresses at once (no waiting for a
@@ -195,6 +196,14 @@ export class Relocations {
         if (answer === null) await this.put({ ...rec, state: 'failed', reason: why }).catch(() => { /* the record says prepare: the target's late answer changes nothing */ });
         end(false, why);
         return failed(`user ${userid} not relocated: ${why}; it stays on ${this.member}, nothing changed`);
+      }
+      // The record's steps are the guest as it was when the MOVE began: a change made here
+      // meanwhile (a NIC defined, coupled, set) would be lost on both members.
+      if (this.state.guests.get(userid) !== g || JSON.stringify(stepsOf(g)) !== JSON.stringify(rec.steps)) {
+        const why = `its definitions on ${this.member} changed while ${to} prepared`;
+        await this.put({ ...rec, state: 'failed', reason: why }).catch(() => { /* the target waits for 'released', which never comes */ });
+        end(false, why);
+        return failed(`user ${userid} not relocated: ${why}; it stays on ${this.member}, nothing changed (issue the MOVE again)`);
       }
       // 3: the user id moves, the addresses are let go; the guest is released here.
       const moved = await this.handOver(rec);
