@@ -204,6 +204,31 @@ test('a guest changed on the source while the target prepares is not relocated (
   }
 });
 
+test('a target that fails to set a handed-over guest up lets its user id go (it is active nowhere): the user can couple it again on M1', async () => {
+  const gs = lab.adopt(lab.name('gs'));
+  await grant('LINUXS');
+  // As the source's hand-over leaves it: the user id M2's, the record 'released'; its COUPLE fails on M2 (no SW9).
+  const steps = [`DEFINE GUEST LINUXS NETNS ${gs}`, 'DEFINE NIC 0600 FOR LINUXS', 'COUPLE 0600 TO SYSTEM SW9 FOR LINUXS'].map((cmd) => ({ cmd }));
+  const rec = { id: 's1', userid: 'LINUXS', from: 'M1', to: 'M2', state: 'released', steps, macs: [], addresses: [], at: '' };
+  try {
+    assert.equal(etcd.ctl(['put', '/vswitch/users/LINUXS', JSON.stringify({ member: 'M2' })]).code, 0);
+    assert.equal(etcd.ctl(['put', '/vswitch/relocate/LINUXS', JSON.stringify(rec)]).code, 0);
+    assert.ok(await waitFor(() => /user LINUXS from M1 to M2: FAILED \(COUPLE 0600 TO SYSTEM SW9/.test(members[1].cli('VMRELOCATE', 'STATUS').stdout), 15_000, 100), members[1].cli('VMRELOCATE', 'STATUS').stdout);
+    const holder = (): string => etcd.ctl(['get', '--print-value-only', '/vswitch/users/LINUXS']).stdout.trim();
+    assert.ok(await waitFor(() => holder() === '', 10_000, 100), `M2 still holds LINUXS with nothing coupled there: ${holder()}`);
+    members[1].commands(['DETACH NIC 0600 FOR LINUXS', 'DETACH GUEST LINUXS']);
+    members[0].commands([`DEFINE GUEST LINUXS NETNS ${gs}`, 'DEFINE NIC 0600 FOR LINUXS', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXS']);
+    assert.ok(ssi(members[0]).users.held.includes('LINUXS'), 'M1 holds LINUXS');
+  } finally {
+    for (const c of ['UNCOUPLE 0600 FOR LINUXS', 'DETACH NIC 0600 FOR LINUXS', 'DETACH GUEST LINUXS']) {
+      members[0].cli(...c.split(' '));
+      members[1].cli(...c.split(' '));
+    }
+    etcd.ctl(['del', '/vswitch/relocate/LINUXS']);
+    etcd.ctl(['del', '/vswitch/users/LINUXS']);
+  }
+});
+
 test('VMRELOCATE is refused on a host that is not a member of a cluster', async () => {
   const alone = new Daemon({ netns: net.hosts[1].netns, config: '' });
   try {

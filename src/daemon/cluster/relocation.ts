@@ -27,7 +27,8 @@
  *    the uplink then registers and announces them: gratuitous ARP, unsolicited NA, as for any
  *    registered address, an IPv4 address without probing the LAN again for HANDOVER_MS
  *    (`handedOver`: it passed its probe on the source and stayed registered there); a namespace guest's are seen in its namespace when the container configures them), and
- *    writes 'done' (or 'failed': the guest is then on neither member, the reply says so).
+ *    writes 'done' (or 'failed': the guest is then on neither member, the reply says so; the user
+ *    id's key is let go when none of its NICs got coupled here).
  * 5. source: replies when the record is 'done' or 'failed', or after the deadlines
  *    (PREPARE_MS for step 2, APPLY_MS for step 4).
  * A record whose steps are not the guest's own definitions (readRecord: DEFINE GUEST, DEFINE NIC,
@@ -323,6 +324,7 @@ export class Relocations {
     });
     if (reason !== null) {
       this.log.error({ userid: rec.userid, from: rec.from, reason }, 'cluster: a relocated guest could not be set up here');
+      await this.letUserGo(rec.userid);
       return;
     }
     this.log.info({ userid: rec.userid, from: rec.from, ms: seen.ms }, 'cluster: guest relocated here');
@@ -345,6 +347,19 @@ export class Relocations {
     try { holder = v === null ? null : (JSON.parse(v) as { member?: unknown }).member; } catch { /* not a claim: not this member's */ }
     if (holder === this.member) return null;
     return `the user id ${rec.userid} was not handed over to ${this.member} (${typeof holder === 'string' ? `it is active on ${holder}` : 'no member holds it'}); nothing was set up here`;
+  }
+
+  /**
+   * After a failed step 4: the user id's key the source moved here is let go while none of the
+   * user's NICs is coupled here (the claims here never wanted it, so nothing else would: the
+   * user could not couple it on any member while this one lives).
+   */
+  private async letUserGo(userid: string): Promise<void> {
+    if ([...this.state.guests.get(userid)?.nics.values() ?? []].some((n) => n.coupled !== null)) return;
+    const c = this.store.client;
+    const key = `${USERS}${userid}`;
+    await c.if(key, 'Value', '==', JSON.stringify({ member: this.member })).then(c.delete().key(key)).commit()
+      .catch((e: unknown) => this.log.warn({ userid, err: errText(e) }, 'cluster: the user id of a guest not set up here could not be let go; it goes with the lease'));
   }
 
   /** The record's IPv4 addresses are taken here without a probe of the LAN for HANDOVER_MS (handedOver). */
