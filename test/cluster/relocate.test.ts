@@ -229,6 +229,30 @@ test('a target that fails to set a handed-over guest up lets its user id go (it 
   }
 });
 
+test('a source that dies after handing the user id over (no \'released\' ever comes): the target lets the user id go after the wait', async () => {
+  const gr = lab.adopt(lab.name('gr'));
+  await grant('LINUXR');
+  // The source's side written by hand: 'prepare', then (once M2 is ready) the hand-over's user key, then nothing.
+  const steps = [`DEFINE GUEST LINUXR NETNS ${gr}`, 'DEFINE NIC 0600 FOR LINUXR', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXR'].map((cmd) => ({ cmd }));
+  const rec = { id: 'r1', userid: 'LINUXR', from: 'M1', to: 'M2', state: 'prepare', steps, macs: [], addresses: [], at: '' };
+  const stateOf = (): string | undefined => /"state":"(\w+)"/.exec(etcd.ctl(['get', '--print-value-only', '/vswitch/relocate/LINUXR']).stdout)?.[1];
+  const holder = (): string => etcd.ctl(['get', '--print-value-only', '/vswitch/users/LINUXR']).stdout.trim();
+  try {
+    assert.equal(etcd.ctl(['put', '/vswitch/relocate/LINUXR', JSON.stringify(rec)]).code, 0);
+    assert.ok(await waitFor(() => stateOf() === 'ready', 10_000, 100), `M2 answered: ${stateOf()}`);
+    assert.equal(etcd.ctl(['put', '/vswitch/users/LINUXR', JSON.stringify({ member: 'M2' })]).code, 0);
+    assert.ok(await waitFor(() => holder() === '', 30_000, 200), `M2 still holds LINUXR, never released to it: ${holder()}`);
+    members[0].commands([`DEFINE GUEST LINUXR NETNS ${gr}`, 'DEFINE NIC 0600 FOR LINUXR', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXR']);
+    assert.ok(ssi(members[0]).users.held.includes('LINUXR'), 'M1 holds LINUXR');
+  } finally {
+    members[0].cli('UNCOUPLE', '0600', 'FOR', 'LINUXR');
+    members[0].cli('DETACH', 'NIC', '0600', 'FOR', 'LINUXR');
+    members[0].cli('DETACH', 'GUEST', 'LINUXR');
+    etcd.ctl(['del', '/vswitch/relocate/LINUXR']);
+    etcd.ctl(['del', '/vswitch/users/LINUXR']);
+  }
+});
+
 test('VMRELOCATE is refused on a host that is not a member of a cluster', async () => {
   const alone = new Daemon({ netns: net.hosts[1].netns, config: '' });
   try {

@@ -14,6 +14,8 @@
  * 1. source: writes the record, state 'prepare'.
  * 2. target: checks it can take the guest (no guest of that user id defined there; each switch
  *    exists and grants the user): 'ready', or 'failed' with the reason (nothing changed anywhere).
+ *    A target that answered 'ready' and sees no 'released' within APPLY_MS (the source died after
+ *    step 3's transaction) lets the user id's key go (letUserGo).
  * 3. source: unless the guest's definitions here changed since step 1 (then 'failed': the record
  *    would lose the change), one etcd transaction moves the user id's key (/vswitch/users/<userid>) to the
  *    target, under the target's lease (read from its live-member key, which must be the one it
@@ -297,6 +299,15 @@ export class Relocations {
   private async answer(rec: RelocationRecord, refusal: string | null): Promise<void> {
     const r: RelocationRecord = refusal === null ? { ...rec, state: 'ready' } : { ...rec, state: 'failed', reason: refusal };
     await this.putIfSame(r, 'prepare');
+    // A source that dies after its hand-over (the user id's key is this member's) never writes
+    // 'released': the key is let go after APPLY_MS, or the user could not be coupled anywhere.
+    if (refusal === null) {
+      setTimeout(() => {
+        if (this.handled.has(`${rec.id}/released`)) return;
+        this.log.warn({ userid: rec.userid, from: rec.from }, 'cluster: a relocation answered ready here was not released by its source; its user id is let go');
+        void this.letUserGo(rec.userid);
+      }, APPLY_MS).unref();
+    }
     if (refusal !== null) this.log.warn({ userid: rec.userid, from: rec.from, reason: refusal }, 'cluster: relocation refused here');
   }
 
@@ -350,7 +361,7 @@ export class Relocations {
   }
 
   /**
-   * After a failed step 4: the user id's key the source moved here is let go while none of the
+   * After a failed step 4, or a step 3 whose 'released' never came: the user id's key the source moved here is let go while none of the
    * user's NICs is coupled here (the claims here never wanted it, so nothing else would: the
    * user could not couple it on any member while this one lives).
    */
