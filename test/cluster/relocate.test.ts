@@ -8,6 +8,10 @@
  *   an unknown user, a guest not active here, a target that already has the user id, a forged
  *   record in the store (ignored and counted), a target killed before its lease ran out (no
  *   answer within the wait); each changes nothing.
+ * - What a target does with records a working source would not leave: a 'released' one whose
+ *   user id was not handed over (refused), one whose steps fail there (its user id let go), a
+ *   'ready' one never released (its user id let go after the wait); and a guest changed on the
+ *   source while the target (SIGSTOPped) prepares (refused, it stays).
  * - A namespace guest: MOVE on M1 releases it there (its address key goes at once), M2 defines
  *   it with the same MAC and vdev and couples it; the container (moved by the user's tooling:
  *   here its namespace is made again by M2) configures its address, M2 registers it at once and
