@@ -4,7 +4,9 @@
  * switches; every member reads the others'. On the daemon's main thread; never in the data path.
  *
  * Keys (next to keys.ts's; all under the member's lease, so a dead member's go with it):
- * - /vswitch/vteps/<member>               the member's local VTEP (vswitchd --vtep ADDR), dotted IPv4.
+ * - /vswitch/vteps/<member>               the member's local VTEP (vswitchd --vtep ADDR), dotted IPv4
+ *                                         (unicast, as --vtep takes it: a multicast, broadcast,
+ *                                         loopback or 0.0.0.0 one is skipped and logged).
  * - /vswitch/overlay/<switch>/<member>/<a.b.c.d>  one of the member's guest addresses on a
  *                                         switch defined with VXLAN: the NIC's MAC, 12 hex digits.
  * - /vswitch/overlay6/<switch>/<member>/<ipv6>    the same for an IPv6 address (canonical text,
@@ -35,6 +37,7 @@ import { formatIpv6, ip6Words, parseIpv6 } from '../../wire/ipv6.js';
 import { overlayable6 } from '../../forward/overlay.js';
 import { address6Key, addressKey, ROOT } from './keys.js';
 import { PROBE_MS, type Store } from './store.js';
+import { unicastVtep } from '../../control/grammar.js';
 
 export const VTEPS = `${ROOT}vteps/`;
 export const OVERLAY = `${ROOT}overlay/`;
@@ -153,7 +156,7 @@ export class OverlayDirectory implements OverlaySource {
     const vtepOf = new Map<string, string>();
     for (const [k, v] of Object.entries(vteps)) {
       const ip = parseIpv4(v);
-      if (ip <= 0) { this.bad(k, v); continue; }
+      if (!unicastVtep(ip)) { this.bad(k, v); continue; }
       vtepOf.set(k.slice(VTEPS.length), formatIpv4(ip));
     }
     const next = new Map<string, OverlayRemote[]>();
