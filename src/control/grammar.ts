@@ -44,6 +44,10 @@ export interface TapOwner { uid: number | null; gid: number | null }
 export interface VxlanDef { vni: number; vteps: string[] }
 export const MAX_VNI = 0xffffff;
 export const MAX_STATIC_VTEPS = 16;
+/** Whether an IPv4 address (parseIpv4's number; negative: not one) may be a VTEP: unicast, not 0.0.0.0, loopback, multicast or class E. */
+export function unicastVtep(ip: number): boolean {
+  return ip > 0 && ip >>> 28 < 14 && ip >>> 24 !== 127;
+}
 
 export type Command =
   /**
@@ -572,7 +576,7 @@ function defineVswitch(c: Cursor): Command {
       while (c.peek() !== null && !isSwitchOption(c.peek()!)) {
         const a = c.next()!;
         const ip = parseIpv4(a);
-        if (ip < 0 || ip === 0 || ip >>> 28 >= 14 || ip >>> 24 === 127) c.failWord(a, `bad VTEP '${clip(a)}': expected a unicast IPv4 address such as 192.168.50.9`);
+        if (!unicastVtep(ip)) c.failWord(a, `bad VTEP '${clip(a)}': expected a unicast IPv4 address such as 192.168.50.9`);
         if (vteps.includes(formatIpv4(ip))) c.failWord(a, `VTEP ${formatIpv4(ip)} given twice`);
         if (vteps.length >= MAX_STATIC_VTEPS) c.failWord(a, `too many VTEPs: at most ${MAX_STATIC_VTEPS}`);
         vteps.push(formatIpv4(ip));

@@ -49,7 +49,7 @@ import { parseArgs as parseArgv } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { ClaimBook } from '../control/claim-book.js';
 import { ControlPlane, StartUp } from '../control/controlplane.js';
-import { format } from '../control/grammar.js';
+import { format, unicastVtep } from '../control/grammar.js';
 import { DEFAULT_COMPACT_AFTER, History, recoverHistory } from '../control/history.js';
 import { systemClock } from '../control/clock.js';
 import { NetnsWatch } from '../control/netns-watch.js';
@@ -123,7 +123,7 @@ function parseArgs(argv: string[]): Options {
 function vtepArg(text: string | undefined): string | null {
   if (text === undefined) return null;
   const ip = parseIpv4(text);
-  if (ip <= 0 || ip >>> 28 >= 14 || ip >>> 24 === 127) die(`--vtep takes this host's unicast IPv4 address on the underlay, not '${text}'\n${USAGE}`, 2);
+  if (!unicastVtep(ip)) die(`--vtep takes this host's unicast IPv4 address on the underlay, not '${text}'\n${USAGE}`, 2);
   return formatIpv4(ip);
 }
 

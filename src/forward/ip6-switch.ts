@@ -85,7 +85,7 @@
  *   (nothing crosses the overlay); unicast to such an address goes out the overlay port with
  *   Ethernet dst = that MAC, the sender's own MAC kept (before the uplink).
  * - From the overlay port (the same frame checks): NDP NdpIgnored (remote guests' NDP is
- *   answered on their own member); a source not in remote6 SpoofedSource; unicast to an address
+ *   answered on their own member); a source not in remote6, or one of the IPv6 LAN IP table (a store entry claiming a local guest), SpoofedSource; unicast to an address
  *   of the IPv6 LAN IP table that may cross the overlay (overlayable6) delivered with Ethernet
  *   dst = its NIC's MAC (local only or not, as IPv4 from the overlay); anything else (unknown,
  *   link-local, multicast) UnknownDestination.
@@ -365,7 +365,9 @@ export class Ip6Switch {
 
   /** A packet from the overlay port (not NDP): from a known remote guest to a local one only. */
   private fromOverlay(buf: Uint8Array, hdr: number, eth: number, ip: number, end: number): void {
-    if (this.overlay.find6(ipv6SrcWord(buf, ip, 0), ipv6SrcWord(buf, ip, 1), ipv6SrcWord(buf, ip, 2), ipv6SrcWord(buf, ip, 3)) < 0) {
+    const s0 = ipv6SrcWord(buf, ip, 0), s1 = ipv6SrcWord(buf, ip, 1), s2 = ipv6SrcWord(buf, ip, 2), s3 = ipv6SrcWord(buf, ip, 3);
+    // A local guest's address is never a remote one, whatever the store says.
+    if (this.overlay.find6(s0, s1, s2, s3) < 0 || this.table.find(this.vid, s0, s1, s2, s3) >= 0) {
       this.drop(DropReason.SpoofedSource);
       return;
     }

@@ -34,11 +34,11 @@
  *   with that NIC's MAC, back out the overlay; a reply for a local address delivered to its
  *   NIC (tha and Ethernet dst = its MAC); anything else ArpIgnored. IPv4 (checkIpv4 and the
  *   length as from the uplink, GSO super-frames allowed): the source must be a known overlay
- *   address (else SpoofedSource); unicast to a local address is delivered with Ethernet dst =
+ *   address and not a local one (a store entry claiming a local guest's address: else SpoofedSource); unicast to a local address is delivered with Ethernet dst =
  *   its NIC's MAC; anything else (unknown, broadcast, group) UnknownDestination. Bad source
  *   MAC: BadSource; short frame: Malformed; other EtherTypes (IPv6 too): NotIp. Every frame
  *   is sent once or counted as exactly one drop. IPv6 from the overlay is ip6-switch.ts's
- *   (fromOverlay: a source in remote6, else SpoofedSource; NDP NdpIgnored; unicast to an address
+ *   (fromOverlay: a source in remote6 and not in the IPv6 LAN IP table, else SpoofedSource; NDP NdpIgnored; unicast to an address
  *   of the IPv6 LAN IP table delivered with its NIC's MAC, else UnknownDestination).
  * - send6(d): a NIC's unicast IPv6 for a remote6 address: Ethernet dst = its MAC, out the
  *   overlay port; false for an unknown one. find6(w): remote6's slot of an address, or -1 (the
@@ -186,7 +186,9 @@ export class Overlay {
       this.drop(DropReason.Malformed);
       return;
     }
-    if (this.macOf(ipv4Src(buf, l3), now) < 0) { this.drop(DropReason.SpoofedSource); return; }
+    const src = ipv4Src(buf, l3);
+    // A local guest's address is never a remote one, whatever the store says.
+    if (this.macOf(src, now) < 0 || table.lookup(src) !== undefined) { this.drop(DropReason.SpoofedSource); return; }
     const dst = ipv4Dst(buf, l3);
     const de = classifyIpv4Dst(buf, eth, dst) === Ipv4Dst.Unicast ? table.lookup(dst) : undefined;
     if (de === undefined) { this.drop(DropReason.UnknownDestination); return; }

@@ -17,7 +17,8 @@
  *   exactly `want`: MAC text (lower case, `00:00:00:00:00:00` for the flood entries of static
  *   VTEPs) -> set of destination VTEP addresses. Asynchronous and serialised per daemon (one
  *   `bridge` at a time): entries removed first, then added (`replace` for a guest MAC, `append`
- *   for the all-zero MAC). A failed step is logged and counted; the next `program` retries it.
+ *   for the all-zero MAC). A guest MAC given several VTEPs (two members publishing one MAC)
+ *   is programmed to the first only, logged. A failed step is logged and counted; the next `program` retries it.
  *   The entries are permanent (no learning, no ageing): the control plane removes them.
  * - `entries(name)`: what is programmed now, for QUERY.
  * - `remove(name)`: the device deleted (its entries with it).
@@ -94,6 +95,14 @@ export class VxlanDevices {
   }
 
   program(name: string, want: Map<string, Set<string>>): void {
+    // A guest MAC lives behind one VTEP (replace moves it): of several (two members publishing one
+    // MAC) the first is kept, or the programming would move it back and forth for ever.
+    for (const [mac, dsts] of want) {
+      if (mac === ZERO_MAC || dsts.size <= 1) continue;
+      const first = dsts.values().next().value as string;
+      this.log.warn({ dev: name, mac, vteps: [...dsts], kept: first }, 'overlay: a guest MAC with several VTEPs; programmed to the first only');
+      want.set(mac, new Set([first]));
+    }
     this.wanted.set(name, want);
     void this.run();
   }

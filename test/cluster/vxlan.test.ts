@@ -183,6 +183,32 @@ test('IPv6 across the overlay: ping6 and a checked TCP transfer between the gues
   assert.ok(await waitFor(() => bad.every(([ip]) => members[0].stderr.includes(`/vswitch/overlay6/SW1/M2/${ip}`)), 15_000, 250), members[0].stderr.slice(-2000));
   assert.ok(!remotes(0).some((r) => /^(fe80::21|fd00:237::98|fd00:237::99) /i.test(r)), JSON.stringify(remotes(0)));
   for (const [ip] of bad) etcd.ctl(['del', `/vswitch/overlay6/SW1/M2/${ip}`]);
+  // A member's VTEP that is not a unicast address (here multicast: the guest's frames would go to
+  // the whole underlay) is skipped and logged; its guests are not remotes, no entry points at it.
+  assert.equal(etcd.ctl(['put', '/vswitch/vteps/M3', '224.0.0.5']).code, 0);
+  assert.equal(etcd.ctl(['put', '/vswitch/overlay/SW1/M3/10.237.0.77', '02b003000001']).code, 0);
+  try {
+    assert.ok(await waitFor(() => members[0].stderr.includes('/vswitch/vteps/M3'), 15_000, 250), members[0].stderr.slice(-2000));
+    assert.ok(!JSON.stringify(overlay(members[0])).includes('10.237.0.77'), JSON.stringify(overlay(members[0])));
+    assert.ok(!kernelFdb(0).some((e) => e.dst === '224.0.0.5'), JSON.stringify(kernelFdb(0)));
+  } finally {
+    etcd.ctl(['del', '/vswitch/overlay/SW1/M3/10.237.0.77']);
+    etcd.ctl(['del', '/vswitch/vteps/M3']);
+  }
+  // A member name that is not a system name (here with a newline: it would write lines of its own
+  // into QUERY's answer) is skipped and logged, its VTEP and its guests alike.
+  const evil = 'M4\n    10.9.9.9         MAC: 02-00-00-00-00-09';
+  assert.equal(etcd.ctl(['put', `/vswitch/vteps/${evil}`, `${UNDERLAY}.44`]).code, 0);
+  assert.equal(etcd.ctl(['put', `/vswitch/overlay/SW1/${evil}/10.237.0.78`, '02b004000001']).code, 0);
+  try {
+    assert.ok(await waitFor(() => members[0].stderr.includes('/vswitch/overlay/SW1/M4\\n'), 15_000, 250), members[0].stderr.slice(-2000));
+    const o = JSON.stringify(overlay(members[0]));
+    assert.ok(!o.includes('10.237.0.78') && !o.includes(`${UNDERLAY}.44`), o);
+    assert.doesNotMatch(members[0].cli('QUERY', 'VSWITCH', 'SW1', 'DETAILS').stdout, /10\.9\.9\.9/);
+  } finally {
+    etcd.ctl(['del', `/vswitch/overlay/SW1/${evil}/10.237.0.78`]);
+    etcd.ctl(['del', `/vswitch/vteps/${evil}`]);
+  }
   const text = members[0].cli('QUERY', 'VSWITCH', 'SW1', 'DETAILS').stdout;
   assert.match(text, /Remote guests:[\s\S]*fd00:237::21 +MAC: [0-9A-F-]+ +Member: M2/);
   // The one MAC has one forwarding entry, whatever its addresses.

@@ -142,6 +142,25 @@ test('an ARP from the overlay claiming a local guest\'s address is dropped; a re
   assert.equal(dstOf(s.eg.sent[0].frame), R);
 });
 
+test('a store entry that claims a local guest\'s address does not let the overlay speak as that guest (IPv4 and IPv6)', () => {
+  const s = setup();
+  const B = 0x02b001000002, PB = 2, IP_B = ip('10.237.0.12'), G6B = 'fd00:237::12';
+  s.sw.addPort(PB, PortRole.Nic, B);
+  s.sw.setAddress(IP_B, PB, true);
+  s.sw.setAddress6(0, ...w6(G6B), PB, true);
+  // A malformed or malicious member publishes B's addresses as its own.
+  s.sw.overlay.setRemote(IP_B, R);
+  assert.ok(s.sw.overlay.setRemote6(...w6(G6B), R));
+  run(s, PO, udpFrame(A, R, IP_B, IP_A));
+  run(s, PO, udp6(A, R, G6B, G6A));
+  assert.equal(s.eg.sent.length, 0);
+  assert.deepEqual(drops(s.c, SW), { 'spoofed-source': 2 });
+  // Local traffic to B still goes to B, not out the overlay.
+  run(s, PA, udpFrame(A, A, IP_A, IP_B));
+  run(s, PA, udp6(A, A, G6A, G6B));
+  assert.deepEqual(s.eg.sent.map((x) => x.port), [PB, PB]);
+});
+
 test('a NIC\'s ARP for an unknown address goes to the overlay unchanged and to the uplink under the uplink\'s MAC; the reply from the overlay reaches the guest', () => {
   const s = setup();
   run(s, PA, arpFrame(BC, A, ArpOp.Request, A, IP_A, 0, IP_P));

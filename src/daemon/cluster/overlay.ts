@@ -4,7 +4,9 @@
  * switches; every member reads the others'. On the daemon's main thread; never in the data path.
  *
  * Keys (next to keys.ts's; all under the member's lease, so a dead member's go with it):
- * - /vswitch/vteps/<member>               the member's local VTEP (vswitchd --vtep ADDR), dotted IPv4.
+ * - /vswitch/vteps/<member>               the member's local VTEP (vswitchd --vtep ADDR), dotted IPv4
+ *                                         (unicast, as --vtep takes it: a multicast, broadcast,
+ *                                         loopback or 0.0.0.0 one is skipped and logged).
  * - /vswitch/overlay/<switch>/<member>/<a.b.c.d>  one of the member's guest addresses on a
  *                                         switch defined with VXLAN: the NIC's MAC, 12 hex digits.
  * - /vswitch/overlay6/<switch>/<member>/<ipv6>    the same for an IPv6 address (canonical text,
@@ -23,8 +25,8 @@
  *   its lease runs out (LEASE_TTL_S).
  * - It then reads the three prefixes: `remotes(sw)` is every other member's address (IPv4 ones
  *   first, by number, then IPv6 ones, by text) on that switch whose member has a VTEP; `memberVteps()` the other members' VTEPs; `listen(fn)` hears fn(sw) when a switch's remotes changed ('' on
- *   the first read). A value that is not a MAC or a VTEP that is not an address is skipped
- *   (and logged once per key).
+ *   the first read). A value that is not a MAC, a VTEP that is not a unicast address or a member
+ *   name that is not a system name (keys.ts memberName, canonical) is skipped (and logged once per key).
  * - A store that does not answer changes nothing (the remotes known stay; the next round retries).
  */
 import type { Logger } from 'pino';
@@ -33,8 +35,9 @@ import type { OverlayRemote, OverlaySource } from '../../control/reconcile/overl
 import { formatIpv4, parseIpv4 } from '../../wire/addr.js';
 import { formatIpv6, ip6Words, parseIpv6 } from '../../wire/ipv6.js';
 import { overlayable6 } from '../../forward/overlay.js';
-import { address6Key, addressKey, ROOT } from './keys.js';
+import { address6Key, addressKey, memberName, ROOT } from './keys.js';
 import { PROBE_MS, type Store } from './store.js';
+import { unicastVtep } from '../../control/grammar.js';
 
 export const VTEPS = `${ROOT}vteps/`;
 export const OVERLAY = `${ROOT}overlay/`;
@@ -153,15 +156,19 @@ export class OverlayDirectory implements OverlaySource {
     const vtepOf = new Map<string, string>();
     for (const [k, v] of Object.entries(vteps)) {
       const ip = parseIpv4(v);
-      if (ip <= 0) { this.bad(k, v); continue; }
-      vtepOf.set(k.slice(VTEPS.length), formatIpv4(ip));
+      const member = k.slice(VTEPS.length);
+      if (!unicastVtep(ip) || memberName(member) !== member) { this.bad(k, v); continue; }
+      vtepOf.set(member, formatIpv4(ip));
     }
     const next = new Map<string, OverlayRemote[]>();
     const take = (prefix: string, all: Record<string, string>, parse: (t: string) => number | string | null): void => {
       for (const [k, v] of Object.entries(all)) {
         const [sw, member, ipText, ...rest] = k.slice(prefix.length).split('/');
         const ip = parse(ipText ?? '');
-        if (sw === undefined || member === undefined || rest.length > 0 || ip === null || !/^[0-9a-f]{12}$/.test(v)) { this.bad(k, v); continue; }
+        if (sw === undefined || member === undefined || memberName(member) !== member || rest.length > 0 || ip === null || !/^[0-9a-f]{12}$/.test(v)) {
+          this.bad(k, v);
+          continue;
+        }
         if (member === this.member) continue;
         const vtep = vtepOf.get(member);
         if (vtep === undefined) continue;
