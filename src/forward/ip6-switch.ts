@@ -778,7 +778,6 @@ export class Ip6Switch {
     if (this.l2.nPromisc !== 0) mirrorTo(this.egress, this.l2, this.uplink, out, this.vid, buf, hdr, eth, end, this.tci);
   }
 
-  /** Make an NA (emitNa's arguments) in `out` and send it to `port` with Ethernet dst `dstMac`, src hi:lo, in the VLAN of `tci`. */
   /**
    * A NIC sent to a LAN destination the neighbour cache does not hold: ask the LAN for it, an NS
    * out the uplink from the sender's own (registered) address with the uplink's MAC as SLLA, at
@@ -800,6 +799,7 @@ export class Ip6Switch {
     this.egress.send(this.uplink, b, 0, eth, end, this.tci);
   }
 
+  /** Make an NA (emitNa's arguments) in `out` and send it to `port` with Ethernet dst `dstMac`, src hi:lo, in the VLAN of `tci`. */
   private sendNa(port: number, dstMac: number, hi: number, lo: number, s0: number, s1: number, s2: number, s3: number,
     d0: number, d1: number, d2: number, d3: number, flags: number, tHi: number, tLo: number, tci: number): void {
     const b = this.out;
