@@ -189,17 +189,7 @@ export function emitNa(b: Uint8Array, ip: number, s0: number, s1: number, s2: nu
   d0: number, d1: number, d2: number, d3: number, flags: number,
   t0: number, t1: number, t2: number, t3: number, hi: number, lo: number): number {
   const icmp = emitIpv6Words(b, ip, Icmp6.NextHeader, Ndp.NaLen, Ndp.HopLimit, s0, s1, s2, s3, d0, d1, d2, d3);
-  b[icmp] = Icmp6.NeighborAdvert;
-  b[icmp + 1] = 0;
-  b[icmp + 4] = flags;
-  b[icmp + 5] = 0; b[icmp + 6] = 0; b[icmp + 7] = 0;
-  writeIpv6Words(b, icmp + 8, t0, t1, t2, t3);
-  b[icmp + 24] = Ndp.OptTargetLla;
-  b[icmp + 25] = 1;
-  writeMacHL(b, icmp + 26, hi, lo);
-  const end = icmp + Ndp.NaLen;
-  fillIcmpv6Checksum(b, ip, icmp, end);
-  return end;
+  return emitTargetMessage(b, ip, icmp, Icmp6.NeighborAdvert, flags, t0, t1, t2, t3, Ndp.OptTargetLla, hi, lo);
 }
 
 /**
@@ -211,11 +201,18 @@ export function emitNs(b: Uint8Array, ip: number, s0: number, s1: number, s2: nu
   t0: number, t1: number, t2: number, t3: number, hi: number, lo: number): number {
   const icmp = emitIpv6Words(b, ip, Icmp6.NextHeader, Ndp.NaLen, Ndp.HopLimit, s0, s1, s2, s3,
     SOLICITED_W0, 0, SOLICITED_W2, solicitedNodeW3(t3));
-  b[icmp] = Icmp6.NeighborSolicit;
+  return emitTargetMessage(b, ip, icmp, Icmp6.NeighborSolicit, 0, t0, t1, t2, t3, Ndp.OptSourceLla, hi, lo);
+}
+
+/** The NS/NA body at `icmp` (type, flags byte, target, one link-layer address option) and its checksum; returns its end. */
+function emitTargetMessage(b: Uint8Array, ip: number, icmp: number, type: number, flags: number,
+  t0: number, t1: number, t2: number, t3: number, optType: number, hi: number, lo: number): number {
+  b[icmp] = type;
   b[icmp + 1] = 0;
-  b[icmp + 4] = 0; b[icmp + 5] = 0; b[icmp + 6] = 0; b[icmp + 7] = 0;
+  b[icmp + 4] = flags;
+  b[icmp + 5] = 0; b[icmp + 6] = 0; b[icmp + 7] = 0;
   writeIpv6Words(b, icmp + 8, t0, t1, t2, t3);
-  b[icmp + 24] = Ndp.OptSourceLla;
+  b[icmp + 24] = optType;
   b[icmp + 25] = 1;
   writeMacHL(b, icmp + 26, hi, lo);
   const end = icmp + Ndp.NaLen;
