@@ -116,6 +116,11 @@ export abstract class FdFramePort implements Port {
     if (SENDMMSG) this.batchTx = new PacketBatchTx(this.fd, TX_STAGE_FRAMES, TX_STAGE_BYTES);
   }
 
+  /** One read() per frame unless frames come batched (recvmmsg) or from the ring (Port.readsPerFrame). */
+  get readsPerFrame(): boolean {
+    return this.batchRx === null && this.ringRx === null;
+  }
+
   refreshMtu(): void {
     try {
       const m = this.readMtu();

@@ -22,6 +22,14 @@
  * than one batch); a failed port's downReason becomes the 'port-down' reason; tick(now) runs
  * with the switches' ticks.
  *
+ * Sparse reads (issue 14; LoopOptions.sparseReads, on unless VSWITCH_SPARSE_READS=0): a port
+ * that reads one frame per syscall (Port.readsPerFrame: a TAP) is asked for one frame at a
+ * time while its traffic is sparse, so a ping's wake-up costs one read, not a read and a
+ * second that finds EAGAIN (each a syscall; on these VMs a few microseconds). epoll is
+ * level-triggered, so a frame left behind makes the next epoll_wait return at once; a port
+ * found ready again in the very next iteration after a one-frame read goes greedy (reads to
+ * EAGAIN, up to RX_SLOTS) and stays greedy until a read finds at most one frame.
+ *
  * Batched writes: a port may stage what the egress sends (Port.commit: a packet socket with
  * VSWITCH_SENDMMSG); the egress has them written after each batch is forwarded and at the end of
  * every wake-up (FrameEgress.commit), so nothing staged waits for the next frame.
@@ -130,6 +138,8 @@ export interface LoopOptions {
    * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: VSWITCH_ADAPTIVE_POLL=1 turns it on).
    */
   adaptivePoll?: boolean;
+  /** Sparse reads (the file comment); default on. Off: every receive reads to EAGAIN. */
+  sparseReads?: boolean;
 }
 
 /** The worker thread's name (/proc/PID/task/TID/comm, `top -H`; set by worker.ts): the benchmark finds the worker by it. */
@@ -182,9 +192,16 @@ export class DataPlaneLoop {
   private readonly policy: PollPolicy;
   /** struct timespec for epoll_pwait2's timed sleeps. */
   private readonly timeout = allocBytes(16);
+  /** Sparse reads (the file comment): on; port id -> 1 while it reads to EAGAIN; the iteration of its last one-frame read. */
+  private readonly sparseReads: boolean;
+  private readonly rxGreedy = new Uint8Array(MAX_PORTS);
+  private readonly rxOneAt = new Float64Array(MAX_PORTS).fill(-2);
+  /** Loop iterations so far (sparse reads tell "ready again at once" by it). */
+  private iteration = 0;
 
   constructor(private readonly opts: LoopOptions) {
     this.counters = opts.counters;
+    this.sparseReads = opts.sparseReads ?? true;
     const bp = opts.busyPollUs ?? 0;
     this.policy = new PollPolicy(Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0, opts.adaptivePoll ?? false);
     this.epfd = epollCreate();
@@ -218,6 +235,7 @@ export class DataPlaneLoop {
     const ts = this.timeout.view, tsAddr = this.timeout.addr;
     setTimerSlackNs(1); // timed sleeps (the poll policy's) end when asked, not up to 50 us later
     while (this.running) {
+      this.iteration++;
       const t0 = clock.now();
       let tickMs = this.nextTick - t0;
       if (tickMs < 0) tickMs = 0;
@@ -306,7 +324,15 @@ export class DataPlaneLoop {
   private receiveBatch(port: Port, mask: number, now: number): boolean {
     const c = this.counters;
     const mem = this.mem;
-    const n = port.receive(mem, RX_SLOTS);
+    const id = port.id;
+    // Sparse reads (the file comment): one frame unless the port was ready again at once.
+    let one = false;
+    if (port.readsPerFrame === true && this.sparseReads && this.rxGreedy[id] === 0) {
+      if (this.rxOneAt[id] === this.iteration - 1) this.rxGreedy[id] = 1;
+      else one = true;
+    }
+    const n = port.receive(mem, one ? 1 : RX_SLOTS);
+    if (one) { if (n === 1) this.rxOneAt[id] = this.iteration; } else if (n <= 1) this.rxGreedy[id] = 0;
     const errs = port.rxErrors;
     if (errs !== 0) {
       c[portSlot(port.id, PortCounter.RxErrors)] += errs;
@@ -320,7 +346,6 @@ export class DataPlaneLoop {
       return port.rxPending === true && this.ports[port.id] === port;
     }
     const st = this.switches[port.sw];
-    const id = port.id;
     const bytes = mem.bytes;
     const rxh = mem.rxHdr, rxe = mem.rxEth, rxz = mem.rxEnd;
     let rxBytes = 0;
@@ -421,6 +446,8 @@ export class DataPlaneLoop {
       st.fwd.removePort(id);
     }
     this.untaggedVid[id] = 0;
+    this.rxGreedy[id] = 0;
+    this.rxOneAt[id] = -2;
     try { epollCtl(this.epfd, EPOLL_CTL_DEL, p.fd, 0, 0); } catch { /* already gone */ }
     p.close();
     if (st !== undefined && this.switches[p.sw] === st) this.syncUplinkFilter(st);

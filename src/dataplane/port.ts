@@ -97,6 +97,13 @@ export interface Port {
    */
   rxPending?: boolean;
   /**
+   * Optional. True when receive() costs one read syscall per frame (a TAP, or a packet socket
+   * without recvmmsg): the loop then asks such a port for one frame at a time while its
+   * traffic is sparse, so a one-frame wake-up costs no second read that finds EAGAIN (loop.ts,
+   * "Sparse reads"). Ports that read a batch in one call leave it unset.
+   */
+  readonly readsPerFrame?: boolean;
+  /**
    * The largest IP packet (bytes after the Ethernet header and one VLAN tag) the port's link
    * takes: its interface MTU, read when the port is built; 0 when unknown (nothing checked:
    * the QEMU kinds, whose guest MTU lives in the VM). The egress refuses larger frames.

@@ -12,6 +12,7 @@
  * Adaptive polling (LoopOptions.adaptivePoll) is off unless the environment has
  * VSWITCH_ADAPTIVE_POLL=1 (the benchmark compares both: --compare VSWITCH_ADAPTIVE_POLL=1); it
  * did not win on these machines under load (issue 14's note has the figures).
+ * Sparse reads (LoopOptions.sparseReads, loop.ts) are on unless VSWITCH_SPARSE_READS=0.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
@@ -53,6 +54,7 @@ const loop = new DataPlaneLoop({
   log,
   busyPollUs: input.busyPollUs,
   adaptivePoll: process.env.VSWITCH_ADAPTIVE_POLL === '1',
+  sparseReads: process.env.VSWITCH_SPARSE_READS !== '0',
 });
 post({ ev: 'ready' });
 loop.run();
