@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- --profile DIR` (issue 14): where the data-plane worker's time goes. While
- * the first repetition of a vswitch row's TCP and 64-byte tests runs, `perf record -g` samples
- * the worker thread alone (its tid, found by name: bench/cost.ts); the daemon runs with
+ * the first repetition of a vswitch row's TCP, 64-byte and ping tests runs, `perf record -g`
+ * samples the worker thread alone (at `hz`: the ping test's worker runs ~1% of the time, so it
+ * is sampled more often) (its tid, found by name: bench/cost.ts); the daemon runs with
  * NODE_OPTIONS=--perf-basic-prof, so V8 writes /tmp/perf-PID.map and perf names the JIT-compiled
  * JavaScript functions too. For each (row, test) DIR gets <row>-<test>.perf.data (open it with
  * `perf report -i`; the map file is copied next to it as perf-PID.map) and <row>-<test>.txt:
@@ -16,12 +17,13 @@ import { run, sleep, type Scope, type Proc } from './lib.js';
 export interface ProfileResult { row: string; test: string; data: string; text: string; samples: string; split: Record<string, number>; top: Array<[string, number]> }
 
 /** Start sampling thread `tid`; the returned function stops it and writes the report. */
-export async function startProfile(scope: Scope, dir: string, row: string, test: string, pid: number, tid: number): Promise<() => Promise<ProfileResult | string>> {
+export async function startProfile(scope: Scope, dir: string, row: string, test: string, pid: number, tid: number,
+  hz = 999): Promise<() => Promise<ProfileResult | string>> {
   if ((await run('which', ['perf'])).code !== 0) return async () => 'perf is not installed (Debian package linux-perf)';
   mkdirSync(dir, { recursive: true });
   const base = join(dir, `${row.replace(/[^A-Za-z0-9_.=-]+/g, '_')}-${test}`);
   const data = `${base}.perf.data`;
-  const p: Proc = scope.spawn(null, 'perf', ['record', '-q', '-g', '-F', '999', '-t', String(tid), '-o', data]);
+  const p: Proc = scope.spawn(null, 'perf', ['record', '-q', '-g', '-F', String(hz), '-t', String(tid), '-o', data]);
   await sleep(300);
   return async () => {
     await p.stop('SIGINT', 10_000);

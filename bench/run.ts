@@ -63,8 +63,8 @@ function usage(): string {
   --compare    run every selected vswitch path a second time with these environment variables
                set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=1);
                repeat for more variants. The rows are measured alternately, in one run.
-  --profile D  perf profiles of each vswitch row's worker thread during the first TCP and
-               64-byte repetitions, into directory D (bench/profile.ts; needs linux-perf)
+  --profile D  perf profiles of each vswitch row's worker thread during the first TCP,
+               64-byte and ping repetitions, into directory D (bench/profile.ts; needs linux-perf)
   --out D      write results.json, chart.svg and report.txt into directory D (default
                results/<timestamp>; test/bench/smoke.test.ts uses a temporary one)`;
 }
@@ -184,8 +184,9 @@ async function measureGroup(root: Scope, def: PathDef, index: number, tag: strin
     const rep = async (m: Member, what: 'tcp' | 'frames' | 'ping', fn: () => Promise<void>, r: number): Promise<void> => {
       const probe = m.setup!.probe;
       const a = probe ? await probe().catch(() => null) : null;
-      const stop = opt.profile !== null && probe && r === 0 && what !== 'ping'
-        ? await startProfile(m.scope, opt.profile, m.res.name, what, probe.pid, probe.tid) : null;
+      // Ping: the worker runs ~1% of the time, so it is sampled 20 times as often to get as many samples.
+      const stop = opt.profile !== null && probe && r === 0
+        ? await startProfile(m.scope, opt.profile, m.res.name, what, probe.pid, probe.tid, what === 'ping' ? 19_999 : 999) : null;
       try { await fn(); } finally { if (stop) profiles.push(await stop()); }
       const b = probe && a ? await probe().catch(() => null) : null;
       if (a && b && m.res.cost) m.res.cost[what].push(costOf(a, b));
