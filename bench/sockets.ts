@@ -1,0 +1,291 @@
+/**
+ * The QEMU socket paths at full rate (issue 14), selected with `--only sockets`: 64-byte frames
+ * through the daemon's `-netdev stream` and `-netdev dgram` ports, with a fast native stand-in
+ * on QEMU's side of the socket instead of a TCG VM (a VM under TCG cannot generate or take
+ * 64-byte frames anywhere near the switch's rate; TCP over these paths is in the VM rows,
+ * bench/vm.ts). The stand-in is bench/qemu-peer.ts: it speaks QEMU's protocol on QEMU's socket
+ * (stream: 4-byte big-endian length + frame; dgram: one frame per datagram), registers its
+ * address the way a QEMU guest does (gratuitous ARP), and generates or counts frames.
+ *
+ * One IP-mode switch (vswitchd with --metrics, in a namespace of its own) with two namespace
+ * guests (G1, G2: TAP NICs) and two QEMU guests (QS: STREAM, QD: DGRAM). Rows, each the median
+ * of the repetitions, measured alternately (A B ..., then ... B A) so load from elsewhere falls
+ * on all alike:
+ *   stream -> guest   the stand-in sends 64-byte UDP frames as fast as the socket takes them to
+ *                     G1; delivered = G1's enc600 rx_packets per second
+ *   guest -> stream   trafgen in G1 sends 64-byte UDP frames to the stand-in; delivered = frames
+ *                     the stand-in read per second
+ *   dgram -> guest, guest -> dgram   the same over the dgram NIC
+ *   guest -> guest    trafgen G2 -> G1 (TAP NICs at both ends): the reference in the same run
+ * For each: offered (frames the sender put into the path per second: the stand-in's count, or
+ * the frames trafgen got into its TAP, tx_packets), the data-plane worker's CPU ns per frame the
+ * switch received, its CPU share and frames per wake-up (bench/cost.ts; the window includes
+ * the 0.7 s warm-up), and the stand-in's CPU share (all its
+ * threads; near 100% of a core would mean the stand-in, not the switch, set the rate).
+ * Everything lives in the given Scope.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median, run, sh, sleep, waitFor, type Proc, type Scope } from './lib.js';
+import { framesOnce, linkMac, rxPackets, writeTrafgenConfig, type Endpoint, type Topology } from './measure.js';
+import { costOf, probeDaemon, type Cost, type Probe } from './cost.js';
+import type { Metric } from './report.js';
+
+const METRICS_PORT = 9464;
+const NET = '10.76.10';
+
+export type SocketRowName = 'stream-to-guest' | 'guest-to-stream' | 'dgram-to-guest' | 'guest-to-dgram' | 'guest-to-guest';
+
+const LABELS: Record<SocketRowName, string> = {
+  'stream-to-guest': 'stream socket -> guest (stand-in sends)  ',
+  'guest-to-stream': 'guest -> stream socket (stand-in counts) ',
+  'dgram-to-guest': 'dgram socket -> guest (stand-in sends)   ',
+  'guest-to-dgram': 'guest -> dgram socket (stand-in counts)  ',
+  'guest-to-guest': 'guest -> guest (TAP NICs, reference)     ',
+};
+
+export interface SocketRow {
+  name: SocketRowName;
+  /** Who was on QEMU's side of the socket (or "none"). */
+  peer: string;
+  status: 'ok' | 'n/a';
+  reason?: string;
+  /** Frames delivered per second at the receiving end. */
+  framesPerSec: Metric;
+  /** Frames the sender put into the path per second. */
+  offeredPerSec: Metric;
+  /** Worker CPU ns per frame the switch received, and its CPU share. */
+  nsPerFrame: Metric;
+  workerCpuShare: Metric;
+  /** Frames the switch received per wake-up of the worker (a dgram socket's receive queue holds net.unix.max_dgram_qlen). */
+  framesPerWakeup: Metric;
+  /** The stand-in's CPU time / wall time (null for the reference row). */
+  peerCpuShare: Metric;
+}
+
+export interface SocketsResult {
+  status: 'ok' | 'partial' | 'n/a';
+  reason?: string;
+  seconds: number;
+  rows: SocketRow[];
+}
+
+/** tx packets of an interface as its namespace sees them (what trafgen got into the TAP). */
+async function txPackets(e: Endpoint): Promise<number> {
+  const j = JSON.parse(await sh('ip', ['-n', e.ns, '-s', '-j', 'link', 'show', 'dev', e.dev])) as Array<{ stats64: { tx: { packets: number } } }>;
+  return Number(j[0]!.stats64.tx.packets);
+}
+
+const metric = (values: number[]): Metric => ({ values, median: values.length ? median(values) : null });
+
+interface PeerCount { rx: number; rxBytes: number; tx: number; at: number; cpuNs: number }
+
+/** A running bench/qemu-peer.js, driven over its stdin. */
+class Peer {
+  constructor(readonly proc: Proc, readonly what: string) {}
+
+  /** Send a command; resolves with its one-line answer. */
+  async cmd(c: string): Promise<string> {
+    const before = this.proc.stdout.length;
+    this.proc.child.stdin!.write(`${c}\n`);
+    let line = '';
+    await waitFor(`${this.what} to answer ${c}`, 10_000, () => {
+      if (!this.proc.running) throw new Error(`${this.what} exited: ${this.proc.stderr.trim().slice(-300)}`);
+      const rest = this.proc.stdout.slice(before);
+      const nl = rest.indexOf('\n');
+      if (nl < 0) return false;
+      line = rest.slice(0, nl);
+      return true;
+    }, 5);
+    if (line.startsWith('error')) throw new Error(`${this.what}: ${line}`);
+    return line;
+  }
+
+  async count(): Promise<PeerCount> {
+    return JSON.parse(await this.cmd('count')) as PeerCount;
+  }
+}
+
+export interface SocketsContext {
+  scope: Scope;
+  prefix: string;
+  repoRoot: string;
+  reps: number;
+  seconds: number;
+  log: (msg: string) => void;
+}
+
+/** One repetition's figures. */
+interface Once { delivered: number; offered: number; cost: Cost | null; peerShare: number | null }
+
+export async function measureSockets(ctx: SocketsContext): Promise<SocketsResult> {
+  const { scope, prefix, repoRoot, log } = ctx;
+  const res: SocketsResult = { status: 'ok', seconds: ctx.seconds, rows: [] };
+  try {
+    const peerJs = join(repoRoot, 'dist/bench/qemu-peer.js');
+    if (!existsSync(peerJs)) throw new Error('dist/bench/qemu-peer.js does not exist (npm run build)');
+    const sw = await scope.netns(`${prefix}s`);
+    const g1 = await scope.netns(`${prefix}a`);
+    const g2 = await scope.netns(`${prefix}b`);
+    const dir = scope.tempDir('sk');
+    const config = join(dir, 'system.config');
+    const socket = join(dir, 'vswitchd.sock');
+    const guests = [['G1', g1], ['G2', g2]] as const;
+    const qemus = [['QS', 'STREAM'], ['QD', 'DGRAM']] as const;
+    writeFileSync(config, [
+      '* vswitch socket-path benchmark: written by bench/sockets.ts, removed after the run',
+      'DEFINE VSWITCH BSK IP',
+      ...guests.flatMap(([u, ns]) => [`DEFINE GUEST ${u} NETNS ${ns}`, `DEFINE NIC 0600 TYPE QDIO FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
+      ...qemus.flatMap(([u, t]) => [`DEFINE GUEST ${u} QEMU ${t}`, `DEFINE NIC 0600 FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
+      '',
+    ].join('\n'));
+    const d = scope.spawn(sw, join(repoRoot, 'bin/vswitchd'), ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'),
+      '--metrics', `127.0.0.1:${METRICS_PORT}`]);
+    const cli = (...words: string[]) => run(join(repoRoot, 'bin/vswitch'), ['--socket', socket, ...words], { timeoutMs: 10_000 });
+    const tail = () => d.stderr.trim().split('\n').slice(-3).join(' | ');
+    await waitFor('vswitchd command socket', 20_000, async () => !d.running || (existsSync(socket) && (await cli('Q', 'VSWITCH', 'ALL')).code === 0));
+    if (!d.running) throw new Error(`vswitchd exited: ${tail()}`);
+    const ends: Endpoint[] = [];
+    for (const [i, [, ns]] of guests.entries()) {
+      await waitFor(`enc600 in ${ns}`, 10_000, async () => (await run('ip', ['-n', ns, 'link', 'show', 'dev', 'enc600'])).code === 0);
+      const e = { ns, dev: 'enc600', ip: `${NET}.${11 + i}` };
+      await sh('ip', ['-n', ns, 'addr', 'add', `${e.ip}/24`, 'dev', 'enc600']);
+      await sh('ip', ['-n', ns, 'link', 'set', 'enc600', 'up']);
+      ends.push(e);
+    }
+    const [e1, e2] = ends as [Endpoint, Endpoint];
+    const nic = async (user: string): Promise<any> => JSON.parse((await cli('--json', 'Q', 'NIC', '0600', 'DETAILS', 'FOR', user)).stdout).nics[0];
+    const g1Mac = await linkMac(e1);
+    let probe: Probe | null = null;
+    try { probe = probeDaemon(sw, d.pid, METRICS_PORT); } catch (e) { log(`sockets: no worker cost: ${(e as Error).message}`); }
+
+    // The stand-ins, one per QEMU NIC, started as QEMU would be: after the NIC exists.
+    const peers = new Map<string, { peer: Peer; ep: Endpoint }>();
+    for (const [i, [user, transport]] of qemus.entries()) {
+      const n = await nic(user);
+      const ip = `${NET}.${21 + i}`;
+      const p = scope.spawn(sw, process.execPath, [peerJs, transport.toLowerCase(), n.qemu.paths.qemu, n.qemu.paths.daemon ?? '-', n.mac, ip, g1Mac, e1.ip], { stdin: 'pipe' });
+      const peer = new Peer(p, `the ${transport} stand-in`);
+      await waitFor(`${peer.what} to be connected`, 20_000, () => p.stdout.includes('ready') || !p.running);
+      if (!p.running) throw new Error(`${peer.what} exited: ${p.stderr.trim().slice(-300)}`);
+      // Registered once the switch saw the address in use (local only is enough guest to guest).
+      let tries = 0;
+      await waitFor(`${user}'s address ${ip} to be registered`, 20_000, async () => {
+        if (((await nic(user)).addresses as Array<{ ip: string }>).some((a) => a.ip === ip)) return true;
+        if (++tries % 5 === 0) await peer.cmd('announce');
+        return false;
+      }, 200);
+      // ep: only its ip is used (the trafgen destination); the stand-in has no interface.
+      peers.set(transport, { peer, ep: { ns: sw, dev: user, ip } });
+    }
+
+    /** Probe the worker around fn, and the stand-in `peer` if given. */
+    const measured = async (peer: Peer | null, fn: () => Promise<{ delivered: number; offered: number }>): Promise<Once> => {
+      const pa = peer ? await peer.count() : null;
+      const a = probe ? await probe().catch(() => null) : null;
+      const r = await fn();
+      const b = probe && a ? await probe().catch(() => null) : null;
+      const pb = peer ? await peer.count() : null;
+      return { ...r, cost: a && b ? costOf(a, b) : null, peerShare: pa && pb && pb.at > pa.at ? (pb.cpuNs - pa.cpuNs) / (pb.at - pa.at) : null };
+    };
+    /** `seconds` of stand-in sending: delivered = G1's rx_packets, offered = the stand-in's tx. */
+    const standInSends = (peer: Peer) => measured(peer, async () => {
+      await peer.cmd('start');
+      try {
+        await sleep(700);
+        const [c0, p0] = await Promise.all([rxPackets(e1), peer.count()]);
+        await sleep(ctx.seconds * 1000);
+        const [c1, p1] = await Promise.all([rxPackets(e1), peer.count()]);
+        const secs = (p1.at - p0.at) / 1e9;
+        return { delivered: (c1 - c0) / secs, offered: (p1.tx - p0.tx) / secs };
+      } finally { await peer.cmd('stop'); }
+    });
+    /** trafgen t.src -> t.dst: delivered = what `delivered` counts; offered = the frames trafgen got into its TAP (tx_packets). */
+    const trafgenTo = (peer: Peer | null, t: Topology, cfg: string, delivered: () => Promise<number>) => measured(peer, async () => {
+      const tx: number[] = [];
+      const got = await framesOnce(scope, t, cfg, ctx.seconds, 1, async () => {
+        const [n, sent] = await Promise.all([delivered(), txPackets(t.src)]);
+        tx.push(sent);
+        return n;
+      });
+      return { delivered: got, offered: tx.length === 2 ? (tx[1]! - tx[0]!) / ctx.seconds : NaN };
+    });
+
+    interface Plan { name: SocketRowName; peer: string; once: () => Promise<Once> }
+    const plans: Plan[] = [];
+    for (const transport of ['STREAM', 'DGRAM'] as const) {
+      const p = peers.get(transport)!;
+      const lower = transport.toLowerCase() as 'stream' | 'dgram';
+      const who = `bench/qemu-peer.ts on QEMU's socket (${lower === 'stream' ? 'node:net, 64 KiB writes of length-prefixed frames' : 'koffi, blocking sendmmsg/recvmmsg of 64 datagrams'})`;
+      plans.push({ name: `${lower}-to-guest`, peer: who, once: () => standInSends(p.peer) });
+      const t: Topology = { src: e1, dst: p.ep };
+      const cfg = await writeTrafgenConfig(scope.tempDir('tg'), t);
+      plans.push({ name: `guest-to-${lower}`, peer: who, once: () => trafgenTo(p.peer, t, cfg, async () => (await p.peer.count()).rx) });
+    }
+    const ref: Topology = { src: e2, dst: e1 };
+    const refCfg = await writeTrafgenConfig(scope.tempDir('tg'), ref);
+    plans.push({ name: 'guest-to-guest', peer: 'none (trafgen in G2, rx_packets in G1)', once: () => trafgenTo(null, ref, refCfg, () => rxPackets(e1)) });
+
+    const runs = new Map<SocketRowName, Once[]>(plans.map((p) => [p.name, []]));
+    const errors = new Map<SocketRowName, string>();
+    for (let r = 0; r < ctx.reps; r++) {
+      for (const p of r % 2 === 0 ? plans : [...plans].reverse()) {
+        if (errors.has(p.name)) continue;
+        try {
+          const o = await p.once();
+          runs.get(p.name)!.push(o);
+          log(`sockets ${p.name}: ${r + 1}/${ctx.reps}: ${(o.delivered / 1e3).toFixed(1)} k/s delivered, ${(o.offered / 1e3).toFixed(1)} k/s offered, ` +
+            `worker ${o.cost?.nsPerFrame?.toFixed(0) ?? 'n/a'} ns/frame, stand-in ${o.peerShare === null ? '-' : `${(o.peerShare * 100).toFixed(0)}% CPU`}`);
+        } catch (e) {
+          errors.set(p.name, (e as Error).message.replace(/\s+/g, ' ').slice(0, 300));
+          log(`sockets ${p.name}: n/a: ${errors.get(p.name)}`);
+        }
+      }
+    }
+    for (const p of plans) {
+      const os = runs.get(p.name)!;
+      const nums = (f: (o: Once) => number | null | undefined) => metric(os.map(f).filter((x): x is number => typeof x === 'number' && Number.isFinite(x)));
+      const err = errors.get(p.name);
+      res.rows.push({
+        name: p.name, peer: p.peer, status: err === undefined ? 'ok' : 'n/a', ...(err !== undefined ? { reason: err } : {}),
+        framesPerSec: nums((o) => o.delivered), offeredPerSec: nums((o) => o.offered),
+        nsPerFrame: nums((o) => o.cost?.nsPerFrame), workerCpuShare: nums((o) => o.cost?.cpuShare),
+        framesPerWakeup: nums((o) => o.cost?.framesPerWakeup), peerCpuShare: nums((o) => o.peerShare),
+      });
+    }
+    if (errors.size > 0) {
+      res.status = errors.size === plans.length ? 'n/a' : 'partial';
+      res.reason = [...errors].map(([k, v]) => `${k}: ${v}`).join('; ');
+    }
+    if (!d.running) throw new Error(`vswitchd exited during the run: ${tail()}`);
+    return res;
+  } catch (e) {
+    return { ...res, status: 'n/a', reason: (e as Error).message.replace(/\s+/g, ' ').slice(0, 400) };
+  }
+}
+
+const f = (v: number | null, digits: number, scale = 1): string => (v === null ? 'n/a' : (v * scale).toFixed(digits));
+const pct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
+
+/** The report's socket section: one line per row, the stand-ins named, then dgram / stream per direction. */
+export function socketsText(r: SocketsResult | null): string {
+  const lines = ['QEMU socket paths at full rate (64-byte UDP frames; a stand-in on QEMU\'s side of the socket, bench/qemu-peer.ts; TCP over them: the VM rows):'];
+  if (r === null) return [...lines, '  not selected (--only sockets)'].join('\n');
+  if (r.status === 'n/a' && r.rows.length === 0) return [...lines, `  n/a: ${r.reason}`].join('\n');
+  if (r.status === 'partial') lines.push(`  partial: ${r.reason}`);
+  lines.push(`  ${'path'.padEnd(LABELS['guest-to-guest'].length)} | delivered kfr/s | offered kfr/s | worker ns/frame | worker CPU | fr/wake | stand-in CPU`);
+  for (const row of r.rows) {
+    if (row.status !== 'ok') { lines.push(`  ${LABELS[row.name]} | n/a: ${row.reason}`); continue; }
+    lines.push(`  ${LABELS[row.name]} | ${f(row.framesPerSec.median, 1, 1e-3).padStart(15)} | ${f(row.offeredPerSec.median, 1, 1e-3).padStart(13)} | ` +
+      `${f(row.nsPerFrame.median, 0).padStart(15)} | ${pct(row.workerCpuShare.median).padStart(10)} | ${f(row.framesPerWakeup.median, 1).padStart(7)} | ${pct(row.peerCpuShare.median).padStart(12)}`);
+  }
+  const by = (n: SocketRowName) => r.rows.find((x) => x.name === n && x.status === 'ok');
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `x${(a / b).toFixed(2)}` : 'n/a');
+  for (const [dg, st, what] of [['dgram-to-guest', 'stream-to-guest', 'socket -> guest'], ['guest-to-dgram', 'guest-to-stream', 'guest -> socket']] as const) {
+    const a = by(dg), b = by(st);
+    if (a && b) lines.push(`  dgram / stream, ${what}: rate ${ratio(a.framesPerSec.median, b.framesPerSec.median)}, worker ns/frame ${ratio(a.nsPerFrame.median, b.nsPerFrame.median)}`);
+  }
+  const peers = [...new Set(r.rows.map((x) => x.peer))];
+  lines.push(...peers.map((p) => `  peer: ${p}`), `  each figure the median of the repetitions, ${r.seconds} s each; worker ns/frame = data-plane thread CPU / frames the switch received`);
+  return lines.join('\n');
+}
