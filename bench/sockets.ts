@@ -8,15 +8,19 @@
  * address the way a QEMU guest does (gratuitous ARP), and generates or counts frames.
  *
  * One IP-mode switch (vswitchd with --metrics, in a namespace of its own) with two namespace
- * guests (G1, G2: TAP NICs) and two QEMU guests (QS: STREAM, QD: DGRAM). Rows, each the median
- * of the repetitions, measured alternately (A B ..., then ... B A) so load from elsewhere falls
- * on all alike:
+ * guests (G1, G2: TAP NICs) and two QEMU guests (QS: STREAM, QD: DGRAM); a second one with G1
+ * and QD only, whose namespace has net.unix.max_dgram_qlen QLEN instead of Linux's 10 (a
+ * connected unix datagram sender blocks once the receiver holds that many datagrams, so it
+ * bounds the dgram path's batches; the daemon's and the stand-in's sockets are made in the
+ * daemon's namespace). Rows, each the median of the repetitions, measured alternately
+ * (A B ..., then ... B A) so load from elsewhere falls on all alike:
  *   stream -> guest   the stand-in sends 64-byte UDP frames as fast as the socket takes them to
  *                     G1; delivered = G1's enc600 rx_packets per second
  *   guest -> stream   trafgen in G1 sends 64-byte UDP frames to the stand-in; delivered = frames
  *                     the stand-in read per second
  *   dgram -> guest, guest -> dgram   the same over the dgram NIC
  *   guest -> guest    trafgen G2 -> G1 (TAP NICs at both ends): the reference in the same run
+ *   dgram ..., max_dgram_qlen QLEN   the two dgram rows on the second switch
  * For each: offered (frames the sender put into the path per second: the stand-in's count, or
  * the frames trafgen got into its TAP, tx_packets), the data-plane worker's CPU ns per frame the
  * switch received, its CPU share and frames per wake-up (bench/cost.ts; the window includes
@@ -33,16 +37,25 @@ import type { Metric } from './report.js';
 
 const METRICS_PORT = 9464;
 const NET = '10.76.10';
+const NET_QLEN = '10.76.11';
+/** net.unix.max_dgram_qlen of the second switch's namespace (a new namespace has 10). */
+export const QLEN = 512;
 
-export type SocketRowName = 'stream-to-guest' | 'guest-to-stream' | 'dgram-to-guest' | 'guest-to-dgram' | 'guest-to-guest';
+export type SocketRowName = 'stream-to-guest' | 'guest-to-stream' | 'dgram-to-guest' | 'guest-to-dgram' | 'guest-to-guest'
+  | 'dgram-to-guest-qlen' | 'guest-to-dgram-qlen';
 
-const LABELS: Record<SocketRowName, string> = {
-  'stream-to-guest': 'stream socket -> guest (stand-in sends)  ',
-  'guest-to-stream': 'guest -> stream socket (stand-in counts) ',
-  'dgram-to-guest': 'dgram socket -> guest (stand-in sends)   ',
-  'guest-to-dgram': 'guest -> dgram socket (stand-in counts)  ',
-  'guest-to-guest': 'guest -> guest (TAP NICs, reference)     ',
-};
+function label(n: SocketRowName, qlen: number): string {
+  const l: Record<SocketRowName, string> = {
+    'stream-to-guest': 'stream socket -> guest (stand-in sends)',
+    'guest-to-stream': 'guest -> stream socket (stand-in counts)',
+    'dgram-to-guest': 'dgram socket -> guest (stand-in sends)',
+    'guest-to-dgram': 'guest -> dgram socket (stand-in counts)',
+    'guest-to-guest': 'guest -> guest (TAP NICs, reference)',
+    'dgram-to-guest-qlen': `dgram socket -> guest, max_dgram_qlen ${qlen}`,
+    'guest-to-dgram-qlen': `guest -> dgram socket, max_dgram_qlen ${qlen}`,
+  };
+  return l[n];
+}
 
 export interface SocketRow {
   name: SocketRowName;
@@ -67,6 +80,8 @@ export interface SocketsResult {
   status: 'ok' | 'partial' | 'n/a';
   reason?: string;
   seconds: number;
+  /** net.unix.max_dgram_qlen of the -qlen rows. */
+  qlen: number;
   rows: SocketRow[];
 }
 
@@ -118,114 +133,145 @@ export interface SocketsContext {
 /** One repetition's figures. */
 interface Once { delivered: number; offered: number; cost: Cost | null; peerShare: number | null }
 
-export async function measureSockets(ctx: SocketsContext): Promise<SocketsResult> {
-  const { scope, prefix, repoRoot, log } = ctx;
-  const res: SocketsResult = { status: 'ok', seconds: ctx.seconds, rows: [] };
-  try {
-    const peerJs = join(repoRoot, 'dist/bench/qemu-peer.js');
-    if (!existsSync(peerJs)) throw new Error('dist/bench/qemu-peer.js does not exist (npm run build)');
-    const sw = await scope.netns(`${prefix}s`);
-    const g1 = await scope.netns(`${prefix}a`);
-    const g2 = await scope.netns(`${prefix}b`);
-    const dir = scope.tempDir('sk');
-    const config = join(dir, 'system.config');
-    const socket = join(dir, 'vswitchd.sock');
-    const guests = [['G1', g1], ['G2', g2]] as const;
-    const qemus = [['QS', 'STREAM'], ['QD', 'DGRAM']] as const;
-    writeFileSync(config, [
-      '* vswitch socket-path benchmark: written by bench/sockets.ts, removed after the run',
-      'DEFINE VSWITCH BSK IP',
-      ...guests.flatMap(([u, ns]) => [`DEFINE GUEST ${u} NETNS ${ns}`, `DEFINE NIC 0600 TYPE QDIO FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
-      ...qemus.flatMap(([u, t]) => [`DEFINE GUEST ${u} QEMU ${t}`, `DEFINE NIC 0600 FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
-      '',
-    ].join('\n'));
-    const d = scope.spawn(sw, join(repoRoot, 'bin/vswitchd'), ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'),
-      '--metrics', `127.0.0.1:${METRICS_PORT}`]);
-    const cli = (...words: string[]) => run(join(repoRoot, 'bin/vswitch'), ['--socket', socket, ...words], { timeoutMs: 10_000 });
-    const tail = () => d.stderr.trim().split('\n').slice(-3).join(' | ');
-    await waitFor('vswitchd command socket', 20_000, async () => !d.running || (existsSync(socket) && (await cli('Q', 'VSWITCH', 'ALL')).code === 0));
-    if (!d.running) throw new Error(`vswitchd exited: ${tail()}`);
-    const ends: Endpoint[] = [];
-    for (const [i, [, ns]] of guests.entries()) {
-      await waitFor(`enc600 in ${ns}`, 10_000, async () => (await run('ip', ['-n', ns, 'link', 'show', 'dev', 'enc600'])).code === 0);
-      const e = { ns, dev: 'enc600', ip: `${NET}.${11 + i}` };
-      await sh('ip', ['-n', ns, 'addr', 'add', `${e.ip}/24`, 'dev', 'enc600']);
-      await sh('ip', ['-n', ns, 'link', 'set', 'enc600', 'up']);
-      ends.push(e);
-    }
-    const [e1, e2] = ends as [Endpoint, Endpoint];
-    const nic = async (user: string): Promise<any> => JSON.parse((await cli('--json', 'Q', 'NIC', '0600', 'DETAILS', 'FOR', user)).stdout).nics[0];
-    const g1Mac = await linkMac(e1);
-    let probe: Probe | null = null;
-    try { probe = probeDaemon(sw, d.pid, METRICS_PORT); } catch (e) { log(`sockets: no worker cost: ${(e as Error).message}`); }
+/** A switch of the benchmark: its guests' endpoints, the stand-ins by transport, the worker probe. */
+interface Rig {
+  guests: Endpoint[];
+  peers: Map<'STREAM' | 'DGRAM', { peer: Peer; ep: Endpoint }>;
+  probe: Probe | null;
+  /** Throws when the daemon is gone (its last lines in the message). */
+  alive: () => void;
+}
 
-    // The stand-ins, one per QEMU NIC, started as QEMU would be: after the NIC exists.
-    const peers = new Map<string, { peer: Peer; ep: Endpoint }>();
-    for (const [i, [user, transport]] of qemus.entries()) {
-      const n = await nic(user);
-      const ip = `${NET}.${21 + i}`;
-      const p = scope.spawn(sw, process.execPath, [peerJs, transport.toLowerCase(), n.qemu.paths.qemu, n.qemu.paths.daemon ?? '-', n.mac, ip, g1Mac, e1.ip], { stdin: 'pipe' });
-      const peer = new Peer(p, `the ${transport} stand-in`);
-      await waitFor(`${peer.what} to be connected`, 20_000, () => p.stdout.includes('ready') || !p.running);
-      if (!p.running) throw new Error(`${peer.what} exited: ${p.stderr.trim().slice(-300)}`);
-      // Registered once the switch saw the address in use (local only is enough guest to guest).
-      let tries = 0;
-      await waitFor(`${user}'s address ${ip} to be registered`, 20_000, async () => {
-        if (((await nic(user)).addresses as Array<{ ip: string }>).some((a) => a.ip === ip)) return true;
-        if (++tries % 5 === 0) await peer.cmd('announce');
-        return false;
-      }, 200);
-      // ep: only its ip is used (the trafgen destination); the stand-in has no interface.
-      peers.set(transport, { peer, ep: { ns: sw, dev: user, ip } });
-    }
+/**
+ * vswitchd (IP mode, --metrics) in namespace `${prefix}s` with namespace guests G1.. (one per
+ * `guests` letter) and one QEMU guest per transport, each with its stand-in connected and its
+ * address registered. `qlen`: net.unix.max_dgram_qlen set in the daemon's namespace before the
+ * daemon starts (its sockets and the stand-ins' are made there), or null for the default.
+ */
+async function rig(ctx: SocketsContext, scope: Scope, prefix: string, net: string, guests: string[], transports: Array<'STREAM' | 'DGRAM'>, qlen: number | null): Promise<Rig> {
+  const { repoRoot, log } = ctx;
+  const peerJs = join(repoRoot, 'dist/bench/qemu-peer.js');
+  if (!existsSync(peerJs)) throw new Error('dist/bench/qemu-peer.js does not exist (npm run build)');
+  const sw = await scope.netns(`${prefix}s`);
+  if (qlen !== null) await sh('ip', ['netns', 'exec', sw, 'sysctl', '-qw', `net.unix.max_dgram_qlen=${qlen}`]);
+  const gns: Array<[string, string]> = [];
+  for (const [i, letter] of guests.entries()) gns.push([`G${i + 1}`, await scope.netns(`${prefix}${letter}`)]);
+  const qemus = transports.map((t) => [t === 'STREAM' ? 'QS' : 'QD', t] as const);
+  const dir = scope.tempDir('sk');
+  const config = join(dir, 'system.config');
+  const socket = join(dir, 'vswitchd.sock');
+  writeFileSync(config, [
+    '* vswitch socket-path benchmark: written by bench/sockets.ts, removed after the run',
+    'DEFINE VSWITCH BSK IP',
+    ...gns.flatMap(([u, ns]) => [`DEFINE GUEST ${u} NETNS ${ns}`, `DEFINE NIC 0600 TYPE QDIO FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
+    ...qemus.flatMap(([u, t]) => [`DEFINE GUEST ${u} QEMU ${t}`, `DEFINE NIC 0600 FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
+    '',
+  ].join('\n'));
+  const d = scope.spawn(sw, join(repoRoot, 'bin/vswitchd'), ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'),
+    '--metrics', `127.0.0.1:${METRICS_PORT}`]);
+  const cli = (...words: string[]) => run(join(repoRoot, 'bin/vswitch'), ['--socket', socket, ...words], { timeoutMs: 10_000 });
+  const tail = () => d.stderr.trim().split('\n').slice(-3).join(' | ');
+  await waitFor('vswitchd command socket', 20_000, async () => !d.running || (existsSync(socket) && (await cli('Q', 'VSWITCH', 'ALL')).code === 0));
+  if (!d.running) throw new Error(`vswitchd exited: ${tail()}`);
+  const ends: Endpoint[] = [];
+  for (const [i, [, ns]] of gns.entries()) {
+    await waitFor(`enc600 in ${ns}`, 10_000, async () => (await run('ip', ['-n', ns, 'link', 'show', 'dev', 'enc600'])).code === 0);
+    const e = { ns, dev: 'enc600', ip: `${net}.${11 + i}` };
+    await sh('ip', ['-n', ns, 'addr', 'add', `${e.ip}/24`, 'dev', 'enc600']);
+    await sh('ip', ['-n', ns, 'link', 'set', 'enc600', 'up']);
+    ends.push(e);
+  }
+  const e1 = ends[0]!;
+  const nic = async (user: string): Promise<any> => JSON.parse((await cli('--json', 'Q', 'NIC', '0600', 'DETAILS', 'FOR', user)).stdout).nics[0];
+  const g1Mac = await linkMac(e1);
+  let probe: Probe | null = null;
+  try { probe = probeDaemon(sw, d.pid, METRICS_PORT); } catch (e) { log(`sockets: no worker cost: ${(e as Error).message}`); }
 
-    /** Probe the worker around fn, and the stand-in `peer` if given. */
-    const measured = async (peer: Peer | null, fn: () => Promise<{ delivered: number; offered: number }>): Promise<Once> => {
-      const pa = peer ? await peer.count() : null;
-      const a = probe ? await probe().catch(() => null) : null;
-      const r = await fn();
-      const b = probe && a ? await probe().catch(() => null) : null;
-      const pb = peer ? await peer.count() : null;
-      return { ...r, cost: a && b ? costOf(a, b) : null, peerShare: pa && pb && pb.at > pa.at ? (pb.cpuNs - pa.cpuNs) / (pb.at - pa.at) : null };
-    };
-    /** `seconds` of stand-in sending: delivered = G1's rx_packets, offered = the stand-in's tx. */
-    const standInSends = (peer: Peer) => measured(peer, async () => {
-      await peer.cmd('start');
-      try {
-        await sleep(700);
-        const [c0, p0] = await Promise.all([rxPackets(e1), peer.count()]);
-        await sleep(ctx.seconds * 1000);
-        const [c1, p1] = await Promise.all([rxPackets(e1), peer.count()]);
-        const secs = (p1.at - p0.at) / 1e9;
-        return { delivered: (c1 - c0) / secs, offered: (p1.tx - p0.tx) / secs };
-      } finally { await peer.cmd('stop'); }
+  // The stand-ins, one per QEMU NIC, started as QEMU would be: after the NIC exists. They send to G1.
+  const peers: Rig['peers'] = new Map();
+  for (const [i, [user, transport]] of qemus.entries()) {
+    const n = await nic(user);
+    const ip = `${net}.${21 + i}`;
+    const p = scope.spawn(sw, process.execPath, [peerJs, transport.toLowerCase(), n.qemu.paths.qemu, n.qemu.paths.daemon ?? '-', n.mac, ip, g1Mac, e1.ip], { stdin: 'pipe' });
+    const peer = new Peer(p, `the ${transport} stand-in`);
+    await waitFor(`${peer.what} to be connected`, 20_000, () => p.stdout.includes('ready') || !p.running);
+    if (!p.running) throw new Error(`${peer.what} exited: ${p.stderr.trim().slice(-300)}`);
+    // Registered once the switch saw the address in use (local only is enough guest to guest).
+    let tries = 0;
+    await waitFor(`${user}'s address ${ip} to be registered`, 20_000, async () => {
+      if (((await nic(user)).addresses as Array<{ ip: string }>).some((a) => a.ip === ip)) return true;
+      if (++tries % 5 === 0) await peer.cmd('announce');
+      return false;
+    }, 200);
+    // ep: only its ip is used (the trafgen destination); the stand-in has no interface.
+    peers.set(transport, { peer, ep: { ns: sw, dev: user, ip } });
+  }
+  return { guests: ends, peers, probe, alive: () => { if (!d.running) throw new Error(`vswitchd exited during the run: ${tail()}`); } };
+}
+
+/** The rows of one rig: stand-in -> G1 and G1 -> stand-in for each of its transports, names suffixed by `variant`. */
+async function socketPlans(ctx: SocketsContext, scope: Scope, r: Rig, variant: '' | '-qlen'): Promise<Plan[]> {
+  const e1 = r.guests[0]!;
+  /** Probe the worker around fn, and the stand-in `peer` if given. */
+  const measured = async (peer: Peer | null, fn: () => Promise<{ delivered: number; offered: number }>): Promise<Once> => {
+    const pa = peer ? await peer.count() : null;
+    const a = r.probe ? await r.probe().catch(() => null) : null;
+    const x = await fn();
+    const b = r.probe && a ? await r.probe().catch(() => null) : null;
+    const pb = peer ? await peer.count() : null;
+    r.alive();
+    return { ...x, cost: a && b ? costOf(a, b) : null, peerShare: pa && pb && pb.at > pa.at ? (pb.cpuNs - pa.cpuNs) / (pb.at - pa.at) : null };
+  };
+  /** `seconds` of stand-in sending: delivered = G1's rx_packets, offered = the stand-in's tx. */
+  const standInSends = (peer: Peer) => measured(peer, async () => {
+    await peer.cmd('start');
+    try {
+      await sleep(700);
+      const [c0, p0] = await Promise.all([rxPackets(e1), peer.count()]);
+      await sleep(ctx.seconds * 1000);
+      const [c1, p1] = await Promise.all([rxPackets(e1), peer.count()]);
+      const secs = (p1.at - p0.at) / 1e9;
+      return { delivered: (c1 - c0) / secs, offered: (p1.tx - p0.tx) / secs };
+    } finally { await peer.cmd('stop'); }
+  });
+  /** trafgen t.src -> t.dst: delivered = what `delivered` counts; offered = the frames trafgen got into its TAP (tx_packets). */
+  const trafgenTo = (peer: Peer | null, t: Topology, cfg: string, delivered: () => Promise<number>) => measured(peer, async () => {
+    const tx: number[] = [];
+    const got = await framesOnce(scope, t, cfg, ctx.seconds, 1, async () => {
+      const [n, sent] = await Promise.all([delivered(), txPackets(t.src)]);
+      tx.push(sent);
+      return n;
     });
-    /** trafgen t.src -> t.dst: delivered = what `delivered` counts; offered = the frames trafgen got into its TAP (tx_packets). */
-    const trafgenTo = (peer: Peer | null, t: Topology, cfg: string, delivered: () => Promise<number>) => measured(peer, async () => {
-      const tx: number[] = [];
-      const got = await framesOnce(scope, t, cfg, ctx.seconds, 1, async () => {
-        const [n, sent] = await Promise.all([delivered(), txPackets(t.src)]);
-        tx.push(sent);
-        return n;
-      });
-      return { delivered: got, offered: tx.length === 2 ? (tx[1]! - tx[0]!) / ctx.seconds : NaN };
-    });
-
-    interface Plan { name: SocketRowName; peer: string; once: () => Promise<Once> }
-    const plans: Plan[] = [];
-    for (const transport of ['STREAM', 'DGRAM'] as const) {
-      const p = peers.get(transport)!;
-      const lower = transport.toLowerCase() as 'stream' | 'dgram';
-      const who = `bench/qemu-peer.ts on QEMU's socket (${lower === 'stream' ? 'node:net, 64 KiB writes of length-prefixed frames' : 'koffi, blocking sendmmsg/recvmmsg of 64 datagrams'})`;
-      plans.push({ name: `${lower}-to-guest`, peer: who, once: () => standInSends(p.peer) });
-      const t: Topology = { src: e1, dst: p.ep };
-      const cfg = await writeTrafgenConfig(scope.tempDir('tg'), t);
-      plans.push({ name: `guest-to-${lower}`, peer: who, once: () => trafgenTo(p.peer, t, cfg, async () => (await p.peer.count()).rx) });
-    }
-    const ref: Topology = { src: e2, dst: e1 };
+    return { delivered: got, offered: tx.length === 2 ? (tx[1]! - tx[0]!) / ctx.seconds : NaN };
+  });
+  const plans: Plan[] = [];
+  for (const [transport, p] of r.peers) {
+    const lower = transport === 'STREAM' ? 'stream' : 'dgram';
+    const who = `bench/qemu-peer.ts on QEMU's socket (${lower === 'stream' ? 'node:net, 64 KiB writes of length-prefixed frames' : 'koffi, blocking sendmmsg/recvmmsg of 64 datagrams'})`;
+    plans.push({ name: `${lower}-to-guest${variant}` as SocketRowName, peer: who, once: () => standInSends(p.peer) });
+    const t: Topology = { src: e1, dst: p.ep };
+    const cfg = await writeTrafgenConfig(scope.tempDir('tg'), t);
+    plans.push({ name: `guest-to-${lower}${variant}` as SocketRowName, peer: who, once: () => trafgenTo(p.peer, t, cfg, async () => (await p.peer.count()).rx) });
+  }
+  if (r.guests.length > 1) {
+    const ref: Topology = { src: r.guests[1]!, dst: e1 };
     const refCfg = await writeTrafgenConfig(scope.tempDir('tg'), ref);
     plans.push({ name: 'guest-to-guest', peer: 'none (trafgen in G2, rx_packets in G1)', once: () => trafgenTo(null, ref, refCfg, () => rxPackets(e1)) });
+  }
+  return plans;
+}
 
+/** A row to measure: its name, who was on QEMU's side, one repetition. */
+interface Plan { name: SocketRowName; peer: string; once: () => Promise<Once> }
+
+export async function measureSockets(ctx: SocketsContext): Promise<SocketsResult> {
+  const { scope, prefix, log } = ctx;
+  const res: SocketsResult = { status: 'ok', seconds: ctx.seconds, qlen: QLEN, rows: [] };
+  try {
+    // The main switch (default max_dgram_qlen), and one with only a DGRAM NIC and a larger queue.
+    const main = await rig(ctx, scope, prefix, NET, ['a', 'b'], ['STREAM', 'DGRAM'], null);
+    const big = await rig(ctx, scope, `${prefix}q`, NET_QLEN, ['a'], ['DGRAM'], QLEN);
+    const plans = [...await socketPlans(ctx, scope, main, ''), ...await socketPlans(ctx, scope, big, '-qlen')];
     const runs = new Map<SocketRowName, Once[]>(plans.map((p) => [p.name, []]));
     const errors = new Map<SocketRowName, string>();
     for (let r = 0; r < ctx.reps; r++) {
@@ -257,7 +303,6 @@ export async function measureSockets(ctx: SocketsContext): Promise<SocketsResult
       res.status = errors.size === plans.length ? 'n/a' : 'partial';
       res.reason = [...errors].map(([k, v]) => `${k}: ${v}`).join('; ');
     }
-    if (!d.running) throw new Error(`vswitchd exited during the run: ${tail()}`);
     return res;
   } catch (e) {
     return { ...res, status: 'n/a', reason: (e as Error).message.replace(/\s+/g, ' ').slice(0, 400) };
@@ -273,17 +318,22 @@ export function socketsText(r: SocketsResult | null): string {
   if (r === null) return [...lines, '  not selected (--only sockets)'].join('\n');
   if (r.status === 'n/a' && r.rows.length === 0) return [...lines, `  n/a: ${r.reason}`].join('\n');
   if (r.status === 'partial') lines.push(`  partial: ${r.reason}`);
-  lines.push(`  ${'path'.padEnd(LABELS['guest-to-guest'].length)} | delivered kfr/s | offered kfr/s | worker ns/frame | worker CPU | fr/wake | stand-in CPU`);
+  const w = Math.max(...r.rows.map((x) => label(x.name, r.qlen).length));
+  const L = (n: SocketRowName) => label(n, r.qlen).padEnd(w);
+  lines.push(`  ${'path'.padEnd(w)} | delivered kfr/s | offered kfr/s | worker ns/frame | worker CPU | fr/wake | stand-in CPU`);
   for (const row of r.rows) {
-    if (row.status !== 'ok') { lines.push(`  ${LABELS[row.name]} | n/a: ${row.reason}`); continue; }
-    lines.push(`  ${LABELS[row.name]} | ${f(row.framesPerSec.median, 1, 1e-3).padStart(15)} | ${f(row.offeredPerSec.median, 1, 1e-3).padStart(13)} | ` +
+    if (row.status !== 'ok') { lines.push(`  ${L(row.name)} | n/a: ${row.reason}`); continue; }
+    lines.push(`  ${L(row.name)} | ${f(row.framesPerSec.median, 1, 1e-3).padStart(15)} | ${f(row.offeredPerSec.median, 1, 1e-3).padStart(13)} | ` +
       `${f(row.nsPerFrame.median, 0).padStart(15)} | ${pct(row.workerCpuShare.median).padStart(10)} | ${f(row.framesPerWakeup.median, 1).padStart(7)} | ${pct(row.peerCpuShare.median).padStart(12)}`);
   }
   const by = (n: SocketRowName) => r.rows.find((x) => x.name === n && x.status === 'ok');
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `x${(a / b).toFixed(2)}` : 'n/a');
-  for (const [dg, st, what] of [['dgram-to-guest', 'stream-to-guest', 'socket -> guest'], ['guest-to-dgram', 'guest-to-stream', 'guest -> socket']] as const) {
-    const a = by(dg), b = by(st);
-    if (a && b) lines.push(`  dgram / stream, ${what}: rate ${ratio(a.framesPerSec.median, b.framesPerSec.median)}, worker ns/frame ${ratio(a.nsPerFrame.median, b.nsPerFrame.median)}`);
+  for (const [x, y, what] of [
+    ['dgram-to-guest', 'stream-to-guest', 'dgram / stream, socket -> guest'], ['guest-to-dgram', 'guest-to-stream', 'dgram / stream, guest -> socket'],
+    ['dgram-to-guest-qlen', 'dgram-to-guest', `dgram qlen ${r.qlen} / default, socket -> guest`], ['guest-to-dgram-qlen', 'guest-to-dgram', `dgram qlen ${r.qlen} / default, guest -> socket`],
+  ] as const) {
+    const a = by(x), b = by(y);
+    if (a && b) lines.push(`  ${what}: rate ${ratio(a.framesPerSec.median, b.framesPerSec.median)}, worker ns/frame ${ratio(a.nsPerFrame.median, b.nsPerFrame.median)}`);
   }
   const peers = [...new Set(r.rows.map((x) => x.peer))];
   lines.push(...peers.map((p) => `  peer: ${p}`), `  each figure the median of the repetitions, ${r.seconds} s each; worker ns/frame = data-plane thread CPU / frames the switch received`);

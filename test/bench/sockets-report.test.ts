@@ -20,9 +20,10 @@ function row(name: SocketRowName, kfps: number, ns: number, peer = 'P'): SocketR
 }
 
 test('the table: one line per row, dgram / stream per direction, the peers and the method', () => {
-  const text = socketsText({ status: 'ok', seconds: 3, rows: [
+  const text = socketsText({ status: 'ok', seconds: 3, qlen: 512, rows: [
     row('stream-to-guest', 200, 4000, 'S'), row('guest-to-stream', 100, 5000, 'S'),
     row('dgram-to-guest', 100, 6000, 'D'), row('guest-to-dgram', 150, 4500, 'D'), row('guest-to-guest', 120, 5500, 'none'),
+    row('dgram-to-guest-qlen', 150, 3000, 'D'), row('guest-to-dgram-qlen', 150, 4500, 'D'),
   ] });
   assert.equal(text, [
     "QEMU socket paths at full rate (64-byte UDP frames; a stand-in on QEMU's side of the socket, bench/qemu-peer.ts; TCP over them: the VM rows):",
@@ -32,8 +33,12 @@ test('the table: one line per row, dgram / stream per direction, the peers and t
     '  dgram socket -> guest (stand-in sends)    |           100.0 |         100.5 |            6000 |        50% |     3.3 |          13%',
     '  guest -> dgram socket (stand-in counts)   |           150.0 |         150.5 |            4500 |        50% |     3.3 |          13%',
     '  guest -> guest (TAP NICs, reference)      |           120.0 |         120.5 |            5500 |        50% |     3.3 |            -',
+    '  dgram socket -> guest, max_dgram_qlen 512 |           150.0 |         150.5 |            3000 |        50% |     3.3 |          13%',
+    '  guest -> dgram socket, max_dgram_qlen 512 |           150.0 |         150.5 |            4500 |        50% |     3.3 |          13%',
     '  dgram / stream, socket -> guest: rate x0.50, worker ns/frame x1.50',
     '  dgram / stream, guest -> socket: rate x1.50, worker ns/frame x0.90',
+    '  dgram qlen 512 / default, socket -> guest: rate x1.50, worker ns/frame x0.50',
+    '  dgram qlen 512 / default, guest -> socket: rate x1.00, worker ns/frame x1.00',
     '  peer: S', '  peer: D', '  peer: none',
     '  each figure the median of the repetitions, 3 s each; worker ns/frame = data-plane thread CPU / frames the switch received',
   ].join('\n'));
@@ -41,11 +46,11 @@ test('the table: one line per row, dgram / stream per direction, the peers and t
 
 test('a row that could not run says why and has no ratio; n/a as a whole; not selected', () => {
   const bad: SocketRow = { ...row('dgram-to-guest', 0, 0), status: 'n/a', reason: 'the DGRAM stand-in exited' };
-  const text = socketsText({ status: 'partial', reason: 'dgram-to-guest: the DGRAM stand-in exited', seconds: 3, rows: [row('stream-to-guest', 200, 4000), bad] });
+  const text = socketsText({ status: 'partial', reason: 'dgram-to-guest: the DGRAM stand-in exited', seconds: 3, qlen: 512, rows: [row('stream-to-guest', 200, 4000), bad] });
   assert.match(text, /^ {2}partial: dgram-to-guest: the DGRAM stand-in exited$/m);
   assert.match(text, /^ {2}dgram socket -> guest \(stand-in sends\) +\| n\/a: the DGRAM stand-in exited$/m);
   assert.doesNotMatch(text, /dgram \/ stream/);
-  assert.match(socketsText({ status: 'n/a', reason: 'no vswitchd', seconds: 3, rows: [] }), /\n {2}n\/a: no vswitchd$/);
+  assert.match(socketsText({ status: 'n/a', reason: 'no vswitchd', seconds: 3, qlen: 512, rows: [] }), /\n {2}n\/a: no vswitchd$/);
   assert.match(socketsText(null), /not selected \(--only sockets\)$/);
 });
 
