@@ -7,7 +7,7 @@
  * (stream: 4-byte big-endian length + frame; dgram: one frame per datagram), registers its
  * address the way a QEMU guest does (gratuitous ARP), and generates or counts frames.
  *
- * One IP-mode switch (vswitchd with --metrics, in a namespace of its own) with two namespace
+ * One IP-mode switch (bench/qemu-switch.ts: vswitchd with --metrics, in a namespace of its own) with two namespace
  * guests (G1, G2: TAP NICs) and two QEMU guests (QS: STREAM, QD: DGRAM); a second one with G1
  * and QD only, whose namespace has net.unix.max_dgram_qlen QLEN instead of Linux's 10 (a
  * connected unix datagram sender blocks once the receiver holds that many datagrams, so it
@@ -28,14 +28,14 @@
  * threads; near 100% of a core would mean the stand-in, not the switch, set the rate).
  * Everything lives in the given Scope.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { median, run, sh, sleep, waitFor, type Proc, type Scope } from './lib.js';
+import { median, sh, sleep, waitFor, type Proc, type Scope } from './lib.js';
 import { framesOnce, linkMac, rxPackets, writeTrafgenConfig, type Endpoint, type Topology } from './measure.js';
-import { costOf, probeDaemon, type Cost, type Probe } from './cost.js';
+import { costOf, type Cost, type Probe } from './cost.js';
+import { guestUp, startQemuSwitch } from './qemu-switch.js';
 import type { Metric } from './report.js';
 
-const METRICS_PORT = 9464;
 const NET = '10.76.10';
 const NET_QLEN = '10.76.11';
 /** net.unix.max_dgram_qlen of the second switch's namespace (a new namespace has 10). */
@@ -143,7 +143,7 @@ interface Rig {
 }
 
 /**
- * vswitchd (IP mode, --metrics) in namespace `${prefix}s` with namespace guests G1.. (one per
+ * The switch (bench/qemu-switch.ts) in namespace `${prefix}s` with namespace guests G1.. (one per
  * `guests` letter) and one QEMU guest per transport, each with its stand-in connected and its
  * address registered. `qlen`: net.unix.max_dgram_qlen set in the daemon's namespace before the
  * daemon starts (its sockets and the stand-ins' are made there), or null for the default.
@@ -157,35 +157,12 @@ async function rig(ctx: SocketsContext, scope: Scope, prefix: string, net: strin
   const gns: Array<[string, string]> = [];
   for (const [i, letter] of guests.entries()) gns.push([`G${i + 1}`, await scope.netns(`${prefix}${letter}`)]);
   const qemus = transports.map((t) => [t === 'STREAM' ? 'QS' : 'QD', t] as const);
-  const dir = scope.tempDir('sk');
-  const config = join(dir, 'system.config');
-  const socket = join(dir, 'vswitchd.sock');
-  writeFileSync(config, [
-    '* vswitch socket-path benchmark: written by bench/sockets.ts, removed after the run',
-    'DEFINE VSWITCH BSK IP',
-    ...gns.flatMap(([u, ns]) => [`DEFINE GUEST ${u} NETNS ${ns}`, `DEFINE NIC 0600 TYPE QDIO FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
-    ...qemus.flatMap(([u, t]) => [`DEFINE GUEST ${u} QEMU ${t}`, `DEFINE NIC 0600 FOR ${u}`, `MODIFY VSWITCH BSK GRANT ${u}`, `COUPLE 0600 TO SYSTEM BSK FOR ${u}`]),
-    '',
-  ].join('\n'));
-  const d = scope.spawn(sw, join(repoRoot, 'bin/vswitchd'), ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'),
-    '--metrics', `127.0.0.1:${METRICS_PORT}`]);
-  const cli = (...words: string[]) => run(join(repoRoot, 'bin/vswitch'), ['--socket', socket, ...words], { timeoutMs: 10_000 });
-  const tail = () => d.stderr.trim().split('\n').slice(-3).join(' | ');
-  await waitFor('vswitchd command socket', 20_000, async () => !d.running || (existsSync(socket) && (await cli('Q', 'VSWITCH', 'ALL')).code === 0));
-  if (!d.running) throw new Error(`vswitchd exited: ${tail()}`);
+  const q = await startQemuSwitch({ scope, ns: sw, repoRoot, log, name: 'BSK', writer: 'bench/sockets.ts', netnsGuests: gns, qemuGuests: qemus });
   const ends: Endpoint[] = [];
-  for (const [i, [, ns]] of gns.entries()) {
-    await waitFor(`enc600 in ${ns}`, 10_000, async () => (await run('ip', ['-n', ns, 'link', 'show', 'dev', 'enc600'])).code === 0);
-    const e = { ns, dev: 'enc600', ip: `${net}.${11 + i}` };
-    await sh('ip', ['-n', ns, 'addr', 'add', `${e.ip}/24`, 'dev', 'enc600']);
-    await sh('ip', ['-n', ns, 'link', 'set', 'enc600', 'up']);
-    ends.push(e);
-  }
+  for (const [i, [, ns]] of gns.entries()) ends.push(await guestUp(ns, `${net}.${11 + i}`));
   const e1 = ends[0]!;
-  const nic = async (user: string): Promise<any> => JSON.parse((await cli('--json', 'Q', 'NIC', '0600', 'DETAILS', 'FOR', user)).stdout).nics[0];
+  const nic = q.nic;
   const g1Mac = await linkMac(e1);
-  let probe: Probe | null = null;
-  try { probe = probeDaemon(sw, d.pid, METRICS_PORT); } catch (e) { log(`sockets: no worker cost: ${(e as Error).message}`); }
 
   // The stand-ins, one per QEMU NIC, started as QEMU would be: after the NIC exists. They send to G1.
   const peers: Rig['peers'] = new Map();
@@ -206,7 +183,7 @@ async function rig(ctx: SocketsContext, scope: Scope, prefix: string, net: strin
     // ep: only its ip is used (the trafgen destination); the stand-in has no interface.
     peers.set(transport, { peer, ep: { ns: sw, dev: user, ip } });
   }
-  return { guests: ends, peers, probe, alive: () => { if (!d.running) throw new Error(`vswitchd exited during the run: ${tail()}`); } };
+  return { guests: ends, peers, probe: q.probe, alive: q.alive };
 }
 
 /** The rows of one rig: stand-in -> G1 and G1 -> stand-in for each of its transports, names suffixed by `variant`. */

@@ -13,25 +13,21 @@
  * For each: TCP from the VM to the guest (busybox `nc` sending a file of TCP_MB MiB; the rate is
  * the receiver's, first byte to last) and ping from the VM (PINGS echoes; p50 and p99 of the
  * per-echo times). Around every TCP and ping repetition the daemon's data-plane worker is
- * probed (bench/cost.ts, the daemon runs with --metrics): its CPU ns per frame the switch
+ * probed (bench/cost.ts; the switch is bench/qemu-switch.ts's): its CPU ns per frame the switch
  * received (VM frames and the guest's answers), its CPU share, and for TCP its CPU time per
  * MiB carried (comparable across transports whose frames differ in size). TCG makes the
  * absolute rates low; the ratios between transports are the point. QEMU runs in the daemon's
  * namespace (the TAP lives there). Everything lives in the Scope.
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { median, percentile, run, sh, waitFor, type Scope } from './lib.js';
+import { median, percentile, waitFor, type Scope } from './lib.js';
 import type { Metric } from './report.js';
-import { costOf, probeDaemon, type Cost, type Probe } from './cost.js';
+import { costOf, type Cost } from './cost.js';
+import { guestUp, startQemuSwitch } from './qemu-switch.js';
 import { Vm } from '../test/helpers/vm.js';
 
 export const TCP_MB = 32;
 export const PINGS = 60;
 const NET = '10.76.9';
-
-/** vswitchd's --metrics port, on the loopback of the daemon's namespace. */
-const METRICS_PORT = 9464;
 
 export type VmTransport = 'STREAM' | 'DGRAM' | 'TAP';
 
@@ -91,26 +87,9 @@ export async function measureVm(ctx: VmBenchContext): Promise<VmResult> {
     await Vm.image();
     const sw = await scope.netns(`${prefix}s`);
     const g = await scope.netns(`${prefix}g`);
-    const dir = scope.tempDir('vm');
-    const config = join(dir, 'system.config');
-    const socket = join(dir, 'vswitchd.sock');
-    writeFileSync(config, [
-      '* vswitch VM benchmark: written by bench/vm.ts, removed after the run',
-      'DEFINE VSWITCH BVM IP',
-      `DEFINE GUEST G1 NETNS ${g}`, 'DEFINE NIC 0600 TYPE QDIO FOR G1', 'MODIFY VSWITCH BVM GRANT G1', 'COUPLE 0600 TO SYSTEM BVM FOR G1',
-      ...VM_TRANSPORTS.flatMap(([t, u]) => [`DEFINE GUEST ${u} QEMU ${t}`, `DEFINE NIC 0600 FOR ${u}`, `MODIFY VSWITCH BVM GRANT ${u}`, `COUPLE 0600 TO SYSTEM BVM FOR ${u}`]), '',
-    ].join('\n'));
-    const d = scope.spawn(sw, join(repoRoot, 'bin/vswitchd'), ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'),
-      '--metrics', `127.0.0.1:${METRICS_PORT}`]);
-    const cli = (...words: string[]) => run(join(repoRoot, 'bin/vswitch'), ['--socket', socket, ...words], { timeoutMs: 10_000 });
-    await waitFor('vswitchd command socket', 20_000, async () => !d.running || (existsSync(socket) && (await cli('Q', 'VSWITCH', 'ALL')).code === 0));
-    if (!d.running) throw new Error(`vswitchd exited: ${d.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    await waitFor('enc600 in the guest', 10_000, async () => (await run('ip', ['-n', g, 'link', 'show', 'dev', 'enc600'])).code === 0);
-    await sh('ip', ['-n', g, 'addr', 'add', `${NET}.11/24`, 'dev', 'enc600']);
-    await sh('ip', ['-n', g, 'link', 'set', 'enc600', 'up']);
-    const nic = async (user: string): Promise<any> => JSON.parse((await cli('--json', 'Q', 'NIC', '0600', 'DETAILS', 'FOR', user)).stdout).nics[0];
-    let probe: Probe | null = null;
-    try { probe = probeDaemon(sw, d.pid, METRICS_PORT); } catch (e) { log(`vm: no worker cost: ${(e as Error).message}`); }
+    const q = await startQemuSwitch({ scope, ns: sw, repoRoot, log, name: 'BVM', writer: 'bench/vm.ts', netnsGuests: [['G1', g]], qemuGuests: VM_TRANSPORTS.map(([t, u]) => [u, t] as const) });
+    await guestUp(g, `${NET}.11`);
+    const { nic, probe } = q;
     /** fn() with the worker probed around it: its cost, or null when there is no probe or a probe failed. */
     const probed = async (fn: () => Promise<void>): Promise<Cost | null> => {
       const a = probe ? await probe().catch(() => null) : null;
