@@ -9,10 +9,14 @@
  *  - stream (`-netdev stream,server=on`): listens on QEMU_PATH (node:net, one connection, the
  *    daemon's); every frame is a 4-byte big-endian length and the frame. Sending writes 64 KiB
  *    chunks of back-to-back records (libuv write(); the daemon's reading paces it).
- *  - dgram (`-netdev dgram` with unix sockets): binds QEMU_PATH, connect()s to DAEMON_PATH, one
- *    frame per datagram. A worker thread runs blocking sendmmsg / recvmmsg batches of BATCH
- *    datagrams (koffi, src/sys/libc.ts); a connected unix datagram socket blocks the sender
- *    while the daemon's receive queue is full, so the daemon's reading paces it too.
+ *  - dgram (`-netdev dgram` with unix sockets): binds QEMU_PATH and sends each datagram to
+ *    DAEMON_PATH without connect(), as QEMU 7.2's net/dgram.c does (bind, then sendto per frame).
+ *    That matters: Linux takes at most net.unix.max_dgram_qlen datagrams into a socket's receive
+ *    queue from a sender the socket is not connected to, so the daemon's sends meet that bound at
+ *    this socket as they do at QEMU's, while the daemon's socket, connected to this one, takes
+ *    what its sender's buffer allows. One frame per datagram. A worker thread runs blocking
+ *    sendmmsg / recvmmsg batches of BATCH datagrams (koffi, src/sys/libc.ts); a full queue at
+ *    the daemon blocks the sender, so the daemon's reading paces it.
  *
  * The frame it sends: Ethernet SRC_MAC -> DST_MAC, IPv4 SRC_IP -> DST_IP, UDP 40000 -> 9, 22
  * zero bytes (64 bytes without FCS, the frame bench/measure.ts has trafgen send). Once the
@@ -96,8 +100,10 @@ function dgramLoop(a: Args, s: Shared, ready: () => void): void {
   try { unlinkSync(a.qemu); } catch { /* not there */ }
   const own = sockaddrUn(a.qemu);
   bind(fd, own.addr.subarray(0, own.len));
+  // The daemon's address, for every send (QEMU does not connect() its socket either).
   const d = sockaddrUn(a.daemon);
-  while (raw.connect(fd, d.addr, d.len) !== 0) Atomics.wait(s.ctl, 1, s.ctl[1]!, 100); // the daemon's socket not bound yet
+  const dst = allocBytes(d.addr.length);
+  dst.bytes.set(d.addr);
   setsockoptBuf(fd, SOL_SOCKET, SO_RCVTIMEO, timeval(50));
   setsockoptBuf(fd, SOL_SOCKET, SO_SNDTIMEO, timeval(50));
   // Send side: BATCH headers, all pointing at one copy of the frame.
@@ -114,11 +120,13 @@ function dgramLoop(a: Args, s: Shared, ready: () => void): void {
       setAddr(m.view, iov, data); // iov_base
       setAddr(m.view, iov + 8, len); // iov_len
     }
+    setAddr(tx.view, i * MMSGHDR, dst.addr); // msg_name: the daemon's socket
+    tx.view.setUint32(i * MMSGHDR + 8, d.len, true); // msg_namelen
   }
   const g = allocBytes(42);
   g.bytes.set(garp(a.srcMac, a.srcIp));
-  const sendGarp = () => { raw.sendAt(fd, g.addr, 42, 0); };
-  sendGarp();
+  const sendGarp = (): boolean => (raw.sendtoAt(fd, g.addr, 42, 0, dst.addr, d.len) as number) === 42;
+  while (!sendGarp()) Atomics.wait(s.ctl, 1, s.ctl[1]!, 100); // the daemon's socket not bound yet
   ready();
   for (;;) {
     if (Atomics.exchange(s.ctl, 1, 0) === 1) sendGarp();

@@ -9,10 +9,13 @@
  *
  * One IP-mode switch (bench/qemu-switch.ts: vswitchd with --metrics, in a namespace of its own) with two namespace
  * guests (G1, G2: TAP NICs) and two QEMU guests (QS: STREAM, QD: DGRAM); a second one with G1
- * and QD only, whose namespace has net.unix.max_dgram_qlen QLEN instead of Linux's 10 (a
- * connected unix datagram sender blocks once the receiver holds that many datagrams, so it
- * bounds the dgram path's batches; the daemon's and the stand-in's sockets are made in the
- * daemon's namespace). Rows, each the median of the repetitions, measured alternately
+ * and QD only, whose namespace has net.unix.max_dgram_qlen QLEN instead of Linux's 10 (a unix
+ * datagram socket queues at most that many datagrams from a sender it is not connected to:
+ * QEMU's socket, which connects to nothing, holds at most 10 of the daemon's frames, the
+ * daemon's socket, connected to QEMU's, is not bounded so; the stand-in's socket is made in the
+ * daemon's namespace and takes the setting, so expect a difference guest -> dgram only; the
+ * two switches are separate daemons, so compare their rows with the run's spread in mind).
+ * Rows, each the median of the repetitions, measured alternately
  * (A B ..., then ... B A) so load from elsewhere falls on all alike:
  *   stream -> guest   the stand-in sends 64-byte UDP frames as fast as the socket takes them to
  *                     G1; delivered = G1's enc600 rx_packets per second
@@ -224,7 +227,7 @@ async function socketPlans(ctx: SocketsContext, scope: Scope, r: Rig, variant: '
   const plans: Plan[] = [];
   for (const [transport, p] of r.peers) {
     const lower = transport === 'STREAM' ? 'stream' : 'dgram';
-    const who = `bench/qemu-peer.ts on QEMU's socket (${lower === 'stream' ? 'node:net, 64 KiB writes of length-prefixed frames' : 'koffi, blocking sendmmsg/recvmmsg of 64 datagrams'})`;
+    const who = `bench/qemu-peer.ts on QEMU's socket (${lower === 'stream' ? 'node:net, 64 KiB writes of length-prefixed frames' : 'koffi, blocking sendmmsg to the daemon socket path, unconnected as QEMU, and recvmmsg, 64 datagrams a call'})`;
     plans.push({ name: `${lower}-to-guest${variant}` as SocketRowName, peer: who, once: () => standInSends(p.peer) });
     const t: Topology = { src: e1, dst: p.ep };
     const cfg = await writeTrafgenConfig(scope.tempDir('tg'), t);
@@ -287,6 +290,8 @@ export async function measureSockets(ctx: SocketsContext): Promise<SocketsResult
 }
 
 const f = (v: number | null, digits: number, scale = 1): string => (v === null ? 'n/a' : (v * scale).toFixed(digits));
+/** Frames per wake-up; thousands as "501k" (the worker hardly slept: its sockets always had frames). */
+const perWake = (x: number | null): string => (x !== null && x >= 1000 ? `${(x / 1000).toFixed(0)}k` : f(x, 1));
 const pct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
 
 /** The report's socket section: one line per row, the stand-ins named, then dgram / stream per direction. */
@@ -301,7 +306,7 @@ export function socketsText(r: SocketsResult | null): string {
   for (const row of r.rows) {
     if (row.status !== 'ok') { lines.push(`  ${L(row.name)} | n/a: ${row.reason}`); continue; }
     lines.push(`  ${L(row.name)} | ${f(row.framesPerSec.median, 1, 1e-3).padStart(15)} | ${f(row.offeredPerSec.median, 1, 1e-3).padStart(13)} | ` +
-      `${f(row.nsPerFrame.median, 0).padStart(15)} | ${pct(row.workerCpuShare.median).padStart(10)} | ${f(row.framesPerWakeup.median, 1).padStart(7)} | ${pct(row.peerCpuShare.median).padStart(12)}`);
+      `${f(row.nsPerFrame.median, 0).padStart(15)} | ${pct(row.workerCpuShare.median).padStart(10)} | ${perWake(row.framesPerWakeup.median).padStart(7)} | ${pct(row.peerCpuShare.median).padStart(12)}`);
   }
   const by = (n: SocketRowName) => r.rows.find((x) => x.name === n && x.status === 'ok');
   const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? `x${(a / b).toFixed(2)}` : 'n/a');

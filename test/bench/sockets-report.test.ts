@@ -21,14 +21,14 @@ function row(name: SocketRowName, kfps: number, ns: number, peer = 'P'): SocketR
 
 test('the table: one line per row, dgram / stream per direction, the peers and the method', () => {
   const text = socketsText({ status: 'ok', seconds: 3, qlen: 512, rows: [
-    row('stream-to-guest', 200, 4000, 'S'), row('guest-to-stream', 100, 5000, 'S'),
+    { ...row('stream-to-guest', 200, 4000, 'S'), framesPerWakeup: m(501216) }, row('guest-to-stream', 100, 5000, 'S'),
     row('dgram-to-guest', 100, 6000, 'D'), row('guest-to-dgram', 150, 4500, 'D'), row('guest-to-guest', 120, 5500, 'none'),
     row('dgram-to-guest-qlen', 150, 3000, 'D'), row('guest-to-dgram-qlen', 150, 4500, 'D'),
   ] });
   assert.equal(text, [
     "QEMU socket paths at full rate (64-byte UDP frames; a stand-in on QEMU's side of the socket, bench/qemu-peer.ts; TCP over them: the VM rows):",
     '  path                                      | delivered kfr/s | offered kfr/s | worker ns/frame | worker CPU | fr/wake | stand-in CPU',
-    '  stream socket -> guest (stand-in sends)   |           200.0 |         200.5 |            4000 |        50% |     3.3 |          13%',
+    '  stream socket -> guest (stand-in sends)   |           200.0 |         200.5 |            4000 |        50% |    501k |          13%',
     '  guest -> stream socket (stand-in counts)  |           100.0 |         100.5 |            5000 |        50% |     3.3 |          13%',
     '  dgram socket -> guest (stand-in sends)    |           100.0 |         100.5 |            6000 |        50% |     3.3 |          13%',
     '  guest -> dgram socket (stand-in counts)   |           150.0 |         150.5 |            4500 |        50% |     3.3 |          13%',
