@@ -4,7 +4,9 @@
  * fresh namespaces, measures TCP (iperf3), 64-byte frames (trafgen, receiver counters) and ping
  * latency (p50, p99), each the median of --reps repetitions, tears the path down, and goes on.
  * Then 1,000 QEMU-socket NICs on one switch (bench/scale.ts: QUERY time, memory per NIC), and
- * a QEMU VM to a namespace guest over the stream socket and over the host TAP (bench/vm.ts), and
+ * a QEMU VM to a namespace guest over the stream socket, the dgram socket and the host TAP
+ * (bench/vm.ts), 64-byte frames through the stream and dgram sockets with a stand-in QEMU
+ * (bench/sockets.ts, `--only sockets`), and
  * the forwarding core's microbenchmark (dist/bench/forward.js, if present). It prints a
  * table with ratios to the bridge and to the best userspace peer and the goals of issue 5, and
  * writes results/<timestamp>/{results.json,chart.svg,report.txt}.
@@ -33,6 +35,7 @@ import { PATHS, selects, type PathDef, type PathSetup } from './paths.js';
 import { table, costTable, goals, goalsText, svg, type PathResult, type Metric, type ForwardResult } from './report.js';
 import { measureScale, scaleGoals, scaleText, type ScaleResult, type LookupFigures } from './scale.js';
 import { measureVm, vmText, type VmResult } from './vm.js';
+import { measureSockets, socketsText, type SocketsResult } from './sockets.js';
 import { measureGrow, growText, measureTable, tableText, type GrowRow, type TableRow } from './grow.js';
 import { VXLAN_PATHS } from './vxlan.js';
 
@@ -54,7 +57,7 @@ interface Options {
 function usage(): string {
   return `usage: node dist/bench/run.js [--quick] [--only NAME[,NAME]] [--reps N] [--tx-cpus N] [--compare VAR=VALUE[,VAR=VALUE]]... [--out DIR]
   --quick      1 repetition, short runs (for development)
-  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, grow, table;
+  --only       paths to run, of: ${PATHS.map((p) => p.name).join(', ')}, forward, scale, vm, sockets, grow, table;
                ipv6: every IPv6 row (${PATHS.filter((p) => p.family === 6).map((p) => p.name).join(', ')})
   --reps N     repetitions per figure (default 3; the figure is the median)
   --tx-cpus N  trafgen worker processes for the 64-byte test (default 1: the sending guest has
@@ -81,7 +84,7 @@ function parseArgs(argv: string[]): Options {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
       if (!v) throw new Error('--only needs a list of path names');
       only = v.split(',').map((s) => s.trim()).filter(Boolean);
-      const known = new Set([...PATHS.map((p) => p.name), 'ipv6', 'forward', 'scale', 'vm', 'grow', 'table']);
+      const known = new Set([...PATHS.map((p) => p.name), 'ipv6', 'forward', 'scale', 'vm', 'sockets', 'grow', 'table']);
       for (const n of only) if (!known.has(n)) throw new Error(`unknown path ${n}; known: ${[...known].join(', ')}`);
     } else if (a === '--reps' || a.startsWith('--reps=')) {
       const v = Number(a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]);
@@ -347,6 +350,7 @@ async function main(): Promise<number> {
   const results: PathResult[] = [];
   let scale: ScaleResult | null = null;
   let vm: VmResult | null = null;
+  let sockets: SocketsResult | null = null;
   let grow: GrowRow[] | null = null;
   let lanTable: TableRow[] | null = null;
   try {
@@ -362,6 +366,9 @@ async function main(): Promise<number> {
       lanTable = await measureTable({ scope: root, prefix: `${tag}t`, repoRoot: ROOT, reps: opt.reps, seconds: opt.durations.framesSeconds, net: 95, log });
     }
     if (!opt.only || opt.only.includes('vm')) vm = await measureVm({ scope: root.child('vm'), prefix: `${tag}vm`, repoRoot: ROOT, reps: opt.reps, log });
+    if (!opt.only || opt.only.includes('sockets')) {
+      sockets = await measureSockets({ scope: root.child('sockets'), prefix: `${tag}q`, repoRoot: ROOT, reps: opt.reps, seconds: opt.durations.framesSeconds, log });
+    }
   } finally {
     cleanup();
   }
@@ -391,6 +398,7 @@ async function main(): Promise<number> {
     growText(grow), '',
     tableText(lanTable), '',
     vmText(vm), '',
+    socketsText(sockets), '',
     `method: iperf3 ${opt.durations.tcpSeconds} s per run, server-side received rate; trafgen (${opt.durations.txCpus} worker(s)) 64-byte UDP frames for ${opt.durations.framesSeconds} s,` +
       ' delivered rate = receiver interface rx_packets per second; ping -i 0.01, ' + `${opt.durations.pings} pings per run; every figure the median of ${opt.reps}.`,
   ].join('\n');
@@ -407,6 +415,7 @@ async function main(): Promise<number> {
     paths: results, forward: fwd, goals: gs, profiles,
     scale: { ...(scale ?? { status: 'not selected' }), lanIpLookupNs: lookup },
     vm: vm ?? { status: 'not selected' },
+    sockets: sockets ?? { status: 'not selected' },
     grow: grow ?? { status: 'not selected' },
     lanTable: lanTable ?? { status: 'not selected' },
   };

@@ -1,29 +1,38 @@
 /**
- * The VM rows of `npm run bench` (issue 13), selected with `--only vm`: a QEMU VM (TCG, the
- * test image of test/helpers/vm.ts) to a namespace guest through an IP-mode switch, once per
- * NIC transport, in the same run on the same switch:
+ * The VM rows of `npm run bench` (issues 13 and 14), selected with `--only vm`: a QEMU VM (TCG,
+ * the test image of test/helpers/vm.ts) to a namespace guest through an IP-mode switch, once
+ * per NIC transport, in the same run on the same switch, one VM at a time:
  *
  *   STREAM  `-netdev stream` over the daemon's unix socket (no virtio-net header: the daemon
  *           segments and checksums in software for the VM, the VM's frames are MTU-sized)
+ *   DGRAM   `-netdev dgram` over the daemon's unix datagram socket (one frame per datagram,
+ *           no header; otherwise as STREAM)
  *   TAP     `-netdev tap` on the daemon's host TAP (virtio-net headers end to end: the VM's TSO
  *           super-frames cross the switch whole)
  *
  * For each: TCP from the VM to the guest (busybox `nc` sending a file of TCP_MB MiB; the rate is
  * the receiver's, first byte to last) and ping from the VM (PINGS echoes; p50 and p99 of the
- * per-echo times). TCG makes the absolute figures low; the ratio TAP / STREAM is the point.
- * QEMU runs in the daemon's namespace (the TAP lives there). Everything lives in the Scope.
+ * per-echo times). Around every TCP and ping repetition the daemon's data-plane worker is
+ * probed (bench/cost.ts; the switch is bench/qemu-switch.ts's): its CPU ns per frame the switch
+ * received (VM frames and the guest's answers), its CPU share, and for TCP its CPU time per
+ * MiB carried (comparable across transports whose frames differ in size). TCG makes the
+ * absolute rates low; the ratios between transports are the point. QEMU runs in the daemon's
+ * namespace (the TAP lives there). Everything lives in the Scope.
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { median, percentile, run, sh, waitFor, type Scope } from './lib.js';
+import { median, percentile, waitFor, type Scope } from './lib.js';
 import type { Metric } from './report.js';
+import { costOf, type Cost } from './cost.js';
+import { guestUp, startQemuSwitch } from './qemu-switch.js';
 import { Vm } from '../test/helpers/vm.js';
 
 export const TCP_MB = 32;
 export const PINGS = 60;
 const NET = '10.76.9';
 
-export type VmTransport = 'STREAM' | 'TAP';
+export type VmTransport = 'STREAM' | 'DGRAM' | 'TAP';
+
+/** The transports in the order they are measured: user id and host part of the VM's address. */
+export const VM_TRANSPORTS: ReadonlyArray<readonly [VmTransport, string, number]> = [['STREAM', 'VMS', 21], ['DGRAM', 'VMD', 23], ['TAP', 'VMT', 22]];
 
 export interface VmRow {
   transport: VmTransport;
@@ -35,6 +44,12 @@ export interface VmRow {
   pingP99Ms: Metric;
   /** The VM NIC's receive counters over the transfers: bytes per frame (> 1514: super-frames). */
   rxBytesPerFrame: number | null;
+  /** The worker during each TCP repetition: CPU ns per frame the switch received, CPU share, CPU ms per MiB carried. */
+  tcpNsPerFrame: Metric;
+  tcpCpuShare: Metric;
+  tcpCpuMsPerMiB: Metric;
+  /** The same during each ping repetition (ns per frame). */
+  pingNsPerFrame: Metric;
 }
 
 export interface VmResult {
@@ -72,27 +87,22 @@ export async function measureVm(ctx: VmBenchContext): Promise<VmResult> {
     await Vm.image();
     const sw = await scope.netns(`${prefix}s`);
     const g = await scope.netns(`${prefix}g`);
-    const dir = scope.tempDir('vm');
-    const config = join(dir, 'system.config');
-    const socket = join(dir, 'vswitchd.sock');
-    writeFileSync(config, [
-      '* vswitch VM benchmark: written by bench/vm.ts, removed after the run',
-      'DEFINE VSWITCH BVM IP',
-      `DEFINE GUEST G1 NETNS ${g}`, 'DEFINE NIC 0600 TYPE QDIO FOR G1', 'MODIFY VSWITCH BVM GRANT G1', 'COUPLE 0600 TO SYSTEM BVM FOR G1',
-      'DEFINE GUEST VMS QEMU STREAM', 'DEFINE NIC 0600 FOR VMS', 'MODIFY VSWITCH BVM GRANT VMS', 'COUPLE 0600 TO SYSTEM BVM FOR VMS',
-      'DEFINE GUEST VMT QEMU TAP', 'DEFINE NIC 0600 FOR VMT', 'MODIFY VSWITCH BVM GRANT VMT', 'COUPLE 0600 TO SYSTEM BVM FOR VMT', '',
-    ].join('\n'));
-    const d = scope.spawn(sw, join(repoRoot, 'bin/vswitchd'), ['--config', config, '--socket', socket, '--state-dir', join(dir, 'state')]);
-    const cli = (...words: string[]) => run(join(repoRoot, 'bin/vswitch'), ['--socket', socket, ...words], { timeoutMs: 10_000 });
-    await waitFor('vswitchd command socket', 20_000, async () => !d.running || (existsSync(socket) && (await cli('Q', 'VSWITCH', 'ALL')).code === 0));
-    if (!d.running) throw new Error(`vswitchd exited: ${d.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    await waitFor('enc600 in the guest', 10_000, async () => (await run('ip', ['-n', g, 'link', 'show', 'dev', 'enc600'])).code === 0);
-    await sh('ip', ['-n', g, 'addr', 'add', `${NET}.11/24`, 'dev', 'enc600']);
-    await sh('ip', ['-n', g, 'link', 'set', 'enc600', 'up']);
-    const nic = async (user: string): Promise<any> => JSON.parse((await cli('--json', 'Q', 'NIC', '0600', 'DETAILS', 'FOR', user)).stdout).nics[0];
+    const q = await startQemuSwitch({ scope, ns: sw, repoRoot, log, name: 'BVM', writer: 'bench/vm.ts', netnsGuests: [['G1', g]], qemuGuests: VM_TRANSPORTS.map(([t, u]) => [u, t] as const) });
+    await guestUp(g, `${NET}.11`);
+    const { nic, probe } = q;
+    /** fn() with the worker probed around it: its cost, or null when there is no probe or a probe failed. */
+    const probed = async (fn: () => Promise<void>): Promise<Cost | null> => {
+      const a = probe ? await probe().catch(() => null) : null;
+      await fn();
+      const b = probe && a ? await probe().catch(() => null) : null;
+      return a && b ? costOf(a, b) : null;
+    };
     const rows: VmRow[] = [];
-    for (const [transport, user, host] of [['STREAM', 'VMS', 21], ['TAP', 'VMT', 22]] as const) {
-      const row: VmRow = { transport, status: 'ok', bootSeconds: null, tcpMbps: metric([]), pingP50Ms: metric([]), pingP99Ms: metric([]), rxBytesPerFrame: null };
+    for (const [transport, user, host] of VM_TRANSPORTS) {
+      const row: VmRow = {
+        transport, status: 'ok', bootSeconds: null, tcpMbps: metric([]), pingP50Ms: metric([]), pingP99Ms: metric([]), rxBytesPerFrame: null,
+        tcpNsPerFrame: metric([]), tcpCpuShare: metric([]), tcpCpuMsPerMiB: metric([]), pingNsPerFrame: metric([]),
+      };
       rows.push(row);
       try {
         const n = await nic(user);
@@ -108,26 +118,37 @@ export async function measureVm(ctx: VmBenchContext): Promise<VmResult> {
         const tcp: number[] = [];
         const p50: number[] = [];
         const p99: number[] = [];
+        const tcpNs: number[] = [], tcpShare: number[] = [], tcpMsMiB: number[] = [], pingNs: number[] = [];
         for (let r = 0; r < ctx.reps; r++) {
           const rx = scope.spawn(g, process.execPath, ['-e', RECEIVER, '5001', `${NET}.11`]);
           await waitFor('receiver', 10_000, () => rx.stdout.includes('listening') || !rx.running);
-          const s = await vm.run(`nc ${NET}.11 5001 < /tmp/zeros`, 180_000);
-          if (s.code !== 0) throw new Error(`nc from the VM failed: ${s.output.trim().slice(-200)}`);
-          await waitFor('receiver result', 30_000, () => rx.stdout.includes('{') || !rx.running);
+          const tc = await probed(async () => {
+            const s = await vm.run(`nc ${NET}.11 5001 < /tmp/zeros`, 180_000);
+            if (s.code !== 0) throw new Error(`nc from the VM failed: ${s.output.trim().slice(-200)}`);
+            await waitFor('receiver result', 30_000, () => rx.stdout.includes('{') || !rx.running);
+          });
           const got = JSON.parse(rx.stdout.split('\n').find((l) => l.startsWith('{')) ?? 'null') as { bytes: number; seconds: number } | null;
           if (got === null || got.bytes !== TCP_MB << 20) throw new Error(`receiver got ${JSON.stringify(got)}`);
           tcp.push((got.bytes * 8) / got.seconds / 1e6);
-          const p = await vm.run(`ping -c ${PINGS} -i 0.05 -W 2 ${NET}.11`, 120_000);
-          const times = [...p.output.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-          if (times.length === 0) throw new Error(`no echo times in: ${p.output.trim().slice(-200)}`);
+          if (tc?.nsPerFrame != null) { tcpNs.push(tc.nsPerFrame); tcpShare.push(tc.cpuShare); tcpMsMiB.push(tc.cpuMs / TCP_MB); }
+          let out = '';
+          const pc = await probed(async () => { out = (await vm.run(`ping -c ${PINGS} -i 0.05 -W 2 ${NET}.11`, 120_000)).output; });
+          const times = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+          if (times.length === 0) throw new Error(`no echo times in: ${out.trim().slice(-200)}`);
           p50.push(percentile(times, 50));
           p99.push(percentile(times, 99));
-          log(`vm ${transport}: ${r + 1}/${ctx.reps}: tcp ${tcp[r]!.toFixed(0)} Mbit/s, ping p50 ${p50[r]!.toFixed(3)} ms p99 ${p99[r]!.toFixed(3)} ms`);
+          if (pc?.nsPerFrame != null) pingNs.push(pc.nsPerFrame);
+          log(`vm ${transport}: ${r + 1}/${ctx.reps}: tcp ${tcp[r]!.toFixed(0)} Mbit/s (worker ${tc?.nsPerFrame?.toFixed(0) ?? 'n/a'} ns/frame), ` +
+            `ping p50 ${p50[r]!.toFixed(3)} ms p99 ${p99[r]!.toFixed(3)} ms (worker ${pc?.nsPerFrame?.toFixed(0) ?? 'n/a'} ns/frame)`);
         }
         const after = (await nic(user)).counters;
         row.tcpMbps = metric(tcp);
         row.pingP50Ms = metric(p50);
         row.pingP99Ms = metric(p99);
+        row.tcpNsPerFrame = metric(tcpNs);
+        row.tcpCpuShare = metric(tcpShare);
+        row.tcpCpuMsPerMiB = metric(tcpMsMiB);
+        row.pingNsPerFrame = metric(pingNs);
         if (before && after && after.rxFrames > before.rxFrames) row.rxBytesPerFrame = (after.rxBytes - before.rxBytes) / (after.rxFrames - before.rxFrames);
         await vm.shutdown();
       } catch (e) {
@@ -147,22 +168,31 @@ function f(v: number | null, digits = 1): string {
   return v === null ? 'n/a' : v.toFixed(digits);
 }
 
-/** The report's VM section: one line per transport, then the TAP / STREAM ratios. */
+/** The report's VM section: two lines per transport (figures, the worker's cost), then the ratios to stream. */
 export function vmText(r: VmResult | null): string {
-  const lines = ['VM to namespace guest (QEMU TCG, test image; TCP VM -> guest, ping from the VM):'];
+  const lines = ['VM to namespace guest (QEMU TCG, test image; TCP VM -> guest, ping from the VM; worker = the data-plane thread, per frame the switch received):'];
   if (r === null) return [...lines, '  not selected (--only)'].join('\n');
   if (r.status === 'n/a' && r.rows.length === 0) return [...lines, `  n/a: ${r.reason}`].join('\n');
   if (r.status === 'partial') lines.push(`  partial: ${r.reason}`);
-  const label: Record<VmTransport, string> = { STREAM: 'stream socket (-netdev stream)', TAP: 'host TAP (-netdev tap)        ' };
+  const label: Record<VmTransport, string> = {
+    STREAM: 'stream socket (-netdev stream)', DGRAM: 'dgram socket (-netdev dgram)  ', TAP: 'host TAP (-netdev tap)        ',
+  };
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(0)}%`);
   for (const row of r.rows) {
     if (row.status !== 'ok') { lines.push(`  ${label[row.transport]}  n/a: ${row.reason}`); continue; }
     lines.push(`  ${label[row.transport]}  TCP ${f(row.tcpMbps.median, 0)} Mbit/s  ping p50 ${f(row.pingP50Ms.median, 3)} / p99 ${f(row.pingP99Ms.median, 3)} ms` +
       `  (${f(row.rxBytesPerFrame, 0)} bytes a frame from the VM; boot ${f(row.bootSeconds, 1)} s)`);
+    lines.push(`  ${' '.repeat(label[row.transport].length)}  worker: TCP ${f(row.tcpNsPerFrame.median, 0)} ns/frame, ${pct(row.tcpCpuShare.median)} CPU, ` +
+      `${f(row.tcpCpuMsPerMiB.median, 2)} ms CPU per MiB; ping ${f(row.pingNsPerFrame.median, 0)} ns/frame`);
   }
   const s = r.rows.find((x) => x.transport === 'STREAM' && x.status === 'ok');
-  const t = r.rows.find((x) => x.transport === 'TAP' && x.status === 'ok');
-  if (s && t && s.tcpMbps.median && t.tcpMbps.median && s.pingP50Ms.median && t.pingP50Ms.median) {
-    lines.push(`  TAP / stream: TCP x${(t.tcpMbps.median / s.tcpMbps.median).toFixed(2)}, ping p50 x${(t.pingP50Ms.median / s.pingP50Ms.median).toFixed(2)}`);
+  for (const t of r.rows.filter((x) => x.transport !== 'STREAM' && x.status === 'ok')) {
+    if (!s || !s.tcpMbps.median || !t.tcpMbps.median || !s.pingP50Ms.median || !t.pingP50Ms.median) continue;
+    const name = t.transport === 'TAP' ? 'TAP' : 'dgram';
+    const x = (a: number | null, b: number | null, what: string) => (a && b ? `, ${what} x${(a / b).toFixed(2)}` : '');
+    const ns = x(t.tcpNsPerFrame.median, s.tcpNsPerFrame.median, 'worker TCP ns/frame');
+    const mib = x(t.tcpCpuMsPerMiB.median, s.tcpCpuMsPerMiB.median, 'CPU per MiB');
+    lines.push(`  ${name} / stream: TCP x${(t.tcpMbps.median / s.tcpMbps.median).toFixed(2)}, ping p50 x${(t.pingP50Ms.median / s.pingP50Ms.median).toFixed(2)}${ns}${mib}`);
   }
   return lines.join('\n');
 }

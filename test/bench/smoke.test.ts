@@ -10,13 +10,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { run } from '../../bench/lib.js';
-
-const runJs = resolve(dirname(fileURLToPath(import.meta.url)), '../../bench/run.js');
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { quickBench } from './bench-run.js';
 
 interface Row {
   name: string; status: string; reason?: string;
@@ -25,11 +21,7 @@ interface Row {
 }
 
 test('npm run bench --only vswitch-ip --quick: the bench\'s switch comes up and its row has numbers', async () => {
-  const out = mkdtempSync(join(tmpdir(), 'vsw-bench-smoke-'));
-  try {
-    const r = await run(process.execPath, [runJs, '--only', 'vswitch-ip', '--quick', '--out', out], { timeoutMs: 240_000 });
-    const tail = (r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n');
-    assert.equal(r.code, 0, `bench exited ${r.code}:\n${tail}`);
+  await quickBench('vswitch-ip', 240_000, (out) => {
     const j = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { paths: Row[] };
     const row = j.paths.find((p) => p.name === 'vswitch-ip');
     assert.ok(row, 'a vswitch-ip row');
@@ -40,11 +32,5 @@ test('npm run bench --only vswitch-ip --quick: the bench\'s switch comes up and 
     const ns = row.cost?.frames[0]?.nsPerFrame;
     assert.ok(typeof ns === 'number' && ns > 0, `worker ns per 64-byte frame: ${ns}`);
     assert.match(readFileSync(join(out, 'report.txt'), 'utf8'), /vswitch, IP mode, guest to guest/);
-    const tag = /tag (vsbn[0-9a-z]+-)/.exec(r.stderr)?.[1];
-    assert.ok(tag, 'the run printed its tag');
-    const left = (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(tag));
-    assert.deepEqual(left, [], 'the run removed its namespaces');
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
+  });
 });
