@@ -64,7 +64,7 @@ function usage(): string {
                one CPU and the switch the other; with 2 the kernel bridge uses both CPUs and a
                userspace switch competes with the sender for its CPU)
   --compare    run every selected vswitch path a second time with these environment variables
-               set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=1);
+               set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=0);
                repeat for more variants. The rows are measured alternately, in one run.
   --profile D  perf profiles of each vswitch row's worker thread during the first TCP,
                64-byte and ping repetitions, into directory D (bench/profile.ts; needs linux-perf)

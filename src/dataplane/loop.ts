@@ -12,7 +12,7 @@
  * frames in the frame memory) and counts the outcome. Forwarder.tick runs about once a second
  * (the epoll timeout). Whether the loop polls (epoll_wait with timeout 0, sched_yield after an
  * empty poll), sleeps on a timer (epoll_pwait2, timer slack 1 ns) or blocks is the PollPolicy's
- * call (poll-policy.ts): by default it never polls; with LoopOptions.adaptivePoll it adapts; with a
+ * call (poll-policy.ts): with LoopOptions.adaptivePoll (the worker's default) it adapts, without it never polls; with a
  * fixed busy-poll window (LoopOptions.busyPollUs) it polls that long after each wake-up that found work.
  *
  * Ports are built from the port-add message by their kind's entry in PORT_KINDS (port-kinds.ts),
@@ -133,9 +133,9 @@ export interface LoopOptions {
    */
   busyPollUs?: number;
   /**
-   * Adaptive polling (poll-policy.ts; default off): poll right after work, through dense flows,
+   * Adaptive polling (poll-policy.ts; absent: off, but the worker turns it on): poll right after work, through dense flows,
    * and around the predicted arrival of a steady flow's next frame; block otherwise. Off: the
-   * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: VSWITCH_ADAPTIVE_POLL=1 turns it on).
+   * loop blocks in epoll_wait whenever it has nothing to do (worker.ts: on unless VSWITCH_ADAPTIVE_POLL=0).
    */
   adaptivePoll?: boolean;
   /** Sparse reads (the file comment); default on. Off: every receive reads to EAGAIN. */

@@ -1,8 +1,8 @@
 /**
  * The data-plane loop's polling on the real kernel, with the hub test forwarder and two TAPs in
  * two namespaces: first a fixed busy-poll window (DataPlane.start busyPollUs ->
- * LoopOptions.busyPollUs), then adaptive polling (src/dataplane/poll-policy.ts; VSWITCH_ADAPTIVE_POLL=1,
- * which the worker reads from the environment it inherits).
+ * LoopOptions.busyPollUs), then adaptive polling (src/dataplane/poll-policy.ts; the worker's default: VSWITCH_ADAPTIVE_POLL=0
+ * turns it off, the worker reads it from the environment it inherits).
  *  - frames flow while the loop polls;
  *  - fixed window: while frames keep arriving within the window the worker polls instead of
  *    sleeping (its empty-poll counter grows between the frames), and once they stop it goes
@@ -111,8 +111,8 @@ test('the worker polls while frames arrive within the window, and sleeps once th
 });
 
 test('adaptive polling: frames flow, and the worker idles once they stop', async () => {
-  process.env.VSWITCH_ADAPTIVE_POLL = '1';
-  try { await startPlane(0); } finally { delete process.env.VSWITCH_ADAPTIVE_POLL; }
+  delete process.env.VSWITCH_ADAPTIVE_POLL; // the default
+  await startPlane(0);
   const out = await finished(spawnInNs(nsA, 'ping', ['-c', '40', '-i', '0.01', '-W', '2', '-q', '10.79.0.2']), 20_000);
   assert.match(out, / 0% packet loss/);
   assert.ok(await pollingStops(300), 'the loop stops polling once the frames stop');
