@@ -24,6 +24,10 @@
  * as sent when send() takes it; one the kernel then refuses is left in txRefused,
  * txRefusedBytes and txRefusedErrno (the last errno, mapped as send() maps it) for the egress
  * to move from sent to dropped.
+ * TAP ports (tapBatch()) batch through io_uring when told to (VSWITCH_URING=1, src/sys/uring.ts):
+ * frames of up to TX_STAGE_BYTES are staged as above (the same PacketBatchTx) and written by one
+ * io_uring_enter in commit(), one IORING_OP_WRITE each with RWF_NOWAIT (tun completes them
+ * inline); refusals are counted as for sendmmsg.
  * An uplink may read from a TPACKET_V2 ring instead (VSWITCH_RX_RING=1, PacketRingRx; off by
  * default): no syscall per batch; a wake-up with an empty ring reads the socket's error.
  */
@@ -33,6 +37,7 @@ import { Eth } from '../wire/ethernet.js';
 import type { PortKind } from '../protocol/dataplane.js';
 import { HEADROOM, MAX_FRAME, RX_SLOTS, SLOT_SIZE, type FrameMemory, type Port } from './port.js';
 import { PacketBatchRx, PacketBatchTx, PacketRingRx, PacketVlanRx } from './packet-socket.js';
+import { IORING_OP_READ, RWF_NOWAIT, Uring } from '../sys/uring.js';
 
 /** Frames up to this many bytes (virtio-net header included) are staged for sendmmsg: small frames, ACKs. */
 export const TX_STAGE_BYTES = 256;
@@ -58,6 +63,10 @@ const RX_RING = process.env.VSWITCH_RX_RING === '1';
 /** Frames in the ring (each RING_FRAME_BYTES: a 64 KiB super-frame fits). */
 const RX_RING_FRAMES = 256;
 const SENDMMSG = (process.env.VSWITCH_SENDMMSG ?? '1') === '1';
+/** io_uring on TAP ports (issue 14, the file comment): '1' on; off by default (see the figures in the file comment). */
+const URING = process.env.VSWITCH_URING === '1';
+/** The io_uring of a TAP port: SQEs 0..RX_SLOTS-1 read, RX_SLOTS.. write the staging slots. */
+const URING_ENTRIES = 128;
 
 export abstract class FdFramePort implements Port {
   failed = 0;
@@ -71,6 +80,8 @@ export abstract class FdFramePort implements Port {
   private batchRx: PacketBatchRx | null = null;
   private batchTx: PacketBatchTx | null = null;
   private ringRx: PacketRingRx | null = null;
+  /** A TAP's io_uring (VSWITCH_URING), or null. */
+  private uring: Uring | null = null;
   /** getsockopt(SO_ERROR) scratch: a ring reader woken with nothing to take reads the socket's error there. */
   private readonly soErr = Buffer.alloc(4);
   private readonly soErrLen = Buffer.alloc(4);
@@ -114,6 +125,22 @@ export abstract class FdFramePort implements Port {
     if (this.ringRx !== null) { /* frames come from the ring */ } else if (RECVMMSG) this.batchRx = new PacketBatchRx(this.fd, RX_SLOTS);
     else this.vlanRx = new PacketVlanRx(this.fd);
     if (SENDMMSG) this.batchTx = new PacketBatchTx(this.fd, TX_STAGE_FRAMES, TX_STAGE_BYTES);
+  }
+
+  /**
+   * A TAP kind calls this from its constructor: with VSWITCH_URING=1, small frames are staged and
+   * written by one io_uring_enter in commit() (the file comment). A kernel without io_uring, or
+   * whose tun refuses RWF_NOWAIT (a zero-length read probes it), leaves the port on read()/write().
+   */
+  protected tapBatch(): void {
+    if (!URING) return;
+    let ring: Uring;
+    try { ring = new Uring(URING_ENTRIES); } catch { return; }
+    ring.prep(0, IORING_OP_READ, this.fd, 0, 0, RWF_NOWAIT);
+    ring.queue(0);
+    if (ring.submit() !== 1 || ring.result(0) !== 0) { ring.close(); return; }
+    this.uring = ring;
+    this.batchTx = new PacketBatchTx(this.fd, TX_STAGE_FRAMES, TX_STAGE_BYTES, ring, RX_SLOTS);
   }
 
   refreshMtu(): void {
@@ -266,5 +293,7 @@ export abstract class FdFramePort implements Port {
     close(this.fd);
     this.ringRx?.close();
     this.ringRx = null;
+    this.uring?.close();
+    this.uring = null;
   }
 }

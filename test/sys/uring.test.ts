@@ -6,7 +6,7 @@
  *    kernel side (a packet socket on it) in order and whole;
  *  - a read with nothing queued completes -EAGAIN inline (RWF_NOWAIT: not armed for poll);
  *  - frames sent out of the TAP are read by a batch of reads in order, the read after the last
- *    one -EAGAIN;
+ *    one -EAGAIN; a zero-length read before them completes 0 and takes none;
  *  - a write the kernel refuses (the interface down: EIO) completes with that errno and the
  *    ring goes on.
  */
@@ -112,6 +112,11 @@ test('io_uring on a TAP: batched writes and reads complete inline; nothing queue
     out.push(f);
     assert.equal(Number(raw.send(ps.fd, f, f.length, 0)), f.length);
   }
+  // A zero-length read (the probe fd-port.ts makes: RWF_NOWAIT accepted) completes 0 and takes no frame.
+  ring.prep(7, IORING_OP_READ, t.fd, 0, 0, RWF_NOWAIT);
+  ring.queue(7);
+  assert.equal(ring.submit(), 1);
+  assert.equal(ring.result(7), 0);
   const read: Buffer[] = [];
   let sawEagain = false;
   await until(() => {
