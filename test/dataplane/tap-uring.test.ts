@@ -10,6 +10,12 @@
  *    and an egress-down drop, not as sent;
  *  - with the lever on, each TAP port has its ring (an anon_inode:[io_uring] fd of this process)
  *    and no io-wq worker thread (iou-wrk-*) appeared: the reads and writes completed inline.
+ * And one TapPort in this process with the lever on (fd-port.js loaded after the variable is
+ * set), so each path is taken for certain: receive() reads a burst queued on the TAP in order,
+ * the one after it through io_uring (the first call read more than one frame), a fatal error
+ * (the fd's interface deleted) comes back as -errno; send() stages small frames and commit()
+ * writes them (one io_uring_enter) with a large one written at once between, all in order;
+ * frames refused on commit (the interface down) are left in txRefused with ENETDOWN.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +24,7 @@ import { DataPlane } from '../../src/host/dataplane.js';
 import { openTap, openUplink } from '../../src/host/devices.js';
 import { DropReason } from '../../src/forward/api.js';
 import { PortCounter, portSlot } from '../../src/forward/counters.js';
-import { close, raw } from '../../src/sys/libc.js';
+import { EBADFD, ENETDOWN, close, raw } from '../../src/sys/libc.js';
 import { addNs, delNs, inNs, ip, uniq, until } from '../helpers/netns.js';
 import { CounterSpan } from './counter-span.js';
 
@@ -171,3 +177,86 @@ for (const uring of ['1', '0']) {
     assert.deepEqual(iouThreads(), [], 'no io-wq worker thread: the reads and writes completed inline');
   });
 }
+
+test('TapPort with VSWITCH_URING=1: receive through io_uring in order, send/commit in order with a large frame between, refusals in txRefused', async () => {
+  process.env.VSWITCH_URING = '1';
+  const { TapPort } = await import('../../src/dataplane/tap-port.js');
+  const { FrameMemory } = await import('../../src/dataplane/port.js');
+  delete process.env.VSWITCH_URING;
+  const name = uniq('gt');
+  const t = openTap({ netns: nsA, name, mac: 0x020000007c01, persist: false });
+  ip('-n', nsA, 'link', 'set', name, 'up');
+  const ps = openUplink(name, { netns: nsA, vnet: false });
+  fds.push(ps.fd);
+  const before = rings();
+  const port = new TapPort(7, 1, 'T', t.fd, true);
+  try {
+    assert.equal(rings(), before + 1, 'the port made its io_uring');
+    const mem = new FrameMemory();
+    const buf = Buffer.alloc(2048);
+    // Two bursts queued on the TAP before each receive(): the first read by read() (the port
+    // starts there), the second, after a call that took 30, by io_uring rounds.
+    for (const round of [5, 6]) {
+      const sent: Buffer[] = [];
+      for (let k = 0; k < 30; k++) {
+        const f = frame(round, k, 60 + k * 40);
+        sent.push(f);
+        assert.equal(Number(raw.send(ps.fd, f, f.length, 0)), f.length);
+      }
+      const got: Buffer[] = [];
+      await until(() => {
+        const n = port.receive(mem, 64);
+        assert.ok(n >= 0, `receive: ${n}`);
+        for (let j = 0; j < n; j++) {
+          assert.equal(mem.rxEth[j], mem.rxHdr[j]! + 10, 'the virtio-net header before the frame');
+          const f = Buffer.from(mem.bytes.subarray(mem.rxEth[j], mem.rxEnd[j]));
+          if (f.readUInt16BE(12) === 0x88b5 && f[14] === round) got.push(f);
+        }
+        return got.length >= 30;
+      }, 5000);
+      assert.equal(got.length, 30, `round ${round}: every frame read`);
+      for (let k = 0; k < 30; k++) assert.ok(got[k]!.equals(sent[k]!), `round ${round}: frame ${k} read in order and whole`);
+    }
+    assert.equal(port.rxErrors, 0);
+
+    // send(): small frames staged, a large one written at once behind them, commit() writes the rest.
+    const out: Buffer[] = [];
+    const hdr = 16; // where the header goes in the transmit slot
+    for (let k = 0; k < 20; k++) {
+      const f = frame(8, k, k === 9 ? 1400 : 60 + k);
+      out.push(f);
+      mem.bytes.fill(0, mem.txSlot + hdr, mem.txSlot + hdr + 10);
+      mem.bytes.set(f, mem.txSlot + hdr + 10);
+      assert.equal(port.send(mem.bytes, mem.addr, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length), 0);
+      mem.bytes.fill(0xee, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length); // the slot is reused: staging copied it
+    }
+    assert.equal(port.txQueued, 10, 'the ten small frames after the large one are staged');
+    port.commit();
+    assert.equal(port.txQueued, 0);
+    assert.equal(port.txRefused, 0);
+    const seen: Buffer[] = [];
+    await until(() => { drain(ps.fd, 8, seen, buf); return seen.length >= 20; }, 5000);
+    assert.equal(seen.length, 20);
+    for (let k = 0; k < 20; k++) assert.ok(seen[k]!.equals(out[k]!), `frame ${k} (${out[k]!.length} bytes) written in order and whole`);
+
+    // The interface down: what commit() writes is refused (EIO, link down: ENETDOWN) and left for the egress.
+    ip('-n', nsA, 'link', 'set', name, 'down');
+    for (let k = 0; k < 5; k++) {
+      const f = frame(9, k, 100);
+      mem.bytes.fill(0, mem.txSlot + hdr, mem.txSlot + hdr + 10);
+      mem.bytes.set(f, mem.txSlot + hdr + 10);
+      assert.equal(port.send(mem.bytes, mem.addr, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length), 0);
+    }
+    port.commit();
+    assert.equal(port.txRefused, 5);
+    assert.equal(port.txRefusedBytes, 5 * 100, 'Ethernet bytes, the header not counted');
+    assert.equal(port.txRefusedErrno, ENETDOWN);
+    assert.equal(port.failed, 0, 'down is not fatal');
+
+    // The interface deleted: a read is fatal (EBADFD), returned as -errno.
+    ip('-n', nsA, 'link', 'del', name);
+    assert.equal(port.receive(mem, 64), -EBADFD);
+  } finally {
+    port.close();
+  }
+});
