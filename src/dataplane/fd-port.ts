@@ -24,12 +24,14 @@
  * as sent when send() takes it; one the kernel then refuses is left in txRefused,
  * txRefusedBytes and txRefusedErrno (the last errno, mapped as send() maps it) for the egress
  * to move from sent to dropped.
- * TAP ports (tapBatch()) batch through io_uring when told to (VSWITCH_URING=1, src/sys/uring.ts):
+ * TAP ports (tapBatch()) batch through io_uring when told to (VSWITCH_URING=1; off by default,
+ * see URING below; src/sys/uring.ts):
  * frames of up to TX_STAGE_BYTES are staged as above (the same PacketBatchTx) and written by one
  * io_uring_enter in commit(), one IORING_OP_WRITE each with RWF_NOWAIT (tun completes them
  * inline); refusals are counted as for sendmmsg. Reads go in rounds of IORING_OP_READs into
  * consecutive receive slots, one io_uring_enter a round, until one finds nothing (-EAGAIN);
- * the first round tries one frame more than the last call took (receiveUring).
+ * the first round tries one frame more than the last call took, and after a call that took one
+ * frame or none the next reads with read() (receiveUring). A lone staged frame goes by write().
  * An uplink may read from a TPACKET_V2 ring instead (VSWITCH_RX_RING=1, PacketRingRx; off by
  * default): no syscall per batch; a wake-up with an empty ring reads the socket's error.
  */
@@ -65,7 +67,17 @@ const RX_RING = process.env.VSWITCH_RX_RING === '1';
 /** Frames in the ring (each RING_FRAME_BYTES: a 64 KiB super-frame fits). */
 const RX_RING_FRAMES = 256;
 const SENDMMSG = (process.env.VSWITCH_SENDMMSG ?? '1') === '1';
-/** io_uring on TAP ports (issue 14, the file comment): '1' on; off by default (see the figures in the file comment). */
+/**
+ * io_uring on TAP ports (issue 14, the file comment): '1' on; absent or anything else: off, the
+ * default, because ping lost. Three bench runs, on and off alternated in each (load 2-6):
+ * 64-byte guest to guest cost 0.81x, 0.81x, 0.77x the worker ns per frame (4,652 vs 5,729;
+ * 4,387 vs 5,402; 4,955 vs 6,440) at 1.25x, 1.22x, 1.11x the rate; LAN to guest 0.92x, 0.80x,
+ * 0.87x; guest to LAN (TAP reads only) 0.90x, 1.04x, 1.01x; TCP within the noise; but ping p50
+ * guest to guest rose 9% in all three (0.194 vs 0.178, 0.180 vs 0.165, 0.199 vs 0.183 ms),
+ * although a ping costs the same syscalls either way (strace: read, read -EAGAIN, write; a lone
+ * frame goes by read() and write(), receiveUring and PacketBatchTx.flushRing).
+ * `--compare VSWITCH_URING=1` measures it.
+ */
 const URING = process.env.VSWITCH_URING === '1';
 /** The io_uring of a TAP port: SQEs 0..RX_SLOTS-1 read, RX_SLOTS.. write the staging slots. */
 const URING_ENTRIES = 128;

@@ -16,6 +16,9 @@
  * the interface's unicast filter (dev_uc_add; a device without unicast filtering goes
  * promiscuous by itself), PACKET_MR_ALLMULTI asks for every multicast frame; both last as long
  * as the socket (closing it drops them). set() replaces the whole set; control path only.
+ *
+ * Batched receive and send (PacketBatchRx, PacketBatchTx, issue 14): recvmmsg and sendmmsg; the
+ * staging of PacketBatchTx also serves a TAP's io_uring writes (VSWITCH_URING, fd-port.ts).
  */
 import {
   EINTR, MSG_DONTWAIT, PACKET_RX_RING, PACKET_VERSION, TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID,

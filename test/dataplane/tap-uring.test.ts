@@ -19,7 +19,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { DataPlane } from '../../src/host/dataplane.js';
 import { openTap, openUplink } from '../../src/host/devices.js';
 import { DropReason } from '../../src/forward/api.js';
@@ -27,6 +26,7 @@ import { PortCounter, portSlot } from '../../src/forward/counters.js';
 import { EBADFD, ENETDOWN, close, raw } from '../../src/sys/libc.js';
 import { addNs, delNs, inNs, ip, uniq, until } from '../helpers/netns.js';
 import { CounterSpan } from './counter-span.js';
+import { ioUringFds as rings, iouThreads } from '../helpers/uring.js';
 
 const hubUrl = new URL('./hub-forwarder.js', import.meta.url).href;
 const nsA = uniq('vsua');
@@ -50,25 +50,6 @@ after(async () => {
   }
 });
 
-/** This process's io_uring fds and iou-* threads. */
-function rings(): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try { if (readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[io_uring]') n++; } catch { /* closed meanwhile */ }
-  }
-  return n;
-}
-function iouThreads(): string[] {
-  const out: string[] = [];
-  for (const t of readdirSync('/proc/self/task')) {
-    try {
-      const comm = readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim();
-      if (comm.startsWith('iou-')) out.push(comm);
-    } catch { /* the thread ended */ }
-  }
-  return out;
-}
-
 /** Frame k: broadcast, EtherType 0x88b5, k and `round` in its first payload bytes, `len` bytes. */
 function frame(round: number, k: number, len: number): Buffer {
   const b = Buffer.alloc(len);
@@ -79,6 +60,17 @@ function frame(round: number, k: number, len: number): Buffer {
   b[14] = round;
   b[15] = k;
   return b;
+}
+
+/** Send one frame of `round` from packet socket `from` until `to` hears one; false if none came in 8 s. */
+async function hears(from: number, to: number, round: number, buf: Buffer): Promise<boolean> {
+  const got: Buffer[] = [];
+  return until(() => {
+    const f = frame(round, 0, 60);
+    raw.send(from, f, f.length, 0);
+    drain(to, round, got, buf);
+    return got.length > 0;
+  }, 8000, 50);
 }
 
 /** Read every 0x88b5 frame of `round` waiting on packet socket fd into `got`. */
@@ -113,18 +105,12 @@ for (const uring of ['1', '0']) {
     const sb = openUplink(`gb${tag}`, { netns: nsB, vnet: false });
     fds.push(sa.fd, sb.fd);
     const d = dp;
-    // The worker owns the TAP fds now (port-add); wait until both ports are there.
-    assert.ok(await until(() => rings() - ringsBefore === (uring === '1' ? 2 : 0) || uring === '0', 5000), 'each TAP port has its io_uring');
     const buf = Buffer.alloc(2048);
 
     // Warm-up until B hears A (the ports are added by the worker asynchronously).
+    assert.ok(await hears(sa.fd, sb.fd, 1, buf), 'B hears A');
+    assert.equal(rings() - ringsBefore, uring === '1' ? 2 : 0, 'each TAP port has its io_uring (with the lever on)');
     const warm: Buffer[] = [];
-    assert.ok(await until(() => {
-      const f = frame(1, 0, 60);
-      raw.send(sa.fd, f, f.length, 0);
-      drain(sb.fd, 1, warm, buf);
-      return warm.length > 0;
-    }, 8000, 50), 'B hears A');
     // Let the warm-up frames still on their way through (A's reads and B's writes agree, twice in a row).
     const c = d.counters;
     let last = -1;
@@ -167,13 +153,7 @@ for (const uring of ['1', '0']) {
 
     // Up again: frames flow.
     ip('-n', nsB, 'link', 'set', `gb${tag}`, 'up');
-    const again: Buffer[] = [];
-    assert.ok(await until(() => {
-      const f = frame(4, 0, 70);
-      raw.send(sa.fd, f, f.length, 0);
-      drain(sb.fd, 4, again, buf);
-      return again.length > 0;
-    }, 8000, 50), 'traffic again once B is up');
+    assert.ok(await hears(sa.fd, sb.fd, 4, buf), 'traffic again once B is up');
     assert.deepEqual(iouThreads(), [], 'no io-wq worker thread: the reads and writes completed inline');
   });
 }

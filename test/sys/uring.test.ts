@@ -12,11 +12,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { openTap, openUplink } from '../../src/host/devices.js';
 import { EAGAIN, EIO, allocBytes, close, raw } from '../../src/sys/libc.js';
 import { IORING_OP_READ, IORING_OP_WRITE, RWF_NOWAIT, Uring } from '../../src/sys/uring.js';
 import { addNs, delNs, inNs, ip, uniq, until } from '../helpers/netns.js';
+import { iouThreads } from '../helpers/uring.js';
 
 const ns = uniq('vsur');
 const tap = uniq('urt');
@@ -36,18 +36,6 @@ after(() => {
     delNs(ns);
   }
 });
-
-/** Threads of this process named iou-* (io-wq workers, SQPOLL). */
-function iouThreads(): string[] {
-  const out: string[] = [];
-  for (const t of readdirSync('/proc/self/task')) {
-    try {
-      const comm = readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim();
-      if (comm.startsWith('iou-')) out.push(comm);
-    } catch { /* the thread ended */ }
-  }
-  return out;
-}
 
 /** Frame k: broadcast, EtherType 0x88b5, k in its first payload byte, `len` bytes. */
 function frame(k: number, len: number): Buffer {
