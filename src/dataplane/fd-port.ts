@@ -145,8 +145,9 @@ export abstract class FdFramePort implements Port {
   }
 
   /**
-   * A TAP kind calls this from its constructor: with VSWITCH_URING=1, small frames are staged and
-   * written by one io_uring_enter in commit() (the file comment). A kernel without io_uring, or
+   * A TAP kind calls this from its constructor: with VSWITCH_URING=1, frames are read through an
+   * io_uring of the port's (receiveUring) and small ones staged and written by one io_uring_enter
+   * in commit() (the file comment). A kernel without io_uring, or
    * whose tun refuses RWF_NOWAIT (a zero-length read probes it), leaves the port on read()/write().
    */
   protected tapBatch(): void {
