@@ -16,12 +16,16 @@
  * the interface's unicast filter (dev_uc_add; a device without unicast filtering goes
  * promiscuous by itself), PACKET_MR_ALLMULTI asks for every multicast frame; both last as long
  * as the socket (closing it drops them). set() replaces the whole set; control path only.
+ *
+ * Batched receive and send (PacketBatchRx, PacketBatchTx, issue 14): recvmmsg and sendmmsg; the
+ * staging of PacketBatchTx also serves a TAP's io_uring writes (VSWITCH_URING, fd-port.ts).
  */
 import {
   EINTR, MSG_DONTWAIT, PACKET_RX_RING, PACKET_VERSION, TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID,
   TP_STATUS_VLAN_VALID, mmapShared, munmapBytes, setsockoptBuf, PACKET_ADD_MEMBERSHIP, PACKET_AUXDATA, PACKET_DROP_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_MR_UNICAST, SOL_PACKET,
   allocBytes, errno, errnoName, packetSocketIfindex, raw, setsockoptInt, type ForeignBytes,
 } from '../sys/libc.js';
+import { IORING_OP_WRITE, RWF_NOWAIT, type Uring } from '../sys/uring.js';
 import { writeMac } from '../wire/addr.js';
 import { tagFrame } from '../wire/vlan.js';
 
@@ -252,11 +256,14 @@ export class PacketBatchRx {
 }
 
 /**
- * Batched send (issue 14, VSWITCH_SENDMMSG): frames of at most `slotBytes` bytes are copied into
- * `n` staging slots (the caller's bytes may change right after it returns: a VLAN tag is taken
- * off, the transmit slot reused) and written by one sendmmsg in flush(). A refused frame (the
- * errno of a failed call) is handed to `refused` and the rest sent on, as separate writes would
- * be. Memory: n * (64 + 16 + slotBytes) bytes in foreign memory, made once.
+ * Batched send (issue 14): frames of at most `slotBytes` bytes are copied into `n` staging slots
+ * (the caller's bytes may change right after it returns: a VLAN tag is taken off, the transmit
+ * slot reused) and written together in flush(): by one sendmmsg on a packet socket
+ * (VSWITCH_SENDMMSG), or, given an io_uring (a TAP, VSWITCH_URING), by one io_uring_enter with
+ * one IORING_OP_WRITE per frame (SQEs sqe0..sqe0+n-1 of the ring, written once here; RWF_NOWAIT,
+ * so each completes inline, -EAGAIN rather than waiting). A refused frame (the errno of a failed
+ * call or completion) is handed to `refused` and the rest sent on, as separate writes would be.
+ * Memory: n * (64 + 16 + slotBytes) bytes in foreign memory, made once.
  */
 export class PacketBatchTx {
   private readonly m: ForeignBytes;
@@ -267,7 +274,13 @@ export class PacketBatchTx {
   /** Frames staged. */
   queued = 0;
 
-  constructor(private readonly fd: number, readonly n: number, readonly slotBytes: number) {
+  constructor(
+    private readonly fd: number,
+    readonly n: number,
+    readonly slotBytes: number,
+    private readonly ring: Uring | null = null,
+    private readonly sqe0 = 0,
+  ) {
     this.iov = n * MMSGHDR;
     this.data = this.iov + n * IOVEC;
     this.m = allocBytes(this.data + n * slotBytes);
@@ -278,6 +291,7 @@ export class PacketBatchTx {
       setAddr(this.v, i * MMSGHDR + 16, a + this.iov + i * IOVEC); // msg_iov
       setAddr(this.v, i * MMSGHDR + 24, 1); // msg_iovlen
       setAddr(this.v, this.iov + i * IOVEC, a + this.data + i * slotBytes); // iov_base
+      ring?.prep(sqe0 + i, IORING_OP_WRITE, fd, a + this.data + i * slotBytes, 0, RWF_NOWAIT);
     }
   }
 
@@ -304,6 +318,7 @@ export class PacketBatchTx {
   flush(refused: (e: number, i: number) => boolean): void {
     const q = this.queued;
     this.queued = 0;
+    if (this.ring !== null) { this.flushRing(this.ring, q, refused); return; }
     let i = 0;
     while (i < q) {
       const r = raw.sendmmsgAt(this.fd, this.m.addr + i * MMSGHDR, q - i, MSG_DONTWAIT) as number;
@@ -315,6 +330,34 @@ export class PacketBatchTx {
         return;
       }
       i++;
+    }
+  }
+
+  /**
+   * flush() through the io_uring: every staged frame is tried (they go in one io_uring_enter; a
+   * lone frame goes by write()),
+   * so each refused one is reported with its own errno and `refused`'s answer changes nothing;
+   * if io_uring_enter itself fails, none was written and all are refused with its errno.
+   */
+  private flushRing(ring: Uring, q: number, refused: (e: number, i: number) => boolean): void {
+    if (q === 1) { // one frame: a write() costs less than an io_uring_enter
+      for (;;) {
+        if ((raw.writeAt(this.fd, this.m.addr + this.data, this.len(0)) as number) >= 0) return;
+        const e = errno();
+        if (e === EINTR) continue;
+        refused(e, 0);
+        return;
+      }
+    }
+    const s0 = this.sqe0;
+    for (let i = 0; i < q; i++) {
+      ring.setLen(s0 + i, this.len(i));
+      ring.queue(s0 + i);
+    }
+    const r = ring.submit();
+    for (let i = 0; i < q; i++) {
+      const res = r < 0 ? r : ring.result(s0 + i);
+      if (res < 0) refused(-res, i);
     }
   }
 

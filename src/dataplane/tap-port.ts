@@ -13,6 +13,12 @@ import { FdFramePort } from './fd-port.js';
 
 export class TapPort extends FdFramePort {
   readonly kind = 'tap' as const;
+
+  constructor(id: number, sw: number, name: string, fd: number, vnet: boolean) {
+    super(id, sw, name, fd, vnet);
+    this.tapBatch();
+  }
+
   protected transientReadError(_e: number): boolean {
     return false;
   }
