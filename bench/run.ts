@@ -67,7 +67,8 @@ function usage(): string {
                set for its daemon (a lever switched off or on, e.g. VSWITCH_ADAPTIVE_POLL=0);
                repeat for more variants. The rows are measured alternately, in one run.
   --profile D  perf profiles of each vswitch row's worker thread during the first TCP,
-               64-byte and ping repetitions, into directory D (bench/profile.ts; needs linux-perf)
+               64-byte and ping repetitions, into directory D (bench/profile.ts; needs linux-perf);
+               sampling slows the profiled repetitions (ping most), so take figures from a run without it
   --out D      write results.json, chart.svg and report.txt into directory D (default
                results/<timestamp>; test/bench/smoke.test.ts uses a temporary one)`;
 }
