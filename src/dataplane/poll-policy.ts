@@ -48,8 +48,16 @@ export const MAX_POLL_SHARE = 0.25;
 const MAX_LATE_MS = 1;
 
 export class PollPolicy {
-  /** When the last wait or poll found work, and when the current burst of work started. */
+  /**
+   * When the last work was done (the first next() after a wait or poll that found work: the
+   * loop has then processed what it found, so the spin runs from there, not from the wake-up:
+   * a cold wake-up's processing can take longer than SPIN_MS, and a reply it made at once,
+   * e.g. a guest's ping answer to the frame just written, is then still caught by one poll),
+   * and when the current burst of work started.
+   */
   private lastWork = -Infinity;
+  /** work() was called and next() has not been since: next() moves lastWork to its `now`. */
+  private fresh = false;
   private burstStart = -Infinity;
   /** The last poll or wait found work (we are inside a burst). */
   private busy = false;
@@ -94,6 +102,7 @@ export class PollPolicy {
     this.busy = true;
     this.spun = false;
     this.lastWork = now;
+    this.fresh = true;
   }
 
   /** A poll or timed wait at `now` found nothing. */
@@ -109,6 +118,7 @@ export class PollPolicy {
   /** What to do at `now`: POLL, BLOCK or a sleep of that many ms (see the file comment). */
   next(now: number): number {
     this.wakeAt = NaN;
+    if (this.fresh) { this.fresh = false; this.lastWork = now; }
     const since = now - this.lastWork;
     if (this.fixedMs > 0) return since < this.fixedMs ? POLL : BLOCK;
     if (!this.adaptive) return BLOCK;

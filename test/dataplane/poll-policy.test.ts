@@ -117,12 +117,37 @@ test('irregular traffic is not predicted: blocks between frames, polls only the 
   assert.ok(r.pollMs <= arrivals.length * (MAX_SPIN_MS + 0.01), `polled ${r.pollMs.toFixed(2)} ms for ${arrivals.length} frames`);
 });
 
-test('a fixed window polls for exactly that long after work and ignores prediction', () => {
+test('a fixed window polls for exactly that long after the work is done and ignores prediction', () => {
   const p = new PollPolicy(5);
   p.work(0);
-  p.idle(0.01);
-  assert.equal(p.next(4.9), POLL);
-  assert.equal(p.next(5.1), BLOCK);
+  assert.equal(p.next(0.2), POLL, 'processing what the wake-up found took 0.2 ms: the window starts here');
+  p.idle(0.21);
+  assert.equal(p.next(5.1), POLL);
+  assert.equal(p.next(5.3), BLOCK);
+});
+
+test('a cold wake-up whose processing outlasts the spin still polls once, and a ping-like flow is predicted', () => {
+  // The loop: a wait finds the request (work), forwarding it takes 0.06 ms (> SPIN_MS) and makes
+  // the reply at once (a guest's ping answer to the frame written); then next().
+  const p = new PollPolicy();
+  let t = 5;
+  let predictedSleeps = 0;
+  for (let i = 0; i < 60; i++) {
+    p.work(t); // woken by the request
+    assert.equal(p.next(t + 0.06), POLL, `cycle ${i}: one poll after the work, however long it took`);
+    p.work(t + 0.062); // the poll finds the reply
+    let now = t + 0.1;
+    let d = p.next(now);
+    while (d === POLL) { now += 0.002; p.idle(now); d = p.next(now); }
+    if (d > 0) {
+      predictedSleeps++;
+      assert.ok(d < 10, `a sleep until just before the next request (${d} ms)`);
+    }
+    t += 10 + (i % 3) * 0.02; // a ping every ~10 ms, a little jitter
+  }
+  assert.ok(Math.abs(p.estimate.period - 10.02) < 0.1, `the period is learnt: ${p.estimate.period}`);
+  assert.ok(predictedSleeps >= 40, `the next request is predicted (${predictedSleeps} of 60 cycles)`);
+  assert.ok(p.hits >= 40, `predictions come true: ${p.hits}`);
 });
 
 test('adaptive polling off: always blocks', () => {
