@@ -10,10 +10,11 @@
  * busyPollUs (microseconds, 0 = off) is the loop's busy-poll window (LoopOptions.busyPollUs):
  * lower latency for one CPU kept busy under traffic; vswitchd sets it from --busy-poll-us.
  * Adaptive polling (LoopOptions.adaptivePoll) is on unless the environment has
- * VSWITCH_ADAPTIVE_POLL=0 (the benchmark compares both: --compare VSWITCH_ADAPTIVE_POLL=0). Under
- * load 6-11 it did not win; in two runs at load 1-2 (2026-12-01, issue 14's note) it was equal or
- * better in every figure guest to guest (TCP 13.2 vs 11.7 and 14.0 vs 11.8 Gbit/s, ping p99
- * 0.290 vs 0.321 and 0.241 vs 0.322 ms) with the same idle CPU (1.3-1.5 ms in 10 s).
+ * VSWITCH_ADAPTIVE_POLL=0 (the benchmark compares both: --compare VSWITCH_ADAPTIVE_POLL=0). Two
+ * runs at load 0.5-1 (2026-12-01, issue 14's note), on vs off: ping p50 guest to guest 0.144 vs
+ * 0.181 and 0.158 vs 0.171 ms, guest to LAN 0.189 vs 0.213 and 0.184 vs 0.224 ms; TCP equal or
+ * better; p99 mixed (guest to LAN 10-50% worse); the worker's CPU during a 100/s ping 3-4% vs 1%;
+ * idle CPU the same (1.5-2.1 ms in 10 s).
  * Sparse reads (LoopOptions.sparseReads, loop.ts) are on unless VSWITCH_SPARSE_READS=0.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
