@@ -37,7 +37,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { fileURLToPath } from 'node:url';
 import { unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AF_UNIX, EAGAIN, EINTR, SOCK_DGRAM, SOL_SOCKET, allocBytes, bind, errno, raw, setsockoptBuf, socket, sockaddrUn } from '../src/sys/libc.js';
+import { AF_UNIX, EAGAIN, EINTR, SOCK_DGRAM, SOL_SOCKET, IOVEC_SIZE, MMSGHDR_SIZE, MSG_DONTWAIT, allocBytes, bind, errno, raw, setsockoptBuf, socket, sockaddrUn } from '../src/sys/libc.js';
 import { emitEthernet, EtherType } from '../src/wire/ethernet.js';
 import { emitIpv4 } from '../src/wire/ipv4.js';
 import { emitUdp } from '../src/wire/udp.js';
@@ -50,9 +50,6 @@ const BATCH = 64;
 const SO_RCVTIMEO = 20;
 const SO_SNDTIMEO = 21;
 const MSG_WAITFORONE = 0x10000;
-/** sizeof(struct mmsghdr) and struct iovec on x86-64. */
-const MMSGHDR = 64;
-const IOVEC = 16;
 /** Receive slot: any frame the switch sends (it sends at most 65535 + 14 to a QEMU NIC). */
 const RX_SLOT = 65_600;
 
@@ -107,21 +104,21 @@ function dgramLoop(a: Args, s: Shared, ready: () => void): void {
   setsockoptBuf(fd, SOL_SOCKET, SO_RCVTIMEO, timeval(50));
   setsockoptBuf(fd, SOL_SOCKET, SO_SNDTIMEO, timeval(50));
   // Send side: BATCH headers, all pointing at one copy of the frame.
-  const tx = allocBytes(BATCH * (MMSGHDR + IOVEC) + FRAME_LEN);
-  const txData = tx.addr + BATCH * (MMSGHDR + IOVEC);
-  tx.bytes.set(udpFrame(a.srcMac, a.srcIp, a.dstMac, a.dstIp), BATCH * (MMSGHDR + IOVEC));
-  const rx = allocBytes(BATCH * (MMSGHDR + IOVEC) + BATCH * RX_SLOT);
-  const rxData = rx.addr + BATCH * (MMSGHDR + IOVEC);
+  const tx = allocBytes(BATCH * (MMSGHDR_SIZE + IOVEC_SIZE) + FRAME_LEN);
+  const txData = tx.addr + BATCH * (MMSGHDR_SIZE + IOVEC_SIZE);
+  tx.bytes.set(udpFrame(a.srcMac, a.srcIp, a.dstMac, a.dstIp), BATCH * (MMSGHDR_SIZE + IOVEC_SIZE));
+  const rx = allocBytes(BATCH * (MMSGHDR_SIZE + IOVEC_SIZE) + BATCH * RX_SLOT);
+  const rxData = rx.addr + BATCH * (MMSGHDR_SIZE + IOVEC_SIZE);
   for (let i = 0; i < BATCH; i++) {
     for (const [m, data, len] of [[tx, txData, FRAME_LEN], [rx, rxData + i * RX_SLOT, RX_SLOT]] as const) {
-      const iov = BATCH * MMSGHDR + i * IOVEC;
-      setAddr(m.view, i * MMSGHDR + 16, m.addr + iov); // msg_iov
-      setAddr(m.view, i * MMSGHDR + 24, 1); // msg_iovlen
+      const iov = BATCH * MMSGHDR_SIZE + i * IOVEC_SIZE;
+      setAddr(m.view, i * MMSGHDR_SIZE + 16, m.addr + iov); // msg_iov
+      setAddr(m.view, i * MMSGHDR_SIZE + 24, 1); // msg_iovlen
       setAddr(m.view, iov, data); // iov_base
       setAddr(m.view, iov + 8, len); // iov_len
     }
-    setAddr(tx.view, i * MMSGHDR, dst.addr); // msg_name: the daemon's socket
-    tx.view.setUint32(i * MMSGHDR + 8, d.len, true); // msg_namelen
+    setAddr(tx.view, i * MMSGHDR_SIZE, dst.addr); // msg_name: the daemon's socket
+    tx.view.setUint32(i * MMSGHDR_SIZE + 8, d.len, true); // msg_namelen
   }
   const g = allocBytes(42);
   g.bytes.set(garp(a.srcMac, a.srcIp));
@@ -136,10 +133,10 @@ function dgramLoop(a: Args, s: Shared, ready: () => void): void {
       else if (errno() !== EAGAIN && errno() !== EINTR) Atomics.wait(s.ctl, 1, 0, 10); // the daemon's socket gone for now
     }
     // While sending, only take what is waiting (the guest's rare answers); otherwise wait for frames.
-    const r = raw.recvmmsgAt(fd, rx.addr, BATCH, Atomics.load(s.ctl, 0) === 1 ? 0x40 /* MSG_DONTWAIT */ : MSG_WAITFORONE, 0) as number;
+    const r = raw.recvmmsgAt(fd, rx.addr, BATCH, Atomics.load(s.ctl, 0) === 1 ? MSG_DONTWAIT : MSG_WAITFORONE, 0) as number;
     if (r > 0) {
       let bytes = 0;
-      for (let i = 0; i < r; i++) bytes += rx.view.getUint32(i * MMSGHDR + 56, true);
+      for (let i = 0; i < r; i++) bytes += rx.view.getUint32(i * MMSGHDR_SIZE + 56, true);
       Atomics.add(s.counts, 0, BigInt(r));
       Atomics.add(s.counts, 1, BigInt(bytes));
     }

@@ -23,7 +23,7 @@
 import {
   EINTR, MSG_DONTWAIT, PACKET_RX_RING, PACKET_VERSION, TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID,
   TP_STATUS_VLAN_VALID, mmapShared, munmapBytes, setsockoptBuf, PACKET_ADD_MEMBERSHIP, PACKET_AUXDATA, PACKET_DROP_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_MR_UNICAST, SOL_PACKET,
-  allocBytes, errno, errnoName, packetSocketIfindex, raw, setsockoptInt, type ForeignBytes,
+  IOVEC_SIZE, MMSGHDR_SIZE, allocBytes, errno, errnoName, packetSocketIfindex, raw, setsockoptInt, type ForeignBytes,
 } from '../sys/libc.js';
 import { IORING_OP_WRITE, RWF_NOWAIT, type Uring } from '../sys/uring.js';
 import { writeMac } from '../wire/addr.js';
@@ -177,9 +177,6 @@ export class PacketRingRx {
   }
 }
 
-/** sizeof(struct mmsghdr) on x86-64: struct msghdr (56), msg_len (u32), padding. */
-const MMSGHDR = 64;
-const IOVEC = 16;
 
 /**
  * Batched receive (issue 14, VSWITCH_RECVMMSG): up to `n` frames per recvmmsg call, each with its
@@ -201,14 +198,14 @@ export class PacketBatchRx {
   /** Turns PACKET_AUXDATA on for `fd` (throws when the fd is not a packet socket). */
   constructor(private readonly fd: number, readonly n: number) {
     setsockoptInt(fd, SOL_PACKET, PACKET_AUXDATA, 1);
-    this.iov = n * MMSGHDR;
-    this.ctl = this.iov + n * IOVEC;
+    this.iov = n * MMSGHDR_SIZE;
+    this.ctl = this.iov + n * IOVEC_SIZE;
     this.m = allocBytes(this.ctl + n * CONTROL_LEN);
     this.v = this.m.view;
     const a = this.m.addr;
     for (let i = 0; i < n; i++) {
-      const h = i * MMSGHDR;
-      setAddr(this.v, h + 16, a + this.iov + i * IOVEC); // msg_iov
+      const h = i * MMSGHDR_SIZE;
+      setAddr(this.v, h + 16, a + this.iov + i * IOVEC_SIZE); // msg_iov
       setAddr(this.v, h + 24, 1); // msg_iovlen
       setAddr(this.v, h + 32, a + this.ctl + i * CONTROL_LEN); // msg_control
       setAddr(this.v, h + 40, CONTROL_LEN); // msg_controllen
@@ -223,8 +220,8 @@ export class PacketBatchRx {
     const v = this.v;
     if (base !== this.base || stride !== this.stride || cap !== this.cap) {
       for (let i = 0; i < this.n; i++) {
-        setAddr(v, this.iov + i * IOVEC, base + i * stride);
-        setAddr(v, this.iov + i * IOVEC + 8, cap);
+        setAddr(v, this.iov + i * IOVEC_SIZE, base + i * stride);
+        setAddr(v, this.iov + i * IOVEC_SIZE + 8, cap);
       }
       this.base = base; this.stride = stride; this.cap = cap;
     }
@@ -234,7 +231,7 @@ export class PacketBatchRx {
 
   /** Length of frame i of the last read(). */
   len(i: number): number {
-    return this.v.getUint32(i * MMSGHDR + 56, true);
+    return this.v.getUint32(i * MMSGHDR_SIZE + 56, true);
   }
 
   /**
@@ -243,7 +240,7 @@ export class PacketBatchRx {
    */
   tag(i: number, b: Uint8Array, hdr: number, eth: number): number {
     const v = this.v;
-    const h = i * MMSGHDR;
+    const h = i * MMSGHDR_SIZE;
     const moved = restoreTag(v, h, this.ctl + i * CONTROL_LEN, b, hdr, eth);
     v.setUint32(h + 40, CONTROL_LEN, true); // the kernel lowered it
     return moved;
@@ -251,7 +248,7 @@ export class PacketBatchRx {
 
   /** Make the control length of frame i whole again without looking at it (a runt dropped). */
   skip(i: number): void {
-    this.v.setUint32(i * MMSGHDR + 40, CONTROL_LEN, true);
+    this.v.setUint32(i * MMSGHDR_SIZE + 40, CONTROL_LEN, true);
   }
 }
 
@@ -281,16 +278,16 @@ export class PacketBatchTx {
     private readonly ring: Uring | null = null,
     private readonly sqe0 = 0,
   ) {
-    this.iov = n * MMSGHDR;
-    this.data = this.iov + n * IOVEC;
+    this.iov = n * MMSGHDR_SIZE;
+    this.data = this.iov + n * IOVEC_SIZE;
     this.m = allocBytes(this.data + n * slotBytes);
     this.v = this.m.view;
     this.bytes = this.m.bytes;
     const a = this.m.addr;
     for (let i = 0; i < n; i++) {
-      setAddr(this.v, i * MMSGHDR + 16, a + this.iov + i * IOVEC); // msg_iov
-      setAddr(this.v, i * MMSGHDR + 24, 1); // msg_iovlen
-      setAddr(this.v, this.iov + i * IOVEC, a + this.data + i * slotBytes); // iov_base
+      setAddr(this.v, i * MMSGHDR_SIZE + 16, a + this.iov + i * IOVEC_SIZE); // msg_iov
+      setAddr(this.v, i * MMSGHDR_SIZE + 24, 1); // msg_iovlen
+      setAddr(this.v, this.iov + i * IOVEC_SIZE, a + this.data + i * slotBytes); // iov_base
       ring?.prep(sqe0 + i, IORING_OP_WRITE, fd, a + this.data + i * slotBytes, 0, RWF_NOWAIT);
     }
   }
@@ -302,12 +299,12 @@ export class PacketBatchTx {
     const out = this.bytes;
     let d = this.data + i * this.slotBytes;
     for (let k = start; k < end; k++) out[d++] = b[k];
-    setAddr(this.v, this.iov + i * IOVEC + 8, len); // iov_len
+    setAddr(this.v, this.iov + i * IOVEC_SIZE + 8, len); // iov_len
   }
 
   /** Length of staged frame i. */
   len(i: number): number {
-    return this.v.getUint32(this.iov + i * IOVEC + 8, true);
+    return this.v.getUint32(this.iov + i * IOVEC_SIZE + 8, true);
   }
 
   /**
@@ -321,7 +318,7 @@ export class PacketBatchTx {
     if (this.ring !== null) { this.flushRing(this.ring, q, refused); return; }
     let i = 0;
     while (i < q) {
-      const r = raw.sendmmsgAt(this.fd, this.m.addr + i * MMSGHDR, q - i, MSG_DONTWAIT) as number;
+      const r = raw.sendmmsgAt(this.fd, this.m.addr + i * MMSGHDR_SIZE, q - i, MSG_DONTWAIT) as number;
       if (r > 0) { i += r; continue; }
       const e = errno();
       if (e === EINTR) continue;

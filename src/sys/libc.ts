@@ -88,6 +88,10 @@ export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
 /** sizeof(struct epoll_event) on x86-64: u32 events + u64 data, packed. */
 export const EPOLL_EVENT_SIZE = 12;
+/** sizeof(struct mmsghdr) on x86-64: struct msghdr (56: msg_name 0, msg_namelen 8, msg_iov 16, msg_iovlen 24, ...), msg_len (u32 at 56), padding. */
+export const MMSGHDR_SIZE = 64;
+/** sizeof(struct iovec) on x86-64: iov_base, iov_len. */
+export const IOVEC_SIZE = 16;
 
 export const PR_SET_NAME = 15;
 export const PR_SET_TIMERSLACK = 29;

@@ -12,7 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { DataPlane } from '../../src/host/dataplane.js';
 import { openTap } from '../../src/host/devices.js';
 import { WORKER_THREAD_NAME } from '../../src/dataplane/loop.js';
-import { PortCounter, portSlot } from '../../src/forward/counters.js';
+import { LoopCounter, PortCounter, loopSlot, portSlot } from '../../src/forward/counters.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { addNs, delNs, inNs, ip, uniq } from '../helpers/netns.js';
 
@@ -79,12 +79,14 @@ test('sparse traffic: one read per frame with the lever on, two with it off', as
 
 test('a burst goes greedy (fewer reads than two per frame) and loses nothing', async () => {
   await withSwitch(undefined, async (dp) => {
-    const r0 = workerReads(), f0 = rxFrames(dp);
+    const r0 = workerReads(), f0 = rxFrames(dp), b0 = dp.counters[loopSlot(LoopCounter.Batches)]!;
     const out = inNs(nsA, 'ping', '-q', '-f', '-l', '32', '-c', '3000', '-W', '2', '10.79.7.12');
-    const reads = workerReads() - r0, frames = rxFrames(dp) - f0;
+    const reads = workerReads() - r0, frames = rxFrames(dp) - f0, batches = dp.counters[loopSlot(LoopCounter.Batches)]! - b0;
     assert.match(out, / 3000 received, 0% packet loss/, out);
     assert.ok(frames >= 6000, `${frames} frames`);
-    console.log(`# burst: ${reads} reads for ${frames} frames`);
+    console.log(`# burst: ${reads} reads for ${frames} frames in ${batches} batches`);
+    // Read one frame at a time, each would be a batch of its own: greedy reads take several per batch.
+    assert.ok(frames / batches > 1.5, `${(frames / batches).toFixed(2)} frames per batch`);
     assert.ok(reads < 2 * frames, `${reads} reads for ${frames} frames`);
   });
 });
