@@ -7,6 +7,9 @@
  *    CPU time (/proc/PID/task/TID/schedstat, nanoseconds of run time) and the daemon's
  *    /metrics (curl inside the daemon's namespace): frames the switch received (every NIC and
  *    the uplink), loop wake-ups, receive batches, empty polls, sleeps.
+ *  - `probeProcess(pid, ends)` the same for a single-threaded peer switch (vde_switch): its
+ *    CPU time, and the frames it received and sent as the guests' interfaces count them (what
+ *    a guest sent the switch received); it has no loop counters, so those figures stay empty.
  *  - `costOf(a, b, wallNs)` turns two samples into the figures: worker CPU ns per forwarded
  *    frame, frames per batch and per wake-up, the worker's CPU share of the wall time.
  *  - `machine()` kernel, CPU model, cores, Node version, load average at the start: with other
@@ -102,6 +105,27 @@ export function probeDaemon(ns: string, pid: number, port: number): Probe {
     };
   };
   return Object.assign(probe, { pid, tid });
+}
+
+/** Packet counters of a guest's interface, from its namespace: [tx, rx]. */
+async function linkPackets(e: { ns: string; dev: string }): Promise<[number, number]> {
+  const r = await run('ip', ['-n', e.ns, '-s', '-j', 'link', 'show', 'dev', e.dev], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`counters of ${e.dev} in ${e.ns}: ${r.stderr.trim()}`);
+  const st = (JSON.parse(r.stdout) as Array<{ stats64: { tx: { packets: number }; rx: { packets: number } } }>)[0]!.stats64;
+  return [st.tx.packets, st.rx.packets];
+}
+
+/** A probe of a single-threaded switch process `pid` whose guests are `ends` (the file comment). */
+export function probeProcess(pid: number, ends: Array<{ ns: string; dev: string }>): Probe {
+  const probe = async (): Promise<Sample> => {
+    const counts = await Promise.all(ends.map(linkPackets));
+    const cpuNs = threadCpuNs(pid, pid);
+    const at = Number(process.hrtime.bigint());
+    let frames = 0, txFrames = 0;
+    for (const [tx, rx] of counts) { frames += tx; txFrames += rx; }
+    return { at, cpuNs, frames, txFrames, wakeups: 0, batches: 0, emptyPolls: 0, sleeps: 0 };
+  };
+  return Object.assign(probe, { pid, tid: pid });
 }
 
 export function costOf(a: Sample, b: Sample): Cost {

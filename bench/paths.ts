@@ -29,7 +29,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, sh, sleep, waitFor, type Scope, type Proc } from './lib.js';
 import { pingOnce, type Topology } from './measure.js';
-import { probeDaemon, type Probe } from './cost.js';
+import { probeDaemon, probeProcess, type Probe } from './cost.js';
 
 export type PathKind = 'kernel' | 'peer' | 'vswitch' | 'prior';
 
@@ -53,7 +53,7 @@ export interface PathSetup {
   extra?: Record<string, unknown>;
   /** Called after the measurements, before teardown; its answer goes into the JSON too. */
   after?: () => Promise<unknown>;
-  /** The switch's data-plane worker: CPU time and counters (vswitch paths only). */
+  /** The switch's data-plane worker: CPU time and counters (vswitch paths; vde_switch's process). */
   probe?: Probe;
 }
 
@@ -156,7 +156,8 @@ const vde: PathDef = {
       if (!proc.running) throw new Error(`vde_switch exited: ${proc.stderr.trim()}`);
       await sleep(200);
     });
-    return { topology };
+    // Its CPU time per frame, in the cost table beside the vswitch rows (and profiled with --profile).
+    return { topology, probe: probeProcess(proc!.child.pid!, [topology.src, topology.dst]) };
   },
 };
 

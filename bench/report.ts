@@ -103,16 +103,17 @@ function med(xs: Array<number | null>): number | null {
 }
 
 /**
- * The worker's cost per vswitch row (issue 14): CPU ns per frame the switch received and the
- * worker's CPU share during each test (medians over the repetitions), frames per receive batch
- * and per wake-up in the 64-byte test, and its CPU time while idle.
+ * The worker's cost per vswitch row (issue 14), and vde_switch's (its one thread) for comparison:
+ * CPU ns per frame the switch received and the thread's CPU share during each test (medians
+ * over the repetitions), frames per receive batch and per wake-up in the 64-byte test (vswitch
+ * only: vde_switch has no such counters), and its CPU time while idle.
  */
 export function costTable(paths: PathResult[], idleSeconds: number): string {
   const rows = paths.filter((p) => p.cost !== undefined);
-  if (rows.length === 0) return 'data-plane worker cost: no vswitch rows measured';
+  if (rows.length === 0) return 'data-plane worker cost: no switch rows measured';
   const labelW = Math.max(4, ...rows.map((p) => p.label.length));
   const head = ['path'.padEnd(labelW), 'TCP ns/fr', 'CPU', '64B ns/fr', 'CPU', 'fr/batch', 'fr/wake', 'ping ns/fr', 'CPU', `idle ${idleSeconds}s CPU ms`].join(' | ');
-  const lines = ['data-plane worker cost (thread CPU time / frames the switch received; CPU = share of the wall time):', head, '-'.repeat(head.length)];
+  const lines = ['data-plane worker cost (thread CPU time / frames the switch received; CPU = share of the wall time; vde_switch: its one thread):', head, '-'.repeat(head.length)];
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(0)}%`);
   for (const p of rows) {
     const c = p.cost!;
