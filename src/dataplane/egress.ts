@@ -52,7 +52,11 @@
  * segmentation), with its outcome: sent, or the drop reason (TRACE_REFUSED for a write the
  * kernel refused without one of ours).
  *
- * Batched writes (Port.commit, a packet socket with VSWITCH_SENDMMSG): a port that staged a frame
+ * Batched writes (Port.commit, a packet socket with VSWITCH_SENDMMSG, a TAP with VSWITCH_URING):
+ * a port stages a frame only when more may follow it before the commit (Port.send's `stage`:
+ * `batched`, which the loop sets for a batch of more than one received frame, and every
+ * segment of a software segmentation); a lone frame, a ping's, is written at once, since
+ * staging it would only add a copy and touch the staging memory on a cold wake-up. A port that staged a frame
  * is noted once in a pending list; commit() (the loop's, after each batch and wake-up) has each
  * write what it staged. Frames the kernel refused then are moved from TxFrames/TxBytes to
  * TxDrops, with the drop reason of the port's last errno (settle); a trace has already recorded
@@ -121,6 +125,11 @@ export class FrameEgress implements Egress {
    * or a control message). The loop sets it around each Forwarder.input; ICMP errors go there.
    */
   ingress = -1;
+  /**
+   * More frames may follow before the next commit (the loop sets it per receive batch: more
+   * than one frame): ports may stage what they are sent (the file comment, batched writes).
+   */
+  batched = false;
   /** The segmentation scratch: HEADROOM bytes, then SEGMENT_SCRATCH_LEN (segmentTcp's view). */
   private readonly segMem: ForeignBytes;
   private readonly segScratch: Uint8Array;
@@ -265,7 +274,7 @@ export class FrameEgress implements Egress {
       }
       start = eth;
     }
-    this.transmit(p, this.mem, start, end, end - eth);
+    this.transmit(p, this.mem, start, end, end - eth, this.batched);
   }
 
   /**
@@ -339,14 +348,14 @@ export class FrameEgress implements Egress {
       start = outEth - VNET_HDR_LEN;
       for (let i = start; i < outEth; i++) out[i] = 0;
     }
-    this.transmit(q, this.icmpMem, start, outEnd, outEnd - outEth);
+    this.transmit(q, this.icmpMem, start, outEnd, outEnd - outEth, this.batched);
   }
 
   /** segmentTcp's emit: scratch[start..end) is a plain frame; send it from the scratch memory. */
   private emitSegment(scratch: Uint8Array, start: number, end: number): void {
     const p = this.segPort;
     if (p === undefined || p.failed !== 0 || scratch !== this.segScratch) return;
-    this.transmit(p, this.segMem, HEADROOM + start, HEADROOM + end, end - start);
+    this.transmit(p, this.segMem, HEADROOM + start, HEADROOM + end, end - start, true); // more segments follow
   }
 
   /** The frame at frame memory [eth..end) carries offload metadata p cannot honour. */
@@ -361,9 +370,9 @@ export class FrameEgress implements Egress {
     this.tap.recordOut(p.sw, p.id, this.host.portUplink[p.id] === 1, drop, m.bytes, m.addr, start, end);
   }
 
-  /** Send m.bytes[start..end) to p and count the outcome. */
-  private transmit(p: Port, m: SendMemory, start: number, end: number, ethBytes: number): void {
-    const r = p.send(m.bytes, m.addr, start, end);
+  /** Send m.bytes[start..end) to p (staged if `stage` and p stages) and count the outcome. */
+  private transmit(p: Port, m: SendMemory, start: number, end: number, ethBytes: number, stage: boolean): void {
+    const r = p.send(m.bytes, m.addr, start, end, stage);
     const c = this.counters;
     let drop = 0;
     if (r === 0) {

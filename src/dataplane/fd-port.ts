@@ -17,7 +17,7 @@
  * Packet sockets (packetSocket(), issue 14) batch their syscalls unless told not to
  * (VSWITCH_RECVMMSG=0, VSWITCH_SENDMMSG=0): one recvmmsg reads up to a whole batch
  * (PacketBatchRx), and frames of up to
- * TX_STAGE_BYTES are staged by send() and written by one sendmmsg in commit() (PacketBatchTx;
+ * TX_STAGE_BYTES are staged by send() (when the egress says more may follow) and written by one sendmmsg in commit() (PacketBatchTx;
  * larger frames, GSO super-frames, are written at once, after what is staged, so the order
  * holds). The loop commits after every batch it forwarded and at the end of every wake-up
  * (the egress keeps the list); a full staging area commits by itself. A staged frame counts
@@ -31,7 +31,9 @@
  * inline); refusals are counted as for sendmmsg. Reads go in rounds of IORING_OP_READs into
  * consecutive receive slots, one io_uring_enter a round, until one finds nothing (-EAGAIN);
  * the first round tries one frame more than the last call took, and after a call that took one
- * frame or none the next reads with read() (receiveUring). A lone staged frame goes by write().
+ * frame or none the next reads with read() (receiveUring). A lone staged frame goes by write(),
+ * and a frame the egress says is alone (send's `stage` false: the only one of its batch) is
+ * not staged at all: written at once, as without batching.
  * An uplink may read from a TPACKET_V2 ring instead (VSWITCH_RX_RING=1, PacketRingRx; off by
  * default): no syscall per batch; a wake-up with an empty ring reads the socket's error.
  */
@@ -342,10 +344,10 @@ export abstract class FdFramePort implements Port {
     return -e;
   }
 
-  send(bytes: Uint8Array, addr: number, start: number, end: number): number {
+  send(bytes: Uint8Array, addr: number, start: number, end: number, stage: boolean): number {
     const tx = this.batchTx;
     if (tx !== null) {
-      if (end - start <= TX_STAGE_BYTES) {
+      if (stage && end - start <= TX_STAGE_BYTES) {
         tx.push(bytes, start, end);
         this.txQueued = tx.queued;
         if (tx.queued === tx.n) this.commit();

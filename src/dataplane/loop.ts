@@ -358,6 +358,7 @@ export class DataPlaneLoop {
     const vnet = port.vnet;
     const egress = this.egress;
     egress.ingress = id;
+    egress.batched = n > 1;
     const traced = this.tap.active !== 0 ? this.tap.watch(port.sw, id, this.portUplink[id] === 1) : 0;
     if (traced !== 0) return this.inputTraced(port, st, n, traced, now);
     for (let j = 0; j < n; j++) {
@@ -366,9 +367,10 @@ export class DataPlaneLoop {
         continue;
       }
       fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
-      if (this.ports[id] !== port) { egress.ingress = -1; egress.commit(); return false; } // removed inside input (not expected)
+      if (this.ports[id] !== port) { egress.ingress = -1; egress.batched = false; egress.commit(); return false; } // removed inside input (not expected)
     }
     egress.ingress = -1;
+    egress.batched = false;
     egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;
@@ -399,9 +401,10 @@ export class DataPlaneLoop {
         if (c[base + reasons[k]] !== before[k]) { drop = reasons[k] + 1; break; }
       }
       tap.finishIn(mask, drop);
-      if (this.ports[id] !== port) { this.egress.ingress = -1; this.egress.commit(); return false; }
+      if (this.ports[id] !== port) { this.egress.ingress = -1; this.egress.batched = false; this.egress.commit(); return false; }
     }
     this.egress.ingress = -1;
+    this.egress.batched = false;
     this.egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;

@@ -13,7 +13,7 @@
  *    removes the port). Malformed input (a runt, a bad length prefix) is dropped by the port,
  *    which counts it in `rxErrors` and carries on (a stream port whose framing is lost returns
  *    -EPROTO).
- *  - send(bytes, addr, start, end): transmit bytes[start..end), where `addr` is the address of
+ *  - send(bytes, addr, start, end, stage): transmit bytes[start..end), where `addr` is the address of
  *    bytes[0] (foreign memory: the frame memory or the egress's segmentation scratch). The bytes
  *    are exactly what the port's framing wants: the 10-byte virtio-net header then the Ethernet
  *    frame when `vnet`, the Ethernet frame alone otherwise (the egress adds, strips, completes
@@ -22,7 +22,8 @@
  *    errno: EAGAIN or ENOBUFS for "queue full" (counted as QueueFull), ENETDOWN for "the link is
  *    down" (counted as EgressDown; a port maps its kind's own errno for that to ENETDOWN),
  *    anything else a refused frame. A port that learns its fd is dead sets `failed` (an errno)
- *    and the loop removes it after the batch.
+ *    and the loop removes it after the batch. `stage`: more frames may follow before commit(),
+ *    so a port that batches its writes may stage this one; false: a lone frame, written now.
  *  - wantsWrite / flush(): a port with an output queue (a stream socket) sets `wantsWrite` while
  *    it holds queued bytes; the loop then adds EPOLLOUT to its interest and calls flush() when
  *    the fd is writable. flush returns 0 or -errno (fatal). Ports without a queue never set it.
@@ -140,7 +141,7 @@ export interface Port {
   txRefusedErrno?: number;
   commit?(): void;
   receive(mem: FrameMemory, max: number): number;
-  send(bytes: Uint8Array, addr: number, start: number, end: number): number;
+  send(bytes: Uint8Array, addr: number, start: number, end: number, stage: boolean): number;
   flush(): number;
   close(): void;
 }

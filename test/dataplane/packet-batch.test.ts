@@ -11,7 +11,11 @@
  *    runs the defaults, recvmmsg and sendmmsg on): one syscall per frame (VSWITCH_RECVMMSG=0,
  *    VSWITCH_SENDMMSG=0), and the TPACKET_V2 ring (VSWITCH_RX_RING=1): a guest TAP and an AF_PACKET
  *    uplink, ping and TCP both ways, and frames to an uplink that is down counted as TxDrops /
- *    egress-down and not as sent (the uplink's interface down stays transient with the ring).
+ *    egress-down and not as sent (the uplink's interface down stays transient with the ring);
+ *  - with the defaults, a lone frame (the only one of its batch: a ping) is written to the
+ *    uplink at once by write(), not staged for a sendmmsg of one, while a flood's frames are
+ *    staged: counted by the kernel (the worker thread's `syscw`, which counts write() and not
+ *    sendmmsg).
  * Everything lives in namespaces this test makes (unique names) and removes.
  */
 import { test, before, after } from 'node:test';
@@ -25,6 +29,7 @@ import { EAGAIN, ENETDOWN, allocBytes, close, errno } from '../../src/sys/libc.j
 import { addNs, delNs, inNs, ip, tcpTransfer, uniq, until } from '../helpers/netns.js';
 import { CounterSpan } from './counter-span.js';
 import { guestAndUplink } from './uplink-lab.js';
+import { workerSyscalls } from './worker-io.js';
 
 const hubUrl = new URL('./hub-forwarder.js', import.meta.url).href;
 const nsV = uniq('vspv');
@@ -169,6 +174,25 @@ for (const [label, env] of [
     await uplinkChecks(dp);
   });
 }
+
+test('the worker with the defaults: a lone frame goes to the uplink by write() at once, a flood\'s frames by sendmmsg', async () => {
+  if (dp) { await dp.stop(); dp = undefined; for (const ns of [nsU, nsL, nsG]) { delNs(ns); addNs(ns); } }
+  dp = await DataPlane.start({ forwarders: hubUrl });
+  guestAndUplink(dp, { sw: 1, guestPort: 1, uplinkPort: 2, nsU, nsL, nsG, guestMac: 0x020000000e02, lanIp: '10.79.0.1', guestIp: '10.79.0.2' });
+  assert.match(inNs(nsG, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '10.79.0.1'), / 0% packet loss/); // neighbours known
+  // Sparse: each request is alone in its batch (one write() to the uplink), each reply too (one to the TAP).
+  let w0 = workerSyscalls().writes;
+  assert.match(inNs(nsG, 'ping', '-q', '-c', '30', '-i', '0.05', '-W', '2', '10.79.0.1'), / 0% packet loss/);
+  const sparse = (workerSyscalls().writes - w0) / 30;
+  // A flood: requests come in batches, staged and written by sendmmsg (not in syscw); the replies
+  // to the TAP are one write() each.
+  w0 = workerSyscalls().writes;
+  assert.match(inNs(nsG, 'ping', '-q', '-f', '-l', '32', '-c', '3000', '-W', '2', '10.79.0.1'), / 0% packet loss/);
+  const flood = (workerSyscalls().writes - w0) / 3000;
+  console.log(`# write() per ping: sparse ${sparse.toFixed(2)}, flood ${flood.toFixed(2)}`);
+  assert.ok(sparse >= 1.9, `sparse: ${sparse.toFixed(2)} write() per ping (request and reply each written at once)`);
+  assert.ok(flood < 1.5, `flood: ${flood.toFixed(2)} write() per ping (requests staged for sendmmsg)`);
+});
 
 async function uplinkChecks(d: DataPlane): Promise<void> {
   const pinging = new CounterSpan(d.counters);

@@ -8,13 +8,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
 import { DataPlane } from '../../src/host/dataplane.js';
 import { openTap } from '../../src/host/devices.js';
-import { WORKER_THREAD_NAME } from '../../src/dataplane/loop.js';
 import { LoopCounter, PortCounter, loopSlot, portSlot } from '../../src/forward/counters.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { addNs, delNs, inNs, ip, uniq } from '../helpers/netns.js';
+import { workerSyscalls } from './worker-io.js';
 
 const nsA = uniq('vssa'), nsB = uniq('vssb');
 const SW = 3, PA = 31, PB = 32;
@@ -22,15 +21,9 @@ const SW = 3, PA = 31, PB = 32;
 before(() => { addNs(nsA); addNs(nsB); });
 after(() => { delNs(nsA); delNs(nsB); });
 
-/** The data-plane thread's read syscalls so far (this process has one data plane at a time). */
+/** The data-plane thread's read syscalls so far. */
 function workerReads(): number {
-  const tids = readdirSync('/proc/self/task').filter((t) => {
-    try { return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === WORKER_THREAD_NAME; } catch { return false; }
-  });
-  assert.equal(tids.length, 1, 'one data-plane thread');
-  const m = /^syscr: (\d+)$/m.exec(readFileSync(`/proc/self/task/${tids[0]}/io`, 'utf8'));
-  assert.ok(m, 'syscr in /proc/.../io');
-  return Number(m[1]);
+  return workerSyscalls().reads;
 }
 
 /** A data plane with guests A and B on TAPs (sparse reads as `env` says), run through `fn`, then stopped. */

@@ -207,7 +207,7 @@ test('TapPort with VSWITCH_URING=1: receive through io_uring in order, send/comm
       out.push(f);
       mem.bytes.fill(0, mem.txSlot + hdr, mem.txSlot + hdr + 10);
       mem.bytes.set(f, mem.txSlot + hdr + 10);
-      assert.equal(port.send(mem.bytes, mem.addr, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length), 0);
+      assert.equal(port.send(mem.bytes, mem.addr, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length, true), 0);
       mem.bytes.fill(0xee, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length); // the slot is reused: staging copied it
     }
     assert.equal(port.txQueued, 10, 'the ten small frames after the large one are staged');
@@ -219,13 +219,28 @@ test('TapPort with VSWITCH_URING=1: receive through io_uring in order, send/comm
     assert.equal(seen.length, 20);
     for (let k = 0; k < 20; k++) assert.ok(seen[k]!.equals(out[k]!), `frame ${k} (${out[k]!.length} bytes) written in order and whole`);
 
+    // A lone frame (stage false, the only one of its batch) is written at once, not staged;
+    // behind frames already staged it goes after them.
+    const lone: Buffer[] = [];
+    for (let k = 0; k < 3; k++) {
+      const f = frame(8, 100 + k, 70 + k);
+      lone.push(f);
+      mem.bytes.fill(0, mem.txSlot + hdr, mem.txSlot + hdr + 10);
+      mem.bytes.set(f, mem.txSlot + hdr + 10);
+      assert.equal(port.send(mem.bytes, mem.addr, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length, k < 2), 0);
+    }
+    assert.equal(port.txQueued, 0, 'the lone frame wrote the two staged before it, then itself');
+    const seenLone: Buffer[] = [];
+    await until(() => { drain(ps.fd, 8, seenLone, buf); return seenLone.length >= 3; }, 5000);
+    for (let k = 0; k < 3; k++) assert.ok(seenLone[k]!.equals(lone[k]!), `lone test: frame ${k} in order and whole`);
+
     // The interface down: what commit() writes is refused (EIO, link down: ENETDOWN) and left for the egress.
     ip('-n', nsA, 'link', 'set', name, 'down');
     for (let k = 0; k < 5; k++) {
       const f = frame(9, k, 100);
       mem.bytes.fill(0, mem.txSlot + hdr, mem.txSlot + hdr + 10);
       mem.bytes.set(f, mem.txSlot + hdr + 10);
-      assert.equal(port.send(mem.bytes, mem.addr, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length), 0);
+      assert.equal(port.send(mem.bytes, mem.addr, mem.txSlot + hdr, mem.txSlot + hdr + 10 + f.length, true), 0);
     }
     port.commit();
     assert.equal(port.txRefused, 5);
