@@ -129,7 +129,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip: 0x0a000005 });
     await settle(); // address events are coalesced into one sync per turn
     assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000005, port: 1, localOnly: true }]);
-    assert.deepEqual(nicDoc('600', 'VM1').addresses, [{ ip: '10.0.0.5', state: 'LOCAL ONLY' }]);
+    assert.deepEqual(nicDoc('600', 'VM1').addresses, [{ ip: '10.0.0.5', vlan: 0, state: 'LOCAL ONLY' }]);
     // Not addresses: multicast, loopback, 0/8; and a namespace NIC's port takes its addresses from the watcher only.
     for (const ip of [0xe0000001, 0x7f000001, 0x00000005]) dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip });
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 0, ip: 0x0a000007 });

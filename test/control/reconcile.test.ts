@@ -12,7 +12,7 @@ import { openSync } from 'node:fs';
 import { pino } from 'pino';
 import { controlPlane } from '../helpers/control.js';
 import { Reconciler } from '../../src/control/reconcile.js';
-import { State } from '../../src/control/state.js';
+import { lanIp6Key, State } from '../../src/control/state.js';
 import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import type { ToWorker } from '../../src/protocol/dataplane.js';
 import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
@@ -476,7 +476,7 @@ test('ETHERNET switches: the MAC table is asked of the worker every second and Q
   assert.deepEqual(dp.take().filter((m) => m.op === 'fdb-query'), [], 'no ETHERNET switch, no asking');
 });
 
-test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s sub-devices too), a grant moves it, the IPv4 claim rule across VLANs', () => {
+test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s sub-devices too), a grant moves it; the same address in two VLANs is two entries, a second claim in one VLAN a conflict', () => {
   const { dp, w, run, clock, state } = setup();
   run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
   guestsAT(run);
@@ -497,14 +497,16 @@ test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s su
   ]);
   const t6 = state.switches.get('SW1')!.lanIp6;
   assert.equal(t6.has('2001:db8:63::2'), false, 'an address in a VLAN the port does not carry is not in the table');
-  assert.equal(t6.get('2001:db8:14::2')?.vid, 20);
-  // The address leaves the sub-device for the NIC's own interface: it moves to the native VLAN, keeping its claim.
+  assert.equal(t6.get(lanIp6Key(20, '2001:db8:14::2'))?.vid, 20);
+  // The address is on the NIC's own interface too (the native VLAN): an entry there as well, a claim of its own.
   w.emit('address6', 'T/0600', T20, 64, true, 0);
   clock.drain();
-  assert.deepEqual(dp.take(), [
-    { op: 'ip6-clear', sw: 0, vid: 20, ip6: T20 },
-    { op: 'ip6-set', sw: 0, vid: 1, ip6: T20, port: 1, localOnly: true },
-  ]);
+  assert.deepEqual(dp.take(), [{ op: 'ip6-set', sw: 0, vid: 1, ip6: T20, port: 1, localOnly: true }]);
+  // It leaves the sub-device: its VLAN 20 entry goes, the native VLAN's stays.
+  w.emit('address6', 'T/0600', T20, 64, false, 20);
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'ip6-clear', sw: 0, vid: 20, ip6: T20 }]);
+  assert.deepEqual([...t6.values()].filter((e) => e.ip6 === '2001:db8:14::2').map((e) => e.vid), [1]);
   // A grant changed: the address moves to A's new VLAN.
   run('SET VSWITCH SW1 GRANT A VLAN 40');
   clock.drain();
@@ -512,10 +514,20 @@ test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s su
     { op: 'ip6-clear', sw: 0, vid: 10, ip6: A10 },
     { op: 'ip6-set', sw: 0, vid: 40, ip6: A10, port: 0, localOnly: true },
   ]);
-  // One address, one NIC on the switch whatever its VLAN: T's later claim on A's address is refused and counted once.
+  // An address belongs to a VLAN: T's claim on A's address in VLAN 30 is an entry of its own, no conflict.
   w.emit('address6', 'T/0600', A10, 64, true, 30);
   clock.drain();
-  assert.equal(t6.get('2001:db8:a::1')?.userid, 'A');
+  assert.equal(t6.get(lanIp6Key(40, '2001:db8:a::1'))?.userid, 'A');
+  assert.equal(t6.get(lanIp6Key(30, '2001:db8:a::1'))?.userid, 'T');
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-set', sw: 0, vid: 30, ip6: A10, port: 1, localOnly: true }]);
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 0);
+  // In one VLAN it is one NIC: U's later claim on it in VLAN 30 is refused and counted once.
+  for (const c of ['DEFINE GUEST U NETNS nu', 'DEFINE NIC 600 FOR U', 'SET VSWITCH SW1 GRANT U VLAN 30', 'COUPLE 600 TO SYSTEM SW1 FOR U']) run(c);
+  clock.drain();
+  dp.take();
+  w.emit('address6', 'U/0600', A10, 64, true, 0);
+  clock.drain();
+  assert.equal(t6.get(lanIp6Key(30, '2001:db8:a::1'))?.userid, 'T');
   assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), []);
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   w.emit('address6', 'T/0600', T99, 64, false, 99);
