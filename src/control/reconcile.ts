@@ -201,7 +201,7 @@ export class Reconciler implements RuntimeView, Effects {
     dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
     dp.on('fdb', (m) => this.macTables.answer(m));
     watcher.on('address', (key, ip, prefixLen, added, vid) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured', vid ?? 0));
-    dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
+    dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac, m.vid));
     watcher.on('address6', (key, ip6, prefixLen, added, vid) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured', vid ?? 0));
     dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6, m.vid));
     dp.on('group6-join', (m) => this.groupEvent(m.sw, m.port, m.group6, true));

@@ -556,13 +556,13 @@ export class State {
    * come later; after a restart, the holder from before it, once it claims again); every other
    * claim on it is marked refused (for as long as it stands: see Claim) and returned as a
    * conflict, with the holder, or with none when the holder has gone. An entry is local only unless
-   * `registered` (true: all, or per address: the controller registered it with the adapter).
+   * `registered` (true: all, or per address and VLAN: the controller registered it with the adapter).
    * ETHERNET switches keep no LAN IP table. `vidOf(nic, on)`: the VLAN an address configured on
    * interface `on` of the NIC (AddressClaims) is in on the NIC's port (src/control/policy.ts
    * addressVid), null for one in no VLAN the port carries (not in the table). The same address
    * in two VLANs is two entries, each with its own claims (tenants' address spaces overlap).
    */
-  recomputeLanIp(name: string, registered: boolean | ((ip: number) => boolean), vidOf: (n: Nic, on: number) => number | null = () => 0): AddressConflict[] {
+  recomputeLanIp(name: string, registered: boolean | ((ip: number, vid: number) => boolean), vidOf: (n: Nic, on: number) => number | null = () => 0): AddressConflict[] {
     const isReg = typeof registered === 'function' ? registered : () => registered;
     const sw = this.switches.get(name);
     if (!sw) return [];
@@ -597,12 +597,12 @@ function entryOf<K>(e: RuleEntry<K>): { userid: string; vdev: number; localOnly:
  * claim of `nics` on a key (`addressesOf(nic)`: key -> AddressClaims, a claim per interface)
  * is in the VLAN `vidOf(nic, on)` gives (null: in no VLAN the port carries, left out; any
  * order of `nics` will do). Of the claims on one key in one VLAN, the earliest by serial that is
- * not refused holds it there (local only unless `registered`); every other is marked refused
+ * not refused holds it there (local only unless `registered(key, vid)`); every other is marked refused
  * and returned as a conflict, with the holder or null. Claims in different VLANs never meet.
  * Each AddressClaims' `refused` is kept (all its claims refused). `refusedNow`: a claim was
  * newly refused. Returns the new entries (unsorted).
  */
-function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, AddressClaims>, registered: (key: K) => boolean,
+function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, AddressClaims>, registered: (key: K, vid: number) => boolean,
   vidOf: (n: Nic, on: number) => number | null): {
   table: Array<RuleEntry<K>>;
   conflicts: Array<{ key: K; vid: number; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }>;
@@ -631,7 +631,7 @@ function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K,
     let held: RuleEntry<K> | undefined;
     for (const { n, c } of l) {
       if (!c.refused && held === undefined) {
-        held = { key: k, vid, userid: n.userid, vdev: n.vdev, localOnly: !registered(k) };
+        held = { key: k, vid, userid: n.userid, vdev: n.vdev, localOnly: !registered(k, vid) };
         table.push(held);
         continue;
       }

@@ -124,8 +124,8 @@ export type FromWorker =
   | { ev: 'group-leave'; sw: number; port: number; group: number }
   /** Trace session `trace` is closed (or was refused: `reason`); its ring may be freed now. */
   | { ev: 'trace-stopped'; trace: number; reason?: string }
-  /** IP mode: the LAN holds `ip` (ARP from host `mac`) while it is probed or in the LAN IP table (forwarder lanHolder). */
-  | { ev: 'lan-holder'; sw: number; ip: number; mac: number }
+  /** IP mode: the LAN holds `ip` in VLAN vid (ARP from host `mac`) while it is probed or in the LAN IP table there (forwarder lanHolder; vid 0: VLAN-unaware). */
+  | { ev: 'lan-holder'; sw: number; ip: number; mac: number; vid: number }
   | { ev: 'stopped' }
   /** The answer to 'fdb-query' `req`: switch `sw`'s learned entries (empty for an unknown or IP-mode switch). */
   | { ev: 'fdb'; sw: number; req: number; entries: FdbEntry[] }

@@ -16,7 +16,9 @@
  * the shared address; a third guest in VLAN 10 configuring the same addresses is refused
  * (CONFLICT held by G10, counted address-conflict) while G10 keeps them; a trunk guest with one
  * address on its VLAN devices enc600.10 and enc600.20 has it registered in both VLANs and
- * reaches each VLAN's LAN host through the device of that VLAN. Every namespace has a name
+ * reaches each VLAN's LAN host through the device of that VLAN; the LAN's addresses are per
+ * VLAN too: the VLAN-10 LAN host's own address is free for a guest in VLAN 20 and refused (in
+ * use on the LAN) for one in VLAN 10. Every namespace has a name
  * unique to this run and goes at the end, also on failure.
  */
 import { test, before, after } from 'node:test';
@@ -191,4 +193,21 @@ test('a trunk guest\'s address on its VLAN devices enc600.10 and enc600.20 is re
   assert.deepEqual(nicAddresses('TR').addresses.filter((a) => a.ip === T).map((a) => [a.vlan, a.state]), [[10, 'REGISTERED'], [20, 'REGISTERED']]);
   assert.equal(await answeredBy(ns.T, OWN4.L10, ['-I', 'enc600.10']), TTL.L10, 'from enc600.10 T reaches the VLAN-10 LAN host');
   assert.equal(await answeredBy(ns.T, OWN4.L20, ['-I', 'enc600.20']), TTL.L20, 'from enc600.20 T reaches the VLAN-20 LAN host');
+});
+
+test('the LAN\'s addresses are per VLAN too: the VLAN-10 LAN host\'s own address is free for a guest in VLAN 20, and refused (in use on the LAN) for one in VLAN 10', async () => {
+  // L10 uses its own address on the LAN (a fresh ARP from it: the switch sees it held in VLAN 10).
+  lab.ip(ns.L10, 'neigh', 'flush', 'dev', LANDEV.L10);
+  assert.equal(await answeredBy(ns.L10, V4, ['-I', OWN4.L10]), TTL.G10);
+  const X = OWN4.L10;
+  lab.ip(ns.G20, 'addr', 'add', `${X}/24`, 'dev', 'enc600');
+  lab.ip(ns.G3, 'addr', 'add', `${X}/24`, 'dev', 'enc600');
+  const reason = (g: string): string | null | undefined => (doc().switches[0].ipTable as Array<Entry & { reason: string | null }>)
+    .find((e) => e.ip === X && e.guest === g)?.reason;
+  const settled = await waitFor(() => {
+    const e = entries(X);
+    return e.some(([g, v, local]) => g === 'G20' && v === 20 && !local) && /^in use on the LAN by MAC/.test(reason('G3') ?? '');
+  }, 15_000, 100);
+  assert.ok(settled, `G20 holds ${X} in VLAN 20, G3's claim in VLAN 10 is in use on the LAN: ${JSON.stringify(doc().switches[0].ipTable.filter((e: Entry) => e.ip === X))}`);
+  assert.equal(await answeredBy(ns.L20, X, ['-I', OWN4.L20]), TTL.G20, 'the VLAN-20 LAN host reaches G20 at it');
 });

@@ -32,8 +32,8 @@
  *   announcements, each in its VLAN (a trunk guest's address on two sub-devices, or two guests
  *   of two tenants); a conflict is a second claim in one VLAN. The controller's registration is
  *   per address (it programs nothing per VLAN for IPv4: the data plane answers ARP in each VLAN),
- *   asked for once any VLAN's entry of it passed its probe; a LAN holder seen for the address
- *   refuses its probes in every VLAN (the data plane's LAN holder table is one for all VLANs).
+ *   asked for once any VLAN's entry of it passed its probe; a LAN holder refuses the address in
+ *   the VLAN it holds it in only (the data plane's LAN holder table and probes are per VLAN).
  * - No one on the LAN may hold an address a guest gets registered (issue 9, item 1): each
  *   entry of a NIC with a port is probed first, once the switch's uplink path is usable (open,
  *   and its RDEV ready: a probe into an interface without carrier would prove nothing): an ARP probe
@@ -195,18 +195,12 @@ export class LanIpSync implements Syncer {
     return p.passed || p.started === null ? null : 'probing the LAN';
   }
 
-  /**
-   * The data plane saw `ip` held on switch `sw`'s LAN by `mac` (a probe's answer, or ARP of an
-   * address in the table): its probes in every VLAN hear of it (the LAN holder table knows no VLAN).
-   */
-  lanHolder(sw: number, ip: number, mac: number): void {
+  /** The data plane saw `ip` held on switch `sw`'s LAN in VLAN `vid` by `mac` (a probe's answer, or ARP of an address in the table). */
+  lanHolder(sw: number, ip: number, mac: number, vid: number = VLAN_NONE): void {
     const name = this.switches.nameOf(sw);
-    if (name === undefined || this.claims?.isMemberMac(mac)) return;
-    for (const p of this.probes.get(name)?.values() ?? []) if (p.ip === ip) this.probeHolder(name, sw, p, mac);
-  }
-
-  private probeHolder(name: string, sw: number, p: Probe, mac: number): void {
-    const ip = p.ip;
+    if (name === undefined) return;
+    const p = this.probes.get(name)?.get(lanIpKey(vid, ip));
+    if (!p || this.claims?.isMemberMac(mac)) return;
     const c = this.dp.counters;
     if (!p.passed && p.holder === null) {
       p.holder = mac;
@@ -262,7 +256,10 @@ export class LanIpSync implements Syncer {
     let posted = this.posted.get(name);
     if (!posted) this.posted.set(name, (posted = new Map()));
     const vidOf = vidOfOn(def);
-    const conflicts = this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf);
+    // Registered with the adapter per address; an entry refused by a LAN holder in its VLAN stays local only.
+    const isRegistered = (ip: number, vid: number): boolean => (this.controllers.registration(name, 'ipv4', ip)?.registered ?? false)
+      && (this.probes.get(name)?.get(lanIpKey(vid, ip))?.holder ?? null) === null;
+    const conflicts = this.state.recomputeLanIp(name, isRegistered, vidOf);
     this.conflicts.report(name, sw, conflicts.map((k) => ({ ...k, text: formatIpv4(k.ip) })));
     const table = def.lanIp;
     let probes = this.probes.get(name);
