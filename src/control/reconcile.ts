@@ -378,7 +378,7 @@ export class Reconciler implements RuntimeView, Effects {
   /**
    * IP mode: a NIC used a source address it does not hold (ARP sender or IPv4 source). A NIC
    * whose backend accepts it (a QEMU guest's) registers it through the same path as a
-   * namespace guest's configured address (one address one NIC, conflicts refused and counted,
+   * namespace guest's configured address (one address in one VLAN, one NIC; conflicts refused and counted,
    * local only until the controller registers it).
    */
   private sawAddress6(port: number, ip6hex: string, vid: number): void {

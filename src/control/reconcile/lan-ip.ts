@@ -9,7 +9,7 @@
  *   changed something (a pass is due).
  * - `sync`: for each switch its Marks name (its NICs' couplings, addresses and ports changed,
  *   its uplink port, its controller's answers), the state recomputes the LAN IP table (one
- *   address, one NIC; a claim on an address another NIC holds is refused, logged once and counted once at
+ *   address in one VLAN, one NIC; a claim on an address another NIC holds there is refused, logged once and counted once at
  *   DropReason.AddressConflict); an entry is local only until the controller has registered it
  *   with the adapter (the manager's `registration`). What the data plane holds is diffed
  *   against it: ip-set for a new entry, a moved one or a changed flag, ip-clear for an entry

@@ -10,7 +10,7 @@
  *   'saw-address6' its backend accepted). Recorded in the state; true when that changed
  *   something (a pass is due).
  * - `sync`: for each switch its Marks name, the state recomputes the IPv6 table (IPv4's rule,
- *   state.ts recomputeClaims: one address, one NIC; a claim on an address another NIC holds is
+ *   state.ts recomputeClaims: one address in one VLAN, one NIC; a claim on an address another NIC holds there is
  *   refused, logged once and counted once at DropReason.AddressConflict, claim-conflicts.ts:
  *   the data plane answers that NIC's DAD probe for it, so its guest marks it dadfailed); an entry is local only until the controller has registered it
  *   (kind 'ipv6': the solicited-node group on the RDEV). The guest's own DAD is the probe of
