@@ -183,6 +183,36 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
   }
 });
 
+test('a QEMU trunk guest\'s address is in the VLAN of the frames it used it in (saw-address and saw-address6 carry the VID): one address in VLANs 10 and 20 is two entries', async () => {
+  const { dir, state, dp, rec, run, nicDoc } = setup('v');
+  run('DEFINE VSWITCH SW1 VLAN 10 NATIVE 10');
+  run('DEFINE GUEST VM1 QEMU');
+  run('DEFINE NIC 600 FOR VM1');
+  run('SET VSWITCH SW1 GRANT VM1 PORTTYPE TRUNK VLAN 10 20');
+  run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
+  const q = await listen(join(dir, 'vm1-0600.sock'));
+  try {
+    assert.ok(await waitFor(() => rec.nicPort('VM1', 0x600) !== null, 2000), 'the daemon connected');
+    const port = rec.nicPort('VM1', 0x600)!;
+    dp.take();
+    const X = 0x0a000005, X6 = '2001:db8::5', X6HEX = '20010db8000000000000000000000005';
+    dp.emit('saw-address', { ev: 'saw-address', sw: 0, port, ip: X, vid: 10 }); // untagged: the native VLAN
+    dp.emit('saw-address', { ev: 'saw-address', sw: 0, port, ip: X, vid: 20 }); // tagged 20
+    dp.emit('saw-address6', { ev: 'saw-address6', sw: 0, port, ip6: X6HEX, vid: 20 });
+    await settle(); // address events are coalesced into one sync per turn
+    assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set' || m.op === 'ip6-set').map((m) => [m.op, m.vid]).sort(),
+      [['ip-set', 10], ['ip-set', 20], ['ip6-set', 20]]);
+    assert.deepEqual([...state.switches.get('SW1')!.lanIp.values()].map((e) => [e.ip, e.vid, e.userid]), [[X, 10, 'VM1'], [X, 20, 'VM1']]);
+    assert.deepEqual([...state.switches.get('SW1')!.lanIp6.values()].map((e) => [e.ip6, e.vid]), [[X6, 20]]);
+    assert.deepEqual([...state.nic('VM1', 0x600)!.addresses.get(X)!.on.keys()], [0, 20], 'on its untagged VLAN (0) and tagged 20');
+    assert.deepEqual(nicDoc('600', 'VM1').addresses.map((a: { ip: string; vlan: number }) => [a.ip, a.vlan]), [['10.0.0.5', 10], ['10.0.0.5', 20]]);
+  } finally {
+    for (const c of q.conns) c.destroy();
+    q.server.close();
+    rec.stop();
+  }
+});
+
 test('DGRAM: the daemon binds its socket (0600: root or the guest OWNER) and adds the port with QEMU as peer; UNCOUPLE and DETACH remove the socket', async () => {
   const { dir, dp, rec, cp, run, nicDoc } = setup('d');
   run('DEFINE VSWITCH SW1');
