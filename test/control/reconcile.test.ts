@@ -377,6 +377,43 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   assert.equal(rec.addressReason('SW1', GW), 'probing the LAN');
 });
 
+test('an address belongs to a VLAN on the LAN too: two guests probe one address in VLANs 10 and 20; a LAN holder in VLAN 20 refuses only the VLAN-20 claim, which stays local only though the address is registered for VLAN 10', () => {
+  const { ifaces, dp, w, rec, run, clock, cp } = setup();
+  run('DEFINE VSWITCH SW1 RDEV up1 VLAN 10');
+  for (const [g, v] of [['A', 10], ['B', 20]] as const) {
+    run(`DEFINE GUEST ${g} NETNS n${g}`);
+    run(`DEFINE NIC 600 FOR ${g}`);
+    run(`SET VSWITCH SW1 GRANT ${g} VLAN ${v}`); run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
+  }
+  const link = new FakeLink();
+  ifaces.add('up1');
+  rec.controllers.register(link, 'C1', 42);
+  clock.drain();
+  rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up1', true)] });
+  clock.drain();
+  link.take();
+  dp.take();
+  const X = 0x0a000005;
+  w.emit('address', 'A/0600', X, 24, true);
+  w.emit('address', 'B/0600', X, 24, true);
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, vid: 10, ip: X }, { op: 'probe', sw: 0, vid: 20, ip: X }], 'probed in each VLAN');
+  dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: X, mac: 0x00aa00000001, vid: 20 });
+  clock.advance(PROBE_WINDOW_MS);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set'), [{ op: 'ip-set', sw: 0, vid: 10, ip: X, port: 0, localOnly: true }], 'only VLAN 10\'s claim reaches the data plane');
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.5' }], 'registered once');
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  assert.equal(rec.addressReason('SW1', X, 20), 'in use on the LAN by MAC 00:aa:00:00:00:01');
+  assert.equal(rec.addressReason('SW1', X, 10), 'registration pending', 'VLAN 10\'s waits only for the controller');
+  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up1', kind: 'ipv4', address: '10.0.0.5', ok: true });
+  clock.drain();
+  const t = (cp.execute('Q VSWITCH SW1 DETAILS').data as any).switches[0].ipTable;
+  assert.deepEqual(t.map((e: { vlan: number; guest: string; localOnly: boolean; reason: string | null }) => [e.vlan, e.guest, e.localOnly, e.reason]), [
+    [10, 'A', false, null], [20, 'B', true, 'in use on the LAN by MAC 00:aa:00:00:00:01'],
+  ]);
+});
+
 /** On a VLAN-aware SW1: guest A (the default VLAN, ACCESS) and guest T (TRUNK of 1, 20 and 30), granted, not coupled. */
 function guestsAT(run: (c: string) => void): void {
   for (const c of ['DEFINE GUEST A NETNS na', 'DEFINE NIC 600 FOR A', 'DEFINE GUEST T NETNS nt', 'DEFINE NIC 600 FOR T',
