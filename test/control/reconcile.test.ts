@@ -332,12 +332,8 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   rec.stop();
 });
 
-test('an address the LAN holds is refused: the probe answered, or in use on the LAN during the window; counted once, reason in QUERY, out of the data plane', () => {
-  const { ifaces, dp, w, rec, run, clock } = setup();
-  run('DEFINE VSWITCH SW1 RDEV up1');
-  run('DEFINE GUEST A NETNS na');
-  run('DEFINE NIC 600 FOR A');
-  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
+/** SW1's uplink up1 made ready: controller C1 connected and its InitializationComplete answered; the link, its messages taken. */
+function uplinkReady(ifaces: Set<string>, rec: Reconciler, clock: ManualClock): FakeLink {
   const link = new FakeLink();
   ifaces.add('up1');
   rec.controllers.register(link, 'C1', 42);
@@ -345,6 +341,16 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up1', true)] });
   clock.drain();
   link.take();
+  return link;
+}
+
+test('an address the LAN holds is refused: the probe answered, or in use on the LAN during the window; counted once, reason in QUERY, out of the data plane', () => {
+  const { ifaces, dp, w, rec, run, clock } = setup();
+  run('DEFINE VSWITCH SW1 RDEV up1');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  const link = uplinkReady(ifaces, rec, clock);
   dp.take();
   const GW = 0x0a000001, OWN = 0x0a000005;
   w.emit('address', 'A/0600', GW, 24, true);
@@ -385,13 +391,7 @@ test('an address belongs to a VLAN on the LAN too: two guests probe one address 
     run(`DEFINE NIC 600 FOR ${g}`);
     run(`SET VSWITCH SW1 GRANT ${g} VLAN ${v}`); run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
   }
-  const link = new FakeLink();
-  ifaces.add('up1');
-  rec.controllers.register(link, 'C1', 42);
-  clock.drain();
-  rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up1', true)] });
-  clock.drain();
-  link.take();
+  const link = uplinkReady(ifaces, rec, clock);
   dp.take();
   const X = 0x0a000005;
   w.emit('address', 'A/0600', X, 24, true);
