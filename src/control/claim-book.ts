@@ -1,12 +1,15 @@
 /**
  * The claim book: the order of the guests' address claims (IPv4 and IPv6 alike: a record has
- * `ip`, a uint32, or `ip6`, canonical text), kept across daemon restarts in the
+ * `ip`, a uint32, or `ip6`, canonical text, and `on`, the NIC's interface it is configured on:
+ * 0 its own, N its VLAN sub-device N, which puts it in a VLAN), kept across daemon restarts in the
  * state directory (CLAIM_BOOK_FILE), so the NIC that held an address before a restart holds it
  * after, whichever guest's address the watcher happens to report first (issue 9, item 2).
  *
  * Claims are run-time facts (not acknowledged definitions: they are not in the journal), but
  * their order decides who owns an address. Contract:
- * - `readClaimBook(dir, log)`: the records of the last run; none when the file is absent;
+ * - `readClaimBook(dir, log)`: the records of the last run; none when the file is absent; a
+ *   record without `on` (a book written before claims were per VLAN) is the NIC's claim on the
+ *   address wherever it is configured first (in practice its own interface: the port's default VLAN);
  *   a file that does not parse is logged, set aside as `claims.json.bad` and read as none (the
  *   claims then start afresh in the order the guests make them again).
  * - `ClaimBook.start(dir, state, clock, log)`: seeds the state with those records (call before
@@ -24,6 +27,7 @@ import type { Clock } from './clock.js';
 import { replaceFileSync } from './journal.js';
 import type { ClaimRecord, State } from './state.js';
 import { canonicalIpv6 } from './reconcile/lan-ip6.js';
+import { MAX_VID } from './grammar.js';
 
 export const CLAIM_BOOK_FILE = 'claims.json';
 /** How long claims from before a restart wait to be made again: namespace guests' addresses come in the watcher's first dump, a QEMU guest's with its first frames. */
@@ -46,13 +50,14 @@ export function readClaimBook(dir: string, log: Logger): ClaimRecord[] {
 }
 
 function checkRecord(c: unknown, i: number): ClaimRecord {
-  const r = c as { userid?: unknown; vdev?: unknown; ip?: unknown; ip6?: unknown; serial?: unknown; refused?: unknown };
+  const r = c as { userid?: unknown; vdev?: unknown; on?: unknown; ip?: unknown; ip6?: unknown; serial?: unknown; refused?: unknown };
   const ok = typeof r === 'object' && r !== null && typeof r.userid === 'string' && Number.isInteger(r.vdev)
-    && Number.isInteger(r.serial) && (r.serial as number) >= 0 && typeof r.refused === 'boolean';
+    && Number.isInteger(r.serial) && (r.serial as number) >= 0 && typeof r.refused === 'boolean'
+    && (r.on === undefined || (Number.isInteger(r.on) && (r.on as number) >= 0 && (r.on as number) <= MAX_VID));
   const v4 = Number.isInteger(r?.ip) && (r.ip as number) >= 0 && (r.ip as number) <= 0xffffffff && r.ip6 === undefined;
   const v6 = r?.ip === undefined && typeof r?.ip6 === 'string' && canonicalIpv6(r.ip6) === r.ip6;
   if (!ok || !(v4 || v6)) throw new Error(`claim ${i} is malformed`);
-  const base = { userid: r.userid as string, vdev: r.vdev as number, serial: r.serial as number, refused: r.refused as boolean };
+  const base = { userid: r.userid as string, vdev: r.vdev as number, ...(r.on === undefined ? {} : { on: r.on as number }), serial: r.serial as number, refused: r.refused as boolean };
   return v4 ? { ...base, ip: r.ip as number } : { ...base, ip6: r.ip6 as string };
 }
 

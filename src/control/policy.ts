@@ -48,6 +48,15 @@ export function addressVid(vlanAware: boolean, p: PortPolicy, on: number): numbe
   return p.portType === 'TRUNK' && p.vlans.includes(on) ? on : null;
 }
 
+/**
+ * addressVid for every NIC of switch `sw` (the claim rule's `vidOf`, state.ts recomputeLanIp,
+ * IPv4 and IPv6 alike): the VLAN an address on interface `on` of NIC `n` is in, null for none.
+ */
+export function vidOfOn(sw: Vswitch): (n: Nic, on: number) => number | null {
+  const aware = sw.vlan !== null;
+  return (n, on) => addressVid(aware, portPolicy(sw, n), on);
+}
+
 export function samePortPolicy(a: PortPolicy, b: PortPolicy): boolean {
   return a.portType === b.portType && a.pvid === b.pvid && a.promiscuous === b.promiscuous && a.macProtect === b.macProtect
     && a.vlans.length === b.vlans.length && a.vlans.every((v, i) => v === b.vlans[i]);

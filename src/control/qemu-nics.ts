@@ -183,8 +183,8 @@ export function forgetAnnounced(ctx: PartContext, rt: NicRuntime): void {
   const n = ctx.state.nic(rt.userid, rt.vdev);
   if (!n || n.addresses.size + n.addresses6.size === 0) return;
   ctx.log.info({ nic: rt.key, addresses: [...n.addresses.keys()].map(formatIpv4), addresses6: [...n.addresses6.keys()] }, 'QEMU NIC addresses forgotten');
-  for (const ip of [...n.addresses.keys()]) ctx.state.addressEvent(rt.userid, rt.vdev, ip, false);
-  for (const ip6 of [...n.addresses6.keys()]) ctx.state.addressEvent6(rt.userid, rt.vdev, ip6, false);
+  for (const [ip, a] of [...n.addresses]) for (const on of [...a.on.keys()]) ctx.state.addressEvent(rt.userid, rt.vdev, ip, false, on);
+  for (const [ip6, a] of [...n.addresses6]) for (const on of [...a.on.keys()]) ctx.state.addressEvent6(rt.userid, rt.vdev, ip6, false, on);
 }
 
 const WAIT_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);

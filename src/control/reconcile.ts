@@ -70,6 +70,7 @@ import { PortAllocator } from './reconcile/ports.js';
 import { Policies } from './reconcile/policies.js';
 import { MacTables } from './reconcile/mac-tables.js';
 import { portPolicy } from './policy.js';
+import { VLAN_NONE } from '../protocol/dataplane.js';
 import type { MacTableView } from './commands/types.js';
 import { DataPlaneSwitches } from './reconcile/switches.js';
 import { HostTapNics, type HostTapDevices, type HostTapNicView } from './host-tap-nics.js';
@@ -176,7 +177,7 @@ export class Reconciler implements RuntimeView, Effects {
       marks: touch.switchMarks(),
       wanted: {
         // An address is registered with the adapter only once its LAN probe passed (lan-ip.ts).
-        ipv4: (sw) => [...(state.switches.get(sw)?.lanIp.keys() ?? [])].filter((ip) => this.lanIp.mayRegister(sw, ip)),
+        ipv4: (sw) => this.lanIp.registrable(sw),
         'ipv4-group': (sw) => this.groupMembers.of(sw),
         ipv6: (sw) => [...this.lanIp6.wanted(sw)].filter((ip6) => this.lanIp6.mayRegister(sw, ip6)),
         'ipv6-group': (sw) => this.groupMembers6.of(sw),
@@ -195,14 +196,14 @@ export class Reconciler implements RuntimeView, Effects {
     ];
     state.beforeChange((c) => this.stateChanged(c));
     dp.on('port-down', (m) => { if (this.ports.down(m.port, m.errno, m.reason)) this.sync(); });
-    dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip));
+    dp.on('saw-address', (m) => this.sawAddress(m.sw, m.port, m.ip, m.vid));
     dp.on('group-join', (m) => this.groupEvent(m.sw, m.port, m.group, true));
     dp.on('group-leave', (m) => this.groupEvent(m.sw, m.port, m.group, false));
     dp.on('fdb', (m) => this.macTables.answer(m));
     watcher.on('address', (key, ip, prefixLen, added, vid) => this.lanIp.addressEvent(key, ip, prefixLen, added, 'configured', vid ?? 0));
-    dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac));
+    dp.on('lan-holder', (m) => this.lanIp.lanHolder(m.sw, m.ip, m.mac, m.vid));
     watcher.on('address6', (key, ip6, prefixLen, added, vid) => this.lanIp6.addressEvent6(key, ip6, prefixLen, added, 'configured', vid ?? 0));
-    dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6));
+    dp.on('saw-address6', (m) => this.sawAddress6(m.port, m.ip6, m.vid));
     dp.on('group6-join', (m) => this.groupEvent(m.sw, m.port, m.group6, true));
     dp.on('group6-leave', (m) => this.groupEvent(m.sw, m.port, m.group6, false));
   }
@@ -256,9 +257,9 @@ export class Reconciler implements RuntimeView, Effects {
     return this.macTables.view(sw);
   }
 
-  addressReason(sw: string, ip: number | string): string | null {
+  addressReason(sw: string, ip: number | string, vid: number = VLAN_NONE): string | null {
     if (typeof ip === 'string') return this.lanIp6.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv6', ip)?.reason ?? null;
-    return this.lanIp.reason(sw, ip) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
+    return this.lanIp.reason(sw, ip, vid) ?? this.controllers.registration(sw, 'ipv4', ip)?.reason ?? null;
   }
 
   operate(op: Operation): string | null {
@@ -377,13 +378,27 @@ export class Reconciler implements RuntimeView, Effects {
   /**
    * IP mode: a NIC used a source address it does not hold (ARP sender or IPv4 source). A NIC
    * whose backend accepts it (a QEMU guest's) registers it through the same path as a
-   * namespace guest's configured address (one address one NIC, conflicts refused and counted,
+   * namespace guest's configured address (one address in one VLAN, one NIC; conflicts refused and counted,
    * local only until the controller registers it).
    */
-  private sawAddress6(port: number, ip6hex: string): void {
+  private sawAddress6(port: number, ip6hex: string, vid: number): void {
     const at = this.nics.atPort(port);
     const ip6 = canonicalIpv6(ip6hex);
-    if (ip6 !== null && at && at.backend.acceptsSeenAddress(at.nic.key, port, ip6)) this.lanIp6.addressEvent6(at.nic.key, ip6, 128, true, 'announced');
+    if (ip6 !== null && at && at.backend.acceptsSeenAddress(at.nic.key, port, ip6)) {
+      this.lanIp6.addressEvent6(at.nic.key, ip6, 128, true, 'announced', this.interfaceOf(at.nic.userid, at.nic.vdev, vid));
+    }
+  }
+
+  /**
+   * Where a QEMU guest's address used in VLAN `vid` (the frame's, as the data plane classified
+   * it) is, in the terms of AddressClaims.on: 0 for the port's untagged VLAN (its pvid, or
+   * VLAN_NONE), else the tag (a trunk guest's frames tagged `vid`, as a sub-device's would be).
+   */
+  private interfaceOf(userid: string, vdev: number, vid: number): number {
+    const n = this.state.nic(userid, vdev);
+    const sw = n?.coupled ? this.state.switches.get(n.coupled) : undefined;
+    if (!n || !sw || sw.vlan === null) return 0;
+    return vid === portPolicy(sw, n).pvid ? 0 : vid;
   }
 
   /**
@@ -401,10 +416,10 @@ export class Reconciler implements RuntimeView, Effects {
     return true;
   }
 
-  private sawAddress(sw: number, port: number, ip: number): void {
+  private sawAddress(sw: number, port: number, ip: number, vid: number): void {
     const at = this.nics.atPort(port);
     if (at && at.backend.acceptsSeenAddress(at.nic.key, port, ip)) {
-      this.lanIp.addressEvent(at.nic.key, ip, 32, true, 'announced');
+      this.lanIp.addressEvent(at.nic.key, ip, 32, true, 'announced', this.interfaceOf(at.nic.userid, at.nic.vdev, vid));
       return;
     }
     this.log.debug({ sw, port, ip: formatIpv4(ip) }, 'NIC used an address it does not hold');

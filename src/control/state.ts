@@ -11,7 +11,11 @@
  *   triplets, subchannels and CHPIDs do not overlap.
  * - The LAN IP tables and the addresses seen on each NIC are run-time facts (from the guests'
  *   namespaces, or what a QEMU guest announced on its NIC), kept here for queries and
- *   reconciliation, never journaled.
+ *   reconciliation, never journaled. An address belongs to a (switch, VLAN): a LAN IP table is
+ *   keyed by VLAN and address (lanIpKey, lanIp6Key), so the same address in two VLANs of one
+ *   switch is two entries (two tenants' 10.0.0.5); a NIC's claim is per interface the address is
+ *   configured on (its own, or a VLAN sub-device), so a trunk guest's address on two sub-devices
+ *   is two claims, one in each VLAN.
  * - `beforeChange(fn)`: fn hears of every applied Change and every address a NIC gains or
  *   loses, just before it is made (the reconciler marks from it what a pass must look at).
  * No I/O here.
@@ -64,14 +68,27 @@ export interface LanIpEntry {
 }
 
 export interface Vswitch extends SwitchDef {
-  /** The LAN IP table: address -> NIC. */
+  /** The LAN IP table: (VLAN, address) -> NIC, keyed by lanIpKey(vid, ip); ordered by address, then VLAN. */
   lanIp: Map<number, LanIpEntry>;
   /** SET VSWITCH MACPROTECT: NICs whose own setting is UNSPECIFIED may send only from their MAC. */
   macProtect: boolean;
   /** The access list: user id -> its grant. Only a user on it may couple a NIC to the switch. */
   grants: Map<string, Grant>;
-  /** The IPv6 part of the LAN IP table: canonical address text (wire/ipv6.ts formatIpv6) -> NIC. */
+  /** The IPv6 part of the LAN IP table: (VLAN, canonical address text: wire/ipv6.ts formatIpv6) -> NIC, keyed by lanIp6Key(vid, ip6). */
   lanIp6: Map<string, LanIp6Entry>;
+}
+
+/**
+ * The key of a LAN IP table entry, its VLAN and address: IPv4 vid * 2^32 + ip, so on a
+ * VLAN-unaware switch (VLAN_NONE, 0) the key is the address itself.
+ */
+export function lanIpKey(vid: number, ip: number): number {
+  return vid * 0x100000000 + ip;
+}
+
+/** The same for IPv6: the canonical text in VLAN_NONE (0), else `vid/text`. */
+export function lanIp6Key(vid: number, ip6: string): string {
+  return vid === 0 ? ip6 : `${vid}/${ip6}`;
 }
 
 /** An IPv6 LAN IP table entry (LanIpEntry's fields, the address as canonical text). */
@@ -111,22 +128,28 @@ export interface Nic extends NicAlloc {
   /** SET NIC MACPROTECT ON | OFF; null: UNSPECIFIED (the switch's MACPROTECT). */
   macProtect: 'ON' | 'OFF' | null;
   /**
-   * Where each address of `addresses` is configured: 0 on the NIC's own interface, N on its VLAN
-   * sub-device of VLAN id N (a trunk guest's enc600.20: src/host/address-watcher-worker.ts).
-   * Which VLAN that puts it in depends on the port's policy (src/control/policy.ts addressVid).
-   */
-  addressOn: Map<number, number>;
-  /**
    * IPv4 addresses the guest holds, in the order they appeared: configured on its interface
    * (namespace guests, seen by the address watcher) or announced / first used on the NIC (QEMU
-   * guests, the data plane's saw-address), each with its claim: when two NICs claim one
-   * address, the earlier claim holds it and the later one is refused for as long as it stands.
+   * guests, the data plane's saw-address), each with its claims, one per interface it is on
+   * (AddressClaims): when two NICs claim one address in one VLAN, the earlier claim holds it and
+   * the later one is refused for as long as it stands.
    */
-  addresses: Map<number, Claim>;
-  /** The same for IPv6 (canonical text -> its claim): global, unique-local and link-local. */
-  addresses6: Map<string, Claim>;
-  /** Where each address of `addresses6` is configured (as `addressOn`). */
-  addressOn6: Map<string, number>;
+  addresses: Map<number, AddressClaims>;
+  /** The same for IPv6 (canonical text -> its claims): global, unique-local and link-local. */
+  addresses6: Map<string, AddressClaims>;
+}
+
+/**
+ * A NIC's claims on one address, by where it is configured (`on`): 0 the NIC's own interface,
+ * N its VLAN sub-device of VLAN id N (a trunk guest's enc600.20: src/host/address-watcher-worker.ts;
+ * a QEMU guest's frames tagged N). Which VLAN each puts it in depends on the port's policy
+ * (src/control/policy.ts addressVid). A trunk guest's link-local address, the same on every
+ * sub-device, is one claim per sub-device. `refused`: every one of them is refused (the NIC
+ * holds the address in no VLAN; kept by the claim rule).
+ */
+export interface AddressClaims {
+  on: Map<number, Claim>;
+  refused: boolean;
 }
 
 /**
@@ -141,12 +164,17 @@ export interface Claim {
   refused: boolean;
 }
 
-/** A claim as the claim book keeps it across restarts: on an IPv4 address (`ip`, uint32) or an IPv6 one (`ip6`, canonical text). */
-export type ClaimRecord = Claim & { userid: string; vdev: number } & ({ ip: number; ip6?: undefined } | { ip6: string; ip?: undefined });
+/**
+ * A claim as the claim book keeps it across restarts: on an IPv4 address (`ip`, uint32) or an
+ * IPv6 one (`ip6`, canonical text), configured `on` the NIC's interface (AddressClaims.on).
+ * `on` absent (a book written before claims were per VLAN): the NIC's claim on the address
+ * wherever it is configured first, as then (one claim per NIC and address).
+ */
+export type ClaimRecord = Claim & { userid: string; vdev: number; on?: number } & ({ ip: number; ip6?: undefined } | { ip6: string; ip?: undefined });
 
-/** The seeds' key of a claim: an IPv4 address as its number, an IPv6 one as its text (the two never meet). */
-function seedKey(userid: string, vdev: number, addr: number | string): string {
-  return `${userid}/${vdev}/${addr}`;
+/** The seeds' key of a claim: an IPv4 address as its number, an IPv6 one as its text (the two never meet); `on` undefined: a record without it. */
+function seedKey(userid: string, vdev: number, addr: number | string, on: number | undefined): string {
+  return on === undefined ? `${userid}/${vdev}/${addr}` : `${userid}/${vdev}/${addr}/${on}`;
 }
 
 export interface Guest {
@@ -213,7 +241,7 @@ export class State {
   private readonly serialsInUse = new Set<number>();
   /** Orders address claims across NICs (first come, first served). */
   private claimSerial = 0;
-  /** Claims from before a restart not yet made again (`seedClaims`), by `userid/vdev/ip`. */
+  /** Claims from before a restart not yet made again (`seedClaims`), by seedKey. */
   private readonly seeds = new Map<string, ClaimRecord>();
   private readonly claimListeners: Array<() => void> = [];
   private readonly listeners: Array<(c: StateChange) => void> = [];
@@ -336,9 +364,7 @@ export class State {
           promiscuous: false,
           macProtect: null,
           addresses: new Map(),
-          addressOn: new Map(),
           addresses6: new Map(),
-          addressOn6: new Map(),
         });
         // A MACID NIC holds its id as its serial too (no system-assigned MAC takes it), but the
         // system's counter goes on where it was.
@@ -359,9 +385,12 @@ export class State {
         if (n.coupled !== null) this.coupledNics.get(n.coupled)?.delete(n);
         n.coupled = c.sw;
         // On the new switch the NIC's claims are new ones: after its holders', none refused yet.
-        for (const claim of [...n.addresses.values(), ...n.addresses6.values()]) {
-          claim.serial = this.claimSerial++;
-          claim.refused = false;
+        for (const a of [...n.addresses.values(), ...n.addresses6.values()]) {
+          a.refused = false;
+          for (const claim of a.on.values()) {
+            claim.serial = this.claimSerial++;
+            claim.refused = false;
+          }
         }
         if (n.addresses.size + n.addresses6.size > 0) this.claimsChanged();
         let set = this.coupledNics.get(c.sw);
@@ -407,13 +436,14 @@ export class State {
 
   /**
    * The guest's interface gained or lost an IPv4 address (seen in its namespace): `on` 0 for the
-   * NIC's own interface, N for its VLAN sub-device of VLAN id N (see Nic.addressOn). A claim made
+   * NIC's own interface, N for its VLAN sub-device of VLAN id N (see AddressClaims). A claim made
    * again after a restart takes its place from before (`seedClaims`); a new one comes after
-   * every claim so far; an address moving to another of the NIC's interfaces keeps its claim.
+   * every claim so far. Each interface the address is on is a claim of its own (in its VLAN);
+   * the address is the NIC's until it is on none of them.
    */
   addressEvent(userid: string, vdev: number, ip: number, added: boolean, on = 0): boolean {
     const n = this.nic(userid, vdev);
-    return n !== undefined && this.addressChange(n, n.addresses, n.addressOn, ip, added, on, { t: 'address', userid, vdev, ip, added });
+    return n !== undefined && this.addressChange(n, n.addresses, ip, added, on, { t: 'address', userid, vdev, ip, added });
   }
 
   /**
@@ -422,47 +452,58 @@ export class State {
    */
   addressEvent6(userid: string, vdev: number, ip6: string, added: boolean, on = 0): boolean {
     const n = this.nic(userid, vdev);
-    return n !== undefined && this.addressChange(n, n.addresses6, n.addressOn6, ip6, added, on, { t: 'address6', userid, vdev, ip6, added });
+    return n !== undefined && this.addressChange(n, n.addresses6, ip6, added, on, { t: 'address6', userid, vdev, ip6, added });
   }
 
-  /** addressEvent's rule over either family's maps (`ev`: what the listeners hear); true when something changed. */
-  private addressChange<K extends number | string>(n: Nic, addresses: Map<K, Claim>, addressOn: Map<K, number>, addr: K, added: boolean,
+  /** addressEvent's rule over either family's map (`ev`: what the listeners hear); true when something changed. */
+  private addressChange<K extends number | string>(n: Nic, addresses: Map<K, AddressClaims>, addr: K, added: boolean,
     on: number, ev: StateChange): boolean {
-    if (added === addresses.has(addr) && (!added || addressOn.get(addr) === on)) return false;
-    if (!added && addressOn.get(addr) !== on) return false; // still held on the other interface
+    const a = addresses.get(addr);
+    if (added === (a?.on.has(on) ?? false)) return false;
     for (const l of this.listeners) l(ev);
     if (added) {
-      if (!addresses.has(addr)) addresses.set(addr, this.newClaim(n.userid, n.vdev, addr));
-      addressOn.set(addr, on);
+      const claim = this.newClaim(n.userid, n.vdev, addr, on);
+      if (a) {
+        a.on.set(on, claim);
+        a.refused &&= claim.refused;
+      } else addresses.set(addr, { on: new Map([[on, claim]]), refused: claim.refused });
     } else {
-      addresses.delete(addr);
-      addressOn.delete(addr);
+      a!.on.delete(on);
+      if (a!.on.size === 0) addresses.delete(addr);
+      else a!.refused = [...a!.on.values()].every((c) => c.refused);
     }
     this.claimsChanged();
     return true;
   }
 
-  /** A NIC's new claim on an address: its place from before a restart (a seed), else after every claim so far. */
-  private newClaim(userid: string, vdev: number, addr: number | string): Claim {
-    const key = seedKey(userid, vdev, addr);
-    const seed = this.seeds.get(key);
-    this.seeds.delete(key);
-    return seed ? { serial: seed.serial, refused: seed.refused } : { serial: this.claimSerial++, refused: false };
+  /**
+   * A NIC's new claim on an address on interface `on`: its place from before a restart (a seed:
+   * of that interface, or a record from before claims were per interface), else after every
+   * claim so far.
+   */
+  private newClaim(userid: string, vdev: number, addr: number | string, on: number): Claim {
+    for (const key of [seedKey(userid, vdev, addr, on), seedKey(userid, vdev, addr, undefined)]) {
+      const seed = this.seeds.get(key);
+      if (!seed) continue;
+      this.seeds.delete(key);
+      return { serial: seed.serial, refused: seed.refused };
+    }
+    return { serial: this.claimSerial++, refused: false };
   }
 
   /**
    * recomputeLanIp for the IPv6 table: the same rule (recomputeClaims), `registered` and `vidOf`
    * per address as there.
    */
-  recomputeLanIp6(name: string, registered: (ip6: string) => boolean, vidOf: (n: Nic, ip6: string) => number | null = () => 0): AddressConflict6[] {
+  recomputeLanIp6(name: string, registered: (ip6: string) => boolean, vidOf: (n: Nic, on: number) => number | null = () => 0): AddressConflict6[] {
     const sw = this.switches.get(name);
     if (!sw) return [];
     const nics = sw.mode === 'IP' ? this.coupledNics.get(name) ?? [] : [];
     const { table, conflicts, refusedNow } = recomputeClaims(nics, (n) => n.addresses6, registered, vidOf);
     if (refusedNow) this.claimsChanged();
     sw.lanIp6.clear();
-    for (const [ip6, e] of [...table].sort((a, b) => cmp(a[0], b[0]))) sw.lanIp6.set(ip6, { ip6, ...e });
-    return conflicts.map((c) => ({ ip6: c.key, userid: c.userid, vdev: c.vdev, holder: c.holder }));
+    for (const e of table.sort((a, b) => cmp(a.key, b.key) || a.vid - b.vid)) sw.lanIp6.set(lanIp6Key(e.vid, e.key), { ip6: e.key, ...entryOf(e) });
+    return conflicts.map((c) => ({ ip6: c.key, vid: c.vid, userid: c.userid, vdev: c.vdev, holder: c.holder }));
   }
 
   /**
@@ -471,7 +512,7 @@ export class State {
    */
   seedClaims(records: readonly ClaimRecord[]): void {
     for (const r of records) {
-      this.seeds.set(seedKey(r.userid, r.vdev, r.ip6 ?? r.ip), r);
+      this.seeds.set(seedKey(r.userid, r.vdev, r.ip6 ?? r.ip, r.on), r);
       if (r.serial >= this.claimSerial) this.claimSerial = r.serial + 1;
     }
   }
@@ -488,8 +529,12 @@ export class State {
     const out: ClaimRecord[] = [];
     for (const g of this.guests.values()) {
       for (const n of g.nics.values()) {
-        for (const [ip, c] of n.addresses) out.push({ userid: n.userid, vdev: n.vdev, ip, serial: c.serial, refused: c.refused });
-        for (const [ip6, c] of n.addresses6) out.push({ userid: n.userid, vdev: n.vdev, ip6, serial: c.serial, refused: c.refused });
+        for (const [ip, a] of n.addresses) {
+          for (const [on, c] of a.on) out.push({ userid: n.userid, vdev: n.vdev, on, ip, serial: c.serial, refused: c.refused });
+        }
+        for (const [ip6, a] of n.addresses6) {
+          for (const [on, c] of a.on) out.push({ userid: n.userid, vdev: n.vdev, on, ip6, serial: c.serial, refused: c.refused });
+        }
       }
     }
     for (const r of this.seeds.values()) if (this.nic(r.userid, r.vdev)) out.push(r);
@@ -506,17 +551,18 @@ export class State {
   }
 
   /**
-   * Recompute switch `name`'s LAN IP table from the addresses of its coupled NICs. One address,
-   * one NIC: the earliest claim that is not refused holds it (the holder so far, since new claims
+   * Recompute switch `name`'s LAN IP table from the addresses of its coupled NICs. One address
+   * in one VLAN, one NIC: the earliest claim that is not refused holds it (the holder so far, since new claims
    * come later; after a restart, the holder from before it, once it claims again); every other
    * claim on it is marked refused (for as long as it stands: see Claim) and returned as a
    * conflict, with the holder, or with none when the holder has gone. An entry is local only unless
-   * `registered` (true: all, or per address: the controller registered it with the adapter).
-   * ETHERNET switches keep no LAN IP table. `vidOf(nic, ip)`: the VLAN the address is in on the
-   * NIC's port (src/control/policy.ts addressVid), null for an address in no VLAN the port
-   * carries (not in the table). One address is one NIC on the switch whatever its VLAN.
+   * `registered` (true: all, or per address and VLAN: the controller registered it with the adapter).
+   * ETHERNET switches keep no LAN IP table. `vidOf(nic, on)`: the VLAN an address configured on
+   * interface `on` of the NIC (AddressClaims) is in on the NIC's port (src/control/policy.ts
+   * addressVid), null for one in no VLAN the port carries (not in the table). The same address
+   * in two VLANs is two entries, each with its own claims (tenants' address spaces overlap).
    */
-  recomputeLanIp(name: string, registered: boolean | ((ip: number) => boolean), vidOf: (n: Nic, ip: number) => number | null = () => 0): AddressConflict[] {
+  recomputeLanIp(name: string, registered: boolean | ((ip: number, vid: number) => boolean), vidOf: (n: Nic, on: number) => number | null = () => 0): AddressConflict[] {
     const isReg = typeof registered === 'function' ? registered : () => registered;
     const sw = this.switches.get(name);
     if (!sw) return [];
@@ -524,66 +570,84 @@ export class State {
     const { table, conflicts, refusedNow } = recomputeClaims(nics, (n) => n.addresses, isReg, vidOf);
     if (refusedNow) this.claimsChanged();
     sw.lanIp.clear();
-    for (const [ip, e] of [...table].sort((a, b) => a[0] - b[0])) sw.lanIp.set(ip, { ip, ...e });
-    return conflicts.map((c) => ({ ip: c.key, userid: c.userid, vdev: c.vdev, holder: c.holder }));
+    for (const e of table.sort((a, b) => a.key - b.key || a.vid - b.vid)) sw.lanIp.set(lanIpKey(e.vid, e.key), { ip: e.key, ...entryOf(e) });
+    return conflicts.map((c) => ({ ip: c.key, vid: c.vid, userid: c.userid, vdev: c.vdev, holder: c.holder }));
   }
 }
 
 /** A NIC's claim on an IPv6 address another NIC of the switch holds. */
 export interface AddressConflict6 {
   ip6: string;
+  /** The VLAN of the claim (and of its holder). */
+  vid: number;
   userid: string;
   vdev: number;
   holder: { userid: string; vdev: number } | null;
 }
 
+/** A LAN IP table entry as the claim rule makes it: its address (`key`), VLAN and holder. */
+interface RuleEntry<K> { key: K; vid: number; userid: string; vdev: number; localOnly: boolean }
+
+function entryOf<K>(e: RuleEntry<K>): { userid: string; vdev: number; localOnly: boolean; vid: number } {
+  return { userid: e.userid, vdev: e.vdev, localOnly: e.localOnly, vid: e.vid };
+}
+
 /**
- * The LAN IP table rule, one for IPv4 and IPv6 (recomputeLanIp's comment), over any key: of the
- * claims of `nics` on a key (`addressesOf(nic)`: key -> Claim) that are in a VLAN the NIC's port
- * carries (`vidOf` not null; any order of `nics` will do), the earliest by serial that is not
- * refused holds it (in its VLAN, local only unless `registered`); every other is marked refused
- * and returned as a conflict, with the holder or null. `refusedNow`: a claim was newly refused.
- * Returns the new entries (unsorted).
+ * The LAN IP table rule, one for IPv4 and IPv6 (recomputeLanIp's comment), over any key: each
+ * claim of `nics` on a key (`addressesOf(nic)`: key -> AddressClaims, a claim per interface)
+ * is in the VLAN `vidOf(nic, on)` gives (null: in no VLAN the port carries, left out; any
+ * order of `nics` will do). Of the claims on one key in one VLAN, the earliest by serial that is
+ * not refused holds it there (local only unless `registered(key, vid)`); every other is marked refused
+ * and returned as a conflict, with the holder or null. Claims in different VLANs never meet.
+ * Each AddressClaims' `refused` is kept (all its claims refused). `refusedNow`: a claim was
+ * newly refused. Returns the new entries (unsorted).
  */
-function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, Claim>, registered: (key: K) => boolean,
-  vidOf: (n: Nic, key: K) => number | null): {
-  table: Map<K, { userid: string; vdev: number; localOnly: boolean; vid: number }>;
-  conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }>;
+function recomputeClaims<K>(nics: Iterable<Nic>, addressesOf: (n: Nic) => Map<K, AddressClaims>, registered: (key: K, vid: number) => boolean,
+  vidOf: (n: Nic, on: number) => number | null): {
+  table: Array<RuleEntry<K>>;
+  conflicts: Array<{ key: K; vid: number; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }>;
   refusedNow: boolean;
 } {
-  const claims = new Map<K, Nic[]>();
+  // (VLAN, key) -> the claims on it.
+  const claims = new Map<string, { key: K; vid: number; l: Array<{ n: Nic; c: Claim }> }>();
   for (const n of nics) {
-    for (const k of addressesOf(n).keys()) {
-      if (vidOf(n, k) === null) continue; // in no VLAN the port carries
-      const l = claims.get(k);
-      if (l) l.push(n);
-      else claims.set(k, [n]);
+    for (const [k, a] of addressesOf(n)) {
+      for (const [on, c] of a.on) {
+        const vid = vidOf(n, on);
+        if (vid === null) continue; // in no VLAN the port carries
+        const id = `${vid}/${String(k)}`;
+        const g = claims.get(id);
+        if (g) g.l.push({ n, c });
+        else claims.set(id, { key: k, vid, l: [{ n, c }] });
+      }
     }
   }
-  const table = new Map<K, { userid: string; vdev: number; localOnly: boolean; vid: number }>();
-  const conflicts: Array<{ key: K; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }> = [];
+  const table: Array<RuleEntry<K>> = [];
+  const conflicts: Array<{ key: K; vid: number; userid: string; vdev: number; holder: { userid: string; vdev: number } | null }> = [];
   let refusedNow = false;
-  // First come, first served: claims on one key in the order they were made.
-  for (const [k, l] of claims) {
-    if (l.length > 1) l.sort((a, b) => addressesOf(a).get(k)!.serial - addressesOf(b).get(k)!.serial);
-    let held: { userid: string; vdev: number; localOnly: boolean; vid: number } | undefined;
-    for (const n of l) {
-      const c = addressesOf(n).get(k)!;
+  // First come, first served: claims on one key in one VLAN in the order they were made.
+  for (const { key: k, vid, l } of claims.values()) {
+    if (l.length > 1) l.sort((a, b) => a.c.serial - b.c.serial);
+    let held: RuleEntry<K> | undefined;
+    for (const { n, c } of l) {
       if (!c.refused && held === undefined) {
-        held = { userid: n.userid, vdev: n.vdev, localOnly: !registered(k), vid: vidOf(n, k)! };
-        table.set(k, held);
+        held = { key: k, vid, userid: n.userid, vdev: n.vdev, localOnly: !registered(k, vid) };
+        table.push(held);
         continue;
       }
       if (!c.refused) refusedNow = c.refused = true;
-      conflicts.push({ key: k, userid: n.userid, vdev: n.vdev, holder: held ? { userid: held.userid, vdev: held.vdev } : null });
+      conflicts.push({ key: k, vid, userid: n.userid, vdev: n.vdev, holder: held ? { userid: held.userid, vdev: held.vdev } : null });
     }
   }
+  for (const n of nics) for (const a of addressesOf(n).values()) a.refused = [...a.on.values()].every((c) => c.refused);
   return { table, conflicts, refusedNow };
 }
 
 /** A NIC's refused claim on an address: another NIC of the switch holds it (holder), or held it when the claim was made (holder null: gone since). */
 export interface AddressConflict {
   ip: number;
+  /** The VLAN of the claim (and of its holder). */
+  vid: number;
   userid: string;
   vdev: number;
   holder: { userid: string; vdev: number } | null;

@@ -561,11 +561,11 @@ export class DataPlaneLoop {
       leftGroup(port: number, group: number): void {
         post({ ev: 'group-leave', sw, port, group });
       },
-      lanHolder(ip: number, mac: number): void {
-        post({ ev: 'lan-holder', sw, ip, mac });
+      lanHolder(ip: number, mac: number, vid: number): void {
+        post({ ev: 'lan-holder', sw, ip, mac, vid });
       },
-      sawAddress6(port: number, w0: number, w1: number, w2: number, w3: number): void {
-        post({ ev: 'saw-address6', sw, port, ip6: ip6HexOfWords(w0, w1, w2, w3) });
+      sawAddress6(port: number, w0: number, w1: number, w2: number, w3: number, vid: number): void {
+        post({ ev: 'saw-address6', sw, port, ip6: ip6HexOfWords(w0, w1, w2, w3), vid });
       },
       joinedGroup6(port: number, w0: number, w1: number, w2: number, w3: number): void {
         post({ ev: 'group6-join', sw, port, group6: ip6HexOfWords(w0, w1, w2, w3) });

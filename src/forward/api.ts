@@ -141,15 +141,19 @@ export interface ForwarderEvents {
   /**
    * IP mode: the LAN holds `ip` (uint32): an ARP from the uplink whose sender is an address
    * being probed or in the LAN IP table, or a probe from the LAN for an address being probed;
-   * or probe(ip) of an address already seen on the LAN. `mac`: the LAN host's (ARP sender) MAC.
+   * or probe(ip) of an address already seen on the LAN. `mac`: the LAN host's (ARP sender) MAC;
+   * `vid`: the VLAN it holds the address in (the ARP's; 0 on a VLAN-unaware switch).
    */
-  lanHolder?(ip: number, mac: number): void;
+  lanHolder?(ip: number, mac: number, vid: number): void;
   /** IP mode: NIC `port` became a member of IPv4 `group` (uint32; its IGMP report). Once per new membership. */
   joinedGroup?(port: number, group: number): void;
   /** IP mode: NIC `port` is no longer a member of `group` (its leave, aging, or the port removed). */
   leftGroup?(port: number, group: number): void;
-  /** IP mode: a NIC used an IPv6 source address, or probed one (DAD), that no NIC holds (words: ipv6.ts, uint32 form). */
-  sawAddress6?(port: number, w0: number, w1: number, w2: number, w3: number): void;
+  /**
+   * IP mode: a NIC used an IPv6 source address, or probed one (DAD), that no NIC holds in the
+   * frame's VLAN `vid` (words: ipv6.ts, uint32 form; vid 0 on a VLAN-unaware switch).
+   */
+  sawAddress6?(port: number, w0: number, w1: number, w2: number, w3: number, vid: number): void;
   /** IP mode: NIC `port` became a member of an IPv6 group (its MLD report). Once per new membership. */
   joinedGroup6?(port: number, w0: number, w1: number, w2: number, w3: number): void;
   /** IP mode: NIC `port` is no longer a member of the IPv6 group (its done, aging, or the port removed). */

@@ -64,7 +64,7 @@
  *   uplink's own (the switch's ARP looped back). An ARP whose sender is an
  *   address being probed (probe(), for PROBE_MARK_MS) or in the LAN IP table, or a probe
  *   (sender 0.0.0.0, not the uplink's own MAC) for an address being probed, is reported:
- *   events.lanHolder(ip, mac), at most LAN_HOLDER_REPORTS_PER_TICK times per tick; then the
+ *   events.lanHolder(ip, mac, vid), at most LAN_HOLDER_REPORTS_PER_TICK times per tick; then the
  *   frame goes on as follows. ARP request for a registered, not-local-only address:
  *   answered in place with sha = uplink MAC, back out the uplink. ARP reply whose tpa is
  *   registered: tha and Ethernet dst = that NIC's MAC, delivered to it. Other ARP: ArpIgnored.
@@ -88,13 +88,14 @@
  * answered: Isolated; floods and groups go to the uplink only). Promiscuous NICs of the frame's
  * VLAN get a copy of each unicast IPv4 frame switched (after its MACs were rewritten) and of
  * each flood. On a VLAN-unaware switch every frame is in VLAN 0 with TCI 0 and tags stay
- * (a tagged frame is NotIp, as before). The LAN holder table (probes) is one for all VLANs.
+ * (a tagged frame is NotIp, as before). The LAN holder table and the probes are per VLAN (an
+ * ARP sender is held in the VLAN it came in; a probe marks its address in its VLAN).
  * Frames from a port not attached to this switch count as Malformed. Every frame is either
  * sent at least once or counted as exactly one drop. Frames the switch makes itself
  * (announce) carry a 10-byte zero virtio-net header.
- * probe(ip): unless the LAN is already known to hold ip (then events.lanHolder at once, no
+ * probe(ip, vid): unless the LAN is already known to hold ip in vid (then events.lanHolder at once, no
  * probe), an ARP probe (RFC 5227: sender MAC = uplink MAC, sender IP 0.0.0.0, target ip) goes
- * out the uplink and ip is marked as probing until PROBE_MARK_MS after the last `now` the
+ * out the uplink in vid and ip is marked as probing there until PROBE_MARK_MS after the last `now` the
  * forwarder was given; no uplink: nothing. At most MAX_PROBES addresses are marked at once (the
  * oldest mark gives way).
  * removePort of a NIC also removes its LAN IP table entries and its group memberships
@@ -217,8 +218,9 @@ export class IpSwitch implements IpForwarder {
   private readonly queryBuf = new Uint8Array(VNET_HDR_LEN + MIN_FRAME);
   /** Addresses seen as ARP senders on the LAN. */
   readonly lanHolders = new LanHolders();
-  /** Addresses being probed (int32 form) and until when; probeUntil 0: a free slot. */
+  /** Addresses being probed (int32 form), in which VLAN, and until when; probeUntil 0: a free slot. */
   private readonly probeIp = new Int32Array(MAX_PROBES);
+  private readonly probeVid = new Uint16Array(MAX_PROBES);
   private readonly probeUntil = new Float64Array(MAX_PROBES);
   /** The latest `now` given to input or tick (the forwarder reads no clock). */
   private now = 0;
@@ -346,17 +348,19 @@ export class IpSwitch implements IpForwarder {
 
   probe(ip: number, vid = 0): void {
     if (this.uplink < 0 || !this.vidOk(vid)) return;
-    const held = this.lanHolders.find(ip | 0, this.now);
+    const held = this.lanHolders.find(ip | 0, this.now, vid);
     if (held >= 0) {
-      this.events.lanHolder?.(ip >>> 0, this.lanHolders.mac(held));
+      this.events.lanHolder?.(ip >>> 0, this.lanHolders.mac(held), vid);
       return;
     }
     let slot = 0;
     for (let i = 0; i < MAX_PROBES; i++) {
-      if (this.probeIp[i] === (ip | 0) || this.probeUntil[i] < this.probeUntil[slot]) slot = i;
-      if (this.probeIp[i] === (ip | 0)) break;
+      const same = this.probeIp[i] === (ip | 0) && this.probeVid[i] === vid;
+      if (same || this.probeUntil[i] < this.probeUntil[slot]) slot = i;
+      if (same) break;
     }
     this.probeIp[slot] = ip | 0;
+    this.probeVid[slot] = vid;
     this.probeUntil[slot] = this.now + PROBE_MARK_MS;
     const s = this.scratch;
     const eth = emitZeroVnetHdr(s, 0);
@@ -366,9 +370,10 @@ export class IpSwitch implements IpForwarder {
     this.egress.send(this.uplink, s, 0, eth, s.length, this.ownTci(vid));
   }
 
-  /** Whether `ip` (int32 form) is being probed. */
+  /** Whether `ip` (int32 form) is being probed in the frame's VLAN. */
   private probing(ip: number): boolean {
-    for (let i = 0; i < MAX_PROBES; i++) if (this.probeIp[i] === ip && this.probeUntil[i] > this.now) return true;
+    const vid = this.vid;
+    for (let i = 0; i < MAX_PROBES; i++) if (this.probeIp[i] === ip && this.probeVid[i] === vid && this.probeUntil[i] > this.now) return true;
     return false;
   }
 
@@ -733,11 +738,11 @@ export class IpSwitch implements IpForwarder {
     if (this.l2.nPromisc !== 0) mirrorTo(this.egress, this.l2, this.uplink, de.port, this.vid, buf, hdr, eth, end, this.tci);
   }
 
-  /** events.lanHolder within the per-tick budget (`ip` in int32 form). */
+  /** events.lanHolder within the per-tick budget (`ip` in int32 form), in the frame's VLAN. */
   private reportHolder(ip: number, mac: number): void {
     if (this.holderReports >= LAN_HOLDER_REPORTS_PER_TICK) return;
     this.holderReports++;
-    this.events.lanHolder?.(ip >>> 0, mac);
+    this.events.lanHolder?.(ip >>> 0, mac, this.vid);
   }
 
   /** ARP from the uplink (checkArp passed). */
@@ -749,7 +754,7 @@ export class IpSwitch implements IpForwarder {
     const sha = arpSha(buf, a);
     if (sha !== macFromHalves(this.uplinkMacHi, this.uplinkMacLo)) { // not the switch's own ARP
       if (spa !== 0) {
-        this.lanHolders.record(spa, sha, now);
+        this.lanHolders.record(spa, sha, now, this.vid);
         if (this.probing(spa) || this.cur.lookup(spa) !== undefined) this.reportHolder(spa, sha);
       } else if (this.probing(tpa)) {
         this.reportHolder(tpa, sha);

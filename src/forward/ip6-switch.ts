@@ -484,7 +484,7 @@ export class Ip6Switch {
     if (this.sawSet[port] === 1 && sw[o] === w0 && sw[o + 1] === w1 && sw[o + 2] === w2 && sw[o + 3] === w3) return;
     this.sawSet[port] = 1;
     sw[o] = w0; sw[o + 1] = w1; sw[o + 2] = w2; sw[o + 3] = w3;
-    this.events.sawAddress6?.(port, w0 >>> 0, w1 >>> 0, w2 >>> 0, w3 >>> 0);
+    this.events.sawAddress6?.(port, w0 >>> 0, w1 >>> 0, w2 >>> 0, w3 >>> 0, this.vid);
   }
 
   /** To the uplink with Ethernet src = uplink MAC, destination kept; false when there is none. */

@@ -124,13 +124,13 @@ export type FromWorker =
   | { ev: 'group-leave'; sw: number; port: number; group: number }
   /** Trace session `trace` is closed (or was refused: `reason`); its ring may be freed now. */
   | { ev: 'trace-stopped'; trace: number; reason?: string }
-  /** IP mode: the LAN holds `ip` (ARP from host `mac`) while it is probed or in the LAN IP table (forwarder lanHolder). */
-  | { ev: 'lan-holder'; sw: number; ip: number; mac: number }
+  /** IP mode: the LAN holds `ip` in VLAN vid (ARP from host `mac`) while it is probed or in the LAN IP table there (forwarder lanHolder; vid 0: VLAN-unaware). */
+  | { ev: 'lan-holder'; sw: number; ip: number; mac: number; vid: number }
   | { ev: 'stopped' }
   /** The answer to 'fdb-query' `req`: switch `sw`'s learned entries (empty for an unknown or IP-mode switch). */
   | { ev: 'fdb'; sw: number; req: number; entries: FdbEntry[] }
-  /** IP mode: a NIC used (or probed, DAD) an IPv6 address no NIC holds (`ip6`: 32 hex digits; forwarder sawAddress6). */
-  | { ev: 'saw-address6'; sw: number; port: number; ip6: string }
+  /** IP mode: a NIC used (or probed, DAD) an IPv6 address no NIC holds in VLAN vid (`ip6`: 32 hex digits; forwarder sawAddress6; vid 0: VLAN-unaware). */
+  | { ev: 'saw-address6'; sw: number; port: number; ip6: string; vid: number }
   /** IP mode: NIC `port` joined / left IPv6 group `group6` (32 hex digits; its MLD report or done, aging). */
   | { ev: 'group6-join'; sw: number; port: number; group6: string }
   | { ev: 'group6-leave'; sw: number; port: number; group6: string };

@@ -134,3 +134,34 @@ test('IPv6 claims are in the book too: the first holder keeps its IPv6 address a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a claim book from before claims were per VLAN (records without `on`) still loads: each record is the NIC\'s claim where it configures the address', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'claimbook-'));
+  try {
+    // Written by the daemon before addresses belonged to a VLAN: BBB claimed first, AAA's claim refused.
+    writeFileSync(join(dir, CLAIM_BOOK_FILE), `${JSON.stringify({ version: 1, claims: [
+      { userid: 'BBB', vdev: 0x600, ip: IP, serial: 0, refused: false },
+      { userid: 'AAA', vdev: 0x600, ip: IP, serial: 1, refused: true },
+    ] })}\n`);
+    const clock = new ManualClock(0);
+    const b = boot(dir, clock);
+    assert.ok(existsSync(join(dir, CLAIM_BOOK_FILE)), 'not set aside as unreadable');
+    b.cp.state.addressEvent('AAA', 0x600, IP, true);
+    assert.equal(holder(b.cp), undefined, 'AAA\'s old refused claim takes its place');
+    b.cp.state.addressEvent('BBB', 0x600, IP, true);
+    assert.equal(holder(b.cp), 'BBB', 'BBB holds it as before the upgrade');
+    clock.drain();
+    const doc = JSON.parse(readFileSync(join(dir, CLAIM_BOOK_FILE), 'utf8'));
+    assert.deepEqual(doc.claims.map((c: { userid: string; on: number; serial: number }) => [c.userid, c.on, c.serial]), [['BBB', 0, 0], ['AAA', 0, 1]],
+      'written again with the interface');
+    b.book.close();
+    // A bad `on` makes the book unreadable, as any malformed record does.
+    writeFileSync(join(dir, CLAIM_BOOK_FILE), `${JSON.stringify({ version: 1, claims: [{ userid: 'BBB', vdev: 0x600, ip: IP, on: 5000, serial: 0, refused: false }] })}\n`);
+    const c = boot(dir, new ManualClock(0));
+    assert.deepEqual(c.cp.state.claimRecords(), []);
+    assert.ok(existsSync(join(dir, `${CLAIM_BOOK_FILE}.bad`)));
+    c.book.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

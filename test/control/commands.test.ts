@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ControlPlane } from '../../src/control/controlplane.js';
-import { State } from '../../src/control/state.js';
+import { lanIpKey, State } from '../../src/control/state.js';
+import { vidOfOn } from '../../src/control/policy.js';
 import { isConfigStatement, isDynamic, verbOf, VERBS } from '../../src/control/commands/index.js';
 import type { Operation } from '../../src/control/commands/types.js';
 import { parse, type Command } from '../../src/control/grammar.js';
@@ -197,12 +198,52 @@ test('QUERY answers in lines and JSON', () => {
   const nd = (n.data as any).nics[0];
   assert.deepEqual(nd.devices, { read: '0600', write: '0601', data: '0602' });
   assert.deepEqual(nd.tap, { name: 'enc600', netns: 'ns1' });
-  assert.deepEqual(nd.addresses, [{ ip: '10.1.0.11', state: 'LOCAL ONLY' }]);
+  assert.deepEqual(nd.addresses, [{ ip: '10.1.0.11', vlan: 0, state: 'LOCAL ONLY' }]);
   const g = cp.execute('Q GUEST');
   assert.deepEqual(g.lines, ['GUEST LINUX1    NETNS ns1  NICs: 0600']);
   assert.deepEqual(g.data, { guests: [{ userid: 'LINUX1', type: 'NETNS', netns: 'ns1', transport: null, nics: ['0600'] }] });
   assert.deepEqual(cp.execute('Q VSWITCH').data, cp.execute('Q VSW ALL').data);
   assert.deepEqual(setup().execute('Q VSW').lines, ['No VSWITCHes are defined']);
+});
+
+test('LAN IP table per VLAN: the same address in two VLANs is two entries; a second claim in one VLAN is refused; a trunk\'s address on two sub-devices is one claim in each VLAN', () => {
+  const cp = setup();
+  run(cp, 'DEFINE VSWITCH SW1 VLAN 10');
+  for (const [g, grant] of [['A', 'VLAN 10'], ['B', 'VLAN 20'], ['C', 'VLAN 10'], ['T', 'PORTTYPE TRUNK VLAN 30 40']]) {
+    run(cp, `DEFINE GUEST ${g} NETNS n${g}`);
+    run(cp, `DEFINE NIC 600 FOR ${g}`);
+    run(cp, `SET VSWITCH SW1 GRANT ${g} ${grant}`);
+    run(cp, `COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
+  }
+  const s = cp.state;
+  const sw = s.switches.get('SW1')!;
+  const recompute = () => s.recomputeLanIp('SW1', false, vidOfOn(sw));
+  const ip = 0x0a000005;
+  s.addressEvent('A', 0x600, ip, true);
+  s.addressEvent('B', 0x600, ip, true);
+  assert.deepEqual(recompute(), [], 'two tenants, one address each in its VLAN: no conflict');
+  assert.deepEqual([...sw.lanIp.values()].map((e) => [e.ip, e.vid, e.userid]), [[ip, 10, 'A'], [ip, 20, 'B']]);
+  assert.equal(sw.lanIp.get(lanIpKey(20, ip))!.userid, 'B');
+  s.addressEvent('C', 0x600, ip, true);
+  assert.deepEqual(recompute(), [{ ip, vid: 10, userid: 'C', vdev: 0x600, holder: { userid: 'A', vdev: 0x600 } }], 'the same address twice in one VLAN: the later claim is refused');
+  assert.equal(sw.lanIp.get(lanIpKey(10, ip))!.userid, 'A');
+  assert.equal(s.nic('C', 0x600)!.addresses.get(ip)!.refused, true, 'held in no VLAN');
+  assert.equal(s.nic('B', 0x600)!.addresses.get(ip)!.refused, false);
+  // A trunk guest's address on its sub-devices 30 and 40 (and 99, a VLAN it is not granted: none).
+  for (const on of [30, 40, 99]) s.addressEvent('T', 0x600, ip, true, on);
+  assert.deepEqual(recompute().map((c) => c.userid), ['C']);
+  assert.deepEqual([...sw.lanIp.values()].map((e) => [e.vid, e.userid]), [[10, 'A'], [20, 'B'], [30, 'T'], [40, 'T']]);
+  assert.deepEqual(s.claimRecords().filter((r) => r.userid === 'T').map((r) => r.on), [30, 40, 99], 'each interface is a claim of its own');
+  s.addressEvent('T', 0x600, ip, false, 30);
+  recompute();
+  assert.deepEqual([...sw.lanIp.values()].filter((e) => e.userid === 'T').map((e) => e.vid), [40], 'gone from the sub-device it left, kept on the other');
+  assert.ok(s.nic('T', 0x600)!.addresses.has(ip));
+  for (const on of [40, 99]) s.addressEvent('T', 0x600, ip, false, on);
+  assert.equal(s.nic('T', 0x600)!.addresses.has(ip), false, 'on none of its interfaces: the NIC holds it no more');
+  // The holder in VLAN 10 leaves: C's claim, refused while A held it, stays refused; B in VLAN 20 is not touched.
+  s.addressEvent('A', 0x600, ip, false);
+  assert.deepEqual(recompute(), [{ ip, vid: 10, userid: 'C', vdev: 0x600, holder: null }]);
+  assert.deepEqual([...sw.lanIp.values()].map((e) => [e.vid, e.userid]), [[20, 'B']]);
 });
 
 test('LAN IP table: one address one NIC, claims survive in order, local only until the uplink is ready', () => {
@@ -223,7 +264,7 @@ test('LAN IP table: one address one NIC, claims survive in order, local only unt
   assert.deepEqual(s.recomputeLanIp('SW1', false), []);
   s.addressEvent('A', 0x600, ip, true);
   const c = s.recomputeLanIp('SW1', false);
-  assert.deepEqual(c, [{ ip, userid: 'A', vdev: 0x600, holder: { userid: 'B', vdev: 0x600 } }], 'the second claim is refused');
+  assert.deepEqual(c, [{ ip, vid: 0, userid: 'A', vdev: 0x600, holder: { userid: 'B', vdev: 0x600 } }], 'the second claim is refused');
   assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.userid, 'B', 'the first holder keeps it (even though A sorts first)');
   s.addressEvent('C', 0x600, ip, true);
   assert.deepEqual(s.recomputeLanIp('SW2', true), [], 'another switch has its own table');
@@ -233,7 +274,7 @@ test('LAN IP table: one address one NIC, claims survive in order, local only unt
   s.recomputeLanIp('SW1', false);
   assert.equal(s.switches.get('SW1')!.lanIp.get(ip)!.localOnly, true, 'back to local only when it goes down');
   run(cp, 'UNCOUPLE 600 FOR B');
-  assert.deepEqual(s.recomputeLanIp('SW1', false), [{ ip, userid: 'A', vdev: 0x600, holder: null }],
+  assert.deepEqual(s.recomputeLanIp('SW1', false), [{ ip, vid: 0, userid: 'A', vdev: 0x600, holder: null }],
     'the holder left: a claim refused while it held the address stays refused');
   assert.equal(s.switches.get('SW1')!.lanIp.get(ip), undefined);
   s.addressEvent('A', 0x600, ip, false);

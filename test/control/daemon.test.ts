@@ -146,7 +146,7 @@ test('transcript: every command, its replies and its errors', async () => {
   ]);
   const det = ok(d, 'Q VSWITCH SW1 DETAILS');
   assert.ok(det.includes('    10.66.0.11       LINUX1    0600  REGISTERED'), det.join('\n'));
-  assert.deepEqual(d.json('QUERY', 'NIC', '600', 'DETAILS', 'FOR', 'LINUX2').nics[0].addresses, [{ ip: '10.66.0.12', state: 'REGISTERED' }]);
+  assert.deepEqual(d.json('QUERY', 'NIC', '600', 'DETAILS', 'FOR', 'LINUX2').nics[0].addresses, [{ ip: '10.66.0.12', vlan: 0, state: 'REGISTERED' }]);
   // One address, one NIC: a second claim is refused and counted.
   l.ip(g2, 'addr', 'add', '10.66.0.11/32', 'dev', 'enc600');
   const conflict = await waitFor(() => d.json('QUERY', 'VSWITCH', 'SW1', 'DETAILS').switches[0].drops['address-conflict'] === 1, 5000);

@@ -129,7 +129,7 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip: 0x0a000005 });
     await settle(); // address events are coalesced into one sync per turn
     assert.deepEqual(dp.take(), [{ op: 'ip-set', sw: 0, vid: 0, ip: 0x0a000005, port: 1, localOnly: true }]);
-    assert.deepEqual(nicDoc('600', 'VM1').addresses, [{ ip: '10.0.0.5', state: 'LOCAL ONLY' }]);
+    assert.deepEqual(nicDoc('600', 'VM1').addresses, [{ ip: '10.0.0.5', vlan: 0, state: 'LOCAL ONLY' }]);
     // Not addresses: multicast, loopback, 0/8; and a namespace NIC's port takes its addresses from the watcher only.
     for (const ip of [0xe0000001, 0x7f000001, 0x00000005]) dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 1, ip });
     dp.emit('saw-address', { ev: 'saw-address', sw: 0, port: 0, ip: 0x0a000007 });
@@ -176,6 +176,36 @@ test('STREAM: QUERY NIC DETAILS prints the QEMU arguments; WAITING FOR QEMU unti
     assert.deepEqual(dp.take(), []);
     await sleep(60);
     assert.equal(q.conns.length, 2, 'no connection attempt after DETACH');
+  } finally {
+    for (const c of q.conns) c.destroy();
+    q.server.close();
+    rec.stop();
+  }
+});
+
+test('a QEMU trunk guest\'s address is in the VLAN of the frames it used it in (saw-address and saw-address6 carry the VID): one address in VLANs 10 and 20 is two entries', async () => {
+  const { dir, state, dp, rec, run, nicDoc } = setup('v');
+  run('DEFINE VSWITCH SW1 VLAN 10 NATIVE 10');
+  run('DEFINE GUEST VM1 QEMU');
+  run('DEFINE NIC 600 FOR VM1');
+  run('SET VSWITCH SW1 GRANT VM1 PORTTYPE TRUNK VLAN 10 20');
+  run('COUPLE 600 TO SYSTEM SW1 FOR VM1');
+  const q = await listen(join(dir, 'vm1-0600.sock'));
+  try {
+    assert.ok(await waitFor(() => rec.nicPort('VM1', 0x600) !== null, 2000), 'the daemon connected');
+    const port = rec.nicPort('VM1', 0x600)!;
+    dp.take();
+    const X = 0x0a000005, X6 = '2001:db8::5', X6HEX = '20010db8000000000000000000000005';
+    dp.emit('saw-address', { ev: 'saw-address', sw: 0, port, ip: X, vid: 10 }); // untagged: the native VLAN
+    dp.emit('saw-address', { ev: 'saw-address', sw: 0, port, ip: X, vid: 20 }); // tagged 20
+    dp.emit('saw-address6', { ev: 'saw-address6', sw: 0, port, ip6: X6HEX, vid: 20 });
+    await settle(); // address events are coalesced into one sync per turn
+    assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set' || m.op === 'ip6-set').map((m) => [m.op, m.vid]).sort(),
+      [['ip-set', 10], ['ip-set', 20], ['ip6-set', 20]]);
+    assert.deepEqual([...state.switches.get('SW1')!.lanIp.values()].map((e) => [e.ip, e.vid, e.userid]), [[X, 10, 'VM1'], [X, 20, 'VM1']]);
+    assert.deepEqual([...state.switches.get('SW1')!.lanIp6.values()].map((e) => [e.ip6, e.vid]), [[X6, 20]]);
+    assert.deepEqual([...state.nic('VM1', 0x600)!.addresses.get(X)!.on.keys()], [0, 20], 'on its untagged VLAN (0) and tagged 20');
+    assert.deepEqual(nicDoc('600', 'VM1').addresses.map((a: { ip: string; vlan: number }) => [a.ip, a.vlan]), [['10.0.0.5', 10], ['10.0.0.5', 20]]);
   } finally {
     for (const c of q.conns) c.destroy();
     q.server.close();

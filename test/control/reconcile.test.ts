@@ -12,7 +12,7 @@ import { openSync } from 'node:fs';
 import { pino } from 'pino';
 import { controlPlane } from '../helpers/control.js';
 import { Reconciler } from '../../src/control/reconcile.js';
-import { State } from '../../src/control/state.js';
+import { lanIp6Key, State } from '../../src/control/state.js';
 import { COUNTER_SLOTS, dropSlot } from '../../src/forward/counters.js';
 import type { ToWorker } from '../../src/protocol/dataplane.js';
 import type { RdevStatus, ToController } from '../../src/protocol/controller.js';
@@ -332,12 +332,8 @@ test('an RDEV deleted and made again: the data device closes, reopens on the new
   rec.stop();
 });
 
-test('an address the LAN holds is refused: the probe answered, or in use on the LAN during the window; counted once, reason in QUERY, out of the data plane', () => {
-  const { ifaces, dp, w, rec, run, clock } = setup();
-  run('DEFINE VSWITCH SW1 RDEV up1');
-  run('DEFINE GUEST A NETNS na');
-  run('DEFINE NIC 600 FOR A');
-  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
+/** SW1's uplink up1 made ready: controller C1 connected and its InitializationComplete answered; the link, its messages taken. */
+function uplinkReady(ifaces: Set<string>, rec: Reconciler, clock: ManualClock): FakeLink {
   const link = new FakeLink();
   ifaces.add('up1');
   rec.controllers.register(link, 'C1', 42);
@@ -345,6 +341,16 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   rec.controllers.received(link, { t: 'initialization-complete', switch: 'SW1', rdevs: [st('up1', true)] });
   clock.drain();
   link.take();
+  return link;
+}
+
+test('an address the LAN holds is refused: the probe answered, or in use on the LAN during the window; counted once, reason in QUERY, out of the data plane', () => {
+  const { ifaces, dp, w, rec, run, clock } = setup();
+  run('DEFINE VSWITCH SW1 RDEV up1');
+  run('DEFINE GUEST A NETNS na');
+  run('DEFINE NIC 600 FOR A');
+  run('SET VSWITCH SW1 GRANT A'); run('COUPLE 600 TO SYSTEM SW1 FOR A');
+  const link = uplinkReady(ifaces, rec, clock);
   dp.take();
   const GW = 0x0a000001, OWN = 0x0a000005;
   w.emit('address', 'A/0600', GW, 24, true);
@@ -375,6 +381,37 @@ test('an address the LAN holds is refused: the probe answered, or in use on the 
   clock.drain();
   assert.deepEqual(dp.take().filter((m) => m.op === 'probe'), [{ op: 'probe', sw: 0, vid: 0, ip: GW }]);
   assert.equal(rec.addressReason('SW1', GW), 'probing the LAN');
+});
+
+test('an address belongs to a VLAN on the LAN too: two guests probe one address in VLANs 10 and 20; a LAN holder in VLAN 20 refuses only the VLAN-20 claim, which stays local only though the address is registered for VLAN 10', () => {
+  const { ifaces, dp, w, rec, run, clock, cp } = setup();
+  run('DEFINE VSWITCH SW1 RDEV up1 VLAN 10');
+  for (const [g, v] of [['A', 10], ['B', 20]] as const) {
+    run(`DEFINE GUEST ${g} NETNS n${g}`);
+    run(`DEFINE NIC 600 FOR ${g}`);
+    run(`SET VSWITCH SW1 GRANT ${g} VLAN ${v}`); run(`COUPLE 600 TO SYSTEM SW1 FOR ${g}`);
+  }
+  const link = uplinkReady(ifaces, rec, clock);
+  dp.take();
+  const X = 0x0a000005;
+  w.emit('address', 'A/0600', X, 24, true);
+  w.emit('address', 'B/0600', X, 24, true);
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'probe', sw: 0, vid: 10, ip: X }, { op: 'probe', sw: 0, vid: 20, ip: X }], 'probed in each VLAN');
+  dp.emit('lan-holder', { ev: 'lan-holder', sw: 0, ip: X, mac: 0x00aa00000001, vid: 20 });
+  clock.advance(PROBE_WINDOW_MS);
+  clock.drain();
+  assert.deepEqual(dp.take().filter((m) => m.op === 'ip-set'), [{ op: 'ip-set', sw: 0, vid: 10, ip: X, port: 0, localOnly: true }], 'only VLAN 10\'s claim reaches the data plane');
+  assert.deepEqual(link.take(), [{ t: 'register-address', kind: 'ipv4', switch: 'SW1', rdev: 'up1', address: '10.0.0.5' }], 'registered once');
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
+  assert.equal(rec.addressReason('SW1', X, 20), 'in use on the LAN by MAC 00:aa:00:00:00:01');
+  assert.equal(rec.addressReason('SW1', X, 10), 'registration pending', 'VLAN 10\'s waits only for the controller');
+  rec.controllers.received(link, { t: 'address-registered', switch: 'SW1', rdev: 'up1', kind: 'ipv4', address: '10.0.0.5', ok: true });
+  clock.drain();
+  const t = (cp.execute('Q VSWITCH SW1 DETAILS').data as any).switches[0].ipTable;
+  assert.deepEqual(t.map((e: { vlan: number; guest: string; localOnly: boolean; reason: string | null }) => [e.vlan, e.guest, e.localOnly, e.reason]), [
+    [10, 'A', false, null], [20, 'B', true, 'in use on the LAN by MAC 00:aa:00:00:00:01'],
+  ]);
 });
 
 /** On a VLAN-aware SW1: guest A (the default VLAN, ACCESS) and guest T (TRUNK of 1, 20 and 30), granted, not coupled. */
@@ -476,7 +513,7 @@ test('ETHERNET switches: the MAC table is asked of the worker every second and Q
   assert.deepEqual(dp.take().filter((m) => m.op === 'fdb-query'), [], 'no ETHERNET switch, no asking');
 });
 
-test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s sub-devices too), a grant moves it, the IPv4 claim rule across VLANs', () => {
+test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s sub-devices too), a grant moves it; the same address in two VLANs is two entries, a second claim in one VLAN a conflict', () => {
   const { dp, w, run, clock, state } = setup();
   run('DEFINE VSWITCH SW1 RDEV NONE VLAN 10 NATIVE 1');
   guestsAT(run);
@@ -497,14 +534,16 @@ test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s su
   ]);
   const t6 = state.switches.get('SW1')!.lanIp6;
   assert.equal(t6.has('2001:db8:63::2'), false, 'an address in a VLAN the port does not carry is not in the table');
-  assert.equal(t6.get('2001:db8:14::2')?.vid, 20);
-  // The address leaves the sub-device for the NIC's own interface: it moves to the native VLAN, keeping its claim.
+  assert.equal(t6.get(lanIp6Key(20, '2001:db8:14::2'))?.vid, 20);
+  // The address is on the NIC's own interface too (the native VLAN): an entry there as well, a claim of its own.
   w.emit('address6', 'T/0600', T20, 64, true, 0);
   clock.drain();
-  assert.deepEqual(dp.take(), [
-    { op: 'ip6-clear', sw: 0, vid: 20, ip6: T20 },
-    { op: 'ip6-set', sw: 0, vid: 1, ip6: T20, port: 1, localOnly: true },
-  ]);
+  assert.deepEqual(dp.take(), [{ op: 'ip6-set', sw: 0, vid: 1, ip6: T20, port: 1, localOnly: true }]);
+  // It leaves the sub-device: its VLAN 20 entry goes, the native VLAN's stays.
+  w.emit('address6', 'T/0600', T20, 64, false, 20);
+  clock.drain();
+  assert.deepEqual(dp.take(), [{ op: 'ip6-clear', sw: 0, vid: 20, ip6: T20 }]);
+  assert.deepEqual([...t6.values()].filter((e) => e.ip6 === '2001:db8:14::2').map((e) => e.vid), [1]);
   // A grant changed: the address moves to A's new VLAN.
   run('SET VSWITCH SW1 GRANT A VLAN 40');
   clock.drain();
@@ -512,10 +551,20 @@ test('IPv6 LAN IP table per VLAN: ip6-set in each address\'s VLAN (a trunk\'s su
     { op: 'ip6-clear', sw: 0, vid: 10, ip6: A10 },
     { op: 'ip6-set', sw: 0, vid: 40, ip6: A10, port: 0, localOnly: true },
   ]);
-  // One address, one NIC on the switch whatever its VLAN: T's later claim on A's address is refused and counted once.
+  // An address belongs to a VLAN: T's claim on A's address in VLAN 30 is an entry of its own, no conflict.
   w.emit('address6', 'T/0600', A10, 64, true, 30);
   clock.drain();
-  assert.equal(t6.get('2001:db8:a::1')?.userid, 'A');
+  assert.equal(t6.get(lanIp6Key(40, '2001:db8:a::1'))?.userid, 'A');
+  assert.equal(t6.get(lanIp6Key(30, '2001:db8:a::1'))?.userid, 'T');
+  assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), [{ op: 'ip6-set', sw: 0, vid: 30, ip6: A10, port: 1, localOnly: true }]);
+  assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 0);
+  // In one VLAN it is one NIC: U's later claim on it in VLAN 30 is refused and counted once.
+  for (const c of ['DEFINE GUEST U NETNS nu', 'DEFINE NIC 600 FOR U', 'SET VSWITCH SW1 GRANT U VLAN 30', 'COUPLE 600 TO SYSTEM SW1 FOR U']) run(c);
+  clock.drain();
+  dp.take();
+  w.emit('address6', 'U/0600', A10, 64, true, 0);
+  clock.drain();
+  assert.equal(t6.get(lanIp6Key(30, '2001:db8:a::1'))?.userid, 'T');
   assert.deepEqual(dp.take().filter((m) => m.op.startsWith('ip6')), []);
   assert.equal(dp.counters[dropSlot(0, ADDR_CONFLICT)], 1);
   w.emit('address6', 'T/0600', T99, 64, false, 99);

@@ -142,3 +142,25 @@ test('ip vlan: the switch\'s own frames go in the VLAN asked for (announce, prob
   u.announce(IP_A);
   assert.deepEqual(eg.sent.map((x) => x.tci), [0]);
 });
+
+test('ip vlan: a LAN holder is held in its VLAN only: a LAN host\'s address in VLAN 20 does not refuse the probe of it in VLAN 10; its probe in VLAN 20 is refused at once; a probe answered in VLAN 10 reports VLAN 10', () => {
+  const eg = new RecordingEgress();
+  const holders: Array<[number, number, number]> = [];
+  const sw = new IpSwitch(SW, counters(), eg, { lanHolder: (i, m, v) => { holders.push([i, m, v]); } });
+  sw.setSwitchPolicy({ vlanAware: true, nativeVid: 20, isolation: false });
+  sw.addPort(PA, PortRole.Nic, A); sw.setPortPolicy(PA, access(10));
+  sw.addPort(PU, PortRole.Uplink, U);
+  const X = ip('10.0.0.50');
+  // The VLAN-20 LAN host L holds X: its ARP seen on the uplink untagged (the native VLAN, 20).
+  const f = arpFrame(BC, L, 1, L, X, 0, IP_L);
+  sw.input(PU, f.buf, f.hdr, f.eth, f.end, 0);
+  sw.probe(X, 10);
+  assert.deepEqual(holders, [], 'not held in VLAN 10');
+  sw.probe(X, 20);
+  assert.deepEqual(holders, [[X, L, 20]], 'held in VLAN 20: refused without a probe');
+  // Another LAN host M answers the VLAN-10 probe (a probe of its own for X, tagged 10).
+  const M = 0x00aa00000002;
+  const g = tag(arpFrame(BC, M, 1, M, 0, 0, X), 10);
+  sw.input(PU, g.buf, g.hdr, g.eth, g.end, 0);
+  assert.deepEqual(holders, [[X, L, 20], [X, M, 10]], 'the VLAN-10 probe\'s answer is reported in VLAN 10');
+});

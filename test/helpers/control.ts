@@ -44,7 +44,7 @@ export function definitions(s: State): unknown {
     })).sort((a, b) => cmp(a.name, b.name)),
     guests: [...s.guests.values()].sort((a, b) => cmp(a.userid, b.userid)).map((g) => ({
       userid: g.userid, netns: g.netns, qemu: g.qemu,
-      nics: [...g.nics.values()].sort((a, b) => a.vdev - b.vdev).map(({ addresses: _a, addressOn: _o, ...n }) => ({ ...n, subchannels: [...n.subchannels] })),
+      nics: [...g.nics.values()].sort((a, b) => a.vdev - b.vdev).map(({ addresses: _a, ...n }) => ({ ...n, subchannels: [...n.subchannels] })),
     })),
   };
 }

@@ -32,7 +32,7 @@
  *       | null (not a QEMU guest's NIC, or no daemon),
  *     macId, promiscuous (SET NIC), macProtect (ON | OFF | UNSPECIFIED),
  *     policy: { portType, pvid, vlans, promiscuous, macProtect } (in effect) | null (not coupled),
- *     port, counters, addresses: [{ ip, state }] }] }
+ *     port, counters, addresses: [{ ip, vlan, state }] (one per address and interface it is on; vlan null: in no VLAN the port carries) }] }
  *  QUERY GUEST -> { guests: [{ userid, type, netns, transport, nics: [vdev] }] }
  *  (transport: STREAM, DGRAM or TAP for a QEMU guest, null for a NETNS guest; netns a name
  *  or, for NETNS PATH, the path.)
@@ -45,8 +45,8 @@ import { PortCounter, dropSlot, portSlot } from '../../forward/counters.js';
 import { VLAN_NONE } from '../../protocol/dataplane.js';
 import { hex4, hex6Text, type Command, netnsWords } from '../grammar.js';
 import { MSG } from '../messages.js';
-import { portPolicy } from '../policy.js';
-import { cmp, type Guest, type Nic, type State, type Vswitch } from '../state.js';
+import { portPolicy, vidOfOn } from '../policy.js';
+import { cmp, lanIp6Key, lanIpKey, type AddressClaims, type Guest, type Nic, type State, type Vswitch } from '../state.js';
 import { grantText } from './set.js';
 import type { SwitchEvent } from '../controllers.js';
 import { fail, type CheckContext, type Outcome, type RuntimeView } from './types.js';
@@ -160,11 +160,11 @@ export function switchDoc(state: State, sw: Vswitch, rt: RuntimeView) {
     })),
     ipTable: [...sw.lanIp.values()].map((e) => ({
       ip: formatIpv4(e.ip), vlan: e.vid, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
-      reason: e.localOnly ? (rt.addressReason(sw.name, e.ip) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
+      reason: e.localOnly ? (rt.addressReason(sw.name, e.ip, e.vid) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
     ipTable6: [...sw.lanIp6.values()].map((e) => ({
       ip6: e.ip6, vlan: e.vid, guest: e.userid, vdev: hex4(e.vdev), localOnly: e.localOnly,
-      reason: e.localOnly ? (rt.addressReason(sw.name, e.ip6) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
+      reason: e.localOnly ? (rt.addressReason(sw.name, e.ip6, e.vid) ?? (doneUplink(rt, sw.name) ? 'not registered' : 'uplink not ready')) : null,
     })),
     overlay: overlayDoc(rt, sw.name),
     drops,
@@ -354,12 +354,30 @@ function controllerText(doc: ReturnType<typeof switchDoc>): string {
   return doc.controller === '*' ? `* ${c.state}` : `${doc.controller} (not connected) ${c.state}`;
 }
 
-function addressState(state: State, n: Nic, ip: number | string): string {
+/**
+ * A NIC's addresses as QUERY NIC DETAILS shows them: one line per address and interface it is
+ * on (AddressClaims), with the VLAN that puts it in (VLAN_NONE on a VLAN-unaware switch, null
+ * when not coupled or in no VLAN the port carries) and its state.
+ */
+function addressDocs<K extends number | string>(state: State, n: Nic, addresses: Map<K, AddressClaims>): Array<{ ip: K; vlan: number | null; state: string }> {
+  const sw = n.coupled === null ? undefined : state.switches.get(n.coupled);
+  const vidOf = sw ? vidOfOn(sw) : () => null;
+  const out: Array<{ ip: K; vlan: number | null; state: string }> = [];
+  for (const [ip, a] of addresses) {
+    for (const [on, claim] of [...a.on].sort((x, y) => x[0] - y[0])) {
+      const vid = vidOf(n, on);
+      out.push({ ip, vlan: vid, state: addressState(state, n, ip, vid, claim.refused) });
+    }
+  }
+  return out;
+}
+
+function addressState(state: State, n: Nic, ip: number | string, vid: number | null, refused: boolean): string {
   if (n.coupled === null) return 'NOT COUPLED';
   const sw = state.switches.get(n.coupled);
   if (sw?.mode === 'ETHERNET') return 'ETHERNET MODE';
-  const e = typeof ip === 'string' ? sw?.lanIp6.get(ip) : sw?.lanIp.get(ip);
-  if (!e && typeof ip === 'number' && n.addresses.get(ip)?.refused) return 'CONFLICT (another NIC held it when claimed; remove and add it again)';
+  const e = vid === null ? undefined : typeof ip === 'string' ? sw?.lanIp6.get(lanIp6Key(vid, ip)) : sw?.lanIp.get(lanIpKey(vid, ip));
+  if (!e && typeof ip === 'number' && refused) return 'CONFLICT (another NIC held it when claimed; remove and add it again)';
   if (!e) return 'NOT REGISTERED';
   if (e.userid !== n.userid || e.vdev !== n.vdev) return `CONFLICT (held by ${e.userid} ${hex4(e.vdev)})`;
   return e.localOnly ? 'LOCAL ONLY' : 'REGISTERED';
@@ -385,8 +403,8 @@ export function nicDoc(state: State, g: Guest, n: Nic, rt: RuntimeView) {
     transport: g.qemu,
     port,
     counters: portCounters(rt, port),
-    addresses: [...n.addresses.keys()].map((ip) => ({ ip: formatIpv4(ip), state: addressState(state, n, ip) })),
-    addresses6: [...n.addresses6.keys()].map((ip6) => ({ ip6, state: addressState(state, n, ip6) })),
+    addresses: addressDocs(state, n, n.addresses).map((a) => ({ ip: formatIpv4(a.ip), vlan: a.vlan, state: a.state })),
+    addresses6: addressDocs(state, n, n.addresses6).map((a) => ({ ip6: a.ip, vlan: a.vlan, state: a.state })),
   };
 }
 
@@ -414,8 +432,9 @@ function nicLines(d: ReturnType<typeof nicDoc>, details: boolean): string[] {
   }
   if (d.switch !== null) lines.push(`  Port: ${countersLine(d.counters)}`);
   if (d.addresses.length === 0 && d.addresses6.length === 0) lines.push('  Addresses: none');
-  for (const a of d.addresses) lines.push(`  Address: ${a.ip}  ${a.state}`);
-  for (const a of d.addresses6) lines.push(`  IPv6 address: ${a.ip6}  ${a.state}`);
+  const vlanText = (vlan: number | null): string => (vlan === null || vlan === VLAN_NONE ? '' : `  VLAN ${vlan}`);
+  for (const a of d.addresses) lines.push(`  Address: ${a.ip}${vlanText(a.vlan)}  ${a.state}`);
+  for (const a of d.addresses6) lines.push(`  IPv6 address: ${a.ip6}${vlanText(a.vlan)}  ${a.state}`);
   return lines;
 }
 

@@ -83,8 +83,8 @@ export interface RuntimeView {
   switchControl(name: string): SwitchControlView | null;
   /** IP mode: the multicast groups NICs of the switch joined, their members, and their registration on the adapter. */
   groups(sw: string): Array<{ group: number; members: Array<{ userid: string; vdev: number }>; registered: boolean; reason: string | null }>;
-  /** Why a LAN IP table entry is local only (null: registered or unknown). */
-  addressReason(sw: string, ip: number | string): string | null;
+  /** Why a LAN IP table entry (of `ip` in VLAN `vid`, VLAN_NONE if absent) is local only (null: registered or unknown). */
+  addressReason(sw: string, ip: number | string, vid?: number): string | null;
   /**
    * A QEMU guest's NIC: its sockets (or host TAP, with the libvirt <interface> element), the
    * exact QEMU arguments and its connection state; null without a daemon.

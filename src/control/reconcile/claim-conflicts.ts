@@ -18,13 +18,15 @@ import type { DataPlanePort } from './part.js';
 export interface ClaimConflict {
   /** The address as text (the log's value), under `field` in the log record. */
   text: string;
+  /** The VLAN of the claim (logged as `vlan`; the same address in two VLANs is two conflicts). */
+  vid: number;
   userid: string;
   vdev: number;
   holder: { userid: string; vdev: number } | null;
 }
 
 export class ClaimConflicts {
-  /** Switch name -> conflicts logged and counted (`address/userid/vdev`), until they go away. */
+  /** Switch name -> conflicts logged and counted (`vid/address/userid/vdev`), until they go away. */
   private readonly logged = new Map<string, Set<string>>();
 
   /** field: the log record's name for the address ('ip', 'ip6'); noun: 'address' or 'IPv6 address'. */
@@ -34,11 +36,11 @@ export class ClaimConflicts {
     const logged = this.logged.get(name);
     const seen = new Set<string>();
     for (const k of conflicts) {
-      const id = `${k.text}/${k.userid}/${k.vdev}`;
+      const id = `${k.vid}/${k.text}/${k.userid}/${k.vdev}`;
       seen.add(id);
       if (logged?.has(id)) continue;
       this.dp.counters[dropSlot(sw, DropReason.AddressConflict)]++;
-      this.log.warn({ vswitch: name, [this.field]: k.text, nic: nicKey(k.userid, k.vdev), holder: k.holder && nicKey(k.holder.userid, k.holder.vdev) },
+      this.log.warn({ vswitch: name, [this.field]: k.text, vlan: k.vid, nic: nicKey(k.userid, k.vdev), holder: k.holder && nicKey(k.holder.userid, k.holder.vdev) },
         k.holder ? `${this.noun} claim refused: another NIC holds it` : `${this.noun} claim refused: another NIC held it when it was made`);
     }
     if (seen.size > 0) this.logged.set(name, seen);

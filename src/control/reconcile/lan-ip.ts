@@ -9,7 +9,7 @@
  *   changed something (a pass is due).
  * - `sync`: for each switch its Marks name (its NICs' couplings, addresses and ports changed,
  *   its uplink port, its controller's answers), the state recomputes the LAN IP table (one
- *   address, one NIC; a claim on an address another NIC holds is refused, logged once and counted once at
+ *   address in one VLAN, one NIC; a claim on an address another NIC holds there is refused, logged once and counted once at
  *   DropReason.AddressConflict); an entry is local only until the controller has registered it
  *   with the adapter (the manager's `registration`). What the data plane holds is diffed
  *   against it: ip-set for a new entry, a moved one or a changed flag, ip-clear for an entry
@@ -24,15 +24,21 @@
  *   later. An address the adapter then refuses there becomes local only.
  * - VLANs (issue 10): each entry is posted (ip-set, ip-clear, announce) with the VLAN its address
  *   is in (`vid`, src/control/policy.ts addressVid): an access port's pvid; on a trunk port the
- *   VLAN of the sub-device the address is on (`on`, from the address watcher), or the native
- *   VLAN for the NIC's own interface; VLAN_NONE on a VLAN-unaware switch. An address in no VLAN
- *   the port carries is not in the table. A changed VLAN (a GRANT) is an ip-clear in the old
- *   one and an ip-set in the new one.
+ *   VLAN of the sub-device the address is on (`on`, from the address watcher, or the tag of the
+ *   QEMU guest's frame), or the native VLAN for the NIC's own interface; VLAN_NONE on a
+ *   VLAN-unaware switch. An address in no VLAN the port carries is not in the table. A changed
+ *   VLAN (a GRANT) is an ip-clear in the old one and an ip-set in the new one. An address
+ *   belongs to a VLAN: the same address in two VLANs is two entries, two probes and two
+ *   announcements, each in its VLAN (a trunk guest's address on two sub-devices, or two guests
+ *   of two tenants); a conflict is a second claim in one VLAN. The controller's registration is
+ *   per address (it programs nothing per VLAN for IPv4: the data plane answers ARP in each VLAN),
+ *   asked for once any VLAN's entry of it passed its probe; a LAN holder refuses the address in
+ *   the VLAN it holds it in only (the data plane's LAN holder table and probes are per VLAN).
  * - No one on the LAN may hold an address a guest gets registered (issue 9, item 1): each
  *   entry of a NIC with a port is probed first, once the switch's uplink path is usable (open,
  *   and its RDEV ready: a probe into an interface without carrier would prove nothing): an ARP probe
  *   ('probe') at once and PROBE_INTERVAL_MS later, and the entry may be registered with the
- *   controller (`mayRegister`, what the manager is asked to register) only when
+ *   controller (`registrable`, what the manager is asked to register) only when
  *   PROBE_WINDOW_MS passed with no LAN holder (2 probes 100 ms apart + 200 ms wait, as the
  *   injected clock counts). Until then it is local only ("probing the LAN" once the probe runs;
  *   before, the manager's reason), and while the probe runs it is not in the data plane's table
@@ -63,8 +69,9 @@ import { formatIpv4, formatMac } from '../../wire/addr.js';
 import type { Clock } from '../clock.js';
 import type { ControllerManager } from '../controllers.js';
 import { nicKey, type NicBackends } from '../nics.js';
-import { addressVid, portPolicy } from '../policy.js';
-import type { Nic, State } from '../state.js';
+import { vidOfOn } from '../policy.js';
+import { VLAN_NONE } from '../../protocol/dataplane.js';
+import { lanIpKey, type LanIpEntry, type State } from '../state.js';
 import { ClaimConflicts } from './claim-conflicts.js';
 import { MemberClaims } from './member-claims.js';
 import type { Marks, Touch } from './marks.js';
@@ -81,6 +88,7 @@ export const ANNOUNCE_AGAIN_MS = [250, 500, 1000, 2000];
 
 /** A LAN IP table entry as the data plane holds it, and the uplink path it was announced on (`port/usable`). */
 interface Posted {
+  ip: number;
   port: number;
   /** The VLAN it was posted in. */
   vid: number;
@@ -90,6 +98,9 @@ interface Posted {
 
 /** The probe of the LAN for one address of a switch's table (see the file comment). */
 interface Probe {
+  /** The address and the VLAN it is probed in. */
+  ip: number;
+  vid: number;
   /** The NIC (nicKey) the address is probed for. */
   nic: string;
   /** When the first probe went out; null: not yet (no open uplink). */
@@ -130,14 +141,14 @@ export const PROBE_INTERVAL_MS = 100;
 export const PROBE_WINDOW_MS = 300;
 
 export class LanIpSync implements Syncer {
-  /** Switch name -> ip -> what the data plane holds. */
+  /** Switch name -> lanIpKey(vid, ip) -> what the data plane holds. */
   private readonly posted = new Map<string, Map<number, Posted>>();
   /** Switch name -> the usable uplink path, since when, and how many of ANNOUNCE_AGAIN_MS are done. */
   private readonly paths = new Map<string, { path: string; since: number; round: number }>();
   /** Refused claims, logged and counted once (claim-conflicts.ts). */
   private readonly conflicts: ClaimConflicts;
   private readonly marks: Marks<string>;
-  /** Switch name -> ip -> its probe of the LAN. */
+  /** Switch name -> lanIpKey(vid, ip) -> its probe of the LAN. */
   private readonly probes = new Map<string, Map<number, Probe>>();
   /** The cluster's claims of the addresses (member-claims.ts; none without a cluster). */
   private readonly members: MemberClaims<number>;
@@ -160,52 +171,60 @@ export class LanIpSync implements Syncer {
     claims?.listen((sw) => (sw === '' ? touch.allSwitches() : touch.switch(sw)));
   }
 
-  /** Whether the address passed its probe of the LAN (and, in a cluster, is this member's): the manager may register it. */
-  mayRegister(sw: string, ip: number): boolean {
-    const p = this.probes.get(sw)?.get(ip);
-    return p !== undefined && p.passed && p.holder === null && this.members.mine(sw, ip);
+  /**
+   * The switch's addresses the manager may register: those of which an entry (in any VLAN)
+   * passed its probe of the LAN (and, in a cluster, that are this member's), each once.
+   */
+  registrable(sw: string): number[] {
+    const out = new Set<number>();
+    for (const p of this.probes.get(sw)?.values() ?? []) if (p.passed && p.holder === null && this.members.mine(sw, p.ip)) out.add(p.ip);
+    return [...out];
   }
 
-  /** Why the address is local only, as far as the LAN probe tells; null: not the probe's doing (passed, or not started: no open uplink). */
-  reason(sw: string, ip: number): string | null {
+  /**
+   * Why the address is local only in VLAN `vid`, as far as the LAN probe tells; null: not the
+   * probe's doing (passed, or not started: no open uplink).
+   */
+  reason(sw: string, ip: number, vid: number = VLAN_NONE): string | null {
     const elsewhere = this.members.elsewhere(sw, ip);
     if (elsewhere !== undefined) return `held by member ${elsewhere} of the cluster`;
-    const p = this.probes.get(sw)?.get(ip);
+    const p = this.probes.get(sw)?.get(lanIpKey(vid, ip));
     if (!p) return null;
     if (p.holder !== null) return `in use on the LAN by MAC ${formatMac(p.holder)}`;
     if (this.claims !== null && this.claims.claim(sw, ip) !== 'mine') return "waiting for the cluster's store";
     return p.passed || p.started === null ? null : 'probing the LAN';
   }
 
-  /** The data plane saw `ip` held on switch `sw`'s LAN by `mac` (a probe's answer, or ARP of an address in the table). */
-  lanHolder(sw: number, ip: number, mac: number): void {
+  /** The data plane saw `ip` held on switch `sw`'s LAN in VLAN `vid` by `mac` (a probe's answer, or ARP of an address in the table). */
+  lanHolder(sw: number, ip: number, mac: number, vid: number = VLAN_NONE): void {
     const name = this.switches.nameOf(sw);
     if (name === undefined) return;
-    const p = this.probes.get(name)?.get(ip);
+    const p = this.probes.get(name)?.get(lanIpKey(vid, ip));
     if (!p || this.claims?.isMemberMac(mac)) return;
     const c = this.dp.counters;
     if (!p.passed && p.holder === null) {
       p.holder = mac;
       c[dropSlot(sw, DropReason.AddressConflict)]++;
-      this.log.warn({ vswitch: name, ip: formatIpv4(ip), nic: p.nic, lanMac: formatMac(mac) }, 'address refused: in use on the LAN');
+      this.log.warn({ vswitch: name, ip: formatIpv4(ip), vlan: p.vid, nic: p.nic, lanMac: formatMac(mac) }, 'address refused: in use on the LAN');
       this.touch.switch(name);
     } else if (p.passed && p.conflictMac !== mac) {
       p.conflictMac = mac;
       c[dropSlot(sw, DropReason.AddressConflict)]++;
-      this.log.warn({ vswitch: name, ip: formatIpv4(ip), nic: p.nic, lanMac: formatMac(mac) }, 'address conflict: a registered address is in use on the LAN');
+      this.log.warn({ vswitch: name, ip: formatIpv4(ip), vlan: p.vid, nic: p.nic, lanMac: formatMac(mac) }, 'address conflict: a registered address is in use on the LAN');
     }
   }
 
-  /** Start the probe of `ip` on switch `name` (data-plane number `sw`) for the record `p`. */
-  private startProbe(name: string, sw: number, vid: number, ip: number, p: Probe): void {
+  /** Start the probe `p` (of its address in its VLAN, table key `key`) on switch `name` (data-plane number `sw`). */
+  private startProbe(name: string, sw: number, key: number, p: Probe): void {
+    const { vid, ip } = p;
     p.started = this.clock.now();
     this.dp.post({ op: 'probe', sw, vid, ip });
-    const current = () => this.probes.get(name)?.get(ip) === p && p.holder === null;
+    const current = () => this.probes.get(name)?.get(key) === p && p.holder === null;
     this.clock.after(PROBE_INTERVAL_MS, () => { if (current()) this.dp.post({ op: 'probe', sw, vid, ip }); });
     this.clock.after(PROBE_WINDOW_MS, () => {
       if (!current()) return;
       p.passed = true;
-      this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: p.nic }, 'address probed: no one on the LAN holds it');
+      this.log.info({ vswitch: name, ip: formatIpv4(ip), vlan: vid, nic: p.nic }, 'address probed: no one on the LAN holds it');
       this.touch.switch(name);
     });
   }
@@ -236,27 +255,31 @@ export class LanIpSync implements Syncer {
     this.controllers.wantedChanged(name);
     let posted = this.posted.get(name);
     if (!posted) this.posted.set(name, (posted = new Map()));
-    const aware = def.vlan !== null;
-    const vidOf = (n: Nic, ip: number): number | null => addressVid(aware, portPolicy(def, n), n.addressOn.get(ip) ?? 0);
-    const conflicts = this.state.recomputeLanIp(name, (ip) => this.controllers.registration(name, 'ipv4', ip)?.registered ?? false, vidOf);
+    const vidOf = vidOfOn(def);
+    // Registered with the adapter per address; an entry refused by a LAN holder in its VLAN stays local only.
+    const isRegistered = (ip: number, vid: number): boolean => (this.controllers.registration(name, 'ipv4', ip)?.registered ?? false)
+      && (this.probes.get(name)?.get(lanIpKey(vid, ip))?.holder ?? null) === null;
+    const conflicts = this.state.recomputeLanIp(name, isRegistered, vidOf);
     this.conflicts.report(name, sw, conflicts.map((k) => ({ ...k, text: formatIpv4(k.ip) })));
     const table = def.lanIp;
     let probes = this.probes.get(name);
     if (!probes) this.probes.set(name, (probes = new Map()));
-    for (const [ip, pr] of probes) {
-      const e = table.get(ip);
-      if (!e || nicKey(e.userid, e.vdev) !== pr.nic || this.nics.port(e.userid, e.vdev) === null) probes.delete(ip);
+    for (const [key, pr] of probes) {
+      const e = table.get(key);
+      if (!e || nicKey(e.userid, e.vdev) !== pr.nic || this.nics.port(e.userid, e.vdev) === null) probes.delete(key);
     }
-    const withPort = [...table].filter(([, e]) => this.nics.port(e.userid, e.vdev) !== null);
-    const elsewhere = this.members.claimAll(name, sw, withPort, (ip) => this.probes.get(name)?.delete(ip));
-    const refused = (ip: number): boolean => (probes.get(ip)?.holder ?? null) !== null || elsewhere.has(ip);
-    for (const [ip, p] of posted) {
-      const e = table.get(ip);
+    const withPort = [...table.values()].filter((e) => this.nics.port(e.userid, e.vdev) !== null).map((e): [number, LanIpEntry] => [e.ip, e]);
+    const elsewhere = this.members.claimAll(name, sw, withPort, (ip) => {
+      for (const [key, pr] of this.probes.get(name) ?? []) if (pr.ip === ip) this.probes.get(name)!.delete(key);
+    });
+    const refused = (key: number, ip: number): boolean => (probes.get(key)?.holder ?? null) !== null || elsewhere.has(ip);
+    for (const [key, p] of posted) {
+      const e = table.get(key);
       const port = e ? this.nics.port(e.userid, e.vdev) : null;
-      if (!e || port !== p.port || e.vid !== p.vid || refused(ip)) {
-        this.dp.post({ op: 'ip-clear', sw, vid: p.vid, ip });
-        posted.delete(ip);
-        this.log.info({ vswitch: name, ip: formatIpv4(ip) }, 'address deregistered');
+      if (!e || port !== p.port || refused(key, p.ip)) {
+        this.dp.post({ op: 'ip-clear', sw, vid: p.vid, ip: p.ip });
+        posted.delete(key);
+        this.log.info({ vswitch: name, ip: formatIpv4(p.ip), vlan: p.vid }, 'address deregistered');
       }
     }
     const up = this.uplinks.open(name);
@@ -265,38 +288,39 @@ export class LanIpSync implements Syncer {
     let registered = false;
     for (const e of table.values()) if (!e.localOnly) { registered = true; break; }
     const again = this.announceAgain(name, registered ? path : null, now);
-    for (const [ip, e] of table) {
+    for (const [key, e] of table) {
+      const { ip, vid } = e;
       const port = this.nics.port(e.userid, e.vdev);
       if (port === null) continue;
       // In a cluster the LAN is probed once the address is this member's: another member's uplink
       // answers for it until then, so what was seen of the LAN before does not count.
       const mine = this.claims === null || this.claims.claim(name, ip) === 'mine';
-      let pr = probes.get(ip);
-      if (!pr) probes.set(ip, (pr = { nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
+      let pr = probes.get(key);
+      if (!pr) probes.set(key, (pr = { ip, vid, nic: nicKey(e.userid, e.vdev), started: null, passed: false, holder: null, conflictMac: null }));
       if (this.claims !== null && mine && pr.started === null) pr.holder = null;
       if (pr.started === null && path !== null && mine) {
         if (this.claims?.handedOver?.(name, ip) === true) {
           pr.started = now;
           pr.passed = true;
-          this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: pr.nic }, 'address handed over with a relocated guest: not probed again');
+          this.log.info({ vswitch: name, ip: formatIpv4(ip), vlan: vid, nic: pr.nic }, 'address handed over with a relocated guest: not probed again');
           this.touch.switch(name);
-        } else this.startProbe(name, sw, e.vid, ip, pr);
+        } else this.startProbe(name, sw, key, pr);
       }
       if (pr.holder !== null || elsewhere.has(ip)) continue;
       // Not in the data plane while its probe runs: guests' ARP for it is not answered, its frames
       // do not pass (a tentative address, as DAD has it), so a contested address never reaches the
       // claimant even for the length of the window. One posted before the path existed stays.
-      if (pr.started !== null && !pr.passed && !posted.has(ip)) continue;
-      let p = posted.get(ip);
+      if (pr.started !== null && !pr.passed && !posted.has(key)) continue;
+      let p = posted.get(key);
       if (!p || p.port !== port || p.localOnly !== e.localOnly) {
-        this.dp.post({ op: 'ip-set', sw, vid: e.vid, ip, port, localOnly: e.localOnly });
-        p = { port, vid: e.vid, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
-        posted.set(ip, p);
-        this.log.info({ vswitch: name, ip: formatIpv4(ip), nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
+        this.dp.post({ op: 'ip-set', sw, vid, ip, port, localOnly: e.localOnly });
+        p = { ip, port, vid, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
+        posted.set(key, p);
+        this.log.info({ vswitch: name, ip: formatIpv4(ip), vlan: vid, nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
           e.localOnly ? 'address in the LAN IP table (local only)' : 'address in the LAN IP table (registered with the adapter)');
       }
       if (!e.localOnly && path !== null && (p.announcedOn !== path || again)) {
-        this.dp.post({ op: 'announce', sw, vid: e.vid, ip });
+        this.dp.post({ op: 'announce', sw, vid, ip });
         p.announcedOn = path;
       }
     }
@@ -323,3 +347,4 @@ export class LanIpSync implements Syncer {
     return again;
   }
 }
+

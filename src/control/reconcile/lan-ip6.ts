@@ -10,7 +10,7 @@
  *   'saw-address6' its backend accepted). Recorded in the state; true when that changed
  *   something (a pass is due).
  * - `sync`: for each switch its Marks name, the state recomputes the IPv6 table (IPv4's rule,
- *   state.ts recomputeClaims: one address, one NIC; a claim on an address another NIC holds is
+ *   state.ts recomputeClaims: one address in one VLAN, one NIC; a claim on an address another NIC holds there is
  *   refused, logged once and counted once at DropReason.AddressConflict, claim-conflicts.ts:
  *   the data plane answers that NIC's DAD probe for it, so its guest marks it dadfailed); an entry is local only until the controller has registered it
  *   (kind 'ipv6': the solicited-node group on the RDEV). The guest's own DAD is the probe of
@@ -25,7 +25,9 @@
  *   watcher, or the native VLAN for the NIC's own interface; VLAN_NONE on a VLAN-unaware
  *   switch) and posted (ip6-set, ip6-clear, announce6) with it; an address in no VLAN the port
  *   carries is not in the table; a changed VLAN is an ip6-clear in the old one and an ip6-set
- *   in the new one.
+ *   in the new one. As for IPv4 an address belongs to a VLAN: the same address in two VLANs is
+ *   two entries (a trunk guest's link-local address on each of its sub-devices is one in each
+ *   VLAN); the controller's registration (the solicited-node group on the RDEV) is per address.
  * - `wanted(sw)`: the addresses of the table; the manager registers those `mayRegister` allows.
  * - In a cluster (`claims`, as lan-ip.ts: member-claims.ts) an address is unique among the
  *   members too: each entry of a NIC with a port is claimed for this member under its lease
@@ -40,10 +42,10 @@ import type { Logger } from 'pino';
 import { formatIpv6, ip6Hex, parseIpv6 } from '../../wire/ipv6.js';
 import type { ControllerManager } from '../controllers.js';
 import { nicKey, type NicBackends } from '../nics.js';
-import { addressVid, portPolicy } from '../policy.js';
-import type { Nic, State } from '../state.js';
+import type { LanIp6Entry, State } from '../state.js';
 import { ClaimConflicts } from './claim-conflicts.js';
 import type { AddressClaims } from './lan-ip.js';
+import { vidOfOn } from '../policy.js';
 import { MemberClaims } from './member-claims.js';
 import type { Marks, Touch } from './marks.js';
 import type { DataPlanePort, Syncer } from './part.js';
@@ -51,6 +53,7 @@ import type { DataPlaneSwitches } from './switches.js';
 import type { Uplinks } from './uplinks.js';
 
 interface Posted {
+  ip6: string;
   port: number;
   /** The VLAN it was posted in. */
   vid: number;
@@ -65,7 +68,7 @@ export function canonicalIpv6(text: string): string | null {
 }
 
 export class LanIp6Sync implements Syncer {
-  /** Switch name -> canonical address -> what the data plane holds. */
+  /** Switch name -> lanIp6Key(vid, canonical address) -> what the data plane holds. */
   private readonly posted = new Map<string, Map<string, Posted>>();
   /** Refused claims, logged and counted once (claim-conflicts.ts, as IPv4's). */
   private readonly conflicts: ClaimConflicts;
@@ -89,8 +92,9 @@ export class LanIp6Sync implements Syncer {
     this.members = new MemberClaims<string>(claims, dp, log, 'ip6', (ip6) => ip6, (c, sw, ips) => c.inUse6(sw, ips));
   }
 
+  /** The switch's addresses (each once, whatever its VLANs). */
   wanted(sw: string): Iterable<string> {
-    return this.state.switches.get(sw)?.lanIp6.keys() ?? [];
+    return new Set([...this.state.switches.get(sw)?.lanIp6.values() ?? []].map((e) => e.ip6));
   }
 
   /** May the manager register the address with the adapter (in a cluster: once it is this member's)? */
@@ -131,35 +135,34 @@ export class LanIp6Sync implements Syncer {
     this.controllers.wantedChanged(name);
     let posted = this.posted.get(name);
     if (!posted) this.posted.set(name, (posted = new Map()));
-    const aware = def.vlan !== null;
-    const vidOf = (n: Nic, ip6: string): number | null => addressVid(aware, portPolicy(def, n), n.addressOn6.get(ip6) ?? 0);
-    const conflicts = this.state.recomputeLanIp6(name, (ip6) => this.controllers.registration(name, 'ipv6', ip6)?.registered ?? false, vidOf);
+    const conflicts = this.state.recomputeLanIp6(name, (ip6) => this.controllers.registration(name, 'ipv6', ip6)?.registered ?? false, vidOfOn(def));
     this.conflicts.report(name, sw, conflicts.map((k) => ({ ...k, text: k.ip6 })));
     const table = def.lanIp6;
     const hexOf = (ip6: string): string => ip6Hex(parseIpv6(ip6)!);
-    const withPort = [...table].filter(([, e]) => this.nics.port(e.userid, e.vdev) !== null);
+    const withPort = [...table.values()].filter((e) => this.nics.port(e.userid, e.vdev) !== null).map((e): [string, LanIp6Entry] => [e.ip6, e]);
     const elsewhere = this.members.claimAll(name, sw, withPort, () => {});
-    for (const [ip6, p] of posted) {
-      const e = table.get(ip6);
+    for (const [key, p] of posted) {
+      const e = table.get(key);
       const port = e ? this.nics.port(e.userid, e.vdev) : null;
-      if (!e || port !== p.port || e.vid !== p.vid || elsewhere.has(ip6)) {
-        this.dp.post({ op: 'ip6-clear', sw, vid: p.vid, ip6: hexOf(ip6) });
-        posted.delete(ip6);
-        this.log.info({ vswitch: name, ip6 }, 'IPv6 address deregistered');
+      if (!e || port !== p.port || elsewhere.has(p.ip6)) {
+        this.dp.post({ op: 'ip6-clear', sw, vid: p.vid, ip6: hexOf(p.ip6) });
+        posted.delete(key);
+        this.log.info({ vswitch: name, ip6: p.ip6, vlan: p.vid }, 'IPv6 address deregistered');
       }
     }
     const up = this.uplinks.open(name);
     const usable = this.controllers.uplinkUsable(name);
     const path = up !== null && usable !== null ? `${up.port}/${usable}` : null;
-    for (const [ip6, e] of table) {
+    for (const [key, e] of table) {
+      const { ip6 } = e;
       const port = this.nics.port(e.userid, e.vdev);
       if (port === null || elsewhere.has(ip6)) continue;
-      let p = posted.get(ip6);
+      let p = posted.get(key);
       if (!p || p.port !== port || p.localOnly !== e.localOnly) {
         this.dp.post({ op: 'ip6-set', sw, vid: e.vid, ip6: hexOf(ip6), port, localOnly: e.localOnly });
-        p = { port, vid: e.vid, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
-        posted.set(ip6, p);
-        this.log.info({ vswitch: name, ip6, nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
+        p = { ip6, port, vid: e.vid, localOnly: e.localOnly, announcedOn: p && p.port === port && !e.localOnly ? p.announcedOn : null };
+        posted.set(key, p);
+        this.log.info({ vswitch: name, ip6, vlan: e.vid, nic: nicKey(e.userid, e.vdev), localOnly: e.localOnly },
           e.localOnly ? 'IPv6 address in the LAN IP table (local only)' : 'IPv6 address in the LAN IP table (registered with the adapter)');
       }
       if (!e.localOnly && path !== null && p.announcedOn !== path) {
