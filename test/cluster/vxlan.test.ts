@@ -15,7 +15,8 @@
  * for the remote guest answered locally (none on the underlay), link-local addresses kept off
  * the overlay; the hand-made endpoint pings the guest on M1 and
  * back; an uncoupled guest's forwarding entry leaves the other member's device; a switch detached
- * while a member is down leaves no device on it once it is back (a hand-made vx-* device stays). One etcd
+ * while a member is down leaves no device on it once it is back (a hand-made vx-* device stays); a
+ * member publishing another member's VTEP is refused and logged. One etcd
  * cluster and one pair of daemons serve the whole file: the tests run in order.
  */
 import { after, before, test } from 'node:test';
@@ -282,6 +283,25 @@ test('a member that dies: its guests\' entries leave the other members\' devices
   assert.ok(await waitFor(() => overlay(members[1])?.state === 'READY', 20_000, 200), JSON.stringify(overlay(members[1])));
   assert.ok(await waitFor(() => kernelFdb(0).some((e) => e.mac === macB), 40_000, 250), 'the restarted member publishes its guest again');
   assert.ok(await waitFor(() => ping(ga, B), 20_000, 300), 'and VXA reaches VXB again');
+});
+
+test('a member publishing another member\'s VTEP (published first) is refused: its guests are no remotes, no entry points at them; logged', async () => {
+  const vtep2 = `${UNDERLAY}.2`;
+  assert.ok(overlay(members[0]).memberVteps.some((m: any) => m.member === 'M2' && m.vtep === vtep2), JSON.stringify(overlay(members[0])));
+  assert.equal(etcd.ctl(['put', '/vswitch/vteps/M3', vtep2]).code, 0);
+  assert.equal(etcd.ctl(['put', '/vswitch/overlay/SW1/M3/10.237.0.79', '02b003000079']).code, 0);
+  try {
+    const logged = (d: Daemon): boolean => /"member":"M3","vtep":"192\.168\.236\.2","heldBy":"M2".*publishes a VTEP another member published first/.test(d.stderr);
+    assert.ok(await waitFor(() => logged(members[0]) && logged(members[1]), 15_000, 250), members[0].stderr.slice(-2000));
+    const o = overlay(members[0]);
+    assert.ok(!o.remotes.some((r: any) => r.member === 'M3' || r.ip === '10.237.0.79'), JSON.stringify(o.remotes));
+    assert.ok(!o.memberVteps.some((m: any) => m.member === 'M3'), JSON.stringify(o.memberVteps));
+    assert.ok(o.memberVteps.some((m: any) => m.member === 'M2' && m.vtep === vtep2), 'M2 keeps its VTEP');
+    assert.ok(!kernelFdb(0).some((e) => e.mac === '02:b0:03:00:00:79'), JSON.stringify(kernelFdb(0)));
+  } finally {
+    etcd.ctl(['del', '/vswitch/overlay/SW1/M3/10.237.0.79']);
+    etcd.ctl(['del', '/vswitch/vteps/M3']);
+  }
 });
 
 test('a switch detached while a member is down: that member\'s VXLAN device is gone once it is back, a hand-made vx-* device stays', async () => {
