@@ -12,7 +12,8 @@
  * then journal (records that no longer apply are logged and skipped; a damaged record stops
  * start-up, naming its file and line; --compact-after N: journal records that start a
  * compaction, default 10000); start the data-plane worker; reconcile (then persistent TAPs
- * no NIC of the state has any more are removed, in the background: src/daemon/orphan-taps.ts); listen on the
+ * no NIC of the state has any more are removed, in the background, and the daemon's own VXLAN
+ * devices of no switch: src/daemon/orphan-taps.ts); listen on the
  * control socket (which also takes controller connections: vswitch-controller), and the trace
  * socket beside it (src/daemon/trace.ts). Logs are pino JSON lines on stderr. SIGTERM/SIGINT stop cleanly: the socket
  * closes, the worker closes its ports; persistent TAPs (and the guests' addresses) stay.
@@ -67,14 +68,14 @@ import { serveController } from './controller-link.js';
 import { OBSERVE_OPTIONS, observeOptions, type ObserveOptions } from './http/listen-address.js';
 import { startObserving, type Observing } from './http/index.js';
 import { SdNotify } from './sd-notify.js';
-import { removeOrphanTaps } from './orphan-taps.js';
+import { removeOrphanOverlays, removeOrphanTaps } from './orphan-taps.js';
 import { TRACE_SOCKET_SUFFIX, listenTrace, type TraceServer } from './trace.js';
 import { Cluster, JoinRefused } from './cluster/cluster.js';
 import { SYSTEM } from '../control/privilege.js';
 import { memberName } from './cluster/keys.js';
 import { OverlayDirectory } from './cluster/overlay.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
-import { VxlanDevices } from '../host/vxlan.js';
+import { overlayMark, VxlanDevices } from '../host/vxlan.js';
 
 export const DEFAULTS = {
   config: '/etc/vswitch/system.config',
@@ -251,7 +252,7 @@ async function main(): Promise<void> {
   const c0 = cluster as Cluster | null;
   const overlayDir = c0 !== null && opts.vtep !== null
     ? new OverlayDirectory(c0.store, c0.member, opts.vtep, state, () => c0.addressesHeld(), log) : null;
-  const vxlan = new VxlanDevices(log);
+  const vxlan = new VxlanDevices(log, overlayMark(opts.stateDir));
   const rec = new Reconciler({
     state, dataPlane: dp, devices, watcher, log, retryMs: 1000, qemuDir, vhostNet: devices.hostHasVhostNet(),
     ...(cluster ? { addressClaims: cluster } : {}),
@@ -289,6 +290,7 @@ async function main(): Promise<void> {
   const netnsWatch = new NetnsWatch({ state, clock: systemClock, log, execute: (command) => cp.execute(command) });
   netnsWatch.start();
   void removeOrphanTaps(state, devices, log);
+  removeOrphanOverlays(state, vxlan, log);
 
   // 3b. Metrics and the live page (src/daemon/http).
   let observing: Observing;

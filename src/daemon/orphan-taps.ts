@@ -1,5 +1,7 @@
 /**
- * Start-up sweep of persistent TAPs that no NIC has any more.
+ * Start-up sweeps of the daemon's own host devices that no definition has any more: persistent
+ * TAPs of no NIC (removeOrphanTaps), and overlay VXLAN devices of no switch
+ * (removeOrphanOverlays).
  *
  * DEFINE NIC creates the NIC's persistent TAP before its journal record is written (the host
  * side that can fail is prepared first: Effects.prepare). A daemon killed between the two (or
@@ -13,11 +15,21 @@
  * namespace, asynchronous), so guests whose TAPs are kept forward at once. The decision and
  * the removal for one TAP are synchronous against the state as it is then: a NIC defined or
  * detached in the meantime is seen.
+ *
+ * Overlay devices: a switch's `vx-<switch>` (src/host/vxlan.ts) outlives a daemon stop, as the
+ * TAPs do, and a running daemon removes it when the switch goes. One whose switch went while
+ * the daemon was down (detached on another member of the cluster, dropped from SYSTEM CONFIG,
+ * or a DETACH journaled just before a crash) is seen by no reconciler. `removeOrphanOverlays`,
+ * run once the state is replayed and the cluster's definitions caught up, removes the VXLAN
+ * devices that carry this daemon's mark (vxlan.ts overlayMark: its state directory) and are
+ * the device of no switch defined with VXLAN now. A `vx-*` device made by hand, or by a daemon
+ * of another state directory, carries no such mark and is never touched.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { State } from '../control/state.js';
+import { overlayDevName } from '../host/vxlan.js';
 
 const run = promisify(execFile);
 
@@ -63,5 +75,18 @@ export async function removeOrphanTaps(state: State, dev: { destroyTap(netns: st
       }
     }
   }
+  return removed;
+}
+
+/** Remove this daemon's overlay VXLAN devices that no switch of the state has (see above). Answers what was removed. Never throws. */
+export function removeOrphanOverlays(state: State, vx: { sweep(keep: (name: string) => boolean): string[] }, log: Logger): string[] {
+  const keep = (dev: string): boolean => [...state.switches.values()].some((sw) => sw.vxlan !== undefined && overlayDevName(sw.name) === dev);
+  let removed: string[] = [];
+  try {
+    removed = vx.sweep(keep);
+  } catch (e) {
+    log.warn({ err: String(e) }, 'overlay devices of no switch could not be listed');
+  }
+  for (const dev of removed) log.warn({ dev }, 'overlay VXLAN device of no switch removed (its switch went while the daemon was down)');
   return removed;
 }

@@ -95,6 +95,7 @@ import { vnetHeaderOk } from './vnet-check.js';
 import { TraceTap } from './trace-tap.js';
 import { BLOCK, POLL, PollPolicy } from './poll-policy.js';
 import { ip6FromHex, ip6HexOfWords, ip6Words } from '../wire/ipv6.js';
+import { formatIpv4 } from '../wire/addr.js';
 
 /**
  * The drop reasons a forwarder (or the loop's ingress check) counts for a received frame: how a
@@ -642,7 +643,9 @@ export class DataPlaneLoop {
     if (o === undefined) return;
     if (m.ip6 === undefined) {
       if (typeof m.ip !== 'number') this.log(`${m.op}: neither ip nor ip6`);
-      else if (m.op === 'overlay-set') o.setRemote(m.ip >>> 0, m.mac);
+      else if (m.op === 'overlay-set') {
+        if (!o.setRemote(m.ip >>> 0, m.mac)) this.log(`overlay-set: ${formatIpv4(m.ip >>> 0)} refused (the remote table is full)`);
+      }
       else o.clearRemote(m.ip >>> 0);
       return;
     }

@@ -10,7 +10,8 @@
  *
  * What it knows (IPv4 in int32 form -> a 48-bit MAC):
  * - remote addresses: the other members' guests, set by the control plane from the cluster's
- *   store (setRemote / clearRemote); never learned.
+ *   store (setRemote / clearRemote); never learned. At most MAX_REMOTE: past it a new address
+ *   is refused (setRemote answers false, the worker logs it), a known one still changes.
  * - remote IPv6 addresses (`remote6`, an Ip6Table keyed by VLAN 0 and the four words, a and b =
  *   the MAC's halves): the same, for the other members' guests' IPv6 addresses (setRemote6 /
  *   clearRemote6). Only addresses that may cross the overlay (overlayable6: unicast beyond the
@@ -64,6 +65,8 @@ const { checkIpv4, checkIpv4Length, classifyIpv4Dst, ipv4Dst, ipv4Src } = ipv4;
 export const MAX_LEARNED = 1024;
 /** A learned host is forgotten this long after its last ARP (ms; Linux re-confirms far sooner). */
 export const LEARNED_MS = 20 * 60_000;
+/** Remote IPv4 addresses at most (a store holding more is a bad store: its further ones are refused). */
+export const MAX_REMOTE = 1 << 20;
 /** Remote IPv6 addresses at most (as the IPv6 LAN IP table's bound). */
 export const MAX_REMOTE6 = 1 << 20;
 
@@ -88,11 +91,13 @@ export class Overlay {
 
   constructor(private readonly counters: Float64Array, private readonly dropBase: number, private readonly egress: Egress) {}
 
-  /** A remote member's guest address (uint32 or int32) under `mac`. */
-  setRemote(ip: number, mac: number): void {
+  /** A remote member's guest address (uint32 or int32) under `mac`; false (nothing kept) for a new one past MAX_REMOTE. */
+  setRemote(ip: number, mac: number): boolean {
+    if (this.remote.size >= MAX_REMOTE && !this.remote.has(ip | 0)) return false;
     this.remote.set(ip | 0, mac);
     this.learned.delete(ip | 0);
     this.learnedUntil.delete(ip | 0);
+    return true;
   }
 
   clearRemote(ip: number): void {

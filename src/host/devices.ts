@@ -1,6 +1,8 @@
 /**
  * Kernel device plumbing for the daemon's main thread: network namespaces (made for a guest and
- * marked so, MADE_NETNS_ALIAS), TAP devices (a guest NIC's data path) and AF_PACKET uplink
+ * marked so, MADE_NETNS_ALIAS), the marks themselves (markLink, linkMarks: what the daemon made
+ * carries an interface alias saying so, and only what carries it is the daemon's to remove),
+ * TAP devices (a guest NIC's data path) and AF_PACKET uplink
  * sockets. A namespace is a name (/run/netns/NAME) or a path (a container runtime's, e.g.
  * /proc/PID/ns/net): src/sys/netns.ts; a path is never made nor removed here. Host-side TAPs
  * for QEMU (a QEMU TAP guest's NICs) are in host-tap.ts, re-exported here.
@@ -49,6 +51,50 @@ function ipCommand(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** The most an interface alias holds (the kernel's IFALIASZ less its NUL). */
+export const LINK_MARK_MAX = 255;
+
+/**
+ * Mark an interface as the daemon's: its alias (IFLA_IFALIAS, `ip link set dev DEV alias MARK`)
+ * set to `mark`, in namespace `netns` (a name; null: the calling thread's own). The mark stays
+ * with the interface across daemon restarts and goes with it; it is how the daemon later tells
+ * what it made from what the user made (linkMarks), so that it removes only its own.
+ * Throws 'EINVAL' for a mark the kernel cannot hold (empty, over LINK_MARK_MAX bytes, a NUL),
+ * 'EIO' with `ip`'s words when it fails.
+ */
+export function markLink(netns: string | null, dev: string, mark: string): void {
+  const n = Buffer.byteLength(mark);
+  if (n === 0 || n > LINK_MARK_MAX || mark.includes('\0')) {
+    throw Object.assign(new Error(`an interface mark must be 1 to ${LINK_MARK_MAX} bytes without NUL (${n} given)`), { code: 'EINVAL', errno: errnoValues.EINVAL });
+  }
+  const args = [...(netns === null ? [] : ['-n', netns]), 'link', 'set', 'dev', dev, 'alias', mark];
+  try {
+    ipCommand(args);
+  } catch (e) {
+    throw ipError(`ip ${args.slice(0, -1).join(' ')}`, e);
+  }
+}
+
+/**
+ * The marks of the interfaces in namespace `netns` (null: the calling thread's own): name ->
+ * alias ('' for an interface without one). `filter.dev`: that interface only; `filter.kind`:
+ * interfaces of that link kind only (`ip link show type KIND`, e.g. 'vxlan'). A namespace or
+ * device that cannot be listed gives an empty map (nothing there is anyone's to remove).
+ */
+export function linkMarks(netns: string | null, filter: { dev?: string; kind?: string } = {}): Map<string, string> {
+  const out = new Map<string, string>();
+  const args = [...(netns === null ? [] : ['-n', netns]), '-j', 'link', 'show',
+    ...(filter.dev !== undefined ? ['dev', filter.dev] : []), ...(filter.kind !== undefined ? ['type', filter.kind] : [])];
+  let links: Array<{ ifname?: unknown; ifalias?: unknown }>;
+  try {
+    links = JSON.parse(execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 }) || '[]') as typeof links;
+  } catch {
+    return out;
+  }
+  for (const l of links) if (typeof l.ifname === 'string') out.set(l.ifname, typeof l.ifalias === 'string' ? l.ifalias : '');
+  return out;
+}
+
 function ipError(what: string, e: unknown): Error {
   const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
   return Object.assign(new Error(`${what}: ${msg}`), { code: 'EIO' });
@@ -78,10 +124,10 @@ export function ensureNetns(name: string): boolean {
     throw ipError(`ip netns add ${name}`, e);
   }
   try {
-    ipCommand(['-n', name, 'link', 'set', 'dev', 'lo', 'alias', MADE_NETNS_ALIAS]);
+    markLink(name, 'lo', MADE_NETNS_ALIAS);
   } catch (e) {
     try { ipCommand(['netns', 'del', name]); } catch { /* leave it; the error says what happened */ }
-    throw ipError(`ip -n ${name} link set lo alias`, e);
+    throw e;
   }
   return true;
 }
@@ -89,13 +135,7 @@ export function ensureNetns(name: string): boolean {
 /** Does the namespace exist and carry the mark of one the daemon made (ensureNetns)? */
 export function netnsMadeHere(name: string): boolean {
   if (isNetnsPath(name) || !netnsExists(name)) return false;
-  try {
-    const out = execFileSync('ip', ['-n', name, '-j', 'link', 'show', 'dev', 'lo'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const links = JSON.parse(out) as Array<{ ifalias?: string }>;
-    return links[0]?.ifalias === MADE_NETNS_ALIAS;
-  } catch {
-    return false;
-  }
+  return linkMarks(name, { dev: 'lo' }).get('lo') === MADE_NETNS_ALIAS;
 }
 
 /** Remove a named network namespace (tests, guest removal). Missing is fine. */

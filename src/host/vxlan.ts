@@ -8,7 +8,7 @@
  * - `ensure(spec)`: the device `spec.name` exists as `ip link add NAME mtu 1500 type vxlan id
  *   VNI dstport 4789 nolearning local LOCAL` (made, or made again when the VXLAN device there has
  *   another VNI, local address, port or learning on; an interface of that name that is not a
- *   VXLAN device is left alone and refused), up, with the host's own stack kept off it
+ *   VXLAN device, or not this daemon's (below), is left alone and refused), up, with the host's own stack kept off it
  *   (NOARP, IPv6 off, no address) and the kernel's offloads as the driver sets them. Synchronous
  *   (`ip`, a few milliseconds, on a definition or a retry, never per frame); throws a
  *   sentence when it cannot. A device that was there (a daemon restart) keeps its forwarding
@@ -21,12 +21,26 @@
  *   is programmed to the first only, logged. A failed step is logged and counted; the next `program` retries it.
  *   The entries are permanent (no learning, no ageing): the control plane removes them.
  * - `entries(name)`: what is programmed now, for QUERY.
- * - `remove(name)`: the device deleted (its entries with it).
+ * - `remove(name)`: the device deleted (its entries with it), if it is this daemon's (below);
+ *   one that is not is left, logged. Answers whether it removed one.
+ * - `sweep(keep)`: every VXLAN device of this daemon's in its namespace that `keep(name)` does
+ *   not keep is removed (the start-up sweep, src/daemon/orphan-taps.ts: a switch detached or
+ *   dropped from SYSTEM CONFIG while the daemon was down). Answers the names removed.
+ * - Whose a device is: each device `ensure` makes carries this daemon's mark
+ *   (devices.ts markLink: the interface alias `overlayMark(stateDir)`, naming its state
+ *   directory), set right after `ip link add` (a device made without it is deleted again). A
+ *   device of the name without this mark (made by hand, by another daemon's state directory,
+ *   or whose alias was changed) is never changed nor removed: `ensure` refuses it with a
+ *   sentence, `remove` and `sweep` leave it. (A daemon killed between the add and the mark
+ *   leaves an unmarked device, which is then refused like a hand-made one.)
  * Nothing here is in the data path.
  */
 import { execFileSync, execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { LINK_MARK_MAX, linkMarks, markLink } from './devices.js';
 
 export const VXLAN_PORT = 4789;
 export const ZERO_MAC = '00:00:00:00:00:00';
@@ -40,6 +54,18 @@ export function overlayDevName(sw: string): string {
   return `vx-${sw.toLowerCase()}`;
 }
 
+/**
+ * The mark of the overlay devices of the daemon whose state directory is `stateDir`:
+ * `vswitchd: overlay of /var/lib/vswitch` (the absolute path), or of the path's SHA-256 when
+ * that is longer than an alias holds. One state directory is one daemon, so two daemons in
+ * one namespace never take each other's devices.
+ */
+export function overlayMark(stateDir: string): string {
+  const dir = resolve(stateDir);
+  const mark = `vswitchd: overlay of ${dir}`;
+  return Buffer.byteLength(mark) <= LINK_MARK_MAX ? mark : `vswitchd: overlay of sha256:${createHash('sha256').update(dir).digest('hex')}`;
+}
+
 interface LinkInfo { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean } }
 
 export class VxlanDevices {
@@ -50,7 +76,14 @@ export class VxlanDevices {
   /** bridge commands that failed (for QUERY and the log). */
   failures = 0;
 
-  constructor(private readonly log: Logger) {}
+  /** `mark`: this daemon's (overlayMark of its state directory). */
+  constructor(private readonly log: Logger, private readonly mark: string) {}
+
+  /** Is the interface `name` this daemon's (carries its mark)? undefined: there is none. */
+  private ours(name: string): boolean | undefined {
+    const m = linkMarks(null, { dev: name }).get(name);
+    return m === undefined ? undefined : m === this.mark;
+  }
 
   ensure(spec: VxlanSpec): void {
     const cur = this.linkInfo(spec.name);
@@ -58,6 +91,10 @@ export class VxlanDevices {
     const same = cur !== null && cur.info_kind === 'vxlan' && d?.id === spec.vni && d?.local === spec.local
       && d?.port === VXLAN_PORT && d?.learning === false;
     if (cur !== null && cur.info_kind !== 'vxlan') throw new Error(`an interface ${spec.name} exists and is not a VXLAN device: not touched`);
+    const m = cur === null ? this.mark : linkMarks(null, { dev: spec.name }).get(spec.name) ?? '';
+    if (m !== this.mark) {
+      throw new Error(`a VXLAN device ${spec.name} exists that this daemon did not make (${m ? `alias ${JSON.stringify(m)}` : 'no mark'}): not touched; remove it (ip link del ${spec.name}) for the overlay to make its own`);
+    }
     if (cur !== null && !same) {
       this.ip(['link', 'del', spec.name]);
       this.programmed.delete(spec.name);
@@ -65,6 +102,12 @@ export class VxlanDevices {
     if (!same) {
       this.ip(['link', 'add', spec.name, 'mtu', String(OVERLAY_MTU), 'type', 'vxlan', 'id', String(spec.vni), 'dstport', String(VXLAN_PORT),
         'nolearning', 'local', spec.local]);
+      try {
+        markLink(null, spec.name, this.mark);
+      } catch (e) {
+        try { this.ip(['link', 'del', spec.name]); } catch { /* the error below says what happened */ }
+        throw e;
+      }
       this.programmed.set(spec.name, new Map());
       this.log.info({ dev: spec.name, vni: spec.vni, local: spec.local }, 'overlay: VXLAN device made');
     } else if (!this.programmed.has(spec.name)) {
@@ -76,16 +119,32 @@ export class VxlanDevices {
     this.ip(['link', 'set', 'dev', spec.name, 'arp', 'off', 'up']);
   }
 
-  remove(name: string): void {
+  remove(name: string): boolean {
     this.programmed.delete(name);
     this.wanted.delete(name);
-    if (this.linkInfo(name) === null) return;
+    const ours = this.ours(name);
+    if (ours === undefined) return false;
+    if (!ours) {
+      this.log.warn({ dev: name }, 'overlay: an interface of the overlay\'s name that this daemon did not make; left alone');
+      return false;
+    }
     try {
       this.ip(['link', 'del', name]);
       this.log.info({ dev: name }, 'overlay: VXLAN device removed');
+      return true;
     } catch (e) {
       this.log.warn({ dev: name, err: (e as Error).message }, 'overlay: VXLAN device could not be removed');
+      return false;
     }
+  }
+
+  sweep(keep: (name: string) => boolean): string[] {
+    const removed: string[] = [];
+    for (const [name, mark] of linkMarks(null, { kind: 'vxlan' })) {
+      if (mark !== this.mark || keep(name)) continue;
+      if (this.remove(name)) removed.push(name);
+    }
+    return removed;
   }
 
   entries(name: string): Array<{ mac: string; dst: string }> {

@@ -12,7 +12,8 @@
  *   user id was not handed over (refused), one whose steps fail there (its user id let go), a
  *   'ready' one never released (its user id let go after the wait); and a guest changed on the
  *   source while the target (SIGSTOPped) prepares (refused, it stays).
- * - A namespace guest: MOVE on M1 releases it there (its address key goes at once), M2 defines
+ * - A namespace guest: MOVE on M1 releases it there (its IPv4 and IPv6 address keys go in the
+ *   hand-over's transaction, read back from etcd's history), M2 defines
  *   it with the same MAC and vdev and couples it; the container (moved by the user's tooling:
  *   here its namespace is made again by M2) configures its address, M2 registers it at once and
  *   announces it: the LAN host's neighbour entry turns to M2's uplink MAC without the LAN host
@@ -26,7 +27,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetLab, waitFor } from '../helpers/netlab.js';
+import { NetLab, run, waitFor } from '../helpers/netlab.js';
 import { dropCount, lanTable, uplinkMac } from '../helpers/query.js';
 import { clusterNet, EtcdCluster, type ClusterNet } from '../helpers/etcd.js';
 import { Daemon } from '../helpers/daemon.js';
@@ -274,10 +275,15 @@ test('VMRELOCATE is refused on a host that is not a member of a cluster', async 
 test('a namespace guest moves: same MAC and vdev on M2, its address taken at once and announced, the source lets it go', async (t) => {
   const gn = lab.adopt(lab.name('gn'));
   const ADDR = `${LAN}.50`;
+  const ADDR6 = `${LAN6}50`;
   await grant('LINUXN');
   members[0].commands([`DEFINE GUEST LINUXN NETNS ${gn}`, 'DEFINE NIC 0600 FOR LINUXN', 'COUPLE 0600 TO SYSTEM SW1 FOR LINUXN']);
   lab.configureNic(gn, 'enc600', `${ADDR}/24`);
+  lab.ip(gn, '-6', 'addr', 'add', `${ADDR6}/64`, 'dev', 'enc600', 'nodad');
   assert.ok(await waitFor(() => entry(members[0], ADDR)?.localOnly === false, 20_000, 100), 'M1 registers the address');
+  const key6 = `/vswitch/SW1/ip6/${ADDR6}`;
+  assert.ok(await waitFor(() => etcd.ctl(['get', key6]).stdout.includes('"M1"'), 20_000, 100), `M1 claims ${ADDR6}: ${etcd.ctl(['get', key6]).stdout}`);
+  const rev0 = revision();
   const [m1Mac, m2Mac] = [mac(members[0]), mac(members[1])];
   assert.ok(await waitFor(() => lab.exec(net.bridgeNs, 'ping', ['-c', '1', '-W', '1', ADDR]).code === 0 && neigh(ADDR) === m1Mac, 15_000, 200), 'the LAN reaches it through M1');
   const before = members[0].json('QUERY', 'NIC', '0600', 'FOR', 'LINUXN').nics[0];
@@ -298,6 +304,15 @@ test('a namespace guest moves: same MAC and vdev on M2, its address taken at onc
   // The source let the address go at once: the key is gone, not waiting for a lease.
   const key = etcd.ctl(['get', `/vswitch/SW1/ip/${ADDR}`]);
   assert.ok(!key.stdout.includes('"M1"'), `M1 holds no claim on ${ADDR}: ${key.stdout}`);
+  // Both address keys went in the hand-over's one transaction, with the user id's move (a source
+  // dying right after it leaves neither to its lease).
+  const changes = changesSince(rev0 + 1);
+  const handOver = changes.find((c) => c.key === '/vswitch/users/LINUXN' && c.value.includes('"M2"'));
+  assert.ok(handOver !== undefined, JSON.stringify(changes));
+  for (const k of [`/vswitch/SW1/ip/${ADDR}`, key6]) {
+    const gone = changes.find((c) => c.key === k && c.value === '');
+    assert.equal(gone?.rev, handOver.rev, `${k} deleted in the hand-over's transaction (revision ${handOver.rev}), not at ${gone?.rev}: ${JSON.stringify(changes.filter((c) => c.key === k))}`);
+  }
 
   // The container (its namespace made again by M2) configures its address: M2 takes it and announces it.
   const t1 = Date.now();
@@ -314,6 +329,28 @@ test('a namespace guest moves: same MAC and vdev on M2, its address taken at onc
   assert.match(members[0].cli('VMRELOCATE', 'STATUS').stdout, /user LINUXN from M1 to M2: DONE/);
   assert.equal(ssi(members[0]).addresses.held, 0);
 });
+
+/** The etcd revision now. */
+function revision(): number {
+  const r = etcd.ctl(['get', '/vswitch/', '-w', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  return Number(JSON.parse(r.stdout).header.revision);
+}
+
+/** Every change under /vswitch/ since revision `from` (the test's etcd keeps its history): key, revision, value ('' when deleted). */
+function changesSince(from: number): Array<{ key: string; rev: number; value: string }> {
+  const r = run('ip', ['netns', 'exec', net.hosts[0].netns, 'timeout', '3', 'env', 'ETCDCTL_API=3', '/usr/bin/etcdctl',
+    `--endpoints=${etcd.endpoints.join(',')}`, 'watch', `--rev=${from}`, '--prefix', '/vswitch/', '-w', 'json']);
+  const b64 = (v: string | undefined): string => Buffer.from(v ?? '', 'base64').toString();
+  const out: Array<{ key: string; rev: number; value: string }> = [];
+  for (const line of r.stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    for (const e of (JSON.parse(line).Events ?? []) as Array<{ type?: number; kv: { key: string; mod_revision: number; value?: string } }>) {
+      out.push({ key: b64(e.kv.key), rev: Number(e.kv.mod_revision), value: e.type === 1 ? '' : b64(e.kv.value) });
+    }
+  }
+  return out;
+}
 
 /** A LAN-side TCP sender: connects, writes 1 KiB every 20 ms until a line on stdin, then ends and prints {bytes, sha256}. */
 const TRICKLE = `

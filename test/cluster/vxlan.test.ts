@@ -14,7 +14,9 @@
  * addresses, nodad): ping6 both ways and a checked TCP transfer, the Neighbor Solicitations
  * for the remote guest answered locally (none on the underlay), link-local addresses kept off
  * the overlay; the hand-made endpoint pings the guest on M1 and
- * back; an uncoupled guest's forwarding entry leaves the other member's device. One etcd
+ * back; an uncoupled guest's forwarding entry leaves the other member's device; a switch detached
+ * while a member is down leaves no device on it once it is back (a hand-made vx-* device stays); a
+ * member publishing another member's VTEP is refused and logged. One etcd
  * cluster and one pair of daemons serve the whole file: the tests run in order.
  */
 import { after, before, test } from 'node:test';
@@ -281,4 +283,40 @@ test('a member that dies: its guests\' entries leave the other members\' devices
   assert.ok(await waitFor(() => overlay(members[1])?.state === 'READY', 20_000, 200), JSON.stringify(overlay(members[1])));
   assert.ok(await waitFor(() => kernelFdb(0).some((e) => e.mac === macB), 40_000, 250), 'the restarted member publishes its guest again');
   assert.ok(await waitFor(() => ping(ga, B), 20_000, 300), 'and VXA reaches VXB again');
+});
+
+test('a member publishing another member\'s VTEP (published first) is refused: its guests are no remotes, no entry points at them; logged', async () => {
+  const vtep2 = `${UNDERLAY}.2`;
+  assert.ok(overlay(members[0]).memberVteps.some((m: any) => m.member === 'M2' && m.vtep === vtep2), JSON.stringify(overlay(members[0])));
+  assert.equal(etcd.ctl(['put', '/vswitch/vteps/M3', vtep2]).code, 0);
+  assert.equal(etcd.ctl(['put', '/vswitch/overlay/SW1/M3/10.237.0.79', '02b003000079']).code, 0);
+  try {
+    const logged = (d: Daemon): boolean => /"member":"M3","vtep":"192\.168\.236\.2","heldBy":"M2".*publishes a VTEP another member published first/.test(d.stderr);
+    assert.ok(await waitFor(() => logged(members[0]) && logged(members[1]), 15_000, 250), members[0].stderr.slice(-2000));
+    const o = overlay(members[0]);
+    assert.ok(!o.remotes.some((r: any) => r.member === 'M3' || r.ip === '10.237.0.79'), JSON.stringify(o.remotes));
+    assert.ok(!o.memberVteps.some((m: any) => m.member === 'M3'), JSON.stringify(o.memberVteps));
+    assert.ok(o.memberVteps.some((m: any) => m.member === 'M2' && m.vtep === vtep2), 'M2 keeps its VTEP');
+    assert.ok(!kernelFdb(0).some((e) => e.mac === '02:b0:03:00:00:79'), JSON.stringify(kernelFdb(0)));
+  } finally {
+    etcd.ctl(['del', '/vswitch/overlay/SW1/M3/10.237.0.79']);
+    etcd.ctl(['del', '/vswitch/vteps/M3']);
+  }
+});
+
+test('a switch detached while a member is down: that member\'s VXLAN device is gone once it is back, a hand-made vx-* device stays', async () => {
+  const h2 = net.hosts[1].netns;
+  const hasLink = (ns: string, dev: string): boolean => run('ip', ['netns', 'exec', ns, 'ip', 'link', 'show', 'dev', dev]).code === 0;
+  lab.ip(h2, 'link', 'add', 'vx-mine', 'type', 'vxlan', 'id', '4243', 'dstport', '4789', 'nolearning', 'local', `${UNDERLAY}.2`);
+  assert.ok(hasLink(h2, 'vx-sw1'));
+  await members[1].kill9();
+  members[0].commands(['UNCOUPLE 0600 FOR VXA']);
+  const r = members[0].cli('DETACH', 'VSWITCH', 'SW1');
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.ok(await waitFor(() => !hasLink(net.hosts[0].netns, 'vx-sw1'), 15_000, 200), 'the member that detached it removes its device');
+  assert.ok(hasLink(h2, 'vx-sw1'), 'the member that is down still has its device');
+  await members[1].start();
+  assert.ok(await waitFor(() => !hasLink(h2, 'vx-sw1'), 30_000, 200), `M2 removes its device once back: ${members[1].stderr.slice(-2000)}`);
+  assert.ok(await waitFor(() => members[1].json('QUERY', 'VSWITCH', 'ALL').switches.every((s: any) => s.name !== 'SW1'), 20_000, 200), 'and has no SW1');
+  assert.ok(hasLink(h2, 'vx-mine'), 'a hand-made vx-* device is left');
 });

@@ -13,7 +13,7 @@ import { PortRole } from '../../src/forward/api.js';
 import { readMac } from '../../src/wire/addr.js';
 import { arpOp, arpSha, arpSpa, arpTha, arpTpa } from '../../src/wire/arp.js';
 import { ArpOp } from '../../src/wire/arp.js';
-import { LEARNED_MS, MAX_LEARNED, overlayable6 } from '../../src/forward/overlay.js';
+import { LEARNED_MS, MAX_LEARNED, MAX_REMOTE, overlayable6 } from '../../src/forward/overlay.js';
 import { checkIcmpv6, checkNdp, Icmp6, Ndp } from '../../src/wire/icmpv6.js';
 import { RecordingEgress, counters, drops, sentOrOneDrop, udpFrame, arpFrame, ipv6Frame, ip, Frame } from './helpers.js';
 import { dstIp, icmpType, na, ns, optMac, srcIp, target, udp6, w6 } from './ip6-frames.js';
@@ -196,6 +196,33 @@ test('the learned table is bounded; the overlay port removed stops the overlay',
   assert.equal(s.eg.sent[0].port, PU);
   run(s, PO, udpFrame(A, R, IP_R, IP_A));
   assert.equal(drops(s.c, SW).malformed, 1); // a port no longer attached
+});
+
+test('the remote IPv4 table is bounded: past MAX_REMOTE a new address is refused (not reached), a known one still changes, a cleared one makes room', () => {
+  const s = setup(); // IP_R is remote already
+  const base = ip('10.64.0.0');
+  for (let i = 1; i < MAX_REMOTE; i++) assert.ok(s.sw.overlay.setRemote(base + i, R + 1));
+  assert.deepEqual(s.sw.overlay.sizes(), [MAX_REMOTE, 0]);
+  const extra = ip('10.237.0.77');
+  assert.equal(s.sw.overlay.setRemote(extra, R + 2), false, 'a new address past the bound is refused');
+  assert.deepEqual(s.sw.overlay.sizes(), [MAX_REMOTE, 0]);
+  // Refused means unknown: a NIC's IPv4 to it goes to the uplink, not the overlay, and its traffic from the overlay is spoofed.
+  run(s, PA, udpFrame(U, A, IP_A, extra));
+  assert.equal(s.eg.sent.at(-1)?.port, PU);
+  run(s, PO, udpFrame(A, R + 2, extra, IP_A));
+  assert.equal(drops(s.c, SW)['spoofed-source'], 1);
+  // A known address still takes a new MAC at the bound.
+  assert.ok(s.sw.overlay.setRemote(IP_R, R + 3));
+  s.eg.clear();
+  run(s, PA, udpFrame(U, A, IP_A, IP_R));
+  assert.equal(s.eg.sent[0].port, PO);
+  assert.equal(dstOf(s.eg.sent[0].frame), R + 3);
+  // A cleared address makes room for the refused one.
+  s.sw.overlay.clearRemote(base + 1);
+  assert.ok(s.sw.overlay.setRemote(extra, R + 2));
+  s.eg.clear();
+  run(s, PA, udpFrame(U, A, IP_A, extra));
+  assert.equal(s.eg.sent[0].port, PO);
 });
 
 test('property: with an overlay port, no input throws and every frame is sent at least once or counted as exactly one drop', () => {

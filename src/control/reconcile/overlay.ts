@@ -17,9 +17,10 @@
  *   behind them and nobody else. The device thus holds exactly those entries (nolearning: the
  *   kernel learns nothing by flooding); an entry goes when its guest's address leaves the
  *   store (uncoupled, or its member's lease expired).
- * - A switch that goes: its port removed, its device deleted (its entries with it). A daemon
- *   that stops leaves the devices (as it leaves persistent TAPs); at the next start `ensure`
- *   takes a matching device over.
+ * - A switch that goes: its port removed, its device deleted (its entries with it; only a
+ *   device this daemon made: vxlan.ts's mark). A daemon that stops leaves the devices (as it
+ *   leaves persistent TAPs); at the next start `ensure` takes a matching device of its own
+ *   over, and those of switches gone meanwhile are removed (src/daemon/orphan-taps.ts).
  * - `view(name)` is QUERY's overlay, null for a switch without one.
  */
 import type { Logger } from 'pino';
@@ -125,6 +126,7 @@ export class OverlaySync implements Syncer, PortHolder {
     if (!sw?.vxlan || sw.mode !== 'IP' || this.localVtep === null || this.dev === null || swNum === null
       || (r !== undefined && r.vni !== sw.vxlan.vni)) {
       if (r) this.teardown(name, r);
+      else if (sw === undefined) this.dev?.remove(overlayDevName(name)); // one an earlier run made (only if it carries this daemon's mark)
       if (!sw?.vxlan || sw.mode !== 'IP' || swNum === null || this.localVtep === null || this.dev === null) return;
       r = undefined;
     }

@@ -27,6 +27,13 @@
  *   first, by number, then IPv6 ones, by text) on that switch whose member has a VTEP; `memberVteps()` the other members' VTEPs; `listen(fn)` hears fn(sw) when a switch's remotes changed ('' on
  *   the first read). A value that is not a MAC, a VTEP that is not a unicast address or a member
  *   name that is not a system name (keys.ts memberName, canonical) is skipped (and logged once per key).
+ * - One VTEP address is one member's: when several members publish the same one (a wrong
+ *   --vtep, a copied configuration), the member whose key etcd created first keeps it (its
+ *   key's create revision: every member reads the same order, so all agree) and the later
+ *   ones' VTEP is refused: it is no member VTEP, its guests are no remotes (their frames would
+ *   reach the first member). Each refusal is logged once per member, address and holder
+ *   (an error on the refused member itself: its guests are not reached through the overlay). A
+ *   holder whose lease runs out leaves the address to the next one.
  * - A store that does not answer changes nothing (the remotes known stay; the next round retries).
  */
 import type { Logger } from 'pino';
@@ -67,6 +74,8 @@ export class OverlayDirectory implements OverlaySource {
   private listener: ((sw: string) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly badKeys = new Set<string>();
+  /** VTEP refusals logged: "member vtep holder". */
+  private readonly conflictsLogged = new Set<string>();
   private first = true;
   private stopped = false;
 
@@ -151,14 +160,26 @@ export class OverlayDirectory implements OverlaySource {
 
   private async read(): Promise<void> {
     const c = this.store.client;
-    const [vteps, entries, entries6] = await Promise.all([c.getAll().prefix(VTEPS).strings(), c.getAll().prefix(OVERLAY).strings(),
+    const [vteps, entries, entries6] = await Promise.all([c.getAll().prefix(VTEPS).exec(), c.getAll().prefix(OVERLAY).strings(),
       c.getAll().prefix(OVERLAY6).strings()]);
-    const vtepOf = new Map<string, string>();
-    for (const [k, v] of Object.entries(vteps)) {
+    // Each VTEP address is the member's whose key was created first (see the file comment).
+    const first = new Map<string, { member: string; rev: bigint }>();
+    const published: Array<{ member: string; vtep: string; rev: bigint }> = [];
+    for (const kv of vteps.kvs) {
+      const k = kv.key.toString(), v = kv.value.toString();
       const ip = parseIpv4(v);
       const member = k.slice(VTEPS.length);
       if (!unicastVtep(ip) || memberName(member) !== member) { this.bad(k, v); continue; }
-      vtepOf.set(member, formatIpv4(ip));
+      const vtep = formatIpv4(ip), rev = BigInt(kv.create_revision);
+      published.push({ member, vtep, rev });
+      const f = first.get(vtep);
+      if (f === undefined || rev < f.rev || (rev === f.rev && member < f.member)) first.set(vtep, { member, rev });
+    }
+    const vtepOf = new Map<string, string>();
+    for (const p of published) {
+      const heldBy = first.get(p.vtep)!.member;
+      if (heldBy === p.member) vtepOf.set(p.member, p.vtep);
+      else this.conflict({ member: p.member, vtep: p.vtep, heldBy });
     }
     const next = new Map<string, OverlayRemote[]>();
     const take = (prefix: string, all: Record<string, string>, parse: (t: string) => number | string | null): void => {
@@ -190,6 +211,17 @@ export class OverlayDirectory implements OverlaySource {
     this.remote = next;
     if (this.first) { this.first = false; this.listener?.(''); return; }
     for (const sw of changed) this.listener?.(sw);
+  }
+
+  private conflict(x: { member: string; vtep: string; heldBy: string }): void {
+    const id = `${x.member} ${x.vtep} ${x.heldBy}`;
+    if (this.conflictsLogged.has(id)) return;
+    this.conflictsLogged.add(id);
+    if (x.member === this.member) {
+      this.log.error({ vtep: x.vtep, heldBy: x.heldBy }, 'overlay: this member\'s VTEP (--vtep) is published by another member first; the other members refuse it, so this member\'s guests are not reached through the overlay');
+    } else {
+      this.log.warn({ member: x.member, vtep: x.vtep, heldBy: x.heldBy }, 'overlay: a member publishes a VTEP another member published first; refused (its guests are not remotes)');
+    }
   }
 
   private bad(key: string, value: string): void {

@@ -19,7 +19,7 @@
  * 3. source: unless the guest's definitions here changed since step 1 (then 'failed': the record
  *    would lose the change), one etcd transaction moves the user id's key (/vswitch/users/<userid>) to the
  *    target, under the target's lease (read from its live-member key, which must be the one it
- *    had), and deletes the guest's address keys this member holds: from then on no other member
+ *    had), and deletes the guest's address keys (IPv4 and IPv6) this member holds: from then on no other member
  *    can take the user id, and the target can take the addresses at once (no waiting for a
  *    lease). Then it releases the guest here (UNCOUPLE, DETACH NIC, DETACH GUEST: journaled
  *    here), and writes 'released'.
@@ -47,7 +47,7 @@ import { MSG } from '../../control/messages.js';
 import type { RelocationView } from '../../control/commands/types.js';
 import { hostTapName, tapName, type Guest, type NicAlloc, type State } from '../../control/state.js';
 import { formatIpv4 } from '../../wire/addr.js';
-import { addressKey, MEMBERS, RELOCATE, USERS } from './keys.js';
+import { address6Key, addressKey, MEMBERS, RELOCATE, USERS } from './keys.js';
 import { errText, type Store } from './store.js';
 
 /** How long the source waits for the target's 'ready' (ms); with APPLY_MS and the store's calls, within the CLI's 30 s. */
@@ -255,6 +255,7 @@ export class Relocations {
     for (const n of g?.nics.values() ?? []) {
       if (n.coupled === null) continue;
       for (const [ip, claim] of n.addresses) if (!claim.refused) addressKeys.push(addressKey(n.coupled, formatIpv4(ip)));
+      for (const [ip6, claim] of n.addresses6) if (!claim.refused) addressKeys.push(address6Key(n.coupled, ip6));
     }
     // Only the address keys this member holds are let go (one another member holds stays its).
     const held = await Promise.all(addressKeys.map(async (k) => ((await c.get(k).string()) === mine ? k : null)));
