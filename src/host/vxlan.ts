@@ -31,8 +31,11 @@
  *   directory), set right after `ip link add` (a device made without it is deleted again). A
  *   device of the name without this mark (made by hand, by another daemon's state directory,
  *   or whose alias was changed) is never changed nor removed: `ensure` refuses it with a
- *   sentence, `remove` and `sweep` leave it. (A daemon killed between the add and the mark
- *   leaves an unmarked device, which is then refused like a hand-made one.)
+ *   sentence, `remove` and `sweep` leave it. One exception: a device with no alias at all that
+ *   is exactly what `ensure` would make (VXLAN, the switch's VNI, this VTEP, port 4789, no
+ *   learning) is adopted: marked, logged, and from then on this daemon's. That is what a daemon
+ *   killed between the add and the mark leaves, and what a version before the marks made;
+ *   a hand-made device that differs in any of those, or carries an alias, stays refused.
  * Nothing here is in the data path.
  */
 import { execFileSync, execFile } from 'node:child_process';
@@ -91,7 +94,12 @@ export class VxlanDevices {
     const same = cur !== null && cur.info_kind === 'vxlan' && d?.id === spec.vni && d?.local === spec.local
       && d?.port === VXLAN_PORT && d?.learning === false;
     if (cur !== null && cur.info_kind !== 'vxlan') throw new Error(`an interface ${spec.name} exists and is not a VXLAN device: not touched`);
-    const m = cur === null ? this.mark : linkMarks(null, { dev: spec.name }).get(spec.name) ?? '';
+    let m = cur === null ? this.mark : linkMarks(null, { dev: spec.name }).get(spec.name) ?? '';
+    if (m === '' && same) { // what ensure would make, unmarked: a crash between add and mark, or an older version's (the file comment)
+      markLink(null, spec.name, this.mark);
+      m = this.mark;
+      this.log.warn({ dev: spec.name, vni: spec.vni, local: spec.local }, 'overlay: an unmarked VXLAN device exactly as the overlay makes it: adopted (marked as this daemon\'s)');
+    }
     if (m !== this.mark) {
       throw new Error(`a VXLAN device ${spec.name} exists that this daemon did not make (${m ? `alias ${JSON.stringify(m)}` : 'no mark'}): not touched; remove it (ip link del ${spec.name}) for the overlay to make its own`);
     }

@@ -78,8 +78,12 @@ test('the daemon marks the devices it makes; it takes over, sweeps and removes o
   const ns = lab.netns('own');
   lab.ip(ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo');
   const mine = '/var/lib/hvx-mine';
-  // Made by hand (no alias), by hand with an alias of its own, by the daemon of another state directory.
-  lab.ip(ns, 'link', 'add', 'vx-hand', 'type', 'vxlan', 'id', '51', 'dstport', '4789', 'nolearning', 'local', '192.0.2.1');
+  // Made by hand (no alias; learning on, as the overlay never makes one), by hand with an alias
+  // of its own, by the daemon of another state directory; and one with no alias exactly as the
+  // overlay makes it (a daemon killed between add and mark, or a version before the marks).
+  lab.ip(ns, 'link', 'add', 'vx-hand', 'type', 'vxlan', 'id', '51', 'dstport', '4789', 'local', '192.0.2.1');
+  lab.ip(ns, 'link', 'add', 'vx-old', 'type', 'vxlan', 'id', '54', 'dstport', '4789', 'nolearning', 'local', '192.0.2.1');
+  const oldIndex = links(ns).get('vx-old')!.ifindex;
   lab.ip(ns, 'link', 'add', 'vx-named', 'type', 'vxlan', 'id', '52', 'dstport', '4789', 'local', '192.0.2.1');
   lab.ip(ns, 'link', 'set', 'dev', 'vx-named', 'alias', 'my own tunnel');
   lab.ip(ns, 'link', 'add', 'vx-other', 'type', 'vxlan', 'id', '53', 'dstport', '4789', 'nolearning', 'local', '192.0.2.1');
@@ -94,6 +98,7 @@ test('the daemon marks the devices it makes; it takes over, sweeps and removes o
     }
     d.ensure({ name: 'vx-keep', vni: 61, local: '192.0.2.1' });
     d.ensure({ name: 'vx-gone', vni: 62, local: '192.0.2.1' });
+    d.ensure({ name: 'vx-old', vni: 54, local: '192.0.2.1' });
     const removed = ['vx-hand', 'vx-named', 'vx-other', 'vx-dummy'].filter((n) => d.remove(n));
     return { tries, removed, mark: overlayMark(${JSON.stringify(mine)}), long: overlayMark('/' + 'a'.repeat(300)) };
   `) as { tries: Record<string, string>; removed: string[]; mark: string; long: string };
@@ -113,6 +118,8 @@ test('the daemon marks the devices it makes; it takes over, sweeps and removes o
   assert.equal(l.get('vx-hand')?.ifalias, undefined, 'nothing was marked on the hand-made device');
   assert.equal(l.get('vx-keep')?.ifalias, first.mark, 'a device made carries the mark');
   assert.equal(l.get('vx-gone')?.ifalias, first.mark);
+  assert.equal(l.get('vx-old')?.ifalias, first.mark, 'the unmarked device made as the overlay makes it is adopted');
+  assert.equal(l.get('vx-old')?.ifindex, oldIndex, 'taken over, not made again');
   const keepIndex = l.get('vx-keep')!.ifindex;
   // A restarted daemon (same state directory): takes its device over as it is, sweeps its other one, and nothing else.
   const second = inNetns(ns, `
@@ -120,7 +127,7 @@ test('the daemon marks the devices it makes; it takes over, sweeps and removes o
     d.ensure({ name: 'vx-keep', vni: 61, local: '192.0.2.1' });
     return d.sweep((n) => n === 'vx-keep');
   `) as string[];
-  assert.deepEqual(second, ['vx-gone']);
+  assert.deepEqual(second.sort(), ['vx-gone', 'vx-old'], 'the adopted device is its own now');
   l = links(ns);
   assert.ok(!l.has('vx-gone'), 'its own device of no switch is removed');
   assert.equal(l.get('vx-keep')?.ifindex, keepIndex, 'its kept device is taken over, not made again');
