@@ -293,6 +293,14 @@ for (const [label, env] of [
     }
     guestAndUplink(dp, { sw: 1, guestPort: 1, uplinkPort: 2, nsU, nsL, nsG, guestMac: 0x020000000e01, lanIp: '10.79.0.1', guestIp: '10.79.0.2' });
     await uplinkChecks(dp);
+    if ('VSWITCH_TX_RING' in env) {
+      // The ring is what sends: a lone frame to the uplink goes by send() from the ring, not by
+      // write() (which the worker's syscw counts), so a sparse ping costs one write(), the reply's.
+      const w0 = workerSyscalls().writes;
+      assert.match(inNs(nsG, 'ping', '-q', '-c', '20', '-i', '0.05', '-W', '2', '10.79.0.1'), / 0% packet loss/);
+      const perPing = (workerSyscalls().writes - w0) / 20;
+      assert.ok(perPing < 1.5, `${perPing.toFixed(2)} write() per ping: the uplink's frames went by write(), not the ring`);
+    }
   });
 }
 
