@@ -80,8 +80,14 @@ const RX_RING = process.env.VSWITCH_RX_RING === '1';
 /** Frames in the ring (each RING_FRAME_BYTES: a 64 KiB super-frame fits). */
 const RX_RING_FRAMES = 256;
 /**
- * TPACKET_V2 transmit ring on the uplink (issue 14): '1' on; absent or anything else: off (see
- * README's levers table for the measurement).
+ * TPACKET_V2 transmit ring on the uplink (issue 14): '1' on; absent or anything else: off, the
+ * default, because it lost: two bench runs, on and off in each (load 4-4.5), 64-byte guest to
+ * LAN cost 1.07x and 1.05x the worker ns per frame (6,632 vs 6,195; 6,958 vs 6,614) at 1.14x and
+ * 0.81x the rate, TCP 1.13x and 1.10x the ns per frame; ping p50 0.97x and 1.17x. The ring saves
+ * no syscall over sendmmsg, and on a veth the kernel still allocates an skb per frame and copies
+ * the ring's pages into a fresh page (skb_copy_ubufs, in the profile), super-frames are copied
+ * into the ring by memmove (libc 10.7% of the TCP profile, 1.9% without).
+ * `--compare VSWITCH_TX_RING=1` measures it.
  */
 const TX_RING = process.env.VSWITCH_TX_RING === '1';
 /** Slots of the transmit ring: twice a staging's worth, 8 blocks of TX_RING_BLOCK_FRAMES (8 MiB of kernel memory). */

@@ -77,6 +77,26 @@ function frame(k: number, len: number): Buffer {
   return b;
 }
 
+/** Read back (recvmmsg, tags restored) the marker frames arriving on `brx` until `want` are in `got`. */
+async function readMarked(brx: PacketBatchRx, got: Buffer[], want: number): Promise<void> {
+  const STRIDE = 2048;
+  const mem = allocBytes(64 * STRIDE);
+  await until(() => {
+    for (;;) {
+      const n = brx.read(mem.addr + 16, STRIDE, STRIDE - 16, 64);
+      if (n < 0) { assert.equal(errno(), EAGAIN); break; }
+      for (let i = 0; i < n; i++) {
+        const off = 16 + i * STRIDE;
+        const end = off + brx.len(i);
+        const start = off - brx.tag(i, mem.bytes, off, off);
+        const f = Buffer.from(mem.bytes.subarray(start, end));
+        if (f.readUInt16BE(12) === 0x88b5 || (f.readUInt16BE(12) === 0x8100 && f.readUInt16BE(16) === 0x88b5)) got.push(f);
+      }
+    }
+    return got.length >= want;
+  }, 5000);
+}
+
 test('PacketBatchTx and PacketBatchRx: 40 frames staged, one sendmmsg, read back by recvmmsg in order with their tags', async () => {
   const tx = openUplink('x0', { netns: nsV, vnet: false });
   const rx = openUplink('x1', { netns: nsV, vnet: false });
@@ -98,21 +118,8 @@ test('PacketBatchTx and PacketBatchRx: 40 frames staged, one sendmmsg, read back
   assert.deepEqual(refused, []);
   assert.equal(btx.queued, 0);
 
-  const STRIDE = 2048;
-  const mem = allocBytes(64 * STRIDE);
   const got: Buffer[] = [];
-  await until(() => {
-    const n = brx.read(mem.addr + 16, STRIDE, STRIDE - 16, 64);
-    if (n < 0) { assert.equal(errno(), EAGAIN); return got.length >= 40; }
-    for (let i = 0; i < n; i++) {
-      const off = 16 + i * STRIDE;
-      const end = off + brx.len(i);
-      const start = off - brx.tag(i, mem.bytes, off, off);
-      const f = Buffer.from(mem.bytes.subarray(start, end));
-      if (f.readUInt16BE(12) === 0x88b5 || (f.readUInt16BE(12) === 0x8100 && f.readUInt16BE(16) === 0x88b5)) got.push(f);
-    }
-    return got.length >= 40;
-  }, 5000);
+  await readMarked(brx, got, 40);
   assert.equal(got.length, 40, 'every frame arrived');
   for (let k = 0; k < 40; k++) assert.ok(got[k]!.equals(sent[k]!), `frame ${k} (${sent[k]!.length} bytes${k % 3 === 0 ? ', tagged' : ''}) arrived as sent`);
 
@@ -163,26 +170,6 @@ test('PacketRingRx (TPACKET_V2): 40 frames, tagged ones among them, taken from t
   }
   ring.close();
 });
-
-/** Read back (recvmmsg, tags restored) the marker frames arriving on `brx` until `want` are in `got`. */
-async function readMarked(brx: PacketBatchRx, got: Buffer[], want: number): Promise<void> {
-  const STRIDE = 2048;
-  const mem = allocBytes(64 * STRIDE);
-  await until(() => {
-    for (;;) {
-      const n = brx.read(mem.addr + 16, STRIDE, STRIDE - 16, 64);
-      if (n < 0) { assert.equal(errno(), EAGAIN); break; }
-      for (let i = 0; i < n; i++) {
-        const off = 16 + i * STRIDE;
-        const end = off + brx.len(i);
-        const start = off - brx.tag(i, mem.bytes, off, off);
-        const f = Buffer.from(mem.bytes.subarray(start, end));
-        if (f.readUInt16BE(12) === 0x88b5 || (f.readUInt16BE(12) === 0x8100 && f.readUInt16BE(16) === 0x88b5)) got.push(f);
-      }
-    }
-    return got.length >= want;
-  }, 5000);
-}
 
 for (const vnet of [false, true]) {
   test(`PacketRingTx (TPACKET_V2 transmit ring${vnet ? ', virtio-net header' : ''}): 40 frames through a 15-slot ring in order, a malformed one refused, refusals while down, slots reused`, async () => {
