@@ -16,8 +16,9 @@
  * not win (issue 14's note has the figures). A kernel that refuses it changes nothing.
  *
  * Frames are read with their 802.1Q tag put back (PacketVlanRx, packet-socket.ts: the kernel
- * keeps it aside), batched by recvmmsg / sendmmsg where VSWITCH_RECVMMSG / VSWITCH_SENDMMSG say so
- * (FdFramePort.packetSocket, fd-port.ts); setUnicastFilter registers an ETHERNET-mode switch's NIC MACs (and all
+ * keeps it aside), batched by recvmmsg / sendmmsg where VSWITCH_RECVMMSG / VSWITCH_SENDMMSG say so,
+ * or through TPACKET_V2 rings where VSWITCH_RX_RING / VSWITCH_TX_RING say so (the transmit ring's
+ * sends take PACKET_QDISC_BYPASS as writes do) (FdFramePort.packetSocket, fd-port.ts); setUnicastFilter registers an ETHERNET-mode switch's NIC MACs (and all
  * multicast) with the interface (PacketFilter), for as long as the socket lives.
  */
 import { ENETDOWN, ENXIO, EBADF, PACKET_QDISC_BYPASS, SOL_PACKET, interfaceMtu, interfaceName, packetSocketIfindex, setsockoptInt } from '../sys/libc.js';

@@ -19,9 +19,11 @@
  *
  * Batched receive and send (PacketBatchRx, PacketBatchTx, issue 14): recvmmsg and sendmmsg; the
  * staging of PacketBatchTx also serves a TAP's io_uring writes (VSWITCH_URING, fd-port.ts).
+ * TPACKET_V2 rings (issue 14): PacketRingRx (receive, VSWITCH_RX_RING) and PacketRingTx
+ * (transmit, VSWITCH_TX_RING), set up and mapped together by mapPacketRings when both are on.
  */
 import {
-  EINTR, MSG_DONTWAIT, PACKET_RX_RING, PACKET_VERSION, TPACKET_V2, TP_STATUS_KERNEL, TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID,
+  EAGAIN, EINTR, EINVAL, MSG_DONTWAIT, PACKET_RX_RING, PACKET_TX_RING, PACKET_VERSION, TPACKET_V2, TP_STATUS_AVAILABLE, TP_STATUS_KERNEL, TP_STATUS_SEND_REQUEST, TP_STATUS_USER, TP_STATUS_WRONG_FORMAT, TP_STATUS_VLAN_TPID_VALID,
   TP_STATUS_VLAN_VALID, mmapShared, munmapBytes, setsockoptBuf, PACKET_ADD_MEMBERSHIP, PACKET_AUXDATA, PACKET_DROP_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_MR_UNICAST, SOL_PACKET,
   IOVEC_SIZE, MMSGHDR_SIZE, allocBytes, errno, errnoName, packetSocketIfindex, raw, setsockoptInt, type ForeignBytes,
 } from '../sys/libc.js';
@@ -108,6 +110,54 @@ export const RING_FRAME_BYTES = 17 * 4096;
 const TPACKET2_HDRLEN = 32;
 
 /**
+ * Transmit ring frames per block: 15 frames of RING_FRAME_BYTES are 255 pages, which the kernel
+ * allocates as one order-8 block (1 MiB: it rounds every block up to a power of two pages, so a
+ * block of one 17-page frame, as the receive ring has, takes 128 KiB).
+ */
+export const TX_RING_BLOCK_FRAMES = 15;
+
+/** struct tpacket_req for a ring of `blocks` blocks of `perBlock` frames of RING_FRAME_BYTES (0 blocks: no ring). */
+function ringReq(blocks: number, perBlock: number): Buffer {
+  const req = Buffer.alloc(16);
+  req.writeUInt32LE(blocks === 0 ? 0 : perBlock * RING_FRAME_BYTES, 0); // tp_block_size
+  req.writeUInt32LE(blocks, 4); // tp_block_nr
+  req.writeUInt32LE(blocks === 0 ? 0 : RING_FRAME_BYTES, 8); // tp_frame_size
+  req.writeUInt32LE(blocks * perBlock, 12); // tp_frame_nr
+  return req;
+}
+
+/**
+ * Give packet socket `fd` TPACKET_V2 rings, a receive ring of `rxFrames` (one frame a block) and
+ * a transmit ring of `txFrames` (a multiple of TX_RING_BLOCK_FRAMES), 0 for none, and map them
+ * with the one mmap the kernel allows, laid out as the kernel lays them out: rxFrames *
+ * RING_FRAME_BYTES bytes of receive ring, then txFrames * RING_FRAME_BYTES of transmit ring.
+ * Throws (a SysError); a ring set before the failure is taken off again, so the socket reads
+ * and writes as it did.
+ */
+export function mapPacketRings(fd: number, rxFrames: number, txFrames: number): ForeignBytes {
+  if (txFrames % TX_RING_BLOCK_FRAMES !== 0) throw new RangeError(`a transmit ring of ${txFrames} frames: not a multiple of ${TX_RING_BLOCK_FRAMES}`);
+  setsockoptInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
+  let set = 0;
+  try {
+    if (rxFrames > 0) { setsockoptBuf(fd, SOL_PACKET, PACKET_RX_RING, ringReq(rxFrames, 1)); set |= 1; }
+    if (txFrames > 0) { setsockoptBuf(fd, SOL_PACKET, PACKET_TX_RING, ringReq(txFrames / TX_RING_BLOCK_FRAMES, TX_RING_BLOCK_FRAMES)); set |= 2; }
+    return mmapShared(fd, (rxFrames + txFrames) * RING_FRAME_BYTES);
+  } catch (e) {
+    if ((set & 1) !== 0) raw.setsockopt(fd, SOL_PACKET, PACKET_RX_RING, ringReq(0, 0), 16);
+    if ((set & 2) !== 0) raw.setsockopt(fd, SOL_PACKET, PACKET_TX_RING, ringReq(0, 0), 16);
+    throw e;
+  }
+}
+
+/** `len` bytes of mapping m from byte `off` (one ring's part of mapPacketRings' mapping). */
+export function ringPart(m: ForeignBytes, off: number, len: number): ForeignBytes {
+  return {
+    ptr: m.ptr + BigInt(off), addr: m.addr + off, bytes: m.bytes.subarray(off, off + len),
+    view: new DataView(m.bytes.buffer, m.bytes.byteOffset + off, len),
+  };
+}
+
+/**
  * A TPACKET_V2 receive ring (issue 14, VSWITCH_RX_RING=1): the kernel copies each frame into a
  * ring slot shared with the process (mmap) and flips its tp_status to TP_STATUS_USER; the reader
  * takes frames without a syscall and hands the slot back (TP_STATUS_KERNEL). Frames are then
@@ -120,20 +170,16 @@ const TPACKET2_HDRLEN = 32;
  */
 export class PacketRingRx {
   private readonly ring: ForeignBytes;
+  private readonly own: ForeignBytes | null;
   private readonly v: DataView;
   private head = 0;
   /** After take(): how far the frame's start moved back for its tag (4 or 0). */
   moved = 0;
 
-  constructor(fd: number, readonly frames: number) {
-    setsockoptInt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
-    const req = Buffer.alloc(16);
-    req.writeUInt32LE(RING_FRAME_BYTES, 0); // tp_block_size
-    req.writeUInt32LE(frames, 4); // tp_block_nr
-    req.writeUInt32LE(RING_FRAME_BYTES, 8); // tp_frame_size
-    req.writeUInt32LE(frames, 12); // tp_frame_nr
-    setsockoptBuf(fd, SOL_PACKET, PACKET_RX_RING, req);
-    this.ring = mmapShared(fd, frames * RING_FRAME_BYTES);
+  /** A ring of `frames` slots: in `area` (mapPacketRings' receive part; the caller unmaps it), or set up and mapped here. */
+  constructor(fd: number, readonly frames: number, area: ForeignBytes | null = null) {
+    this.own = area === null ? mapPacketRings(fd, frames, 0) : null;
+    this.ring = area ?? this.own!;
     this.v = this.ring.view;
   }
 
@@ -171,9 +217,9 @@ export class PacketRingRx {
     return n;
   }
 
-  /** Unmap the ring (the socket is closing). */
+  /** Unmap the ring if it mapped it itself (the socket is closing). */
   close(): void {
-    munmapBytes(this.ring);
+    if (this.own !== null) munmapBytes(this.own);
   }
 }
 
@@ -361,6 +407,172 @@ export class PacketBatchTx {
   /** Forget what is staged (the port is closing). */
   drop(): void {
     this.queued = 0;
+  }
+}
+
+/**
+ * A TPACKET_V2 transmit ring (issue 14, VSWITCH_TX_RING=1): frames are copied into the ring's
+ * slots (push: a slot holds its tpacket2_hdr, then at +32, TPACKET2_HDRLEN - sizeof(struct
+ * sockaddr_ll), the frame, its virtio-net header first when the socket has PACKET_VNET_HDR:
+ * tp_len counts the header, which the kernel takes off and parses as it does a write's) and
+ * marked TP_STATUS_SEND_REQUEST; flush() sends them all with one send(fd, NULL, 0,
+ * MSG_DONTWAIT) (tpacket_snd; without MSG_DONTWAIT the call would wait until the device had
+ * completed every frame). PACKET_QDISC_BYPASS, when set, applies to it as to a write. With a
+ * transmit ring every sendmsg on the socket sends from the ring and ignores its own buffer
+ * (packet_sendmsg), so a port with this ring writes every frame, large ones too, through it
+ * (fd-port.ts).
+ *
+ * The kernel takes slots in ring order from its head and stops at the first one that is not
+ * SEND_REQUEST; the head here is kept equal to the kernel's, so after the call the staged slots,
+ * read in order, tell each frame's fate:
+ *  - AVAILABLE (done) or SENDING (handed to the device; the slot is free again when the device
+ *    is done with it): sent;
+ *  - WRONG_FORMAT: the kernel refused that frame (the call's errno: EINVAL for a bad virtio-net
+ *    header, EMSGSIZE for a frame over the MTU without one) and stopped on it, its head left
+ *    there: the frame is refused (`refused(errno, i)`), the frames behind it are moved down one
+ *    slot and sent by another call, as separate writes would be;
+ *  - still SEND_REQUEST: the kernel stopped before it (the interface down: ENETDOWN, gone:
+ *    ENXIO, the socket's send buffer full: EAGAIN, a full device queue: ENOBUFS; a call that
+ *    sent some and then ran out of buffer is made once more to learn why): it and every frame
+ *    behind it are refused with that errno and their slots taken back (set AVAILABLE: the kernel
+ *    looks at the ring only inside the call), so each staged frame is reported exactly once, as
+ *    sent or as refused, and no slot is left pending.
+ * push() refuses (false) when the next slot is still SENDING (the device has not finished with
+ * it: the caller commits and tries once more, then counts a full queue) or every slot is staged.
+ * Frame i's length is kept per staged frame (len(i)), so it holds after a move.
+ * Memory: frames * RING_FRAME_BYTES (68 KiB) mapped, frames / 15 MiB of kernel memory (blocks
+ * of TX_RING_BLOCK_FRAMES), made once; nothing allocates per frame.
+ */
+export class PacketRingTx {
+  private readonly ring: ForeignBytes;
+  private readonly own: ForeignBytes | null;
+  private readonly v: DataView;
+  private readonly lens: Uint32Array;
+  /** The slot the kernel looks at next: the first staged frame's. */
+  private head = 0;
+  /** The longest frame a slot holds (virtio-net header included). */
+  static readonly maxLen = RING_FRAME_BYTES - TPACKET2_HDRLEN;
+  /** Frames staged. */
+  queued = 0;
+
+  /** A ring of `frames` slots (a multiple of TX_RING_BLOCK_FRAMES): in `area` (mapPacketRings' transmit part; the caller unmaps it), or set up and mapped here. */
+  constructor(private readonly fd: number, readonly frames: number, area: ForeignBytes | null = null) {
+    this.own = area === null ? mapPacketRings(fd, 0, frames) : null;
+    this.ring = area ?? this.own!;
+    this.v = this.ring.view;
+    this.lens = new Uint32Array(frames);
+  }
+
+  /** Most frames staged at once. */
+  get n(): number {
+    return this.frames;
+  }
+
+  /** Byte offset of the slot `i` past the head. */
+  private slot(i: number): number {
+    const k = this.head + i;
+    return (k < this.frames ? k : k - this.frames) * RING_FRAME_BYTES;
+  }
+
+  /**
+   * Stage b[start..end) (at foreign address addr + start; end - start <= maxLen): copied into
+   * the next slot, by a byte loop up to 256 bytes, by memmove above. False when that slot is
+   * not free (the class comment).
+   */
+  push(b: Uint8Array, addr: number, start: number, end: number): boolean {
+    if (this.queued === this.frames) return false;
+    const v = this.v;
+    const f = this.slot(this.queued);
+    if ((v.getUint32(f, true) & 7) !== TP_STATUS_AVAILABLE) return false;
+    const len = end - start;
+    const d = f + TPACKET2_HDRLEN;
+    if (len <= 256) {
+      const out = this.ring.bytes;
+      for (let k = 0; k < len; k++) out[d + k] = b[start + k]!;
+    } else {
+      raw.memmoveAt(this.ring.addr + d, addr + start, len);
+    }
+    v.setUint32(f + 4, len, true); // tp_len
+    v.setUint32(f, TP_STATUS_SEND_REQUEST, true);
+    this.lens[this.queued++] = len;
+    return true;
+  }
+
+  /** Length of staged frame i. */
+  len(i: number): number {
+    return this.lens[i]!;
+  }
+
+  /**
+   * Send every staged frame (the class comment says how each ends). For each refused frame
+   * `refused(errno, i)` is called; it returns true to give up on the rest (the fd is dead),
+   * which are then refused with the same errno.
+   */
+  flush(refused: (e: number, i: number) => boolean): void {
+    const q = this.queued;
+    this.queued = 0;
+    const v = this.v;
+    let i = 0; // frames 0..i-1 are settled; frame i is in slot(0)
+    while (i < q) {
+      const r = raw.sendAt(this.fd, 0, 0, MSG_DONTWAIT) as number;
+      const e = r < 0 ? errno() : 0;
+      if (e === EINTR) continue;
+      let took = 0;
+      let st = 0;
+      while (i < q) {
+        st = v.getUint32(this.slot(0), true) & 7;
+        if (st === TP_STATUS_SEND_REQUEST || st === TP_STATUS_WRONG_FORMAT) break;
+        this.head = this.head + 1 === this.frames ? 0 : this.head + 1;
+        i++;
+        took++;
+      }
+      if (i === q) return;
+      if (st === TP_STATUS_WRONG_FORMAT) {
+        const bad = e !== 0 ? e : EINVAL;
+        if (refused(bad, i++)) { this.refuseRest(i, q, bad, refused, 1); return; }
+        this.moveDown(i, q);
+        continue;
+      }
+      if (took > 0 && e === 0) continue; // some sent, then no buffer: the next call says why
+      this.refuseRest(i, q, e !== 0 ? e : EAGAIN, refused, 0);
+      return;
+    }
+  }
+
+  /** Frames i..q-1, in slots 1..q-i (slot 0 holds a refused frame), moved down one slot. */
+  private moveDown(i: number, q: number): void {
+    const v = this.v;
+    const a = this.ring.addr + TPACKET2_HDRLEN;
+    for (let k = 0; k < q - i; k++) {
+      const dst = this.slot(k);
+      const src = this.slot(k + 1);
+      const len = this.lens[i + k]!;
+      raw.memmoveAt(a + dst, a + src, len);
+      v.setUint32(dst + 4, len, true);
+      v.setUint32(dst, TP_STATUS_SEND_REQUEST, true);
+    }
+    v.setUint32(this.slot(q - i), TP_STATUS_AVAILABLE, true);
+  }
+
+  /**
+   * Frames i..q-1, in slots `from`..from+q-i-1, refused with errno e (each reported once,
+   * whatever `refused` answers); slots 0 to the last of them taken back.
+   */
+  private refuseRest(i: number, q: number, e: number, refused: (e: number, i: number) => boolean, from: number): void {
+    const v = this.v;
+    for (let k = 0; k < from + q - i; k++) v.setUint32(this.slot(k), TP_STATUS_AVAILABLE, true);
+    for (let k = i; k < q; k++) refused(e, k);
+  }
+
+  /** Forget what is staged (the port is closing): the slots taken back. */
+  drop(): void {
+    for (let k = 0; k < this.queued; k++) this.v.setUint32(this.slot(k), TP_STATUS_AVAILABLE, true);
+    this.queued = 0;
+  }
+
+  /** Unmap the ring if it mapped it itself (the socket is closing). */
+  close(): void {
+    if (this.own !== null) munmapBytes(this.own);
   }
 }
 

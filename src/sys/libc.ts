@@ -56,6 +56,7 @@ export const PACKET_VNET_HDR = 15;
 export const PACKET_IGNORE_OUTGOING = 23;
 export const PACKET_QDISC_BYPASS = 20;
 export const PACKET_RX_RING = 5;
+export const PACKET_TX_RING = 13;
 export const PACKET_VERSION = 10;
 export const TPACKET_V2 = 1;
 /** tpacket2_hdr tp_status bits (linux/if_packet.h). */
@@ -63,6 +64,11 @@ export const TP_STATUS_KERNEL = 0;
 export const TP_STATUS_USER = 1;
 export const TP_STATUS_VLAN_VALID = 0x10;
 export const TP_STATUS_VLAN_TPID_VALID = 0x40;
+/** Transmit ring tp_status values (linux/if_packet.h). */
+export const TP_STATUS_AVAILABLE = 0;
+export const TP_STATUS_SEND_REQUEST = 1;
+export const TP_STATUS_SENDING = 2;
+export const TP_STATUS_WRONG_FORMAT = 4;
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
@@ -158,6 +164,7 @@ export const EBADF = koffi.os.errno.EBADF;
 export const EBADFD = koffi.os.errno.EBADFD;
 export const ENOTSOCK = koffi.os.errno.ENOTSOCK;
 export const EMSGSIZE = koffi.os.errno.EMSGSIZE;
+export const EINVAL = koffi.os.errno.EINVAL;
 export const ECONNREFUSED = koffi.os.errno.ECONNREFUSED;
 export const ENOTCONN = koffi.os.errno.ENOTCONN;
 export const EPERM = koffi.os.errno.EPERM;
