@@ -54,9 +54,10 @@
  *
  * Batched writes (Port.commit, a packet socket with VSWITCH_SENDMMSG, a TAP with VSWITCH_URING):
  * a port stages a frame only when more may follow it before the commit (Port.send's `stage`:
- * `batched`, which the loop sets for a batch of more than one received frame, and every
- * segment of a software segmentation); a lone frame, a ping's, is written at once, since
- * staging it would only add a copy and touch the staging memory on a cold wake-up. A port that staged a frame
+ * `batched`, which the loop sets for every batch, or with VSWITCH_LONE_DIRECT=1 only for a
+ * batch of more than one received frame; every segment of a software segmentation); a lone
+ * frame, a ping's, is then written at once, without the copy into the staging area (measured
+ * neutral, so off by default: README). A port that staged a frame
  * is noted once in a pending list; commit() (the loop's, after each batch and wake-up) has each
  * write what it staged. Frames the kernel refused then are moved from TxFrames/TxBytes to
  * TxDrops, with the drop reason of the port's last errno (settle); a trace has already recorded
@@ -126,8 +127,9 @@ export class FrameEgress implements Egress {
    */
   ingress = -1;
   /**
-   * More frames may follow before the next commit (the loop sets it per receive batch: more
-   * than one frame): ports may stage what they are sent (the file comment, batched writes).
+   * More frames may follow before the next commit: ports may stage what they are sent (the
+   * file comment, batched writes). The loop sets it: always, or with VSWITCH_LONE_DIRECT=1
+   * only within a receive batch of more than one frame.
    */
   batched = false;
   /** The segmentation scratch: HEADROOM bytes, then SEGMENT_SCRATCH_LEN (segmentTcp's view). */

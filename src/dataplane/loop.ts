@@ -32,7 +32,10 @@
  *
  * Batched writes: a port may stage what the egress sends (Port.commit: a packet socket with
  * VSWITCH_SENDMMSG); the egress has them written after each batch is forwarded and at the end of
- * every wake-up (FrameEgress.commit), so nothing staged waits for the next frame.
+ * every wake-up (FrameEgress.commit), so nothing staged waits for the next frame. With
+ * LoopOptions.loneDirect (VSWITCH_LONE_DIRECT=1; off by default: neutral when measured, README),
+ * a batch of one received frame stages nothing (FrameEgress.batched false): its frame, a
+ * ping's, is written at once.
  *
  * Traces: while a trace session watches the receiving port (trace-tap.ts), each frame is
  * recorded before the forwarder sees it and marked with its outcome after (the first of the
@@ -141,6 +144,8 @@ export interface LoopOptions {
   adaptivePoll?: boolean;
   /** Sparse reads (the file comment); default on. Off: every receive reads to EAGAIN. */
   sparseReads?: boolean;
+  /** Lone frames written at once (the file comment, batched writes); default off: staged like any other. */
+  loneDirect?: boolean;
 }
 
 /** The worker thread's name (/proc/PID/task/TID/comm, `top -H`; set by worker.ts): the benchmark finds the worker by it. */
@@ -195,6 +200,7 @@ export class DataPlaneLoop {
   private readonly timeout = allocBytes(16);
   /** Sparse reads (the file comment): on; port id -> 1 while it reads to EAGAIN; the iteration of its last one-frame read. */
   private readonly sparseReads: boolean;
+  private readonly loneDirect: boolean;
   private readonly rxGreedy = new Uint8Array(MAX_PORTS);
   private readonly rxOneAt = new Float64Array(MAX_PORTS).fill(-2);
   /** Loop iterations so far (sparse reads tell "ready again at once" by it). */
@@ -203,6 +209,7 @@ export class DataPlaneLoop {
   constructor(private readonly opts: LoopOptions) {
     this.counters = opts.counters;
     this.sparseReads = opts.sparseReads ?? true;
+    this.loneDirect = opts.loneDirect ?? false;
     const bp = opts.busyPollUs ?? 0;
     this.policy = new PollPolicy(Number.isFinite(bp) && bp > 0 ? Math.min(bp, 1e6) / 1000 : 0, opts.adaptivePoll ?? false);
     this.epfd = epollCreate();
@@ -220,6 +227,7 @@ export class DataPlaneLoop {
       syncOut(p: Port): void { self.syncOut(p); },
       portFailed(p: Port): void { self.dead.push(p); },
     }, this.tap);
+    this.egress.batched = !this.loneDirect; // between batches (tick-made frames) as within them
   }
 
   /** Run until a 'stop' message. Closes every port and the epoll fd before returning. */
@@ -359,7 +367,7 @@ export class DataPlaneLoop {
     const vnet = port.vnet;
     const egress = this.egress;
     egress.ingress = id;
-    egress.batched = n > 1;
+    egress.batched = n > 1 || !this.loneDirect;
     const traced = this.tap.active !== 0 ? this.tap.watch(port.sw, id, this.portUplink[id] === 1) : 0;
     if (traced !== 0) return this.inputTraced(port, st, n, traced, now);
     for (let j = 0; j < n; j++) {
@@ -368,10 +376,10 @@ export class DataPlaneLoop {
         continue;
       }
       fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
-      if (this.ports[id] !== port) { egress.ingress = -1; egress.batched = false; egress.commit(); return false; } // removed inside input (not expected)
+      if (this.ports[id] !== port) { egress.ingress = -1; egress.batched = !this.loneDirect; egress.commit(); return false; } // removed inside input (not expected)
     }
     egress.ingress = -1;
-    egress.batched = false;
+    egress.batched = !this.loneDirect;
     egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;
@@ -402,10 +410,10 @@ export class DataPlaneLoop {
         if (c[base + reasons[k]] !== before[k]) { drop = reasons[k] + 1; break; }
       }
       tap.finishIn(mask, drop);
-      if (this.ports[id] !== port) { this.egress.ingress = -1; this.egress.batched = false; this.egress.commit(); return false; }
+      if (this.ports[id] !== port) { this.egress.ingress = -1; this.egress.batched = !this.loneDirect; this.egress.commit(); return false; }
     }
     this.egress.ingress = -1;
-    this.egress.batched = false;
+    this.egress.batched = !this.loneDirect;
     this.egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;

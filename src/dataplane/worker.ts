@@ -15,7 +15,8 @@
  * 0.181 and 0.158 vs 0.171 ms, guest to LAN 0.189 vs 0.213 and 0.184 vs 0.224 ms; TCP equal or
  * better; p99 mixed (guest to LAN 10-50% worse); the worker's CPU during a 100/s ping 3-4% vs 1%;
  * idle CPU the same (1.5-2.1 ms in 10 s).
- * Sparse reads (LoopOptions.sparseReads, loop.ts) are on unless VSWITCH_SPARSE_READS=0.
+ * Sparse reads (LoopOptions.sparseReads, loop.ts) are on unless VSWITCH_SPARSE_READS=0; lone
+ * frames are written at once (LoopOptions.loneDirect) with VSWITCH_LONE_DIRECT=1.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
@@ -58,6 +59,7 @@ const loop = new DataPlaneLoop({
   busyPollUs: input.busyPollUs,
   adaptivePoll: process.env.VSWITCH_ADAPTIVE_POLL !== '0',
   sparseReads: process.env.VSWITCH_SPARSE_READS !== '0',
+  loneDirect: process.env.VSWITCH_LONE_DIRECT === '1',
 });
 post({ ev: 'ready' });
 loop.run();
