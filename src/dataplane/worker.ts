@@ -1,7 +1,7 @@
 /**
  * The data-plane worker thread's entry (worker_threads). Started by DataPlane (src/host/dataplane.ts) with
  * workerData { counters: SharedArrayBuffer, wakeFd: number, control: MessagePort,
- * forwarders?: string, busyPollUs: number }. It builds the DataPlaneLoop, posts { ev: 'ready' }, and runs the loop
+ * forwarders?: string, busyPollUs: number, cpu?: number }. It builds the DataPlaneLoop, posts { ev: 'ready' }, and runs the loop
  * on this thread until a 'stop' message; then it posts { ev: 'stopped' } and ends.
  * `forwarders` is an optional module URL exporting `createForwarder: ForwarderFactory` (tests
  * use a hub); without it the production IpSwitch / EthernetSwitch are used.
@@ -17,11 +17,13 @@
  * idle CPU the same (1.5-2.1 ms in 10 s).
  * Sparse reads (LoopOptions.sparseReads, loop.ts) are on unless VSWITCH_SPARSE_READS=0; lone
  * frames are written at once (LoopOptions.loneDirect) with VSWITCH_LONE_DIRECT=1.
+ * `cpu` >= 0 (VSWITCH_TAP_RPS=1, src/host/cpu-placement.ts): the thread pins itself to that CPU
+ * (sched_setaffinity); the TAPs' receive work is steered to the others.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
 import { DataPlaneLoop, WORKER_THREAD_NAME, type ForwarderFactory } from './loop.js';
-import { setThreadName } from '../sys/libc.js';
+import { pinThread, setThreadName } from '../sys/libc.js';
 import { createForwarder } from './forwarders.js';
 import type { FromWorker } from '../protocol/dataplane.js';
 
@@ -31,6 +33,8 @@ interface WorkerInput {
   control: MessagePort;
   forwarders?: string;
   busyPollUs: number;
+  /** The CPU to pin this thread to (VSWITCH_TAP_RPS: src/host/cpu-placement.ts); -1: none. */
+  cpu?: number;
 }
 
 const input = workerData as WorkerInput;
@@ -41,6 +45,7 @@ const log = (msg: string): void => {
 };
 
 setThreadName(WORKER_THREAD_NAME);
+if (input.cpu !== undefined && input.cpu >= 0 && !pinThread(input.cpu)) log(`could not pin the data-plane thread to CPU ${input.cpu}`);
 
 let factory: ForwarderFactory = createForwarder;
 if (input.forwarders !== undefined) {

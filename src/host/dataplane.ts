@@ -19,6 +19,7 @@
  * with `refused` set. The ring is foreign memory (allocBytes) the worker writes through its
  * address; it is freed only after 'trace-stopped' or the worker's end.
  */
+import { placement } from './cpu-placement.js';
 import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { newCounterBuffer } from '../forward/counters.js';
@@ -169,7 +170,7 @@ export class DataPlane extends EventEmitter {
     let worker: Worker;
     try {
       worker = new Worker(new URL('../dataplane/worker.js', import.meta.url), {
-        workerData: { counters, wakeFd, control: port1, forwarders: opts.forwarders, busyPollUs: opts.busyPollUs ?? 0 },
+        workerData: { counters, wakeFd, control: port1, forwarders: opts.forwarders, busyPollUs: opts.busyPollUs ?? 0, cpu: placement()?.workerCpu ?? -1 },
         transferList: [port1],
       });
     } catch (e) {

@@ -26,6 +26,7 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { withNetns, netnsExists, netnsPath, isNetnsPath } from '../sys/netns.js';
+import { placement, setRps } from './cpu-placement.js';
 import {
   AF_INET, AF_PACKET, ARPHRD_ETHER, ENODEV, ETH_P_ALL, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, O_NONBLOCK, O_RDWR,
   PACKET_ADD_MEMBERSHIP, PACKET_IGNORE_OUTGOING, PACKET_MR_PROMISC, PACKET_VNET_HDR, SIOCGIFHWADDR, SIOCGIFINDEX,
@@ -179,6 +180,21 @@ export interface TapOptions {
 const TAP_TXQLEN = /^[1-9][0-9]{0,6}$/.test(process.env.VSWITCH_TAP_TXQLEN ?? '') ? Number(process.env.VSWITCH_TAP_TXQLEN) : 0;
 
 export function openTap(opts: TapOptions): { fd: number; ifindex: number } {
+  const tap = openTapIn(opts);
+  const p = placement();
+  if (p !== null) {
+    try {
+      setRps(opts.netns, opts.name, p.rpsMask);
+    } catch (e) {
+      close(tap.fd);
+      throw new Error(`VSWITCH_TAP_RPS: receive steering for ${opts.name}${opts.netns !== null ? ` in ${opts.netns}` : ''} not set: ${(e as Error).message.trim()}`);
+    }
+  }
+  return tap;
+}
+
+/** openTap inside the namespace (its steering, VSWITCH_TAP_RPS, is set from outside: cpu-placement.ts). */
+function openTapIn(opts: TapOptions): { fd: number; ifindex: number } {
   return withNetns(opts.netns, () => {
     const fd = open('/dev/net/tun', O_RDWR | O_NONBLOCK);
     try {

@@ -246,6 +246,8 @@ export const raw = {
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
   getpid: lib.func('int getpid()'),
   sched_yield: lib.func('int sched_yield()'),
+  /** sched_setaffinity(0, size, mask): the calling thread's CPUs (a cpu_set_t of `size` bytes). */
+  sched_setaffinity: lib.func('int sched_setaffinity(int pid, size_t cpusetsize, const uint8_t *mask)'),
   /** poll(2) over a struct pollfd array at an address (the controller calls it with .async on the thread pool). */
   pollAt: lib.func('poll', 'int', ['uintptr_t', 'uint64_t', 'int']),
   gettid: lib.func('int gettid()'),
@@ -483,6 +485,14 @@ export function setThreadName(name: string): boolean {
   const b = Buffer.alloc(16);
   Buffer.from(name, 'utf8').copy(b, 0, 0, 15);
   return raw.prctlPtr(PR_SET_NAME, b, 0, 0, 0) === 0;
+}
+
+/** Pin the calling thread to CPU `cpu` (sched_setaffinity on a 128-byte cpu_set_t: CPUs 0-1023). Returns false if the kernel refused. */
+export function pinThread(cpu: number): boolean {
+  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= 1024) return false;
+  const set = Buffer.alloc(128);
+  set[cpu >> 3] = 1 << (cpu & 7);
+  return raw.sched_setaffinity(0, set.length, set) === 0;
 }
 
 /**
