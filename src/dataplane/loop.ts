@@ -227,7 +227,7 @@ export class DataPlaneLoop {
       syncOut(p: Port): void { self.syncOut(p); },
       portFailed(p: Port): void { self.dead.push(p); },
     }, this.tap);
-    this.egress.batched = !this.loneDirect; // between batches (tick-made frames) as within them
+    this.egress.batched = !this.loneDirect; // without the lever always; with it, set per batch (tick-made frames keep the last batch's: all is committed at the end of the wake-up anyway)
   }
 
   /** Run until a 'stop' message. Closes every port and the epoll fd before returning. */
@@ -367,7 +367,7 @@ export class DataPlaneLoop {
     const vnet = port.vnet;
     const egress = this.egress;
     egress.ingress = id;
-    egress.batched = n > 1 || !this.loneDirect;
+    if (this.loneDirect) egress.batched = n > 1;
     const traced = this.tap.active !== 0 ? this.tap.watch(port.sw, id, this.portUplink[id] === 1) : 0;
     if (traced !== 0) return this.inputTraced(port, st, n, traced, now);
     for (let j = 0; j < n; j++) {
@@ -376,10 +376,9 @@ export class DataPlaneLoop {
         continue;
       }
       fwd.input(id, bytes, rxh[j], rxe[j], rxz[j], now);
-      if (this.ports[id] !== port) { egress.ingress = -1; egress.batched = !this.loneDirect; egress.commit(); return false; } // removed inside input (not expected)
+      if (this.ports[id] !== port) { egress.ingress = -1; egress.commit(); return false; } // removed inside input (not expected)
     }
     egress.ingress = -1;
-    egress.batched = !this.loneDirect;
     egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;
@@ -410,10 +409,9 @@ export class DataPlaneLoop {
         if (c[base + reasons[k]] !== before[k]) { drop = reasons[k] + 1; break; }
       }
       tap.finishIn(mask, drop);
-      if (this.ports[id] !== port) { this.egress.ingress = -1; this.egress.batched = !this.loneDirect; this.egress.commit(); return false; }
+      if (this.ports[id] !== port) { this.egress.ingress = -1; this.egress.commit(); return false; }
     }
     this.egress.ingress = -1;
-    this.egress.batched = !this.loneDirect;
     this.egress.commit();
     if (this.dead.length > 0) this.reapDead();
     return this.ports[id] === port;

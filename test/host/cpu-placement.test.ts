@@ -9,11 +9,11 @@ process.env.VSWITCH_TAP_RPS = '1'; // placement() reads it once, at its first ca
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpuMask, parseCpuList, placement, placementFor } from '../../src/host/cpu-placement.js';
 import { DataPlane } from '../../src/host/dataplane.js';
 import { openTap } from '../../src/host/devices.js';
-import { WORKER_THREAD_NAME } from '../../src/dataplane/loop.js';
+import { workerTid } from '../dataplane/worker-io.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { addNs, delNs, inNs, ip, uniq } from '../helpers/netns.js';
 
@@ -42,10 +42,7 @@ test('the lever on: the worker pinned, the TAPs steered, frames cross', { skip: 
   const before = sysfsMounts();
   const dp = await DataPlane.start();
   try {
-    const tid = readdirSync('/proc/self/task').find((t) => {
-      try { return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === WORKER_THREAD_NAME; } catch { return false; }
-    });
-    assert.ok(tid, 'the data-plane thread');
+    const tid = workerTid();
     const allowed = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))?.[1];
     assert.equal(allowed, String(p.workerCpu), 'pinned to the last online CPU');
     dp.post({ op: 'switch-add', sw: 4, mode: 'IP', queueBytes: 0 });
